@@ -1,0 +1,22 @@
+"""physiosync: emotion recognition from EEG and peripheral physiology.
+
+An implementation of PhysioSync (Cui et al., IEEE TCSS 2025, arXiv 2504.17163) with
+MNE-based readers for DEAP and DREAMER, honest subject-wise evaluation and
+format-faithful synthetic data.
+"""
+
+from ._logging import set_log_level
+from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioSyncError,
+                         UnknownSubjectError)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "set_log_level",
+    "PhysioSyncError",
+    "DataFormatError",
+    "DataNotFoundError",
+    "UnknownSubjectError",
+    "CacheError",
+]

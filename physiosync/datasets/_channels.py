@@ -1,0 +1,69 @@
+"""Channel layouts of DEAP and DREAMER (see ``docs/data.md`` for the sources)."""
+
+from __future__ import annotations
+
+# ---- DEAP -------------------------------------------------------------------------
+#: The 32 EEG channels of the preprocessed DEAP release, in its (Geneva) order.
+DEAP_EEG_GENEVA = (
+    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7",
+    "PO3", "O1", "Oz", "Pz", "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz",
+    "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+)
+#: EEG order of the original BDF recordings made in Twente (participants 1-22).
+DEAP_EEG_TWENTE = (
+    "Fp1", "AF3", "F7", "F3", "FC1", "FC5", "T7", "C3", "CP1", "CP5", "P7", "P3",
+    "Pz", "PO3", "O1", "Oz", "O2", "PO4", "P4", "P8", "CP6", "CP2", "C4", "T8",
+    "FC6", "FC2", "F4", "F8", "AF4", "Fp2", "Fz", "Cz",
+)
+#: Participants recorded in Twente; the rest (23-32) were recorded in Geneva.
+DEAP_TWENTE_SUBJECTS = frozenset(range(1, 23))
+
+#: The 40 channels of ``sXX.dat``: 32 EEG, then the 8 peripheral channels.
+DEAP_DAT_CHANNELS = DEAP_EEG_GENEVA + (
+    "hEOG", "vEOG", "zEMG", "tEMG", "GSR", "Resp", "Plet", "Temp",
+)
+#: Modality name -> (first, stop) channel indices in ``sXX.dat``.
+DEAP_DAT_SLICES = {
+    "eeg": (0, 32), "eog": (32, 34), "emg": (34, 36), "gsr": (36, 37),
+    "resp": (37, 38), "ppg": (38, 39), "temp": (39, 40),
+}
+DEAP_MODALITIES = tuple(DEAP_DAT_SLICES)
+
+#: The non-EEG labels of the 48-channel BDF files, after the 32 EEG channels.
+DEAP_BDF_EXTRA = (
+    "EXG1", "EXG2", "EXG3", "EXG4", "EXG5", "EXG6", "EXG7", "EXG8",
+    "GSR1", "GSR2", "Erg1", "Erg2", "Resp", "Plet", "Temp",
+)
+#: Bipolar derivations of the BDF EXG channels that the preprocessed release stores.
+DEAP_BDF_BIPOLAR = {
+    "hEOG": ("EXG1", "EXG2"), "vEOG": ("EXG3", "EXG4"),
+    "zEMG": ("EXG5", "EXG6"), "tEMG": ("EXG7", "EXG8"),
+}
+DEAP_SFREQ_DAT = 128.0
+DEAP_SFREQ_BDF = 512.0
+DEAP_BASELINE_S = 3.0
+DEAP_STIMULUS_S = 60.0
+#: Status-channel code of music-video onset.
+DEAP_TRIAL_ONSET_CODE = 4
+
+# ---- DREAMER ----------------------------------------------------------------------
+DREAMER_EEG = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6",
+               "F4", "F8", "AF4")
+DREAMER_ECG = ("ECG_left", "ECG_right")
+DREAMER_MODALITIES = ("eeg", "ecg")
+DREAMER_SFREQ = {"eeg": 128.0, "ecg": 256.0}
+DREAMER_BASELINE_S = 61.0
+
+# ---- per-modality MNE channel type, release unit and scale to SI ------------------
+#: modality -> (MNE channel type, unit of the release, factor from release unit to SI)
+MODALITY_UNITS = {
+    "eeg": ("eeg", "µV", 1e-6),
+    "eog": ("eog", "µV", 1e-6),
+    "emg": ("emg", "µV", 1e-6),
+    "ecg": ("ecg", "µV", 1e-6),
+    # The DEAP release stores skin *resistance* in Ohm; to_raw keeps Ohm and marks the unit.
+    "gsr": ("gsr", "Ohm", 1.0),
+    "resp": ("resp", "a.u.", 1.0),
+    "ppg": ("bio", "a.u.", 1.0),
+    "temp": ("temperature", "°C", 1.0),
+}

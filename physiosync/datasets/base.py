@@ -1,0 +1,339 @@
+"""One subject's recording: every modality at its native rate, cut into trials.
+
+A :class:`Recording` is what the dataset readers (:class:`~physiosync.datasets.DEAP`,
+:class:`~physiosync.datasets.DREAMER`) return for one subject. It keeps the numbers
+in the units of the release (µV for DEAP EEG, Ohm for DEAP GSR, ...) as array
+views where it can, and converts to MNE objects in SI units on request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataFormatError, PhysioSyncError
+from ._channels import MODALITY_UNITS
+
+__all__ = ["ModalityInfo", "Recording"]
+
+
+@dataclass(frozen=True)
+class ModalityInfo:
+    """Static description of one modality of a recording.
+
+    Parameters
+    ----------
+    name : str
+        Modality name, e.g. ``"eeg"`` or ``"gsr"``.
+    sfreq : float
+        Native sampling rate in Hz.
+    ch_names : tuple of str
+        Channel names, in the order of the array rows.
+    ch_type : str
+        MNE channel type (``"eeg"``, ``"gsr"``, ``"bio"``, ...).
+    unit : str
+        Unit of the numbers as stored by the release.
+    to_si : float
+        Factor that converts the release unit to the SI unit MNE expects.
+    """
+
+    name: str
+    sfreq: float
+    ch_names: tuple[str, ...]
+    ch_type: str
+    unit: str
+    to_si: float
+
+    @classmethod
+    def standard(cls, name: str, sfreq: float, ch_names: Sequence[str]) -> "ModalityInfo":
+        """Build the info of a modality with the package's standard type and unit."""
+        ch_type, unit, to_si = MODALITY_UNITS[name]
+        return cls(name, float(sfreq), tuple(ch_names), ch_type, unit, to_si)
+
+
+def _as_trial_list(arrays) -> list[np.ndarray]:
+    if isinstance(arrays, np.ndarray):
+        return [arrays[i] for i in range(arrays.shape[0])]
+    return list(arrays)
+
+
+def check_finite(array: np.ndarray, what: str, source) -> None:
+    """Raise :class:`DataFormatError` if *array* holds NaN or inf.
+
+    A single reduction is tried first (fast, memory-bound); only if it is not finite
+    is the position of the first bad value located for the message.
+    """
+    with np.errstate(all="ignore"):
+        total = np.add.reduce(array, axis=None, dtype=np.float64)
+    if np.isfinite(total):
+        return
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size == 0:  # the sum overflowed although every value is finite
+        return
+    raise DataFormatError(
+        f"{source}: {what} contains {len(bad)} non-finite value(s) (NaN or inf), first at "
+        f"index {tuple(int(i) for i in bad[0])}; expected finite numbers."
+    )
+
+
+class Recording:
+    """All modalities of one subject, split into trials in video (stimulus) order.
+
+    Readers build recordings; users normally do not call this constructor.
+
+    Parameters
+    ----------
+    subject : int
+        Subject id as used by the dataset (1-based).
+    dataset : str
+        ``"DEAP"`` or ``"DREAMER"``.
+    source : str | Path
+        The file the data came from; named in error messages.
+    modalities : dict of str -> ModalityInfo
+        The modalities, in the order they should be listed.
+    baseline, stimulus : dict of str -> array or list of arrays
+        Per modality, either a 3-D array ``(n_trials, n_channels, n_samples)`` or a list
+        of 2-D arrays ``(n_channels, n_samples_k)``, one per trial.
+    ratings : pandas.DataFrame
+        One row per trial, indexed by the 0-based trial (video) index.
+    """
+
+    def __init__(self, subject: int, *, dataset: str, source, modalities: dict,
+                 baseline: dict, stimulus: dict, ratings: pd.DataFrame):
+        self.subject = int(subject)
+        self.dataset = dataset
+        self.source = Path(source)
+        self._info = dict(modalities)
+        self._baseline = {m: _as_trial_list(baseline[m]) for m in self._info}
+        self._stimulus = {m: _as_trial_list(stimulus[m]) for m in self._info}
+        self._baseline_arrays = {m: a for m, a in baseline.items() if isinstance(a, np.ndarray)}
+        self._stimulus_arrays = {m: a for m, a in stimulus.items() if isinstance(a, np.ndarray)}
+        ratings = ratings.copy()
+        ratings.index = pd.Index(np.asarray(ratings.index, dtype=int), name="trial")
+        self.ratings = ratings
+        self._position = {int(t): i for i, t in enumerate(ratings.index)}
+        self._validate()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Names of the modalities, e.g. ``("eeg", "ecg")``."""
+        return tuple(self._info)
+
+    @property
+    def trials(self) -> np.ndarray:
+        """0-based trial (video) indices present in this recording, in video order."""
+        return self.ratings.index.to_numpy()
+
+    @property
+    def n_trials(self) -> int:
+        """Number of trials present."""
+        return len(self.ratings)
+
+    def info(self, modality: str) -> ModalityInfo:
+        """The :class:`ModalityInfo` of *modality*."""
+        try:
+            return self._info[modality]
+        except KeyError:
+            raise PhysioSyncError(
+                f"{self.dataset} subject {self.subject} has no modality {modality!r}; "
+                f"available: {', '.join(self._info)}."
+            ) from None
+
+    def sfreq(self, modality: str) -> float:
+        """Native sampling rate of *modality* in Hz."""
+        return self.info(modality).sfreq
+
+    def ch_names(self, modality: str) -> list[str]:
+        """Channel names of *modality*."""
+        return list(self.info(modality).ch_names)
+
+    def _pos(self, trial: int) -> int:
+        try:
+            return self._position[int(trial)]
+        except (KeyError, TypeError, ValueError):
+            raise PhysioSyncError(
+                f"{self.dataset} subject {self.subject} ({self.source.name}) has no trial "
+                f"{trial!r}; trials are 0-based video indices, available: "
+                f"{_summarise(self.trials)}."
+            ) from None
+
+    def stimulus(self, modality: str, trial: int) -> np.ndarray:
+        """Stimulus part of one trial, ``(n_channels, n_samples)``, in release units.
+
+        Parameters
+        ----------
+        modality : str
+            One of :attr:`modalities`.
+        trial : int
+            0-based trial index in video order.
+        """
+        self.info(modality)
+        return self._stimulus[modality][self._pos(trial)]
+
+    def baseline(self, modality: str, trial: int) -> np.ndarray:
+        """Pre-stimulus baseline of one trial, ``(n_channels, n_samples)``, in release units."""
+        self.info(modality)
+        return self._baseline[modality][self._pos(trial)]
+
+    def stimulus_array(self, modality: str) -> np.ndarray:
+        """All stimuli of *modality* as one ``(n_trials, n_channels, n_samples)`` array.
+
+        A view of the file data when the release stores trials contiguously (DEAP);
+        otherwise stacked, which requires every trial to have the same length.
+        """
+        return self._stacked(modality, self._stimulus, self._stimulus_arrays, "stimulus")
+
+    def baseline_array(self, modality: str) -> np.ndarray:
+        """All baselines of *modality* as one ``(n_trials, n_channels, n_samples)`` array."""
+        return self._stacked(modality, self._baseline, self._baseline_arrays, "baseline")
+
+    def stimulus_lengths(self, modality: str) -> np.ndarray:
+        """Number of stimulus samples of each trial of *modality*."""
+        self.info(modality)
+        return np.array([a.shape[-1] for a in self._stimulus[modality]])
+
+    def _stacked(self, modality, per_trial, arrays, what):
+        self.info(modality)
+        if modality in arrays:
+            return arrays[modality]
+        lengths = {a.shape[-1] for a in per_trial[modality]}
+        if len(lengths) > 1:
+            raise PhysioSyncError(
+                f"{self.source.name}: the {what} segments of {modality!r} have different "
+                f"lengths ({min(lengths)}-{max(lengths)} samples); crop them to a common "
+                "length first (e.g. prepare(..., stimulus_seconds=60))."
+            )
+        return np.stack(per_trial[modality])
+
+    def __repr__(self) -> str:
+        mods = ", ".join(f"{m}: {len(i.ch_names)} ch @ {i.sfreq:g} Hz" for m, i in self._info.items())
+        return f"<Recording {self.dataset} subject {self.subject}, {self.n_trials} trials | {mods}>"
+
+    # -------------------------------------------------------------- validation
+    def _validate(self) -> None:
+        n = self.n_trials
+        for m, info in self._info.items():
+            for what, segs in (("baseline", self._baseline[m]), ("stimulus", self._stimulus[m])):
+                if len(segs) != n:
+                    raise DataFormatError(
+                        f"{self.source}: {len(segs)} {what} segments of {m!r} but {n} "
+                        "rated trials; expected one segment per rated trial."
+                    )
+                for t, seg in zip(self.trials, segs):
+                    if seg.ndim != 2 or seg.shape[0] != len(info.ch_names):
+                        raise DataFormatError(
+                            f"{self.source}: {m} {what} of trial {t} has shape {seg.shape}; "
+                            f"expected ({len(info.ch_names)}, n_samples)."
+                        )
+        values = self.ratings.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            bad = self.ratings.index[~np.isfinite(values).all(axis=1)].tolist()
+            raise DataFormatError(
+                f"{self.source}: non-finite ratings for trial(s) {bad}; expected finite numbers."
+            )
+
+    # ---------------------------------------------------------------- to MNE
+    def _mne_info(self, modality: str):
+        import mne
+        from mne.io.constants import FIFF
+
+        info = self.info(modality)
+        mne_info = mne.create_info(list(info.ch_names), info.sfreq, info.ch_type)
+        if info.ch_type == "gsr" and info.unit == "Ohm":
+            for ch in mne_info["chs"]:
+                ch["unit"] = FIFF.FIFF_UNIT_OHM
+        if info.ch_type == "eeg":
+            mne_info.set_montage(standard_montage(), on_missing="warn")
+        with mne_info._unlock():
+            mne_info["subject_info"] = {"his_id": f"{self.dataset}-{self.subject:02d}"}
+        return mne_info
+
+    def to_raw(self, modality: str):
+        """Concatenate the trials of *modality* into an :class:`mne.io.RawArray` (SI units).
+
+        Each trial contributes its baseline followed by its stimulus. Annotations
+        ``trial_TT/baseline`` and ``trial_TT/stimulus`` (TT = 0-based video index) mark
+        them, so ``mne.events_from_annotations`` recovers the trial structure.
+        """
+        import mne
+
+        info = self.info(modality)
+        pieces, onsets, durations, descriptions = [], [], [], []
+        start = 0
+        for t, base, stim in zip(self.trials, self._baseline[modality], self._stimulus[modality]):
+            for what, seg in (("baseline", base), ("stimulus", stim)):
+                pieces.append(seg)
+                onsets.append(start / info.sfreq)
+                durations.append(seg.shape[-1] / info.sfreq)
+                descriptions.append(f"trial_{t:02d}/{what}")
+                start += seg.shape[-1]
+        data = np.concatenate(pieces, axis=-1).astype(np.float64) * info.to_si
+        raw = mne.io.RawArray(data, self._mne_info(modality), verbose="error")
+        raw.set_annotations(mne.Annotations(onsets, durations, descriptions))
+        return raw
+
+    def to_epochs(self, modality: str, tmax: float | None = None):
+        """One epoch per trial of *modality* as :class:`mne.EpochsArray` (SI units).
+
+        Time 0 is the stimulus onset; the baseline occupies negative times. The
+        ratings are the epochs' ``metadata``.
+
+        Parameters
+        ----------
+        modality : str
+            One of :attr:`modalities`.
+        tmax : float | None
+            Stimulus seconds to keep. ``None`` keeps the shortest stimulus length, so that
+            trials of different lengths (DREAMER clips) fit in one array.
+        """
+        import mne
+
+        info = self.info(modality)
+        n_base = min(b.shape[-1] for b in self._baseline[modality])
+        n_stim = int(self.stimulus_lengths(modality).min())
+        if tmax is not None:
+            want = int(round(tmax * info.sfreq))
+            if want > n_stim:
+                raise PhysioSyncError(
+                    f"tmax={tmax} s needs {want} samples but the shortest {modality} stimulus "
+                    f"of subject {self.subject} has {n_stim} ({n_stim / info.sfreq:g} s)."
+                )
+            n_stim = want
+        data = np.stack([
+            np.concatenate([b[:, b.shape[-1] - n_base:], s[:, :n_stim]], axis=-1)
+            for b, s in zip(self._baseline[modality], self._stimulus[modality])
+        ]).astype(np.float64) * info.to_si
+        n_len = n_base + n_stim
+        events = np.column_stack([
+            np.arange(self.n_trials) * n_len + n_base,
+            np.zeros(self.n_trials, int),
+            np.ones(self.n_trials, int),
+        ])
+        metadata = self.ratings.reset_index()
+        return mne.EpochsArray(data, self._mne_info(modality), events=events,
+                               tmin=-n_base / info.sfreq, event_id={"stimulus": 1},
+                               metadata=metadata, baseline=None, verbose="error")
+
+
+def standard_montage():
+    """The standard 10-20 montage, under its current MNE name."""
+    import mne
+
+    for name in ("colin27_1020", "standard_1020"):
+        try:
+            return mne.channels.make_standard_montage(name)
+        except ValueError:
+            continue
+    raise PhysioSyncError("MNE provides no standard 10-20 montage")  # pragma: no cover
+
+
+def _summarise(values) -> str:
+    values = list(values)
+    if len(values) > 8:
+        return f"{values[:3]} ... {values[-3:]} ({len(values)} in all)"
+    return str(values)

@@ -1,0 +1,247 @@
+"""Reader of the DEAP dataset (Koelstra et al., 2012).
+
+Two releases are understood, and detected automatically:
+
+* the preprocessed Python release, ``data_preprocessed_python/sXX.dat``: 40 trials x
+  40 channels x 8064 samples at 128 Hz (3 s baseline + 60 s stimulus), trials in video
+  order; read with a safe, zero-copy pickle reader;
+* the original BioSemi recordings, ``data_original/sXX.bdf`` at 512 Hz, trials in
+  presentation order, plus ``participant_ratings.csv``; read through MNE, with the
+  Status-channel quirks handled and trials put back in video order.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._logging import logger
+from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
+from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES, DEAP_SFREQ_DAT,
+                        DEAP_STIMULUS_S)
+from ._pickle import load_pickle
+from .base import ModalityInfo, Recording, check_finite
+
+__all__ = ["DEAP", "read_deap_dat"]
+
+_DAT = re.compile(r"^s(\d{2})\.dat$")
+_BDF = re.compile(r"^s(\d{2})\.bdf$")
+RATING_COLUMNS = ("valence", "arousal", "dominance", "liking")
+N_SUBJECTS = 32
+N_TRIALS = 40
+
+
+def _scan(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
+    found = {}
+    if folder.is_dir():
+        for p in folder.iterdir():
+            m = pattern.match(p.name)
+            if m and p.is_file() and 1 <= int(m.group(1)) <= N_SUBJECTS:
+                found[int(m.group(1))] = p
+    return dict(sorted(found.items()))
+
+
+class DEAP:
+    """The DEAP dataset, one :class:`~physiosync.datasets.Recording` per participant.
+
+    Parameters
+    ----------
+    root : str | Path
+        A folder holding ``sXX.dat`` files (preprocessed release) or ``sXX.bdf`` files
+        (original recordings), or the DEAP top folder holding
+        ``data_preprocessed_python/`` or ``data_original/``.
+    format : {"auto", "dat", "bdf"}
+        Which release to read; ``"auto"`` picks the one present (``"dat"`` if both).
+    ratings_csv : str | Path | None
+        ``participant_ratings.csv`` (BDF release only). By default it is looked for in
+        *root*, its parent, and ``metadata_csv/`` or ``Metadata/`` beside them.
+
+    Attributes
+    ----------
+    subjects : list of int
+        Sorted ids of the participants whose files are present.
+    format : str
+        ``"dat"`` or ``"bdf"``.
+
+    Examples
+    --------
+    >>> deap = DEAP("data_preprocessed_python")          # doctest: +SKIP
+    >>> rec = deap.load_subject(1)                          # doctest: +SKIP
+    >>> rec.stimulus("eeg", trial=0).shape                  # doctest: +SKIP
+    (32, 7680)
+    """
+
+    name = "DEAP"
+    modalities = tuple(DEAP_DAT_SLICES)
+
+    def __init__(self, root, *, format: str = "auto", ratings_csv=None):
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise DataNotFoundError(f"DEAP folder {root} does not exist.")
+        if not root.is_dir():
+            raise DataNotFoundError(f"DEAP root {root} is not a folder; expected a folder of "
+                                    "sXX.dat or sXX.bdf files.")
+        if format not in ("auto", "dat", "bdf"):
+            raise ValueError(f"format must be 'auto', 'dat' or 'bdf', got {format!r}.")
+        candidates = [root, root / "data_preprocessed_python", root / "data_original"]
+        found = {}
+        for kind, pattern in (("dat", _DAT), ("bdf", _BDF)):
+            if format in ("auto", kind):
+                for folder in candidates:
+                    files = _scan(folder, pattern)
+                    if files:
+                        found[kind] = (folder, files)
+                        break
+        if not found:
+            want = {"auto": "sXX.dat or sXX.bdf", "dat": "sXX.dat", "bdf": "sXX.bdf"}[format]
+            raise DataNotFoundError(
+                f"No DEAP subject files ({want}, XX = 01..32) in {root} or in its "
+                "data_preprocessed_python/ and data_original/ subfolders.")
+        self.format = "dat" if "dat" in found else "bdf"
+        self.root, self._files = found[self.format]
+        self.ratings_table = None
+        if self.format == "bdf":
+            csv = Path(ratings_csv) if ratings_csv is not None else self._find_ratings_csv()
+            from ._bdf import read_participant_ratings
+
+            self.ratings_table = read_participant_ratings(csv)
+        logger.info("DEAP (%s) at %s: %d subjects", self.format, self.root, len(self._files))
+
+    def _find_ratings_csv(self) -> Path:
+        names = ("participant_ratings.csv",)
+        places = [self.root, self.root.parent]
+        places += [p / sub for p in list(places) for sub in ("metadata_csv", "Metadata", "metadata")]
+        for place in places:
+            for name in names:
+                if (place / name).is_file():
+                    return place / name
+        raise DataNotFoundError(
+            f"participant_ratings.csv not found near {self.root} (looked in "
+            f"{', '.join(str(p) for p in places)}); the BDF release needs it to put trials "
+            "in video order. Pass ratings_csv=...")
+
+    @property
+    def subjects(self) -> list[int]:
+        """Sorted ids of the participants present."""
+        return list(self._files)
+
+    def subject_file(self, subject: int) -> Path:
+        """Path of the file of *subject*, with a clear error if it is unknown or missing."""
+        s = _check_subject_id(subject, N_SUBJECTS, "DEAP")
+        if s not in self._files:
+            ext = "dat" if self.format == "dat" else "bdf"
+            raise DataNotFoundError(
+                f"DEAP subject {s}: file s{s:02d}.{ext} is missing from {self.root} "
+                f"(present: {self.subjects}).")
+        return self._files[s]
+
+    def load_subject(self, subject: int) -> Recording:
+        """Read one participant.
+
+        Parameters
+        ----------
+        subject : int
+            Participant id, 1..32.
+
+        Returns
+        -------
+        recording : Recording
+            Modalities ``eeg, eog, emg, gsr, resp, ppg, temp``.
+        """
+        path = self.subject_file(subject)
+        s = int(subject)
+        if self.format == "dat":
+            return read_deap_dat(path, s)
+        from ._bdf import read_deap_bdf
+
+        return read_deap_bdf(path, s, self.ratings_table)
+
+    def source_files(self, subjects=None) -> list[Path]:
+        """Files that the given subjects (default: all) are read from."""
+        files = [self.subject_file(s) for s in (subjects or self.subjects)]
+        if self.ratings_table is not None:
+            files.append(Path(self.ratings_table.attrs["source"]))
+        return files
+
+    def __iter__(self):
+        return (self.load_subject(s) for s in self.subjects)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __repr__(self) -> str:
+        return f"<DEAP {self.format} at {self.root}: {len(self)} subjects>"
+
+
+def _check_subject_id(subject, n_max: int, dataset: str) -> int:
+    try:
+        s = int(subject)
+        if s != subject:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UnknownSubjectError(
+            f"{dataset} subject ids are integers 1..{n_max}, got {subject!r}.") from None
+    if not 1 <= s <= n_max:
+        raise UnknownSubjectError(f"{dataset} has subjects 1..{n_max}; there is no subject {s}.")
+    return s
+
+
+def read_deap_dat(path, subject: int) -> Recording:
+    """Read one ``sXX.dat`` of the preprocessed DEAP release.
+
+    Parameters
+    ----------
+    path : str | Path
+        The file.
+    subject : int
+        Participant id.
+
+    Returns
+    -------
+    recording : Recording
+        Baseline = first 3 s, stimulus = the rest (the last 60 s in the real release),
+        as zero-copy views of the file data, in µV (EEG, EOG, EMG) and the release's
+        units for the peripheral channels.
+    """
+    path = Path(path)
+    obj = load_pickle(path)
+    if not isinstance(obj, dict) or not {"data", "labels"} <= set(obj):
+        keys = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
+        raise DataFormatError(
+            f"{path}: expected a dict with keys 'data' and 'labels', found {keys}.")
+    data, labels = obj["data"], obj["labels"]
+    for name, arr, ndim in (("data", data, 3), ("labels", labels, 2)):
+        if not isinstance(arr, np.ndarray) or arr.ndim != ndim or arr.dtype.kind not in "fiu":
+            desc = (f"{arr.dtype} array of shape {arr.shape}" if isinstance(arr, np.ndarray)
+                    else type(arr).__name__)
+            raise DataFormatError(f"{path}: '{name}' is a {desc}; expected a {ndim}-D numeric "
+                                  "array.")
+    n_trials, n_channels, n_samples = data.shape
+    n_base = int(DEAP_BASELINE_S * DEAP_SFREQ_DAT)
+    if n_channels != len(DEAP_DAT_CHANNELS):
+        raise DataFormatError(
+            f"{path}: 'data' has {n_channels} channels (shape {data.shape}); expected 40 "
+            "(32 EEG + 8 peripheral), as (trials, 40, samples).")
+    if not 1 <= n_trials <= N_TRIALS:
+        raise DataFormatError(f"{path}: 'data' has {n_trials} trials; expected 1..{N_TRIALS}.")
+    if n_samples <= n_base:
+        raise DataFormatError(
+            f"{path}: trials have {n_samples} samples, which leaves no room after the "
+            f"{n_base}-sample (3 s at 128 Hz) baseline; expected 8064 (63 s).")
+    if labels.shape != (n_trials, 4):
+        raise DataFormatError(
+            f"{path}: 'labels' has shape {labels.shape} but 'data' holds {n_trials} trials; "
+            f"expected ({n_trials}, 4) ratings (valence, arousal, dominance, liking).")
+    check_finite(data, "'data'", path)
+    stim_start = max(n_base, n_samples - int(DEAP_STIMULUS_S * DEAP_SFREQ_DAT))
+    infos, baseline, stimulus = {}, {}, {}
+    for modality, (lo, hi) in DEAP_DAT_SLICES.items():
+        infos[modality] = ModalityInfo.standard(modality, DEAP_SFREQ_DAT, DEAP_DAT_CHANNELS[lo:hi])
+        baseline[modality] = data[:, lo:hi, :n_base]
+        stimulus[modality] = data[:, lo:hi, stim_start:]
+    ratings = pd.DataFrame(np.asarray(labels, dtype=float), columns=list(RATING_COLUMNS))
+    return Recording(subject, dataset="DEAP", source=path, modalities=infos,
+                     baseline=baseline, stimulus=stimulus, ratings=ratings)
