@@ -1,0 +1,200 @@
+"""Windows of several lengths, aligned in time across modalities and lengths.
+
+A window is identified by ``(subject, trial, window)``; its onset in seconds from the
+stimulus start is the same for every modality, and its start sample in modality
+``m`` is ``onset_s * sfreq[m]``. With the default strides (equal to the lengths), the
+5 s window ``j`` contains exactly the 1 s windows ``5j .. 5j+4``
+(:meth:`WindowSet.sub_windows`).
+
+Windows are zero-copy strided views of the prepared arrays
+(:meth:`WindowSet.windows`); only :meth:`WindowSet.get`, which gathers an arbitrary
+batch of rows, copies (just that batch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .exceptions import PhysioSyncError
+
+__all__ = ["WindowSet", "make_windows"]
+
+
+def _n_samples(seconds: float, sfreq: float, what: str) -> int:
+    n = seconds * sfreq
+    if abs(n - round(n)) > 1e-6 or round(n) < 1:
+        raise PhysioSyncError(
+            f"{what} of {seconds:g} s is not a whole number of samples at {sfreq:g} Hz.")
+    return int(round(n))
+
+
+class WindowSet:
+    """Aligned multi-length windows over prepared subjects.
+
+    Parameters
+    ----------
+    prepared : dict of int -> PreparedSubject
+        Output of :func:`physiosync.prepare.prepare`.
+    lengths : sequence of float
+        Window lengths in seconds, e.g. ``(1.0, 5.0)``.
+    strides : sequence of float | None
+        Stride of each length in seconds; by default equal to the length
+        (non-overlapping windows aligned to the stimulus start).
+    """
+
+    def __init__(self, prepared: dict, lengths=(1.0, 5.0), strides=None):
+        if not prepared:
+            raise PhysioSyncError("No prepared subjects to window.")
+        self.prepared = dict(prepared)
+        self.lengths = tuple(float(x) for x in lengths)
+        strides = self.lengths if strides is None else tuple(float(x) for x in strides)
+        if len(strides) != len(self.lengths):
+            raise PhysioSyncError("strides must have one entry per window length.")
+        self.strides = dict(zip(self.lengths, strides))
+        first = next(iter(self.prepared.values()))
+        self.modalities = first.modalities
+        self.sfreq = dict(first.sfreq)
+        for s, p in self.prepared.items():
+            if p.modalities != self.modalities or p.sfreq != self.sfreq:
+                raise PhysioSyncError(
+                    f"Subject {s} was prepared with modalities/rates {p.sfreq}, subject "
+                    f"{first.subject} with {first.sfreq}; prepare all subjects alike.")
+        for length, stride in self.strides.items():
+            if stride <= 0:
+                raise PhysioSyncError(f"stride must be positive, got {stride:g}.")
+            for m, sf in self.sfreq.items():
+                _n_samples(length, sf, f"window length ({m})")
+                _n_samples(stride, sf, f"window stride ({m})")
+            too_short = [s for s, p in self.prepared.items() if p.seconds < length]
+            if too_short:
+                raise PhysioSyncError(
+                    f"{length:g} s windows do not fit the stimuli of subject(s) {too_short} "
+                    f"({self.prepared[too_short[0]].seconds:g} s).")
+        self._meta = {length: self._build_metadata(length) for length in self.lengths}
+
+    @property
+    def subjects(self) -> list[int]:
+        """Subject ids."""
+        return list(self.prepared)
+
+    def _check_length(self, length) -> float:
+        length = float(length)
+        if length not in self.strides:
+            raise PhysioSyncError(
+                f"No {length:g} s windows; this WindowSet has lengths {list(self.lengths)}.")
+        return length
+
+    def n_windows(self, length: float, subject: int) -> int:
+        """Windows per trial of the given length for *subject*."""
+        length = self._check_length(length)
+        stride = self.strides[length]
+        return int(np.floor((self.prepared[subject].seconds - length) / stride + 1e-9)) + 1
+
+    def windows(self, subject: int, modality: str, length: float) -> np.ndarray:
+        """All windows of one subject and modality as a zero-copy view.
+
+        Returns
+        -------
+        windows : ndarray, shape (n_trials, n_windows, n_channels, n_times)
+            A read-only strided view of the prepared array (no data is copied).
+        """
+        length = self._check_length(length)
+        if modality not in self.sfreq:
+            raise PhysioSyncError(
+                f"No modality {modality!r}; prepared modalities: {list(self.modalities)}.")
+        sf = self.sfreq[modality]
+        n_t = _n_samples(length, sf, "window length")
+        step = _n_samples(self.strides[length], sf, "window stride")
+        x = self.prepared[subject].data[modality]
+        view = sliding_window_view(x, n_t, axis=-1)[:, :, ::step]
+        return view[:, :, :self.n_windows(length, subject)].transpose(0, 2, 1, 3)
+
+    def _build_metadata(self, length: float) -> pd.DataFrame:
+        stride = self.strides[length]
+        frames = []
+        for s, p in self.prepared.items():
+            n_win = self.n_windows(length, s)
+            trial = np.repeat(p.trials, n_win)
+            win = np.tile(np.arange(n_win), p.n_trials)
+            onset = win * stride
+            frame = {"subject": np.full(trial.size, s), "trial": trial, "window": win,
+                     "onset_s": onset}
+            for m, sf in self.sfreq.items():
+                frame[f"start_{m}"] = np.rint(onset * sf).astype(np.int64)
+            frames.append(pd.DataFrame(frame))
+        return pd.concat(frames, ignore_index=True)
+
+    def metadata(self, length: float) -> pd.DataFrame:
+        """One row per window: ``subject, trial, window, onset_s, start_<modality>``."""
+        return self._meta[self._check_length(length)].copy()
+
+    def labels(self, length: float, target: str, threshold: float | None = None) -> np.ndarray:
+        """Label of every window of *length* (each window inherits its trial's label)."""
+        meta = self._meta[self._check_length(length)]
+        out = np.empty(len(meta), dtype=np.int64)
+        for s, p in self.prepared.items():
+            rows = (meta["subject"] == s).to_numpy()
+            lab = pd.Series(p.labels(target, threshold), index=p.trials)
+            out[rows] = lab.loc[meta.loc[rows, "trial"]].to_numpy()
+        return out
+
+    def sub_windows(self, long: float, short: float) -> np.ndarray:
+        """Indices of the *short* windows inside each *long* window of a trial.
+
+        Returns
+        -------
+        index : ndarray of int, shape (n_long, long / short)
+            Row ``j`` lists the short-window indices (within the same trial) that tile
+            long window ``j`` exactly.
+        """
+        long, short = self._check_length(long), self._check_length(short)
+        ratio = long / short
+        s_stride = self.strides[short]
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise PhysioSyncError(f"{long:g} s is not a multiple of {short:g} s.")
+        offsets = np.arange(int(round(ratio))) * short / s_stride
+        starts = np.arange(min(self.n_windows(long, s) for s in self.prepared)) \
+            * self.strides[long] / s_stride
+        idx = starts[:, None] + offsets[None, :]
+        if np.any(np.abs(idx - np.rint(idx)) > 1e-9):
+            raise PhysioSyncError(
+                f"{short:g} s windows with stride {s_stride:g} s do not tile {long:g} s windows.")
+        return np.rint(idx).astype(np.int64)
+
+    def get(self, modality: str, length: float, rows) -> np.ndarray:
+        """Gather the windows of the given metadata rows into one array (a copy).
+
+        Parameters
+        ----------
+        modality : str
+            Modality to read.
+        length : float
+            Window length in seconds.
+        rows : array of int
+            Positional indices into :meth:`metadata` of that length.
+
+        Returns
+        -------
+        batch : ndarray, shape (len(rows), n_channels, n_times), float32
+        """
+        meta = self._meta[self._check_length(length)]
+        rows = np.asarray(rows, dtype=np.int64)
+        subj = meta["subject"].to_numpy()[rows]
+        trial = meta["trial"].to_numpy()[rows]
+        win = meta["window"].to_numpy()[rows]
+        first = self.windows(int(subj[0]), modality, length) if rows.size else None
+        shape = (rows.size,) + (first.shape[2:] if first is not None else (0, 0))
+        out = np.empty(shape, dtype=np.float32)
+        for s in np.unique(subj):
+            mask = subj == s
+            p = self.prepared[int(s)]
+            pos = pd.Index(p.trials).get_indexer(trial[mask])
+            out[mask] = self.windows(int(s), modality, length)[pos, win[mask]]
+        return out
+
+
+def make_windows(prepared: dict, lengths=(1.0, 5.0), strides=None) -> WindowSet:
+    """Cut prepared subjects into aligned windows; see :class:`WindowSet`."""
+    return WindowSet(prepared, lengths=lengths, strides=strides)
