@@ -225,7 +225,12 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
 def _read_entry(path: Path, key: str) -> PreparedSubject | None:
     """Load an entry, or return None if it is absent, from other inputs, or damaged."""
     meta_path = path / "meta.json"
+    if not path.exists():
+        return None
     if not meta_path.is_file():
+        # Final entries appear only by rename, complete; this one was damaged later.
+        logger.warning("Ignoring damaged cache entry %s (no meta.json); recomputing.", path)
+        shutil.rmtree(path, ignore_errors=True)
         return None
     try:
         with open(meta_path) as f:

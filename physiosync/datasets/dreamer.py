@@ -1,10 +1,617 @@
-"""Placeholder: the DREAMER reader is being written (replace this whole file)."""
+"""Reader and synthetic writer of the DREAMER dataset (Katsigiannis & Ramzan, 2018).
+
+DREAMER is one MATLAB v5 file, ``DREAMER.mat``, holding a 1x1 struct ``DREAMER``:
+
+* ``Data``: a 1xN cell (N = 23 participants) of 1x1 structs with fields ``Age``,
+  ``Gender``, ``EEG``, ``ECG``, ``ScoreValence``, ``ScoreArousal``, ``ScoreDominance``;
+* ``EEG`` and ``ECG``: structs ``{baseline, stimuli}``, each an n_trials x 1 cell (18
+  film clips) of time-major ``(samples x channels)`` arrays: 14 Emotiv EPOC channels at
+  128 Hz, and 2 ECG leads at 256 Hz. Each clip has its own 61 s neutral baseline;
+  stimuli have different lengths (the clips run 65-393 s);
+* ``ScoreValence``/``ScoreArousal``/``ScoreDominance``: n_trials x 1 SAM ratings 1-5;
+* constants ``EEG_SamplingRate``, ``ECG_SamplingRate``, ``EEG_Electrodes``,
+  ``noOfSubjects``, ``noOfVideoSequences`` and four text fields.
+
+:class:`DREAMER` reads the file once, keeps the arrays it holds (no copies) and hands
+out one :class:`~physiosync.datasets.Recording` per participant with the *real* ECG at
+its native 256 Hz. :func:`make_dreamer_mat` writes a synthetic file with the same layout.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._logging import logger, progress
+from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
+from ._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
+from .base import ModalityInfo, Recording, check_finite
+from .deap import _check_subject_id
+
+__all__ = ["DREAMER", "make_dreamer_mat", "synthetic_clip_seconds"]
+
+FILE_NAME = "DREAMER.mat"
+#: Fields of the top-level ``DREAMER`` struct, in the order of the release.
+TOP_FIELDS = ("Data", "EEG_SamplingRate", "ECG_SamplingRate", "EEG_Electrodes",
+              "noOfSubjects", "noOfVideoSequences", "Disclaimer", "Provider", "Version",
+              "Acknowledgement")
+#: Top-level fields the reader needs; the four text fields are optional.
+REQUIRED_TOP_FIELDS = TOP_FIELDS[:6]
+#: Fields of each participant's struct in ``DREAMER.Data``, in the order of the release.
+SUBJECT_FIELDS = ("Age", "Gender", "EEG", "ECG", "ScoreValence", "ScoreArousal",
+                  "ScoreDominance")
+#: Fields of the ``EEG`` and ``ECG`` structs.
+SIGNAL_FIELDS = ("baseline", "stimuli")
+#: Rating column -> score field.
+SCORE_FIELDS = {"valence": "ScoreValence", "arousal": "ScoreArousal",
+                "dominance": "ScoreDominance"}
+RATING_COLUMNS = tuple(SCORE_FIELDS)
+N_SUBJECTS = 23
+N_TRIALS = 18
+_CHANNELS = {"eeg": DREAMER_EEG, "ecg": DREAMER_ECG}
+_FIELD = {"eeg": "EEG", "ecg": "ECG"}
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class DREAMER:  # pragma: no cover - placeholder
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError
+# ------------------------------------------------------------------------ reading
+def _resolve(path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataNotFoundError(
+            f"DREAMER file {path} does not exist; expected the release's {FILE_NAME} "
+            "(or a folder holding it).")
+    if path.is_dir():
+        for p in sorted(path.iterdir()):
+            if p.name.lower() == FILE_NAME.lower() and p.is_file():
+                return p
+        mats = sorted(p.name for p in path.glob("*.mat"))
+        raise DataNotFoundError(
+            f"No {FILE_NAME} in folder {path}"
+            + (f" (it holds {', '.join(mats)})" if mats else "")
+            + f"; expected the DREAMER release's single MATLAB file {FILE_NAME}.")
+    return path
 
 
-def make_dreamer_mat(*args, **kwargs):  # pragma: no cover - placeholder
-    raise NotImplementedError
+def _check_header(path: Path) -> None:
+    """Reject what is not a MATLAB v5 MAT-file before scipy sees it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(520)
+            if len(head) >= 128 and head[126:128] in (b"IM", b"MI"):
+                _check_elements(f, path, "<" if head[126:128] == b"IM" else ">")
+    except OSError as err:
+        raise DataFormatError(f"{path}: cannot be read ({err.strerror or err}).") from None
+    if head[:8] == _HDF5_SIGNATURE or head[512:520] == _HDF5_SIGNATURE or \
+            head[:19] == b"MATLAB 7.3 MAT-file":
+        raise DataFormatError(
+            f"{path}: this is a MATLAB v7.3 (HDF5) file; expected the MATLAB v5 MAT-file "
+            f"of the DREAMER release. Re-save it in MATLAB with "
+            f"save('{FILE_NAME}', 'DREAMER', '-v7') or use the original download.")
+    if len(head) < 128:
+        raise DataFormatError(
+            f"{path}: only {len(head)} bytes, shorter than the 128-byte MAT-file header; "
+            "the file is truncated or not a MAT-file. Expected a MATLAB v5 MAT-file.")
+    endian = head[126:128]
+    version = head[124:126]
+    if endian not in (b"IM", b"MI") or version != (b"\x00\x01" if endian == b"IM" else b"\x01\x00"):
+        raise DataFormatError(
+            f"{path}: not a MATLAB v5 MAT-file (header bytes 124-127 are {head[124:128]!r}, "
+            "expected version 0x0100 and 'IM' or 'MI'); the file is corrupt or of another "
+            "format. Expected the DREAMER release's MATLAB v5 MAT-file.")
+
+
+def _check_elements(f, path: Path, endian: str) -> None:
+    """Walk the top-level data elements; a file that ends inside one is truncated.
+
+    scipy stops decompressing as soon as it has the bytes it needs, so a file cut in
+    the last few bytes of a compressed element (the zlib checksum) would otherwise load.
+    """
+    size = f.seek(0, os.SEEK_END)
+    pos = 128
+    while pos < size:
+        f.seek(pos)
+        tag = f.read(8)
+        if len(tag) < 8:
+            break  # trailing padding shorter than a tag
+        mdtype, nbytes = struct.unpack(endian + "II", tag)
+        end = pos + 4 + (mdtype >> 16) if mdtype >> 16 else pos + 8 + nbytes
+        if end > size:
+            raise DataFormatError(
+                f"{path}: truncated MAT-file: the data element at byte {pos} declares "
+                f"{nbytes} bytes, but the file ends at byte {size} ({end - size} missing). "
+                "Download DREAMER.mat again.")
+        pos = end
+
+
+def _load_mat(path: Path):
+    """``scipy.io.loadmat`` of the ``DREAMER`` variable, with every failure wrapped."""
+    import scipy.io
+
+    _check_header(path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with open(path, "rb") as f:
+                # verify_compressed_data_integrity=False, as TorchEEG does: the check only
+                # rejects over-long zlib streams, which MATLAB itself sometimes writes
+                # (scipy issue #6999); truncated streams still fail below.
+                mat = scipy.io.loadmat(f, variable_names=["DREAMER"],
+                                       verify_compressed_data_integrity=False)
+    except MemoryError:
+        raise PhysioSyncError(
+            f"{path}: out of memory while reading it; the full release needs several GB "
+            "of RAM (or the file is corrupt and declares an absurd array size).") from None
+    except Exception as err:  # scipy raises ValueError, TypeError, zlib.error, OSError ...
+        raise DataFormatError(
+            f"{path}: cannot be read as a MATLAB v5 MAT-file ({type(err).__name__}: {err}); "
+            "the file is truncated or corrupt.") from None
+    for w in caught:
+        logger.warning("%s: scipy.io.loadmat: %s", path, w.message)
+    if "DREAMER" not in mat:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise DataFormatError(
+            f"{path}: no variable 'DREAMER' (found {found or 'none'}); expected the "
+            "DREAMER release's struct 'DREAMER'. The file may be truncated.")
+    data = mat["DREAMER"]
+    if isinstance(data, str):  # scipy turns a MatReadError into a warning and this string
+        raise DataFormatError(f"{path}: variable 'DREAMER' cannot be read ({data}); the file "
+                              "is truncated or corrupt.")
+    return data
+
+
+def _record(value, what: str, path: Path, expected) -> np.void:
+    """The single element of a MATLAB 1x1 struct as loaded by ``loadmat``."""
+    if isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
+        value = value.reshape(-1)[0]  # a cell holding the struct
+    if isinstance(value, np.ndarray) and value.dtype.names is not None and value.size == 1:
+        value = value.reshape(-1)[0]
+    if not (isinstance(value, np.void) and value.dtype.names is not None):
+        desc = (f"{value.dtype} array of shape {value.shape}" if isinstance(value, np.ndarray)
+                else type(value).__name__)
+        raise DataFormatError(f"{path}: {what} is a {desc}; expected a 1x1 struct with "
+                              f"fields {', '.join(expected)}.")
+    return value
+
+
+def _fields(rec: np.void, required, expected, what: str, path: Path) -> None:
+    names = rec.dtype.names
+    missing = [f for f in required if f not in names]
+    if missing:
+        raise DataFormatError(
+            f"{path}: {what} has no field {', '.join(repr(m) for m in missing)} (fields "
+            f"found: {', '.join(names) or 'none'}); expected the fields "
+            f"{', '.join(expected)}.")
+
+
+def _cell(value, what: str, path: Path) -> list:
+    """The elements of a MATLAB n x 1 (or 1 x n) cell array, in order."""
+    if not (isinstance(value, np.ndarray) and value.dtype == object):
+        desc = (f"{value.dtype} array of shape {value.shape}" if isinstance(value, np.ndarray)
+                else type(value).__name__)
+        raise DataFormatError(f"{path}: {what} is a {desc}; expected a cell array.")
+    if value.ndim > 2 or (value.ndim == 2 and min(value.shape) > 1):
+        raise DataFormatError(f"{path}: {what} is a {value.shape[0]}x{value.shape[1]} cell; "
+                              "expected a cell vector (n x 1 or 1 x n).")
+    return list(value.reshape(-1))
+
+
+def _scalar(value, what: str, path: Path) -> float:
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "fiub":
+        raise DataFormatError(f"{path}: {what} is {arr.dtype} of shape {arr.shape}; expected "
+                              "a numeric scalar.")
+    x = float(arr.reshape(-1)[0])
+    if not np.isfinite(x):
+        raise DataFormatError(f"{path}: {what} is {x}; expected a finite number.")
+    return x
+
+
+def _text(value) -> str:
+    """A MATLAB char array (or a number) as a Python string."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "U":
+        return "".join(str(s) for s in arr.reshape(-1)).strip()
+    if arr.dtype == object:
+        return " ".join(_text(v) for v in arr.reshape(-1))
+    if arr.dtype.kind in "fiu" and arr.size == 1:
+        x = float(arr.reshape(-1)[0])
+        return str(int(x)) if x.is_integer() else str(x)
+    return str(value)
+
+
+def _count(value, what: str, path: Path) -> int:
+    x = _scalar(value, what, path)
+    if x < 1 or not x.is_integer():
+        raise DataFormatError(f"{path}: {what} is {x:g}; expected a positive integer.")
+    return int(x)
+
+
+class _Subject:
+    """Per-participant references into the loaded file (no copies)."""
+
+    __slots__ = ("age", "gender", "baseline", "stimulus", "scores")
+
+    def __init__(self, age, gender, baseline, stimulus, scores):
+        self.age, self.gender = age, gender
+        self.baseline, self.stimulus, self.scores = baseline, stimulus, scores
+
+
+class DREAMER:
+    """The DREAMER dataset, one :class:`~physiosync.datasets.Recording` per participant.
+
+    The MAT-file is read once, here; :meth:`load_subject` then only wraps arrays that
+    are already in memory (about 2 GB for the full release).
+
+    Parameters
+    ----------
+    path : str | Path
+        ``DREAMER.mat`` (MATLAB v5), or a folder holding it.
+
+    Attributes
+    ----------
+    path : Path
+        The file read.
+    subjects : list of int
+        Participant ids, ``1..N`` in the order of ``DREAMER.Data``.
+    n_trials : int
+        Film clips per participant (``noOfVideoSequences``; 18 in the release).
+    sfreq : dict of str -> float
+        Sampling rate of each modality (``eeg`` 128 Hz, ``ecg`` 256 Hz in the release).
+    ch_names : dict of str -> tuple of str
+        Channel names of each modality.
+    demographics : pandas.DataFrame
+        Columns ``age`` and ``gender`` (strings, as stored), indexed by subject.
+    description : dict of str -> str
+        The release's text fields (``Disclaimer``, ``Provider``, ``Version``,
+        ``Acknowledgement``) that are present.
+
+    Raises
+    ------
+    DataNotFoundError
+        If the file (or a ``DREAMER.mat`` in the folder) does not exist.
+    DataFormatError
+        If the file is not a readable MATLAB v5 MAT-file (truncated, corrupt, v7.3/HDF5)
+        or does not have the DREAMER layout: missing variable or fields, channel counts
+        other than 14 EEG / 2 ECG, cell counts that disagree with ``noOfVideoSequences``,
+        non-finite scores.
+
+    Notes
+    -----
+    Every modality stays at its native rate: the ECG is the recorded 256 Hz ECG, never
+    resampled and never replaced (the reference code feeds EEG channels in its place).
+    Each trial's baseline is that clip's own 61 s neutral segment; the stimulus is the
+    whole clip, so stimulus lengths differ between trials (but not between subjects).
+
+    Examples
+    --------
+    >>> ds = DREAMER("DREAMER.mat")                           # doctest: +SKIP
+    >>> rec = ds.load_subject(1)                              # doctest: +SKIP
+    >>> rec.baseline("ecg", trial=0).shape                    # doctest: +SKIP
+    (2, 15616)
+    """
+
+    name = "DREAMER"
+    modalities = ("eeg", "ecg")
+
+    def __init__(self, path):
+        self.path = _resolve(path)
+        top = _record(_load_mat(self.path), "variable 'DREAMER'", self.path, TOP_FIELDS)
+        self._parse_top(top)
+        logger.info("DREAMER at %s: %d subjects x %d trials", self.path, len(self._subjects),
+                    self.n_trials)
+
+    # ------------------------------------------------------------------ parsing
+    def _parse_top(self, top: np.void) -> None:
+        path = self.path
+        _fields(top, REQUIRED_TOP_FIELDS, TOP_FIELDS, "struct 'DREAMER'", path)
+        self.sfreq = {}
+        for modality, field in (("eeg", "EEG_SamplingRate"), ("ecg", "ECG_SamplingRate")):
+            rate = _scalar(top[field], f"DREAMER.{field}", path)
+            if rate <= 0:
+                raise DataFormatError(f"{path}: DREAMER.{field} is {rate:g}; expected a "
+                                      f"positive rate ({DREAMER_SFREQ[modality]:g} Hz).")
+            if rate != DREAMER_SFREQ[modality]:
+                logger.warning("%s: DREAMER.%s is %g Hz, the release has %g Hz; using the "
+                               "file's value.", path, field, rate, DREAMER_SFREQ[modality])
+            self.sfreq[modality] = rate
+        electrodes = top["EEG_Electrodes"]
+        if isinstance(electrodes, np.ndarray) and electrodes.dtype == object:
+            names = tuple(_text(e) for e in electrodes.reshape(-1))
+        else:
+            names = tuple(str(e).strip() for e in np.asarray(electrodes).reshape(-1))
+        if len(names) != len(DREAMER_EEG):
+            raise DataFormatError(
+                f"{path}: DREAMER.EEG_Electrodes lists {len(names)} electrode(s); expected "
+                f"the 14 Emotiv EPOC channels {', '.join(DREAMER_EEG)}.")
+        if names != DREAMER_EEG:
+            logger.warning("%s: EEG_Electrodes %s differ from the release's %s; using the "
+                           "file's names.", path, list(names), list(DREAMER_EEG))
+        self.ch_names = {"eeg": names, "ecg": DREAMER_ECG}
+        self.n_trials = _count(top["noOfVideoSequences"], "DREAMER.noOfVideoSequences", path)
+        n_subjects = _count(top["noOfSubjects"], "DREAMER.noOfSubjects", path)
+        data = top["Data"]
+        if isinstance(data, np.ndarray) and data.dtype.names is not None:
+            cells = list(data.reshape(-1))  # tolerate a struct array instead of a cell
+        else:
+            cells = _cell(data, "DREAMER.Data", path)
+        if len(cells) != n_subjects:
+            raise DataFormatError(
+                f"{path}: DREAMER.Data holds {len(cells)} participant(s) but "
+                f"DREAMER.noOfSubjects is {n_subjects}; expected one Data cell per subject.")
+        self.description = {f: _text(top[f]) for f in TOP_FIELDS[6:] if f in top.dtype.names}
+        self._subjects = {s: self._parse_subject(s, cell) for s, cell in enumerate(cells, 1)}
+        self.demographics = pd.DataFrame(
+            {"age": [v.age for v in self._subjects.values()],
+             "gender": [v.gender for v in self._subjects.values()]},
+            index=pd.Index(list(self._subjects), name="subject"))
+
+    def _parse_subject(self, s: int, cell) -> _Subject:
+        path = self.path
+        where = f"DREAMER.Data{{{s}}}"
+        rec = _record(cell, where, path, SUBJECT_FIELDS)
+        _fields(rec, SUBJECT_FIELDS, SUBJECT_FIELDS, where, path)
+        n = self.n_trials
+        baseline, stimulus = {}, {}
+        for modality in self.modalities:
+            field = _FIELD[modality]
+            sig = _record(rec[field], f"{where}.{field}", path, SIGNAL_FIELDS)
+            _fields(sig, SIGNAL_FIELDS, SIGNAL_FIELDS, f"{where}.{field}", path)
+            n_ch = len(self.ch_names[modality])
+            for part, out in (("baseline", baseline), ("stimuli", stimulus)):
+                what = f"{where}.{field}.{part}"
+                arrays = _cell(sig[part], what, path)
+                if len(arrays) != n:
+                    raise DataFormatError(
+                        f"{path}: {what} holds {len(arrays)} cell(s) but "
+                        f"noOfVideoSequences is {n}; expected one per film clip.")
+                for k, arr in enumerate(arrays, 1):
+                    _check_signal(arr, f"{what}{{{k}}}", n_ch, path)
+                # time-major (samples x channels) in the file -> (channels, samples) views
+                out[modality] = [arr.T for arr in arrays]
+        scores = np.empty((n, len(SCORE_FIELDS)))
+        for j, field in enumerate(SCORE_FIELDS.values()):
+            value = np.asarray(rec[field])
+            what = f"{where}.{field}"
+            if value.dtype.kind not in "fiub":
+                raise DataFormatError(f"{path}: {what} is {value.dtype}; expected numeric "
+                                      "ratings (1-5).")
+            if value.size != n:
+                raise DataFormatError(
+                    f"{path}: {what} holds {value.size} score(s) but noOfVideoSequences is "
+                    f"{n}; expected a {n}x1 vector.")
+            scores[:, j] = value.reshape(-1)
+            bad = np.flatnonzero(~np.isfinite(scores[:, j]))
+            if bad.size:
+                raise DataFormatError(
+                    f"{path}: {what} has non-finite score(s) for trial(s) "
+                    f"{(bad + 1).tolist()} (1-based); expected SAM ratings 1-5.")
+        if ((scores < 1) | (scores > 5)).any():
+            logger.warning("%s: %s has scores outside the SAM range 1-5.", path, where)
+        return _Subject(_text(rec["Age"]), _text(rec["Gender"]), baseline, stimulus, scores)
+
+    # ------------------------------------------------------------------- public
+    @property
+    def subjects(self) -> list[int]:
+        """Participant ids present, ``1..N``."""
+        return list(self._subjects)
+
+    def _subject(self, subject) -> _Subject:
+        s = _check_subject_id(subject, len(self._subjects), f"DREAMER ({self.path})")
+        return self._subjects[s]
+
+    def age(self, subject: int) -> str:
+        """Age of *subject* as stored in the file (a string such as ``'22'``)."""
+        return self._subject(subject).age
+
+    def gender(self, subject: int) -> str:
+        """Gender of *subject* as stored in the file (``'male'`` or ``'female'``)."""
+        return self._subject(subject).gender
+
+    def load_subject(self, subject: int) -> Recording:
+        """One participant's EEG and ECG, cut into trials.
+
+        Parameters
+        ----------
+        subject : int
+            Participant id, ``1..N`` (N = 23 in the release).
+
+        Returns
+        -------
+        recording : Recording
+            Modalities ``eeg`` (14 channels, 128 Hz) and ``ecg`` (2 leads, 256 Hz), both
+            in µV as stored; per trial the clip's own baseline and the whole clip, as
+            ``(n_channels, n_samples)`` views of the loaded arrays. Ratings columns
+            ``valence``, ``arousal``, ``dominance``, index = 0-based trial.
+
+        Raises
+        ------
+        UnknownSubjectError
+            If *subject* is not one of :attr:`subjects`.
+        DataFormatError
+            If a signal of this participant holds NaN or inf.
+        """
+        sub = self._subject(subject)
+        s = int(subject)
+        infos = {}
+        for m in self.modalities:
+            infos[m] = ModalityInfo.standard(m, self.sfreq[m], self.ch_names[m])
+            for part, trials in (("baseline", sub.baseline[m]), ("stimuli", sub.stimulus[m])):
+                for k, arr in enumerate(trials, 1):
+                    check_finite(arr, f"DREAMER.Data{{{s}}}.{_FIELD[m]}.{part}{{{k}}}",
+                                 self.path)
+        ratings = pd.DataFrame(sub.scores, columns=list(RATING_COLUMNS))
+        return Recording(s, dataset="DREAMER", source=self.path, modalities=infos,
+                         baseline=sub.baseline, stimulus=sub.stimulus, ratings=ratings)
+
+    def source_files(self, subjects=None) -> list[Path]:
+        """Files the given subjects (default: all) are read from: always ``[path]``."""
+        for s in subjects or ():
+            self._subject(s)
+        return [self.path]
+
+    def __iter__(self):
+        return (self.load_subject(s) for s in self.subjects)
+
+    def __len__(self) -> int:
+        return len(self._subjects)
+
+    def __repr__(self) -> str:
+        return (f"<DREAMER at {self.path}: {len(self)} subjects x {self.n_trials} trials | "
+                f"eeg {len(self.ch_names['eeg'])} ch @ {self.sfreq['eeg']:g} Hz, "
+                f"ecg {len(self.ch_names['ecg'])} ch @ {self.sfreq['ecg']:g} Hz>")
+
+
+def _check_signal(arr, what: str, n_ch: int, path: Path) -> None:
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        desc = (f"{arr.dtype} array" if isinstance(arr, np.ndarray) else type(arr).__name__)
+        raise DataFormatError(f"{path}: {what} is a {desc}; expected a numeric "
+                              f"(samples x {n_ch}) array.")
+    if arr.ndim != 2 or arr.shape[1] != n_ch or arr.shape[0] < 1:
+        raise DataFormatError(
+            f"{path}: {what} has shape {arr.shape}; expected (samples x {n_ch}), i.e. "
+            f"{n_ch} channel column(s), time-major.")
+
+
+# ------------------------------------------------------------------------ writing
+def synthetic_clip_seconds(n_trials: int, seconds: float, seed: int) -> np.ndarray:
+    """Stimulus lengths (whole seconds) that :func:`make_dreamer_mat` gives the clips.
+
+    Every participant watched the same clips, so the lengths depend on the trial only:
+    ``seconds`` +/- up to 30 % (spread evenly over that range, in random order),
+    rounded to whole seconds (at least 1 s), so that the
+    128 Hz EEG and the 256 Hz ECG of a clip cover exactly the same time.
+
+    Parameters
+    ----------
+    n_trials : int
+        Number of clips.
+    seconds : float
+        Typical clip length.
+    seed : int
+        The writer's seed.
+
+    Returns
+    -------
+    lengths : ndarray of int, shape (n_trials,)
+    """
+    n_trials = int(n_trials)
+    rng = np.random.default_rng([int(seed), 2018])
+    # evenly spread factors in a random order, so that the lengths really differ
+    factors = rng.permutation(np.linspace(0.7, 1.3, n_trials)) if n_trials > 1 else np.ones(1)
+    return np.maximum(np.rint(float(seconds) * factors), 1).astype(int)
+
+
+def _cell_of(items, shape) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    for i, item in enumerate(items):
+        out.flat[i] = item
+    return out
+
+
+def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
+                     effect: float = 2.0, seed: int = 0, *,
+                     baseline_seconds: float = DREAMER_BASELINE_S) -> Path:
+    """Write a synthetic ``DREAMER.mat`` with the exact struct layout of the release.
+
+    The file is a zlib-compressed MATLAB v5 MAT-file that ``scipy.io.loadmat`` reads in
+    all the ways public loaders do (``[0, 0]`` hops, positional indexing, and
+    ``squeeze_me=True, struct_as_record=False`` attribute access), see the module
+    docstring for the layout. EEG (14 channels, 128 Hz, with an Emotiv-like DC offset
+    of about 4200 µV) and ECG (2 leads, 256 Hz) come from
+    :class:`~physiosync.datasets.synthetic.SubjectSimulator`; baselines are neutral,
+    stimuli follow the trial's valence and arousal scores (integers 1-5).
+
+    Parameters
+    ----------
+    out : str | Path
+        The file to write if it ends in ``.mat``; otherwise a folder (created if needed)
+        into which ``DREAMER.mat`` is written.
+    n_subjects : int
+        Participants, 1..23 (23 in the release).
+    n_trials : int
+        Film clips per participant, 1..18 (18 in the release).
+    seconds : float
+        Typical clip length; each clip gets ``seconds`` +/- up to 30 % in whole seconds,
+        the same for every participant (see :func:`synthetic_clip_seconds`).
+    effect : float
+        Strength of the emotion effect in the signals; 0 means none.
+    seed : int
+        Seed; the same seed writes the same data.
+    baseline_seconds : float
+        Length of each clip's neutral baseline (61 s in the release).
+
+    Returns
+    -------
+    path : Path
+        The file written. It is written to a temporary name and renamed, so it is
+        either complete or absent.
+    """
+    from .synthetic import _check_sizes, subject_rng
+    from ._simulate import SubjectSimulator, draw_ratings, latent
+
+    import scipy.io
+
+    _check_sizes(n_subjects, n_trials, seconds, N_SUBJECTS, N_TRIALS)
+    if not baseline_seconds > 0:
+        raise PhysioSyncError(f"baseline_seconds must be positive, got {baseline_seconds!r}.")
+    out = Path(out).expanduser()
+    path = out if out.suffix.lower() == ".mat" else out / FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    rate_eeg, rate_ecg = DREAMER_SFREQ["eeg"], DREAMER_SFREQ["ecg"]
+    clip_s = synthetic_clip_seconds(n_trials, seconds, seed)
+    scores = draw_ratings(seed, n_subjects, n_trials, low=1, high=5, integer=True, n_scales=3)
+    n_base = {"eeg": int(round(baseline_seconds * rate_eeg)),
+              "ecg": int(round(baseline_seconds * rate_ecg))}
+    subjects = []
+    for s in progress(range(1, n_subjects + 1), desc="synthetic DREAMER"):
+        rng = subject_rng(seed, s)
+        sim = SubjectSimulator(rng, effect)
+        dc = 4200.0 + rng.normal(0.0, 80.0, len(DREAMER_EEG))
+        age = str(int(rng.integers(22, 34)))
+        gender = "male" if rng.random() < 14 / 23 else "female"
+        parts = {m: {"baseline": [], "stimuli": []} for m in ("eeg", "ecg")}
+        for t in range(n_trials):
+            v, a = (latent(r, 1.0, 5.0) for r in scores[s - 1, t, :2])
+            for m, names, rate in (("eeg", DREAMER_EEG, rate_eeg), ("ecg", DREAMER_ECG, rate_ecg)):
+                offset = dc[:, None] if m == "eeg" else 0.0
+                base = sim.signal(m, names, rate, n_base[m], 0.0, 0.0) + offset
+                stim = sim.signal(m, names, rate, int(clip_s[t] * rate), v, a) + offset
+                parts[m]["baseline"].append(base.T)  # (samples x channels), time-major
+                parts[m]["stimuli"].append(stim.T)
+        subject = {"Age": age, "Gender": gender}
+        for m, field in _FIELD.items():
+            subject[field] = {k: _cell_of(parts[m][k], (n_trials, 1)) for k in SIGNAL_FIELDS}
+        for j, field in enumerate(SCORE_FIELDS.values()):
+            subject[field] = scores[s - 1, :, j].astype(np.float64).reshape(n_trials, 1)
+        subjects.append(subject)
+
+    dreamer = {
+        "Data": _cell_of(subjects, (1, n_subjects)),
+        "EEG_SamplingRate": rate_eeg,
+        "ECG_SamplingRate": rate_ecg,
+        "EEG_Electrodes": _cell_of(DREAMER_EEG, (1, len(DREAMER_EEG))),
+        "noOfSubjects": float(n_subjects),
+        "noOfVideoSequences": float(n_trials),
+        "Disclaimer": "Synthetic data written by physiosync.datasets.make_dreamer; these "
+                      "are not the DREAMER recordings.",
+        "Provider": "physiosync (synthetic)",
+        "Version": "synthetic-1.0",
+        "Acknowledgement": "Layout of the DREAMER database (Katsigiannis & Ramzan, 2018).",
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            scipy.io.savemat(f, {"DREAMER": dreamer}, do_compression=True, oned_as="column")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    logger.info("wrote synthetic DREAMER (%d subjects x %d clips) to %s", n_subjects,
+                n_trials, path)
+    return path

@@ -1,0 +1,14 @@
+"""Shared fixtures: tiny synthetic datasets, built once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from physiosync.datasets.synthetic import make_deap
+
+
+@pytest.fixture(scope="session")
+def deap_dat_dir(tmp_path_factory):
+    """A tiny preprocessed-DEAP folder: 3 subjects x 4 trials x 10 s, strong effect."""
+    return make_deap(tmp_path_factory.mktemp("deap") / "data_preprocessed_python",
+                     n_subjects=3, n_trials=4, seconds=10.0, effect=2.0, seed=1)

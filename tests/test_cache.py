@@ -1,0 +1,119 @@
+"""The prepared-data cache: keyed by inputs, atomic, never reused for other inputs."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import physiosync.prepare as prep_mod
+from physiosync import DataFormatError
+from physiosync.datasets import DEAP
+from physiosync.datasets._pickle import write_py2_pickle
+from physiosync.prepare import prepare
+from physiosync.preprocessing import PrepareParams
+
+
+@pytest.fixture
+def deap_copy(tmp_path, deap_dat_dir):
+    root = tmp_path / "deap"
+    shutil.copytree(deap_dat_dir, root)
+    return root
+
+
+def _entries(cache):
+    return sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+
+
+def test_cache_hit_is_identical_and_memory_mapped(deap_copy, tmp_path):
+    cache = tmp_path / "cache"
+    first = prepare(DEAP(deap_copy), cache_dir=cache)
+    assert len(_entries(cache)) == 3
+    again = prepare(DEAP(deap_copy), cache_dir=cache)
+    in_memory = prepare(DEAP(deap_copy), cache_dir=False)
+    for s in (1, 2, 3):
+        assert isinstance(again[s].data["eeg"], np.memmap)
+        np.testing.assert_array_equal(again[s].data["eeg"], in_memory[s].data["eeg"])
+        np.testing.assert_array_equal(first[s].data["gsr"], in_memory[s].data["gsr"])
+        assert again[s].ratings.equals(in_memory[s].ratings)
+        assert not again[s].data["eeg"].flags.writeable
+
+
+def test_other_parameters_never_reuse_an_entry(deap_copy, tmp_path):
+    cache = tmp_path / "cache"
+    a = prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    b = prepare(DEAP(deap_copy), [1], cache_dir=cache, params=PrepareParams(baseline="mean"))
+    c = prepare(DEAP(deap_copy), [1], cache_dir=cache,
+                params=PrepareParams(modalities=("eeg",), norm={"eeg": "channel"}))
+    assert len(_entries(cache)) == 3
+    assert not np.allclose(a[1].data["eeg"], b[1].data["eeg"])
+    assert not np.allclose(a[1].data["eeg"], c[1].data["eeg"])
+
+
+def test_changed_source_file_invalidates_the_entry(deap_copy, tmp_path, deap_dat_dir):
+    cache = tmp_path / "cache"
+    before = prepare(DEAP(deap_copy), [2], cache_dir=cache)[2].data["eeg"].copy()
+    # Replace subject 2 with subject 1's file: same name, different content and mtime.
+    shutil.copyfile(deap_dat_dir / "s01.dat", deap_copy / "s02.dat")
+    os.utime(deap_copy / "s02.dat", ns=(1, 1))
+    after = prepare(DEAP(deap_copy), [2], cache_dir=cache)[2].data["eeg"]
+    assert not np.array_equal(before, after)
+    assert len(_entries(cache)) == 2
+
+
+def test_package_version_is_part_of_the_key(deap_copy, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    monkeypatch.setattr(prep_mod, "__version__", "99.0")
+    prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    assert len(_entries(cache)) == 2
+
+
+def test_interrupted_write_leaves_no_usable_entry(deap_copy, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    real_save = np.save
+    calls = {"n": 0}
+
+    def dying_save(path, arr, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the first array is on disk
+            raise KeyboardInterrupt
+        return real_save(path, arr, **kw)
+
+    monkeypatch.setattr(prep_mod.np, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    assert _entries(cache) == []
+    assert not list(cache.glob(".tmp-*"))  # cleaned up on the way out
+    monkeypatch.setattr(prep_mod.np, "save", real_save)
+    again = prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    fresh = prepare(DEAP(deap_copy), [1], cache_dir=False)
+    np.testing.assert_array_equal(again[1].data["eeg"], fresh[1].data["eeg"])
+
+
+def test_killed_write_leftovers_are_never_read(deap_copy, tmp_path):
+    cache = tmp_path / "cache"
+    prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    entry = cache / _entries(cache)[0]
+    # Simulate a process killed mid-write: a tmp folder with partial content, and a
+    # damaged final entry (meta.json lost): neither may be used.
+    partial = cache / f".tmp-{entry.name}-123-abc"
+    partial.mkdir()
+    (partial / "eeg.npy").write_bytes(b"partial")
+    (entry / "meta.json").unlink()
+    out = prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    fresh = prepare(DEAP(deap_copy), [1], cache_dir=False)
+    np.testing.assert_array_equal(out[1].data["eeg"], fresh[1].data["eeg"])
+    assert (entry / "meta.json").is_file()
+
+
+def test_bad_input_writes_nothing(tmp_path):
+    root = tmp_path / "deap"
+    root.mkdir()
+    data = np.zeros((2, 40, 640))
+    data[0, 0, 0] = np.nan
+    write_py2_pickle({"labels": np.full((2, 4), 5.0), "data": data}, root / "s01.dat")
+    cache = tmp_path / "cache"
+    with pytest.raises(DataFormatError, match="s01.dat"):
+        prepare(DEAP(root), cache_dir=cache)
+    assert list(cache.iterdir()) == []

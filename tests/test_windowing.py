@@ -1,0 +1,97 @@
+"""Aligned multi-length windows: views, alignment across rates, sub-windows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from physiosync import PhysioSyncError
+from physiosync.datasets import DEAP
+from physiosync.prepare import PreparedSubject, prepare
+from physiosync.windowing import make_windows
+
+
+@pytest.fixture(scope="module")
+def windows(deap_dat_dir):
+    prepared = prepare(DEAP(deap_dat_dir), cache_dir=False)
+    return make_windows(prepared, lengths=(1.0, 5.0))
+
+
+def test_window_shapes_and_views(windows):
+    w5 = windows.windows(1, "eeg", 5.0)
+    w1 = windows.windows(1, "gsr", 1.0)
+    assert w5.shape == (4, 2, 32, 640)
+    assert w1.shape == (4, 10, 1, 128)
+    base = windows.prepared[1].data["eeg"]
+    assert np.shares_memory(w5, base)  # a view, not a copy
+    np.testing.assert_array_equal(w5[2, 1], base[2, :, 640:1280])
+
+
+def test_each_long_window_holds_five_short_ones(windows):
+    sub = windows.sub_windows(5.0, 1.0)
+    np.testing.assert_array_equal(sub, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
+    w5, w1 = windows.windows(2, "eeg", 5.0), windows.windows(2, "eeg", 1.0)
+    for j, row in enumerate(sub):
+        np.testing.assert_array_equal(w5[3, j], np.concatenate(list(w1[3, row]), axis=-1))
+
+
+def test_metadata_and_labels(windows):
+    meta = windows.metadata(5.0)
+    assert list(meta.columns) == ["subject", "trial", "window", "onset_s", "start_eeg",
+                                  "start_gsr"]
+    assert len(meta) == 3 * 4 * 2
+    assert not meta.duplicated(["subject", "trial", "window"]).any()
+    labels = windows.labels(5.0, "valence")
+    prep = windows.prepared[3]
+    rows = meta.index[(meta.subject == 3) & (meta.trial == 1)]
+    assert set(labels[rows]) == {prep.labels("valence")[1]}
+
+
+def test_get_gathers_the_right_windows(windows):
+    meta = windows.metadata(1.0)
+    rows = np.array([0, 17, len(meta) - 1, 5])
+    batch = windows.get("eeg", 1.0, rows)
+    assert batch.shape == (4, 32, 128) and batch.dtype == np.float32
+    for b, r in zip(batch, rows):
+        m = meta.iloc[r]
+        np.testing.assert_array_equal(
+            b, windows.windows(int(m.subject), "eeg", 1.0)[int(m.trial), int(m.window)])
+
+
+def _fake(sfreq_ecg=256.0, seconds=10.0):
+    n_e, n_c = int(128 * seconds), int(sfreq_ecg * seconds)
+    t_e, t_c = np.arange(n_e) / 128.0, np.arange(n_c) / sfreq_ecg
+    data = {"eeg": np.broadcast_to(t_e, (3, 2, n_e)).astype(np.float32),
+            "ecg": np.broadcast_to(t_c, (3, 1, n_c)).astype(np.float32)}
+    ratings = pd.DataFrame({"valence": [1, 3, 5], "arousal": [2, 4, 1]},
+                           index=pd.Index([0, 1, 2], name="trial"))
+    return PreparedSubject(1, "DREAMER", data, {"eeg": 128.0, "ecg": sfreq_ecg},
+                           {"eeg": ["a", "b"], "ecg": ["c"]}, ratings, seconds)
+
+
+def test_modalities_at_different_rates_stay_aligned_in_time():
+    ws = make_windows({1: _fake()}, lengths=(1.0, 5.0))
+    eeg, ecg = ws.windows(1, "eeg", 1.0), ws.windows(1, "ecg", 1.0)
+    assert eeg.shape[-1] == 128 and ecg.shape[-1] == 256
+    # Sample values are the time stamps, so equal first values mean equal onsets.
+    np.testing.assert_allclose(eeg[:, :, 0, 0], ecg[:, :, 0, 0])
+    meta = ws.metadata(1.0)
+    np.testing.assert_array_equal(meta.start_ecg, 2 * meta.start_eeg)
+
+
+def test_overlapping_strides():
+    ws = make_windows({1: _fake()}, lengths=(2.0,), strides=(0.5,))
+    w = ws.windows(1, "ecg", 2.0)
+    assert w.shape == (3, 17, 1, 512)
+    np.testing.assert_allclose(w[0, 3, 0, 0], 1.5)
+
+
+def test_window_errors():
+    with pytest.raises(PhysioSyncError, match="whole number of samples"):
+        make_windows({1: _fake()}, lengths=(1.0 / 300,))
+    with pytest.raises(PhysioSyncError, match="do not fit"):
+        make_windows({1: _fake(seconds=4.0)}, lengths=(5.0,))
+    ws = make_windows({1: _fake()}, lengths=(1.0,))
+    with pytest.raises(PhysioSyncError, match="No 5 s windows"):
+        ws.windows(1, "eeg", 5.0)
+    with pytest.raises(PhysioSyncError, match="No modality 'gsr'"):
+        ws.windows(1, "gsr", 1.0)
