@@ -52,6 +52,22 @@ def _prepare_worker(root: str, cache_dir: str) -> dict:
     }
 
 
+def _baselines(root: str) -> dict:
+    """Reference points on the same files: raw bytes, and a bare latin1 pickle.load."""
+    import pickle
+
+    files = sorted(Path(root).glob("s[0-9][0-9].dat"))
+    t = time.perf_counter()
+    for f in files:
+        f.read_bytes()
+    raw = time.perf_counter() - t
+    t = time.perf_counter()
+    for f in files:
+        with open(f, "rb") as fh:
+            pickle.load(fh, encoding="latin1")  # trusted: our own synthetic files
+    return {"raw_read_s": round(raw, 2), "latin1_pickle_load_s": round(time.perf_counter() - t, 2)}
+
+
 def bench_prepare(args) -> dict:
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
     root = args.root
@@ -69,7 +85,10 @@ def bench_prepare(args) -> dict:
         out = subprocess.run(
             [sys.executable, __file__, "_prepare_worker", str(root), str(cache_dir)],
             check=True, capture_output=True, text=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if args.compare:
+            result.update(_baselines(str(root)))
+        return result
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
         if args.scratch is None and not args.keep:
@@ -89,6 +108,8 @@ def main(argv=None) -> None:
     p.add_argument("--subjects", type=int, default=32, help="synthetic subjects (default 32)")
     p.add_argument("--scratch", help="scratch folder to keep the synthetic data between runs")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    p.add_argument("--compare", action="store_true",
+                   help="also time a raw read and a bare latin1 pickle.load of the same files")
     args = parser.parse_args(argv)
     print(json.dumps(bench_prepare(args)))
 

@@ -11,6 +11,18 @@ from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioS
 
 __version__ = "0.1.0"
 
+_SUBMODULES = ("datasets", "preprocessing", "prepare", "windowing", "summary")
+
+
+def __getattr__(name):
+    # Submodules load on first use, so ``import physiosync`` stays light.
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'physiosync' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "set_log_level",

@@ -53,7 +53,6 @@ SCORE_FIELDS = {"valence": "ScoreValence", "arousal": "ScoreArousal",
 RATING_COLUMNS = tuple(SCORE_FIELDS)
 N_SUBJECTS = 23
 N_TRIALS = 18
-_CHANNELS = {"eeg": DREAMER_EEG, "ecg": DREAMER_ECG}
 _FIELD = {"eeg": "EEG", "ecg": "ECG"}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 

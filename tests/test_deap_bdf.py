@@ -1,0 +1,344 @@
+"""The original-DEAP BDF reader and the synthetic BDF writer (physiosync.datasets._bdf)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import mne
+import numpy as np
+import pandas as pd
+import pyedflib
+import pytest
+from scipy.stats import spearmanr
+
+from physiosync.datasets import DEAP, Recording
+from physiosync.datasets._bdf import make_deap_bdf, read_deap_bdf, read_participant_ratings
+from physiosync.datasets._channels import DEAP_BDF_EXTRA, DEAP_EEG_GENEVA, DEAP_EEG_TWENTE
+from physiosync.exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
+
+SFREQ = 512
+N_TRIALS = 6
+SECONDS = 4.0
+IDS = (1, 25, 28, 30)  # Twente/Status, ''+system bits, ''+3 missing onsets, 49 ch/-1
+STIM_NAME = {1: "Status", 25: "", 28: "", 30: "-1"}  # as MNE names the marker channel
+
+
+@pytest.fixture(scope="session")
+def bdf_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deap_bdf")
+    return make_deap_bdf(out, n_subjects=len(IDS), n_trials=N_TRIALS, seconds=SECONDS,
+                         effect=2.0, seed=3, subject_ids=IDS)
+
+
+@pytest.fixture(scope="session")
+def table(bdf_dir):
+    return read_participant_ratings(bdf_dir / "participant_ratings.csv")
+
+
+@pytest.fixture(scope="session")
+def recordings(bdf_dir, table):
+    return {s: read_deap_bdf(bdf_dir / f"s{s:02d}.bdf", s, table) for s in IDS}
+
+
+def _events(path, subject):
+    raw = mne.io.read_raw_bdf(path, preload=False, stim_channel=STIM_NAME[subject],
+                              verbose="error")
+    ev = mne.find_events(raw, stim_channel=STIM_NAME[subject], mask=0xFF, mask_type="and",
+                         consecutive=True, initial_event=True, verbose="error")
+    return raw, ev
+
+
+def _truth(path, subject, table):
+    """video -> code-4 onset sample, derived independently of the reader.
+
+    The writer's Start_time is the time from the first code 1 to the trial's code-3
+    fixation; the reader never looks at code 3, so this is an independent check.
+    """
+    raw, ev = _events(path, subject)
+    first1 = ev[ev[:, 2] == 1][0, 0]
+    rows = table[table.Participant_id == subject]
+    out = {}
+    for on in ev[ev[:, 2] == 4, 0]:
+        fix = ev[(ev[:, 2] == 3) & (ev[:, 0] < on), 0].max()
+        start_us = (fix - first1) / SFREQ * 1e6
+        hit = rows[np.abs(rows.Start_time - start_us) < 1000]
+        assert len(hit) == 1
+        out[int(hit.Experiment_id.iloc[0]) - 1] = int(on)
+    return raw, out
+
+
+# ------------------------------------------------------------------ writer format
+def test_writer_channel_layout(bdf_dir):
+    for s, n_ch, eeg in ((1, 48, DEAP_EEG_TWENTE), (25, 48, DEAP_EEG_GENEVA),
+                         (30, 49, DEAP_EEG_GENEVA)):
+        raw = mne.io.read_raw_bdf(bdf_dir / f"s{s:02d}.bdf", preload=False, stim_channel=None,
+                                  verbose="error")
+        assert len(raw.ch_names) == n_ch
+        assert raw.ch_names[:32] == list(eeg)
+        assert raw.ch_names[32:47] == list(DEAP_BDF_EXTRA)
+        assert raw.info["sfreq"] == SFREQ
+    assert raw.ch_names[47:] == ["-0", "-1"]  # two empty labels, de-duplicated by MNE
+
+
+def test_writer_empty_label_and_system_bits(bdf_dir):
+    with pyedflib.EdfReader(str(bdf_dir / "s25.bdf")) as f:
+        assert f.getLabel(47) == ""
+        status = f.readSignal(47, digital=True)
+    assert status[0] == 0x1A0000
+    assert 0x190004 in set(status.tolist())
+    with pyedflib.EdfReader(str(bdf_dir / "s01.bdf")) as f:
+        assert f.getLabel(47) == "Status"
+        assert set(f.readSignal(47, digital=True).tolist()) == {0, 1, 2, 3, 4, 5, 7}
+
+
+@pytest.mark.parametrize("subject", [1, 25, 30])
+def test_writer_event_sequence(bdf_dir, subject):
+    _, ev = _events(bdf_dir / f"s{subject:02d}.bdf", subject)
+    expected = [1, 1, 2] + [3, 4, 5, 1] * N_TRIALS + [2, 7]
+    assert ev[:, 2].tolist() == expected
+    fix, on, end = ev[3:6, 0]
+    assert (on - fix, end - on) == (5 * SFREQ, SECONDS * SFREQ)
+
+
+def test_writer_missing_onsets_and_csv(bdf_dir, table):
+    _, ev = _events(bdf_dir / "s28.bdf", 28)
+    assert (ev[:, 2] == 4).sum() == N_TRIALS - 3
+    assert (ev[:, 2] == 3).sum() == N_TRIALS
+    assert sorted(table.Participant_id.unique()) == list(IDS)
+    for s in IDS:
+        rows = table[table.Participant_id == s]
+        assert sorted(rows.Trial) == list(range(1, N_TRIALS + 1))
+        assert sorted(rows.Experiment_id) == list(range(1, N_TRIALS + 1))
+        assert rows.sort_values("Trial").Start_time.is_monotonic_increasing
+
+
+def test_writer_is_deterministic(tmp_path):
+    a = make_deap_bdf(tmp_path / "a", n_subjects=1, n_trials=2, seconds=1.0, seed=5)
+    b = make_deap_bdf(tmp_path / "b", n_subjects=1, n_trials=2, seconds=1.0, seed=5)
+    assert (a / "s01.bdf").read_bytes() == (b / "s01.bdf").read_bytes()
+    assert (a / "participant_ratings.csv").read_text() == (b / "participant_ratings.csv").read_text()
+    assert not [p for p in a.iterdir() if "tmp" in p.name]
+
+
+# ------------------------------------------------------------------ reader
+@pytest.mark.parametrize("subject", IDS)
+def test_channels_in_geneva_order(recordings, subject):
+    rec = recordings[subject]
+    assert rec.ch_names("eeg") == list(DEAP_EEG_GENEVA)
+    assert rec.ch_names("eog") == ["hEOG", "vEOG"]
+    assert rec.ch_names("emg") == ["zEMG", "tEMG"]
+    assert [rec.ch_names(m) for m in ("gsr", "resp", "ppg", "temp")] == [
+        ["GSR"], ["Resp"], ["Plet"], ["Temp"]]
+    assert rec.modalities == ("eeg", "eog", "emg", "gsr", "resp", "ppg", "temp")
+
+
+@pytest.mark.parametrize("subject", IDS)
+def test_shapes_and_rates(recordings, subject):
+    rec = recordings[subject]
+    n = 3 if subject == 28 else N_TRIALS
+    assert rec.n_trials == n
+    for m in rec.modalities:
+        assert rec.sfreq(m) == SFREQ
+        n_ch = len(rec.ch_names(m))
+        assert rec.baseline_array(m).shape == (n, n_ch, 3 * SFREQ)
+        assert rec.stimulus_array(m).shape == (n, n_ch, int(SECONDS * SFREQ))
+
+
+@pytest.mark.parametrize("subject", IDS)
+def test_trials_match_file_by_video(bdf_dir, table, recordings, subject):
+    """Each video's segment is the one the file holds at that video's onset."""
+    rec = recordings[subject]
+    raw, truth = _truth(bdf_dir / f"s{subject:02d}.bdf", subject, table)
+    assert rec.trials.tolist() == sorted(truth)
+    n_stim = int(SECONDS * SFREQ)
+    for video, on in truth.items():
+        eeg = raw.get_data(picks=list(DEAP_EEG_GENEVA), start=on - 3 * SFREQ,
+                           stop=on + n_stim) * 1e6
+        np.testing.assert_allclose(rec.baseline("eeg", video), eeg[:, :3 * SFREQ], atol=1e-6)
+        np.testing.assert_allclose(rec.stimulus("eeg", video), eeg[:, 3 * SFREQ:], atol=1e-6)
+        exg = raw.get_data(picks=["EXG1", "EXG2", "GSR1"], start=on, stop=on + n_stim)
+        np.testing.assert_allclose(rec.stimulus("eog", video)[0], (exg[0] - exg[1]) * 1e6,
+                                   atol=1e-6)
+        np.testing.assert_allclose(rec.stimulus("gsr", video)[0], exg[2])
+
+
+@pytest.mark.parametrize("subject", IDS)
+def test_ratings_by_video(table, recordings, subject):
+    rec = recordings[subject]
+    rows = table[table.Participant_id == subject].set_index("Experiment_id")
+    expected = rows.loc[rec.trials + 1, ["Valence", "Arousal", "Dominance", "Liking"]]
+    np.testing.assert_array_equal(rec.ratings.to_numpy(), expected.to_numpy())
+    assert list(rec.ratings.columns) == ["valence", "arousal", "dominance", "liking"]
+    assert rec.trials.tolist() == sorted(rec.trials.tolist())
+
+
+@pytest.mark.parametrize("subject", IDS)
+def test_signals_follow_the_video_ratings(recordings, subject):
+    """zEMG amplitude follows valence: a wrong presentation->video map would break it."""
+    rec = recordings[subject]
+    zemg = rec.stimulus_array("emg")[:, 0].std(axis=1)
+    assert spearmanr(zemg, rec.ratings["valence"]).statistic >= 0.9
+
+
+def test_units(recordings):
+    rec = recordings[1]
+    eeg = rec.stimulus_array("eeg")
+    assert 1.0 < np.median(eeg.std(axis=-1)) < 100.0  # µV, not V
+    assert np.abs(eeg).max() < 2000.0
+    assert rec.info("eeg").unit == "µV"
+    gsr = rec.stimulus_array("gsr")
+    assert 1e4 < gsr.mean() < 1e7  # Ohm
+    assert 20.0 < rec.stimulus_array("temp").mean() < 40.0  # °C
+
+
+def test_fewer_onsets_fall_back_without_start_time(bdf_dir, table, tmp_path, caplog):
+    blank = table.copy()
+    blank["Start_time"] = np.nan
+    blank.attrs["source"] = "blank.csv"
+    with caplog.at_level(logging.WARNING, logger="physiosync"):
+        rec = read_deap_bdf(bdf_dir / "s28.bdf", 28, blank)
+    assert "assuming the onsets are presentation trials 1..3" in caplog.text
+    rows = table[(table.Participant_id == 28) & (table.Trial <= 3)]
+    assert rec.trials.tolist() == sorted(rows.Experiment_id - 1)
+
+
+def test_through_deap_class(bdf_dir):
+    deap = DEAP(bdf_dir)
+    assert deap.format == "bdf"
+    assert deap.subjects == list(IDS)
+    rec = deap.load_subject(30)
+    assert isinstance(rec, Recording) and rec.n_trials == N_TRIALS
+    raw = rec.to_raw("eeg")
+    assert raw.ch_names == list(DEAP_EEG_GENEVA)
+    assert raw.n_times == N_TRIALS * (3 * SFREQ + int(SECONDS * SFREQ))
+    assert len(raw.annotations) == 2 * N_TRIALS
+    np.testing.assert_allclose(raw.get_data()[:, :10], rec.baseline("eeg", 0)[:, :10] * 1e-6)
+    epochs = rec.to_epochs("gsr")
+    assert len(epochs) == N_TRIALS
+    assert epochs.tmin == pytest.approx(-3.0)
+    np.testing.assert_array_equal(epochs.metadata["valence"], rec.ratings["valence"])
+
+
+# ------------------------------------------------------------------ ratings table
+def test_ratings_csv_tolerates_header_whitespace(tmp_path):
+    csv = tmp_path / "participant_ratings.csv"
+    csv.write_text(" Participant_id , Trial ,Experiment_id, Start_time ,Valence,Arousal,"
+                   "Dominance,Liking, Familiarity \n"
+                   "1,1,3,2000000,5.5,3,4,6,\n1,2,1,9000000,7,2.25,1,9,4\n")
+    df = read_participant_ratings(csv)
+    assert df.attrs["source"] == str(csv)
+    assert df["Experiment_id"].tolist() == [3, 1]
+    assert df["Experiment_id"].dtype == np.int64
+    assert np.isnan(df["Familiarity"].iloc[0]) and df["Familiarity"].iloc[1] == 4
+
+
+def test_ratings_csv_missing_file(tmp_path):
+    with pytest.raises(DataNotFoundError, match="participant_ratings.csv"):
+        read_participant_ratings(tmp_path / "participant_ratings.csv")
+
+
+@pytest.mark.parametrize("text, match", [
+    ("Participant_id,Trial,Experiment_id,Valence,Arousal,Dominance,Liking\n1,1,1,5,5,5,5\n",
+     "missing column.*Start_time"),
+    ("Participant_id,Trial,Experiment_id,Start_time,Valence,Arousal,Dominance,Liking\n"
+     "1,1,1,0,high,5,5,5\n", "Valence.*'high'"),
+])
+def test_ratings_csv_bad_content(tmp_path, text, match):
+    csv = tmp_path / "ratings.csv"
+    csv.write_text(text)
+    with pytest.raises(DataFormatError, match=match) as err:
+        read_participant_ratings(csv)
+    assert "ratings.csv" in str(err.value)
+
+
+def test_deap_without_ratings_csv(bdf_dir, tmp_path):
+    shutil.copy(bdf_dir / "s01.bdf", tmp_path / "s01.bdf")
+    with pytest.raises(DataNotFoundError, match="participant_ratings.csv"):
+        DEAP(tmp_path)
+
+
+# ------------------------------------------------------------------ bad BDF input
+def test_truncated_bdf(bdf_dir, table, tmp_path):
+    data = (bdf_dir / "s01.bdf").read_bytes()
+    bad = tmp_path / "s01.bdf"
+    bad.write_bytes(data[:len(data) // 2])
+    with pytest.raises(DataFormatError, match="truncated") as err:
+        read_deap_bdf(bad, 1, table)
+    assert "s01.bdf" in str(err.value)
+
+
+def test_garbage_bdf(table, tmp_path):
+    bad = tmp_path / "s01.bdf"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(DataFormatError, match="BDF") as err:
+        read_deap_bdf(bad, 1, table)
+    assert "s01.bdf" in str(err.value)
+
+
+def test_subject_absent_from_ratings(bdf_dir, table):
+    with pytest.raises(PhysioSyncError, match="participant 1 has no rows") as err:
+        read_deap_bdf(bdf_dir / "s01.bdf", 1, table[table.Participant_id != 1])
+    assert "s01.bdf" in str(err.value)
+
+
+def _write_small_bdf(path, labels, status):
+    """A minimal BDF with the given labels; the last channel holds *status*."""
+    n = len(status)
+    headers = []
+    for label in labels:
+        headers.append(dict(label=label, dimension="uV", sample_frequency=SFREQ,
+                            physical_min=-262144, physical_max=262143, digital_min=-8388608,
+                            digital_max=8388607, transducer="", prefilter=""))
+    headers[-1].update(dimension="Boolean", physical_min=-8388608, physical_max=8388607)
+    data = [np.zeros(n) for _ in labels[:-1]] + [np.asarray(status, float)]
+    with pyedflib.EdfWriter(str(path), len(labels), file_type=pyedflib.FILETYPE_BDF) as w:
+        w.setSignalHeaders(headers)
+        w.writeSamples(data)
+    return path
+
+
+@pytest.mark.parametrize("case, match", [
+    ("no_onsets", "no trial onsets"),
+    ("no_stim", "no Status"),
+    ("missing_channel", "missing channel.*Cz"),
+    ("early_onset", "leaves no room"),
+    ("nan", "non-finite"),
+])
+def test_bad_bdf_content(table, tmp_path, case, match):
+    labels = list(DEAP_EEG_GENEVA) + list(DEAP_BDF_EXTRA) + ["Status"]
+    status = np.zeros(20 * SFREQ)
+    status[10 * SFREQ:15 * SFREQ] = 4
+    if case == "no_onsets":
+        status[:] = 3
+    elif case == "no_stim":
+        labels[-1] = "Trigger"
+    elif case == "missing_channel":
+        labels[labels.index("Cz")] = "A32"
+    elif case == "early_onset":
+        status[:] = 0
+        status[SFREQ:2 * SFREQ] = 4
+    path = _write_small_bdf(tmp_path / "s01.bdf", labels, status)
+    if case == "nan":  # a reader that returns NaN (corrupt scaling) must be caught
+        original = mne.io.BaseRaw.get_data
+
+        def poisoned(self, *args, **kwargs):
+            data = original(self, *args, **kwargs)
+            return np.where(data == 0, np.nan, data) if data.shape[0] > 1 else data
+
+        pytest.MonkeyPatch.setattr(mp := pytest.MonkeyPatch(), mne.io.BaseRaw, "get_data",
+                                   poisoned)
+        try:
+            with pytest.raises(DataFormatError, match=match) as err:
+                read_deap_bdf(path, 1, table)
+        finally:
+            mp.undo()
+    else:
+        with pytest.raises(DataFormatError, match=match) as err:
+            read_deap_bdf(path, 1, table)
+    assert "s01.bdf" in str(err.value)
+
+
+def test_missing_bdf_file(table, tmp_path):
+    with pytest.raises(DataNotFoundError, match="s07.bdf"):
+        read_deap_bdf(tmp_path / "s07.bdf", 7, table)
