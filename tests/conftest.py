@@ -12,3 +12,12 @@ def deap_dat_dir(tmp_path_factory):
     """A tiny preprocessed-DEAP folder: 3 subjects x 4 trials x 10 s, strong effect."""
     return make_deap(tmp_path_factory.mktemp("deap") / "data_preprocessed_python",
                      n_subjects=3, n_trials=4, seconds=10.0, effect=2.0, seed=1)
+
+
+@pytest.fixture(scope="session")
+def dreamer_mat(tmp_path_factory):
+    """A tiny DREAMER.mat: 2 subjects x 3 clips of about 10 s."""
+    from physiosync.datasets.synthetic import make_dreamer
+
+    return make_dreamer(tmp_path_factory.mktemp("dreamer"), n_subjects=2, n_trials=3,
+                        seconds=10.0, effect=2.0, seed=2)

@@ -303,12 +303,19 @@ def _write_small_bdf(path, labels, status):
     ("no_stim", "no Status"),
     ("missing_channel", "missing channel.*Cz"),
     ("early_onset", "leaves no room"),
-    ("nan", "non-finite"),
 ])
 def test_bad_bdf_content(table, tmp_path, case, match):
+    path = _small_case(tmp_path, case)
+    with pytest.raises(DataFormatError, match=match) as err:
+        read_deap_bdf(path, 1, table)
+    assert "s01.bdf" in str(err.value)
+
+
+def _small_case(tmp_path, case):
     labels = list(DEAP_EEG_GENEVA) + list(DEAP_BDF_EXTRA) + ["Status"]
     status = np.zeros(20 * SFREQ)
     status[10 * SFREQ:15 * SFREQ] = 4
+    status[15 * SFREQ:18 * SFREQ] = 5
     if case == "no_onsets":
         status[:] = 3
     elif case == "no_stim":
@@ -318,25 +325,31 @@ def test_bad_bdf_content(table, tmp_path, case, match):
     elif case == "early_onset":
         status[:] = 0
         status[SFREQ:2 * SFREQ] = 4
-    path = _write_small_bdf(tmp_path / "s01.bdf", labels, status)
-    if case == "nan":  # a reader that returns NaN (corrupt scaling) must be caught
-        original = mne.io.BaseRaw.get_data
+    return _write_small_bdf(tmp_path / "s01.bdf", labels, status)
 
-        def poisoned(self, *args, **kwargs):
-            data = original(self, *args, **kwargs)
-            return np.where(data == 0, np.nan, data) if data.shape[0] > 1 else data
 
-        pytest.MonkeyPatch.setattr(mp := pytest.MonkeyPatch(), mne.io.BaseRaw, "get_data",
-                                   poisoned)
-        try:
-            with pytest.raises(DataFormatError, match=match) as err:
-                read_deap_bdf(path, 1, table)
-        finally:
-            mp.undo()
-    else:
-        with pytest.raises(DataFormatError, match=match) as err:
-            read_deap_bdf(path, 1, table)
+def test_non_finite_signal(table, tmp_path, monkeypatch):
+    """NaN coming out of the BDF reader (e.g. corrupt scaling) is reported, not returned."""
+    path = _small_case(tmp_path, "valid")
+    original = mne.io.BaseRaw.get_data
+
+    def poisoned(self, *args, **kwargs):
+        data = original(self, *args, **kwargs)
+        if data.shape[0] > 1:  # the signal picks, not the Status channel
+            data[3, 7] = np.nan
+        return data
+
+    monkeypatch.setattr(mne.io.BaseRaw, "get_data", poisoned)
+    with pytest.raises(DataFormatError, match="non-finite") as err:
+        read_deap_bdf(path, 1, table)
     assert "s01.bdf" in str(err.value)
+
+
+def test_small_valid_file_reads(table, tmp_path):
+    rec = read_deap_bdf(_small_case(tmp_path, "valid"), 1, table)
+    assert rec.n_trials == 1
+    assert rec.stimulus_lengths("eeg").tolist() == [5 * SFREQ]  # ends at the code 5
+    assert np.abs(rec.stimulus("eeg", rec.trials[0])).max() < 0.1  # zeros, to 1 LSB (µV)
 
 
 def test_missing_bdf_file(table, tmp_path):

@@ -95,3 +95,31 @@ def test_window_errors():
         ws.windows(1, "eeg", 5.0)
     with pytest.raises(PhysioSyncError, match="No modality 'gsr'"):
         ws.windows(1, "gsr", 1.0)
+
+
+def test_dreamer_eeg_and_ecg_windows_align_at_native_rates(dreamer_mat, tmp_path):
+    from physiosync.datasets import DREAMER
+
+    dreamer = DREAMER(dreamer_mat)
+    prepared = prepare(dreamer, cache_dir=tmp_path / "cache")
+    rec = dreamer.load_subject(2)
+    shortest = min(rec.stimulus_lengths("eeg")) / 128.0
+    p = prepared[2]
+    assert p.modalities == ("eeg", "ecg")
+    assert p.seconds == pytest.approx(shortest)
+    assert p.data["eeg"].shape[-1] * 2 == p.data["ecg"].shape[-1]
+    ws = make_windows(prepared, lengths=(1.0,))
+    eeg, ecg = ws.windows(2, "eeg", 1.0), ws.windows(2, "ecg", 1.0)
+    assert eeg.shape[:2] == ecg.shape[:2] and ecg.shape[-1] == 256
+    assert set(ws.labels(1.0, "valence")) <= {0, 1}
+    # Without baseline removal and normalisation, window 3 of trial 1 is exactly
+    # seconds 3-4 of that trial's stimulus, at each modality's own rate.
+    from physiosync.preprocessing import PrepareParams
+
+    raw_params = PrepareParams(modalities=("eeg", "ecg"), baseline="none",
+                               norm={"eeg": "none", "ecg": "none"})
+    ws = make_windows(prepare(dreamer, [2], params=raw_params, cache_dir=False), lengths=(1.0,))
+    np.testing.assert_allclose(ws.windows(2, "ecg", 1.0)[1, 3],
+                               rec.stimulus("ecg", 1)[:, 3 * 256:4 * 256], rtol=1e-6)
+    np.testing.assert_allclose(ws.windows(2, "eeg", 1.0)[1, 3],
+                               rec.stimulus("eeg", 1)[:, 3 * 128:4 * 128], rtol=1e-6)

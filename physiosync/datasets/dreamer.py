@@ -447,6 +447,11 @@ class DREAMER:
         return Recording(s, dataset="DREAMER", source=self.path, modalities=infos,
                          baseline=sub.baseline, stimulus=sub.stimulus, ratings=ratings)
 
+    def subject_file(self, subject: int) -> Path:
+        """The file *subject* is read from (``DREAMER.mat``), after checking the id."""
+        self._subject(subject)
+        return self.path
+
     def source_files(self, subjects=None) -> list[Path]:
         """Files the given subjects (default: all) are read from: always ``[path]``."""
         for s in subjects or ():
