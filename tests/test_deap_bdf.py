@@ -201,6 +201,8 @@ def test_fewer_onsets_fall_back_without_start_time(bdf_dir, table, tmp_path, cap
     assert "assuming the onsets are presentation trials 1..3" in caplog.text
     rows = table[(table.Participant_id == 28) & (table.Trial <= 3)]
     assert rec.trials.tolist() == sorted(rows.Experiment_id - 1)
+    aligned = read_deap_bdf(bdf_dir / "s28.bdf", 28, table)  # through Start_time
+    assert aligned.trials.tolist() != rec.trials.tolist()  # so the alignment mattered
 
 
 def test_through_deap_class(bdf_dir):
@@ -326,6 +328,21 @@ def _small_case(tmp_path, case):
         status[:] = 0
         status[SFREQ:2 * SFREQ] = 4
     return _write_small_bdf(tmp_path / "s01.bdf", labels, status)
+
+
+def test_stimulus_ends_at_code5_capped_at_60s(table, tmp_path):
+    labels = list(DEAP_EEG_GENEVA) + list(DEAP_BDF_EXTRA) + ["Status"]
+    status = np.zeros(85 * SFREQ)
+    status[4 * SFREQ:9 * SFREQ] = 4
+    status[9 * SFREQ:11 * SFREQ] = 5
+    status[12 * SFREQ:80 * SFREQ] = 4  # held 68 s: only 60 s are the stimulus
+    status[80 * SFREQ:83 * SFREQ] = 5
+    path = _write_small_bdf(tmp_path / "s01.bdf", labels, status)
+    rec = read_deap_bdf(path, 1, table)
+    assert sorted(rec.stimulus_lengths("eeg").tolist()) == [5 * SFREQ, 60 * SFREQ]
+    with pytest.raises(PhysioSyncError, match="different lengths"):
+        rec.stimulus_array("eeg")
+    assert rec.to_epochs("eeg").get_data().shape == (2, 32, 3 * SFREQ + 5 * SFREQ)
 
 
 def test_non_finite_signal(table, tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ from ._channels import (DEAP_BASELINE_S, DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_
                         DEAP_STIMULUS_S, DEAP_TRIAL_ONSET_CODE, DEAP_TWENTE_SUBJECTS)
 from ._simulate import SubjectSimulator, draw_ratings, latent
 from .base import ModalityInfo, Recording, check_finite
+from .synthetic import subject_rng
 
 __all__ = ["read_participant_ratings", "read_deap_bdf", "make_deap_bdf"]
 
@@ -85,7 +86,8 @@ def read_participant_ratings(path) -> pd.DataFrame:
             f"DEAP ratings file {path} not found; expected participant_ratings.csv with "
             f"columns {expected}.")
     try:
-        df = pd.read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False,
+                         encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             ValueError) as err:
         raise DataFormatError(
@@ -296,11 +298,25 @@ def _presentation_positions(onsets: np.ndarray, trials: pd.DataFrame, sfreq: flo
         "tell which onsets they are; expected at most one onset per rated trial.")
 
 
-def _to_file_units(raw, ch_names) -> np.ndarray:
-    """Factors that undo MNE's scaling to SI volts, giving the header's own units."""
+def _output_scale(raw, ch_names, voltage, path: Path) -> np.ndarray:
+    """Factors from what MNE returns to the units the Recording reports.
+
+    MNE converts channels whose header unit is µV or mV to volts and leaves the others
+    as they are. Voltage channels (EEG, EXG) are reported in µV; the others in the
+    header's own unit, i.e. with MNE's scaling undone.
+    """
     units = getattr(raw, "_orig_units", {}) or {}
-    return np.array([1.0 / _MNE_UNIT_SCALE.get(str(units.get(c, "")).strip(), 1.0)
-                     for c in ch_names])
+    out = np.empty(len(ch_names))
+    for k, (name, is_volt) in enumerate(zip(ch_names, voltage)):
+        unit = str(units.get(name, "")).strip()
+        if is_volt and (unit in _MNE_UNIT_SCALE or unit == "V"):
+            out[k] = 1e6
+        else:
+            if is_volt:
+                logger.warning("%s: channel %s has unit %r, not a voltage; kept as stored",
+                               path.name, name, unit)
+            out[k] = 1.0 / _MNE_UNIT_SCALE.get(unit, 1.0)
+    return out
 
 
 def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
@@ -312,8 +328,9 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
         The BDF file (48 channels, 49 for s29-s32; 512 Hz; whole session).
     subject : int
         Participant id, as in the ``Participant_id`` column of *ratings_table*.
-    ratings_table : pandas.DataFrame
-        ``participant_ratings.csv`` as returned by :func:`read_participant_ratings`.
+    ratings_table : pandas.DataFrame | str | Path
+        ``participant_ratings.csv`` as returned by :func:`read_participant_ratings`, or
+        the path of that file.
 
     Returns
     -------
@@ -347,6 +364,8 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"DEAP BDF file {path} does not exist.")
+    if not isinstance(ratings_table, pd.DataFrame):
+        ratings_table = read_participant_ratings(ratings_table)
     trials = _subject_trials(ratings_table, int(subject), path)
     trials.attrs["source"] = ratings_table.attrs.get("source", "participant_ratings.csv")
     _bdf_header_check(path)
@@ -410,10 +429,10 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
                 "the recording.")
 
     # --- signals, one bounded read per trial ------------------------------------------
-    scale = _to_file_units(raw, [ch_names[i] for i in picks])
-    volts = [row[c] for c in DEAP_EEG_GENEVA + tuple(
-        s for out in DEAP_DAT_CHANNELS[32:36] for s in _PERIPHERAL_SOURCES[out])]
-    scale[volts] = 1e6  # EEG/EOG/EMG are reported in µV (MNE returned volts)
+    volt_sources = set(DEAP_EEG_GENEVA) | {
+        s for out in DEAP_DAT_CHANNELS[32:36] for s in _PERIPHERAL_SOURCES[out]}
+    scale = _output_scale(raw, [ch_names[i] for i in picks],
+                          [c in volt_sources for c in sources], path)
     lengths = stops - onsets
     uniform = bool(np.all(lengths == lengths[0]))
     infos, baseline, stimulus = {}, {}, {}
@@ -527,8 +546,6 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
                    effect: float, seed: int, quirks: bool, n_missing: int):
     """Write one session; return the Start_time (µs) of each presentation trial."""
     import pyedflib
-
-    from .synthetic import subject_rng
 
     rng = subject_rng(seed, subject)
     sim = SubjectSimulator(rng, effect)
