@@ -7,7 +7,6 @@ import shutil
 
 import mne
 import numpy as np
-import pandas as pd
 import pyedflib
 import pytest
 from scipy.stats import spearmanr
@@ -117,7 +116,8 @@ def test_writer_is_deterministic(tmp_path):
     a = make_deap_bdf(tmp_path / "a", n_subjects=1, n_trials=2, seconds=1.0, seed=5)
     b = make_deap_bdf(tmp_path / "b", n_subjects=1, n_trials=2, seconds=1.0, seed=5)
     assert (a / "s01.bdf").read_bytes() == (b / "s01.bdf").read_bytes()
-    assert (a / "participant_ratings.csv").read_text() == (b / "participant_ratings.csv").read_text()
+    csv = "participant_ratings.csv"
+    assert (a / csv).read_text() == (b / csv).read_text()
     assert not [p for p in a.iterdir() if "tmp" in p.name]
 
 
@@ -179,6 +179,12 @@ def test_signals_follow_the_video_ratings(recordings, subject):
     rec = recordings[subject]
     zemg = rec.stimulus_array("emg")[:, 0].std(axis=1)
     assert spearmanr(zemg, rec.ratings["valence"]).statistic >= 0.9
+
+
+def test_ratings_table_may_be_a_path(bdf_dir, recordings):
+    rec = read_deap_bdf(bdf_dir / "s25.bdf", 25, bdf_dir / "participant_ratings.csv")
+    assert rec.trials.tolist() == recordings[25].trials.tolist()
+    np.testing.assert_array_equal(rec.stimulus_array("eeg"), recordings[25].stimulus_array("eeg"))
 
 
 def test_units(recordings):

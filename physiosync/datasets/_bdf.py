@@ -256,7 +256,7 @@ def _align_by_start_time(onset_s: np.ndarray, start_s: np.ndarray, tol: float):
     ``None`` when no offset explains the data (then matching is left to the caller).
     """
     finite = np.flatnonzero(np.isfinite(start_s))
-    if finite.size == 0 or onset_s.size == 0:
+    if finite.size < 2 or onset_s.size < 2:  # a single pair aligns with any offset
         return None
     best = None
     for d in np.unique(np.round((onset_s[:, None] - start_s[None, finite]).ravel(), 6)):
@@ -356,7 +356,8 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
     Notes
     -----
     Trial onsets are the samples where ``Status & 0xFF`` becomes 4 (BioSemi system bits
-    16-23 are ignored; MNE itself keeps only bits 0-16). When the file holds fewer onsets
+    16-23 are ignored; MNE itself keeps only bits 0-16); code-4 runs shorter than 50 ms
+    are taken for trigger glitches. When the file holds fewer onsets
     than the participant has rated trials, each onset is matched to its trial by the
     constant time offset that best aligns the onsets with ``Start_time`` (±3 s); if none
     does, the onsets are taken to be presentation trials 1..n, with a warning.
@@ -553,7 +554,7 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
     labels, idle = _file_layout(subject, quirks)
     eeg_names = labels[:32]
     n_trials = len(presentation)
-    dropped = set(rng.choice(n_trials, size=n_missing, replace=False).tolist()) if n_missing else set()
+    dropped = set(rng.choice(n_trials, size=n_missing, replace=False).tolist()) if n_missing else ()
 
     def status_value(code: int) -> int:
         if code == 0:
@@ -566,12 +567,12 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
         n = max(int(round(secs * sfreq)), 1)
         block = np.empty((len(labels), n))
         block[:32] = sim.signal("eeg", eeg_names, sfreq, n, v, a)
-        for pair, x in zip((("EXG1", "EXG2"), ("EXG3", "EXG4")), sim.signal("eog", None, sfreq, n, v, a)):
-            common = 2.0 * rng.standard_normal(n)
-            block[labels.index(pair[0])], block[labels.index(pair[1])] = common + x / 2, common - x / 2
-        for pair, x in zip((("EXG5", "EXG6"), ("EXG7", "EXG8")), sim.signal("emg", None, sfreq, n, v, a)):
-            common = 2.0 * rng.standard_normal(n)
-            block[labels.index(pair[0])], block[labels.index(pair[1])] = common + x / 2, common - x / 2
+        bipolar = np.vstack([sim.signal("eog", None, sfreq, n, v, a),
+                             sim.signal("emg", None, sfreq, n, v, a)])  # hEOG vEOG zEMG tEMG
+        for x, (plus, minus) in zip(bipolar, DEAP_BDF_BIPOLAR.values()):
+            common = 2.0 * rng.standard_normal(n)  # cancels in the difference
+            block[labels.index(plus)] = common + x / 2
+            block[labels.index(minus)] = common - x / 2
         block[labels.index("GSR1")] = sim.signal("gsr", None, sfreq, n, v, a)[0]
         for name in ("GSR2", "Erg1", "Erg2"):
             block[labels.index(name)] = rng.normal(0.0, 1.0, n)
