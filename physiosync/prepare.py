@@ -29,6 +29,7 @@ import pandas as pd
 from . import __version__
 from ._logging import logger, progress
 from .exceptions import CacheError, PhysioSyncError
+from .datasets.base import RatedTrials
 from .preprocessing import THRESHOLDS, PrepareParams, make_labels, normalize, remove_baseline
 
 __all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir"]
@@ -38,7 +39,7 @@ CACHE_FORMAT = 1
 
 
 @dataclass
-class PreparedSubject:
+class PreparedSubject(RatedTrials):
     """One subject's prepared stimulus data.
 
     Attributes
@@ -72,16 +73,6 @@ class PreparedSubject:
     def modalities(self) -> tuple[str, ...]:
         """Names of the prepared modalities."""
         return tuple(self.data)
-
-    @property
-    def trials(self) -> np.ndarray:
-        """0-based trial (video) indices, in the order of the array rows."""
-        return self.ratings.index.to_numpy()
-
-    @property
-    def n_trials(self) -> int:
-        """Number of trials."""
-        return len(self.ratings)
 
     def labels(self, target: str, threshold: float | None = None) -> np.ndarray:
         """Per-trial labels, see :func:`physiosync.preprocessing.make_labels`.

@@ -80,7 +80,23 @@ def check_finite(array: np.ndarray, what: str, source) -> None:
     )
 
 
-class Recording:
+class RatedTrials:
+    """Mixin for objects whose ``ratings`` DataFrame is indexed by trial."""
+
+    ratings: pd.DataFrame
+
+    @property
+    def trials(self) -> np.ndarray:
+        """0-based trial (video) indices present, in the order of the data."""
+        return self.ratings.index.to_numpy()
+
+    @property
+    def n_trials(self) -> int:
+        """Number of trials present."""
+        return len(self.ratings)
+
+
+class Recording(RatedTrials):
     """All modalities of one subject, split into trials in video (stimulus) order.
 
     Readers build recordings; users normally do not call this constructor.
@@ -123,16 +139,6 @@ class Recording:
     def modalities(self) -> tuple[str, ...]:
         """Names of the modalities, e.g. ``("eeg", "ecg")``."""
         return tuple(self._info)
-
-    @property
-    def trials(self) -> np.ndarray:
-        """0-based trial (video) indices present in this recording, in video order."""
-        return self.ratings.index.to_numpy()
-
-    @property
-    def n_trials(self) -> int:
-        """Number of trials present."""
-        return len(self.ratings)
 
     def info(self, modality: str) -> ModalityInfo:
         """The :class:`ModalityInfo` of *modality*."""
