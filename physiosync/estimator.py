@@ -1,0 +1,385 @@
+"""A scikit-learn classifier that pre-trains PhysioSync and fine-tunes it.
+
+:class:`PhysioSyncClassifier` is what a BCI experiment imports: ``fit`` takes long
+windows (e.g. 5 s) plus, optionally, the subject, trial and window position of each
+one; it pre-trains the long and short encoders with inter-subject synchrony and
+CM-CA when those ids are given, then fine-tunes the hierarchical fusion head. It is
+``clone``-able and works in scikit-learn pipelines and model selection.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from ._logging import logger
+from .exceptions import PhysioSyncError
+from .finetune import FinetuneConfig, finetune, predict_proba
+from .pretrain import PretrainConfig, pretrain
+from .slots import SlotData
+from .utils import derive_seed
+
+__all__ = ["PhysioSyncClassifier", "InputShapeError"]
+
+
+class InputShapeError(PhysioSyncError, ValueError):
+    """The input windows do not have the shape the estimator expects."""
+
+
+class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
+    """PhysioSync as a scikit-learn classifier.
+
+    Parameters
+    ----------
+    n_eeg_channels : int | None
+        For array input ``(n_windows, n_channels, n_times)``: the first
+        *n_eeg_channels* channels are EEG, the rest one peripheral signal at the same
+        rate. ``None``: all channels are EEG. Dict input ``{"eeg": ..., "gsr": ...}``
+        (modalities at their own rates, EEG first) ignores it. 2-D input
+        ``(n_windows, n_times)`` is one EEG channel.
+    n_sub : int
+        Short windows per long window (5 for 5 s / 1 s).
+    pretrain : {"auto", True, False}
+        Contrastive pre-training before fine-tuning. It needs ``subject`` and ``trial``
+        in ``fit``; ``"auto"`` pre-trains exactly when they are given.
+    pretrain_steps : int
+        Steps of each of the two pre-training runs (long and short windows).
+    batch_slots, group_size : int
+        Stimulus slots per pre-training batch and subjects per group.
+    embed_dim : int | None
+        Token size of the long encoders (default: long window length in samples);
+        the short encoders use ``embed_dim // n_sub`` (default: short window length).
+    depth, n_heads, n_prompts : int
+        Transformer depth, heads and EEG prompt tokens.
+    embedding : {"multiview", "factorised"}
+        Encoder embedding (``"factorised"`` is far smaller at 5 s).
+    projector_dims : tuple of int
+        Contrastive projector sizes.
+    cmca_variant : {"cross-subject", "same-subject", "none"}
+        CM-CA form.
+    pretrain_lr, weight_decay : float
+        Pre-training optimiser settings.
+    epochs, batch_size, lr : int, int, float
+        Fine-tuning settings.
+    gate, use_long, use_short, freeze_encoders : bool
+        Fusion-head ablation toggles.
+    val_size : float
+        Fraction of the training *trials* (or windows, without trial ids) held out
+        to select the fine-tuning epoch; 0 keeps the last epoch.
+    device : str | None
+        ``None`` picks CUDA, then MPS, then the CPU.
+    random_state : int | None
+        Seed; ``None`` draws one at ``fit``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels seen in ``fit``.
+    model_ : PhysioSyncNet
+        The fine-tuned network (on the CPU, in eval mode).
+    pretrain_models_ : dict
+        ``{"long": PretrainModel, "short": PretrainModel}`` when pre-training ran.
+    history_ : dict
+        ``{"pretrain_long": [...], "pretrain_short": [...], "finetune": [...]}``.
+    """
+
+    def __init__(self, n_eeg_channels=None, n_sub=5, pretrain="auto", pretrain_steps=200,
+                 batch_slots=8, group_size=2, embed_dim=None, depth=3, n_heads=4, n_prompts=2,
+                 embedding="multiview", projector_dims=(1024, 2048, 4096),
+                 cmca_variant="cross-subject", pretrain_lr=7e-4, weight_decay=1e-3, epochs=6,
+                 batch_size=256, lr=1e-3, gate=True, use_long=True, use_short=True,
+                 freeze_encoders=False, val_size=0.2, device=None, random_state=None):
+        self.n_eeg_channels = n_eeg_channels
+        self.n_sub = n_sub
+        self.pretrain = pretrain
+        self.pretrain_steps = pretrain_steps
+        self.batch_slots = batch_slots
+        self.group_size = group_size
+        self.embed_dim = embed_dim
+        self.depth = depth
+        self.n_heads = n_heads
+        self.n_prompts = n_prompts
+        self.embedding = embedding
+        self.projector_dims = projector_dims
+        self.cmca_variant = cmca_variant
+        self.pretrain_lr = pretrain_lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.gate = gate
+        self.use_long = use_long
+        self.use_short = use_short
+        self.freeze_encoders = freeze_encoders
+        self.val_size = val_size
+        self.device = device
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _split_input(self, X, *, fitting: bool) -> dict:
+        """Turn X into ``{modality: float32 array (n, C, T)}``, checking shapes."""
+        if isinstance(X, dict):
+            if not X:
+                raise InputShapeError("X is an empty dict; expected {modality: windows}.")
+            arrays = {str(m): np.asarray(v, dtype=np.float32) for m, v in X.items()}
+            for m, v in arrays.items():
+                if v.ndim != 3:
+                    raise InputShapeError(
+                        f"X[{m!r}] has shape {v.shape}; expected (n_windows, n_channels, n_times).")
+        else:
+            if hasattr(X, "toarray") or (hasattr(X, "format") and hasattr(X, "nnz")):
+                raise TypeError("PhysioSyncClassifier does not accept sparse input; pass a "
+                                "dense array of windows.")
+            X = np.asarray(X)
+            if X.dtype.kind not in "fiub":
+                raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
+            X = X.astype(np.float32, copy=False)
+            if X.ndim == 2:
+                X = X[:, None, :]
+            if X.ndim != 3:
+                raise InputShapeError(f"X has shape {X.shape}; expected (n_windows, n_channels, "
+                                      "n_times), (n_windows, n_times) or a dict of modalities.")
+            n_eeg = X.shape[1] if self.n_eeg_channels is None else int(self.n_eeg_channels)
+            if not 1 <= n_eeg <= X.shape[1]:
+                raise InputShapeError(
+                    f"n_eeg_channels={self.n_eeg_channels} but X has {X.shape[1]} channels.")
+            arrays = {"eeg": X[:, :n_eeg]}
+            if n_eeg < X.shape[1]:
+                arrays["pps"] = X[:, n_eeg:]
+        n = {len(v) for v in arrays.values()}
+        if len(n) != 1:
+            raise InputShapeError(f"modalities have different numbers of windows: {n}.")
+        for m, v in arrays.items():
+            if not np.isfinite(v).all():
+                raise ValueError(f"Input X contains NaN or infinity (modality {m!r}).")
+        if fitting:
+            self.input_shapes_ = {m: tuple(v.shape[1:]) for m, v in arrays.items()}
+            if not isinstance(X, dict):
+                self.n_features_in_ = int(np.prod(X.shape[1:])) if X.ndim == 3 else X.shape[1]
+        else:
+            check_is_fitted(self)
+            want = self.input_shapes_
+            got = {m: tuple(v.shape[1:]) for m, v in arrays.items()}
+            if got != want:
+                raise InputShapeError(
+                    "X does not match the windows seen in fit: expected "
+                    + ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})" for m, s in want.items())
+                    + "; got " + ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})"
+                                           for m, s in got.items()) + ".")
+        return arrays
+
+    @staticmethod
+    def _grid(n, subject, trial, window):
+        """Map windows onto a (subject, trial, window) grid; returns cells and axes."""
+        if subject is None and trial is None:
+            return np.column_stack([np.zeros(n, int), np.zeros(n, int), np.arange(n)]), [0], [0]
+        if subject is None or trial is None:
+            raise PhysioSyncError("pass both subject and trial (or neither).")
+        subject, trial = np.asarray(subject), np.asarray(trial)
+        if subject.shape != (n,) or trial.shape != (n,):
+            raise InputShapeError(f"subject and trial must have one entry per window ({n}).")
+        subjects, s_idx = np.unique(subject, return_inverse=True)
+        trials, t_idx = np.unique(trial, return_inverse=True)
+        if window is None:  # position of each window within its (subject, trial), in order
+            window = np.zeros(n, int)
+            keys = s_idx * len(trials) + t_idx
+            for k in np.unique(keys):
+                rows = np.nonzero(keys == k)[0]
+                window[rows] = np.arange(rows.size)
+        window = np.asarray(window, dtype=int)
+        if window.shape != (n,) or window.min() < 0:
+            raise InputShapeError("window must hold one non-negative index per window.")
+        cells = np.column_stack([s_idx, t_idx, window])
+        if len(np.unique(cells, axis=0)) != n:
+            raise PhysioSyncError("two windows share the same (subject, trial, window) position.")
+        return cells, list(subjects), list(trials)
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X, y, subject=None, trial=None, window=None):
+        """Pre-train (when subject and trial ids are given) and fine-tune.
+
+        Parameters
+        ----------
+        X : ndarray (n_windows, n_channels, n_times) | ndarray (n_windows, n_times) | dict
+            Long windows; see *n_eeg_channels*.
+        y : array-like, shape (n_windows,)
+            Class of each window.
+        subject, trial : array-like, shape (n_windows,) | None
+            Subject and trial (stimulus) of each window. Windows of different subjects
+            with the same trial and window index are the same stimulus slot, which
+            pre-training contrasts.
+        window : array-like of int, shape (n_windows,) | None
+            Position of each window within its trial (default: order of appearance).
+
+        Returns
+        -------
+        self : PhysioSyncClassifier
+        """
+        import torch
+
+        arrays = self._split_input(X, fitting=True)
+        n = len(next(iter(arrays.values())))
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise ValueError(f"y has shape {y.shape}; expected ({n},).")
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y holds a single class ({self.classes_[0]!r}); PhysioSync needs "
+                             "at least two classes.")
+        seed = (int(self.random_state) if self.random_state is not None
+                else int(np.random.default_rng().integers(2**31)))
+        cells, subjects, trials = self._grid(n, subject, trial, window)
+        shape = (len(subjects), len(trials), int(cells[:, 2].max()) + 1)
+        valid = np.zeros(shape, dtype=bool)
+        valid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+        x = {}
+        for m, v in arrays.items():
+            grid = torch.zeros(shape + v.shape[1:], dtype=torch.float32)
+            grid[cells[:, 0], cells[:, 1], cells[:, 2]] = torch.from_numpy(v)
+            x[m] = grid
+        data = SlotData(x, valid, subjects, trials)
+        eeg_t = arrays["eeg"].shape[-1]
+        if self.use_short and eeg_t % self.n_sub:
+            raise InputShapeError(f"windows of {eeg_t} samples do not split into n_sub="
+                                  f"{self.n_sub} equal short windows; use another n_sub.")
+        long_cfg, short_cfg = self._encoder_configs(eeg_t, seed)
+        do_pretrain = self.pretrain
+        if do_pretrain == "auto":
+            do_pretrain = subject is not None and len(subjects) >= 2 * self.group_size
+        if do_pretrain and subject is None:
+            raise PhysioSyncError("pretrain=True needs subject and trial ids in fit().")
+        self.history_ = {}
+        self.pretrain_models_ = {}
+        pre = {}
+        if do_pretrain:
+            if len(arrays) > 2:
+                raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
+            runs = [("long", 1, long_cfg)] if self.use_long else []
+            if self.use_short:
+                runs.append(("short", self.n_sub, short_cfg))
+            for name, n_sub, cfg in runs:
+                model, hist = pretrain(data, cfg, n_sub=n_sub, device=self.device,
+                                       show_progress=False)
+                pre[name] = model
+                self.history_[f"pretrain_{name}"] = hist
+            self.pretrain_models_ = {k: v.cpu() for k, v in pre.items()}
+        train_cells, val_cells = self._validation_split(cells, y_enc, subject is not None, seed)
+        lookup = {tuple(c): i for i, c in enumerate(cells)}
+        label_of = lambda cs: y_enc[[lookup[tuple(c)] for c in cs]]  # noqa: E731
+        ft_cfg = FinetuneConfig(use_long=self.use_long, use_short=self.use_short, gate=self.gate,
+                                freeze_encoders=self.freeze_encoders, epochs=self.epochs,
+                                batch_size=self.batch_size, lr=self.lr, seed=seed)
+        model, hist = finetune(
+            data, train_cells, train_labels=label_of(train_cells),
+            val_cells=val_cells if len(val_cells) else None,
+            val_labels=label_of(val_cells) if len(val_cells) else None,
+            config=ft_cfg, pretrained=pre, n_sub=self.n_sub if self.use_short else 1,
+            n_classes=len(self.classes_), long_config=long_cfg, short_config=short_cfg,
+            device=self.device, show_progress=False)
+        self.history_["finetune"] = hist
+        self.model_ = model.cpu().eval()
+        return self
+
+    def _encoder_configs(self, eeg_t: int, seed: int):
+        n_sub = self.n_sub if self.use_short else 1
+        long_dim = self.embed_dim or eeg_t
+        short_dim = max(long_dim // n_sub, self.n_heads) if self.embed_dim else eeg_t // n_sub
+        short_dim -= short_dim % self.n_heads
+        common = dict(depth=self.depth, n_heads=self.n_heads, n_prompts=self.n_prompts,
+                      embedding=self.embedding, projector_dims=tuple(self.projector_dims),
+                      cmca_variant=self.cmca_variant, lr=self.pretrain_lr,
+                      weight_decay=self.weight_decay, batch_slots=self.batch_slots,
+                      group_size=self.group_size, steps=self.pretrain_steps, seed=seed)
+        return (PretrainConfig(embed_dim=long_dim - long_dim % self.n_heads, **common),
+                PretrainConfig(embed_dim=max(short_dim, self.n_heads), **common))
+
+    def _validation_split(self, cells, y, grouped: bool, seed: int):
+        """Hold out whole training trials (or windows without ids) for epoch selection."""
+        from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+        if not self.val_size:
+            return cells, cells[:0]
+        groups = cells[:, 0] * (cells[:, 1].max() + 1) + cells[:, 1] if grouped else None
+        n_groups = len(np.unique(groups)) if grouped else len(cells)
+        if n_groups < 5:
+            logger.info("too few training trials for a validation split; keeping the last epoch")
+            return cells, cells[:0]
+        splitter = (GroupShuffleSplit if grouped else ShuffleSplit)(
+            n_splits=10, test_size=self.val_size, random_state=derive_seed(seed, "val") % 2**31)
+        for train, val in splitter.split(cells, y, groups):
+            if len(np.unique(y[train])) == len(np.unique(y)):  # every class left to train on
+                return cells[train], cells[val]
+        return cells, cells[:0]
+
+    # --------------------------------------------------------------- predict
+    def _tensor_input(self, X):
+        import torch
+
+        arrays = self._split_input(X, fitting=False)
+        return {m: torch.from_numpy(np.ascontiguousarray(v)) for m, v in arrays.items()}
+
+    def predict_proba(self, X):
+        """Class probabilities, shape ``(n_windows, n_classes)``, columns in ``classes_`` order."""
+        import torch
+
+        x = self._tensor_input(X)
+        n = len(next(iter(x.values())))
+        out = []
+        self.model_.eval()
+        with torch.no_grad():
+            for i in range(0, n, 256):
+                logits = self.model_({m: v[i:i + 256] for m, v in x.items()})
+                out.append(torch.softmax(logits.float(), dim=1).numpy())
+        return np.concatenate(out)[:, :len(self.classes_)]
+
+    def predict(self, X):
+        """Predicted class of each window."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def transform(self, X):
+        """Encoder features of each window (no gating), ``(n_windows, n_features)``.
+
+        Usable as features for any other pipeline.
+        """
+        import torch
+
+        x = self._tensor_input(X)
+        n = len(next(iter(x.values())))
+        with torch.no_grad():
+            return np.concatenate([
+                self.model_.embed({m: v[i:i + 256] for m, v in x.items()}).numpy()
+                for i in range(0, n, 256)])
+
+    def export_encoders(self, which: str = "finetuned") -> dict:
+        """The encoders as independent :class:`torch.nn.Module` copies.
+
+        Parameters
+        ----------
+        which : {"finetuned", "pretrained"}
+            The fine-tuned encoders, or those right after pre-training.
+
+        Returns
+        -------
+        encoders : dict
+            ``{"long": {modality: module}, "short": {modality: module}}``.
+        """
+        check_is_fitted(self)
+        if which == "finetuned":
+            return copy.deepcopy(self.model_.encoders())
+        if which == "pretrained":
+            if not self.pretrain_models_:
+                raise PhysioSyncError("no pre-training ran in fit() (no subject/trial ids).")
+            return {k: copy.deepcopy(dict(v.encoders.items()))
+                    for k, v in self.pretrain_models_.items()}
+        raise ValueError(f"which must be 'finetuned' or 'pretrained', got {which!r}.")

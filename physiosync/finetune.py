@@ -1,0 +1,432 @@
+"""Fine-tuning: the hierarchical fusion classifier over long and short encoders.
+
+:class:`PhysioSyncNet` feeds each long (5 s) window to the long encoder of every
+modality and each of its equal sub-windows (five 1 s windows) to the short encoder,
+scales every feature by the confidence of a shared linear probe, concatenates and
+classifies (method.md 5.1). Toggles give the usual ablations: EEG only, long or
+short only, no gating, frozen encoders, no pre-training.
+
+:func:`finetune` trains it. Epoch selection looks only at a validation set drawn
+from the *training* data; the test data is never seen.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._logging import logger, progress
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .exceptions import PhysioSyncError
+from .models import HierarchicalFusionHead
+from .pretrain import PretrainConfig, TrainingDivergedError, build_encoders, make_optimizer
+from .slots import SlotData
+from .utils import derive_seed, resolve_device
+
+__all__ = ["FinetuneConfig", "PhysioSyncNet", "finetune", "predict_proba", "evaluate_cells"]
+
+
+@dataclass
+class FinetuneConfig:
+    """Hyper-parameters of fine-tuning (defaults: the reference's DEAP dependent run).
+
+    Parameters
+    ----------
+    modalities : tuple of str | None
+        Modalities to use (EEG first); ``("eeg",)`` is the EEG-only ablation.
+        ``None`` uses all those of the data.
+    use_long, use_short : bool
+        Use the long-window and/or the short-window encoders.
+    gate : bool
+        Confidence gating of the features (off = plain concatenation).
+    freeze_encoders : bool
+        Train the head only (encoders frozen in eval mode) instead of end to end.
+    hidden : tuple of int
+        Hidden sizes of the head's MLP.
+    dropout : float
+        Dropout before the head's output layer.
+    epochs, batch_size : int
+        Passes over the training windows, and windows per step.
+    lr, weight_decay : float
+        Adam's learning rate and weight decay (the reference: 1e-3 and none).
+    optimizer : {"adam", "adamw"}
+        Optimiser.
+    scheduler : {"cosine-restarts", "none"}
+        ``CosineAnnealingWarmRestarts`` with ``T_0 = epochs // 3`` stepped per epoch
+        (the reference), or a constant learning rate.
+    select : {"val_loss", "val_balanced_accuracy", "last"}
+        Which epoch's weights to keep. Selection uses the validation windows only
+        (drawn from training data); without them the last epoch is kept.
+    amp : bool
+        Mixed precision on CUDA.
+    seed : int
+        Seed of batching and dropout.
+    """
+
+    modalities: tuple | None = None
+    use_long: bool = True
+    use_short: bool = True
+    gate: bool = True
+    freeze_encoders: bool = False
+    hidden: tuple = (256, 128)
+    dropout: float = 0.2
+    epochs: int = 6
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    scheduler: str = "cosine-restarts"
+    select: str = "val_loss"
+    amp: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.modalities is not None:
+            self.modalities = tuple(self.modalities)
+        self.hidden = tuple(self.hidden)
+        if not (self.use_long or self.use_short):
+            raise PhysioSyncError("At least one of use_long and use_short must be True.")
+        for name, value, allowed in (
+                ("scheduler", self.scheduler, ("cosine-restarts", "none")),
+                ("select", self.select, ("val_loss", "val_balanced_accuracy", "last")),
+                ("optimizer", self.optimizer, ("adam", "adamw"))):
+            if value not in allowed:
+                raise PhysioSyncError(f"{name} must be one of {allowed}, got {value!r}.")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise PhysioSyncError("epochs must be >= 1 and batch_size >= 2.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinetuneConfig":
+        """Build from a dict, ignoring keys that are not fields."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class PhysioSyncNet(nn.Module):
+    """Long and short encoders per modality plus the hierarchical fusion head.
+
+    Parameters
+    ----------
+    n_chans : dict of str -> int
+        Channels per modality, EEG first.
+    n_times : dict of str -> int
+        Samples per *long* window of each modality.
+    n_sub : int
+        Short windows per long window (5 for 5 s / 1 s).
+    n_classes : int
+        Number of classes.
+    config : FinetuneConfig
+        Head and ablation settings.
+    long_config, short_config : PretrainConfig | None
+        Encoder sizes of the long and short branches (default ``PretrainConfig()``).
+    """
+
+    def __init__(self, n_chans: dict, n_times: dict, n_sub: int, n_classes: int,
+                 config: FinetuneConfig, long_config: PretrainConfig | None = None,
+                 short_config: PretrainConfig | None = None):
+        super().__init__()
+        mods = tuple(config.modalities or n_chans)
+        unknown = [m for m in mods if m not in n_chans]
+        if unknown:
+            raise PhysioSyncError(f"modalities {unknown} are not in the data {list(n_chans)}.")
+        self.modalities = mods
+        self.n_chans = {m: int(n_chans[m]) for m in mods}
+        self.n_times = {m: int(n_times[m]) for m in mods}
+        self.n_sub, self.n_classes, self.config = int(n_sub), int(n_classes), config
+        for m in mods:
+            if self.n_times[m] % self.n_sub:
+                raise PhysioSyncError(
+                    f"{m} windows of {self.n_times[m]} samples do not split into {n_sub} "
+                    "equal short windows.")
+        self.long_config = long_config or PretrainConfig()
+        self.short_config = short_config or self.long_config
+        self.long = (build_encoders(self.n_chans, self.n_times, self.long_config)
+                     if config.use_long else None)
+        short_times = {m: t // self.n_sub for m, t in self.n_times.items()}
+        self.short = (build_encoders(self.n_chans, short_times, self.short_config)
+                      if config.use_short else None)
+        long_dim = self.long[mods[0]].out_dim if self.long is not None else 1
+        short_dim = self.short[mods[0]].out_dim if self.short is not None else 1
+        self.head = HierarchicalFusionHead(
+            long_dim, short_dim, len(mods), self.n_sub, self.n_classes,
+            use_long=config.use_long, use_short=config.use_short, gate=config.gate,
+            hidden=config.hidden, dropout=config.dropout)
+
+    # ------------------------------------------------------------ construction
+    def resolved_config(self) -> dict:
+        """Everything needed to rebuild this network (see :meth:`from_config`)."""
+        return {"n_chans": self.n_chans, "n_times": self.n_times, "n_sub": self.n_sub,
+                "n_classes": self.n_classes, "modalities": list(self.modalities),
+                "finetune": asdict(self.config), "long": asdict(self.long_config),
+                "short": asdict(self.short_config)}
+
+    @classmethod
+    def from_config(cls, d: dict) -> "PhysioSyncNet":
+        """Rebuild from :meth:`resolved_config` output."""
+        mods = d["modalities"]
+        return cls({m: d["n_chans"][m] for m in mods}, {m: d["n_times"][m] for m in mods},
+                   d["n_sub"], d["n_classes"], FinetuneConfig.from_dict(d["finetune"]),
+                   PretrainConfig.from_dict(d["long"]), PretrainConfig.from_dict(d["short"]))
+
+    def load_pretrained(self, long=None, short=None) -> "PhysioSyncNet":
+        """Copy encoder weights from pre-trained :class:`~physiosync.pretrain.PretrainModel` s."""
+        for branch, source in ((self.long, long), (self.short, short)):
+            if branch is None or source is None:
+                continue
+            for m in self.modalities:
+                if m not in source.encoders:
+                    raise PhysioSyncError(f"the pre-trained model has no {m!r} encoder.")
+                branch[m].load_state_dict(source.encoders[m].state_dict())
+        return self
+
+    def encoders(self) -> dict:
+        """The encoders as plain modules: ``{"long": {m: ...}, "short": {m: ...}}``."""
+        return {name: dict(branch.items()) for name, branch in
+                (("long", self.long), ("short", self.short)) if branch is not None}
+
+    # ----------------------------------------------------------------- forward
+    def _check(self, x: dict):
+        for m in self.modalities:
+            if m not in x:
+                raise PhysioSyncError(f"missing input for modality {m!r}.")
+            shape = tuple(x[m].shape)
+            want = (self.n_chans[m], self.n_times[m])
+            if len(shape) != 3 or shape[1:] != want:
+                raise PhysioSyncError(
+                    f"{m} input has shape {shape}; expected (batch, {want[0]}, {want[1]}).")
+
+    def features(self, x: dict):
+        """Long and short features: two lists (one entry per modality) or None."""
+        self._check(x)
+        long_feats = short_feats = None
+        if self.long is not None:
+            long_feats = [self.long[m](x[m]) for m in self.modalities]
+        if self.short is not None:
+            short_feats = []
+            for m in self.modalities:
+                b, c, t = x[m].shape
+                ts = t // self.n_sub
+                xs = x[m].reshape(b, c, self.n_sub, ts).transpose(1, 2).reshape(-1, c, ts)
+                short_feats.append(self.short[m](xs).view(b, self.n_sub, -1))
+        return long_feats, short_feats
+
+    def forward(self, x: dict) -> torch.Tensor:
+        """Class logits ``(B, n_classes)`` from long windows ``{m: (B, C_m, T_m)}``."""
+        return self.head(*self.features(x))
+
+    def embed(self, x: dict) -> torch.Tensor:
+        """Concatenated encoder features (no gating), ``(B, n_features)``."""
+        long_feats, short_feats = self.features(x)
+        parts = []
+        for i in range(len(self.modalities)):
+            if long_feats is not None:
+                parts.append(long_feats[i])
+            if short_feats is not None:
+                parts.append(short_feats[i].flatten(1))
+        return torch.cat(parts, dim=1)
+
+
+def _gather(data: SlotData, mods, cells: np.ndarray, device):
+    idx = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.int64))
+    return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).to(device) for m in mods}
+
+
+@torch.no_grad()
+def predict_proba(model: PhysioSyncNet, data: SlotData, cells, *, batch_size: int = 256,
+                  device=None) -> np.ndarray:
+    """Class probabilities of the windows at grid *cells* ``(K, 3)`` = (subject, trial, window)."""
+    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    model.eval().to(dev)
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 3)
+    out = []
+    for i in range(0, len(cells), batch_size):
+        logits = model(_gather(data, model.modalities, cells[i:i + batch_size], dev))
+        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.n_classes))
+
+
+def evaluate_cells(model, data: SlotData, cells, labels, *, batch_size=256, device=None) -> dict:
+    """Cross-entropy, accuracy and balanced accuracy of the windows at *cells*."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    proba = predict_proba(model, data, cells, batch_size=batch_size, device=device)
+    labels = np.asarray(labels)
+    eps = 1e-12
+    loss = float(-np.mean(np.log(proba[np.arange(len(labels)), labels] + eps)))
+    pred = proba.argmax(1)
+    return {"loss": loss, "accuracy": float(np.mean(pred == labels)),
+            "balanced_accuracy": float(balanced_accuracy_score(labels, pred))}
+
+
+def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, val_labels=None,
+             config: FinetuneConfig | None = None,
+             pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
+             long_config=None, short_config=None, device=None, checkpoint=None,
+             resume: bool = True, show_progress=None):
+    """Fine-tune a :class:`PhysioSyncNet` on labelled windows.
+
+    Parameters
+    ----------
+    data : SlotData
+        Long windows with per-trial ``labels``.
+    train_cells : ndarray of int, shape (K, 3)
+        ``(subject, trial, window)`` grid positions to train on.
+    train_labels : ndarray of int, shape (K,) | None
+        Class of each training window, ``0..n_classes-1``; default: the per-trial
+        ``data.labels``.
+    val_cells : ndarray of int, shape (K_val, 3) | None
+        Validation windows, from *training* subjects/trials only, for epoch selection.
+    val_labels : ndarray of int, shape (K_val,) | None
+        Their classes (default: from ``data.labels``).
+    config : FinetuneConfig | None
+        Hyper-parameters.
+    pretrained : dict | None
+        ``{"long": PretrainModel, "short": PretrainModel}`` to start from; ``None``
+        trains from scratch (the "no pre-training" ablation).
+    n_sub : int
+        Short windows per long window.
+    n_classes : int | None
+        Number of classes (default: from the training labels).
+    long_config, short_config : PretrainConfig | None
+        Encoder sizes; default to those of the pre-trained models.
+    device, checkpoint, resume, show_progress
+        As in :func:`physiosync.pretrain.pretrain`; the checkpoint is written after
+        every epoch.
+
+    Returns
+    -------
+    model : PhysioSyncNet
+        With the selected epoch's weights, in eval mode.
+    history : list of dict
+        Per epoch: ``epoch``, ``lr``, ``train_loss`` and the validation metrics.
+    """
+    cfg = config or FinetuneConfig()
+    train_cells = np.asarray(train_cells, dtype=np.int64).reshape(-1, 3)
+    val_cells = (np.asarray(val_cells, dtype=np.int64).reshape(-1, 3)
+                 if val_cells is not None and len(val_cells) else None)
+
+    def labels_of(cells, given):
+        if given is not None:
+            return np.asarray(given, dtype=np.int64)
+        if data.labels is None:
+            raise PhysioSyncError("fine-tuning needs labels: pass them or set SlotData.labels.")
+        return data.labels[cells[:, 0], cells[:, 1]]
+
+    y_train = labels_of(train_cells, train_labels)
+    if len(y_train) != len(train_cells):
+        raise PhysioSyncError(f"{len(y_train)} training labels for {len(train_cells)} windows.")
+    if len(train_cells) < 2:
+        raise PhysioSyncError("fine-tuning needs at least 2 training windows.")
+    if np.any(y_train < 0):
+        raise PhysioSyncError("some training windows have no label.")
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise PhysioSyncError(
+            f"the training windows hold one class only ({int(classes[0])}); a classifier "
+            "cannot be fitted. Use another split or target.")
+    n_classes = int(n_classes or max(int(y_train.max()) + 1, 2))
+    dev = resolve_device(device)
+    pretrained = pretrained or {}
+    long_config = long_config or (pretrained["long"].config if "long" in pretrained else None)
+    short_config = short_config or (pretrained["short"].config if "short" in pretrained
+                                    else long_config)
+    mods = tuple(cfg.modalities or data.modalities)
+    torch.manual_seed(derive_seed(cfg.seed, "finetune-init"))
+    model = PhysioSyncNet({m: data.n_chans(m) for m in mods}, {m: data.n_times(m) for m in mods},
+                          n_sub, n_classes, cfg, long_config, short_config)
+    model.load_pretrained(pretrained.get("long"), pretrained.get("short"))
+    model.to(dev)
+    if cfg.freeze_encoders:
+        for branch in (model.long, model.short):
+            if branch is not None:
+                branch.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        opt, T_0=max(cfg.epochs // 3, 1), eta_min=0.0) if cfg.scheduler == "cosine-restarts"
+        else None)
+    use_amp = bool(cfg.amp and dev.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    resolved = model.resolved_config()
+    history, start = [], 0
+    best_state, best_score = None, math.inf
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and resume and ckpt.exists():
+        state = read_checkpoint(ckpt)
+        if state.get("kind") != "finetune" or state["config"] != resolved:
+            raise CheckpointError(f"{ckpt} was written by a different fine-tuning "
+                                  "configuration; delete it or choose another path.")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+        history, start = list(state["history"]), int(state["epoch"])
+        best_state, best_score = state.get("best_state"), float(state.get("best_score", math.inf))
+        logger.info("resuming fine-tuning from %s at epoch %d", ckpt, start)
+    y_val = labels_of(val_cells, val_labels) if val_cells is not None else None
+    select = cfg.select if val_cells is not None else "last"
+    n = len(train_cells)
+    for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start,
+                          disable=None if show_progress is None else not show_progress):
+        model.train()
+        if cfg.freeze_encoders:
+            for branch in (model.long, model.short):
+                if branch is not None:
+                    branch.eval()
+        g = torch.Generator().manual_seed(derive_seed(cfg.seed, "finetune-epoch", epoch))
+        order = torch.randperm(n, generator=g).numpy()
+        losses = []
+        for i in range(0, n, cfg.batch_size):
+            rows = order[i:i + cfg.batch_size]
+            if len(rows) < 2:  # BatchNorm needs two samples
+                continue
+            torch.manual_seed(derive_seed(cfg.seed, "finetune-step", epoch, i))
+            x = _gather(data, mods, train_cells[rows], dev)
+            y = torch.from_numpy(y_train[rows]).to(dev)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+                loss = F.cross_entropy(model(x), y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                where = (f"; the last good checkpoint ({ckpt}) is kept"
+                         if ckpt is not None and ckpt.exists() else "")
+                raise TrainingDivergedError(
+                    f"fine-tuning loss became {value} in epoch {epoch}{where}.")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            losses.append(value)
+        record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
+                  "train_loss": float(np.mean(losses)) if losses else float("nan")}
+        if sched is not None:
+            sched.step()
+        if val_cells is not None:
+            metrics = evaluate_cells(model, data, val_cells, y_val, batch_size=cfg.batch_size)
+            record.update({f"val_{k}": v for k, v in metrics.items()})
+            score = (metrics["loss"] if select == "val_loss"
+                     else -metrics["balanced_accuracy"] if select == "val_balanced_accuracy"
+                     else 0.0)
+            if select != "last" and score < best_score:
+                best_score = score
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                record["selected"] = True
+        history.append(record)
+        if ckpt is not None:
+            payload = {"kind": "finetune", "config": resolved, "epoch": epoch + 1,
+                       "model": model.state_dict(), "optimizer": opt.state_dict(),
+                       "history": history, "best_score": best_score}
+            if sched is not None:
+                payload["scheduler"] = sched.state_dict()
+            if best_state is not None:
+                payload["best_state"] = best_state
+            save_checkpoint(ckpt, payload)
+    if select != "last" and best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), history

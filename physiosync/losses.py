@@ -1,0 +1,291 @@
+"""Contrastive losses of PhysioSync pre-training (method.md 4.3-4.4).
+
+* :func:`nt_xent` -- the SimCLR-style NT-Xent of the dependent settings ("variant A"),
+  summed over its two directions.
+* :func:`cmca` -- cross-modal contrastive alignment, by default exactly as coded in the
+  reference (half-batch swap: cross-modal *and* cross-subject positives).
+* :class:`PretrainLoss` / :func:`pretrain_loss` -- the weighted total
+  ``0.5 L_T(EEG) + 0.5 L_T(PPS) + 1.0 L_CMCA`` with every term returned for logging.
+
+Batch layout throughout: 2B rows, the first B rows are group-1 slots and the last B
+rows group-2 slots in the same slot order, so row i pairs with row B + i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .exceptions import PhysioSyncError
+from .models.encoders import ShapeError
+
+__all__ = ["nt_xent", "cmca", "pretrain_loss", "PretrainLoss", "CMCA_VARIANTS"]
+
+#: Pairing rules accepted by :func:`cmca`.
+CMCA_VARIANTS = ("cross-subject", "same-subject")
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:  # also rejects NaN
+        raise PhysioSyncError(f"temperature must be > 0, got {temperature!r}.")
+
+
+def _check_pair(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] == 0:
+        raise ShapeError(
+            f"{name} expected two tensors of the same shape (rows, dim) with rows >= 1, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}.")
+
+
+def _one_direction(sim_ab: torch.Tensor, sim_aa: torch.Tensor) -> torch.Tensor:
+    # Logits of anchor a_i: [a_i.b_j for all j] followed by [a_i.a_j for j != i]; the
+    # self-similarity is masked with -inf (exactly zero weight, and safe in fp16).
+    n = sim_aa.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=sim_aa.device)
+    logits = torch.cat((sim_ab, sim_aa.masked_fill(eye, float("-inf"))), dim=1)
+    target = torch.arange(n, device=sim_ab.device)
+    # Cross-entropy in at least float32: the logsumexp stays accurate for fp16/bf16
+    # inputs, and float64 inputs keep float64.
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return F.cross_entropy(logits, target)
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """NT-Xent between paired rows, summed over both directions (method.md 4.3).
+
+    With ``u`` the L2-normalised rows and ``t`` the temperature, the loss of anchor
+    ``a_i`` is::
+
+        -log( exp(a_i.b_i/t) / (sum_j exp(a_i.b_j/t) + sum_{j != i} exp(a_i.a_j/t)) )
+
+    and symmetrically for ``b_i``. The result is the mean over the anchors of each
+    direction, and the two directions are **summed** (not averaged), as in the
+    reference.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        ``(B, D)``; row i of *a* and row i of *b* are a positive pair, every other row
+        of either tensor is a negative.
+    temperature : float
+        Softmax temperature t > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss on the inputs' device, in float32 (float64 for float64 inputs;
+        float32 also for half-precision inputs and under autocast). It lies in
+        ``[0, 2 log(2B - 1) + 4/t]``; at B = 1 it is 0.
+
+    Raises
+    ------
+    ShapeError
+        If *a* and *b* are not 2-D tensors of the same shape.
+    PhysioSyncError
+        If the temperature is not positive.
+    """
+    _check_pair("nt_xent", a, b)
+    _check_temperature(temperature)
+    u = F.normalize(a, dim=1)
+    v = F.normalize(b, dim=1)
+    sim_ab = u @ v.T / temperature
+    sim_aa = u @ u.T / temperature
+    sim_bb = v @ v.T / temperature
+    return _one_direction(sim_ab, sim_aa) + _one_direction(sim_ab.T, sim_bb)
+
+
+def cmca(e: torch.Tensor, p: torch.Tensor, temperature: float = 0.1,
+         variant: str = "cross-subject") -> torch.Tensor:
+    """Cross-modal contrastive alignment loss (method.md 4.4).
+
+    Parameters
+    ----------
+    e, p : torch.Tensor
+        ``(2B, D)`` EEG and peripheral features from the shared CM-CA head. Rows i and
+        B + i are the two subject groups at the same stimulus slot.
+    temperature : float
+        Temperature of the underlying :func:`nt_xent`.
+    variant : {"cross-subject", "same-subject"}
+        ``"cross-subject"`` (default, the reference's code): half-batch swap
+        ``e' = [p[:B]; e[B:]]``, ``p' = [e[:B]; p[B:]]`` and
+        ``0.5 * nt_xent(e'[:B], e'[B:]) + 0.5 * nt_xent(p'[:B], p'[B:])``: the
+        positives are (PPS of group 1, EEG of group 2) and (EEG of group 1, PPS of
+        group 2) at the same slot, so same-subject EEG-PPS pairs are never positives.
+        ``"same-subject"``: ``nt_xent(e, p)``, each row's EEG paired with the same
+        row's peripheral signal (the explicit variant of method.md 10 item 4).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss (float32, or float64 for float64 inputs).
+
+    Raises
+    ------
+    ShapeError
+        If *e* and *p* differ in shape, are not 2-D, or have an odd number of rows
+        (cross-subject variant; the same-subject variant needs an even count too, so
+        that both variants accept the same batches).
+    PhysioSyncError
+        For an unknown variant or a non-positive temperature.
+    """
+    _check_pair("cmca", e, p)
+    _check_temperature(temperature)
+    if variant not in CMCA_VARIANTS:
+        raise PhysioSyncError(
+            f"Invalid CM-CA variant {variant!r}; allowed values are "
+            f"{', '.join(map(repr, CMCA_VARIANTS))}.")
+    rows = e.shape[0]
+    if rows % 2:
+        raise ShapeError(
+            f"cmca expected an even number of rows (2B: group 1 then group 2), got {rows}.")
+    if variant == "same-subject":
+        return nt_xent(e, p, temperature)
+    half = rows // 2
+    # e' = [p[:B]; e[B:]] and p' = [e[:B]; p[B:]]; nt_xent pairs row i with row B + i.
+    return (0.5 * nt_xent(p[:half], e[half:], temperature)
+            + 0.5 * nt_xent(e[:half], p[half:], temperature))
+
+
+def _check_weights(weights) -> tuple[float, float, float]:
+    try:
+        weights = tuple(float(w) for w in weights)
+    except (TypeError, ValueError):
+        raise PhysioSyncError(f"weights must be three numbers, got {weights!r}.") from None
+    if len(weights) != 3 or not min(weights) >= 0 or not any(weights):
+        raise PhysioSyncError(
+            f"weights must be three non-negative numbers, not all 0, got {weights!r}.")
+    return weights
+
+
+def _temporal(name: str, z: torch.Tensor, temperature: float) -> torch.Tensor:
+    if z.ndim != 2 or z.shape[0] % 2 or z.shape[0] == 0:
+        raise ShapeError(
+            f"{name} expected shape (2B, dim) with an even, non-zero number of rows, "
+            f"got {tuple(z.shape)}.")
+    half = z.shape[0] // 2
+    return nt_xent(z[:half], z[half:], temperature)
+
+
+def pretrain_loss(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
+                  e: torch.Tensor | None = None, p: torch.Tensor | None = None, *,
+                  weights: Sequence[float] = (0.5, 0.5, 1.0), temperature: float = 0.1,
+                  cmca_temperature: float | None = None,
+                  cmca_variant: str = "cross-subject"
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total pre-training loss ``w_eeg L_T(EEG) + w_pps L_T(PPS) + w_cmca L_CMCA``.
+
+    ``L_T(m) = nt_xent(z_m[:B], z_m[B:])`` is the temporal (inter-subject, same
+    stimulus time) loss of modality m on its projector output; ``L_CMCA`` is
+    :func:`cmca` on the CM-CA head outputs (method.md 4.3-4.4).
+
+    Parameters
+    ----------
+    z_eeg, z_pps : torch.Tensor or None
+        ``(2B, 4096)`` projector outputs, group-1 rows then group-2 rows. May be
+        ``None`` when the matching weight is 0.
+    e, p : torch.Tensor or None
+        ``(2B, 1024)`` CM-CA head outputs. May be ``None`` when ``w_cmca`` is 0.
+    weights : (float, float, float)
+        ``(w_eeg, w_pps, w_cmca)``; the reference uses ``(0.5, 0.5, 1.0)``. A term
+        with weight 0 is not computed.
+    temperature : float
+        Temperature of the temporal losses (0.1 in the dependent settings).
+    cmca_temperature : float or None
+        Temperature of CM-CA; ``None`` uses *temperature* (the reference's choice).
+    cmca_variant : {"cross-subject", "same-subject"}
+        See :func:`cmca`.
+
+    Returns
+    -------
+    total : torch.Tensor
+        Scalar loss to back-propagate (float32, float64 for float64 inputs).
+    terms : dict of str -> float
+        Detached values for logging: ``"temporal_eeg"``, ``"temporal_pps"``,
+        ``"cmca"`` (unweighted; only the computed terms) and ``"total"``.
+        Reading them synchronises with the device once per call.
+
+    Raises
+    ------
+    PhysioSyncError
+        For negative or all-zero weights, or a missing input whose weight is not 0
+        (:class:`~physiosync.models.ShapeError` for wrong shapes).
+    """
+    w_eeg, w_pps, w_cmca = _check_weights(weights)
+    parts: dict[str, torch.Tensor] = {}
+    for key, weight, inputs in (("temporal_eeg", w_eeg, (z_eeg,)),
+                                ("temporal_pps", w_pps, (z_pps,)),
+                                ("cmca", w_cmca, (e, p))):
+        if weight and any(x is None for x in inputs):
+            raise PhysioSyncError(f"The {key} term has weight {weight} but its input is None.")
+    if w_eeg:
+        parts["temporal_eeg"] = _temporal("temporal loss (EEG)", z_eeg, temperature)
+    if w_pps:
+        parts["temporal_pps"] = _temporal("temporal loss (PPS)", z_pps, temperature)
+    if w_cmca:
+        parts["cmca"] = cmca(e, p, temperature if cmca_temperature is None
+                             else cmca_temperature, cmca_variant)
+    scale = {"temporal_eeg": w_eeg, "temporal_pps": w_pps, "cmca": w_cmca}
+    total = sum(scale[k] * v for k, v in parts.items())
+    values = torch.stack([v.detach() for v in parts.values()] + [total.detach()]).tolist()
+    terms = dict(zip(list(parts) + ["total"], values))
+    return total, terms
+
+
+class PretrainLoss(nn.Module):
+    """Module form of :func:`pretrain_loss` with fixed weights and temperatures.
+
+    Parameters
+    ----------
+    weights : (float, float, float)
+        ``(w_eeg, w_pps, w_cmca)``, default ``(0.5, 0.5, 1.0)``.
+    temperature : float
+        Temperature of the temporal losses.
+    cmca_temperature : float or None
+        Temperature of CM-CA; ``None`` uses *temperature*.
+    cmca_variant : {"cross-subject", "same-subject"}
+        See :func:`cmca`.
+    """
+
+    def __init__(self, weights: Sequence[float] = (0.5, 0.5, 1.0), temperature: float = 0.1,
+                 cmca_temperature: float | None = None, cmca_variant: str = "cross-subject"):
+        super().__init__()
+        _check_temperature(temperature)
+        if cmca_temperature is not None:
+            _check_temperature(cmca_temperature)
+        if cmca_variant not in CMCA_VARIANTS:
+            raise PhysioSyncError(
+                f"Invalid CM-CA variant {cmca_variant!r}; allowed values are "
+                f"{', '.join(map(repr, CMCA_VARIANTS))}.")
+        self.weights = _check_weights(weights)
+        self.temperature = temperature
+        self.cmca_temperature = cmca_temperature
+        self.cmca_variant = cmca_variant
+
+    def forward(self, z_eeg, z_pps, e=None, p=None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Compute the total loss and its terms; see :func:`pretrain_loss`.
+
+        Parameters
+        ----------
+        z_eeg, z_pps : torch.Tensor or None
+            ``(2B, D_proj)`` projector outputs.
+        e, p : torch.Tensor or None
+            ``(2B, D_cmca)`` CM-CA head outputs.
+
+        Returns
+        -------
+        total : torch.Tensor
+            Scalar loss.
+        terms : dict of str -> float
+            Detached term values and ``"total"``.
+        """
+        return pretrain_loss(z_eeg, z_pps, e, p, weights=self.weights,
+                             temperature=self.temperature,
+                             cmca_temperature=self.cmca_temperature,
+                             cmca_variant=self.cmca_variant)
+
+    def extra_repr(self) -> str:
+        return (f"weights={self.weights}, temperature={self.temperature}, "
+                f"cmca_variant={self.cmca_variant!r}")

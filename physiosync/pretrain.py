@@ -1,0 +1,381 @@
+"""Contrastive pre-training: inter-subject temporal contrast plus CM-CA (method.md 4).
+
+One :class:`PretrainModel` holds, for one window length, an encoder and a projector
+per modality (EEG first, then one peripheral signal) and the shared CM-CA head.
+:func:`pretrain` trains it with
+
+    L = w_eeg * L_T(EEG) + w_pps * L_T(PPS) + w_cmca * L_CMCA
+
+on batches from the :class:`~physiosync.slots.SynchronySampler`. LS-TCL is two such
+runs, one on 1 s and one on 5 s windows (:func:`pretrain_ls_tcl`).
+
+Everything random in a step (the batch, the augmentation, dropout) is seeded from
+``(seed, step)``, so a run resumed from a checkpoint ends at the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._logging import logger, progress
+from .augment import N_KINDS, augment
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .exceptions import PhysioSyncError
+from .losses import cmca, nt_xent
+from .models import CMCAHead, Projector, SignalEncoder
+from .slots import SlotData, SynchronySampler
+from .utils import derive_seed, resolve_device
+
+__all__ = ["PretrainConfig", "PretrainModel", "pretrain", "pretrain_ls_tcl", "build_encoders",
+           "TrainingDivergedError", "make_optimizer"]
+
+
+class TrainingDivergedError(PhysioSyncError, FloatingPointError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class PretrainConfig:
+    """Hyper-parameters of one pre-training run (defaults: the reference's DEAP setting).
+
+    Parameters
+    ----------
+    embed_dim : int | None
+        Token size D; ``None`` uses the EEG window length in samples (the reference:
+        128 at 1 s, 640 at 5 s). Both encoders share it (CM-CA's head is shared).
+    depth, n_heads : int
+        Transformer blocks and attention heads.
+    n_prompts : int
+        Learnable prompt tokens per block, EEG encoder only.
+    eeg_dropout : float
+        Dropout after the token assembly of the EEG encoder (the reference: 0.2).
+    embedding : {"multiview", "factorised"}
+        Embedding of the encoders (see :class:`~physiosync.models.SignalEncoder`).
+    projector_dims : tuple of int
+        Sizes of the contrastive projector.
+    projector_dropout : float
+        Dropout inside the projector (a module: off in eval mode).
+    cmca_dim : int
+        Output size of the shared CM-CA head.
+    temperature : float
+        NT-Xent temperature.
+    loss_weights : tuple of float
+        ``(w_eeg, w_pps, w_cmca)``; the reference uses ``(0.5, 0.5, 1.0)``.
+    cmca_variant : {"cross-subject", "same-subject", "none"}
+        CM-CA as coded by the authors, EEG<->peripheral of the same subjects, or off.
+    optimizer : {"adam", "adamw"}
+        Adam with coupled L2 (the reference) or AdamW.
+    lr, weight_decay : float
+        Learning rate and weight decay (the reference: 7e-4 and 1e-3 on DEAP).
+    batch_slots, group_size : int
+        Stimulus slots per batch (B) and subjects per group (N).
+    steps : int | None
+        Optimisation steps; ``None`` runs *epochs* passes over the usable slots.
+    epochs : int
+        Passes over the slots when *steps* is None.
+    augment : bool
+        On-the-fly augmentation (six kinds, method.md 4.2).
+    snr_db : float
+        SNR of the additive-noise augmentation.
+    amp : bool
+        Mixed precision on CUDA (float16 with loss scaling). Ignored on the CPU.
+    checkpoint_every : int
+        Steps between checkpoints (when a checkpoint path is given).
+    seed : int
+        Seed of everything random in the run.
+    """
+
+    embed_dim: int | None = None
+    depth: int = 3
+    n_heads: int = 4
+    n_prompts: int = 2
+    eeg_dropout: float = 0.2
+    embedding: str = "multiview"
+    projector_dims: tuple = (1024, 2048, 4096)
+    projector_dropout: float = 0.2
+    cmca_dim: int = 1024
+    temperature: float = 0.1
+    loss_weights: tuple = (0.5, 0.5, 1.0)
+    cmca_variant: str = "cross-subject"
+    optimizer: str = "adam"
+    lr: float = 7e-4
+    weight_decay: float = 1e-3
+    batch_slots: int = 8
+    group_size: int = 2
+    steps: int | None = None
+    epochs: int = 1
+    augment: bool = True
+    snr_db: float = 5.0
+    amp: bool = False
+    checkpoint_every: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        self.projector_dims = tuple(self.projector_dims)
+        self.loss_weights = tuple(float(w) for w in self.loss_weights)
+        if self.cmca_variant not in ("cross-subject", "same-subject", "none"):
+            raise PhysioSyncError(f"cmca_variant must be 'cross-subject', 'same-subject' or "
+                                  f"'none', got {self.cmca_variant!r}.")
+        if self.optimizer not in ("adam", "adamw"):
+            raise PhysioSyncError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
+        if len(self.loss_weights) != 3:
+            raise PhysioSyncError("loss_weights must be (w_eeg, w_pps, w_cmca).")
+        if self.temperature <= 0:
+            raise PhysioSyncError(f"temperature must be > 0, got {self.temperature}.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        """Build from a dict, ignoring keys that are not fields (e.g. shapes)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def make_optimizer(params, name: str, lr: float, weight_decay: float):
+    """Adam (coupled L2, the reference's) or AdamW."""
+    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    return cls(params, lr=lr, weight_decay=weight_decay)
+
+
+def build_encoders(n_chans: dict, n_times: dict, config: PretrainConfig) -> nn.ModuleDict:
+    """One :class:`SignalEncoder` per modality (EEG first) with the config's sizes.
+
+    The token size defaults to the EEG window length in samples, shared by all
+    modalities; only the EEG encoder gets prompts and dropout (as in the reference).
+    """
+    eeg = next(iter(n_chans))
+    dim = config.embed_dim or n_times[eeg]
+    return nn.ModuleDict({
+        m: SignalEncoder(n_chans[m], n_times[m], dim, depth=config.depth,
+                         n_heads=config.n_heads,
+                         n_prompts=config.n_prompts if m == eeg else 0,
+                         dropout=config.eeg_dropout if m == eeg else 0.0,
+                         embedding=config.embedding)
+        for m in n_chans})
+
+
+class PretrainModel(nn.Module):
+    """Encoders, projectors and CM-CA head of one window length.
+
+    Parameters
+    ----------
+    n_chans, n_times : dict of str -> int
+        Channels and samples per window of each modality; the first key is the EEG.
+    config : PretrainConfig
+        Hyper-parameters.
+    """
+
+    def __init__(self, n_chans: dict, n_times: dict, config: PretrainConfig):
+        super().__init__()
+        self.modalities = tuple(n_chans)
+        self.n_chans, self.n_times = dict(n_chans), dict(n_times)
+        self.config = config
+        self.encoders = build_encoders(self.n_chans, self.n_times, config)
+        dim = self.embed_dim = self.encoders[self.modalities[0]].out_dim // 4
+        feat = 4 * dim
+        self.projectors = nn.ModuleDict({
+            m: Projector(feat, dims=config.projector_dims, dropout=config.projector_dropout)
+            for m in self.modalities})
+        self.cmca_head = (CMCAHead(feat, config.cmca_dim)
+                          if len(self.modalities) == 2 and config.cmca_variant != "none" else None)
+
+    def resolved_config(self) -> dict:
+        """The configuration with the shapes, enough to rebuild the model."""
+        d = asdict(self.config)
+        d.update(n_chans=self.n_chans, n_times=self.n_times,
+                 modalities=list(self.modalities), embed_dim_resolved=self.embed_dim)
+        return d
+
+    @classmethod
+    def from_config(cls, d: dict) -> "PretrainModel":
+        """Rebuild a model from :meth:`resolved_config` output."""
+        n_chans = {m: d["n_chans"][m] for m in d["modalities"]}
+        n_times = {m: d["n_times"][m] for m in d["modalities"]}
+        return cls(n_chans, n_times, PretrainConfig.from_dict(d))
+
+    def encoder(self, modality: str) -> nn.Module:
+        """The encoder of *modality*, a plain :class:`torch.nn.Module`."""
+        return self.encoders[modality]
+
+
+def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
+    """Total loss and its named terms from pooled features and projections."""
+    b = next(iter(zs.values())).shape[0] // 2
+    terms = {}
+    mods = model.modalities
+    for m in mods:
+        terms[f"temporal_{m}"] = nt_xent(zs[m][:b], zs[m][b:], cfg.temperature)
+    w_eeg, w_pps, w_cm = cfg.loss_weights
+    total = w_eeg * terms[f"temporal_{mods[0]}"]
+    if len(mods) > 1:
+        total = total + w_pps * terms[f"temporal_{mods[1]}"]
+    if model.cmca_head is not None:
+        e, p = model.cmca_head(feats[mods[0]], feats[mods[1]])
+        terms["cmca"] = cmca(e, p, cfg.temperature, variant=cfg.cmca_variant)
+        total = total + w_cm * terms["cmca"]
+    return total, terms
+
+
+def _config_fingerprint(d: dict) -> dict:
+    # What must match for a checkpoint to be resumed (the step budget may grow).
+    return {k: v for k, v in d.items() if k not in ("steps", "epochs", "checkpoint_every")}
+
+
+def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=None,
+             n_sub: int = 1, modalities=None, device=None, checkpoint=None,
+             resume: bool = True, model: PretrainModel | None = None, show_progress=None):
+    """Pre-train encoders with inter-subject temporal contrast and CM-CA.
+
+    Parameters
+    ----------
+    data : SlotData
+        Windows of all subjects on the ``(subject, trial, window)`` grid.
+    config : PretrainConfig | None
+        Hyper-parameters (defaults to ``PretrainConfig()``).
+    allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows) | None
+        Cells pre-training may use; default ``data.valid``. Pass the training
+        subjects/trials only: held-out data must never be drawn.
+    n_sub : int
+        Split every window into *n_sub* equal sub-windows and pre-train on those
+        (e.g. 1 s encoders from 5 s windows with ``n_sub=5``).
+    modalities : sequence of str | None
+        EEG first, then at most one peripheral modality; default all of *data*'s.
+    device : str | torch.device | None
+        ``None`` picks CUDA, then MPS, then the CPU.
+    checkpoint : str | Path | None
+        File to checkpoint to (atomically, every ``config.checkpoint_every`` steps and
+        at the end). With *resume*, an existing checkpoint of the same configuration
+        is continued from its step.
+    model : PretrainModel | None
+        Start from this model instead of a fresh one.
+    show_progress : bool | None
+        Progress bar; ``None`` follows the log level.
+
+    Returns
+    -------
+    model : PretrainModel
+        The trained model (in eval mode, on *device*).
+    history : list of dict
+        One entry per step: ``step``, ``loss`` and every loss term.
+    """
+    cfg = config or PretrainConfig()
+    modalities = tuple(modalities or data.modalities)
+    if not 1 <= len(modalities) <= 2:
+        raise PhysioSyncError(f"pre-training takes EEG plus at most one peripheral modality, "
+                              f"got {modalities}.")
+    dev = resolve_device(device)
+    allowed = data.valid if allowed is None else np.asarray(allowed, dtype=bool) & data.valid
+    sampler = SynchronySampler(allowed, batch_slots=cfg.batch_slots,
+                               group_size=cfg.group_size, n_sub=n_sub, seed=cfg.seed)
+    n_steps = cfg.steps if cfg.steps is not None else cfg.epochs * sampler.steps_per_epoch()
+    torch.manual_seed(derive_seed(cfg.seed, "init"))
+    if model is None:
+        model = PretrainModel({m: data.n_chans(m) for m in modalities},
+                              {m: data.n_times(m) // n_sub for m in modalities}, cfg)
+    model.to(dev)
+    opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+    use_amp = bool(cfg.amp and dev.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    resolved = model.resolved_config()
+    history, start = [], 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and resume and ckpt.exists():
+        state = read_checkpoint(ckpt)
+        if state.get("kind") != "pretrain" or _config_fingerprint(state["config"]) != \
+                _config_fingerprint(resolved):
+            raise CheckpointError(
+                f"{ckpt} was written by a different pre-training configuration; delete it "
+                "or choose another checkpoint path.")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history, start = list(state["history"]), int(state["step"])
+        logger.info("resuming pre-training from %s at step %d", ckpt, start)
+
+    def save(step):
+        save_checkpoint(ckpt, {"kind": "pretrain", "config": resolved, "step": step,
+                               "model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "history": history})
+
+    model.train()
+    t0 = time.perf_counter()
+    for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start,
+                         disable=None if show_progress is None else not show_progress):
+        batch = sampler.batch(step, N_KINDS)
+        s, t, w, sub = batch.flat_index
+        aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, cfg.group_size).reshape(-1)
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment", step))
+        torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
+        feats, zs = {}, {}
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+            for m in modalities:
+                x = data.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
+                x = x.to(dev, non_blocking=True)
+                if cfg.augment:
+                    x = augment(x, aug_rows, snr_db=cfg.snr_db, generator=gen)
+                h = model.encoders[m](x)
+                feats[m] = batch.pool(h)
+                zs[m] = batch.pool(model.projectors[m](h))
+            total, terms = _loss(model, feats, zs, cfg)
+        value = float(total.detach())
+        if not math.isfinite(value):
+            where = (f"; the last good checkpoint ({ckpt}) is kept" if ckpt is not None
+                     and ckpt.exists() else "")
+            raise TrainingDivergedError(
+                f"pre-training loss became {value} at step {step} "
+                f"({', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())}){where}. "
+                "Try a lower lr, a higher temperature, or amp=False.")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(opt)
+        scaler.update()
+        history.append({"step": step, "loss": value,
+                        **{k: float(v.detach()) for k, v in terms.items()}})
+        if ckpt is not None and (step + 1) % cfg.checkpoint_every == 0:
+            save(step + 1)
+    if ckpt is not None and (start < n_steps or not ckpt.exists()):
+        save(n_steps)
+    logger.info("pre-training: %d steps in %.1f s", n_steps - start, time.perf_counter() - t0)
+    return model.eval(), history
+
+
+def pretrain_ls_tcl(data: SlotData, *, long_sub: int = 5, config: PretrainConfig | None = None,
+                    short_config: PretrainConfig | None = None, allowed=None, device=None,
+                    checkpoint_dir=None, resume=True):
+    """LS-TCL: two independent pre-trainings, on the long windows and on their sub-windows.
+
+    Parameters
+    ----------
+    data : SlotData
+        Long (e.g. 5 s) windows; short windows are their *long_sub* equal parts.
+    long_sub : int
+        Short windows per long window (5 for 5 s / 1 s).
+    config, short_config : PretrainConfig | None
+        Hyper-parameters of the long and short runs (*short_config* defaults to
+        *config*).
+    allowed : ndarray of bool | None
+        Cells pre-training may use (see :func:`pretrain`).
+    checkpoint_dir : str | Path | None
+        Folder for ``pretrain_long.pt`` and ``pretrain_short.pt``.
+
+    Returns
+    -------
+    models : dict
+        ``{"long": PretrainModel, "short": PretrainModel}``.
+    histories : dict
+        ``{"long": [...], "short": [...]}``.
+    """
+    config = config or PretrainConfig()
+    short_config = short_config or config
+    models, histories = {}, {}
+    for name, n_sub, cfg in (("short", long_sub, short_config), ("long", 1, config)):
+        ckpt = Path(checkpoint_dir) / f"pretrain_{name}.pt" if checkpoint_dir else None
+        models[name], histories[name] = pretrain(data, cfg, allowed=allowed, n_sub=n_sub,
+                                                 device=device, checkpoint=ckpt, resume=resume)
+    return models, histories
