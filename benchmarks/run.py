@@ -95,6 +95,106 @@ def bench_prepare(args) -> dict:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _deap_slots(window: int, n_subjects: int = 32, n_trials: int = 40, seed: int = 0):
+    """Random windows with DEAP shapes (EEG 32 ch, GSR 1 ch, 128 Hz, 60 s per trial)."""
+    import numpy as np
+    import torch
+
+    from physiosync.slots import SlotData
+
+    n_win, n_t = 60 // window, 128 * window
+    g = torch.Generator().manual_seed(seed)
+    x = {"eeg": torch.randn((n_subjects, n_trials, n_win, 32, n_t), generator=g),
+         "gsr": torch.randn((n_subjects, n_trials, n_win, 1, n_t), generator=g)}
+    valid = np.ones((n_subjects, n_trials, n_win), dtype=bool)
+    labels = np.random.default_rng(seed).integers(0, 2, (n_subjects, n_trials))
+    return SlotData(x, valid, range(1, n_subjects + 1), range(n_trials), labels)
+
+
+def _flops(fn) -> float:
+    """FLOPs of one call of *fn* (forward and backward), counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_pretrain(args) -> dict:
+    import numpy as np
+    import torch
+
+    from physiosync.pretrain import PretrainConfig, pretrain
+
+    torch.set_num_threads(args.threads)
+    data = _deap_slots(args.window)
+    cfg = PretrainConfig(batch_slots=args.batch_slots, group_size=args.group_size,
+                         steps=args.steps + args.warmup, embedding=args.embedding)
+    model, history = pretrain(data, cfg, device=args.device, show_progress=False)
+    times = np.array([h["seconds"] for h in history[args.warmup:]])
+    n_params = sum(p.numel() for p in model.parameters())
+    # FLOPs of one training step's forward+backward (same batch size, no optimiser).
+    rows = 2 * args.batch_slots * args.group_size
+    model.train()
+    x = {m: torch.randn(rows, data.n_chans(m), data.n_times(m)) for m in data.modalities}
+
+    def step():
+        from physiosync.pretrain import _loss
+
+        feats = {m: model.encoders[m](x[m]) for m in x}
+        zs = {m: model.projectors[m](feats[m]) for m in x}
+        b = rows // 2
+        total, _ = _loss(model, {m: f[:b * 2:2] for m, f in feats.items()},
+                         {m: z[:b * 2:2] for m, z in zs.items()}, cfg)
+        total.backward()
+
+    flops = _flops(step)
+    median = float(np.median(times))
+    return {"benchmark": "pretrain", "window_s": args.window, "embedding": args.embedding,
+            "batch_slots": args.batch_slots, "group_size": args.group_size,
+            "steps": len(times), "median_step_s": round(median, 4),
+            "steps_per_second": round(1 / median, 3), "params_m": round(n_params / 1e6, 1),
+            "gflop_per_step": round(flops / 1e9, 2),
+            "gflop_per_s": round(flops / 1e9 / median, 1),
+            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb()}
+
+
+def bench_finetune(args) -> dict:
+    import numpy as np
+    import torch
+
+    from physiosync.finetune import FinetuneConfig, PhysioSyncNet, finetune
+
+    torch.set_num_threads(args.threads)
+    data = _deap_slots(5)
+    s, t, w = np.nonzero(data.valid)
+    cells = np.column_stack([s, t, w])
+    rng = np.random.default_rng(0)
+    n = args.batch * (args.steps + 1)
+    cells = cells[rng.choice(len(cells), size=n, replace=False)]
+    cfg = FinetuneConfig(epochs=1, batch_size=args.batch, scheduler="none")
+    t0 = time.perf_counter()
+    model, history = finetune(data, cells, config=cfg, n_sub=5, device=args.device,
+                              show_progress=False)
+    total = time.perf_counter() - t0
+    n_params = sum(p.numel() for p in model.parameters())
+    model.train()
+    xb = {m: torch.randn(args.batch, data.n_chans(m), data.n_times(m)) for m in data.modalities}
+    flops = _flops(lambda: model(xb).sum().backward())
+    # The first step warms up; report the mean of the rest from the epoch's wall time.
+    per_step = history[0]["seconds"] / history[0]["steps"]
+    return {"benchmark": "finetune", "batch": args.batch, "steps": history[0]["steps"],
+            "mean_step_s": round(per_step, 3), "steps_per_second": round(1 / per_step, 3),
+            "params_m": round(n_params / 1e6, 1), "gflop_per_step": round(flops / 1e9, 1),
+            "gflop_per_s": round(flops / 1e9 / per_step, 1), "wall_s": round(total, 1),
+            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb()}
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_prepare_worker":
@@ -110,8 +210,25 @@ def main(argv=None) -> None:
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     p.add_argument("--compare", action="store_true",
                    help="also time a raw read and a bare latin1 pickle.load of the same files")
+
+    p = sub.add_parser("pretrain", help="pre-training steps on DEAP shapes")
+    p.add_argument("--window", type=int, choices=[1, 5], default=1)
+    p.add_argument("--batch-slots", type=int, default=8)
+    p.add_argument("--group-size", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--embedding", default="multiview", choices=["multiview", "factorised"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("finetune", help="fine-tuning steps on DEAP shapes")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    print(json.dumps(bench_prepare(args)))
+    run = {"prepare": bench_prepare, "pretrain": bench_pretrain, "finetune": bench_finetune}
+    print(json.dumps(run[args.benchmark](args)))
 
 
 if __name__ == "__main__":

@@ -11,15 +11,20 @@ from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioS
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("datasets", "preprocessing", "prepare", "windowing", "summary")
+_SUBMODULES = ("datasets", "preprocessing", "prepare", "windowing", "summary", "models",
+               "losses", "slots", "augment", "pretrain", "finetune", "estimator", "checkpoint")
+#: Public names defined in submodules, loaded on first use (torch is imported lazily).
+_LAZY = {"PhysioSyncClassifier": "estimator", "load_checkpoint": "checkpoint"}
 
 
 def __getattr__(name):
     # Submodules load on first use, so ``import physiosync`` stays light.
-    if name in _SUBMODULES:
-        import importlib
+    import importlib
 
+    if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'physiosync' has no attribute {name!r}")
 
 
@@ -31,4 +36,6 @@ __all__ = [
     "DataNotFoundError",
     "UnknownSubjectError",
     "CacheError",
+    "PhysioSyncClassifier",
+    "load_checkpoint",
 ]

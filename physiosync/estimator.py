@@ -51,8 +51,8 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
     batch_slots, group_size : int
         Stimulus slots per pre-training batch and subjects per group.
     embed_dim : int | None
-        Token size of the long encoders (default: long window length in samples);
-        the short encoders use ``embed_dim // n_sub`` (default: short window length).
+        Token size of the long encoders (default: the EEG window length in samples,
+        as in the reference); the short encoders use ``embed_dim // n_sub``.
     depth, n_heads, n_prompts : int
         Transformer depth, heads and EEG prompt tokens.
     embedding : {"multiview", "factorised"}
@@ -292,17 +292,21 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _encoder_configs(self, eeg_t: int, seed: int):
+        """Long and short encoder configs; token sizes rounded to a multiple of n_heads."""
         n_sub = self.n_sub if self.use_short else 1
         long_dim = self.embed_dim or eeg_t
-        short_dim = max(long_dim // n_sub, self.n_heads) if self.embed_dim else eeg_t // n_sub
-        short_dim -= short_dim % self.n_heads
+        short_dim = long_dim // n_sub
+
+        def fit_heads(d):
+            return max(d - d % self.n_heads, self.n_heads)
+
         common = dict(depth=self.depth, n_heads=self.n_heads, n_prompts=self.n_prompts,
                       embedding=self.embedding, projector_dims=tuple(self.projector_dims),
                       cmca_variant=self.cmca_variant, lr=self.pretrain_lr,
                       weight_decay=self.weight_decay, batch_slots=self.batch_slots,
                       group_size=self.group_size, steps=self.pretrain_steps, seed=seed)
-        return (PretrainConfig(embed_dim=long_dim - long_dim % self.n_heads, **common),
-                PretrainConfig(embed_dim=max(short_dim, self.n_heads), **common))
+        return (PretrainConfig(embed_dim=fit_heads(long_dim), **common),
+                PretrainConfig(embed_dim=fit_heads(short_dim), **common))
 
     def _validation_split(self, cells, y, grouped: bool, seed: int):
         """Hold out whole training trials (or windows without ids) for epoch selection."""

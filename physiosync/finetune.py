@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from .exceptions import PhysioSyncError
 from .models import HierarchicalFusionHead
 from .pretrain import PretrainConfig, TrainingDivergedError, build_encoders, make_optimizer
 from .slots import SlotData
-from .utils import derive_seed, resolve_device
+from .utils import derive_seed, flush_denormals, resolve_device
 
 __all__ = ["FinetuneConfig", "PhysioSyncNet", "finetune", "predict_proba", "evaluate_cells"]
 
@@ -265,6 +266,7 @@ def evaluate_cells(model, data: SlotData, cells, labels, *, batch_size=256, devi
             "balanced_accuracy": float(balanced_accuracy_score(labels, pred))}
 
 
+@flush_denormals()
 def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, val_labels=None,
              config: FinetuneConfig | None = None,
              pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
@@ -375,6 +377,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     n = len(train_cells)
     for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start,
                           disable=None if show_progress is None else not show_progress):
+        t_epoch = time.perf_counter()
         model.train()
         if cfg.freeze_encoders:
             for branch in (model.long, model.short):
@@ -404,7 +407,8 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
             scaler.update()
             losses.append(value)
         record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
-                  "train_loss": float(np.mean(losses)) if losses else float("nan")}
+                  "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                  "steps": len(losses), "seconds": time.perf_counter() - t_epoch}
         if sched is not None:
             sched.step()
         if val_cells is not None:

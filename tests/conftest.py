@@ -21,3 +21,18 @@ def dreamer_mat(tmp_path_factory):
 
     return make_dreamer(tmp_path_factory.mktemp("dreamer"), n_subjects=2, n_trials=3,
                         seconds=10.0, effect=2.0, seed=2)
+
+
+@pytest.fixture(scope="session")
+def strong_deap_slots(tmp_path_factory):
+    """5 s windows of a strong-effect synthetic DEAP (6 subjects x 6 trials x 10 s) as
+    :class:`~physiosync.slots.SlotData` with valence labels."""
+    from physiosync.datasets import DEAP
+    from physiosync.prepare import prepare
+    from physiosync.slots import SlotData
+    from physiosync.windowing import make_windows
+
+    folder = make_deap(tmp_path_factory.mktemp("deap_strong") / "data_preprocessed_python",
+                       n_subjects=6, n_trials=6, seconds=10.0, effect=3.0, seed=0)
+    windows = make_windows(prepare(DEAP(folder), cache_dir=False), lengths=(5.0,))
+    return SlotData.from_windows(windows, 5.0, target="valence")
