@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -30,7 +30,7 @@ class InputShapeError(PhysioSyncError, ValueError):
     """The input windows do not have the shape the estimator expects."""
 
 
-class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
+class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """PhysioSync as a scikit-learn classifier.
 
     Parameters
@@ -123,36 +123,60 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
     # ------------------------------------------------------------------ input
-    def _split_input(self, X, *, fitting: bool) -> dict:
-        """Turn X into ``{modality: float32 array (n, C, T)}``, checking shapes."""
-        if isinstance(X, dict):
+    def _split_input(self, X, y=None, *, fitting: bool):
+        """Turn X into ``{modality: float32 array (n, C, T)}``, checking shapes.
+
+        Array input goes through scikit-learn's ``validate_data`` (standard messages for
+        sparse, complex, empty or mis-shaped input, and ``n_features_in_``). Returns
+        ``(arrays, y)``.
+        """
+        from scipy import sparse
+        from sklearn.utils.validation import column_or_1d, validate_data
+
+        if not fitting:
+            check_is_fitted(self)
+        if isinstance(X, dict) and not sparse.issparse(X):
             if not X:
                 raise InputShapeError("X is an empty dict; expected {modality: windows}.")
             arrays = {str(m): np.asarray(v, dtype=np.float32) for m, v in X.items()}
             for m, v in arrays.items():
                 if v.ndim != 3:
-                    raise InputShapeError(
-                        f"X[{m!r}] has shape {v.shape}; expected (n_windows, n_channels, n_times).")
+                    raise InputShapeError(f"X[{m!r}] has shape {v.shape}; expected (n_windows, "
+                                          "n_channels, n_times).")
+                if len(v) == 0:
+                    raise ValueError(f"Found array with 0 sample(s) in X[{m!r}]; at least one "
+                                     "window is required.")
+            if fitting:
+                if y is None:
+                    raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
+                                     "target y is None.")
+                y = column_or_1d(y, warn=True)
+        elif fitting:
+            X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32, reset=True)
         else:
-            if hasattr(X, "toarray") or (hasattr(X, "format") and hasattr(X, "nnz")):
-                raise TypeError("PhysioSyncClassifier does not accept sparse input; pass a "
-                                "dense array of windows.")
-            X = np.asarray(X)
-            if X.dtype.kind not in "fiub":
-                raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
-            X = X.astype(np.float32, copy=False)
-            if X.ndim == 2:
-                X = X[:, None, :]
+            try:
+                X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
+            except ValueError as err:
+                if not str(err).startswith("X has"):
+                    raise
+                raise InputShapeError(f"{str(err).rstrip('.')}; expected "
+                                      f"{self._expected_shapes()}.") from None
+        if not isinstance(X, dict):
+            X = X[:, None, :] if X.ndim == 2 else X
             if X.ndim != 3:
                 raise InputShapeError(f"X has shape {X.shape}; expected (n_windows, n_channels, "
                                       "n_times), (n_windows, n_times) or a dict of modalities.")
             n_eeg = X.shape[1] if self.n_eeg_channels is None else int(self.n_eeg_channels)
             if not 1 <= n_eeg <= X.shape[1]:
                 raise InputShapeError(
-                    f"n_eeg_channels={self.n_eeg_channels} but X has {X.shape[1]} channels.")
+                    f"X has shape {X.shape}: {X.shape[1]} channels, but n_eeg_channels="
+                    f"{self.n_eeg_channels}; expected (n_windows, n_channels >= "
+                    f"{self.n_eeg_channels}, n_times).")
             arrays = {"eeg": X[:, :n_eeg]}
             if n_eeg < X.shape[1]:
                 arrays["pps"] = X[:, n_eeg:]
@@ -164,19 +188,18 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"Input X contains NaN or infinity (modality {m!r}).")
         if fitting:
             self.input_shapes_ = {m: tuple(v.shape[1:]) for m, v in arrays.items()}
-            if not isinstance(X, dict):
-                self.n_features_in_ = int(np.prod(X.shape[1:])) if X.ndim == 3 else X.shape[1]
         else:
-            check_is_fitted(self)
             want = self.input_shapes_
             got = {m: tuple(v.shape[1:]) for m, v in arrays.items()}
             if got != want:
                 raise InputShapeError(
-                    "X does not match the windows seen in fit: expected "
-                    + ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})" for m, s in want.items())
-                    + "; got " + ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})"
-                                           for m, s in got.items()) + ".")
-        return arrays
+                    f"X does not match the windows seen in fit: expected "
+                    f"{self._expected_shapes()}; got "
+                    + ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})" for m, s in got.items()) + ".")
+        return arrays, y
+
+    def _expected_shapes(self) -> str:
+        return ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})" for m, s in self.input_shapes_.items())
 
     @staticmethod
     def _grid(n, subject, trial, window):
@@ -227,15 +250,14 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
         """
         import torch
 
-        arrays = self._split_input(X, fitting=True)
+        arrays, y = self._split_input(X, y, fitting=True)
         n = len(next(iter(arrays.values())))
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != n:
-            raise ValueError(f"y has shape {y.shape}; expected ({n},).")
+        if len(y) != n:
+            raise ValueError(f"y has {len(y)} entries for {n} windows.")
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"y holds a single class ({self.classes_[0]!r}); PhysioSync needs "
+            raise ValueError(f"y holds one class only ({self.classes_[0]!r}); PhysioSync needs "
                              "at least two classes.")
         seed = (int(self.random_state) if self.random_state is not None
                 else int(np.random.default_rng().integers(2**31)))
@@ -330,7 +352,7 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
     def _tensor_input(self, X):
         import torch
 
-        arrays = self._split_input(X, fitting=False)
+        arrays, _ = self._split_input(X, fitting=False)
         return {m: torch.from_numpy(np.ascontiguousarray(v)) for m, v in arrays.items()}
 
     def predict_proba(self, X):
@@ -349,7 +371,8 @@ class PhysioSyncClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Predicted class of each window."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks fitted-ness before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def transform(self, X):
         """Encoder features of each window (no gating), ``(n_windows, n_features)``.

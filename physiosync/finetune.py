@@ -29,7 +29,7 @@ from .exceptions import PhysioSyncError
 from .models import HierarchicalFusionHead
 from .pretrain import PretrainConfig, TrainingDivergedError, build_encoders, make_optimizer
 from .slots import SlotData
-from .utils import derive_seed, flush_denormals, resolve_device
+from .utils import derive_seed, fingerprint, flush_denormals, resolve_device
 
 __all__ = ["FinetuneConfig", "PhysioSyncNet", "finetune", "predict_proba", "evaluate_cells"]
 
@@ -141,7 +141,7 @@ class PhysioSyncNet(nn.Module):
         self.n_chans = {m: int(n_chans[m]) for m in mods}
         self.n_times = {m: int(n_times[m]) for m in mods}
         self.n_sub, self.n_classes, self.config = int(n_sub), int(n_classes), config
-        for m in mods:
+        for m in mods if config.use_short else ():
             if self.n_times[m] % self.n_sub:
                 raise PhysioSyncError(
                     f"{m} windows of {self.n_times[m]} samples do not split into {n_sub} "
@@ -357,6 +357,10 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     use_amp = bool(cfg.amp and dev.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     resolved = model.resolved_config()
+    y_val = labels_of(val_cells, val_labels) if val_cells is not None else None
+    # The fold (training and validation windows and labels) is part of what must match.
+    data_key = fingerprint(train_cells, y_train, val_cells if val_cells is not None else 0,
+                           y_val if y_val is not None else 0, data.subjects, data.trials)
     history, start = [], 0
     best_state, best_score = None, math.inf
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -365,6 +369,10 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         if state.get("kind") != "finetune" or state["config"] != resolved:
             raise CheckpointError(f"{ckpt} was written by a different fine-tuning "
                                   "configuration; delete it or choose another path.")
+        if state.get("data_key") != data_key:
+            raise CheckpointError(
+                f"{ckpt} was written for different training or validation windows (another "
+                "fold); delete it or choose another checkpoint path.")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
@@ -372,7 +380,6 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         history, start = list(state["history"]), int(state["epoch"])
         best_state, best_score = state.get("best_state"), float(state.get("best_score", math.inf))
         logger.info("resuming fine-tuning from %s at epoch %d", ckpt, start)
-    y_val = labels_of(val_cells, val_labels) if val_cells is not None else None
     select = cfg.select if val_cells is not None else "last"
     n = len(train_cells)
     for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start,
@@ -424,6 +431,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         history.append(record)
         if ckpt is not None:
             payload = {"kind": "finetune", "config": resolved, "epoch": epoch + 1,
+                       "data_key": data_key,
                        "model": model.state_dict(), "optimizer": opt.state_dict(),
                        "history": history, "best_score": best_score}
             if sched is not None:
@@ -433,4 +441,11 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
             save_checkpoint(ckpt, payload)
     if select != "last" and best_state is not None:
         model.load_state_dict(best_state)
+        if ckpt is not None and start < cfg.epochs:
+            # The finished checkpoint's "model" is the selected network, so that
+            # load_checkpoint() returns exactly what this function returns.
+            state = read_checkpoint(ckpt)
+            state["model"] = model.state_dict()
+            state["selected"] = True
+            save_checkpoint(ckpt, state)
     return model.eval(), history

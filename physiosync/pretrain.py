@@ -32,7 +32,7 @@ from .exceptions import PhysioSyncError
 from .losses import pretrain_loss
 from .models import CMCAHead, Projector, SignalEncoder
 from .slots import SlotData, SynchronySampler
-from .utils import derive_seed, flush_denormals, resolve_device
+from .utils import derive_seed, fingerprint, flush_denormals, resolve_device
 
 __all__ = ["PretrainConfig", "PretrainModel", "pretrain", "pretrain_ls_tcl", "build_encoders",
            "TrainingDivergedError", "make_optimizer"]
@@ -290,6 +290,8 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     use_amp = bool(cfg.amp and dev.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     resolved = model.resolved_config()
+    # Which data the run may see: a checkpoint of another fold must never be resumed.
+    data_key = fingerprint(allowed, data.subjects, data.trials, list(modalities), n_sub)
     history, start = [], 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.exists():
@@ -299,6 +301,15 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
             raise CheckpointError(
                 f"{ckpt} was written by a different pre-training configuration; delete it "
                 "or choose another checkpoint path.")
+        if state.get("data_key") != data_key:
+            raise CheckpointError(
+                f"{ckpt} was written for different training data (another fold, subjects, "
+                "trials or modalities); resuming it would leak held-out data. Delete it or "
+                "choose another checkpoint path.")
+        if int(state["step"]) > n_steps:
+            raise CheckpointError(
+                f"{ckpt} already holds {state['step']} steps, more than the {n_steps} "
+                "requested; raise steps or choose another checkpoint path.")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         history, start = list(state["history"]), int(state["step"])
@@ -306,6 +317,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
 
     def save(step):
         save_checkpoint(ckpt, {"kind": "pretrain", "config": resolved, "step": step,
+                               "data_key": data_key,
                                "model": model.state_dict(), "optimizer": opt.state_dict(),
                                "history": history})
 

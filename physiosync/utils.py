@@ -10,7 +10,7 @@ import numpy as np
 
 from .exceptions import PhysioSyncError
 
-__all__ = ["resolve_device", "set_random_seeds", "derive_seed", "flush_denormals"]
+__all__ = ["resolve_device", "set_random_seeds", "derive_seed", "flush_denormals", "fingerprint"]
 
 
 def resolve_device(device=None):
@@ -45,6 +45,18 @@ def derive_seed(*parts) -> int:
     """A 63-bit seed derived deterministically from *parts* (ints or strings)."""
     blob = "/".join(str(p) for p in parts).encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+
+
+def fingerprint(*arrays_or_values) -> str:
+    """SHA-256 of arrays (their bytes, dtype and shape) and plain values, in order."""
+    h = hashlib.sha256()
+    for a in arrays_or_values:
+        if isinstance(a, np.ndarray):
+            h.update(repr((a.dtype.str, a.shape)).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        else:
+            h.update(repr(a).encode())
+    return h.hexdigest()
 
 
 def set_random_seeds(seed: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.base import TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -18,65 +18,7 @@ TINY = dict(n_sub=1, use_short=False, embed_dim=8, depth=1, n_heads=1, n_prompts
 
 
 # --------------------------------------------------------------- scikit-learn checks
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "BUG: PhysioSyncClassifier defines transform() but neither inherits TransformerMixin "
-    "nor sets tags.transformer_tags, so sklearn's check_estimator/parametrize_with_checks "
-    "refuse to build the check suite (RuntimeError 'seems to be a Transformer')"))
-def test_sklearn_check_suite_can_be_built():
-    parametrize_with_checks([PhysioSyncClassifier(**TINY)])
-
-
-class _WithTransformerMixin(TransformerMixin, PhysioSyncClassifier):
-    """The estimator with the fix above (TransformerMixin: tags and fit_transform).
-
-    Only used to run scikit-learn's checks; the checks below that fail are failures of
-    PhysioSyncClassifier itself.
-    """
-
-
-_NOT_APPLICABLE = {
-    "check_transformer_preserve_dtypes":
-        "N/A: the network computes in float32, so transform() returns float32 for float64 "
-        "input (a fix should declare transformer_tags.preserves_dtype = ['float32'])",
-}
-_BUGS = {
-    "check_estimators_unfitted":
-        "BUG: predict() reads self.classes_ before predict_proba() calls check_is_fitted, "
-        "so an unfitted predict raises AttributeError instead of NotFittedError",
-    "check_estimators_empty_data_messages":
-        "BUG: fit() on 0 windows raises IndexError (self.classes_[0] of an empty array) "
-        "instead of a ValueError",
-    "check_estimator_sparse_array":
-        "BUG: a scipy dok array is a dict subclass, so _split_input takes the dict-of-"
-        "modalities branch and fails with 'truth value of an array is ambiguous' instead "
-        "of the 'does not accept sparse input' TypeError",
-    "check_estimator_sparse_matrix":
-        "BUG: dok_matrix is a dict subclass (see check_estimator_sparse_array)",
-    "check_dtype_object":
-        "BUG: numeric arrays of dtype object (e.g. from pandas) are refused ('X must be "
-        "numeric') instead of being converted to float",
-    "check_complex_data":
-        "BUG (message): complex input is refused, but not with 'Complex data not supported'",
-    "check_supervised_y_2d":
-        "BUG: a column-vector y of shape (n, 1) is refused instead of being raveled with a "
-        "DataConversionWarning",
-    "check_n_features_in_after_fitting":
-        "BUG (message): a feature-count mismatch raises InputShapeError without the "
-        "standard 'X has N features, but ... is expecting M features' wording",
-    "check_fit2d_1sample":
-        "BUG (message): a single sample fails with 'a single class', not '1 sample' or "
-        "'one class'",
-    "check_fit2d_predict1d":
-        "BUG (message): 1-D input is refused without the standard 'Reshape your data' hint",
-    "check_requires_y_none":
-        "BUG (message): fit(X, None) fails with 'y has shape ()' instead of 'requires y to "
-        "be passed, but the target y is None'",
-}
-
-
-@parametrize_with_checks([_WithTransformerMixin(**TINY)],
-                         expected_failed_checks=lambda est: {**_NOT_APPLICABLE, **_BUGS},
-                         xfail_strict=True)
+@parametrize_with_checks([PhysioSyncClassifier(**TINY)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -120,7 +62,7 @@ def test_fit_with_ids_pretrains_long_and_short(fitted, windows):
     assert est.pretrain_models_["long"].encoders["eeg"].n_times == 640
     assert est.pretrain_models_["short"].encoders["pps"].n_times == 128
     assert est.input_shapes_ == {"eeg": (32, 640), "pps": (1, 640)}
-    assert est.n_features_in_ == 33 * 640
+    assert est.n_features_in_ == 33  # channels, scikit-learn's convention for n-d input
     np.testing.assert_array_equal(est.classes_, [0, 1])
 
 
@@ -279,11 +221,6 @@ def test_fit_is_reproducible_with_random_state(windows):
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: with n_eeg_channels set, predict() on windows with fewer channels (or 2-D "
-    "input) fails in _split_input with 'n_eeg_channels=32 but X has 30 channels' "
-    "before the comparison with input_shapes_, so the message does not state the "
-    "expected window shape"))
 def test_too_few_channels_at_predict_states_the_expected_shape(fitted, windows):
     x = windows[0]
     for bad in (x[:4, :30], x[:4, 0]):

@@ -117,10 +117,6 @@ def test_input_shape_errors_state_the_expected_shape():
         FinetuneConfig(select="test_accuracy")
 
 
-@pytest.mark.xfail(strict=True, raises=PhysioSyncError, reason=(
-    "BUG: PhysioSyncNet.__init__ (finetune.py, the n_times % n_sub loop) requires the "
-    "long windows to split into n_sub short windows even with use_short=False, where "
-    "no short windows are used; finetune() passes n_sub=5 by default"))
 def test_long_only_network_accepts_any_window_length():
     net = PhysioSyncNet({"eeg": 4}, {"eeg": 642}, 5, 2, ft(use_short=False), enc()).eval()
     assert net({"eeg": torch.randn(2, 4, 642)}).shape == (2, 2)
@@ -314,10 +310,6 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(split, tmp_path,
                  long_config=enc(), device="cpu", show_progress=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: finetune() resumes any checkpoint whose resolved model config matches; the "
-    "training cells (the fold) are not part of the check, so a checkpoint of another "
-    "fold is silently continued"))
 def test_checkpoint_of_another_fold_is_refused_by_finetune(split, tmp_path):
     data, train, val, test = split
     ckpt = tmp_path / "fold.pt"
@@ -397,10 +389,6 @@ def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, t
     assert min(scores) >= 0.7, scores
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: finetune() writes the *last* epoch's weights as the checkpoint's 'model' (the "
-    "selected ones only as 'best_state'), so load_checkpoint() on a finished fine-tuning "
-    "run returns a different network from the one finetune() returned"))
 def test_finished_checkpoint_loads_the_selected_model(split, tmp_path):
     data, train, val, _ = split
     ckpt = tmp_path / "ft.pt"

@@ -146,10 +146,6 @@ def test_checkpoint_of_another_configuration_is_refused(strong_deap_slots, tmp_p
                  show_progress=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the resume fingerprint (_config_fingerprint of resolved_config) ignores the "
-    "allowed mask, so a checkpoint written for another fold (e.g. one that pre-trained on "
-    "the now held-out subject) is silently resumed: leakage across folds"))
 def test_checkpoint_of_another_fold_is_refused(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "fold.pt"
     kw = dict(n_sub=5, device="cpu", show_progress=False, checkpoint=ckpt)
