@@ -125,6 +125,16 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _device_memory(device) -> dict:
+    """Peak accelerator memory of the run, when it ran on CUDA."""
+    import torch
+
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                "gpu": torch.cuda.get_device_name(0)}
+    return {}
+
+
 def bench_pretrain(args) -> dict:
     import numpy as np
     import torch
@@ -141,7 +151,9 @@ def bench_pretrain(args) -> dict:
     # FLOPs of one training step's forward+backward (same batch size, no optimiser).
     rows = 2 * args.batch_slots * args.group_size
     model.train()
-    x = {m: torch.randn(rows, data.n_chans(m), data.n_times(m)) for m in data.modalities}
+    dev = next(model.parameters()).device
+    x = {m: torch.randn(rows, data.n_chans(m), data.n_times(m), device=dev)
+         for m in data.modalities}
 
     def step():
         from physiosync.pretrain import _loss
@@ -161,7 +173,8 @@ def bench_pretrain(args) -> dict:
             "steps_per_second": round(1 / median, 3), "params_m": round(n_params / 1e6, 1),
             "gflop_per_step": round(flops / 1e9, 2),
             "gflop_per_s": round(flops / 1e9 / median, 1),
-            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb()}
+            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb(),
+            **_device_memory(args.device)}
 
 
 def bench_finetune(args) -> dict:
@@ -184,7 +197,9 @@ def bench_finetune(args) -> dict:
     total = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
     model.train()
-    xb = {m: torch.randn(args.batch, data.n_chans(m), data.n_times(m)) for m in data.modalities}
+    dev = next(model.parameters()).device
+    xb = {m: torch.randn(args.batch, data.n_chans(m), data.n_times(m), device=dev)
+          for m in data.modalities}
     flops = _flops(lambda: model(xb).sum().backward())
     # The first step warms up; report the mean of the rest from the epoch's wall time.
     per_step = history[0]["seconds"] / history[0]["steps"]
@@ -192,7 +207,8 @@ def bench_finetune(args) -> dict:
             "mean_step_s": round(per_step, 3), "steps_per_second": round(1 / per_step, 3),
             "params_m": round(n_params / 1e6, 1), "gflop_per_step": round(flops / 1e9, 1),
             "gflop_per_s": round(flops / 1e9 / per_step, 1), "wall_s": round(total, 1),
-            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb()}
+            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb(),
+            **_device_memory(args.device)}
 
 
 def main(argv=None) -> None:

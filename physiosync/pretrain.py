@@ -83,6 +83,11 @@ class PretrainConfig:
         Passes over the slots when *steps* is None.
     augment : bool
         On-the-fly augmentation (six kinds, method.md 4.2).
+    augment_pairing : {"independent", "shared"}
+        ``"independent"``: every window draws its own augmentation kind. ``"shared"``:
+        both subject groups of a slot get the same kind, as the reference's aligned,
+        pre-augmented copies imply; the positives then share their amplitude scaling
+        and noise, a shortcut the contrastive task can match instead of the stimulus.
     snr_db : float
         SNR of the additive-noise augmentation.
     amp : bool
@@ -113,6 +118,7 @@ class PretrainConfig:
     steps: int | None = None
     epochs: int = 1
     augment: bool = True
+    augment_pairing: str = "independent"
     snr_db: float = 5.0
     amp: bool = False
     checkpoint_every: int = 200
@@ -124,6 +130,9 @@ class PretrainConfig:
         if self.cmca_variant not in ("cross-subject", "same-subject", "none"):
             raise PhysioSyncError(f"cmca_variant must be 'cross-subject', 'same-subject' or "
                                   f"'none', got {self.cmca_variant!r}.")
+        if self.augment_pairing not in ("independent", "shared"):
+            raise PhysioSyncError(f"augment_pairing must be 'independent' or 'shared', got "
+                                  f"{self.augment_pairing!r}.")
         if self.optimizer not in ("adam", "adamw"):
             raise PhysioSyncError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
         if len(self.loss_weights) != 3:
@@ -328,8 +337,11 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         t_step = time.perf_counter()
         batch = sampler.batch(step, N_KINDS)
         s, t, w, sub = batch.flat_index
-        aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, cfg.group_size).reshape(-1)
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment", step))
+        if cfg.augment_pairing == "shared":
+            aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, cfg.group_size).reshape(-1)
+        else:
+            aug_rows = torch.randint(0, N_KINDS, (s.numel(),), generator=gen)
         torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
         feats, zs = {}, {}
         with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):

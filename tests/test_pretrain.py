@@ -366,3 +366,15 @@ def test_eeg_only_pretraining(strong_deap_slots):
     for e in history:
         assert set(e) - {"step", "seconds"} == {"loss", "temporal_eeg"}
         assert e["loss"] == pytest.approx(0.5 * e["temporal_eeg"], rel=1e-6)
+
+
+def test_augment_pairing_options(strong_deap_slots):
+    with pytest.raises(PhysioSyncError, match="augment_pairing"):
+        tiny(augment_pairing="same")
+    kw = dict(n_sub=5, device="cpu", show_progress=False)
+    shared, _ = pretrain(strong_deap_slots, tiny(steps=2, augment_pairing="shared"), **kw)
+    indep, _ = pretrain(strong_deap_slots, tiny(steps=2), **kw)
+    assert tiny().augment_pairing == "independent"
+    diffs = [not torch.equal(a, b) for a, b in zip(shared.state_dict().values(),
+                                                   indep.state_dict().values())]
+    assert any(diffs)
