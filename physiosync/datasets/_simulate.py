@@ -141,7 +141,10 @@ class SubjectSimulator:
         kt = np.arange(int(10 * sfreq)) / sfreq
         kernel = np.exp(-kt / 2.0) - np.exp(-kt / 0.7)
         phasic = np.convolve(impulses, kernel / kernel.max())[:n]
-        conductance = self.skin_conductance * (1 + 0.01 * np.sin(2 * np.pi * t / 40)) + phasic
+        # Slow tonic fluctuation with a random phase: nothing in it is locked to the
+        # stimulus, so it cannot masquerade as inter-subject synchrony.
+        drift = np.sin(2 * np.pi * t / 40 + self.rng.uniform(0, 2 * np.pi))
+        conductance = self.skin_conductance * (1 + 0.01 * drift) + phasic
         conductance += 0.005 * self.rng.standard_normal(n)
         return (1e6 / np.maximum(conductance, 0.1))[None, :]
 
