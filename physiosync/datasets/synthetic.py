@@ -1,7 +1,7 @@
 """Format-faithful synthetic DEAP and DREAMER datasets.
 
 The files written here are the real formats, with their quirks, so that every reader
-(physiosync's, ``pickle.load(..., encoding="latin1")``, ``mne.io.read_raw_bdf``,
+(physiosync's, Python's own latin1 unpickling, ``mne.io.read_raw_bdf``,
 ``scipy.io.loadmat``) reads them exactly as it reads the licensed data:
 
 * :func:`make_deap` -- ``data_preprocessed_python/sXX.dat``: Python-2 protocol-2 pickles

@@ -328,17 +328,9 @@ class SignalEncoder(nn.Module):
         return self.norm(h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode a batch of windows.
+        """Encode windows ``(B, C, T)`` or ``(B, 1, C, T)`` into ``(B, 4*D)`` features.
 
-        Parameters
-        ----------
-        x : torch.Tensor
-            ``(B, C, T)`` or ``(B, 1, C, T)``.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(B, 4*D)`` encoder feature (``out_dim`` columns).
+        The four tokens of :meth:`tokens`, flattened (``out_dim`` columns).
         """
         return self.tokens(x).flatten(1)
 
