@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -262,8 +263,11 @@ def evaluate_cells(model, data: SlotData, cells, labels, *, batch_size=256, devi
     eps = 1e-12
     loss = float(-np.mean(np.log(proba[np.arange(len(labels)), labels] + eps)))
     pred = proba.argmax(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a small validation set may hold one class
+        balanced = float(balanced_accuracy_score(labels, pred))
     return {"loss": loss, "accuracy": float(np.mean(pred == labels)),
-            "balanced_accuracy": float(balanced_accuracy_score(labels, pred))}
+            "balanced_accuracy": balanced}
 
 
 @flush_denormals()

@@ -1,0 +1,114 @@
+"""The cross-validation runner: no test data before prediction, atomic resumable folds."""
+
+import json
+
+import numpy as np
+import pytest
+
+import physiosync.cv as cv
+from physiosync.datasets import DEAP
+from physiosync.datasets.synthetic import make_deap
+from physiosync.finetune import FinetuneConfig
+from physiosync.prepare import prepare
+from physiosync.pretrain import PretrainConfig
+from physiosync.protocols import make_folds
+from physiosync.slots import SlotData
+from physiosync.windowing import make_windows
+
+TINY = PretrainConfig(embed_dim=16, depth=1, n_heads=2, n_prompts=1, projector_dims=(32, 32),
+                      cmca_dim=16, batch_slots=4, group_size=1, steps=2)
+TINY_SHORT = PretrainConfig(embed_dim=8, depth=1, n_heads=2, n_prompts=1,
+                            projector_dims=(32, 32), cmca_dim=16, batch_slots=4, group_size=1,
+                            steps=2)
+FT = FinetuneConfig(epochs=2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = make_deap(tmp_path_factory.mktemp("cv") / "d", n_subjects=3, n_trials=6, seconds=10,
+                     effect=2.0, seed=3)
+    windows = make_windows(prepare(DEAP(root), cache_dir=False), lengths=(5.0,))
+    return SlotData.from_windows(windows, 5.0, target="valence")
+
+
+def _units(data):
+    s, t = np.nonzero(data.valid.any(axis=2))
+    return np.column_stack([np.asarray(data.subjects)[s], np.asarray(data.trials)[t]])
+
+
+def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
+    fold = make_folds(_units(data), "within-trial-kfold", n_splits=3, seed=0)[0]
+    test_trials = set(fold.test[:, 1])
+    seen = {"pretrain": [], "finetune": []}
+    real_pretrain, real_finetune = cv.pretrain, cv.finetune
+
+    def spy_pretrain(d, cfg, *, allowed, **kw):
+        seen["pretrain"].append({d.trials[t] for t in np.nonzero(allowed.any(axis=(0, 2)))[0]})
+        return real_pretrain(d, cfg, allowed=allowed, **kw)
+
+    def spy_finetune(d, train_cells, *, val_cells=None, **kw):
+        cells = train_cells if val_cells is None else np.concatenate([train_cells, val_cells])
+        seen["finetune"].append({d.trials[t] for t in cells[:, 1]})
+        return real_finetune(d, train_cells, val_cells=val_cells, **kw)
+
+    monkeypatch.setattr(cv, "pretrain", spy_pretrain)
+    monkeypatch.setattr(cv, "finetune", spy_finetune)
+    pred = cv.run_fold(data, fold, long_config=TINY, short_config=TINY_SHORT,
+                       finetune_config=FT, one_class="constant", device="cpu")
+    n_fitted = 3 - pred.groupby("subject")["one_class"].first().sum()
+    assert len(seen["pretrain"]) == 2 and len(seen["finetune"]) == n_fitted  # per subject
+    for trials in seen["pretrain"] + seen["finetune"]:
+        assert trials.isdisjoint(test_trials)
+    assert set(pred["trial"]) == test_trials
+    assert len(pred) == len(fold.test) * 2  # two 5 s windows per 10 s trial
+    np.testing.assert_allclose(pred[["p0", "p1"]].sum(axis=1), 1, rtol=1e-5)
+    metrics = cv.fold_metrics(pred)
+    assert {"window", "trial", "chance_window", "chance_trial"} <= set(metrics)
+
+
+def test_cross_validate_writes_folds_atomically_and_resumes(data, tmp_path, monkeypatch):
+    folds = make_folds(_units(data), "loso")
+    kw = dict(long_config=TINY, short_config=TINY_SHORT, finetune_config=FT, per_subject=False,
+              device="cpu")
+    real = cv.run_fold
+    calls = {"n": 0}
+
+    def dies_on_second(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(cv, "run_fold", dies_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        cv.cross_validate(data, folds, tmp_path, settings={"protocol": "loso"}, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fold_00.json"]  # no partial file
+    first = json.loads((tmp_path / "fold_00.json").read_text())
+    monkeypatch.setattr(cv, "run_fold", real)
+    calls["n"] = 0
+    results = cv.cross_validate(data, folds, tmp_path, settings={"protocol": "loso"}, **kw)
+    assert [r["fold"] for r in results] == [0, 1, 2]
+    assert results[0] == first  # reused, not recomputed
+    assert results[1]["test"] and all(s == results[1]["test"][0][0] for s, _ in results[1]["test"])
+    # Other settings never reuse a finished fold.
+    monkeypatch.setattr(cv, "run_fold", dies_on_second)
+    calls["n"] = 1
+    with pytest.raises(KeyboardInterrupt):
+        cv.cross_validate(data, folds, tmp_path, settings={"protocol": "loso", "x": 1}, **kw)
+
+
+def test_one_class_training_split_is_an_error_before_training(data, monkeypatch):
+    units = _units(data)
+    labels = data.labels[np.searchsorted(data.subjects, units[:, 0]),
+                         np.searchsorted(data.trials, units[:, 1])]
+    # A fold whose training units for one subject all share one label.
+    s0 = units[0, 0]
+    mine = units[units[:, 0] == s0]
+    lab = labels[units[:, 0] == s0]
+    one = mine[lab == lab[0]]
+    from physiosync.protocols import Fold
+
+    fold = Fold(0, one[:1], one[:0], mine[lab != lab[0]][:1], units)
+    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained before checking"))
+    with pytest.raises(cv.PhysioSyncError, match=f"subject {s0} hold one class only"):
+        cv.run_fold(data, fold, long_config=TINY, finetune_config=FT, device="cpu")
