@@ -112,3 +112,27 @@ def test_one_class_training_split_is_an_error_before_training(data, monkeypatch)
     monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(cv.PhysioSyncError, match=f"subject {s0} hold one class only"):
         cv.run_fold(data, fold, long_config=TINY, finetune_config=FT, device="cpu")
+
+
+def test_report_files_and_leakage_warning(data, tmp_path):
+    from physiosync.report import LEAKAGE_WARNING, build_report, write_report
+
+    folds = make_folds(_units(data), "within-trial-kfold", n_splits=2, seed=1)
+    results = cv.cross_validate(data, folds, tmp_path / "folds", one_class="constant",
+                                long_config=TINY, short_config=TINY_SHORT, finetune_config=FT,
+                                device="cpu")
+    report = build_report(results, protocol="within-trial-kfold", target="valence")
+    paths = write_report(report, tmp_path / "run")
+    doc = json.loads(paths["json"].read_text())
+    assert doc["protocol"] == "within-trial-kfold" and doc["leaky"] is False
+    assert {"fold", "train", "val", "test", "metrics", "chance"} <= set(doc["folds"][0])
+    assert all(len(p) == 2 for p in doc["folds"][0]["test"])
+    for key in ("window.accuracy", "trial.balanced_accuracy", "window.chance",
+                "subject.accuracy"):
+        assert {"mean", "std", "n"} <= set(doc["summary"][key])
+    csv = paths["csv"].read_text().splitlines()
+    assert csv[0] == "fold,target,level,metric,value" and len(csv) > 10
+    assert "LEAKAGE" not in paths["md"].read_text()
+    legacy = build_report(results, protocol="legacy-segment", target="valence")
+    md = write_report(legacy, tmp_path / "legacy")["md"].read_text()
+    assert LEAKAGE_WARNING in md and legacy["leaky"] is True
