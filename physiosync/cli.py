@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -57,29 +58,211 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+#: Size of the demo's synthetic DEAP set (see ``docs/benchmarks.md`` for its run time).
+DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0}
+
+
+def _load_run_config(args, **sections):
+    """The validated configuration of a command: file/preset, then options, then --set."""
+    from .config import load_config
+
+    cli = {}
+    data = {k: v for k, v in (("name", getattr(args, "dataset", None)),
+                              ("root", getattr(args, "data_root", None)),
+                              ("target", getattr(args, "target", None)),
+                              ("cache_dir", getattr(args, "cache_dir", None))) if v is not None}
+    if data:
+        cli["data"] = data
+    protocol = {k: v for k, v in (("name", getattr(args, "protocol", None)),
+                                  ("n_splits", getattr(args, "folds", None))) if v is not None}
+    if protocol:
+        cli["protocol"] = protocol
+    for key in ("seed", "device"):
+        if getattr(args, key, None) is not None:
+            cli[key] = getattr(args, key)
+    if getattr(args, "pipelines", None):
+        cli["pipelines"] = [p.strip() for p in args.pipelines.split(",") if p.strip()]
+    for key, value in sections.items():
+        cli[key] = {**cli.get(key, {}), **value}
+    return load_config(getattr(args, "config", None), getattr(args, "set", None), **cli)
+
+
+def _print_summary(report: dict) -> None:
+    metric = "subject.balanced_accuracy" if any(
+        k.startswith("subject.") for k in report["summary"]) else "window.balanced_accuracy"
+    print(f"{'pipeline':<14} {metric:>28} {'trial.accuracy':>16} {'chance':>8}")
+    for name, part in report["pipelines"].items():
+        s = part["summary"]
+
+        def cell(key):
+            v = s.get(key)
+            return "n/a" if v is None or v["mean"] is None or v["mean"] != v["mean"] else \
+                f"{v['mean']:.3f} ± {v['std']:.3f}"
+        print(f"{name:<14} {cell(metric):>28} {cell('trial.accuracy'):>16} "
+              f"{cell('window.chance').split(' ')[0]:>8}")
+    if report.get("warning"):
+        print()
+        print(report["warning"])
+
+
+def cmd_cv(args) -> int:
+    from .experiment import run_experiment
+
+    cfg = _load_run_config(args)
+    out = Path(args.out)
+    result = run_experiment(cfg, out, resume=not args.no_resume,
+                            show_progress=not args.quiet)
+    print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
+          f"folds in {result['seconds']:.0f} s")
+    _print_summary(result["report"])
+    print(f"report: {result['paths'].get('html', result['paths']['md'])}")
+    return 0
+
+
 def cmd_demo(args) -> int:
-    from .datasets import DEAP
     from .datasets.synthetic import make_deap
-    from .prepare import prepare
-    from .summary import subject_summary
-    from .windowing import make_windows
+    from .experiment import run_experiment
 
     out = Path(args.out)
     data_dir = out / "data_preprocessed_python"
-    print(f"physiosync {__version__} demo: writing a synthetic DEAP set to {data_dir}")
+    print(f"physiosync {__version__} demo")
+    print(f"1/3 writing a synthetic DEAP set ({args.subjects} subjects x {args.trials} videos x "
+          f"{args.seconds:g} s, effect {args.effect:g}) to {data_dir}")
     make_deap(data_dir, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
               effect=args.effect, seed=args.seed)
-    ds = DEAP(data_dir)
-    prepared = prepare(ds, cache_dir=out / "cache")
-    windows = make_windows(prepared, lengths=(1.0, 5.0))
-    table = subject_summary(ds)
-    table["windows_1s"] = [len(windows.metadata(1.0).query("subject == @s")) for s in table.index]
-    table["windows_5s"] = [len(windows.metadata(5.0).query("subject == @s")) for s in table.index]
+    args.config = ["demo"] + (args.config or [])
+    args.data_root = str(data_dir)
+    args.dataset = "deap"
+    args.cache_dir = str(out / "cache")
+    cfg = _load_run_config(args)
+    print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
+          f"({cfg.protocol.name}, {cfg.protocol.n_splits} folds, target {cfg.data.target}): "
+          "prepare, pre-train, fine-tune, predict")
+    result = run_experiment(cfg, out / "run", resume=not args.no_resume,
+                            show_progress=not args.quiet)
+    print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
-    print(table.round(2).to_string())
+    _print_summary(result["report"])
     print()
-    print(f"prepared EEG+GSR (baseline deviation, z-scored) cached in {out / 'cache'}")
+    print(f"report: {result['paths'].get('html', result['paths']['md'])}")
     return 0
+
+
+def cmd_report(args) -> int:
+    from .report import merge_reports, write_report
+
+    runs = [Path(p) for p in args.runs]
+    reports = []
+    for run in runs:
+        path = run / "report.json" if run.is_dir() else run
+        try:
+            reports.append(json.loads(path.read_text()))
+        except OSError as err:
+            raise PhysioSyncError(f"cannot read {path}: {err.strerror or err}; expected a run "
+                                  "folder written by `physiosync cv`.") from None
+        except ValueError as err:
+            raise PhysioSyncError(f"{path} is not valid JSON: {err}.") from None
+    report = reports[0] if len(reports) == 1 else merge_reports(
+        reports, names=[r.name for r in runs])
+    out = Path(args.out) if args.out else (runs[0] if runs[0].is_dir() else runs[0].parent)
+    paths = write_report(report, out)
+    print(f"report: {paths['html']}")
+    return 0
+
+
+def _data_and_configs(args):
+    from .experiment import load_experiment_data
+
+    cfg = _load_run_config(args)
+    return cfg, load_experiment_data(cfg)
+
+
+def cmd_pretrain(args) -> int:
+    from .pretrain import pretrain
+
+    cfg, data = _data_and_configs(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mods = cfg.finetune.modalities
+    for name, sub, pcfg in (("long", 1, cfg.pretrain_long),
+                            ("short", cfg.data.n_sub, cfg.pretrain_short)):
+        path = out / f"pretrain_{name}.pt"
+        print(f"pre-training the {name} encoders -> {path}")
+        _, hist = pretrain(data.slots, pcfg, n_sub=sub, modalities=mods, device=cfg.device,
+                           checkpoint=path, resume=not args.no_resume,
+                           show_progress=not args.quiet)
+        print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    import numpy as np
+
+    from .checkpoint import load_checkpoint
+    from .cv import _cells_of
+    from .finetune import evaluate_cells, finetune
+    from .protocols import _split_val
+
+    cfg, data = _data_and_configs(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pre = {}
+    if args.pretrained:
+        for name in ("long", "short"):
+            path = Path(args.pretrained) / f"pretrain_{name}.pt"
+            if path.exists():
+                pre[name] = load_checkpoint(path)[0]["pretrain"]
+        if not pre:
+            raise PhysioSyncError(f"no pretrain_long.pt or pretrain_short.pt in "
+                                  f"{args.pretrained}; run `physiosync pretrain` first.")
+    held = {int(t) for t in args.test_trials.split(",")} if args.test_trials else set()
+    unknown = held - {int(t) for t in data.units[:, 1]}
+    if unknown:
+        raise PhysioSyncError(f"--test-trials {sorted(unknown)} are not trials of the data "
+                              f"(0..{int(data.units[:, 1].max())}).")
+    is_test = np.isin(data.units[:, 1], list(held))
+    fit_units, val_units = _split_val(data.units[~is_test], data.units[~is_test][:, 1],
+                                      data.labels[~is_test], cfg.protocol.val_size, cfg.seed)
+    train, val = _cells_of(data.slots, fit_units), _cells_of(data.slots, val_units)
+    path = out / "finetune.pt"
+    model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
+                           config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
+                           n_classes=max(int(data.labels.max()) + 1, 2),
+                           long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
+                           device=cfg.device, checkpoint=path, resume=not args.no_resume,
+                           show_progress=not args.quiet)
+    print(f"fine-tuned {len(hist)} epochs on {len(fit_units)} trials -> {path}")
+    if held:
+        test = _cells_of(data.slots, data.units[is_test])
+        y = data.slots.labels[test[:, 0], test[:, 1]]
+        m = evaluate_cells(model, data.slots, test, y)
+        print(f"held-out trials {sorted(held)}: accuracy {m['accuracy']:.3f}, balanced "
+              f"accuracy {m['balanced_accuracy']:.3f} ({len(test)} windows)")
+    return 0
+
+
+def _add_run_options(p, *, protocol: bool = True) -> None:
+    p.add_argument("--dataset", choices=["deap", "dreamer"], help="dataset format (data.name)")
+    p.add_argument("--data-root", help="DEAP folder or DREAMER.mat (data.root)")
+    p.add_argument("--target", choices=["valence", "arousal", "dominance", "liking", "four"],
+                   help="rating to classify (data.target)")
+    if protocol:
+        from .protocols import PROTOCOLS
+
+        p.add_argument("--protocol", choices=PROTOCOLS, help="protocol (protocol.name)")
+        p.add_argument("--folds", type=int, help="folds of k-fold protocols (protocol.n_splits)")
+        p.add_argument("--pipelines", help="comma-separated pipelines, e.g. "
+                       "physiosync,no-cmca,bandpower")
+    p.add_argument("--config", action="append",
+                   help="YAML file or preset name (demo, tiny); repeat to layer them, later "
+                        "ones override earlier ones")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set pretrain.lr=1e-4 (repeatable)")
+    p.add_argument("--seed", type=int, help="global seed")
+    p.add_argument("--device", help="torch device (cpu, cuda, mps; default: best available)")
+    p.add_argument("--cache-dir", help="cache of prepared arrays (data.cache_dir)")
+    p.add_argument("--no-resume", action="store_true", help="recompute finished folds/steps")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,13 +296,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="cache folder (default: ~/.cache/physiosync)")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("demo", help="run the demo pipeline on synthetic DEAP data")
+    p = sub.add_parser("pretrain", help="pre-train the long and short encoders (LS-TCL + CM-CA)")
+    _add_run_options(p, protocol=False)
+    p.add_argument("--out", required=True, help="folder for pretrain_long.pt / pretrain_short.pt")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="fine-tune the fusion model on labelled trials")
+    _add_run_options(p, protocol=False)
+    p.add_argument("--pretrained", help="folder of `physiosync pretrain` checkpoints "
+                   "(default: from scratch)")
+    p.add_argument("--test-trials", help="comma-separated trials to hold out and score")
+    p.add_argument("--out", required=True, help="folder for finetune.pt")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("cv", help="cross-validate pipelines under a protocol and write a report")
+    _add_run_options(p)
+    p.add_argument("--out", required=True, help="run folder (resumable)")
+    p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser("report", help="re-render a run's report, or merge runs into one")
+    p.add_argument("runs", nargs="+", help="run folder(s) or report.json file(s)")
+    p.add_argument("--out", help="output folder (default: the first run)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the whole pipeline on synthetic DEAP data (< 3 min)")
     p.add_argument("--out", default="physiosync_demo", help="output folder")
-    p.add_argument("--subjects", type=int, default=4)
-    p.add_argument("--trials", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--effect", type=float, default=2.0)
+    p.add_argument("--subjects", type=int, default=DEMO_DATA["subjects"])
+    p.add_argument("--trials", type=int, default=DEMO_DATA["trials"])
+    p.add_argument("--seconds", type=float, default=DEMO_DATA["seconds"])
+    p.add_argument("--effect", type=float, default=DEMO_DATA["effect"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", action="append",
+                   help="YAML file or preset layered over the demo preset (repeatable)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--no-resume", action="store_true", help="recompute finished folds")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser
 

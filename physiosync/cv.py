@@ -21,17 +21,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ._logging import logger, progress
 from .exceptions import PhysioSyncError
-from .finetune import FinetuneConfig, finetune, predict_proba
+from .finetune import FinetuneConfig, channel_importance, finetune, predict_proba
 from .metrics import chance_level, classification_metrics, trial_vote
 from .pretrain import PretrainConfig, pretrain
 from .protocols import Fold, check_disjoint
 from .slots import SlotData
 from .utils import fingerprint
 
-__all__ = ["run_fold", "cross_validate", "fold_metrics"]
+__all__ = ["run_fold", "run_fold_bandpower", "cross_validate", "fold_metrics", "fold_cells",
+           "one_class_models", "windows_per_unit"]
 
 
 def _cells_of(data: SlotData, units: np.ndarray) -> np.ndarray:
@@ -47,11 +49,120 @@ def _cells_of(data: SlotData, units: np.ndarray) -> np.ndarray:
     return cells.astype(np.int64)
 
 
+def fold_cells(data: SlotData, fold: Fold, *, val_size: float = 0.1, seed: int = 0):
+    """``(train, val, test)`` window cells ``(s, t, w)`` of a fold.
+
+    For unit folds these are the valid windows of the fold's units. For a
+    ``legacy-segment`` fold, ``fold.test_windows`` index the valid windows of
+    ``fold.train`` (all units, in their given order); the rest is training data, of
+    which a random *val_size* share of windows is held out for epoch selection (never
+    the test windows).
+    """
+    if not fold.leaky:
+        return tuple(_cells_of(data, u) for u in (fold.train, fold.val, fold.test))
+    cells = _unit_ordered_cells(data, fold.train)
+    test_mask = np.zeros(len(cells), dtype=bool)
+    idx = np.asarray(fold.test_windows, dtype=np.int64)
+    if idx.size and idx.max() >= len(cells):
+        raise PhysioSyncError(f"fold {fold.fold}: test window index {idx.max()} is out of range "
+                              f"for {len(cells)} windows; the folds were made for other data.")
+    test_mask[idx] = True
+    rest = np.nonzero(~test_mask)[0]
+    rng = np.random.default_rng(seed + fold.fold)
+    n_val = int(round(val_size * len(rest)))
+    val_idx = np.sort(rng.choice(rest, n_val, replace=False)) if n_val else rest[:0]
+    train_idx = np.setdiff1d(rest, val_idx)
+    return cells[train_idx], cells[val_idx], cells[test_mask]
+
+
+def _unit_ordered_cells(data: SlotData, units) -> np.ndarray:
+    """Valid cells unit by unit, in the order of *units* (the order legacy folds use)."""
+    s_pos = {s: i for i, s in enumerate(data.subjects)}
+    t_pos = {t: i for i, t in enumerate(data.trials)}
+    out = []
+    for s, t in np.asarray(units, dtype=np.int64).reshape(-1, 2):
+        i, j = s_pos[int(s)], t_pos[int(t)]
+        w = np.nonzero(data.valid[i, j])[0]
+        out.append(np.column_stack([np.full(len(w), i), np.full(len(w), j), w]))
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 3), np.int64)
+
+
+def windows_per_unit(data: SlotData, units) -> np.ndarray:
+    """Number of valid windows of each ``(subject, trial)`` unit (for legacy folds)."""
+    s_pos = {s: i for i, s in enumerate(data.subjects)}
+    t_pos = {t: i for i, t in enumerate(data.trials)}
+    return np.array([int(data.valid[s_pos[int(s)], t_pos[int(t)]].sum())
+                     for s, t in np.asarray(units).reshape(-1, 2)], dtype=np.int64)
+
+
+def _groups(cells: np.ndarray, per_subject: bool) -> list:
+    return sorted(set(cells[:, 0].tolist())) if per_subject else [None]
+
+
+def _pick(cells: np.ndarray, g) -> np.ndarray:
+    return cells[cells[:, 0] == g] if g is not None else cells
+
+
+def one_class_models(data: SlotData, fold: Fold, *, per_subject: bool = True,
+                     one_class: str = "error", val_size: float = 0.1,
+                     seed: int = 0) -> dict:
+    """Check, before any training, that every model of a fold sees two classes.
+
+    Returns
+    -------
+    single : dict
+        ``{group: class}`` for the models whose training windows hold one class
+        (only with ``one_class="constant"``); the group is a subject row index or
+        ``None`` for a pooled model.
+
+    Raises
+    ------
+    PhysioSyncError
+        With ``one_class="error"``, naming the fold and the subject.
+    """
+    if one_class not in ("error", "constant"):
+        raise PhysioSyncError(f"one_class must be 'error' or 'constant', got {one_class!r}.")
+    train, _, test = fold_cells(data, fold, val_size=val_size, seed=seed)
+    single = {}
+    for g in _groups(test, per_subject):
+        classes = np.unique(data.labels[tuple(_pick(train, g)[:, :2].T)])
+        if len(classes) < 2:
+            who = f"subject {data.subjects[g]}" if g is not None else "the pooled model"
+            if one_class == "error":
+                raise PhysioSyncError(
+                    f"fold {fold.fold}: the training windows of {who} hold one class only "
+                    f"({classes.tolist()}); use fewer folds, another target, pooled "
+                    "fine-tuning, or one_class='constant' to predict that class (flagged in "
+                    "the report).")
+            single[g] = int(classes[0]) if len(classes) else 0
+    return single
+
+
+def _prediction_frame(data: SlotData, cells: np.ndarray, proba: np.ndarray,
+                      one_class: bool) -> pd.DataFrame:
+    frame = pd.DataFrame({"subject": np.asarray(data.subjects)[cells[:, 0]],
+                          "trial": np.asarray(data.trials)[cells[:, 1]], "window": cells[:, 2],
+                          "y": data.labels[cells[:, 0], cells[:, 1]]})
+    for c in range(proba.shape[1]):
+        frame[f"p{c}"] = proba[:, c]
+    frame["one_class"] = one_class
+    return frame
+
+
+def _curve(history: list, x: str, *ys: str) -> dict:
+    out = {x: [h[x] for h in history]}
+    for y in ys:
+        if any(y in h for h in history):
+            out[y] = [h.get(y) for h in history]
+    return out
+
+
 def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = True,
              long_config: PretrainConfig | None = None,
              short_config: PretrainConfig | None = None,
              finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
-             one_class: str = "error", device=None) -> pd.DataFrame:
+             one_class: str = "error", val_size: float = 0.1, seed: int = 0,
+             importance: bool = True, device=None):
     """Pre-train, fine-tune and predict one fold.
 
     Parameters
@@ -59,7 +170,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     data : SlotData
         Long windows of every subject, with per-trial ``labels``.
     fold : Fold
-        The fold's units.
+        The fold's units (or, for ``legacy-segment``, its test windows).
     n_sub : int
         Short windows per long window.
     per_subject : bool
@@ -74,6 +185,11 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         who rated every training video high, say): ``"error"`` raises before any
         training; ``"constant"`` predicts that class with probability 1 for the
         subject's test windows and marks them ``one_class=True``.
+    val_size, seed : float, int
+        ``legacy-segment`` only: share of training windows held out for epoch selection.
+    importance : bool
+        Also compute the EEG channel importance (mean ``|gradient x input|``) on the
+        test windows.
     device : str | None
         Torch device.
 
@@ -82,36 +198,21 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     predictions : DataFrame
         One row per test window: ``subject, trial, window, y``, ``p0..p{C-1}`` and
         ``one_class``.
+    details : dict
+        ``curves`` (``pretrain`` per encoder: ``step``/``loss``; ``finetune`` per
+        model: ``epoch``/``train_loss``/``val_loss``) and ``channel_importance``
+        (EEG, summing to 1, or None).
     """
     if data.labels is None:
         raise PhysioSyncError("cross-validation needs labelled SlotData.")
-    if fold.leaky:
-        raise PhysioSyncError("legacy-segment folds split windows, not units; run_fold does "
-                              "not run them.")
     check_disjoint(fold)
-    if one_class not in ("error", "constant"):
-        raise PhysioSyncError(f"one_class must be 'error' or 'constant', got {one_class!r}.")
     long_config = long_config or PretrainConfig()
     short_config = short_config or long_config
     finetune_config = finetune_config or FinetuneConfig()
-    train, val, test = (_cells_of(data, u) for u in (fold.train, fold.val, fold.test))
-    groups = sorted(set(test[:, 0])) if per_subject else [None]
-
-    def pick(cells, g):
-        return cells[cells[:, 0] == g] if g is not None else cells
-
-    single = {}
-    for g in groups:
-        classes = np.unique(data.labels[tuple(pick(train, g)[:, :2].T)])
-        if len(classes) < 2:
-            who = f"subject {data.subjects[g]}" if g is not None else "the pooled model"
-            if one_class == "error":
-                raise PhysioSyncError(
-                    f"fold {fold.fold}: the training windows of {who} hold one class only "
-                    f"({classes.tolist()}); use fewer folds, another target, or "
-                    "one_class='constant' to predict that class (flagged in the report).")
-            single[g] = int(classes[0]) if len(classes) else 0
-    pre = {}
+    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
+                              val_size=val_size, seed=seed)
+    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
+    pre, curves = {}, {"pretrain": {}, "finetune": []}
     if do_pretrain:
         allowed = np.zeros(data.shape, dtype=bool)
         cells = _cells_of(data, fold.pretrain)
@@ -122,31 +223,79 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         if finetune_config.use_short:
             runs.append(("short", n_sub, short_config))
         for name, sub, cfg in runs:
-            pre[name], _ = pretrain(data, cfg, allowed=allowed, n_sub=sub, device=device,
-                                    modalities=finetune_config.modalities, show_progress=False)
+            pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, device=device,
+                                       modalities=finetune_config.modalities,
+                                       show_progress=False)
+            curves["pretrain"][name] = _curve(hist, "step", "loss")
     n_classes = int(max(data.labels.max() + 1, 2))
-    frames = []
-    for g in groups:
-        tr, va, te = pick(train, g), pick(val, g), pick(test, g)
+    frames, weights = [], []
+    eeg = "eeg" if "eeg" in (finetune_config.modalities or data.modalities) else None
+    for g in _groups(test, per_subject):
+        tr, va, te = _pick(train, g), _pick(val, g), _pick(test, g)
         if len(te) == 0:
             continue
         if g in single:
             proba = np.zeros((len(te), n_classes))
             proba[:, single[g]] = 1.0
         else:
-            model, _ = finetune(data, tr, val_cells=va if len(va) else None,
-                                config=finetune_config, pretrained=pre, n_sub=n_sub,
-                                n_classes=n_classes, long_config=long_config,
-                                short_config=short_config, device=device, show_progress=False)
+            model, hist = finetune(data, tr, val_cells=va if len(va) else None,
+                                   config=finetune_config, pretrained=pre, n_sub=n_sub,
+                                   n_classes=n_classes, long_config=long_config,
+                                   short_config=short_config, device=device, show_progress=False)
             proba = predict_proba(model, data, te)
-        frame = pd.DataFrame({"subject": np.asarray(data.subjects)[te[:, 0]],
-                              "trial": np.asarray(data.trials)[te[:, 1]], "window": te[:, 2],
-                              "y": data.labels[te[:, 0], te[:, 1]]})
-        for c in range(proba.shape[1]):
-            frame[f"p{c}"] = proba[:, c]
-        frame["one_class"] = g in single
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+            curves["finetune"].append({"subject": None if g is None else int(data.subjects[g]),
+                                       **_curve(hist, "epoch", "train_loss", "val_loss")})
+            if importance and eeg is not None:
+                weights.append(channel_importance(model, data, te, modality=eeg))
+        frames.append(_prediction_frame(data, te, proba, g in single))
+    details = {"curves": curves,
+               "channel_importance": np.mean(weights, axis=0).tolist() if weights else None}
+    return pd.concat(frames, ignore_index=True), details
+
+
+def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: bool = True,
+                       C: float = 0.1, modalities=None, one_class: str = "error",
+                       val_size: float = 0.1, seed: int = 0, **ignored):
+    """The band-power + logistic-regression baseline on the same fold as :func:`run_fold`.
+
+    It is fitted on the fold's training windows only (the validation windows are left
+    out so that both pipelines learn from the same data). ``channel_importance`` is the
+    sum over bands of the absolute standardised coefficients of the EEG channels.
+    """
+    from .baselines import BANDS, BandPowerClassifier
+
+    check_disjoint(fold)
+    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
+                              val_size=val_size, seed=seed)
+    train, _, test = fold_cells(data, fold, val_size=val_size, seed=seed)
+    mods = tuple(modalities or data.modalities)
+    n_classes = int(max(data.labels.max() + 1, 2))
+    frames, weights = [], []
+
+    def windows(cells):
+        idx = torch.from_numpy(cells)
+        return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).numpy() for m in mods}
+
+    for g in _groups(test, per_subject):
+        tr, te = _pick(train, g), _pick(test, g)
+        if len(te) == 0:
+            continue
+        proba = np.zeros((len(te), n_classes))
+        if g in single:
+            proba[:, single[g]] = 1.0
+        else:
+            clf = BandPowerClassifier(sfreq={m: sfreq[m] for m in mods}, C=C)
+            clf.fit(windows(tr), data.labels[tr[:, 0], tr[:, 1]])
+            proba[:, clf.classes_] = clf.predict_proba(windows(te))
+            if "eeg" in mods:
+                coef = np.abs(clf.pipeline_[-1].coef_).sum(0)
+                n_eeg = data.n_chans("eeg")
+                w = coef[:n_eeg * len(BANDS)].reshape(n_eeg, len(BANDS)).sum(1)
+                weights.append(w / w.sum() if w.sum() > 0 else w)
+        frames.append(_prediction_frame(data, te, proba, g in single))
+    return pd.concat(frames, ignore_index=True), {
+        "curves": {}, "channel_importance": np.mean(weights, axis=0).tolist() if weights
+        else None}
 
 
 def fold_metrics(pred: pd.DataFrame, n_classes: int = 2) -> dict:
@@ -168,7 +317,8 @@ def _json_default(obj):
 
 
 def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | None = None,
-                   resume: bool = True, **run_kwargs) -> list[dict]:
+                   resume: bool = True, runner=None, show_progress=None,
+                   **run_kwargs) -> list[dict]:
     """Run every fold, persisting each one atomically; resume skips finished folds.
 
     Parameters
@@ -184,14 +334,19 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
         hyper-parameters so that a finished fold is reused only for identical settings.
     resume : bool
         Reuse finished folds of identical settings.
+    runner : callable | None
+        ``runner(data, fold, **run_kwargs) -> (predictions, details)``; default
+        :func:`run_fold` (:func:`run_fold_bandpower` for the baseline).
+    show_progress : bool | None
+        Progress bar over folds; ``None`` follows the log level.
     **run_kwargs
-        Passed to :func:`run_fold`.
+        Passed to *runner*.
 
     Returns
     -------
     results : list of dict
         Per fold: ``fold``, the manifest (``train``, ``val``, ``test``, ``pretrain``),
-        ``metrics`` and ``predictions`` (records).
+        ``metrics``, ``predictions`` (records), ``curves`` and ``channel_importance``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +354,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
           for k, v in run_kwargs.items() if k != "device"}
     n_classes = int(max(data.labels.max() + 1, 2))
     results = []
-    for fold in progress(folds, desc="cv"):
+    for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv")),
+                         disable=None if show_progress is None else not show_progress):
         key = fingerprint(json.dumps({"settings": settings or {}, "hp": hp}, sort_keys=True,
                                      default=str), fold.manifest())
         path = out_dir / f"fold_{fold.fold:02d}.json"
@@ -212,9 +368,9 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                     continue
             except (OSError, ValueError):
                 pass  # unreadable: recompute
-        pred = run_fold(data, fold, **run_kwargs)
+        pred, details = (runner or run_fold)(data, fold, **run_kwargs)
         record = {"key": key, **fold.manifest(), "metrics": fold_metrics(pred, n_classes),
-                  "predictions": pred.to_dict(orient="records")}
+                  "predictions": pred.to_dict(orient="records"), **details}
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(record, default=_json_default))
         os.replace(tmp, path)

@@ -32,7 +32,8 @@ from .pretrain import PretrainConfig, TrainingDivergedError, build_encoders, mak
 from .slots import SlotData
 from .utils import derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["FinetuneConfig", "PhysioSyncNet", "finetune", "predict_proba", "evaluate_cells"]
+__all__ = ["FinetuneConfig", "PhysioSyncNet", "finetune", "predict_proba", "evaluate_cells",
+           "channel_importance"]
 
 
 @dataclass
@@ -252,6 +253,48 @@ def predict_proba(model: PhysioSyncNet, data: SlotData, cells, *, batch_size: in
         logits = model(_gather(data, model.modalities, cells[i:i + batch_size], dev))
         out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.n_classes))
+
+
+def channel_importance(model: PhysioSyncNet, data: SlotData, cells, *, modality: str = "eeg",
+                       batch_size: int = 256, device=None) -> np.ndarray:
+    """Per-channel attribution: mean ``|gradient x input|`` of the predicted class's logit.
+
+    Parameters
+    ----------
+    model : PhysioSyncNet
+        A fitted network.
+    data : SlotData
+        Windows.
+    cells : ndarray of int, shape (K, 3)
+        Windows to explain (any split: this reads the model, it does not select it).
+    modality : str
+        Modality whose channels are scored.
+    batch_size : int
+        Windows per forward/backward pass.
+    device : str | None
+        Torch device (default: the model's).
+
+    Returns
+    -------
+    importance : ndarray, shape (n_channels,)
+        Non-negative, summing to 1 (all zeros when the gradient vanishes).
+    """
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 3)
+    dev = next(model.parameters()).device if device is None else resolve_device(device)
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(data.n_chans(modality), dtype=torch.float64)
+    for i in range(0, len(cells), batch_size):
+        x = _gather(data, model.modalities, cells[i:i + batch_size], dev)
+        x[modality].requires_grad_(True)
+        logits = model(x)
+        logits.gather(1, logits.argmax(1, keepdim=True)).sum().backward()
+        attribution = (x[modality].grad * x[modality]).abs()
+        total += attribution.sum(dim=(0, 2)).detach().to("cpu", torch.float64)
+        model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    s = float(total.sum())
+    return (total / s).numpy() if s > 0 else total.numpy()
 
 
 def evaluate_cells(model, data: SlotData, cells, labels, *, batch_size=256, device=None) -> dict:

@@ -71,9 +71,12 @@ class Fold:
 
     def manifest(self) -> dict:
         """JSON-ready ``{"fold", "train", "val", "test", "pretrain"}`` as ``[subject, trial]`` lists."""
-        return {"fold": self.fold, "leaky": self.leaky,
-                **{k: getattr(self, k).astype(int).tolist()
-                   for k in ("train", "val", "test", "pretrain")}}
+        out = {"fold": self.fold, "leaky": self.leaky,
+               **{k: getattr(self, k).astype(int).tolist()
+                  for k in ("train", "val", "test", "pretrain")}}
+        if self.leaky and self.test_windows is not None:
+            out["test_windows"] = np.asarray(self.test_windows).astype(int).tolist()
+        return out
 
 
 def _units(units) -> np.ndarray:
@@ -134,8 +137,10 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
         Fraction of the training groups (stimuli or subjects) held out for validation.
     seed : int
         Seed of the fold assignment.
-    n_windows : int | None
-        ``legacy-segment`` only: windows per unit (the windows are split, not units).
+    n_windows : int | array of int | None
+        ``legacy-segment`` only: windows per unit, one number for all units or one per
+        unit (the windows are split, not units). Test window ``i`` is the
+        ``i``-th window when the units' windows are concatenated in *units* order.
 
     Returns
     -------
@@ -163,15 +168,19 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
     subjects, trials = units[:, 0], units[:, 1]
     folds = []
     if protocol == "legacy-segment":
-        if not n_windows:
+        if n_windows is None or np.any(np.asarray(n_windows) < 0):
             raise PhysioSyncError("legacy-segment splits windows: pass n_windows per unit.")
-        n = len(units) * n_windows
+        counts = np.broadcast_to(np.asarray(n_windows, dtype=np.int64), (len(units),))
+        unit_of = np.repeat(np.arange(len(units)), counts)
+        n = len(unit_of)
         if n_splits > n:
             raise PhysioSyncError(f"n_splits={n_splits} exceeds the {n} windows.")
+        if n_splits < 2:
+            raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
         for k, (_, test) in enumerate(KFold(n_splits, shuffle=True, random_state=seed)
                                       .split(np.arange(n))):
-            folds.append(Fold(k, units, units[:0], np.unique(units[test // n_windows], axis=0),
-                              units, leaky=True, test_windows=test))
+            folds.append(Fold(k, units, units[:0], np.unique(units[unit_of[test]], axis=0),
+                              units, leaky=True, test_windows=np.sort(test)))
         return folds
     within = protocol in WITHIN
     groups = trials if within else subjects

@@ -25,12 +25,16 @@ def test_prepare_command(tmp_path, deap_dat_dir, capsys):
     assert any((tmp_path / "c").iterdir())
 
 
-def test_demo_prints_a_summary_table(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--subjects", "2", "--trials", "4",
-                 "--seconds", "5"]) == 0
+def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--subjects", "3", "--trials", "6",
+                 "--seconds", "10", "--config", "tiny", "--set", "protocol.n_splits=2",
+                 "-q"]) == 0
     text = capsys.readouterr().out
-    assert "faa~valence" in text and "windows_5s" in text
-    assert (tmp_path / "demo" / "data_preprocessed_python" / "s02.dat").is_file()
+    assert (out / "data_preprocessed_python" / "s03.dat").is_file()
+    assert "physiosync" in text and "bandpower" in text and "no-pretrain" in text
+    assert text.strip().splitlines()[-1] == f"report: {out / 'run' / 'report.html'}"
+    assert (out / "run" / "report.html").is_file() and (out / "run" / "config.yaml").is_file()
 
 
 def test_errors_are_one_line_messages(tmp_path, capsys):

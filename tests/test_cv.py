@@ -53,8 +53,8 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
 
     monkeypatch.setattr(cv, "pretrain", spy_pretrain)
     monkeypatch.setattr(cv, "finetune", spy_finetune)
-    pred = cv.run_fold(data, fold, long_config=TINY, short_config=TINY_SHORT,
-                       finetune_config=FT, one_class="constant", device="cpu")
+    pred, details = cv.run_fold(data, fold, long_config=TINY, short_config=TINY_SHORT,
+                                finetune_config=FT, one_class="constant", device="cpu")
     n_fitted = 3 - pred.groupby("subject")["one_class"].first().sum()
     assert len(seen["pretrain"]) == 2 and len(seen["finetune"]) == n_fitted  # per subject
     for trials in seen["pretrain"] + seen["finetune"]:
@@ -64,6 +64,11 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
     np.testing.assert_allclose(pred[["p0", "p1"]].sum(axis=1), 1, rtol=1e-5)
     metrics = cv.fold_metrics(pred)
     assert {"window", "trial", "chance_window", "chance_trial"} <= set(metrics)
+    assert set(details["curves"]["pretrain"]) == {"long", "short"}
+    assert len(details["curves"]["pretrain"]["long"]["loss"]) == TINY.steps
+    assert len(details["curves"]["finetune"]) == n_fitted
+    imp = np.asarray(details["channel_importance"])
+    assert imp.shape == (data.n_chans("eeg"),) and np.isclose(imp.sum(), 1) and (imp >= 0).all()
 
 
 def test_cross_validate_writes_folds_atomically_and_resumes(data, tmp_path, monkeypatch):
@@ -122,7 +127,7 @@ def test_report_files_and_leakage_warning(data, tmp_path):
                                 long_config=TINY, short_config=TINY_SHORT, finetune_config=FT,
                                 device="cpu")
     report = build_report(results, protocol="within-trial-kfold", target="valence")
-    paths = write_report(report, tmp_path / "run")
+    paths = write_report(report, tmp_path / "run", html=False)
     doc = json.loads(paths["json"].read_text())
     assert doc["protocol"] == "within-trial-kfold" and doc["leaky"] is False
     assert {"fold", "train", "val", "test", "metrics", "chance"} <= set(doc["folds"][0])
@@ -131,8 +136,36 @@ def test_report_files_and_leakage_warning(data, tmp_path):
                 "subject.accuracy"):
         assert {"mean", "std", "n"} <= set(doc["summary"][key])
     csv = paths["csv"].read_text().splitlines()
-    assert csv[0] == "fold,target,level,metric,value" and len(csv) > 10
+    assert csv[0] == "pipeline,fold,target,level,metric,value" and len(csv) > 10
     assert "LEAKAGE" not in paths["md"].read_text()
     legacy = build_report(results, protocol="legacy-segment", target="valence")
-    md = write_report(legacy, tmp_path / "legacy")["md"].read_text()
+    md = write_report(legacy, tmp_path / "legacy", html=False)["md"].read_text()
     assert LEAKAGE_WARNING in md and legacy["leaky"] is True
+
+
+def test_legacy_segment_fold_splits_windows_and_never_selects_on_test(data):
+    units = _units(data)
+    folds = make_folds(units, "legacy-segment", n_splits=3, seed=0,
+                       n_windows=cv.windows_per_unit(data, units))
+    fold = folds[0]
+    train, val, test = cv.fold_cells(data, fold, val_size=0.2, seed=0)
+    as_set = [set(map(tuple, c.tolist())) for c in (train, val, test)]
+    assert not (as_set[0] & as_set[2]) and not (as_set[1] & as_set[2])
+    assert not (as_set[0] & as_set[1])
+    assert len(train) + len(val) + len(test) == int(data.valid.sum())
+    # Windows of one trial sit in train and test: the leak the protocol is named for.
+    train_units = {(s, t) for s, t, _ in as_set[0]}
+    assert any((s, t) in train_units for s, t, _ in as_set[2])
+    pred, _ = cv.run_fold(data, fold, per_subject=False, long_config=TINY,
+                          short_config=TINY_SHORT, finetune_config=FT, val_size=0.2,
+                          device="cpu")
+    assert len(pred) == len(test)
+
+
+def test_bandpower_runner_matches_the_fold_and_scores_channels(data):
+    fold = make_folds(_units(data), "loso")[0]
+    pred, details = cv.run_fold_bandpower(data, fold, sfreq={"eeg": 128.0, "gsr": 128.0},
+                                          per_subject=False)
+    assert set(pred["subject"]) == set(fold.test[:, 0])
+    imp = np.asarray(details["channel_importance"])
+    assert imp.shape == (32,) and np.isclose(imp.sum(), 1)

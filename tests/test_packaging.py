@@ -8,7 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"torch": "pytorch", "mne": "mne-base"}
+CONDA_NAMES = {"torch": "pytorch", "mne": "mne-base", "matplotlib": "matplotlib-base"}
 
 
 def _name(req: str) -> str:

@@ -1,0 +1,658 @@
+"""Run configuration: a schema, YAML files, ``key=value`` overrides and presets.
+
+A run is described by one nested mapping (usually a YAML file) with the sections
+
+``seed``, ``device``
+    Global seed (every other seed derives from it) and torch device.
+``data`` (:class:`DataConfig`)
+    Dataset, its location, modalities, target, preprocessing and window lengths.
+``protocol`` (:class:`ProtocolConfig`)
+    Cross-validation protocol and its options.
+``pretrain``
+    Fields of :class:`~physiosync.pretrain.PretrainConfig` shared by the long and
+    short encoders, ``enabled``, and optional ``long:``/``short:`` sub-mappings that
+    override fields for one encoder.
+``finetune``
+    Fields of :class:`~physiosync.finetune.FinetuneConfig`.
+``baselines``
+    Options of the baselines (``bandpower: {C: ...}``).
+``pipelines``
+    The pipelines compared under the same folds: names from :data:`PIPELINES`, or
+    mappings ``{name: ..., base: <pipeline>, set: {dotted.key: value}}``.
+
+:func:`load_config` merges the defaults, a YAML file or preset and ``--set``
+overrides, then validates everything *before any compute*: unknown keys are rejected
+with a "did you mean" suggestion, types are checked (and YAML's ``1e-3`` strings
+coerced), and ranges are checked.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from .exceptions import PhysioSyncError
+from .finetune import FinetuneConfig
+from .pretrain import PretrainConfig
+
+__all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
+           "PRESETS", "load_config", "parse_overrides", "validate_config", "dump_config",
+           "pipeline_config"]
+
+
+class ConfigError(PhysioSyncError, ValueError):
+    """A configuration key, type or value is invalid."""
+
+
+TARGETS = ("valence", "arousal", "dominance", "liking", "four")
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is prepared.
+
+    Parameters
+    ----------
+    name : {"deap", "dreamer"}
+        Dataset format.
+    root : str | None
+        DEAP folder (``.dat`` or ``.bdf`` release) or ``DREAMER.mat``.
+    modalities : tuple of str | None
+        EEG first, then one peripheral modality. ``None``: ``eeg, gsr`` on DEAP,
+        ``eeg, ecg`` on DREAMER.
+    target : {"valence", "arousal", "dominance", "liking", "four"}
+        Rating to classify (high/low at the dataset's threshold), or the four
+        valence-arousal quadrants. ``liking`` exists on DEAP only.
+    baseline : {"deviation", "mean", "none"}
+        Baseline removal (:class:`~physiosync.preprocessing.PrepareParams`).
+    norm : dict of str -> str
+        Per-modality normalisation (``spatial``, ``channel`` or ``none``).
+    stimulus_seconds : float | None
+        Stimulus length kept from every trial (``None``: the longest common length).
+    subjects : tuple of int | None
+        Subjects to use (``None``: all).
+    cache_dir : str | None
+        Cache of prepared arrays (``None``: the user cache folder).
+    long_seconds : float
+        Long-window length in seconds (the reference: 5).
+    n_sub : int
+        Short windows per long window (the reference: five 1-s windows).
+    """
+
+    name: str = "deap"
+    root: typing.Optional[str] = None
+    modalities: typing.Optional[tuple] = None
+    target: str = "valence"
+    baseline: str = "deviation"
+    norm: dict = field(default_factory=dict)
+    stimulus_seconds: typing.Optional[float] = None
+    subjects: typing.Optional[tuple] = None
+    cache_dir: typing.Optional[str] = None
+    long_seconds: float = 5.0
+    n_sub: int = 5
+
+
+@dataclass
+class ProtocolConfig:
+    """The cross-validation protocol (see ``docs/evaluation.md``).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`physiosync.protocols.PROTOCOLS`.
+    n_splits : int
+        Folds of the k-fold protocols.
+    val_size : float
+        Fraction of training stimuli (within) or subjects (across) held out for
+        epoch selection; 0 keeps the last epoch.
+    pooled : bool
+        Within-subject protocols: fit one model over all subjects instead of one per
+        subject.
+    one_class : {"error", "constant"}
+        A model whose training windows hold one class: stop before training, or
+        predict that class and flag it in the report.
+    permutations : int
+        Label permutations for a p-value of the mean balanced accuracy (0: none).
+    """
+
+    name: str = "within-trial-kfold"
+    n_splits: int = 5
+    val_size: float = 0.2
+    pooled: bool = False
+    one_class: str = "error"
+    permutations: int = 0
+
+
+#: Pipelines that can be named in ``pipelines:``. ``kind`` is ``"physiosync"`` or
+#: ``"bandpower"``; ``set`` holds dotted overrides applied to the run's config.
+PIPELINES = {
+    "physiosync": {"kind": "physiosync", "set": {},
+                   "doc": "LS-TCL + CM-CA pre-training, hierarchical fusion fine-tuning"},
+    "no-cmca": {"kind": "physiosync", "set": {"pretrain.cmca_variant": "none"},
+                "doc": "ablation: pre-training without cross-modal alignment"},
+    "short-only": {"kind": "physiosync", "set": {"finetune.use_long": False},
+                   "doc": "ablation: no long/short LS-TCL, short (1 s) encoders only"},
+    "long-only": {"kind": "physiosync", "set": {"finetune.use_short": False},
+                  "doc": "ablation: long (5 s) encoders only"},
+    "eeg-only": {"kind": "physiosync", "set": {"finetune.modalities": ["eeg"]},
+                 "doc": "ablation: EEG alone (pre-training without CM-CA)"},
+    "no-pretrain": {"kind": "physiosync", "set": {"pretrain.enabled": False},
+                    "doc": "ablation: fine-tuning from random weights"},
+    "no-gate": {"kind": "physiosync", "set": {"finetune.gate": False},
+                "doc": "ablation: plain concatenation instead of confidence gating"},
+    "frozen": {"kind": "physiosync", "set": {"finetune.freeze_encoders": True},
+               "doc": "pre-trained encoders frozen, head trained only"},
+    "bandpower": {"kind": "bandpower", "set": {},
+                  "doc": "baseline: log band powers + logistic regression"},
+}
+
+# Numeric ranges: (low, high, low_inclusive). Keys are field names of a section.
+_RANGES = {
+    "data": {"long_seconds": (0, None, False), "n_sub": (1, None, True),
+             "stimulus_seconds": (0, None, False)},
+    "protocol": {"n_splits": (2, None, True), "val_size": (0, 1, True),
+                 "permutations": (0, None, True)},
+    "pretrain": {"embed_dim": (1, None, True), "depth": (1, None, True),
+                 "n_heads": (1, None, True), "n_prompts": (0, None, True),
+                 "eeg_dropout": (0, 1, True), "projector_dropout": (0, 1, True),
+                 "cmca_dim": (1, None, True), "temperature": (0, None, False),
+                 "lr": (0, None, False), "weight_decay": (0, None, True),
+                 "batch_slots": (2, None, True), "group_size": (1, None, True),
+                 "steps": (1, None, True), "epochs": (1, None, True),
+                 "checkpoint_every": (1, None, True)},
+    "finetune": {"dropout": (0, 1, True), "epochs": (1, None, True),
+                 "batch_size": (2, None, True), "lr": (0, None, False),
+                 "weight_decay": (0, None, True)},
+    "bandpower": {"C": (0, None, False)},
+}
+_CHOICES = {
+    "data": {"name": ("deap", "dreamer"), "target": TARGETS,
+             "baseline": ("deviation", "mean", "none")},
+    "protocol": {"one_class": ("error", "constant")},
+}
+
+_PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}}
+
+
+def _defaults() -> dict:
+    pre = asdict(PretrainConfig())
+    return {
+        "seed": 0, "device": None,
+        "data": asdict(DataConfig()),
+        "protocol": asdict(ProtocolConfig()),
+        "pretrain": {**pre, **copy.deepcopy(_PRETRAIN_EXTRA)},
+        "finetune": asdict(FinetuneConfig()),
+        "baselines": {"bandpower": {"C": 0.1}},
+        "pipelines": ["physiosync", "bandpower"],
+    }
+
+
+@dataclass
+class RunConfig:
+    """A validated run configuration (build it with :func:`load_config`).
+
+    Attributes
+    ----------
+    seed : int
+    device : str | None
+    data : DataConfig
+    protocol : ProtocolConfig
+    pretrain_enabled : bool
+    pretrain_long, pretrain_short : PretrainConfig
+        Resolved configurations of the long and short encoders.
+    finetune : FinetuneConfig
+    baselines : dict
+    pipelines : list of dict
+        ``{"name", "kind", "set"}`` per pipeline, in report order (first = primary).
+    raw : dict
+        The validated nested mapping, as written to ``config.yaml``.
+    """
+
+    seed: int
+    device: typing.Optional[str]
+    data: DataConfig
+    protocol: ProtocolConfig
+    pretrain_enabled: bool
+    pretrain_long: PretrainConfig
+    pretrain_short: PretrainConfig
+    finetune: FinetuneConfig
+    baselines: dict
+    pipelines: list
+    raw: dict
+
+    def to_dict(self) -> dict:
+        """The resolved nested mapping (a deep copy)."""
+        return copy.deepcopy(self.raw)
+
+
+# ---- validation helpers ---------------------------------------------------------------
+def _suggest(key: str, options) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown(path: str, key: str, options) -> ConfigError:
+    where = f"{path}.{key}" if path else key
+    return ConfigError(f"unknown config key {where!r}.{_suggest(key, options)} Valid keys "
+                       f"{'of ' + repr(path) if path else 'at the top level'}: "
+                       f"{', '.join(sorted(options))}.")
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(path: str, value, tp):
+    """Check *value* against the annotation *tp*; returns the (coerced) value."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(path, value, inner[0])
+    if tp is typing.Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {path!r} must be true or false, got {value!r}.")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"config key {path!r} must be an integer, got {value!r}.")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key {path!r} must be a number, got {value!r}.")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key {path!r} must be a string, got {value!r}.")
+    if tp in (tuple, list) or origin in (tuple, list):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise ConfigError(f"config key {path!r} must be a list, got {value!r}.")
+    if tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise ConfigError(f"config key {path!r} must be a mapping, got {value!r}.")
+    raise ConfigError(f"config key {path!r}: cannot check type {_type_name(tp)}.")
+
+
+def _check_range(path: str, value, rng) -> None:
+    if value is None or rng is None:
+        return
+    lo, hi, lo_inclusive = rng
+    ok = (value >= lo if lo_inclusive else value > lo) if lo is not None else True
+    if hi is not None:
+        ok = ok and value < hi
+    if not ok:
+        lo_s = "" if lo is None else (">= " if lo_inclusive else "> ") + f"{lo:g}"
+        hi_s = "" if hi is None else f"< {hi:g}"
+        raise ConfigError(f"config key {path!r} must be {' and '.join(s for s in (lo_s, hi_s) if s)}"
+                          f", got {value!r}.")
+
+
+def _check_section(path: str, given: dict, cls, section: str, extra: dict | None = None) -> dict:
+    """Validate the keys, types, ranges and choices of one dataclass-backed section."""
+    if not isinstance(given, dict):
+        raise ConfigError(f"config section {path!r} must be a mapping, got {given!r}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)] + list(extra or {})
+    out = {}
+    for key, value in given.items():
+        if key not in names:
+            raise _unknown(path, key, names)
+        if extra and key in extra:
+            out[key] = value
+            continue
+        value = _coerce(f"{path}.{key}", value, hints[key])
+        _check_range(f"{path}.{key}", value, _RANGES.get(section, {}).get(key))
+        choices = _CHOICES.get(section, {}).get(key)
+        if choices and value not in choices:
+            raise ConfigError(f"config key '{path}.{key}' must be one of {', '.join(choices)}, "
+                              f"got {value!r}.{_suggest(str(value), choices)}")
+        out[key] = value
+    return out
+
+
+def _build(cls, values: dict, path: str):
+    try:
+        return cls(**values)
+    except PhysioSyncError as err:
+        raise ConfigError(f"invalid {path!r} section: {err}") from None
+    except TypeError as err:
+        raise ConfigError(f"invalid {path!r} section: {err}") from None
+
+
+def _deep_merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (update or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("set",):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set_dotted(tree: dict, dotted: str, value) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {'.'.join(parts[:i])!r} is not a section.")
+        if part not in node:
+            if part in ("long", "short") and i == 1 and parts[0] == "pretrain":
+                node[part] = {}
+            else:
+                raise _unknown(".".join(parts[:i]), part, [k for k in node])
+        node = node[part]
+    if not isinstance(node, dict):
+        raise ConfigError(f"cannot set {dotted!r}: {'.'.join(parts[:-1])!r} is not a section.")
+    node[parts[-1]] = value
+
+
+def _resolve_pipelines(entries) -> list:
+    if isinstance(entries, str):
+        entries = [entries]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"'pipelines' must be a non-empty list of names or mappings, got "
+                          f"{entries!r}.")
+    out, seen = [], set()
+    for entry in entries:
+        if isinstance(entry, str):
+            if entry not in PIPELINES:
+                raise ConfigError(f"unknown pipeline {entry!r}.{_suggest(entry, PIPELINES)} "
+                                  f"Available: {', '.join(PIPELINES)}.")
+            spec = {"name": entry, "kind": PIPELINES[entry]["kind"],
+                    "set": dict(PIPELINES[entry]["set"])}
+        elif isinstance(entry, dict):
+            for key in entry:
+                if key not in ("name", "base", "set"):
+                    raise _unknown("pipelines[]", key, ("name", "base", "set"))
+            if "name" not in entry:
+                raise ConfigError(f"pipeline entry {entry!r} needs a 'name'.")
+            base = entry.get("base", "physiosync")
+            if base not in PIPELINES:
+                raise ConfigError(f"unknown base pipeline {base!r}.{_suggest(base, PIPELINES)}")
+            sets = entry.get("set") or {}
+            if not isinstance(sets, dict):
+                raise ConfigError(f"'set' of pipeline {entry['name']!r} must be a mapping.")
+            spec = {"name": str(entry["name"]), "kind": PIPELINES[base]["kind"],
+                    "set": {**PIPELINES[base]["set"], **sets}}
+        else:
+            raise ConfigError(f"pipeline entries are names or mappings, got {entry!r}.")
+        if spec["name"] in seen:
+            raise ConfigError(f"pipeline {spec['name']!r} is listed twice.")
+        seen.add(spec["name"])
+        out.append(spec)
+    return out
+
+
+def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
+    """Validate a nested mapping (merged over the defaults) and build a :class:`RunConfig`.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key (with a suggestion), a wrong type or an out-of-range value.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a configuration is a mapping, got {type(raw).__name__}.")
+    defaults = _defaults()
+    raw = {k: v for k, v in raw.items() if k != "run"}  # provenance written by dump_config
+    for key in raw:
+        if key not in defaults:
+            raise _unknown("", key, defaults)
+    merged = _deep_merge(defaults, raw)
+    if merged["seed"] is None or isinstance(merged["seed"], bool) or not isinstance(
+            merged["seed"], int):
+        raise ConfigError(f"config key 'seed' must be an integer, got {merged['seed']!r}.")
+    if merged["device"] is not None and not isinstance(merged["device"], str):
+        raise ConfigError(f"config key 'device' must be a string such as 'cpu' or 'cuda', got "
+                          f"{merged['device']!r}.")
+    # Section seeds follow the global seed unless set explicitly.
+    for section in ("pretrain", "finetune"):
+        if "seed" not in (raw.get(section) or {}):
+            merged[section]["seed"] = merged["seed"]
+    data = _check_section("data", merged["data"], DataConfig, "data")
+    protocol = _check_section("protocol", merged["protocol"], ProtocolConfig, "protocol")
+    from .protocols import PROTOCOLS
+
+    if protocol["name"] not in PROTOCOLS:
+        raise ConfigError(f"config key 'protocol.name' must be one of {', '.join(PROTOCOLS)}, "
+                          f"got {protocol['name']!r}.{_suggest(protocol['name'], PROTOCOLS)}")
+    pre = _check_section("pretrain", merged["pretrain"], PretrainConfig, "pretrain",
+                         extra=_PRETRAIN_EXTRA)
+    if not isinstance(pre["enabled"], bool):
+        raise ConfigError(f"config key 'pretrain.enabled' must be true or false, got "
+                          f"{pre['enabled']!r}.")
+    per = {}
+    for which in ("long", "short"):
+        sub = pre[which] or {}
+        per[which] = _check_section(f"pretrain.{which}", sub, PretrainConfig, "pretrain")
+    ft = _check_section("finetune", merged["finetune"], FinetuneConfig, "finetune")
+    baselines = merged["baselines"]
+    if not isinstance(baselines, dict):
+        raise ConfigError("config section 'baselines' must be a mapping.")
+    for key in baselines:
+        if key != "bandpower":
+            raise _unknown("baselines", key, ["bandpower"])
+    bp = baselines["bandpower"] or {}
+    for key, value in bp.items():
+        if key != "C":
+            raise _unknown("baselines.bandpower", key, ["C"])
+        bp[key] = _coerce("baselines.bandpower.C", value, float)
+        _check_range("baselines.bandpower.C", bp[key], _RANGES["bandpower"]["C"])
+    common = {k: v for k, v in pre.items() if k not in _PRETRAIN_EXTRA}
+    long_cfg = _build(PretrainConfig, {**common, **per["long"]}, "pretrain.long")
+    short_cfg = _build(PretrainConfig, {**common, **per["short"]}, "pretrain.short")
+    finetune_cfg = _build(FinetuneConfig, ft, "finetune")
+    data_cfg = _build(DataConfig, data, "data")
+    protocol_cfg = _build(ProtocolConfig, protocol, "protocol")
+    if data_cfg.target == "liking" and data_cfg.name == "dreamer":
+        raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
+                          "and dominance (and the 'four' quadrants).")
+    pipelines = _resolve_pipelines(merged["pipelines"])
+    resolved = {"seed": merged["seed"], "device": merged["device"], "data": data,
+                "protocol": protocol, "pretrain": {**pre, "long": per["long"],
+                                                   "short": per["short"]},
+                "finetune": ft, "baselines": {"bandpower": {"C": 0.1, **bp}},
+                "pipelines": merged["pipelines"]}
+    cfg = RunConfig(seed=merged["seed"], device=merged["device"], data=data_cfg,
+                    protocol=protocol_cfg, pretrain_enabled=pre["enabled"],
+                    pretrain_long=long_cfg, pretrain_short=short_cfg, finetune=finetune_cfg,
+                    baselines=resolved["baselines"], pipelines=pipelines, raw=resolved)
+    if _check_pipelines:
+        for spec in pipelines:  # every pipeline's overrides must validate too
+            pipeline_config(cfg, spec)
+    return cfg
+
+
+def pipeline_config(cfg: RunConfig, spec: dict) -> RunConfig:
+    """The run configuration of one pipeline: *cfg* with the pipeline's overrides."""
+    if not spec.get("set"):
+        return cfg
+    raw = cfg.to_dict()
+    for dotted, value in spec["set"].items():
+        try:
+            _set_dotted(raw, dotted, value)
+        except ConfigError as err:
+            raise ConfigError(f"pipeline {spec['name']!r}: {err}") from None
+    try:
+        return validate_config(raw, _check_pipelines=False)
+    except ConfigError as err:
+        raise ConfigError(f"pipeline {spec['name']!r}: {err}") from None
+
+
+def parse_overrides(items) -> dict:
+    """Turn ``["pretrain.lr=1e-4", "data.target=arousal"]`` into a nested mapping.
+
+    Values are parsed as YAML, so ``true``, ``null``, ``[eeg]`` and numbers work.
+    """
+    tree: dict = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value "
+                              "(e.g. pretrain.lr=1e-4).")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override {item!r} has an empty key.")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: cannot parse the value ({err}).") from None
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override.")
+        node[parts[-1]] = value
+    return tree
+
+
+#: Built-in configurations, usable by name (``--config demo``). ``configs/demo.yaml`` and
+#: ``configs/tiny.yaml`` hold the same settings (a test keeps them identical).
+PRESETS = {
+    # The demo: small synthetic DEAP, a small factorised model, every stage, < 3 minutes.
+    "demo": {
+        "data": {"name": "deap", "target": "valence", "long_seconds": 5.0, "n_sub": 5},
+        "protocol": {"name": "within-trial-kfold", "n_splits": 4, "val_size": 0.25,
+                     "pooled": True, "one_class": "constant"},
+        "pretrain": {"embedding": "factorised", "embed_dim": 32, "depth": 1, "n_heads": 2,
+                     "n_prompts": 1, "projector_dims": [128, 128], "cmca_dim": 64,
+                     "batch_slots": 6, "group_size": 1, "steps": 40, "lr": 1e-3,
+                     "short": {"embed_dim": 16}},
+        "finetune": {"hidden": [64], "epochs": 8, "batch_size": 32, "lr": 1e-3,
+                     "scheduler": "none"},
+        "pipelines": ["physiosync", "no-pretrain", "bandpower"],
+    },
+    # The smallest model and the fewest steps that still run every stage (CI, smoke
+    # tests). It sets sizes only, so it can be layered over any other configuration:
+    # ``--config configs/deap_legacy.yaml --config tiny``.
+    "tiny": {
+        "pretrain": {"embedding": "factorised", "embed_dim": 8, "depth": 1, "n_heads": 2,
+                     "n_prompts": 1, "projector_dims": [16, 16], "cmca_dim": 8,
+                     "batch_slots": 4, "group_size": 1, "steps": 2, "epochs": 1,
+                     "short": {"embed_dim": 8}, "long": {"embed_dim": 8}},
+        "finetune": {"hidden": [8], "epochs": 2, "batch_size": 8, "scheduler": "none"},
+    },
+}
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}.") from None
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level, got "
+                          f"{type(tree).__name__}.")
+    return tree
+
+
+def _config_tree(config) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return copy.deepcopy(config)
+    text = str(config)
+    path = Path(text).expanduser()
+    if text in PRESETS and not path.exists():
+        return copy.deepcopy(PRESETS[text])
+    if path.is_file():
+        return _read_yaml(path)
+    raise ConfigError(f"config {text!r} is neither a file nor a preset "
+                      f"({', '.join(PRESETS)}).{_suggest(text, PRESETS)}")
+
+
+def load_config(config=None, overrides=None, **sections) -> RunConfig:
+    """Load, merge and validate a run configuration.
+
+    Parameters
+    ----------
+    config : str | Path | dict | list | None
+        A YAML file, the name of a preset (:data:`PRESETS`), a mapping, a list of
+        those (merged in order, later ones win), or ``None`` for the defaults.
+    overrides : list of str | dict | None
+        ``key=value`` strings (as given to ``--set``) or a nested mapping, applied last.
+    **sections
+        Further nested mappings merged before *overrides* (used by the CLI for
+        ``--dataset``, ``--data-root`` and the like).
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ConfigError
+        With the offending key, what was expected and, for typos, a suggestion.
+    """
+    tree = {}
+    configs = config if isinstance(config, (list, tuple)) else [config]
+    for item in configs:  # later files override earlier ones
+        tree = _deep_merge(tree, _config_tree(item))
+    for key in sections:
+        if key not in _defaults():
+            raise _unknown("", key, _defaults())
+    tree = _deep_merge(tree, {k: v for k, v in sections.items() if v})
+    if isinstance(overrides, dict):
+        tree = _deep_merge(tree, overrides)
+    elif overrides:
+        tree = _deep_merge(tree, parse_overrides(overrides))
+    return validate_config(tree)
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, str):
+        return str(obj)  # e.g. torch's TorchVersion
+    if hasattr(obj, "item"):
+        return obj.item()
+    return obj
+
+
+def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
+    """The resolved configuration as YAML (written atomically to *path* if given).
+
+    *extra* (e.g. versions and the data source) is written under ``run:``.
+    """
+    tree = _plain(cfg.to_dict())
+    if extra:
+        tree["run"] = _plain(extra)
+    text = yaml.safe_dump(tree, sort_keys=False)
+    if path is not None:
+        import os
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return text

@@ -1,0 +1,247 @@
+"""The main job: from a validated configuration to a cross-validation report.
+
+:func:`run_experiment` opens the dataset, prepares (or reads from the cache) every
+subject, cuts the long windows, makes the protocol's folds, checks everything that
+could fail *before* any training (missing data, too many folds, a target the data
+lacks, a training split with one class), then runs each pipeline of the
+configuration on the same folds and writes one report comparing them::
+
+    out_dir/
+      config.yaml            resolved configuration, versions, data source
+      folds/<pipeline>/fold_XX.json   per-fold manifest, metrics, predictions, curves
+      report.json  results.csv  report.md  report.html
+
+An interrupted run, started again with the same configuration and output folder,
+skips the folds already completed and ends with the same report.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._logging import logger
+from .config import ConfigError, RunConfig, dump_config, pipeline_config
+from .exceptions import DataNotFoundError, PhysioSyncError
+from .protocols import CROSS, make_folds
+
+__all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
+           "preflight", "run_experiment", "versions"]
+
+
+@dataclass
+class ExperimentData:
+    """Everything the runner needs from the dataset.
+
+    Attributes
+    ----------
+    slots : SlotData
+        Labelled long windows on the ``(subject, trial, window)`` grid.
+    units : ndarray of int, shape (n, 2)
+        ``(subject, trial)`` pairs with data, in grid order.
+    labels : ndarray of int, shape (n,)
+        Class of each unit.
+    sfreq : dict of str -> float
+        Sampling rate of each modality.
+    channels : dict of str -> list of str
+        Channel names of each modality.
+    source : dict
+        Where the data came from (for ``config.yaml``).
+    """
+
+    slots: object
+    units: np.ndarray
+    labels: np.ndarray
+    sfreq: dict
+    channels: dict
+    source: dict
+
+    @property
+    def n_classes(self) -> int:
+        """2 for high/low targets, 4 for quadrants."""
+        return int(max(self.labels.max() + 1, 2))
+
+
+def versions() -> dict:
+    """Versions of physiosync, Python and the main dependencies."""
+    import mne
+    import pandas
+    import scipy
+    import sklearn
+    import torch
+
+    return {"physiosync": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__,
+            "scikit-learn": sklearn.__version__, "mne": mne.__version__,
+            "torch": str(torch.__version__)}
+
+
+def open_dataset(data_cfg):
+    """Open the configured dataset, failing clearly when it is missing."""
+    from .datasets import DEAP, DREAMER
+
+    if data_cfg.root is None:
+        raise ConfigError("data.root is not set: give the DEAP folder or DREAMER.mat with "
+                          "--data-root PATH (or data.root in the config), or run "
+                          "`physiosync demo` for synthetic data.")
+    root = Path(data_cfg.root).expanduser()
+    if not root.exists():
+        what = "DEAP folder (sXX.dat or sXX.bdf files)" if data_cfg.name == "deap" \
+            else "DREAMER.mat file"
+        raise DataNotFoundError(f"data root {root} does not exist; expected the {what}.")
+    return DREAMER(root) if data_cfg.name == "dreamer" else DEAP(root)
+
+
+def load_experiment_data(cfg: RunConfig) -> ExperimentData:
+    """Prepare the configured subjects and build the labelled long windows."""
+    from .prepare import prepare
+    from .preprocessing import PrepareParams
+    from .slots import SlotData
+    from .windowing import make_windows
+
+    d = cfg.data
+    ds = open_dataset(d)
+    modalities = tuple(d.modalities) if d.modalities else (
+        ("eeg", "ecg") if d.name == "dreamer" else ("eeg", "gsr"))
+    unknown = [m for m in modalities if m not in ds.modalities]
+    if unknown:
+        raise ConfigError(f"data.modalities: {ds.name} has no {', '.join(unknown)}; it has "
+                          f"{', '.join(ds.modalities)}.")
+    if modalities[0] != "eeg":
+        raise ConfigError(f"data.modalities must start with 'eeg', got {list(modalities)}.")
+    params = PrepareParams(modalities=modalities, baseline=d.baseline, norm=d.norm,
+                           stimulus_seconds=d.stimulus_seconds)
+    subjects = list(d.subjects) if d.subjects else None
+    prepared = prepare(ds, subjects, params=params, cache_dir=d.cache_dir)
+    first = next(iter(prepared.values()))
+    if first.seconds < d.long_seconds:
+        raise ConfigError(f"data.long_seconds = {d.long_seconds:g} s is longer than the "
+                          f"{first.seconds:g} s of stimulus kept per trial.")
+    for m in modalities:
+        n = first.sfreq[m] * d.long_seconds
+        if abs(n - round(n)) > 1e-6 or round(n) % d.n_sub:
+            raise ConfigError(f"data.n_sub = {d.n_sub} does not divide the {n:g} samples of a "
+                              f"{d.long_seconds:g} s {m} window.")
+    windows = make_windows(prepared, lengths=(d.long_seconds,))
+    slots = SlotData.from_windows(windows, d.long_seconds, target=d.target)
+    s_idx, t_idx = np.nonzero(slots.valid.any(axis=2))
+    units = np.column_stack([np.asarray(slots.subjects)[s_idx], np.asarray(slots.trials)[t_idx]])
+    labels = slots.labels[s_idx, t_idx]
+    source = {"dataset": ds.name, "root": str(Path(d.root).expanduser().resolve()),
+              "format": getattr(ds, "format", "mat"), "subjects": [int(s) for s in prepared],
+              "n_units": int(len(units)), "n_windows": int(slots.valid.sum())}
+    return ExperimentData(slots, units.astype(np.int64), labels.astype(np.int64),
+                          dict(first.sfreq), {m: list(first.ch_names[m]) for m in modalities},
+                          source)
+
+
+def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
+    """The protocol's folds (raises before any training if they cannot be made)."""
+    from .cv import windows_per_unit
+
+    p = cfg.protocol
+    n_windows = windows_per_unit(data.slots, data.units) if p.name == "legacy-segment" else None
+    return make_folds(data.units, p.name, n_splits=p.n_splits, labels=data.labels,
+                      val_size=p.val_size, seed=cfg.seed, n_windows=n_windows)
+
+
+def _per_subject(cfg: RunConfig) -> bool:
+    name = cfg.protocol.name
+    return not (cfg.protocol.pooled or name in CROSS or name == "legacy-segment")
+
+
+def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
+    """Checks that must pass before any training: classes per fold and modalities."""
+    from .cv import one_class_models
+
+    labels_present = np.unique(data.labels[data.labels >= 0])
+    if len(labels_present) < 2:
+        raise PhysioSyncError(f"target {cfg.data.target!r}: every trial of the data has the "
+                              f"same class ({labels_present.tolist()}); nothing to classify.")
+    for fold in folds:
+        one_class_models(data.slots, fold, per_subject=_per_subject(cfg),
+                         one_class=cfg.protocol.one_class, val_size=cfg.protocol.val_size,
+                         seed=cfg.seed)
+    for spec in cfg.pipelines:
+        mods = pipeline_config(cfg, spec).finetune.modalities
+        missing = [m for m in (mods or ()) if m not in data.slots.modalities]
+        if missing:
+            raise ConfigError(f"pipeline {spec['name']!r} uses {', '.join(missing)}, which "
+                              f"data.modalities ({', '.join(data.slots.modalities)}) lacks.")
+
+
+def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
+                  *, resume: bool, show_progress):
+    from .cv import cross_validate, run_fold, run_fold_bandpower
+
+    pc = pipeline_config(cfg, spec)
+    common = dict(per_subject=_per_subject(pc), one_class=pc.protocol.one_class,
+                  val_size=pc.protocol.val_size, seed=pc.seed)
+    settings = {"pipeline": spec["name"], "kind": spec["kind"], "protocol": pc.protocol.name,
+                "target": pc.data.target, "source": data.source,
+                "data": {k: v for k, v in pc.raw["data"].items() if k != "cache_dir"}}
+    if spec["kind"] == "bandpower":
+        return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
+                              runner=run_fold_bandpower, show_progress=show_progress,
+                              sfreq=data.sfreq, C=pc.baselines["bandpower"]["C"],
+                              modalities=pc.finetune.modalities, **common)
+    return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
+                          runner=run_fold, show_progress=show_progress, n_sub=pc.data.n_sub,
+                          long_config=pc.pretrain_long, short_config=pc.pretrain_short,
+                          finetune_config=pc.finetune, do_pretrain=pc.pretrain_enabled,
+                          device=pc.device, **common)
+
+
+def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
+                   show_progress=None) -> dict:
+    """Run every pipeline of *cfg* under its protocol and write the report.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        From :func:`physiosync.config.load_config`.
+    out_dir : str | Path
+        Run folder (created). Finished folds found there are reused when *resume*.
+    resume : bool
+        Skip folds already completed with identical settings.
+    html : bool
+        Also write ``report.html``.
+    show_progress : bool | None
+        Progress bars; ``None`` follows the log level.
+
+    Returns
+    -------
+    result : dict
+        ``report`` (the report mapping), ``paths`` (written files) and ``seconds``.
+    """
+    from .report import build_report, write_report
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    data = load_experiment_data(cfg)
+    folds = plan_folds(cfg, data)
+    preflight(cfg, data, folds)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    provenance = {"versions": versions(), "data_source": data.source}
+    dump_config(cfg, out_dir / "config.yaml", extra=provenance)
+    logger.info("%s: %d folds x %d pipelines -> %s", cfg.protocol.name, len(folds),
+                len(cfg.pipelines), out_dir)
+    results = {}
+    for spec in cfg.pipelines:
+        logger.info("pipeline %s", spec["name"])
+        results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
+                                              out_dir / "folds" / spec["name"], resume=resume,
+                                              show_progress=show_progress)
+    report = build_report(results, protocol=cfg.protocol.name, target=cfg.data.target,
+                          n_classes=data.n_classes,
+                          config={**cfg.to_dict(), "run": provenance},
+                          channels=data.channels.get("eeg"),
+                          permutations=cfg.protocol.permutations, seed=cfg.seed)
+    paths = write_report(report, out_dir, html=html)
+    paths["config"] = out_dir / "config.yaml"
+    return {"report": report, "paths": paths, "seconds": time.perf_counter() - t0}

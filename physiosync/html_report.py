@@ -1,0 +1,730 @@
+"""A self-contained HTML page for a cross-validation report.
+
+:func:`render_html` turns the report dictionary written by
+:func:`physiosync.report.build_report` (the schema is documented in
+``docs/evaluation.md``) into one HTML page; :func:`write_html_report` writes it to disk
+atomically. The page needs nothing outside itself: figures are PNG images embedded as
+base64 ``data:`` URIs and the style sheet is inline.
+
+matplotlib (and MNE, for the topographic map) are imported only when a page is
+rendered. Figures are drawn with the object API (:class:`matplotlib.figure.Figure` on an
+Agg canvas), so rendering neither opens pyplot windows nor changes the user's backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ._logging import logger
+
+__all__ = ["render_html", "write_html_report"]
+
+FOOTNOTE = ("Chance = accuracy of always predicting the majority class of each test fold. "
+            "Standard deviations are over folds or subjects (ddof = 1).")
+
+_DEFAULT_WARNING = ("LEAKAGE WARNING: this protocol lets windows of the same trial sit in "
+                    "both training and test data; its scores are not emotion recognition "
+                    "accuracies.")
+
+_CSS = """\
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;
+ max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.55em;margin-bottom:.3em}
+h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.15em}
+h3{font-size:1.05em;margin-bottom:.3em}
+.meta{color:#555;margin-top:0}
+.warning{border:3px solid #c00;background:#fdeaea;color:#800;padding:.8em 1em;
+ font-weight:bold;margin:1em 0}
+table{border-collapse:collapse;margin:.4em 0 1em;font-size:.93em}
+th,td{border:1px solid #ccc;padding:.25em .65em;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{background:#f2f2f2}
+figure{margin:1em 0}
+img{max-width:100%;height:auto}
+figcaption{font-size:.9em;color:#555}
+.skip{color:#666;font-style:italic}
+pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
+footer{font-size:.85em;color:#555;border-top:1px solid #ddd;margin-top:2em;padding-top:.5em}
+"""
+
+_LEVEL_ORDER = {"window": 0, "trial": 1, "subject": 2}
+
+
+# --------------------------------------------------------------------------- helpers
+def _esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _num(x) -> float | None:
+    """``float(x)`` when ``x`` is a finite real number, else None."""
+    if x is None or isinstance(x, (bool, str)):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _fmt(x, digits: int = 3) -> str:
+    v = _num(x)
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _fmt_count(x) -> str:
+    v = _num(x)
+    if v is None:
+        return "n/a"
+    return str(int(v)) if v.is_integer() else f"{v:.3g}"
+
+
+def _fmt_p(p) -> str:
+    v = _num(p)
+    if v is None:
+        return "n/a"
+    return "< 0.001" if v < 0.001 else f"{v:.3g}"
+
+
+def _mean_std(mean, std) -> str:
+    if _num(mean) is None:
+        return "n/a"
+    return f"{_fmt(mean)} ± {_fmt(std)}"
+
+
+def _dict(x) -> dict:
+    return x if isinstance(x, Mapping) else {}
+
+
+def _list(x) -> list:
+    return x if isinstance(x, (list, tuple)) else []
+
+
+def _subject_key(key):
+    """Sort key: integer-like subjects numerically, then the others by name."""
+    try:
+        return (0, int(str(key)), "")
+    except ValueError:
+        return (1, 0, str(key))
+
+
+def _floats(values) -> np.ndarray:
+    """A float array with None and non-numbers as NaN."""
+    out = [_num(v) for v in _list(values)]
+    return np.array([np.nan if v is None else v for v in out], dtype=float)
+
+
+def _pipelines(report: Mapping) -> dict:
+    """``{name: pipeline dict}``; a report without ``pipelines`` is one pipeline."""
+    pipes = report.get("pipelines")
+    if isinstance(pipes, Mapping) and pipes:
+        return {str(k): _dict(v) for k, v in pipes.items()}
+    keys = ("folds", "per_subject", "summary", "confusion", "curves", "channel_importance")
+    if any(k in report for k in keys):
+        name = report.get("primary") or "model"
+        return {str(name): {k: report[k] for k in keys if k in report}}
+    return {}
+
+
+def _primary(report: Mapping, pipes: dict) -> str | None:
+    name = report.get("primary")
+    if name is not None and str(name) in pipes:
+        return str(name)
+    return next(iter(pipes), None)
+
+
+def _per_subject(pipe: Mapping) -> dict:
+    """The pipeline's per-subject metrics with the subject keys as strings."""
+    return {str(k): _dict(v) for k, v in _dict(pipe.get("per_subject")).items()}
+
+
+def _class_names(report: Mapping, k: int) -> list:
+    names = _list(report.get("class_names"))
+    if len(names) == k:
+        return [str(n) for n in names]
+    return [str(i) for i in range(k)]
+
+
+def _skip(sentence: str) -> str:
+    return f'<p class="skip">{_esc(sentence)}</p>'
+
+
+def _table(header: list, rows: list, cls: str | None = None) -> str:
+    attr = f' class="{_esc(cls)}"' if cls else ""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _section(sec_id: str, title: str, body: str) -> str:
+    return f'<section id="{_esc(sec_id)}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+# --------------------------------------------------------------------------- figures
+def _new_figure(width: float, height: float):
+    """A matplotlib Figure on its own Agg canvas (pyplot is never involved)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png_uri(fig, dpi: int = 100) -> str:
+    """Save ``fig`` as PNG into a ``data:`` URI and release its artists."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        fig.clear()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(fig_id: str, draw, alt: str, caption: str) -> str:
+    """Run ``draw()`` (returns a Figure) and wrap the PNG in ``<figure>``.
+
+    A drawing error is logged and reported in the page instead of losing the report.
+    """
+    try:
+        uri = _png_uri(draw())
+    except Exception as err:  # noqa: BLE001 - one broken figure must not sink the page
+        logger.warning("HTML report: figure %s could not be drawn: %r", fig_id, err)
+        return _skip(f"This figure could not be drawn ({type(err).__name__}: {err}).")
+    return (f'<figure id="{_esc(fig_id)}"><img src="{uri}" alt="{_esc(alt)}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+# --------------------------------------------------------------------------- sections
+def _header(report: Mapping) -> str:
+    from . import __version__
+
+    target = report.get("target", "n/a")
+    protocol = report.get("protocol", "n/a")
+    parts = [f"<h1>physiosync cross-validation: {_esc(target)} ({_esc(protocol)})</h1>"]
+    if report.get("leaky"):
+        text = report.get("warning") or _DEFAULT_WARNING
+        parts.append(f'<div class="warning" role="alert">{_esc(text)}</div>')
+    meta = [f"physiosync {__version__}"]
+    dataset = _dict(report.get("config")).get("dataset")
+    if isinstance(dataset, Mapping):
+        name, root = dataset.get("name"), dataset.get("root")
+        if name is not None:
+            meta.append(f"dataset: {name}")
+        if root is not None:
+            meta.append(f"root: {root}")
+    elif dataset is not None:
+        meta.append(f"dataset: {dataset}")
+    n_classes = report.get("n_classes")
+    if n_classes is not None:
+        meta.append(f"classes: {n_classes}")
+    parts.append(f'<p class="meta">{_esc(" · ".join(meta))}</p>')
+    return "\n".join(parts)
+
+
+def _summary_section(pipes: dict, primary: str | None) -> str:
+    if not pipes:
+        return _section("sec-summary", "Summary", _skip("The report holds no pipeline."))
+    blocks = []
+    for name, pipe in pipes.items():
+        title = f"{name} (primary)" if name == primary else name
+        blocks.append(f"<h3>{_esc(title)}</h3>")
+        summary = _dict(pipe.get("summary"))
+        if not summary:
+            blocks.append(_skip("No summary for this pipeline."))
+            continue
+        keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
+        rows = []
+        for key in keys:
+            s = _dict(summary[key])
+            rows.append([key, _mean_std(s.get("mean"), s.get("std")), _fmt_count(s.get("n"))])
+        blocks.append(_table(["metric", "mean ± std", "n"], rows, "summary"))
+    return _section("sec-summary", "Summary", "\n".join(blocks))
+
+
+def _per_subject_section(pipes: dict, primary: str | None) -> str:
+    per_subject = {name: _per_subject(p) for name, p in pipes.items()}
+    names = [n for n, ps in per_subject.items()
+             if any(_num(v.get("balanced_accuracy")) is not None for v in ps.values())]
+    title = "Per-subject accuracy"
+    if not names:
+        return _section("sec-per-subject", title,
+                        _skip("No per-subject balanced accuracy in this report."))
+    subjects = sorted({s for n in names for s in per_subject[n]}, key=_subject_key)
+    order = ([primary] if primary in per_subject else []) + list(per_subject)
+
+    def draw():
+        n_s, n_p = len(subjects), len(names)
+        fig = _new_figure(min(max(6.5, 2.5 + n_s * (0.3 + 0.15 * n_p)), 24.0), 3.9)
+        ax = fig.add_subplot()
+        width = 0.8 / n_p
+        for j, name in enumerate(names):
+            xs, ys = [], []
+            for i, s in enumerate(subjects):
+                v = _num(per_subject[name].get(s, {}).get("balanced_accuracy"))
+                if v is not None:
+                    xs.append(i - 0.4 + width * (j + 0.5))
+                    ys.append(v)
+            ax.bar(xs, ys, width=width, color=f"C{j % 10}", label=name)
+        cx, cy = [], []
+        for i, s in enumerate(subjects):
+            for name in order:
+                c = _num(per_subject[name].get(s, {}).get("chance"))
+                if c is not None:
+                    cx.append(i)
+                    cy.append(c)
+                    break
+        if cy:
+            cx_arr = np.asarray(cx, dtype=float)
+            ax.hlines(cy, cx_arr - 0.45, cx_arr + 0.45, colors="black", linewidth=1.6,
+                      label="chance (subject)")
+            mean_chance = float(np.mean(cy))
+            ax.axhline(mean_chance, color="0.35", linestyle="--", linewidth=1,
+                       label=f"mean chance ({mean_chance:.2f})")
+        ax.set_xticks(range(n_s), [str(s) for s in subjects])
+        ax.set_xlim(-0.6, n_s - 0.4)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("subject")
+        ax.set_ylabel("balanced accuracy (window)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        return fig
+
+    caption = ("Window-level balanced accuracy per subject for each pipeline. Black ticks: "
+               "chance level of each subject; dashed line: mean chance over subjects.")
+    alt = (f"Grouped bar chart of per-subject balanced accuracy for {', '.join(names)} "
+           f"over {len(subjects)} subjects, with chance levels.")
+    return _section("sec-per-subject", title, _figure("fig-per-subject", draw, alt, caption))
+
+
+def _confusion_matrix(pipe: Mapping) -> np.ndarray | None:
+    m = _dict(pipe.get("confusion")).get("window")
+    if not isinstance(m, (list, tuple)) or not m:
+        return None
+    try:
+        arr = np.array([_floats(row) for row in m], dtype=float)
+    except ValueError:  # ragged rows
+        return None
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.size == 0:
+        return None
+    return arr
+
+
+def _confusion_section(report: Mapping, pipes: dict) -> str:
+    mats = [(n, m) for n, p in pipes.items() if (m := _confusion_matrix(p)) is not None]
+    title = "Confusion matrices"
+    if not mats:
+        return _section("sec-confusion", title, _skip("No confusion matrices in this report."))
+
+    def draw():
+        ncols = min(len(mats), 3)
+        nrows = math.ceil(len(mats) / ncols)
+        k_max = max(m.shape[0] for _, m in mats)
+        side = max(3.0, 0.75 * k_max + 1.8)
+        fig = _new_figure(side * ncols + 0.8, side * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        im = None
+        for ax, (name, m) in zip(axes, mats):
+            k = m.shape[0]
+            totals = np.nansum(m, axis=1, keepdims=True)
+            norm = np.divide(np.nan_to_num(m), totals, out=np.zeros_like(m),
+                             where=totals > 0)
+            im = ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
+            for i in range(k):
+                for j in range(k):
+                    count = _fmt_count(m[i, j])
+                    text = count if count == "n/a" else f"{count}\n{norm[i, j]:.0%}"
+                    ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                            color="white" if norm[i, j] > 0.5 else "black")
+            labels = _class_names(report, k)
+            ax.set_xticks(range(k), labels, rotation=30 if k > 2 else 0)
+            ax.set_yticks(range(k), labels)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ax.set_title(name)
+        for ax in axes[len(mats):]:
+            ax.set_axis_off()
+        fig.colorbar(im, ax=list(axes[:len(mats)]), shrink=0.8, label="fraction of true class")
+        return fig
+
+    caption = ("Window-level confusion matrices summed over test folds (rows: true class, "
+               "columns: predicted class). Colour: fraction of each true class; text: counts.")
+    alt = f"Confusion matrices for {', '.join(n for n, _ in mats)}."
+    return _section("sec-confusion", title, _figure("fig-confusion", draw, alt, caption))
+
+
+def _series(entry: Mapping, x_key: str, y_key: str):
+    """``(x, y)`` float arrays of a curve, or None when ``y`` has no finite value."""
+    y = _floats(entry.get(y_key))
+    if not np.isfinite(y).any():
+        return None
+    x = _floats(entry.get(x_key))
+    if len(x) != len(y):  # missing or inconsistent x: number the points
+        x = np.arange(len(y), dtype=float)
+    return x, y
+
+
+def _collect_curves(pipes: dict):
+    """Pre-training ``[(label, [(x, y)])]`` and fine-tuning ``[(name, [(x, y_tr, y_va)])]``."""
+    pre, fine = [], []
+    for name, pipe in pipes.items():
+        curves = _dict(pipe.get("curves"))
+        pretrain = curves.get("pretrain")
+        groups = (pretrain.items() if isinstance(pretrain, Mapping)
+                  else [("", pretrain)] if isinstance(pretrain, (list, tuple)) else [])
+        for kind, entries in groups:
+            lines = [s for e in _list(entries) if isinstance(e, Mapping)
+                     and (s := _series(e, "step", "loss")) is not None]
+            if lines:
+                pre.append((f"{name} ({kind})" if kind else name, lines))
+        lines = []
+        for e in _list(curves.get("finetune")):
+            if not isinstance(e, Mapping):
+                continue
+            tr, va = _series(e, "epoch", "train_loss"), _series(e, "epoch", "val_loss")
+            if tr is not None or va is not None:
+                lines.append((tr, va))
+        if lines:
+            fine.append((name, lines))
+    return pre, fine
+
+
+def _plot_line(ax, xy, **kwargs):
+    x, y = xy
+    ax.plot(x, y, marker="o" if len(y) < 3 else None, markersize=2.5, **kwargs)
+
+
+def _curves_section(pipes: dict) -> str:
+    pre, fine = _collect_curves(pipes)
+    title = "Training curves"
+    if not pre and not fine:
+        return _section("sec-curves", title, _skip(
+            "No pipeline recorded training curves (baselines such as band power have none)."))
+
+    def draw():
+        n_ax = bool(pre) + bool(fine)
+        fig = _new_figure(6.0 * n_ax + 1.0, 4.0)
+        axes = list(fig.subplots(1, n_ax, squeeze=False).ravel())
+        if pre:
+            ax = axes.pop(0)
+            for c, (label, lines) in enumerate(pre):
+                for i, xy in enumerate(lines):
+                    _plot_line(ax, xy, color=f"C{c % 10}", linewidth=0.9, alpha=0.7,
+                               label=label if i == 0 else "_nolegend_")
+            ax.set_title("(a) pre-training")
+            ax.set_xlabel("step")
+            ax.set_ylabel("loss")
+            ax.legend(fontsize="small")
+        if fine:
+            ax = axes.pop(0)
+            for c, (name, lines) in enumerate(fine):
+                first_tr = first_va = True
+                for tr, va in lines:
+                    if tr is not None:
+                        _plot_line(ax, tr, color=f"C{c % 10}", linewidth=0.9, alpha=0.6,
+                                   label=f"{name} train" if first_tr else "_nolegend_")
+                        first_tr = False
+                    if va is not None:
+                        _plot_line(ax, va, color=f"C{c % 10}", linewidth=0.9, alpha=0.6,
+                                   linestyle="--",
+                                   label=f"{name} validation" if first_va else "_nolegend_")
+                        first_va = False
+            ax.set_title("(b) fine-tuning")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("loss")
+            ax.legend(fontsize="small")
+        return fig
+
+    parts = []
+    if pre:
+        parts.append("(a) pre-training loss per step, one thin line per fold and window "
+                     "length")
+    if fine:
+        parts.append("(b) fine-tuning loss per epoch, one thin line per fold (and subject); "
+                     "solid: training, dashed: validation")
+    caption = "; ".join(parts) + "."
+    alt = "Loss curves: " + caption
+    return _section("sec-curves", title, _figure("fig-curves", draw, alt, caption))
+
+
+def _importance(pipe: Mapping):
+    """``(channels, values, method)`` with finite values and unique names, or None."""
+    ci = _dict(pipe.get("channel_importance"))
+    channels, values = _list(ci.get("channels")), _list(ci.get("values"))
+    if not channels or len(channels) != len(values):
+        return None
+    chans, vals, seen = [], [], set()
+    for ch, v in zip(channels, values):
+        v = _num(v)
+        if v is None or str(ch) in seen:
+            continue
+        seen.add(str(ch))
+        chans.append(str(ch))
+        vals.append(v)
+    if not chans:
+        return None
+    return chans, np.asarray(vals, dtype=float), str(ci.get("method") or "importance")
+
+
+def _positioned_info(channels: list, montage):
+    """An ``mne.Info`` of the channels that have a position in ``montage`` (None when
+    fewer than three do), and their indices into ``channels``."""
+    import mne
+
+    def make(names):
+        info = mne.create_info(names, sfreq=128.0, ch_types="eeg", verbose=False)
+        info.set_montage(montage, match_case=False, on_missing="ignore", verbose=False)
+        return info
+
+    info = make(channels)
+    keep = [i for i, ch in enumerate(info["chs"])
+            if np.isfinite(ch["loc"][:3]).all() and np.any(ch["loc"][:3] != 0)]
+    if len(keep) < 3:
+        return None, keep
+    return make([channels[i] for i in keep]), keep
+
+
+def _topomap_section(pipes: dict) -> str:
+    items = [(n, imp) for n, p in pipes.items() if (imp := _importance(p)) is not None]
+    title = "EEG channel importance"
+    if not items:
+        return _section("sec-topomap", title,
+                        _skip("No pipeline reports EEG channel importance."))
+
+    def draw():
+        import mne
+
+        from .datasets.base import standard_montage
+
+        montage = standard_montage()  # "standard_1020" under its current MNE name
+        ncols = min(len(items), 3)
+        nrows = math.ceil(len(items) / ncols)
+        fig = _new_figure(4.0 * ncols, 3.7 * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, (name, (chans, vals, method)) in zip(axes, items):
+            info, keep = _positioned_info(chans, montage)
+            if info is not None:
+                v = vals[keep]
+                if v.min() >= 0:
+                    cmap, vlim = "Reds", (0.0, float(v.max()) or 1.0)
+                else:
+                    top = float(np.abs(v).max())
+                    cmap, vlim = "RdBu_r", (-top, top)
+                im, _ = mne.viz.plot_topomap(v, info, axes=ax, show=False, cmap=cmap,
+                                             vlim=vlim)
+                fig.colorbar(im, ax=ax, shrink=0.75, label="importance")
+            else:
+                ax.bar(range(len(chans)), vals, color="C3")
+                ax.set_xticks(range(len(chans)), chans, rotation=90, fontsize="small")
+                ax.set_ylabel("importance")
+            ax.set_title(f"{name}\n{method}", fontsize="medium")
+        for ax in axes[len(items):]:
+            ax.set_axis_off()
+        return fig
+
+    caption = ("EEG channel importance per pipeline on the standard 10-20 layout (channels "
+               "without a standard position are left out; bars are shown when fewer than "
+               "three channels have one). The method is named above each map.")
+    alt = f"Scalp maps of EEG channel importance for {', '.join(n for n, _ in items)}."
+    return _section("sec-topomap", title, _figure("fig-topomap", draw, alt, caption))
+
+
+def _comparisons_section(report: Mapping) -> str:
+    comps = [c for c in _list(report.get("comparisons")) if isinstance(c, Mapping)]
+    title = "Paired comparisons"
+    if not comps:
+        return _section("sec-comparisons", title,
+                        _skip("No paired comparisons in this report."))
+    rows = []
+    for c in comps:
+        rows.append([f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}",
+                     str(c.get("metric", "n/a")), str(c.get("level", "n/a")),
+                     _mean_std(c.get("mean"), c.get("std")), _fmt_count(c.get("n")),
+                     _fmt_p(c.get("p_value")), str(c.get("test") or "n/a")])
+    body = [_table(["pipeline − baseline", "metric", "unit", "mean diff ± std", "n", "p",
+                    "test"], rows, "comparisons")]
+
+    strips = []
+    for c in comps:
+        diffs = _dict(c.get("differences"))
+        values = [v for _, v in sorted(((k, _num(d)) for k, d in diffs.items()),
+                                       key=lambda kv: _subject_key(kv[0]))
+                  if v is not None]
+        if values:
+            label = (f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}\n"
+                     f"{c.get('metric', '')} ({c.get('level', '')})")
+            strips.append((label, np.asarray(values)))
+
+    def draw():
+        fig = _new_figure(max(5.0, 2.0 * len(strips) + 1.5), 3.8)
+        ax = fig.subplots()
+        rng = np.random.default_rng(0)
+        for i, (_, v) in enumerate(strips):
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=22, alpha=0.75,
+                       color=f"C{i % 10}", edgecolors="none")
+            ax.hlines(v.mean(), i - 0.25, i + 0.25, colors="black", linewidth=2)
+        ax.axhline(0.0, color="0.3", linewidth=1)
+        ax.set_xticks(range(len(strips)), [label for label, _ in strips], fontsize="small")
+        ax.set_xlim(-0.6, len(strips) - 0.4)
+        ax.set_ylabel("difference")
+        return fig
+
+    if strips:
+        caption = ("Per-unit differences (pipeline minus baseline; one dot per subject or "
+                   "fold) with their mean (black bar) and the zero line.")
+        alt = f"Dot plot of per-unit differences for {len(strips)} paired comparison(s)."
+        body.append(_figure("fig-comparisons", draw, alt, caption))
+    else:
+        body.append(_skip("The comparisons carry no per-unit differences to plot."))
+    return _section("sec-comparisons", title, "\n".join(body))
+
+
+def _folds_section(pipes: dict, primary: str | None) -> str:
+    title = f"Folds of {primary}" if primary else "Folds"
+    folds = [f for f in _list(_dict(pipes.get(primary)).get("folds")) if isinstance(f, Mapping)]
+    if not folds:
+        return _section("sec-folds", title, _skip("No per-fold results in this report."))
+
+    def size(units) -> str:
+        return str(len(units)) if isinstance(units, (list, tuple)) else "n/a"
+
+    rows = []
+    for i, f in enumerate(folds):
+        metrics = _dict(f.get("metrics"))
+        fold = f.get("fold", i)
+        rows.append([_fmt_count(fold) if _num(fold) is not None else str(fold),
+                     size(f.get("train")), size(f.get("val")), size(f.get("test")),
+                     _fmt(_dict(metrics.get("window")).get("balanced_accuracy")),
+                     _fmt(_dict(metrics.get("trial")).get("accuracy")),
+                     _fmt(_dict(f.get("chance")).get("window"))])
+    header = ["fold", "n train", "n val", "n test", "window balanced accuracy",
+              "trial accuracy", "window chance"]
+    note = "<p>Units are (subject, trial) pairs.</p>"
+    return _section("sec-folds", title, note + _table(header, rows, "folds"))
+
+
+def _plain(x):
+    """A copy of ``x`` that :func:`yaml.safe_dump` accepts."""
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in x]
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def _config_section(report: Mapping) -> str:
+    import yaml
+
+    text = yaml.safe_dump(_plain(_dict(report.get("config"))), sort_keys=False,
+                          allow_unicode=True, default_flow_style=False)
+    return _section("sec-config", "Configuration",
+                    f"<details><summary>Resolved configuration (YAML)</summary>"
+                    f"<pre>{_esc(text)}</pre></details>")
+
+
+# --------------------------------------------------------------------------- public API
+def render_html(report: Mapping) -> str:
+    """Render a cross-validation report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    report : Mapping
+        The report dictionary of :func:`physiosync.report.build_report` (or its JSON
+        round trip, where subject keys are strings). Optional parts (``pipelines``,
+        ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
+        missing; their sections then say so in one sentence. NaN and None values
+        show as ``n/a``.
+
+    Returns
+    -------
+    str
+        The HTML text: title and, for leaky protocols, a red warning box; a summary
+        table per pipeline; per-subject accuracy, confusion matrices, training curves,
+        EEG channel importance and paired comparisons as embedded PNG figures; the
+        per-fold table of the primary pipeline; the configuration as YAML; a footnote.
+
+    Raises
+    ------
+    TypeError
+        If ``report`` is not a mapping.
+    """
+    if not isinstance(report, Mapping):
+        raise TypeError(f"report must be a dict, not {type(report).__name__}")
+    pipes = _pipelines(report)
+    primary = _primary(report, pipes)
+    title = (f"physiosync cross-validation: {report.get('target', 'n/a')} "
+             f"({report.get('protocol', 'n/a')})")
+    body = [
+        _header(report),
+        _summary_section(pipes, primary),
+        _per_subject_section(pipes, primary),
+        _confusion_section(report, pipes),
+        _curves_section(pipes),
+        _topomap_section(pipes),
+        _comparisons_section(report),
+        _folds_section(pipes, primary),
+        _config_section(report),
+        f"<footer><p>{_esc(FOOTNOTE)}</p></footer>",
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{_esc(title)}</title>\n<style>\n{_CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def write_html_report(report: Mapping, path) -> Path:
+    """Write the HTML page of a cross-validation report, atomically.
+
+    The page is written to a temporary file in the destination folder and moved over
+    ``path`` with :func:`os.replace`, so readers never see a half-written file.
+
+    Parameters
+    ----------
+    report : Mapping
+        The report dictionary; see :func:`render_html`.
+    path : str | os.PathLike
+        The HTML file to write. Missing parent folders are created; an existing file is
+        replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is an existing folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of the HTML file")
+    text = render_html(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        # os.open with 0o666 lets the umask set the permissions, as for a plain open().
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

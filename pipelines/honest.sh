@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The honest protocols on DEAP and DREAMER: within-subject (held-out stimuli for every
+# subject) and cross-subject (held-out subjects), PhysioSync next to the band-power
+# baseline, one report per dataset x protocol x target. Pass "-" to skip a dataset.
+#
+#   pipelines/honest.sh DEAP_ROOT DREAMER_MAT OUT_DIR [extra physiosync cv options]
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+if [[ $# -lt 3 ]]; then
+    echo "usage: $0 DEAP_ROOT|- DREAMER_MAT|- OUT_DIR [extra physiosync cv options]" >&2
+    exit 2
+fi
+DEAP_ROOT=$1 DREAMER_MAT=$2 OUT=$3
+shift 3
+EXTRA_ARGS=("$@")
+for target in $TARGETS; do
+    for setting in within cross; do
+        if [[ "$DEAP_ROOT" != - ]]; then
+            run cv --config "$CONFIGS/deap_$setting.yaml" --dataset deap \
+                --data-root "$DEAP_ROOT" --target "$target" \
+                --out "$OUT/deap_${setting}_$target" "${EXTRA_ARGS[@]}"
+        fi
+        if [[ "$DREAMER_MAT" != - ]]; then
+            run cv --config "$CONFIGS/dreamer_$setting.yaml" --dataset dreamer \
+                --data-root "$DREAMER_MAT" --target "$target" \
+                --out "$OUT/dreamer_${setting}_$target" "${EXTRA_ARGS[@]}"
+        fi
+    done
+done

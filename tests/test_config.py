@@ -1,0 +1,105 @@
+"""Run configurations: schema validation, overrides, presets and the shipped YAML files."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from physiosync.config import (PRESETS, ConfigError, dump_config, load_config, parse_overrides,
+                               pipeline_config)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("tree,message", [
+    ({"pretrain": {"lrr": 1e-3}}, r"unknown config key 'pretrain.lrr'. Did you mean 'lr'\?"),
+    ({"protocl": {}}, r"unknown config key 'protocl'. Did you mean 'protocol'\?"),
+    ({"pretrain": {"short": {"dept": 2}}}, r"'pretrain.short.dept'. Did you mean 'depth'\?"),
+    ({"protocol": {"name": "loso2"}}, r"protocol.name' must be one of .*Did you mean 'loso'\?"),
+    ({"data": {"target": "valance"}}, r"Did you mean 'valence'\?"),
+    ({"pipelines": ["physiosyn"]}, r"unknown pipeline 'physiosyn'. Did you mean 'physiosync'\?"),
+    ({"finetune": {"epochs": 0}}, r"'finetune.epochs' must be >= 1, got 0"),
+    ({"finetune": {"epochs": 2.5}}, r"'finetune.epochs' must be an integer"),
+    ({"pretrain": {"lr": "fast"}}, r"'pretrain.lr' must be a number, got 'fast'"),
+    ({"pretrain": {"lr": -1.0}}, r"'pretrain.lr' must be > 0"),
+    ({"protocol": {"val_size": 1.5}}, r"'protocol.val_size' must be >= 0 and < 1"),
+    ({"protocol": {"pooled": "yes"}}, r"'protocol.pooled' must be true or false"),
+    ({"finetune": {"select": "test_accuracy"}}, r"select must be one of"),
+    ({"data": {"name": "dreamer", "target": "liking"}}, r"'liking' exists in DEAP only"),
+    ({"seed": "zero"}, r"'seed' must be an integer"),
+])
+def test_invalid_configs_are_rejected_with_the_key_and_a_suggestion(tree, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(tree)
+
+
+def test_yaml_strings_like_1e_3_are_numbers_and_overrides_apply_last(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("pretrain:\n  lr: 1e-3\n  steps: 5\nprotocol:\n  n_splits: 3\n")
+    cfg = load_config(path, ["pretrain.lr=2e-4", "finetune.modalities=[eeg]",
+                             "pretrain.long.depth=2", "protocol.pooled=true"])
+    assert cfg.pretrain_long.lr == pytest.approx(2e-4) and cfg.pretrain_long.steps == 5
+    assert cfg.pretrain_long.depth == 2 and cfg.pretrain_short.depth == 3
+    assert cfg.finetune.modalities == ("eeg",) and cfg.protocol.pooled is True
+    assert cfg.protocol.n_splits == 3
+
+
+def test_layered_configs_later_wins_and_seeds_follow_the_global_seed():
+    cfg = load_config([CONFIGS / "deap_within.yaml", "tiny"], ["seed=7"])
+    assert cfg.protocol.name == "within-trial-kfold" and cfg.pretrain_long.embed_dim == 8
+    assert cfg.pretrain_long.seed == cfg.finetune.seed == 7
+    assert load_config({"seed": 7, "pretrain": {"seed": 1}}).pretrain_long.seed == 1
+
+
+@pytest.mark.parametrize("item,message", [("pretrain.lr", "key=value"), ("=3", "empty key"),
+                                          ("a.b=[1", "cannot parse")])
+def test_bad_overrides(item, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_overrides([item])
+
+
+def test_missing_config_file_suggests_a_preset(tmp_path):
+    with pytest.raises(ConfigError, match="neither a file nor a preset.*Did you mean 'demo'"):
+        load_config("dmo")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pretrain: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_shipped_preset_files_equal_the_builtin_presets(name):
+    on_disk = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    assert on_disk == PRESETS[name]
+    assert load_config(CONFIGS / f"{name}.yaml").to_dict() == load_config(name).to_dict()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates_with_all_its_pipelines(path):
+    cfg = load_config(path)
+    for spec in cfg.pipelines:
+        pipeline_config(cfg, spec)
+
+
+def test_pipelines_apply_their_overrides_and_custom_pipelines_validate():
+    cfg = load_config({"pipelines": ["physiosync", "eeg-only", "no-pretrain",
+                                     {"name": "slow", "set": {"finetune.lr": 1e-4}}]})
+    by_name = {p["name"]: pipeline_config(cfg, p) for p in cfg.pipelines}
+    assert by_name["eeg-only"].finetune.modalities == ("eeg",)
+    assert by_name["no-pretrain"].pretrain_enabled is False
+    assert by_name["slow"].finetune.lr == pytest.approx(1e-4)
+    with pytest.raises(ConfigError, match="pipeline 'bad'.*finetune.lrr"):
+        load_config({"pipelines": [{"name": "bad", "set": {"finetune.lrr": 1}}]})
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_config({"pipelines": ["physiosync", "physiosync"]})
+
+
+def test_dumped_config_round_trips(tmp_path):
+    cfg = load_config("demo", ["data.root=/x"])
+    text = dump_config(cfg, tmp_path / "config.yaml", extra={"versions": {"torch": "2"}})
+    assert "versions" in text
+    again = load_config(tmp_path / "config.yaml")  # the provenance block is ignored
+    assert again.to_dict() == cfg.to_dict()

@@ -1,0 +1,165 @@
+"""The main job end to end: `physiosync cv`, reports, resume, bad input, null and strong effects."""
+
+import json
+
+import numpy as np
+import pytest
+
+import physiosync.cv as cv
+from physiosync.cli import main
+from physiosync.config import load_config
+from physiosync.datasets.synthetic import make_deap, make_dreamer
+from physiosync.experiment import run_experiment
+
+FIGURES = ("fig-per-subject", "fig-confusion", "fig-curves", "fig-topomap", "fig-comparisons")
+
+
+@pytest.fixture(scope="module")
+def deap_root(tmp_path_factory):
+    return make_deap(tmp_path_factory.mktemp("exp") / "deap", n_subjects=3, n_trials=6,
+                     seconds=10, effect=3.0, seed=11)
+
+
+def _cv(root, out, *extra, cache=None):
+    return main(["cv", "--dataset", "deap", "--data-root", str(root), "--config", "tiny",
+                 "--folds", "2", "--out", str(out), "-q", "--set", "protocol.one_class=constant",
+                 "--cache-dir", str(cache or out.parent / "cache"), *extra])
+
+
+def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _cv(deap_root, out, "--pipelines", "physiosync,eeg-only,bandpower") == 0
+    printed = capsys.readouterr().out
+    assert "report: " in printed and str(out / "report.html") in printed
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["protocol"] == "within-trial-kfold" and doc["target"] == "valence"
+    assert list(doc["pipelines"]) == ["physiosync", "eeg-only", "bandpower"]
+    for fold in doc["folds"]:
+        assert {"fold", "train", "val", "test", "metrics", "chance"} <= set(fold)
+        assert all(len(unit) == 2 for unit in fold["test"])
+    assert {"mean", "std"} <= set(doc["summary"]["window.balanced_accuracy"])
+    assert doc["pipelines"]["physiosync"]["curves"]["pretrain"]["long"][0]["loss"]
+    assert len(doc["pipelines"]["bandpower"]["channel_importance"]["values"]) == 32
+    assert [c["baseline"] for c in doc["comparisons"]] == ["eeg-only", "bandpower"]
+    assert doc["comparisons"][0]["level"] == "subject"
+    assert doc["config"]["run"]["versions"]["physiosync"]
+    html = (out / "report.html").read_text()
+    for fig in FIGURES:
+        assert f'id="{fig}"' in html
+    assert html.count("data:image/png;base64,") >= len(FIGURES)
+    csv = (out / "results.csv").read_text().splitlines()
+    assert csv[0] == "pipeline,fold,target,level,metric,value"
+    config = (out / "config.yaml").read_text()
+    assert "versions:" in config and "data_source:" in config
+    for name in ("physiosync", "eeg-only", "bandpower"):
+        assert sorted(p.name for p in (out / "folds" / name).iterdir()) == [
+            "fold_00.json", "fold_01.json"]
+
+
+def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
+        deap_root, tmp_path, monkeypatch):
+    assert _cv(deap_root, tmp_path / "whole") == 0
+    real, calls = cv.run_fold, {"n": 0}
+
+    def dies_on_second_fold(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cv, "run_fold", dies_on_second_fold)
+    with pytest.raises(KeyboardInterrupt):
+        _cv(deap_root, tmp_path / "cut")
+    assert not (tmp_path / "cut" / "report.json").exists()
+    assert [p.name for p in (tmp_path / "cut" / "folds" / "physiosync").iterdir()] == [
+        "fold_00.json"]
+
+    def counted(*args, **kwargs):
+        calls["resumed"] = calls.get("resumed", 0) + 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cv, "run_fold", counted)
+    assert _cv(deap_root, tmp_path / "cut") == 0
+    assert calls["resumed"] == 1  # only the unfinished fold ran
+    for name in ("report.json", "results.csv", "report.md"):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "whole" / name).read_text()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--folds", "7"], "n_splits=7 is larger than the 6 stimuli"),
+    (["--set", "protocol.one_class=error", "--set", "protocol.n_splits=3"], "hold one class only"),
+    (["--set", "data.modalities=[eeg,ecg]"], "DEAP has no ecg"),
+    (["--set", "pretrain.lr=-1"], "'pretrain.lr' must be > 0"),
+])
+def test_bad_input_fails_before_any_training(deap_root, tmp_path, monkeypatch, capsys, extra,
+                                             message):
+    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained before checking"))
+    if "one_class" in " ".join(extra):
+        # Subject 1 rates every training video alike in some fold of 3 (seeded data).
+        cfg = load_config("tiny", ["protocol.n_splits=3", "protocol.one_class=error"],
+                          data={"root": str(deap_root), "cache_dir": str(tmp_path / "c")})
+        from physiosync.experiment import load_experiment_data, plan_folds
+
+        data = load_experiment_data(cfg)
+        singles = [cv.one_class_models(data.slots, f, one_class="constant")
+                   for f in plan_folds(cfg, data)]
+        if not any(singles):
+            pytest.skip("this seed has no one-class training split")
+    assert _cv(deap_root, tmp_path / "run", *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("physiosync: error:") and message in err and "Traceback" not in err
+
+
+def test_missing_root_and_missing_target_are_clear_errors(tmp_path, capsys):
+    assert main(["cv", "--dataset", "deap", "--data-root", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert f"data root {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+    mat = make_dreamer(tmp_path / "DREAMER.mat", n_subjects=2, n_trials=3, seconds=4, seed=1)
+    assert main(["cv", "--dataset", "dreamer", "--data-root", str(mat), "--target", "liking",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "'liking' exists in DEAP only" in capsys.readouterr().err
+
+
+def test_legacy_protocol_report_warns_on_top(deap_root, tmp_path):
+    cfg = load_config(["tiny"], ["protocol.name=legacy-segment", "protocol.n_splits=2",
+                                 "pipelines=[physiosync]"],
+                      data={"root": str(deap_root), "cache_dir": str(tmp_path / "c")})
+    result = run_experiment(cfg, tmp_path / "run", show_progress=False)
+    report = result["report"]
+    assert report["leaky"] and "LEAKAGE WARNING" in report["warning"]
+    md = (tmp_path / "run" / "report.md").read_text().splitlines()
+    assert "LEAKAGE WARNING" in md[2]
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert html.index("LEAKAGE WARNING") < html.index('id="fig-per-subject"')
+
+
+def test_report_command_merges_runs_on_the_same_folds(deap_root, tmp_path, capsys):
+    assert _cv(deap_root, tmp_path / "a", "--pipelines", "physiosync") == 0
+    assert _cv(deap_root, tmp_path / "b", "--pipelines", "bandpower") == 0
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out",
+                 str(tmp_path / "both")]) == 0
+    doc = json.loads((tmp_path / "both" / "report.json").read_text())
+    assert list(doc["pipelines"]) == ["physiosync", "bandpower"]
+    assert doc["comparisons"][0]["baseline"] == "bandpower"
+    assert _cv(deap_root, tmp_path / "c", "--pipelines", "bandpower", "--seed", "5") == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "c")]) == 2
+    assert "folds differ" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", ["within-trial-kfold", "loso"])
+def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protocol):
+    scores = {}
+    for effect in (0.0, 3.0):
+        root = make_deap(tmp_path / f"d{effect}", n_subjects=4, n_trials=12, seconds=20,
+                         effect=effect, seed=2)
+        cfg = load_config("tiny", [f"protocol.name={protocol}", "protocol.n_splits=4",
+                                   "protocol.pooled=true", "pipelines=[bandpower]",
+                                   "finetune.modalities=[eeg]"],
+                          data={"root": str(root), "cache_dir": str(tmp_path / "c")})
+        report = run_experiment(cfg, tmp_path / f"run{effect}", show_progress=False,
+                                html=False)["report"]
+        scores[effect] = report["summary"]["window.balanced_accuracy"]["mean"]
+    assert abs(scores[0.0] - 0.5) < 0.12, scores
+    assert scores[3.0] > 0.75, scores
