@@ -1,6 +1,9 @@
 """Benchmarks of physiosync. Each prints one JSON line.
 
     python benchmarks/run.py prepare [--root DIR] [--subjects N] [--scratch DIR]
+    python benchmarks/run.py pretrain --window {1,5} [--batch-slots 8 --group-size 2]
+    python benchmarks/run.py finetune --batch 256
+    python benchmarks/run.py demo
 
 ``prepare`` loads, baseline-corrects, normalises and windows (1 s and 5 s, EEG and
 GSR) a DEAP folder, cold: a fresh cache folder every time, in a fresh process, so
@@ -211,6 +214,30 @@ def bench_finetune(args) -> dict:
             **_device_memory(args.device)}
 
 
+def bench_demo(args) -> dict:
+    """Wall time of ``physiosync demo`` end to end, in a fresh process, fresh folder."""
+    exe = Path(sys.executable).parent / "physiosync"
+    cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else
+                                                            ["-m", "physiosync.cli"])]
+    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
+        out = Path(tmp) / "demo"
+        t0 = time.perf_counter()
+        proc = subprocess.run([*cmd, "demo", "--out", str(out), "-q"], capture_output=True,
+                              text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            raise SystemExit(f"demo failed:\n{proc.stderr}")
+        report = json.loads((out / "run" / "report.json").read_text())
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = {name: round(part["summary"]["window.balanced_accuracy"]["mean"], 3)
+               for name, part in report["pipelines"].items()}
+    return {"benchmark": "demo", "wall_s": round(wall, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "window_balanced_accuracy": summary, "protocol": report["protocol"],
+            "folds": len(report["folds"])}
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_prepare_worker":
@@ -242,8 +269,12 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("demo", help="`physiosync demo` end to end (target: < 3 min on 2 cores)")
+    p.add_argument("--scratch", help="folder for the temporary demo output")
     args = parser.parse_args(argv)
-    run = {"prepare": bench_prepare, "pretrain": bench_pretrain, "finetune": bench_finetune}
+    run = {"prepare": bench_prepare, "pretrain": bench_pretrain, "finetune": bench_finetune,
+           "demo": bench_demo}
     print(json.dumps(run[args.benchmark](args)))
 
 

@@ -18,6 +18,7 @@ import html
 import io
 import math
 import os
+import textwrap
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -254,11 +255,11 @@ def _summary_section(pipes: dict, primary: str | None) -> str:
 def _per_subject_section(pipes: dict, primary: str | None) -> str:
     per_subject = {name: _per_subject(p) for name, p in pipes.items()}
     names = [n for n, ps in per_subject.items()
-             if any(_num(v.get("balanced_accuracy")) is not None for v in ps.values())]
+             if any(_num(v.get("accuracy")) is not None for v in ps.values())]
     title = "Per-subject accuracy"
     if not names:
         return _section("sec-per-subject", title,
-                        _skip("No per-subject balanced accuracy in this report."))
+                        _skip("No per-subject accuracy in this report."))
     subjects = sorted({s for n in names for s in per_subject[n]}, key=_subject_key)
     order = ([primary] if primary in per_subject else []) + list(per_subject)
 
@@ -270,7 +271,7 @@ def _per_subject_section(pipes: dict, primary: str | None) -> str:
         for j, name in enumerate(names):
             xs, ys = [], []
             for i, s in enumerate(subjects):
-                v = _num(per_subject[name].get(s, {}).get("balanced_accuracy"))
+                v = _num(per_subject[name].get(s, {}).get("accuracy"))
                 if v is not None:
                     xs.append(i - 0.4 + width * (j + 0.5))
                     ys.append(v)
@@ -294,13 +295,15 @@ def _per_subject_section(pipes: dict, primary: str | None) -> str:
         ax.set_xlim(-0.6, n_s - 0.4)
         ax.set_ylim(0, 1)
         ax.set_xlabel("subject")
-        ax.set_ylabel("balanced accuracy (window)")
+        ax.set_ylabel("accuracy (window)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
         return fig
 
-    caption = ("Window-level balanced accuracy per subject for each pipeline. Black ticks: "
-               "chance level of each subject; dashed line: mean chance over subjects.")
-    alt = (f"Grouped bar chart of per-subject balanced accuracy for {', '.join(names)} "
+    caption = ("Window-level accuracy per subject for each pipeline. Black ticks: chance level "
+               "of each subject (accuracy of always predicting the majority class of its test "
+               "windows); dashed line: mean chance over subjects. Balanced accuracies are in "
+               "the summary tables.")
+    alt = (f"Grouped bar chart of per-subject accuracy for {', '.join(names)} "
            f"over {len(subjects)} subjects, with chance levels.")
     return _section("sec-per-subject", title, _figure("fig-per-subject", draw, alt, caption))
 
@@ -525,7 +528,8 @@ def _topomap_section(pipes: dict) -> str:
                 ax.bar(range(len(chans)), vals, color="C3")
                 ax.set_xticks(range(len(chans)), chans, rotation=90, fontsize="small")
                 ax.set_ylabel("importance")
-            ax.set_title(f"{name}\n{method}", fontsize="medium")
+            wrapped = "\n".join(textwrap.wrap(method, 34))
+            ax.set_title(f"{name}\n{wrapped}", fontsize="small")
         for ax in axes[len(items):]:
             ax.set_axis_off()
         return fig
