@@ -55,3 +55,24 @@ def test_bad_arguments_exit_with_usage(capsys):
         main(["synth", "edf", "x"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, capsys):
+    from physiosync import load_checkpoint
+    from physiosync.datasets.synthetic import make_deap
+
+    root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2)
+    common = ["--dataset", "deap", "--data-root", str(root), "--config", "tiny", "-q",
+              "--cache-dir", str(tmp_path / "cache")]
+    assert main(["pretrain", *common, "--out", str(tmp_path / "ck")]) == 0
+    assert "pre-training the long encoders" in capsys.readouterr().out
+    models, config, meta = load_checkpoint(tmp_path / "ck" / "pretrain_short.pt")
+    assert meta["kind"] == "pretrain" and meta["step"] == 2
+    assert main(["finetune", *common, "--pretrained", str(tmp_path / "ck"), "--test-trials",
+                 "4,5", "--out", str(tmp_path / "ck")]) == 0
+    text = capsys.readouterr().out
+    assert "held-out trials [4, 5]: accuracy" in text
+    models, _, meta = load_checkpoint(tmp_path / "ck" / "finetune.pt")
+    assert meta["kind"] == "finetune"
+    assert main(["finetune", *common, "--test-trials", "9", "--out", str(tmp_path / "x")]) == 2
+    assert "--test-trials [9] are not trials of the data" in capsys.readouterr().err

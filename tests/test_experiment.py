@@ -163,3 +163,20 @@ def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protoco
         scores[effect] = report["summary"]["window.balanced_accuracy"]["mean"]
     assert abs(scores[0.0] - 0.5) < 0.12, scores
     assert scores[3.0] > 0.75, scores
+
+
+def test_dreamer_four_class_with_ecg_at_its_native_rate(tmp_path):
+    from pathlib import Path
+
+    mat = make_dreamer(tmp_path / "DREAMER.mat", n_subjects=3, n_trials=6, seconds=8, seed=1)
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    assert main(["cv", "--config", str(configs / "dreamer_within.yaml"), "--config", "tiny",
+                 "--dataset", "dreamer", "--data-root", str(mat), "--target", "four",
+                 "--folds", "2", "--out", str(tmp_path / "run"), "-q",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    doc = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert doc["n_classes"] == 4 and doc["class_names"] == ["HA-HV", "HA-LV", "LA-HV", "LA-LV"]
+    assert {"accuracy", "macro_f1", "weighted_f1"} <= set(doc["folds"][0]["metrics"]["window"])
+    assert np.array(doc["pipelines"]["physiosync"]["confusion"]["window"]).shape == (4, 4)
+    assert doc["config"]["run"]["data_source"]["dataset"] == "DREAMER"
+    assert len(doc["pipelines"]["bandpower"]["channel_importance"]["channels"]) == 14
