@@ -260,7 +260,8 @@ def main(argv=None) -> None:
     p.add_argument("--group-size", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--embedding", default="multiview", choices=["multiview", "factorised"])
+    p.add_argument("--embedding", default="multiview",
+                   choices=["multiview", "factorised", "spectral"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
 

@@ -175,6 +175,11 @@ _CHOICES = {
     "data": {"name": ("deap", "dreamer"), "target": TARGETS,
              "baseline": ("deviation", "mean", "none")},
     "protocol": {"one_class": ("error", "constant")},
+    "pretrain": {"embedding": ("multiview", "factorised", "spectral"),
+                 "cmca_variant": ("cross-subject", "same-subject", "none"),
+                 "optimizer": ("adam", "adamw"), "augment_pairing": ("independent", "shared")},
+    "finetune": {"optimizer": ("adam", "adamw"), "scheduler": ("cosine-restarts", "none"),
+                 "select": ("val_loss", "val_balanced_accuracy", "last")},
 }
 
 _PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}}
@@ -530,16 +535,16 @@ def parse_overrides(items) -> dict:
 #: Built-in configurations, usable by name (``--config demo``). ``configs/demo.yaml`` and
 #: ``configs/tiny.yaml`` hold the same settings (a test keeps them identical).
 PRESETS = {
-    # The demo: small synthetic DEAP, a small factorised model, every stage, < 3 minutes.
+    # The demo: small synthetic DEAP, a small spectral-embedding model, every stage, < 3 min.
     "demo": {
         "data": {"name": "deap", "target": "valence", "long_seconds": 5.0, "n_sub": 5},
         "protocol": {"name": "within-trial-kfold", "n_splits": 4, "val_size": 0.25,
                      "pooled": True, "one_class": "constant"},
-        "pretrain": {"embedding": "factorised", "embed_dim": 32, "depth": 1, "n_heads": 2,
+        "pretrain": {"embedding": "spectral", "embed_dim": 32, "depth": 1, "n_heads": 2,
                      "n_prompts": 1, "projector_dims": [128, 128], "cmca_dim": 64,
-                     "batch_slots": 6, "group_size": 1, "steps": 40, "lr": 1e-3,
+                     "batch_slots": 6, "group_size": 1, "steps": 100, "lr": 1e-3,
                      "short": {"embed_dim": 16}},
-        "finetune": {"hidden": [64], "epochs": 8, "batch_size": 32, "lr": 1e-3,
+        "finetune": {"hidden": [64], "epochs": 12, "batch_size": 32, "lr": 1e-3,
                      "scheduler": "none"},
         "pipelines": ["physiosync", "no-pretrain", "bandpower"],
     },
@@ -547,7 +552,7 @@ PRESETS = {
     # tests). It sets sizes only, so it can be layered over any other configuration:
     # ``--config configs/deap_legacy.yaml --config tiny``.
     "tiny": {
-        "pretrain": {"embedding": "factorised", "embed_dim": 8, "depth": 1, "n_heads": 2,
+        "pretrain": {"embedding": "spectral", "embed_dim": 8, "depth": 1, "n_heads": 2,
                      "n_prompts": 1, "projector_dims": [16, 16], "cmca_dim": 8,
                      "batch_slots": 4, "group_size": 1, "steps": 2, "epochs": 1,
                      "short": {"embed_dim": 8}, "long": {"embed_dim": 8}},

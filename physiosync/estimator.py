@@ -55,7 +55,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         as in the reference); the short encoders use ``embed_dim // n_sub``.
     depth, n_heads, n_prompts : int
         Transformer depth, heads and EEG prompt tokens.
-    embedding : {"multiview", "factorised"}
+    embedding : {"multiview", "factorised", "spectral"}
         Encoder embedding (``"factorised"`` is far smaller at 5 s).
     projector_dims : tuple of int
         Contrastive projector sizes.

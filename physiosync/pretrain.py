@@ -57,7 +57,7 @@ class PretrainConfig:
         Learnable prompt tokens per block, EEG encoder only.
     eeg_dropout : float
         Dropout after the token assembly of the EEG encoder (the reference: 0.2).
-    embedding : {"multiview", "factorised"}
+    embedding : {"multiview", "factorised", "spectral"}
         Embedding of the encoders (see :class:`~physiosync.models.SignalEncoder`).
     projector_dims : tuple of int
         Sizes of the contrastive projector.
@@ -135,6 +135,11 @@ class PretrainConfig:
                                   f"{self.augment_pairing!r}.")
         if self.optimizer not in ("adam", "adamw"):
             raise PhysioSyncError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
+        from .models.encoders import EMBEDDINGS
+
+        if self.embedding not in EMBEDDINGS:
+            raise PhysioSyncError(f"embedding must be one of {EMBEDDINGS}, got "
+                                  f"{self.embedding!r}.")
         if len(self.loss_weights) != 3:
             raise PhysioSyncError("loss_weights must be (w_eeg, w_pps, w_cmca).")
         if self.temperature <= 0:

@@ -24,7 +24,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
     ({"pretrain": {"lr": -1.0}}, r"'pretrain.lr' must be > 0"),
     ({"protocol": {"val_size": 1.5}}, r"'protocol.val_size' must be >= 0 and < 1"),
     ({"protocol": {"pooled": "yes"}}, r"'protocol.pooled' must be true or false"),
-    ({"finetune": {"select": "test_accuracy"}}, r"select must be one of"),
+    ({"finetune": {"select": "test_accuracy"}}, r"select. must be one of"),
+    ({"pretrain": {"embedding": "spectal"}}, r"Did you mean .spectral."),
     ({"data": {"name": "dreamer", "target": "liking"}}, r"'liking' exists in DEAP only"),
     ({"seed": "zero"}, r"'seed' must be an integer"),
 ])

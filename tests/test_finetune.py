@@ -360,11 +360,29 @@ def test_learns_a_stimulus_locked_effect_on_held_out_trials(twelve_trials):
     assert balanced_accuracy_score(y, pred) >= 0.85
 
 
+def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_trials):
+    # Frontal alpha asymmetry is a power difference between channels with independent
+    # phases; the spectral embedding (per-channel log energy before channel mixing) learns
+    # it from 64 training windows, where the linear embeddings memorise (docs/model.md).
+    from sklearn.metrics import balanced_accuracy_score
+
+    data = SlotData.from_windows(twelve_trials, 5.0, target="valence")
+    train, val, test = _trial_split(data)
+    y = data.labels[test[:, 0], test[:, 1]]
+    assert len(set(y)) == 2
+    cfg = FinetuneConfig(epochs=30, batch_size=16, hidden=(32, 16), seed=0, select="last")
+    model, _ = finetune(data, train, val_cells=val, config=cfg, n_sub=5,
+                        long_config=enc(embed_dim=32, n_prompts=0, embedding="spectral"),
+                        device="cpu", show_progress=False)
+    assert balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)) >= 0.7
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not reached with the library as it is: tiny "
-                   "raw-signal encoders overfit 64 training windows; held-out-trial balanced "
-                   "accuracy on valence (FAA) and arousal is 0.4-0.8 depending on the seed, "
-                   "while band-power + logistic regression reaches 0.96/1.0")
+@pytest.mark.xfail(strict=False, reason="open question (docs/model.md): *frozen* encoders "
+                   "after LS-TCL stay near chance (0.49-0.55) even with the spectral "
+                   "embedding, while fine-tuned ones reach 0.9 and a probe on random frozen "
+                   "spectral features 0.72-0.75; the contrastive task does not isolate the "
+                   "emotion effect at this size")
 @pytest.mark.parametrize("target", ["valence", "arousal"])
 def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, target):
     from sklearn.metrics import balanced_accuracy_score
@@ -379,7 +397,7 @@ def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, t
     scores = []
     for seed in range(3):
         pc = enc(embed_dim=16, n_prompts=0, projector_dims=(32, 32), cmca_dim=16, steps=100,
-                 seed=seed)
+                 seed=seed, embedding="spectral")
         models, _ = pretrain_ls_tcl(data, config=pc, allowed=allowed, device="cpu")
         cfg = FinetuneConfig(epochs=15, batch_size=16, hidden=(32, 16), seed=seed,
                              freeze_encoders=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -95,6 +97,41 @@ def test_factorised_embedding_is_channel_major():
     x[0, 1] = torch.randn(16)
     coeffs = enc.embed.temporal(x).flatten(1)
     assert torch.count_nonzero(coeffs[0, :2]) == 0 and torch.count_nonzero(coeffs[0, 4:]) == 0
+
+
+def test_spectral_embedding():
+    torch.manual_seed(0)
+    spec = SignalEncoder(32, 640, 32, embedding="spectral", factor_dim=16, segment=32)
+    # k*(L+1) + 4*C*k*D + 6*D with k = 16, L = 32
+    assert n_params(spec.embed) + n_params(spec.embed_norm) == 16 * 33 + 4 * 32 * 16 * 32 + 6 * 32
+    spec.eval()
+    with torch.no_grad():
+        out = spec(torch.randn(2, 32, 640))
+    assert out.shape == (2, 128) and torch.isfinite(out).all()
+    # A segment longer than the window is cut to the window; a ragged tail is dropped.
+    short = SignalEncoder(1, 20, 8, embedding="spectral", segment=32)
+    assert short.embed.segment == 20
+    assert SignalEncoder(2, 70, 8, embedding="spectral", segment=32).eval()(
+        torch.randn(3, 2, 70)).shape == (3, 32)
+
+
+def test_spectral_embedding_is_phase_invariant_and_channel_major():
+    # Per-channel log energies: a circular shift by whole segments leaves them unchanged
+    # (a linear embedding would change), and channel c lands in columns [c*k, (c+1)*k).
+    torch.manual_seed(0)
+    enc = SignalEncoder(3, 64, 8, embedding="spectral", factor_dim=2, segment=16)
+    x = torch.randn(1, 3, 64)
+    a, _ = enc.embed(x)
+    b, _ = enc.embed(torch.roll(x, 16, dims=-1))
+    assert torch.allclose(a, b, atol=1e-5)
+    x2 = x.clone()
+    x2[0, 1] *= 3.0  # more power on channel 1 only
+    segs = lambda v: v.reshape(1, 3, 4, 16)  # noqa: E731
+    e1 = enc.embed.temporal(segs(x)).square().mean(2).log().flatten(1)
+    e2 = enc.embed.temporal(segs(x2)).square().mean(2).log().flatten(1)
+    diff = (e2 - e1)[0]
+    assert torch.allclose(diff[2:4], torch.full((2,), 2 * math.log(3.0)), atol=1e-4)
+    assert torch.allclose(diff[:2], torch.zeros(2)) and torch.allclose(diff[4:], torch.zeros(2))
 
 
 def test_dropout_off_in_eval_on_in_train():

@@ -28,7 +28,7 @@ from ..exceptions import PhysioSyncError
 __all__ = ["ShapeError", "SignalEncoder", "EMBEDDINGS", "init_weights"]
 
 #: Embedding variants accepted by :class:`SignalEncoder`.
-EMBEDDINGS = ("multiview", "factorised")
+EMBEDDINGS = ("multiview", "factorised", "spectral")
 _N_TOKENS = 4  # CLS + 3 view tokens
 _INIT_STD = 0.02
 
@@ -132,6 +132,43 @@ class _FactorisedEmbedding(nn.Module):
         return self.value(coeffs), self.gate(coeffs)
 
 
+class _SpectralEmbedding(nn.Module):
+    """Log-energy filter-bank embedding: ``(B, C, T) -> (B, 3, D)``.
+
+    The factorised embedding with one non-linearity, placed *per channel, before the
+    channel mixing*: a temporal filter bank ``P: R^L -> R^k`` shared by all channels is
+    applied to the non-overlapping ``L``-sample segments of every channel, its outputs
+    are squared and averaged over the segments (a Welch-like energy estimate) and
+    logged; the ``C*k`` log energies are then mixed across channels into the value
+    (``Linear(C*k, D)``) and the gates (``Linear(C*k, 3D)``) as in ``"factorised"``.
+
+    Emotion correlates such as frontal alpha asymmetry are *power* differences between
+    channels whose oscillations have independent phases: every linear functional of
+    the window has zero mean in both classes, so the linear embeddings cannot form
+    them before the gate, and on small data they memorise windows instead. The
+    averaged energy is the band power the classic baselines use, with learnt filters.
+    Samples beyond the last whole segment are dropped. Parameters:
+    ``k*(L+1) + 4*C*k*D + 4*D`` with ``L = min(segment, T)``.
+    """
+
+    def __init__(self, n_chans: int, n_times: int, embed_dim: int, factor_dim: int,
+                 segment: int = 32, eps: float = 1e-6):
+        super().__init__()
+        self.segment = min(int(segment), n_times)
+        self.eps = float(eps)
+        self.temporal = _linear(self.segment, factor_dim)
+        self.value = _linear(n_chans * factor_dim, embed_dim)
+        self.gate = _linear(n_chans * factor_dim, 3 * embed_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, t = x.shape
+        n = t // self.segment
+        segments = x[..., :n * self.segment].reshape(b, c, n, self.segment)
+        energy = self.temporal(segments).square().mean(2)  # (B, C, k)
+        coeffs = torch.log(energy + self.eps).flatten(1)  # channel-major (B, C*k)
+        return self.value(coeffs), self.gate(coeffs)
+
+
 class _Attention(nn.Module):
     """Multi-head self-attention with learnable q- and v-biases and a zero k-bias."""
 
@@ -212,7 +249,7 @@ class SignalEncoder(nn.Module):
     dropout : float
         Dropout after the token assembly (the reference uses 0.2 on EEG only). It is an
         ``nn.Dropout`` module, so it is off in eval mode.
-    embedding : {"multiview", "factorised"}
+    embedding : {"multiview", "factorised", "spectral"}
         ``"multiview"`` is the reference's dense embedding, ``4*C*T*D + 6*D``
         parameters (52,432,640 for DEAP EEG 5 s). ``"factorised"`` replaces the two
         dense linears by a temporal projection ``Linear(T, k)`` shared by all channels
@@ -220,9 +257,18 @@ class SignalEncoder(nn.Module):
         (gates): ``k*(T+1) + 4*C*k*D + 6*D`` parameters, with ``k = factor_dim``.
         At k = 16 that is 1,324,816 for DEAP EEG 5 s (40x smaller; whole encoder
         16,106,256 instead of 67,214,080) and 264,976 for DEAP EEG 1 s.
+        ``"spectral"`` is ``"factorised"`` with a per-channel log-energy non-linearity
+        before the channel mixing: the temporal projection ``Linear(L, k)`` acts on
+        ``L``-sample segments (``L = min(segment, T)``), its squared outputs are
+        averaged over the segments and logged. It is the embedding that learns
+        band-power effects (e.g. frontal alpha asymmetry) from little data; the linear
+        embeddings cannot form power before their gate (docs/model.md).
     factor_dim : int
-        Temporal coefficients k per channel of the factorised embedding; ignored by
-        ``"multiview"``.
+        Temporal coefficients (filters) k per channel of the factorised and spectral
+        embeddings; ignored by ``"multiview"``.
+    segment : int
+        Segment length L in samples of the spectral embedding (32 = 0.25 s at 128 Hz);
+        ignored by the others.
 
     Attributes
     ----------
@@ -243,12 +289,12 @@ class SignalEncoder(nn.Module):
 
     def __init__(self, n_chans: int, n_times: int, embed_dim: int, depth: int = 3,
                  n_heads: int = 4, n_prompts: int = 0, dropout: float = 0.0,
-                 embedding: str = "multiview", *, factor_dim: int = 16):
+                 embedding: str = "multiview", *, factor_dim: int = 16, segment: int = 32):
         super().__init__()
         for name, value, low in (("n_chans", n_chans, 1), ("n_times", n_times, 1),
                                  ("embed_dim", embed_dim, 1), ("depth", depth, 1),
                                  ("n_heads", n_heads, 1), ("n_prompts", n_prompts, 0),
-                                 ("factor_dim", factor_dim, 1)):
+                                 ("factor_dim", factor_dim, 1), ("segment", segment, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise PhysioSyncError(f"{name} must be an integer >= {low}, got {value!r}.")
         if embed_dim % n_heads:
@@ -266,8 +312,10 @@ class SignalEncoder(nn.Module):
 
         if embedding == "multiview":
             self.embed = _MultiViewEmbedding(n_chans, n_times, embed_dim)
-        else:
+        elif embedding == "factorised":
             self.embed = _FactorisedEmbedding(n_chans, n_times, embed_dim, factor_dim)
+        else:
+            self.embed = _SpectralEmbedding(n_chans, n_times, embed_dim, factor_dim, segment)
         self.embed_norm = nn.BatchNorm1d(embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.type_embed = nn.Parameter(torch.zeros(1, 1, embed_dim))
