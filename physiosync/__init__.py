@@ -12,9 +12,12 @@ from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioS
 __version__ = "0.1.0"
 
 _SUBMODULES = ("datasets", "preprocessing", "prepare", "windowing", "summary", "models",
-               "losses", "slots", "augment", "pretrain", "finetune", "estimator", "checkpoint")
+               "losses", "slots", "augment", "pretrain", "finetune", "estimator", "checkpoint",
+               "protocols", "metrics", "baselines", "cv", "config", "experiment", "report",
+               "html_report")
 #: Public names defined in submodules, loaded on first use (torch is imported lazily).
-_LAZY = {"PhysioSyncClassifier": "estimator", "load_checkpoint": "checkpoint"}
+_LAZY = {"PhysioSyncClassifier": "estimator", "load_checkpoint": "checkpoint",
+         "load_config": "config", "run_experiment": "experiment"}
 
 
 def __getattr__(name):
@@ -38,4 +41,6 @@ __all__ = [
     "CacheError",
     "PhysioSyncClassifier",
     "load_checkpoint",
+    "load_config",
+    "run_experiment",
 ]
