@@ -185,6 +185,7 @@ def bench_finetune(args) -> dict:
     import torch
 
     from physiosync.finetune import FinetuneConfig, PhysioSyncNet, finetune
+    from physiosync.pretrain import PretrainConfig
 
     torch.set_num_threads(args.threads)
     data = _deap_slots(5)
@@ -195,8 +196,9 @@ def bench_finetune(args) -> dict:
     cells = cells[rng.choice(len(cells), size=n, replace=False)]
     cfg = FinetuneConfig(epochs=1, batch_size=args.batch, scheduler="none")
     t0 = time.perf_counter()
+    encoders = PretrainConfig(embedding=args.embedding)
     model, history = finetune(data, cells, config=cfg, n_sub=5, device=args.device,
-                              show_progress=False)
+                              long_config=encoders, short_config=encoders, show_progress=False)
     total = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
     model.train()
@@ -268,6 +270,8 @@ def main(argv=None) -> None:
     p = sub.add_parser("finetune", help="fine-tuning steps on DEAP shapes")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--embedding", default="multiview",
+                   choices=["multiview", "factorised", "spectral"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
 

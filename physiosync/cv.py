@@ -162,7 +162,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              short_config: PretrainConfig | None = None,
              finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
-             importance: bool = True, device=None):
+             importance: bool = True, device=None, show_progress: bool | None = False):
     """Pre-train, fine-tune and predict one fold.
 
     Parameters
@@ -192,6 +192,9 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         test windows.
     device : str | None
         Torch device.
+    show_progress : bool | None
+        Progress bars of the pre-training steps and fine-tuning epochs (``None``:
+        follow the log level).
 
     Returns
     -------
@@ -225,7 +228,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         for name, sub, cfg in runs:
             pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, device=device,
                                        modalities=finetune_config.modalities,
-                                       show_progress=False)
+                                       show_progress=show_progress)
             curves["pretrain"][name] = _curve(hist, "step", "loss")
     n_classes = int(max(data.labels.max() + 1, 2))
     frames, weights = [], []
@@ -241,7 +244,8 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
             model, hist = finetune(data, tr, val_cells=va if len(va) else None,
                                    config=finetune_config, pretrained=pre, n_sub=n_sub,
                                    n_classes=n_classes, long_config=long_config,
-                                   short_config=short_config, device=device, show_progress=False)
+                                   short_config=short_config, device=device,
+                                   show_progress=show_progress)
             proba = predict_proba(model, data, te)
             curves["finetune"].append({"subject": None if g is None else int(data.subjects[g]),
                                        **_curve(hist, "epoch", "train_loss", "val_loss")})
@@ -338,7 +342,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
         ``runner(data, fold, **run_kwargs) -> (predictions, details)``; default
         :func:`run_fold` (:func:`run_fold_bandpower` for the baseline).
     show_progress : bool | None
-        Progress bar over folds; ``None`` follows the log level.
+        Progress bars over folds (and, passed to *runner*, within them); ``None``
+        follows the log level.
     **run_kwargs
         Passed to *runner*.
 
@@ -351,7 +356,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     hp = {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
-          for k, v in run_kwargs.items() if k != "device"}
+          for k, v in run_kwargs.items() if k not in ("device", "show_progress")}
     n_classes = int(max(data.labels.max() + 1, 2))
     results = []
     for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv")),
@@ -368,7 +373,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                     continue
             except (OSError, ValueError):
                 pass  # unreadable: recompute
-        pred, details = (runner or run_fold)(data, fold, **run_kwargs)
+        pred, details = (runner or run_fold)(data, fold, show_progress=show_progress,
+                                             **run_kwargs)
         record = {"key": key, **fold.manifest(), "metrics": fold_metrics(pred, n_classes),
                   "predictions": pred.to_dict(orient="records"), **details}
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
