@@ -308,8 +308,8 @@ def _check_range(path: str, value, rng) -> None:
     if not ok:
         lo_s = "" if lo is None else (">= " if lo_inclusive else "> ") + f"{lo:g}"
         hi_s = "" if hi is None else f"< {hi:g}"
-        raise ConfigError(f"config key {path!r} must be {' and '.join(s for s in (lo_s, hi_s) if s)}"
-                          f", got {value!r}.")
+        bounds = " and ".join(b for b in (lo_s, hi_s) if b)
+        raise ConfigError(f"config key {path!r} must be {bounds}, got {value!r}.")
 
 
 def _check_section(path: str, given: dict, cls, section: str, extra: dict | None = None) -> dict:

@@ -70,7 +70,10 @@ class Fold:
     test_windows: np.ndarray | None = field(default=None, repr=False)
 
     def manifest(self) -> dict:
-        """JSON-ready ``{"fold", "train", "val", "test", "pretrain"}`` as ``[subject, trial]`` lists."""
+        """JSON-ready ``fold``, ``leaky`` and ``train``/``val``/``test``/``pretrain`` lists.
+
+        Units are ``[subject, trial]`` pairs; legacy folds add ``test_windows``.
+        """
         out = {"fold": self.fold, "leaky": self.leaky,
                **{k: getattr(self, k).astype(int).tolist()
                   for k in ("train", "val", "test", "pretrain")}}
@@ -82,7 +85,8 @@ class Fold:
 def _units(units) -> np.ndarray:
     arr = np.asarray(units, dtype=np.int64)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise PhysioSyncError(f"units must be (n, 2) (subject, trial) pairs, got shape {arr.shape}.")
+        raise PhysioSyncError(f"units must be (n, 2) (subject, trial) pairs, got shape "
+                              f"{arr.shape}.")
     return arr
 
 
