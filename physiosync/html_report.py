@@ -405,6 +405,11 @@ def _plot_line(ax, xy, **kwargs):
     ax.plot(x, y, marker="o" if len(y) < 3 else None, markersize=2.5, **kwargs)
 
 
+def _smoothing_window(n: int) -> int:
+    """Moving-average width for a curve of *n* points (1 = no smoothing)."""
+    return max(5, n // 20) if n >= 30 else 1
+
+
 def _curves_section(pipes: dict) -> str:
     pre, fine = _collect_curves(pipes)
     title = "Training curves"
@@ -419,9 +424,18 @@ def _curves_section(pipes: dict) -> str:
         if pre:
             ax = axes.pop(0)
             for c, (label, lines) in enumerate(pre):
-                for i, xy in enumerate(lines):
-                    _plot_line(ax, xy, color=f"C{c % 10}", linewidth=0.9, alpha=0.7,
-                               label=label if i == 0 else "_nolegend_")
+                for i, (x, y) in enumerate(lines):
+                    k = _smoothing_window(len(y))
+                    name = label if i == 0 else "_nolegend_"
+                    if k > 1:  # noisy per-step losses: faint raw line, bold moving average
+                        _plot_line(ax, (x, y), color=f"C{c % 10}", linewidth=0.6, alpha=0.2,
+                                   label="_nolegend_")
+                        ys = np.convolve(np.asarray(y, float), np.ones(k) / k, mode="valid")
+                        _plot_line(ax, (np.asarray(x, float)[k // 2:k // 2 + len(ys)], ys),
+                                   color=f"C{c % 10}", linewidth=1.2, alpha=0.9, label=name)
+                    else:
+                        _plot_line(ax, (x, y), color=f"C{c % 10}", linewidth=0.9, alpha=0.7,
+                                   label=name)
             ax.set_title("(a) pre-training")
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
@@ -448,8 +462,8 @@ def _curves_section(pipes: dict) -> str:
 
     parts = []
     if pre:
-        parts.append("(a) pre-training loss per step, one thin line per fold and window "
-                     "length")
+        parts.append("(a) pre-training loss per step, one line per fold and window length "
+                     "(long runs: faint per-step values under a moving average)")
     if fine:
         parts.append("(b) fine-tuning loss per epoch, one thin line per fold (and subject); "
                      "solid: training, dashed: validation")
