@@ -221,8 +221,11 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     """
     from .report import build_report, write_report
 
+    from .utils import resolve_device
+
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    resolve_device(cfg.device)  # an unavailable device fails before the data is prepared
     data = load_experiment_data(cfg)
     folds = plan_folds(cfg, data)
     preflight(cfg, data, folds)

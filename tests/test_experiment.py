@@ -111,6 +111,20 @@ def test_bad_input_fails_before_any_training(deap_root, tmp_path, monkeypatch, c
     assert err.startswith("physiosync: error:") and message in err and "Traceback" not in err
 
 
+def test_unavailable_device_fails_before_preparing_data(deap_root, tmp_path, capsys,
+                                                       monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    import physiosync.experiment as experiment
+
+    monkeypatch.setattr(experiment, "load_experiment_data",
+                        lambda cfg: pytest.fail("prepared data before checking the device"))
+    assert _cv(deap_root, tmp_path / "run", "--device", "cuda") == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
 def test_missing_root_and_missing_target_are_clear_errors(tmp_path, capsys):
     assert main(["cv", "--dataset", "deap", "--data-root", str(tmp_path / "nope"),
                  "--out", str(tmp_path / "o")]) == 2
