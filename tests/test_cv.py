@@ -138,6 +138,10 @@ def test_report_files_and_leakage_warning(data, tmp_path):
     csv = paths["csv"].read_text().splitlines()
     assert csv[0] == "pipeline,fold,target,level,metric,value" and len(csv) > 10
     assert "LEAKAGE" not in paths["md"].read_text()
+    with_p = build_report(results, protocol="within-trial-kfold", target="valence",
+                          permutations=50, seed=0)
+    p_value = with_p["pipelines"]["physiosync"]["p_value"]
+    assert p_value["permutations"] == 50 and 1 / 51 <= p_value["value"] <= 1
     legacy = build_report(results, protocol="legacy-segment", target="valence")
     md = write_report(legacy, tmp_path / "legacy", html=False)["md"].read_text()
     assert LEAKAGE_WARNING in md and legacy["leaky"] is True
