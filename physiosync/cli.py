@@ -106,9 +106,21 @@ def _print_summary(report: dict) -> None:
 
 
 def cmd_cv(args) -> int:
-    from .experiment import run_experiment
+    from .experiment import plan_experiment, run_experiment
 
+    if not args.dry_run and not args.out:
+        raise PhysioSyncError("cv needs --out DIR (the run folder), or --dry-run.")
     cfg = _load_run_config(args)
+    if args.dry_run:
+        plan = plan_experiment(cfg)
+        src = plan["data"].source
+        print(f"{src['dataset']} at {src['root']}: {len(src['subjects'])} subjects, "
+              f"{src['n_units']} (subject, trial) units, {src['n_windows']} windows of "
+              f"{cfg.data.long_seconds:g} s; target {cfg.data.target}")
+        print(f"{cfg.protocol.name}: {len(plan['folds'])} folds; pipelines "
+              f"{', '.join(p['name'] for p in cfg.pipelines)}; all checks passed")
+        print(plan["table"].to_string())
+        return 0
     out = Path(args.out)
     result = run_experiment(cfg, out, resume=not args.no_resume,
                             show_progress=not args.quiet)
@@ -311,7 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="cross-validate pipelines under a protocol and write a report")
     _add_run_options(p)
-    p.add_argument("--out", required=True, help="run folder (resumable)")
+    p.add_argument("--out", help="run folder (resumable; required unless --dry-run)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="prepare the data, make the folds, run every check and print the "
+                        "plan, without training")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("report", help="re-render a run's report, or merge runs into one")

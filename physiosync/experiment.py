@@ -31,7 +31,7 @@ from .exceptions import DataNotFoundError, PhysioSyncError
 from .protocols import CROSS, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
-           "preflight", "run_experiment", "versions"]
+           "preflight", "plan_experiment", "run_experiment", "versions"]
 
 
 @dataclass
@@ -173,6 +173,36 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
         if missing:
             raise ConfigError(f"pipeline {spec['name']!r} uses {', '.join(missing)}, which "
                               f"data.modalities ({', '.join(data.slots.modalities)}) lacks.")
+
+
+def plan_experiment(cfg: RunConfig) -> dict:
+    """Everything :func:`run_experiment` checks before training, without training.
+
+    Prepares the data (through the cache), makes the folds and runs the pre-flight
+    checks. Returns ``data`` (:class:`ExperimentData`), ``folds`` and ``table``, a
+    DataFrame with the number of subjects, units and windows of each partition per fold.
+    """
+    import pandas as pd
+
+    from .cv import fold_cells
+    from .utils import resolve_device
+
+    resolve_device(cfg.device)
+    data = load_experiment_data(cfg)
+    folds = plan_folds(cfg, data)
+    preflight(cfg, data, folds)
+    rows = []
+    for fold in folds:
+        train, val, test = fold_cells(data.slots, fold, val_size=cfg.protocol.val_size,
+                                      seed=cfg.seed)
+        row = {"fold": fold.fold}
+        for name, cells in (("train", train), ("val", val), ("test", test)):
+            row[f"{name}_subjects"] = len(set(cells[:, 0].tolist()))
+            row[f"{name}_units"] = len({(s, t) for s, t in cells[:, :2].tolist()})
+            row[f"{name}_windows"] = len(cells)
+        row["pretrain_units"] = len(fold.pretrain)
+        rows.append(row)
+    return {"data": data, "folds": folds, "table": pd.DataFrame(rows).set_index("fold")}
 
 
 def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,

@@ -200,3 +200,15 @@ def test_dreamer_four_class_with_ecg_at_its_native_rate(tmp_path):
     assert np.array(doc["pipelines"]["physiosync"]["confusion"]["window"]).shape == (4, 4)
     assert doc["config"]["run"]["data_source"]["dataset"] == "DREAMER"
     assert len(doc["pipelines"]["bandpower"]["channel_importance"]["channels"]) == 14
+
+
+def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path, capsys,
+                                                             monkeypatch):
+    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained in a dry run"))
+    monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained in a dry run"))
+    assert main(["cv", "--dataset", "deap", "--data-root", str(deap_root), "--protocol", "loso",
+                 "--dry-run", "--cache-dir", str(tmp_path / "c")]) == 0
+    text = capsys.readouterr().out
+    assert "loso: 3 folds" in text and "all checks passed" in text and "test_units" in text
+    assert main(["cv", "--dataset", "deap", "--data-root", str(deap_root)]) == 2
+    assert "needs --out" in capsys.readouterr().err
