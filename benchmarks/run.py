@@ -184,7 +184,7 @@ def bench_finetune(args) -> dict:
     import numpy as np
     import torch
 
-    from physiosync.finetune import FinetuneConfig, PhysioSyncNet, finetune
+    from physiosync.finetune import FinetuneConfig, finetune
     from physiosync.pretrain import PretrainConfig
 
     torch.set_num_threads(args.threads)
@@ -240,6 +240,15 @@ def bench_demo(args) -> dict:
             "folds": len(report["folds"])}
 
 
+def _add_model_options(p) -> None:
+    """Options shared by the pre-training and fine-tuning benchmarks."""
+    from physiosync.models.encoders import EMBEDDINGS
+
+    p.add_argument("--embedding", default="multiview", choices=EMBEDDINGS)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_prepare_worker":
@@ -262,18 +271,12 @@ def main(argv=None) -> None:
     p.add_argument("--group-size", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--embedding", default="multiview",
-                   choices=["multiview", "factorised", "spectral"])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu")
+    _add_model_options(p)
 
     p = sub.add_parser("finetune", help="fine-tuning steps on DEAP shapes")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--embedding", default="multiview",
-                   choices=["multiview", "factorised", "spectral"])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu")
+    _add_model_options(p)
 
     p = sub.add_parser("demo", help="`physiosync demo` end to end (target: < 3 min on 2 cores)")
     p.add_argument("--scratch", help="folder for the temporary demo output")

@@ -62,7 +62,7 @@ def cmd_prepare(args) -> int:
 DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0}
 
 
-def _load_run_config(args, **sections):
+def _load_run_config(args):
     """The validated configuration of a command: file/preset, then options, then --set."""
     from .config import load_config
 
@@ -82,27 +82,31 @@ def _load_run_config(args, **sections):
             cli[key] = getattr(args, key)
     if getattr(args, "pipelines", None):
         cli["pipelines"] = [p.strip() for p in args.pipelines.split(",") if p.strip()]
-    for key, value in sections.items():
-        cli[key] = {**cli.get(key, {}), **value}
     return load_config(getattr(args, "config", None), getattr(args, "set", None), **cli)
 
 
-def _print_summary(report: dict) -> None:
+def _mean_std(summary: dict, key: str, with_std: bool = True) -> str:
+    v = summary.get(key)
+    if v is None or v["mean"] is None or v["mean"] != v["mean"]:
+        return "n/a"
+    return f"{v['mean']:.3f} ± {v['std']:.3f}" if with_std else f"{v['mean']:.3f}"
+
+
+def _print_result(result: dict) -> None:
+    """The summary table of a finished run, its leakage warning, and the report path."""
+    report = result["report"]
     metric = "subject.balanced_accuracy" if any(
         k.startswith("subject.") for k in report["summary"]) else "window.balanced_accuracy"
     print(f"{'pipeline':<14} {metric:>28} {'trial.accuracy':>16} {'chance':>8}")
     for name, part in report["pipelines"].items():
         s = part["summary"]
-
-        def cell(key):
-            v = s.get(key)
-            return "n/a" if v is None or v["mean"] is None or v["mean"] != v["mean"] else \
-                f"{v['mean']:.3f} ± {v['std']:.3f}"
-        print(f"{name:<14} {cell(metric):>28} {cell('trial.accuracy'):>16} "
-              f"{cell('window.chance').split(' ')[0]:>8}")
+        print(f"{name:<14} {_mean_std(s, metric):>28} {_mean_std(s, 'trial.accuracy'):>16} "
+              f"{_mean_std(s, 'window.chance', with_std=False):>8}")
     if report.get("warning"):
         print()
         print(report["warning"])
+    print()
+    print(f"report: {result['paths'].get('html', result['paths']['md'])}")
 
 
 def cmd_cv(args) -> int:
@@ -126,8 +130,7 @@ def cmd_cv(args) -> int:
                             show_progress=not args.quiet)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
-    _print_summary(result["report"])
-    print(f"report: {result['paths'].get('html', result['paths']['md'])}")
+    _print_result(result)
     return 0
 
 
@@ -154,9 +157,7 @@ def cmd_demo(args) -> int:
                             show_progress=not args.quiet)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
-    _print_summary(result["report"])
-    print()
-    print(f"report: {result['paths'].get('html', result['paths']['md'])}")
+    _print_result(result)
     return 0
 
 

@@ -36,15 +36,20 @@ __all__ = ["run_fold", "run_fold_bandpower", "cross_validate", "fold_metrics", "
            "one_class_models", "windows_per_unit"]
 
 
+def _grid_rows(data: SlotData, units) -> list[tuple[int, int]]:
+    """Grid row indices ``(i, j)`` of ``(subject, trial)`` units, in their order."""
+    s_pos = {s: i for i, s in enumerate(data.subjects)}
+    t_pos = {t: i for i, t in enumerate(data.trials)}
+    return [(s_pos[int(s)], t_pos[int(t)]) for s, t in np.asarray(units).reshape(-1, 2)]
+
+
 def _cells_of(data: SlotData, units: np.ndarray) -> np.ndarray:
     """Valid ``(s, t, w)`` grid cells of the given ``(subject, trial)`` units."""
     if len(units) == 0:
         return np.zeros((0, 3), dtype=np.int64)
-    s_pos = {s: i for i, s in enumerate(data.subjects)}
-    t_pos = {t: i for i, t in enumerate(data.trials)}
     mask = np.zeros(data.shape[:2], dtype=bool)
-    for s, t in units:
-        mask[s_pos[int(s)], t_pos[int(t)]] = True
+    for i, j in _grid_rows(data, units):
+        mask[i, j] = True
     cells = np.argwhere(data.valid & mask[:, :, None])
     return cells.astype(np.int64)
 
@@ -77,11 +82,8 @@ def fold_cells(data: SlotData, fold: Fold, *, val_size: float = 0.1, seed: int =
 
 def _unit_ordered_cells(data: SlotData, units) -> np.ndarray:
     """Valid cells unit by unit, in the order of *units* (the order legacy folds use)."""
-    s_pos = {s: i for i, s in enumerate(data.subjects)}
-    t_pos = {t: i for i, t in enumerate(data.trials)}
     out = []
-    for s, t in np.asarray(units, dtype=np.int64).reshape(-1, 2):
-        i, j = s_pos[int(s)], t_pos[int(t)]
+    for i, j in _grid_rows(data, units):
         w = np.nonzero(data.valid[i, j])[0]
         out.append(np.column_stack([np.full(len(w), i), np.full(len(w), j), w]))
     return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 3), np.int64)
@@ -89,10 +91,8 @@ def _unit_ordered_cells(data: SlotData, units) -> np.ndarray:
 
 def windows_per_unit(data: SlotData, units) -> np.ndarray:
     """Number of valid windows of each ``(subject, trial)`` unit (for legacy folds)."""
-    s_pos = {s: i for i, s in enumerate(data.subjects)}
-    t_pos = {t: i for i, t in enumerate(data.trials)}
-    return np.array([int(data.valid[s_pos[int(s)], t_pos[int(t)]].sum())
-                     for s, t in np.asarray(units).reshape(-1, 2)], dtype=np.int64)
+    return np.array([int(data.valid[i, j].sum()) for i, j in _grid_rows(data, units)],
+                    dtype=np.int64)
 
 
 def _groups(cells: np.ndarray, per_subject: bool) -> list:

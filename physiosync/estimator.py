@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._logging import logger
 from .exceptions import PhysioSyncError
-from .finetune import FinetuneConfig, finetune, predict_proba
+from .finetune import FinetuneConfig, finetune
 from .pretrain import PretrainConfig, pretrain
 from .slots import SlotData
 from .utils import derive_seed

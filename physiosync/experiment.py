@@ -187,7 +187,7 @@ def plan_experiment(cfg: RunConfig) -> dict:
     from .cv import fold_cells
     from .utils import resolve_device
 
-    resolve_device(cfg.device)
+    resolve_device(cfg.device)  # an unavailable device fails before the data is prepared
     data = load_experiment_data(cfg)
     folds = plan_folds(cfg, data)
     preflight(cfg, data, folds)
@@ -251,14 +251,10 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     """
     from .report import build_report, write_report
 
-    from .utils import resolve_device
-
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    resolve_device(cfg.device)  # an unavailable device fails before the data is prepared
-    data = load_experiment_data(cfg)
-    folds = plan_folds(cfg, data)
-    preflight(cfg, data, folds)
+    plan = plan_experiment(cfg)  # every check, before any training
+    data, folds = plan["data"], plan["folds"]
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = {"versions": versions(), "data_source": data.source}
     dump_config(cfg, out_dir / "config.yaml", extra=provenance)

@@ -12,7 +12,6 @@ from the *training* data; the test data is never seen.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings

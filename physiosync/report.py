@@ -54,10 +54,21 @@ def _confusion(y, pred, n_classes: int) -> list:
     return confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()
 
 
+def _fold_rows(name: str, target: str, folds: list) -> pd.DataFrame:
+    """``pipeline, fold, target, level, metric, value`` rows of report folds, chance included."""
+    rows = []
+    for f in folds:
+        for level in ("window", "trial"):
+            for metric, value in f["metrics"][level].items():
+                rows.append((name, f["fold"], target, level, metric, value))
+            rows.append((name, f["fold"], target, level, "chance", f["chance"][level]))
+    return pd.DataFrame(rows, columns=["pipeline", "fold", "target", "level", "metric", "value"])
+
+
 def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: int = 2,
                        name: str = "physiosync", permutations: int = 0,
-                       seed: int = 0) -> tuple[dict, list]:
-    """One pipeline's part of the report, and its CSV rows.
+                       seed: int = 0) -> dict:
+    """One pipeline's part of the report.
 
     Returns
     -------
@@ -65,10 +76,8 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
         ``folds``, ``per_subject`` (window-level metrics and ``chance`` per subject),
         ``summary``, ``confusion`` (``window``/``trial``), ``curves``,
         ``channel_importance`` (mean over folds) and, with *permutations*, ``p_value``.
-    rows : list of dict
-        ``pipeline, fold, target, level, metric, value`` rows.
     """
-    folds, rows, frames = [], [], []
+    folds, frames = [], []
     curves = {"pretrain": {}, "finetune": []}
     importances = []
     for r in results:
@@ -76,12 +85,6 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
         folds.append({"fold": r["fold"], "train": r["train"], "val": r["val"], "test": r["test"],
                       "metrics": {"window": m["window"], "trial": m["trial"]},
                       "chance": {"window": m["chance_window"], "trial": m["chance_trial"]}})
-        for level in ("window", "trial"):
-            for metric, value in m[level].items():
-                rows.append({"pipeline": name, "fold": r["fold"], "target": target,
-                             "level": level, "metric": metric, "value": value})
-            rows.append({"pipeline": name, "fold": r["fold"], "target": target, "level": level,
-                         "metric": "chance", "value": m[f"chance_{level}"]})
         frames.append(pd.DataFrame(r["predictions"]))
         for enc, curve in (r.get("curves") or {}).get("pretrain", {}).items():
             curves["pretrain"].setdefault(enc, []).append({"fold": r["fold"], **curve})
@@ -89,7 +92,7 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
             curves["finetune"].append({"fold": r["fold"], **curve})
         if r.get("channel_importance") is not None:
             importances.append(r["channel_importance"])
-    frame = pd.DataFrame(rows)
+    frame = _fold_rows(name, target, folds)
     summary = {}
     if len(frame):
         for (level, metric), group in frame.groupby(["level", "metric"], sort=False):
@@ -124,7 +127,7 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
         part["p_value"] = {"metric": "window.balanced_accuracy", "value": p_value,
                            "permutations": int(permutations),
                            "null": "labels permuted between (subject, trial) units"}
-    return part, rows
+    return part
 
 
 def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
@@ -191,7 +194,7 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     leaky = protocol == "legacy-segment"
     parts = {}
     for name, res in results.items():
-        parts[name], _ = summarize_pipeline(res, protocol=protocol, target=target,
+        parts[name] = summarize_pipeline(res, protocol=protocol, target=target,
                                                     n_classes=n_classes, name=name,
                                                     permutations=permutations, seed=seed)
         if channels is not None and parts[name]["channel_importance"] is not None:
@@ -285,15 +288,8 @@ def _finite_or_none(obj):
 
 def report_rows(report: dict) -> pd.DataFrame:
     """``results.csv``: one row per pipeline x fold x target x level x metric."""
-    rows = []
-    for name, part in report["pipelines"].items():
-        for f in part["folds"]:
-            for level in ("window", "trial"):
-                for metric, value in f["metrics"][level].items():
-                    rows.append((name, f["fold"], report["target"], level, metric, value))
-                rows.append((name, f["fold"], report["target"], level, "chance",
-                             f["chance"][level]))
-    return pd.DataFrame(rows, columns=["pipeline", "fold", "target", "level", "metric", "value"])
+    return pd.concat([_fold_rows(name, report["target"], part["folds"])
+                      for name, part in report["pipelines"].items()], ignore_index=True)
 
 
 def _fmt(value, digits=3) -> str:

@@ -16,3 +16,13 @@ run() {
         "$PHYSIOSYNC" "$@"
     fi
 }
+
+# need_args N "ARGS..." "$@": exit with a usage line unless at least N arguments are given.
+need_args() {
+    local n=$1 usage=$2
+    shift 2
+    if [[ $# -lt $n ]]; then
+        echo "usage: $(basename "$0") $usage [extra physiosync cv options]" >&2
+        exit 2
+    fi
+}

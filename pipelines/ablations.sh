@@ -6,10 +6,7 @@
 #
 #   pipelines/ablations.sh DEAP_ROOT OUT_DIR [extra physiosync cv options]
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
-if [[ $# -lt 2 ]]; then
-    echo "usage: $0 DEAP_ROOT OUT_DIR [extra physiosync cv options]" >&2
-    exit 2
-fi
+need_args 2 "DEAP_ROOT OUT_DIR" "$@"
 DEAP_ROOT=$1 OUT=$2
 shift 2
 EXTRA_ARGS=("$@")

@@ -5,10 +5,7 @@
 #
 #   pipelines/honest.sh DEAP_ROOT DREAMER_MAT OUT_DIR [extra physiosync cv options]
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
-if [[ $# -lt 3 ]]; then
-    echo "usage: $0 DEAP_ROOT|- DREAMER_MAT|- OUT_DIR [extra physiosync cv options]" >&2
-    exit 2
-fi
+need_args 3 "DEAP_ROOT|- DREAMER_MAT|- OUT_DIR" "$@"
 DEAP_ROOT=$1 DREAMER_MAT=$2 OUT=$3
 shift 3
 EXTRA_ARGS=("$@")

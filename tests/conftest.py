@@ -7,6 +7,25 @@ import pytest
 from physiosync.datasets.synthetic import make_deap
 
 
+class Interrupter:
+    """Wrap *func*: count its calls and raise KeyboardInterrupt on call number *at*."""
+
+    def __init__(self, func, at=None):
+        self.func, self.at, self.calls = func, at, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.func(*args, **kwargs)
+
+
+@pytest.fixture
+def interrupter():
+    """The :class:`Interrupter` class, to simulate a run killed mid-way."""
+    return Interrupter
+
+
 @pytest.fixture(scope="session")
 def deap_dat_dir(tmp_path_factory):
     """A tiny preprocessed-DEAP folder: 3 subjects x 4 trials x 10 s, strong effect."""

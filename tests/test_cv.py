@@ -71,33 +71,24 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
     assert imp.shape == (data.n_chans("eeg"),) and np.isclose(imp.sum(), 1) and (imp >= 0).all()
 
 
-def test_cross_validate_writes_folds_atomically_and_resumes(data, tmp_path, monkeypatch):
+def test_cross_validate_writes_folds_atomically_and_resumes(data, tmp_path, monkeypatch,
+                                                             interrupter):
     folds = make_folds(_units(data), "loso")
     kw = dict(long_config=TINY, short_config=TINY_SHORT, finetune_config=FT, per_subject=False,
               device="cpu")
     real = cv.run_fold
-    calls = {"n": 0}
-
-    def dies_on_second(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(cv, "run_fold", dies_on_second)
+    monkeypatch.setattr(cv, "run_fold", interrupter(real, at=2))
     with pytest.raises(KeyboardInterrupt):
         cv.cross_validate(data, folds, tmp_path, settings={"protocol": "loso"}, **kw)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fold_00.json"]  # no partial file
     first = json.loads((tmp_path / "fold_00.json").read_text())
     monkeypatch.setattr(cv, "run_fold", real)
-    calls["n"] = 0
     results = cv.cross_validate(data, folds, tmp_path, settings={"protocol": "loso"}, **kw)
     assert [r["fold"] for r in results] == [0, 1, 2]
     assert results[0] == first  # reused, not recomputed
     assert results[1]["test"] and all(s == results[1]["test"][0][0] for s, _ in results[1]["test"])
     # Other settings never reuse a finished fold.
-    monkeypatch.setattr(cv, "run_fold", dies_on_second)
-    calls["n"] = 1
+    monkeypatch.setattr(cv, "run_fold", interrupter(real, at=1))
     with pytest.raises(KeyboardInterrupt):
         cv.cross_validate(data, folds, tmp_path, settings={"protocol": "loso", "x": 1}, **kw)
 

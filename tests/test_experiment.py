@@ -57,30 +57,20 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
 
 
 def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
-        deap_root, tmp_path, monkeypatch):
+        deap_root, tmp_path, monkeypatch, interrupter):
     assert _cv(deap_root, tmp_path / "whole") == 0
-    real, calls = cv.run_fold, {"n": 0}
-
-    def dies_on_second_fold(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cv, "run_fold", dies_on_second_fold)
+    real = cv.run_fold
+    monkeypatch.setattr(cv, "run_fold", interrupter(real, at=2))
     with pytest.raises(KeyboardInterrupt):
         _cv(deap_root, tmp_path / "cut")
     assert not (tmp_path / "cut" / "report.json").exists()
     assert [p.name for p in (tmp_path / "cut" / "folds" / "physiosync").iterdir()] == [
         "fold_00.json"]
 
-    def counted(*args, **kwargs):
-        calls["resumed"] = calls.get("resumed", 0) + 1
-        return real(*args, **kwargs)
-
+    counted = interrupter(real)
     monkeypatch.setattr(cv, "run_fold", counted)
     assert _cv(deap_root, tmp_path / "cut") == 0
-    assert calls["resumed"] == 1  # only the unfinished fold ran
+    assert counted.calls == 1  # only the unfinished fold ran
     for name in ("report.json", "results.csv", "report.md"):
         assert (tmp_path / "cut" / name).read_text() == (tmp_path / "whole" / name).read_text()
 
