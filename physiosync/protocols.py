@@ -33,11 +33,15 @@ import pandas as pd
 
 from .exceptions import PhysioSyncError
 
-__all__ = ["PROTOCOLS", "Fold", "LeakageError", "make_folds", "check_disjoint"]
+__all__ = ["PROTOCOLS", "CAVEATS", "Fold", "LeakageError", "make_folds", "check_disjoint"]
 
 PROTOCOLS = ("within-trial-kfold", "within-loto", "loso", "subject-kfold", "legacy-segment")
 WITHIN = ("within-trial-kfold", "within-loto")
 CROSS = ("loso", "subject-kfold")
+
+
+#: Caveats that reports print under the title of a protocol's results (protocol -> text).
+CAVEATS: dict[str, str] = {}
 
 
 class LeakageError(PhysioSyncError, AssertionError):
