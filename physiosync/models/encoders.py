@@ -144,9 +144,10 @@ class _SpectralEmbedding(nn.Module):
 
     Emotion correlates such as frontal alpha asymmetry are *power* differences between
     channels whose oscillations have independent phases: every linear functional of
-    the window has zero mean in both classes, so the linear embeddings cannot form
-    them before the gate, and on small data they memorise windows instead. The
-    averaged energy is the band power the classic baselines use, with learnt filters.
+    the window has zero mean in both classes. The gated embeddings can represent power
+    (the gate makes a quadratic form), but on small data they memorise windows before
+    they find it; this embedding builds the power in. The averaged energy is the band
+    power the classic baselines use, with learnt filters.
     Samples beyond the last whole segment are dropped. Parameters:
     ``k*(L+1) + 4*C*k*D + 4*D`` with ``L = min(segment, T)``.
     """
@@ -261,8 +262,9 @@ class SignalEncoder(nn.Module):
         before the channel mixing: the temporal projection ``Linear(L, k)`` acts on
         ``L``-sample segments (``L = min(segment, T)``), its squared outputs are
         averaged over the segments and logged. It is the embedding that learns
-        band-power effects (e.g. frontal alpha asymmetry) from little data; the linear
-        embeddings cannot form power before their gate (docs/model.md).
+        band-power effects (e.g. frontal alpha asymmetry) from little data; the gated
+        linear embeddings can represent power but did not learn it from small data
+        (docs/model.md).
     factor_dim : int
         Temporal coefficients (filters) k per channel of the factorised and spectral
         embeddings; ignored by ``"multiview"``.
