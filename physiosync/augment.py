@@ -1,4 +1,4 @@
-"""On-the-fly augmentation of PhysioSync pre-training (method.md 4.2).
+"""On-the-fly augmentation of PhysioSync pre-training.
 
 The reference materialises six augmented copies of the training set up front (about
 20 GB on DEAP). Here each batch is augmented on the fly, with fresh random draws at

@@ -3,7 +3,7 @@
 :class:`PhysioSyncNet` feeds each long (5 s) window to the long encoder of every
 modality and each of its equal sub-windows (five 1 s windows) to the short encoder,
 scales every feature by the confidence of a shared linear probe, concatenates and
-classifies (method.md 5.1). Toggles give the usual ablations: EEG only, long or
+classifies. Toggles give the usual ablations: EEG only, long or
 short only, no gating, frozen encoders, no pre-training.
 
 :func:`finetune` trains it. Epoch selection looks only at a validation set drawn

@@ -45,7 +45,7 @@ class PrepareParams:
         Modalities to prepare, e.g. ``("eeg", "gsr")`` for DEAP, ``("eeg", "ecg")``
         for DREAMER.
     baseline : {"deviation", "mean", "none"}
-        ``"deviation"`` (PhysioSync, method.md 2.1): the mean of the baseline's 1 s
+        ``"deviation"`` (PhysioSync): the mean of the baseline's 1 s
         chunks is subtracted from every 1 s chunk of the stimulus. ``"mean"``: the
         baseline's per-channel mean is subtracted. ``"none"``: nothing.
     norm : dict of str -> str

@@ -1,4 +1,4 @@
-"""Contrastive pre-training: inter-subject temporal contrast plus CM-CA (method.md 4).
+"""Contrastive pre-training: inter-subject temporal contrast plus CM-CA.
 
 One :class:`PretrainModel` holds, for one window length, an encoder and a projector
 per modality (EEG first, then one peripheral signal) and the shared CM-CA head.
@@ -82,7 +82,7 @@ class PretrainConfig:
     epochs : int
         Passes over the slots when *steps* is None.
     augment : bool
-        On-the-fly augmentation (six kinds, method.md 4.2).
+        On-the-fly augmentation (six kinds).
     augment_pairing : {"independent", "shared"}
         ``"independent"``: every window draws its own augmentation kind. ``"shared"``:
         both subject groups of a slot get the same kind, as the reference's aligned,

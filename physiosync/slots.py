@@ -1,6 +1,6 @@
 """Stimulus slots across subjects, and the inter-subject synchrony sampler.
 
-PhysioSync's temporal contrast (method.md 4.3) pairs *the same stimulus slot* -- the
+PhysioSync's temporal contrast pairs *the same stimulus slot* -- the
 same video and the same window within it -- as seen by two disjoint groups of
 subjects. :class:`SlotData` holds the windows of every subject on one grid
 ``(subject, trial, window)``, with a mask of the cells that may be used (for

@@ -1,4 +1,4 @@
-"""Tests of physiosync.losses against loop-based re-computations of method.md 4.3-4.4."""
+"""Tests of physiosync.losses against loop-based re-computations of the reference's formulas."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from physiosync.models import ShapeError
 
 
 def ref_nt_xent(a, b, t):
-    """The formula of method.md 4.3, written out with plain loops in float64."""
+    """The reference's NT-Xent formula, written out with plain loops in float64."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     a = a / np.linalg.norm(a, axis=1, keepdims=True)

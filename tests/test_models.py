@@ -19,11 +19,11 @@ def n_params(module: nn.Module) -> int:
 
 
 def expected_encoder_params(c, t, d, depth=3, n_prompts=0):
-    """method.md 3.7 without the reference's dead parameters."""
+    """The reference's parameter count without its dead parameters."""
     return 4 * c * t * d + 6 * d + 6 * d + depth * (12 * d * d + 14 * d + n_prompts * d) + 2 * d
 
 
-# (name, args, kwargs) for every encoder of method.md 3.6 (DREAMER ECG: 256 Hz -> 2 x 256).
+# (name, args, kwargs) for every encoder of the reference (DREAMER ECG: 256 Hz -> 2 x 256).
 ENCODERS = [
     ("deap_eeg_1s", (32, 128, 128), {"n_prompts": 2, "dropout": 0.2}),
     ("deap_gsr_1s", (1, 128, 128), {}),

@@ -1,9 +1,9 @@
 """PhysioSync networks: the signal encoder and the heads built on it.
 
-* :class:`SignalEncoder` -- one encoder per modality and time scale (method.md 3.1-3.4).
-* :class:`Projector` -- the contrastive projector (method.md 3.4).
-* :class:`CMCAHead` -- the shared cross-modal head of CM-CA (method.md 4.4).
-* :class:`HierarchicalFusionHead` -- the gated long/short-term classifier (method.md 5).
+* :class:`SignalEncoder` -- one encoder per modality and time scale.
+* :class:`Projector` -- the contrastive projector.
+* :class:`CMCAHead` -- the shared cross-modal head of CM-CA.
+* :class:`HierarchicalFusionHead` -- the gated long/short-term classifier.
 * :class:`ShapeError` -- raised for tensors of the wrong shape.
 """
 

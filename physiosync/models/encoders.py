@@ -1,8 +1,8 @@
 """The PhysioSync signal encoder: gated multi-view embedding plus a small transformer.
 
 One class, :class:`SignalEncoder`, serves every modality (EEG, GSR, ECG) and both time
-scales (1 s and 5 s); only the sizes differ (method.md 3.1-3.6). The module follows the
-reference architecture but applies the hygiene fixes of method.md 10 item 9: every
+scales (1 s and 5 s); only the sizes differ. The module follows the
+reference architecture but applies two hygiene fixes: every
 submodule is initialised, and the reference's dead parameters (the unused "mix-FFN" of
 the last block and the unused second prompt of every EEG block) are not allocated.
 
@@ -93,7 +93,7 @@ def init_weights(module: nn.Module) -> None:
 
 
 class _MultiViewEmbedding(nn.Module):
-    """Gated multi-view embedding (method.md 3.1): ``(B, C, T) -> (B, 3, D)``.
+    """Gated multi-view embedding: ``(B, C, T) -> (B, 3, D)``.
 
     ``a = W1 x + b1`` and ``g = sigmoid(W2 x + b2)`` on the channel-major flattened
     input; the three tokens are ``a * g_v``. Parameters: ``4*C*T*D + 4*D``.
@@ -111,7 +111,7 @@ class _MultiViewEmbedding(nn.Module):
 
 
 class _FactorisedEmbedding(nn.Module):
-    """Factorised embedding (method.md 10 item 12): ``(B, C, T) -> (B, 3, D)``.
+    """Factorised embedding (not in the reference): ``(B, C, T) -> (B, 3, D)``.
 
     A temporal projection ``P: R^T -> R^k`` shared by all channels maps every channel
     to ``k`` coefficients; the ``C*k`` coefficients are then mixed across channels into
@@ -224,7 +224,7 @@ class _Block(nn.Module):
 
 
 class SignalEncoder(nn.Module):
-    """PhysioSync encoder for one modality at one time scale (method.md 3.1-3.4).
+    """PhysioSync encoder for one modality at one time scale.
 
     Pipeline: gated multi-view embedding (3 tokens of size D) -> BatchNorm1d over
     the ``(B, D, 3)`` layout -> prepend a CLS token -> add a type embedding (1 x D,
@@ -281,7 +281,7 @@ class SignalEncoder(nn.Module):
     -----
     Input: ``(B, C, T)`` or ``(B, 1, C, T)``, float. Output: ``(B, 4*D)``, the final
     LayerNorm-ed CLS token followed by the 3 view tokens. A wrong shape raises
-    :class:`ShapeError`. Unlike the reference (method.md 3.5), every submodule is
+    :class:`ShapeError`. Unlike the reference, every submodule is
     initialised: Linear weights trunc-normal(0.02) with zero bias, LayerNorm and
     BatchNorm 1/0, CLS/type/position/prompt tokens trunc-normal(0.02), q/v biases 0,
     layer-scale gammas 0.1. Parameter counts with the multiview embedding:

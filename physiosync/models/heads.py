@@ -1,6 +1,5 @@
 """Heads on top of the encoders: contrastive projector, CM-CA head, fusion classifier.
 
-See method.md 3.4 (projector), 4.4 (CM-CA head) and 5.1-5.2 (hierarchical fusion head).
 All heads are initialised like the encoders (Linear trunc-normal 0.02 with zero bias,
 norms 1/0) and use ``nn.Dropout`` modules, so dropout is off in eval mode.
 """
@@ -45,7 +44,7 @@ def _check_2d(name: str, x: torch.Tensor, dim: int) -> None:
 
 
 class Projector(nn.Module):
-    """Contrastive projector (method.md 3.4): ``(B, in_dim) -> (B, dims[-1])``.
+    """Contrastive projector: ``(B, in_dim) -> (B, dims[-1])``.
 
     ``Linear(in, 1024) -> BN -> [act] -> Dropout -> Linear(1024, 2048) -> BN -> [act]
     -> Dropout -> Linear(2048, 4096)`` for the default *dims*.
@@ -59,7 +58,7 @@ class Projector(nn.Module):
     dropout : float
         Dropout after every hidden BatchNorm (and activation). ``nn.Dropout`` modules:
         off in eval mode, unlike the reference's functional dropout, which was always
-        on (method.md 3.4).
+        on.
     activation : None, {"relu", "gelu"} or callable
         Non-linearity after every hidden BatchNorm. The default ``None`` reproduces the
         reference, which has **no** non-linearity (so the projector is an affine map in
@@ -112,7 +111,7 @@ class Projector(nn.Module):
 
 
 class CMCAHead(nn.Module):
-    """Shared cross-modal head of CM-CA (method.md 4.4): ``Linear(in, out) -> BN``.
+    """Shared cross-modal head of CM-CA: ``Linear(in, out) -> BN``.
 
     The same Linear and BatchNorm1d are applied to the EEG and to the peripheral
     features separately. As in the reference, the BatchNorm is called twice per step,
@@ -161,7 +160,7 @@ class CMCAHead(nn.Module):
 
 
 class HierarchicalFusionHead(nn.Module):
-    """Confidence-gated long/short-term fusion classifier (method.md 5.1-5.2).
+    """Confidence-gated long/short-term fusion classifier.
 
     Every feature f is scaled by its confidence ``gate(f) = f * max_c softmax(W f + b)_c``,
     a scalar per sample in ``[1/C, 1]``. One probe ``Linear(long_dim, C)`` is shared by
