@@ -25,7 +25,8 @@ def cmd_synth(args) -> int:
               "dreamer": synthetic.make_dreamer}[args.kind]
     kwargs = {k: v for k, v in (("n_subjects", args.subjects), ("n_trials", args.trials),
                                 ("seconds", args.seconds), ("effect", args.effect),
-                                ("seed", args.seed)) if v is not None}
+                                ("seed", args.seed), ("synchrony", args.synchrony),
+                                ("rating_bias", args.rating_bias)) if v is not None}
     out = writer(args.out, **kwargs)
     print(f"wrote synthetic {args.kind} data to {out}")
     return 0
@@ -59,7 +60,7 @@ def cmd_prepare(args) -> int:
 
 
 #: Size of the demo's synthetic DEAP set (see ``docs/benchmarks.md`` for its run time).
-DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0}
+DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0, "synchrony": 1.0}
 
 
 def _load_run_config(args):
@@ -85,26 +86,11 @@ def _load_run_config(args):
     return load_config(getattr(args, "config", None), getattr(args, "set", None), **cli)
 
 
-def _mean_std(summary: dict, key: str, with_std: bool = True) -> str:
-    v = summary.get(key)
-    if v is None or v["mean"] is None or v["mean"] != v["mean"]:
-        return "n/a"
-    return f"{v['mean']:.3f} ± {v['std']:.3f}" if with_std else f"{v['mean']:.3f}"
-
-
 def _print_result(result: dict) -> None:
-    """The summary table of a finished run, its leakage warning, and the report path."""
-    report = result["report"]
-    metric = "subject.balanced_accuracy" if any(
-        k.startswith("subject.") for k in report["summary"]) else "window.balanced_accuracy"
-    print(f"{'pipeline':<14} {metric:>28} {'trial.accuracy':>16} {'chance':>8}")
-    for name, part in report["pipelines"].items():
-        s = part["summary"]
-        print(f"{name:<14} {_mean_std(s, metric):>28} {_mean_std(s, 'trial.accuracy'):>16} "
-              f"{_mean_std(s, 'window.chance', with_std=False):>8}")
-    if report.get("warning"):
-        print()
-        print(report["warning"])
+    """The summary of a finished run (:func:`physiosync.report.report_text`) and its path."""
+    from .report import report_text
+
+    print(report_text(result["report"]))
     print()
     print(f"report: {result['paths'].get('html', result['paths']['md'])}")
 
@@ -142,9 +128,10 @@ def cmd_demo(args) -> int:
     data_dir = out / "data_preprocessed_python"
     print(f"physiosync {__version__} demo")
     print(f"1/3 writing a synthetic DEAP set ({args.subjects} subjects x {args.trials} videos x "
-          f"{args.seconds:g} s, effect {args.effect:g}) to {data_dir}")
+          f"{args.seconds:g} s, effect {args.effect:g}, synchrony {args.synchrony:g}) to "
+          f"{data_dir}")
     make_deap(data_dir, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
-              effect=args.effect, seed=args.seed)
+              effect=args.effect, seed=args.seed, synchrony=args.synchrony)
     args.config = ["demo"] + (args.config or [])
     args.data_root = str(data_dir)
     args.dataset = "deap"
@@ -153,6 +140,10 @@ def cmd_demo(args) -> int:
     print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
           f"({cfg.protocol.name}, {cfg.protocol.n_splits} folds, target {cfg.data.target}): "
           "prepare, pre-train, fine-tune, predict")
+    emb = sorted({cfg.pretrain_long.embedding, cfg.pretrain_short.embedding})
+    print(f"    model: a small PhysioSync with the {' and '.join(emb)} embedding"
+          + (" (per-channel log band energy; not the authors' multi-view embedding, which "
+             "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
                             show_progress=not args.quiet)
     print(f"3/3 report written in {result['seconds']:.0f} s")
@@ -293,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, help="trials (videos/clips) per subject")
     p.add_argument("--seconds", type=float, help="stimulus length in seconds")
     p.add_argument("--effect", type=float, help="emotion effect strength (0 = none)")
+    p.add_argument("--synchrony", type=float,
+                   help="strength of each video's stimulus-locked time course, shared by its "
+                        "viewers and by EEG and peripheral signals (default 1; 0 = none)")
+    p.add_argument("--rating-bias", type=float,
+                   help="SD of a per-subject rating offset, as a fraction of the rating range, "
+                        "e.g. 0.25 (default 0 = none)")
     p.add_argument("--seed", type=int, help="random seed")
     p.set_defaults(func=cmd_synth)
 
@@ -341,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=DEMO_DATA["trials"])
     p.add_argument("--seconds", type=float, default=DEMO_DATA["seconds"])
     p.add_argument("--effect", type=float, default=DEMO_DATA["effect"])
+    p.add_argument("--synchrony", type=float, default=DEMO_DATA["synchrony"],
+                   help="stimulus-locked synchrony of the synthetic data (0 = none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", action="append",
                    help="YAML file or preset layered over the demo preset (repeatable)")

@@ -107,10 +107,12 @@ class ProtocolConfig:
     name : str
         One of :data:`physiosync.protocols.PROTOCOLS`.
     n_splits : int
-        Folds of the k-fold protocols.
+        Folds of the k-fold protocols (``subject-stimulus-kfold``: groups of subjects
+        and of stimuli, paired one to one).
     val_size : float
-        Fraction of training stimuli (within) or subjects (across) held out for
-        epoch selection; 0 keeps the last epoch.
+        Fraction of training stimuli (within) or subjects (across, including
+        ``subject-stimulus-kfold``) held out for epoch selection; 0 keeps the last
+        epoch.
     pooled : bool
         Within-subject protocols: fit one model over all subjects instead of one per
         subject.
@@ -119,6 +121,14 @@ class ProtocolConfig:
         predict that class and flag it in the report.
     permutations : int
         Label permutations for a p-value of the mean balanced accuracy (0: none).
+    permutation_refit : int
+        Refits of every pipeline on permuted training labels, for a p-value that
+        accounts for training (0: none). Each refit shuffles, within every subject,
+        the labels of each fold's training units (and separately of its validation
+        units), retrains on the same folds and scores the true test labels with the
+        headline subject-level metric. Costs *N* extra cross-validations per
+        pipeline (pre-training is shared by the refits of a fold). Not available
+        with ``legacy-segment``, whose test windows share trials with training.
     """
 
     name: str = "within-trial-kfold"
@@ -127,10 +137,12 @@ class ProtocolConfig:
     pooled: bool = False
     one_class: str = "error"
     permutations: int = 0
+    permutation_refit: int = 0
 
 
-#: Pipelines that can be named in ``pipelines:``. ``kind`` is ``"physiosync"`` or
-#: ``"bandpower"``; ``set`` holds dotted overrides applied to the run's config.
+#: Pipelines that can be named in ``pipelines:``. ``kind`` is ``"physiosync"``,
+#: ``"bandpower"`` or ``"stimulus-prior"``; ``set`` holds dotted overrides applied to the
+#: run's config.
 PIPELINES = {
     "physiosync": {"kind": "physiosync", "set": {},
                    "doc": "LS-TCL + CM-CA pre-training, hierarchical fusion fine-tuning"},
@@ -150,6 +162,9 @@ PIPELINES = {
                "doc": "pre-trained encoders frozen, head trained only"},
     "bandpower": {"kind": "bandpower", "set": {},
                   "doc": "baseline: log band powers + logistic regression"},
+    "stimulus-prior": {"kind": "stimulus-prior", "set": {},
+                       "doc": "baseline: no signal, the training labels of the same stimulus "
+                              "(the class prior for unseen stimuli)"},
 }
 
 # Numeric ranges: (low, high, low_inclusive). Keys are field names of a section.
@@ -157,7 +172,7 @@ _RANGES = {
     "data": {"long_seconds": (0, None, False), "n_sub": (1, None, True),
              "stimulus_seconds": (0, None, False)},
     "protocol": {"n_splits": (2, None, True), "val_size": (0, 1, True),
-                 "permutations": (0, None, True)},
+                 "permutations": (0, None, True), "permutation_refit": (0, None, True)},
     "pretrain": {"embed_dim": (1, None, True), "depth": (1, None, True),
                  "n_heads": (1, None, True), "n_prompts": (0, None, True),
                  "eeg_dropout": (0, 1, True), "projector_dropout": (0, 1, True),
@@ -469,6 +484,11 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     finetune_cfg = _build(FinetuneConfig, ft, "finetune")
     data_cfg = _build(DataConfig, data, "data")
     protocol_cfg = _build(ProtocolConfig, protocol, "protocol")
+    if protocol_cfg.permutation_refit and protocol_cfg.name == "legacy-segment":
+        raise ConfigError("protocol.permutation_refit needs whole trials in the test folds; "
+                          "legacy-segment splits the windows of each trial between training "
+                          "and test. Set protocol.permutation_refit: 0 or use another "
+                          "protocol.")
     if data_cfg.target == "liking" and data_cfg.name == "dreamer":
         raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
                           "and dominance (and the 'four' quadrants).")
@@ -542,7 +562,7 @@ PRESETS = {
                      "pooled": True, "one_class": "constant"},
         "pretrain": {"embedding": "spectral", "embed_dim": 32, "depth": 1, "n_heads": 2,
                      "n_prompts": 1, "projector_dims": [128, 128], "cmca_dim": 64,
-                     "batch_slots": 6, "group_size": 1, "steps": 100, "lr": 1e-3,
+                     "batch_slots": 6, "group_size": 2, "steps": 300, "lr": 1e-3,
                      "short": {"embed_dim": 16}},
         "finetune": {"hidden": [64], "epochs": 12, "batch_size": 32, "lr": 1e-3,
                      "scheduler": "none"},
@@ -552,7 +572,7 @@ PRESETS = {
     # tests). It sets sizes only, so it can be layered over any other configuration:
     # ``--config configs/deap_legacy.yaml --config tiny``.
     "tiny": {
-        "pretrain": {"embedding": "spectral", "embed_dim": 8, "depth": 1, "n_heads": 2,
+        "pretrain": {"embed_dim": 8, "depth": 1, "n_heads": 2,
                      "n_prompts": 1, "projector_dims": [16, 16], "cmca_dim": 8,
                      "batch_slots": 4, "group_size": 1, "steps": 2, "epochs": 1,
                      "short": {"embed_dim": 8}, "long": {"embed_dim": 8}},

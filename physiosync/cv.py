@@ -26,14 +26,16 @@ import torch
 from ._logging import logger, progress
 from .exceptions import PhysioSyncError
 from .finetune import FinetuneConfig, channel_importance, finetune, predict_proba
-from .metrics import chance_level, classification_metrics, trial_vote
+from .losses import collapsed_loss
+from .metrics import classification_metrics, model_chance_levels, trial_vote
 from .pretrain import PretrainConfig, pretrain
 from .protocols import Fold, check_disjoint
 from .slots import SlotData
 from .utils import fingerprint
 
-__all__ = ["run_fold", "run_fold_bandpower", "cross_validate", "fold_metrics", "fold_cells",
-           "one_class_models", "windows_per_unit"]
+__all__ = ["run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
+           "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
+           "windows_per_unit", "permute_training_labels"]
 
 
 def _grid_rows(data: SlotData, units) -> list[tuple[int, int]]:
@@ -162,7 +164,8 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              short_config: PretrainConfig | None = None,
              finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
-             importance: bool = True, device=None, show_progress: bool | None = False):
+             importance: bool = True, device=None, show_progress: bool | None = False,
+             pretrain_cache: dict | None = None):
     """Pre-train, fine-tune and predict one fold.
 
     Parameters
@@ -195,6 +198,12 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     show_progress : bool | None
         Progress bars of the pre-training steps and fine-tuning epochs (``None``:
         follow the log level).
+    pretrain_cache : dict | None
+        In-memory store of pre-trained encoders, filled and read by this function.
+        Pre-training uses no labels, so runs of the same fold that differ only in
+        their labels (the refits of a permutation null) can pass one dict to
+        pre-train once. Entries are keyed by the allowed cells, the encoder and its
+        configuration, not by the windows: never share one dict between datasets.
 
     Returns
     -------
@@ -202,9 +211,10 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         One row per test window: ``subject, trial, window, y``, ``p0..p{C-1}`` and
         ``one_class``.
     details : dict
-        ``curves`` (``pretrain`` per encoder: ``step``/``loss``; ``finetune`` per
-        model: ``epoch``/``train_loss``/``val_loss``) and ``channel_importance``
-        (EEG, summing to 1, or None).
+        ``curves`` (``pretrain`` per encoder: ``step``/``loss`` and ``collapsed``, the
+        loss of a collapsed encoder, see :func:`~physiosync.losses.collapsed_loss`;
+        ``finetune`` per model: ``epoch``/``train_loss``/``val_loss``) and
+        ``channel_importance`` (EEG, summing to 1, or None).
     """
     if data.labels is None:
         raise PhysioSyncError("cross-validation needs labelled SlotData.")
@@ -226,10 +236,21 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         if finetune_config.use_short:
             runs.append(("short", n_sub, short_config))
         for name, sub, cfg in runs:
-            pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, device=device,
-                                       modalities=finetune_config.modalities,
-                                       show_progress=show_progress)
-            curves["pretrain"][name] = _curve(hist, "step", "loss")
+            key = fingerprint(allowed, name, sub, repr(cfg), repr(finetune_config.modalities),
+                              str(device))
+            if pretrain_cache is not None and key in pretrain_cache:
+                pre[name], hist = pretrain_cache[key]
+            else:
+                pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub,
+                                           device=device, modalities=finetune_config.modalities,
+                                           show_progress=show_progress)
+                if pretrain_cache is not None:
+                    pretrain_cache[key] = (pre[name], hist)
+            # The loss of a collapsed encoder: a run that stays above it learnt nothing.
+            collapsed = collapsed_loss(
+                cfg.batch_slots, loss_weights=cfg.loss_weights, cmca_variant=cfg.cmca_variant,
+                has_pps=len(tuple(finetune_config.modalities or data.modalities)) > 1)
+            curves["pretrain"][name] = {**_curve(hist, "step", "loss"), "collapsed": collapsed}
     n_classes = int(max(data.labels.max() + 1, 2))
     frames, weights = [], []
     eeg = "eeg" if "eeg" in (finetune_config.modalities or data.modalities) else None
@@ -302,16 +323,105 @@ def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: 
         else None}
 
 
-def fold_metrics(pred: pd.DataFrame, n_classes: int = 2) -> dict:
-    """Window- and trial-level metrics and chance levels of one fold's predictions."""
+def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = True,
+                            one_class: str = "error", val_size: float = 0.1, seed: int = 0,
+                            **ignored):
+    """The stimulus-prior baseline on the same fold as :func:`run_fold`.
+
+    Every test window gets the class frequencies of the training units (``train`` and
+    ``val``) of its stimulus, one vote per unit
+    (:class:`~physiosync.baselines.StimulusPriorClassifier`); a stimulus no training
+    unit has gets the class frequencies of all training units. It reads no signal, so
+    it measures how far knowing the stimulus goes under the fold's protocol. With
+    *per_subject*, each subject's model sees only that subject's units, hence only the
+    prior.
+    """
+    from .baselines import StimulusPriorClassifier
+
+    check_disjoint(fold)
+    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
+                              val_size=val_size, seed=seed)
+    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
+    seen = np.concatenate([train, val])
+    n_classes = int(max(data.labels.max() + 1, 2))
+    trials = np.asarray(data.trials)
+    frames = []
+    for g in _groups(test, per_subject):
+        te = _pick(test, g)
+        if len(te) == 0:
+            continue
+        proba = np.zeros((len(te), n_classes))
+        if g in single:
+            proba[:, single[g]] = 1.0
+        else:
+            units = np.unique(_pick(seen, g)[:, :2], axis=0)  # grid rows (s, t), one per unit
+            clf = StimulusPriorClassifier().fit(trials[units[:, 1]],
+                                                data.labels[units[:, 0], units[:, 1]])
+            proba[:, clf.classes_] = clf.predict_proba(trials[te[:, 1]])
+        frames.append(_prediction_frame(data, te, proba, g in single))
+    return pd.concat(frames, ignore_index=True), {"curves": {}, "channel_importance": None}
+
+
+def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
+                 train_labels: dict | None = None) -> dict:
+    """Window- and trial-level metrics of one fold's predictions, with their chance levels.
+
+    Parameters
+    ----------
+    pred : DataFrame
+        The fold's predictions (``subject``, ``trial``, ``y``, ``p0..p{C-1}``).
+    n_classes : int
+        2 or 4.
+    train_labels : dict | None
+        Class counts of the fold's training labels (see :func:`train_label_counts`).
+        ``None``: the chance levels fall back on the test labels (the accuracy chance
+        is then the test majority) and ``chance_source`` says so.
+
+    Returns
+    -------
+    metrics : dict
+        ``window`` and ``trial`` metrics (:func:`~physiosync.metrics.classification_metrics`),
+        ``chance`` (``window`` and ``trial``: metric -> chance level, see
+        :func:`~physiosync.metrics.chance_levels`) and ``chance_source``
+        (``"training labels"`` or ``"test labels"``).
+    """
     proba = pred[[f"p{c}" for c in range(n_classes)]].to_numpy()
     y = pred["y"].to_numpy()
-    out = {"window": classification_metrics(y, proba.argmax(1), proba, n_classes=n_classes),
-           "chance_window": chance_level(y)}
+    subjects = pred["subject"].to_numpy()
+    out = {"window": classification_metrics(y, proba.argmax(1), proba, n_classes=n_classes)}
     yt, pt, mt = trial_vote(y, proba, pred[["subject", "trial"]].to_numpy())
     out["trial"] = classification_metrics(yt, pt, mt, n_classes=n_classes)
-    out["chance_trial"] = chance_level(yt)
+    # trial_vote orders trials by first appearance, as drop_duplicates does
+    trial_subjects = pred[["subject", "trial"]].drop_duplicates()["subject"].to_numpy()
+    out["chance"] = {
+        "window": model_chance_levels(y, subjects, train_labels, n_classes=n_classes),
+        "trial": model_chance_levels(yt, trial_subjects, train_labels, n_classes=n_classes)}
+    out["chance_source"] = "test labels" if train_labels is None else "training labels"
     return out
+
+
+def train_label_counts(data: SlotData, fold: Fold, *, per_subject: bool = True,
+                       val_size: float = 0.1, seed: int = 0) -> dict:
+    """Class counts of the windows a fold's models learn from (``train`` + ``val``).
+
+    Returns
+    -------
+    train_labels : dict
+        ``per_subject_models`` (*per_subject*), ``pooled`` (counts over all training
+        windows) and ``subjects`` (``{str(subject): counts}``), each a list of
+        ``n_classes`` integers.
+    """
+    train, val, _ = fold_cells(data, fold, val_size=val_size, seed=seed)
+    cells = np.concatenate([train, val])
+    n_classes = int(max(data.labels.max() + 1, 2))
+    labels = data.labels[cells[:, 0], cells[:, 1]]
+    subjects = np.asarray(data.subjects)[cells[:, 0]]
+
+    def counts(y):
+        return np.bincount(y, minlength=n_classes).astype(int).tolist()
+
+    return {"per_subject_models": bool(per_subject), "pooled": counts(labels),
+            "subjects": {str(s): counts(labels[subjects == s]) for s in np.unique(subjects)}}
 
 
 def _json_default(obj):
@@ -351,13 +461,16 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     -------
     results : list of dict
         Per fold: ``fold``, the manifest (``train``, ``val``, ``test``, ``pretrain``),
-        ``metrics``, ``predictions`` (records), ``curves`` and ``channel_importance``.
+        ``metrics`` (:func:`fold_metrics`), ``train_labels`` (:func:`train_label_counts`),
+        ``predictions`` (records), ``curves`` and ``channel_importance``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     hp = {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
-          for k, v in run_kwargs.items() if k not in ("device", "show_progress")}
+          for k, v in run_kwargs.items()
+          if k not in ("device", "show_progress", "pretrain_cache")}
     n_classes = int(max(data.labels.max() + 1, 2))
+    split = {k: run_kwargs[k] for k in ("per_subject", "val_size", "seed") if k in run_kwargs}
     results = []
     for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv")),
                          disable=None if show_progress is None else not show_progress):
@@ -369,16 +482,69 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                 done = json.loads(path.read_text())
                 if done.get("key") == key:
                     logger.info("fold %d already done, reusing %s", fold.fold, path)
+                    if "train_labels" not in done:  # written by an older version
+                        done["train_labels"] = train_label_counts(data, fold, **split)
+                        done["metrics"] = fold_metrics(pd.DataFrame(done["predictions"]),
+                                                       n_classes, done["train_labels"])
                     results.append(done)
                     continue
             except (OSError, ValueError):
                 pass  # unreadable: recompute
         pred, details = (runner or run_fold)(data, fold, show_progress=show_progress,
                                              **run_kwargs)
-        record = {"key": key, **fold.manifest(), "metrics": fold_metrics(pred, n_classes),
+        train_labels = train_label_counts(data, fold, **split)
+        record = {"key": key, **fold.manifest(),
+                  "metrics": fold_metrics(pred, n_classes, train_labels),
+                  "train_labels": train_labels,
                   "predictions": pred.to_dict(orient="records"), **details}
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(record, default=_json_default))
         os.replace(tmp, path)
         results.append(record)
     return results
+
+
+def permute_training_labels(data: SlotData, fold: Fold, *, seed: int = 0) -> SlotData:
+    """A view of *data* whose fold-``train`` and ``val`` labels are shuffled within subjects.
+
+    The labels of each subject's ``train`` units are permuted among those units, and
+    those of its ``val`` units among those, so that every model of the fold keeps its
+    class counts (the one-class checks pass exactly when they pass on the true
+    labels). ``test`` units keep their true labels. This is the label permutation of
+    a refit permutation null (as in :func:`sklearn.model_selection.permutation_test_score`).
+
+    Parameters
+    ----------
+    data : SlotData
+        Labelled windows.
+    fold : Fold
+        A unit fold (not ``legacy-segment``, whose test windows share trials with
+        training).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    permuted : SlotData
+        A shallow copy sharing *data*'s window tensors, with a new ``labels`` grid.
+    """
+    import copy
+
+    if data.labels is None:
+        raise PhysioSyncError("permute_training_labels needs labelled SlotData.")
+    if fold.leaky:
+        raise PhysioSyncError(f"fold {fold.fold} is a legacy-segment fold: its test windows "
+                              "share trials with training, so training labels cannot be "
+                              "permuted without permuting test labels.")
+    rng = np.random.default_rng(seed)
+    labels = data.labels.copy()
+    for part in (fold.train, fold.val):
+        if len(part) == 0:
+            continue
+        rows = np.asarray(_grid_rows(data, part), dtype=np.int64)
+        for s in np.unique(rows[:, 0]):
+            i, j = rows[rows[:, 0] == s].T
+            labels[i, j] = rng.permutation(labels[i, j])
+    out = copy.copy(data)  # shares the window tensors
+    out.labels = labels
+    return out

@@ -9,6 +9,8 @@ configuration on the same folds and writes one report comparing them::
     out_dir/
       config.yaml            resolved configuration, versions, data source
       folds/<pipeline>/fold_XX.json   per-fold manifest, metrics, predictions, curves
+      folds/<pipeline>/refit_null/rNNN/fold_XX.json   refits on permuted training labels
+                                                      (protocol.permutation_refit)
       report.json  results.csv  report.md  report.html
 
 An interrupted run, started again with the same configuration and output folder,
@@ -17,6 +19,7 @@ skips the folds already completed and ends with the same report.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from .exceptions import DataNotFoundError, PhysioSyncError
 from .protocols import CROSS, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
+           "describe_pipeline",
            "preflight", "plan_experiment", "run_experiment", "versions"]
 
 
@@ -156,7 +160,11 @@ def _per_subject(cfg: RunConfig) -> bool:
 
 
 def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
-    """Checks that must pass before any training: classes per fold and modalities."""
+    """Checks that must pass before any training.
+
+    Two classes in the data and in every model's training split, the modalities each
+    pipeline uses, and enough pre-training subjects per stimulus slot in every fold.
+    """
     from .cv import one_class_models
 
     labels_present = np.unique(data.labels[data.labels >= 0])
@@ -173,6 +181,36 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
         if missing:
             raise ConfigError(f"pipeline {spec['name']!r} uses {', '.join(missing)}, which "
                               f"data.modalities ({', '.join(data.slots.modalities)}) lacks.")
+        _check_pretraining(cfg, spec, data, folds)
+
+
+def _check_pretraining(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list) -> None:
+    """Every fold's pre-training units must fill a synchrony batch (before any training).
+
+    The synchrony sampler needs ``batch_slots`` stimulus slots, each seen by ``2 N``
+    allowed subjects; protocols that hold out subjects can leave a fold too few.
+    """
+    from .cv import _cells_of
+    from .slots import SynchronySampler
+
+    pc = pipeline_config(cfg, spec)
+    if spec["kind"] != "physiosync" or not pc.pretrain_enabled:
+        return
+    runs = [(name, sub, pcfg) for name, sub, pcfg, used in (
+        ("long", 1, pc.pretrain_long, pc.finetune.use_long),
+        ("short", pc.data.n_sub, pc.pretrain_short, pc.finetune.use_short)) if used]
+    for fold in folds:
+        allowed = np.zeros(data.slots.shape, dtype=bool)
+        cells = _cells_of(data.slots, fold.pretrain)
+        allowed[tuple(cells.T)] = True
+        allowed &= data.slots.valid
+        for name, sub, pcfg in runs:
+            try:
+                SynchronySampler(allowed, batch_slots=pcfg.batch_slots,
+                                 group_size=pcfg.group_size, n_sub=sub, seed=pcfg.seed)
+            except PhysioSyncError as err:
+                raise PhysioSyncError(f"pipeline {spec['name']!r}, fold {fold.fold}, {name} "
+                                      f"pre-training: {err}") from None
 
 
 def plan_experiment(cfg: RunConfig) -> dict:
@@ -206,7 +244,8 @@ def plan_experiment(cfg: RunConfig) -> dict:
 
 
 def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
-                  *, resume: bool, show_progress):
+                  *, resume: bool, show_progress, refit: int | None = None,
+                  pretrain_cache: dict | None = None):
     from .cv import cross_validate, run_fold, run_fold_bandpower
 
     pc = pipeline_config(cfg, spec)
@@ -215,16 +254,124 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
     settings = {"pipeline": spec["name"], "kind": spec["kind"], "protocol": pc.protocol.name,
                 "target": pc.data.target, "source": data.source,
                 "data": {k: v for k, v in pc.raw["data"].items() if k != "cache_dir"}}
+    if refit is not None:  # a refit of the permutation null (permuted training labels)
+        settings["refit"] = refit
     if spec["kind"] == "bandpower":
         return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
                               runner=run_fold_bandpower, show_progress=show_progress,
                               sfreq=data.sfreq, C=pc.baselines["bandpower"]["C"],
                               modalities=pc.finetune.modalities, **common)
+    if spec["kind"] == "stimulus-prior":
+        from .cv import run_fold_stimulus_prior
+
+        return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
+                              runner=run_fold_stimulus_prior, show_progress=show_progress,
+                              **common)
     return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
                           runner=run_fold, show_progress=show_progress, n_sub=pc.data.n_sub,
                           long_config=pc.pretrain_long, short_config=pc.pretrain_short,
                           finetune_config=pc.finetune, do_pretrain=pc.pretrain_enabled,
-                          device=pc.device, **common)
+                          device=pc.device, pretrain_cache=pretrain_cache, **common)
+
+
+def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = None) -> dict:
+    """What a pipeline runs, for the report: its kind, encoder embedding and inputs.
+
+    Returns
+    -------
+    model : dict
+        ``kind``; ``embedding`` (``{"long": ..., "short": ...}`` for the encoders the
+        pipeline fine-tunes, None for the baselines); ``pretrained``; ``modalities``;
+        and ``text``, one line such as ``"PhysioSync, spectral embedding (long 5 s,
+        short 1 s), pre-trained; eeg + gsr"``.
+    """
+    pc = pipeline_config(cfg, spec)
+    kind = spec["kind"]
+    mods = list(pc.finetune.modalities or (data.slots.modalities if data is not None
+                                           else cfg.data.modalities or ()))
+    out = {"kind": kind, "embedding": None, "pretrained": None, "modalities": mods}
+    if kind == "physiosync":
+        ft, d = pc.finetune, pc.data
+        emb = {}
+        if ft.use_long:
+            emb["long"] = pc.pretrain_long.embedding
+        if ft.use_short:
+            emb["short"] = pc.pretrain_short.embedding
+        scales = {"long": f"long {d.long_seconds:g} s",
+                  "short": f"short {d.long_seconds / d.n_sub:g} s"}
+        kinds = sorted(set(emb.values()))
+        if len(kinds) == 1:
+            what = f"{kinds[0]} embedding ({', '.join(scales[k] for k in emb)})"
+        else:
+            what = ", ".join(f"{scales[k]}: {v} embedding" for k, v in emb.items())
+        state = "pre-trained" if pc.pretrain_enabled else "no pre-training"
+        if ft.freeze_encoders:
+            state += ", encoders frozen"
+        out.update(embedding=emb, pretrained=bool(pc.pretrain_enabled),
+                   text=f"PhysioSync, {what}, {state}")
+    elif kind == "bandpower":
+        out["text"] = "band powers per channel + logistic regression"
+    elif kind == "stimulus-prior":
+        out["text"] = "no signal: other training subjects' labels of the same stimulus"
+        out["modalities"] = []
+    else:
+        out["text"] = kind
+    if out["modalities"]:
+        out["text"] += "; " + " + ".join(out["modalities"])
+    return out
+
+
+_REFIT_DEFINITION = ("the pipeline retrained on the same folds with each subject's training "
+                     "(and, separately, validation) unit labels shuffled within that subject, "
+                     "and scored on the true test labels")
+
+
+def _pooled_score(results: list, n_classes: int) -> float:
+    """Headline subject-level score of a pipeline's test predictions pooled over folds."""
+    import pandas as pd
+
+    from .metrics import subject_level_score
+
+    preds = pd.concat([pd.DataFrame(r["predictions"]) for r in results], ignore_index=True)
+    proba = preds[[f"p{c}" for c in range(n_classes)]].to_numpy()
+    return subject_level_score(preds["y"].to_numpy(), proba.argmax(1),
+                               preds["subject"].to_numpy(), n_classes=n_classes)
+
+
+def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, results: list,
+                out_dir: Path, *, resume: bool, show_progress) -> dict:
+    """Refit permutation null of one pipeline (``protocol.permutation_refit`` refits).
+
+    Refit ``r`` of fold ``f`` trains on labels permuted with a seed derived from
+    ``(seed, r, f)`` and is saved in ``out_dir/rNNN/fold_XX.json``, so an interrupted
+    run resumes. Folds are the outer loop so that the refits of a fold share one
+    pre-training (it uses no labels).
+    """
+    from ._logging import progress
+    from .cv import permute_training_labels
+    from .metrics import headline_metric
+    from .utils import derive_seed
+
+    n = cfg.protocol.permutation_refit
+    per_refit = [[] for _ in range(n)]
+    jobs = [(fold, r) for fold in folds for r in range(n)]
+    cache, cache_fold = {}, None
+    for fold, r in progress(jobs, desc=f"{spec['name']} refit null",
+                            disable=None if show_progress is None else not show_progress):
+        if fold.fold != cache_fold:  # keep one fold's pre-trained encoders only
+            cache, cache_fold = {}, fold.fold
+        slots = permute_training_labels(data.slots, fold,
+                                        seed=derive_seed(cfg.seed, "refit", r, fold.fold))
+        refit_data = dataclasses.replace(data, slots=slots)
+        per_refit[r] += _run_pipeline(cfg, spec, refit_data, [fold], out_dir / f"r{r:03d}",
+                                      resume=resume, show_progress=False, refit=r,
+                                      pretrain_cache=cache)
+    observed = _pooled_score(results, data.n_classes)
+    null = [_pooled_score(res, data.n_classes) for res in per_refit]
+    hits = sum(v >= observed - 1e-12 for v in null)
+    p_value = (1 + hits) / (1 + n) if np.isfinite(observed) else float("nan")
+    return {"metric": f"subject.{headline_metric(data.n_classes)}", "observed": observed,
+            "null": null, "p_value": float(p_value), "n": n, "definition": _REFIT_DEFINITION}
 
 
 def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
@@ -270,7 +417,18 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
                           n_classes=data.n_classes,
                           config={**cfg.to_dict(), "run": provenance},
                           channels=data.channels.get("eeg"),
-                          permutations=cfg.protocol.permutations, seed=cfg.seed)
+                          permutations=cfg.protocol.permutations, seed=cfg.seed,
+                          per_subject_models=_per_subject(cfg))
+    for spec in cfg.pipelines:
+        report["pipelines"][spec["name"]]["model"] = describe_pipeline(cfg, spec, data)
+    if cfg.protocol.permutation_refit:
+        for spec in cfg.pipelines:
+            logger.info("pipeline %s: %d refits on permuted training labels", spec["name"],
+                        cfg.protocol.permutation_refit)
+            report["pipelines"][spec["name"]]["refit_null"] = _refit_null(
+                cfg, spec, data, folds, results[spec["name"]],
+                out_dir / "folds" / spec["name"] / "refit_null", resume=resume,
+                show_progress=show_progress)
     paths = write_report(report, out_dir, html=html)
     paths["config"] = out_dir / "config.yaml"
     return {"report": report, "paths": paths, "seconds": time.perf_counter() - t0}

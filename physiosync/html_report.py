@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ._logging import logger
+from .report import CHANCE_NOTE
 
 __all__ = ["render_html", "write_html_report"]
 
-FOOTNOTE = ("Chance = accuracy of always predicting the majority class of each test fold. "
-            "Standard deviations are over folds or subjects (ddof = 1).")
+FOOTNOTE = (CHANCE_NOTE + " Per-subject metrics pool the test windows of a subject over "
+            "all folds; pooled metrics pool all test windows (or trial votes) of a fold. Standard "
+            "deviations are over subjects or folds (ddof = 1).")
 
 _DEFAULT_WARNING = ("LEAKAGE WARNING: this protocol lets windows of the same trial sit in "
                     "both training and test data; its scores are not emotion recognition "
@@ -55,9 +57,13 @@ figcaption{font-size:.9em;color:#555}
 .skip{color:#666;font-style:italic}
 pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
 footer{font-size:.85em;color:#555;border-top:1px solid #ddd;margin-top:2em;padding-top:.5em}
+.caveat{border:2px solid #d98c00;background:#fff6e0;color:#5a3b00;padding:.6em 1em;margin:1em 0}
+.headline{border:1px solid #888;background:#f4f8fc;padding:.2em 1em;margin:1em 0}
+.headline .null{font-size:.9em;color:#444}
+.headline .one-class{color:#7a4b00}
 """
 
-_LEVEL_ORDER = {"window": 0, "trial": 1, "subject": 2}
+_LEVEL_ORDER = {"subject": 0, "window": 1, "trial": 2}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -206,8 +212,9 @@ def _figure(fig_id: str, draw, alt: str, caption: str) -> str:
 
 
 # --------------------------------------------------------------------------- sections
-def _header(report: Mapping) -> str:
+def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
     from . import __version__
+    from .report import _headline_sentence, _one_class_sentence
 
     target = report.get("target", "n/a")
     protocol = report.get("protocol", "n/a")
@@ -215,6 +222,9 @@ def _header(report: Mapping) -> str:
     if report.get("leaky"):
         text = report.get("warning") or _DEFAULT_WARNING
         parts.append(f'<div class="warning" role="alert">{_esc(text)}</div>')
+    if report.get("caveat"):
+        parts.append(f'<div class="caveat" role="note"><strong>Caveat ({_esc(protocol)}):'
+                     f"</strong> {_esc(report['caveat'])}</div>")
     meta = [f"physiosync {__version__}"]
     dataset = _dict(report.get("config")).get("dataset")
     if isinstance(dataset, Mapping):
@@ -229,10 +239,31 @@ def _header(report: Mapping) -> str:
     if n_classes is not None:
         meta.append(f"classes: {n_classes}")
     parts.append(f'<p class="meta">{_esc(" · ".join(meta))}</p>')
+    if primary is not None:
+        n_classes = _num(n_classes) or 2
+        pipe = pipes[primary]
+        box = [f"<p><strong>Headline ({_esc(primary)}):</strong> "
+               f"{_esc(_headline_sentence(pipe, int(n_classes)))}.</p>"]
+        nulls = []
+        pv, rn = _dict(pipe.get("p_value")), _dict(pipe.get("refit_null"))
+        if isinstance(pv.get("null"), str) and str(pv.get("metric", "")).startswith("subject."):
+            nulls.append(f"Permutation null: {pv['null']}.")
+        if isinstance(rn.get("definition"), str):
+            nulls.append(f"Refit null: {rn['definition']}.")
+        if nulls:
+            box.append(f'<p class="null">{_esc(" ".join(nulls))}</p>')
+        for name, p in pipes.items():
+            one = _one_class_sentence(p, int(n_classes))
+            if one:
+                box.append(f'<p class="one-class"><strong>One-class fallback ({_esc(name)}):'
+                           f"</strong> {_esc(one)}</p>")
+        parts.append('<div class="headline">' + "".join(box) + "</div>")
     return "\n".join(parts)
 
 
-def _summary_section(pipes: dict, primary: str | None) -> str:
+def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
+    from .report import _headline_sentence, metric_label
+
     if not pipes:
         return _section("sec-summary", "Summary", _skip("The report holds no pipeline."))
     blocks = []
@@ -243,43 +274,96 @@ def _summary_section(pipes: dict, primary: str | None) -> str:
         if not summary:
             blocks.append(_skip("No summary for this pipeline."))
             continue
+        model = _dict(pipe.get("model"))
+        if model.get("text"):
+            blocks.append(f"<p>Model: {_esc(model['text'])}.</p>")
+        blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe, n_classes))}.</p>")
         keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
         rows = []
         for key in keys:
             s = _dict(summary[key])
-            rows.append([key, _mean_std(s.get("mean"), s.get("std")), _fmt_count(s.get("n"))])
-        blocks.append(_table(["metric", "mean ± std", "n"], rows, "summary"))
+            unit = "subjects" if str(key).startswith("subject.") else "folds"
+            n = _fmt_count(s.get("n"))
+            if n != "n/a":
+                n = f"{n} {unit if n != '1' else unit[:-1]}"
+            rows.append([metric_label(key), key, _mean_std(s.get("mean"), s.get("std")),
+                         _fmt(s.get("chance")), n])
+        pv = _dict(pipe.get("p_value"))
+        if pv:
+            p = pv.get("p_value", pv.get("value"))
+            rows.append([f"permutation p ({_fmt_count(pv.get('permutations'))} permutations)",
+                         str(pv.get("metric", "n/a")), _fmt_p(p),
+                         f"null mean {_fmt(pv.get('null_mean'))}", ""])
+        rn = _dict(pipe.get("refit_null"))
+        if rn:
+            null = _floats(rn.get("null"))
+            null = null[np.isfinite(null)]
+            rows.append([f"refit null p ({_fmt_count(rn.get('n'))} refits, observed "
+                         f"{_fmt(rn.get('observed'))})", str(rn.get("metric", "n/a")),
+                         _fmt_p(rn.get("p_value")),
+                         f"null mean {_fmt(null.mean() if null.size else None)}", ""])
+        blocks.append(_table(["metric", "key", "mean ± std", "chance", "n"], rows, "summary"))
     return _section("sec-summary", "Summary", "\n".join(blocks))
 
 
-def _per_subject_section(pipes: dict, primary: str | None) -> str:
+def _chance_value(entry: Mapping, metric: str):
+    """Chance level of *metric* in a per-subject entry or fold; older reports held one
+    number (the test majority), which belongs to accuracy only."""
+    chance = entry.get("chance")
+    if isinstance(chance, Mapping):
+        return _num(chance.get(metric))
+    return _num(chance) if metric == "accuracy" else None
+
+
+def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
+    from .report import _METRIC_LABELS
+
     per_subject = {name: _per_subject(p) for name, p in pipes.items()}
-    names = [n for n, ps in per_subject.items()
-             if any(_num(v.get("accuracy")) is not None for v in ps.values())]
-    title = "Per-subject accuracy"
+
+    def with_values(metric):
+        return [n for n, ps in per_subject.items()
+                if any(_num(v.get(metric)) is not None for v in ps.values())]
+
+    metric = "balanced_accuracy" if n_classes == 2 else "macro_f1"
+    names = with_values(metric)
+    if not names:  # e.g. every subject's test windows hold one class
+        metric = "accuracy"
+        names = with_values(metric)
+    label = _METRIC_LABELS.get(metric, metric)
+    title = f"Per-subject {label}"
     if not names:
-        return _section("sec-per-subject", title,
-                        _skip("No per-subject accuracy in this report."))
+        return _section("sec-per-subject", "Per-subject scores",
+                        _skip("No per-subject scores in this report."))
     subjects = sorted({s for n in names for s in per_subject[n]}, key=_subject_key)
     order = ([primary] if primary in per_subject else []) + list(per_subject)
+    flagged = {name: {str(s) for s in _list(_dict(pipes[name].get("one_class")).get("subjects"))}
+               for name in names}
 
     def draw():
+        from matplotlib.patches import Patch
+
         n_s, n_p = len(subjects), len(names)
         fig = _new_figure(min(max(6.5, 2.5 + n_s * (0.3 + 0.15 * n_p)), 24.0), 3.9)
         ax = fig.add_subplot()
         width = 0.8 / n_p
         for j, name in enumerate(names):
-            xs, ys = [], []
-            for i, s in enumerate(subjects):
-                v = _num(per_subject[name].get(s, {}).get("accuracy"))
-                if v is not None:
-                    xs.append(i - 0.4 + width * (j + 0.5))
-                    ys.append(v)
-            ax.bar(xs, ys, width=width, color=f"C{j % 10}", label=name)
+            labelled = False
+            for hatch in (None, "//"):  # plain bars, then subjects with one-class fallbacks
+                xs, ys = [], []
+                for i, s in enumerate(subjects):
+                    v = _num(per_subject[name].get(s, {}).get(metric))
+                    if v is not None and (s in flagged[name]) == (hatch is not None):
+                        xs.append(i - 0.4 + width * (j + 0.5))
+                        ys.append(v)
+                if xs:
+                    ax.bar(xs, ys, width=width, color=f"C{j % 10}", hatch=hatch,
+                           edgecolor="black" if hatch else None, linewidth=0.5 if hatch else 0,
+                           label="_nolegend_" if labelled else name)
+                    labelled = True
         cx, cy = [], []
         for i, s in enumerate(subjects):
             for name in order:
-                c = _num(per_subject[name].get(s, {}).get("chance"))
+                c = _chance_value(per_subject[name].get(s, {}), metric)
                 if c is not None:
                     cx.append(i)
                     cy.append(c)
@@ -287,23 +371,33 @@ def _per_subject_section(pipes: dict, primary: str | None) -> str:
         if cy:
             cx_arr = np.asarray(cx, dtype=float)
             ax.hlines(cy, cx_arr - 0.45, cx_arr + 0.45, colors="black", linewidth=1.6,
-                      label="chance (subject)")
+                      label=f"chance of {label} (subject)")
             mean_chance = float(np.mean(cy))
             ax.axhline(mean_chance, color="0.35", linestyle="--", linewidth=1,
                        label=f"mean chance ({mean_chance:.2f})")
+        handles, labels = ax.get_legend_handles_labels()
+        if any(flagged.values()):
+            handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
+            labels.append("includes one-class\nfallback predictions")
         ax.set_xticks(range(n_s), [str(s) for s in subjects])
         ax.set_xlim(-0.6, n_s - 0.4)
         ax.set_ylim(0, 1)
         ax.set_xlabel("subject")
-        ax.set_ylabel("accuracy (window)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        ax.set_ylabel(f"{label} (subject)")
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize="small")
         return fig
 
-    caption = ("Window-level accuracy per subject for each pipeline. Black ticks: chance level "
-               "of each subject (accuracy of always predicting the majority class of its test "
-               "windows); dashed line: mean chance over subjects. Balanced accuracies are in "
-               "the summary tables.")
-    alt = (f"Grouped bar chart of per-subject accuracy for {', '.join(names)} "
+    rule = ("1/C, C = classes in the subject's test labels" if metric == "balanced_accuracy"
+            else "the majority class of the training labels, scored on the subject's test "
+                 "labels" if metric == "accuracy"
+            else "the larger of the stratified and the best constant predictor")
+    caption = (f"{label[0].upper() + label[1:]} of each subject's test windows pooled over "
+               f"folds, per pipeline. Black ticks: the chance level of the same metric for "
+               f"that subject ({rule}); dashed line: mean chance over subjects. Hatched bars: "
+               "the subject's test windows include constant predictions of a model whose "
+               "training labels held one class.")
+    alt = (f"Grouped bar chart of per-subject {label} for {', '.join(names)} "
            f"over {len(subjects)} subjects, with chance levels.")
     return _section("sec-per-subject", title, _figure("fig-per-subject", draw, alt, caption))
 
@@ -412,6 +506,12 @@ def _smoothing_window(n: int) -> int:
 
 def _curves_section(pipes: dict) -> str:
     pre, fine = _collect_curves(pipes)
+    # Loss of a collapsed encoder (every embedding the same) recorded with the
+    # pre-training curves: one reference line per distinct value.
+    collapsed = sorted({round(v, 6) for pipe in pipes.values()
+                        for entries in _dict(_dict(pipe.get("curves")).get("pretrain")).values()
+                        for e in _list(entries) if isinstance(e, Mapping)
+                        and (v := _num(e.get("collapsed"))) is not None})
     title = "Training curves"
     if not pre and not fine:
         return _section("sec-curves", title, _skip(
@@ -436,6 +536,10 @@ def _curves_section(pipes: dict) -> str:
                     else:
                         _plot_line(ax, (x, y), color=f"C{c % 10}", linewidth=0.9, alpha=0.7,
                                    label=name)
+            for level in collapsed:
+                ax.axhline(level, color="0.35", linestyle="--", linewidth=1.0,
+                           label="collapsed encoder" if len(collapsed) == 1
+                           else f"collapsed encoder ({level:.2f})")
             ax.set_title("(a) pre-training")
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
@@ -463,7 +567,10 @@ def _curves_section(pipes: dict) -> str:
     parts = []
     if pre:
         parts.append("(a) pre-training loss per step, one line per fold and window length "
-                     "(long runs: faint per-step values under a moving average)")
+                     "(long runs: faint per-step values under a moving average)"
+                     + ("; dashed grey: the loss of a collapsed encoder (all embeddings "
+                        "equal), which a run must get below to have learnt anything"
+                        if collapsed else ""))
     if fine:
         parts.append("(b) fine-tuning loss per epoch, one thin line per fold (and subject); "
                      "solid: training, dashed: validation")
@@ -563,12 +670,35 @@ def _comparisons_section(report: Mapping) -> str:
                         _skip("No paired comparisons in this report."))
     rows = []
     for c in comps:
+        ci = _list(c.get("ci95")) or [None, None]
+        diff = _fmt(c.get("mean")) if _num(c.get("mean")) is None or len(ci) != 2 else (
+            f"{_fmt(c.get('mean'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]")
         rows.append([f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}",
                      str(c.get("metric", "n/a")), str(c.get("level", "n/a")),
-                     _mean_std(c.get("mean"), c.get("std")), _fmt_count(c.get("n")),
-                     _fmt_p(c.get("p_value")), str(c.get("test") or "n/a")])
-    body = [_table(["pipeline − baseline", "metric", "unit", "mean diff ± std", "n", "p",
+                     _fmt_count(c.get("n")), diff, _fmt(c.get("std")),
+                     _fmt(c.get("cohens_dz"), 2), _fmt_p(c.get("p_value")),
+                     _fmt_p(c.get("min_p")),
+                     _fmt_p(_dict(c.get("corrected_t")).get("p_value")),
+                     str(c.get("test") or "n/a")])
+    body = [_table(["pipeline − baseline", "metric", "paired by", "n",
+                    "mean difference [95 % CI]", "std", "d_z", "p", "min p", "corrected t p",
                     "test"], rows, "comparisons")]
+    level = comps[0].get("level")
+    if level in ("subject", "fold"):
+        body.append("<p>" + _esc(
+            "Paired by subject: every subject has its own model, so subjects are the "
+            "independent units." if level == "subject" else
+            "Paired by fold: one pooled model serves the subjects of a fold, so folds are "
+            "the independent units; the corrected resampled t-test (Nadeau and Bengio, "
+            "2003) also accounts for the training data that folds share.")
+            + " " + _esc("p: two-sided sign-flip permutation test of the mean difference; "
+                         "min p: the smallest p-value the design can reach; 95 % CI: "
+                         "percentile bootstrap over the units; d_z: mean / std of the "
+                         "differences.") + "</p>")
+    for c in comps:
+        if c.get("warning"):
+            body.append(f'<p class="caveat"><strong>Warning ({_esc(c.get("pipeline", "?"))} − '
+                        f'{_esc(c.get("baseline", "?"))}):</strong> {_esc(c["warning"])}</p>')
 
     strips = []
     for c in comps:
@@ -579,25 +709,30 @@ def _comparisons_section(report: Mapping) -> str:
         if values:
             label = (f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}\n"
                      f"{c.get('metric', '')} ({c.get('level', '')})")
-            strips.append((label, np.asarray(values)))
+            ci = [_num(x) for x in _list(c.get("ci95"))]
+            strips.append((label, np.asarray(values),
+                           ci if len(ci) == 2 and None not in ci else None))
 
     def draw():
         fig = _new_figure(max(5.0, 2.0 * len(strips) + 1.5), 3.8)
         ax = fig.subplots()
         rng = np.random.default_rng(0)
-        for i, (_, v) in enumerate(strips):
+        for i, (_, v, ci) in enumerate(strips):
             ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=22, alpha=0.75,
                        color=f"C{i % 10}", edgecolors="none")
             ax.hlines(v.mean(), i - 0.25, i + 0.25, colors="black", linewidth=2)
+            if ci is not None:
+                ax.vlines(i + 0.3, ci[0], ci[1], colors="black", linewidth=1.2)
         ax.axhline(0.0, color="0.3", linewidth=1)
-        ax.set_xticks(range(len(strips)), [label for label, _ in strips], fontsize="small")
+        ax.set_xticks(range(len(strips)), [label for label, _, _ in strips], fontsize="small")
         ax.set_xlim(-0.6, len(strips) - 0.4)
         ax.set_ylabel("difference")
         return fig
 
     if strips:
         caption = ("Per-unit differences (pipeline minus baseline; one dot per subject or "
-                   "fold) with their mean (black bar) and the zero line.")
+                   "fold) with their mean (black bar), its 95 % bootstrap interval (vertical "
+                   "line, right) and the zero line.")
         alt = f"Dot plot of per-unit differences for {len(strips)} paired comparison(s)."
         body.append(_figure("fig-comparisons", draw, alt, caption))
     else:
@@ -605,11 +740,15 @@ def _comparisons_section(report: Mapping) -> str:
     return _section("sec-comparisons", title, "\n".join(body))
 
 
-def _folds_section(pipes: dict, primary: str | None) -> str:
+def _folds_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
+    from .report import _METRIC_LABELS, _chance_of
+
     title = f"Folds of {primary}" if primary else "Folds"
     folds = [f for f in _list(_dict(pipes.get(primary)).get("folds")) if isinstance(f, Mapping)]
     if not folds:
         return _section("sec-folds", title, _skip("No per-fold results in this report."))
+    metric = "balanced_accuracy" if n_classes == 2 else "macro_f1"
+    label = _METRIC_LABELS[metric]
 
     def size(units) -> str:
         return str(len(units)) if isinstance(units, (list, tuple)) else "n/a"
@@ -620,12 +759,19 @@ def _folds_section(pipes: dict, primary: str | None) -> str:
         fold = f.get("fold", i)
         rows.append([_fmt_count(fold) if _num(fold) is not None else str(fold),
                      size(f.get("train")), size(f.get("val")), size(f.get("test")),
-                     _fmt(_dict(metrics.get("window")).get("balanced_accuracy")),
+                     _fmt(_dict(metrics.get("subject")).get(metric)),
+                     _fmt(_chance_of(f, "subject", metric)),
+                     _fmt(_dict(metrics.get("window")).get(metric)),
+                     _fmt(_chance_of(f, "window", metric)),
                      _fmt(_dict(metrics.get("trial")).get("accuracy")),
-                     _fmt(_dict(f.get("chance")).get("window"))])
-    header = ["fold", "n train", "n val", "n test", "window balanced accuracy",
-              "trial accuracy", "window chance"]
-    note = "<p>Units are (subject, trial) pairs.</p>"
+                     _fmt(_chance_of(f, "trial", "accuracy")),
+                     _fmt_count(f.get("one_class_windows"))])
+    header = ["fold", "n train", "n val", "n test", f"per-subject {label}", "chance",
+              f"pooled window {label}", "chance", "pooled trial accuracy", "chance",
+              "one-class windows"]
+    note = (f"<p>Units are (subject, trial) pairs. Per-subject {_esc(label)}: the mean over "
+            "the fold's test subjects; pooled: all test windows (or trial votes) of the fold "
+            "together. Each chance column belongs to the metric on its left.</p>")
     return _section("sec-folds", title, note + _table(header, rows, "folds"))
 
 
@@ -670,10 +816,15 @@ def render_html(report: Mapping) -> str:
     Returns
     -------
     str
-        The HTML text: title and, for leaky protocols, a red warning box; a summary
-        table per pipeline; per-subject accuracy, confusion matrices, training curves,
-        EEG channel importance and paired comparisons as embedded PNG figures; the
-        per-fold table of the primary pipeline; the configuration as YAML; a footnote.
+        The HTML text: title and, for leaky protocols, a red warning box; the
+        protocol's caveat; the headline of the primary pipeline (per-subject balanced
+        accuracy, or macro F1 for four classes, with its chance level, permutation
+        p-values and one-class fallbacks); a summary table per pipeline with a chance
+        level beside every metric; the per-subject headline metric, confusion
+        matrices, training curves, EEG channel importance and paired comparisons (with
+        effect sizes, intervals and the smallest reachable p-value) as embedded PNG
+        figures and tables; the per-fold table of the primary pipeline; the
+        configuration as YAML; a footnote.
 
     Raises
     ------
@@ -686,15 +837,16 @@ def render_html(report: Mapping) -> str:
     primary = _primary(report, pipes)
     title = (f"physiosync cross-validation: {report.get('target', 'n/a')} "
              f"({report.get('protocol', 'n/a')})")
+    n_classes = int(_num(report.get("n_classes")) or 2)
     body = [
-        _header(report),
-        _summary_section(pipes, primary),
-        _per_subject_section(pipes, primary),
+        _header(report, pipes, primary),
+        _summary_section(pipes, primary, n_classes),
+        _per_subject_section(pipes, primary, n_classes),
         _confusion_section(report, pipes),
         _curves_section(pipes),
         _topomap_section(pipes),
         _comparisons_section(report),
-        _folds_section(pipes, primary),
+        _folds_section(pipes, primary, n_classes),
         _config_section(report),
         f"<footer><p>{_esc(FOOTNOTE)}</p></footer>",
     ]

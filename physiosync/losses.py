@@ -6,6 +6,9 @@
   reference (half-batch swap: cross-modal *and* cross-subject positives).
 * :class:`PretrainLoss` / :func:`pretrain_loss` -- the weighted total
   ``0.5 L_T(EEG) + 0.5 L_T(PPS) + 1.0 L_CMCA`` with every term returned for logging.
+* :func:`collapsed_loss` -- the value of that total for a collapsed encoder (every
+  embedding the same), the level a pre-training run must get below to have learnt
+  anything.
 
 Batch layout throughout: 2B rows, the first B rows are group-1 slots and the last B
 rows group-2 slots in the same slot order, so row i pairs with row B + i.
@@ -13,8 +16,10 @@ rows group-2 slots in the same slot order, so row i pairs with row B + i.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,7 +27,8 @@ from torch import nn
 from .exceptions import PhysioSyncError
 from .models.encoders import ShapeError
 
-__all__ = ["nt_xent", "cmca", "pretrain_loss", "PretrainLoss", "CMCA_VARIANTS"]
+__all__ = ["nt_xent", "cmca", "pretrain_loss", "PretrainLoss", "CMCA_VARIANTS",
+           "collapsed_loss"]
 
 #: Pairing rules accepted by :func:`cmca`.
 CMCA_VARIANTS = ("cross-subject", "same-subject")
@@ -232,6 +238,68 @@ def pretrain_loss(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
     values = torch.stack([v.detach() for v in parts.values()] + [total.detach()]).tolist()
     terms = dict(zip(list(parts) + ["total"], values))
     return total, terms
+
+
+def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.5, 1.0),
+                   has_pps: bool = True, cmca_variant: str = "cross-subject") -> float:
+    """Total pre-training loss of a collapsed encoder, whose embeddings are all the same.
+
+    With every similarity equal, each anchor's softmax is uniform over its logits, so
+    one NT-Xent direction over ``n`` rows per side costs ``log(2n - 1)`` (``n``
+    positives-or-negatives from the other side, ``n - 1`` from its own) and
+    :func:`nt_xent` costs ``2 log(2n - 1)``, whatever the temperature. With
+    ``B = batch_slots``:
+
+    * each temporal term ``L_T`` (B rows per group) is ``2 log(2B - 1)``;
+    * CM-CA ``"cross-subject"`` averages two such NT-Xents: ``2 log(2B - 1)``;
+    * CM-CA ``"same-subject"`` pairs 2B rows with 2B rows: ``2 log(4B - 1)``.
+
+    The total weights them as :func:`pretrain_loss` does, with the terms that
+    :func:`physiosync.pretrain.pretrain` drops without a peripheral modality or with
+    ``cmca_variant="none"`` left out. A run whose loss stays at or above this value
+    has learnt nothing the positives share; e.g. 9.59 for ``batch_slots=6`` with the
+    default weights and CM-CA, 10.83 for 8.
+
+    Parameters
+    ----------
+    batch_slots : int
+        Stimulus slots per batch, ``B`` (``PretrainConfig.batch_slots``).
+    loss_weights : (float, float, float)
+        ``(w_eeg, w_pps, w_cmca)``, as in ``PretrainConfig.loss_weights``.
+    has_pps : bool
+        Whether pre-training has a peripheral modality (otherwise only the EEG
+        temporal term is computed).
+    cmca_variant : {"cross-subject", "same-subject", "none"}
+        CM-CA as configured; ``"none"`` leaves it out.
+
+    Returns
+    -------
+    float
+        The collapsed encoder's total loss.
+
+    Raises
+    ------
+    PhysioSyncError
+        For ``batch_slots < 1``, an unknown variant, or weights that leave no term
+        (as :func:`pretrain_loss` would).
+    """
+    if isinstance(batch_slots, bool) or not isinstance(batch_slots, (int, np.integer)) \
+            or batch_slots < 1:
+        raise PhysioSyncError(f"batch_slots must be an integer >= 1, got {batch_slots!r}.")
+    if cmca_variant not in CMCA_VARIANTS + ("none",):
+        raise PhysioSyncError(
+            f"Invalid CM-CA variant {cmca_variant!r}; allowed values are "
+            f"{', '.join(map(repr, CMCA_VARIANTS + ('none',)))}.")
+    w_eeg, w_pps, w_cmca = _check_weights(loss_weights)
+    if not has_pps:
+        w_pps = w_cmca = 0.0
+    elif cmca_variant == "none":
+        w_cmca = 0.0
+    _check_weights((w_eeg, w_pps, w_cmca))
+    b = int(batch_slots)
+    temporal = 2.0 * math.log(2 * b - 1)
+    cm = 2.0 * math.log(4 * b - 1) if cmca_variant == "same-subject" else temporal
+    return w_eeg * temporal + w_pps * temporal + w_cmca * cm
 
 
 class PretrainLoss(nn.Module):

@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-__all__ = ["classification_metrics", "trial_vote", "chance_level", "permutation_pvalue"]
+__all__ = ["classification_metrics", "trial_vote", "chance_level", "chance_levels",
+           "chance_levels_from_counts", "model_chance_levels", "permutation_pvalue",
+           "headline_metric", "subject_scores", "subject_level_score",
+           "subject_permutation_test"]
 
 
 def classification_metrics(y_true, y_pred, proba=None, *, n_classes: int = 2) -> dict:
@@ -88,20 +91,208 @@ def trial_vote(y_true, proba, groups) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def chance_level(y_test) -> float:
-    """Accuracy of always predicting the test fold's majority class."""
+    """Accuracy of always predicting the test fold's majority class.
+
+    This looks at the test labels; :func:`chance_levels` gives the chance level of each
+    metric from the training labels, as a label-blind model could reach it.
+    """
     y = np.asarray(y_test)
     if y.size == 0:
         return float("nan")
     return float(np.bincount(y).max() / y.size)
 
 
+def chance_levels(y_test, y_train, n_classes: int = 2) -> dict:
+    """Chance level of every metric of :func:`classification_metrics`.
+
+    The chance level of a metric is the score of a predictor that ignores the input
+    and knows only the training labels:
+
+    - ``balanced_accuracy`` (mean recall over the classes present in the test labels):
+      ``1 / n_classes`` when every class occurs, ``1 / n_present`` otherwise (always
+      predicting a present class);
+    - ``accuracy``: predicting the majority class of the *training* labels, scored on
+      the test labels (ties between training classes: the mean over the tied classes);
+    - ``roc_auc``: 0.5;
+    - ``f1`` (binary, positive = 1 = high), ``macro_f1``, ``weighted_f1``: the larger of
+      (a) the stratified predictor, which draws each prediction from the training class
+      frequencies, scored on its expected confusion matrix (for binary F1 this is
+      ``2 p q / (p + q)``, with ``p`` the test and ``q`` the training share of
+      positives), and (b) the best constant predictor on the test labels (binary F1:
+      always predict high, ``2 p / (1 + p)``).
+
+    Parameters
+    ----------
+    y_test, y_train : array of int
+        Test and training labels ``0..n_classes-1``. With ``y_train=None`` the test
+        labels stand in for the training labels (accuracy: the test majority).
+    n_classes : int
+        2 or 4.
+
+    Returns
+    -------
+    chance : dict of str -> float
+        The keys of :func:`classification_metrics` for *n_classes*; NaN without test
+        labels.
+    """
+    test = _class_counts(y_test, n_classes)
+    train = test if y_train is None else _class_counts(y_train, n_classes)
+    return chance_levels_from_counts(test[None], train[None], n_classes=n_classes)
+
+
+def _class_counts(y, n_classes: int) -> np.ndarray:
+    y = np.asarray(y, dtype=np.int64).ravel()
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels must be in 0..{n_classes - 1}, got {sorted(set(y.tolist()))}.")
+    return np.bincount(y, minlength=n_classes).astype(float)
+
+
+def chance_levels_from_counts(test_counts, train_counts, *, n_classes: int = 2,
+                              average: str = "all") -> dict:
+    """:func:`chance_levels` of test sets pooled over several models.
+
+    Each row is one evaluation set (e.g. one fold's test windows of one subject) with
+    the class counts of its model's training labels; the chance level is that of the
+    pooled test sets, each predicted from its own training labels (accuracy: each
+    row's training majority; stratified predictor: each row's training frequencies).
+
+    Parameters
+    ----------
+    test_counts, train_counts : array, shape (n_sets, n_classes)
+        Class counts of the test labels and of the training labels of each set. A row
+        of training counts that sums to 0 counts as uniform.
+    n_classes : int
+        2 or 4.
+    average : {"all", "active"}
+        Classes that macro F1 averages over. ``"all"``: every class, as
+        :func:`classification_metrics` does for a fold. ``"active"``: as the
+        per-subject metrics of :func:`subject_scores` do, the classes present in the
+        test labels or predicted; balanced accuracy and macro F1 are then NaN when the
+        test labels hold fewer than two classes.
+
+    Returns
+    -------
+    chance : dict of str -> float
+        As :func:`chance_levels`.
+    """
+    if average not in ("all", "active"):
+        raise ValueError(f"average must be 'all' or 'active', got {average!r}.")
+    test = np.atleast_2d(np.asarray(test_counts, dtype=float))
+    train = np.atleast_2d(np.asarray(train_counts, dtype=float))
+    if test.shape != train.shape or test.shape[1] != n_classes:
+        raise ValueError(f"test_counts and train_counts must both have shape (n_sets, "
+                         f"{n_classes}), got {test.shape} and {train.shape}.")
+    keys = (["accuracy", "balanced_accuracy", "macro_f1", "f1", "roc_auc"] if n_classes == 2
+            else ["accuracy", "balanced_accuracy", "macro_f1", "weighted_f1"])
+    total = test.sum()
+    if total <= 0:
+        return dict.fromkeys(keys, float("nan"))
+    totals = train.sum(axis=1, keepdims=True)
+    prior = np.divide(train, totals, out=np.full_like(train, 1.0 / n_classes),
+                      where=totals > 0)
+    # Accuracy of each set's training majority (ties: the mean over the tied classes).
+    tied = prior >= prior.max(axis=1, keepdims=True) - 1e-12
+    hits = (test * tied).sum(axis=1) / tied.sum(axis=1)
+    pooled = test.sum(axis=0)
+
+    def f1_per_class(conf):
+        tp, support, predicted = np.diag(conf), conf.sum(axis=1), conf.sum(axis=0)
+        denom = support + predicted
+        return np.divide(2 * tp, denom, out=np.zeros(n_classes), where=denom > 0)
+
+    stratified = f1_per_class(test.T @ prior)  # expected confusion: rows true, cols predicted
+    constant = 2 * pooled / (pooled + total)  # F1 of class c when always predicting c
+    share = pooled / total
+    present = pooled > 0
+    n_present = int(present.sum())
+    # Balanced accuracy averages recall over the classes present in the test labels
+    # (scikit-learn): 1/C when every class occurs, and any label-blind predictor
+    # scores 1/C in expectation; always predicting a present class scores 1/n_present.
+    out = {"accuracy": float(hits.sum() / total), "balanced_accuracy": 1.0 / n_present}
+    if average == "all":
+        out["macro_f1"] = float(max(stratified.mean(), constant.max() / n_classes))
+    elif n_present < 2:  # per-subject metrics are undefined for one class
+        out["balanced_accuracy"] = out["macro_f1"] = float("nan")
+    else:
+        active = present | (prior.sum(axis=0) > 0)
+        # always predicting c: F1 of c over the classes present plus c itself
+        per_constant = constant / (n_present + ~present)
+        out["macro_f1"] = float(max(stratified[active].mean(), per_constant.max()))
+    if n_classes == 2:
+        out["f1"] = float(max(stratified[1], constant[1]))
+        out["roc_auc"] = 0.5
+    else:
+        out["weighted_f1"] = float(max(share @ stratified, (share * constant).max()))
+    return out
+
+
+def model_chance_levels(y_test, subjects, train_labels, *, n_classes: int = 2, folds=None,
+                        average: str = "all") -> dict:
+    """Chance levels of test windows, each predicted by its own fold's model.
+
+    Parameters
+    ----------
+    y_test, subjects : array, shape (n,)
+        Test labels and the subject of each.
+    train_labels : dict | None
+        The ``train_labels`` of a fold record of :func:`physiosync.cv.cross_validate`:
+        ``per_subject_models`` (bool), ``pooled`` (training class counts of the pooled
+        model) and ``subjects`` (``{str(subject): counts}`` of the per-subject models).
+        With *folds*, a mapping ``{fold: train_labels}``. ``None`` (a fold file written
+        before training labels were recorded): the test labels stand in for the training
+        labels, so the accuracy chance is the majority of the test labels.
+    n_classes : int
+        2 or 4.
+    folds : array, shape (n,) | None
+        Fold of each test window, when the windows come from several folds.
+    average : {"all", "active"}
+        See :func:`chance_levels_from_counts`.
+
+    Returns
+    -------
+    chance : dict of str -> float
+        As :func:`chance_levels`.
+    """
+    y = np.asarray(y_test, dtype=np.int64).ravel()
+    subjects = np.asarray(subjects).ravel()
+    folds = np.zeros(len(y), dtype=np.int64) if folds is None else np.asarray(folds).ravel()
+    by_fold = train_labels if isinstance(train_labels, dict) and "pooled" not in train_labels \
+        else {f: train_labels for f in np.unique(folds).tolist()}
+    keys = pd.MultiIndex.from_arrays([folds, subjects]) if len(y) else []
+    test_rows, train_rows = [], []
+    for (fold, subject), idx in (pd.Series(np.arange(len(y))).groupby(keys).indices.items()
+                                 if len(y) else []):
+        test = _class_counts(y[idx], n_classes)
+        record = by_fold.get(fold)
+        if record is None:
+            train = test
+        else:
+            counts = (record["subjects"].get(str(subject)) if record.get("per_subject_models")
+                      else record["pooled"])
+            if counts is None:
+                raise ValueError(f"fold {fold}: no training labels recorded for the model of "
+                                 f"subject {subject!r}.")
+            train = np.asarray(counts, dtype=float)
+        test_rows.append(test)
+        train_rows.append(train)
+    if not test_rows:
+        return chance_levels_from_counts(np.zeros((1, n_classes)), np.zeros((1, n_classes)),
+                                         n_classes=n_classes, average=average)
+    return chance_levels_from_counts(np.array(test_rows), np.array(train_rows),
+                                     n_classes=n_classes, average=average)
+
+
 def permutation_pvalue(y_true, y_pred, *, groups=None, n_permutations: int = 1000,
                        seed: int = 0, metric=skm.balanced_accuracy_score) -> float:
-    """p-value of *metric* against label permutations.
+    """p-value of *metric* against label permutations (deprecated: ignores subjects).
+
+    .. deprecated::
+        Use :func:`subject_permutation_test`. This test permutes labels across all
+        subjects, so a model that has only learnt each subject's label prior (a subject
+        who rated most videos high) looks significant.
 
     When *groups* (e.g. trial ids) is given, labels are permuted between groups, not
-    windows, so that the windows of a trial keep one label (the honest null for
-    trial-level labels).
+    windows, so that the windows of a trial keep one label.
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     rng = np.random.default_rng(seed)
@@ -118,3 +309,261 @@ def permutation_pvalue(y_true, y_pred, *, groups=None, n_permutations: int = 100
             perm = rng.permutation(group_label)[codes]
         hits += metric(perm, y_pred) >= observed
     return float((hits + 1) / (n_permutations + 1))
+
+
+# ---- subject-level headline metric and its permutation null ---------------------------
+_SUBJECT_METRICS = ("balanced_accuracy", "macro_f1", "accuracy")
+_NULL_DEFINITION = ("labels shuffled within each subject, between that subject's units (all "
+                    "windows of a unit keep one label), predictions fixed")
+
+
+def headline_metric(n_classes: int) -> str:
+    """Name of the headline per-subject metric for a target with *n_classes* classes.
+
+    Parameters
+    ----------
+    n_classes : int
+        2 for high/low targets, 4 for quadrants.
+
+    Returns
+    -------
+    metric : str
+        ``"balanced_accuracy"`` for binary targets, ``"macro_f1"`` otherwise.
+    """
+    return "balanced_accuracy" if int(n_classes) == 2 else "macro_f1"
+
+
+def _check_metric(metric, n_classes: int) -> str:
+    metric = headline_metric(n_classes) if metric is None else metric
+    if metric not in _SUBJECT_METRICS:
+        raise ValueError(f"metric={metric!r} is not a per-subject metric; use one of "
+                         f"{', '.join(_SUBJECT_METRICS)} (or None for the headline metric).")
+    return metric
+
+
+def _check_classes(name: str, y: np.ndarray, n_classes: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{name} holds classes {np.unique(y).tolist()}; expected integers in "
+                         f"0..{n_classes - 1} for n_classes={n_classes}.")
+    return y.astype(np.int64, copy=False)
+
+
+def _unit_table(y_true, y_pred, subjects, units, n_classes: int):
+    """Collapse windows to units nested in subjects.
+
+    Returns ``unit_subject`` (subject code of each unit, non-decreasing), ``unit_label``,
+    ``counts`` (windows of each unit predicted as each class, shape (U, n_classes)),
+    ``subject_ids`` and ``unit_of_window``.
+    """
+    y_true = _check_classes("y_true", y_true, n_classes)
+    y_pred = _check_classes("y_pred", y_pred, n_classes)
+    n = len(y_true)
+    subjects = np.asarray(subjects)
+    if len(y_pred) != n or len(subjects) != n:
+        raise ValueError(f"y_true, y_pred and subjects must have one entry per window; got "
+                         f"{n}, {len(y_pred)} and {len(subjects)}.")
+    subject_ids, s_code = np.unique(subjects, return_inverse=True)
+    units = np.arange(n) if units is None else np.asarray(units)
+    units = units[:, None] if units.ndim == 1 else units
+    if len(units) != n:
+        raise ValueError(f"units must have one row per window ({n}), got {len(units)}.")
+    # Prefix the subject code: units are nested in subjects, and np.unique sorts rows, so
+    # the units of one subject are contiguous.
+    codes = [pd.factorize(units[:, j])[0] for j in range(units.shape[1])]
+    keys = np.column_stack([s_code, *codes]) if n else np.zeros((0, 1), dtype=np.int64)
+    rows, unit_of_window = np.unique(keys, axis=0, return_inverse=True)
+    unit_of_window = unit_of_window.reshape(-1)
+    n_units = len(rows)
+    unit_label = np.zeros(n_units, dtype=np.int64)
+    unit_label[unit_of_window] = y_true
+    mixed = np.nonzero(unit_label[unit_of_window] != y_true)[0]
+    if mixed.size:
+        w = int(mixed[0])
+        raise ValueError(f"the windows of one unit have different labels (window {w}, unit "
+                         f"{units[w].tolist()} of subject {subjects[w]!r}); a unit must be "
+                         "a trial (one label) or a finer grouping, e.g. (subject, trial).")
+    counts = np.zeros((n_units, n_classes))
+    np.add.at(counts, (unit_of_window, y_pred), 1.0)
+    return rows[:, 0], unit_label, counts, subject_ids, unit_of_window
+
+
+def _scores_from_labels(labels, unit_subject, counts, n_subjects: int, n_classes: int,
+                        metric: str) -> np.ndarray:
+    """Per-subject metric for each row of unit *labels* (P, U) -> array (P, n_subjects).
+
+    The confusion matrix of every (labelling, subject) is built with one weighted
+    ``bincount`` per predicted class; subjects whose metric is undefined are NaN.
+    """
+    labels = np.atleast_2d(labels)
+    n_perm, n_units = labels.shape
+    K = n_classes
+    idx = ((np.arange(n_perm)[:, None] * n_subjects + unit_subject[None, :]) * K
+           + labels).ravel()
+    size = n_perm * n_subjects * K
+    conf = np.stack([np.bincount(idx, weights=np.tile(counts[:, c], n_perm), minlength=size)
+                     for c in range(K)], axis=-1).reshape(n_perm, n_subjects, K, K)
+    support = conf.sum(-1)  # true windows per class
+    predicted = conf.sum(-2)  # predicted windows per class (fixed by the predictions)
+    diag = np.diagonal(conf, axis1=-2, axis2=-1)
+    present = support > 0
+    n_present = present.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "accuracy":
+            total = support.sum(-1)
+            score = np.where(total > 0, diag.sum(-1) / total, np.nan)
+        elif metric == "balanced_accuracy":
+            recall = np.where(present, diag / np.where(present, support, 1), 0.0)
+            score = recall.sum(-1) / n_present
+        else:  # macro_f1 over the classes a subject has or is predicted
+            active = present | (predicted > 0)
+            denom = support + predicted
+            f1 = np.where(denom > 0, 2 * diag / np.where(denom > 0, denom, 1), 0.0)
+            score = f1.sum(-1) / active.sum(-1)
+    if metric != "accuracy":
+        score = np.where(n_present >= 2, score, np.nan)
+    return score
+
+
+def _mean_over_subjects(scores: np.ndarray) -> np.ndarray:
+    defined = np.isfinite(scores)
+    n = defined.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(defined, scores, 0.0).sum(-1) / np.maximum(n, 1),
+                        np.nan)
+
+
+def subject_scores(y_true, y_pred, subjects, *, n_classes: int = 2,
+                   metric: str | None = None) -> dict:
+    """Per-subject metric of pooled predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of int, shape (n,)
+        True and predicted classes ``0..n_classes-1`` of each window (e.g. a subject's
+        test windows pooled over all folds).
+    subjects : array, shape (n,)
+        Subject of each window.
+    n_classes : int
+        2 for high/low targets, 4 for quadrants.
+    metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
+        ``None``: :func:`headline_metric` of *n_classes*.
+
+    Returns
+    -------
+    scores : dict
+        Subject id -> metric (float). Balanced accuracy and macro F1 are NaN for a
+        subject whose windows hold a single true class (there is nothing to
+        discriminate). Macro F1 averages over the classes the subject has or is
+        predicted, as :func:`sklearn.metrics.f1_score` does by default.
+    """
+    metric = _check_metric(metric, n_classes)
+    unit_subject, unit_label, counts, ids, _ = _unit_table(y_true, y_pred, subjects, None,
+                                                           n_classes)
+    s = _scores_from_labels(unit_label, unit_subject, counts, len(ids), n_classes, metric)[0]
+    return {(k.item() if hasattr(k, "item") else k): float(v) for k, v in zip(ids, s)}
+
+
+def subject_level_score(y_true, y_pred, subjects, *, n_classes: int = 2,
+                        metric: str | None = None) -> float:
+    """Mean over subjects of the per-subject metric (the headline of a report).
+
+    Each subject counts once, whatever its number of windows; subjects whose metric is
+    undefined (see :func:`subject_scores`) are skipped.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of int, shape (n,)
+        True and predicted classes ``0..n_classes-1`` of each window.
+    subjects : array, shape (n,)
+        Subject of each window.
+    n_classes : int
+        2 for high/low targets, 4 for quadrants.
+    metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
+        ``None``: :func:`headline_metric` of *n_classes*.
+
+    Returns
+    -------
+    score : float
+        NaN when no subject has a defined metric.
+    """
+    metric = _check_metric(metric, n_classes)
+    unit_subject, unit_label, counts, ids, _ = _unit_table(y_true, y_pred, subjects, None,
+                                                           n_classes)
+    s = _scores_from_labels(unit_label, unit_subject, counts, len(ids), n_classes, metric)
+    return float(_mean_over_subjects(s)[0])
+
+
+def subject_permutation_test(y_true, y_pred, subjects, units, *, n_classes: int = 2,
+                             metric: str | None = None, n_permutations: int = 1000,
+                             seed: int = 0) -> dict:
+    """Permutation p-value of :func:`subject_level_score` with labels shuffled within subjects.
+
+    The null hypothesis is that, within each subject, the predictions carry no
+    information about which unit (e.g. trial) has which label. Each permutation
+    shuffles every subject's unit labels between that subject's units -- all windows of
+    a unit keep one label, and each subject keeps its own label counts -- and scores
+    the fixed predictions against them. A classifier that has only learnt each
+    subject's label prior (predicting the subject's majority class) therefore gets a
+    uniformly distributed p-value, whereas a test that permutes across subjects calls
+    it significant. For cross-subject protocols pass the test predictions: the same
+    null then holds within each test subject.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of int, shape (n,)
+        True and predicted classes ``0..n_classes-1`` of each window.
+    subjects : array, shape (n,)
+        Subject of each window.
+    units : array, shape (n,) or (n, k)
+        Unit of each window, e.g. ``(subject, trial)`` columns; units are nested in
+        subjects. The windows of a unit must share one label.
+    n_classes : int
+        2 for high/low targets, 4 for quadrants.
+    metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
+        ``None``: :func:`headline_metric` of *n_classes*.
+    n_permutations : int
+        Number of permutations (at least 1).
+    seed : int
+        Seed of the permutations.
+
+    Returns
+    -------
+    result : dict
+        ``metric`` (``"subject.<metric>"``), ``value`` (observed score), ``p_value``
+        (``(1 + #{null >= observed}) / (1 + n_permutations)``), ``permutations``,
+        ``null_mean``, ``null_q95`` (95th percentile of the null scores) and ``null``
+        (one sentence defining the null).
+    """
+    metric = _check_metric(metric, n_classes)
+    if int(n_permutations) < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}.")
+    n_permutations = int(n_permutations)
+    unit_subject, unit_label, counts, ids, _ = _unit_table(y_true, y_pred, subjects, units,
+                                                           n_classes)
+    n_subjects, n_units = len(ids), len(unit_label)
+    observed = float(_mean_over_subjects(_scores_from_labels(
+        unit_label, unit_subject, counts, n_subjects, n_classes, metric))[0])
+    rng = np.random.default_rng(seed)
+    # unit_subject is sorted, so sorting (subject code + uniform noise) shuffles units
+    # within each subject's contiguous block only.
+    block = unit_subject.astype(float)[None, :]
+    chunk = max(1, 2_000_000 // max(n_units, 1))
+    null = []
+    for start in range(0, n_permutations, chunk):
+        size = min(chunk, n_permutations - start)
+        order = np.argsort(block + rng.random((size, n_units)), axis=1, kind="stable")
+        scores = _scores_from_labels(unit_label[order], unit_subject, counts, n_subjects,
+                                     n_classes, metric)
+        null.append(_mean_over_subjects(scores))
+    null = np.concatenate(null)
+    if np.isfinite(observed):
+        # A small tolerance so that labellings equal to the observed one count as hits.
+        hits = int(np.sum(null >= observed - 1e-12))
+        p_value = (hits + 1) / (n_permutations + 1)
+        null_mean, null_q95 = float(np.mean(null)), float(np.quantile(null, 0.95))
+    else:
+        p_value = null_mean = null_q95 = float("nan")
+    return {"metric": f"subject.{metric}", "value": observed, "p_value": float(p_value),
+            "permutations": n_permutations, "null_mean": null_mean, "null_q95": null_q95,
+            "null": _NULL_DEFINITION}

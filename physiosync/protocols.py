@@ -13,6 +13,7 @@ protocol                      test fold                                        l
 ``within-loto``               one stimulus, for every subject                  no
 ``loso``                      one subject, all stimuli                         no
 ``subject-kfold``             a set of subjects                                no
+``subject-stimulus-kfold``    a set of subjects on a set of stimuli            no
 ``legacy-segment``            random windows, pooled (authors' protocol)       **yes**
 ============================  ===============================================  =========
 
@@ -22,6 +23,15 @@ ones. Pre-training of a fold may use the ``pretrain`` units: under within-subjec
 protocols every subject's *training* stimuli (other subjects watching the same
 stimuli is the point of inter-subject synchrony), never a held-out stimulus of any
 subject; under cross-subject protocols the training subjects only.
+
+``loso`` and ``subject-kfold`` keep the test subjects' stimuli in training, rated by
+the other subjects (see :data:`CAVEATS`). ``subject-stimulus-kfold`` removes that
+shortcut: fold *k* holds out subject group *k* and stimulus group *k* together; it
+trains, validates and pre-trains on the other subjects watching the other stimuli
+and tests the held-out subjects on the held-out stimuli. The units of held-out
+subjects on training stimuli, and of training subjects on held-out stimuli, are used
+nowhere in that fold, so each fold tests about ``1 / n_splits**2`` of the units and
+every subject and every stimulus is tested in exactly one fold.
 """
 
 from __future__ import annotations
@@ -35,17 +45,32 @@ from .exceptions import PhysioSyncError
 
 __all__ = ["PROTOCOLS", "CAVEATS", "Fold", "LeakageError", "make_folds", "check_disjoint"]
 
-PROTOCOLS = ("within-trial-kfold", "within-loto", "loso", "subject-kfold", "legacy-segment")
+PROTOCOLS = ("within-trial-kfold", "within-loto", "loso", "subject-kfold",
+             "subject-stimulus-kfold", "legacy-segment")
+#: Within-subject protocols (held-out stimuli; one model per subject by default).
 WITHIN = ("within-trial-kfold", "within-loto")
-CROSS = ("loso", "subject-kfold")
+#: Cross-subject protocols (held-out subjects; one pooled model).
+CROSS = ("loso", "subject-kfold", "subject-stimulus-kfold")
 
+_STIMULUS_SHORTCUT = (
+    "{what} keeps the stimuli of the {whose} in training, labelled by the other "
+    "subjects' ratings of the same videos. Labels largely follow the stimulus (subjects "
+    "mostly agree on a video), so this score can partly measure recognising the "
+    "stimulus rather than the test subject's emotion. Compare it with the "
+    "stimulus-prior baseline, which predicts only from the other subjects' labels for "
+    "the same stimulus, and with the subject-stimulus-kfold protocol, which holds out "
+    "subjects and stimuli together.")
 
 #: Caveats that reports print under the title of a protocol's results (protocol -> text).
-CAVEATS: dict[str, str] = {}
+CAVEATS: dict[str, str] = {
+    "loso": _STIMULUS_SHORTCUT.format(what="Leave-one-subject-out", whose="test subject"),
+    "subject-kfold": _STIMULUS_SHORTCUT.format(what="Subject k-fold", whose="test subjects"),
+}
 
 
 class LeakageError(PhysioSyncError, AssertionError):
-    """A (subject, trial) unit sits in two partitions of a fold."""
+    """A unit sits in two partitions of a fold, or a held-out subject or stimulus is
+    used for training."""
 
 
 @dataclass
@@ -63,6 +88,11 @@ class Fold:
         True only for ``legacy-segment``, whose windows, not units, are split.
     test_windows : ndarray of int | None
         ``legacy-segment`` only: indices of the test windows.
+    held_out : tuple of {"subject", "trial"}
+        Unit columns held out as a whole: no test subject (``"subject"``) or no test
+        stimulus (``"trial"``) may appear in ``train``, ``val`` or ``pretrain``.
+        :func:`check_disjoint` enforces it. Set by :func:`make_folds`; empty for a
+        fold made by hand, which is then checked for disjoint units only.
     """
 
     fold: int
@@ -72,6 +102,7 @@ class Fold:
     pretrain: np.ndarray
     leaky: bool = False
     test_windows: np.ndarray | None = field(default=None, repr=False)
+    held_out: tuple = ()
 
     def manifest(self) -> dict:
         """JSON-ready ``fold``, ``leaky`` and ``train``/``val``/``test``/``pretrain`` lists.
@@ -95,7 +126,12 @@ def _units(units) -> np.ndarray:
 
 
 def check_disjoint(fold: Fold) -> None:
-    """Raise :class:`LeakageError` if a unit is in two of train, val and test."""
+    """Raise :class:`LeakageError` if a fold leaks test data into training.
+
+    A unit may not be in two of ``train``, ``val`` and ``test``; for every column in
+    ``fold.held_out``, no subject or stimulus of ``test`` may appear in ``train``,
+    ``val`` or ``pretrain``. ``legacy-segment`` folds are leaky by design and pass.
+    """
     if fold.leaky:
         return
     seen = {}
@@ -106,6 +142,16 @@ def check_disjoint(fold: Fold) -> None:
                     f"fold {fold.fold}: (subject {s}, trial {t}) is in both {seen[(s, t)]} and "
                     f"{name}.")
             seen[(s, t)] = name
+    for column in fold.held_out:
+        col = {"subject": 0, "trial": 1}[column]
+        held = set(np.asarray(fold.test).reshape(-1, 2)[:, col].tolist())
+        for name in ("train", "val", "pretrain"):
+            used = held.intersection(np.asarray(getattr(fold, name)).reshape(-1, 2)[:, col]
+                                     .tolist())
+            if used:
+                raise LeakageError(
+                    f"fold {fold.fold}: held-out {column} {min(used)} of the test set is also "
+                    f"in {name}.")
 
 
 def _split_val(units, groups, labels, val_size, seed, min_groups=2):
@@ -137,12 +183,14 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
     protocol : str
         One of :data:`PROTOCOLS`.
     n_splits : int
-        Folds for the k-fold protocols (ignored by ``within-loto`` and ``loso``).
+        Folds for the k-fold protocols (ignored by ``within-loto`` and ``loso``); for
+        ``subject-stimulus-kfold``, the number of subject groups and of stimulus groups.
     labels : array of int, shape (n_units,) | None
         Label of each unit; used to stratify the stimulus folds and to keep every
         class in the training part of the validation split.
     val_size : float
-        Fraction of the training groups (stimuli or subjects) held out for validation.
+        Fraction of the training groups (stimuli within subjects, subjects across
+        subjects) held out for validation.
     seed : int
         Seed of the fold assignment.
     n_windows : int | array of int | None
@@ -158,8 +206,9 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
     Raises
     ------
     PhysioSyncError
-        For an unknown protocol, or *n_splits* larger than the number of stimuli or
-        subjects available.
+        For an unknown protocol, *n_splits* larger than the number of stimuli or
+        subjects available, or a ``subject-stimulus-kfold`` fold left without test or
+        training units (data where subjects watched different stimuli).
     """
     from sklearn.model_selection import (GroupKFold, KFold, LeaveOneGroupOut,
                                          StratifiedGroupKFold)
@@ -190,6 +239,8 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
             folds.append(Fold(k, units, units[:0], np.unique(units[unit_of[test]], axis=0),
                               units, leaky=True, test_windows=np.sort(test)))
         return folds
+    if protocol == "subject-stimulus-kfold":
+        return _subject_stimulus_folds(units, n_splits, labels, val_size, seed)
     within = protocol in WITHIN
     groups = trials if within else subjects
     n_groups = len(np.unique(groups))
@@ -220,7 +271,54 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
         held_out = np.unique(test_units[:, 1] if within else test_units[:, 0])
         key = units[:, 1] if within else units[:, 0]
         pretrain = units[~np.isin(key, held_out)]
-        fold = Fold(k, fit, val, test_units, pretrain)
+        fold = Fold(k, fit, val, test_units, pretrain,
+                    held_out=("trial",) if within else ("subject",))
+        check_disjoint(fold)
+        folds.append(fold)
+    return folds
+
+
+def _subject_stimulus_folds(units, n_splits, labels, val_size, seed) -> list[Fold]:
+    """``subject-stimulus-kfold``: subject group *k* on stimulus group *k* is fold *k*'s test."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    name = "subject-stimulus-kfold"
+    subjects, trials = units[:, 0], units[:, 1]
+    for what, groups in (("subjects", subjects), ("stimuli (trials)", trials)):
+        n_groups = len(np.unique(groups))
+        if n_splits > n_groups:
+            raise PhysioSyncError(
+                f"n_splits={n_splits} is larger than the {n_groups} {what} available for "
+                f"{name}, which holds out n_splits groups of both subjects and stimuli; "
+                "use fewer folds.")
+    if n_splits < 2:
+        raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
+    stim_splitter = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+                     if labels is not None else GroupKFold(n_splits, shuffle=True,
+                                                           random_state=seed))
+    y = labels if labels is not None else np.zeros(len(units), dtype=int)
+    stim_groups = [np.unique(trials[test]) for _, test in stim_splitter.split(units, y, trials)]
+    subj_groups = [np.unique(subjects[test]) for _, test in
+                   GroupKFold(n_splits, shuffle=True, random_state=seed).split(
+                       units, groups=subjects)]
+    folds = []
+    for k, (held_subjects, held_trials) in enumerate(zip(subj_groups, stim_groups)):
+        is_subject, is_trial = np.isin(subjects, held_subjects), np.isin(trials, held_trials)
+        test = units[is_subject & is_trial]
+        if len(test) == 0:
+            raise PhysioSyncError(
+                f"{name} fold {k}: the held-out subjects {held_subjects.tolist()} have no unit "
+                f"of the held-out stimuli {held_trials.tolist()}; use fewer folds.")
+        rest = ~is_subject & ~is_trial
+        if not rest.any():
+            raise PhysioSyncError(
+                f"{name} fold {k}: no training subject has a unit of the training stimuli; "
+                "use fewer folds.")
+        # Validation: other subjects on the training stimuli, so epoch selection also
+        # faces unseen subjects.
+        fit, val = _split_val(units[rest], subjects[rest],
+                              None if labels is None else labels[rest], val_size, seed + k)
+        fold = Fold(k, fit, val, test, units[rest], held_out=("subject", "trial"))
         check_disjoint(fold)
         folds.append(fold)
     return folds

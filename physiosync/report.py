@@ -1,20 +1,62 @@
 """Cross-validation reports: ``report.json``, ``results.csv``, ``report.md``, ``report.html``.
 
+The report leads with one number per pipeline, the **headline**: the per-subject
+balanced accuracy (macro F1 for four classes) of each subject's test windows pooled
+over all folds, averaged over subjects, beside its chance level. Pooled metrics over
+all windows (or trial votes) of a fold are kept, labelled "pooled", for comparison
+with the literature.
+
 The JSON schema is documented in ``docs/evaluation.md``. In short::
 
     {
-      "protocol", "target", "leaky", "warning", "n_classes", "class_names", "primary",
-      "config": {...resolved configuration, versions, data source...},
-      "folds", "per_subject", "summary",        # the primary pipeline's, at top level
-      "pipelines": {name: {"folds", "per_subject", "summary", "confusion", "curves",
-                           "channel_importance"[, "p_value"]}},
-      "comparisons": [{"pipeline", "baseline", "metric", "level", "differences",
-                       "mean", "std", "n", "p_value", "test"}],
+      "protocol", "target", "leaky", "warning", "caveat", "n_classes", "class_names",
+      "primary", "per_subject_models", "config",
+      "headline",                                  # the primary pipeline's headline
+      "folds", "per_subject", "summary",           # the primary pipeline's, at top level
+      "pipelines": {name: {
+          "headline": {"metric", "label", "mean", "std", "n", "chance", "chance_rule",
+                       "p_value"},
+          "folds", "per_subject", "summary", "one_class", "confusion", "curves",
+          "channel_importance"[, "p_value"][, "refit_null"][, "model"]}},
+      "comparisons": [{"pipeline", "baseline", "metric", "level", "value",
+                       "differences", "mean", "std", "n", "ci95", "ci_method",
+                       "cohens_dz", "p_value", "test", "min_p", "corrected_t",
+                       "warning"}],
     }
 
-``folds[*]`` hold ``fold``, ``train``/``val``/``test`` (lists of ``[subject, trial]``),
-``metrics`` (``window`` and ``trial`` levels) and ``chance``. Standard deviations are
-over folds (ddof = 1); within-subject protocols add ``subject.<metric>`` over subjects.
+- ``folds[*]``: ``fold``, ``train``/``val``/``test`` (lists of ``[subject, trial]``),
+  ``metrics`` and ``chance`` per level, ``chance_source`` (``"training labels"``, or
+  ``"test labels"`` for fold files written before training labels were recorded),
+  ``n_windows`` (``train``: training + validation windows, ``test``) and
+  ``one_class_windows``. Levels: ``subject`` (mean over the fold's test subjects of
+  the per-subject metric; ``accuracy``, ``balanced_accuracy``, ``macro_f1``),
+  ``window`` and ``trial`` (pooled over the fold's test windows, or trial votes).
+  ``chance.<level>`` maps each metric to its chance level
+  (:func:`physiosync.metrics.chance_levels`).
+- ``per_subject.<subject>``: window-level metrics of the subject's test windows pooled
+  over folds, and ``chance`` (metric -> chance level). Balanced accuracy and macro F1
+  follow :func:`physiosync.metrics.subject_scores` (null for a subject whose test
+  windows hold one class).
+- ``summary.<level>.<metric>``: ``{mean, std, n, chance}``; ``subject.*`` over subjects,
+  ``window.*`` and ``trial.*`` over folds (std with ddof = 1; chance: the mean chance
+  level of the same subjects or folds).
+- ``one_class``: test windows predicted by the constant fallback of a model whose
+  training labels held one class (``protocol.one_class: constant``): ``windows``,
+  ``of_windows``, ``units``, ``subjects``, ``folds`` and ``summary_without`` (the
+  ``subject.*`` summary without those windows; null when there are none).
+- ``p_value`` (with ``protocol.permutations``): the within-subject permutation test of
+  the headline (:func:`physiosync.metrics.subject_permutation_test`): ``metric``,
+  ``value``, ``p_value``, ``permutations``, ``null_mean``, ``null_q95``, ``null``.
+- ``refit_null`` (with ``protocol.permutation_refit``, set by
+  :func:`physiosync.experiment.run_experiment`): ``metric``, ``observed``, ``null``
+  (one score per refit), ``p_value``, ``n``, ``definition``.
+- ``model`` (set by :func:`physiosync.experiment.run_experiment`): what the pipeline
+  runs, from :func:`physiosync.experiment.describe_pipeline`: ``kind``, ``embedding``
+  (encoder embedding per time scale), ``pretrained``, ``modalities`` and ``text``.
+- ``comparisons[*]``: the primary pipeline minus each other one on the headline
+  metric, paired by subject when every subject has its own model
+  (``per_subject_models``), else by fold (see :func:`paired_comparison`).
+
 NaN is written as ``null``.
 """
 
@@ -27,17 +69,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import chance_level, classification_metrics, permutation_pvalue, trial_vote
+from .metrics import (classification_metrics, headline_metric, model_chance_levels,
+                      subject_permutation_test, subject_scores, trial_vote)
 
-__all__ = ["build_report", "write_report", "report_rows", "report_markdown",
+__all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
-           "LEAKAGE_WARNING"]
+           "metric_label", "LEAKAGE_WARNING", "CHANCE_NOTE"]
 
 LEAKAGE_WARNING = (
     "LEAKAGE WARNING: the legacy-segment protocol splits windows at random, so windows of "
     "the same trial (same subject, stimulus and label) sit in both training and test data. "
     "Its scores (about 98 % on DEAP in the literature) measure trial identification, not "
     "emotion recognition; honest protocols give about 55-65 %.")
+
+#: How chance levels are defined (printed under the tables of every report).
+CHANCE_NOTE = (
+    "Chance levels sit beside their metric: balanced accuracy 1/C (C = classes in the test "
+    "labels); accuracy: always predicting the majority class of the training labels (per "
+    "subject when every subject has its own model), scored on the test labels; ROC "
+    "AUC 0.5; F1 and macro F1: the larger of the stratified predictor (drawing classes at "
+    "the training frequencies, expected confusion matrix) and the best constant predictor.")
+
+_SUBJECT_LEVEL = ("accuracy", "balanced_accuracy", "macro_f1")  # metrics of subject_scores
+_LEVEL_LABELS = {"subject": "per-subject", "window": "pooled window", "trial": "pooled trial"}
+_METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
+                  "macro_f1": "macro F1", "f1": "F1 (high)", "roc_auc": "ROC AUC",
+                  "weighted_f1": "weighted F1"}
+_N_RESAMPLES = 10_000  # bootstrap resamples and Monte Carlo sign patterns
+
+
+def metric_label(key: str) -> str:
+    """Readable name of a summary key: ``"window.accuracy"`` -> ``"pooled window accuracy"``."""
+    level, _, metric = str(key).partition(".")
+    if not metric:
+        return _METRIC_LABELS.get(level, level)
+    return f"{_LEVEL_LABELS.get(level, level)} {_METRIC_LABELS.get(metric, metric)}"
 
 
 def _mean_std(values) -> dict:
@@ -48,21 +114,153 @@ def _mean_std(values) -> dict:
             "n": int(v.size)}
 
 
+def _mean_std_chance(values, chances) -> dict:
+    """:func:`_mean_std` of *values* plus the mean chance of the entries with a value."""
+    pairs = [(v, c) for v, c in zip(values, chances) if v is not None and np.isfinite(v)]
+    out = _mean_std([v for v, _ in pairs])
+    ch = [c for _, c in pairs if c is not None and np.isfinite(c)]
+    out["chance"] = float(np.mean(ch)) if ch else float("nan")
+    return out
+
+
 def _confusion(y, pred, n_classes: int) -> list:
     from sklearn.metrics import confusion_matrix
 
     return confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()
 
 
+def _chance_of(fold: dict, level: str, metric: str):
+    """A fold's chance level of *metric*; reports before per-metric chance levels held
+    one number per level (the test majority), which belongs to accuracy only."""
+    chance = (fold.get("chance") or {}).get(level)
+    if isinstance(chance, dict):
+        return chance.get(metric)
+    return chance if metric == "accuracy" else None
+
+
 def _fold_rows(name: str, target: str, folds: list) -> pd.DataFrame:
-    """``pipeline, fold, target, level, metric, value`` rows of report folds, chance included."""
+    """``pipeline, fold, target, level, metric, value, chance`` rows of report folds."""
     rows = []
     for f in folds:
-        for level in ("window", "trial"):
-            for metric, value in f["metrics"][level].items():
-                rows.append((name, f["fold"], target, level, metric, value))
-            rows.append((name, f["fold"], target, level, "chance", f["chance"][level]))
-    return pd.DataFrame(rows, columns=["pipeline", "fold", "target", "level", "metric", "value"])
+        for level in ("subject", "window", "trial"):
+            for metric, value in (f["metrics"].get(level) or {}).items():
+                rows.append((name, f["fold"], target, level, metric, value,
+                             _chance_of(f, level, metric)))
+    return pd.DataFrame(rows, columns=["pipeline", "fold", "target", "level", "metric",
+                                       "value", "chance"])
+
+
+def _predictions(results: list, n_classes: int) -> pd.DataFrame:
+    """Test predictions of every fold, with ``fold``, ``pred`` and ``one_class`` columns."""
+    frames = []
+    for r in results:
+        frame = pd.DataFrame(r["predictions"])
+        frame["fold"] = r["fold"]
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    preds = pd.concat(frames, ignore_index=True)
+    preds["pred"] = preds[[f"p{c}" for c in range(n_classes)]].to_numpy().argmax(1)
+    # rows of the constant fallback of a one-class training split (missing: none)
+    preds["one_class"] = preds["one_class"].eq(True) if "one_class" in preds else False
+    return preds
+
+
+def _subject_table(preds: pd.DataFrame, train_labels: dict, n_classes: int, *,
+                   full: bool = True) -> dict:
+    """``{subject: {metric: value, ..., "chance": {metric: chance}}}`` of pooled windows.
+
+    *full*: every metric of :func:`classification_metrics` (else only the metrics of
+    :func:`subject_scores`). Balanced accuracy and macro F1 are those of
+    :func:`subject_scores`, as for the headline and its permutation test.
+    """
+    if not len(preds):
+        return {}
+    y, pred, subjects = (preds["y"].to_numpy(), preds["pred"].to_numpy(),
+                         preds["subject"].to_numpy())
+    scores = {m: subject_scores(y, pred, subjects, n_classes=n_classes, metric=m)
+              for m in _SUBJECT_LEVEL}
+    cols = [f"p{c}" for c in range(n_classes)]
+    table = {}
+    for s, g in preds.groupby("subject", sort=True):
+        s = int(s)
+        entry = (classification_metrics(g["y"].to_numpy(), g["pred"].to_numpy(),
+                                         g[cols].to_numpy(), n_classes=n_classes) if full
+                 else {})
+        entry.update({m: scores[m][s] for m in _SUBJECT_LEVEL})
+        chance = model_chance_levels(g["y"].to_numpy(), g["subject"].to_numpy(), train_labels,
+                                     n_classes=n_classes, folds=g["fold"].to_numpy(),
+                                     average="active")
+        entry["chance"] = chance if full else {m: chance[m] for m in _SUBJECT_LEVEL}
+        table[s] = entry
+    return table
+
+
+def _subject_summary(table: dict, metric: str) -> dict:
+    """``subject.<metric>`` summaries over subjects, the headline *metric* first."""
+    if not table:
+        return {}
+    metrics = [m for m in next(iter(table.values())) if m != "chance"]
+    metrics = [metric] + [m for m in metrics if m != metric]
+    return {f"subject.{m}": _mean_std_chance([v.get(m) for v in table.values()],
+                                             [v["chance"].get(m) for v in table.values()])
+            for m in metrics}
+
+
+def _fold_entry(r: dict, fold_preds: pd.DataFrame, n_classes: int) -> dict:
+    """One fold of the report: manifest, metrics and chance levels of three levels."""
+    m, tl = r["metrics"], r.get("train_labels")
+    y, subjects = fold_preds["y"].to_numpy(), fold_preds["subject"].to_numpy()
+    proba = fold_preds[[f"p{c}" for c in range(n_classes)]].to_numpy()
+    yt, _, _ = trial_vote(y, proba, fold_preds[["subject", "trial"]].to_numpy())
+    # trial_vote orders trials by first appearance, as drop_duplicates does
+    trial_subjects = fold_preds[["subject", "trial"]].drop_duplicates()["subject"].to_numpy()
+    table = _subject_table(fold_preds, {r["fold"]: tl}, n_classes, full=False)
+    subject = {k: _mean_std_chance([v[k] for v in table.values()],
+                                   [v["chance"][k] for v in table.values()])
+               for k in _SUBJECT_LEVEL}
+    return {
+        "fold": r["fold"], "train": r["train"], "val": r["val"], "test": r["test"],
+        "metrics": {"subject": {k: s["mean"] for k, s in subject.items()},
+                    "window": m["window"], "trial": m["trial"]},
+        "chance": {"subject": {k: s["chance"] for k, s in subject.items()},
+                   "window": model_chance_levels(y, subjects, tl, n_classes=n_classes),
+                   "trial": model_chance_levels(yt, trial_subjects, tl, n_classes=n_classes)},
+        "chance_source": "training labels" if tl is not None else "test labels",
+        "n_windows": {"train": int(sum(tl["pooled"])) if tl is not None else None,
+                      "test": int(len(fold_preds))},
+        "one_class_windows": int(fold_preds["one_class"].sum()),
+    }
+
+
+def _headline(summary: dict, metric: str) -> dict:
+    s = summary.get(f"subject.{metric}", {"mean": float("nan"), "std": float("nan"), "n": 0,
+                                          "chance": float("nan")})
+    rule = ("1/C, C = classes in each subject's test labels" if metric == "balanced_accuracy"
+            else "per subject, the larger of the stratified predictor (training class "
+                 "frequencies) and the best constant predictor; mean over subjects")
+    return {"metric": f"subject.{metric}",
+            "label": f"per-subject {_METRIC_LABELS[metric]}, mean over subjects",
+            "mean": s["mean"], "std": s["std"], "n": s["n"], "chance": s.get("chance"),
+            "chance_rule": rule, "p_value": None}
+
+
+def _one_class(preds: pd.DataFrame, train_labels: dict, n_classes: int, metric: str) -> dict:
+    """Count the constant fallback predictions and summarise the subjects without them."""
+    out = {"windows": 0, "of_windows": int(len(preds)), "units": 0, "subjects": [],
+           "folds": [], "summary_without": None}
+    flagged = preds[preds["one_class"]] if len(preds) else preds
+    if not len(flagged):
+        return out
+    rest = preds[~preds["one_class"]]
+    out.update(windows=int(len(flagged)),
+               units=int(len(flagged[["subject", "trial"]].drop_duplicates())),
+               subjects=sorted(int(s) for s in flagged["subject"].unique()),
+               folds=sorted(int(f) for f in flagged["fold"].unique()),
+               summary_without=(_subject_summary(_subject_table(rest, train_labels, n_classes),
+                                                 metric)
+                                or {f"subject.{metric}": _mean_std_chance([], [])}))
+    return out
 
 
 def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: int = 2,
@@ -70,93 +268,184 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
                        seed: int = 0) -> dict:
     """One pipeline's part of the report.
 
+    Parameters
+    ----------
+    results : list of dict
+        Fold records of :func:`physiosync.cv.cross_validate` (fold files written before
+        training labels were recorded work too; their chance levels then come from the
+        test labels and ``chance_source`` says so).
+    protocol, target : str
+        As run.
+    n_classes : int
+        2 or 4.
+    name : str
+        Pipeline name.
+    permutations : int
+        Permutations of the within-subject permutation test of the headline (0: none).
+    seed : int
+        Seed of the permutations.
+
     Returns
     -------
     part : dict
-        ``folds``, ``per_subject`` (window-level metrics and ``chance`` per subject),
-        ``summary``, ``confusion`` (``window``/``trial``), ``curves``,
-        ``channel_importance`` (mean over folds) and, with *permutations*, ``p_value``.
+        ``headline``, ``folds``, ``per_subject``, ``summary``, ``one_class``,
+        ``confusion`` (``window``/``trial``), ``curves``, ``channel_importance`` (mean
+        over folds) and, with *permutations*, ``p_value``. See the module docstring.
     """
-    folds, frames = [], []
+    metric = headline_metric(n_classes)
+    preds = _predictions(results, n_classes)
+    train_labels = {r["fold"]: r.get("train_labels") for r in results}
+    folds = [_fold_entry(r, preds[preds["fold"] == r["fold"]], n_classes) for r in results]
     curves = {"pretrain": {}, "finetune": []}
     importances = []
     for r in results:
-        m = r["metrics"]
-        folds.append({"fold": r["fold"], "train": r["train"], "val": r["val"], "test": r["test"],
-                      "metrics": {"window": m["window"], "trial": m["trial"]},
-                      "chance": {"window": m["chance_window"], "trial": m["chance_trial"]}})
-        frames.append(pd.DataFrame(r["predictions"]))
         for enc, curve in (r.get("curves") or {}).get("pretrain", {}).items():
             curves["pretrain"].setdefault(enc, []).append({"fold": r["fold"], **curve})
         for curve in (r.get("curves") or {}).get("finetune", []):
             curves["finetune"].append({"fold": r["fold"], **curve})
         if r.get("channel_importance") is not None:
             importances.append(r["channel_importance"])
+    per_subject = _subject_table(preds, train_labels, n_classes)
+    summary = _subject_summary(per_subject, metric)
     frame = _fold_rows(name, target, folds)
-    summary = {}
-    if len(frame):
-        for (level, metric), group in frame.groupby(["level", "metric"], sort=False):
-            summary[f"{level}.{metric}"] = _mean_std(group["value"])
-    preds = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    per_subject, confusion, p_value = {}, {}, None
+    frame = frame[frame["level"] != "subject"]  # subject.* is over subjects, not folds
+    for (level, m), group in frame.groupby(["level", "metric"], sort=False):
+        summary[f"{level}.{m}"] = _mean_std_chance(group["value"].tolist(),
+                                                   group["chance"].tolist())
+    confusion, p_value = {}, None
     if len(preds):
-        cols = [f"p{c}" for c in range(n_classes)]
-        proba = preds[cols].to_numpy()
+        proba = preds[[f"p{c}" for c in range(n_classes)]].to_numpy()
         y = preds["y"].to_numpy()
-        confusion["window"] = _confusion(y, proba.argmax(1), n_classes)
+        confusion["window"] = _confusion(y, preds["pred"].to_numpy(), n_classes)
         yt, pt, _ = trial_vote(y, proba, preds[["subject", "trial"]].to_numpy())
         confusion["trial"] = _confusion(yt, pt, n_classes)
-        for s, g in preds.groupby("subject"):
-            pg = g[cols].to_numpy()
-            per_subject[int(s)] = {
-                **classification_metrics(g["y"].to_numpy(), pg.argmax(1), pg,
-                                         n_classes=n_classes),
-                "chance": chance_level(g["y"].to_numpy())}
-        if protocol.startswith("within"):
-            for metric in next(iter(per_subject.values())):
-                summary[f"subject.{metric}"] = _mean_std(v[metric] for v in per_subject.values())
         if permutations:
-            p_value = permutation_pvalue(y, proba.argmax(1),
-                                         groups=preds[["subject", "trial"]].to_numpy(),
-                                         n_permutations=permutations, seed=seed)
-    part = {"folds": folds, "per_subject": per_subject, "summary": summary,
+            p_value = subject_permutation_test(
+                y, preds["pred"].to_numpy(), preds["subject"].to_numpy(),
+                preds[["subject", "trial"]].to_numpy(), n_classes=n_classes,
+                n_permutations=permutations, seed=seed)
+    headline = _headline(summary, metric)
+    part = {"headline": headline, "folds": folds, "per_subject": per_subject,
+            "summary": summary, "one_class": _one_class(preds, train_labels, n_classes, metric),
             "confusion": confusion, "curves": curves if any(curves.values()) else {},
             "channel_importance": (np.mean(importances, axis=0).tolist() if importances
                                    else None)}
-    if permutations:
-        part["p_value"] = {"metric": "window.balanced_accuracy", "value": p_value,
-                           "permutations": int(permutations),
-                           "null": "labels permuted between (subject, trial) units"}
+    if p_value is not None:
+        part["p_value"] = p_value
+        headline["p_value"] = p_value["p_value"]
     return part
 
 
+def _fold_values(part: dict, metric: str, level: str) -> dict:
+    return {str(f["fold"]): (f["metrics"].get(level) or {}).get(metric)
+            for f in part.get("folds", [])}
+
+
 def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
-                      metric: str = "balanced_accuracy", per_subject: bool = True) -> dict:
-    """Paired differences *pipeline* minus *baseline*, per subject or per fold.
+                      metric: str | None = None, per_subject: bool = True,
+                      n_classes: int = 2, seed: int = 0) -> dict:
+    """Paired differences *pipeline* minus *baseline* on the headline metric.
 
-    The p-value is the two-sided Wilcoxon signed-rank test of the paired differences
-    (``None`` with fewer than two pairs or all differences zero).
+    Pairs are the independent units of the design: subjects when every subject has its
+    own model (*per_subject*), folds when one pooled model serves several subjects
+    (pooled fine-tuning, cross-subject protocols; under ``loso`` a fold is one subject).
+
+    Parameters
+    ----------
+    report_parts : dict
+        ``{name: part}`` of :func:`summarize_pipeline` (or of a loaded report).
+    pipeline, baseline : str
+        Names in *report_parts*.
+    metric : str | None
+        Per-subject metric; None: :func:`physiosync.metrics.headline_metric`.
+    per_subject : bool
+        Pair by subject (the subject's test windows pooled over folds) instead of by
+        fold (the mean over the fold's test subjects of the per-subject metric; reports
+        written before it was recorded fall back to the fold's pooled window metric,
+        and ``value`` says so).
+    n_classes : int
+        2 or 4 (for the default *metric*).
+    seed : int
+        Seed of the bootstrap (and of Monte Carlo sign patterns above 16 units).
+
+    Returns
+    -------
+    comparison : dict
+        ``pipeline``, ``baseline``, ``metric``, ``level`` (``"subject"``/``"fold"``),
+        ``value`` (what each paired value is), ``differences`` (unit -> difference),
+        ``mean``, ``std``, ``n``, ``ci95`` (percentile bootstrap over units, 10,000
+        resamples), ``ci_method``, ``cohens_dz``, ``p_value`` and ``min_p`` of the
+        two-sided sign-flip permutation test (:func:`physiosync.stats.sign_flip_test`),
+        ``test`` (its name), ``corrected_t`` (fold pairs: Nadeau and Bengio's corrected
+        resampled t-test, :func:`physiosync.stats.corrected_resampled_ttest`; else None)
+        and ``warning`` (when the design cannot reach p < 0.05, or has no pairs).
     """
-    from scipy.stats import wilcoxon
+    from .stats import bootstrap_ci, cohens_dz, corrected_resampled_ttest, sign_flip_test
 
+    metric = metric or headline_metric(n_classes)
     a, b = report_parts[pipeline], report_parts[baseline]
+    label = _METRIC_LABELS.get(metric, metric)
     if per_subject:
-        units = sorted(set(a["per_subject"]) & set(b["per_subject"]), key=int)
-        diffs = {str(u): a["per_subject"][u][metric] - b["per_subject"][u][metric]
-                 for u in units}
+        va = {str(k): v.get(metric) for k, v in a.get("per_subject", {}).items()}
+        vb = {str(k): v.get(metric) for k, v in b.get("per_subject", {}).items()}
+        value = f"per-subject {label} (the subject's test windows pooled over folds)"
+        key = f"subject.{metric}"
     else:
-        fa = {f["fold"]: f["metrics"]["window"][metric] for f in a["folds"]}
-        fb = {f["fold"]: f["metrics"]["window"][metric] for f in b["folds"]}
-        diffs = {str(k): fa[k] - fb[k] for k in sorted(set(fa) & set(fb))}
-    values = np.array([v for v in diffs.values() if v is not None and np.isfinite(v)])
-    p = None
-    if values.size >= 2 and np.any(values != 0):
-        p = float(wilcoxon(values).pvalue)
-    stats = _mean_std(values)
-    return {"pipeline": pipeline, "baseline": baseline, "metric": metric,
-            "level": "subject" if per_subject else "fold", "differences": diffs,
-            "mean": stats["mean"], "std": stats["std"], "n": stats["n"], "p_value": p,
-            "test": "wilcoxon signed-rank"}
+        va, vb = _fold_values(a, metric, "subject"), _fold_values(b, metric, "subject")
+        value = f"per fold: mean over the fold's test subjects of the per-subject {label}"
+        key = f"subject.{metric}"
+        if not all("subject" in f["metrics"] for f in (*a["folds"], *b["folds"])):
+            va, vb = _fold_values(a, metric, "window"), _fold_values(b, metric, "window")
+            value = f"per fold: pooled window {label} (report without per-subject fold values)"
+            key = f"window.{metric}"
+
+    def finite(x):
+        return x is not None and np.isfinite(x)
+
+    units = sorted((u for u in set(va) & set(vb) if finite(va[u]) and finite(vb[u])),
+                   key=lambda u: (0, int(u), "") if u.lstrip("-").isdigit() else (1, 0, u))
+    diffs = {u: float(va[u] - vb[u]) for u in units}
+    d = np.array(list(diffs.values()), dtype=float)
+    flip = sign_flip_test(d, n_resamples=_N_RESAMPLES, seed=seed)
+    low, high = bootstrap_ci(d, n_resamples=_N_RESAMPLES, seed=seed)
+    stats = _mean_std(d)
+    what = "subjects" if per_subject else "folds"
+    corrected = None
+    if not per_subject:
+        sizes = {str(f["fold"]): f for f in a.get("folds", [])}
+        n_train, n_test = [], []
+        for u in units:
+            f = sizes[u]
+            if f.get("test"):
+                n_train.append(len(f.get("train") or []) + len(f.get("val") or []))
+                n_test.append(len(f["test"]))
+            else:  # legacy-segment folds split windows, not units
+                nw = f.get("n_windows") or {}
+                n_train.append(nw.get("train") or 0)
+                n_test.append(nw.get("test") or 0)
+        corrected = corrected_resampled_ttest(d, n_train, n_test) if units else None
+        if corrected is not None:
+            corrected["sizes"] = "units" if all(sizes[u].get("test") for u in units) \
+                else "windows"
+    kind = ("exact over all 2^n sign patterns" if flip["exact"]
+            else f"{flip['n_patterns']} random sign patterns")
+    warning = None
+    if stats["n"] == 0:
+        warning = f"no {what} with a value for both pipelines: nothing to compare."
+    elif flip["min_p"] > 0.05:
+        warning = (f"with n = {stats['n']} {what} the smallest two-sided p-value this design "
+                   f"can reach is {flip['min_p']:.3g} > 0.05, whatever the difference: read the "
+                   "effect size and its interval, not the p-value, or use more "
+                   f"{what}.")
+    return {"pipeline": pipeline, "baseline": baseline, "metric": key,
+            "level": "subject" if per_subject else "fold", "value": value,
+            "differences": diffs, "mean": stats["mean"], "std": stats["std"], "n": stats["n"],
+            "ci95": [low, high],
+            "ci_method": f"percentile bootstrap over {what}, {_N_RESAMPLES} resamples, "
+                         f"seed {seed}",
+            "cohens_dz": cohens_dz(d), "p_value": flip["p_value"], "min_p": flip["min_p"],
+            "test": f"two-sided sign-flip permutation test of the mean difference ({kind})",
+            "corrected_t": corrected, "warning": warning}
 
 
 def class_names(target: str, n_classes: int) -> list:
@@ -166,9 +455,14 @@ def class_names(target: str, n_classes: int) -> list:
     return ["low", "high"][:n_classes] if n_classes <= 2 else [str(c) for c in range(n_classes)]
 
 
+def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
+    """Reports without ``per_subject_models``: within-subject protocols had them."""
+    return protocol.startswith("within") and not leaky
+
+
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, per_subject_models: bool | None = None) -> dict:
     """Assemble the report from :func:`physiosync.cv.cross_validate` results.
 
     Parameters
@@ -185,18 +479,32 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     channels : list of str | None
         EEG channel names, for the channel-importance topomap.
     permutations : int
-        Label permutations for a p-value per pipeline (0: none).
+        Permutations of the within-subject permutation test of each pipeline's
+        headline (0: none).
     seed : int
-        Seed of the permutations.
+        Seed of the permutations and of the comparisons' bootstrap.
+    per_subject_models : bool | None
+        Whether every subject has its own model (within-subject protocols without
+        pooled fine-tuning); comparisons are then paired by subject, else by fold.
+        None: within-subject protocols are assumed to have per-subject models.
+
+    Returns
+    -------
+    report : dict
+        See the module docstring.
     """
+    from .protocols import CAVEATS
+
     if not isinstance(results, dict):
         results = {"physiosync": results}
     leaky = protocol == "legacy-segment"
+    if per_subject_models is None:
+        per_subject_models = _infer_per_subject_models(protocol, leaky)
     parts = {}
     for name, res in results.items():
         parts[name] = summarize_pipeline(res, protocol=protocol, target=target,
-                                                    n_classes=n_classes, name=name,
-                                                    permutations=permutations, seed=seed)
+                                         n_classes=n_classes, name=name,
+                                         permutations=permutations, seed=seed)
         if channels is not None and parts[name]["channel_importance"] is not None:
             parts[name]["channel_importance"] = {
                 "channels": list(channels), "values": parts[name]["channel_importance"],
@@ -206,13 +514,14 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         elif parts[name]["channel_importance"] is not None:
             parts[name]["channel_importance"] = None
     primary = next(iter(parts))
-    by_subject = protocol.startswith("within") and not leaky
-    comparisons = [paired_comparison(parts, primary, other, per_subject=by_subject)
+    comparisons = [paired_comparison(parts, primary, other, per_subject=per_subject_models,
+                                     n_classes=n_classes, seed=seed)
                    for other in parts if other != primary]
     return {"protocol": protocol, "target": target, "leaky": leaky,
-            "warning": LEAKAGE_WARNING if leaky else None, "n_classes": n_classes,
-            "class_names": class_names(target, n_classes), "primary": primary,
-            "config": config or {},
+            "warning": LEAKAGE_WARNING if leaky else None, "caveat": CAVEATS.get(protocol),
+            "n_classes": n_classes, "class_names": class_names(target, n_classes),
+            "primary": primary, "per_subject_models": bool(per_subject_models),
+            "config": config or {}, "headline": parts[primary]["headline"],
             "folds": parts[primary]["folds"], "per_subject": parts[primary]["per_subject"],
             "summary": parts[primary]["summary"], "pipelines": parts,
             "comparisons": comparisons}
@@ -245,6 +554,12 @@ def merge_reports(reports: list, *, names=None) -> dict:
         if manifest != [(f["train"], f["val"], f["test"]) for f in first["folds"]]:
             raise PhysioSyncError(f"cannot merge run {name!r}: its folds differ from the first "
                                   "run's (use the same data, protocol, folds and seed).")
+        theirs = rep.get("per_subject_models")
+        if theirs is not None and first.get("per_subject_models") not in (None, theirs):
+            raise PhysioSyncError(
+                f"cannot merge run {name!r}: its models are "
+                f"{'per subject' if theirs else 'pooled'}, the first run's are not; pairs "
+                "of subjects and pairs of folds cannot be mixed (set protocol.pooled alike).")
     parts = {}
     for name, rep in zip(names, reports):
         for pipe, part in rep["pipelines"].items():
@@ -252,19 +567,16 @@ def merge_reports(reports: list, *, names=None) -> dict:
             parts[key] = part
     merged = dict(first)
     primary = next(iter(parts))
-    by_subject = first["protocol"].startswith("within") and not first["leaky"]
+    by_subject = first.get("per_subject_models")
+    if by_subject is None:
+        by_subject = _infer_per_subject_models(first["protocol"], first["leaky"])
+    merged["per_subject_models"] = bool(by_subject)
     merged["pipelines"] = parts
-    merged["comparisons"] = [paired_comparison(_int_keys(parts), primary, other,
-                                               per_subject=by_subject)
+    merged["comparisons"] = [paired_comparison(parts, primary, other, per_subject=by_subject,
+                                               n_classes=first.get("n_classes", 2))
                              for other in parts if other != primary]
     merged["config"] = {"runs": {n: r.get("config", {}) for n, r in zip(names, reports)}}
     return merged
-
-
-def _int_keys(parts: dict) -> dict:
-    """JSON turns subject keys into strings; restore ints for pairing."""
-    return {name: {**part, "per_subject": {int(k): v for k, v in part["per_subject"].items()}}
-            for name, part in parts.items()}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -287,43 +599,236 @@ def _finite_or_none(obj):
 
 
 def report_rows(report: dict) -> pd.DataFrame:
-    """``results.csv``: one row per pipeline x fold x target x level x metric."""
+    """``results.csv``: one row per pipeline x fold x target x level x metric.
+
+    Columns ``pipeline, fold, target, level, metric, value, chance``; ``chance`` is the
+    chance level of that metric on that fold (levels: ``subject``, the mean over the
+    fold's test subjects of the per-subject metric; ``window`` and ``trial``, pooled).
+    """
     return pd.concat([_fold_rows(name, report["target"], part["folds"])
                       for name, part in report["pipelines"].items()], ignore_index=True)
 
 
+# --------------------------------------------------------------------------- text
 def _fmt(value, digits=3) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "n/a"
     return f"{value:.{digits}f}"
 
 
+def _fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and not np.isfinite(p)):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def _headline_of(part: dict, n_classes: int) -> dict:
+    """A part's headline; older reports without one fall back on their summary."""
+    if part.get("headline"):
+        return part["headline"]
+    metric = headline_metric(n_classes)
+    s = (part.get("summary") or {}).get(f"subject.{metric}")
+    if s is None:
+        return {"metric": None, "label": None, "mean": None, "std": None, "n": 0,
+                "chance": None}
+    return {"metric": f"subject.{metric}", "label": metric_label(f"subject.{metric}"),
+            "mean": s.get("mean"), "std": s.get("std"), "n": s.get("n"),
+            "chance": s.get("chance")}
+
+
+def _headline_sentence(part: dict, n_classes: int) -> str:
+    h = _headline_of(part, n_classes)
+    if not h.get("metric"):
+        return "no per-subject headline in this report"
+    text = (f"{metric_label(h['metric'])} {_fmt(h['mean'])} ± {_fmt(h['std'])} over "
+            f"{h['n']} subjects (chance {_fmt(h.get('chance'))})")
+    pv = part.get("p_value")
+    if isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject."):
+        text += (f"; within-subject permutation p = {_fmt_p(pv.get('p_value'))} "
+                 f"({pv.get('permutations')} permutations)")
+    rn = part.get("refit_null")
+    if isinstance(rn, dict):
+        text += (f"; refit null p = {_fmt_p(rn.get('p_value'))} ({rn.get('n')} refits on "
+                 "permuted training labels)")
+    return text
+
+
+def _one_class_sentence(part: dict, n_classes: int) -> str | None:
+    oc = part.get("one_class") or {}
+    if not oc.get("windows"):
+        return None
+    folds = ", ".join(str(f) for f in oc.get("folds", []))
+    n_subjects = len(oc.get("subjects", []))
+    text = (f"{oc['windows']} of {oc.get('of_windows')} test windows ({oc.get('units')} units; "
+            f"{n_subjects} subject{'s' if n_subjects != 1 else ''}; fold"
+            f"{'s' if len(oc.get('folds', [])) != 1 else ''} {folds}) are the constant "
+            "prediction of a model whose training labels held one class "
+            "(protocol.one_class: constant)")
+    metric = _headline_of(part, n_classes).get("metric")
+    without = (oc.get("summary_without") or {}).get(metric) if metric else None
+    if oc["windows"] >= (oc.get("of_windows") or 0):
+        text += "; no other test window remains, so the scores measure nothing"
+    elif without:
+        text += (f"; without them: {metric_label(metric)} {_fmt(without.get('mean'))} ± "
+                 f"{_fmt(without.get('std'))} over {without.get('n')} subjects (chance "
+                 f"{_fmt(without.get('chance'))})")
+    return text + "."
+
+
+def _summary_keys(summary: dict) -> list:
+    order = {"subject": 0, "window": 1, "trial": 2}
+    return sorted(summary, key=lambda k: order.get(str(k).split(".")[0], 3))
+
+
 def report_markdown(report: dict) -> str:
     """The Markdown summary (``report.md``)."""
+    n_classes = report.get("n_classes", 2)
     lines = [f"# physiosync cross-validation: {report['target']} ({report['protocol']})", ""]
-    if report["leaky"]:
+    if report.get("leaky"):
         lines += [f"> **{report['warning']}**", ""]
-    for name, part in report["pipelines"].items():
-        lines += [f"## {name}", "", "| metric | mean ± std | n |", "|---|---|---|"]
-        for metric, s in part["summary"].items():
-            lines.append(f"| {metric} | {_fmt(s['mean'])} ± {_fmt(s['std'])} | {s['n']} |")
-        if part.get("p_value"):
-            pv = part["p_value"]
-            lines.append(f"| permutation p ({pv['metric']}, {pv['permutations']} permutations)"
-                         f" | {_fmt(pv['value'], 4)} | |")
+    if report.get("caveat"):
+        lines += [f"> **Caveat ({report['protocol']}):** {report['caveat']}", ""]
+    pipes = report["pipelines"]
+    primary = report.get("primary") or next(iter(pipes))
+    lines += [f"**Headline ({primary}):** {_headline_sentence(pipes[primary], n_classes)}.", ""]
+    for name, part in pipes.items():
+        lines += [f"## {name}", ""]
+        if isinstance(part.get("model"), dict) and part["model"].get("text"):
+            lines += [f"Model: {part['model']['text']}.", ""]
+        lines += [f"Headline: {_headline_sentence(part, n_classes)}.", ""]
+        one = _one_class_sentence(part, n_classes)
+        if one:
+            lines += [f"> **One-class fallback:** {one}", ""]
+        lines += ["| metric | mean ± std | chance | n |", "|---|---|---|---|"]
+        summary = part["summary"]
+        for key in _summary_keys(summary):
+            s = summary[key]
+            unit = "subjects" if key.startswith("subject.") else "folds"
+            lines.append(f"| {metric_label(key)} (`{key}`) | {_fmt(s['mean'])} ± "
+                         f"{_fmt(s['std'])} | {_fmt(s.get('chance'))} | {s['n']} {unit} |")
+        pv = part.get("p_value")
+        if isinstance(pv, dict):
+            p = pv.get("p_value", pv.get("value"))
+            lines.append(f"| permutation p of `{pv['metric']}` ({pv['permutations']} "
+                         f"permutations) | {_fmt_p(p)} | null mean {_fmt(pv.get('null_mean'))}"
+                         f", 95th percentile {_fmt(pv.get('null_q95'))} | |")
+        rn = part.get("refit_null")
+        if isinstance(rn, dict):
+            null = [v for v in (rn.get("null") or []) if v is not None]
+            lines.append(f"| refit null p of `{rn.get('metric')}` ({rn.get('n')} refits), "
+                         f"observed {_fmt(rn.get('observed'))} | {_fmt_p(rn.get('p_value'))} | "
+                         f"null mean {_fmt(float(np.mean(null)) if null else None)} | |")
         lines.append("")
-    if report.get("comparisons"):
+        nulls = []
+        if isinstance(pv, dict) and isinstance(pv.get("null"), str):
+            nulls.append(f"permutation null: {pv['null']}.")
+        if isinstance(rn, dict) and isinstance(rn.get("definition"), str):
+            nulls.append(f"refit null: {rn['definition']}.")
+        if nulls:
+            lines += ["Null hypotheses: " + " ".join(nulls), ""]
+    comps = report.get("comparisons") or []
+    if comps:
         lines += ["## Paired comparisons", "",
-                  "| pipeline − baseline | metric | level | mean ± std | n | Wilcoxon p |",
-                  "|---|---|---|---|---|---|"]
-        for c in report["comparisons"]:
-            lines.append(f"| {c['pipeline']} − {c['baseline']} | {c['metric']} | {c['level']} "
-                         f"| {_fmt(c['mean'])} ± {_fmt(c['std'])} | {c['n']} | "
-                         f"{_fmt(c['p_value'], 4)} |")
+                  f"Pipelines are paired by {comps[0].get('level', 'subject')}: "
+                  + ("every subject has its own model, so subjects are the independent "
+                     "units." if comps[0].get("level") == "subject" else
+                     "one pooled model serves the subjects of a fold, so folds are the "
+                     "independent units."),
+                  "",
+                  "| pipeline − baseline | metric | n | mean difference [95 % CI] | d_z | "
+                  "sign-flip p (min p) | corrected t p |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in comps:
+            ci = c.get("ci95") or [None, None]
+            ct = c.get("corrected_t") or {}
+            lines.append(
+                f"| {c['pipeline']} − {c['baseline']} | {c['metric']} | {c['n']} "
+                f"{c.get('level', '')}s | {_fmt(c['mean'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] | "
+                f"{_fmt(c.get('cohens_dz'), 2)} | {_fmt_p(c.get('p_value'))} "
+                f"({_fmt_p(c.get('min_p'))}) | {_fmt_p(ct.get('p_value'))} |")
         lines.append("")
-    lines += ["Chance = accuracy of always predicting the majority class of each test fold.",
-              "Standard deviations are over folds (`window.*`, `trial.*`) or subjects "
-              "(`subject.*`), ddof = 1.", ""]
+        for c in comps:
+            if c.get("warning"):
+                lines.append(f"- **Warning ({c['pipeline']} − {c['baseline']}):** "
+                             f"{c['warning']}")
+        tests = {c.get("test") for c in comps if c.get("test")}
+        lines += [""] + [f"Test: {t}; min p is the smallest p-value the design can reach."
+                         for t in sorted(tests)]
+        if any(c.get("corrected_t") for c in comps):
+            lines.append("Fold pairs also get the corrected resampled t-test of Nadeau and "
+                         "Bengio (2003), which accounts for the training data folds share.")
+        lines += [f"Effect sizes: mean difference with its 95 % interval "
+                  f"({comps[0].get('ci_method', 'bootstrap')}); Cohen's d_z = mean / std "
+                  "of the differences.", ""]
+    lines += [CHANCE_NOTE,
+              "Per-subject (`subject.*`): each subject's test windows pooled over folds, "
+              "mean and std over subjects; pooled (`window.*`, `trial.*`): all test windows "
+              "(or trial votes) of a fold together, mean and std over folds (ddof = 1).", ""]
+    return "\n".join(lines)
+
+
+def report_text(report: dict) -> str:
+    """The plain-text summary printed after ``physiosync cv`` and ``demo``.
+
+    The leakage warning and the protocol's caveat first; then one row per pipeline:
+    the headline with its chance level and permutation p-values, pooled window and
+    trial metrics with theirs; then one-class fallbacks and paired comparisons with
+    their warnings.
+    """
+    n_classes = report.get("n_classes", 2)
+    metric = headline_metric(n_classes)
+    pipes = report["pipelines"]
+    lines = []
+    for key in ("warning", "caveat"):
+        if report.get(key):
+            lines += [str(report[key]), ""]
+    head = _headline_of(pipes[report.get("primary") or next(iter(pipes))], n_classes)
+    title = metric_label(head.get("metric") or f"subject.{metric}")
+    lines.append(f"headline: {title}, mean ± std over subjects; pooled window "
+                 f"{_METRIC_LABELS[metric]} and pooled trial accuracy: mean ± std over folds")
+    perm = any(isinstance(p.get("p_value"), dict) for p in pipes.values())
+    refit = any(isinstance(p.get("refit_null"), dict) for p in pipes.values())
+    name_w = max([14] + [len(n) for n in pipes])
+    cols = [("headline", 15), ("chance", 7)] + ([("perm. p", 8)] if perm else []) + \
+        ([("refit p", 8)] if refit else []) + \
+        [("pooled window", 15), ("chance", 7), ("pooled trial", 15), ("chance", 7)]
+    lines.append(f"{'pipeline':<{name_w}}" + "".join(f" {c:>{w}}" for c, w in cols))
+
+    def ms(s):
+        return "n/a" if not s or s.get("mean") is None or not np.isfinite(s["mean"]) \
+            else f"{s['mean']:.3f} ± {s['std']:.3f}"
+
+    for name, part in pipes.items():
+        h, s = _headline_of(part, n_classes), part.get("summary") or {}
+        pv, rn = part.get("p_value"), part.get("refit_null")
+        win, tri = s.get(f"window.{metric}"), s.get("trial.accuracy")
+        cells = [ms(h), _fmt(h.get("chance"))]
+        if perm:
+            cells.append(_fmt_p(pv.get("p_value")) if isinstance(pv, dict) and str(
+                pv.get("metric", "")).startswith("subject.") else "-")
+        if refit:
+            cells.append(_fmt_p(rn.get("p_value")) if isinstance(rn, dict) else "-")
+        cells += [ms(win), _fmt((win or {}).get("chance")), ms(tri),
+                  _fmt((tri or {}).get("chance"))]
+        lines.append(f"{name:<{name_w}}" + "".join(f" {c:>{w}}" for c, (_, w)
+                                                   in zip(cells, cols)))
+    models = [(name, part["model"]["text"]) for name, part in pipes.items()
+              if isinstance(part.get("model"), dict) and part["model"].get("text")]
+    if models:
+        lines.append("")
+        lines += [f"{name:<{name_w}} {text}" for name, text in models]
+    for name, part in pipes.items():
+        one = _one_class_sentence(part, n_classes)
+        if one:
+            lines += ["", f"one-class fallback ({name}): {one}"]
+    for c in report.get("comparisons") or []:
+        ci = c.get("ci95") or [None, None]
+        lines += ["", f"{c['pipeline']} − {c['baseline']} ({c['metric']}, paired by "
+                  f"{c.get('level')}, n = {c['n']}): {_fmt(c['mean'])} [95 % CI "
+                  f"{_fmt(ci[0])}, {_fmt(ci[1])}], sign-flip p = {_fmt_p(c.get('p_value'))} "
+                  f"(min p {_fmt_p(c.get('min_p'))})"]
+        if c.get("warning"):
+            lines.append(f"  warning: {c['warning']}")
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """The ``physiosync`` command line."""
 
+import re
 import subprocess
 import sys
 
@@ -33,6 +34,13 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     text = capsys.readouterr().out
     assert (out / "data_preprocessed_python" / "s03.dat").is_file()
     assert "physiosync" in text and "bandpower" in text and "no-pretrain" in text
+    # The table leads with the per-subject headline, its chance level beside it; the demo
+    # pools fine-tuning, so comparisons pair folds, and 2 folds cannot reach p < 0.05.
+    assert "headline: per-subject balanced accuracy" in text
+    table = text[text.index("headline: "):].splitlines()
+    row = next(line for line in table if line.startswith("physiosync "))
+    assert re.match(r"physiosync +(\d\.\d{3} ± \d\.\d{3}|n/a) +0\.500 ", row)
+    assert "paired by fold, n = 2" in text and "min p 0.5" in text and "warning:" in text
     assert text.strip().splitlines()[-1] == f"report: {out / 'run' / 'report.html'}"
     assert (out / "run" / "report.html").is_file() and (out / "run" / "config.yaml").is_file()
 

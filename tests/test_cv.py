@@ -63,7 +63,12 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
     assert len(pred) == len(fold.test) * 2  # two 5 s windows per 10 s trial
     np.testing.assert_allclose(pred[["p0", "p1"]].sum(axis=1), 1, rtol=1e-5)
     metrics = cv.fold_metrics(pred)
-    assert {"window", "trial", "chance_window", "chance_trial"} <= set(metrics)
+    assert {"window", "trial", "chance", "chance_source"} <= set(metrics)
+    assert set(metrics["chance"]["window"]) == set(metrics["window"])  # one per metric
+    assert metrics["chance_source"] == "test labels"  # no training labels given
+    train_labels = cv.train_label_counts(data, fold)
+    assert sum(train_labels["pooled"]) == sum(map(sum, train_labels["subjects"].values()))
+    assert cv.fold_metrics(pred, 2, train_labels)["chance_source"] == "training labels"
     assert set(details["curves"]["pretrain"]) == {"long", "short"}
     assert len(details["curves"]["pretrain"]["long"]["loss"]) == TINY.steps
     assert len(details["curves"]["finetune"]) == n_fitted
@@ -123,16 +128,21 @@ def test_report_files_and_leakage_warning(data, tmp_path):
     assert doc["protocol"] == "within-trial-kfold" and doc["leaky"] is False
     assert {"fold", "train", "val", "test", "metrics", "chance"} <= set(doc["folds"][0])
     assert all(len(p) == 2 for p in doc["folds"][0]["test"])
-    for key in ("window.accuracy", "trial.balanced_accuracy", "window.chance",
-                "subject.accuracy"):
-        assert {"mean", "std", "n"} <= set(doc["summary"][key])
+    for key in ("window.accuracy", "trial.balanced_accuracy", "subject.accuracy",
+                "subject.balanced_accuracy"):
+        assert {"mean", "std", "n", "chance"} <= set(doc["summary"][key])
+    assert "window.chance" not in doc["summary"]
+    assert doc["headline"]["metric"] == "subject.balanced_accuracy"
+    assert doc["folds"][0]["chance_source"] == "training labels"
     csv = paths["csv"].read_text().splitlines()
-    assert csv[0] == "pipeline,fold,target,level,metric,value" and len(csv) > 10
+    assert csv[0] == "pipeline,fold,target,level,metric,value,chance" and len(csv) > 10
     assert "LEAKAGE" not in paths["md"].read_text()
     with_p = build_report(results, protocol="within-trial-kfold", target="valence",
                           permutations=50, seed=0)
     p_value = with_p["pipelines"]["physiosync"]["p_value"]
-    assert p_value["permutations"] == 50 and 1 / 51 <= p_value["value"] <= 1
+    assert p_value["permutations"] == 50 and 1 / 51 <= p_value["p_value"] <= 1
+    assert p_value["metric"] == "subject.balanced_accuracy"
+    assert with_p["headline"]["p_value"] == p_value["p_value"]
     legacy = build_report(results, protocol="legacy-segment", target="valence")
     md = write_report(legacy, tmp_path / "legacy", html=False)["md"].read_text()
     assert LEAKAGE_WARNING in md and legacy["leaky"] is True
@@ -164,3 +174,29 @@ def test_bandpower_runner_matches_the_fold_and_scores_channels(data):
     assert set(pred["subject"]) == set(fold.test[:, 0])
     imp = np.asarray(details["channel_importance"])
     assert imp.shape == (32,) and np.isclose(imp.sum(), 1)
+
+
+def test_resume_upgrades_fold_files_written_without_training_labels(data, tmp_path):
+    folds = make_folds(_units(data), "loso")[:1]
+    kw = dict(runner=cv.run_fold_bandpower, sfreq={"eeg": 128.0, "gsr": 128.0},
+              per_subject=False)
+    first = cv.cross_validate(data, folds, tmp_path, **kw)[0]
+    labels = data.labels[data.valid.any(axis=2)]
+    train_subjects = {s for s, _ in first["train"] + first["val"]}
+    assert first["train_labels"]["per_subject_models"] is False
+    assert set(first["train_labels"]["subjects"]) == {str(s) for s in train_subjects}
+    assert sum(first["train_labels"]["pooled"]) == len(first["train"] + first["val"]) * 2
+    assert np.bincount(labels).size == len(first["train_labels"]["pooled"])
+    assert first["metrics"]["chance_source"] == "training labels"
+    # A fold file of an older version: no training labels, one chance per level.
+    old = {k: v for k, v in first.items() if k != "train_labels"}
+    old["metrics"] = {"window": first["metrics"]["window"], "trial": first["metrics"]["trial"],
+                      "chance_window": 0.5, "chance_trial": 0.5}
+    (tmp_path / "fold_00.json").write_text(json.dumps(old))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a finished fold")
+
+    again = cv.cross_validate(data, folds, tmp_path, **{**kw, "runner": fail})[0]
+    assert again["train_labels"] == first["train_labels"]
+    assert again["metrics"] == first["metrics"]

@@ -48,7 +48,14 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
         assert f'id="{fig}"' in html
     assert html.count("data:image/png;base64,") >= len(FIGURES)
     csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0] == "pipeline,fold,target,level,metric,value"
+    assert csv[0] == "pipeline,fold,target,level,metric,value,chance"
+    # the report leads with the per-subject headline, its chance beside it
+    assert doc["headline"]["metric"] == "subject.balanced_accuracy"
+    assert doc["headline"]["chance"] == 0.5 and doc["per_subject_models"] is True
+    assert list(doc["summary"])[0] == "subject.balanced_accuracy"
+    assert "headline: per-subject balanced accuracy" in printed
+    assert doc["comparisons"][0]["test"].startswith("two-sided sign-flip")
+    assert {"ci95", "cohens_dz", "min_p", "warning"} <= set(doc["comparisons"][0])
     config = (out / "config.yaml").read_text()
     assert "versions:" in config and "data_source:" in config
     for name in ("physiosync", "eeg-only", "bandpower"):
@@ -161,13 +168,14 @@ def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protoco
     for effect in (0.0, 3.0):
         root = make_deap(tmp_path / f"d{effect}", n_subjects=4, n_trials=12, seconds=20,
                          effect=effect, seed=2)
+        # one subject per side of a positive pair: loso leaves 3 training subjects
         cfg = load_config("demo", [f"protocol.name={protocol}", "protocol.n_splits=4",
                                    "pipelines=[physiosync, bandpower]", "pretrain.steps=30",
-                                   "finetune.epochs=15"],
+                                   "pretrain.group_size=1", "finetune.epochs=25"],
                           data={"root": str(root), "cache_dir": str(tmp_path / "c")})
         report = run_experiment(cfg, tmp_path / f"run{effect}", show_progress=False,
                                 html=False)["report"]
-        scores[effect] = {name: part["summary"]["window.balanced_accuracy"]["mean"]
+        scores[effect] = {name: part["headline"]["mean"]
                           for name, part in report["pipelines"].items()}
     for name in ("physiosync", "bandpower"):
         assert abs(scores[0.0][name] - 0.5) < 0.12, scores
@@ -187,18 +195,65 @@ def test_dreamer_four_class_with_ecg_at_its_native_rate(tmp_path):
     doc = json.loads((tmp_path / "run" / "report.json").read_text())
     assert doc["n_classes"] == 4 and doc["class_names"] == ["HA-HV", "HA-LV", "LA-HV", "LA-LV"]
     assert {"accuracy", "macro_f1", "weighted_f1"} <= set(doc["folds"][0]["metrics"]["window"])
+    # Four classes: the headline is the per-subject macro F1; balanced accuracy sits beside
+    # 1/C (C = classes in the test labels), never beside the majority-class accuracy.
+    assert doc["headline"]["metric"] == "subject.macro_f1"
+    for fold in doc["folds"]:
+        present = len({y for y in _fold_labels(tmp_path / "run", fold["fold"])})
+        assert fold["chance"]["window"]["balanced_accuracy"] == pytest.approx(1 / present)
+        assert fold["chance_source"] == "training labels"
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "| pooled window balanced accuracy (`window.balanced_accuracy`) |" in md
+    oc = doc["pipelines"]["physiosync"]["one_class"]
+    assert oc["windows"] == sum(f["one_class_windows"] for f in doc["folds"])
     assert np.array(doc["pipelines"]["physiosync"]["confusion"]["window"]).shape == (4, 4)
     assert doc["config"]["run"]["data_source"]["dataset"] == "DREAMER"
     assert len(doc["pipelines"]["bandpower"]["channel_importance"]["channels"]) == 14
+
+
+def _fold_labels(run, fold):
+    path = run / "folds" / "physiosync" / f"fold_{fold:02d}.json"
+    return [p["y"] for p in json.loads(path.read_text())["predictions"]]
 
 
 def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path, capsys,
                                                              monkeypatch):
     monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained in a dry run"))
     monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained in a dry run"))
-    assert main(["cv", "--dataset", "deap", "--data-root", str(deap_root), "--protocol", "loso",
-                 "--dry-run", "--cache-dir", str(tmp_path / "c")]) == 0
+    common = ["cv", "--dataset", "deap", "--data-root", str(deap_root), "--protocol", "loso",
+              "--dry-run", "--cache-dir", str(tmp_path / "c")]
+    # The default synchrony batch (8 slots, 2 subjects per side) needs 4 subjects on a
+    # slot; loso on 3 subjects leaves 2: caught before any training, naming the fold.
+    assert main(common) == 2
+    err = capsys.readouterr().err
+    assert "fold 0, long pre-training" in err and "group_size" in err
+    assert main(common + ["--set", "pretrain.group_size=1", "--set", "pretrain.batch_slots=4"]) == 0
     text = capsys.readouterr().out
     assert "loso: 3 folds" in text and "all checks passed" in text and "test_units" in text
     assert main(["cv", "--dataset", "deap", "--data-root", str(deap_root)]) == 2
     assert "needs --out" in capsys.readouterr().err
+
+
+def test_subject_stimulus_kfold_with_the_stimulus_prior_baseline_end_to_end(tmp_path):
+    # 4 subjects so that 2 folds leave 2 training subjects to pre-train across subjects.
+    root = make_deap(tmp_path / "deap", n_subjects=4, n_trials=6, seconds=10, effect=3.0,
+                     seed=11)
+    out = tmp_path / "run"
+    assert _cv(root, out, "--protocol", "subject-stimulus-kfold",
+               "--pipelines", "physiosync,stimulus-prior") == 0
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["protocol"] == "subject-stimulus-kfold"
+    assert list(doc["pipelines"]) == ["physiosync", "stimulus-prior"]
+    assert doc["pipelines"]["stimulus-prior"]["channel_importance"] is None
+    for fold in doc["folds"]:
+        subjects, trials = {s for s, _ in fold["test"]}, {t for _, t in fold["test"]}
+        assert len(fold["test"]) == len(subjects) * len(trials)
+        for s, t in fold["train"] + fold["val"]:
+            assert s not in subjects and t not in trials
+    for name in ("physiosync", "stimulus-prior"):
+        assert len(list((out / "folds" / name).glob("fold_*.json"))) == 2
+    for path in (out / "folds" / "stimulus-prior").glob("fold_*.json"):
+        pred = json.loads(path.read_text())["predictions"]
+        # Every test stimulus is unseen in training: one prediction, the training prior.
+        assert len({(p["p0"], p["p1"]) for p in pred}) == 1
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()

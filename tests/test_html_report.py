@@ -21,10 +21,15 @@ FIGURE_IDS = ("fig-per-subject", "fig-confusion", "fig-curves", "fig-topomap",
               "fig-comparisons")
 WARNING_TEXT = "LEAKAGE WARNING: windows of one trial sit in training and test data."
 METRICS = ("accuracy", "balanced_accuracy", "f1", "macro_f1", "roc_auc")
+MIN_P_WARNING = "with n = 3 subjects the smallest two-sided p-value this design can reach is 0.25"
 
 
 def _metrics(rng) -> dict:
     return {m: float(rng.uniform(0.4, 0.8)) for m in METRICS}
+
+
+def _chance(accuracy=0.5) -> dict:
+    return {m: (accuracy if m == "accuracy" else 0.5) for m in METRICS}
 
 
 def _pipeline(rng, *, deep: bool, subjects=(1, 2, 3), n_classes: int = 2) -> dict:
@@ -32,17 +37,25 @@ def _pipeline(rng, *, deep: bool, subjects=(1, 2, 3), n_classes: int = 2) -> dic
     for f in range(2):
         units = [[s, t] for s in subjects for t in range(4)]
         folds.append({"fold": f, "train": units[:8], "val": units[8:10], "test": units[10:],
-                      "metrics": {"window": _metrics(rng), "trial": _metrics(rng)},
-                      "chance": {"window": 0.5, "trial": 0.5}})
-    per_subject = {s: {**_metrics(rng), "chance": 0.5 + 0.05 * i}
+                      "metrics": {"subject": _metrics(rng), "window": _metrics(rng),
+                                  "trial": _metrics(rng)},
+                      "chance": {"subject": _chance(), "window": _chance(0.625),
+                                 "trial": _chance(0.625)},
+                      "chance_source": "training labels", "one_class_windows": 0})
+    per_subject = {s: {**_metrics(rng), "chance": _chance(0.5 + 0.05 * i)}
                    for i, s in enumerate(subjects)}
     summary = {f"{level}.{m}": {"mean": float(rng.uniform(0.4, 0.8)),
-                                "std": float(rng.uniform(0, 0.1)), "n": 2}
-               for level in ("window", "trial", "subject") for m in METRICS}
-    summary["window.chance"] = {"mean": 0.5, "std": 0.0, "n": 2}
+                                "std": float(rng.uniform(0, 0.1)), "n": 2,
+                                "chance": 0.5}
+               for level in ("subject", "window", "trial") for m in METRICS}
     confusion = {"window": rng.integers(0, 30, (n_classes, n_classes)).tolist(),
                  "trial": rng.integers(0, 5, (n_classes, n_classes)).tolist()}
-    pipe = {"folds": folds, "per_subject": per_subject, "summary": summary,
+    head = summary["subject.balanced_accuracy"]
+    pipe = {"headline": {"metric": "subject.balanced_accuracy", "mean": head["mean"],
+                         "std": head["std"], "n": 3, "chance": 0.5, "p_value": None},
+            "folds": folds, "per_subject": per_subject, "summary": summary,
+            "one_class": {"windows": 0, "of_windows": 12, "units": 0, "subjects": [],
+                          "folds": [], "summary_without": None},
             "confusion": confusion}
     if deep:
         steps = list(range(0, 50, 5))
@@ -82,12 +95,39 @@ def _make_report(*, leaky: bool = False, n_classes: int = 2) -> dict:
                    "model": {"d_model": 64, "lengths": [1.0, 5.0]}},
         "folds": primary["folds"], "per_subject": primary["per_subject"],
         "summary": primary["summary"], "pipelines": pipes,
+        "per_subject_models": True, "headline": primary["headline"], "caveat": None,
         "comparisons": [{"pipeline": "physiosync", "baseline": "bandpower",
-                         "metric": "balanced_accuracy", "level": "subject",
+                         "metric": "subject.balanced_accuracy", "level": "subject",
                          "differences": {1: 0.05, 2: -0.02, 3: 0.04}, "mean": 0.0233,
-                         "std": 0.0379, "n": 3, "p_value": 0.5,
-                         "test": "wilcoxon signed-rank"}],
+                         "std": 0.0379, "n": 3, "ci95": [-0.02, 0.05], "cohens_dz": 0.62,
+                         "p_value": 0.5, "min_p": 0.25,
+                         "test": "two-sided sign-flip permutation test",
+                         "corrected_t": None, "warning": MIN_P_WARNING}],
     }
+
+
+def _legacy(rep: dict) -> dict:
+    """*rep* as reports were written before per-metric chance levels and headlines."""
+    for pipe in rep["pipelines"].values():
+        pipe.pop("headline")
+        pipe.pop("one_class")
+        for fold in pipe["folds"]:
+            for key in ("chance_source", "one_class_windows"):
+                fold.pop(key)
+            fold["metrics"].pop("subject")
+            fold["chance"] = {"window": 0.625, "trial": 0.625}
+        for entry in pipe["per_subject"].values():
+            entry["chance"] = 0.75
+        pipe["summary"] = {k: {kk: vv for kk, vv in v.items() if kk != "chance"}
+                           for k, v in pipe["summary"].items()}
+        pipe["summary"]["window.chance"] = {"mean": 0.625, "std": 0.0, "n": 2}
+    for key in ("headline", "per_subject_models", "caveat"):
+        rep.pop(key)
+    rep["comparisons"] = [{"pipeline": "physiosync", "baseline": "bandpower",
+                           "metric": "balanced_accuracy", "level": "subject",
+                           "differences": {"1": 0.05}, "mean": 0.05, "std": 0.0, "n": 1,
+                           "p_value": None, "test": "wilcoxon signed-rank"}]
+    return rep
 
 
 def _slim(rep: dict) -> dict:
@@ -164,14 +204,22 @@ def test_tables(html_page):
     summary = page[page.index('id="sec-summary"'):page.index('id="sec-per-subject"')]
     assert summary.count('<table class="summary">') == 2
     assert "physiosync (primary)" in summary and "window.balanced_accuracy" in summary
-    assert re.search(r"<td>\d\.\d{3} ± \d\.\d{3}</td><td>2</td>", summary)
+    # label, key, mean ± std, chance, n; the per-subject headline leads, pooled metrics follow
+    assert re.search(r"<td>pooled window balanced accuracy</td><td>window.balanced_accuracy"
+                     r"</td><td>\d\.\d{3} ± \d\.\d{3}</td><td>0\.500</td><td>2 folds</td>",
+                     summary)
+    assert summary.index("subject.balanced_accuracy") < summary.index("window.accuracy")
     comparisons = page[page.index('id="sec-comparisons"'):page.index('id="sec-folds"')]
-    assert "physiosync − bandpower" in comparisons and "wilcoxon signed-rank" in comparisons
-    assert "0.023 ± 0.038" in comparisons and "<td>0.5</td>" in comparisons
+    assert "physiosync − bandpower" in comparisons and "sign-flip permutation" in comparisons
+    assert "<td>0.023 [-0.020, 0.050]</td><td>0.038</td><td>0.62</td><td>0.5</td>" \
+           "<td>0.25</td>" in comparisons
+    assert MIN_P_WARNING in comparisons and "Paired by subject" in comparisons
     folds = page[page.index('id="sec-folds"'):page.index("<details>")]
-    # fold 0: 8 train, 2 val, 2 test units; window chance 0.5
+    # fold 0: 8 train, 2 val, 2 test units; per-subject and pooled window balanced accuracy
+    # with chance 0.5, pooled trial accuracy with its chance 0.625, no one-class windows
     assert re.search(r"<tr><td>0</td><td>8</td><td>2</td><td>2</td>"
-                     r"<td>\d\.\d{3}</td><td>\d\.\d{3}</td><td>0\.500</td></tr>", folds)
+                     r"<td>\d\.\d{3}</td><td>0\.500</td><td>\d\.\d{3}</td><td>0\.500</td>"
+                     r"<td>\d\.\d{3}</td><td>0\.625</td><td>0</td></tr>", folds)
     config = page[page.index("<details>"):page.index("</details>")]
     assert "n_folds: 2" in config and "d_model: 64" in config
 
@@ -228,15 +276,61 @@ def test_nan_and_none_render_as_na():
     pipe["per_subject"]["2"]["balanced_accuracy"] = float("nan")
     rep["comparisons"][0]["p_value"] = None
     page = render_html(rep)
-    assert "<td>window.roc_auc</td><td>n/a</td><td>0</td>" in page
-    assert "<td>trial.roc_auc</td><td>0.610 ± n/a</td><td>1</td>" in page
+    assert "<td>window.roc_auc</td><td>n/a</td><td>n/a</td><td>0 folds</td>" in page
+    assert "<td>trial.roc_auc</td><td>0.610 ± n/a</td><td>n/a</td><td>1 fold</td>" in page
     folds = page[page.index('id="sec-folds"'):page.index("<details>")]
-    assert re.search(r"<tr><td>1</td>(<td>\d+</td>){3}<td>n/a</td><td>\d\.\d{3}</td>"
-                     r"<td>n/a</td></tr>", folds)
+    assert re.search(r"<tr><td>1</td>(<td>\d+</td>){3}<td>\d\.\d{3}</td><td>0\.500</td>"
+                     r"<td>n/a</td><td>n/a</td>", folds)
     comparisons = page[page.index('id="sec-comparisons"'):page.index('id="sec-folds"')]
-    assert "<td>n/a</td><td>wilcoxon signed-rank</td>" in comparisons
+    assert "<td>0.62</td><td>n/a</td><td>0.25</td><td>n/a</td>" in comparisons
     assert set(_figure_pngs(page)) == set(FIGURE_IDS)
     assert not re.search(r"\bnan\b", re.sub(r'src="[^"]+"', "", page), re.IGNORECASE)
+
+
+def test_header_shows_caveat_headline_nulls_and_one_class_fallbacks():
+    rep = _make_report()
+    rep["caveat"] = "CAVEAT: the test subject's stimuli are in training."
+    pipe = rep["pipelines"]["physiosync"]
+    pipe["headline"].update(mean=0.612, std=0.08, n=3)
+    pipe["p_value"] = {"metric": "subject.balanced_accuracy", "value": 0.612, "p_value": 0.012,
+                       "permutations": 1000, "null_mean": 0.5, "null_q95": 0.58,
+                       "null": "labels shuffled within each subject"}
+    pipe["refit_null"] = {"metric": "subject.balanced_accuracy", "observed": 0.612,
+                          "null": [0.5, 0.52, None], "p_value": 0.25, "n": 3,
+                          "definition": "the pipeline retrained on permuted training labels"}
+    pipe["one_class"] = {"windows": 6, "of_windows": 12, "units": 2, "subjects": [2],
+                         "folds": [0], "summary_without": {"subject.balanced_accuracy": {
+                             "mean": 0.7, "std": 0.1, "n": 2, "chance": 0.5}}}
+    page = render_html(rep)
+    caveat, head = page.index('<div class="caveat"'), page.index('<div class="headline"')
+    assert page.index("</h1>") < caveat < page.index('class="meta"') < head < \
+        page.index("<section")
+    assert "the test subject&#x27;s stimuli" in page[caveat:head]
+    box = page[head:page.index("<section")]
+    assert ("per-subject balanced accuracy 0.612 ± 0.080 over 3 subjects (chance 0.500); "
+            "within-subject permutation p = 0.012 (1000 permutations); refit null p = 0.25 "
+            "(3 refits on permuted training labels)") in box
+    assert "labels shuffled within each subject" in box and "retrained on permuted" in box
+    assert "6 of 12 test windows (2 units; 1 subject; fold 0)" in box
+    assert "without them: per-subject balanced accuracy 0.700 ± 0.100 over 2 subjects" in box
+    summary = page[page.index('id="sec-summary"'):page.index('id="sec-per-subject"')]
+    assert "<td>refit null p (3 refits, observed 0.612)</td>" in summary
+    assert "<td>0.012</td><td>null mean 0.500</td>" in summary
+    assert "fig-per-subject" in _figure_ids(page)  # hatched bars for subject 2
+    assert plt.get_fignums() == []
+
+
+def test_reports_written_before_per_metric_chance_still_render():
+    page = render_html(json.loads(json.dumps(_legacy(_make_report()))))
+    assert set(_figure_pngs(page)) == set(FIGURE_IDS)
+    folds = page[page.index('id="sec-folds"'):page.index("<details>")]
+    # The old single chance (test majority) belongs to accuracy: shown beside the trial
+    # accuracy, never beside a balanced accuracy.
+    assert re.search(r"<tr><td>0</td>(<td>\d+</td>){3}<td>n/a</td><td>n/a</td>"
+                     r"<td>\d\.\d{3}</td><td>n/a</td><td>\d\.\d{3}</td><td>0\.625</td>"
+                     r"<td>n/a</td></tr>", folds)
+    assert "<td>window.chance</td>" in page and 'class="headline"' in page
+    assert "wilcoxon signed-rank" in page
 
 
 def test_four_classes():

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from physiosync.metrics import chance_level, classification_metrics, permutation_pvalue, trial_vote
+from physiosync.metrics import (chance_level, classification_metrics, headline_metric,
+                                permutation_pvalue, subject_level_score,
+                                subject_permutation_test, subject_scores, trial_vote)
 
 
 def test_binary_metrics_against_hand_computation():
@@ -56,3 +58,54 @@ def test_permutation_pvalue_separates_signal_from_noise():
     y_trial = np.repeat(rng.integers(0, 2, 20), 10)
     p = permutation_pvalue(y_trial, y_trial, groups=groups, n_permutations=200)
     assert p < 0.05
+
+
+def test_headline_metric():
+    assert headline_metric(2) == "balanced_accuracy"
+    assert headline_metric(4) == "macro_f1"
+
+
+def test_subject_level_score_is_the_mean_of_per_subject_sklearn_scores():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(1)
+    subjects = np.repeat([3, 7, 9], [30, 50, 20])  # unequal sizes: each subject counts once
+    y, p = rng.integers(0, 2, 100), rng.integers(0, 2, 100)
+    expected = [balanced_accuracy_score(y[subjects == s], p[subjects == s]) for s in (3, 7, 9)]
+    assert subject_level_score(y, p, subjects) == pytest.approx(np.mean(expected))
+    assert subject_scores(y, p, subjects) == pytest.approx(dict(zip((3, 7, 9), expected)))
+    y4, p4 = rng.integers(0, 4, 100), rng.integers(0, 4, 100)
+    f1 = [f1_score(y4[subjects == s], p4[subjects == s], average="macro") for s in (3, 7, 9)]
+    assert subject_level_score(y4, p4, subjects, n_classes=4) == pytest.approx(np.mean(f1))
+    assert subject_level_score(y4, p4, subjects, n_classes=4, metric="accuracy") == \
+        pytest.approx(np.mean([np.mean(y4[subjects == s] == p4[subjects == s])
+                               for s in (3, 7, 9)]))
+
+
+def test_subject_with_one_class_is_skipped():
+    y = np.array([0, 1, 0, 1, 1, 1])
+    p = np.array([0, 1, 1, 1, 1, 1])
+    subjects = np.array([1, 1, 1, 1, 2, 2])  # subject 2 has only class 1: undefined
+    assert np.isnan(subject_scores(y, p, subjects)[2])
+    assert subject_level_score(y, p, subjects) == pytest.approx((1 / 2 + 1) / 2)
+    assert np.isnan(subject_level_score([1, 1], [1, 1], [0, 0]))
+
+
+def test_subject_metrics_reject_bad_input():
+    with pytest.raises(ValueError, match="metric='roc_auc'"):
+        subject_level_score([0, 1], [0, 1], [0, 0], metric="roc_auc")
+    with pytest.raises(ValueError, match="0..1"):
+        subject_level_score([0, 2], [0, 1], [0, 0])
+    with pytest.raises(ValueError, match="different labels"):
+        subject_permutation_test([0, 1], [0, 1], [0, 0], [5, 5], n_permutations=5)
+
+
+def test_subject_permutation_test_matches_exact_enumeration():
+    # One subject, four single-window units, two of each class: 4! labellings, 6 distinct.
+    y, p = np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1])
+    res = subject_permutation_test(y, p, np.zeros(4), np.arange(4), n_permutations=3000)
+    assert res["metric"] == "subject.balanced_accuracy" and res["value"] == 1.0
+    assert res["permutations"] == 3000 and "within each subject" in res["null"]
+    # P(null >= 1) = 1/6 for a perfect score.
+    assert res["p_value"] == pytest.approx(1 / 6, abs=0.03)
+    assert res["null_mean"] == pytest.approx(0.5, abs=0.03) and res["null_q95"] == 1.0

@@ -16,7 +16,8 @@ def _labels(units):
     return (units[:, 1] % 3 == 0).astype(int)
 
 
-@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if p != "legacy-segment"])
+@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS
+                                      if p not in ("legacy-segment", "subject-stimulus-kfold")])
 def test_partitions_are_disjoint_and_cover_the_data(protocol):
     units = _units()
     folds = make_folds(units, protocol, n_splits=5, labels=_labels(units), seed=1)
@@ -106,3 +107,85 @@ def test_manifest_is_json_ready():
     m = json.loads(json.dumps(f.manifest()))
     assert set(m) == {"fold", "leaky", "train", "val", "test", "pretrain"}
     assert all(len(pair) == 2 for pair in m["test"])
+
+
+def test_subject_stimulus_kfold_holds_out_subjects_and_stimuli_together():
+    units = _units(6, 12)
+    labels = _labels(units)
+    folds = make_folds(units, "subject-stimulus-kfold", n_splits=3, labels=labels, seed=2)
+    assert len(folds) == 3
+    for f in folds:
+        subjects, trials = set(f.test[:, 0]), set(f.test[:, 1])
+        # The test set is every held-out subject on every held-out stimulus ...
+        assert len(f.test) == len(subjects) * len(trials) == len(np.unique(f.test, axis=0))
+        # ... and nothing of either is used for training, validation or pre-training.
+        for part in (f.train, f.val, f.pretrain):
+            assert subjects.isdisjoint(part[:, 0]) and trials.isdisjoint(part[:, 1])
+        # Training = the other subjects on the other stimuli, all of them.
+        rest = units[~np.isin(units[:, 0], list(subjects)) & ~np.isin(units[:, 1], list(trials))]
+        assert {tuple(u) for u in np.concatenate([f.train, f.val])} == set(map(tuple, rest))
+        assert {tuple(u) for u in f.pretrain} == set(map(tuple, rest))
+        # Validation holds out whole training subjects (unseen subjects for epoch selection).
+        assert len(f.val) and set(f.val[:, 0]).isdisjoint(f.train[:, 0])
+        assert f.held_out == ("subject", "trial")
+        check_disjoint(f)
+    # Every subject and every stimulus is tested in exactly one fold.
+    for col, n in ((0, 6), (1, 12)):
+        tested = [u for f in folds for u in set(f.test[:, col])]
+        assert sorted(tested) == sorted(set(units[:, col])) and len(tested) == n
+    # Seeded.
+    again = make_folds(units, "subject-stimulus-kfold", n_splits=3, labels=labels, seed=2)
+    other = make_folds(units, "subject-stimulus-kfold", n_splits=3, labels=labels, seed=3)
+    assert all(np.array_equal(getattr(a, p), getattr(b, p)) for a, b in zip(folds, again)
+               for p in ("train", "val", "test", "pretrain"))
+    assert not all(np.array_equal(a.test, b.test) for a, b in zip(folds, other))
+
+
+def test_subject_stimulus_kfold_errors_and_leakage_check():
+    units = _units(3, 8)
+    with pytest.raises(PhysioSyncError, match="n_splits=4 is larger than the 3 subjects "
+                                              "available for subject-stimulus-kfold"):
+        make_folds(units, "subject-stimulus-kfold", n_splits=4)
+    with pytest.raises(PhysioSyncError, match="n_splits=4 is larger than the 3 stimuli "
+                                              r"\(trials\) available for subject-stimulus"):
+        make_folds(_units(6, 3), "subject-stimulus-kfold", n_splits=4)
+    f = make_folds(units, "subject-stimulus-kfold", n_splits=3, labels=_labels(units))[0]
+    s, t = f.test[0]
+    # A held-out stimulus watched by a training subject, in training: leaks the stimulus.
+    other = f.train[0, 0]
+    with pytest.raises(LeakageError, match=f"held-out trial {t} of the test set is also in "
+                                           "train"):
+        check_disjoint(Fold(0, np.vstack([f.train, [[other, t]]]), f.val, f.test,
+                            f.pretrain, held_out=f.held_out))
+    # A held-out subject on a training stimulus, in pre-training: leaks the subject.
+    with pytest.raises(LeakageError, match=f"held-out subject {s} of the test set is also in "
+                                           "pretrain"):
+        check_disjoint(Fold(0, f.train, f.val, f.test,
+                            np.vstack([f.pretrain, [[s, f.train[0, 1]]]]), held_out=f.held_out))
+
+
+@pytest.mark.parametrize("protocol,held_out", [("within-trial-kfold", ("trial",)),
+                                               ("within-loto", ("trial",)),
+                                               ("loso", ("subject",)),
+                                               ("subject-kfold", ("subject",))])
+def test_every_unit_protocol_declares_what_it_holds_out(protocol, held_out):
+    units = _units(4, 6)
+    for f in make_folds(units, protocol, n_splits=2, labels=_labels(units)):
+        assert f.held_out == held_out
+    f = make_folds(units, protocol, n_splits=2, labels=_labels(units))[0]
+    col = 0 if held_out == ("subject",) else 1
+    leak = f.test[:1].copy()
+    leak[0, 1 - col] = 99  # same held-out subject (or stimulus), another unit
+    with pytest.raises(LeakageError, match=f"held-out {held_out[0]}"):
+        check_disjoint(Fold(0, np.vstack([f.train, leak]), f.val, f.test, f.pretrain,
+                            held_out=f.held_out))
+
+
+def test_caveats_name_the_stimulus_shortcut_of_cross_subject_protocols():
+    from physiosync.protocols import CAVEATS, CROSS
+
+    assert "subject-stimulus-kfold" in CROSS and "subject-stimulus-kfold" in PROTOCOLS
+    for protocol in ("loso", "subject-kfold"):
+        text = CAVEATS[protocol]
+        assert "stimulus-prior" in text and "subject-stimulus-kfold" in text
+    assert set(CAVEATS) <= set(PROTOCOLS)

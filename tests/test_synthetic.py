@@ -66,9 +66,13 @@ def test_subjects_differ_and_ratings_have_consensus():
     assert set(np.unique(ints)) <= {1, 2, 3, 4, 5}
 
 
+@pytest.mark.parametrize("synchrony", [1.0, 0.0])
 @pytest.mark.parametrize("effect,expect_strong", [(2.0, True), (0.0, False)])
-def test_effect_is_visible_in_written_files(tmp_path, effect, expect_strong):
-    root = make_deap(tmp_path / "d", n_subjects=3, n_trials=12, seconds=8, effect=effect, seed=4)
+def test_effect_is_visible_in_written_files(tmp_path, effect, expect_strong, synchrony):
+    # The stimulus-locked fluctuation (synchrony) neither hides the emotion effect nor,
+    # at effect 0, ties the signals to the ratings.
+    root = make_deap(tmp_path / "d", n_subjects=3, n_trials=12, seconds=8, effect=effect, seed=4,
+                     synchrony=synchrony)
     deap = DEAP(root)
     rs = [spearmanr(frontal_alpha_asymmetry(rec), rec.ratings["valence"]).statistic
           for rec in deap]

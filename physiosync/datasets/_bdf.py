@@ -3,7 +3,7 @@
 Reader
     :func:`read_participant_ratings` parses DEAP's ratings table and
     :func:`read_deap_bdf` turns one ``sXX.bdf`` into a :class:`~physiosync.datasets.Recording`
-    in video order, with the quirks of the real files handled (see ``formats.md`` 1b):
+    in video order, with the quirks of the real files handled (docs/data.md):
     the Status channel is called ``Status``, ``''`` or, through MNE, ``-1``; BioSemi
     system bits are set in it; some files hold fewer than 40 trial onsets; trials are in
     presentation order; Twente and Geneva files store the EEG in different orders.
@@ -27,7 +27,8 @@ from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
 from ._channels import (DEAP_BASELINE_S, DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_CHANNELS,
                         DEAP_DAT_SLICES, DEAP_EEG_GENEVA, DEAP_EEG_TWENTE, DEAP_SFREQ_BDF,
                         DEAP_STIMULUS_S, DEAP_TRIAL_ONSET_CODE, DEAP_TWENTE_SUBJECTS)
-from ._simulate import SubjectSimulator, draw_ratings, latent
+from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options, latent,
+                        simulate_ratings)
 from .base import ModalityInfo, Recording, check_finite
 from .synthetic import subject_rng
 
@@ -544,12 +545,16 @@ class _RecordStream:
 
 
 def _write_subject(path: Path, subject: int, presentation, ratings, seconds: float,
-                   effect: float, seed: int, quirks: bool, n_missing: int):
-    """Write one session; return the Start_time (µs) of each presentation trial."""
+                   effect: float, seed: int, quirks: bool, n_missing: int,
+                   courses: StimulusCourses | None = None):
+    """Write one session; return the Start_time (µs) of each presentation trial.
+
+    *ratings* are the subject's felt ratings ``(n_trials, 4)``, which drive the signals.
+    """
     import pyedflib
 
     rng = subject_rng(seed, subject)
-    sim = SubjectSimulator(rng, effect)
+    sim = SubjectSimulator(rng, effect, courses)
     sfreq = int(DEAP_SFREQ_BDF)
     labels, idle = _file_layout(subject, quirks)
     eeg_names = labels[:32]
@@ -563,22 +568,26 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
             return _ONSET_SYSTEM_BITS | code
         return idle | code
 
-    def segment(code: int, secs: float, v: float = 0.0, a: float = 0.0) -> np.ndarray:
+    def segment(code: int, secs: float, v: float = 0.0, a: float = 0.0,
+                video: int | None = None) -> np.ndarray:
         n = max(int(round(secs * sfreq)), 1)
+        # The video's stimulus-locked course; None outside videos.
+        course = None if video is None else sim.trial_course(video, n / sfreq)
         block = np.empty((len(labels), n))
-        block[:32] = sim.signal("eeg", eeg_names, sfreq, n, v, a)
-        bipolar = np.vstack([sim.signal("eog", None, sfreq, n, v, a),
-                             sim.signal("emg", None, sfreq, n, v, a)])  # hEOG vEOG zEMG tEMG
+        block[:32] = sim.signal("eeg", eeg_names, sfreq, n, v, a, course=course)
+        bipolar = np.vstack([sim.signal("eog", None, sfreq, n, v, a, course=course),
+                             sim.signal("emg", None, sfreq, n, v, a, course=course)])
+        # rows: hEOG, vEOG, zEMG, tEMG
         for x, (plus, minus) in zip(bipolar, DEAP_BDF_BIPOLAR.values()):
             common = 2.0 * rng.standard_normal(n)  # cancels in the difference
             block[labels.index(plus)] = common + x / 2
             block[labels.index(minus)] = common - x / 2
-        block[labels.index("GSR1")] = sim.signal("gsr", None, sfreq, n, v, a)[0]
+        block[labels.index("GSR1")] = sim.signal("gsr", None, sfreq, n, v, a, course=course)[0]
         for name in ("GSR2", "Erg1", "Erg2"):
             block[labels.index(name)] = rng.normal(0.0, 1.0, n)
-        block[labels.index("Resp")] = sim.signal("resp", None, sfreq, n, v, a)[0]
-        block[labels.index("Plet")] = sim.signal("ppg", None, sfreq, n, v, a)[0]
-        block[labels.index("Temp")] = sim.signal("temp", None, sfreq, n, v, a)[0]
+        block[labels.index("Resp")] = sim.signal("resp", None, sfreq, n, v, a, course=course)[0]
+        block[labels.index("Plet")] = sim.signal("ppg", None, sfreq, n, v, a, course=course)[0]
+        block[labels.index("Temp")] = sim.signal("temp", None, sfreq, n, v, a, course=course)[0]
         if len(labels) == 49:
             block[47] = 0.0  # the unlabelled extra channel ("-0" in MNE) carries nothing
         block[-1] = status_value(code)
@@ -605,7 +614,7 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
             v, a = (latent(r, 1.0, 9.0) for r in ratings[video, :2])
             stream.add(segment(3, 5.0))
             # a dropped onset: BioSemi keeps holding the fixation code through the video
-            stream.add(segment(3 if k in dropped else 4, seconds, v, a))
+            stream.add(segment(3 if k in dropped else 4, seconds, v, a, video=int(video)))
             stream.add(segment(5, 3.0))
             stream.add(segment(1, float(rng.uniform(1.5, 4.0))))  # rating screen
         for code, secs in ((2, 1.0), (7, 1.0)):
@@ -622,7 +631,8 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
 
 def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
                   effect: float = 2.0, seed: int = 0, *, quirks: bool = True,
-                  subject_ids=None, missing_onsets=None) -> Path:
+                  subject_ids=None, missing_onsets=None, synchrony: float = 1.0,
+                  rating_bias: float = 0.0) -> Path:
     """Write synthetic original-DEAP recordings (``sXX.bdf``) and ``participant_ratings.csv``.
 
     Each file is a BioSemi BDF at 512 Hz holding one whole session in presentation
@@ -634,8 +644,9 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
     ``EXG1 - EXG2`` = hEOG, ``EXG3 - EXG4`` = vEOG, ``EXG5 - EXG6`` = zEMG,
     ``EXG7 - EXG8`` = tEMG), ``GSR1`` (Ohm), ``GSR2``, ``Erg1``, ``Erg2`` (noise),
     ``Resp``, ``Plet``, ``Temp`` (degC), and the Status channel last. During each video
-    the signals follow that video's valence and arousal ratings; elsewhere they are
-    neutral.
+    the signals follow that video's valence and arousal ratings and its stimulus-locked
+    time course (the same course for every participant, whatever the presentation
+    order); elsewhere they are neutral.
 
     Parameters
     ----------
@@ -674,6 +685,12 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
         ``{participant id: number of code-4 onsets to drop}``; the dropped trials are
         chosen at random (the video still plays, the Status keeps code 3). Updates the
         default ``{28: 3}`` of ``quirks=True``.
+    synchrony : float
+        Strength of each video's stimulus-locked time course, shared by its viewers
+        (see :mod:`physiosync.datasets.synthetic`); 0 turns it off.
+    rating_bias : float
+        SD of a per-participant offset of the ratings, as a fraction of the 1-9 range;
+        it shifts the ratings in the CSV, not the signals. 0 turns it off.
 
     Returns
     -------
@@ -687,7 +704,7 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
     the reader only relies on a constant offset between the two clocks. Ratings come
     from ``draw_ratings(seed, max(subject_ids), n_trials, ...)`` indexed by
     ``[id - 1, video]``, so ids ``1..n`` get the same ratings as :func:`make_deap`
-    with the same seed and sizes.
+    with the same seed, sizes and *rating_bias*.
     """
     out = Path(out)
     ids = _default_ids(n_subjects, quirks) if subject_ids is None else [int(s) for s in subject_ids]
@@ -699,18 +716,21 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
         raise PhysioSyncError(f"n_trials must be an integer in [1, 40], got {n_trials!r}.")
     if not seconds > 0:
         raise PhysioSyncError(f"seconds must be positive, got {seconds!r}.")
+    synchrony, rating_bias = check_simulation_options(synchrony, rating_bias)
     missing = {28: 3} if quirks else {}
     missing.update({int(k): int(v) for k, v in (missing_onsets or {}).items()})
     out.mkdir(parents=True, exist_ok=True)
-    ratings = draw_ratings(seed, max(ids), n_trials, low=1.0, high=9.0, integer=False,
-                           n_scales=4)
+    draw = simulate_ratings(seed, max(ids), n_trials, low=1.0, high=9.0, integer=False,
+                            n_scales=4, rating_bias=rating_bias)
+    ratings = draw.reported
+    courses = StimulusCourses(seed, synchrony)
     rows = []
     for s in progress(sorted(ids), desc="synthetic DEAP BDF"):
         order_rng = np.random.default_rng([int(seed), int(s), 1])
         presentation = order_rng.permutation(n_trials)
         n_missing = min(max(missing.get(s, 0), 0), n_trials - 1)
-        start_us = _write_subject(out / f"s{s:02d}.bdf", s, presentation, ratings[s - 1],
-                                  seconds, effect, seed, quirks, n_missing)
+        start_us = _write_subject(out / f"s{s:02d}.bdf", s, presentation, draw.felt[s - 1],
+                                  seconds, effect, seed, quirks, n_missing, courses)
         familiarity = order_rng.integers(1, 6, n_trials).astype(float)
         if quirks and s in _NO_FAMILIARITY:
             familiarity[:] = np.nan

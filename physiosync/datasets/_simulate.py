@@ -1,4 +1,4 @@
-"""Physiologically plausible signals with a tunable emotion effect.
+"""Physiologically plausible signals with a tunable emotion effect and stimulus-locked dynamics.
 
 The simulator draws one subject's idiosyncrasies (gains, offsets, alpha frequency,
 resting heart rate, ...) once, then synthesises each trial from two latent scores,
@@ -10,19 +10,198 @@ well-known correlates, scaled by ``effect`` (0 makes them independent of the rat
 * skin-conductance responses (rate and size) follow arousal;
 * heart rate (ECG, plethysmograph) follows arousal; zygomatic EMG follows valence.
 
+**Stimulus-locked dynamics** (``synchrony > 0``, see :class:`StimulusCourses`). A
+video's affect is not constant: each video ``k`` gets a zero-mean time course
+``f_k(t)`` per scale (valence, arousal), smooth on a time scale of about a second and
+shared by every subject who watches it. A subject experiences
+``effect * level + u(t)``, where the level is the subject's rating of the video (a
+per-video consensus plus individual noise) and ``u(t) = 0.5 synchrony (g f_k(t - lag)
++ 0.5 n(t))`` has a subject-specific gain ``g``, a lag under a third of a second and
+private noise ``n(t)``; at ``synchrony=1`` the shared part has SD 0.5 on the latent
+scale, whose per-video levels span [-1, 1]. During the stimulus this fluctuation
+drives, at the same seconds,
+
+* EEG band-power envelopes: posterior alpha falls and anterior beta/gamma rises with
+  arousal, frontal alpha asymmetry follows valence;
+* a slow cortical component (a fixed topography times the course, the kind of
+  stimulus-locked EEG that correlates across viewers of a film), which a linear read-out
+  of the raw EEG sees;
+* phasic skin-conductance responses, whose timing and size follow the rectified
+  arousal course; heart rate and respiration rate and depth; zygomatic EMG.
+
+The courses are drawn from the seed and the video alone and have mean zero over the
+video, so they carry no information about the ratings: with ``effect=0`` the signals
+stay independent of the labels for any ``synchrony``. Baselines (before the stimulus)
+have no stimulus-locked part. With ``synchrony=0`` nothing of this is drawn and the
+signals are exactly those of a simulator without it.
+
 Every trial also gets artefacts: blinks on frontal EEG and vertical EOG, an
 occasional electrode pop, and slow drift.
 """
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
+
+from ..exceptions import PhysioSyncError
 
 _LEFT_FRONTAL = {"Fp1", "AF3", "F3", "F7", "FC5", "FC1"}
 _RIGHT_FRONTAL = {"Fp2", "AF4", "F4", "F8", "FC6", "FC2"}
 _POSTERIOR = {"O1", "O2", "Oz", "PO3", "PO4", "P3", "P4", "P7", "P8", "Pz"}
 _BLINK = {"Fp1": 1.0, "Fp2": 1.0, "AF3": 0.6, "AF4": 0.6, "F7": 0.3, "F8": 0.3,
           "F3": 0.3, "F4": 0.3, "Fz": 0.3}
+_LEFT_TEMPORAL = {"T7", "CP5", "P7"}
+_RIGHT_TEMPORAL = {"T8", "CP6", "P8"}
+
+#: Sampling rate (Hz) of the stimulus time courses; signals interpolate them.
+_COURSE_RATE = 32.0
+#: Seconds of course drawn before and after a stimulus, so that lagged subjects stay inside.
+_COURSE_PAD_S = 2.0
+#: SD of the shared fluctuation at ``synchrony=1``, in units of the latent scores (whose
+#: per-video levels span [-1, 1]): half the level's half-range.
+_COURSE_SD = 0.5
+#: SD of a subject's private fluctuation, relative to the shared course.
+_PRIVATE_SD = 0.5
+#: Log-amplitude change of posterior alpha per unit of arousal course.
+_ALPHA_MOD = 0.5
+#: Log-amplitude change of frontal alpha asymmetry per unit of valence course.
+_FAA_MOD = 0.15
+#: Log-amplitude change of anterior beta/gamma per unit of arousal course.
+_FAST_MOD = 0.5
+#: Amplitude (µV) of the slow cortical component per unit of course.
+_SLOW_UV = 3.0
+#: Skin-conductance level (µS) that a steady unit of rectified arousal course drives.
+_SCR_US = 1.5
+
+
+def check_simulation_options(synchrony: float, rating_bias: float) -> tuple[float, float]:
+    """Validate the stimulus-synchrony and rating-prior options of the synthetic writers.
+
+    Parameters
+    ----------
+    synchrony : float
+        Strength of the stimulus-locked fluctuation, finite and >= 0.
+    rating_bias : float
+        SD of the per-subject rating offset as a fraction of the rating range, in
+        [0, 1].
+
+    Returns
+    -------
+    synchrony, rating_bias : float
+        The values as floats.
+
+    Raises
+    ------
+    PhysioSyncError
+        If a value is not a number in its range.
+    """
+    out = []
+    for name, value, hi, hint in (
+            ("synchrony", synchrony, math.inf, "0 turns the stimulus-locked fluctuation "
+                                               "off, 1 is the default"),
+            ("rating_bias", rating_bias, 1.0, "a fraction of the rating range; 0 turns the "
+                                              "per-subject rating offsets off")):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = math.nan
+        if isinstance(value, bool) or not (0.0 <= x <= hi) or math.isinf(x):
+            bound = ">= 0" if math.isinf(hi) else f"in [0, {hi:g}]"
+            raise PhysioSyncError(f"{name} must be a finite number {bound} ({hint}); "
+                                  f"got {value!r}.")
+        out.append(x)
+    return out[0], out[1]
+
+
+def _smooth_noise(rng: np.random.Generator, n_rows: int, n: int, sigma: float) -> np.ndarray:
+    """Gaussian white noise smoothed by a Gaussian of *sigma* samples, ``(n_rows, n)``."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(rng.standard_normal((n_rows, n)), sigma, axis=1, mode="reflect")
+
+
+class StimulusCourses:
+    """Affective time courses of the stimuli, shared by every subject who watches them.
+
+    Stimulus ``k`` gets one zero-mean fluctuation per scale (valence, arousal):
+    Gaussian white noise smoothed over *timescale* seconds, scaled to mean 0 and SD 1
+    over the stimulus. It depends on ``(seed, k)`` and the stimulus length only, never
+    on the ratings, and it is the same for every subject.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the dataset.
+    synchrony : float
+        Strength of the fluctuation in the subjects' latent scores: at 1 the shared
+        part has SD 0.5 there (the rating level has strength ``effect``); ``0`` turns
+        the courses off.
+    timescale : float
+        SD, in seconds, of the Gaussian that smooths the courses.
+    """
+
+    #: Rows of a course.
+    SCALES = ("valence", "arousal")
+
+    def __init__(self, seed: int, synchrony: float = 1.0, *, timescale: float = 1.0):
+        self.seed = int(seed)
+        self.synchrony = float(synchrony)
+        self.timescale = float(timescale)
+        self._cache: dict = {}
+
+    @property
+    def active(self) -> bool:
+        """Whether the courses are on (``synchrony > 0``)."""
+        return self.synchrony > 0
+
+    def shared(self, video: int, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """The course of *video*: times ``(m,)`` in s and values ``(2, m)``.
+
+        The times run from ``-2`` s to ``seconds + 2`` s; the values have mean 0 and
+        SD 1 over ``[0, seconds]``.
+        """
+        key = (int(video), float(seconds))
+        if key not in self._cache:
+            rng = np.random.default_rng([self.seed, 4099, int(video)])
+            m = int(math.ceil((seconds + 2 * _COURSE_PAD_S) * _COURSE_RATE)) + 1
+            times = np.arange(m) / _COURSE_RATE - _COURSE_PAD_S
+            values = _smooth_noise(rng, 2, m, self.timescale * _COURSE_RATE)
+            inside = (times >= 0) & (times <= seconds)
+            values -= values[:, inside].mean(axis=1, keepdims=True)
+            values /= np.maximum(values[:, inside].std(axis=1, keepdims=True), 1e-12)
+            self._cache[key] = (times, values)
+        return self._cache[key]
+
+
+class TrialCourse:
+    """One subject's stimulus-locked fluctuation during one trial.
+
+    Parameters
+    ----------
+    times : ndarray, shape (m,)
+        Times in seconds from the stimulus onset.
+    values : ndarray, shape (2, m)
+        Valence and arousal fluctuation (already scaled by the synchrony).
+    """
+
+    def __init__(self, times: np.ndarray, values: np.ndarray):
+        self.times, self.values = times, values
+
+    def at(self, sfreq: float, n: int) -> np.ndarray:
+        """Valence and arousal fluctuation at the samples of an *n*-sample signal, ``(2, n)``."""
+        t = np.arange(n) / float(sfreq)
+        return np.vstack([np.interp(t, self.times, row) for row in self.values])
+
+
+def _fluctuation(course, sfreq: float, n: int):
+    """``(fv, fa)``: arrays from *course*, or the scalars 0 without one."""
+    if course is None:
+        return 0.0, 0.0
+    fv, fa = course.at(sfreq, n)
+    return fv, fa
 
 
 class SubjectSimulator:
@@ -36,9 +215,13 @@ class SubjectSimulator:
     effect : float
         Strength of the emotion effect; ``0`` makes signals independent of ratings,
         ``1`` is a moderate, ``3`` a strong effect.
+    courses : StimulusCourses | None
+        The stimuli's shared time courses; ``None`` (or ``synchrony=0``) means no
+        stimulus-locked fluctuation. See :meth:`trial_course`.
     """
 
-    def __init__(self, rng: np.random.Generator, effect: float = 1.0):
+    def __init__(self, rng: np.random.Generator, effect: float = 1.0,
+                 courses: StimulusCourses | None = None):
         self.rng = rng
         self.effect = float(effect)
         self.eeg_gain = float(rng.lognormal(0.0, 0.25))
@@ -51,6 +234,30 @@ class SubjectSimulator:
         self.temperature = float(rng.uniform(29.0, 34.0))
         self.ppg_offset = float(rng.uniform(-3000.0, 3000.0))
         self.resp_offset = float(rng.uniform(-2000.0, 2000.0))
+        self.courses = courses if courses is not None and courses.active else None
+        if self.courses is not None:  # drawn last: without courses the stream is unchanged
+            self.sync_gain = float(rng.lognormal(0.0, 0.25))
+            self.sync_lag = float(rng.uniform(0.0, 0.3))  # s, the subject's reaction delay
+            self.topo_jitter = int(rng.integers(2 ** 31))  # seed of the topography jitter
+
+    def trial_course(self, video: int, seconds: float) -> TrialCourse | None:
+        """The subject's fluctuation while watching *video* (``None`` without courses).
+
+        ``0.5 * synchrony * (gain * f(t - lag) + 0.5 n(t))``: the video's shared course,
+        delayed by the subject's lag plus a trial jitter of SD 50 ms, and private
+        smooth noise ``n(t)`` of the same time scale. Pass the result to every
+        :meth:`signal` call of the trial's stimulus, so that all modalities share it.
+        """
+        if self.courses is None:
+            return None
+        times, shared = self.courses.shared(video, seconds)
+        lag = self.sync_lag + 0.05 * float(self.rng.standard_normal())
+        private = _smooth_noise(self.rng, 2, times.size, self.courses.timescale * _COURSE_RATE)
+        private /= np.maximum(private.std(axis=1, keepdims=True), 1e-12)
+        lagged = np.vstack([np.interp(times - lag, times, row) for row in shared])
+        values = (self.courses.synchrony * _COURSE_SD
+                  * (self.sync_gain * lagged + _PRIVATE_SD * private))
+        return TrialCourse(times, values)
 
     # ----------------------------------------------------------------- helpers
     def _colored(self, n_ch: int, n: int, sfreq: float, shape) -> np.ndarray:
@@ -61,35 +268,77 @@ class SubjectSimulator:
         spec *= shape(freqs)
         return np.fft.irfft(spec, n=n, axis=-1) * np.sqrt(n)
 
-    def _beats(self, n: int, sfreq: float, rate_bpm: float) -> np.ndarray:
-        """Sample indices of heart beats with mild heart-rate variability."""
-        mean_ibi = 60.0 / rate_bpm
-        times, t = [], float(self.rng.uniform(0, mean_ibi))
+    def _beats(self, n: int, sfreq: float, rate_bpm) -> np.ndarray:
+        """Sample indices of heart beats with mild heart-rate variability.
+
+        *rate_bpm* is a number or, for a time-varying rate, an array of *n* samples.
+        """
+        rate = np.asarray(rate_bpm, dtype=float)
+        rate_at = ((lambda t: float(rate)) if rate.ndim == 0  # noqa: E731
+                   else (lambda t: float(rate[min(int(t * sfreq), n - 1)])))
+        times, t = [], float(self.rng.uniform(0, 60.0 / rate_at(0.0)))
         while t < n / sfreq:
             times.append(t)
-            t += mean_ibi * (1 + 0.04 * self.rng.standard_normal())
+            t += 60.0 / rate_at(t) * (1 + 0.04 * self.rng.standard_normal())
         return (np.asarray(times) * sfreq).astype(int)
 
+    def _topography(self, ch_names) -> tuple[np.ndarray, np.ndarray]:
+        """Weights of the slow component on *ch_names*: ``(arousal, valence)`` rows.
+
+        The arousal map is anterior-positive and posterior-negative, the valence map
+        left-right antisymmetric; both get a small subject-specific jitter.
+        """
+        front = _LEFT_FRONTAL | _RIGHT_FRONTAL | {"Fz", "Cz"}
+        arousal = np.array([1.0 if c in front else -1.0 if c in _POSTERIOR else 0.2
+                            for c in ch_names])
+        valence = np.array([-1.0 if c in _LEFT_FRONTAL | _LEFT_TEMPORAL
+                            else 1.0 if c in _RIGHT_FRONTAL | _RIGHT_TEMPORAL else 0.0
+                            for c in ch_names])
+        jitter = np.random.default_rng([self.topo_jitter, len(ch_names)]).normal(
+            0.0, 0.2, (2, len(ch_names)))
+        return arousal + jitter[0], valence + jitter[1]
+
     # ------------------------------------------------------------------ EEG
-    def eeg(self, ch_names, sfreq: float, n: int, v: float, a: float) -> np.ndarray:
+    def eeg(self, ch_names, sfreq: float, n: int, v: float, a: float,
+            course: TrialCourse | None = None) -> np.ndarray:
         """EEG in µV, ``(len(ch_names), n)``."""
         e = self.effect
         n_ch = len(ch_names)
-        alpha_gain = np.array([
-            (0.6 if c in _POSTERIOR else 0.35) * (
-                1 - 0.35 * e * v if c in _LEFT_FRONTAL else 1 + 0.35 * e * v if c in _RIGHT_FRONTAL
-                else 1.0)
-            for c in ch_names])[:, None]
+        side = np.array([-1.0 if c in _LEFT_FRONTAL else 1.0 if c in _RIGHT_FRONTAL else 0.0
+                         for c in ch_names])[:, None]
+        posterior = np.array([c in _POSTERIOR for c in ch_names])[:, None]
+
+        def alpha_peak(f):
+            return np.exp(-0.5 * ((f - self.alpha_freq) / 1.0) ** 2)
+
+        def fast_band(f):
+            return ((f >= 13) & (f <= 45)).astype(float)
+
+        def pink(f):
+            return 1.0 / np.sqrt(np.maximum(f, 1.0))
+
+        alpha_gain = np.where(posterior, 0.6, 0.35) * (1 + 0.35 * e * v * side)
         alpha_gain = np.clip(alpha_gain, 0.02, None) * self.alpha_amp
         fast_gain = 0.25 * max(1 + 0.6 * e * a, 0.05)
-
-        def shape(f):
-            pink = 1.0 / np.sqrt(np.maximum(f, 1.0))
-            alpha = np.exp(-0.5 * ((f - self.alpha_freq) / 1.0) ** 2)
-            fast = ((f >= 13) & (f <= 45)).astype(float)
-            return pink + alpha_gain * alpha + fast_gain * fast
-
-        x = self._colored(n_ch, n, sfreq, shape) * 4.0 * self.eeg_gain
+        if course is None:
+            x = self._colored(n_ch, n, sfreq,
+                              lambda f: pink(f) + alpha_gain * alpha_peak(f)
+                              + fast_gain * fast_band(f))
+        else:
+            # Time-varying band amplitudes: the same spectra as above, each band scaled
+            # by its envelope sample by sample. Arousal lowers posterior alpha and
+            # raises beta/gamma (most over anterior sites); valence moves the frontal
+            # alpha asymmetry.
+            fv, fa = course.at(sfreq, n)
+            alpha_env = alpha_gain * np.exp(-_ALPHA_MOD * posterior * fa + _FAA_MOD * side * fv)
+            fast_env = fast_gain * np.exp(_FAST_MOD * np.where(posterior, 0.3, 1.0) * fa)
+            x = self._colored(n_ch, n, sfreq, pink)
+            x += alpha_env * self._colored(n_ch, n, sfreq, alpha_peak)
+            x += fast_env * self._colored(n_ch, n, sfreq, fast_band)
+        x = x * 4.0 * self.eeg_gain
+        if course is not None:
+            topo_a, topo_v = self._topography(ch_names)
+            x += _SLOW_UV * (topo_a[:, None] * fa + topo_v[:, None] * fv)
         x += self._drift(n_ch, n, sfreq, 3.0)
         blink = self._blink_train(n, sfreq)
         x += np.array([_BLINK.get(c, 0.0) for c in ch_names])[:, None] * blink
@@ -114,7 +363,8 @@ class SubjectSimulator:
         return out
 
     # ------------------------------------------------------------ peripheral
-    def eog(self, n: int, sfreq: float, v: float, a: float) -> np.ndarray:
+    def eog(self, n: int, sfreq: float, v: float, a: float,
+            course: TrialCourse | None = None) -> np.ndarray:
         """hEOG and vEOG in µV, ``(2, n)``."""
         x = self._colored(2, n, sfreq, lambda f: 1.0 / np.maximum(f, 0.5)) * 10
         steps = np.cumsum(self.rng.standard_normal(n) * (self.rng.random(n) < 2 / sfreq)) * 40
@@ -122,25 +372,42 @@ class SubjectSimulator:
         x[1] += 2.5 * self._blink_train(n, sfreq)
         return x
 
-    def emg(self, n: int, sfreq: float, v: float, a: float) -> np.ndarray:
+    def emg(self, n: int, sfreq: float, v: float, a: float,
+            course: TrialCourse | None = None) -> np.ndarray:
         """zygomaticus and trapezius EMG in µV, ``(2, n)``."""
+        fv, fa = _fluctuation(course, sfreq, n)
         x = self._colored(2, n, sfreq, lambda f: (f > 20).astype(float) + 0.05)
-        x[0] *= 3.0 * max(1 + 0.5 * self.effect * v, 0.1)
-        x[1] *= 3.0 * max(1 + 0.3 * self.effect * a, 0.1)
+        # The course scales the amplitude (log-linearly, so that it leaves the trial's
+        # mean level, set by the rating, in place).
+        x[0] *= 3.0 * max(1 + 0.5 * self.effect * v, 0.1) * np.exp(0.15 * fv)
+        x[1] *= 3.0 * max(1 + 0.3 * self.effect * a, 0.1) * np.exp(0.15 * fa)
         return x
 
-    def gsr(self, n: int, sfreq: float, v: float, a: float) -> np.ndarray:
+    def gsr(self, n: int, sfreq: float, v: float, a: float,
+            course: TrialCourse | None = None) -> np.ndarray:
         """Skin resistance in Ohm, ``(1, n)`` (the DEAP release's GSR unit)."""
         e = self.effect
         t = np.arange(n) / sfreq
         rate = self.scr_rate * max(1 + 0.8 * e * a, 0.1) / 60.0
-        impulses = np.zeros(n)
-        n_scr = self.rng.poisson(rate * n / sfreq)
-        amp = 0.3 * max(1 + 0.8 * e * a, 0.1)
-        impulses[self.rng.integers(0, n, n_scr)] += amp * self.rng.uniform(0.5, 1.5, n_scr)
         kt = np.arange(int(10 * sfreq)) / sfreq
         kernel = np.exp(-kt / 2.0) - np.exp(-kt / 0.7)
-        phasic = np.convolve(impulses, kernel / kernel.max())[:n]
+        # Spontaneous SCRs from 10 s (the kernel's length) before the segment on, so
+        # that the segment starts in the steady state: otherwise the phasic level
+        # would rise over the first seconds of every segment, the same for all
+        # subjects, which is a position-locked signal even without stimulus locking.
+        warm = kt.size
+        impulses = np.zeros(warm + n)
+        n_scr = self.rng.poisson(rate * (warm + n) / sfreq)
+        amp = 0.3 * max(1 + 0.8 * e * a, 0.1)
+        impulses[self.rng.integers(0, warm + n, n_scr)] += amp * self.rng.uniform(0.5, 1.5, n_scr)
+        phasic = np.convolve(impulses, kernel / kernel.max())[warm:warm + n]
+        if course is not None:
+            # Stimulus-locked SCRs: the sudomotor drive follows the rectified arousal
+            # course, so responses start where the course rises above its mean, and
+            # are larger the higher it goes.
+            _, fa = course.at(sfreq, n)
+            drive = _SCR_US * max(1 + 0.8 * e * a, 0.1) * np.clip(fa, 0.0, None)
+            phasic += np.convolve(drive, kernel / kernel.sum())[:n]
         # Slow tonic fluctuation with a random phase: nothing in it is locked to the
         # stimulus, so it cannot masquerade as inter-subject synchrony.
         drift = np.sin(2 * np.pi * t / 40 + self.rng.uniform(0, 2 * np.pi))
@@ -148,10 +415,14 @@ class SubjectSimulator:
         conductance += 0.005 * self.rng.standard_normal(n)
         return (1e6 / np.maximum(conductance, 0.1))[None, :]
 
-    def ecg(self, n: int, sfreq: float, v: float, a: float, n_leads: int = 1) -> np.ndarray:
+    def _heart_rate(self, a: float, course, sfreq: float, n: int):
+        _, fa = _fluctuation(course, sfreq, n)
+        return self.heart_rate + 10.0 * self.effect * a + 6.0 * fa
+
+    def ecg(self, n: int, sfreq: float, v: float, a: float, n_leads: int = 1,
+            course: TrialCourse | None = None) -> np.ndarray:
         """ECG in µV, ``(n_leads, n)``: PQRST complexes at an arousal-dependent rate."""
-        rate = self.heart_rate + 10.0 * self.effect * a
-        beats = self._beats(n, sfreq, rate)
+        beats = self._beats(n, sfreq, self._heart_rate(a, course, sfreq, n))
         kt = np.arange(-int(0.3 * sfreq), int(0.45 * sfreq)) / sfreq
         wave = (0.15 * np.exp(-0.5 * ((kt + 0.2) / 0.025) ** 2)
                 - 0.1 * np.exp(-0.5 * ((kt + 0.03) / 0.01) ** 2)
@@ -166,9 +437,10 @@ class SubjectSimulator:
         out = np.vstack(leads) + self._colored(n_leads, n, sfreq, lambda f: 1 / np.maximum(f, 0.5)) * 20
         return out
 
-    def ppg(self, n: int, sfreq: float, v: float, a: float) -> np.ndarray:
+    def ppg(self, n: int, sfreq: float, v: float, a: float,
+            course: TrialCourse | None = None) -> np.ndarray:
         """Plethysmograph in arbitrary units with a large offset, ``(1, n)``."""
-        beats = self._beats(n, sfreq, self.heart_rate + 10.0 * self.effect * a)
+        beats = self._beats(n, sfreq, self._heart_rate(a, course, sfreq, n))
         kt = np.arange(int(0.8 * sfreq)) / sfreq
         pulse = (kt / 0.12) * np.exp(1 - kt / 0.12)
         train = np.zeros(n)
@@ -176,48 +448,120 @@ class SubjectSimulator:
         x = np.convolve(train, pulse)[:n] * 600.0
         return (self.ppg_offset + x + self._drift(1, n, sfreq, 200.0)[0])[None, :]
 
-    def resp(self, n: int, sfreq: float, v: float, a: float) -> np.ndarray:
+    def resp(self, n: int, sfreq: float, v: float, a: float,
+             course: TrialCourse | None = None) -> np.ndarray:
         """Respiration belt in arbitrary units with a large offset, ``(1, n)``."""
         t = np.arange(n) / sfreq
         rate = self.resp_rate * (1 + 0.15 * self.effect * a)
-        x = 800.0 * np.sin(2 * np.pi * rate * t + self.rng.uniform(0, 2 * np.pi))
+        if course is None:
+            x = 800.0 * np.sin(2 * np.pi * rate * t + self.rng.uniform(0, 2 * np.pi))
+        else:  # faster and deeper breathing while the arousal course is high
+            _, fa = course.at(sfreq, n)
+            phase = 2 * np.pi * np.cumsum(rate * np.clip(1 + 0.15 * fa, 0.5, None)) / sfreq
+            depth = 800.0 * np.clip(1 + 0.2 * fa, 0.3, None)
+            x = depth * np.sin(phase + self.rng.uniform(0, 2 * np.pi))
         return (self.resp_offset + x + 30 * self.rng.standard_normal(n))[None, :]
 
-    def temp(self, n: int, sfreq: float, v: float, a: float) -> np.ndarray:
+    def temp(self, n: int, sfreq: float, v: float, a: float,
+             course: TrialCourse | None = None) -> np.ndarray:
         """Skin temperature in °C, ``(1, n)``."""
         t = np.arange(n) / sfreq
         x = self.temperature - 0.002 * t * (0.5 + 0.3 * self.effect * a)
         return (x + 0.005 * self.rng.standard_normal(n))[None, :]
 
     # ------------------------------------------------------------- dispatch
-    def signal(self, modality: str, ch_names, sfreq: float, n: int, v: float, a: float):
-        """Signal of *modality* with ``len(ch_names)`` rows and *n* samples, release units."""
+    def signal(self, modality: str, ch_names, sfreq: float, n: int, v: float, a: float,
+               course: TrialCourse | None = None):
+        """Signal of *modality* with ``len(ch_names)`` rows and *n* samples, release units.
+
+        *course* (from :meth:`trial_course`) adds the stimulus-locked fluctuation; leave
+        it ``None`` outside stimuli (baselines, fixation).
+        """
         if modality == "eeg":
-            return self.eeg(ch_names, sfreq, n, v, a)
+            return self.eeg(ch_names, sfreq, n, v, a, course=course)
         if modality == "ecg":
-            return self.ecg(n, sfreq, v, a, n_leads=len(ch_names))
-        return getattr(self, modality)(n, sfreq, v, a)
+            return self.ecg(n, sfreq, v, a, n_leads=len(ch_names), course=course)
+        return getattr(self, modality)(n, sfreq, v, a, course=course)
 
 
-def draw_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: float,
-                 integer: bool, n_scales: int, exact_mid_fraction: float = 0.05):
-    """Ratings ``(n_subjects, n_trials, n_scales)`` with a per-video consensus.
+class RatingDraw(NamedTuple):
+    """Ratings of a synthetic dataset, ``(n_subjects, n_trials, n_scales)`` each.
 
-    Every video (trial) gets a consensus rating on each scale; each subject rates it
-    with individual noise, so subjects mostly agree, as in the real datasets. A
-    fraction of the continuous ratings is set to exactly the scale midpoint, which is
-    where threshold bugs (``<= 5`` versus ``< 5``) show.
+    Attributes
+    ----------
+    reported : ndarray
+        The ratings written to the files (the labels).
+    felt : ndarray
+        What drives the signals: the reported ratings without the subject's rating
+        offset. Identical to *reported* when ``rating_bias=0``.
+    """
+
+    reported: np.ndarray
+    felt: np.ndarray
+
+
+def simulate_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: float,
+                     integer: bool, n_scales: int, exact_mid_fraction: float = 0.05,
+                     rating_bias: float = 0.0) -> RatingDraw:
+    """Ratings with a per-video consensus, and optional per-subject rating priors.
+
+    Every video (trial) gets a consensus rating on each scale, the level of its
+    affective time course; each subject rates it with individual noise, so subjects
+    mostly agree, as in the real datasets. A fraction of the continuous ratings is
+    set to exactly the scale midpoint, which is where threshold bugs (``<= 5`` versus
+    ``< 5``) show.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the dataset.
+    n_subjects, n_trials, n_scales : int
+        Shape of the result.
+    low, high : float
+        Rating scale.
+    integer : bool
+        Round to whole numbers (DREAMER) instead of two decimals (DEAP).
+    exact_mid_fraction : float
+        Share of continuous ratings set to the midpoint.
+    rating_bias : float
+        SD of a per-subject, per-scale offset of the reported ratings, as a fraction
+        of ``high - low`` (0.25 on DEAP's 1-9 scale: SD 2 points), so that some
+        subjects rate most videos high and others most low. It is a response style:
+        it shifts the reported ratings only, not the signals. ``0`` (no offsets)
+        gives exactly the ratings of earlier versions.
+
+    Returns
+    -------
+    RatingDraw
+        ``reported`` and ``felt`` ratings.
     """
     rng = np.random.default_rng([int(seed), 7919])
     consensus = rng.uniform(low, high, (n_trials, n_scales))
     noise = rng.normal(0.0, (high - low) / 6.0, (n_subjects, n_trials, n_scales))
-    ratings = np.clip(consensus[None] + noise, low, high)
-    if integer:
-        return np.rint(ratings)
-    ratings = np.round(ratings, 2)
-    mid = rng.random(ratings.shape) < exact_mid_fraction
-    ratings[mid] = (low + high) / 2.0
-    return ratings
+    felt = consensus[None] + noise
+    offset = 0.0
+    if rating_bias:  # its own stream: the ratings without offsets stay as they were
+        offset = np.random.default_rng([int(seed), 7919, 1]).normal(
+            0.0, rating_bias * (high - low), (n_subjects, 1, n_scales))
+
+    def finish(r):
+        r = np.clip(r, low, high)
+        return np.rint(r) if integer else np.round(r, 2)
+
+    reported = finish(felt + offset)
+    if not integer:
+        mid = rng.random(reported.shape) < exact_mid_fraction
+        reported[mid] = (low + high) / 2.0
+    return RatingDraw(reported, finish(felt) if rating_bias else reported.copy())
+
+
+def draw_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: float,
+                 integer: bool, n_scales: int, exact_mid_fraction: float = 0.05,
+                 rating_bias: float = 0.0):
+    """Reported ratings ``(n_subjects, n_trials, n_scales)``; see :func:`simulate_ratings`."""
+    return simulate_ratings(seed, n_subjects, n_trials, low=low, high=high, integer=integer,
+                            n_scales=n_scales, exact_mid_fraction=exact_mid_fraction,
+                            rating_bias=rating_bias).reported
 
 
 def latent(rating, low: float, high: float) -> float:

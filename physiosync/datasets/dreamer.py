@@ -519,7 +519,8 @@ def _cell_of(items, shape) -> np.ndarray:
 
 def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
                      effect: float = 2.0, seed: int = 0, *,
-                     baseline_seconds: float = DREAMER_BASELINE_S) -> Path:
+                     baseline_seconds: float = DREAMER_BASELINE_S, synchrony: float = 1.0,
+                     rating_bias: float = 0.0) -> Path:
     """Write a synthetic ``DREAMER.mat`` with the exact struct layout of the release.
 
     The file is a zlib-compressed MATLAB v5 MAT-file that ``scipy.io.loadmat`` reads in
@@ -528,7 +529,8 @@ def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float
     docstring for the layout. EEG (14 channels, 128 Hz, with an Emotiv-like DC offset
     of about 4200 µV) and ECG (2 leads, 256 Hz) come from
     :class:`~physiosync.datasets.synthetic.SubjectSimulator`; baselines are neutral,
-    stimuli follow the trial's valence and arousal scores (integers 1-5).
+    stimuli follow the trial's valence and arousal scores (integers 1-5) and the clip's
+    stimulus-locked time course, shared by every participant and by the EEG and ECG.
 
     Parameters
     ----------
@@ -548,6 +550,12 @@ def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float
         Seed; the same seed writes the same data.
     baseline_seconds : float
         Length of each clip's neutral baseline (61 s in the release).
+    synchrony : float
+        Strength of each clip's stimulus-locked time course, shared by its viewers
+        (see :mod:`physiosync.datasets.synthetic`); 0 turns it off.
+    rating_bias : float
+        SD of a per-participant offset of the scores, as a fraction of the 1-5 range;
+        it shifts the scores, not the signals. 0 turns it off.
 
     Returns
     -------
@@ -556,11 +564,13 @@ def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float
         either complete or absent.
     """
     from .synthetic import _check_sizes, subject_rng
-    from ._simulate import SubjectSimulator, draw_ratings, latent
+    from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options,
+                            latent, simulate_ratings)
 
     import scipy.io
 
     _check_sizes(n_subjects, n_trials, seconds, N_SUBJECTS, N_TRIALS)
+    synchrony, rating_bias = check_simulation_options(synchrony, rating_bias)
     if not baseline_seconds > 0:
         raise PhysioSyncError(f"baseline_seconds must be positive, got {baseline_seconds!r}.")
     out = Path(out).expanduser()
@@ -569,23 +579,28 @@ def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float
 
     rate_eeg, rate_ecg = DREAMER_SFREQ["eeg"], DREAMER_SFREQ["ecg"]
     clip_s = synthetic_clip_seconds(n_trials, seconds, seed)
-    scores = draw_ratings(seed, n_subjects, n_trials, low=1, high=5, integer=True, n_scales=3)
+    draw = simulate_ratings(seed, n_subjects, n_trials, low=1, high=5, integer=True,
+                            n_scales=3, rating_bias=rating_bias)
+    scores = draw.reported
+    courses = StimulusCourses(seed, synchrony)
     n_base = {"eeg": int(round(baseline_seconds * rate_eeg)),
               "ecg": int(round(baseline_seconds * rate_ecg))}
     subjects = []
     for s in progress(range(1, n_subjects + 1), desc="synthetic DREAMER"):
         rng = subject_rng(seed, s)
-        sim = SubjectSimulator(rng, effect)
+        sim = SubjectSimulator(rng, effect, courses)
         dc = 4200.0 + rng.normal(0.0, 80.0, len(DREAMER_EEG))
         age = str(int(rng.integers(22, 34)))
         gender = "male" if rng.random() < 14 / 23 else "female"
         parts = {m: {"baseline": [], "stimuli": []} for m in ("eeg", "ecg")}
         for t in range(n_trials):
-            v, a = (latent(r, 1.0, 5.0) for r in scores[s - 1, t, :2])
+            v, a = (latent(r, 1.0, 5.0) for r in draw.felt[s - 1, t, :2])
+            course = sim.trial_course(t, float(clip_s[t]))  # shared by the EEG and the ECG
             for m, names, rate in (("eeg", DREAMER_EEG, rate_eeg), ("ecg", DREAMER_ECG, rate_ecg)):
                 offset = dc[:, None] if m == "eeg" else 0.0
                 base = sim.signal(m, names, rate, n_base[m], 0.0, 0.0) + offset
-                stim = sim.signal(m, names, rate, int(clip_s[t] * rate), v, a) + offset
+                stim = sim.signal(m, names, rate, int(clip_s[t] * rate), v, a,
+                                  course=course) + offset
                 parts[m]["baseline"].append(base.T)  # (samples x channels), time-major
                 parts[m]["stimuli"].append(stim.T)
         subject = {"Age": age, "Gender": gender}
