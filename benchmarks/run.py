@@ -233,9 +233,12 @@ def bench_demo(args) -> dict:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = {name: round(part["summary"]["window.balanced_accuracy"]["mean"], 3)
                for name, part in report["pipelines"].items()}
+    headline = {name: round(part["headline"]["mean"], 3)
+                for name, part in report["pipelines"].items() if part.get("headline")}
     return {"benchmark": "demo", "wall_s": round(wall, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "subject_balanced_accuracy": headline,
             "window_balanced_accuracy": summary, "protocol": report["protocol"],
             "folds": len(report["folds"])}
 

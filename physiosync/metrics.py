@@ -457,11 +457,17 @@ def subject_scores(y_true, y_pred, subjects, *, n_classes: int = 2,
         discriminate). Macro F1 averages over the classes the subject has or is
         predicted, as :func:`sklearn.metrics.f1_score` does by default.
     """
+    ids, s = _subject_score_array(y_true, y_pred, subjects, n_classes, metric)
+    return {(k.item() if hasattr(k, "item") else k): float(v) for k, v in zip(ids, s[0])}
+
+
+def _subject_score_array(y_true, y_pred, subjects, n_classes, metric):
+    """Subject ids and their scores, shape ``(1, n_subjects)``."""
     metric = _check_metric(metric, n_classes)
     unit_subject, unit_label, counts, ids, _ = _unit_table(y_true, y_pred, subjects, None,
                                                            n_classes)
-    s = _scores_from_labels(unit_label, unit_subject, counts, len(ids), n_classes, metric)[0]
-    return {(k.item() if hasattr(k, "item") else k): float(v) for k, v in zip(ids, s)}
+    return ids, _scores_from_labels(unit_label, unit_subject, counts, len(ids), n_classes,
+                                    metric)
 
 
 def subject_level_score(y_true, y_pred, subjects, *, n_classes: int = 2,
@@ -487,11 +493,8 @@ def subject_level_score(y_true, y_pred, subjects, *, n_classes: int = 2,
     score : float
         NaN when no subject has a defined metric.
     """
-    metric = _check_metric(metric, n_classes)
-    unit_subject, unit_label, counts, ids, _ = _unit_table(y_true, y_pred, subjects, None,
-                                                           n_classes)
-    s = _scores_from_labels(unit_label, unit_subject, counts, len(ids), n_classes, metric)
-    return float(_mean_over_subjects(s)[0])
+    return float(_mean_over_subjects(
+        _subject_score_array(y_true, y_pred, subjects, n_classes, metric)[1])[0])
 
 
 def subject_permutation_test(y_true, y_pred, subjects, units, *, n_classes: int = 2,

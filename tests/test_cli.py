@@ -34,6 +34,9 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     text = capsys.readouterr().out
     assert (out / "data_preprocessed_python" / "s03.dat").is_file()
     assert "physiosync" in text and "bandpower" in text and "no-pretrain" in text
+    # the demo says which embedding it uses (tiny only changes sizes)
+    assert "model: a small PhysioSync with the spectral embedding" in text
+    assert "PhysioSync, spectral embedding (long 5 s, short 1 s), no pre-training" in text
     # The table leads with the per-subject headline, its chance level beside it; the demo
     # pools fine-tuning, so comparisons pair folds, and 2 folds cannot reach p < 0.05.
     assert "headline: per-subject balanced accuracy" in text

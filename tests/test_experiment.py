@@ -56,6 +56,15 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
     assert "headline: per-subject balanced accuracy" in printed
     assert doc["comparisons"][0]["test"].startswith("two-sided sign-flip")
     assert {"ci95", "cohens_dz", "min_p", "warning"} <= set(doc["comparisons"][0])
+    # every pipeline says what it runs, the encoder embedding included
+    model = doc["pipelines"]["physiosync"]["model"]
+    assert model["embedding"] == {"long": "multiview", "short": "multiview"}
+    assert model["pretrained"] is True and model["modalities"] == ["eeg", "gsr"]
+    assert doc["pipelines"]["eeg-only"]["model"]["modalities"] == ["eeg"]
+    assert doc["pipelines"]["bandpower"]["model"]["embedding"] is None
+    assert "Model: PhysioSync, multiview embedding (long 5 s, short 1 s), pre-trained" in \
+        (out / "report.md").read_text()
+    assert "PhysioSync, multiview embedding" in html and "PhysioSync, multiview" in printed
     config = (out / "config.yaml").read_text()
     assert "versions:" in config and "data_source:" in config
     for name in ("physiosync", "eeg-only", "bandpower"):
