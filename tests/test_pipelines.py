@@ -40,6 +40,10 @@ def test_recipe_commands_parse_and_their_configs_validate(recipe):
             assert cfg.protocol.name == "legacy-segment"
         else:
             assert cfg.protocol.name != "legacy-segment"
+    if recipe == "honest.sh":  # 2 datasets x 3 settings x 2 targets
+        protocols = [load_config(build_parser().parse_args(c[1:]).config).protocol.name
+                     for c in commands]
+        assert len(commands) == 12 and protocols.count("subject-stimulus-kfold") == 4
     if recipe == "ablations.sh":
         names = [p["name"] for p in load_config(args.config).pipelines]
         assert {"no-cmca", "short-only", "eeg-only", "no-pretrain"} <= set(names)
