@@ -7,14 +7,14 @@ format-faithful synthetic data.
 
 from ._logging import set_log_level
 from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioSyncError,
-                         UnknownSubjectError)
+                         RunFolderError, UnknownSubjectError)
 
 __version__ = "0.1.0"
 
 _SUBMODULES = ("datasets", "preprocessing", "prepare", "windowing", "summary", "models",
                "losses", "slots", "augment", "pretrain", "finetune", "estimator", "checkpoint",
                "protocols", "metrics", "baselines", "cv", "config", "experiment", "report",
-               "html_report")
+               "html_report", "runfolder")
 #: Public names defined in submodules, loaded on first use (torch is imported lazily).
 _LAZY = {"PhysioSyncClassifier": "estimator", "load_checkpoint": "checkpoint",
          "load_config": "config", "run_experiment": "experiment"}
@@ -39,6 +39,7 @@ __all__ = [
     "DataNotFoundError",
     "UnknownSubjectError",
     "CacheError",
+    "RunFolderError",
     "PhysioSyncClassifier",
     "load_checkpoint",
     "load_config",

@@ -51,8 +51,6 @@ def read_checkpoint(path) -> dict:
         If the file is missing, truncated, not a physiosync checkpoint, or holds
         anything ``weights_only`` loading refuses.
     """
-    import pickle
-
     import torch
 
     path = Path(path)
@@ -60,15 +58,17 @@ def read_checkpoint(path) -> dict:
         raise CheckpointError(f"Checkpoint {path} does not exist.")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, TypeError) as err:
+    # ``weights_only`` loading executes nothing from the file, so whatever it raises
+    # (UnpicklingError, BadZipFile, IndexError, KeyError, ...) means a damaged file.
+    except Exception as err:
         raise CheckpointError(
             f"{path}: cannot be read as a physiosync checkpoint ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''}). It may be truncated, corrupt, "
             "or hold objects that safe loading refuses.") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a physiosync checkpoint (format "
-                              f"{data.get('format') if isinstance(data, dict) else type(data)}).")
+                              f"{str(found)[:80]!r}, expected {FORMAT!r}).")
     return data
 
 
@@ -88,26 +88,110 @@ def load_checkpoint(path):
         The resolved configuration stored with them.
     metadata : dict
         ``kind``, ``version``, ``step``, ``history`` and other stored fields.
+
+    Raises
+    ------
+    CheckpointError
+        If the file cannot be read (see :func:`read_checkpoint`), or its stored
+        weights do not match, name for name and shape for shape, the model its stored
+        configuration describes. This is checked before the model is allocated, so a
+        small damaged or crafted file cannot demand a large amount of memory.
     """
     data = read_checkpoint(path)
     kind = data.get("kind")
+    if kind == "pretrain":
+        from .pretrain import PretrainModel as model_class
+    elif kind == "finetune":
+        from .finetune import PhysioSyncNet as model_class
+    else:
+        raise CheckpointError(f"{path}: unknown checkpoint kind {str(kind)[:80]!r}; expected "
+                              "'pretrain' or 'finetune'.")
+    config, state = data.get("config"), data.get("model")
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{path}: checkpoint lacks its configuration or its weights "
+                              "(a 'config' and a 'model' dict); the file is damaged.")
+    # The stored configuration decides how much memory the model takes, so build it on
+    # the meta device first (no memory) and hold its shapes against the stored tensors:
+    # a small file cannot make us allocate a model larger than the weights it holds.
+    _check_state_matches(path, model_class, config, state)
     try:
-        if kind == "pretrain":
-            from .pretrain import PretrainModel
-
-            model = PretrainModel.from_config(data["config"])
-            model.load_state_dict(data["model"])
-            models = {"pretrain": model.eval()}
-        elif kind == "finetune":
-            from .finetune import PhysioSyncNet
-
-            model = PhysioSyncNet.from_config(data["config"])
-            model.load_state_dict(data["model"])
-            models = {"finetune": model.eval()}
-        else:
-            raise CheckpointError(f"{path}: unknown checkpoint kind {kind!r}.")
-    except (KeyError, RuntimeError, TypeError) as err:
+        model = model_class.from_config(config)
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: checkpoint does not match its configuration "
-                              f"({type(err).__name__}: {err}).") from None
+                              f"({type(err).__name__}: {_first_line(err)}).") from None
+    models = {kind: model.eval()}
     meta = {k: v for k, v in data.items() if k not in ("model", "optimizer", "config")}
-    return models, data["config"], meta
+    return models, config, meta
+
+
+def _first_line(err: BaseException, limit: int = 300) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class _TooManyTensors(Exception):
+    pass
+
+
+def _check_state_matches(path, model_class, config: dict, state: dict) -> None:
+    """Refuse *state* unless it holds exactly the tensors *config*'s model has.
+
+    The model is built on the ``meta`` device, which records shapes without
+    allocating, so an absurd configuration costs no memory here; and the build is
+    stopped as soon as it registers more tensors than the file holds, so an absurd
+    number of layers costs no time either. Every stored tensor must hold its own
+    data (no expanded or overlapping views), so the weights the configuration needs
+    cannot exceed what the file holds.
+    """
+    import torch
+    from torch.nn.modules import module as torch_module
+
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not torch.is_tensor(v)]
+    if bad:
+        raise CheckpointError(f"{path}: the stored weights hold {len(bad)} entries that are "
+                              f"not named tensors (first: {str(bad[0])[:80]!r}).")
+    # Parameters and buffers may be registered more than once (replaced) while a
+    # model is built; anything far beyond the stored count is not this model.
+    budget = [2 * len(state) + 16]
+
+    def count(*_args):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooManyTensors
+
+    hooks = [torch_module.register_module_parameter_registration_hook(count),
+             torch_module.register_module_buffer_registration_hook(count)]
+    try:
+        with torch.device("meta"):
+            skeleton = model_class.from_config(config)
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
+    except _TooManyTensors:
+        raise CheckpointError(
+            f"{path}: the stored configuration describes a model with far more weight tensors "
+            f"than the {len(state)} the file holds; the file is damaged or crafted.") from None
+    except Exception as err:  # any failure to build from the stored config is a bad file
+        raise CheckpointError(f"{path}: the stored configuration does not describe a model "
+                              f"({type(err).__name__}: {_first_line(err)}).") from None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, value in state.items():
+        if value.numel() and value.numel() * value.element_size() > (
+                value.untyped_storage().nbytes() - value.storage_offset() * value.element_size()):
+            raise CheckpointError(
+                f"{path}: weight {name!r} of shape {tuple(value.shape)} is a view of "
+                f"{value.untyped_storage().nbytes()} stored bytes; expected every weight to "
+                "hold its own data. The file is damaged or crafted.")
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match its configuration: "
+            f"{len(missing)} weight(s) missing (first: {missing[:1]}), "
+            f"{len(unexpected)} unexpected (first: {unexpected[:1]}).")
+    for name, (shape, _dtype) in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise CheckpointError(
+                f"{path}: checkpoint does not match its configuration: weight {name!r} has "
+                f"shape {tuple(state[name].shape)}, the configuration needs {shape}.")

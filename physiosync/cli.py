@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from . import __version__
 from ._logging import set_log_level
 from .exceptions import PhysioSyncError
+from .runfolder import FolderLock, RunFolder
 
 
 def _open_dataset(kind: str, path):
@@ -52,7 +54,7 @@ def cmd_prepare(args) -> int:
     modalities = tuple(args.modalities.split(",")) if args.modalities else (
         ("eeg", "ecg") if args.dataset == "dreamer" else ("eeg", "gsr"))
     params = PrepareParams(modalities=modalities, baseline=args.baseline)
-    prepared = prepare(ds, params=params, cache_dir=args.cache_dir)
+    prepared = prepare(ds, params=params, cache_dir=args.cache_dir, verify=args.verify)
     windows = make_windows(prepared, lengths=(1.0, 5.0))
     for length in windows.lengths:
         print(f"{length:g} s windows: {len(windows.metadata(length))}")
@@ -113,7 +115,7 @@ def cmd_cv(args) -> int:
         return 0
     out = Path(args.out)
     result = run_experiment(cfg, out, resume=not args.no_resume,
-                            show_progress=not args.quiet)
+                            show_progress=not args.quiet, overwrite=args.overwrite)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
@@ -145,7 +147,7 @@ def cmd_demo(args) -> int:
           + (" (per-channel log band energy; not the authors' multi-view embedding, which "
              "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            show_progress=not args.quiet)
+                            show_progress=not args.quiet, overwrite=args.overwrite)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
     _print_result(result)
@@ -168,25 +170,63 @@ def cmd_report(args) -> int:
             raise PhysioSyncError(f"{path} is not valid JSON: {err}.") from None
     report = reports[0] if len(reports) == 1 else merge_reports(
         reports, names=[r.name for r in runs])
-    out = Path(args.out) if args.out else (runs[0] if runs[0].is_dir() else runs[0].parent)
-    paths = write_report(report, out)
+    first = runs[0] if runs[0].is_dir() else runs[0].parent
+    out = Path(args.out) if args.out else first
+    if len(runs) == 1 and out.resolve() == first.resolve():
+        with FolderLock(out):  # re-rendering a run's report in its own folder
+            paths = write_report(report, out)
+    else:
+        from .runfolder import fingerprint_of
+
+        digests = [hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()
+                   for r in reports]
+        fingerprint = fingerprint_of({"reports": digests, "names": [r.name for r in runs]})
+        with RunFolder(out, "report", fingerprint, overwrite=args.overwrite,
+                       description="report of " + ", ".join(str(r) for r in runs)) as folder:
+            folder.claim(sources=[str(r.resolve()) for r in runs])
+            paths = write_report(report, out)
     print(f"report: {paths['html']}")
     return 0
 
 
-def _data_and_configs(args):
-    from .experiment import load_experiment_data
+def _parse_resume_with(items) -> dict:
+    """``["lr=1e-4", "weight_decay=0"]`` (or comma-separated) -> ``{"lr": 1e-4, ...}``."""
+    out = {}
+    for item in items or ():
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            key, sep, value = part.partition("=")
+            try:
+                if not sep:
+                    raise ValueError
+                out[key.strip()] = float(value)
+            except ValueError:
+                raise PhysioSyncError(f"--resume-with {part!r}: expected KEY=NUMBER, e.g. "
+                                      "--resume-with lr=1e-4.") from None
+    return out
 
-    cfg = _load_run_config(args)
-    return cfg, load_experiment_data(cfg)
+
+def _run_folder(args, kind: str, cfg, description: str, **extra):
+    """The checked, locked :class:`~physiosync.runfolder.RunFolder` of ``args.out``."""
+    from .runfolder import run_fingerprint
+
+    return RunFolder(Path(args.out), kind, run_fingerprint(cfg, **extra),
+                     description=description, overwrite=args.overwrite)
 
 
 def cmd_pretrain(args) -> int:
+    resume_with = _parse_resume_with(args.resume_with)
+    cfg = _load_run_config(args)
+    with _run_folder(args, "pretrain", cfg, f"{cfg.data.name} data, seed {cfg.seed}") as folder:
+        return _pretrain(args, cfg, folder, resume_with)
+
+
+def _pretrain(args, cfg, folder, resume_with) -> int:
+    from .experiment import load_experiment_data
     from .pretrain import pretrain
 
-    cfg, data = _data_and_configs(args)
+    data = load_experiment_data(cfg)
+    folder.claim(data_source=data.source)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     mods = cfg.finetune.modalities
     for name, sub, pcfg in (("long", 1, cfg.pretrain_long),
                             ("short", cfg.data.n_sub, cfg.pretrain_short)):
@@ -194,22 +234,47 @@ def cmd_pretrain(args) -> int:
         print(f"pre-training the {name} encoders -> {path}")
         _, hist = pretrain(data.slots, pcfg, n_sub=sub, modalities=mods, device=cfg.device,
                            checkpoint=path, resume=not args.no_resume,
-                           show_progress=not args.quiet)
+                           show_progress=not args.quiet, resume_with=resume_with)
         print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
     return 0
 
 
+def _file_digests(folder, names) -> dict:
+    """SHA-256 of the files *names* that exist in *folder* (inputs of a run's fingerprint)."""
+    out = {}
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file():
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
 def cmd_finetune(args) -> int:
+    cfg = _load_run_config(args)
+    trials = sorted({t.strip() for t in (args.test_trials or "").split(",") if t.strip()})
+    pretrained = (None if not args.pretrained else
+                  {"folder": str(Path(args.pretrained).resolve()),
+                   "files": _file_digests(args.pretrained,
+                                          ("pretrain_long.pt", "pretrain_short.pt"))})
+    what = (f"{cfg.data.name} data, seed {cfg.seed}, "
+            + ("pre-trained" if args.pretrained else "from scratch")
+            + (f", test trials {','.join(trials)}" if trials else ""))
+    with _run_folder(args, "finetune", cfg, what, pretrained=pretrained,
+                     test_trials=trials) as folder:
+        return _finetune(args, cfg, folder)
+
+
+def _finetune(args, cfg, folder) -> int:
     import numpy as np
 
     from .checkpoint import load_checkpoint
     from .cv import _cells_of
+    from .experiment import load_experiment_data
     from .finetune import evaluate_cells, finetune
     from .protocols import _split_val
 
-    cfg, data = _data_and_configs(args)
+    data = load_experiment_data(cfg)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     pre = {}
     if args.pretrained:
         for name in ("long", "short"):
@@ -228,6 +293,7 @@ def cmd_finetune(args) -> int:
     fit_units, val_units = _split_val(data.units[~is_test], data.units[~is_test][:, 1],
                                       data.labels[~is_test], cfg.protocol.val_size, cfg.seed)
     train, val = _cells_of(data.slots, fit_units), _cells_of(data.slots, val_units)
+    folder.claim(data_source=data.source)
     path = out / "finetune.pt"
     model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
                            config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
@@ -245,6 +311,12 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def _add_overwrite(p) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a different physiosync run found in --out (only the files "
+                        "physiosync wrote; a folder with other files is refused)")
+
+
 def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--dataset", choices=["deap", "dreamer"], help="dataset format (data.name)")
     p.add_argument("--data-root", help="DEAP folder or DREAMER.mat (data.root)")
@@ -258,14 +330,15 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
         p.add_argument("--pipelines", help="comma-separated pipelines, e.g. "
                        "physiosync,no-cmca,bandpower")
     p.add_argument("--config", action="append",
-                   help="YAML file or preset name (demo, tiny); repeat to layer them, later "
-                        "ones override earlier ones")
+                   help="YAML file or preset name (demo, tiny; ./tiny for a file of that "
+                        "name); repeat to layer them, later ones override earlier ones")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set pretrain.lr=1e-4 (repeatable)")
     p.add_argument("--seed", type=int, help="global seed")
     p.add_argument("--device", help="torch device (cpu, cuda, mps; default: best available)")
     p.add_argument("--cache-dir", help="cache of prepared arrays (data.cache_dir)")
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds/steps")
+    _add_overwrite(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -304,11 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modalities", help="comma-separated, e.g. eeg,gsr")
     p.add_argument("--baseline", default="deviation", choices=["deviation", "mean", "none"])
     p.add_argument("--cache-dir", help="cache folder (default: ~/.cache/physiosync)")
+    p.add_argument("--verify", action="store_true",
+                   help="check the checksum of every cached array (reads each in full); "
+                        "damaged entries are recomputed")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("pretrain", help="pre-train the long and short encoders (LS-TCL + CM-CA)")
     _add_run_options(p, protocol=False)
     p.add_argument("--out", required=True, help="folder for pretrain_long.pt / pretrain_short.pt")
+    p.add_argument("--resume-with", action="append", metavar="KEY=VALUE",
+                   help="resume the checkpoints in --out with a changed optimiser setting, "
+                        "e.g. --resume-with lr=1e-4 after a divergence (lr, weight_decay; "
+                        "repeatable); recorded in the checkpoint's history")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="fine-tune the fusion model on labelled trials")
@@ -330,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="re-render a run's report, or merge runs into one")
     p.add_argument("runs", nargs="+", help="run folder(s) or report.json file(s)")
     p.add_argument("--out", help="output folder (default: the first run)")
+    _add_overwrite(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the whole pipeline on synthetic DEAP data (< 3 min)")
@@ -345,21 +426,93 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML file or preset layered over the demo preset (repeatable)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds")
+    _add_overwrite(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+    for p in sub.choices.values():  # -v is accepted after the subcommand too
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="log progress (INFO); on an error, print the traceback")
     return parser
 
 
+#: Exit codes of :func:`main`: bad input (argparse's own code), an interrupt (128 + SIGINT)
+#: and a bug.
+EXIT_BAD_INPUT, EXIT_INTERRUPT, EXIT_BUG = 2, 130, 1
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _os_error_line(err: OSError) -> str:
+    """What failed on which path, and what to do, for an :class:`OSError` of a command."""
+    import errno
+
+    where = err.filename if err.filename is not None else "a file"
+    if err.filename2 is not None:
+        where = f"{where} -> {err.filename2}"
+    what = err.strerror or str(err)
+    hint = {errno.ENOSPC: "free some space or choose another --out",
+            errno.EDQUOT: "free some space or choose another --out",
+            errno.EACCES: "check the permissions or choose another --out",
+            errno.EPERM: "check the permissions or choose another --out",
+            errno.EROFS: "choose an --out on a writable file system",
+            errno.ENOTDIR: "a path component is a file, not a folder; choose another --out",
+            errno.EEXIST: "the path exists and is in the way; choose another --out",
+            errno.EISDIR: "the path is a folder; give a file path",
+            }.get(err.errno, "check the path and try again")
+    return f"cannot access {where}: {what}; {hint}."
+
+
+def _interrupt_line(err: KeyboardInterrupt) -> str:
+    done, total = getattr(err, "folds_done", None), getattr(err, "folds_total", None)
+    if done is None or total is None:
+        return "interrupted; nothing half-written is kept, run the same command again to resume."
+    return (f"interrupted: {done} of {total} folds done and saved in {err.out_dir}; run the "
+            "same command again to resume.")
+
+
+def _error_line(err: BaseException) -> tuple:
+    """The one-line message and the exit code of an exception that ended a command."""
+    if isinstance(err, KeyboardInterrupt):
+        return _interrupt_line(err), EXIT_INTERRUPT
+    if isinstance(err, PhysioSyncError):
+        return _one_line(err), EXIT_BAD_INPUT
+    if isinstance(err, OSError):
+        return _os_error_line(err), EXIT_BAD_INPUT
+    if isinstance(err, RecursionError):
+        return ("an input is nested too deeply to process; check the config and data "
+                "files"), EXIT_BAD_INPUT
+    if isinstance(err, MemoryError):
+        return ("out of memory; reduce the sizes in the config (batch sizes, embed_dim, "
+                "hidden) or the amount of data"), EXIT_BAD_INPUT
+    return (f"unexpected {type(err).__name__}: {_one_line(err)[:300]}. This is a bug in "
+            f"physiosync {__version__}; please report it with the command and the traceback "
+            "that the same command prints with -v."), EXIT_BUG
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``physiosync`` console script."""
+    """Entry point of the ``physiosync`` console script.
+
+    Every failure ends in one line on stderr, ``physiosync: error: ...``, and an exit
+    code: 2 for bad input (a :class:`~physiosync.PhysioSyncError`, or an
+    :class:`OSError` such as a read-only or full ``--out``), 130 for an interrupt
+    (Ctrl-C) and 1 for anything else, which is a bug. ``-v`` adds the traceback.
+    """
     args = build_parser().parse_args(argv)
-    if args.verbose:
+    verbose = bool(getattr(args, "verbose", False))
+    if verbose:
         set_log_level("info")
     try:
         return args.func(args)
-    except PhysioSyncError as err:
-        print(f"physiosync: error: {err}", file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, Exception) as err:
+        line, code = _error_line(err)
+        if verbose:
+            import traceback
+
+            traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
+        print(f"physiosync: error: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

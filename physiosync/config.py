@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -167,24 +168,44 @@ PIPELINES = {
                               "(the class prior for unseen stimuli)"},
 }
 
-# Numeric ranges: (low, high, low_inclusive). Keys are field names of a section.
+# The range table: (low, high, low_inclusive[, high_inclusive]) per numeric key of a
+# section; a high bound is exclusive unless high_inclusive is given and true. Every count
+# and size has an upper bound, so that a typo (an extra zero, ``1e9``) is refused before
+# any compute instead of exhausting memory or running for days.
+_MAX_DIM = 16_384       # widths: embed_dim, cmca_dim, projector_dims[i], hidden[i]
+_MAX_STEPS = 10_000_000  # pre-training steps, checkpoint_every
+_MAX_EPOCHS = 100_000
+_MAX_SEED = 2**63       # seeds are 0 <= seed < 2**63 (every derived seed is 63-bit)
 _RANGES = {
-    "data": {"long_seconds": (0, None, False), "n_sub": (1, None, True),
-             "stimulus_seconds": (0, None, False)},
-    "protocol": {"n_splits": (2, None, True), "val_size": (0, 1, True),
-                 "permutations": (0, None, True), "permutation_refit": (0, None, True)},
-    "pretrain": {"embed_dim": (1, None, True), "depth": (1, None, True),
-                 "n_heads": (1, None, True), "n_prompts": (0, None, True),
+    "data": {"long_seconds": (0, 600, False, True), "n_sub": (1, 100, True, True),
+             "stimulus_seconds": (0, 86_400, False, True)},
+    # val_size <= 0.5: validation never takes more than half of the training units (0.99
+    # would leave a model with one or no training unit).
+    "protocol": {"n_splits": (2, 1_000, True, True), "val_size": (0, 0.5, True, True),
+                 "permutations": (0, 100_000, True, True),
+                 "permutation_refit": (0, 1_000, True, True)},
+    "pretrain": {"embed_dim": (1, 4_096, True, True), "depth": (1, 64, True, True),
+                 "n_heads": (1, 64, True, True), "n_prompts": (0, 64, True, True),
                  "eeg_dropout": (0, 1, True), "projector_dropout": (0, 1, True),
-                 "cmca_dim": (1, None, True), "temperature": (0, None, False),
-                 "lr": (0, None, False), "weight_decay": (0, None, True),
-                 "batch_slots": (2, None, True), "group_size": (1, None, True),
-                 "steps": (1, None, True), "epochs": (1, None, True),
-                 "checkpoint_every": (1, None, True)},
-    "finetune": {"dropout": (0, 1, True), "epochs": (1, None, True),
-                 "batch_size": (2, None, True), "lr": (0, None, False),
-                 "weight_decay": (0, None, True)},
-    "bandpower": {"C": (0, None, False)},
+                 "cmca_dim": (1, _MAX_DIM, True, True), "temperature": (0, 100, False, True),
+                 "lr": (0, 10, False, True), "weight_decay": (0, 10, True, True),
+                 "batch_slots": (2, 4_096, True, True), "group_size": (1, 1_024, True, True),
+                 "steps": (1, _MAX_STEPS, True, True), "epochs": (1, _MAX_EPOCHS, True, True),
+                 "checkpoint_every": (1, _MAX_STEPS, True, True),
+                 "snr_db": (-100, 100, True, True), "seed": (0, _MAX_SEED, True)},
+    "finetune": {"dropout": (0, 1, True), "epochs": (1, _MAX_EPOCHS, True, True),
+                 "batch_size": (2, 65_536, True, True), "lr": (0, 10, False, True),
+                 "weight_decay": (0, 10, True, True), "seed": (0, _MAX_SEED, True)},
+    "bandpower": {"C": (0, 1e6, False, True)},
+}
+# List-valued keys: (element type, element range as in _RANGES or None, min length,
+# max length).
+_LISTS = {
+    "data": {"modalities": (str, None, 1, 8), "subjects": (int, (0, 1_000_000, True), 1, 10_000)},
+    "pretrain": {"projector_dims": (int, (1, _MAX_DIM, True, True), 1, 8),
+                 "loss_weights": (float, (0, 1_000, True, True), 3, 3)},
+    "finetune": {"hidden": (int, (1, _MAX_DIM, True, True), 0, 8),
+                 "modalities": (str, None, 1, 8)},
 }
 _CHOICES = {
     "data": {"name": ("deap", "dreamer"), "target": TARGETS,
@@ -286,18 +307,29 @@ def _coerce(path: str, value, tp):
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"config key {path!r} must be an integer, got {value!r}.")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+        number = value
+        if isinstance(value, str):  # YAML 1.1 reads 1e9 as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"config key {path!r} must be a number, got {value!r}.")
+        if isinstance(number, float) and number.is_integer():
+            return int(number)
+        raise ConfigError(f"config key {path!r} must be an integer, got {value!r}.")
+    if tp is float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        if number is None:
+            raise ConfigError(f"config key {path!r} must be a number, got {value!r}.")
+        if not math.isfinite(number):
+            raise ConfigError(f"config key {path!r} must be a finite number, got {value!r}.")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -313,18 +345,41 @@ def _coerce(path: str, value, tp):
     raise ConfigError(f"config key {path!r}: cannot check type {_type_name(tp)}.")
 
 
+def _num(x) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _check_range(path: str, value, rng) -> None:
     if value is None or rng is None:
         return
-    lo, hi, lo_inclusive = rng
-    ok = (value >= lo if lo_inclusive else value > lo) if lo is not None else True
-    if hi is not None:
-        ok = ok and value < hi
-    if not ok:
-        lo_s = "" if lo is None else (">= " if lo_inclusive else "> ") + f"{lo:g}"
-        hi_s = "" if hi is None else f"< {hi:g}"
-        bounds = " and ".join(b for b in (lo_s, hi_s) if b)
+    lo, hi, lo_inclusive = rng[:3]
+    hi_inclusive = len(rng) > 3 and rng[3]
+    lo_ok = (value >= lo if lo_inclusive else value > lo) if lo is not None else True
+    hi_ok = (value <= hi if hi_inclusive else value < hi) if hi is not None else True
+    if not (lo_ok and hi_ok):  # name the bound that was crossed (both for a two-sided range)
+        lo_s = "" if lo is None else (">= " if lo_inclusive else "> ") + _num(lo)
+        hi_s = "" if hi is None else ("<= " if hi_inclusive else "< ") + _num(hi)
+        if hi is not None and lo is not None and hi <= 1:  # fractions: say both
+            bounds = f"{lo_s} and {hi_s}"
+        else:
+            bounds = lo_s if not lo_ok else hi_s
         raise ConfigError(f"config key {path!r} must be {bounds}, got {value!r}.")
+
+
+def _check_list(path: str, value: list, elem_type, rng, min_len: int, max_len: int) -> list:
+    """Check the length of a list-valued key and the type and range of its elements."""
+    if not min_len <= len(value) <= max_len:
+        size = f"{min_len}" if min_len == max_len else f"{min_len} to {max_len}"
+        raise ConfigError(f"config key {path!r} must hold {size} elements, got {len(value)}.")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, (list, dict)):
+            raise ConfigError(f"config key '{path}[{i}]' must be a single "
+                              f"{_type_name(elem_type)}, got {item!r}.")
+        item = _coerce(f"{path}[{i}]", item, elem_type)
+        _check_range(f"{path}[{i}]", item, rng)
+        out.append(item)
+    return out
 
 
 def _check_section(path: str, given: dict, cls, section: str, extra: dict | None = None) -> dict:
@@ -342,6 +397,8 @@ def _check_section(path: str, given: dict, cls, section: str, extra: dict | None
             continue
         value = _coerce(f"{path}.{key}", value, hints[key])
         _check_range(f"{path}.{key}", value, _RANGES.get(section, {}).get(key))
+        if isinstance(value, list) and key in _LISTS.get(section, {}):
+            value = _check_list(f"{path}.{key}", value, *_LISTS[section][key])
         choices = _CHOICES.get(section, {}).get(key)
         if choices and value not in choices:
             raise ConfigError(f"config key '{path}.{key}' must be one of {', '.join(choices)}, "
@@ -438,10 +495,16 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     for key in raw:
         if key not in defaults:
             raise _unknown("", key, defaults)
+    for key, value in raw.items():  # e.g. --set pretrain=1 would replace a whole section
+        if isinstance(defaults[key], dict) and value is not None and not isinstance(value, dict):
+            raise ConfigError(f"config section {key!r} must be a mapping of keys, got "
+                              f"{value!r}; set one of its keys instead, e.g. "
+                              f"--set {key}.{next(iter(defaults[key]))}=...")
     merged = _deep_merge(defaults, raw)
     if merged["seed"] is None or isinstance(merged["seed"], bool) or not isinstance(
             merged["seed"], int):
         raise ConfigError(f"config key 'seed' must be an integer, got {merged['seed']!r}.")
+    _check_range("seed", merged["seed"], (0, _MAX_SEED, True))
     if merged["device"] is not None and not isinstance(merged["device"], str):
         raise ConfigError(f"config key 'device' must be a string such as 'cpu' or 'cuda', got "
                           f"{merged['device']!r}.")
@@ -473,6 +536,8 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
         if key != "bandpower":
             raise _unknown("baselines", key, ["bandpower"])
     bp = baselines["bandpower"] or {}
+    if not isinstance(bp, dict):
+        raise ConfigError(f"config section 'baselines.bandpower' must be a mapping, got {bp!r}.")
     for key, value in bp.items():
         if key != "C":
             raise _unknown("baselines.bandpower", key, ["C"])
@@ -539,9 +604,12 @@ def parse_overrides(items) -> dict:
         if not key or any(not part for part in key.split(".")):
             raise ConfigError(f"override {item!r} has an empty key.")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: cannot parse the value ({err}).") from None
+            value = _safe_yaml(text, f"the value of override {key}=...") if text.strip() else None
+        except ConfigError as err:
+            if "is not valid YAML" not in str(err):
+                raise
+            raise ConfigError(f"override {item!r}: cannot parse the value; it is not valid "
+                              "YAML (quote a string, close every bracket).") from None
         node = tree
         parts = key.split(".")
         for part in parts[:-1]:
@@ -581,15 +649,78 @@ PRESETS = {
 }
 
 
+#: Bounds of a YAML document (a config file or a ``--set`` value): its size in bytes,
+#: its nesting depth, and its node count *after* expanding aliases, so that an alias
+#: bomb (``&a [*b, *b, ...]`` nested a few times) is refused before it is built.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 100_000
+
+
+def _yaml_extent(root) -> tuple:
+    """Depth and expanded node count of a composed YAML node graph (aliases counted in full)."""
+    memo, active = {}, set()
+
+    def visit(node):
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise ConfigError("it refers to itself through an alias")
+        active.add(key)
+        depth, count = 0, 1
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        for child in children:
+            d, c = visit(child)
+            depth, count = max(depth, d), count + c
+            if count > MAX_YAML_NODES:
+                break
+        active.discard(key)
+        memo[key] = (depth + 1, count)
+        return memo[key]
+
+    return visit(root)
+
+
+def _safe_yaml(text: str, where: str):
+    """``yaml.safe_load`` of *text*, refusing documents beyond the bounds above."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{where} is {len(text)} bytes, more than the {MAX_YAML_BYTES} a "
+                          "configuration may hold.")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        depth, count = _yaml_extent(node)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        depth, count = MAX_YAML_DEPTH + 1, 0
+    except ConfigError as err:
+        raise ConfigError(f"{where} is not a plain configuration: {err}.") from None
+    if depth > MAX_YAML_DEPTH:
+        raise ConfigError(f"{where} is nested more than {MAX_YAML_DEPTH} levels deep; a "
+                          "configuration needs a few.")
+    if count > MAX_YAML_NODES:
+        raise ConfigError(f"{where} expands (aliases included) to more than {MAX_YAML_NODES} "
+                          "values; a configuration needs a few hundred.")
+    return yaml.safe_load(text)
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}.") from None
-    try:
-        tree = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}: "
+                          f"{err.reason}); save it as UTF-8.") from None
+    tree = _safe_yaml(text, f"config file {path}")
     if tree is None:
         return {}
     if not isinstance(tree, dict):
@@ -605,7 +736,7 @@ def _config_tree(config) -> dict:
         return copy.deepcopy(config)
     text = str(config)
     path = Path(text).expanduser()
-    if text in PRESETS and not path.exists():
+    if isinstance(config, str) and text in PRESETS:  # a file named like a preset: ./tiny
         return copy.deepcopy(PRESETS[text])
     if path.is_file():
         return _read_yaml(path)
@@ -620,7 +751,10 @@ def load_config(config=None, overrides=None, **sections) -> RunConfig:
     ----------
     config : str | Path | dict | list | None
         A YAML file, the name of a preset (:data:`PRESETS`), a mapping, a list of
-        those (merged in order, later ones win), or ``None`` for the defaults.
+        those (merged in order, later ones win), or ``None`` for the defaults. A bare
+        preset name always means the preset, even where a file of that name exists
+        in the current folder; write ``./tiny`` (or pass a :class:`~pathlib.Path`)
+        for the file.
     overrides : list of str | dict | None
         ``key=value`` strings (as given to ``--set``) or a nested mapping, applied last.
     **sections
@@ -666,18 +800,21 @@ def _plain(obj):
 def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     """The resolved configuration as YAML (written atomically to *path* if given).
 
-    *extra* (e.g. versions and the data source) is written under ``run:``.
+    *extra* (e.g. versions and the data source) is written under ``run:``. A
+    relative ``data.root`` is written as an absolute path.
     """
     tree = _plain(cfg.to_dict())
+    if tree.get("data", {}).get("root"):  # a relative root means nothing from another folder
+        import os
+
+        tree["data"]["root"] = os.path.abspath(os.path.expanduser(tree["data"]["root"]))
     if extra:
         tree["run"] = _plain(extra)
     text = yaml.safe_dump(tree, sort_keys=False)
     if path is not None:
-        import os
+        from .utils import atomic_write_text
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
     return text

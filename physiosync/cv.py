@@ -15,7 +15,6 @@ same settings, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,10 +27,10 @@ from .exceptions import PhysioSyncError
 from .finetune import FinetuneConfig, channel_importance, finetune, predict_proba
 from .losses import collapsed_loss
 from .metrics import classification_metrics, model_chance_levels, trial_vote
-from .pretrain import PretrainConfig, pretrain
+from .pretrain import PretrainConfig, TrainingDivergedError, pretrain
 from .protocols import Fold, check_disjoint
 from .slots import SlotData
-from .utils import fingerprint
+from .utils import atomic_write_text, fingerprint
 
 __all__ = ["run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
@@ -241,9 +240,14 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
             if pretrain_cache is not None and key in pretrain_cache:
                 pre[name], hist = pretrain_cache[key]
             else:
-                pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub,
-                                           device=device, modalities=finetune_config.modalities,
-                                           show_progress=show_progress)
+                try:
+                    pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub,
+                                               device=device,
+                                               modalities=finetune_config.modalities,
+                                               show_progress=show_progress)
+                except TrainingDivergedError as err:
+                    raise TrainingDivergedError(
+                        f"fold {fold.fold}, {name}-window pre-training: {err}") from err
                 if pretrain_cache is not None:
                     pretrain_cache[key] = (pre[name], hist)
             # The loss of a collapsed encoder: a run that stays above it learnt nothing.
@@ -490,16 +494,21 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                     continue
             except (OSError, ValueError):
                 pass  # unreadable: recompute
-        pred, details = (runner or run_fold)(data, fold, show_progress=show_progress,
-                                             **run_kwargs)
+        try:
+            pred, details = (runner or run_fold)(data, fold, show_progress=show_progress,
+                                                 **run_kwargs)
+        except TrainingDivergedError as err:
+            # Say which run diverged: the message reaches a user running many pipelines.
+            where = f"pipeline {(settings or {}).get('pipeline', 'cv')!r}, "
+            if not str(err).startswith("fold "):
+                where += f"fold {fold.fold}, "
+            raise TrainingDivergedError(where + str(err)) from err
         train_labels = train_label_counts(data, fold, **split)
         record = {"key": key, **fold.manifest(),
                   "metrics": fold_metrics(pred, n_classes, train_labels),
                   "train_labels": train_labels,
                   "predictions": pred.to_dict(orient="records"), **details}
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(record, default=_json_default))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(record, default=_json_default))
         results.append(record)
     return results
 

@@ -14,6 +14,7 @@ __all__ = [
     "DataNotFoundError",
     "UnknownSubjectError",
     "CacheError",
+    "RunFolderError",
 ]
 
 
@@ -38,3 +39,11 @@ class UnknownSubjectError(PhysioSyncError, ValueError):
 
 class CacheError(PhysioSyncError, OSError):
     """The on-disk cache could not be read or written."""
+
+
+class RunFolderError(PhysioSyncError):
+    """A run folder (``--out``) holds another run or foreign files, or is locked.
+
+    The message says what the folder holds and what to do (``--overwrite`` or
+    another ``--out``).
+    """

@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._logging import logger
+from ._logging import log_to_file, logger
 from .config import ConfigError, RunConfig, dump_config, pipeline_config
 from .exceptions import DataNotFoundError, PhysioSyncError
 from .protocols import CROSS, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
            "describe_pipeline",
-           "preflight", "plan_experiment", "run_experiment", "versions"]
+           "preflight", "plan_experiment", "run_experiment", "describe_run", "versions"]
 
 
 @dataclass
@@ -374,8 +374,14 @@ def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, r
             "null": null, "p_value": float(p_value), "n": n, "definition": _REFIT_DEFINITION}
 
 
+def describe_run(cfg: RunConfig) -> str:
+    """A few words naming a cross-validation run, for messages about its folder."""
+    return (f"target {cfg.data.target}, {cfg.protocol.name}, pipelines "
+            f"{', '.join(p['name'] for p in cfg.pipelines)}")
+
+
 def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
-                   show_progress=None) -> dict:
+                   show_progress=None, overwrite: bool = False) -> dict:
     """Run every pipeline of *cfg* under its protocol and write the report.
 
     Parameters
@@ -383,36 +389,64 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     cfg : RunConfig
         From :func:`physiosync.config.load_config`.
     out_dir : str | Path
-        Run folder (created). Finished folds found there are reused when *resume*.
+        Run folder (created). It must be empty, missing, or hold this same run (same
+        configuration and data), whose finished folds are then reused when *resume*.
+        A folder holding another run or foreign files raises
+        :class:`~physiosync.exceptions.RunFolderError` before any data is prepared.
+        A lock keeps a second process out while the run is going. ``run.log`` in it
+        receives the package's log (INFO and above) of every attempt, appended.
     resume : bool
         Skip folds already completed with identical settings.
     html : bool
         Also write ``report.html``.
     show_progress : bool | None
         Progress bars; ``None`` follows the log level.
+    overwrite : bool
+        Replace a different physiosync run found in *out_dir* (its own files only;
+        files it did not write are never deleted, and such a folder is refused).
 
     Returns
     -------
     result : dict
         ``report`` (the report mapping), ``paths`` (written files) and ``seconds``.
     """
+    from .runfolder import RunFolder, run_fingerprint
+
+    out_dir = Path(out_dir)
+    with RunFolder(out_dir, "cv", run_fingerprint(cfg), description=describe_run(cfg),
+                   overwrite=overwrite) as folder:
+        with log_to_file(out_dir / "run.log"):  # a plain log of every run, beside its report
+            return _run_experiment(cfg, out_dir, folder, resume=resume, html=html,
+                                   show_progress=show_progress)
+
+
+def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
+                    show_progress) -> dict:
+    """The body of :func:`run_experiment`, inside its locked, checked run folder."""
     from .report import build_report, write_report
 
     t0 = time.perf_counter()
-    out_dir = Path(out_dir)
     plan = plan_experiment(cfg)  # every check, before any training
     data, folds = plan["data"], plan["folds"]
+    folder.claim(data_source=data.source)
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = {"versions": versions(), "data_source": data.source}
     dump_config(cfg, out_dir / "config.yaml", extra=provenance)
     logger.info("%s: %d folds x %d pipelines -> %s", cfg.protocol.name, len(folds),
                 len(cfg.pipelines), out_dir)
     results = {}
-    for spec in cfg.pipelines:
-        logger.info("pipeline %s", spec["name"])
-        results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
-                                              out_dir / "folds" / spec["name"], resume=resume,
-                                              show_progress=show_progress)
+    try:
+        for spec in cfg.pipelines:
+            logger.info("pipeline %s", spec["name"])
+            results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
+                                                  out_dir / "folds" / spec["name"],
+                                                  resume=resume, show_progress=show_progress)
+    except KeyboardInterrupt as err:  # tell the CLI how far the run got
+        err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob("fold_*.json")))
+                             for spec in cfg.pipelines)
+        err.folds_total = len(folds) * len(cfg.pipelines)
+        err.out_dir = out_dir
+        raise
     report = build_report(results, protocol=cfg.protocol.name, target=cfg.data.target,
                           n_classes=data.n_classes,
                           config={**cfg.to_dict(), "run": provenance},

@@ -5,10 +5,17 @@ float32 array ``(n_trials, n_channels, n_samples)`` per modality at its native r
 with every modality cropped to the same duration so that windows line up in time.
 
 Prepared arrays are cached per subject. The cache key hashes the identity of the
-source files (resolved path, size, modification time), the :class:`PrepareParams`
-and the package version, so a cached entry is never reused for other inputs. Each
-entry is written to a temporary folder and renamed into place only when complete: an
-interrupted run leaves no entry that a later run could pick up.
+source files (resolved path, size, modification time and a hash of their content:
+whole for files up to 8 MiB, else the first and last 64 KiB and 16 strided blocks),
+the :class:`PrepareParams` and the package version, so a cached entry is never
+reused for other inputs. Each entry is written to a temporary folder and renamed
+into place only when complete: an interrupted run leaves no entry that a later run
+could pick up.
+
+Each entry records the shape, dtype and SHA-256 of its arrays. Opening an entry
+checks the shape, dtype and finiteness of every array; ``prepare(..., verify=True)``
+also checks the checksums. A damaged entry is deleted and recomputed, with a warning
+that names it.
 """
 
 from __future__ import annotations
@@ -28,14 +35,14 @@ import pandas as pd
 
 from . import __version__
 from ._logging import logger, progress
-from .exceptions import CacheError, PhysioSyncError
+from .exceptions import CacheError, DataFormatError, PhysioSyncError
 from .datasets.base import RatedTrials
 from .preprocessing import THRESHOLDS, PrepareParams, make_labels, normalize, remove_baseline
 
 __all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir"]
 
 #: Bumped whenever the layout or meaning of cache entries changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -137,14 +144,48 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
         n_base = min(b.shape[-1] for b in bases)
         base = rec.baseline_array(m) if len({b.shape[-1] for b in bases}) == 1 else np.stack(
             [b[:, b.shape[-1] - n_base:] for b in bases])
-        out = remove_baseline(stim, base, sf, params.baseline,
-                              out=np.empty(stim.shape, dtype=params.dtype))
-        normalize(out, params.norm_for(m))
+        # Values beyond the float32 range become inf here; they are reported below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = remove_baseline(stim, base, sf, params.baseline,
+                                  out=np.empty(stim.shape, dtype=params.dtype))
+            normalize(out, params.norm_for(m))
+        _check_finite_after_cast(out, stim, base, rec, m)
         out.flags.writeable = False
         data[m] = out
     return PreparedSubject(rec.subject, rec.dataset, data, rates,
                            {m: rec.ch_names(m) for m in params.modalities},
                            rec.ratings.copy(), float(seconds))
+
+
+def _check_finite_after_cast(out: np.ndarray, stim: np.ndarray, base: np.ndarray, rec,
+                             modality: str) -> None:
+    """Raise :class:`DataFormatError` if the prepared (float32) *out* holds NaN or inf.
+
+    The readers check the source for NaN and inf, but a finite float64 value beyond the
+    float32 range (about 3.4e38) only overflows in the conversion, and would otherwise
+    reach the cache and surface much later as a NaN loss.
+    """
+    with np.errstate(all="ignore"):
+        total = np.add.reduce(out, axis=None, dtype=np.float64)
+    if np.isfinite(total) or np.isfinite(out).all():
+        return
+    # Name the first source value out of range (normalisation may have spread the inf
+    # over the trial); failing that, the first channel that is not finite.
+    limit = float(np.finfo(out.dtype).max)
+    with np.errstate(all="ignore"):
+        too_big = (np.abs(stim) > limit).any(axis=-1) | (np.abs(base) > limit).any(axis=-1)
+    if too_big.any():
+        trial_i, chan_i = (int(i) for i in np.argwhere(too_big)[0])
+        largest = max(float(np.max(np.abs(stim[trial_i, chan_i]))),
+                      float(np.max(np.abs(base[trial_i, chan_i]))))
+        cause = f"it holds {largest:.3g}, beyond the {out.dtype} range (+-{limit:.3g})"
+    else:
+        trial_i, chan_i = (int(i) for i in np.argwhere(~np.isfinite(out).all(axis=-1))[0])
+        cause = "the baseline removal or normalisation overflowed"
+    raise DataFormatError(
+        f"{rec.source}: {modality} channel {rec.ch_names(modality)[chan_i]!r} of trial "
+        f"{int(rec.trials[trial_i])} (0-based) is not finite after conversion to "
+        f"{out.dtype}: {cause}. Check the units of this recording.")
 
 
 def default_cache_dir() -> Path:
@@ -156,9 +197,44 @@ def default_cache_dir() -> Path:
     return Path(base) / "physiosync"
 
 
+#: Source files up to this size are hashed whole; larger ones are sampled.
+_FULL_HASH_LIMIT = 8 << 20
+#: Size of each sampled block, and how many strided blocks lie between the first and last.
+_SAMPLE_BLOCK = 64 << 10
+_SAMPLE_STRIDED = 16
+
+
+def _content_sample_hash(path: Path, size: int) -> str:
+    """SHA-256 of a file's bytes: all of them for small files, else a fixed sample.
+
+    The sample is the first and last 64 KiB and 16 evenly strided 64 KiB blocks, so
+    a header or data change is seen even when the size and modification time are
+    unchanged, at a cost of about 1 MiB read per file.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= _FULL_HASH_LIMIT:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+            return h.hexdigest()
+        last = size - _SAMPLE_BLOCK
+        offsets = [0, *(round(last * (i + 1) / (_SAMPLE_STRIDED + 1))
+                        for i in range(_SAMPLE_STRIDED)), last]
+        for off in offsets:
+            f.seek(off)
+            h.update(f.read(_SAMPLE_BLOCK))
+    return h.hexdigest()
+
+
 def _file_identity(path: Path) -> list:
+    # The modification time alone misses a file rewritten with the same size and
+    # time stamp (copies with preserved times, coarse clocks): hash its content too.
     st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+    try:
+        content = _content_sample_hash(path, st.st_size)
+    except OSError as err:
+        raise CacheError(f"Cannot read source file {path} to key the cache: {err}") from err
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns, content]
 
 
 def cache_key(dataset, subject: int, params: PrepareParams) -> tuple[str, dict]:
@@ -187,11 +263,15 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
     tmp = cache_dir / f".tmp-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir(parents=True)
+        arrays = {}
         for m, arr in prep.data.items():
             np.save(tmp / f"{m}.npy", arr, allow_pickle=False)
+            arrays[m] = {"shape": list(arr.shape), "dtype": np.dtype(arr.dtype).str,
+                         "sha256": _file_sha256(tmp / f"{m}.npy")}
         ratings = prep.ratings
         meta = {
             "key": key, "material": material, "subject": prep.subject, "dataset": prep.dataset,
+            "arrays": arrays,
             "sfreq": prep.sfreq, "ch_names": prep.ch_names, "seconds": prep.seconds,
             "ratings": {"index": ratings.index.tolist(),
                         "columns": {c: ratings[c].tolist() for c in ratings.columns}},
@@ -213,8 +293,50 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
     return final
 
 
-def _read_entry(path: Path, key: str) -> PreparedSubject | None:
-    """Load an entry, or return None if it is absent, from other inputs, or damaged."""
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _all_finite(arr: np.ndarray, chunk_bytes: int = 16 << 20) -> bool:
+    """Whether every value is finite, reading a memory map in bounded chunks."""
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        return bool(np.isfinite(arr).all())
+    step = max(1, chunk_bytes // max(1, arr[:1].nbytes))
+    return all(np.isfinite(arr[i:i + step]).all() for i in range(0, arr.shape[0], step))
+
+
+def _open_array(path: Path, spec: dict, verify: bool) -> np.ndarray:
+    """Memory-map one cached array and check it against its recorded *spec*.
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong with the file (the caller recomputes the entry).
+    """
+    if verify and _file_sha256(path) != spec["sha256"]:
+        raise ValueError(f"{path.name}: checksum mismatch")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except EOFError:
+        raise ValueError(f"{path.name}: empty or truncated file") from None
+    if list(arr.shape) != list(spec["shape"]) or arr.dtype.str != spec["dtype"]:
+        raise ValueError(f"{path.name}: holds {arr.dtype.str} {list(arr.shape)}, expected "
+                         f"{spec['dtype']} {list(spec['shape'])}")
+    if not _all_finite(arr):
+        raise ValueError(f"{path.name}: holds NaN or infinite values")
+    return arr
+
+
+def _read_entry(path: Path, key: str, verify: bool = False) -> PreparedSubject | None:
+    """Load an entry, or return None if it is absent, from other inputs, or damaged.
+
+    Every array's shape, dtype and finiteness are checked against ``meta.json``; with
+    *verify*, its SHA-256 too. A damaged entry is deleted with a warning naming it.
+    """
     meta_path = path / "meta.json"
     if not path.exists():
         return None
@@ -228,11 +350,13 @@ def _read_entry(path: Path, key: str) -> PreparedSubject | None:
             meta = json.load(f)
         if meta.get("key") != key:
             return None
-        data = {m: np.load(path / f"{m}.npy", mmap_mode="r", allow_pickle=False)
+        if set(meta["arrays"]) != set(meta["sfreq"]):
+            raise ValueError("meta.json lists other arrays than modalities")
+        data = {m: _open_array(path / f"{m}.npy", meta["arrays"][m], verify)
                 for m in meta["sfreq"]}
         r = meta["ratings"]
         ratings = pd.DataFrame(r["columns"], index=pd.Index(r["index"], name="trial"))
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
         logger.warning("Ignoring damaged cache entry %s (%s); recomputing.", path, err)
         shutil.rmtree(path, ignore_errors=True)
         return None
@@ -251,7 +375,7 @@ def _clean_stale_tmp(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:
 
 
 def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
-            cache_dir=None) -> dict[int, PreparedSubject]:
+            cache_dir=None, verify: bool = False) -> dict[int, PreparedSubject]:
     """Prepare (or load from the cache) the given subjects of a dataset.
 
     Parameters
@@ -266,6 +390,10 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
     cache_dir : str | Path | None | False
         Cache folder; ``None`` uses :func:`default_cache_dir`, ``False`` disables the
         cache (arrays stay in memory).
+    verify : bool
+        Also check the SHA-256 checksum of every cached array (this reads each entry
+        in full). Without it, opening an entry checks the shape, dtype and finiteness
+        of its arrays only. Damaged entries are recomputed, with a warning naming them.
 
     Returns
     -------
@@ -294,7 +422,7 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
             continue
         key, material = cache_key(dataset, s, params)
         entry = cache_dir / _entry_name(dataset.name, s, key)
-        prep = _read_entry(entry, key)
+        prep = _read_entry(entry, key, verify=verify)
         if prep is None:
             prep = prepare_recording(dataset.load_subject(s), params)
             _write_entry(cache_dir, entry.name, key, material, prep)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,35 @@ __all__ = ["PretrainConfig", "PretrainModel", "pretrain", "pretrain_ls_tcl", "bu
 
 
 class TrainingDivergedError(PhysioSyncError, FloatingPointError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss or the weights became NaN or infinite; the last good checkpoint is kept."""
+
+
+#: Settings that ``pretrain(..., resume_with=...)`` may change when resuming.
+RESUMABLE_SETTINGS = ("lr", "weight_decay")
+
+
+def _state_is_finite(weights: dict, opt) -> bool:
+    """Whether every floating-point weight, buffer and optimiser state is finite."""
+    tensors = [*weights.values(),
+               *(v for st in opt.state.values() for v in st.values()
+                 if isinstance(v, torch.Tensor))]
+    return all(bool(torch.isfinite(t).all()) for t in tensors
+               if t.is_floating_point() and t.numel())
+
+
+def _check_resume_with(resume_with) -> dict:
+    resume_with = dict(resume_with or {})
+    unknown = sorted(set(resume_with) - set(RESUMABLE_SETTINGS))
+    if unknown:
+        raise PhysioSyncError(f"resume_with may change {', '.join(RESUMABLE_SETTINGS)} only, "
+                              f"got {', '.join(unknown)}.")
+    for k, v in resume_with.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0 or (k == "lr" and v == 0):
+            raise PhysioSyncError(f"resume_with {k}={v!r}: expected a finite number "
+                                  f"{'> 0' if k == 'lr' else '>= 0'}.")
+        resume_with[k] = float(v)
+    return resume_with
 
 
 @dataclass
@@ -241,15 +269,18 @@ def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
                          temperature=cfg.temperature, cmca_variant=cfg.cmca_variant)
 
 
-def _config_fingerprint(d: dict) -> dict:
-    # What must match for a checkpoint to be resumed (the step budget may grow).
-    return {k: v for k, v in d.items() if k not in ("steps", "epochs", "checkpoint_every")}
+def _config_fingerprint(d: dict, free=()) -> dict:
+    # What must match for a checkpoint to be resumed (the step budget may grow, and
+    # the settings in *free* are being changed on purpose).
+    skip = {"steps", "epochs", "checkpoint_every", *free}
+    return {k: v for k, v in d.items() if k not in skip}
 
 
 @flush_denormals()
 def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=None,
              n_sub: int = 1, modalities=None, device=None, checkpoint=None,
-             resume: bool = True, model: PretrainModel | None = None, show_progress=None):
+             resume: bool = True, model: PretrainModel | None = None, show_progress=None,
+             resume_with: dict | None = None):
     """Pre-train encoders with inter-subject temporal contrast and CM-CA.
 
     Parameters
@@ -270,12 +301,19 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         ``None`` picks CUDA, then MPS, then the CPU.
     checkpoint : str | Path | None
         File to checkpoint to (atomically, every ``config.checkpoint_every`` steps and
-        at the end). With *resume*, an existing checkpoint of the same configuration
-        is continued from its step.
+        at the end). A checkpoint is written only once the weights it holds, and
+        the loss they give on the next batch, are finite, so after a divergence the
+        file holds the last good state. With *resume*, an existing checkpoint of the
+        same configuration is continued from its step.
     model : PretrainModel | None
         Start from this model instead of a fresh one.
     show_progress : bool | None
         Progress bar; ``None`` follows the log level.
+    resume_with : dict | None
+        Optimiser settings to change when resuming, e.g. ``{"lr": 1e-4}`` after a
+        divergence (keys: ``"lr"``, ``"weight_decay"``). They override *config*, the
+        checkpoint is accepted although it was written with other values, and the
+        change is recorded in the history entry of the first resumed step.
 
     Returns
     -------
@@ -283,9 +321,20 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         The trained model (in eval mode, on *device*).
     history : list of dict
         One entry per step: ``step``, ``loss``, the unweighted terms ``temporal_eeg``,
-        ``temporal_pps`` and ``cmca`` (those computed), and ``seconds``.
+        ``temporal_pps`` and ``cmca`` (those computed), and ``seconds``. The first step
+        after a resume that changed settings also holds ``resumed_with``:
+        ``{setting: {"from": old, "to": new}}``.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the loss or the weights become NaN or infinite. The message gives the
+        step, the last good checkpoint and how to resume from it.
     """
     cfg = config or PretrainConfig()
+    resume_with = _check_resume_with(resume_with)
+    if resume_with:
+        cfg = replace(cfg, **resume_with)
     modalities = tuple(modalities or data.modalities)
     if not 1 <= len(modalities) <= 2:
         raise PhysioSyncError(f"pre-training takes EEG plus at most one peripheral modality, "
@@ -306,15 +355,20 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     resolved = model.resolved_config()
     # Which data the run may see: a checkpoint of another fold must never be resumed.
     data_key = fingerprint(allowed, data.subjects, data.trials, list(modalities), n_sub)
-    history, start = [], 0
+    history, start, changed = [], 0, {}
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.exists():
         state = read_checkpoint(ckpt)
-        if state.get("kind") != "pretrain" or _config_fingerprint(state["config"]) != \
-                _config_fingerprint(resolved):
+        if state.get("kind") != "pretrain" or _config_fingerprint(state["config"], resume_with) \
+                != _config_fingerprint(resolved, resume_with):
+            theirs, ours = _config_fingerprint(state.get("config") or {}, resume_with), \
+                _config_fingerprint(resolved, resume_with)
+            differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise CheckpointError(
-                f"{ckpt} was written by a different pre-training configuration; delete it "
-                "or choose another checkpoint path.")
+                f"{ckpt} was written by a different pre-training configuration (differs in "
+                f"{', '.join(differ) or 'kind'}); delete it or choose another checkpoint "
+                f"path. To change {' or '.join(RESUMABLE_SETTINGS)} on resume, pass "
+                "resume_with (--resume-with on the command line).")
         if state.get("data_key") != data_key:
             raise CheckpointError(
                 f"{ckpt} was written for different training data (another fold, subjects, "
@@ -327,13 +381,29 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         history, start = list(state["history"]), int(state["step"])
-        logger.info("resuming pre-training from %s at step %d", ckpt, start)
+        changed = {k: {"from": state["config"].get(k), "to": v} for k, v in resume_with.items()
+                   if state["config"].get(k) != v}
+        for group in opt.param_groups:  # load_state_dict restored the stored values
+            group.update({k: v for k, v in resume_with.items()})
+        logger.info("resuming pre-training from %s at step %d%s", ckpt, start,
+                    "".join(f", {k} {c['from']} -> {c['to']}" for k, c in changed.items()))
+    elif resume_with:
+        logger.info("no checkpoint to resume; resume_with %s applies from step 0", resume_with)
 
-    def save(step):
+    saved = {"step": start if ckpt is not None and ckpt.exists() and resume else None}
+
+    def save(step, buffers=None):
+        # *buffers*: the batch-norm statistics as they were before this step's forward
+        # pass, which a resumed run repeats: they must be counted once.
+        weights = {**model.state_dict(), **(buffers or {})}
+        if not _state_is_finite(weights, opt):
+            raise TrainingDivergedError(
+                f"pre-training weights became NaN or infinite before step {step}"
+                f"{_kept(ckpt, saved['step'])}. {_advice(ckpt, saved['step'])}")
         save_checkpoint(ckpt, {"kind": "pretrain", "config": resolved, "step": step,
-                               "data_key": data_key,
-                               "model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "history": history})
+                               "data_key": data_key, "model": weights,
+                               "optimizer": opt.state_dict(), "history": history})
+        saved["step"] = step
 
     model.train()
     t0 = time.perf_counter()
@@ -348,6 +418,10 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         else:
             aug_rows = torch.randint(0, N_KINDS, (s.numel(),), generator=gen)
         torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
+        due = ckpt is not None and step % cfg.checkpoint_every == 0 and (step > start
+                                                                         or step == 0)
+        buffers = ({k: v.detach().clone() for k, v in model.state_dict().items()
+                    if k in dict(model.named_buffers())} if due else None)
         feats, zs = {}, {}
         with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
             for m in modalities:
@@ -361,12 +435,15 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
             total, terms = _loss(model, feats, zs, cfg)
         value = float(total.detach())
         if not math.isfinite(value):
-            where = (f"; the last good checkpoint ({ckpt}) is kept" if ckpt is not None
-                     and ckpt.exists() else "")
             raise TrainingDivergedError(
                 f"pre-training loss became {value} at step {step} "
-                f"({', '.join(f'{k}={v:.4g}' for k, v in terms.items())}){where}. "
-                "Try a lower lr, a higher temperature, or amp=False.")
+                f"({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})"
+                f"{_kept(ckpt, saved['step'])}. {_advice(ckpt, saved['step'])}")
+        # A checkpoint due at this step is written only now that the weights it holds
+        # (those after the previous update) gave a finite loss: exploded but finite
+        # weights show up here, one step before they turn into NaN.
+        if due:
+            save(step, buffers)
         opt.zero_grad(set_to_none=True)
         scaler.scale(total).backward()
         scaler.step(opt)
@@ -374,12 +451,25 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         history.append({"step": step, "loss": value,
                         **{k: v for k, v in terms.items() if k != "total"},
                         "seconds": time.perf_counter() - t_step})
-        if ckpt is not None and (step + 1) % cfg.checkpoint_every == 0:
-            save(step + 1)
+        if changed and step == start:
+            history[-1]["resumed_with"] = changed
     if ckpt is not None and (start < n_steps or not ckpt.exists()):
         save(n_steps)
     logger.info("pre-training: %d steps in %.1f s", n_steps - start, time.perf_counter() - t0)
     return model.eval(), history
+
+
+def _kept(ckpt, step) -> str:
+    if ckpt is None or step is None:
+        return ""
+    return f"; the last good checkpoint ({ckpt}, step {step}) is kept"
+
+
+def _advice(ckpt, step) -> str:
+    if ckpt is None or step is None:
+        return "Try a lower lr, a higher temperature, or amp=False."
+    return ("Resume it with a lower lr (resume_with={'lr': ...}, or --resume-with lr=... on "
+            "the command line), or try a higher temperature or amp=False.")
 
 
 def pretrain_ls_tcl(data: SlotData, *, long_sub: int = 5, config: PretrainConfig | None = None,

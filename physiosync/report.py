@@ -63,7 +63,6 @@ NaN is written as ``null``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -580,9 +579,9 @@ def merge_reports(reports: list, *, names=None) -> dict:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from .utils import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def _finite_or_none(obj):

@@ -4,13 +4,52 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 
 from .exceptions import PhysioSyncError
 
-__all__ = ["resolve_device", "set_random_seeds", "derive_seed", "flush_denormals", "fingerprint"]
+__all__ = ["resolve_device", "set_random_seeds", "derive_seed", "flush_denormals", "fingerprint",
+           "atomic_write_text", "atomic_write_bytes"]
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write *data* to *path* atomically: a hidden temporary file, then a rename.
+
+    Readers see either the old file or the new one, never a partial one. The
+    temporary file (``.<name>.tmp-<pid>``, beside *path*) is removed on every
+    failure, including a full disk and ``KeyboardInterrupt``.
+
+    Parameters
+    ----------
+    path : str | Path
+        Destination file; its folder must exist.
+    data : bytes
+        The new content.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    """Write *text* to *path* atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode(encoding))
 
 
 def resolve_device(device=None):

@@ -117,3 +117,105 @@ def test_bad_input_writes_nothing(tmp_path):
     with pytest.raises(DataFormatError, match="s01.dat"):
         prepare(DEAP(root), cache_dir=cache)
     assert list(cache.iterdir()) == []
+
+
+# ------------------------------------------------------------- damaged entries
+def _damage_zero_length(npy):
+    npy.write_bytes(b"")
+
+
+def _damage_wrong_shape(npy):
+    np.save(npy, np.zeros((2, 3), dtype=np.float32))
+
+
+def _damage_nan(npy):
+    arr = np.load(npy)
+    arr.flat[arr.size // 2] = np.nan
+    np.save(npy, arr)
+
+
+@pytest.mark.parametrize("damage", [_damage_zero_length, _damage_wrong_shape, _damage_nan],
+                         ids=["zero-length", "wrong-shape", "nan"])
+def test_damaged_entry_is_recomputed_with_a_warning(deap_copy, tmp_path, caplog, damage):
+    cache = tmp_path / "cache"
+    prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    entry = cache / _entries(cache)[0]
+    damage(entry / "eeg.npy")
+    with caplog.at_level("WARNING", logger="physiosync"):
+        out = prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    assert f"damaged cache entry {entry}" in caplog.text and "eeg.npy" in caplog.text
+    fresh = prepare(DEAP(deap_copy), [1], cache_dir=False)
+    np.testing.assert_array_equal(out[1].data["eeg"], fresh[1].data["eeg"])
+    # The entry on disk is whole again: the next run is a silent hit.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="physiosync"):
+        again = prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    assert "damaged" not in caplog.text
+    assert isinstance(again[1].data["eeg"], np.memmap)
+    np.testing.assert_array_equal(again[1].data["eeg"], fresh[1].data["eeg"])
+
+
+def test_flipped_bytes_are_caught_by_verify(deap_copy, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    prepare(DEAP(deap_copy), [1], cache_dir=cache)
+    entry = cache / _entries(cache)[0]
+    npy = entry / "gsr.npy"
+    raw = bytearray(npy.read_bytes())
+    raw[-7] ^= 0x01  # the low mantissa bit of a value: still finite, still the same shape
+    npy.write_bytes(bytes(raw))
+    fresh = prepare(DEAP(deap_copy), [1], cache_dir=False)
+    with caplog.at_level("WARNING", logger="physiosync"):
+        out = prepare(DEAP(deap_copy), [1], cache_dir=cache, verify=True)
+    assert f"damaged cache entry {entry}" in caplog.text
+    assert "gsr.npy: checksum mismatch" in caplog.text
+    np.testing.assert_array_equal(out[1].data["gsr"], fresh[1].data["gsr"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="physiosync"):
+        prepare(DEAP(deap_copy), [1], cache_dir=cache, verify=True)
+    assert "damaged" not in caplog.text
+
+
+def test_cli_prepare_verify(deap_copy, tmp_path, caplog):
+    from physiosync.cli import main
+
+    cache = tmp_path / "cache"
+    argv = ["prepare", "deap", str(deap_copy), "--cache-dir", str(cache)]
+    assert main(argv) == 0
+    entry = cache / _entries(cache)[0]
+    raw = bytearray((entry / "eeg.npy").read_bytes())
+    raw[-3] ^= 0x01
+    (entry / "eeg.npy").write_bytes(bytes(raw))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="physiosync"):
+        assert main(argv + ["--verify"]) == 0
+    assert f"damaged cache entry {entry}" in caplog.text
+
+
+def test_same_size_and_mtime_source_change_is_a_miss(deap_copy, tmp_path):
+    cache = tmp_path / "cache"
+    src = deap_copy / "s01.dat"
+    before = prepare(DEAP(deap_copy), [1], cache_dir=cache)[1].data["eeg"].copy()
+    st = src.stat()
+    # Swap two runs of samples inside the data array (offsets 8 KiB apart keep every
+    # float64 whole): same size, and the time stamp is restored.
+    raw = bytearray(src.read_bytes())
+    a, b = len(raw) // 2, len(raw) // 2 + 8192
+    raw[a:a + 4096], raw[b:b + 4096] = raw[b:b + 4096], raw[a:a + 4096]
+    src.write_bytes(bytes(raw))
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert src.stat().st_size == st.st_size and src.stat().st_mtime_ns == st.st_mtime_ns
+    after = prepare(DEAP(deap_copy), [1], cache_dir=cache)[1].data["eeg"]
+    assert len(_entries(cache)) == 2
+    assert not np.array_equal(before, after)
+
+
+def test_large_source_files_are_keyed_on_a_content_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr(prep_mod, "_FULL_HASH_LIMIT", 1024)
+    monkeypatch.setattr(prep_mod, "_SAMPLE_BLOCK", 256)
+    f = tmp_path / "big.bin"
+    f.write_bytes(bytes(range(256)) * 64)  # 16 KiB, sampled
+    key = prep_mod._file_identity(f)
+    raw = bytearray(f.read_bytes())
+    raw[10] ^= 0xFF  # inside the first block: the header
+    f.write_bytes(bytes(raw))
+    assert prep_mod._file_identity(f)[3] != key[3]

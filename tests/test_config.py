@@ -22,7 +22,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
     ({"finetune": {"epochs": 2.5}}, r"'finetune.epochs' must be an integer"),
     ({"pretrain": {"lr": "fast"}}, r"'pretrain.lr' must be a number, got 'fast'"),
     ({"pretrain": {"lr": -1.0}}, r"'pretrain.lr' must be > 0"),
-    ({"protocol": {"val_size": 1.5}}, r"'protocol.val_size' must be >= 0 and < 1"),
+    ({"protocol": {"val_size": 1.5}}, r"'protocol.val_size' must be >= 0 and <= 0.5"),
     ({"protocol": {"pooled": "yes"}}, r"'protocol.pooled' must be true or false"),
     ({"finetune": {"select": "test_accuracy"}}, r"select. must be one of"),
     ({"pretrain": {"embedding": "spectal"}}, r"Did you mean .spectral."),

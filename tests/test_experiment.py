@@ -73,12 +73,15 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
 
 
 def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
-        deap_root, tmp_path, monkeypatch, interrupter):
+        deap_root, tmp_path, monkeypatch, interrupter, capsys):
     assert _cv(deap_root, tmp_path / "whole") == 0
     real = cv.run_fold
     monkeypatch.setattr(cv, "run_fold", interrupter(real, at=2))
-    with pytest.raises(KeyboardInterrupt):
-        _cv(deap_root, tmp_path / "cut")
+    capsys.readouterr()
+    assert _cv(deap_root, tmp_path / "cut") == 130  # Ctrl-C: one line, how far, how to resume
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "1 of 4 folds done" in err and "same command again to resume" in err
     assert not (tmp_path / "cut" / "report.json").exists()
     assert [p.name for p in (tmp_path / "cut" / "folds" / "physiosync").iterdir()] == [
         "fold_00.json"]
@@ -186,8 +189,11 @@ def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protoco
                                 html=False)["report"]
         scores[effect] = {name: part["headline"]["mean"]
                           for name, part in report["pipelines"].items()}
+    # No effect: not above chance. With 12 videos a pooled model that leans towards the
+    # training folds' majority can fall well below 0.5 (those labels are anti-correlated
+    # with the held-out ones), and how far depends on the thread count's rounding.
     for name in ("physiosync", "bandpower"):
-        assert abs(scores[0.0][name] - 0.5) < 0.12, scores
+        assert 0.3 < scores[0.0][name] < 0.62, scores
     assert scores[3.0]["bandpower"] > 0.75, scores
     assert scores[3.0]["physiosync"] > 0.6, scores
 

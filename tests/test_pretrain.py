@@ -204,9 +204,99 @@ def test_huge_learning_rate_diverges_cleanly(strong_deap_slots, tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"at step 1 .*lower lr"):
         pretrain(strong_deap_slots, tiny(steps=40, lr=1e12, checkpoint_every=1), n_sub=5,
                  checkpoint=ckpt, device="cpu", show_progress=False)
+    # The weights after step 0's update gave a NaN loss: the checkpoint kept is the
+    # last state whose weights and loss were finite, the initial one.
     state = read_checkpoint(ckpt)
-    assert state["step"] == 1 and len(state["history"]) == 1
-    assert np.isfinite(state["history"][0]["loss"])
+    assert state["step"] == 0 and state["history"] == []
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert max(float(v.abs().max()) for v in state["model"].values()
+               if v.is_floating_point() and v.numel()) < 100
+
+
+def test_diverged_run_resumes_with_a_lower_learning_rate(strong_deap_slots, tmp_path):
+    ckpt = tmp_path / "lr.pt"
+    kw = dict(n_sub=5, checkpoint=ckpt, device="cpu", show_progress=False)
+    with pytest.raises(TrainingDivergedError, match=r"\(.*lr.pt, step 0\) is kept.*resume_with"):
+        pretrain(strong_deap_slots, tiny(steps=4, lr=1e12, checkpoint_every=1), **kw)
+    # The same configuration without resume_with is refused, and says how to proceed.
+    with pytest.raises(CheckpointError, match=r"differs in lr\b.*resume_with"):
+        pretrain(strong_deap_slots, tiny(steps=4, lr=1e-3, checkpoint_every=1), **kw)
+    model, history = pretrain(strong_deap_slots, tiny(steps=4, lr=1e12, checkpoint_every=1),
+                              resume_with={"lr": 1e-3}, **kw)
+    assert [e["step"] for e in history] == [0, 1, 2, 3]
+    assert all(np.isfinite(e["loss"]) for e in history)
+    assert history[0]["resumed_with"] == {"lr": {"from": 1e12, "to": 1e-3}}
+    assert all("resumed_with" not in e for e in history[1:])
+    state = read_checkpoint(ckpt)
+    assert state["step"] == 4 and state["config"]["lr"] == 1e-3
+    assert state["history"][0]["resumed_with"]["lr"]["to"] == 1e-3
+    assert all(g["lr"] == 1e-3 for g in state["optimizer"]["param_groups"])
+    # Resuming with a lower lr ends where a run at that lr from the kept state ends.
+    ref, ref_hist = pretrain(strong_deap_slots, tiny(steps=4, lr=1e-3), n_sub=5, device="cpu",
+                             show_progress=False)
+    assert_same_weights(model, ref)
+    assert [e["loss"] for e in history] == [e["loss"] for e in ref_hist]
+
+
+def test_resume_with_rejects_other_settings(strong_deap_slots):
+    for bad in ({"depth": 2}, {"lr": 0}, {"lr": float("nan")}, {"weight_decay": "x"}):
+        with pytest.raises(PhysioSyncError, match="resume_with"):
+            pretrain(strong_deap_slots, tiny(steps=1), n_sub=5, device="cpu",
+                     show_progress=False, resume_with=bad)
+
+
+def test_non_finite_weights_are_never_checkpointed(strong_deap_slots, tmp_path, monkeypatch):
+    # The update of the last step (3) turns the weights into NaN while every loss was
+    # finite: the final checkpoint is refused and step 2's is kept.
+    import physiosync.pretrain as pre_mod
+
+    real = pre_mod.make_optimizer
+
+    def poisoned(params, *args, **kw):
+        params = list(params)
+        opt = real(params, *args, **kw)
+        step, calls = opt.step, {"n": 0}
+
+        def bad_step(*a, **k):
+            out = step(*a, **k)
+            calls["n"] += 1
+            if calls["n"] == 4:
+                with torch.no_grad():
+                    params[0].fill_(float("nan"))
+            return out
+
+        opt.step = bad_step
+        return opt
+
+    monkeypatch.setattr(pre_mod, "make_optimizer", poisoned)
+    ckpt = tmp_path / "w.pt"
+    with pytest.raises(TrainingDivergedError,
+                       match=r"weights became NaN.*step 4.*step 2\) is kept"):
+        pretrain(strong_deap_slots, tiny(steps=4, checkpoint_every=2), n_sub=5, checkpoint=ckpt,
+                 device="cpu", show_progress=False)
+    state = read_checkpoint(ckpt)
+    assert state["step"] == 2 and len(state["history"]) == 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_divergence_in_cross_validation_names_pipeline_and_fold(strong_deap_slots, tmp_path):
+    from physiosync.cv import cross_validate, run_fold
+    from physiosync.finetune import FinetuneConfig
+    from physiosync.protocols import make_folds
+
+    data = strong_deap_slots
+    s, t = np.nonzero(data.valid.any(axis=2))
+    units = np.column_stack([np.asarray(data.subjects)[s], np.asarray(data.trials)[t]])
+    folds = make_folds(units, "loso")
+    kw = dict(long_config=tiny(steps=3, lr=1e12), short_config=tiny(steps=3, lr=1e12),
+              finetune_config=FinetuneConfig(epochs=1, batch_size=8), per_subject=False,
+              device="cpu")
+    with pytest.raises(TrainingDivergedError, match=r"^fold 1, long-window pre-training: "
+                                                    r"pre-training loss became nan at step 1"):
+        run_fold(data, folds[1], **kw)
+    with pytest.raises(TrainingDivergedError,
+                       match=r"^pipeline 'physiosync', fold 0, long-window pre-training: "):
+        cross_validate(data, folds, tmp_path, settings={"pipeline": "physiosync"}, **kw)
 
 
 # ---------------------------------------------------------------- checkpoint files
@@ -378,3 +468,63 @@ def test_augment_pairing_options(strong_deap_slots):
     diffs = [not torch.equal(a, b) for a, b in zip(shared.state_dict().values(),
                                                    indep.state_dict().values())]
     assert any(diffs)
+
+
+def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_path,
+                                                         monkeypatch):
+    # A checkpoint is written after the forward pass of its step (once that loss is
+    # known to be finite); the batch-norm statistics it holds must be those from
+    # before that pass, which the resumed run repeats.
+    from physiosync.slots import SynchronySampler
+
+    kw = dict(n_sub=5, device="cpu", show_progress=False)
+    full, h_full = pretrain(strong_deap_slots, tiny(steps=6), **kw)
+    real_batch = SynchronySampler.batch
+
+    def interrupted(self, step, *args, **k):
+        if step == 5:
+            raise KeyboardInterrupt
+        return real_batch(self, step, *args, **k)
+
+    monkeypatch.setattr(SynchronySampler, "batch", interrupted)
+    ckpt = tmp_path / "i.pt"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(strong_deap_slots, tiny(steps=6, checkpoint_every=2), checkpoint=ckpt, **kw)
+    assert read_checkpoint(ckpt)["step"] == 4
+    monkeypatch.undo()
+    resumed, h_res = pretrain(strong_deap_slots, tiny(steps=6, checkpoint_every=2),
+                              checkpoint=ckpt, **kw)
+    assert_same_weights(resumed, full)
+    assert strip(h_res) == strip(h_full)
+
+
+def test_cli_pretrain_resume_with(tmp_path, capsys, monkeypatch):
+    import physiosync.pretrain as pre_mod
+    from physiosync.cli import main
+    from physiosync.datasets.synthetic import make_deap
+
+    root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2)
+    common = ["pretrain", "--dataset", "deap", "--data-root", str(root), "--config", "tiny",
+              "-q", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "ck")]
+    real_loss, calls = pre_mod._loss, {"n": 0}
+
+    def nan_from_step_1(*args):
+        calls["n"] += 1
+        total, terms = real_loss(*args)
+        return (total * float("nan"), terms) if calls["n"] > 1 else (total, terms)
+
+    monkeypatch.setattr(pre_mod, "_loss", nan_from_step_1)
+    assert main(common) != 0
+    err = capsys.readouterr().err
+    assert "loss became nan at step 1" in err and "--resume-with" in err
+    ckpt = tmp_path / "ck" / "pretrain_long.pt"
+    assert read_checkpoint(ckpt)["step"] == 0
+    old_lr = read_checkpoint(ckpt)["config"]["lr"]
+    monkeypatch.undo()
+    assert main(common + ["--resume-with", "lr=1e-5"]) == 0
+    state = read_checkpoint(ckpt)
+    assert state["history"][0]["resumed_with"] == {"lr": {"from": old_lr, "to": 1e-5}}
+    assert state["config"]["lr"] == 1e-5
+    assert all(np.isfinite(e["loss"]) for e in state["history"])
+    assert main(common + ["--resume-with", "lr"]) == 2
+    assert "--resume-with 'lr': expected KEY=NUMBER" in capsys.readouterr().err

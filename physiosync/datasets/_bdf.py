@@ -150,11 +150,13 @@ def _subject_trials(table: pd.DataFrame, subject: int, path: Path) -> pd.DataFra
 
 
 # =================================================================== BDF reading
-def _bdf_header_check(path: Path) -> None:
+def _bdf_header_check(path: Path) -> int:
     """Check the BDF signature and that the file holds every data record it declares.
 
     MNE reads a truncated file without complaint (or fails deep inside), so the
     declared size is checked here first, from the fixed-width EDF header fields.
+    Returns the declared number of data records (-1: unknown, the recorder did not
+    close the file; then the file must at least end on a whole record).
     """
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -182,12 +184,27 @@ def _bdf_header_check(path: Path) -> None:
         except ValueError:
             raise DataFormatError(f"{path}: corrupt BDF header (samples per record is not an "
                                   "integer).") from None
-    if n_records >= 0:  # -1 means "unknown" (recording not closed); let MNE work it out
-        expected = n_header + 3 * per_record * n_records
+    record_bytes = 3 * per_record
+    if n_records < -1 or per_record < 1:
+        raise DataFormatError(
+            f"{path}: corrupt BDF header ({n_records} data records of {per_record} samples "
+            "declared); expected a record count >= -1 and samples in every record.")
+    if n_records >= 0:
+        expected = n_header + record_bytes * n_records
         if size < expected:
             raise DataFormatError(
                 f"{path}: truncated BDF file, {size} bytes but its header declares "
                 f"{n_records} data records ({expected} bytes); expected the complete file.")
+    else:
+        # -1: "unknown" (recording not closed). MNE takes every whole record there is,
+        # so a file that was cut short would lose its last trials without a word.
+        whole, extra = divmod(size - n_header, record_bytes)
+        if extra:
+            raise DataFormatError(
+                f"{path}: truncated BDF file: its header declares -1 (unknown) data records "
+                f"and the file ends {extra} bytes into record {whole + 1} ({record_bytes} "
+                "bytes each); expected whole records. The file was cut short.")
+    return n_records
 
 
 def _open_bdf(path: Path, stim_channel):
@@ -370,7 +387,7 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
         ratings_table = read_participant_ratings(ratings_table)
     trials = _subject_trials(ratings_table, int(subject), path)
     trials.attrs["source"] = ratings_table.attrs.get("source", "participant_ratings.csv")
-    _bdf_header_check(path)
+    declared_records = _bdf_header_check(path)
 
     raw = _open_bdf(path, stim_channel=None)
     ch_names = list(raw.ch_names)
@@ -415,6 +432,14 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
 
     rows = _presentation_positions(onsets, trials, sfreq, path)
     keep = rows >= 0
+    if declared_records < 0 and len(set(rows[keep].tolist())) < len(trials):
+        lost = sorted(set(range(len(trials))) - set(rows[keep].tolist()))
+        logger.warning(
+            "%s: %d of %d rated trials have no onset (videos %s) and the header declares "
+            "-1 (unknown) data records: the file may have been cut short, losing them "
+            "(it holds %.1f s).", path, len(lost), len(trials),
+            ", ".join(str(int(v)) for v in trials["Experiment_id"].to_numpy()[lost]),
+            raw.n_times / sfreq)
     onsets, stops, rows = onsets[keep], stops[keep], rows[keep]
     videos = trials["Experiment_id"].to_numpy()[rows] - 1
     order = np.argsort(videos)

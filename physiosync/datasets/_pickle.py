@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import reprlib
 import struct
 import types
 from pathlib import Path
@@ -28,6 +29,24 @@ import numpy as np
 from ..exceptions import DataFormatError
 
 __all__ = ["load_pickle", "loads_pickle", "write_py2_pickle"]
+
+#: Deepest nesting of containers (dict, list, tuple) a file may hold. DEAP files nest
+#: two levels; Python hashes, compares and prints nested tuples recursively in C, so a
+#: key nested 200,000 levels deep would crash the interpreter.
+MAX_DEPTH = 100
+#: Most items one container may hold.
+MAX_CONTAINER_LEN = 1_000_000
+#: Most items all containers of one file may hold together.
+MAX_ELEMENTS = 10_000_000
+
+
+class _LimitError(Exception):
+    """The stream exceeds one of the bounds above."""
+
+
+def _short(obj) -> str:
+    """A bounded ``repr`` for error messages (never recurses deeply)."""
+    return reprlib.repr(obj)
 
 
 class _Py2Str:
@@ -89,7 +108,7 @@ def _plain(obj):
     if isinstance(obj, memoryview):
         return bytes(obj)
     if isinstance(obj, (_PendingArray, _Global)):
-        raise TypeError(f"incomplete object {obj!r}")
+        raise TypeError(f"incomplete object {_short(obj)}")
     return obj
 
 
@@ -119,7 +138,7 @@ def _build_array(state) -> np.ndarray:
     if not isinstance(dtype, np.dtype):
         raise TypeError("ndarray state without a dtype")
     if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
-        raise TypeError(f"bad ndarray shape {shape!r}")
+        raise TypeError(f"bad ndarray shape {_short(shape)}")
     if isinstance(raw, _Py2Str):
         buf = raw.buf
     elif isinstance(raw, (bytes, memoryview, bytearray)):
@@ -144,6 +163,8 @@ def _reduce(func, args):
         return _make_dtype(args)
     if func is _SCALAR:
         dtype, raw = args
+        if not isinstance(dtype, np.dtype):
+            raise TypeError("numpy scalar without a dtype")
         raw = raw.buf if isinstance(raw, _Py2Str) else raw
         return np.frombuffer(bytes(raw), dtype=dtype, count=1)[0]
     if func is _ENCODE:
@@ -151,7 +172,7 @@ def _reduce(func, args):
         if _text(encoding) not in ("latin1", "latin-1"):
             raise TypeError("only latin1 byte strings are allowed")
         return _text(text).encode("latin1")
-    raise TypeError(f"calling {func!r} is not allowed")
+    raise TypeError(f"calling {_short(func)} is not allowed")
 
 
 class _Reader:
@@ -161,6 +182,34 @@ class _Reader:
         self.mv = memoryview(data)
         self.pos = 0
         self.source = source
+        # Nesting depth of every tuple built so far (kept alive with it, so ids stay
+        # unique). Tuples become dict keys, and hashing one recurses in C; lists and
+        # dicts are checked after loading, as the stream can still extend them.
+        self._tuple_depth: dict[int, tuple[tuple, int]] = {}
+        self._elements = 0
+
+    def _count(self, n: int, container_len: int) -> None:
+        self._elements += n
+        if container_len > MAX_CONTAINER_LEN:
+            raise _LimitError(f"a container holds more than {MAX_CONTAINER_LEN:,} items")
+        if self._elements > MAX_ELEMENTS:
+            raise _LimitError(f"the containers hold more than {MAX_ELEMENTS:,} items in all")
+
+    def _tuple(self, items) -> tuple:
+        self._count(len(items), len(items))
+        depth = 1
+        for item in items:
+            if isinstance(item, tuple) and item:
+                entry = self._tuple_depth.get(id(item))
+                if entry is None or entry[0] is not item:  # pragma: no cover - defensive
+                    raise TypeError("tuple of unknown origin")
+                depth = max(depth, entry[1] + 1)
+        if depth > MAX_DEPTH:
+            raise _LimitError(f"containers are nested more than {MAX_DEPTH} levels deep")
+        out = tuple(items)
+        if out:
+            self._tuple_depth[id(out)] = (out, depth)
+        return out
 
     def _take(self, n: int) -> memoryview:
         end = self.pos + n
@@ -201,7 +250,9 @@ class _Reader:
             elif op == pickle.STOP:
                 if len(stack) != 1:
                     raise TypeError("malformed stream: stack not balanced at STOP")
-                return _plain(stack.pop())
+                result = _plain(stack.pop())
+                _check_nesting(result)
+                return result
             elif op == pickle.MARK:
                 marks.append(len(stack))
             elif op == pickle.POP:
@@ -265,35 +316,50 @@ class _Reader:
                 stack.append({})
             elif op == pickle.DICT:
                 items = pop_mark()
+                self._count(len(items), len(items) // 2)
                 stack.append({_plain(k): _plain(v) for k, v in zip(items[::2], items[1::2])})
             elif op == pickle.EMPTY_LIST:
                 stack.append([])
             elif op == pickle.LIST:
-                stack.append([_plain(v) for v in pop_mark()])
+                items = pop_mark()
+                self._count(len(items), len(items))
+                stack.append([_plain(v) for v in items])
             elif op == pickle.EMPTY_TUPLE:
                 stack.append(())
             elif op == pickle.TUPLE:
-                stack.append(tuple(pop_mark()))
+                stack.append(self._tuple(pop_mark()))
             elif op in (pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3):
                 n = {pickle.TUPLE1: 1, pickle.TUPLE2: 2, pickle.TUPLE3: 3}[op]
                 if len(stack) < n:
                     raise TypeError("stack underflow")
-                items = tuple(stack[-n:])
+                items = self._tuple(stack[-n:])
                 del stack[-n:]
                 stack.append(items)
             elif op == pickle.APPEND:
                 value = stack.pop()
-                stack[-1].append(_plain(value))
+                target = stack[-1]
+                if not isinstance(target, list):
+                    raise TypeError("APPEND to a non-list")
+                self._count(1, len(target) + 1)
+                target.append(_plain(value))
             elif op == pickle.APPENDS:
                 items = pop_mark()
-                stack[-1].extend(_plain(v) for v in items)
+                target = stack[-1]
+                if not isinstance(target, list):
+                    raise TypeError("APPENDS to a non-list")
+                self._count(len(items), len(target) + len(items))
+                target.extend(_plain(v) for v in items)
             elif op == pickle.SETITEM:
                 value, key = stack.pop(), stack.pop()
+                self._count(2, len(stack[-1]) + 1 if isinstance(stack[-1], dict) else 0)
                 _setitem(stack[-1], key, value)
             elif op == pickle.SETITEMS:
                 items = pop_mark()
+                target = stack[-1]
+                self._count(len(items),
+                            len(target) + len(items) // 2 if isinstance(target, dict) else 0)
                 for k, v in zip(items[::2], items[1::2]):
-                    _setitem(stack[-1], k, v)
+                    _setitem(target, k, v)
             elif op in (pickle.BINPUT, pickle.LONG_BINPUT, pickle.PUT):
                 key = (self._uint(1) if op == pickle.BINPUT else
                        self._uint(4) if op == pickle.LONG_BINPUT else int(self._line()))
@@ -334,6 +400,47 @@ class _Reader:
                     f"pickle opcode {op!r} at byte {self.pos - 1} is not allowed")
 
 
+def _check_nesting(root) -> None:
+    """Refuse a result nested deeper than :data:`MAX_DEPTH` or holding itself.
+
+    An iterative depth-first walk: every container is expanded once, so shared
+    sub-containers cost nothing extra, and no Python or C recursion is involved.
+    """
+    containers = (dict, list, tuple)
+    if not isinstance(root, containers):
+        return
+    done: set[int] = set()
+    on_path: set[int] = set()
+    # (container, iterator over its children) for every container on the current path
+    path = [(root, _children(root))]
+    on_path.add(id(root))
+    while path:
+        _, children = path[-1]
+        for child in children:
+            if not isinstance(child, containers) or id(child) in done:
+                continue
+            if id(child) in on_path:
+                raise _LimitError("a container holds itself")
+            if len(path) >= MAX_DEPTH:
+                raise _LimitError(f"containers are nested more than {MAX_DEPTH} levels deep")
+            on_path.add(id(child))
+            path.append((child, _children(child)))
+            break
+        else:
+            obj, _ = path.pop()
+            on_path.discard(id(obj))
+            done.add(id(obj))
+
+
+def _children(obj):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield value
+    else:
+        yield from obj
+
+
 def _setitem(target, key, value):
     if not isinstance(target, dict):
         raise TypeError("SETITEM on a non-dict")
@@ -344,13 +451,23 @@ def loads_pickle(data, source="<bytes>"):
     """Load a pickle held in *data* with the restricted reader. See :func:`load_pickle`."""
     try:
         return _Reader(data, source).run()
+    except _LimitError as err:
+        raise DataFormatError(
+            f"{source}: refusing this pickle: {err}. A DEAP file holds a dict of numpy "
+            "arrays; this file is corrupt or crafted.") from None
+    except RecursionError:  # pragma: no cover - the bounds above should prevent it
+        raise DataFormatError(
+            f"{source}: refusing this pickle: containers are nested too deeply.") from None
+    except MemoryError:
+        raise DataFormatError(
+            f"{source}: refusing this pickle: its contents do not fit in memory.") from None
     except PermissionError as err:
         raise DataFormatError(f"{source}: unsafe pickle: {err}.") from None
     except EOFError as err:
         raise DataFormatError(
             f"{source}: truncated pickle ({err}); the file is incomplete or corrupt.") from None
     except (TypeError, ValueError, IndexError, KeyError, AttributeError, struct.error,
-            UnicodeDecodeError, SyntaxError) as err:
+            UnicodeDecodeError, SyntaxError, OverflowError) as err:
         raise DataFormatError(
             f"{source}: corrupt or unsupported pickle ({type(err).__name__}: {err}); expected "
             "a pickle of numpy arrays in builtin containers.") from None
@@ -374,7 +491,10 @@ def load_pickle(path):
     ------
     DataFormatError
         If the file is truncated, corrupt, or refers to anything but numpy arrays,
-        dtypes and builtin containers. Nothing from the file is ever executed.
+        dtypes and builtin containers; or if its containers nest deeper than
+        :data:`MAX_DEPTH`, hold themselves, or exceed :data:`MAX_CONTAINER_LEN` items
+        (:data:`MAX_ELEMENTS` in all). Nothing from the file is ever executed, and the
+        reader never recurses, so no input can exhaust the stack.
     """
     path = Path(path)
     try:

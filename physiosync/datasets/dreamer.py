@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,13 @@ N_SUBJECTS = 23
 N_TRIALS = 18
 _FIELD = {"eeg": "EEG", "ecg": "ECG"}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+#: A compressed element may declare at most this many bytes per compressed byte
+#: (plus :data:`_INFLATE_SLACK`). Recorded signals compress a few times at most;
+#: zlib reaches about 1000:1 on constant data, which only a crafted file holds.
+MAX_INFLATION = 64
+#: Allowance for small elements and for the few bytes MATLAB writes past an element.
+_INFLATE_SLACK = 1 << 20
 
 
 # ------------------------------------------------------------------------ reading
@@ -124,7 +132,55 @@ def _check_elements(f, path: Path, endian: str) -> None:
                 f"{path}: truncated MAT-file: the data element at byte {pos} declares "
                 f"{nbytes} bytes, but the file ends at byte {size} ({end - size} missing). "
                 "Download DREAMER.mat again.")
+        if mdtype == _MI_COMPRESSED:
+            _check_inflation(f, path, pos, nbytes, endian)
         pos = end
+
+
+def _check_inflation(f, path: Path, pos: int, nbytes: int, endian: str) -> None:
+    """Refuse a compressed element that inflates beyond what it declares, or declares too much.
+
+    The inflated element starts with its own tag, which declares its size. That size
+    may be at most :data:`MAX_INFLATION` times the compressed size, and the stream may
+    not inflate (much) beyond it. The stream is inflated here in bounded chunks and the
+    output discarded, so a "zip bomb" costs time in proportion to what it declares,
+    never memory; scipy then inflates it again.
+    """
+    f.seek(pos + 8)
+    inflater = zlib.decompressobj()
+    head, total, limit, remaining = b"", 0, None, nbytes
+    try:
+        while remaining > 0 and not inflater.eof:
+            buf = f.read(min(1 << 20, remaining))
+            if not buf:
+                break
+            remaining -= len(buf)
+            while buf and not inflater.eof:
+                out = inflater.decompress(buf, 1 << 22)
+                buf = inflater.unconsumed_tail
+                total += len(out)
+                if limit is None:
+                    head += out[:8 - len(head)]
+                    if len(head) == 8:
+                        mdtype, declared = struct.unpack(endian + "II", head)
+                        limit = declared + 8 + _INFLATE_SLACK
+                        if declared + 8 > MAX_INFLATION * nbytes + _INFLATE_SLACK:
+                            raise DataFormatError(
+                                f"{path}: the compressed data element at byte {pos} declares "
+                                f"{declared + 8} bytes from {nbytes} compressed bytes (ratio "
+                                f"{(declared + 8) / max(nbytes, 1):.0f}:1, at most "
+                                f"{MAX_INFLATION}:1 allowed); the file is corrupt or crafted "
+                                "to exhaust memory.")
+                if limit is not None and total > limit:
+                    raise DataFormatError(
+                        f"{path}: the compressed data element at byte {pos} inflates beyond "
+                        f"the {limit - _INFLATE_SLACK} bytes it declares; the file is corrupt "
+                        "or crafted to exhaust memory.")
+    except zlib.error as err:
+        raise DataFormatError(
+            f"{path}: cannot be read as a MATLAB v5 MAT-file: the compressed data element "
+            f"at byte {pos} does not inflate ({err}); the file is truncated or corrupt. "
+            "Download DREAMER.mat again.") from None
 
 
 def _load_mat(path: Path):

@@ -48,6 +48,8 @@ def _trunc_normal_(tensor: torch.Tensor, std: float = _INIT_STD) -> torch.Tensor
     fraction of a second instead of seconds). timm's default bounds are +-2 in
     absolute value, which at std 0.02 would be no truncation at all.
     """
+    if tensor.is_meta:  # shapes only (checkpoint validation): there are no values to draw
+        return tensor
     bound = 2.0 * std
     with torch.no_grad():
         flat = tensor.view(-1)  # parameters are contiguous

@@ -1,0 +1,442 @@
+"""Run folders that protect what they hold: a fingerprint marker and a lock.
+
+Every command that writes results into an ``--out`` folder (``cv``, ``pretrain``,
+``finetune``, ``report``) goes through :class:`RunFolder`::
+
+    with RunFolder(out, "cv", run_fingerprint(cfg), description="...") as folder:
+        ...                    # checks that need the data (no writing yet)
+        folder.claim()         # records the run; from here on files are written
+        ...
+
+Entering takes the folder's lock and decides, before any compute, whether the run may
+use the folder:
+
+* an empty or missing folder is a **new** run;
+* a folder whose marker (``.physiosync-run.json``) records this kind of run with the
+  same fingerprint is the **same run**, which resumes;
+* anything else stops with :class:`~physiosync.exceptions.RunFolderError`: a
+  different run of the same kind, a run of another kind whose files would collide, or
+  files that no recorded run wrote (for example the user's own ``results.csv``).
+
+``overwrite=True`` (``--overwrite``) replaces a run recorded in the marker: it deletes
+that run's own files only. It never deletes files that no recorded run wrote, so a
+folder of foreign files is refused even then.
+
+Runs of kinds whose files do not collide share a folder: ``pretrain --out ck`` and
+then ``finetune --pretrained ck --out ck`` keep both runs in ``ck``.
+
+The lock (``.physiosync.lock``, holding pid, host and a random token) is created
+atomically, so two processes never run into one folder at once; the second one stops
+with a message naming the holder. A lock left by a killed process (its pid is not
+alive on this host) is taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+from . import __version__
+from .exceptions import RunFolderError
+
+__all__ = ["MARKER", "LOCK", "RUN_FILES", "IGNORED_KEYS", "RunFolder", "FolderLock",
+           "run_fingerprint", "fingerprint_of"]
+
+#: Name of the file that records the runs a folder holds.
+MARKER = ".physiosync-run.json"
+#: Name of the lock file of a run folder.
+LOCK = ".physiosync.lock"
+#: The files and folders each kind of run writes at the top of its folder.
+RUN_FILES = {
+    "cv": ("config.yaml", "folds", "report.json", "results.csv", "report.md", "report.html",
+           "run.log"),
+    "pretrain": ("pretrain_long.pt", "pretrain_short.pt"),
+    "finetune": ("finetune.pt",),
+    "report": ("report.json", "results.csv", "report.md", "report.html"),
+}
+#: Configuration keys that do not change what a run computes, left out of its fingerprint:
+#: where the cache of prepared arrays lives (its entries are keyed on their inputs), and
+#: the torch device (it changes results only at rounding level, and a run started on
+#: one machine may be resumed on another).
+IGNORED_KEYS = (("data", "cache_dir"), ("device",))
+
+
+def _own_transient(name: str) -> bool:
+    """Temporary files of atomic writes and stale locks set aside (ours, never the user's)."""
+    return name.startswith(".") and (".tmp" in name or name.startswith(LOCK + "."))
+
+
+def _data_identity(root) -> dict:
+    """Absolute path, names and sizes of the data source (cheap: no file is read)."""
+    if root is None:
+        return {"root": None}
+    path = Path(root).expanduser().resolve()
+    out = {"root": str(path)}
+    try:
+        if path.is_file():
+            out["files"] = [[path.name, path.stat().st_size]]
+        elif path.is_dir():
+            out["files"] = sorted([p.name, p.stat().st_size] for p in path.iterdir()
+                                  if p.is_file() and not p.name.startswith("."))
+    except OSError:  # unreadable data fails later with its own message
+        pass
+    return out
+
+
+def run_fingerprint(cfg, **extra) -> dict:
+    """The fingerprint of a run: its resolved configuration and its data source.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The validated configuration. The keys in :data:`IGNORED_KEYS` are left out.
+    **extra
+        Further inputs that decide the results (JSON-serialisable), for example the
+        pre-trained checkpoints of ``finetune``.
+
+    Returns
+    -------
+    fingerprint : dict
+        ``sha256`` (hex digest of everything below), ``config`` (SHA-256 of the
+        configuration alone), ``data`` (absolute data root with the names and sizes of
+        its files) and ``extra``.
+    """
+    tree = cfg.to_dict()
+    for keys in IGNORED_KEYS:
+        node = tree
+        for key in keys[:-1]:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(keys[-1], None)
+    data = _data_identity(tree.get("data", {}).get("root"))
+    if isinstance(tree.get("data"), dict):
+        tree["data"]["root"] = data["root"]  # a relative root is the same data from anywhere
+    return fingerprint_of({"config": tree, "data": data, "extra": extra})
+
+
+def fingerprint_of(content: dict) -> dict:
+    """``{"sha256": ..., **summary}`` of a JSON-serialisable mapping (sorted keys)."""
+    def digest(obj):
+        text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    out = {"sha256": digest(content)}
+    if "config" in content:
+        out["config"] = digest(content["config"])
+    for key in ("data", "extra"):
+        if key in content:
+            out[key] = content[key]
+    return out
+
+
+def _atomic_write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
+
+
+class FolderLock:
+    """An exclusive lock on a folder: the file ``.physiosync.lock`` with pid, host, token.
+
+    The lock file appears atomically with its whole content (written to a private file,
+    then hard-linked to the lock's name, which fails if the lock exists; ``O_EXCL``
+    where hard links are not supported). A lock whose pid is not alive on this host is
+    stale: it is renamed to a private name (an atomic step only one process can win),
+    checked to be the very lock judged stale, and removed; a lock taken over by another
+    process in between is put back.
+
+    Parameters
+    ----------
+    folder : str | Path
+        The folder to lock (created if missing).
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK
+        self.token = None
+
+    def _write_new(self) -> bool:
+        """Create the lock file; False if it exists."""
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "token": uuid.uuid4().hex,
+                "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        text = json.dumps(info)
+        tmp = self.folder / f"{LOCK}.{info['token']}.tmp"
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here: O_EXCL (content follows the creation)
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.token = info["token"]
+        return True
+
+    def _read(self, path=None):
+        try:
+            return json.loads(Path(path or self.path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # being written (O_EXCL fallback) or damaged
+
+    def holder(self) -> dict | None:
+        """The content of the current lock (``pid``, ``host``, ``token``), or None."""
+        return self._read()
+
+    def _is_stale(self, info: dict) -> bool:
+        return (isinstance(info.get("pid"), int) and info.get("host") == socket.gethostname()
+                and not _pid_alive(info["pid"]))
+
+    def _take_over(self, stale: dict) -> None:
+        aside = self.folder / f"{LOCK}.{uuid.uuid4().hex}.stale"
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return  # someone else removed it first
+        if self._read(aside).get("token") == stale.get("token"):
+            aside.unlink(missing_ok=True)
+            return
+        # Another process took the lock over between our read and our rename: restore it.
+        try:
+            os.link(aside, self.path)
+        except OSError:
+            pass
+        aside.unlink(missing_ok=True)
+
+    def acquire(self) -> "FolderLock":
+        """Take the lock, or raise :class:`RunFolderError` naming its holder."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunFolderError(f"cannot create the run folder {self.folder}: "
+                                 f"{err.strerror or err}; choose another --out.") from None
+        for _ in range(5):
+            try:
+                if self._write_new():
+                    return self
+            except OSError as err:
+                raise RunFolderError(f"cannot write the lock file {self.path}: "
+                                     f"{err.strerror or err}; choose another --out.") from None
+            info = self._read()
+            if info is None:
+                continue  # released meanwhile: try again
+            if self._is_stale(info):
+                self._take_over(info)
+                continue
+            break
+        info = self._read() or {}
+        who = (f"process {info['pid']} on {info.get('host', '?')}" if "pid" in info
+               else "another process")
+        raise RunFolderError(f"{self.folder} is in use by {who} (lock {self.path}); wait "
+                             "for it to finish, or use another --out. If no physiosync run "
+                             "is using it, delete the lock file.")
+
+    def release(self) -> None:
+        """Remove the lock if it is still ours."""
+        if self.token is not None and (self._read() or {}).get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+        self.token = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """A locked run folder that holds one run of each kind, identified by fingerprint.
+
+    Parameters
+    ----------
+    path : str | Path
+        The run folder (``--out``); created if missing.
+    kind : {"cv", "pretrain", "finetune", "report"}
+        What the run writes (:data:`RUN_FILES`).
+    fingerprint : dict
+        From :func:`run_fingerprint` (its ``sha256`` identifies the run).
+    description : str
+        A few words saying what the run is (for messages), e.g. ``"target valence,
+        within-trial-kfold, pipelines physiosync"``.
+    overwrite : bool
+        Replace a different run of this kind (or of a kind whose files collide)
+        recorded in the folder. Files that no recorded run wrote are never deleted.
+
+    Attributes
+    ----------
+    state : {"new", "resume", "overwrite"}
+        Decided on entering.
+    """
+
+    def __init__(self, path, kind: str, fingerprint: dict, *, description: str = "",
+                 overwrite: bool = False):
+        if kind not in RUN_FILES:
+            raise ValueError(f"kind must be one of {', '.join(RUN_FILES)}, got {kind!r}.")
+        self.path = Path(path)
+        self.kind, self.fingerprint = kind, fingerprint
+        self.description, self.overwrite = description, overwrite
+        self.state = None
+        self._lock = FolderLock(self.path)
+        self._created = False
+        self._claimed = False
+        self._before = set()
+        self._replace = []
+
+    # ---- reading the folder -----------------------------------------------------------
+    def _marker(self) -> dict | None:
+        path = self.path / MARKER
+        if not path.exists():
+            return None
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(doc.get("runs"), dict):
+                raise ValueError("no 'runs' mapping")
+        except (OSError, ValueError, AttributeError) as err:
+            raise RunFolderError(f"{path} is damaged ({err}); physiosync cannot tell what "
+                                 f"{self.path} holds. Use another --out.") from None
+        return doc
+
+    def _describe(self, kind: str, run: dict) -> str:
+        what = f"a {kind} run"
+        if run.get("description"):
+            what += f" ({run['description']})"
+        if run.get("created"):
+            what += f" from {run['created']}"
+        return what
+
+    def _check(self) -> None:
+        entries = sorted(p.name for p in self.path.iterdir()
+                         if p.name not in (MARKER, LOCK) and not _own_transient(p.name))
+        self._before = set(entries)
+        marker = self._marker()
+        runs = dict(marker["runs"]) if marker else {}
+        mine = set(RUN_FILES[self.kind])
+        recorded = {name for kind in runs for name in RUN_FILES.get(kind, ())}
+        same = runs.get(self.kind, {}).get("fingerprint") == self.fingerprint["sha256"]
+        if same and not self.overwrite:
+            self.state = "resume"
+            return
+        foreign = [n for n in entries if n not in recorded]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise RunFolderError(
+                f"{self.path} holds files that physiosync did not write ({shown}); it does "
+                "not overwrite them, even with --overwrite: use another --out.")
+        clash = {k: r for k, r in runs.items()
+                 if k == self.kind or mine & set(RUN_FILES.get(k, ()))}
+        if clash and not self.overwrite:
+            kind, run = next(iter(clash.items()))
+            raise RunFolderError(
+                f"{self.path} holds {self._describe(kind, run)}, not this {self.kind} run"
+                + (f" ({self.description})" if self.description else "")
+                + "; use --overwrite to replace it, or another --out.")
+        self._replace = list(clash)
+        self.state = "overwrite" if clash or same else "new"
+
+    # ---- context ----------------------------------------------------------------------
+    def __enter__(self) -> "RunFolder":
+        self._created = not self.path.exists()
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"--out {self.path} is a file, not a folder; choose another "
+                                 "--out.")
+        self._lock.acquire()
+        try:
+            self._check()
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._close()
+        return False
+
+    def _close(self) -> None:
+        if self.state == "new" and not self._claimed:
+            # Failed before claiming (e.g. a pre-flight check): remove what this attempt
+            # wrote (a run.log), so that the folder is as empty as it was.
+            for name in RUN_FILES[self.kind]:
+                target = self.path / name
+                if name not in self._before and target.is_file():
+                    with contextlib.suppress(OSError):
+                        target.unlink()
+        self._lock.release()
+        if self._created and not self._claimed:  # leave no empty folder behind
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+
+    # ---- writing ----------------------------------------------------------------------
+    def claim(self, **info) -> None:
+        """Record this run in the folder, first deleting the runs it replaces.
+
+        Call it after the last check and before writing any result. *info* (JSON-
+        serialisable) is stored with the run, e.g. the data source.
+        """
+        if self.state is None:
+            raise RuntimeError("RunFolder.claim() outside its `with` block.")
+        marker = self._marker() or {"runs": {}}
+        runs = marker["runs"]
+        if self.state == "resume" and self.kind in runs:
+            self._claimed = True
+            return
+        for kind in self._replace:
+            names = set(RUN_FILES.get(kind, ()))
+            if kind == self.kind:
+                names |= set(RUN_FILES[self.kind])
+            for name in sorted(names):
+                target = self.path / name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                elif target.exists() or target.is_symlink():
+                    target.unlink()
+            runs.pop(kind, None)
+        for name in os.listdir(self.path):
+            if _own_transient(name) and ".tmp" in name and not name.startswith(LOCK):
+                with contextlib.suppress(OSError):
+                    (self.path / name).unlink()
+        runs[self.kind] = {"fingerprint": self.fingerprint["sha256"],
+                           "description": self.description, "physiosync": __version__,
+                           "created": _now(),
+                           **{k: v for k, v in self.fingerprint.items() if k != "sha256"},
+                           **info}
+        self._claimed = True
+        _atomic_write_json(self.path / MARKER, {"format": 1, "runs": runs})

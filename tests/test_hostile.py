@@ -1,0 +1,464 @@
+"""Hostile and damaged input files: every one ends in a PhysioSyncError naming the file.
+
+Each reader gets a crafted case for the attack it must withstand, and the ``.dat`` and
+checkpoint readers get a seeded mini-fuzzer (truncations, byte flips, random bytes).
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from physiosync import DataFormatError, PhysioSyncError
+from physiosync.datasets import _pickle
+from physiosync.datasets._pickle import load_pickle, loads_pickle, write_py2_pickle
+
+FUZZ_SECONDS_PER_INPUT = 10.0  # generous (shared CI machines): catches hangs and blow-ups
+
+
+def _mutations(data: bytes, n: int, seed: int):
+    """*n* seeded mutations of *data*: truncations, byte flips, splices, random bytes."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            yield data[: int(rng.integers(0, len(data)))]
+        elif kind == 1:
+            buf = bytearray(data)
+            for pos in rng.integers(0, len(buf), size=int(rng.integers(1, 9))):
+                buf[pos] = int(rng.integers(0, 256))
+            yield bytes(buf)
+        elif kind == 2:
+            a, b = sorted(int(x) for x in rng.integers(0, len(data), size=2))
+            yield data[:a] + rng.bytes(int(rng.integers(0, 64))) + data[b:]
+        else:
+            yield rng.bytes(int(rng.integers(0, 2 * len(data))))
+
+
+# ------------------------------------------------------------------- DEAP .dat pickles
+def _deep_tuple_key(levels: int) -> bytes:
+    """A protocol-2 pickle of ``{((...(0,)...),): None}`` nested *levels* deep."""
+    return b"\x80\x02}K\x00" + pickle.TUPLE1 * levels + b"N" + pickle.SETITEM + pickle.STOP
+
+
+def test_dat_deep_tuple_key_is_refused_without_crashing(tmp_path):
+    # 200,000 levels segfaulted the interpreter (C recursion in hash); run it in a child
+    # process so a crash fails this test instead of killing pytest.
+    path = tmp_path / "s01.dat"
+    path.write_bytes(_deep_tuple_key(200_000))
+    code = textwrap.dedent(f"""
+        from physiosync import DataFormatError
+        from physiosync.datasets._pickle import load_pickle
+        try:
+            load_pickle({str(path)!r})
+        except DataFormatError as err:
+            print("REFUSED", err)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("REFUSED"), proc.stdout + proc.stderr[-2000:]
+    assert str(path) in proc.stdout and "nested more than" in proc.stdout
+
+
+@pytest.mark.parametrize("levels", [1_000, 20_000])
+def test_dat_moderately_deep_tuple_gives_data_format_error(levels):
+    with pytest.raises(DataFormatError, match=r"x\.dat: .*nested more than 100 levels"):
+        loads_pickle(_deep_tuple_key(levels), "x.dat")
+
+
+def test_dat_nesting_within_the_bound_still_loads():
+    obj = loads_pickle(_deep_tuple_key(_pickle.MAX_DEPTH - 1), "x.dat")
+    (key,) = obj
+    depth = 0
+    while isinstance(key, tuple):
+        key, depth = key[0], depth + 1
+    assert depth == _pickle.MAX_DEPTH - 1 and key == 0
+
+
+def test_dat_lists_deepened_through_the_memo_are_refused():
+    # Lists built first and nested afterwards via memo references: their depth is only
+    # known once the stream ends, so the result is checked as a whole.
+    parts = [b"\x80\x02]r" + struct.pack("<I", 0)]
+    for i in range(1, 5_000):
+        parts.append(b"j" + struct.pack("<I", i - 1) + b"]r" + struct.pack("<I", i) + b"a0")
+    with pytest.raises(DataFormatError, match=r"y\.dat: .*nested more than"):
+        loads_pickle(b"".join(parts) + pickle.STOP, "y.dat")
+
+
+def test_dat_self_containing_list_is_refused():
+    with pytest.raises(DataFormatError, match=r"z\.dat: .*holds itself"):
+        loads_pickle(b"\x80\x02]q\x00h\x00a.", "z.dat")
+
+
+def test_dat_container_size_and_total_bounds(monkeypatch):
+    monkeypatch.setattr(_pickle, "MAX_CONTAINER_LEN", 100)
+    many = b"\x80\x02](" + b"K\x01" * 101 + pickle.APPENDS + pickle.STOP
+    with pytest.raises(DataFormatError, match=r"a\.dat: .*more than 100 items"):
+        loads_pickle(many, "a.dat")
+    loads_pickle(b"\x80\x02](" + b"K\x01" * 100 + pickle.APPENDS + pickle.STOP, "a.dat")
+    monkeypatch.setattr(_pickle, "MAX_ELEMENTS", 150)
+    # Two lists of 80 items each: each within the per-container bound, not together.
+    two = (b"\x80\x02](" + b"K\x01" * 80 + b"e](" + b"K\x01" * 80 + b"e" + pickle.TUPLE2
+           + pickle.STOP)
+    with pytest.raises(DataFormatError, match=r"b\.dat: .*in all"):
+        loads_pickle(two, "b.dat")
+
+
+@pytest.fixture(scope="module")
+def small_dat(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("dat") / "s01.dat"
+    write_py2_pickle({"labels": rng.uniform(1, 9, (2, 4)),
+                      "data": rng.standard_normal((2, 3, 16))}, path)
+    return path.read_bytes()
+
+
+def test_dat_fuzz_every_outcome_is_success_or_data_format_error(small_dat):
+    outcomes = {"ok": 0, "refused": 0}
+    for i, data in enumerate(_mutations(small_dat, 400, seed=9)):
+        t0 = time.monotonic()
+        try:
+            loads_pickle(data, f"fuzz{i}.dat")
+            outcomes["ok"] += 1
+        except DataFormatError as err:
+            assert f"fuzz{i}.dat" in str(err)
+            outcomes["refused"] += 1
+        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+    assert outcomes["refused"] > 200  # the mutations really do damage the files
+
+
+# ------------------------------------------------------------------------ checkpoints
+@pytest.fixture(scope="module")
+def pretrain_ckpt(tmp_path_factory):
+    from physiosync.checkpoint import save_checkpoint
+    from physiosync.pretrain import PretrainConfig, PretrainModel
+
+    cfg = PretrainConfig(embed_dim=8, depth=1, n_heads=2, n_prompts=1, projector_dims=(8, 8),
+                         cmca_dim=8)
+    model = PretrainModel({"eeg": 4, "gsr": 1}, {"eeg": 64, "gsr": 64}, cfg)
+    path = tmp_path_factory.mktemp("ck") / "pre.pt"
+    save_checkpoint(path, {"kind": "pretrain", "config": model.resolved_config(), "step": 1,
+                           "model": model.state_dict()})
+    return path
+
+
+def test_checkpoint_round_trip(pretrain_ckpt):
+    from physiosync.checkpoint import load_checkpoint
+
+    models, config, meta = load_checkpoint(pretrain_ckpt)
+    assert meta["kind"] == "pretrain" and config["n_chans"] == {"eeg": 4, "gsr": 1}
+    assert not models["pretrain"].training
+
+
+def _rewrite(src, dst, **changes):
+    import torch
+
+    from physiosync.checkpoint import read_checkpoint
+
+    data = read_checkpoint(src)
+    for key, value in changes.items():
+        if callable(value):
+            value(data)
+        else:
+            data[key] = value
+    torch.save(data, dst)
+    return dst
+
+
+def test_checkpoint_with_inflated_config_is_refused_before_allocating(pretrain_ckpt, tmp_path,
+                                                                       monkeypatch):
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    def inflate(data):
+        # 4 channels -> 4 million: the real model would need many GB.
+        data["config"] = dict(data["config"], n_chans={"eeg": 4_000_000, "gsr": 1},
+                              n_times={"eeg": 64_000_000, "gsr": 64})
+
+    import torch
+
+    from physiosync.pretrain import PretrainModel
+
+    path = _rewrite(pretrain_ckpt, tmp_path / "big.pt", config=inflate)
+    builds = []
+    real = PretrainModel.from_config.__func__
+
+    def spy(cls, d):
+        builds.append(str(torch.get_default_device()))
+        return real(cls, d)
+
+    monkeypatch.setattr(PretrainModel, "from_config", classmethod(spy))
+    with pytest.raises(CheckpointError, match=r"big\.pt: .*has shape .* needs"):
+        load_checkpoint(path)
+    assert builds == ["meta"]  # only the allocation-free skeleton was built
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"model": {}}, "far more weight tensors than the 0"),
+    ({"model": lambda d: d["model"].pop(next(iter(d["model"])))}, "1 weight.s. missing"),
+    ({"model": lambda d: d["model"].update(extra=d["model"][next(iter(d["model"]))])},
+     "1 unexpected"),
+    ({"model": "weights"}, "lacks its configuration"),
+    ({"config": None}, "lacks its configuration"),
+    ({"config": {"modalities": ["eeg"]}}, "does not describe a model"),
+    ({"kind": "nonsense"}, "unknown checkpoint kind"),
+])
+def test_checkpoint_structural_damage(pretrain_ckpt, tmp_path, change, match):
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    path = _rewrite(pretrain_ckpt, tmp_path / "bad.pt", **change)
+    with pytest.raises(CheckpointError, match=rf"bad\.pt: .*{match}"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_with_wrongly_shaped_tensor(pretrain_ckpt, tmp_path):
+    import torch
+
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    def reshape(data):
+        name = next(iter(data["model"]))
+        data["model"][name] = torch.zeros(3, 3, 3)
+
+    path = _rewrite(pretrain_ckpt, tmp_path / "shape.pt", model=reshape)
+    with pytest.raises(CheckpointError, match=r"shape\.pt: .*has shape \(3, 3, 3\)"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_fuzz_every_outcome_is_success_or_checkpoint_error(pretrain_ckpt,
+                                                                      tmp_path):
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    raw = pretrain_ckpt.read_bytes()
+    outcomes = {"ok": 0, "refused": 0}
+    path = tmp_path / "fuzz.pt"
+    for i, data in enumerate(_mutations(raw, 300, seed=11)):
+        path.write_bytes(data)
+        t0 = time.monotonic()
+        try:
+            load_checkpoint(path)
+            outcomes["ok"] += 1
+        except CheckpointError as err:
+            assert str(path) in str(err), err
+            outcomes["refused"] += 1
+        except PhysioSyncError as err:  # pragma: no cover - reported with the input
+            pytest.fail(f"mutation {i}: {type(err).__name__} instead of CheckpointError: {err}")
+        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+    assert outcomes["refused"] > 150
+
+
+# ------------------------------------------------------- values beyond the float32 range
+def test_values_beyond_float32_are_refused_by_prepare(tmp_path):
+    from physiosync.datasets import DEAP
+    from physiosync.datasets.synthetic import make_deap
+    from physiosync.prepare import prepare
+
+    root = make_deap(tmp_path / "deap", n_subjects=1, n_trials=3, seconds=4.0)
+    path = root / "s01.dat"
+    obj = load_pickle(path)
+    data = np.array(obj["data"])  # float64; 1e39 is finite here but not in float32
+    data[1, 5, 3 * 128 + 10] = 1e39  # trial 1, channel 5, inside the stimulus
+    write_py2_pickle({"labels": np.array(obj["labels"]), "data": data}, path)
+    ds = DEAP(root)
+    ch = ds.load_subject(1).ch_names("eeg")[5]
+    with pytest.raises(DataFormatError) as info:
+        prepare(ds, cache_dir=tmp_path / "cache")
+    msg = str(info.value)
+    assert str(path) in msg and f"channel {ch!r}" in msg and "trial 1 " in msg
+    assert "1e+39" in msg and "float32" in msg
+    # Nothing half-done is left in the cache.
+    assert not list((tmp_path / "cache").rglob("*.npy"))
+
+
+# ----------------------------------------------------- BDF with an unknown record count
+@pytest.fixture(scope="module")
+def bdf_source(tmp_path_factory):
+    from physiosync.datasets._bdf import read_participant_ratings
+    from physiosync.datasets.synthetic import make_deap_bdf
+
+    root = make_deap_bdf(tmp_path_factory.mktemp("bdf"), n_subjects=1, n_trials=4,
+                         seconds=4.0, seed=1)
+    return root / "s01.bdf", read_participant_ratings(root / "participant_ratings.csv")
+
+
+def _unknown_records(src, dst, n_records=None, extra=0):
+    """Copy *src* to *dst* with n_records = -1, keeping *n_records* records (+ *extra* bytes)."""
+    data = bytearray(src.read_bytes())
+    n_header = int(data[184:192])
+    n_signals = int(data[252:256])
+    per_record = sum(int(data[256 + 216 * n_signals + 8 * i:][:8]) for i in range(n_signals))
+    record_s = float(data[244:252])
+    data[236:244] = b"-1      "
+    if n_records is not None:
+        data = data[:n_header + 3 * per_record * n_records + extra]
+    dst.write_bytes(bytes(data))
+    return dst, record_s
+
+
+def test_bdf_unknown_record_count_complete_file_reads(bdf_source, tmp_path, caplog):
+    from physiosync.datasets._bdf import read_deap_bdf
+
+    src, table = bdf_source
+    path, _ = _unknown_records(src, tmp_path / "s01.bdf")
+    with caplog.at_level("WARNING", logger="physiosync"):
+        rec = read_deap_bdf(path, 1, table)
+    assert rec.n_trials == read_deap_bdf(src, 1, table).n_trials == 4
+    assert "cut short" not in caplog.text
+
+
+def test_bdf_unknown_record_count_cut_inside_a_record(bdf_source, tmp_path):
+    from physiosync.datasets._bdf import read_deap_bdf
+
+    src, table = bdf_source
+    path, _ = _unknown_records(src, tmp_path / "s01.bdf", n_records=5, extra=100)
+    with pytest.raises(DataFormatError, match=r"s01\.bdf: truncated BDF file: .* -1 \(unknown\)"
+                                              r".* 100 bytes into record 6"):
+        read_deap_bdf(path, 1, table)
+
+
+def test_bdf_unknown_record_count_cut_between_trials_warns(bdf_source, tmp_path, caplog):
+    import mne
+
+    from physiosync.datasets._bdf import read_deap_bdf
+
+    src, table = bdf_source
+    raw = mne.io.read_raw_bdf(src, preload=False, stim_channel="Status", verbose="error")
+    status = raw.get_data(picks=["Status"])[0].astype(np.int64) & 0xFF
+    onsets = np.flatnonzero((status[1:] == 4) & (status[:-1] != 4)) + 1
+    sfreq = raw.info["sfreq"]
+    _, record_s = _unknown_records(src, tmp_path / "probe.bdf")
+    # Keep whole records up to just before the last trial's baseline: its onset is lost.
+    keep = int((onsets[-1] / sfreq - 3.5) // record_s)
+    path, _ = _unknown_records(src, tmp_path / "s01.bdf", n_records=keep)
+    with caplog.at_level("WARNING", logger="physiosync"):
+        rec = read_deap_bdf(path, 1, table)
+    assert rec.n_trials == len(onsets) - 1
+    assert str(path) in caplog.text and "cut short" in caplog.text
+    assert "1 of 4 rated trials" in caplog.text
+
+
+# ------------------------------------------------------------ DREAMER decompression bombs
+def _mat_with_element(path, inner: bytes):
+    """A MAT-file of *inner* (an uncompressed data element) in one compressed element."""
+    import io
+
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"x": np.zeros(1)})
+    body = zlib.compress(inner, 9)
+    path.write_bytes(buf.getvalue()[:128] + struct.pack("<II", 15, len(body)) + body)
+    return path
+
+
+def _matrix_element(n_doubles: int) -> bytes:
+    """The uncompressed miMATRIX element of a 1 x n_doubles zero matrix named DREAMER."""
+    import io
+
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"DREAMER": np.zeros((1, n_doubles))}, do_compression=False)
+    return buf.getvalue()[128:]
+
+
+def test_dreamer_bomb_declaring_too_much_is_refused_before_inflating(tmp_path):
+    from physiosync.datasets.dreamer import DREAMER, MAX_INFLATION
+
+    path = _mat_with_element(tmp_path / "DREAMER.mat", _matrix_element(4_000_000))  # 32 MB
+    assert path.stat().st_size * MAX_INFLATION < 32_000_000
+    with pytest.raises(DataFormatError, match=r"DREAMER\.mat: .* declares 32000\d+ bytes from "
+                                              r"\d+ compressed bytes .*exhaust memory"):
+        DREAMER(path)
+
+
+def test_dreamer_stream_inflating_past_its_declared_size_is_refused(tmp_path):
+    from physiosync.datasets.dreamer import DREAMER
+
+    inner = _matrix_element(10)
+    path = _mat_with_element(tmp_path / "DREAMER.mat", inner + bytes(4 << 20))
+    with pytest.raises(DataFormatError, match=rf"DREAMER\.mat: .* inflates beyond the "
+                                              rf"{len(inner)} bytes it declares"):
+        DREAMER(path)
+
+
+def test_dreamer_reader_still_reads_the_synthetic_release(dreamer_mat):
+    from physiosync.datasets.dreamer import DREAMER
+
+    ds = DREAMER(dreamer_mat)
+    assert len(ds) >= 1 and ds.load_subject(ds.subjects[0]).n_trials > 0
+
+
+def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_path):
+    # A stride-0 view saves one number but claims any shape: a 1 KB file could then
+    # describe (and make us allocate) a model of many GB.
+    import torch
+
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    def expand(data):
+        name = next(k for k, v in data["model"].items() if v.dim() == 2)
+        shape = data["model"][name].shape
+        data["model"][name] = torch.zeros(1).expand(*shape)
+
+    path = _rewrite(pretrain_ckpt, tmp_path / "view.pt", model=expand)
+    with pytest.raises(CheckpointError, match=r"view\.pt: weight .* is a view of 4 stored bytes"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_with_absurd_layer_count_stops_early(pretrain_ckpt, tmp_path):
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    def deepen(data):
+        data["config"] = dict(data["config"], depth=1_000_000)
+
+    path = _rewrite(pretrain_ckpt, tmp_path / "deep.pt", config=deepen)
+    t0 = time.monotonic()
+    with pytest.raises(CheckpointError, match=r"deep\.pt: .*(far more weight tensors|"
+                                              r"does not describe)"):
+        load_checkpoint(path)
+    assert time.monotonic() - t0 < 30
+
+
+_ODD_VALUES = (0, -1, 1, 3, 10**12, 2.5, float("nan"), "", "x", None, [], {}, [1, 2], True)
+
+
+def test_checkpoint_config_fuzz_every_outcome_is_success_or_checkpoint_error(pretrain_ckpt,
+                                                                             tmp_path):
+    """Well-formed files whose stored configuration or weights hold odd values."""
+    import torch
+
+    from physiosync.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+
+    original = read_checkpoint(pretrain_ckpt)
+    rng = np.random.default_rng(5)
+    path = tmp_path / "cfg.pt"
+    outcomes = {"ok": 0, "refused": 0}
+    for i in range(120):
+        data = dict(original, config=dict(original["config"]), model=dict(original["model"]))
+        for _ in range(int(rng.integers(1, 4))):
+            if rng.random() < 0.75:
+                key = list(data["config"])[int(rng.integers(len(data["config"])))]
+                data["config"][key] = _ODD_VALUES[int(rng.integers(len(_ODD_VALUES)))]
+            else:
+                key = list(data["model"])[int(rng.integers(len(data["model"])))]
+                shape = [int(x) for x in rng.integers(0, 5, size=int(rng.integers(0, 4)))]
+                data["model"][key] = torch.zeros(shape)
+        torch.save(data, path)
+        t0 = time.monotonic()
+        try:
+            load_checkpoint(path)
+            outcomes["ok"] += 1
+        except CheckpointError as err:
+            assert str(path) in str(err), err
+            outcomes["refused"] += 1
+        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+    assert outcomes["refused"] > 60 and outcomes["ok"] > 0
