@@ -235,24 +235,29 @@ def test_checkpoint_with_wrongly_shaped_tensor(pretrain_ckpt, tmp_path):
 
 def test_checkpoint_fuzz_every_outcome_is_success_or_checkpoint_error(pretrain_ckpt,
                                                                       tmp_path):
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
-
     raw = pretrain_ckpt.read_bytes()
     outcomes = {"ok": 0, "refused": 0}
     path = tmp_path / "fuzz.pt"
     for i, data in enumerate(_mutations(raw, 300, seed=11)):
         path.write_bytes(data)
-        t0 = time.monotonic()
-        try:
-            load_checkpoint(path)
-            outcomes["ok"] += 1
-        except CheckpointError as err:
-            assert str(path) in str(err), err
-            outcomes["refused"] += 1
-        except PhysioSyncError as err:  # pragma: no cover - reported with the input
-            pytest.fail(f"mutation {i}: {type(err).__name__} instead of CheckpointError: {err}")
-        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+        _load_and_count(path, outcomes, i)
     assert outcomes["refused"] > 150
+
+
+def _load_and_count(path, outcomes, i):
+    """Load a fuzzed checkpoint: success or a CheckpointError naming it, in bounded time."""
+    from physiosync.checkpoint import CheckpointError, load_checkpoint
+
+    t0 = time.monotonic()
+    try:
+        load_checkpoint(path)
+        outcomes["ok"] += 1
+    except CheckpointError as err:
+        assert str(path) in str(err), err
+        outcomes["refused"] += 1
+    except PhysioSyncError as err:  # pragma: no cover - reported with the input
+        pytest.fail(f"input {i}: {type(err).__name__} instead of CheckpointError: {err}")
+    assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
 
 
 # ------------------------------------------------------- values beyond the float32 range
@@ -436,7 +441,7 @@ def test_checkpoint_config_fuzz_every_outcome_is_success_or_checkpoint_error(pre
     """Well-formed files whose stored configuration or weights hold odd values."""
     import torch
 
-    from physiosync.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+    from physiosync.checkpoint import read_checkpoint
 
     original = read_checkpoint(pretrain_ckpt)
     rng = np.random.default_rng(5)
@@ -453,12 +458,5 @@ def test_checkpoint_config_fuzz_every_outcome_is_success_or_checkpoint_error(pre
                 shape = [int(x) for x in rng.integers(0, 5, size=int(rng.integers(0, 4)))]
                 data["model"][key] = torch.zeros(shape)
         torch.save(data, path)
-        t0 = time.monotonic()
-        try:
-            load_checkpoint(path)
-            outcomes["ok"] += 1
-        except CheckpointError as err:
-            assert str(path) in str(err), err
-            outcomes["refused"] += 1
-        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+        _load_and_count(path, outcomes, i)
     assert outcomes["refused"] > 60 and outcomes["ok"] > 0
