@@ -53,7 +53,8 @@ def cmd_prepare(args) -> int:
     ds = _open_dataset(args.dataset, args.path)
     modalities = tuple(args.modalities.split(",")) if args.modalities else (
         ("eeg", "ecg") if args.dataset == "dreamer" else ("eeg", "gsr"))
-    params = PrepareParams(modalities=modalities, baseline=args.baseline)
+    params = PrepareParams(modalities=modalities, baseline=args.baseline,
+                           bdf_preprocessing=args.bdf_preprocessing)
     prepared = prepare(ds, params=params, cache_dir=args.cache_dir, verify=args.verify)
     windows = make_windows(prepared, lengths=(1.0, 5.0))
     for length in windows.lengths:
@@ -306,9 +307,37 @@ def _finetune(args, cfg, folder) -> int:
         test = _cells_of(data.slots, data.units[is_test])
         y = data.slots.labels[test[:, 0], test[:, 1]]
         m = evaluate_cells(model, data.slots, test, y)
-        print(f"held-out trials {sorted(held)}: accuracy {m['accuracy']:.3f}, balanced "
-              f"accuracy {m['balanced_accuracy']:.3f} ({len(test)} windows)")
+        n_classes = max(int(data.labels.max()) + 1, 2)
+        print(_held_out_line(sorted(held), m, y, data.slots.labels[train[:, 0], train[:, 1]],
+                             n_classes))
     return 0
+
+
+def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
+    """The held-out scores of ``finetune --test-trials``, each with its chance level.
+
+    A test set of one class gets a warning on stderr: its accuracy only says how often
+    that class was predicted, and balanced accuracy is undefined (it is reported as such).
+    """
+    import numpy as np
+
+    from .metrics import chance_levels
+
+    chance = chance_levels(y_test, y_train, n_classes=n_classes)
+    present = np.unique(np.asarray(y_test))
+    acc = f"accuracy {m['accuracy']:.3f} (chance {chance['accuracy']:.3f})"
+    if len(present) < 2:
+        # printed, not logged: the console shows no log records without -v
+        print(f"physiosync: warning: the held-out trials {trials} hold one class only "
+              f"(class {int(present[0]) if len(present) else '-'}, {len(y_test)} windows): "
+              "accuracy is the share of windows predicted as that class and balanced "
+              "accuracy is undefined; choose --test-trials that hold both classes for a "
+              "meaningful score.", file=sys.stderr)
+        bal = "balanced accuracy undefined (one class)"
+    else:
+        bal = (f"balanced accuracy {m['balanced_accuracy']:.3f} "
+               f"(chance {chance['balanced_accuracy']:.3f})")
+    return f"held-out trials {trials}: {acc}, {bal} ({len(y_test)} windows)"
 
 
 def _add_overwrite(p) -> None:
@@ -376,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="DEAP folder or DREAMER.mat")
     p.add_argument("--modalities", help="comma-separated, e.g. eeg,gsr")
     p.add_argument("--baseline", default="deviation", choices=["deviation", "mean", "none"])
+    p.add_argument("--bdf-preprocessing", default="release", choices=["release", "none"],
+                   help="original DEAP .bdf recordings: 'release' (default) resamples to "
+                        "128 Hz, band-passes EEG 4-45 Hz and average-references it, like "
+                        "the .dat release; 'none' keeps 512 Hz as recorded")
     p.add_argument("--cache-dir", help="cache folder (default: ~/.cache/physiosync)")
     p.add_argument("--verify", action="store_true",
                    help="check the checksum of every cached array (reads each in full); "

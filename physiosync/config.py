@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -44,6 +45,7 @@ from .pretrain import PretrainConfig
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PRESETS", "load_config", "parse_overrides", "validate_config", "dump_config",
+           "ignored_keys",
            "pipeline_config"]
 
 
@@ -76,6 +78,11 @@ class DataConfig:
         Per-modality normalisation (``spatial``, ``channel`` or ``none``).
     stimulus_seconds : float | None
         Stimulus length kept from every trial (``None``: the longest common length).
+    bdf_preprocessing : {"release", "none"}
+        Original DEAP recordings (``sXX.bdf``, 512 Hz): ``"release"`` resamples them to
+        128 Hz and band-passes (4-45 Hz) and average-references the EEG, as the ``.dat``
+        release did; ``"none"`` keeps the 512 Hz signals as recorded
+        (:class:`~physiosync.preprocessing.PrepareParams`). Other data ignore it.
     subjects : tuple of int | None
         Subjects to use (``None``: all).
     cache_dir : str | None
@@ -93,6 +100,7 @@ class DataConfig:
     baseline: str = "deviation"
     norm: dict = field(default_factory=dict)
     stimulus_seconds: typing.Optional[float] = None
+    bdf_preprocessing: str = "release"
     subjects: typing.Optional[tuple] = None
     cache_dir: typing.Optional[str] = None
     long_seconds: float = 5.0
@@ -209,7 +217,8 @@ _LISTS = {
 }
 _CHOICES = {
     "data": {"name": ("deap", "dreamer"), "target": TARGETS,
-             "baseline": ("deviation", "mean", "none")},
+             "baseline": ("deviation", "mean", "none"),
+             "bdf_preprocessing": ("release", "none")},
     "protocol": {"one_class": ("error", "constant")},
     "pretrain": {"embedding": ("multiview", "factorised", "spectral"),
                  "cmca_variant": ("cross-subject", "same-subject", "none"),
@@ -500,6 +509,8 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
             raise ConfigError(f"config section {key!r} must be a mapping of keys, got "
                               f"{value!r}; set one of its keys instead, e.g. "
                               f"--set {key}.{next(iter(defaults[key]))}=...")
+    # A section left empty (``pretrain:`` with every key commented out) keeps its defaults.
+    raw = {k: {} if v is None and isinstance(defaults[k], dict) else v for k, v in raw.items()}
     merged = _deep_merge(defaults, raw)
     if merged["seed"] is None or isinstance(merged["seed"], bool) or not isinstance(
             merged["seed"], int):
@@ -709,7 +720,11 @@ def _safe_yaml(text: str, where: str):
     if count > MAX_YAML_NODES:
         raise ConfigError(f"{where} expands (aliases included) to more than {MAX_YAML_NODES} "
                           "values; a configuration needs a few hundred.")
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:  # e.g. a !!python/object tag, which safe_load refuses
+        raise ConfigError(f"{where} is not a plain configuration: "
+                          f"{' '.join(str(err).split())}") from None
 
 
 def _read_yaml(path: Path) -> dict:
@@ -797,19 +812,91 @@ def _plain(obj):
     return obj
 
 
+def _is_deap_bdf(root) -> bool:
+    """Whether a DEAP root is read as original BDF recordings (a ``.dat`` file wins)."""
+    import re
+
+    path = Path(os.path.expanduser(root))
+    try:
+        names = [p.name for p in path.iterdir()] if path.is_dir() else []
+    except OSError:
+        return True  # cannot tell: do not claim the key is ignored
+    if any(re.fullmatch(r"s\d{2}\.dat", n) for n in names):
+        return False
+    return any(re.fullmatch(r"s\d{2}\.bdf", n) for n in names)
+
+
+def ignored_keys(cfg: RunConfig) -> list:
+    """Dotted configuration keys that a run of *cfg* does not use.
+
+    They stay valid in the configuration (and in its fingerprint), but changing them
+    would not change any result:
+
+    - ``protocol.n_splits`` under ``within-loto`` and ``loso`` (one fold per stimulus
+      or subject);
+    - ``protocol.pooled`` under the cross-subject protocols and ``legacy-segment``,
+      which always fit one pooled model;
+    - ``pretrain`` and ``finetune`` (but ``finetune.modalities``, which the band-power
+      baseline also reads) when no pipeline is a PhysioSync model;
+    - ``pretrain.long`` / ``pretrain.short`` overrides of an encoder that no pipeline
+      uses (``finetune.use_long`` / ``use_short`` false in all of them);
+    - ``baselines.bandpower`` without a ``bandpower`` pipeline;
+    - ``data.bdf_preprocessing`` unless the data are original DEAP ``.bdf`` recordings.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The validated configuration.
+
+    Returns
+    -------
+    keys : list of str
+        In the order of ``config.yaml``.
+    """
+    from .protocols import CROSS
+
+    out = []
+    raw = cfg.raw
+    if not cfg.data.root or cfg.data.name != "deap" or not _is_deap_bdf(cfg.data.root):
+        out.append("data.bdf_preprocessing")
+    if cfg.protocol.name in ("within-loto", "loso"):
+        out.append("protocol.n_splits")
+    if cfg.protocol.name in CROSS or cfg.protocol.name == "legacy-segment":
+        out.append("protocol.pooled")
+    kinds = {spec["kind"] for spec in cfg.pipelines}
+    neural = [pipeline_config(cfg, spec) for spec in cfg.pipelines
+              if spec["kind"] == "physiosync"]
+    if not neural:
+        out.append("pretrain")
+        out += [f"finetune.{k}" for k in raw["finetune"]
+                if k != "modalities" or "bandpower" not in kinds]
+    else:
+        for name in ("long", "short"):
+            if raw["pretrain"].get(name) and not any(getattr(pc.finetune, f"use_{name}")
+                                                      for pc in neural):
+                out.append(f"pretrain.{name}")
+    if "bandpower" not in kinds:
+        out.append("baselines.bandpower")
+    return out
+
+
 def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     """The resolved configuration as YAML (written atomically to *path* if given).
 
-    *extra* (e.g. versions and the data source) is written under ``run:``. A
-    relative ``data.root`` is written as an absolute path.
+    *extra* (e.g. versions and the data source) is written under ``run:``, with
+    ``run.ignored``: the keys the run does not use (:func:`ignored_keys`), kept in the
+    configuration so that it loads back (``--config``) to the same run. A relative
+    ``data.root`` is written as an absolute path.
     """
     tree = _plain(cfg.to_dict())
     if tree.get("data", {}).get("root"):  # a relative root means nothing from another folder
-        import os
-
         tree["data"]["root"] = os.path.abspath(os.path.expanduser(tree["data"]["root"]))
-    if extra:
-        tree["run"] = _plain(extra)
+    run = _plain(extra) if extra else {}
+    ignored = ignored_keys(cfg)
+    if ignored:
+        run["ignored"] = ignored
+    if run:
+        tree["run"] = run
     text = yaml.safe_dump(tree, sort_keys=False)
     if path is not None:
         from .utils import atomic_write_text

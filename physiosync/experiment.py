@@ -119,7 +119,8 @@ def load_experiment_data(cfg: RunConfig) -> ExperimentData:
     if modalities[0] != "eeg":
         raise ConfigError(f"data.modalities must start with 'eeg', got {list(modalities)}.")
     params = PrepareParams(modalities=modalities, baseline=d.baseline, norm=d.norm,
-                           stimulus_seconds=d.stimulus_seconds)
+                           stimulus_seconds=d.stimulus_seconds,
+                           bdf_preprocessing=d.bdf_preprocessing)
     subjects = list(d.subjects) if d.subjects else None
     prepared = prepare(ds, subjects, params=params, cache_dir=d.cache_dir)
     first = next(iter(prepared.values()))

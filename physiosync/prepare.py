@@ -1,8 +1,10 @@
 """Prepare subjects for learning: baseline, normalise, crop, and cache on disk.
 
 :func:`prepare` turns dataset recordings into :class:`PreparedSubject` objects: one
-float32 array ``(n_trials, n_channels, n_samples)`` per modality at its native rate,
-with every modality cropped to the same duration so that windows line up in time.
+float32 array ``(n_trials, n_channels, n_samples)`` per modality at its native rate
+(original DEAP ``.bdf`` recordings: 128 Hz, as the ``.dat`` release, unless
+``PrepareParams.bdf_preprocessing="none"``), with every modality cropped to the same
+duration so that windows line up in time.
 
 Prepared arrays are cached per subject. The cache key hashes the identity of the
 source files (resolved path, size, modification time and a hash of their content:
@@ -37,7 +39,8 @@ from . import __version__
 from ._logging import logger, progress
 from .exceptions import CacheError, DataFormatError, PhysioSyncError
 from .datasets.base import RatedTrials
-from .preprocessing import THRESHOLDS, PrepareParams, make_labels, normalize, remove_baseline
+from .preprocessing import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
+                            release_preprocess, remove_baseline)
 
 __all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir"]
 
@@ -120,6 +123,8 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
     """
     for m in params.modalities:
         rec.info(m)  # clear error for an unknown modality
+    if params.bdf_preprocessing == "release" and rec.source.suffix.lower() == ".bdf":
+        rec = _release_recording(rec, params.modalities)
     rates = {m: rec.sfreq(m) for m in params.modalities}
     grid = _common_grid(rates.values())
     shortest = min(float(rec.stimulus_lengths(m).min()) / rates[m] for m in params.modalities)
@@ -155,6 +160,32 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
     return PreparedSubject(rec.subject, rec.dataset, data, rates,
                            {m: rec.ch_names(m) for m in params.modalities},
                            rec.ratings.copy(), float(seconds))
+
+
+def _release_recording(rec, modalities):
+    """*rec*'s *modalities* as DEAP's preprocessed release holds them (128 Hz, see
+    :func:`~physiosync.preprocessing.release_preprocess`)."""
+    from dataclasses import replace
+
+    from .datasets.base import Recording
+
+    infos, baseline, stimulus = {}, {}, {}
+    for m in modalities:
+        sf = rec.sfreq(m)
+        infos[m] = replace(rec.info(m), sfreq=RELEASE_SFREQ)
+        baseline[m], stimulus[m] = [], []
+        for t in rec.trials:
+            # baseline and stimulus are contiguous in the file: filter them together
+            base, stim = rec.baseline(m, t), rec.stimulus(m, t)
+            y = release_preprocess(np.concatenate([base, stim], axis=-1), sf, eeg=m == "eeg")
+            n_base = int(round(base.shape[-1] * RELEASE_SFREQ / sf))
+            baseline[m].append(y[:, :n_base])
+            stimulus[m].append(y[:, n_base:])
+        for arrays in (baseline, stimulus):
+            if len({a.shape for a in arrays[m]}) == 1:
+                arrays[m] = np.stack(arrays[m])
+    return Recording(rec.subject, dataset=rec.dataset, source=rec.source, modalities=infos,
+                     baseline=baseline, stimulus=stimulus, ratings=rec.ratings)
 
 
 def _check_finite_after_cast(out: np.ndarray, stim: np.ndarray, base: np.ndarray, rec,

@@ -15,8 +15,9 @@ import pandas as pd
 from .exceptions import PhysioSyncError
 
 __all__ = [
-    "PrepareParams", "remove_baseline", "normalize", "make_labels", "THRESHOLDS",
-    "BASELINE_METHODS", "NORM_METHODS", "TARGETS",
+    "PrepareParams", "remove_baseline", "normalize", "make_labels", "release_preprocess",
+    "THRESHOLDS", "BASELINE_METHODS", "NORM_METHODS", "TARGETS", "BDF_PREPROCESSING",
+    "RELEASE_SFREQ", "RELEASE_BAND",
 ]
 
 BASELINE_METHODS = ("deviation", "mean", "none")
@@ -26,6 +27,11 @@ TARGETS = ("valence", "arousal", "dominance", "liking", "four")
 THRESHOLDS = {"DEAP": 5.0, "DREAMER": 3.0}
 #: Four-class quadrant codes.
 QUADRANTS = {0: "HA-HV", 1: "HA-LV", 2: "LA-HV", 3: "LA-LV"}
+#: What ``PrepareParams.bdf_preprocessing`` may be.
+BDF_PREPROCESSING = ("release", "none")
+#: Sampling rate (Hz) and EEG pass band (Hz) of DEAP's preprocessed (``.dat``) release.
+RELEASE_SFREQ = 128.0
+RELEASE_BAND = (4.0, 45.0)
 _EPS = 1e-8
 
 
@@ -63,6 +69,17 @@ class PrepareParams:
         *stimulus_seconds* of each stimulus.
     dtype : str
         Storage dtype of the prepared arrays.
+    bdf_preprocessing : {"release", "none"}
+        What happens to the original DEAP recordings (``sXX.bdf``, 512 Hz) before the
+        steps above; recordings from any other file are not touched. ``"release"``
+        (default) reproduces the preprocessed ``.dat`` release, for which the
+        configurations are tuned: every modality is resampled to 128 Hz (with MNE's
+        anti-alias low-pass), and EEG is band-passed 4-45 Hz and re-referenced to the
+        common average (see :func:`release_preprocess`). Each trial (its baseline and
+        stimulus, contiguous in the file) is filtered on its own, so the first and last
+        tenths of a second see the filter's edge padding. The release also removed
+        EOG artefacts; that is not reproduced. ``"none"``: the signals at 512 Hz, as
+        recorded.
     """
 
     modalities: tuple = ("eeg", "gsr")
@@ -71,12 +88,14 @@ class PrepareParams:
     stimulus_seconds: float | None = None
     stimulus_align: str = "start"
     dtype: str = "float32"
+    bdf_preprocessing: str = "release"
 
     def __post_init__(self):
         object.__setattr__(self, "modalities", tuple(self.modalities))
         object.__setattr__(self, "norm", dict(self.norm))
         _check_option("baseline", self.baseline, BASELINE_METHODS)
         _check_option("stimulus_align", self.stimulus_align, ("start", "end"))
+        _check_option("bdf_preprocessing", self.bdf_preprocessing, BDF_PREPROCESSING)
         for m, method in self.norm.items():
             _check_option(f"norm[{m!r}]", method, NORM_METHODS)
         if self.stimulus_seconds is not None and not self.stimulus_seconds > 0:
@@ -95,6 +114,41 @@ class PrepareParams:
         d["modalities"] = list(self.modalities)
         d["norm"] = {m: self.norm_for(m) for m in self.modalities}
         return d
+
+
+def release_preprocess(x: np.ndarray, sfreq: float, *, eeg: bool) -> np.ndarray:
+    """DEAP's release preprocessing of one continuous segment.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_channels, n_samples)
+        One modality's signals at *sfreq*.
+    sfreq : float
+        Sampling rate of *x* in Hz.
+    eeg : bool
+        Whether *x* is the EEG: only EEG is band-passed and re-referenced.
+
+    Returns
+    -------
+    y : ndarray of float64, shape (n_channels, round(n_samples * 128 / sfreq))
+        *x* resampled to :data:`RELEASE_SFREQ` (128 Hz) by :func:`mne.filter.resample`,
+        whose FFT method removes everything above the new Nyquist frequency (64 Hz)
+        before decimating. EEG is then band-passed to :data:`RELEASE_BAND` (4-45 Hz)
+        by :func:`mne.filter.filter_data` (zero-phase FIR, MNE's default transition
+        bands) and re-referenced to the common average (the mean over channels is
+        subtracted at every sample, as :func:`mne.set_eeg_reference` does with
+        ``"average"``).
+    """
+    import mne
+
+    y = np.asarray(x, dtype=np.float64)
+    if sfreq != RELEASE_SFREQ:
+        y = mne.filter.resample(y, up=RELEASE_SFREQ, down=float(sfreq), npad="auto",
+                                verbose=False)
+    if eeg:
+        y = mne.filter.filter_data(y, RELEASE_SFREQ, *RELEASE_BAND, verbose=False)
+        y = y - y.mean(axis=0, keepdims=True)
+    return y
 
 
 def remove_baseline(stimulus: np.ndarray, baseline: np.ndarray, sfreq: float,

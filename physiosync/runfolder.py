@@ -187,8 +187,12 @@ class FolderLock:
                 "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         text = json.dumps(info)
         tmp = self.folder / f"{LOCK}.{info['token']}.tmp"
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with open(tmp, "x", encoding="utf-8") as fh:  # a full disk fails here
+                fh.write(text)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         try:
             os.link(tmp, self.path)
         except FileExistsError:
@@ -198,8 +202,12 @@ class FolderLock:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except BaseException:  # leave no empty lock behind
+                self.path.unlink(missing_ok=True)
+                raise
         finally:
             tmp.unlink(missing_ok=True)
         self.token = info["token"]
@@ -239,6 +247,7 @@ class FolderLock:
 
     def acquire(self) -> "FolderLock":
         """Take the lock, or raise :class:`RunFolderError` naming its holder."""
+        created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -249,6 +258,9 @@ class FolderLock:
                 if self._write_new():
                     return self
             except OSError as err:
+                if created:  # leave no empty folder behind (e.g. on a full disk)
+                    with contextlib.suppress(OSError):
+                        self.folder.rmdir()
                 raise RunFolderError(f"cannot write the lock file {self.path}: "
                                      f"{err.strerror or err}; choose another --out.") from None
             info = self._read()
@@ -355,7 +367,9 @@ class RunFolder:
         if same and not self.overwrite:
             self.state = "resume"
             return
-        foreign = [n for n in entries if n not in recorded]
+        # A run.log without a marker is the log of an attempt killed before it claimed the
+        # folder (the log starts first); it is only ever appended to, never replaced.
+        foreign = [n for n in entries if n not in recorded and n != "run.log"]
         if foreign:
             shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
             raise RunFolderError(
@@ -413,6 +427,12 @@ class RunFolder:
         """
         if self.state is None:
             raise RuntimeError("RunFolder.claim() outside its `with` block.")
+        # Temporary files of atomic writes (``.<name>.tmp-<pid>``) found here were left by a
+        # killed process: every writer holds the lock, so none is being written now.
+        for name in os.listdir(self.path):
+            if _own_transient(name) and ".tmp" in name and not name.startswith(LOCK):
+                with contextlib.suppress(OSError):
+                    (self.path / name).unlink()
         marker = self._marker() or {"runs": {}}
         runs = marker["runs"]
         if self.state == "resume" and self.kind in runs:
@@ -429,10 +449,6 @@ class RunFolder:
                 elif target.exists() or target.is_symlink():
                     target.unlink()
             runs.pop(kind, None)
-        for name in os.listdir(self.path):
-            if _own_transient(name) and ".tmp" in name and not name.startswith(LOCK):
-                with contextlib.suppress(OSError):
-                    (self.path / name).unlink()
         runs[self.kind] = {"fingerprint": self.fingerprint["sha256"],
                            "description": self.description, "physiosync": __version__,
                            "created": _now(),

@@ -40,9 +40,11 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)  # a full disk fails in write(), which names no file
         raise
     return path
 

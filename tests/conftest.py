@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from physiosync.datasets.synthetic import make_deap
+
+
+def refusal_in_child(module: str, reader: str, path) -> str:
+    """Run ``module.reader(path)`` in a child interpreter; return what it printed.
+
+    For inputs that once crashed the interpreter (segfault): a crash then fails the
+    calling test instead of killing pytest. The child prints ``REFUSED <message>`` when
+    the reader raises :class:`~physiosync.DataFormatError`.
+    """
+    code = textwrap.dedent(f"""
+        from physiosync import DataFormatError
+        from {module} import {reader}
+        try:
+            {reader}({str(path)!r})
+        except DataFormatError as err:
+            print("REFUSED", err)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
 
 
 class Interrupter:

@@ -87,3 +87,35 @@ def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, ca
     assert meta["kind"] == "finetune"
     assert main(["finetune", *common, "--test-trials", "9", "--out", str(tmp_path / "x")]) == 2
     assert "--test-trials [9] are not trials of the data" in capsys.readouterr().err
+
+
+def test_finetune_held_out_line_gives_chance_levels_and_warns_on_one_class(capsys):
+    from physiosync.cli import _held_out_line
+
+    both = _held_out_line([4, 5], {"accuracy": 0.75, "balanced_accuracy": 0.7},
+                          [0, 0, 1, 1], [0, 1, 1], 2)
+    assert both == ("held-out trials [4, 5]: accuracy 0.750 (chance 0.500), balanced "
+                    "accuracy 0.700 (chance 0.500) (4 windows)")
+    assert capsys.readouterr().err == ""
+    # one class in the test set: the training majority (1) scores 0, balanced accuracy undefined
+    one = _held_out_line([3], {"accuracy": 0.0, "balanced_accuracy": 0.0}, [0, 0, 0],
+                         [1, 1, 0], 2)
+    assert one == ("held-out trials [3]: accuracy 0.000 (chance 0.000), balanced accuracy "
+                   "undefined (one class) (3 windows)")
+    err = capsys.readouterr().err
+    assert err.startswith("physiosync: warning: the held-out trials [3] hold one class only "
+                          "(class 0, 3 windows)") and err.count("\n") == 1
+
+
+def test_finetune_on_one_class_held_out_trials_warns(tmp_path, capsys):
+    from physiosync.datasets.synthetic import make_deap
+
+    # trials 3 and 4 are rated high valence by all three subjects of this seed
+    root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2)
+    assert main(["finetune", "--dataset", "deap", "--data-root", str(root), "--config", "tiny",
+                 "-q", "--cache-dir", str(tmp_path / "cache"), "--test-trials", "3,4",
+                 "--out", str(tmp_path / "ft")]) == 0
+    out, err = capsys.readouterr()
+    assert "held-out trials [3, 4]: accuracy" in out and "(chance 1.000)" in out
+    assert "balanced accuracy undefined (one class) (12 windows)" in out
+    assert "physiosync: warning: the held-out trials [3, 4] hold one class only (class 1" in err

@@ -104,3 +104,36 @@ def test_dumped_config_round_trips(tmp_path):
     assert "versions" in text
     again = load_config(tmp_path / "config.yaml")  # the provenance block is ignored
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_dumped_config_marks_the_keys_the_run_ignores(tmp_path):
+    from physiosync.config import ignored_keys
+    from physiosync.runfolder import run_fingerprint
+
+    # loso: one fold per subject (n_splits unused), one pooled model (pooled unused); the
+    # bandpower pipeline alone uses no pre-training, and of finetune only its modalities
+    cfg = load_config("tiny", ["protocol.name=loso", "pipelines=[bandpower]",
+                               f"data.root={tmp_path}"])
+    ignored = ignored_keys(cfg)
+    assert {"protocol.n_splits", "protocol.pooled", "pretrain", "finetune.epochs",
+            "data.bdf_preprocessing"} <= set(ignored)
+    assert "finetune.modalities" not in ignored and "baselines.bandpower" not in ignored
+    dump_config(cfg, tmp_path / "config.yaml", extra={"versions": {"torch": "2"}})
+    on_disk = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert on_disk["run"]["ignored"] == ignored and on_disk["run"]["versions"] == {"torch": "2"}
+    assert on_disk["protocol"]["n_splits"] == cfg.protocol.n_splits  # kept: loads back
+    again = load_config(tmp_path / "config.yaml")
+    assert again.to_dict() == cfg.to_dict()
+    assert run_fingerprint(again) == run_fingerprint(cfg)  # the same run resumes
+
+    # an encoder that no pipeline uses; k-fold within subjects uses n_splits and pooled
+    cfg = load_config("tiny", ["pipelines=[short-only]", "pretrain.long={embed_dim: 8}"])
+    assert ignored_keys(cfg) == ["data.bdf_preprocessing", "pretrain.long",
+                                 "baselines.bandpower"]
+    # original DEAP recordings use bdf_preprocessing; a .dat beside them wins
+    (tmp_path / "s01.bdf").write_bytes(b"")
+    cfg = load_config("tiny", [f"data.root={tmp_path}"])
+    assert ignored_keys(cfg) == []
+    assert "run" not in yaml.safe_load(dump_config(cfg))
+    (tmp_path / "s01.dat").write_bytes(b"")
+    assert ignored_keys(cfg) == ["data.bdf_preprocessing"]

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import pickle
 import struct
-import subprocess
-import sys
-import textwrap
 import time
 import zlib
 
@@ -20,27 +17,24 @@ import pytest
 from physiosync import DataFormatError, PhysioSyncError
 from physiosync.datasets import _pickle
 from physiosync.datasets._pickle import load_pickle, loads_pickle, write_py2_pickle
+from conftest import refusal_in_child
 
 FUZZ_SECONDS_PER_INPUT = 10.0  # generous (shared CI machines): catches hangs and blow-ups
 
 
 def _mutations(data: bytes, n: int, seed: int):
-    """*n* seeded mutations of *data*: truncations, byte flips, splices, random bytes."""
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        kind = i % 4
-        if kind == 0:
-            yield data[: int(rng.integers(0, len(data)))]
-        elif kind == 1:
-            buf = bytearray(data)
-            for pos in rng.integers(0, len(buf), size=int(rng.integers(1, 9))):
-                buf[pos] = int(rng.integers(0, 256))
-            yield bytes(buf)
-        elif kind == 2:
-            a, b = sorted(int(x) for x in rng.integers(0, len(data), size=2))
-            yield data[:a] + rng.bytes(int(rng.integers(0, 64))) + data[b:]
-        else:
-            yield rng.bytes(int(rng.integers(0, 2 * len(data))))
+    """*n* seeded mutations of *data*: truncations, byte flips, splices, random bytes.
+
+    The generator of the fuzzing benchmark (``benchmarks/fuzz.py``), shared with it.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "physiosync_bench_fuzz", Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    return fuzz.mutations(data, n, seed)
 
 
 # ------------------------------------------------------------------- DEAP .dat pickles
@@ -54,19 +48,9 @@ def test_dat_deep_tuple_key_is_refused_without_crashing(tmp_path):
     # process so a crash fails this test instead of killing pytest.
     path = tmp_path / "s01.dat"
     path.write_bytes(_deep_tuple_key(200_000))
-    code = textwrap.dedent(f"""
-        from physiosync import DataFormatError
-        from physiosync.datasets._pickle import load_pickle
-        try:
-            load_pickle({str(path)!r})
-        except DataFormatError as err:
-            print("REFUSED", err)
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("REFUSED"), proc.stdout + proc.stderr[-2000:]
-    assert str(path) in proc.stdout and "nested more than" in proc.stdout
+    out = refusal_in_child("physiosync.datasets._pickle", "load_pickle", path)
+    assert out.startswith("REFUSED"), out
+    assert str(path) in out and "nested more than" in out
 
 
 @pytest.mark.parametrize("levels", [1_000, 20_000])

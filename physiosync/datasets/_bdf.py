@@ -173,6 +173,14 @@ def _bdf_header_check(path: Path) -> int:
             raise DataFormatError(
                 f"{path}: corrupt BDF header (header size, record count or signal count is "
                 "not an integer); expected a valid BioSemi header.") from None
+        try:
+            duration = float(head[244:252].decode("ascii").strip())
+        except ValueError:
+            duration = float("nan")
+        if not 0 < duration < 1e6:  # the sampling rate is samples / duration
+            raise DataFormatError(
+                f"{path}: corrupt BDF header (record duration {head[244:252]!r}); expected a "
+                "positive number of seconds (DEAP: 1).")
         if n_signals < 1 or n_header != 256 * (n_signals + 1) or size < n_header:
             raise DataFormatError(
                 f"{path}: corrupt or truncated BDF header ({n_signals} signals, {n_header} "

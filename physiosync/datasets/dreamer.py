@@ -144,43 +144,176 @@ def _check_inflation(f, path: Path, pos: int, nbytes: int, endian: str) -> None:
     may be at most :data:`MAX_INFLATION` times the compressed size, and the stream may
     not inflate (much) beyond it. The stream is inflated here in bounded chunks and the
     output discarded, so a "zip bomb" costs time in proportion to what it declares,
-    never memory; scipy then inflates it again.
+    never memory; scipy then inflates it again. On the way, the array headers are
+    checked (:func:`_walk_matrix`): scipy allocates what they declare before it reads
+    the elements, and crashes on an unknown data type.
     """
     f.seek(pos + 8)
-    inflater = zlib.decompressobj()
-    head, total, limit, remaining = b"", 0, None, nbytes
+    stream = _Inflated(f, nbytes)
     try:
-        while remaining > 0 and not inflater.eof:
-            buf = f.read(min(1 << 20, remaining))
-            if not buf:
-                break
-            remaining -= len(buf)
-            while buf and not inflater.eof:
-                out = inflater.decompress(buf, 1 << 22)
-                buf = inflater.unconsumed_tail
-                total += len(out)
-                if limit is None:
-                    head += out[:8 - len(head)]
-                    if len(head) == 8:
-                        mdtype, declared = struct.unpack(endian + "II", head)
-                        limit = declared + 8 + _INFLATE_SLACK
-                        if declared + 8 > MAX_INFLATION * nbytes + _INFLATE_SLACK:
-                            raise DataFormatError(
-                                f"{path}: the compressed data element at byte {pos} declares "
-                                f"{declared + 8} bytes from {nbytes} compressed bytes (ratio "
-                                f"{(declared + 8) / max(nbytes, 1):.0f}:1, at most "
-                                f"{MAX_INFLATION}:1 allowed); the file is corrupt or crafted "
-                                "to exhaust memory.")
-                if limit is not None and total > limit:
-                    raise DataFormatError(
-                        f"{path}: the compressed data element at byte {pos} inflates beyond "
-                        f"the {limit - _INFLATE_SLACK} bytes it declares; the file is corrupt "
-                        "or crafted to exhaust memory.")
+        head = stream.read(8)
+        if len(head) == 8:
+            mdtype, declared = struct.unpack(endian + "II", head)
+            if declared + 8 > MAX_INFLATION * nbytes + _INFLATE_SLACK:
+                raise DataFormatError(
+                    f"{path}: the compressed data element at byte {pos} declares "
+                    f"{declared + 8} bytes from {nbytes} compressed bytes (ratio "
+                    f"{(declared + 8) / max(nbytes, 1):.0f}:1, at most "
+                    f"{MAX_INFLATION}:1 allowed); the file is corrupt or crafted "
+                    "to exhaust memory.")
+            stream.limit = declared + 8 + _INFLATE_SLACK
+            if mdtype == _MI_MATRIX:
+                _walk_matrix(stream, 8 + declared, 0, endian, path, pos)
+            stream.skip(1 << 62)  # the rest, to check that it ends where it says
     except zlib.error as err:
         raise DataFormatError(
             f"{path}: cannot be read as a MATLAB v5 MAT-file: the compressed data element "
             f"at byte {pos} does not inflate ({err}); the file is truncated or corrupt. "
             "Download DREAMER.mat again.") from None
+    except _Overflow as over:
+        raise DataFormatError(
+            f"{path}: the compressed data element at byte {pos} inflates beyond "
+            f"the {over.limit - _INFLATE_SLACK} bytes it declares; the file is corrupt "
+            "or crafted to exhaust memory.") from None
+
+
+class _Overflow(Exception):
+    def __init__(self, limit):
+        self.limit = limit
+
+
+class _Inflated:
+    """The inflated bytes of one compressed element, read in bounded chunks.
+
+    ``pos`` counts the bytes consumed; once ``limit`` is set, inflating past it raises
+    :class:`_Overflow`.
+    """
+
+    def __init__(self, f, nbytes: int):
+        self.f, self.remaining = f, nbytes
+        self.inflater = zlib.decompressobj()
+        self.buf, self.pos, self.total, self.limit = bytearray(), 0, 0, None
+        self.tail = b""
+
+    def _more(self) -> bool:
+        if not self.tail:
+            if self.remaining <= 0 or self.inflater.eof:
+                return False
+            self.tail = self.f.read(min(1 << 20, self.remaining))
+            if not self.tail:
+                return False
+            self.remaining -= len(self.tail)
+        out = self.inflater.decompress(self.tail, 1 << 22)
+        self.tail = b"" if self.inflater.eof else self.inflater.unconsumed_tail
+        self.total += len(out)
+        if self.limit is not None and self.total > self.limit:
+            raise _Overflow(self.limit)
+        self.buf += out
+        return bool(out) or bool(self.tail)
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n and self._more():
+            pass
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        self.pos += len(out)
+        return out
+
+    def skip(self, n: int) -> None:
+        while n > 0:
+            if not self.buf and not self._more():
+                return
+            k = min(n, len(self.buf))
+            del self.buf[:k]
+            n -= k
+            self.pos += k
+
+
+#: The MAT-file data types; scipy indexes a table with the type and crashes on others.
+_MI_TYPES = frozenset((1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 17, 18))
+_MX_CELL, _MX_STRUCT, _MX_OBJECT = 1, 2, 3
+_MAX_MAT_DEPTH = 64
+
+
+def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Path,
+                 pos: int) -> None:
+    """Check the array headers of the miMATRIX element whose payload ends at *end*.
+
+    Every data type must be known, and a cell or struct array may declare no more
+    elements than its payload has room for (each takes at least an 8-byte tag). On
+    anything else unusual the walk stops and scipy has the last word.
+    """
+    def element(keep: bool):
+        tag = stream.read(8)
+        if len(tag) < 8:
+            return None
+        mdtype, n = struct.unpack(endian + "II", tag)
+        small = mdtype >> 16
+        mdtype &= 0xFFFF
+        if mdtype not in _MI_TYPES:
+            raise DataFormatError(
+                f"{path}: the compressed data element at byte {pos} holds a sub-element of "
+                f"unknown data type {mdtype} (at inflated byte {stream.pos - 8}); the file "
+                "is corrupt. Download DREAMER.mat again.")
+        if small:
+            return mdtype, tag[4:4 + small]
+        if keep:
+            data = stream.read(n)
+        else:
+            data = b""
+            stream.skip(n)
+        stream.skip(-n % 8)
+        return mdtype, data
+
+    if depth > _MAX_MAT_DEPTH:
+        return
+    start = stream.pos
+    flags, dims = element(True), element(True)
+    if flags is None or dims is None or len(flags[1]) < 4 or element(False) is None:
+        return
+    if dims[0] != 5 or len(dims[1]) < 8 or len(dims[1]) % 4:  # scipy crashes on these
+        raise DataFormatError(
+            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"byte {pos}) has {len(dims[1])} bytes of dimensions of data type {dims[0]}; "
+            "expected at least two int32 dimensions. The file is corrupt.")
+    mclass = struct.unpack(endian + "I", flags[1][:4])[0] & 0xFF
+    shape = struct.unpack(f"{endian}{len(dims[1]) // 4}i", dims[1][:len(dims[1]) // 4 * 4])
+    if any(d < 0 for d in shape):
+        return
+    if mclass not in (_MX_CELL, _MX_STRUCT):
+        if mclass != _MX_OBJECT:
+            while stream.pos < end and element(False) is not None:
+                pass
+        return
+    n_fields = 1
+    if mclass == _MX_STRUCT:
+        length, names = element(True), element(True)
+        if length is None or names is None or len(length[1]) < 4:
+            return
+        width = struct.unpack(endian + "i", length[1][:4])[0]
+        if width <= 0:
+            return
+        n_fields = len(names[1]) // width
+    count = int(np.prod(shape, dtype=object)) * n_fields
+    room = end - stream.pos
+    if count * 8 > room:
+        raise DataFormatError(
+            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"byte {pos}) declares {count} elements in {max(room, 0)} bytes; the file is "
+            "corrupt or crafted to exhaust memory.")
+    for _ in range(count):
+        tag = stream.read(8)
+        if len(tag) < 8:
+            return
+        mdtype, n = struct.unpack(endian + "II", tag)
+        if mdtype != _MI_MATRIX:
+            return
+        child_end = stream.pos + n
+        if n:
+            _walk_matrix(stream, child_end, depth + 1, endian, path, pos)
+        if stream.pos > child_end:
+            return
+        stream.skip(child_end - stream.pos)
 
 
 def _load_mat(path: Path):

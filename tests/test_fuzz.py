@@ -1,0 +1,201 @@
+"""A short seeded run of the reader fuzzer (``benchmarks/fuzz.py``; the long run is a benchmark).
+
+Every mutated DEAP ``.dat``, BDF, DREAMER.mat, checkpoint and YAML configuration must end in
+success or a PhysioSyncError naming the file (ConfigError for configurations), within the
+per-input time bound and under the worker's address-space cap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import refusal_in_child
+
+_SPEC = importlib.util.spec_from_file_location(
+    "physiosync_bench_fuzz", Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py")
+fuzz = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(fuzz)
+
+PER_READER = 40
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fuzz")
+    result = fuzz.run_isolated(PER_READER * len(fuzz.READERS), seed=3, out=out, timeout=300)
+    return out, result
+
+
+def test_fuzz_campaign_every_outcome_is_success_or_a_refusal_naming_the_file(campaign):
+    out, result = campaign
+    assert "crash" not in result, result.get("crash")
+    assert result["other"] == 0, json.dumps(
+        {k: r["findings"] for k, r in result["readers"].items()}, indent=1)
+    assert not (out / "findings").exists()
+    assert set(result["readers"]) == set(fuzz.READERS)
+    for name, r in result["readers"].items():
+        assert r["inputs"] == PER_READER, name
+        assert r["successes"] + sum(r["refusals"].values()) == PER_READER, name
+        # the mutations really damage the files, and some still read
+        assert sum(r["refusals"].values()) >= PER_READER // 4, (name, r)
+        assert r["slowest_s"] < 10.0, (name, r)
+
+
+def test_fuzz_writes_its_summary(campaign):
+    out, result = campaign
+    assert json.loads((out / "fuzz.json").read_text()) == result
+    md = (out / "fuzz.md").read_text()
+    assert f"{result['inputs']} inputs, 0 outcomes other" in md
+    assert all(f"| {name} | {PER_READER} |" in md for name in fuzz.READERS)
+
+
+def test_mutations_are_seeded_and_cover_every_kind():
+    data = bytes(range(256)) * 4
+    first = list(fuzz.mutations(data, 8, seed=1))
+    assert first == list(fuzz.mutations(data, 8, seed=1))
+    assert first != list(fuzz.mutations(data, 8, seed=2))
+    assert len(first[0]) < len(data)  # truncation
+    assert len(first[1]) == len(data) and first[1] != data  # byte flips
+    rng = np.random.default_rng(0)
+    inserted = fuzz.generic_mutation(data, rng, kind=4)
+    assert len(inserted) > len(data)
+
+
+def test_bdf_extreme_header_fields_are_written_where_the_header_puts_them():
+    from physiosync.datasets.synthetic import make_deap_bdf
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = (make_deap_bdf(tmp, n_subjects=1, n_trials=1, seconds=1.0) / "s01.bdf").read_bytes()
+    rng = np.random.default_rng(0)
+    changed = [fuzz.bdf_structured(raw, rng) for _ in range(20)]
+    n_header = int(raw[184:192])
+    assert all(len(c) == len(raw) and c[n_header:] == raw[n_header:] for c in changed)
+    assert sum(c[:n_header] != raw[:n_header] for c in changed) == 20
+
+
+def test_a_finding_is_saved_with_its_input(tmp_path, monkeypatch):
+    # A reader that fails with a plain exception: counted under "other", input kept.
+    def broken(self, path):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(fuzz.DatTarget, "load", broken)
+    r = fuzz.fuzz_reader("dat", 3, seed=0, work=tmp_path / "w", out=tmp_path / "o")
+    assert r["other"] == {"KeyError": 3} and r["successes"] == 0
+    saved = sorted(p.name for p in (tmp_path / "o" / "findings").iterdir())
+    assert saved == [f"dat_0_0000{i}.{ext}" for i in range(3) for ext in ("dat", "txt")]
+    assert "KeyError: 'boom'" in (tmp_path / "o" / "findings" / "dat_0_00000.txt").read_text()
+
+
+# ------------------------------------------ findings of the campaign, fixed in the readers
+def _dreamer_with_inner_change(tmp_path, change):
+    """The synthetic DREAMER.mat with its (single) compressed element edited inflated."""
+    import struct
+    import zlib
+
+    from physiosync.datasets.synthetic import make_dreamer
+
+    src = make_dreamer(tmp_path / "seed", n_subjects=1, n_trials=1, seconds=1.0)
+    data = src.read_bytes()
+    mtype, nbytes = struct.unpack_from("<II", data, 128)
+    assert mtype == 15
+    inner = bytearray(zlib.decompress(data[136:136 + nbytes]))
+    change(inner)
+    body = zlib.compress(bytes(inner))
+    path = tmp_path / "DREAMER.mat"
+    path.write_bytes(data[:128] + struct.pack("<II", 15, len(body)) + body
+                     + data[136 + nbytes:])
+    return path
+
+
+def test_dreamer_struct_declaring_millions_of_elements_is_refused_before_allocating(tmp_path):
+    # scipy allocated what the dimensions declared (a 2 KB change: 2.4 GB, 26 s) before
+    # finding the elements missing.
+    import struct
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import DREAMER
+
+    def huge_dims(inner):  # the top-level struct is 1 x 1: dims at inflated bytes 32-39
+        assert struct.unpack_from("<ii", inner, 32) == (1, 1)
+        struct.pack_into("<i", inner, 36, 30_000_000)
+
+    path = _dreamer_with_inner_change(tmp_path, huge_dims)
+    with pytest.raises(DataFormatError, match=r"DREAMER\.mat: an array .* declares 300000000 "
+                                              r"elements in \d+ bytes"):
+        DREAMER(path)
+
+
+def test_dreamer_unknown_data_type_is_refused_instead_of_crashing_scipy(tmp_path):
+    # An unknown sub-element type made scipy.io.loadmat crash the interpreter (SIGSEGV);
+    # run it in a child so that a regression fails this test instead of killing pytest.
+    def bad_type(inner):  # the first miDOUBLE data sub-element
+        tag = (9).to_bytes(4, "little")
+        at = next(i for i in range(40, len(inner), 8) if inner[i:i + 4] == tag)
+        inner[at] = 0xD0
+
+    path = _dreamer_with_inner_change(tmp_path, bad_type)
+    out = refusal_in_child("physiosync.datasets", "DREAMER", path)
+    assert out.startswith("REFUSED") and "unknown data type 208" in out
+    assert str(path) in out
+
+
+@pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
+def test_bdf_record_duration_must_be_a_positive_number(tmp_path, duration):
+    # "nan" gave a raw ValueError deep in the trial segmentation.
+    from physiosync import DataFormatError
+    from physiosync.datasets import DEAP
+    from physiosync.datasets.synthetic import make_deap_bdf
+
+    root = make_deap_bdf(tmp_path / "data_original", n_subjects=1, n_trials=1, seconds=1.0)
+    path = root / "s01.bdf"
+    data = bytearray(path.read_bytes())
+    data[244:252] = duration
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match=r"s01\.bdf: corrupt BDF header \(record duration"):
+        DEAP(root).load_subject(1)
+
+
+def test_dreamer_dimensions_shorter_than_two_int32_are_refused(tmp_path):
+    # A dimensions sub-element of 1 byte also crashed scipy.io.loadmat (SIGSEGV).
+    import struct
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import DREAMER
+
+    def short_dims(inner):  # the top-level struct's dims tag: miINT32, 8 bytes
+        assert struct.unpack_from("<II", inner, 24) == (5, 8)
+        struct.pack_into("<I", inner, 28, 1)
+
+    path = _dreamer_with_inner_change(tmp_path, short_dims)
+    with pytest.raises(DataFormatError, match=r"DREAMER\.mat: an array .* has 1 bytes of "
+                                              r"dimensions"):
+        DREAMER(path)
+
+
+def test_config_with_a_python_tag_is_a_config_error(tmp_path):
+    # yaml's ConstructorError escaped load_config.
+    from physiosync.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("pretrain:\n  lr: !!python/object:os.system ls\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml is not a plain configuration: .*"
+                                          r"python/object"):
+        load_config(path)
+
+
+def test_config_with_an_empty_section_keeps_its_defaults(tmp_path):
+    # "finetune:" with every key commented out gave a raw TypeError.
+    from physiosync.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\nfinetune:\n#  lr: 0.1\n")
+    cfg = load_config(path)
+    assert cfg.finetune == load_config(None, {"seed": 3}).finetune
+    assert cfg.finetune.seed == 3
