@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from ._logging import set_log_level
+from ._logging import log_to_file, logger, set_log_level
 from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
 
@@ -229,14 +229,20 @@ def _pretrain(args, cfg, folder, resume_with) -> int:
     folder.claim(data_source=data.source)
     out = Path(args.out)
     mods = cfg.finetune.modalities
-    for name, sub, pcfg in (("long", 1, cfg.pretrain_long),
-                            ("short", cfg.data.n_sub, cfg.pretrain_short)):
-        path = out / f"pretrain_{name}.pt"
-        print(f"pre-training the {name} encoders -> {path}")
-        _, hist = pretrain(data.slots, pcfg, n_sub=sub, modalities=mods, device=cfg.device,
-                           checkpoint=path, resume=not args.no_resume,
-                           show_progress=not args.quiet, resume_with=resume_with)
-        print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
+    # its own log name: a pre-training and a fine-tuning may share one folder
+    with log_to_file(out / "pretrain.log"):
+        for name, sub, pcfg in (("long", 1, cfg.pretrain_long),
+                                ("short", cfg.data.n_sub, cfg.pretrain_short)):
+            path = out / f"pretrain_{name}.pt"
+            print(f"pre-training the {name} encoders -> {path}")
+            logger.info("pre-training the %s encoders -> %s", name, path)
+            _, hist = pretrain(data.slots, pcfg, n_sub=sub, modalities=mods,
+                               device=cfg.device, checkpoint=path, resume=not args.no_resume,
+                               show_progress=not args.quiet, resume_with=resume_with)
+            print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> "
+                  f"{hist[-1]['loss']:.3f}")
+            logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
+                        hist[0]["loss"], hist[-1]["loss"])
     return 0
 
 
@@ -296,12 +302,16 @@ def _finetune(args, cfg, folder) -> int:
     train, val = _cells_of(data.slots, fit_units), _cells_of(data.slots, val_units)
     folder.claim(data_source=data.source)
     path = out / "finetune.pt"
-    model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
-                           config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
-                           n_classes=max(int(data.labels.max()) + 1, 2),
-                           long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
-                           device=cfg.device, checkpoint=path, resume=not args.no_resume,
-                           show_progress=not args.quiet)
+    with log_to_file(out / "finetune.log"):
+        logger.info("fine-tuning on %d trials -> %s", len(fit_units), path)
+        model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
+                               config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
+                               n_classes=max(int(data.labels.max()) + 1, 2),
+                               long_config=cfg.pretrain_long,
+                               short_config=cfg.pretrain_short, device=cfg.device,
+                               checkpoint=path, resume=not args.no_resume,
+                               show_progress=not args.quiet)
+        logger.info("fine-tuned %d epochs", len(hist))
     print(f"fine-tuned {len(hist)} epochs on {len(fit_units)} trials -> {path}")
     if held:
         test = _cells_of(data.slots, data.units[is_test])

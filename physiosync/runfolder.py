@@ -57,8 +57,8 @@ LOCK = ".physiosync.lock"
 RUN_FILES = {
     "cv": ("config.yaml", "folds", "report.json", "results.csv", "report.md", "report.html",
            "run.log"),
-    "pretrain": ("pretrain_long.pt", "pretrain_short.pt"),
-    "finetune": ("finetune.pt",),
+    "pretrain": ("pretrain_long.pt", "pretrain_short.pt", "pretrain.log"),
+    "finetune": ("finetune.pt", "finetune.log"),
     "report": ("report.json", "results.csv", "report.md", "report.html"),
 }
 #: Configuration keys that do not change what a run computes, left out of its fingerprint:

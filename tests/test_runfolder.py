@@ -216,6 +216,9 @@ def test_pretrain_out_refuses_a_different_pretraining_and_shares_with_finetune(
     assert main(["finetune", *common, "--pretrained", str(tmp_path / "ck")]) == 0
     runs = json.loads((tmp_path / "ck" / MARKER).read_text())["runs"]
     assert set(runs) == {"pretrain", "finetune"}
+    # each writes its own plain log beside its checkpoints
+    assert "long encoders:" in (tmp_path / "ck" / "pretrain.log").read_text()
+    assert "fine-tuned" in (tmp_path / "ck" / "finetune.log").read_text()
     before = _snapshot(tmp_path / "ck")
     capsys.readouterr()
     monkeypatch.setattr(physiosync.pretrain, "pretrain",
