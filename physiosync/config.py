@@ -45,7 +45,7 @@ from .pretrain import PretrainConfig
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PRESETS", "load_config", "parse_overrides", "validate_config", "dump_config",
-           "ignored_keys",
+           "ignored_keys", "used_config",
            "pipeline_config"]
 
 
@@ -829,8 +829,9 @@ def _is_deap_bdf(root) -> bool:
 def ignored_keys(cfg: RunConfig) -> list:
     """Dotted configuration keys that a run of *cfg* does not use.
 
-    They stay valid in the configuration (and in its fingerprint), but changing them
-    would not change any result:
+    They stay valid in the configuration, but changing them would not change any
+    result, so ``config.yaml`` and the run fingerprint leave them out
+    (:func:`used_config`):
 
     - ``protocol.n_splits`` under ``within-loto`` and ``loso`` (one fold per stimulus
       or subject);
@@ -880,15 +881,33 @@ def ignored_keys(cfg: RunConfig) -> list:
     return out
 
 
-def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
-    """The resolved configuration as YAML (written atomically to *path* if given).
+def used_config(cfg: RunConfig) -> dict:
+    """The resolved configuration without the keys the run does not use.
 
-    *extra* (e.g. versions and the data source) is written under ``run:``, with
-    ``run.ignored``: the keys the run does not use (:func:`ignored_keys`), kept in the
-    configuration so that it loads back (``--config``) to the same run. A relative
-    ``data.root`` is written as an absolute path.
+    :func:`ignored_keys` are removed, so two configurations that differ only in keys a
+    run ignores give the same mapping (and the same run fingerprint). Loading it back
+    fills those keys with their defaults, which the run ignores just the same.
     """
-    tree = _plain(cfg.to_dict())
+    tree = cfg.to_dict()
+    for dotted in ignored_keys(cfg):
+        *parents, last = dotted.split(".")
+        node = tree
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return tree
+
+
+def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
+    """The configuration a run used, as YAML (written atomically to *path* if given).
+
+    Only what the run uses is written (:func:`used_config`); ``run.ignored`` lists the
+    keys left out (:func:`ignored_keys`), and *extra* (e.g. versions and the data
+    source) goes under ``run:`` too. The file loads back (``--config``) to the same run.
+    A relative ``data.root`` is written as an absolute path.
+    """
+    tree = _plain(used_config(cfg))
     if tree.get("data", {}).get("root"):  # a relative root means nothing from another folder
         tree["data"]["root"] = os.path.abspath(os.path.expanduser(tree["data"]["root"]))
     run = _plain(extra) if extra else {}

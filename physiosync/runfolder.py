@@ -96,7 +96,8 @@ def run_fingerprint(cfg, **extra) -> dict:
     Parameters
     ----------
     cfg : RunConfig
-        The validated configuration. The keys in :data:`IGNORED_KEYS` are left out.
+        The validated configuration. The keys in :data:`IGNORED_KEYS` and those the run
+        does not use (:func:`physiosync.config.ignored_keys`) are left out.
     **extra
         Further inputs that decide the results (JSON-serialisable), for example the
         pre-trained checkpoints of ``finetune``.
@@ -108,7 +109,9 @@ def run_fingerprint(cfg, **extra) -> dict:
         configuration alone), ``data`` (absolute data root with the names and sizes of
         its files) and ``extra``.
     """
-    tree = cfg.to_dict()
+    from .config import used_config
+
+    tree = used_config(cfg)  # keys the run does not use cannot make it another run
     for keys in IGNORED_KEYS:
         node = tree
         for key in keys[:-1]:

@@ -121,10 +121,16 @@ def test_dumped_config_marks_the_keys_the_run_ignores(tmp_path):
     dump_config(cfg, tmp_path / "config.yaml", extra={"versions": {"torch": "2"}})
     on_disk = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert on_disk["run"]["ignored"] == ignored and on_disk["run"]["versions"] == {"torch": "2"}
-    assert on_disk["protocol"]["n_splits"] == cfg.protocol.n_splits  # kept: loads back
+    # only what the run used is saved, and it loads back to the same run
+    assert "n_splits" not in on_disk["protocol"] and "pretrain" not in on_disk
+    assert on_disk["finetune"] == {"modalities": cfg.finetune.modalities}
     again = load_config(tmp_path / "config.yaml")
-    assert again.to_dict() == cfg.to_dict()
+    assert ignored_keys(again) == ignored
     assert run_fingerprint(again) == run_fingerprint(cfg)  # the same run resumes
+    # keys the run ignores do not make it another run
+    other = load_config("tiny", ["protocol.name=loso", "pipelines=[bandpower]",
+                                 f"data.root={tmp_path}", "protocol.n_splits=9"])
+    assert run_fingerprint(other) == run_fingerprint(cfg)
 
     # an encoder that no pipeline uses; k-fold within subjects uses n_splits and pooled
     cfg = load_config("tiny", ["pipelines=[short-only]", "pretrain.long={embed_dim: 8}"])
