@@ -282,6 +282,34 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     return pd.concat(frames, ignore_index=True), details
 
 
+def _baseline_fold(data: SlotData, fold: Fold, fit_predict, *, per_subject: bool,
+                   one_class: str, val_size: float, seed: int):
+    """The fold loop shared by the baselines: one model per subject or one pooled model.
+
+    ``fit_predict(train, val, test) -> proba`` fits one model on the training (and,
+    if it wants them, validation) cells of its group and returns the test cells' class
+    probabilities, with ``n_classes`` columns. Groups whose training labels hold one
+    class get the constant prediction, flagged, as in :func:`run_fold`.
+    """
+    check_disjoint(fold)
+    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
+                              val_size=val_size, seed=seed)
+    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
+    n_classes = int(max(data.labels.max() + 1, 2))
+    frames = []
+    for g in _groups(test, per_subject):
+        te = _pick(test, g)
+        if len(te) == 0:
+            continue
+        if g in single:
+            proba = np.zeros((len(te), n_classes))
+            proba[:, single[g]] = 1.0
+        else:
+            proba = fit_predict(_pick(train, g), _pick(val, g), te)
+        frames.append(_prediction_frame(data, te, proba, g in single))
+    return pd.concat(frames, ignore_index=True)
+
+
 def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: bool = True,
                        C: float = 0.1, modalities=None, one_class: str = "error",
                        val_size: float = 0.1, seed: int = 0, **ignored):
@@ -293,38 +321,30 @@ def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: 
     """
     from .baselines import BANDS, BandPowerClassifier
 
-    check_disjoint(fold)
-    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
-                              val_size=val_size, seed=seed)
-    train, _, test = fold_cells(data, fold, val_size=val_size, seed=seed)
     mods = tuple(modalities or data.modalities)
     n_classes = int(max(data.labels.max() + 1, 2))
-    frames, weights = [], []
+    weights = []
 
     def windows(cells):
         idx = torch.from_numpy(cells)
         return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).numpy() for m in mods}
 
-    for g in _groups(test, per_subject):
-        tr, te = _pick(train, g), _pick(test, g)
-        if len(te) == 0:
-            continue
+    def fit_predict(tr, _val, te):
+        clf = BandPowerClassifier(sfreq={m: sfreq[m] for m in mods}, C=C)
+        clf.fit(windows(tr), data.labels[tr[:, 0], tr[:, 1]])
         proba = np.zeros((len(te), n_classes))
-        if g in single:
-            proba[:, single[g]] = 1.0
-        else:
-            clf = BandPowerClassifier(sfreq={m: sfreq[m] for m in mods}, C=C)
-            clf.fit(windows(tr), data.labels[tr[:, 0], tr[:, 1]])
-            proba[:, clf.classes_] = clf.predict_proba(windows(te))
-            if "eeg" in mods:
-                coef = np.abs(clf.pipeline_[-1].coef_).sum(0)
-                n_eeg = data.n_chans("eeg")
-                w = coef[:n_eeg * len(BANDS)].reshape(n_eeg, len(BANDS)).sum(1)
-                weights.append(w / w.sum() if w.sum() > 0 else w)
-        frames.append(_prediction_frame(data, te, proba, g in single))
-    return pd.concat(frames, ignore_index=True), {
-        "curves": {}, "channel_importance": np.mean(weights, axis=0).tolist() if weights
-        else None}
+        proba[:, clf.classes_] = clf.predict_proba(windows(te))
+        if "eeg" in mods:
+            coef = np.abs(clf.pipeline_[-1].coef_).sum(0)
+            n_eeg = data.n_chans("eeg")
+            w = coef[:n_eeg * len(BANDS)].reshape(n_eeg, len(BANDS)).sum(1)
+            weights.append(w / w.sum() if w.sum() > 0 else w)
+        return proba
+
+    pred = _baseline_fold(data, fold, fit_predict, per_subject=per_subject,
+                          one_class=one_class, val_size=val_size, seed=seed)
+    return pred, {"curves": {}, "channel_importance": np.mean(weights, axis=0).tolist()
+                  if weights else None}
 
 
 def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = True,
@@ -342,28 +362,20 @@ def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = T
     """
     from .baselines import StimulusPriorClassifier
 
-    check_disjoint(fold)
-    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
-                              val_size=val_size, seed=seed)
-    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
-    seen = np.concatenate([train, val])
     n_classes = int(max(data.labels.max() + 1, 2))
     trials = np.asarray(data.trials)
-    frames = []
-    for g in _groups(test, per_subject):
-        te = _pick(test, g)
-        if len(te) == 0:
-            continue
+
+    def fit_predict(tr, va, te):
+        units = np.unique(np.concatenate([tr, va])[:, :2], axis=0)  # grid rows, one per unit
+        clf = StimulusPriorClassifier().fit(trials[units[:, 1]],
+                                            data.labels[units[:, 0], units[:, 1]])
         proba = np.zeros((len(te), n_classes))
-        if g in single:
-            proba[:, single[g]] = 1.0
-        else:
-            units = np.unique(_pick(seen, g)[:, :2], axis=0)  # grid rows (s, t), one per unit
-            clf = StimulusPriorClassifier().fit(trials[units[:, 1]],
-                                                data.labels[units[:, 0], units[:, 1]])
-            proba[:, clf.classes_] = clf.predict_proba(trials[te[:, 1]])
-        frames.append(_prediction_frame(data, te, proba, g in single))
-    return pd.concat(frames, ignore_index=True), {"curves": {}, "channel_importance": None}
+        proba[:, clf.classes_] = clf.predict_proba(trials[te[:, 1]])
+        return proba
+
+    pred = _baseline_fold(data, fold, fit_predict, per_subject=per_subject,
+                          one_class=one_class, val_size=val_size, seed=seed)
+    return pred, {"curves": {}, "channel_importance": None}
 
 
 def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,

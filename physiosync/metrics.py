@@ -477,16 +477,7 @@ def subject_level_score(y_true, y_pred, subjects, *, n_classes: int = 2,
     Each subject counts once, whatever its number of windows; subjects whose metric is
     undefined (see :func:`subject_scores`) are skipped.
 
-    Parameters
-    ----------
-    y_true, y_pred : array of int, shape (n,)
-        True and predicted classes ``0..n_classes-1`` of each window.
-    subjects : array, shape (n,)
-        Subject of each window.
-    n_classes : int
-        2 for high/low targets, 4 for quadrants.
-    metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
-        ``None``: :func:`headline_metric` of *n_classes*.
+    Parameters are those of :func:`subject_scores`.
 
     Returns
     -------
