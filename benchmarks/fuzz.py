@@ -303,7 +303,7 @@ class DatTarget(Target):
     name, suffix = "dat", ".dat"
 
     def seeds(self):
-        from physiosync.datasets.synthetic import make_deap
+        from physiosync.synthetic import make_deap
 
         root = make_deap(self.work / "seed", n_subjects=1, n_trials=2, seconds=1.0)
         self.folder = self.work / "in"
@@ -326,7 +326,7 @@ class BdfTarget(Target):
     def seeds(self):
         import shutil
 
-        from physiosync.datasets.synthetic import make_deap_bdf
+        from physiosync.synthetic import make_deap_bdf
 
         root = make_deap_bdf(self.work / "seed", n_subjects=1, n_trials=2, seconds=1.0)
         self.folder = self.work / "in" / "data_original"
@@ -348,7 +348,7 @@ class DreamerTarget(Target):
     name, suffix = "dreamer", ".mat"
 
     def seeds(self):
-        from physiosync.datasets.synthetic import make_dreamer
+        from physiosync.synthetic import make_dreamer
 
         out = make_dreamer(self.work / "seed", n_subjects=1, n_trials=2, seconds=1.0)
         out = Path(out)
@@ -371,8 +371,9 @@ class CheckpointTarget(Target):
     name, suffix = "checkpoint", ".pt"
 
     def seeds(self):
-        from physiosync.checkpoint import read_checkpoint, save_checkpoint
-        from physiosync.pretrain import PretrainConfig, PretrainModel
+        from physiosync.training.checkpoints import read_checkpoint, save_checkpoint
+        from physiosync.params import PretrainConfig
+        from physiosync.models.physiosync import PretrainModel
 
         cfg = PretrainConfig(embed_dim=8, depth=1, n_heads=2, n_prompts=1,
                              projector_dims=(8, 8), cmca_dim=8)

@@ -29,9 +29,9 @@ def _prepare_worker(root: str, cache_dir: str) -> dict:
     import numpy as np
 
     from physiosync.datasets import DEAP
-    from physiosync.prepare import prepare
-    from physiosync.preprocessing import PrepareParams
-    from physiosync.windowing import make_windows
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.params import PrepareParams
+    from physiosync.preprocessing.windows import make_windows
 
     t0 = time.perf_counter()
     ds = DEAP(root)
@@ -75,7 +75,7 @@ def bench_prepare(args) -> dict:
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
     root = args.root
     if root is None:
-        from physiosync.datasets.synthetic import make_deap
+        from physiosync.synthetic import make_deap
 
         root = scratch / "deap"
         if not (root / f"s{args.subjects:02d}.dat").exists():
@@ -103,7 +103,7 @@ def _deap_slots(window: int, n_subjects: int = 32, n_trials: int = 40, seed: int
     import numpy as np
     import torch
 
-    from physiosync.slots import SlotData
+    from physiosync.training.sampling import SlotData
 
     n_win, n_t = 60 // window, 128 * window
     g = torch.Generator().manual_seed(seed)
@@ -142,7 +142,9 @@ def bench_pretrain(args) -> dict:
     import numpy as np
     import torch
 
-    from physiosync.pretrain import PretrainConfig, pretrain
+    from physiosync.params import PretrainConfig
+
+    from physiosync.training.pretrain import pretrain
 
     torch.set_num_threads(args.threads)
     data = _deap_slots(args.window)
@@ -159,7 +161,7 @@ def bench_pretrain(args) -> dict:
          for m in data.modalities}
 
     def step():
-        from physiosync.pretrain import _loss
+        from physiosync.training.pretrain import _loss
 
         feats = {m: model.encoders[m](x[m]) for m in x}
         zs = {m: model.projectors[m](feats[m]) for m in x}
@@ -184,8 +186,10 @@ def bench_finetune(args) -> dict:
     import numpy as np
     import torch
 
-    from physiosync.finetune import FinetuneConfig, finetune
-    from physiosync.pretrain import PretrainConfig
+    from physiosync.params import FinetuneConfig
+
+    from physiosync.training.finetune import finetune
+    from physiosync.params import PretrainConfig
 
     torch.set_num_threads(args.threads)
     data = _deap_slots(5)

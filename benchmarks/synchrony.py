@@ -19,7 +19,7 @@ reports the headline (``subject.balanced_accuracy``, or ``window.balanced_accura
 when the report has no per-subject level) as mean +/- SD over seeds, and for the
 pre-trained pipelines the final pre-training loss (mean of the last 20 % of the steps,
 over folds and both window lengths) next to the loss of a collapsed encoder
-(:func:`physiosync.losses.collapsed_loss`). It writes a Markdown table to ``--out`` and
+(:func:`physiosync.models.losses.collapsed_loss`). It writes a Markdown table to ``--out`` and
 all numbers, per seed, beside it with the suffix ``.json``.
 """
 
@@ -96,7 +96,7 @@ def _config(args, root: Path, cache: Path):
 def run_one(args, seed: int, synchrony: float, scratch: Path) -> dict:
     """Write one synthetic set, cross-validate every pipeline, return the numbers."""
     from physiosync import run_experiment
-    from physiosync.datasets.synthetic import make_deap
+    from physiosync.synthetic import make_deap
 
     tag = f"seed{seed}_sync{synchrony:g}"
     root = make_deap(scratch / tag / "data_preprocessed_python", n_subjects=args.subjects,

@@ -9,14 +9,12 @@ from ._logging import set_log_level
 from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioSyncError,
                          RunFolderError, UnknownSubjectError)
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-_SUBMODULES = ("datasets", "preprocessing", "prepare", "windowing", "summary", "models",
-               "losses", "slots", "augment", "pretrain", "finetune", "estimator", "checkpoint",
-               "protocols", "metrics", "baselines", "cv", "config", "experiment", "report",
-               "html_report", "runfolder")
+_SUBMODULES = ("datasets", "synthetic", "preprocessing", "models", "training", "estimators",
+               "evaluation", "reporting", "config", "experiment", "runfolder")
 #: Public names defined in submodules, loaded on first use (torch is imported lazily).
-_LAZY = {"PhysioSyncClassifier": "estimator", "load_checkpoint": "checkpoint",
+_LAZY = {"PhysioSyncClassifier": "estimators", "load_checkpoint": "training.checkpoints",
          "load_config": "config", "run_experiment": "experiment"}
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from ._logging import log_to_file, logger, set_log_level
 from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
@@ -21,7 +21,7 @@ def _open_dataset(kind: str, path):
 
 
 def cmd_synth(args) -> int:
-    from .datasets import synthetic
+    from . import synthetic
 
     writer = {"deap": synthetic.make_deap, "deap-bdf": synthetic.make_deap_bdf,
               "dreamer": synthetic.make_dreamer}[args.kind]
@@ -35,7 +35,7 @@ def cmd_synth(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .summary import subject_summary
+    from .preprocessing.descriptives import subject_summary
 
     ds = _open_dataset(args.dataset, args.path)
     print(repr(ds))
@@ -46,9 +46,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .prepare import prepare
-    from .preprocessing import PrepareParams
-    from .windowing import make_windows
+    from .preprocessing.cache import prepare
+    from .params import PrepareParams
+    from .preprocessing.windows import make_windows
 
     ds = _open_dataset(args.dataset, args.path)
     modalities = tuple(args.modalities.split(",")) if args.modalities else (
@@ -90,8 +90,8 @@ def _load_run_config(args):
 
 
 def _print_result(result: dict) -> None:
-    """The summary of a finished run (:func:`physiosync.report.report_text`) and its path."""
-    from .report import report_text
+    """The summary of a finished run (:func:`physiosync.reporting.report.report_text`) and its path."""
+    from .reporting.report import report_text
 
     print(report_text(result["report"]))
     print()
@@ -124,7 +124,7 @@ def cmd_cv(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .datasets.synthetic import make_deap
+    from .synthetic import make_deap
     from .experiment import run_experiment
 
     out = Path(args.out)
@@ -156,7 +156,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import merge_reports, write_report
+    from .reporting.report import merge_reports, write_report
 
     runs = [Path(p) for p in args.runs]
     reports = []
@@ -223,7 +223,7 @@ def cmd_pretrain(args) -> int:
 
 def _pretrain(args, cfg, folder, resume_with) -> int:
     from .experiment import load_experiment_data
-    from .pretrain import pretrain
+    from .training.pretrain import pretrain
 
     data = load_experiment_data(cfg)
     folder.claim(data_source=data.source)
@@ -274,11 +274,11 @@ def cmd_finetune(args) -> int:
 def _finetune(args, cfg, folder) -> int:
     import numpy as np
 
-    from .checkpoint import load_checkpoint
-    from .cv import _cells_of
+    from .training.checkpoints import load_checkpoint
+    from .evaluation.runner import _cells_of
     from .experiment import load_experiment_data
-    from .finetune import evaluate_cells, finetune
-    from .protocols import _split_val
+    from .training.finetune import evaluate_cells, finetune
+    from .evaluation.protocols import _split_val
 
     data = load_experiment_data(cfg)
     out = Path(args.out)
@@ -331,7 +331,7 @@ def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
     """
     import numpy as np
 
-    from .metrics import chance_levels
+    from .evaluation.metrics import chance_levels
 
     chance = chance_levels(y_test, y_train, n_classes=n_classes)
     present = np.unique(np.asarray(y_test))
@@ -362,7 +362,7 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--target", choices=["valence", "arousal", "dominance", "liking", "four"],
                    help="rating to classify (data.target)")
     if protocol:
-        from .protocols import PROTOCOLS
+        from .evaluation.protocols import PROTOCOLS
 
         p.add_argument("--protocol", choices=PROTOCOLS, help="protocol (protocol.name)")
         p.add_argument("--folds", type=int, help="folds of k-fold protocols (protocol.n_splits)")

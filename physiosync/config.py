@@ -9,11 +9,11 @@ A run is described by one nested mapping (usually a YAML file) with the sections
 ``protocol`` (:class:`ProtocolConfig`)
     Cross-validation protocol and its options.
 ``pretrain``
-    Fields of :class:`~physiosync.pretrain.PretrainConfig` shared by the long and
+    Fields of :class:`~physiosync.training.pretrain.PretrainConfig` shared by the long and
     short encoders, ``enabled``, and optional ``long:``/``short:`` sub-mappings that
     override fields for one encoder.
 ``finetune``
-    Fields of :class:`~physiosync.finetune.FinetuneConfig`.
+    Fields of :class:`~physiosync.training.finetune.FinetuneConfig`.
 ``baselines``
     Options of the baselines (``bandpower: {C: ...}``).
 ``pipelines``
@@ -34,119 +34,19 @@ import math
 import os
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from .exceptions import PhysioSyncError
-from .finetune import FinetuneConfig
-from .pretrain import PretrainConfig
+from .exceptions import ConfigError, PhysioSyncError
+from .params import TARGETS, DataConfig, FinetuneConfig, PretrainConfig, ProtocolConfig
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PRESETS", "load_config", "parse_overrides", "validate_config", "dump_config",
            "ignored_keys", "used_config",
            "pipeline_config"]
 
-
-class ConfigError(PhysioSyncError, ValueError):
-    """A configuration key, type or value is invalid."""
-
-
-TARGETS = ("valence", "arousal", "dominance", "liking", "four")
-
-
-@dataclass
-class DataConfig:
-    """Where the data is and how it is prepared.
-
-    Parameters
-    ----------
-    name : {"deap", "dreamer"}
-        Dataset format.
-    root : str | None
-        DEAP folder (``.dat`` or ``.bdf`` release) or ``DREAMER.mat``.
-    modalities : tuple of str | None
-        EEG first, then one peripheral modality. ``None``: ``eeg, gsr`` on DEAP,
-        ``eeg, ecg`` on DREAMER.
-    target : {"valence", "arousal", "dominance", "liking", "four"}
-        Rating to classify (high/low at the dataset's threshold), or the four
-        valence-arousal quadrants. ``liking`` exists on DEAP only.
-    baseline : {"deviation", "mean", "none"}
-        Baseline removal (:class:`~physiosync.preprocessing.PrepareParams`).
-    norm : dict of str -> str
-        Per-modality normalisation (``spatial``, ``channel`` or ``none``).
-    stimulus_seconds : float | None
-        Stimulus length kept from every trial (``None``: the longest common length).
-    bdf_preprocessing : {"release", "none"}
-        Original DEAP recordings (``sXX.bdf``, 512 Hz): ``"release"`` resamples them to
-        128 Hz and band-passes (4-45 Hz) and average-references the EEG, as the ``.dat``
-        release did; ``"none"`` keeps the 512 Hz signals as recorded
-        (:class:`~physiosync.preprocessing.PrepareParams`). Other data ignore it.
-    subjects : tuple of int | None
-        Subjects to use (``None``: all).
-    cache_dir : str | None
-        Cache of prepared arrays (``None``: the user cache folder).
-    long_seconds : float
-        Long-window length in seconds (the reference: 5).
-    n_sub : int
-        Short windows per long window (the reference: five 1-s windows).
-    """
-
-    name: str = "deap"
-    root: typing.Optional[str] = None
-    modalities: typing.Optional[tuple] = None
-    target: str = "valence"
-    baseline: str = "deviation"
-    norm: dict = field(default_factory=dict)
-    stimulus_seconds: typing.Optional[float] = None
-    bdf_preprocessing: str = "release"
-    subjects: typing.Optional[tuple] = None
-    cache_dir: typing.Optional[str] = None
-    long_seconds: float = 5.0
-    n_sub: int = 5
-
-
-@dataclass
-class ProtocolConfig:
-    """The cross-validation protocol (see ``docs/evaluation.md``).
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`physiosync.protocols.PROTOCOLS`.
-    n_splits : int
-        Folds of the k-fold protocols (``subject-stimulus-kfold``: groups of subjects
-        and of stimuli, paired one to one).
-    val_size : float
-        Fraction of training stimuli (within) or subjects (across, including
-        ``subject-stimulus-kfold``) held out for epoch selection; 0 keeps the last
-        epoch.
-    pooled : bool
-        Within-subject protocols: fit one model over all subjects instead of one per
-        subject.
-    one_class : {"error", "constant"}
-        A model whose training windows hold one class: stop before training, or
-        predict that class and flag it in the report.
-    permutations : int
-        Label permutations for a p-value of the mean balanced accuracy (0: none).
-    permutation_refit : int
-        Refits of every pipeline on permuted training labels, for a p-value that
-        accounts for training (0: none). Each refit shuffles, within every subject,
-        the labels of each fold's training units (and separately of its validation
-        units), retrains on the same folds and scores the true test labels with the
-        headline subject-level metric. Costs *N* extra cross-validations per
-        pipeline (pre-training is shared by the refits of a fold). Not available
-        with ``legacy-segment``, whose test windows share trials with training.
-    """
-
-    name: str = "within-trial-kfold"
-    n_splits: int = 5
-    val_size: float = 0.2
-    pooled: bool = False
-    one_class: str = "error"
-    permutations: int = 0
-    permutation_refit: int = 0
 
 
 #: Pipelines that can be named in ``pipelines:``. ``kind`` is ``"physiosync"``,
@@ -525,7 +425,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
             merged[section]["seed"] = merged["seed"]
     data = _check_section("data", merged["data"], DataConfig, "data")
     protocol = _check_section("protocol", merged["protocol"], ProtocolConfig, "protocol")
-    from .protocols import PROTOCOLS
+    from .evaluation.protocols import PROTOCOLS
 
     if protocol["name"] not in PROTOCOLS:
         raise ConfigError(f"config key 'protocol.name' must be one of {', '.join(PROTOCOLS)}, "
@@ -854,7 +754,7 @@ def ignored_keys(cfg: RunConfig) -> list:
     keys : list of str
         In the order of ``config.yaml``.
     """
-    from .protocols import CROSS
+    from .evaluation.protocols import CROSS
 
     out = []
     raw = cfg.raw
@@ -918,7 +818,7 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
         tree["run"] = run
     text = yaml.safe_dump(tree, sort_keys=False)
     if path is not None:
-        from .utils import atomic_write_text
+        from ._utils import atomic_write_text
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

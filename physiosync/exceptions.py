@@ -15,6 +15,12 @@ __all__ = [
     "UnknownSubjectError",
     "CacheError",
     "RunFolderError",
+    "ConfigError",
+    "TrainingDivergedError",
+    "ShapeError",
+    "CheckpointError",
+    "InputShapeError",
+    "LeakageError",
 ]
 
 
@@ -47,3 +53,31 @@ class RunFolderError(PhysioSyncError):
     The message says what the folder holds and what to do (``--overwrite`` or
     another ``--out``).
     """
+
+
+class ConfigError(PhysioSyncError, ValueError):
+    """A configuration key, type or value is invalid."""
+
+
+class TrainingDivergedError(PhysioSyncError, FloatingPointError):
+    """A loss or the weights became NaN or infinite; the last good checkpoint is kept."""
+
+
+class ShapeError(PhysioSyncError, ValueError):
+    """A tensor given to a model or a loss does not have the expected shape.
+
+    The message states the expected shape and the shape that was received.
+    """
+
+
+class CheckpointError(PhysioSyncError, ValueError):
+    """A checkpoint file cannot be read or trusted."""
+
+
+class InputShapeError(PhysioSyncError, ValueError):
+    """The input windows do not have the shape the estimator expects."""
+
+
+class LeakageError(PhysioSyncError, AssertionError):
+    """A unit sits in two partitions of a fold, or a held-out subject or stimulus is
+    used for training."""

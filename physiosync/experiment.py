@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from ._logging import log_to_file, logger
 from .config import ConfigError, RunConfig, dump_config, pipeline_config
 from .exceptions import DataNotFoundError, PhysioSyncError
-from .protocols import CROSS, make_folds
+from .evaluation.protocols import CROSS, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
            "describe_pipeline",
@@ -103,10 +103,10 @@ def open_dataset(data_cfg):
 
 def load_experiment_data(cfg: RunConfig) -> ExperimentData:
     """Prepare the configured subjects and build the labelled long windows."""
-    from .prepare import prepare
-    from .preprocessing import PrepareParams
-    from .slots import SlotData
-    from .windowing import make_windows
+    from .preprocessing.cache import prepare
+    from .params import PrepareParams
+    from .training.sampling import SlotData
+    from .preprocessing.windows import make_windows
 
     d = cfg.data
     ds = open_dataset(d)
@@ -147,7 +147,7 @@ def load_experiment_data(cfg: RunConfig) -> ExperimentData:
 
 def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
     """The protocol's folds (raises before any training if they cannot be made)."""
-    from .cv import windows_per_unit
+    from .evaluation.runner import windows_per_unit
 
     p = cfg.protocol
     n_windows = windows_per_unit(data.slots, data.units) if p.name == "legacy-segment" else None
@@ -166,7 +166,7 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
     Two classes in the data and in every model's training split, the modalities each
     pipeline uses, and enough pre-training subjects per stimulus slot in every fold.
     """
-    from .cv import one_class_models
+    from .evaluation.runner import one_class_models
 
     labels_present = np.unique(data.labels[data.labels >= 0])
     if len(labels_present) < 2:
@@ -191,8 +191,8 @@ def _check_pretraining(cfg: RunConfig, spec: dict, data: ExperimentData, folds: 
     The synchrony sampler needs ``batch_slots`` stimulus slots, each seen by ``2 N``
     allowed subjects; protocols that hold out subjects can leave a fold too few.
     """
-    from .cv import _cells_of
-    from .slots import SynchronySampler
+    from .evaluation.runner import _cells_of
+    from .training.sampling import SynchronySampler
 
     pc = pipeline_config(cfg, spec)
     if spec["kind"] != "physiosync" or not pc.pretrain_enabled:
@@ -223,8 +223,8 @@ def plan_experiment(cfg: RunConfig) -> dict:
     """
     import pandas as pd
 
-    from .cv import fold_cells
-    from .utils import resolve_device
+    from .evaluation.runner import fold_cells
+    from ._utils import resolve_device
 
     resolve_device(cfg.device)  # an unavailable device fails before the data is prepared
     data = load_experiment_data(cfg)
@@ -247,7 +247,7 @@ def plan_experiment(cfg: RunConfig) -> dict:
 def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
                   *, resume: bool, show_progress, refit: int | None = None,
                   pretrain_cache: dict | None = None):
-    from .cv import cross_validate, run_fold, run_fold_bandpower
+    from .evaluation.runner import cross_validate, run_fold, run_fold_bandpower
 
     pc = pipeline_config(cfg, spec)
     common = dict(per_subject=_per_subject(pc), one_class=pc.protocol.one_class,
@@ -263,7 +263,7 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
                               sfreq=data.sfreq, C=pc.baselines["bandpower"]["C"],
                               modalities=pc.finetune.modalities, **common)
     if spec["kind"] == "stimulus-prior":
-        from .cv import run_fold_stimulus_prior
+        from .evaluation.runner import run_fold_stimulus_prior
 
         return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
                               runner=run_fold_stimulus_prior, show_progress=show_progress,
@@ -331,7 +331,7 @@ def _pooled_score(results: list, n_classes: int) -> float:
     """Headline subject-level score of a pipeline's test predictions pooled over folds."""
     import pandas as pd
 
-    from .metrics import subject_level_score
+    from .evaluation.metrics import subject_level_score
 
     preds = pd.concat([pd.DataFrame(r["predictions"]) for r in results], ignore_index=True)
     proba = preds[[f"p{c}" for c in range(n_classes)]].to_numpy()
@@ -349,9 +349,9 @@ def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, r
     pre-training (it uses no labels).
     """
     from ._logging import progress
-    from .cv import permute_training_labels
-    from .metrics import headline_metric
-    from .utils import derive_seed
+    from .evaluation.runner import permute_training_labels
+    from .evaluation.metrics import headline_metric
+    from ._utils import derive_seed
 
     n = cfg.protocol.permutation_refit
     per_refit = [[] for _ in range(n)]
@@ -424,7 +424,7 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
 def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
                     show_progress) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
-    from .report import build_report, write_report
+    from .reporting.report import build_report, write_report
 
     t0 = time.perf_counter()
     plan = plan_experiment(cfg)  # every check, before any training

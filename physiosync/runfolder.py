@@ -43,7 +43,7 @@ import socket
 import uuid
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .exceptions import RunFolderError
 
 __all__ = ["MARKER", "LOCK", "RUN_FILES", "IGNORED_KEYS", "RunFolder", "FolderLock",

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from physiosync.datasets.synthetic import make_deap
+from physiosync.synthetic import make_deap
 
 
 def refusal_in_child(module: str, reader: str, path) -> str:
@@ -61,7 +61,7 @@ def deap_dat_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def dreamer_mat(tmp_path_factory):
     """A tiny DREAMER.mat: 2 subjects x 3 clips of about 10 s."""
-    from physiosync.datasets.synthetic import make_dreamer
+    from physiosync.synthetic import make_dreamer
 
     return make_dreamer(tmp_path_factory.mktemp("dreamer"), n_subjects=2, n_trials=3,
                         seconds=10.0, effect=2.0, seed=2)
@@ -70,11 +70,11 @@ def dreamer_mat(tmp_path_factory):
 @pytest.fixture(scope="session")
 def strong_deap_slots(tmp_path_factory):
     """5 s windows of a strong-effect synthetic DEAP (6 subjects x 6 trials x 10 s) as
-    :class:`~physiosync.slots.SlotData` with valence labels."""
+    :class:`~physiosync.training.sampling.SlotData` with valence labels."""
     from physiosync.datasets import DEAP
-    from physiosync.prepare import prepare
-    from physiosync.slots import SlotData
-    from physiosync.windowing import make_windows
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.training.sampling import SlotData
+    from physiosync.preprocessing.windows import make_windows
 
     folder = make_deap(tmp_path_factory.mktemp("deap_strong") / "data_preprocessed_python",
                        n_subjects=6, n_trials=6, seconds=10.0, effect=3.0, seed=0)

@@ -5,12 +5,12 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 
 from physiosync import PhysioSyncError
-from physiosync.baselines import BandPowerClassifier, band_powers
+from physiosync.evaluation.baselines import BandPowerClassifier, band_powers
 from physiosync.datasets import DEAP
-from physiosync.datasets.synthetic import make_deap
-from physiosync.prepare import prepare
-from physiosync.protocols import make_folds
-from physiosync.windowing import make_windows
+from physiosync.synthetic import make_deap
+from physiosync.preprocessing.cache import prepare
+from physiosync.evaluation.protocols import make_folds
+from physiosync.preprocessing.windows import make_windows
 
 
 def test_band_powers_find_a_sinusoid():

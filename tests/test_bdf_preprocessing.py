@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from physiosync.datasets import DEAP
-from physiosync.datasets.synthetic import make_deap_bdf
+from physiosync.synthetic import make_deap_bdf
 from physiosync.exceptions import PhysioSyncError
-from physiosync.prepare import cache_key, prepare, prepare_recording
-from physiosync.preprocessing import PrepareParams, release_preprocess
+from physiosync.preprocessing.cache import cache_key, prepare, prepare_recording
+from physiosync.params import PrepareParams
+from physiosync.preprocessing.transforms import release_preprocess
 
 SECONDS = 8
 RAW = {"baseline": "none", "norm": {"eeg": "none", "gsr": "none"}}  # isolate the filtering
@@ -86,7 +87,7 @@ def test_bdf_preprocessing_none_keeps_512_hz_and_changes_the_cache_key(bdf, tmp_
 
 
 def test_dat_recordings_ignore_bdf_preprocessing(tmp_path):
-    from physiosync.datasets.synthetic import make_deap
+    from physiosync.synthetic import make_deap
 
     ds = DEAP(make_deap(tmp_path, n_subjects=1, n_trials=2, seconds=4, seed=0))
     rec = ds.load_subject(ds.subjects[0])

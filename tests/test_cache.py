@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import pytest
 
-import physiosync.prepare as prep_mod
+import physiosync.preprocessing.cache as prep_mod
 from physiosync import DataFormatError
 from physiosync.datasets import DEAP
-from physiosync.datasets._pickle import write_py2_pickle
-from physiosync.prepare import prepare
-from physiosync.preprocessing import PrepareParams
+from physiosync.datasets._safe_pickle import write_py2_pickle
+from physiosync.preprocessing.cache import prepare
+from physiosync.params import PrepareParams
 
 
 @pytest.fixture

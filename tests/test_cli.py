@@ -70,7 +70,7 @@ def test_bad_arguments_exit_with_usage(capsys):
 
 def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, capsys):
     from physiosync import load_checkpoint
-    from physiosync.datasets.synthetic import make_deap
+    from physiosync.synthetic import make_deap
 
     root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2)
     common = ["--dataset", "deap", "--data-root", str(root), "--config", "tiny", "-q",
@@ -108,7 +108,7 @@ def test_finetune_held_out_line_gives_chance_levels_and_warns_on_one_class(capsy
 
 
 def test_finetune_on_one_class_held_out_trials_warns(tmp_path, capsys):
-    from physiosync.datasets.synthetic import make_deap
+    from physiosync.synthetic import make_deap
 
     # trials 3 and 4 are rated high valence by all three subjects of this seed
     root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import physiosync
-import physiosync.cv as cv
+import physiosync.evaluation.runner as cv
 from physiosync import cli
 from physiosync._logging import log_to_file, logger, progress
 from physiosync.cli import build_parser, main

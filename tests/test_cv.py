@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
-import physiosync.cv as cv
+import physiosync.evaluation.runner as cv
 from physiosync.datasets import DEAP
-from physiosync.datasets.synthetic import make_deap
-from physiosync.finetune import FinetuneConfig
-from physiosync.prepare import prepare
-from physiosync.pretrain import PretrainConfig
-from physiosync.protocols import make_folds
-from physiosync.slots import SlotData
-from physiosync.windowing import make_windows
+from physiosync.synthetic import make_deap
+from physiosync.params import FinetuneConfig
+from physiosync.preprocessing.cache import prepare
+from physiosync.params import PretrainConfig
+from physiosync.evaluation.protocols import make_folds
+from physiosync.training.sampling import SlotData
+from physiosync.preprocessing.windows import make_windows
 
 TINY = PretrainConfig(embed_dim=16, depth=1, n_heads=2, n_prompts=1, projector_dims=(32, 32),
                       cmca_dim=16, batch_slots=4, group_size=1, steps=2)
@@ -107,7 +107,7 @@ def test_one_class_training_split_is_an_error_before_training(data, monkeypatch)
     mine = units[units[:, 0] == s0]
     lab = labels[units[:, 0] == s0]
     one = mine[lab == lab[0]]
-    from physiosync.protocols import Fold
+    from physiosync.evaluation.protocols import Fold
 
     fold = Fold(0, one[:1], one[:0], mine[lab != lab[0]][:1], units)
     monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained before checking"))
@@ -116,7 +116,7 @@ def test_one_class_training_split_is_an_error_before_training(data, monkeypatch)
 
 
 def test_report_files_and_leakage_warning(data, tmp_path):
-    from physiosync.report import LEAKAGE_WARNING, build_report, write_report
+    from physiosync.reporting.report import LEAKAGE_WARNING, build_report, write_report
 
     folds = make_folds(_units(data), "within-trial-kfold", n_splits=2, seed=1)
     results = cv.cross_validate(data, folds, tmp_path / "folds", one_class="constant",

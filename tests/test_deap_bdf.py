@@ -1,4 +1,4 @@
-"""The original-DEAP BDF reader and the synthetic BDF writer (physiosync.datasets._bdf)."""
+"""The original-DEAP BDF reader and the synthetic BDF writer (physiosync.datasets._deap_bdf)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from physiosync.datasets import DEAP, Recording
-from physiosync.datasets._bdf import make_deap_bdf, read_deap_bdf, read_participant_ratings
+from physiosync.datasets._deap_bdf import read_deap_bdf, read_participant_ratings
+from physiosync.synthetic import make_deap_bdf
 from physiosync.datasets._channels import DEAP_BDF_EXTRA, DEAP_EEG_GENEVA, DEAP_EEG_TWENTE
 from physiosync.exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
 

@@ -9,7 +9,7 @@ import pytest
 from physiosync import DataFormatError, DataNotFoundError, PhysioSyncError, UnknownSubjectError
 from physiosync.datasets import DEAP
 from physiosync.datasets._channels import DEAP_DAT_CHANNELS
-from physiosync.datasets._pickle import write_py2_pickle
+from physiosync.datasets._safe_pickle import write_py2_pickle
 
 
 def test_golden_layout(deap_dat_dir):
@@ -31,7 +31,7 @@ def test_golden_layout(deap_dat_dir):
 
 
 def test_baseline_and_stimulus_are_views_of_the_file(deap_dat_dir):
-    from physiosync.datasets._pickle import load_pickle
+    from physiosync.datasets._safe_pickle import load_pickle
 
     raw = load_pickle(deap_dat_dir / "s01.dat")
     rec = DEAP(deap_dat_dir).load_subject(1)

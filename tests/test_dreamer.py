@@ -9,9 +9,8 @@ from scipy.signal import find_peaks
 
 from physiosync import DataFormatError, DataNotFoundError, PhysioSyncError, UnknownSubjectError
 from physiosync.datasets import DREAMER
-from physiosync.datasets._simulate import draw_ratings
-from physiosync.datasets.dreamer import make_dreamer_mat, synthetic_clip_seconds
-from physiosync.datasets.synthetic import make_dreamer
+from physiosync.synthetic._simulate import draw_ratings
+from physiosync.synthetic.dreamer import make_dreamer, synthetic_clip_seconds
 
 SEED = 5
 N_SUBJECTS, N_TRIALS, SECONDS = 3, 4, 10.0
@@ -39,7 +38,7 @@ def dreamer(dreamer_file):
 @pytest.fixture(scope="session")
 def tiny_file(tmp_path_factory):
     """A very small DREAMER.mat (2 subjects x 2 clips, 2 s baselines) to corrupt."""
-    return make_dreamer_mat(tmp_path_factory.mktemp("tiny") / "tiny.mat", n_subjects=2,
+    return make_dreamer(tmp_path_factory.mktemp("tiny") / "tiny.mat", n_subjects=2,
                             n_trials=2, seconds=3.0, seed=1, baseline_seconds=2.0)
 
 
@@ -283,8 +282,8 @@ def test_to_epochs_crop_to_the_shortest_clip(dreamer):
 # ---------------------------------------------------------------------- writer
 def test_writer_paths_atomic_and_deterministic(tmp_path):
     kwargs = dict(n_subjects=1, n_trials=2, seconds=2.0, seed=9, baseline_seconds=1.0)
-    a = make_dreamer_mat(tmp_path / "a", **kwargs)
-    b = make_dreamer_mat(tmp_path / "b" / "custom.mat", **kwargs)
+    a = make_dreamer(tmp_path / "a", **kwargs)
+    b = make_dreamer(tmp_path / "b" / "custom.mat", **kwargs)
     assert a == tmp_path / "a" / "DREAMER.mat" and b == tmp_path / "b" / "custom.mat"
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["DREAMER.mat"]  # no temp
     ra, rb = DREAMER(a).load_subject(1), DREAMER(b).load_subject(1)
@@ -293,9 +292,9 @@ def test_writer_paths_atomic_and_deterministic(tmp_path):
     with open(a, "rb") as f:
         assert f.read(19) == b"MATLAB 5.0 MAT-file"
     with pytest.raises(PhysioSyncError, match="n_subjects"):
-        make_dreamer_mat(tmp_path / "c", n_subjects=24)
+        make_dreamer(tmp_path / "c", n_subjects=24)
     with pytest.raises(PhysioSyncError, match="baseline_seconds"):
-        make_dreamer_mat(tmp_path / "c", baseline_seconds=0)
+        make_dreamer(tmp_path / "c", baseline_seconds=0)
 
 
 # ------------------------------------------------------------------- bad input

@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from physiosync import PhysioSyncError
-from physiosync.estimator import InputShapeError, PhysioSyncClassifier
+from physiosync.estimators import InputShapeError, PhysioSyncClassifier
 
 TINY = dict(n_sub=1, use_short=False, embed_dim=8, depth=1, n_heads=1, n_prompts=0,
             projector_dims=(16, 16), epochs=5, batch_size=16, lr=1e-2, val_size=0,

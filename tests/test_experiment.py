@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-import physiosync.cv as cv
+import physiosync.evaluation.runner as cv
 from physiosync.cli import main
 from physiosync.config import load_config
-from physiosync.datasets.synthetic import make_deap, make_dreamer
+from physiosync.synthetic import make_deap, make_dreamer
 from physiosync.experiment import run_experiment
 
 FIGURES = ("fig-per-subject", "fig-confusion", "fig-curves", "fig-topomap", "fig-comparisons")

@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-import physiosync.finetune as finetune_mod
+import physiosync.training.finetune as finetune_mod
 from physiosync import PhysioSyncError
-from physiosync.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from physiosync.finetune import (
+from physiosync.training.checkpoints import CheckpointError, load_checkpoint, read_checkpoint
+from physiosync.training.finetune import (
     FinetuneConfig, PhysioSyncNet, evaluate_cells, finetune, predict_proba,
 )
-from physiosync.pretrain import PretrainConfig, PretrainModel
-from physiosync.slots import SlotData
-from physiosync.utils import derive_seed
+from physiosync.params import PretrainConfig
+from physiosync.models.physiosync import PretrainModel
+from physiosync.training.sampling import SlotData
+from physiosync._utils import derive_seed
 
 N_CHANS = {"eeg": 32, "gsr": 1}
 N_TIMES = {"eeg": 640, "gsr": 640}
@@ -325,9 +326,9 @@ def test_checkpoint_of_another_fold_is_refused_by_finetune(split, tmp_path):
 def twelve_trials(tmp_path_factory):
     """Strong-effect synthetic DEAP: 4 subjects x 12 trials x 10 s, 5 s windows."""
     from physiosync.datasets import DEAP
-    from physiosync.datasets.synthetic import make_deap
-    from physiosync.prepare import prepare
-    from physiosync.windowing import make_windows
+    from physiosync.synthetic import make_deap
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.preprocessing.windows import make_windows
 
     folder = make_deap(tmp_path_factory.mktemp("deap12") / "d", n_subjects=4, n_trials=12,
                        seconds=10.0, effect=3.0, seed=0)
@@ -338,9 +339,9 @@ def twelve_trials(tmp_path_factory):
 def twelve_long_trials(tmp_path_factory):
     """The same with 20 s trials (128 training windows) and stimulus-locked synchrony."""
     from physiosync.datasets import DEAP
-    from physiosync.datasets.synthetic import make_deap
-    from physiosync.prepare import prepare
-    from physiosync.windowing import make_windows
+    from physiosync.synthetic import make_deap
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.preprocessing.windows import make_windows
 
     folder = make_deap(tmp_path_factory.mktemp("deap12l") / "d", n_subjects=4, n_trials=12,
                        seconds=20.0, effect=3.0, seed=0)
@@ -402,7 +403,7 @@ def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_tria
 def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, target):
     from sklearn.metrics import balanced_accuracy_score
 
-    from physiosync.pretrain import pretrain_ls_tcl
+    from physiosync.training.pretrain import pretrain_ls_tcl
 
     data = SlotData.from_windows(twelve_trials, 5.0, target=target)
     train, val, test = _trial_split(data)

@@ -67,7 +67,7 @@ def test_mutations_are_seeded_and_cover_every_kind():
 
 
 def test_bdf_extreme_header_fields_are_written_where_the_header_puts_them():
-    from physiosync.datasets.synthetic import make_deap_bdf
+    from physiosync.synthetic import make_deap_bdf
 
     import tempfile
 
@@ -99,7 +99,7 @@ def _dreamer_with_inner_change(tmp_path, change):
     import struct
     import zlib
 
-    from physiosync.datasets.synthetic import make_dreamer
+    from physiosync.synthetic import make_dreamer
 
     src = make_dreamer(tmp_path / "seed", n_subjects=1, n_trials=1, seconds=1.0)
     data = src.read_bytes()
@@ -151,7 +151,7 @@ def test_bdf_record_duration_must_be_a_positive_number(tmp_path, duration):
     # "nan" gave a raw ValueError deep in the trial segmentation.
     from physiosync import DataFormatError
     from physiosync.datasets import DEAP
-    from physiosync.datasets.synthetic import make_deap_bdf
+    from physiosync.synthetic import make_deap_bdf
 
     root = make_deap_bdf(tmp_path / "data_original", n_subjects=1, n_trials=1, seconds=1.0)
     path = root / "s01.bdf"

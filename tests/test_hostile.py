@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from physiosync import DataFormatError, PhysioSyncError
-from physiosync.datasets import _pickle
-from physiosync.datasets._pickle import load_pickle, loads_pickle, write_py2_pickle
+from physiosync.datasets import _safe_pickle as _pickle
+from physiosync.datasets._safe_pickle import load_pickle, loads_pickle, write_py2_pickle
 from conftest import refusal_in_child
 
 FUZZ_SECONDS_PER_INPUT = 10.0  # generous (shared CI machines): catches hangs and blow-ups
@@ -48,7 +48,7 @@ def test_dat_deep_tuple_key_is_refused_without_crashing(tmp_path):
     # process so a crash fails this test instead of killing pytest.
     path = tmp_path / "s01.dat"
     path.write_bytes(_deep_tuple_key(200_000))
-    out = refusal_in_child("physiosync.datasets._pickle", "load_pickle", path)
+    out = refusal_in_child("physiosync.datasets._safe_pickle", "load_pickle", path)
     assert out.startswith("REFUSED"), out
     assert str(path) in out and "nested more than" in out
 
@@ -123,8 +123,9 @@ def test_dat_fuzz_every_outcome_is_success_or_data_format_error(small_dat):
 # ------------------------------------------------------------------------ checkpoints
 @pytest.fixture(scope="module")
 def pretrain_ckpt(tmp_path_factory):
-    from physiosync.checkpoint import save_checkpoint
-    from physiosync.pretrain import PretrainConfig, PretrainModel
+    from physiosync.training.checkpoints import save_checkpoint
+    from physiosync.params import PretrainConfig
+    from physiosync.models.physiosync import PretrainModel
 
     cfg = PretrainConfig(embed_dim=8, depth=1, n_heads=2, n_prompts=1, projector_dims=(8, 8),
                          cmca_dim=8)
@@ -136,7 +137,7 @@ def pretrain_ckpt(tmp_path_factory):
 
 
 def test_checkpoint_round_trip(pretrain_ckpt):
-    from physiosync.checkpoint import load_checkpoint
+    from physiosync.training.checkpoints import load_checkpoint
 
     models, config, meta = load_checkpoint(pretrain_ckpt)
     assert meta["kind"] == "pretrain" and config["n_chans"] == {"eeg": 4, "gsr": 1}
@@ -146,7 +147,7 @@ def test_checkpoint_round_trip(pretrain_ckpt):
 def _rewrite(src, dst, **changes):
     import torch
 
-    from physiosync.checkpoint import read_checkpoint
+    from physiosync.training.checkpoints import read_checkpoint
 
     data = read_checkpoint(src)
     for key, value in changes.items():
@@ -160,7 +161,7 @@ def _rewrite(src, dst, **changes):
 
 def test_checkpoint_with_inflated_config_is_refused_before_allocating(pretrain_ckpt, tmp_path,
                                                                        monkeypatch):
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
 
     def inflate(data):
         # 4 channels -> 4 million: the real model would need many GB.
@@ -169,7 +170,7 @@ def test_checkpoint_with_inflated_config_is_refused_before_allocating(pretrain_c
 
     import torch
 
-    from physiosync.pretrain import PretrainModel
+    from physiosync.models.physiosync import PretrainModel
 
     path = _rewrite(pretrain_ckpt, tmp_path / "big.pt", config=inflate)
     builds = []
@@ -196,7 +197,7 @@ def test_checkpoint_with_inflated_config_is_refused_before_allocating(pretrain_c
     ({"kind": "nonsense"}, "unknown checkpoint kind"),
 ])
 def test_checkpoint_structural_damage(pretrain_ckpt, tmp_path, change, match):
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
 
     path = _rewrite(pretrain_ckpt, tmp_path / "bad.pt", **change)
     with pytest.raises(CheckpointError, match=rf"bad\.pt: .*{match}"):
@@ -206,7 +207,7 @@ def test_checkpoint_structural_damage(pretrain_ckpt, tmp_path, change, match):
 def test_checkpoint_with_wrongly_shaped_tensor(pretrain_ckpt, tmp_path):
     import torch
 
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
 
     def reshape(data):
         name = next(iter(data["model"]))
@@ -230,7 +231,7 @@ def test_checkpoint_fuzz_every_outcome_is_success_or_checkpoint_error(pretrain_c
 
 def _load_and_count(path, outcomes, i):
     """Load a fuzzed checkpoint: success or a CheckpointError naming it, in bounded time."""
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
 
     t0 = time.monotonic()
     try:
@@ -247,8 +248,8 @@ def _load_and_count(path, outcomes, i):
 # ------------------------------------------------------- values beyond the float32 range
 def test_values_beyond_float32_are_refused_by_prepare(tmp_path):
     from physiosync.datasets import DEAP
-    from physiosync.datasets.synthetic import make_deap
-    from physiosync.prepare import prepare
+    from physiosync.synthetic import make_deap
+    from physiosync.preprocessing.cache import prepare
 
     root = make_deap(tmp_path / "deap", n_subjects=1, n_trials=3, seconds=4.0)
     path = root / "s01.dat"
@@ -270,8 +271,8 @@ def test_values_beyond_float32_are_refused_by_prepare(tmp_path):
 # ----------------------------------------------------- BDF with an unknown record count
 @pytest.fixture(scope="module")
 def bdf_source(tmp_path_factory):
-    from physiosync.datasets._bdf import read_participant_ratings
-    from physiosync.datasets.synthetic import make_deap_bdf
+    from physiosync.datasets._deap_bdf import read_participant_ratings
+    from physiosync.synthetic import make_deap_bdf
 
     root = make_deap_bdf(tmp_path_factory.mktemp("bdf"), n_subjects=1, n_trials=4,
                          seconds=4.0, seed=1)
@@ -293,7 +294,7 @@ def _unknown_records(src, dst, n_records=None, extra=0):
 
 
 def test_bdf_unknown_record_count_complete_file_reads(bdf_source, tmp_path, caplog):
-    from physiosync.datasets._bdf import read_deap_bdf
+    from physiosync.datasets._deap_bdf import read_deap_bdf
 
     src, table = bdf_source
     path, _ = _unknown_records(src, tmp_path / "s01.bdf")
@@ -304,7 +305,7 @@ def test_bdf_unknown_record_count_complete_file_reads(bdf_source, tmp_path, capl
 
 
 def test_bdf_unknown_record_count_cut_inside_a_record(bdf_source, tmp_path):
-    from physiosync.datasets._bdf import read_deap_bdf
+    from physiosync.datasets._deap_bdf import read_deap_bdf
 
     src, table = bdf_source
     path, _ = _unknown_records(src, tmp_path / "s01.bdf", n_records=5, extra=100)
@@ -316,7 +317,7 @@ def test_bdf_unknown_record_count_cut_inside_a_record(bdf_source, tmp_path):
 def test_bdf_unknown_record_count_cut_between_trials_warns(bdf_source, tmp_path, caplog):
     import mne
 
-    from physiosync.datasets._bdf import read_deap_bdf
+    from physiosync.datasets._deap_bdf import read_deap_bdf
 
     src, table = bdf_source
     raw = mne.io.read_raw_bdf(src, preload=False, stim_channel="Status", verbose="error")
@@ -391,7 +392,7 @@ def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_
     # describe (and make us allocate) a model of many GB.
     import torch
 
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
 
     def expand(data):
         name = next(k for k, v in data["model"].items() if v.dim() == 2)
@@ -404,7 +405,7 @@ def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_
 
 
 def test_checkpoint_with_absurd_layer_count_stops_early(pretrain_ckpt, tmp_path):
-    from physiosync.checkpoint import CheckpointError, load_checkpoint
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
 
     def deepen(data):
         data["config"] = dict(data["config"], depth=1_000_000)
@@ -425,7 +426,7 @@ def test_checkpoint_config_fuzz_every_outcome_is_success_or_checkpoint_error(pre
     """Well-formed files whose stored configuration or weights hold odd values."""
     import torch
 
-    from physiosync.checkpoint import read_checkpoint
+    from physiosync.training.checkpoints import read_checkpoint
 
     original = read_checkpoint(pretrain_ckpt)
     rng = np.random.default_rng(5)

@@ -1,4 +1,4 @@
-"""The self-contained HTML report (physiosync.html_report)."""
+"""The self-contained HTML report (physiosync.reporting.html)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from physiosync import __version__
-from physiosync.html_report import FOOTNOTE, render_html, write_html_report
+from physiosync.reporting.html import FOOTNOTE, render_html, write_html_report
 
 DEAP_CHANNELS = ("Fp1 AF3 F3 F7 FC5 FC1 C3 T7 CP5 CP1 P3 P7 PO3 O1 Oz Pz "
                  "Fp2 AF4 Fz F4 F8 FC6 FC2 Cz C4 T8 CP6 CP2 P4 P8 PO4 O2").split()
@@ -383,7 +383,7 @@ def test_atomic_overwrite_and_errors(tmp_path):
 
 
 def test_import_does_not_load_matplotlib():
-    code = ("import sys, physiosync.html_report; "
+    code = ("import sys, physiosync.reporting.html; "
             "print('matplotlib' in sys.modules, 'mne' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()

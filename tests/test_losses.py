@@ -1,4 +1,4 @@
-"""Tests of physiosync.losses against loop-based re-computations of the reference's formulas."""
+"""Tests of physiosync.models.losses against loop-based re-computations of the reference's formulas."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from physiosync.exceptions import PhysioSyncError
-from physiosync.losses import PretrainLoss, cmca, nt_xent, pretrain_loss
+from physiosync.models.losses import PretrainLoss, cmca, nt_xent, pretrain_loss
 from physiosync.models import ShapeError
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from physiosync.metrics import (chance_level, classification_metrics, headline_metric,
+from physiosync.evaluation.metrics import (chance_level, classification_metrics, headline_metric,
                                 permutation_pvalue, subject_level_score,
                                 subject_permutation_test, subject_scores, trial_vote)
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy.stats import kstest
 
-import physiosync.cv as cv
-import physiosync.metrics as metrics
+import physiosync.evaluation.runner as cv
+import physiosync.evaluation.metrics as metrics
 from physiosync.config import ConfigError, load_config
-from physiosync.datasets.synthetic import make_deap
+from physiosync.synthetic import make_deap
 from physiosync.experiment import run_experiment
-from physiosync.metrics import permutation_pvalue, subject_permutation_test
-from physiosync.protocols import make_folds
+from physiosync.evaluation.metrics import permutation_pvalue, subject_permutation_test
+from physiosync.evaluation.protocols import make_folds
 
 N_SEEDS = 300
 

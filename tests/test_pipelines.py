@@ -56,7 +56,7 @@ def test_recipe_without_arguments_prints_usage():
 
 
 def test_reproduce_authors_recipe_runs_and_warns(tmp_path):
-    from physiosync.datasets.synthetic import make_deap
+    from physiosync.synthetic import make_deap
 
     root = make_deap(tmp_path / "deap", n_subjects=2, n_trials=4, seconds=10, effect=2, seed=4)
     bin_dir = Path(sys.executable).parent

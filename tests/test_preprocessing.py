@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from physiosync import PhysioSyncError
-from physiosync.preprocessing import PrepareParams, make_labels, normalize, remove_baseline
+from physiosync.params import PrepareParams
+from physiosync.preprocessing.transforms import make_labels, normalize, remove_baseline
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from physiosync import PhysioSyncError
-from physiosync.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from physiosync.pretrain import (
+from physiosync.training.checkpoints import CheckpointError, load_checkpoint, read_checkpoint
+from physiosync.training.pretrain import (
     PretrainConfig, PretrainModel, TrainingDivergedError, pretrain, pretrain_ls_tcl,
 )
-from physiosync.slots import SlotData
+from physiosync.training.sampling import SlotData
 
 TERMS = ("loss", "temporal_eeg", "temporal_pps", "cmca")  # unweighted terms, as documented
 
@@ -162,7 +162,7 @@ def test_checkpoint_of_another_fold_is_refused(strong_deap_slots, tmp_path):
 def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(strong_deap_slots, tmp_path,
                                                            monkeypatch):
     # Step 5's windows come back as NaN, so its loss is NaN.
-    from physiosync.slots import SynchronySampler
+    from physiosync.training.sampling import SynchronySampler
 
     bad_step = 5
     current = {"step": None}
@@ -248,7 +248,7 @@ def test_resume_with_rejects_other_settings(strong_deap_slots):
 def test_non_finite_weights_are_never_checkpointed(strong_deap_slots, tmp_path, monkeypatch):
     # The update of the last step (3) turns the weights into NaN while every loss was
     # finite: the final checkpoint is refused and step 2's is kept.
-    import physiosync.pretrain as pre_mod
+    import physiosync.training.pretrain as pre_mod
 
     real = pre_mod.make_optimizer
 
@@ -280,9 +280,9 @@ def test_non_finite_weights_are_never_checkpointed(strong_deap_slots, tmp_path, 
 
 
 def test_divergence_in_cross_validation_names_pipeline_and_fold(strong_deap_slots, tmp_path):
-    from physiosync.cv import cross_validate, run_fold
-    from physiosync.finetune import FinetuneConfig
-    from physiosync.protocols import make_folds
+    from physiosync.evaluation.runner import cross_validate, run_fold
+    from physiosync.params import FinetuneConfig
+    from physiosync.evaluation.protocols import make_folds
 
     data = strong_deap_slots
     s, t = np.nonzero(data.valid.any(axis=2))
@@ -475,7 +475,7 @@ def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_
     # A checkpoint is written after the forward pass of its step (once that loss is
     # known to be finite); the batch-norm statistics it holds must be those from
     # before that pass, which the resumed run repeats.
-    from physiosync.slots import SynchronySampler
+    from physiosync.training.sampling import SynchronySampler
 
     kw = dict(n_sub=5, device="cpu", show_progress=False)
     full, h_full = pretrain(strong_deap_slots, tiny(steps=6), **kw)
@@ -499,9 +499,9 @@ def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_
 
 
 def test_cli_pretrain_resume_with(tmp_path, capsys, monkeypatch):
-    import physiosync.pretrain as pre_mod
+    import physiosync.training.pretrain as pre_mod
     from physiosync.cli import main
-    from physiosync.datasets.synthetic import make_deap
+    from physiosync.synthetic import make_deap
 
     root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2)
     common = ["pretrain", "--dataset", "deap", "--data-root", str(root), "--config", "tiny",

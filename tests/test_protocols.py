@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from physiosync import PhysioSyncError
-from physiosync.protocols import PROTOCOLS, Fold, LeakageError, check_disjoint, make_folds
+from physiosync.evaluation.protocols import PROTOCOLS, Fold, LeakageError, check_disjoint, make_folds
 
 
 def _units(n_subjects=6, n_trials=10):
@@ -182,7 +182,7 @@ def test_every_unit_protocol_declares_what_it_holds_out(protocol, held_out):
 
 
 def test_caveats_name_the_stimulus_shortcut_of_cross_subject_protocols():
-    from physiosync.protocols import CAVEATS, CROSS
+    from physiosync.evaluation.protocols import CAVEATS, CROSS
 
     assert "subject-stimulus-kfold" in CROSS and "subject-stimulus-kfold" in PROTOCOLS
     for protocol in ("loso", "subject-kfold"):

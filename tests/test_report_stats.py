@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from physiosync.cv import fold_metrics
-from physiosync.metrics import (chance_levels, chance_levels_from_counts, model_chance_levels,
+from physiosync.evaluation.runner import fold_metrics
+from physiosync.evaluation.metrics import (chance_levels, chance_levels_from_counts, model_chance_levels,
                                 subject_level_score)
-from physiosync.report import (build_report, merge_reports, paired_comparison, report_markdown,
+from physiosync.reporting.report import (build_report, merge_reports, paired_comparison, report_markdown,
                                report_rows, report_text, summarize_pipeline, write_report)
-from physiosync.stats import (bootstrap_ci, cohens_dz, corrected_resampled_ttest,
+from physiosync.evaluation.statistics import (bootstrap_ci, cohens_dz, corrected_resampled_ttest,
                               min_sign_flip_p, sign_flip_test)
 
 
@@ -330,7 +330,7 @@ def test_build_and_merge_pair_by_the_level_of_independence():
 
 
 def test_caveat_under_the_title_in_markdown_and_text(monkeypatch):
-    from physiosync import protocols
+    from physiosync.evaluation import protocols
 
     monkeypatch.setitem(protocols.CAVEATS, "loso", "CAVEAT: stimuli of the test subject.")
     report = build_report(_study(), protocol="loso", target="valence")

@@ -64,7 +64,7 @@ def test_a_different_run_is_refused_before_any_compute_and_changes_nothing(
 
 
 def test_the_same_run_resumes_without_recomputing(deap_dat_dir, valence_run, monkeypatch):
-    import physiosync.cv as cv
+    import physiosync.evaluation.runner as cv
 
     before = _snapshot(valence_run)
     monkeypatch.setattr(cv, "run_fold_bandpower",
@@ -208,7 +208,7 @@ def test_report_out_follows_the_same_rules(deap_dat_dir, valence_run, tmp_path, 
 
 def test_pretrain_out_refuses_a_different_pretraining_and_shares_with_finetune(
         deap_dat_dir, tmp_path, monkeypatch, capsys):
-    import physiosync.pretrain
+    import physiosync.training.pretrain
 
     common = ["--dataset", "deap", "--data-root", str(deap_dat_dir), "--config", "tiny",
               "-q", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "ck")]
@@ -221,7 +221,7 @@ def test_pretrain_out_refuses_a_different_pretraining_and_shares_with_finetune(
     assert "fine-tuned" in (tmp_path / "ck" / "finetune.log").read_text()
     before = _snapshot(tmp_path / "ck")
     capsys.readouterr()
-    monkeypatch.setattr(physiosync.pretrain, "pretrain",
+    monkeypatch.setattr(physiosync.training.pretrain, "pretrain",
                         lambda *a, **k: pytest.fail("trained before checking --out"))
     _no_compute(monkeypatch)
     assert main(["pretrain", *common, "--seed", "7"]) == 2

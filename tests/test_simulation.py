@@ -15,19 +15,20 @@ import pytest
 import torch
 from scipy.signal import butter, hilbert, sosfiltfilt
 
-import physiosync.html_report as html_report
+import physiosync.reporting.html as html_report
 from physiosync import PhysioSyncError
 from physiosync.cli import main
 from physiosync.datasets import DEAP, DREAMER
 from physiosync.datasets._channels import DEAP_EEG_GENEVA
-from physiosync.datasets._simulate import (_POSTERIOR, StimulusCourses, SubjectSimulator,
+from physiosync.synthetic._simulate import (_POSTERIOR, StimulusCourses, SubjectSimulator,
                                            draw_ratings, simulate_ratings)
-from physiosync.datasets.synthetic import make_deap, make_deap_bdf, make_dreamer
-from physiosync.losses import collapsed_loss, pretrain_loss
-from physiosync.prepare import prepare
-from physiosync.pretrain import PretrainConfig, pretrain
-from physiosync.slots import SlotData
-from physiosync.windowing import make_windows
+from physiosync.synthetic import make_deap, make_deap_bdf, make_dreamer
+from physiosync.models.losses import collapsed_loss, pretrain_loss
+from physiosync.preprocessing.cache import prepare
+from physiosync.params import PretrainConfig
+from physiosync.training.pretrain import pretrain
+from physiosync.training.sampling import SlotData
+from physiosync.preprocessing.windows import make_windows
 
 _FRONT = ("AF3", "F3", "FC1", "FC2", "F4", "AF4", "Fz", "FC5", "FC6")
 
@@ -273,9 +274,9 @@ def test_collapsed_loss_values_and_terms_left_out():
 
 
 def test_run_fold_records_the_collapsed_loss_with_the_pretrain_curve(tmp_path):
-    from physiosync import cv
-    from physiosync.finetune import FinetuneConfig
-    from physiosync.protocols import make_folds
+    from physiosync.evaluation import runner as cv
+    from physiosync.params import FinetuneConfig
+    from physiosync.evaluation.protocols import make_folds
 
     root = make_deap(tmp_path / "d", n_subjects=3, n_trials=6, seconds=10.0, seed=3)
     data = SlotData.from_windows(make_windows(prepare(DEAP(root), cache_dir=False),

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from physiosync import PhysioSyncError
-from physiosync.augment import N_KINDS, augment
+from physiosync.training.augment import N_KINDS, augment
 from physiosync.datasets import DEAP
-from physiosync.prepare import PreparedSubject, prepare
-from physiosync.slots import SlotBatch, SlotData, SynchronySampler
-from physiosync.windowing import make_windows
+from physiosync.preprocessing.cache import PreparedSubject, prepare
+from physiosync.training.sampling import SlotBatch, SlotData, SynchronySampler
+from physiosync.preprocessing.windows import make_windows
 
 
 # ----------------------------------------------------------------------------- SlotData

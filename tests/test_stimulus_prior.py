@@ -5,10 +5,10 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 
 from physiosync import PhysioSyncError
-from physiosync.baselines import StimulusPriorClassifier
-from physiosync.cv import run_fold_stimulus_prior
-from physiosync.protocols import Fold, LeakageError, make_folds
-from physiosync.slots import SlotData
+from physiosync.evaluation.baselines import StimulusPriorClassifier
+from physiosync.evaluation.runner import run_fold_stimulus_prior
+from physiosync.evaluation.protocols import Fold, LeakageError, make_folds
+from physiosync.training.sampling import SlotData
 
 
 def test_estimator_counts_labels_per_stimulus_and_falls_back_to_the_prior():

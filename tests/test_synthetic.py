@@ -8,9 +8,9 @@ from scipy.stats import spearmanr
 from physiosync import PhysioSyncError
 from physiosync.datasets import DEAP
 from physiosync.datasets._channels import DEAP_EEG_GENEVA
-from physiosync.datasets._simulate import SubjectSimulator, draw_ratings
-from physiosync.datasets.synthetic import make_deap
-from physiosync.summary import frontal_alpha_asymmetry
+from physiosync.synthetic._simulate import SubjectSimulator, draw_ratings
+from physiosync.synthetic import make_deap
+from physiosync.preprocessing.descriptives import frontal_alpha_asymmetry
 
 
 def _band_power(x, sf, lo, hi):

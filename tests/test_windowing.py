@@ -6,8 +6,8 @@ import pytest
 
 from physiosync import PhysioSyncError
 from physiosync.datasets import DEAP
-from physiosync.prepare import PreparedSubject, prepare
-from physiosync.windowing import make_windows
+from physiosync.preprocessing.cache import PreparedSubject, prepare
+from physiosync.preprocessing.windows import make_windows
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_dreamer_eeg_and_ecg_windows_align_at_native_rates(dreamer_mat, tmp_path
     assert set(ws.labels(1.0, "valence")) <= {0, 1}
     # Without baseline removal and normalisation, window 3 of trial 1 is exactly
     # seconds 3-4 of that trial's stimulus, at each modality's own rate.
-    from physiosync.preprocessing import PrepareParams
+    from physiosync.params import PrepareParams
 
     raw_params = PrepareParams(modalities=("eeg", "ecg"), baseline="none",
                                norm={"eeg": "none", "ecg": "none"})

@@ -22,7 +22,7 @@ from .._logging import logger
 from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
 from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES, DEAP_SFREQ_DAT,
                         DEAP_STIMULUS_S)
-from ._pickle import load_pickle
+from ._safe_pickle import load_pickle
 from .base import ModalityInfo, Recording, check_finite
 
 __all__ = ["DEAP", "read_deap_dat"]
@@ -105,7 +105,7 @@ class DEAP:
         self.ratings_table = None
         if self.format == "bdf":
             csv = Path(ratings_csv) if ratings_csv is not None else self._find_ratings_csv()
-            from ._bdf import read_participant_ratings
+            from ._deap_bdf import read_participant_ratings
 
             self.ratings_table = read_participant_ratings(csv)
         logger.info("DEAP (%s) at %s: %d subjects", self.format, self.root, len(self._files))
@@ -155,7 +155,7 @@ class DEAP:
         s = int(subject)
         if self.format == "dat":
             return read_deap_dat(path, s)
-        from ._bdf import read_deap_bdf
+        from ._deap_bdf import read_deap_bdf
 
         return read_deap_bdf(path, s, self.ratings_table)
 

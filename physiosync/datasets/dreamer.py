@@ -1,4 +1,4 @@
-"""Reader and synthetic writer of the DREAMER dataset (Katsigiannis & Ramzan, 2018).
+"""Reader of the DREAMER dataset (Katsigiannis & Ramzan, 2018).
 
 DREAMER is one MATLAB v5 file, ``DREAMER.mat``, holding a 1x1 struct ``DREAMER``:
 
@@ -14,7 +14,7 @@ DREAMER is one MATLAB v5 file, ``DREAMER.mat``, holding a 1x1 struct ``DREAMER``
 
 :class:`DREAMER` reads the file once, keeps the arrays it holds (no copies) and hands
 out one :class:`~physiosync.datasets.Recording` per participant with the *real* ECG at
-its native 256 Hz. :func:`make_dreamer_mat` writes a synthetic file with the same layout.
+its native 256 Hz. :func:`physiosync.synthetic.make_dreamer` writes a synthetic file with the same layout.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._logging import logger, progress
+from .._logging import logger
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
-from ._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
+from ._channels import DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
 from .base import ModalityInfo, Recording, check_finite
 from .deap import _check_subject_id
 
-__all__ = ["DREAMER", "make_dreamer_mat", "synthetic_clip_seconds"]
+__all__ = ["DREAMER"]
 
 FILE_NAME = "DREAMER.mat"
 #: Fields of the top-level ``DREAMER`` struct, in the order of the release.
@@ -54,7 +54,7 @@ SCORE_FIELDS = {"valence": "ScoreValence", "arousal": "ScoreArousal",
 RATING_COLUMNS = tuple(SCORE_FIELDS)
 N_SUBJECTS = 23
 N_TRIALS = 18
-_FIELD = {"eeg": "EEG", "ecg": "ECG"}
+MODALITY_FIELDS = {"eeg": "EEG", "ecg": "ECG"}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _MI_MATRIX, _MI_COMPRESSED = 14, 15
 #: A compressed element may declare at most this many bytes per compressed byte
@@ -546,7 +546,7 @@ class DREAMER:
         n = self.n_trials
         baseline, stimulus = {}, {}
         for modality in self.modalities:
-            field = _FIELD[modality]
+            field = MODALITY_FIELDS[modality]
             sig = _record(rec[field], f"{where}.{field}", path, SIGNAL_FIELDS)
             _fields(sig, SIGNAL_FIELDS, SIGNAL_FIELDS, f"{where}.{field}", path)
             n_ch = len(self.ch_names[modality])
@@ -630,7 +630,7 @@ class DREAMER:
             infos[m] = ModalityInfo.standard(m, self.sfreq[m], self.ch_names[m])
             for part, trials in (("baseline", sub.baseline[m]), ("stimuli", sub.stimulus[m])):
                 for k, arr in enumerate(trials, 1):
-                    check_finite(arr, f"DREAMER.Data{{{s}}}.{_FIELD[m]}.{part}{{{k}}}",
+                    check_finite(arr, f"DREAMER.Data{{{s}}}.{MODALITY_FIELDS[m]}.{part}{{{k}}}",
                                  self.path)
         ratings = pd.DataFrame(sub.scores, columns=list(RATING_COLUMNS))
         return Recording(s, dataset="DREAMER", source=self.path, modalities=infos,
@@ -668,158 +668,3 @@ def _check_signal(arr, what: str, n_ch: int, path: Path) -> None:
         raise DataFormatError(
             f"{path}: {what} has shape {arr.shape}; expected (samples x {n_ch}), i.e. "
             f"{n_ch} channel column(s), time-major.")
-
-
-# ------------------------------------------------------------------------ writing
-def synthetic_clip_seconds(n_trials: int, seconds: float, seed: int) -> np.ndarray:
-    """Stimulus lengths (whole seconds) that :func:`make_dreamer_mat` gives the clips.
-
-    Every participant watched the same clips, so the lengths depend on the trial only:
-    ``seconds`` +/- up to 30 % (spread evenly over that range, in random order),
-    rounded to whole seconds (at least 1 s), so that the
-    128 Hz EEG and the 256 Hz ECG of a clip cover exactly the same time.
-
-    Parameters
-    ----------
-    n_trials : int
-        Number of clips.
-    seconds : float
-        Typical clip length.
-    seed : int
-        The writer's seed.
-
-    Returns
-    -------
-    lengths : ndarray of int, shape (n_trials,)
-    """
-    n_trials = int(n_trials)
-    rng = np.random.default_rng([int(seed), 2018])
-    # evenly spread factors in a random order, so that the lengths really differ
-    factors = rng.permutation(np.linspace(0.7, 1.3, n_trials)) if n_trials > 1 else np.ones(1)
-    return np.maximum(np.rint(float(seconds) * factors), 1).astype(int)
-
-
-def _cell_of(items, shape) -> np.ndarray:
-    out = np.empty(shape, dtype=object)
-    for i, item in enumerate(items):
-        out.flat[i] = item
-    return out
-
-
-def make_dreamer_mat(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
-                     effect: float = 2.0, seed: int = 0, *,
-                     baseline_seconds: float = DREAMER_BASELINE_S, synchrony: float = 1.0,
-                     rating_bias: float = 0.0) -> Path:
-    """Write a synthetic ``DREAMER.mat`` with the exact struct layout of the release.
-
-    The file is a zlib-compressed MATLAB v5 MAT-file that ``scipy.io.loadmat`` reads in
-    all the ways public loaders do (``[0, 0]`` hops, positional indexing, and
-    ``squeeze_me=True, struct_as_record=False`` attribute access), see the module
-    docstring for the layout. EEG (14 channels, 128 Hz, with an Emotiv-like DC offset
-    of about 4200 µV) and ECG (2 leads, 256 Hz) come from
-    :class:`~physiosync.datasets.synthetic.SubjectSimulator`; baselines are neutral,
-    stimuli follow the trial's valence and arousal scores (integers 1-5) and the clip's
-    stimulus-locked time course, shared by every participant and by the EEG and ECG.
-
-    Parameters
-    ----------
-    out : str | Path
-        The file to write if it ends in ``.mat``; otherwise a folder (created if needed)
-        into which ``DREAMER.mat`` is written.
-    n_subjects : int
-        Participants, 1..23 (23 in the release).
-    n_trials : int
-        Film clips per participant, 1..18 (18 in the release).
-    seconds : float
-        Typical clip length; each clip gets ``seconds`` +/- up to 30 % in whole seconds,
-        the same for every participant (see :func:`synthetic_clip_seconds`).
-    effect : float
-        Strength of the emotion effect in the signals; 0 means none.
-    seed : int
-        Seed; the same seed writes the same data.
-    baseline_seconds : float
-        Length of each clip's neutral baseline (61 s in the release).
-    synchrony : float
-        Strength of each clip's stimulus-locked time course, shared by its viewers
-        (see :mod:`physiosync.datasets.synthetic`); 0 turns it off.
-    rating_bias : float
-        SD of a per-participant offset of the scores, as a fraction of the 1-5 range;
-        it shifts the scores, not the signals. 0 turns it off.
-
-    Returns
-    -------
-    path : Path
-        The file written. It is written to a temporary name and renamed, so it is
-        either complete or absent.
-    """
-    from .synthetic import _check_sizes, subject_rng
-    from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options,
-                            latent, simulate_ratings)
-
-    import scipy.io
-
-    _check_sizes(n_subjects, n_trials, seconds, N_SUBJECTS, N_TRIALS)
-    synchrony, rating_bias = check_simulation_options(synchrony, rating_bias)
-    if not baseline_seconds > 0:
-        raise PhysioSyncError(f"baseline_seconds must be positive, got {baseline_seconds!r}.")
-    out = Path(out).expanduser()
-    path = out if out.suffix.lower() == ".mat" else out / FILE_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    rate_eeg, rate_ecg = DREAMER_SFREQ["eeg"], DREAMER_SFREQ["ecg"]
-    clip_s = synthetic_clip_seconds(n_trials, seconds, seed)
-    draw = simulate_ratings(seed, n_subjects, n_trials, low=1, high=5, integer=True,
-                            n_scales=3, rating_bias=rating_bias)
-    scores = draw.reported
-    courses = StimulusCourses(seed, synchrony)
-    n_base = {"eeg": int(round(baseline_seconds * rate_eeg)),
-              "ecg": int(round(baseline_seconds * rate_ecg))}
-    subjects = []
-    for s in progress(range(1, n_subjects + 1), desc="synthetic DREAMER"):
-        rng = subject_rng(seed, s)
-        sim = SubjectSimulator(rng, effect, courses)
-        dc = 4200.0 + rng.normal(0.0, 80.0, len(DREAMER_EEG))
-        age = str(int(rng.integers(22, 34)))
-        gender = "male" if rng.random() < 14 / 23 else "female"
-        parts = {m: {"baseline": [], "stimuli": []} for m in ("eeg", "ecg")}
-        for t in range(n_trials):
-            v, a = (latent(r, 1.0, 5.0) for r in draw.felt[s - 1, t, :2])
-            course = sim.trial_course(t, float(clip_s[t]))  # shared by the EEG and the ECG
-            for m, names, rate in (("eeg", DREAMER_EEG, rate_eeg), ("ecg", DREAMER_ECG, rate_ecg)):
-                offset = dc[:, None] if m == "eeg" else 0.0
-                base = sim.signal(m, names, rate, n_base[m], 0.0, 0.0) + offset
-                stim = sim.signal(m, names, rate, int(clip_s[t] * rate), v, a,
-                                  course=course) + offset
-                parts[m]["baseline"].append(base.T)  # (samples x channels), time-major
-                parts[m]["stimuli"].append(stim.T)
-        subject = {"Age": age, "Gender": gender}
-        for m, field in _FIELD.items():
-            subject[field] = {k: _cell_of(parts[m][k], (n_trials, 1)) for k in SIGNAL_FIELDS}
-        for j, field in enumerate(SCORE_FIELDS.values()):
-            subject[field] = scores[s - 1, :, j].astype(np.float64).reshape(n_trials, 1)
-        subjects.append(subject)
-
-    dreamer = {
-        "Data": _cell_of(subjects, (1, n_subjects)),
-        "EEG_SamplingRate": rate_eeg,
-        "ECG_SamplingRate": rate_ecg,
-        "EEG_Electrodes": _cell_of(DREAMER_EEG, (1, len(DREAMER_EEG))),
-        "noOfSubjects": float(n_subjects),
-        "noOfVideoSequences": float(n_trials),
-        "Disclaimer": "Synthetic data written by physiosync.datasets.make_dreamer; these "
-                      "are not the DREAMER recordings.",
-        "Provider": "physiosync (synthetic)",
-        "Version": "synthetic-1.0",
-        "Acknowledgement": "Layout of the DREAMER database (Katsigiannis & Ramzan, 2018).",
-    }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            scipy.io.savemat(f, {"DREAMER": dreamer}, do_compression=True, oned_as="column")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    logger.info("wrote synthetic DREAMER (%d subjects x %d clips) to %s", n_subjects,
-                n_trials, path)
-    return path

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init
 
-from ..exceptions import PhysioSyncError
+from ..exceptions import ShapeError, PhysioSyncError
 
 __all__ = ["ShapeError", "SignalEncoder", "EMBEDDINGS", "init_weights"]
 
@@ -32,12 +32,6 @@ EMBEDDINGS = ("multiview", "factorised", "spectral")
 _N_TOKENS = 4  # CLS + 3 view tokens
 _INIT_STD = 0.02
 
-
-class ShapeError(PhysioSyncError, ValueError):
-    """A tensor given to a model or a loss does not have the expected shape.
-
-    The message states the expected shape and the shape that was received.
-    """
 
 
 def _trunc_normal_(tensor: torch.Tensor, std: float = _INIT_STD) -> torch.Tensor:

@@ -567,3 +567,18 @@ def draw_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: floa
 def latent(rating, low: float, high: float) -> float:
     """Map a rating on ``[low, high]`` to ``[-1, 1]``."""
     return float(2.0 * (rating - low) / (high - low) - 1.0)
+
+
+def check_sizes(n_subjects, n_trials, seconds, max_subjects, max_trials):
+    """Refuse sizes a writer cannot honour, naming the parameter and its range."""
+    for name, value, hi in (("n_subjects", n_subjects, max_subjects),
+                            ("n_trials", n_trials, max_trials)):
+        if not isinstance(value, (int, np.integer)) or not 1 <= value <= hi:
+            raise PhysioSyncError(f"{name} must be an integer in [1, {hi}], got {value!r}.")
+    if not seconds > 0:
+        raise PhysioSyncError(f"seconds must be positive, got {seconds!r}.")
+
+
+def subject_rng(seed: int, subject: int) -> np.random.Generator:
+    """The random generator of one synthetic subject (independent of the others)."""
+    return np.random.default_rng([int(seed), int(subject)])

@@ -17,17 +17,16 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._logging import logger
-from .exceptions import PhysioSyncError
-from .finetune import FinetuneConfig, finetune
-from .pretrain import PretrainConfig, pretrain
-from .slots import SlotData
-from .utils import derive_seed
+from .exceptions import InputShapeError, PhysioSyncError
+from .params import FinetuneConfig
+from .training.finetune import finetune
+from .params import PretrainConfig
+from .training.pretrain import pretrain
+from .training.sampling import SlotData
+from ._utils import derive_seed
 
 __all__ = ["PhysioSyncClassifier", "InputShapeError"]
 
-
-class InputShapeError(PhysioSyncError, ValueError):
-    """The input windows do not have the shape the estimator expects."""
 
 
 class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):

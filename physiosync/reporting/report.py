@@ -32,10 +32,10 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
   the per-subject metric; ``accuracy``, ``balanced_accuracy``, ``macro_f1``),
   ``window`` and ``trial`` (pooled over the fold's test windows, or trial votes).
   ``chance.<level>`` maps each metric to its chance level
-  (:func:`physiosync.metrics.chance_levels`).
+  (:func:`physiosync.evaluation.metrics.chance_levels`).
 - ``per_subject.<subject>``: window-level metrics of the subject's test windows pooled
   over folds, and ``chance`` (metric -> chance level). Balanced accuracy and macro F1
-  follow :func:`physiosync.metrics.subject_scores` (null for a subject whose test
+  follow :func:`physiosync.evaluation.metrics.subject_scores` (null for a subject whose test
   windows hold one class).
 - ``summary.<level>.<metric>``: ``{mean, std, n, chance}``; ``subject.*`` over subjects,
   ``window.*`` and ``trial.*`` over folds (std with ddof = 1; chance: the mean chance
@@ -45,7 +45,7 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
   ``of_windows``, ``units``, ``subjects``, ``folds`` and ``summary_without`` (the
   ``subject.*`` summary without those windows; null when there are none).
 - ``p_value`` (with ``protocol.permutations``): the within-subject permutation test of
-  the headline (:func:`physiosync.metrics.subject_permutation_test`): ``metric``,
+  the headline (:func:`physiosync.evaluation.metrics.subject_permutation_test`): ``metric``,
   ``value``, ``p_value``, ``permutations``, ``null_mean``, ``null_q95``, ``null``.
 - ``refit_null`` (with ``protocol.permutation_refit``, set by
   :func:`physiosync.experiment.run_experiment`): ``metric``, ``observed``, ``null``
@@ -68,7 +68,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import (classification_metrics, headline_metric, model_chance_levels,
+from ..evaluation.metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
@@ -270,7 +270,7 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
     Parameters
     ----------
     results : list of dict
-        Fold records of :func:`physiosync.cv.cross_validate` (fold files written before
+        Fold records of :func:`physiosync.evaluation.runner.cross_validate` (fold files written before
         training labels were recorded work too; their chance levels then come from the
         test labels and ``chance_source`` says so).
     protocol, target : str
@@ -356,7 +356,7 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
     pipeline, baseline : str
         Names in *report_parts*.
     metric : str | None
-        Per-subject metric; None: :func:`physiosync.metrics.headline_metric`.
+        Per-subject metric; None: :func:`physiosync.evaluation.metrics.headline_metric`.
     per_subject : bool
         Pair by subject (the subject's test windows pooled over folds) instead of by
         fold (the mean over the fold's test subjects of the per-subject metric; reports
@@ -374,12 +374,12 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
         ``value`` (what each paired value is), ``differences`` (unit -> difference),
         ``mean``, ``std``, ``n``, ``ci95`` (percentile bootstrap over units, 10,000
         resamples), ``ci_method``, ``cohens_dz``, ``p_value`` and ``min_p`` of the
-        two-sided sign-flip permutation test (:func:`physiosync.stats.sign_flip_test`),
+        two-sided sign-flip permutation test (:func:`physiosync.evaluation.statistics.sign_flip_test`),
         ``test`` (its name), ``corrected_t`` (fold pairs: Nadeau and Bengio's corrected
-        resampled t-test, :func:`physiosync.stats.corrected_resampled_ttest`; else None)
+        resampled t-test, :func:`physiosync.evaluation.statistics.corrected_resampled_ttest`; else None)
         and ``warning`` (when the design cannot reach p < 0.05, or has no pairs).
     """
-    from .stats import bootstrap_ci, cohens_dz, corrected_resampled_ttest, sign_flip_test
+    from ..evaluation.statistics import bootstrap_ci, cohens_dz, corrected_resampled_ttest, sign_flip_test
 
     metric = metric or headline_metric(n_classes)
     a, b = report_parts[pipeline], report_parts[baseline]
@@ -462,7 +462,7 @@ def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
                  seed: int = 0, per_subject_models: bool | None = None) -> dict:
-    """Assemble the report from :func:`physiosync.cv.cross_validate` results.
+    """Assemble the report from :func:`physiosync.evaluation.runner.cross_validate` results.
 
     Parameters
     ----------
@@ -492,7 +492,7 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     report : dict
         See the module docstring.
     """
-    from .protocols import CAVEATS
+    from ..evaluation.protocols import CAVEATS
 
     if not isinstance(results, dict):
         results = {"physiosync": results}
@@ -539,7 +539,7 @@ def merge_reports(reports: list, *, names=None) -> dict:
     names : list of str | None
         Run names, used as prefixes when two runs hold a pipeline of the same name.
     """
-    from .exceptions import PhysioSyncError
+    from ..exceptions import PhysioSyncError
 
     names = names or [f"run{i}" for i in range(len(reports))]
     first = reports[0]
@@ -579,7 +579,7 @@ def merge_reports(reports: list, *, names=None) -> dict:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    from .utils import atomic_write_text
+    from .._utils import atomic_write_text
 
     atomic_write_text(path, text)
 
@@ -845,7 +845,7 @@ def write_report(report: dict, out_dir, *, html: bool = True) -> dict:
     _atomic_write(paths["csv"], report_rows(report).to_csv(index=False))
     _atomic_write(paths["md"], report_markdown(report))
     if html:
-        from .html_report import write_html_report
+        from .html import write_html_report
 
         paths["html"] = write_html_report(public, out_dir / "report.html")
     return paths

@@ -7,12 +7,13 @@ cannot leak information across a train/test split.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 import pandas as pd
 
-from .exceptions import PhysioSyncError
+from .._utils import check_option
+from ..exceptions import PhysioSyncError
+from ..params import (BASELINE_METHODS, BDF_PREPROCESSING, NORM_METHODS, RELEASE_BAND,
+                      RELEASE_SFREQ, TARGETS, THRESHOLDS, PrepareParams)
 
 __all__ = [
     "PrepareParams", "remove_baseline", "normalize", "make_labels", "release_preprocess",
@@ -20,100 +21,7 @@ __all__ = [
     "RELEASE_SFREQ", "RELEASE_BAND",
 ]
 
-BASELINE_METHODS = ("deviation", "mean", "none")
-NORM_METHODS = ("spatial", "channel", "none")
-TARGETS = ("valence", "arousal", "dominance", "liking", "four")
-#: Rating at or above which a trial is "high", per dataset (DEAP 1-9, DREAMER 1-5 scales).
-THRESHOLDS = {"DEAP": 5.0, "DREAMER": 3.0}
-#: Four-class quadrant codes.
-QUADRANTS = {0: "HA-HV", 1: "HA-LV", 2: "LA-HV", 3: "LA-LV"}
-#: What ``PrepareParams.bdf_preprocessing`` may be.
-BDF_PREPROCESSING = ("release", "none")
-#: Sampling rate (Hz) and EEG pass band (Hz) of DEAP's preprocessed (``.dat``) release.
-RELEASE_SFREQ = 128.0
-RELEASE_BAND = (4.0, 45.0)
 _EPS = 1e-8
-
-
-def _check_option(name, value, allowed):
-    if value not in allowed:
-        raise PhysioSyncError(
-            f"Invalid {name} {value!r}; allowed values are {', '.join(map(repr, allowed))}.")
-
-
-@dataclass(frozen=True)
-class PrepareParams:
-    """Everything that determines the prepared arrays (and so the cache key).
-
-    Parameters
-    ----------
-    modalities : tuple of str
-        Modalities to prepare, e.g. ``("eeg", "gsr")`` for DEAP, ``("eeg", "ecg")``
-        for DREAMER.
-    baseline : {"deviation", "mean", "none"}
-        ``"deviation"`` (PhysioSync): the mean of the baseline's 1 s
-        chunks is subtracted from every 1 s chunk of the stimulus. ``"mean"``: the
-        baseline's per-channel mean is subtracted. ``"none"``: nothing.
-    norm : dict of str -> str
-        Per-modality normalisation: ``"spatial"`` (z-score across channels at every
-        time sample, the reference's EEG normalisation), ``"channel"`` (z-score of
-        each channel over its trial) or ``"none"``. Modalities not listed use
-        ``"spatial"`` for EEG and ``"channel"`` for the rest (the reference leaves GSR
-        raw; pass ``{"gsr": "none"}`` to reproduce that).
-    stimulus_seconds : float | None
-        Stimulus length to keep from every trial. ``None`` keeps the longest length
-        common to all trials of the subject (60 s on DEAP; the shortest clip on
-        DREAMER).
-    stimulus_align : {"start", "end"}
-        Keep the first (``"start"``, the reference's choice on DREAMER) or the last
-        *stimulus_seconds* of each stimulus.
-    dtype : str
-        Storage dtype of the prepared arrays.
-    bdf_preprocessing : {"release", "none"}
-        What happens to the original DEAP recordings (``sXX.bdf``, 512 Hz) before the
-        steps above; recordings from any other file are not touched. ``"release"``
-        (default) reproduces the preprocessed ``.dat`` release, for which the
-        configurations are tuned: every modality is resampled to 128 Hz (with MNE's
-        anti-alias low-pass), and EEG is band-passed 4-45 Hz and re-referenced to the
-        common average (see :func:`release_preprocess`). Each trial (its baseline and
-        stimulus, contiguous in the file) is filtered on its own, so the first and last
-        tenths of a second see the filter's edge padding. The release also removed
-        EOG artefacts; that is not reproduced. ``"none"``: the signals at 512 Hz, as
-        recorded.
-    """
-
-    modalities: tuple = ("eeg", "gsr")
-    baseline: str = "deviation"
-    norm: dict = field(default_factory=dict)
-    stimulus_seconds: float | None = None
-    stimulus_align: str = "start"
-    dtype: str = "float32"
-    bdf_preprocessing: str = "release"
-
-    def __post_init__(self):
-        object.__setattr__(self, "modalities", tuple(self.modalities))
-        object.__setattr__(self, "norm", dict(self.norm))
-        _check_option("baseline", self.baseline, BASELINE_METHODS)
-        _check_option("stimulus_align", self.stimulus_align, ("start", "end"))
-        _check_option("bdf_preprocessing", self.bdf_preprocessing, BDF_PREPROCESSING)
-        for m, method in self.norm.items():
-            _check_option(f"norm[{m!r}]", method, NORM_METHODS)
-        if self.stimulus_seconds is not None and not self.stimulus_seconds > 0:
-            raise PhysioSyncError(
-                f"stimulus_seconds must be positive or None, got {self.stimulus_seconds!r}.")
-        if not self.modalities:
-            raise PhysioSyncError("modalities must name at least one modality.")
-
-    def norm_for(self, modality: str) -> str:
-        """Normalisation method used for *modality*."""
-        return self.norm.get(modality, "spatial" if modality == "eeg" else "channel")
-
-    def to_dict(self) -> dict:
-        """A JSON-serialisable description (used for the cache key)."""
-        d = asdict(self)
-        d["modalities"] = list(self.modalities)
-        d["norm"] = {m: self.norm_for(m) for m in self.modalities}
-        return d
 
 
 def release_preprocess(x: np.ndarray, sfreq: float, *, eeg: bool) -> np.ndarray:
@@ -173,7 +81,7 @@ def remove_baseline(stimulus: np.ndarray, baseline: np.ndarray, sfreq: float,
     -------
     out : ndarray, shape (n_trials, n_channels, n_samples)
     """
-    _check_option("baseline", method, BASELINE_METHODS)
+    check_option("baseline", method, BASELINE_METHODS)
     if out is None:
         out = stimulus.astype(np.float32, copy=True)
     elif out is not stimulus:
@@ -217,7 +125,7 @@ def normalize(x: np.ndarray, method: str) -> np.ndarray:
         would become all zeros, so it is refused). ``"channel"``: each channel over
         its trial. ``"none"``: unchanged.
     """
-    _check_option("norm", method, NORM_METHODS)
+    check_option("norm", method, NORM_METHODS)
     if method == "none":
         return x
     axis = 1 if method == "spatial" else 2
@@ -251,7 +159,7 @@ def make_labels(ratings: pd.DataFrame, target: str, threshold: float) -> np.ndar
     -------
     labels : ndarray of int64, shape (n_trials,)
     """
-    _check_option("target", target, TARGETS)
+    check_option("target", target, TARGETS)
     if target == "four":
         for col in ("valence", "arousal"):
             if col not in ratings:

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.signal import welch
 from scipy.stats import spearmanr
 
-from .preprocessing import THRESHOLDS
+from .transforms import THRESHOLDS
 
 __all__ = ["subject_summary", "frontal_alpha_asymmetry"]
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import __version__
-from .exceptions import PhysioSyncError
+from .._version import __version__
+from ..exceptions import CheckpointError
 
 __all__ = ["save_checkpoint", "read_checkpoint", "load_checkpoint", "CheckpointError"]
 
 FORMAT = "physiosync-checkpoint/1"
 
-
-class CheckpointError(PhysioSyncError, ValueError):
-    """A checkpoint file cannot be read or trusted."""
 
 
 def save_checkpoint(path, payload: dict) -> Path:
@@ -100,9 +97,9 @@ def load_checkpoint(path):
     data = read_checkpoint(path)
     kind = data.get("kind")
     if kind == "pretrain":
-        from .pretrain import PretrainModel as model_class
+        from ..models.physiosync import PretrainModel as model_class
     elif kind == "finetune":
-        from .finetune import PhysioSyncNet as model_class
+        from ..models.physiosync import PhysioSyncNet as model_class
     else:
         raise CheckpointError(f"{path}: unknown checkpoint kind {str(kind)[:80]!r}; expected "
                               "'pretrain' or 'finetune'.")

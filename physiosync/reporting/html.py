@@ -1,7 +1,7 @@
 """A self-contained HTML page for a cross-validation report.
 
 :func:`render_html` turns the report dictionary written by
-:func:`physiosync.report.build_report` (the schema is documented in
+:func:`physiosync.reporting.report.build_report` (the schema is documented in
 ``docs/evaluation.md``) into one HTML page; :func:`write_html_report` writes it to disk
 atomically. The page needs nothing outside itself: figures are PNG images embedded as
 base64 ``data:`` URIs and the style sheet is inline.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._logging import logger
+from .._logging import logger
 from .report import CHANCE_NOTE
 
 __all__ = ["render_html", "write_html_report"]
@@ -213,7 +213,7 @@ def _figure(fig_id: str, draw, alt: str, caption: str) -> str:
 
 # --------------------------------------------------------------------------- sections
 def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
-    from . import __version__
+    from .._version import __version__
     from .report import _headline_sentence, _one_class_sentence
 
     target = report.get("target", "n/a")
@@ -626,7 +626,7 @@ def _topomap_section(pipes: dict) -> str:
     def draw():
         import mne
 
-        from .datasets.base import standard_montage
+        from ..datasets.base import standard_montage
 
         montage = standard_montage()  # "standard_1020" under its current MNE name
         ncols = min(len(items), 3)
@@ -807,7 +807,7 @@ def render_html(report: Mapping) -> str:
     Parameters
     ----------
     report : Mapping
-        The report dictionary of :func:`physiosync.report.build_report` (or its JSON
+        The report dictionary of :func:`physiosync.reporting.report.build_report` (or its JSON
         round trip, where subject keys are strings). Optional parts (``pipelines``,
         ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
         missing; their sections then say so in one sentence. NaN and None values

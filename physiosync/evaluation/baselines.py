@@ -2,7 +2,7 @@
 
 :class:`BandPowerClassifier` is the classic affective-computing baseline: log band
 powers of every channel (Welch), standardised, then logistic regression. It takes the
-same inputs as :class:`~physiosync.estimator.PhysioSyncClassifier` (windows as
+same inputs as :class:`~physiosync.estimators.PhysioSyncClassifier` (windows as
 ``(n_windows, n_channels, n_times)`` or a dict of modalities), so both can run on the
 same folds of the same protocol.
 
@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .exceptions import PhysioSyncError
+from ..exceptions import PhysioSyncError
 
 __all__ = ["BandPowerClassifier", "StimulusPriorClassifier", "band_powers", "BANDS"]
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .exceptions import PhysioSyncError
+from ..exceptions import LeakageError, PhysioSyncError
 
 __all__ = ["PROTOCOLS", "CAVEATS", "Fold", "LeakageError", "make_folds", "check_disjoint"]
 
@@ -67,10 +67,6 @@ CAVEATS: dict[str, str] = {
     "subject-kfold": _STIMULUS_SHORTCUT.format(what="Subject k-fold", whose="test subjects"),
 }
 
-
-class LeakageError(PhysioSyncError, AssertionError):
-    """A unit sits in two partitions of a fold, or a held-out subject or stimulus is
-    used for training."""
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .exceptions import PhysioSyncError
+from ..exceptions import PhysioSyncError
 
 __all__ = ["WindowSet", "make_windows"]
 
@@ -36,7 +36,7 @@ class WindowSet:
     Parameters
     ----------
     prepared : dict of int -> PreparedSubject
-        Output of :func:`physiosync.prepare.prepare`.
+        Output of :func:`physiosync.preprocessing.cache.prepare`.
     lengths : sequence of float
         Window lengths in seconds, e.g. ``(1.0, 5.0)``.
     strides : sequence of float | None

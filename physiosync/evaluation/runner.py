@@ -1,7 +1,7 @@
 """Cross-validation runner: pre-train once per fold, fine-tune, predict, score.
 
-:func:`run_fold` runs one :class:`~physiosync.protocols.Fold` on a
-:class:`~physiosync.slots.SlotData`: LS-TCL pre-training on the fold's ``pretrain``
+:func:`run_fold` runs one :class:`~physiosync.evaluation.protocols.Fold` on a
+:class:`~physiosync.training.sampling.SlotData`: LS-TCL pre-training on the fold's ``pretrain``
 units only (every subject's training stimuli within subjects, the training subjects
 across subjects), then fine-tuning per subject or pooled, with epoch selection on
 the fold's ``val`` units, then predictions for its ``test`` units. Nothing of the test
@@ -22,15 +22,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._logging import logger, progress
-from .exceptions import PhysioSyncError
-from .finetune import FinetuneConfig, channel_importance, finetune, predict_proba
-from .losses import collapsed_loss
+from .._logging import logger, progress
+from ..exceptions import PhysioSyncError
+from ..params import FinetuneConfig
+from ..training.finetune import channel_importance, finetune, predict_proba
+from ..models.losses import collapsed_loss
 from .metrics import classification_metrics, model_chance_levels, trial_vote
-from .pretrain import PretrainConfig, TrainingDivergedError, pretrain
+from ..params import PretrainConfig
+from ..exceptions import TrainingDivergedError
+from ..training.pretrain import pretrain
 from .protocols import Fold, check_disjoint
-from .slots import SlotData
-from .utils import atomic_write_text, fingerprint
+from ..training.sampling import SlotData
+from .._utils import atomic_write_text, fingerprint
 
 __all__ = ["run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
@@ -211,7 +214,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         ``one_class``.
     details : dict
         ``curves`` (``pretrain`` per encoder: ``step``/``loss`` and ``collapsed``, the
-        loss of a collapsed encoder, see :func:`~physiosync.losses.collapsed_loss`;
+        loss of a collapsed encoder, see :func:`~physiosync.models.losses.collapsed_loss`;
         ``finetune`` per model: ``epoch``/``train_loss``/``val_loss``) and
         ``channel_importance`` (EEG, summing to 1, or None).
     """
@@ -354,7 +357,7 @@ def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = T
 
     Every test window gets the class frequencies of the training units (``train`` and
     ``val``) of its stimulus, one vote per unit
-    (:class:`~physiosync.baselines.StimulusPriorClassifier`); a stimulus no training
+    (:class:`~physiosync.evaluation.baselines.StimulusPriorClassifier`); a stimulus no training
     unit has gets the class frequencies of all training units. It reads no signal, so
     it measures how far knowing the stimulus goes under the fold's protocol. With
     *per_subject*, each subject's model sees only that subject's units, hence only the
@@ -396,9 +399,9 @@ def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
     Returns
     -------
     metrics : dict
-        ``window`` and ``trial`` metrics (:func:`~physiosync.metrics.classification_metrics`),
+        ``window`` and ``trial`` metrics (:func:`~physiosync.evaluation.metrics.classification_metrics`),
         ``chance`` (``window`` and ``trial``: metric -> chance level, see
-        :func:`~physiosync.metrics.chance_levels`) and ``chance_source``
+        :func:`~physiosync.evaluation.metrics.chance_levels`) and ``chance_source``
         (``"training labels"`` or ``"test labels"``).
     """
     proba = pred[[f"p{c}" for c in range(n_classes)]].to_numpy()
@@ -456,7 +459,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     data : SlotData
         Labelled long windows.
     folds : list of Fold
-        From :func:`physiosync.protocols.make_folds`.
+        From :func:`physiosync.evaluation.protocols.make_folds`.
     out_dir : str | Path
         Where ``fold_XX.json`` files go.
     settings : dict | None

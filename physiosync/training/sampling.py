@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .exceptions import PhysioSyncError
-from .utils import derive_seed
+from ..exceptions import PhysioSyncError
+from .._utils import derive_seed
 
 __all__ = ["SlotData", "SynchronySampler", "SlotBatch"]
 
@@ -72,7 +72,7 @@ class SlotData:
 
     @classmethod
     def from_windows(cls, windows, length: float, modalities=None, target=None):
-        """Build from a :class:`~physiosync.windowing.WindowSet` (copies into one tensor).
+        """Build from a :class:`~physiosync.preprocessing.windows.WindowSet` (copies into one tensor).
 
         Parameters
         ----------
@@ -226,7 +226,7 @@ class SynchronySampler:
                 "group_size or fewer batch_slots.")
         skipped = int((counts > 0).sum() - slot_t.size)
         if skipped:
-            from ._logging import logger
+            from .._logging import logger
 
             logger.info("synchrony sampler: %d slots have fewer than %d allowed subjects and "
                         "are skipped", skipped, 2 * group_size)

@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from ._logging import logger, progress
-from .exceptions import CacheError, DataFormatError, PhysioSyncError
-from .datasets.base import RatedTrials
-from .preprocessing import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
+from .._version import __version__
+from .._logging import logger, progress
+from ..exceptions import CacheError, DataFormatError, PhysioSyncError
+from ..datasets.base import RatedTrials
+from .transforms import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
                             release_preprocess, remove_baseline)
 
 __all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir"]
@@ -85,7 +85,7 @@ class PreparedSubject(RatedTrials):
         return tuple(self.data)
 
     def labels(self, target: str, threshold: float | None = None) -> np.ndarray:
-        """Per-trial labels, see :func:`physiosync.preprocessing.make_labels`.
+        """Per-trial labels, see :func:`physiosync.preprocessing.transforms.make_labels`.
 
         *threshold* defaults to the dataset's (DEAP 5, DREAMER 3).
         """
@@ -164,10 +164,10 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
 
 def _release_recording(rec, modalities):
     """*rec*'s *modalities* as DEAP's preprocessed release holds them (128 Hz, see
-    :func:`~physiosync.preprocessing.release_preprocess`)."""
+    :func:`~physiosync.preprocessing.transforms.release_preprocess`)."""
     from dataclasses import replace
 
-    from .datasets.base import Recording
+    from ..datasets.base import Recording
 
     infos, baseline, stimulus = {}, {}, {}
     for m in modalities:

@@ -235,7 +235,7 @@ def model_chance_levels(y_test, subjects, train_labels, *, n_classes: int = 2, f
     y_test, subjects : array, shape (n,)
         Test labels and the subject of each.
     train_labels : dict | None
-        The ``train_labels`` of a fold record of :func:`physiosync.cv.cross_validate`:
+        The ``train_labels`` of a fold record of :func:`physiosync.evaluation.runner.cross_validate`:
         ``per_subject_models`` (bool), ``pooled`` (training class counts of the pooled
         model) and ``subjects`` (``{str(subject): counts}`` of the per-subject models).
         With *folds*, a mapping ``{fold: train_labels}``. ``None`` (a fold file written

@@ -15,224 +15,22 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from ._logging import logger, progress
-from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from .exceptions import PhysioSyncError
-from .models import HierarchicalFusionHead
-from .pretrain import PretrainConfig, TrainingDivergedError, build_encoders, make_optimizer
-from .slots import SlotData
-from .utils import derive_seed, fingerprint, flush_denormals, resolve_device
+from .._logging import logger, progress
+from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..models.physiosync import PhysioSyncNet
+from ..params import FinetuneConfig
+from .checkpoints import CheckpointError, read_checkpoint, save_checkpoint
+from .pretrain import make_optimizer
+from .sampling import SlotData
+from .._utils import derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["FinetuneConfig", "PhysioSyncNet", "finetune", "predict_proba", "evaluate_cells",
-           "channel_importance"]
-
-
-@dataclass
-class FinetuneConfig:
-    """Hyper-parameters of fine-tuning (defaults: the reference's DEAP dependent run).
-
-    Parameters
-    ----------
-    modalities : tuple of str | None
-        Modalities to use (EEG first); ``("eeg",)`` is the EEG-only ablation.
-        ``None`` uses all those of the data.
-    use_long, use_short : bool
-        Use the long-window and/or the short-window encoders.
-    gate : bool
-        Confidence gating of the features (off = plain concatenation).
-    freeze_encoders : bool
-        Train the head only (encoders frozen in eval mode) instead of end to end.
-    hidden : tuple of int
-        Hidden sizes of the head's MLP.
-    dropout : float
-        Dropout before the head's output layer.
-    epochs, batch_size : int
-        Passes over the training windows, and windows per step.
-    lr, weight_decay : float
-        Adam's learning rate and weight decay (the reference: 1e-3 and none).
-    optimizer : {"adam", "adamw"}
-        Optimiser.
-    scheduler : {"cosine-restarts", "none"}
-        ``CosineAnnealingWarmRestarts`` with ``T_0 = epochs // 3`` stepped per epoch
-        (the reference), or a constant learning rate.
-    select : {"val_loss", "val_balanced_accuracy", "last"}
-        Which epoch's weights to keep. Selection uses the validation windows only
-        (drawn from training data); without them the last epoch is kept.
-    amp : bool
-        Mixed precision on CUDA.
-    seed : int
-        Seed of batching and dropout.
-    """
-
-    modalities: tuple | None = None
-    use_long: bool = True
-    use_short: bool = True
-    gate: bool = True
-    freeze_encoders: bool = False
-    hidden: tuple = (256, 128)
-    dropout: float = 0.2
-    epochs: int = 6
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    optimizer: str = "adam"
-    scheduler: str = "cosine-restarts"
-    select: str = "val_loss"
-    amp: bool = False
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.modalities is not None:
-            self.modalities = tuple(self.modalities)
-        self.hidden = tuple(self.hidden)
-        if not (self.use_long or self.use_short):
-            raise PhysioSyncError("At least one of use_long and use_short must be True.")
-        for name, value, allowed in (
-                ("scheduler", self.scheduler, ("cosine-restarts", "none")),
-                ("select", self.select, ("val_loss", "val_balanced_accuracy", "last")),
-                ("optimizer", self.optimizer, ("adam", "adamw"))):
-            if value not in allowed:
-                raise PhysioSyncError(f"{name} must be one of {allowed}, got {value!r}.")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise PhysioSyncError("epochs must be >= 1 and batch_size >= 2.")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FinetuneConfig":
-        """Build from a dict, ignoring keys that are not fields."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-class PhysioSyncNet(nn.Module):
-    """Long and short encoders per modality plus the hierarchical fusion head.
-
-    Parameters
-    ----------
-    n_chans : dict of str -> int
-        Channels per modality, EEG first.
-    n_times : dict of str -> int
-        Samples per *long* window of each modality.
-    n_sub : int
-        Short windows per long window (5 for 5 s / 1 s).
-    n_classes : int
-        Number of classes.
-    config : FinetuneConfig
-        Head and ablation settings.
-    long_config, short_config : PretrainConfig | None
-        Encoder sizes of the long and short branches (default ``PretrainConfig()``).
-    """
-
-    def __init__(self, n_chans: dict, n_times: dict, n_sub: int, n_classes: int,
-                 config: FinetuneConfig, long_config: PretrainConfig | None = None,
-                 short_config: PretrainConfig | None = None):
-        super().__init__()
-        mods = tuple(config.modalities or n_chans)
-        unknown = [m for m in mods if m not in n_chans]
-        if unknown:
-            raise PhysioSyncError(f"modalities {unknown} are not in the data {list(n_chans)}.")
-        self.modalities = mods
-        self.n_chans = {m: int(n_chans[m]) for m in mods}
-        self.n_times = {m: int(n_times[m]) for m in mods}
-        self.n_sub, self.n_classes, self.config = int(n_sub), int(n_classes), config
-        for m in mods if config.use_short else ():
-            if self.n_times[m] % self.n_sub:
-                raise PhysioSyncError(
-                    f"{m} windows of {self.n_times[m]} samples do not split into {n_sub} "
-                    "equal short windows.")
-        self.long_config = long_config or PretrainConfig()
-        self.short_config = short_config or self.long_config
-        self.long = (build_encoders(self.n_chans, self.n_times, self.long_config)
-                     if config.use_long else None)
-        short_times = {m: t // self.n_sub for m, t in self.n_times.items()}
-        self.short = (build_encoders(self.n_chans, short_times, self.short_config)
-                      if config.use_short else None)
-        long_dim = self.long[mods[0]].out_dim if self.long is not None else 1
-        short_dim = self.short[mods[0]].out_dim if self.short is not None else 1
-        self.head = HierarchicalFusionHead(
-            long_dim, short_dim, len(mods), self.n_sub, self.n_classes,
-            use_long=config.use_long, use_short=config.use_short, gate=config.gate,
-            hidden=config.hidden, dropout=config.dropout)
-
-    # ------------------------------------------------------------ construction
-    def resolved_config(self) -> dict:
-        """Everything needed to rebuild this network (see :meth:`from_config`)."""
-        return {"n_chans": self.n_chans, "n_times": self.n_times, "n_sub": self.n_sub,
-                "n_classes": self.n_classes, "modalities": list(self.modalities),
-                "finetune": asdict(self.config), "long": asdict(self.long_config),
-                "short": asdict(self.short_config)}
-
-    @classmethod
-    def from_config(cls, d: dict) -> "PhysioSyncNet":
-        """Rebuild from :meth:`resolved_config` output."""
-        mods = d["modalities"]
-        return cls({m: d["n_chans"][m] for m in mods}, {m: d["n_times"][m] for m in mods},
-                   d["n_sub"], d["n_classes"], FinetuneConfig.from_dict(d["finetune"]),
-                   PretrainConfig.from_dict(d["long"]), PretrainConfig.from_dict(d["short"]))
-
-    def load_pretrained(self, long=None, short=None) -> "PhysioSyncNet":
-        """Copy encoder weights from pre-trained :class:`~physiosync.pretrain.PretrainModel` s."""
-        for branch, source in ((self.long, long), (self.short, short)):
-            if branch is None or source is None:
-                continue
-            for m in self.modalities:
-                if m not in source.encoders:
-                    raise PhysioSyncError(f"the pre-trained model has no {m!r} encoder.")
-                branch[m].load_state_dict(source.encoders[m].state_dict())
-        return self
-
-    def encoders(self) -> dict:
-        """The encoders as plain modules: ``{"long": {m: ...}, "short": {m: ...}}``."""
-        return {name: dict(branch.items()) for name, branch in
-                (("long", self.long), ("short", self.short)) if branch is not None}
-
-    # ----------------------------------------------------------------- forward
-    def _check(self, x: dict):
-        for m in self.modalities:
-            if m not in x:
-                raise PhysioSyncError(f"missing input for modality {m!r}.")
-            shape = tuple(x[m].shape)
-            want = (self.n_chans[m], self.n_times[m])
-            if len(shape) != 3 or shape[1:] != want:
-                raise PhysioSyncError(
-                    f"{m} input has shape {shape}; expected (batch, {want[0]}, {want[1]}).")
-
-    def features(self, x: dict):
-        """Long and short features: two lists (one entry per modality) or None."""
-        self._check(x)
-        long_feats = short_feats = None
-        if self.long is not None:
-            long_feats = [self.long[m](x[m]) for m in self.modalities]
-        if self.short is not None:
-            short_feats = []
-            for m in self.modalities:
-                b, c, t = x[m].shape
-                ts = t // self.n_sub
-                xs = x[m].reshape(b, c, self.n_sub, ts).transpose(1, 2).reshape(-1, c, ts)
-                short_feats.append(self.short[m](xs).view(b, self.n_sub, -1))
-        return long_feats, short_feats
-
-    def forward(self, x: dict) -> torch.Tensor:
-        """Class logits ``(B, n_classes)`` from long windows ``{m: (B, C_m, T_m)}``."""
-        return self.head(*self.features(x))
-
-    def embed(self, x: dict) -> torch.Tensor:
-        """Concatenated encoder features (no gating), ``(B, n_features)``."""
-        long_feats, short_feats = self.features(x)
-        parts = []
-        for i in range(len(self.modalities)):
-            if long_feats is not None:
-                parts.append(long_feats[i])
-            if short_feats is not None:
-                parts.append(short_feats[i].flatten(1))
-        return torch.cat(parts, dim=1)
+__all__ = ["finetune", "predict_proba", "evaluate_cells", "channel_importance"]
 
 
 def _gather(data: SlotData, mods, cells: np.ndarray, device):
@@ -345,7 +143,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     long_config, short_config : PretrainConfig | None
         Encoder sizes; default to those of the pre-trained models.
     device, checkpoint, resume, show_progress
-        As in :func:`physiosync.pretrain.pretrain`; the checkpoint is written after
+        As in :func:`physiosync.training.pretrain.pretrain`; the checkpoint is written after
         every epoch.
 
     Returns

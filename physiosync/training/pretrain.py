@@ -6,7 +6,7 @@ per modality (EEG first, then one peripheral signal) and the shared CM-CA head.
 
     L = w_eeg * L_T(EEG) + w_pps * L_T(PPS) + w_cmca * L_CMCA
 
-on batches from the :class:`~physiosync.slots.SynchronySampler`. LS-TCL is two such
+on batches from the :class:`~physiosync.training.sampling.SynchronySampler`. LS-TCL is two such
 runs, one on 1 s and one on 5 s windows (:func:`pretrain_ls_tcl`).
 
 Everything random in a step (the batch, the augmentation, dropout) is seeded from
@@ -18,28 +18,24 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from ._logging import logger, progress
+from .._logging import logger, progress
+from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..models.losses import pretrain_loss
+from ..models.physiosync import PretrainModel
+from ..params import PretrainConfig
 from .augment import N_KINDS, augment
-from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from .exceptions import PhysioSyncError
-from .losses import pretrain_loss
-from .models import CMCAHead, Projector, SignalEncoder
-from .slots import SlotData, SynchronySampler
-from .utils import derive_seed, fingerprint, flush_denormals, resolve_device
+from .checkpoints import CheckpointError, read_checkpoint, save_checkpoint
+from .sampling import SlotData, SynchronySampler
+from .._utils import derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["PretrainConfig", "PretrainModel", "pretrain", "pretrain_ls_tcl", "build_encoders",
-           "TrainingDivergedError", "make_optimizer"]
+__all__ = ["pretrain", "pretrain_ls_tcl", "make_optimizer"]
 
-
-class TrainingDivergedError(PhysioSyncError, FloatingPointError):
-    """A loss or the weights became NaN or infinite; the last good checkpoint is kept."""
 
 
 #: Settings that ``pretrain(..., resume_with=...)`` may change when resuming.
@@ -70,116 +66,6 @@ def _check_resume_with(resume_with) -> dict:
     return resume_with
 
 
-@dataclass
-class PretrainConfig:
-    """Hyper-parameters of one pre-training run (defaults: the reference's DEAP setting).
-
-    Parameters
-    ----------
-    embed_dim : int | None
-        Token size D; ``None`` uses the EEG window length in samples (the reference:
-        128 at 1 s, 640 at 5 s). Both encoders share it (CM-CA's head is shared).
-    depth, n_heads : int
-        Transformer blocks and attention heads.
-    n_prompts : int
-        Learnable prompt tokens per block, EEG encoder only.
-    eeg_dropout : float
-        Dropout after the token assembly of the EEG encoder (the reference: 0.2).
-    embedding : {"multiview", "factorised", "spectral"}
-        Embedding of the encoders (see :class:`~physiosync.models.SignalEncoder`).
-    projector_dims : tuple of int
-        Sizes of the contrastive projector.
-    projector_dropout : float
-        Dropout inside the projector (a module: off in eval mode).
-    cmca_dim : int
-        Output size of the shared CM-CA head.
-    temperature : float
-        NT-Xent temperature.
-    loss_weights : tuple of float
-        ``(w_eeg, w_pps, w_cmca)``; the reference uses ``(0.5, 0.5, 1.0)``.
-    cmca_variant : {"cross-subject", "same-subject", "none"}
-        CM-CA as coded by the authors, EEG<->peripheral of the same subjects, or off.
-    optimizer : {"adam", "adamw"}
-        Adam with coupled L2 (the reference) or AdamW.
-    lr, weight_decay : float
-        Learning rate and weight decay (the reference: 7e-4 and 1e-3 on DEAP).
-    batch_slots, group_size : int
-        Stimulus slots per batch (B) and subjects per group (N).
-    steps : int | None
-        Optimisation steps; ``None`` runs *epochs* passes over the usable slots.
-    epochs : int
-        Passes over the slots when *steps* is None.
-    augment : bool
-        On-the-fly augmentation (six kinds).
-    augment_pairing : {"independent", "shared"}
-        ``"independent"``: every window draws its own augmentation kind. ``"shared"``:
-        both subject groups of a slot get the same kind, as the reference's aligned,
-        pre-augmented copies imply; the positives then share their amplitude scaling
-        and noise, a shortcut the contrastive task can match instead of the stimulus.
-    snr_db : float
-        SNR of the additive-noise augmentation.
-    amp : bool
-        Mixed precision on CUDA (float16 with loss scaling). Ignored on the CPU.
-    checkpoint_every : int
-        Steps between checkpoints (when a checkpoint path is given).
-    seed : int
-        Seed of everything random in the run.
-    """
-
-    embed_dim: int | None = None
-    depth: int = 3
-    n_heads: int = 4
-    n_prompts: int = 2
-    eeg_dropout: float = 0.2
-    embedding: str = "multiview"
-    projector_dims: tuple = (1024, 2048, 4096)
-    projector_dropout: float = 0.2
-    cmca_dim: int = 1024
-    temperature: float = 0.1
-    loss_weights: tuple = (0.5, 0.5, 1.0)
-    cmca_variant: str = "cross-subject"
-    optimizer: str = "adam"
-    lr: float = 7e-4
-    weight_decay: float = 1e-3
-    batch_slots: int = 8
-    group_size: int = 2
-    steps: int | None = None
-    epochs: int = 1
-    augment: bool = True
-    augment_pairing: str = "independent"
-    snr_db: float = 5.0
-    amp: bool = False
-    checkpoint_every: int = 200
-    seed: int = 0
-
-    def __post_init__(self):
-        self.projector_dims = tuple(self.projector_dims)
-        self.loss_weights = tuple(float(w) for w in self.loss_weights)
-        if self.cmca_variant not in ("cross-subject", "same-subject", "none"):
-            raise PhysioSyncError(f"cmca_variant must be 'cross-subject', 'same-subject' or "
-                                  f"'none', got {self.cmca_variant!r}.")
-        if self.augment_pairing not in ("independent", "shared"):
-            raise PhysioSyncError(f"augment_pairing must be 'independent' or 'shared', got "
-                                  f"{self.augment_pairing!r}.")
-        if self.optimizer not in ("adam", "adamw"):
-            raise PhysioSyncError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
-        from .models.encoders import EMBEDDINGS
-
-        if self.embedding not in EMBEDDINGS:
-            raise PhysioSyncError(f"embedding must be one of {EMBEDDINGS}, got "
-                                  f"{self.embedding!r}.")
-        if len(self.loss_weights) != 3:
-            raise PhysioSyncError("loss_weights must be (w_eeg, w_pps, w_cmca).")
-        if self.temperature <= 0:
-            raise PhysioSyncError(f"temperature must be > 0, got {self.temperature}.")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PretrainConfig":
-        """Build from a dict, ignoring keys that are not fields (e.g. shapes)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
 def make_optimizer(params, name: str, lr: float, weight_decay: float):
     """Adam (coupled L2, the reference's) or AdamW, fused where the device supports it.
 
@@ -193,67 +79,6 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float):
         return cls(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError, TypeError):  # a device without fused kernels
         return cls(params, lr=lr, weight_decay=weight_decay)
-
-
-def build_encoders(n_chans: dict, n_times: dict, config: PretrainConfig) -> nn.ModuleDict:
-    """One :class:`SignalEncoder` per modality (EEG first) with the config's sizes.
-
-    The token size defaults to the EEG window length in samples, shared by all
-    modalities; only the EEG encoder gets prompts and dropout (as in the reference).
-    """
-    eeg = next(iter(n_chans))
-    dim = config.embed_dim or n_times[eeg]
-    return nn.ModuleDict({
-        m: SignalEncoder(n_chans[m], n_times[m], dim, depth=config.depth,
-                         n_heads=config.n_heads,
-                         n_prompts=config.n_prompts if m == eeg else 0,
-                         dropout=config.eeg_dropout if m == eeg else 0.0,
-                         embedding=config.embedding)
-        for m in n_chans})
-
-
-class PretrainModel(nn.Module):
-    """Encoders, projectors and CM-CA head of one window length.
-
-    Parameters
-    ----------
-    n_chans, n_times : dict of str -> int
-        Channels and samples per window of each modality; the first key is the EEG.
-    config : PretrainConfig
-        Hyper-parameters.
-    """
-
-    def __init__(self, n_chans: dict, n_times: dict, config: PretrainConfig):
-        super().__init__()
-        self.modalities = tuple(n_chans)
-        self.n_chans, self.n_times = dict(n_chans), dict(n_times)
-        self.config = config
-        self.encoders = build_encoders(self.n_chans, self.n_times, config)
-        dim = self.embed_dim = self.encoders[self.modalities[0]].out_dim // 4
-        feat = 4 * dim
-        self.projectors = nn.ModuleDict({
-            m: Projector(feat, dims=config.projector_dims, dropout=config.projector_dropout)
-            for m in self.modalities})
-        self.cmca_head = (CMCAHead(feat, config.cmca_dim)
-                          if len(self.modalities) == 2 and config.cmca_variant != "none" else None)
-
-    def resolved_config(self) -> dict:
-        """The configuration with the shapes, enough to rebuild the model."""
-        d = asdict(self.config)
-        d.update(n_chans=self.n_chans, n_times=self.n_times,
-                 modalities=list(self.modalities), embed_dim_resolved=self.embed_dim)
-        return d
-
-    @classmethod
-    def from_config(cls, d: dict) -> "PretrainModel":
-        """Rebuild a model from :meth:`resolved_config` output."""
-        n_chans = {m: d["n_chans"][m] for m in d["modalities"]}
-        n_times = {m: d["n_times"][m] for m in d["modalities"]}
-        return cls(n_chans, n_times, PretrainConfig.from_dict(d))
-
-    def encoder(self, modality: str) -> nn.Module:
-        """The encoder of *modality*, a plain :class:`torch.nn.Module`."""
-        return self.encoders[modality]
 
 
 def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):

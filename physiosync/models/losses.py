@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .exceptions import PhysioSyncError
-from .models.encoders import ShapeError
+from ..exceptions import PhysioSyncError
+from .encoders import ShapeError
 
 __all__ = ["nt_xent", "cmca", "pretrain_loss", "PretrainLoss", "CMCA_VARIANTS",
            "collapsed_loss"]
@@ -255,7 +255,7 @@ def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.
     * CM-CA ``"same-subject"`` pairs 2B rows with 2B rows: ``2 log(4B - 1)``.
 
     The total weights them as :func:`pretrain_loss` does, with the terms that
-    :func:`physiosync.pretrain.pretrain` drops without a peripheral modality or with
+    :func:`physiosync.training.pretrain.pretrain` drops without a peripheral modality or with
     ``cmca_variant="none"`` left out. A run whose loss stays at or above this value
     has learnt nothing the positives share; e.g. 9.59 for ``batch_slots=6`` with the
     default weights and CM-CA, 10.83 for 8.

@@ -1,0 +1,12 @@
+"""Private helpers shared by every layer: checks, atomic writes, devices and seeds.
+
+Nothing here imports another physiosync module except :mod:`physiosync.exceptions`.
+"""
+
+from .checks import check_option
+from .device import flush_denormals, resolve_device
+from .io import atomic_write_bytes, atomic_write_text
+from .random import derive_seed, fingerprint, set_random_seeds
+
+__all__ = ["check_option", "resolve_device", "flush_denormals", "atomic_write_bytes",
+           "atomic_write_text", "derive_seed", "fingerprint", "set_random_seeds"]

@@ -1,0 +1,409 @@
+"""Parameters of every stage of a run, free of torch.
+
+Each stage's hyper-parameters are a dataclass here, and every set of allowed values
+is declared once, beside its parameter. The configuration loader
+(:mod:`physiosync.config`), the command line and the stages themselves validate
+against these declarations, so a value is refused with the same message wherever it
+comes from, and ``load_config`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import asdict, dataclass, field, fields
+
+from ._utils import check_option
+from .exceptions import PhysioSyncError
+
+__all__ = [
+    "PrepareParams", "PretrainConfig", "FinetuneConfig", "DataConfig", "ProtocolConfig",
+    "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "BASELINE_METHODS", "NORM_METHODS",
+    "STIMULUS_ALIGNS", "BDF_PREPROCESSING", "THRESHOLDS", "RELEASE_SFREQ", "RELEASE_BAND",
+    "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
+    "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES",
+]
+
+# -- data ------------------------------------------------------------------------------
+#: Dataset formats that ``data.name`` may name.
+DATASETS = ("deap", "dreamer")
+#: Modalities prepared when none are named: EEG first, then one peripheral signal.
+DEFAULT_MODALITIES = {"deap": ("eeg", "gsr"), "dreamer": ("eeg", "ecg")}
+BASELINE_METHODS = ("deviation", "mean", "none")
+NORM_METHODS = ("spatial", "channel", "none")
+TARGETS = ("valence", "arousal", "dominance", "liking", "four")
+#: Rating at or above which a trial is "high", per dataset (DEAP 1-9, DREAMER 1-5 scales).
+THRESHOLDS = {"DEAP": 5.0, "DREAMER": 3.0}
+#: What ``PrepareParams.bdf_preprocessing`` may be.
+BDF_PREPROCESSING = ("release", "none")
+#: Sampling rate (Hz) and EEG pass band (Hz) of DEAP's preprocessed (``.dat``) release.
+RELEASE_SFREQ = 128.0
+RELEASE_BAND = (4.0, 45.0)
+STIMULUS_ALIGNS = ("start", "end")
+
+# -- models and training ---------------------------------------------------------------
+#: Token embeddings of :class:`~physiosync.models.SignalEncoder`.
+EMBEDDINGS = ("multiview", "factorised", "spectral")
+#: Which EEG and peripheral windows CM-CA aligns (the authors' pairing, or the same subjects).
+CMCA_PAIRINGS = ("cross-subject", "same-subject")
+#: ``pretrain.cmca_variant``: a CM-CA pairing or ``"none"`` (no cross-modal term).
+CMCA_VARIANTS = CMCA_PAIRINGS + ("none",)
+OPTIMIZERS = ("adam", "adamw")
+AUGMENT_PAIRINGS = ("independent", "shared")
+SCHEDULERS = ("cosine-restarts", "none")
+EPOCH_SELECTIONS = ("val_loss", "val_balanced_accuracy", "last")
+
+# -- evaluation ------------------------------------------------------------------------
+#: What happens to a model whose training windows hold one class.
+ONE_CLASS_RULES = ("error", "constant")
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    """Everything that determines the prepared arrays (and so the cache key).
+
+    Parameters
+    ----------
+    modalities : tuple of str
+        Modalities to prepare, e.g. ``("eeg", "gsr")`` for DEAP, ``("eeg", "ecg")``
+        for DREAMER.
+    baseline : {"deviation", "mean", "none"}
+        ``"deviation"`` (PhysioSync): the mean of the baseline's 1 s
+        chunks is subtracted from every 1 s chunk of the stimulus. ``"mean"``: the
+        baseline's per-channel mean is subtracted. ``"none"``: nothing.
+    norm : dict of str -> str
+        Per-modality normalisation: ``"spatial"`` (z-score across channels at every
+        time sample, the reference's EEG normalisation), ``"channel"`` (z-score of
+        each channel over its trial) or ``"none"``. Modalities not listed use
+        ``"spatial"`` for EEG and ``"channel"`` for the rest (the reference leaves GSR
+        raw; pass ``{"gsr": "none"}`` to reproduce that).
+    stimulus_seconds : float | None
+        Stimulus length to keep from every trial. ``None`` keeps the longest length
+        common to all trials of the subject (60 s on DEAP; the shortest clip on
+        DREAMER).
+    stimulus_align : {"start", "end"}
+        Keep the first (``"start"``, the reference's choice on DREAMER) or the last
+        *stimulus_seconds* of each stimulus.
+    dtype : str
+        Storage dtype of the prepared arrays.
+    bdf_preprocessing : {"release", "none"}
+        What happens to the original DEAP recordings (``sXX.bdf``, 512 Hz) before the
+        steps above; recordings from any other file are not touched. ``"release"``
+        (default) reproduces the preprocessed ``.dat`` release, for which the
+        configurations are tuned: every modality is resampled to 128 Hz (with MNE's
+        anti-alias low-pass), and EEG is band-passed 4-45 Hz and re-referenced to the
+        common average (see :func:`release_preprocess`). Each trial (its baseline and
+        stimulus, contiguous in the file) is filtered on its own, so the first and last
+        tenths of a second see the filter's edge padding. The release also removed
+        EOG artefacts; that is not reproduced. ``"none"``: the signals at 512 Hz, as
+        recorded.
+    """
+
+    modalities: tuple = ("eeg", "gsr")
+    baseline: str = "deviation"
+    norm: dict = field(default_factory=dict)
+    stimulus_seconds: float | None = None
+    stimulus_align: str = "start"
+    dtype: str = "float32"
+    bdf_preprocessing: str = "release"
+
+    def __post_init__(self):
+        object.__setattr__(self, "modalities", tuple(self.modalities))
+        object.__setattr__(self, "norm", dict(self.norm))
+        check_option("baseline", self.baseline, BASELINE_METHODS)
+        check_option("stimulus_align", self.stimulus_align, ("start", "end"))
+        check_option("bdf_preprocessing", self.bdf_preprocessing, BDF_PREPROCESSING)
+        for m, method in self.norm.items():
+            check_option(f"norm[{m!r}]", method, NORM_METHODS)
+        if self.stimulus_seconds is not None and not self.stimulus_seconds > 0:
+            raise PhysioSyncError(
+                f"stimulus_seconds must be positive or None, got {self.stimulus_seconds!r}.")
+        if not self.modalities:
+            raise PhysioSyncError("modalities must name at least one modality.")
+
+    def norm_for(self, modality: str) -> str:
+        """Normalisation method used for *modality*."""
+        return self.norm.get(modality, "spatial" if modality == "eeg" else "channel")
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable description (used for the cache key)."""
+        d = asdict(self)
+        d["modalities"] = list(self.modalities)
+        d["norm"] = {m: self.norm_for(m) for m in self.modalities}
+        return d
+
+
+@dataclass
+class PretrainConfig:
+    """Hyper-parameters of one pre-training run (defaults: the reference's DEAP setting).
+
+    Parameters
+    ----------
+    embed_dim : int | None
+        Token size D; ``None`` uses the EEG window length in samples (the reference:
+        128 at 1 s, 640 at 5 s). Both encoders share it (CM-CA's head is shared).
+    depth, n_heads : int
+        Transformer blocks and attention heads.
+    n_prompts : int
+        Learnable prompt tokens per block, EEG encoder only.
+    eeg_dropout : float
+        Dropout after the token assembly of the EEG encoder (the reference: 0.2).
+    embedding : {"multiview", "factorised", "spectral"}
+        Embedding of the encoders (see :class:`~physiosync.models.SignalEncoder`).
+    projector_dims : tuple of int
+        Sizes of the contrastive projector.
+    projector_dropout : float
+        Dropout inside the projector (a module: off in eval mode).
+    cmca_dim : int
+        Output size of the shared CM-CA head.
+    temperature : float
+        NT-Xent temperature.
+    loss_weights : tuple of float
+        ``(w_eeg, w_pps, w_cmca)``; the reference uses ``(0.5, 0.5, 1.0)``.
+    cmca_variant : {"cross-subject", "same-subject", "none"}
+        CM-CA as coded by the authors, EEG<->peripheral of the same subjects, or off.
+    optimizer : {"adam", "adamw"}
+        Adam with coupled L2 (the reference) or AdamW.
+    lr, weight_decay : float
+        Learning rate and weight decay (the reference: 7e-4 and 1e-3 on DEAP).
+    batch_slots, group_size : int
+        Stimulus slots per batch (B) and subjects per group (N).
+    steps : int | None
+        Optimisation steps; ``None`` runs *epochs* passes over the usable slots.
+    epochs : int
+        Passes over the slots when *steps* is None.
+    augment : bool
+        On-the-fly augmentation (six kinds).
+    augment_pairing : {"independent", "shared"}
+        ``"independent"``: every window draws its own augmentation kind. ``"shared"``:
+        both subject groups of a slot get the same kind, as the reference's aligned,
+        pre-augmented copies imply; the positives then share their amplitude scaling
+        and noise, a shortcut the contrastive task can match instead of the stimulus.
+    snr_db : float
+        SNR of the additive-noise augmentation.
+    amp : bool
+        Mixed precision on CUDA (float16 with loss scaling). Ignored on the CPU.
+    checkpoint_every : int
+        Steps between checkpoints (when a checkpoint path is given).
+    seed : int
+        Seed of everything random in the run.
+    """
+
+    embed_dim: int | None = None
+    depth: int = 3
+    n_heads: int = 4
+    n_prompts: int = 2
+    eeg_dropout: float = 0.2
+    embedding: str = "multiview"
+    projector_dims: tuple = (1024, 2048, 4096)
+    projector_dropout: float = 0.2
+    cmca_dim: int = 1024
+    temperature: float = 0.1
+    loss_weights: tuple = (0.5, 0.5, 1.0)
+    cmca_variant: str = "cross-subject"
+    optimizer: str = "adam"
+    lr: float = 7e-4
+    weight_decay: float = 1e-3
+    batch_slots: int = 8
+    group_size: int = 2
+    steps: int | None = None
+    epochs: int = 1
+    augment: bool = True
+    augment_pairing: str = "independent"
+    snr_db: float = 5.0
+    amp: bool = False
+    checkpoint_every: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        self.projector_dims = tuple(self.projector_dims)
+        self.loss_weights = tuple(float(w) for w in self.loss_weights)
+        if self.cmca_variant not in ("cross-subject", "same-subject", "none"):
+            raise PhysioSyncError(f"cmca_variant must be 'cross-subject', 'same-subject' or "
+                                  f"'none', got {self.cmca_variant!r}.")
+        if self.augment_pairing not in ("independent", "shared"):
+            raise PhysioSyncError(f"augment_pairing must be 'independent' or 'shared', got "
+                                  f"{self.augment_pairing!r}.")
+        if self.optimizer not in ("adam", "adamw"):
+            raise PhysioSyncError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
+        if self.embedding not in EMBEDDINGS:
+            raise PhysioSyncError(f"embedding must be one of {EMBEDDINGS}, got "
+                                  f"{self.embedding!r}.")
+        if len(self.loss_weights) != 3:
+            raise PhysioSyncError("loss_weights must be (w_eeg, w_pps, w_cmca).")
+        if self.temperature <= 0:
+            raise PhysioSyncError(f"temperature must be > 0, got {self.temperature}.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        """Build from a dict, ignoring keys that are not fields (e.g. shapes)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class FinetuneConfig:
+    """Hyper-parameters of fine-tuning (defaults: the reference's DEAP dependent run).
+
+    Parameters
+    ----------
+    modalities : tuple of str | None
+        Modalities to use (EEG first); ``("eeg",)`` is the EEG-only ablation.
+        ``None`` uses all those of the data.
+    use_long, use_short : bool
+        Use the long-window and/or the short-window encoders.
+    gate : bool
+        Confidence gating of the features (off = plain concatenation).
+    freeze_encoders : bool
+        Train the head only (encoders frozen in eval mode) instead of end to end.
+    hidden : tuple of int
+        Hidden sizes of the head's MLP.
+    dropout : float
+        Dropout before the head's output layer.
+    epochs, batch_size : int
+        Passes over the training windows, and windows per step.
+    lr, weight_decay : float
+        Adam's learning rate and weight decay (the reference: 1e-3 and none).
+    optimizer : {"adam", "adamw"}
+        Optimiser.
+    scheduler : {"cosine-restarts", "none"}
+        ``CosineAnnealingWarmRestarts`` with ``T_0 = epochs // 3`` stepped per epoch
+        (the reference), or a constant learning rate.
+    select : {"val_loss", "val_balanced_accuracy", "last"}
+        Which epoch's weights to keep. Selection uses the validation windows only
+        (drawn from training data); without them the last epoch is kept.
+    amp : bool
+        Mixed precision on CUDA.
+    seed : int
+        Seed of batching and dropout.
+    """
+
+    modalities: tuple | None = None
+    use_long: bool = True
+    use_short: bool = True
+    gate: bool = True
+    freeze_encoders: bool = False
+    hidden: tuple = (256, 128)
+    dropout: float = 0.2
+    epochs: int = 6
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    scheduler: str = "cosine-restarts"
+    select: str = "val_loss"
+    amp: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.modalities is not None:
+            self.modalities = tuple(self.modalities)
+        self.hidden = tuple(self.hidden)
+        if not (self.use_long or self.use_short):
+            raise PhysioSyncError("At least one of use_long and use_short must be True.")
+        for name, value, allowed in (
+                ("scheduler", self.scheduler, ("cosine-restarts", "none")),
+                ("select", self.select, ("val_loss", "val_balanced_accuracy", "last")),
+                ("optimizer", self.optimizer, ("adam", "adamw"))):
+            if value not in allowed:
+                raise PhysioSyncError(f"{name} must be one of {allowed}, got {value!r}.")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise PhysioSyncError("epochs must be >= 1 and batch_size >= 2.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinetuneConfig":
+        """Build from a dict, ignoring keys that are not fields."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is prepared.
+
+    Parameters
+    ----------
+    name : {"deap", "dreamer"}
+        Dataset format.
+    root : str | None
+        DEAP folder (``.dat`` or ``.bdf`` release) or ``DREAMER.mat``.
+    modalities : tuple of str | None
+        EEG first, then one peripheral modality. ``None``: ``eeg, gsr`` on DEAP,
+        ``eeg, ecg`` on DREAMER.
+    target : {"valence", "arousal", "dominance", "liking", "four"}
+        Rating to classify (high/low at the dataset's threshold), or the four
+        valence-arousal quadrants. ``liking`` exists on DEAP only.
+    baseline : {"deviation", "mean", "none"}
+        Baseline removal (:class:`~physiosync.preprocessing.transforms.PrepareParams`).
+    norm : dict of str -> str
+        Per-modality normalisation (``spatial``, ``channel`` or ``none``).
+    stimulus_seconds : float | None
+        Stimulus length kept from every trial (``None``: the longest common length).
+    bdf_preprocessing : {"release", "none"}
+        Original DEAP recordings (``sXX.bdf``, 512 Hz): ``"release"`` resamples them to
+        128 Hz and band-passes (4-45 Hz) and average-references the EEG, as the ``.dat``
+        release did; ``"none"`` keeps the 512 Hz signals as recorded
+        (:class:`~physiosync.preprocessing.transforms.PrepareParams`). Other data ignore it.
+    subjects : tuple of int | None
+        Subjects to use (``None``: all).
+    cache_dir : str | None
+        Cache of prepared arrays (``None``: the user cache folder).
+    long_seconds : float
+        Long-window length in seconds (the reference: 5).
+    n_sub : int
+        Short windows per long window (the reference: five 1-s windows).
+    """
+
+    name: str = "deap"
+    root: typing.Optional[str] = None
+    modalities: typing.Optional[tuple] = None
+    target: str = "valence"
+    baseline: str = "deviation"
+    norm: dict = field(default_factory=dict)
+    stimulus_seconds: typing.Optional[float] = None
+    bdf_preprocessing: str = "release"
+    subjects: typing.Optional[tuple] = None
+    cache_dir: typing.Optional[str] = None
+    long_seconds: float = 5.0
+    n_sub: int = 5
+
+
+@dataclass
+class ProtocolConfig:
+    """The cross-validation protocol (see ``docs/evaluation.md``).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`physiosync.evaluation.protocols.PROTOCOLS`.
+    n_splits : int
+        Folds of the k-fold protocols (``subject-stimulus-kfold``: groups of subjects
+        and of stimuli, paired one to one).
+    val_size : float
+        Fraction of training stimuli (within) or subjects (across, including
+        ``subject-stimulus-kfold``) held out for epoch selection; 0 keeps the last
+        epoch.
+    pooled : bool
+        Within-subject protocols: fit one model over all subjects instead of one per
+        subject.
+    one_class : {"error", "constant"}
+        A model whose training windows hold one class: stop before training, or
+        predict that class and flag it in the report.
+    permutations : int
+        Label permutations for a p-value of the mean balanced accuracy (0: none).
+    permutation_refit : int
+        Refits of every pipeline on permuted training labels, for a p-value that
+        accounts for training (0: none). Each refit shuffles, within every subject,
+        the labels of each fold's training units (and separately of its validation
+        units), retrains on the same folds and scores the true test labels with the
+        headline subject-level metric. Costs *N* extra cross-validations per
+        pipeline (pre-training is shared by the refits of a fold). Not available
+        with ``legacy-segment``, whose test windows share trials with training.
+    """
+
+    name: str = "within-trial-kfold"
+    n_splits: int = 5
+    val_size: float = 0.2
+    pooled: bool = False
+    one_class: str = "error"
+    permutations: int = 0
+    permutation_refit: int = 0

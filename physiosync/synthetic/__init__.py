@@ -1,0 +1,45 @@
+"""Format-faithful synthetic DEAP and DREAMER datasets.
+
+The files written here are the real formats, with their quirks, so that every reader
+(physiosync's, Python's own latin1 unpickling, ``mne.io.read_raw_bdf``,
+``scipy.io.loadmat``) reads them exactly as it reads the licensed data:
+
+* :func:`make_deap` -- ``data_preprocessed_python/sXX.dat``: Python-2 protocol-2 pickles
+  of ``{"labels": (n_trials, 4) float64, "data": (n_trials, 40, n_samples) float64}``.
+* :func:`make_deap_bdf` -- ``data_original/sXX.bdf``: BioSemi BDF with 48 or 49
+  channels, Status-channel quirks, presentation order, plus ``participant_ratings.csv``.
+* :func:`make_dreamer` -- ``DREAMER.mat``: a MATLAB v5 struct with the real layout.
+
+Signals carry a tunable emotion effect (see :class:`SubjectSimulator`); ``effect=0``
+makes the labels independent of the signals. Defaults are small, so tests run in
+seconds; pass the real sizes (``n_subjects=32, n_trials=40, seconds=60`` for DEAP)
+for a full-size set.
+
+Every writer also takes two options of the simulation:
+
+* ``synchrony`` (default 1.0): strength of each video's stimulus-locked affective time
+  course, shared by all its viewers (subject-specific gain, lag under 0.35 s, private
+  noise) and expressed at the same seconds in the EEG (band-power envelopes and a slow
+  cortical component) and the peripheral signals (skin-conductance responses, heart
+  rate, respiration). This is the inter-subject and cross-modal synchrony that
+  PhysioSync's pre-training learns from, so it is on by default. At 1 the shared
+  fluctuation has SD 0.5 on the latent emotion scale on which the per-video levels
+  span [-1, 1] (before ``effect`` scales them): strong enough that pre-training with
+  the multi-view embedding on 5 s windows beats a collapsed encoder, mild enough that
+  the emotion effect stays decodable from single windows (stronger values add
+  within-trial variance that small deep models pay for). The course has mean zero and does not
+  depend on the ratings, so ``effect=0`` still gives signals independent of the
+  labels. ``synchrony=0`` writes stationary trials, in which nothing but the ratings
+  is shared across subjects.
+* ``rating_bias`` (default 0): SD of a per-subject offset of the ratings, as a
+  fraction of the rating range (0.25 = 2 points on DEAP's 1-9 scales), so that some
+  subjects rate most videos high and others most low, as in DEAP. It changes the
+  reported ratings only (a response style), not the signals. ``0`` keeps the ratings
+  of earlier versions.
+"""
+
+from ._simulate import SubjectSimulator
+from .deap import make_deap, make_deap_bdf
+from .dreamer import make_dreamer
+
+__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "SubjectSimulator"]
