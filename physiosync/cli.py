@@ -10,14 +10,15 @@ from pathlib import Path
 
 from ._version import __version__
 from ._logging import log_to_file, logger, set_log_level
+from . import params
 from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
 
 
 def _open_dataset(kind: str, path):
-    from .datasets import DEAP, DREAMER
+    from .datasets import open_dataset
 
-    return DREAMER(path) if kind == "dreamer" else DEAP(path)
+    return open_dataset(kind, path)
 
 
 def cmd_synth(args) -> int:
@@ -51,11 +52,11 @@ def cmd_prepare(args) -> int:
     from .preprocessing.windows import make_windows
 
     ds = _open_dataset(args.dataset, args.path)
-    modalities = tuple(args.modalities.split(",")) if args.modalities else (
-        ("eeg", "ecg") if args.dataset == "dreamer" else ("eeg", "gsr"))
-    params = PrepareParams(modalities=modalities, baseline=args.baseline,
-                           bdf_preprocessing=args.bdf_preprocessing)
-    prepared = prepare(ds, params=params, cache_dir=args.cache_dir, verify=args.verify)
+    modalities = (tuple(args.modalities.split(",")) if args.modalities
+                  else params.default_modalities(args.dataset))
+    prepare_params = PrepareParams(modalities=modalities, baseline=args.baseline,
+                                   bdf_preprocessing=args.bdf_preprocessing)
+    prepared = prepare(ds, params=prepare_params, cache_dir=args.cache_dir, verify=args.verify)
     windows = make_windows(prepared, lengths=(1.0, 5.0))
     for length in windows.lengths:
         print(f"{length:g} s windows: {len(windows.metadata(length))}")
@@ -223,26 +224,17 @@ def cmd_pretrain(args) -> int:
 
 def _pretrain(args, cfg, folder, resume_with) -> int:
     from .experiment import load_experiment_data
-    from .training.pretrain import pretrain
+    from .training.pretrain import pretrain_encoders
 
     data = load_experiment_data(cfg)
     folder.claim(data_source=data.source)
     out = Path(args.out)
-    mods = cfg.finetune.modalities
     # its own log name: a pre-training and a fine-tuning may share one folder
     with log_to_file(out / "pretrain.log"):
-        for name, sub, pcfg in (("long", 1, cfg.pretrain_long),
-                                ("short", cfg.data.n_sub, cfg.pretrain_short)):
-            path = out / f"pretrain_{name}.pt"
-            print(f"pre-training the {name} encoders -> {path}")
-            logger.info("pre-training the %s encoders -> %s", name, path)
-            _, hist = pretrain(data.slots, pcfg, n_sub=sub, modalities=mods,
-                               device=cfg.device, checkpoint=path, resume=not args.no_resume,
-                               show_progress=not args.quiet, resume_with=resume_with)
-            print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> "
-                  f"{hist[-1]['loss']:.3f}")
-            logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
-                        hist[0]["loss"], hist[-1]["loss"])
+        pretrain_encoders(data.slots, cfg.pretrain_long, cfg.pretrain_short,
+                          n_sub=cfg.data.n_sub, modalities=cfg.finetune.modalities,
+                          device=cfg.device, checkpoint_dir=out, resume=not args.no_resume,
+                          resume_with=resume_with, show_progress=not args.quiet, verbose=True)
     return 0
 
 
@@ -275,10 +267,10 @@ def _finetune(args, cfg, folder) -> int:
     import numpy as np
 
     from .training.checkpoints import load_checkpoint
-    from .evaluation.runner import _cells_of
+    from .evaluation.runner import fold_cells
     from .experiment import load_experiment_data
     from .training.finetune import evaluate_cells, finetune
-    from .evaluation.protocols import _split_val
+    from .evaluation.protocols import Fold, split_validation
 
     data = load_experiment_data(cfg)
     out = Path(args.out)
@@ -297,9 +289,11 @@ def _finetune(args, cfg, folder) -> int:
         raise PhysioSyncError(f"--test-trials {sorted(unknown)} are not trials of the data "
                               f"(0..{int(data.units[:, 1].max())}).")
     is_test = np.isin(data.units[:, 1], list(held))
-    fit_units, val_units = _split_val(data.units[~is_test], data.units[~is_test][:, 1],
-                                      data.labels[~is_test], cfg.protocol.val_size, cfg.seed)
-    train, val = _cells_of(data.slots, fit_units), _cells_of(data.slots, val_units)
+    fit_units, val_units = split_validation(data.units[~is_test], data.units[~is_test][:, 1],
+                                            data.labels[~is_test], cfg.protocol.val_size,
+                                            cfg.seed)
+    train, val, test = fold_cells(data.slots, Fold(0, fit_units, val_units,
+                                                   data.units[is_test], fit_units))
     folder.claim(data_source=data.source)
     path = out / "finetune.pt"
     with log_to_file(out / "finetune.log"):
@@ -314,7 +308,6 @@ def _finetune(args, cfg, folder) -> int:
         logger.info("fine-tuned %d epochs", len(hist))
     print(f"fine-tuned {len(hist)} epochs on {len(fit_units)} trials -> {path}")
     if held:
-        test = _cells_of(data.slots, data.units[is_test])
         y = data.slots.labels[test[:, 0], test[:, 1]]
         m = evaluate_cells(model, data.slots, test, y)
         n_classes = max(int(data.labels.max()) + 1, 2)
@@ -357,14 +350,12 @@ def _add_overwrite(p) -> None:
 
 
 def _add_run_options(p, *, protocol: bool = True) -> None:
-    p.add_argument("--dataset", choices=["deap", "dreamer"], help="dataset format (data.name)")
+    p.add_argument("--dataset", choices=params.DATASETS, help="dataset format (data.name)")
     p.add_argument("--data-root", help="DEAP folder or DREAMER.mat (data.root)")
-    p.add_argument("--target", choices=["valence", "arousal", "dominance", "liking", "four"],
+    p.add_argument("--target", choices=params.TARGETS,
                    help="rating to classify (data.target)")
     if protocol:
-        from .evaluation.protocols import PROTOCOLS
-
-        p.add_argument("--protocol", choices=PROTOCOLS, help="protocol (protocol.name)")
+        p.add_argument("--protocol", choices=params.PROTOCOLS, help="protocol (protocol.name)")
         p.add_argument("--folds", type=int, help="folds of k-fold protocols (protocol.n_splits)")
         p.add_argument("--pipelines", help="comma-separated pipelines, e.g. "
                        "physiosync,no-cmca,bandpower")
@@ -406,16 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("info", help="summarise a DEAP or DREAMER copy")
-    p.add_argument("dataset", choices=["deap", "dreamer"])
+    p.add_argument("dataset", choices=params.DATASETS)
     p.add_argument("path", help="DEAP folder or DREAMER.mat")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("prepare", help="baseline-correct, normalise, window and cache")
-    p.add_argument("dataset", choices=["deap", "dreamer"])
+    p.add_argument("dataset", choices=params.DATASETS)
     p.add_argument("path", help="DEAP folder or DREAMER.mat")
     p.add_argument("--modalities", help="comma-separated, e.g. eeg,gsr")
-    p.add_argument("--baseline", default="deviation", choices=["deviation", "mean", "none"])
-    p.add_argument("--bdf-preprocessing", default="release", choices=["release", "none"],
+    p.add_argument("--baseline", default=params.PrepareParams.baseline,
+                   choices=params.BASELINE_METHODS)
+    p.add_argument("--bdf-preprocessing", default=params.PrepareParams.bdf_preprocessing,
+                   choices=params.BDF_PREPROCESSING,
                    help="original DEAP .bdf recordings: 'release' (default) resamples to "
                         "128 Hz, band-passes EEG 4-45 Hz and average-references it, like "
                         "the .dat release; 'none' keeps 512 Hz as recorded")

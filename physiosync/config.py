@@ -29,7 +29,6 @@ coerced), and ranges are checked.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import os
 import types
@@ -39,8 +38,10 @@ from pathlib import Path
 
 import yaml
 
+from ._utils.checks import ListOf, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
-from .params import TARGETS, DataConfig, FinetuneConfig, PretrainConfig, ProtocolConfig
+from .params import (LEAVE_ONE_OUT_PROTOCOLS, PER_SUBJECT_PROTOCOLS, SEED, BandPowerParams,
+                     DataConfig, FinetuneConfig, PretrainConfig, ProtocolConfig)
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PRESETS", "load_config", "parse_overrides", "validate_config", "dump_config",
@@ -76,57 +77,6 @@ PIPELINES = {
                               "(the class prior for unseen stimuli)"},
 }
 
-# The range table: (low, high, low_inclusive[, high_inclusive]) per numeric key of a
-# section; a high bound is exclusive unless high_inclusive is given and true. Every count
-# and size has an upper bound, so that a typo (an extra zero, ``1e9``) is refused before
-# any compute instead of exhausting memory or running for days.
-_MAX_DIM = 16_384       # widths: embed_dim, cmca_dim, projector_dims[i], hidden[i]
-_MAX_STEPS = 10_000_000  # pre-training steps, checkpoint_every
-_MAX_EPOCHS = 100_000
-_MAX_SEED = 2**63       # seeds are 0 <= seed < 2**63 (every derived seed is 63-bit)
-_RANGES = {
-    "data": {"long_seconds": (0, 600, False, True), "n_sub": (1, 100, True, True),
-             "stimulus_seconds": (0, 86_400, False, True)},
-    # val_size <= 0.5: validation never takes more than half of the training units (0.99
-    # would leave a model with one or no training unit).
-    "protocol": {"n_splits": (2, 1_000, True, True), "val_size": (0, 0.5, True, True),
-                 "permutations": (0, 100_000, True, True),
-                 "permutation_refit": (0, 1_000, True, True)},
-    "pretrain": {"embed_dim": (1, 4_096, True, True), "depth": (1, 64, True, True),
-                 "n_heads": (1, 64, True, True), "n_prompts": (0, 64, True, True),
-                 "eeg_dropout": (0, 1, True), "projector_dropout": (0, 1, True),
-                 "cmca_dim": (1, _MAX_DIM, True, True), "temperature": (0, 100, False, True),
-                 "lr": (0, 10, False, True), "weight_decay": (0, 10, True, True),
-                 "batch_slots": (2, 4_096, True, True), "group_size": (1, 1_024, True, True),
-                 "steps": (1, _MAX_STEPS, True, True), "epochs": (1, _MAX_EPOCHS, True, True),
-                 "checkpoint_every": (1, _MAX_STEPS, True, True),
-                 "snr_db": (-100, 100, True, True), "seed": (0, _MAX_SEED, True)},
-    "finetune": {"dropout": (0, 1, True), "epochs": (1, _MAX_EPOCHS, True, True),
-                 "batch_size": (2, 65_536, True, True), "lr": (0, 10, False, True),
-                 "weight_decay": (0, 10, True, True), "seed": (0, _MAX_SEED, True)},
-    "bandpower": {"C": (0, 1e6, False, True)},
-}
-# List-valued keys: (element type, element range as in _RANGES or None, min length,
-# max length).
-_LISTS = {
-    "data": {"modalities": (str, None, 1, 8), "subjects": (int, (0, 1_000_000, True), 1, 10_000)},
-    "pretrain": {"projector_dims": (int, (1, _MAX_DIM, True, True), 1, 8),
-                 "loss_weights": (float, (0, 1_000, True, True), 3, 3)},
-    "finetune": {"hidden": (int, (1, _MAX_DIM, True, True), 0, 8),
-                 "modalities": (str, None, 1, 8)},
-}
-_CHOICES = {
-    "data": {"name": ("deap", "dreamer"), "target": TARGETS,
-             "baseline": ("deviation", "mean", "none"),
-             "bdf_preprocessing": ("release", "none")},
-    "protocol": {"one_class": ("error", "constant")},
-    "pretrain": {"embedding": ("multiview", "factorised", "spectral"),
-                 "cmca_variant": ("cross-subject", "same-subject", "none"),
-                 "optimizer": ("adam", "adamw"), "augment_pairing": ("independent", "shared")},
-    "finetune": {"optimizer": ("adam", "adamw"), "scheduler": ("cosine-restarts", "none"),
-                 "select": ("val_loss", "val_balanced_accuracy", "last")},
-}
-
 _PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}}
 
 
@@ -138,7 +88,7 @@ def _defaults() -> dict:
         "protocol": asdict(ProtocolConfig()),
         "pretrain": {**pre, **copy.deepcopy(_PRETRAIN_EXTRA)},
         "finetune": asdict(FinetuneConfig()),
-        "baselines": {"bandpower": {"C": 0.1}},
+        "baselines": {"bandpower": asdict(BandPowerParams())},
         "pipelines": ["physiosync", "bandpower"],
     }
 
@@ -183,8 +133,12 @@ class RunConfig:
 
 # ---- validation helpers ---------------------------------------------------------------
 def _suggest(key: str, options) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(key, options)
+
+
+def _key(path: str) -> str:
+    """The subject of a message about a configuration key (a constraint's *label*)."""
+    return f"config key {path!r}"
 
 
 def _unknown(path: str, key: str, options) -> ConfigError:
@@ -254,45 +208,24 @@ def _coerce(path: str, value, tp):
     raise ConfigError(f"config key {path!r}: cannot check type {_type_name(tp)}.")
 
 
-def _num(x) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
+def _check_value(path: str, value, constraint):
+    """Coerce the elements of a list-valued key, then check *value* against *constraint*."""
+    if constraint is None or value is None:
+        return value
+    if isinstance(constraint, ListOf) and isinstance(value, list):
+        constraint.check_length(value, path, label=_key, error=ConfigError)
+        value = [item if isinstance(item, (list, tuple, dict))
+                 else _coerce(f"{path}[{i}]", item, constraint.elem_type)
+                 for i, item in enumerate(value)]
+    constraint.check(value, path, label=_key, error=ConfigError)
+    return value
 
 
-def _check_range(path: str, value, rng) -> None:
-    if value is None or rng is None:
-        return
-    lo, hi, lo_inclusive = rng[:3]
-    hi_inclusive = len(rng) > 3 and rng[3]
-    lo_ok = (value >= lo if lo_inclusive else value > lo) if lo is not None else True
-    hi_ok = (value <= hi if hi_inclusive else value < hi) if hi is not None else True
-    if not (lo_ok and hi_ok):  # name the bound that was crossed (both for a two-sided range)
-        lo_s = "" if lo is None else (">= " if lo_inclusive else "> ") + _num(lo)
-        hi_s = "" if hi is None else ("<= " if hi_inclusive else "< ") + _num(hi)
-        if hi is not None and lo is not None and hi <= 1:  # fractions: say both
-            bounds = f"{lo_s} and {hi_s}"
-        else:
-            bounds = lo_s if not lo_ok else hi_s
-        raise ConfigError(f"config key {path!r} must be {bounds}, got {value!r}.")
+def _check_section(path: str, given: dict, cls, extra: dict | None = None) -> dict:
+    """Validate the keys, types, ranges and choices of one dataclass-backed section.
 
-
-def _check_list(path: str, value: list, elem_type, rng, min_len: int, max_len: int) -> list:
-    """Check the length of a list-valued key and the type and range of its elements."""
-    if not min_len <= len(value) <= max_len:
-        size = f"{min_len}" if min_len == max_len else f"{min_len} to {max_len}"
-        raise ConfigError(f"config key {path!r} must hold {size} elements, got {len(value)}.")
-    out = []
-    for i, item in enumerate(value):
-        if isinstance(item, (list, dict)):
-            raise ConfigError(f"config key '{path}[{i}]' must be a single "
-                              f"{_type_name(elem_type)}, got {item!r}.")
-        item = _coerce(f"{path}[{i}]", item, elem_type)
-        _check_range(f"{path}[{i}]", item, rng)
-        out.append(item)
-    return out
-
-
-def _check_section(path: str, given: dict, cls, section: str, extra: dict | None = None) -> dict:
-    """Validate the keys, types, ranges and choices of one dataclass-backed section."""
+    The rules are the ``_parameter_constraints`` of *cls* (:mod:`physiosync.params`).
+    """
     if not isinstance(given, dict):
         raise ConfigError(f"config section {path!r} must be a mapping, got {given!r}.")
     hints = typing.get_type_hints(cls)
@@ -305,14 +238,7 @@ def _check_section(path: str, given: dict, cls, section: str, extra: dict | None
             out[key] = value
             continue
         value = _coerce(f"{path}.{key}", value, hints[key])
-        _check_range(f"{path}.{key}", value, _RANGES.get(section, {}).get(key))
-        if isinstance(value, list) and key in _LISTS.get(section, {}):
-            value = _check_list(f"{path}.{key}", value, *_LISTS[section][key])
-        choices = _CHOICES.get(section, {}).get(key)
-        if choices and value not in choices:
-            raise ConfigError(f"config key '{path}.{key}' must be one of {', '.join(choices)}, "
-                              f"got {value!r}.{_suggest(str(value), choices)}")
-        out[key] = value
+        out[key] = _check_value(f"{path}.{key}", value, cls._parameter_constraints.get(key))
     return out
 
 
@@ -415,7 +341,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     if merged["seed"] is None or isinstance(merged["seed"], bool) or not isinstance(
             merged["seed"], int):
         raise ConfigError(f"config key 'seed' must be an integer, got {merged['seed']!r}.")
-    _check_range("seed", merged["seed"], (0, _MAX_SEED, True))
+    SEED.check(merged["seed"], "seed", label=_key, error=ConfigError)
     if merged["device"] is not None and not isinstance(merged["device"], str):
         raise ConfigError(f"config key 'device' must be a string such as 'cpu' or 'cuda', got "
                           f"{merged['device']!r}.")
@@ -423,37 +349,24 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     for section in ("pretrain", "finetune"):
         if "seed" not in (raw.get(section) or {}):
             merged[section]["seed"] = merged["seed"]
-    data = _check_section("data", merged["data"], DataConfig, "data")
-    protocol = _check_section("protocol", merged["protocol"], ProtocolConfig, "protocol")
-    from .evaluation.protocols import PROTOCOLS
-
-    if protocol["name"] not in PROTOCOLS:
-        raise ConfigError(f"config key 'protocol.name' must be one of {', '.join(PROTOCOLS)}, "
-                          f"got {protocol['name']!r}.{_suggest(protocol['name'], PROTOCOLS)}")
-    pre = _check_section("pretrain", merged["pretrain"], PretrainConfig, "pretrain",
-                         extra=_PRETRAIN_EXTRA)
+    data = _check_section("data", merged["data"], DataConfig)
+    protocol = _check_section("protocol", merged["protocol"], ProtocolConfig)
+    pre = _check_section("pretrain", merged["pretrain"], PretrainConfig, extra=_PRETRAIN_EXTRA)
     if not isinstance(pre["enabled"], bool):
         raise ConfigError(f"config key 'pretrain.enabled' must be true or false, got "
                           f"{pre['enabled']!r}.")
     per = {}
     for which in ("long", "short"):
         sub = pre[which] or {}
-        per[which] = _check_section(f"pretrain.{which}", sub, PretrainConfig, "pretrain")
-    ft = _check_section("finetune", merged["finetune"], FinetuneConfig, "finetune")
+        per[which] = _check_section(f"pretrain.{which}", sub, PretrainConfig)
+    ft = _check_section("finetune", merged["finetune"], FinetuneConfig)
     baselines = merged["baselines"]
     if not isinstance(baselines, dict):
         raise ConfigError("config section 'baselines' must be a mapping.")
     for key in baselines:
         if key != "bandpower":
             raise _unknown("baselines", key, ["bandpower"])
-    bp = baselines["bandpower"] or {}
-    if not isinstance(bp, dict):
-        raise ConfigError(f"config section 'baselines.bandpower' must be a mapping, got {bp!r}.")
-    for key, value in bp.items():
-        if key != "C":
-            raise _unknown("baselines.bandpower", key, ["C"])
-        bp[key] = _coerce("baselines.bandpower.C", value, float)
-        _check_range("baselines.bandpower.C", bp[key], _RANGES["bandpower"]["C"])
+    bp = _check_section("baselines.bandpower", baselines["bandpower"] or {}, BandPowerParams)
     common = {k: v for k, v in pre.items() if k not in _PRETRAIN_EXTRA}
     long_cfg = _build(PretrainConfig, {**common, **per["long"]}, "pretrain.long")
     short_cfg = _build(PretrainConfig, {**common, **per["short"]}, "pretrain.short")
@@ -472,7 +385,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     resolved = {"seed": merged["seed"], "device": merged["device"], "data": data,
                 "protocol": protocol, "pretrain": {**pre, "long": per["long"],
                                                    "short": per["short"]},
-                "finetune": ft, "baselines": {"bandpower": {"C": 0.1, **bp}},
+                "finetune": ft, "baselines": {"bandpower": {**asdict(BandPowerParams()), **bp}},
                 "pipelines": merged["pipelines"]}
     cfg = RunConfig(seed=merged["seed"], device=merged["device"], data=data_cfg,
                     protocol=protocol_cfg, pretrain_enabled=pre["enabled"],
@@ -754,15 +667,13 @@ def ignored_keys(cfg: RunConfig) -> list:
     keys : list of str
         In the order of ``config.yaml``.
     """
-    from .evaluation.protocols import CROSS
-
     out = []
     raw = cfg.raw
     if not cfg.data.root or cfg.data.name != "deap" or not _is_deap_bdf(cfg.data.root):
         out.append("data.bdf_preprocessing")
-    if cfg.protocol.name in ("within-loto", "loso"):
+    if cfg.protocol.name in LEAVE_ONE_OUT_PROTOCOLS:
         out.append("protocol.n_splits")
-    if cfg.protocol.name in CROSS or cfg.protocol.name == "legacy-segment":
+    if cfg.protocol.name not in PER_SUBJECT_PROTOCOLS:
         out.append("protocol.pooled")
     kinds = {spec["kind"] for spec in cfg.pipelines}
     neural = [pipeline_config(cfg, spec) for spec in cfg.pipelines
@@ -818,9 +729,9 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
         tree["run"] = run
     text = yaml.safe_dump(tree, sort_keys=False)
     if path is not None:
-        from ._utils import atomic_write_text
+        from ._utils import atomic_write
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
+        atomic_write(path, text)
     return text

@@ -18,10 +18,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._logging import logger
 from .exceptions import InputShapeError, PhysioSyncError
+from .evaluation.protocols import split_validation
 from .params import FinetuneConfig
 from .training.finetune import finetune
 from .params import PretrainConfig
-from .training.pretrain import pretrain
+from .training.pretrain import pretrain_encoders
 from .training.sampling import SlotData
 from ._utils import derive_seed
 
@@ -286,12 +287,11 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if do_pretrain:
             if len(arrays) > 2:
                 raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
-            runs = [("long", 1, long_cfg)] if self.use_long else []
-            if self.use_short:
-                runs.append(("short", self.n_sub, short_cfg))
-            for name, n_sub, cfg in runs:
-                model, hist = pretrain(data, cfg, n_sub=n_sub, device=self.device,
-                                       show_progress=False)
+            which = [name for name, used in (("long", self.use_long),
+                                             ("short", self.use_short)) if used]
+            runs = pretrain_encoders(data, long_cfg, short_cfg, n_sub=self.n_sub, which=which,
+                                     device=self.device, show_progress=False)
+            for name, (model, hist) in runs.items():
                 pre[name] = model
                 self.history_[f"pretrain_{name}"] = hist
             self.pretrain_models_ = {k: v.cpu() for k, v in pre.items()}
@@ -331,8 +331,6 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _validation_split(self, cells, y, grouped: bool, seed: int):
         """Hold out whole training trials (or windows without ids) for epoch selection."""
-        from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
-
         if not self.val_size:
             return cells, cells[:0]
         groups = cells[:, 0] * (cells[:, 1].max() + 1) + cells[:, 1] if grouped else None
@@ -340,12 +338,10 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if n_groups < 5:
             logger.info("too few training trials for a validation split; keeping the last epoch")
             return cells, cells[:0]
-        splitter = (GroupShuffleSplit if grouped else ShuffleSplit)(
-            n_splits=10, test_size=self.val_size, random_state=derive_seed(seed, "val") % 2**31)
-        for train, val in splitter.split(cells, y, groups):
-            if len(np.unique(y[train])) == len(np.unique(y)):  # every class left to train on
-                return cells[train], cells[val]
-        return cells, cells[:0]
+        # Never fine-tune without a class: no validation rather than a split that loses one.
+        return split_validation(cells, groups, y, self.val_size,
+                                derive_seed(seed, "val") % 2**31, min_groups=5, n_tries=10,
+                                fallback="none")
 
     # --------------------------------------------------------------- predict
     def _tensor_input(self, X):

@@ -30,8 +30,8 @@ import numpy as np
 from ._version import __version__
 from ._logging import log_to_file, logger
 from .config import ConfigError, RunConfig, dump_config, pipeline_config
-from .exceptions import DataNotFoundError, PhysioSyncError
-from .evaluation.protocols import CROSS, make_folds
+from .exceptions import PhysioSyncError
+from .evaluation.protocols import get_protocol, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
            "describe_pipeline",
@@ -86,32 +86,22 @@ def versions() -> dict:
 
 
 def open_dataset(data_cfg):
-    """Open the configured dataset, failing clearly when it is missing."""
-    from .datasets import DEAP, DREAMER
+    """Open the configured dataset (see :func:`physiosync.datasets.open_dataset`)."""
+    from .datasets import open_dataset as _open
 
-    if data_cfg.root is None:
-        raise ConfigError("data.root is not set: give the DEAP folder or DREAMER.mat with "
-                          "--data-root PATH (or data.root in the config), or run "
-                          "`physiosync demo` for synthetic data.")
-    root = Path(data_cfg.root).expanduser()
-    if not root.exists():
-        what = "DEAP folder (sXX.dat or sXX.bdf files)" if data_cfg.name == "deap" \
-            else "DREAMER.mat file"
-        raise DataNotFoundError(f"data root {root} does not exist; expected the {what}.")
-    return DREAMER(root) if data_cfg.name == "dreamer" else DEAP(root)
+    return _open(data_cfg.name, data_cfg.root)
 
 
 def load_experiment_data(cfg: RunConfig) -> ExperimentData:
     """Prepare the configured subjects and build the labelled long windows."""
     from .preprocessing.cache import prepare
-    from .params import PrepareParams
+    from .params import PrepareParams, default_modalities
     from .training.sampling import SlotData
     from .preprocessing.windows import make_windows
 
     d = cfg.data
     ds = open_dataset(d)
-    modalities = tuple(d.modalities) if d.modalities else (
-        ("eeg", "ecg") if d.name == "dreamer" else ("eeg", "gsr"))
+    modalities = tuple(d.modalities) if d.modalities else default_modalities(d.name)
     unknown = [m for m in modalities if m not in ds.modalities]
     if unknown:
         raise ConfigError(f"data.modalities: {ds.name} has no {', '.join(unknown)}; it has "
@@ -138,7 +128,7 @@ def load_experiment_data(cfg: RunConfig) -> ExperimentData:
     units = np.column_stack([np.asarray(slots.subjects)[s_idx], np.asarray(slots.trials)[t_idx]])
     labels = slots.labels[s_idx, t_idx]
     source = {"dataset": ds.name, "root": str(Path(d.root).expanduser().resolve()),
-              "format": getattr(ds, "format", "mat"), "subjects": [int(s) for s in prepared],
+              "format": ds.format, "subjects": [int(s) for s in prepared],
               "n_units": int(len(units)), "n_windows": int(slots.valid.sum())}
     return ExperimentData(slots, units.astype(np.int64), labels.astype(np.int64),
                           dict(first.sfreq), {m: list(first.ch_names[m]) for m in modalities},
@@ -150,14 +140,14 @@ def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
     from .evaluation.runner import windows_per_unit
 
     p = cfg.protocol
-    n_windows = windows_per_unit(data.slots, data.units) if p.name == "legacy-segment" else None
+    n_windows = (windows_per_unit(data.slots, data.units)
+                 if get_protocol(p.name).splits_windows else None)
     return make_folds(data.units, p.name, n_splits=p.n_splits, labels=data.labels,
                       val_size=p.val_size, seed=cfg.seed, n_windows=n_windows)
 
 
 def _per_subject(cfg: RunConfig) -> bool:
-    name = cfg.protocol.name
-    return not (cfg.protocol.pooled or name in CROSS or name == "legacy-segment")
+    return get_protocol(cfg.protocol.name).per_subject_models and not cfg.protocol.pooled
 
 
 def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
@@ -167,6 +157,7 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
     pipeline uses, and enough pre-training subjects per stimulus slot in every fold.
     """
     from .evaluation.runner import one_class_models
+    from .evaluation.pipelines import get_pipeline_kind
 
     labels_present = np.unique(data.labels[data.labels >= 0])
     if len(labels_present) < 2:
@@ -182,36 +173,8 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
         if missing:
             raise ConfigError(f"pipeline {spec['name']!r} uses {', '.join(missing)}, which "
                               f"data.modalities ({', '.join(data.slots.modalities)}) lacks.")
-        _check_pretraining(cfg, spec, data, folds)
-
-
-def _check_pretraining(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list) -> None:
-    """Every fold's pre-training units must fill a synchrony batch (before any training).
-
-    The synchrony sampler needs ``batch_slots`` stimulus slots, each seen by ``2 N``
-    allowed subjects; protocols that hold out subjects can leave a fold too few.
-    """
-    from .evaluation.runner import _cells_of
-    from .training.sampling import SynchronySampler
-
-    pc = pipeline_config(cfg, spec)
-    if spec["kind"] != "physiosync" or not pc.pretrain_enabled:
-        return
-    runs = [(name, sub, pcfg) for name, sub, pcfg, used in (
-        ("long", 1, pc.pretrain_long, pc.finetune.use_long),
-        ("short", pc.data.n_sub, pc.pretrain_short, pc.finetune.use_short)) if used]
-    for fold in folds:
-        allowed = np.zeros(data.slots.shape, dtype=bool)
-        cells = _cells_of(data.slots, fold.pretrain)
-        allowed[tuple(cells.T)] = True
-        allowed &= data.slots.valid
-        for name, sub, pcfg in runs:
-            try:
-                SynchronySampler(allowed, batch_slots=pcfg.batch_slots,
-                                 group_size=pcfg.group_size, n_sub=sub, seed=pcfg.seed)
-            except PhysioSyncError as err:
-                raise PhysioSyncError(f"pipeline {spec['name']!r}, fold {fold.fold}, {name} "
-                                      f"pre-training: {err}") from None
+        get_pipeline_kind(spec["kind"]).preflight(pipeline_config(cfg, spec), data, folds,
+                                                  pipeline=spec["name"])
 
 
 def plan_experiment(cfg: RunConfig) -> dict:
@@ -247,9 +210,11 @@ def plan_experiment(cfg: RunConfig) -> dict:
 def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
                   *, resume: bool, show_progress, refit: int | None = None,
                   pretrain_cache: dict | None = None):
-    from .evaluation.runner import cross_validate, run_fold, run_fold_bandpower
+    from .evaluation.runner import cross_validate
+    from .evaluation.pipelines import get_pipeline_kind
 
     pc = pipeline_config(cfg, spec)
+    kind = get_pipeline_kind(spec["kind"])
     common = dict(per_subject=_per_subject(pc), one_class=pc.protocol.one_class,
                   val_size=pc.protocol.val_size, seed=pc.seed)
     settings = {"pipeline": spec["name"], "kind": spec["kind"], "protocol": pc.protocol.name,
@@ -257,22 +222,9 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
                 "data": {k: v for k, v in pc.raw["data"].items() if k != "cache_dir"}}
     if refit is not None:  # a refit of the permutation null (permuted training labels)
         settings["refit"] = refit
-    if spec["kind"] == "bandpower":
-        return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
-                              runner=run_fold_bandpower, show_progress=show_progress,
-                              sfreq=data.sfreq, C=pc.baselines["bandpower"]["C"],
-                              modalities=pc.finetune.modalities, **common)
-    if spec["kind"] == "stimulus-prior":
-        from .evaluation.runner import run_fold_stimulus_prior
-
-        return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
-                              runner=run_fold_stimulus_prior, show_progress=show_progress,
-                              **common)
     return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
-                          runner=run_fold, show_progress=show_progress, n_sub=pc.data.n_sub,
-                          long_config=pc.pretrain_long, short_config=pc.pretrain_short,
-                          finetune_config=pc.finetune, do_pretrain=pc.pretrain_enabled,
-                          device=pc.device, pretrain_cache=pretrain_cache, **common)
+                          runner=kind.fold_function(), show_progress=show_progress,
+                          **kind.fold_kwargs(pc, data, pretrain_cache=pretrain_cache), **common)
 
 
 def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = None) -> dict:
@@ -286,37 +238,15 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
         and ``text``, one line such as ``"PhysioSync, spectral embedding (long 5 s,
         short 1 s), pre-trained; eeg + gsr"``.
     """
+    from .evaluation.pipelines import get_pipeline_kind
+
     pc = pipeline_config(cfg, spec)
-    kind = spec["kind"]
+    kind = get_pipeline_kind(spec["kind"])
     mods = list(pc.finetune.modalities or (data.slots.modalities if data is not None
                                            else cfg.data.modalities or ()))
-    out = {"kind": kind, "embedding": None, "pretrained": None, "modalities": mods}
-    if kind == "physiosync":
-        ft, d = pc.finetune, pc.data
-        emb = {}
-        if ft.use_long:
-            emb["long"] = pc.pretrain_long.embedding
-        if ft.use_short:
-            emb["short"] = pc.pretrain_short.embedding
-        scales = {"long": f"long {d.long_seconds:g} s",
-                  "short": f"short {d.long_seconds / d.n_sub:g} s"}
-        kinds = sorted(set(emb.values()))
-        if len(kinds) == 1:
-            what = f"{kinds[0]} embedding ({', '.join(scales[k] for k in emb)})"
-        else:
-            what = ", ".join(f"{scales[k]}: {v} embedding" for k, v in emb.items())
-        state = "pre-trained" if pc.pretrain_enabled else "no pre-training"
-        if ft.freeze_encoders:
-            state += ", encoders frozen"
-        out.update(embedding=emb, pretrained=bool(pc.pretrain_enabled),
-                   text=f"PhysioSync, {what}, {state}")
-    elif kind == "bandpower":
-        out["text"] = "band powers per channel + logistic regression"
-    elif kind == "stimulus-prior":
-        out["text"] = "no signal: other training subjects' labels of the same stimulus"
-        out["modalities"] = []
-    else:
-        out["text"] = kind
+    out = {"kind": spec["kind"], "embedding": None, "pretrained": None,
+           "modalities": mods if kind.uses_signal else []}
+    out.update(kind.describe(pc))
     if out["modalities"]:
         out["text"] += "; " + " + ".join(out["modalities"])
     return out
@@ -424,6 +354,7 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
 def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
                     show_progress) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
+    from .evaluation.pipelines import get_pipeline_kind
     from .reporting.report import build_report, write_report
 
     t0 = time.perf_counter()
@@ -453,7 +384,10 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                           config={**cfg.to_dict(), "run": provenance},
                           channels=data.channels.get("eeg"),
                           permutations=cfg.protocol.permutations, seed=cfg.seed,
-                          per_subject_models=_per_subject(cfg))
+                          per_subject_models=_per_subject(cfg),
+                          importance_methods={
+                              spec["name"]: get_pipeline_kind(spec["kind"]).importance_method
+                              for spec in cfg.pipelines})
     for spec in cfg.pipelines:
         report["pipelines"][spec["name"]]["model"] = describe_pipeline(cfg, spec, data)
     if cfg.protocol.permutation_refit:

@@ -12,15 +12,17 @@ from __future__ import annotations
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from ._utils import check_option
+from ._utils.checks import Interval, ListOf, MappingOf, Options, validate_params
 from .exceptions import PhysioSyncError
 
 __all__ = [
     "PrepareParams", "PretrainConfig", "FinetuneConfig", "DataConfig", "ProtocolConfig",
+    "BandPowerParams", "default_modalities",
     "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "BASELINE_METHODS", "NORM_METHODS",
     "STIMULUS_ALIGNS", "BDF_PREPROCESSING", "THRESHOLDS", "RELEASE_SFREQ", "RELEASE_BAND",
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
-    "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES",
+    "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PER_SUBJECT_PROTOCOLS",
+    "LEAVE_ONE_OUT_PROTOCOLS", "SEED",
 ]
 
 # -- data ------------------------------------------------------------------------------
@@ -53,8 +55,48 @@ SCHEDULERS = ("cosine-restarts", "none")
 EPOCH_SELECTIONS = ("val_loss", "val_balanced_accuracy", "last")
 
 # -- evaluation ------------------------------------------------------------------------
+#: Names of the evaluation protocols (see :mod:`physiosync.evaluation.protocols`).
+PROTOCOLS = ("within-trial-kfold", "within-loto", "loso", "subject-kfold",
+             "subject-stimulus-kfold", "legacy-segment")
+#: Protocols that hold out stimuli and fit one model per subject unless
+#: ``protocol.pooled``; the others always fit one pooled model.
+PER_SUBJECT_PROTOCOLS = ("within-trial-kfold", "within-loto")
+#: Leave-one-group-out protocols: one fold per stimulus or subject, ``n_splits`` unused.
+LEAVE_ONE_OUT_PROTOCOLS = ("within-loto", "loso")
 #: What happens to a model whose training windows hold one class.
 ONE_CLASS_RULES = ("error", "constant")
+
+# -- bounds ----------------------------------------------------------------------------
+# Every count and size has an upper bound, so that a typo (an extra zero, ``1e9``) is
+# refused before any compute instead of exhausting memory or running for days.
+_MAX_DIM = 16_384        # widths: cmca_dim, projector_dims[i], hidden[i]
+_MAX_STEPS = 10_000_000  # pre-training steps, checkpoint_every
+_MAX_EPOCHS = 100_000
+#: Seeds are ``0 <= seed < 2**63`` (every derived seed is 63-bit).
+SEED = Interval(int, 0, 2**63, closed="left")
+_DROPOUT = Interval(float, 0, 1, closed="left")
+_LR = Interval(float, 0, 10, closed="right")
+_WEIGHT_DECAY = Interval(float, 0, 10, closed="both")
+_WIDTH = Interval(int, 1, _MAX_DIM, closed="both")
+_EPOCHS = Interval(int, 1, _MAX_EPOCHS, closed="both")
+_MODALITIES = ListOf(str, None, 1, 8, allow_none=True)
+_NORM = MappingOf(Options(NORM_METHODS))
+
+
+def default_modalities(dataset: str) -> tuple:
+    """Modalities prepared when none are named (:data:`DEFAULT_MODALITIES`).
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset name, in any case (``"deap"``, ``"DREAMER"``); any other name gets
+        DEAP's default.
+
+    Returns
+    -------
+    modalities : tuple of str
+    """
+    return DEFAULT_MODALITIES.get(str(dataset).lower(), DEFAULT_MODALITIES["deap"])
 
 
 @dataclass(frozen=True)
@@ -98,7 +140,7 @@ class PrepareParams:
         recorded.
     """
 
-    modalities: tuple = ("eeg", "gsr")
+    modalities: tuple = DEFAULT_MODALITIES["deap"]
     baseline: str = "deviation"
     norm: dict = field(default_factory=dict)
     stimulus_seconds: float | None = None
@@ -106,19 +148,19 @@ class PrepareParams:
     dtype: str = "float32"
     bdf_preprocessing: str = "release"
 
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "modalities": ListOf(str, None, 1),
+        "baseline": Options(BASELINE_METHODS),
+        "norm": _NORM,
+        "stimulus_seconds": Interval(float, 0, None, closed="neither", allow_none=True),
+        "stimulus_align": Options(STIMULUS_ALIGNS),
+        "bdf_preprocessing": Options(BDF_PREPROCESSING),
+    }
+
     def __post_init__(self):
         object.__setattr__(self, "modalities", tuple(self.modalities))
+        validate_params(self)
         object.__setattr__(self, "norm", dict(self.norm))
-        check_option("baseline", self.baseline, BASELINE_METHODS)
-        check_option("stimulus_align", self.stimulus_align, ("start", "end"))
-        check_option("bdf_preprocessing", self.bdf_preprocessing, BDF_PREPROCESSING)
-        for m, method in self.norm.items():
-            check_option(f"norm[{m!r}]", method, NORM_METHODS)
-        if self.stimulus_seconds is not None and not self.stimulus_seconds > 0:
-            raise PhysioSyncError(
-                f"stimulus_seconds must be positive or None, got {self.stimulus_seconds!r}.")
-        if not self.modalities:
-            raise PhysioSyncError("modalities must name at least one modality.")
 
     def norm_for(self, modality: str) -> str:
         """Normalisation method used for *modality*."""
@@ -214,24 +256,40 @@ class PretrainConfig:
     checkpoint_every: int = 200
     seed: int = 0
 
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "embed_dim": Interval(int, 1, 4_096, closed="both", allow_none=True),
+        "depth": Interval(int, 1, 64, closed="both"),
+        "n_heads": Interval(int, 1, 64, closed="both"),
+        "n_prompts": Interval(int, 0, 64, closed="both"),
+        "eeg_dropout": _DROPOUT,
+        "embedding": Options(EMBEDDINGS),
+        "projector_dims": ListOf(int, _WIDTH, 1, 8),
+        "projector_dropout": _DROPOUT,
+        "cmca_dim": _WIDTH,
+        "temperature": Interval(float, 0, 100, closed="right"),
+        "loss_weights": ListOf(float, Interval(float, 0, 1_000, closed="both"), 3, 3),
+        "cmca_variant": Options(CMCA_VARIANTS),
+        "optimizer": Options(OPTIMIZERS),
+        "lr": _LR,
+        "weight_decay": _WEIGHT_DECAY,
+        "batch_slots": Interval(int, 2, 4_096, closed="both"),
+        "group_size": Interval(int, 1, 1_024, closed="both"),
+        "steps": Interval(int, 1, _MAX_STEPS, closed="both", allow_none=True),
+        "epochs": _EPOCHS,
+        "augment_pairing": Options(AUGMENT_PAIRINGS),
+        "snr_db": Interval(float, -100, 100, closed="both"),
+        "checkpoint_every": Interval(int, 1, _MAX_STEPS, closed="both"),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         self.projector_dims = tuple(self.projector_dims)
-        self.loss_weights = tuple(float(w) for w in self.loss_weights)
-        if self.cmca_variant not in ("cross-subject", "same-subject", "none"):
-            raise PhysioSyncError(f"cmca_variant must be 'cross-subject', 'same-subject' or "
-                                  f"'none', got {self.cmca_variant!r}.")
-        if self.augment_pairing not in ("independent", "shared"):
-            raise PhysioSyncError(f"augment_pairing must be 'independent' or 'shared', got "
-                                  f"{self.augment_pairing!r}.")
-        if self.optimizer not in ("adam", "adamw"):
-            raise PhysioSyncError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
-        if self.embedding not in EMBEDDINGS:
-            raise PhysioSyncError(f"embedding must be one of {EMBEDDINGS}, got "
-                                  f"{self.embedding!r}.")
+        self.loss_weights = tuple(self.loss_weights)
         if len(self.loss_weights) != 3:
-            raise PhysioSyncError("loss_weights must be (w_eeg, w_pps, w_cmca).")
-        if self.temperature <= 0:
-            raise PhysioSyncError(f"temperature must be > 0, got {self.temperature}.")
+            raise PhysioSyncError(f"loss_weights must be (w_eeg, w_pps, w_cmca), got "
+                                  f"{self.loss_weights!r}.")
+        validate_params(self)
+        self.loss_weights = tuple(float(w) for w in self.loss_weights)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
@@ -294,20 +352,27 @@ class FinetuneConfig:
     amp: bool = False
     seed: int = 0
 
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "modalities": _MODALITIES,
+        "hidden": ListOf(int, _WIDTH, 0, 8),
+        "dropout": _DROPOUT,
+        "epochs": _EPOCHS,
+        "batch_size": Interval(int, 2, 65_536, closed="both"),
+        "lr": _LR,
+        "weight_decay": _WEIGHT_DECAY,
+        "optimizer": Options(OPTIMIZERS),
+        "scheduler": Options(SCHEDULERS),
+        "select": Options(EPOCH_SELECTIONS),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         if self.modalities is not None:
             self.modalities = tuple(self.modalities)
         self.hidden = tuple(self.hidden)
         if not (self.use_long or self.use_short):
             raise PhysioSyncError("At least one of use_long and use_short must be True.")
-        for name, value, allowed in (
-                ("scheduler", self.scheduler, ("cosine-restarts", "none")),
-                ("select", self.select, ("val_loss", "val_balanced_accuracy", "last")),
-                ("optimizer", self.optimizer, ("adam", "adamw"))):
-            if value not in allowed:
-                raise PhysioSyncError(f"{name} must be one of {allowed}, got {value!r}.")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise PhysioSyncError("epochs must be >= 1 and batch_size >= 2.")
+        validate_params(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -366,6 +431,23 @@ class DataConfig:
     long_seconds: float = 5.0
     n_sub: int = 5
 
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "name": Options(DATASETS),
+        "modalities": _MODALITIES,
+        "target": Options(TARGETS),
+        "baseline": Options(BASELINE_METHODS),
+        "norm": _NORM,
+        "stimulus_seconds": Interval(float, 0, 86_400, closed="right", allow_none=True),
+        "bdf_preprocessing": Options(BDF_PREPROCESSING),
+        "subjects": ListOf(int, Interval(int, 0, 1_000_000, closed="left"), 1, 10_000,
+                           allow_none=True),
+        "long_seconds": Interval(float, 0, 600, closed="right"),
+        "n_sub": Interval(int, 1, 100, closed="both"),
+    }
+
+    def __post_init__(self):
+        validate_params(self)
+
 
 @dataclass
 class ProtocolConfig:
@@ -374,7 +456,7 @@ class ProtocolConfig:
     Parameters
     ----------
     name : str
-        One of :data:`physiosync.evaluation.protocols.PROTOCOLS`.
+        One of :data:`PROTOCOLS`.
     n_splits : int
         Folds of the k-fold protocols (``subject-stimulus-kfold``: groups of subjects
         and of stimuli, paired one to one).
@@ -407,3 +489,37 @@ class ProtocolConfig:
     one_class: str = "error"
     permutations: int = 0
     permutation_refit: int = 0
+
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "name": Options(PROTOCOLS),
+        "n_splits": Interval(int, 2, 1_000, closed="both"),
+        # val_size <= 0.5: validation never takes more than half of the training units
+        # (0.99 would leave a model with one or no training unit).
+        "val_size": Interval(float, 0, 0.5, closed="both"),
+        "one_class": Options(ONE_CLASS_RULES),
+        "permutations": Interval(int, 0, 100_000, closed="both"),
+        "permutation_refit": Interval(int, 0, 1_000, closed="both"),
+    }
+
+    def __post_init__(self):
+        validate_params(self)
+
+
+@dataclass
+class BandPowerParams:
+    """Options of the band-power baseline (``baselines.bandpower`` of a configuration).
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength of the logistic regression.
+    """
+
+    C: float = 0.1
+
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "C": Interval(float, 0, 1e6, closed="right"),
+    }
+
+    def __post_init__(self):
+        validate_params(self)

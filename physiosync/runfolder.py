@@ -43,6 +43,7 @@ import socket
 import uuid
 from pathlib import Path
 
+from ._utils import atomic_write
 from ._version import __version__
 from .exceptions import RunFolderError
 
@@ -137,18 +138,6 @@ def fingerprint_of(content: dict) -> dict:
         if key in content:
             out[key] = content[key]
     return out
-
-
-def _atomic_write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -430,8 +419,8 @@ class RunFolder:
         """
         if self.state is None:
             raise RuntimeError("RunFolder.claim() outside its `with` block.")
-        # Temporary files of atomic writes (``.<name>.tmp-<pid>``) found here were left by a
-        # killed process: every writer holds the lock, so none is being written now.
+        # Temporary files of atomic writes (``.<name>.tmp-<pid>-<random>``) found here were
+        # left by a killed process: every writer holds the lock, so none is being written now.
         for name in os.listdir(self.path):
             if _own_transient(name) and ".tmp" in name and not name.startswith(LOCK):
                 with contextlib.suppress(OSError):
@@ -458,4 +447,5 @@ class RunFolder:
                            **{k: v for k, v in self.fingerprint.items() if k != "sha256"},
                            **info}
         self._claimed = True
-        _atomic_write_json(self.path / MARKER, {"format": 1, "runs": runs})
+        atomic_write(self.path / MARKER, json.dumps({"format": 1, "runs": runs}, indent=2,
+                                                   sort_keys=True))

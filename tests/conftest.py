@@ -10,6 +10,16 @@ import pytest
 
 from physiosync.synthetic import make_deap
 
+#: Per-test limit of ``slow`` tests (not run in CI), which may run longer than the
+#: default ``timeout`` of pyproject.toml; a test's own ``timeout`` mark wins.
+SLOW_TIMEOUT_S = 3600
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+
 
 def refusal_in_child(module: str, reader: str, path) -> str:
     """Run ``module.reader(path)`` in a child interpreter; return what it printed.

@@ -26,6 +26,7 @@ def test_prepare_command(tmp_path, deap_dat_dir, capsys):
     assert any((tmp_path / "c").iterdir())
 
 
+@pytest.mark.integration
 def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--subjects", "3", "--trials", "6",

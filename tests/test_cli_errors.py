@@ -117,18 +117,23 @@ def test_bad_overrides_end_in_one_line_and_v_adds_the_traceback(tmp_path, capsys
 
 
 def test_the_range_table_gives_every_count_and_size_an_upper_bound():
-    from physiosync.config import _LISTS, _RANGES
+    from physiosync import params
+    from physiosync._utils.checks import Interval, ListOf
 
     counts = ("n_sub", "n_splits", "permutations", "permutation_refit", "embed_dim", "depth",
               "n_heads", "n_prompts", "cmca_dim", "batch_slots", "group_size", "steps",
               "epochs", "checkpoint_every", "batch_size")
-    for section in _RANGES.values():
-        for key, rng in section.items():
-            assert rng[1] is not None, key
-    assert {k for s in _RANGES.values() for k in s} >= set(counts)
-    for section in _LISTS.values():
-        for key, (_, _, lo, hi) in section.items():
-            assert 0 <= lo <= hi <= 10_000, key
+    sections = (params.DataConfig, params.ProtocolConfig, params.PretrainConfig,
+                params.FinetuneConfig, params.BandPowerParams)
+    constraints = [(k, c) for cls in sections for k, c in cls._parameter_constraints.items()]
+    for key, c in constraints:
+        if isinstance(c, Interval):
+            assert c.high is not None, key
+        if isinstance(c, ListOf):
+            assert 0 <= c.min_len <= c.max_len <= 10_000, key
+            assert not isinstance(c.elem_constraint, Interval) or \
+                c.elem_constraint.high is not None, key
+    assert {k for k, c in constraints if isinstance(c, Interval)} >= set(counts)
     # the presets and shipped configs still validate
     for name in PRESETS:
         load_config(name)

@@ -15,7 +15,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
     ({"pretrain": {"lrr": 1e-3}}, r"unknown config key 'pretrain.lrr'. Did you mean 'lr'\?"),
     ({"protocl": {}}, r"unknown config key 'protocl'. Did you mean 'protocol'\?"),
     ({"pretrain": {"short": {"dept": 2}}}, r"'pretrain.short.dept'. Did you mean 'depth'\?"),
-    ({"protocol": {"name": "loso2"}}, r"protocol.name' must be one of .*Did you mean 'loso'\?"),
+    ({"protocol": {"name": "loso2"}},
+     r"'protocol.name': invalid value 'loso2'; allowed values are 'within-trial-kfold', "
+     r".*Did you mean 'loso'\?"),
     ({"data": {"target": "valance"}}, r"Did you mean 'valence'\?"),
     ({"pipelines": ["physiosyn"]}, r"unknown pipeline 'physiosyn'. Did you mean 'physiosync'\?"),
     ({"finetune": {"epochs": 0}}, r"'finetune.epochs' must be >= 1, got 0"),
@@ -24,7 +26,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
     ({"pretrain": {"lr": -1.0}}, r"'pretrain.lr' must be > 0"),
     ({"protocol": {"val_size": 1.5}}, r"'protocol.val_size' must be >= 0 and <= 0.5"),
     ({"protocol": {"pooled": "yes"}}, r"'protocol.pooled' must be true or false"),
-    ({"finetune": {"select": "test_accuracy"}}, r"select. must be one of"),
+    ({"finetune": {"select": "test_accuracy"}},
+     r"'finetune.select': invalid value 'test_accuracy'; allowed values are 'val_loss', "),
     ({"pretrain": {"embedding": "spectal"}}, r"Did you mean .spectral."),
     ({"data": {"name": "dreamer", "target": "liking"}}, r"'liking' exists in DEAP only"),
     ({"seed": "zero"}, r"'seed' must be an integer"),
@@ -81,8 +84,21 @@ def test_shipped_preset_files_equal_the_builtin_presets(name):
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_validates_with_all_its_pipelines(path):
     cfg = load_config(path)
+    names = [spec["name"] for spec in cfg.pipelines]
+    assert names and len(set(names)) == len(names)
+    base = cfg.to_dict()
     for spec in cfg.pipelines:
-        pipeline_config(cfg, spec)
+        # each pipeline is the file's configuration with exactly its own overrides
+        expected = yaml.safe_load(yaml.safe_dump(base))
+        for dotted, value in (spec.get("set") or {}).items():
+            *parents, leaf = dotted.split(".")
+            node = expected
+            for part in parents:
+                node = node[part]
+            assert leaf in node, f"{path.name}: pipeline {spec['name']!r} sets {dotted}"
+            node[leaf] = value
+        resolved = pipeline_config(cfg, spec).to_dict()
+        assert yaml.safe_load(yaml.safe_dump(resolved)) == expected, spec["name"]
 
 
 def test_pipelines_apply_their_overrides_and_custom_pipelines_validate():

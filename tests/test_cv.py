@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import physiosync.evaluation.runner as cv
+import physiosync.training.pretrain as pretrain_module
 from physiosync.datasets import DEAP
 from physiosync.synthetic import make_deap
 from physiosync.params import FinetuneConfig
@@ -40,7 +41,7 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
     fold = make_folds(_units(data), "within-trial-kfold", n_splits=3, seed=0)[0]
     test_trials = set(fold.test[:, 1])
     seen = {"pretrain": [], "finetune": []}
-    real_pretrain, real_finetune = cv.pretrain, cv.finetune
+    real_pretrain, real_finetune = pretrain_module.pretrain, cv.finetune
 
     def spy_pretrain(d, cfg, *, allowed, **kw):
         seen["pretrain"].append({d.trials[t] for t in np.nonzero(allowed.any(axis=(0, 2)))[0]})
@@ -51,7 +52,7 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
         seen["finetune"].append({d.trials[t] for t in cells[:, 1]})
         return real_finetune(d, train_cells, val_cells=val_cells, **kw)
 
-    monkeypatch.setattr(cv, "pretrain", spy_pretrain)
+    monkeypatch.setattr(pretrain_module, "pretrain", spy_pretrain)
     monkeypatch.setattr(cv, "finetune", spy_finetune)
     pred, details = cv.run_fold(data, fold, long_config=TINY, short_config=TINY_SHORT,
                                 finetune_config=FT, one_class="constant", device="cpu")
@@ -109,8 +110,11 @@ def test_one_class_training_split_is_an_error_before_training(data, monkeypatch)
     one = mine[lab == lab[0]]
     from physiosync.evaluation.protocols import Fold
 
-    fold = Fold(0, one[:1], one[:0], mine[lab != lab[0]][:1], units)
-    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained before checking"))
+    test = mine[lab != lab[0]][:1]
+    pretrain = units[(units != test[0]).any(axis=1)]  # never a test unit
+    fold = Fold(0, one[:1], one[:0], test, pretrain)
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(cv.PhysioSyncError, match=f"subject {s0} hold one class only"):
         cv.run_fold(data, fold, long_config=TINY, finetune_config=FT, device="cpu")
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import physiosync.evaluation.runner as cv
+import physiosync.training.pretrain as pretrain_module
 from physiosync.cli import main
 from physiosync.config import load_config
 from physiosync.synthetic import make_deap, make_dreamer
@@ -26,6 +27,7 @@ def _cv(root, out, *extra, cache=None):
                  "--cache-dir", str(cache or out.parent / "cache"), *extra])
 
 
+@pytest.mark.integration
 def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert _cv(deap_root, out, "--pipelines", "physiosync,eeg-only,bandpower") == 0
@@ -72,6 +74,7 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
             "fold_00.json", "fold_01.json"]
 
 
+@pytest.mark.integration
 def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
         deap_root, tmp_path, monkeypatch, interrupter, capsys):
     assert _cv(deap_root, tmp_path / "whole") == 0
@@ -102,7 +105,8 @@ def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
 ])
 def test_bad_input_fails_before_any_training(deap_root, tmp_path, monkeypatch, capsys, extra,
                                              message):
-    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda *a, **k: pytest.fail("trained before checking"))
     monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained before checking"))
     if "one_class" in " ".join(extra):
         # Subject 1 rates every training video alike in some fold of 3 (seeded data).
@@ -157,6 +161,7 @@ def test_legacy_protocol_report_warns_on_top(deap_root, tmp_path):
     assert html.index("LEAKAGE WARNING") < html.index('id="fig-per-subject"')
 
 
+@pytest.mark.integration
 def test_report_command_merges_runs_on_the_same_folds(deap_root, tmp_path, capsys):
     assert _cv(deap_root, tmp_path / "a", "--pipelines", "physiosync") == 0
     assert _cv(deap_root, tmp_path / "b", "--pipelines", "bandpower") == 0
@@ -171,6 +176,7 @@ def test_report_command_merges_runs_on_the_same_folds(deap_root, tmp_path, capsy
     assert "folds differ" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("protocol", ["within-trial-kfold", "loso"])
 def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protocol):
     # Honest protocols on synthetic DEAP: held-out videos (pooled model) or held-out
@@ -198,6 +204,7 @@ def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protoco
     assert scores[3.0]["physiosync"] > 0.6, scores
 
 
+@pytest.mark.integration
 def test_dreamer_four_class_with_ecg_at_its_native_rate(tmp_path):
     from pathlib import Path
 
@@ -233,7 +240,8 @@ def _fold_labels(run, fold):
 
 def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path, capsys,
                                                              monkeypatch):
-    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: pytest.fail("trained in a dry run"))
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda *a, **k: pytest.fail("trained in a dry run"))
     monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained in a dry run"))
     common = ["cv", "--dataset", "deap", "--data-root", str(deap_root), "--protocol", "loso",
               "--dry-run", "--cache-dir", str(tmp_path / "c")]
@@ -249,6 +257,7 @@ def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path
     assert "needs --out" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_subject_stimulus_kfold_with_the_stimulus_prior_baseline_end_to_end(tmp_path):
     # 4 subjects so that 2 folds leave 2 training subjects to pre-train across subjects.
     root = make_deap(tmp_path / "deap", n_subjects=4, n_trials=6, seconds=10, effect=3.0,

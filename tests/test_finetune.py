@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 import physiosync.training.finetune as finetune_mod
 from physiosync import PhysioSyncError
+from physiosync.exceptions import TrainingDivergedError
 from physiosync.training.checkpoints import CheckpointError, load_checkpoint, read_checkpoint
 from physiosync.training.finetune import (
     FinetuneConfig, PhysioSyncNet, evaluate_cells, finetune, predict_proba,
@@ -321,6 +324,76 @@ def test_checkpoint_of_another_fold_is_refused_by_finetune(split, tmp_path):
         finetune(data, np.concatenate([train[len(train) // 2:], test]), **kw)
 
 
+def test_config_refusal_names_what_differs(split, tmp_path):
+    data, train, _, _ = split
+    kw = dict(long_config=enc(), checkpoint=tmp_path / "c.pt", device="cpu",
+              show_progress=False)
+    finetune(data, train, config=ft(epochs=1), **kw)
+    with pytest.raises(CheckpointError, match=r"different fine-tuning configuration "
+                                              r"\(differs in finetune.lr\); delete it"):
+        finetune(data, train, config=ft(epochs=1, lr=1e-4), **kw)
+
+
+def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(split, tmp_path, monkeypatch):
+    # Every window of epoch 2 comes back as NaN, so its first loss is NaN.
+    data, train, val, _ = split
+    current = {"epoch": None}
+    real_seed, real_gather = finetune_mod.derive_seed, finetune_mod._gather
+
+    def seed(*parts):
+        if parts[1:2] == ("finetune-epoch",):
+            current["epoch"] = parts[2]
+        return real_seed(*parts)
+
+    def gather(*args):
+        out = real_gather(*args)
+        return {m: v * float("nan") for m, v in out.items()} if current["epoch"] == 2 else out
+
+    monkeypatch.setattr(finetune_mod, "derive_seed", seed)
+    monkeypatch.setattr(finetune_mod, "_gather", gather)
+    ckpt = tmp_path / "nan.pt"
+    with pytest.raises(TrainingDivergedError,
+                       match=rf"^fine-tuning loss became nan in epoch 2; the last good "
+                             rf"checkpoint \({re.escape(str(ckpt))}\) is kept\.$"):
+        finetune(data, train, val_cells=val, config=ft(epochs=4), long_config=enc(),
+                 checkpoint=ckpt, device="cpu", show_progress=False)
+    state = read_checkpoint(ckpt)
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_non_finite_weights_are_never_checkpointed_by_finetune(split, tmp_path, monkeypatch):
+    # The weights turn into NaN during epoch 1 while every training loss was finite (here:
+    # in its validation pass): its checkpoint is refused and epoch 0's is kept.
+    data, train, val, _ = split
+    real, calls = finetune_mod.evaluate_cells, {"n": 0}
+
+    def poison(model, *args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+        return real(model, *args, **kw)
+
+    monkeypatch.setattr(finetune_mod, "evaluate_cells", poison)
+    ckpt = tmp_path / "w.pt"
+    with pytest.raises(TrainingDivergedError, match=r"^fine-tuning weights became NaN or "
+                                                    r"infinite in epoch 1; the last good "
+                                                    r"checkpoint .*w\.pt\) is kept\.$"):
+        finetune(data, train, val_cells=val, config=ft(epochs=3), long_config=enc(),
+                 checkpoint=ckpt, device="cpu", show_progress=False)
+    state = read_checkpoint(ckpt)
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    # Resuming from the kept checkpoint finishes the run as if nothing had happened.
+    monkeypatch.undo()
+    kw = dict(val_cells=val, config=ft(epochs=3), long_config=enc(), device="cpu",
+              show_progress=False)
+    resumed, h_res = finetune(data, train, checkpoint=ckpt, **kw)
+    full, h_full = finetune(data, train, **kw)
+    assert state_equal(resumed.state_dict(), full.state_dict())
+
+
 # ------------------------------------------------------------------------ learning
 @pytest.fixture(scope="module")
 def twelve_trials(tmp_path_factory):
@@ -394,16 +467,32 @@ def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_tria
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open question (docs/model.md): *frozen* encoders "
-                   "after LS-TCL stay near chance (0.49-0.55) even with the spectral "
-                   "embedding, while fine-tuned ones reach 0.9 and a probe on random frozen "
-                   "spectral features 0.72-0.75; the contrastive task does not isolate the "
-                   "emotion effect at this size")
 @pytest.mark.parametrize("target", ["valence", "arousal"])
 def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, target):
+    """The method's claim: *frozen* LS-TCL encoders carry the emotion effect.
+
+    Kept out of CI (``slow``) because it does not hold on the synthetic data at any
+    size affordable here; it fails when run (``-m slow``), which is the point. Balanced
+    accuracy on the 3 held-out trials, seeds 0-2, spectral embedding, frozen encoders
+    (the frozen *random* encoders of the same sizes beside them):
+
+    ==============================  ===================  ===================
+    pre-training, trials            valence              arousal
+    ==============================  ===================  ===================
+    100 steps, 10 s (this test)     0.50 0.38 0.46       0.66 0.81 0.66
+      random encoders               0.38 0.46 0.42       0.88 0.84 0.62
+    400 steps, 20 s                 0.50 0.50 0.52       0.78 0.53 0.70
+      random encoders               0.50 0.50 0.44       0.50 0.92 0.91
+    1500 steps, 20 s                0.56 0.50 0.48
+      random encoders               0.50 0.50 0.44
+    ==============================  ===================  ===================
+
+    Fine-tuned encoders reach 0.9 (test_spectral_embedding_learns_the_synthetic_emotion
+    _effect); the open question is in docs/model.md.
+    """
     from sklearn.metrics import balanced_accuracy_score
 
-    from physiosync.training.pretrain import pretrain_ls_tcl
+    from physiosync.training.pretrain import pretrain_encoders
 
     data = SlotData.from_windows(twelve_trials, 5.0, target=target)
     train, val, test = _trial_split(data)
@@ -414,7 +503,8 @@ def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, t
     for seed in range(3):
         pc = enc(embed_dim=16, n_prompts=0, projector_dims=(32, 32), cmca_dim=16, steps=100,
                  seed=seed, embedding="spectral")
-        models, _ = pretrain_ls_tcl(data, config=pc, allowed=allowed, device="cpu")
+        runs = pretrain_encoders(data, pc, allowed=allowed, device="cpu")
+        models = {name: model for name, (model, _) in runs.items()}
         cfg = FinetuneConfig(epochs=15, batch_size=16, hidden=(32, 16), seed=seed,
                              freeze_encoders=True)
         model, _ = finetune(data, train, val_cells=val, config=cfg, pretrained=models,

@@ -362,12 +362,13 @@ def test_html_escaping():
 
 
 def test_report_without_pipelines_key():
-    # The single-pipeline layout: folds / per_subject / summary at the top level only.
+    # Every report holds ``pipelines``; the top-level copies of the primary pipeline's
+    # folds / per_subject / summary are not read on their own.
     rep = _make_report()
     del rep["pipelines"], rep["comparisons"]
     page = render_html(rep)
-    assert "fig-per-subject" in _figure_ids(page)
-    assert "physiosync (primary)" in page
+    assert _figure_ids(page) == set()
+    assert "The report holds no pipeline." in page
 
 
 def test_atomic_overwrite_and_errors(tmp_path):
@@ -392,3 +393,29 @@ def test_import_does_not_load_matplotlib():
 
 def test_render_does_not_mutate_report(report, html_page):
     assert json.dumps(report, sort_keys=True) == json.dumps(_make_report(), sort_keys=True)
+
+
+def test_rendering_needs_neither_the_report_module_nor_the_dataset_readers():
+    # html.py words its page with reporting.text and draws the scalp map with the
+    # montage of _utils: no import cycle with report.py, no reach into the readers.
+    code = ("import sys\n"
+            "from physiosync.reporting.html import render_html\n"
+            "ci = {'channels': ['Fp1', 'Fp2', 'Cz', 'Pz'], 'values': [1.0, 2.0, 3.0, 4.0],"
+            " 'method': 'm'}\n"
+            "page = render_html({'pipelines': {'p': {'channel_importance': ci}}})\n"
+            "print('id=\"fig-topomap\"' in page, 'mne' in sys.modules,\n"
+            "      'physiosync.reporting.report' in sys.modules,\n"
+            "      any(m.startswith('physiosync.datasets') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "True", "False", "False"]
+
+
+def test_report_and_html_share_their_wording():
+    from physiosync.reporting import report, text
+
+    assert FOOTNOTE.startswith(text.CHANCE_NOTE)
+    assert report.CHANCE_NOTE is text.CHANCE_NOTE and report.metric_label is text.metric_label
+    assert text.metric_label("window.balanced_accuracy") == "pooled window balanced accuracy"
+    assert text.metric_label("subject.macro_f1") == "per-subject macro F1"
+    assert text.metric_label("roc_auc") == "ROC AUC"

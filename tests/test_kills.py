@@ -26,6 +26,7 @@ def data(kills, tmp_path_factory):
     return kills.setup(tmp_path_factory.mktemp("kills"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", ["cv", "pretrain", "prepare"])
 def test_a_run_killed_mid_run_resumes_to_identical_results(kills, data, tmp_path, command):
     reference, _ = kills.reference_run(command, data, tmp_path / "reference", quick=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from physiosync.exceptions import PhysioSyncError
-from physiosync.models.losses import PretrainLoss, cmca, nt_xent, pretrain_loss
+from physiosync.models.losses import cmca, nt_xent, pretrain_loss
 from physiosync.models import ShapeError
 
 
@@ -189,9 +189,9 @@ def test_pretrain_loss_combines_terms():
     assert terms["cmca"] == pytest.approx(l_c.item(), rel=1e-6)
     assert terms["total"] == pytest.approx(total.item(), rel=1e-6)
 
-    module = PretrainLoss()
-    total_m, terms_m = module(z_e, z_p, e, p)
-    assert total_m.item() == pytest.approx(total.item()) and terms_m == pytest.approx(terms)
+    total_d, terms_d = pretrain_loss(z_e, z_p, e, p, weights=(0.5, 0.5, 1.0), temperature=0.1,
+                                     cmca_temperature=None, cmca_variant="cross-subject")
+    assert total_d.item() == total.item() and terms_d == terms  # the documented defaults
 
     total_w, terms_w = pretrain_loss(z_e, z_p, e, p, weights=(1.0, 2.0, 0.5),
                                      cmca_temperature=0.3, cmca_variant="same-subject")
@@ -217,13 +217,15 @@ def test_pretrain_loss_errors():
     with pytest.raises(PhysioSyncError, match="weights"):
         pretrain_loss(z, z, z, z, weights=(-1.0, 0.5, 1.0))
     with pytest.raises(PhysioSyncError, match="weights"):
-        PretrainLoss(weights=(1.0, 1.0))
+        pretrain_loss(z, z, z, z, weights=(1.0, 1.0))
     with pytest.raises(ShapeError, match="even"):
         pretrain_loss(torch.randn(5, 8), z, z, z)
     with pytest.raises(PhysioSyncError, match="variant"):
-        PretrainLoss(cmca_variant="nope")
+        pretrain_loss(z, z, z, z, cmca_variant="nope")
     with pytest.raises(PhysioSyncError, match="temperature"):
-        PretrainLoss(temperature=-1)
+        pretrain_loss(z, z, z, z, temperature=-1)
+    with pytest.raises(PhysioSyncError, match="temperature"):
+        pretrain_loss(z, z, z, z, cmca_temperature=0.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -168,6 +168,7 @@ def _refit_config(root, tmp_path, pipeline, n_refit, *extra):
                        data={"root": str(root), "cache_dir": str(tmp_path / "cache")})
 
 
+@pytest.mark.integration
 def test_refit_null_of_the_band_power_baseline_end_to_end_and_resumed(tmp_path, monkeypatch):
     root = make_deap(tmp_path / "deap", n_subjects=4, n_trials=16, seconds=10, effect=3.0,
                      seed=11)
@@ -209,9 +210,12 @@ def test_refit_null_of_the_band_power_baseline_end_to_end_and_resumed(tmp_path, 
 def test_refit_null_of_physiosync_pretrains_once_per_fold(tmp_path, monkeypatch):
     root = make_deap(tmp_path / "deap", n_subjects=3, n_trials=6, seconds=10, effect=3.0,
                      seed=11)
+    import physiosync.training.pretrain as pretrain_module
+
     calls = []
-    original = cv.pretrain
-    monkeypatch.setattr(cv, "pretrain", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = pretrain_module.pretrain
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
     cfg = _refit_config(root, tmp_path, "physiosync", 2)
     report = run_experiment(cfg, tmp_path / "run", show_progress=False, html=False)["report"]
     null = report["pipelines"]["physiosync"]["refit_null"]

@@ -27,13 +27,53 @@ def test_environment_yml_covers_pyproject():
     assert "python=3.11" in env["dependencies"]
 
 
-def test_torch_is_pinned_to_the_cpu_release_everywhere():
+def test_torch_is_a_range_for_the_library_and_one_cpu_release_for_installs():
+    """The package declares a range; README, environment.yml and CI install 2.13.0 exactly."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "torch==2.13.0" in project["dependencies"]
+    torch = [Requirement(r) for r in project["dependencies"] if _name(r) == "torch"]
+    assert len(torch) == 1
+    spec = torch[0].specifier
+    assert not any(s.operator in ("==", "===") for s in spec)
+    assert Version("2.13.0") in spec and Version("2.9.1") not in spec
+    assert Version("3.0") not in spec
     env = (ROOT / "environment.yml").read_text()
     assert "pytorch=2.13.0=cpu" in env
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install torch==2.13.0 " in readme and "pip install torch==2.13.0 " in ci
     for banned in ("torchvision", "timm", "torchaudio", "torcheeg"):
         assert banned not in str(project)
+
+
+def test_python_floor_matches_the_tests():
+    """The tests read TOML with tomllib (3.11); environment.yml installs that Python."""
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert SpecifierSet(project["requires-python"]) == SpecifierSet(">=3.11")
+
+
+def test_declared_dependencies_are_imported():
+    """Every runtime dependency is imported somewhere in the package."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    modules = {"pyyaml": "yaml", "scikit-learn": "sklearn"}
+    source = "\n".join(p.read_text(encoding="utf-8")
+                       for p in (ROOT / "physiosync").rglob("*.py"))
+    unused = []
+    for req in project["dependencies"]:
+        mod = modules.get(_name(req), _name(req))
+        if not re.search(rf"^\s*(import|from) {mod}\b", source, re.MULTILINE):
+            unused.append(req)
+    assert unused == []
+
+
+def test_pytest_has_a_per_test_timeout():
+    ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert 0 < int(ini["timeout"]) <= 600
+    assert any(m.startswith("integration:") for m in ini["markers"])
 
 
 def test_readme_quick_start_is_what_ci_runs():

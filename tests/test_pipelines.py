@@ -55,6 +55,7 @@ def test_recipe_without_arguments_prints_usage():
     assert proc.returncode == 2 and "usage:" in proc.stderr
 
 
+@pytest.mark.integration
 def test_reproduce_authors_recipe_runs_and_warns(tmp_path):
     from physiosync.synthetic import make_deap
 

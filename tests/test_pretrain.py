@@ -11,7 +11,7 @@ import torch
 from physiosync import PhysioSyncError
 from physiosync.training.checkpoints import CheckpointError, load_checkpoint, read_checkpoint
 from physiosync.training.pretrain import (
-    PretrainConfig, PretrainModel, TrainingDivergedError, pretrain, pretrain_ls_tcl,
+    PretrainConfig, PretrainModel, TrainingDivergedError, pretrain, pretrain_encoders,
 )
 from physiosync.training.sampling import SlotData
 
@@ -24,6 +24,12 @@ def tiny(**kw) -> PretrainConfig:
                 cmca_dim=16, batch_slots=4, group_size=2, lr=1e-3, steps=6, seed=0)
     base.update(kw)
     return PretrainConfig(**base)
+
+
+def huge_lr(config: PretrainConfig) -> PretrainConfig:
+    """*config* with lr = 1e12, past its declared range (set after validation), to diverge."""
+    config.lr = 1e12
+    return config
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module):
@@ -202,7 +208,7 @@ def test_huge_learning_rate_diverges_cleanly(strong_deap_slots, tmp_path):
     # Without monkeypatching: one Adam step at this learning rate wrecks the weights.
     ckpt = tmp_path / "lr.pt"
     with pytest.raises(TrainingDivergedError, match=r"at step 1 .*lower lr"):
-        pretrain(strong_deap_slots, tiny(steps=40, lr=1e12, checkpoint_every=1), n_sub=5,
+        pretrain(strong_deap_slots, huge_lr(tiny(steps=40, checkpoint_every=1)), n_sub=5,
                  checkpoint=ckpt, device="cpu", show_progress=False)
     # The weights after step 0's update gave a NaN loss: the checkpoint kept is the
     # last state whose weights and loss were finite, the initial one.
@@ -217,11 +223,11 @@ def test_diverged_run_resumes_with_a_lower_learning_rate(strong_deap_slots, tmp_
     ckpt = tmp_path / "lr.pt"
     kw = dict(n_sub=5, checkpoint=ckpt, device="cpu", show_progress=False)
     with pytest.raises(TrainingDivergedError, match=r"\(.*lr.pt, step 0\) is kept.*resume_with"):
-        pretrain(strong_deap_slots, tiny(steps=4, lr=1e12, checkpoint_every=1), **kw)
+        pretrain(strong_deap_slots, huge_lr(tiny(steps=4, checkpoint_every=1)), **kw)
     # The same configuration without resume_with is refused, and says how to proceed.
     with pytest.raises(CheckpointError, match=r"differs in lr\b.*resume_with"):
         pretrain(strong_deap_slots, tiny(steps=4, lr=1e-3, checkpoint_every=1), **kw)
-    model, history = pretrain(strong_deap_slots, tiny(steps=4, lr=1e12, checkpoint_every=1),
+    model, history = pretrain(strong_deap_slots, huge_lr(tiny(steps=4, checkpoint_every=1)),
                               resume_with={"lr": 1e-3}, **kw)
     assert [e["step"] for e in history] == [0, 1, 2, 3]
     assert all(np.isfinite(e["loss"]) for e in history)
@@ -288,7 +294,7 @@ def test_divergence_in_cross_validation_names_pipeline_and_fold(strong_deap_slot
     s, t = np.nonzero(data.valid.any(axis=2))
     units = np.column_stack([np.asarray(data.subjects)[s], np.asarray(data.trials)[t]])
     folds = make_folds(units, "loso")
-    kw = dict(long_config=tiny(steps=3, lr=1e12), short_config=tiny(steps=3, lr=1e12),
+    kw = dict(long_config=huge_lr(tiny(steps=3)), short_config=huge_lr(tiny(steps=3)),
               finetune_config=FinetuneConfig(epochs=1, batch_size=8), per_subject=False,
               device="cpu")
     with pytest.raises(TrainingDivergedError, match=r"^fold 1, long-window pre-training: "
@@ -417,11 +423,12 @@ def test_allowed_mask_is_honoured(strong_deap_slots, monkeypatch):
 
 
 # ---------------------------------------------------------------- LS-TCL, variants
-def test_pretrain_ls_tcl(strong_deap_slots, tmp_path):
-    models, histories = pretrain_ls_tcl(strong_deap_slots, config=tiny(steps=2),
-                                        short_config=tiny(steps=3, embed_dim=8),
-                                        checkpoint_dir=tmp_path, device="cpu")
-    assert set(models) == set(histories) == {"long", "short"}
+def test_pretrain_encoders(strong_deap_slots, tmp_path, capsys):
+    runs = pretrain_encoders(strong_deap_slots, tiny(steps=2), tiny(steps=3, embed_dim=8),
+                             n_sub=5, checkpoint_dir=tmp_path, device="cpu", verbose=True)
+    assert list(runs) == ["long", "short"]
+    models = {k: m for k, (m, _) in runs.items()}
+    histories = {k: h for k, (_, h) in runs.items()}
     assert len(histories["long"]) == 2 and len(histories["short"]) == 3
     for m in ("eeg", "gsr"):
         assert models["long"].encoders[m].n_times == 640
@@ -431,6 +438,38 @@ def test_pretrain_ls_tcl(strong_deap_slots, tmp_path):
     assert models["long"].encoders["gsr"].n_chans == 1
     for name in ("long", "short"):
         assert read_checkpoint(tmp_path / f"pretrain_{name}.pt")["step"] == len(histories[name])
+    out = capsys.readouterr().out
+    assert f"pre-training the short encoders -> {tmp_path / 'pretrain_short.pt'}" in out
+    assert "  3 steps, loss " in out
+    # Each run is the plain pretrain() of its window length, alone or not.
+    alone, hist = pretrain(strong_deap_slots, tiny(steps=3, embed_dim=8), n_sub=5,
+                           device="cpu", show_progress=False)
+    assert_same_weights(alone, models["short"])
+    assert strip(hist) == strip(histories["short"])
+
+
+def test_pretrain_encoders_subset_cache_and_context(strong_deap_slots, monkeypatch):
+    import physiosync.training.pretrain as pre_mod
+
+    cache = {}
+    kw = dict(n_sub=5, which=("short",), device="cpu", show_progress=False, cache=cache)
+    first = pretrain_encoders(strong_deap_slots, tiny(steps=2), **kw)
+    assert list(first) == ["short"] and len(cache) == 1
+    again = pretrain_encoders(strong_deap_slots, tiny(steps=2), **kw)
+    assert again["short"][0] is first["short"][0]  # from the cache, not retrained
+    with pytest.raises(PhysioSyncError, match="which may hold 'long' and 'short', got 'mid'"):
+        pretrain_encoders(strong_deap_slots, tiny(steps=2), which=("mid",))
+    real_loss = pre_mod._loss
+
+    def nan_loss(*args):
+        total, terms = real_loss(*args)
+        return total * float("nan"), terms
+
+    monkeypatch.setattr(pre_mod, "_loss", nan_loss)
+    with pytest.raises(TrainingDivergedError, match=r"^fold 2, long-window pre-training: "
+                                                    r"pre-training loss became nan at step 0"):
+        pretrain_encoders(strong_deap_slots, tiny(steps=3), n_sub=5, which=("long",),
+                          device="cpu", show_progress=False, context="fold 2")
 
 
 @pytest.mark.parametrize("variant", ["same-subject", "none"])
@@ -458,16 +497,42 @@ def test_eeg_only_pretraining(strong_deap_slots):
         assert e["loss"] == pytest.approx(0.5 * e["temporal_eeg"], rel=1e-6)
 
 
-def test_augment_pairing_options(strong_deap_slots):
+def test_augment_pairing_options(strong_deap_slots, monkeypatch):
+    # "shared": every window of a slot (both subject groups) gets the slot's kind;
+    # "independent" (the default): a kind is drawn per window.
+    import physiosync.training.pretrain as pretrain_mod
+
     with pytest.raises(PhysioSyncError, match="augment_pairing"):
         tiny(augment_pairing="same")
-    kw = dict(n_sub=5, device="cpu", show_progress=False)
-    shared, _ = pretrain(strong_deap_slots, tiny(steps=2, augment_pairing="shared"), **kw)
-    indep, _ = pretrain(strong_deap_slots, tiny(steps=2), **kw)
     assert tiny().augment_pairing == "independent"
-    diffs = [not torch.equal(a, b) for a, b in zip(shared.state_dict().values(),
-                                                   indep.state_dict().values())]
-    assert any(diffs)
+    real = pretrain_mod.augment
+
+    def kinds_drawn(cfg):
+        calls = []
+
+        def spy(x, kind, **kw):
+            calls.append(kind.clone())
+            return real(x, kind, **kw)
+
+        monkeypatch.setattr(pretrain_mod, "augment", spy)
+        pretrain(strong_deap_slots, cfg, n_sub=5, device="cpu", show_progress=False)
+        n_mod = len(calls) // cfg.steps
+        assert len(calls) == cfg.steps * n_mod and n_mod >= 1
+        for step in range(cfg.steps):  # every modality of a window: the same kind
+            assert all(torch.equal(calls[step * n_mod], c)
+                       for c in calls[step * n_mod:(step + 1) * n_mod])
+        # rows are group-major: (2 groups, B slots, N subjects), see SlotBatch.flat_index
+        return torch.stack([calls[step * n_mod].view(2, cfg.batch_slots, cfg.group_size)
+                            for step in range(cfg.steps)])
+
+    shared = kinds_drawn(tiny(steps=4, augment_pairing="shared"))
+    assert (shared == shared[:, :1, :, :1]).all()  # one kind per slot, both groups
+    assert len(torch.unique(shared[:, 0, :, 0])) > 1  # drawn per slot, not per batch
+    indep = kinds_drawn(tiny(steps=4))
+    assert ((indep >= 0) & (indep < pretrain_mod.N_KINDS)).all()
+    # 4 steps x 4 slots x 4 windows: the groups of some slot differ in kind
+    assert not (indep == indep[:, :1, :, :1]).all()
+    assert (indep[:, 0] != indep[:, 1]).any()
 
 
 def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_path,

@@ -189,3 +189,60 @@ def test_caveats_name_the_stimulus_shortcut_of_cross_subject_protocols():
         text = CAVEATS[protocol]
         assert "stimulus-prior" in text and "subject-stimulus-kfold" in text
     assert set(CAVEATS) <= set(PROTOCOLS)
+
+
+# --------------------------------------------------------------------------- pre-training split
+@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if p != "legacy-segment"])
+def test_every_protocols_pretrain_split_passes_and_never_holds_a_test_unit(protocol):
+    units = _units(6, 9)
+    folds = make_folds(units, protocol, n_splits=3, labels=_labels(units), seed=2)
+    for f in folds:
+        check_disjoint(f)
+        test = {tuple(u) for u in f.test.tolist()}
+        pretrain = {tuple(u) for u in f.pretrain.tolist()}
+        assert pretrain and not test & pretrain
+        # pre-training sees the training (and validation) units, nothing held out
+        assert {tuple(u) for u in np.vstack([f.train, f.val]).tolist()} <= pretrain
+        if "trial" in f.held_out:  # no subject's test stimulus
+            assert set(f.test[:, 1]).isdisjoint(f.pretrain[:, 1])
+        if "subject" in f.held_out:  # training subjects only
+            assert set(f.pretrain[:, 0]) <= set(np.vstack([f.train, f.val])[:, 0])
+
+
+def test_a_test_unit_in_pretrain_is_a_leak_even_without_held_out_columns():
+    train, test = np.array([[1, 0], [1, 1]]), np.array([[1, 2]])
+    check_disjoint(Fold(0, train, train[:0], test, train))  # a hand-made fold: fine
+    with pytest.raises(LeakageError, match=r"\(subject 1, trial 2\) is in both test and "
+                                           "pretrain"):
+        check_disjoint(Fold(0, train, train[:0], test, np.vstack([train, test])))
+
+
+@pytest.mark.parametrize("protocol", ["within-trial-kfold", "within-loto"])
+def test_another_subjects_test_stimulus_in_pretrain_is_a_leak(protocol):
+    # Within subjects, pre-training may hold other subjects' *training* stimuli, never a
+    # stimulus that is held out, whoever watched it.
+    units = _units(4, 6)
+    f = make_folds(units, protocol, n_splits=3, labels=_labels(units))[0]
+    s, t = f.test[0]
+    other = next(x for x in range(1, 5) if x != s)
+    assert [other, t] in f.test.tolist()  # every subject is tested on a held-out stimulus
+    with pytest.raises(LeakageError, match=rf"\(subject {other}, trial {t}\) is in both test "
+                                           "and pretrain"):
+        check_disjoint(Fold(0, f.train, f.val, f.test, np.vstack([f.pretrain, [[other, t]]]),
+                            held_out=f.held_out))
+    # a subject outside the test set (e.g. a pre-training-only recording) on that stimulus
+    with pytest.raises(LeakageError, match=f"held-out trial {t} of the test set is also in "
+                                           "pretrain"):
+        check_disjoint(Fold(0, f.train, f.val, f.test, np.vstack([f.pretrain, [[99, t]]]),
+                            held_out=f.held_out))
+
+
+@pytest.mark.parametrize("protocol", ["loso", "subject-kfold"])
+def test_a_test_subject_in_pretrain_is_a_leak_under_cross_subject_protocols(protocol):
+    units = _units(4, 6)
+    f = make_folds(units, protocol, n_splits=2, labels=_labels(units))[0]
+    s = f.test[0, 0]
+    with pytest.raises(LeakageError, match=f"held-out subject {s} of the test set is also in "
+                                           "pretrain"):
+        check_disjoint(Fold(0, f.train, f.val, f.test, np.vstack([f.pretrain, [[s, 99]]]),
+                            held_out=f.held_out))

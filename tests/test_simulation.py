@@ -267,7 +267,7 @@ def test_collapsed_loss_values_and_terms_left_out():
     assert collapsed_loss(6, has_pps=False) == pytest.approx(float(total), rel=1e-6)
     with pytest.raises(PhysioSyncError, match="batch_slots must be an integer >= 1"):
         collapsed_loss(0)
-    with pytest.raises(PhysioSyncError, match="CM-CA variant"):
+    with pytest.raises(PhysioSyncError, match="Invalid cmca_variant 'both'; allowed values"):
         collapsed_loss(4, cmca_variant="both")
     with pytest.raises(PhysioSyncError, match="not all 0"):
         collapsed_loss(4, loss_weights=(0, 1, 1), has_pps=False)
@@ -341,6 +341,7 @@ def _pretrain_tail(tmp_path, synchrony: float) -> float:
     return float(np.mean(losses[-len(losses) // 5:]))  # the last 20 % of the steps
 
 
+@pytest.mark.integration
 def test_pretraining_beats_a_collapsed_encoder_only_with_synchrony(tmp_path):
     """LS-TCL + CM-CA on 5 s windows, effect=0: only the shared time course can be learnt.
 

@@ -27,7 +27,6 @@ DEAP_DAT_SLICES = {
     "eeg": (0, 32), "eog": (32, 34), "emg": (34, 36), "gsr": (36, 37),
     "resp": (37, 38), "ppg": (38, 39), "temp": (39, 40),
 }
-DEAP_MODALITIES = tuple(DEAP_DAT_SLICES)
 
 #: The non-EEG labels of the 48-channel BDF files, after the 32 EEG channels.
 DEAP_BDF_EXTRA = (
@@ -50,7 +49,6 @@ DEAP_TRIAL_ONSET_CODE = 4
 DREAMER_EEG = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6",
                "F4", "F8", "AF4")
 DREAMER_ECG = ("ECG_left", "ECG_right")
-DREAMER_MODALITIES = ("eeg", "ecg")
 DREAMER_SFREQ = {"eeg": 128.0, "ecg": 256.0}
 DREAMER_BASELINE_S = 61.0
 

@@ -16,8 +16,6 @@ files, fails to load with a plain ``pickle.load`` and needs ``encoding="latin1"`
 
 from __future__ import annotations
 
-import io
-import os
 import pickle
 import reprlib
 import struct
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._utils import atomic_open
 from ..exceptions import DataFormatError
 
 __all__ = ["load_pickle", "loads_pickle", "write_py2_pickle"]
@@ -567,12 +566,5 @@ def write_py2_pickle(obj, path) -> None:
         return o
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    buf = io.BufferedWriter(open(tmp, "wb"), buffer_size=1 << 20)
-    try:
-        with buf:
-            _Py2Pickler(buf, protocol=2).dump(py2(obj))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "wb", buffering=1 << 20) as fh:
+        _Py2Pickler(fh, protocol=2).dump(py2(obj))

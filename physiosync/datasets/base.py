@@ -1,4 +1,10 @@
-"""One subject's recording: every modality at its native rate, cut into trials.
+"""What every dataset reader provides, and one subject's recording.
+
+:class:`BaseDataset` is the interface the rest of the package uses from a dataset
+reader (:class:`~physiosync.datasets.DEAP`, :class:`~physiosync.datasets.DREAMER`):
+subjects, modalities, the files a subject is read from, and one
+:class:`Recording` per subject. A new reader subclasses it and adds one line to
+:data:`physiosync.datasets.DATASETS`.
 
 A :class:`Recording` is what the dataset readers (:class:`~physiosync.datasets.DEAP`,
 :class:`~physiosync.datasets.DREAMER`) return for one subject. It keeps the numbers
@@ -8,6 +14,7 @@ views where it can, and converts to MNE objects in SI units on request.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,10 +22,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .._utils.montage import standard_montage
 from ..exceptions import DataFormatError, PhysioSyncError
 from ._channels import MODALITY_UNITS
 
-__all__ = ["ModalityInfo", "Recording"]
+__all__ = ["BaseDataset", "ModalityInfo", "Recording"]
 
 
 @dataclass(frozen=True)
@@ -326,20 +334,90 @@ class Recording(RatedTrials):
                                metadata=metadata, baseline=None, verbose="error")
 
 
-def standard_montage():
-    """The standard 10-20 montage, under its current MNE name."""
-    import mne
-
-    for name in ("colin27_1020", "standard_1020"):
-        try:
-            return mne.channels.make_standard_montage(name)
-        except ValueError:
-            continue
-    raise PhysioSyncError("MNE provides no standard 10-20 montage")  # pragma: no cover
-
-
 def _summarise(values) -> str:
     values = list(values)
     if len(values) > 8:
         return f"{values[:3]} ... {values[-3:]} ({len(values)} in all)"
     return str(values)
+
+
+class BaseDataset(ABC):
+    """A dataset reader: one :class:`Recording` per subject.
+
+    Subclasses set the class attributes, implement the abstract members and are
+    registered in :data:`physiosync.datasets.DATASETS` under their configuration name.
+    The preparation cache (:func:`physiosync.preprocessing.cache.prepare`), the
+    descriptive tables and the experiment runner use nothing else from a reader.
+
+    Attributes
+    ----------
+    name : str
+        Display name, e.g. ``"DEAP"``; also names the cache entries and keys
+        :data:`physiosync.params.THRESHOLDS`.
+    modalities : tuple of str
+        Modalities a recording of this dataset has, EEG first.
+    format : str
+        The release format read, e.g. ``"dat"``, ``"bdf"`` or ``"mat"``; recorded as
+        the data source of a run.
+    root_description : str
+        What the data root must be, for error messages (e.g. ``"DREAMER.mat file"``).
+    """
+
+    name: str = ""
+    modalities: tuple[str, ...] = ()
+    format: str = ""
+    root_description: str = "dataset folder"
+
+    @property
+    @abstractmethod
+    def subjects(self) -> list[int]:
+        """Sorted ids of the subjects present."""
+
+    @abstractmethod
+    def load_subject(self, subject: int) -> Recording:
+        """Read one subject.
+
+        Parameters
+        ----------
+        subject : int
+            One of :attr:`subjects`.
+
+        Returns
+        -------
+        recording : Recording
+            Every modality of :attr:`modalities`, cut into trials, with ratings.
+        """
+
+    @abstractmethod
+    def subject_file(self, subject: int) -> Path:
+        """The file *subject* is read from; raises a clear error if it is unknown or missing."""
+
+    @abstractmethod
+    def source_files(self, subjects=None) -> list[Path]:
+        """Every file the given subjects (default: all) are read from.
+
+        The preparation cache keys an entry by these files' identity (path, size,
+        modification time and sampled content), so it must list everything
+        :meth:`load_subject` reads for those subjects.
+        """
+
+    def cache_identity(self) -> dict:
+        """What, besides its source files, identifies the data read for the cache key.
+
+        Returns
+        -------
+        identity : dict
+            JSON-ready; by default ``{"dataset": name, "format": format}``. Two
+            readers of the same files that could return different recordings (two
+            releases, two reading options) must differ here.
+        """
+        return {"dataset": self.name, "format": self.format}
+
+    def __iter__(self):
+        return (self.load_subject(s) for s in self.subjects)
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+    def __repr__(self) -> str:
+        return f"<{self.name} {self.format}: {len(self)} subjects>"

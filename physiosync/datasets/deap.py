@@ -23,7 +23,7 @@ from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
 from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES, DEAP_SFREQ_DAT,
                         DEAP_STIMULUS_S)
 from ._safe_pickle import load_pickle
-from .base import ModalityInfo, Recording, check_finite
+from .base import BaseDataset, ModalityInfo, Recording, check_finite
 
 __all__ = ["DEAP", "read_deap_dat"]
 
@@ -44,7 +44,7 @@ def _scan(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-class DEAP:
+class DEAP(BaseDataset):
     """The DEAP dataset, one :class:`~physiosync.datasets.Recording` per participant.
 
     Parameters
@@ -76,6 +76,7 @@ class DEAP:
 
     name = "DEAP"
     modalities = tuple(DEAP_DAT_SLICES)
+    root_description = "DEAP folder (sXX.dat or sXX.bdf files)"
 
     def __init__(self, root, *, format: str = "auto", ratings_csv=None):
         root = Path(root).expanduser()
@@ -165,12 +166,6 @@ class DEAP:
         if self.ratings_table is not None:
             files.append(Path(self.ratings_table.attrs["source"]))
         return files
-
-    def __iter__(self):
-        return (self.load_subject(s) for s in self.subjects)
-
-    def __len__(self) -> int:
-        return len(self._files)
 
     def __repr__(self) -> str:
         return f"<DEAP {self.format} at {self.root}: {len(self)} subjects>"

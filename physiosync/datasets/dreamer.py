@@ -31,7 +31,7 @@ import pandas as pd
 from .._logging import logger
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
 from ._channels import DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
-from .base import ModalityInfo, Recording, check_finite
+from .base import BaseDataset, ModalityInfo, Recording, check_finite
 from .deap import _check_subject_id
 
 __all__ = ["DREAMER"]
@@ -429,7 +429,7 @@ class _Subject:
         self.baseline, self.stimulus, self.scores = baseline, stimulus, scores
 
 
-class DREAMER:
+class DREAMER(BaseDataset):
     """The DREAMER dataset, one :class:`~physiosync.datasets.Recording` per participant.
 
     The MAT-file is read once, here; :meth:`load_subject` then only wraps arrays that
@@ -485,6 +485,8 @@ class DREAMER:
 
     name = "DREAMER"
     modalities = ("eeg", "ecg")
+    format = "mat"
+    root_description = "DREAMER.mat file"
 
     def __init__(self, path):
         self.path = _resolve(path)
@@ -647,11 +649,13 @@ class DREAMER:
             self._subject(s)
         return [self.path]
 
-    def __iter__(self):
-        return (self.load_subject(s) for s in self.subjects)
+    def cache_identity(self) -> dict:
+        """``{"dataset": "DREAMER", "format": None}``.
 
-    def __len__(self) -> int:
-        return len(self._subjects)
+        There is one release, so no format is recorded: the key of the entries
+        cached before :class:`~physiosync.datasets.base.BaseDataset` existed.
+        """
+        return {"dataset": self.name, "format": None}
 
     def __repr__(self) -> str:
         return (f"<DREAMER at {self.path}: {len(self)} subjects x {self.n_trials} trials | "

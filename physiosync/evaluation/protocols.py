@@ -17,6 +17,11 @@ protocol                      test fold                                        l
 ``legacy-segment``            random windows, pooled (authors' protocol)       **yes**
 ============================  ===============================================  =========
 
+Each protocol is a :class:`Protocol` object in the :data:`PROTOCOLS` registry, which
+knows whether it holds out stimuli within subjects or subjects, whether it leaks,
+the caveat reports print under its results, and how it splits; :func:`make_folds`
+dispatches through it. A new protocol is one split function and one registry line.
+
 Validation units (for epoch selection) come from the training units only: other
 stimuli under the within-subject protocols, other subjects under the cross-subject
 ones. Pre-training of a fold may use the ``pretrain`` units: under within-subject
@@ -37,20 +42,15 @@ every subject and every stimulus is tested in exactly one fold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from ..exceptions import LeakageError, PhysioSyncError
 
-__all__ = ["PROTOCOLS", "CAVEATS", "Fold", "LeakageError", "make_folds", "check_disjoint"]
-
-PROTOCOLS = ("within-trial-kfold", "within-loto", "loso", "subject-kfold",
-             "subject-stimulus-kfold", "legacy-segment")
-#: Within-subject protocols (held-out stimuli; one model per subject by default).
-WITHIN = ("within-trial-kfold", "within-loto")
-#: Cross-subject protocols (held-out subjects; one pooled model).
-CROSS = ("loso", "subject-kfold", "subject-stimulus-kfold")
+__all__ = ["PROTOCOLS", "CAVEATS", "Protocol", "get_protocol", "Fold", "LeakageError",
+           "make_folds", "check_disjoint", "split_validation"]
 
 _STIMULUS_SHORTCUT = (
     "{what} keeps the stimuli of the {whose} in training, labelled by the other "
@@ -60,12 +60,6 @@ _STIMULUS_SHORTCUT = (
     "stimulus-prior baseline, which predicts only from the other subjects' labels for "
     "the same stimulus, and with the subject-stimulus-kfold protocol, which holds out "
     "subjects and stimuli together.")
-
-#: Caveats that reports print under the title of a protocol's results (protocol -> text).
-CAVEATS: dict[str, str] = {
-    "loso": _STIMULUS_SHORTCUT.format(what="Leave-one-subject-out", whose="test subject"),
-    "subject-kfold": _STIMULUS_SHORTCUT.format(what="Subject k-fold", whose="test subjects"),
-}
 
 
 
@@ -124,9 +118,10 @@ def _units(units) -> np.ndarray:
 def check_disjoint(fold: Fold) -> None:
     """Raise :class:`LeakageError` if a fold leaks test data into training.
 
-    A unit may not be in two of ``train``, ``val`` and ``test``; for every column in
-    ``fold.held_out``, no subject or stimulus of ``test`` may appear in ``train``,
-    ``val`` or ``pretrain``. ``legacy-segment`` folds are leaky by design and pass.
+    A unit may not be in two of ``train``, ``val`` and ``test``, nor in both ``test``
+    and ``pretrain``; for every column in ``fold.held_out``, no subject or stimulus of
+    ``test`` may appear in ``train``, ``val`` or ``pretrain``. ``legacy-segment`` folds
+    are leaky by design and pass.
     """
     if fold.leaky:
         return
@@ -138,6 +133,12 @@ def check_disjoint(fold: Fold) -> None:
                     f"fold {fold.fold}: (subject {s}, trial {t}) is in both {seen[(s, t)]} and "
                     f"{name}.")
             seen[(s, t)] = name
+    # pretrain overlaps train and val by design, but never test (even in a hand-made
+    # fold without held-out columns)
+    for s, t in map(tuple, np.asarray(fold.pretrain).reshape(-1, 2).tolist()):
+        if seen.get((s, t)) == "test":
+            raise LeakageError(f"fold {fold.fold}: (subject {s}, trial {t}) is in both test "
+                               "and pretrain.")
     for column in fold.held_out:
         col = {"subject": 0, "trial": 1}[column]
         held = set(np.asarray(fold.test).reshape(-1, 2)[:, col].tolist())
@@ -150,20 +151,59 @@ def check_disjoint(fold: Fold) -> None:
                     f"in {name}.")
 
 
-def _split_val(units, groups, labels, val_size, seed, min_groups=2):
-    """Hold out whole groups of *units* for validation (stratified when possible)."""
-    from sklearn.model_selection import GroupShuffleSplit
+def split_validation(units, groups, labels, val_size: float, seed: int, *,
+                     min_groups: int = 2, n_tries: int = 20, fallback: str = "first"):
+    """Hold out whole groups of *units* for validation (epoch selection).
 
-    n_groups = len(np.unique(groups))
+    Up to *n_tries* random group splits are drawn (scikit-learn's
+    :class:`~sklearn.model_selection.GroupShuffleSplit`); the first that leaves every
+    class of *labels* among the training units is taken.
+
+    Parameters
+    ----------
+    units : ndarray, shape (n_units, ...)
+        What is split: ``(subject, trial)`` units, window cells, ...
+    groups : array-like, shape (n_units,) | None
+        Group of each unit; a group goes entirely to training or to validation.
+        ``None``: every unit is its own group (scikit-learn's
+        :class:`~sklearn.model_selection.ShuffleSplit`).
+    labels : array-like, shape (n_units,) | None
+        Class of each unit, or ``None`` to take the first split.
+    val_size : float
+        Share of the groups held out (rounded up); 0 holds out none.
+    seed : int
+        Random state of the splitter.
+    min_groups : int
+        With fewer groups, nothing is held out.
+    n_tries : int
+        Splits drawn at most.
+    fallback : {"first", "none"}
+        When no split keeps every class in training: the first split drawn, or no
+        validation set.
+
+    Returns
+    -------
+    train, val : ndarray
+        The units kept for training and those held out (possibly none), in the
+        splitter's order.
+    """
+    from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+    if fallback not in ("first", "none"):
+        raise ValueError(f"fallback must be 'first' or 'none', got {fallback!r}.")
+    n_groups = len(units) if groups is None else len(np.unique(groups))
     if not val_size or n_groups < min_groups:
         return units, units[:0]
-    splitter = GroupShuffleSplit(n_splits=20, test_size=val_size, random_state=seed)
-    best = None
+    splitter = (ShuffleSplit if groups is None else GroupShuffleSplit)(
+        n_splits=n_tries, test_size=val_size, random_state=seed)
+    first = None
     for train, val in splitter.split(units, labels, groups):
         if labels is None or len(np.unique(labels[train])) == len(np.unique(labels)):
             return units[train], units[val]
-        best = best or (train, val)
-    train, val = best
+        first = first or (train, val)
+    if fallback == "none":
+        return units, units[:0]
+    train, val = first
     return units[train], units[val]
 
 
@@ -206,42 +246,45 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
         subjects available, or a ``subject-stimulus-kfold`` fold left without test or
         training units (data where subjects watched different stimuli).
     """
-    from sklearn.model_selection import (GroupKFold, KFold, LeaveOneGroupOut,
-                                         StratifiedGroupKFold)
-
-    if protocol not in PROTOCOLS:
-        import difflib
-
-        close = difflib.get_close_matches(protocol, PROTOCOLS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PhysioSyncError(f"Unknown protocol {protocol!r}; choose one of "
-                              f"{', '.join(PROTOCOLS)}.{hint}")
+    spec = get_protocol(protocol)
     units = _units(units)
     labels = None if labels is None else np.asarray(labels)
-    subjects, trials = units[:, 0], units[:, 1]
+    return spec.split(units, n_splits=n_splits, labels=labels, val_size=val_size, seed=seed,
+                      n_windows=n_windows)
+
+
+def _window_folds(units, *, n_splits, labels, val_size, seed, n_windows) -> list[Fold]:
+    """``legacy-segment``: k-fold over the pooled windows of every unit (leaky)."""
+    from sklearn.model_selection import KFold
+
+    if n_windows is None or np.any(np.asarray(n_windows) < 0):
+        raise PhysioSyncError("legacy-segment splits windows: pass n_windows per unit.")
+    counts = np.broadcast_to(np.asarray(n_windows, dtype=np.int64), (len(units),))
+    unit_of = np.repeat(np.arange(len(units)), counts)
+    n = len(unit_of)
+    if n_splits > n:
+        raise PhysioSyncError(f"n_splits={n_splits} exceeds the {n} windows.")
+    if n_splits < 2:
+        raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
     folds = []
-    if protocol == "legacy-segment":
-        if n_windows is None or np.any(np.asarray(n_windows) < 0):
-            raise PhysioSyncError("legacy-segment splits windows: pass n_windows per unit.")
-        counts = np.broadcast_to(np.asarray(n_windows, dtype=np.int64), (len(units),))
-        unit_of = np.repeat(np.arange(len(units)), counts)
-        n = len(unit_of)
-        if n_splits > n:
-            raise PhysioSyncError(f"n_splits={n_splits} exceeds the {n} windows.")
-        if n_splits < 2:
-            raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
-        for k, (_, test) in enumerate(KFold(n_splits, shuffle=True, random_state=seed)
-                                      .split(np.arange(n))):
-            folds.append(Fold(k, units, units[:0], np.unique(units[unit_of[test]], axis=0),
-                              units, leaky=True, test_windows=np.sort(test)))
-        return folds
-    if protocol == "subject-stimulus-kfold":
-        return _subject_stimulus_folds(units, n_splits, labels, val_size, seed)
-    within = protocol in WITHIN
+    for k, (_, test) in enumerate(KFold(n_splits, shuffle=True, random_state=seed)
+                                  .split(np.arange(n))):
+        folds.append(Fold(k, units, units[:0], np.unique(units[unit_of[test]], axis=0),
+                          units, leaky=True, test_windows=np.sort(test)))
+    return folds
+
+
+def _group_folds(units, *, n_splits, labels, val_size, seed, n_windows, protocol: str,
+                 within: bool, leave_one_out: bool) -> list[Fold]:
+    """Hold out groups of stimuli (*within*) or of subjects: one or ``n_splits`` per fold."""
+    from sklearn.model_selection import (GroupKFold, LeaveOneGroupOut,
+                                         StratifiedGroupKFold)
+
+    subjects, trials = units[:, 0], units[:, 1]
     groups = trials if within else subjects
     n_groups = len(np.unique(groups))
     what = "stimuli (trials)" if within else "subjects"
-    if protocol in ("within-loto", "loso"):
+    if leave_one_out:
         splitter, split_args = LeaveOneGroupOut(), ()
         if n_groups < 2:
             raise PhysioSyncError(f"{protocol} needs at least 2 {what}; the data has {n_groups}.")
@@ -257,11 +300,13 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
                     else GroupKFold(n_splits, shuffle=True, random_state=seed))
         split_args = ()
     y = labels if labels is not None else np.zeros(len(units), dtype=int)
+    folds = []
     for k, (train_idx, test_idx) in enumerate(splitter.split(units, y, groups, *split_args)):
         train_units, test_units = units[train_idx], units[test_idx]
         train_groups = (trials if within else subjects)[train_idx]
-        fit, val = _split_val(train_units, train_groups,
-                              None if labels is None else labels[train_idx], val_size, seed + k)
+        fit, val = split_validation(train_units, train_groups,
+                                    None if labels is None else labels[train_idx], val_size,
+                                    seed + k)
         # Pre-training: within subjects, every subject's training stimuli (no held-out
         # stimulus of anyone); across subjects, the training subjects only.
         held_out = np.unique(test_units[:, 1] if within else test_units[:, 0])
@@ -274,7 +319,8 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
     return folds
 
 
-def _subject_stimulus_folds(units, n_splits, labels, val_size, seed) -> list[Fold]:
+def _subject_stimulus_folds(units, *, n_splits, labels, val_size, seed,
+                            n_windows=None) -> list[Fold]:
     """``subject-stimulus-kfold``: subject group *k* on stimulus group *k* is fold *k*'s test."""
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
@@ -312,22 +358,103 @@ def _subject_stimulus_folds(units, n_splits, labels, val_size, seed) -> list[Fol
                 "use fewer folds.")
         # Validation: other subjects on the training stimuli, so epoch selection also
         # faces unseen subjects.
-        fit, val = _split_val(units[rest], subjects[rest],
-                              None if labels is None else labels[rest], val_size, seed + k)
+        fit, val = split_validation(units[rest], subjects[rest],
+                                    None if labels is None else labels[rest], val_size,
+                                    seed + k)
         fold = Fold(k, fit, val, test, units[rest], held_out=("subject", "trial"))
         check_disjoint(fold)
         folds.append(fold)
     return folds
 
 
-def units_frame(prepared: dict, target: str | None = None) -> pd.DataFrame:
-    """``(subject, trial[, label])`` units of prepared subjects, as a DataFrame."""
-    rows = []
-    for s, p in prepared.items():
-        lab = p.labels(target) if target is not None else None
-        for i, t in enumerate(p.trials):
-            row = {"subject": int(s), "trial": int(t)}
-            if lab is not None:
-                row["label"] = int(lab[i])
-            rows.append(row)
-    return pd.DataFrame(rows)
+@dataclass(frozen=True)
+class Protocol:
+    """An evaluation protocol: what a fold holds out, and how the folds are made.
+
+    Parameters
+    ----------
+    name : str
+        The name in configurations (``protocol.name``) and reports.
+    within_subject : bool
+        True if folds hold out stimuli and every subject is in training and test
+        (one model per subject by default); False if they hold out subjects (one
+        pooled model) or, for a leaky protocol, windows.
+    split : callable
+        ``split(units, *, n_splits, labels, val_size, seed, n_windows) -> list of Fold``,
+        called by :func:`make_folds` with validated ``(n, 2)`` units.
+    description : str
+        What a fold tests, in a few words.
+    leaky : bool
+        True if test windows share units with training (``legacy-segment``); its
+        results carry a leakage warning.
+    splits_windows : bool
+        True if windows, not units, are split: :func:`make_folds` then needs
+        ``n_windows``.
+    uses_n_splits : bool
+        False for the leave-one-group-out protocols, which ignore ``n_splits``.
+    caveat : str | None
+        Printed under the title of the protocol's results.
+    """
+
+    name: str
+    within_subject: bool
+    split: Callable = field(repr=False)
+    description: str = ""
+    leaky: bool = False
+    splits_windows: bool = False
+    uses_n_splits: bool = True
+    caveat: str | None = None
+
+    @property
+    def per_subject_models(self) -> bool:
+        """Whether fine-tuning fits one model per subject unless told to pool."""
+        return self.within_subject and not self.leaky
+
+
+def _protocol(name: str, *, within: bool, leave_one_out: bool = False, **kw) -> Protocol:
+    """A protocol that holds out whole groups of stimuli (*within*) or of subjects."""
+    return Protocol(name, within, partial(_group_folds, protocol=name, within=within,
+                                          leave_one_out=leave_one_out),
+                    uses_n_splits=not leave_one_out, **kw)
+
+
+#: Every protocol by name, in documentation order.
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    _protocol("within-trial-kfold", within=True,
+              description="a set of stimuli, for every subject"),
+    _protocol("within-loto", within=True, leave_one_out=True,
+              description="one stimulus, for every subject"),
+    _protocol("loso", within=False, leave_one_out=True,
+              description="one subject, all stimuli",
+              caveat=_STIMULUS_SHORTCUT.format(what="Leave-one-subject-out",
+                                               whose="test subject")),
+    _protocol("subject-kfold", within=False, description="a set of subjects",
+              caveat=_STIMULUS_SHORTCUT.format(what="Subject k-fold", whose="test subjects")),
+    Protocol("subject-stimulus-kfold", False, _subject_stimulus_folds,
+             description="a set of subjects on a set of stimuli"),
+    Protocol("legacy-segment", False, _window_folds, leaky=True, splits_windows=True,
+             description="random windows, pooled (authors' protocol)"),
+)}
+
+#: Caveats that reports print under the title of a protocol's results (protocol -> text).
+CAVEATS: dict[str, str] = {p.name: p.caveat for p in PROTOCOLS.values() if p.caveat}
+#: Names of the cross-subject protocols (held-out subjects; one pooled model).
+CROSS = tuple(p.name for p in PROTOCOLS.values() if not p.within_subject and not p.leaky)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The :class:`Protocol` called *name*.
+
+    Raises
+    ------
+    PhysioSyncError
+        If *name* is not in :data:`PROTOCOLS`, with the closest name if any.
+    """
+    if name not in PROTOCOLS:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), PROTOCOLS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise PhysioSyncError(f"Unknown protocol {name!r}; choose one of "
+                              f"{', '.join(PROTOCOLS)}.{hint}")
+    return PROTOCOLS[name]

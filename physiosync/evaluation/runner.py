@@ -1,5 +1,9 @@
 """Cross-validation runner: pre-train once per fold, fine-tune, predict, score.
 
+:func:`run_fold_with` is the fold loop of every pipeline kind: a :class:`FoldRunner`
+(:class:`PhysioSyncRunner`, or :class:`EstimatorRunner` around any scikit-learn-style
+classifier, as the baselines are) says what is trained and applied per group.
+
 :func:`run_fold` runs one :class:`~physiosync.evaluation.protocols.Fold` on a
 :class:`~physiosync.training.sampling.SlotData`: LS-TCL pre-training on the fold's ``pretrain``
 units only (every subject's training stimuli within subjects, the training subjects
@@ -30,12 +34,14 @@ from ..models.losses import collapsed_loss
 from .metrics import classification_metrics, model_chance_levels, trial_vote
 from ..params import PretrainConfig
 from ..exceptions import TrainingDivergedError
-from ..training.pretrain import pretrain
+from ..training.pretrain import pretrain_encoders
 from .protocols import Fold, check_disjoint
 from ..training.sampling import SlotData
-from .._utils import atomic_write_text, fingerprint
+from .._utils import atomic_write, fingerprint
 
-__all__ = ["run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
+__all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
+           "bandpower_runner", "stimulus_prior_runner",
+           "run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
            "windows_per_unit", "permute_training_labels"]
 
@@ -161,6 +167,190 @@ def _curve(history: list, x: str, *ys: str) -> dict:
     return out
 
 
+class FoldRunner:
+    """How one kind of model is trained and applied within a fold.
+
+    :func:`run_fold_with` owns the fold loop that every pipeline kind shares: it
+    checks the fold, groups its cells by subject (or pools them), gives a group whose
+    training labels hold one class the constant prediction, and builds the prediction
+    frame. A runner only says what happens once per fold (:meth:`prepare_fold`, e.g.
+    pre-training), how one group's model is fitted and applied (:meth:`fit_predict`)
+    and what it recorded (:meth:`fold_details`).
+
+    Attributes
+    ----------
+    importance_method : str | None
+        How the runner's channel importance is computed, for the report (None: it
+        computes none).
+    """
+
+    importance_method: str | None = None
+
+    def hyperparameters(self) -> dict:
+        """JSON-ready settings that define the runner's results (hashed into fold keys)."""
+        return {}
+
+    def prepare_fold(self, data: SlotData, fold: Fold, *, show_progress=False) -> None:
+        """Start a fold: reset what :meth:`fold_details` reports, do per-fold work."""
+        self._importance = []
+        self._curves = {}
+
+    def fit_predict(self, data: SlotData, train: np.ndarray, val: np.ndarray,
+                    test: np.ndarray, *, n_classes: int, subject: int | None) -> np.ndarray:
+        """Fit one model on a group's cells and return its test cells' class probabilities.
+
+        Parameters
+        ----------
+        data : SlotData
+            Labelled long windows.
+        train, val, test : ndarray of int, shape (n, 3)
+            The group's ``(s, t, w)`` grid cells; *val* (validation, for model
+            selection) may be empty; *train* holds two classes at least.
+        n_classes : int
+            Columns of the result.
+        subject : int | None
+            The group's subject, None for a pooled model.
+
+        Returns
+        -------
+        proba : ndarray, shape (len(test), n_classes)
+        """
+        raise NotImplementedError
+
+    def fold_details(self) -> dict:
+        """``curves`` and ``channel_importance`` (EEG, mean over the fold's models, or None)."""
+        weights = getattr(self, "_importance", [])
+        return {"curves": getattr(self, "_curves", {}),
+                "channel_importance": np.mean(weights, axis=0).tolist() if weights else None}
+
+
+def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject: bool = True,
+                  one_class: str = "error", val_size: float = 0.1, seed: int = 0,
+                  show_progress: bool | None = False):
+    """Run one fold with any :class:`FoldRunner`: the fold loop of every pipeline kind.
+
+    Parameters
+    ----------
+    data : SlotData
+        Labelled long windows of every subject.
+    fold : Fold
+        The fold's units (or, for ``legacy-segment``, its test windows).
+    model : FoldRunner
+        What is trained and applied.
+    per_subject : bool
+        One model per subject (within-subject protocols) instead of one pooled model.
+    one_class : {"error", "constant"}
+        What to do when a model's training windows hold one class only (a subject
+        who rated every training video high, say): ``"error"`` raises before any
+        training; ``"constant"`` predicts that class with probability 1 for the
+        group's test windows and marks them ``one_class=True``.
+    val_size, seed : float, int
+        ``legacy-segment`` only: share of training windows held out for validation.
+    show_progress : bool | None
+        Passed to the runner's :meth:`~FoldRunner.prepare_fold`.
+
+    Returns
+    -------
+    predictions : DataFrame
+        One row per test window: ``subject, trial, window, y``, ``p0..p{C-1}`` and
+        ``one_class``.
+    details : dict
+        :meth:`FoldRunner.fold_details`.
+    """
+    if data.labels is None:
+        raise PhysioSyncError("cross-validation needs labelled SlotData.")
+    check_disjoint(fold)
+    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
+                              val_size=val_size, seed=seed)
+    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
+    model.prepare_fold(data, fold, show_progress=show_progress)
+    n_classes = int(max(data.labels.max() + 1, 2))
+    frames = []
+    for g in _groups(test, per_subject):
+        te = _pick(test, g)
+        if len(te) == 0:
+            continue
+        if g in single:
+            proba = np.zeros((len(te), n_classes))
+            proba[:, single[g]] = 1.0
+        else:
+            proba = model.fit_predict(data, _pick(train, g), _pick(val, g), te,
+                                      n_classes=n_classes,
+                                      subject=None if g is None else int(data.subjects[g]))
+        frames.append(_prediction_frame(data, te, proba, g in single))
+    return pd.concat(frames, ignore_index=True), model.fold_details()
+
+
+class PhysioSyncRunner(FoldRunner):
+    """PhysioSync: LS-TCL pre-training once per fold, then fine-tuning per group.
+
+    Pre-training uses the fold's ``pretrain`` units only; fine-tuning selects its
+    epoch on the group's validation cells. Parameters are those of :func:`run_fold`.
+    """
+
+    importance_method = "mean |gradient x input| of the predicted logit, test windows"
+
+    def __init__(self, *, n_sub: int = 5, long_config: PretrainConfig | None = None,
+                 short_config: PretrainConfig | None = None,
+                 finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
+                 importance: bool = True, device=None, pretrain_cache: dict | None = None):
+        self.n_sub = n_sub
+        self.long_config = long_config or PretrainConfig()
+        self.short_config = short_config or self.long_config
+        self.finetune_config = finetune_config or FinetuneConfig()
+        self.do_pretrain = do_pretrain
+        self.importance = importance
+        self.device = device
+        self.pretrain_cache = pretrain_cache
+
+    def hyperparameters(self) -> dict:
+        return {"n_sub": self.n_sub, "long_config": asdict(self.long_config),
+                "short_config": asdict(self.short_config),
+                "finetune_config": asdict(self.finetune_config),
+                "do_pretrain": self.do_pretrain, "importance": self.importance}
+
+    def prepare_fold(self, data: SlotData, fold: Fold, *, show_progress=False) -> None:
+        super().prepare_fold(data, fold, show_progress=show_progress)
+        self._show_progress = show_progress
+        self._pre, self._curves = {}, {"pretrain": {}, "finetune": []}
+        if not self.do_pretrain:
+            return
+        ft = self.finetune_config
+        allowed = np.zeros(data.shape, dtype=bool)
+        cells = _cells_of(data, fold.pretrain)
+        allowed[tuple(cells.T)] = True
+        which = [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
+                 if used]
+        encoders = pretrain_encoders(data, self.long_config, self.short_config,
+                                     n_sub=self.n_sub, which=which, allowed=allowed,
+                                     modalities=ft.modalities, device=self.device,
+                                     show_progress=show_progress, context=f"fold {fold.fold}",
+                                     cache=self.pretrain_cache)
+        for name, (self._pre[name], hist) in encoders.items():
+            cfg = self.long_config if name == "long" else self.short_config
+            # The loss of a collapsed encoder: a run that stays above it learnt nothing.
+            collapsed = collapsed_loss(
+                cfg.batch_slots, loss_weights=cfg.loss_weights, cmca_variant=cfg.cmca_variant,
+                has_pps=len(tuple(ft.modalities or data.modalities)) > 1)
+            self._curves["pretrain"][name] = {**_curve(hist, "step", "loss"),
+                                              "collapsed": collapsed}
+
+    def fit_predict(self, data: SlotData, train, val, test, *, n_classes: int,
+                    subject: int | None) -> np.ndarray:
+        ft = self.finetune_config
+        model, hist = finetune(data, train, val_cells=val if len(val) else None, config=ft,
+                               pretrained=self._pre, n_sub=self.n_sub, n_classes=n_classes,
+                               long_config=self.long_config, short_config=self.short_config,
+                               device=self.device, show_progress=self._show_progress)
+        proba = predict_proba(model, data, test)
+        self._curves["finetune"].append({"subject": subject,
+                                         **_curve(hist, "epoch", "train_loss", "val_loss")})
+        eeg = "eeg" if "eeg" in (ft.modalities or data.modalities) else None
+        if self.importance and eeg is not None:
+            self._importance.append(channel_importance(model, data, test, modality=eeg))
+        return proba
+
+
 def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = True,
              long_config: PretrainConfig | None = None,
              short_config: PretrainConfig | None = None,
@@ -168,7 +358,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
              importance: bool = True, device=None, show_progress: bool | None = False,
              pretrain_cache: dict | None = None):
-    """Pre-train, fine-tune and predict one fold.
+    """Pre-train, fine-tune and predict one fold (:class:`PhysioSyncRunner`).
 
     Parameters
     ----------
@@ -186,10 +376,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     do_pretrain : bool
         ``False`` is the "no pre-training" ablation.
     one_class : {"error", "constant"}
-        What to do when a model's training windows hold one class only (a subject
-        who rated every training video high, say): ``"error"`` raises before any
-        training; ``"constant"`` predicts that class with probability 1 for the
-        subject's test windows and marks them ``one_class=True``.
+        See :func:`run_fold_with`.
     val_size, seed : float, int
         ``legacy-segment`` only: share of training windows held out for epoch selection.
     importance : bool
@@ -218,99 +405,130 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         ``finetune`` per model: ``epoch``/``train_loss``/``val_loss``) and
         ``channel_importance`` (EEG, summing to 1, or None).
     """
-    if data.labels is None:
-        raise PhysioSyncError("cross-validation needs labelled SlotData.")
-    check_disjoint(fold)
-    long_config = long_config or PretrainConfig()
-    short_config = short_config or long_config
-    finetune_config = finetune_config or FinetuneConfig()
-    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
-                              val_size=val_size, seed=seed)
-    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
-    pre, curves = {}, {"pretrain": {}, "finetune": []}
-    if do_pretrain:
-        allowed = np.zeros(data.shape, dtype=bool)
-        cells = _cells_of(data, fold.pretrain)
-        allowed[tuple(cells.T)] = True
-        runs = []
-        if finetune_config.use_long:
-            runs.append(("long", 1, long_config))
-        if finetune_config.use_short:
-            runs.append(("short", n_sub, short_config))
-        for name, sub, cfg in runs:
-            key = fingerprint(allowed, name, sub, repr(cfg), repr(finetune_config.modalities),
-                              str(device))
-            if pretrain_cache is not None and key in pretrain_cache:
-                pre[name], hist = pretrain_cache[key]
-            else:
-                try:
-                    pre[name], hist = pretrain(data, cfg, allowed=allowed, n_sub=sub,
-                                               device=device,
-                                               modalities=finetune_config.modalities,
-                                               show_progress=show_progress)
-                except TrainingDivergedError as err:
-                    raise TrainingDivergedError(
-                        f"fold {fold.fold}, {name}-window pre-training: {err}") from err
-                if pretrain_cache is not None:
-                    pretrain_cache[key] = (pre[name], hist)
-            # The loss of a collapsed encoder: a run that stays above it learnt nothing.
-            collapsed = collapsed_loss(
-                cfg.batch_slots, loss_weights=cfg.loss_weights, cmca_variant=cfg.cmca_variant,
-                has_pps=len(tuple(finetune_config.modalities or data.modalities)) > 1)
-            curves["pretrain"][name] = {**_curve(hist, "step", "loss"), "collapsed": collapsed}
-    n_classes = int(max(data.labels.max() + 1, 2))
-    frames, weights = [], []
-    eeg = "eeg" if "eeg" in (finetune_config.modalities or data.modalities) else None
-    for g in _groups(test, per_subject):
-        tr, va, te = _pick(train, g), _pick(val, g), _pick(test, g)
-        if len(te) == 0:
-            continue
-        if g in single:
-            proba = np.zeros((len(te), n_classes))
-            proba[:, single[g]] = 1.0
-        else:
-            model, hist = finetune(data, tr, val_cells=va if len(va) else None,
-                                   config=finetune_config, pretrained=pre, n_sub=n_sub,
-                                   n_classes=n_classes, long_config=long_config,
-                                   short_config=short_config, device=device,
-                                   show_progress=show_progress)
-            proba = predict_proba(model, data, te)
-            curves["finetune"].append({"subject": None if g is None else int(data.subjects[g]),
-                                       **_curve(hist, "epoch", "train_loss", "val_loss")})
-            if importance and eeg is not None:
-                weights.append(channel_importance(model, data, te, modality=eeg))
-        frames.append(_prediction_frame(data, te, proba, g in single))
-    details = {"curves": curves,
-               "channel_importance": np.mean(weights, axis=0).tolist() if weights else None}
-    return pd.concat(frames, ignore_index=True), details
+    model = PhysioSyncRunner(n_sub=n_sub, long_config=long_config, short_config=short_config,
+                             finetune_config=finetune_config, do_pretrain=do_pretrain,
+                             importance=importance, device=device,
+                             pretrain_cache=pretrain_cache)
+    return run_fold_with(data, fold, model=model, per_subject=per_subject, one_class=one_class,
+                         val_size=val_size, seed=seed, show_progress=show_progress)
 
 
-def _baseline_fold(data: SlotData, fold: Fold, fit_predict, *, per_subject: bool,
-                   one_class: str, val_size: float, seed: int):
-    """The fold loop shared by the baselines: one model per subject or one pooled model.
+class EstimatorRunner(FoldRunner):
+    """Any scikit-learn-style classifier, one fitted per group of a fold.
 
-    ``fit_predict(train, val, test) -> proba`` fits one model on the training (and,
-    if it wants them, validation) cells of its group and returns the test cells' class
-    probabilities, with ``n_classes`` columns. Groups whose training labels hold one
-    class get the constant prediction, flagged, as in :func:`run_fold`.
+    Parameters
+    ----------
+    factory : callable
+        ``factory() -> estimator``, a new unfitted classifier with ``fit(X, y)``,
+        ``predict_proba(X)`` and ``classes_``.
+    modalities : sequence of str | None
+        Modalities given to the estimator (default: all of the data's).
+    inputs : {"windows", "units"}
+        ``"windows"``: ``X`` is a dict modality -> ndarray ``(n_windows, n_channels,
+        n_times)`` and ``y`` the windows' labels. ``"units"``: ``X`` is an int array of
+        ``(subject, trial)`` pairs, one row per training unit (each unit counts once)
+        and one per test window, for estimators that read no signal.
+    validation : {"ignore", "train", "fit"}
+        What becomes of the group's validation cells: left out (``"ignore"``, so that
+        the estimator learns from the same windows as a pipeline that selects its
+        epoch on them), added to the training data (``"train"``), or passed to
+        ``fit`` as ``X_val=..., y_val=...`` for model selection (``"fit"``; omitted
+        when the group has none).
+    importance : callable | None
+        ``importance(estimator, data, modalities) -> ndarray (n_eeg_channels,) | None``,
+        the fitted estimator's EEG channel importance.
+    importance_method : str | None
+        How *importance* is computed, for the report.
     """
-    check_disjoint(fold)
-    single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
-                              val_size=val_size, seed=seed)
-    train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
-    n_classes = int(max(data.labels.max() + 1, 2))
-    frames = []
-    for g in _groups(test, per_subject):
-        te = _pick(test, g)
-        if len(te) == 0:
-            continue
-        if g in single:
-            proba = np.zeros((len(te), n_classes))
-            proba[:, single[g]] = 1.0
-        else:
-            proba = fit_predict(_pick(train, g), _pick(val, g), te)
-        frames.append(_prediction_frame(data, te, proba, g in single))
-    return pd.concat(frames, ignore_index=True)
+
+    def __init__(self, factory, *, modalities=None, inputs: str = "windows",
+                 validation: str = "ignore", importance=None,
+                 importance_method: str | None = None):
+        from .._utils import check_option
+
+        check_option("inputs", inputs, ("windows", "units"))
+        check_option("validation", validation, ("ignore", "train", "fit"))
+        self.factory = factory
+        self.modalities = None if modalities is None else tuple(modalities)
+        self.inputs = inputs
+        self.validation = validation
+        self.importance = importance
+        self.importance_method = importance_method
+
+    def hyperparameters(self) -> dict:
+        est = self.factory()
+        params = est.get_params(deep=False) if hasattr(est, "get_params") else repr(est)
+        return {"estimator": type(est).__qualname__, "params": params,
+                "modalities": self.modalities, "inputs": self.inputs,
+                "validation": self.validation}
+
+    def _X(self, data: SlotData, cells: np.ndarray, *, per_unit: bool = False):
+        if self.inputs == "units":
+            rows = np.unique(cells[:, :2], axis=0) if per_unit else cells[:, :2]
+            return np.column_stack([np.asarray(data.subjects)[rows[:, 0]],
+                                    np.asarray(data.trials)[rows[:, 1]]]), rows
+        idx = torch.from_numpy(cells)
+        return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).numpy()
+                for m in self.modalities or data.modalities}, cells
+
+    def fit_predict(self, data: SlotData, train, val, test, *, n_classes: int,
+                    subject: int | None) -> np.ndarray:
+        if self.validation == "train":
+            train = np.concatenate([train, val])
+        X, rows = self._X(data, train, per_unit=True)
+        fit_params = {}
+        if self.validation == "fit" and len(val):
+            X_val, val_rows = self._X(data, val, per_unit=True)
+            fit_params = {"X_val": X_val, "y_val": data.labels[val_rows[:, 0], val_rows[:, 1]]}
+        clf = self.factory()
+        clf.fit(X, data.labels[rows[:, 0], rows[:, 1]], **fit_params)
+        proba = np.zeros((len(test), n_classes))
+        proba[:, clf.classes_] = clf.predict_proba(self._X(data, test)[0])
+        if self.importance is not None:
+            w = self.importance(clf, data, tuple(self.modalities or data.modalities))
+            if w is not None:
+                self._importance.append(w)
+        return proba
+
+
+def _bandpower_importance(clf, data: SlotData, mods: tuple):
+    """Sum over bands of the EEG channels' absolute standardised coefficients (sums to 1)."""
+    from .baselines import BANDS
+
+    if "eeg" not in mods:
+        return None
+    coef = np.abs(clf.pipeline_[-1].coef_).sum(0)
+    n_eeg = data.n_chans("eeg")
+    w = coef[:n_eeg * len(BANDS)].reshape(n_eeg, len(BANDS)).sum(1)
+    return w / w.sum() if w.sum() > 0 else w
+
+
+#: How :func:`run_fold_bandpower` measures channel importance.
+BANDPOWER_IMPORTANCE = "sum of |standardised logistic coefficient| over bands"
+
+
+def bandpower_runner(sfreq: dict, *, C: float = 0.1, modalities=None) -> EstimatorRunner:
+    """The band-power + logistic-regression baseline as an :class:`EstimatorRunner`.
+
+    It is fitted on the training windows only (the validation windows are left out so
+    that it learns from the same data as PhysioSync).
+    """
+    from .baselines import BandPowerClassifier
+
+    mods = None if modalities is None else tuple(modalities)
+
+    def factory():
+        return BandPowerClassifier(sfreq={m: sfreq[m] for m in mods or sfreq}, C=C)
+
+    return EstimatorRunner(factory, modalities=mods, importance=_bandpower_importance,
+                           importance_method=BANDPOWER_IMPORTANCE)
+
+
+def stimulus_prior_runner() -> EstimatorRunner:
+    """The stimulus-prior baseline as an :class:`EstimatorRunner` (one row per unit)."""
+    from .baselines import StimulusPriorClassifier
+
+    return EstimatorRunner(StimulusPriorClassifier, inputs="units", validation="train")
 
 
 def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: bool = True,
@@ -322,32 +540,10 @@ def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: 
     out so that both pipelines learn from the same data). ``channel_importance`` is the
     sum over bands of the absolute standardised coefficients of the EEG channels.
     """
-    from .baselines import BANDS, BandPowerClassifier
-
     mods = tuple(modalities or data.modalities)
-    n_classes = int(max(data.labels.max() + 1, 2))
-    weights = []
-
-    def windows(cells):
-        idx = torch.from_numpy(cells)
-        return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).numpy() for m in mods}
-
-    def fit_predict(tr, _val, te):
-        clf = BandPowerClassifier(sfreq={m: sfreq[m] for m in mods}, C=C)
-        clf.fit(windows(tr), data.labels[tr[:, 0], tr[:, 1]])
-        proba = np.zeros((len(te), n_classes))
-        proba[:, clf.classes_] = clf.predict_proba(windows(te))
-        if "eeg" in mods:
-            coef = np.abs(clf.pipeline_[-1].coef_).sum(0)
-            n_eeg = data.n_chans("eeg")
-            w = coef[:n_eeg * len(BANDS)].reshape(n_eeg, len(BANDS)).sum(1)
-            weights.append(w / w.sum() if w.sum() > 0 else w)
-        return proba
-
-    pred = _baseline_fold(data, fold, fit_predict, per_subject=per_subject,
-                          one_class=one_class, val_size=val_size, seed=seed)
-    return pred, {"curves": {}, "channel_importance": np.mean(weights, axis=0).tolist()
-                  if weights else None}
+    return run_fold_with(data, fold, model=bandpower_runner(sfreq, C=C, modalities=mods),
+                         per_subject=per_subject, one_class=one_class, val_size=val_size,
+                         seed=seed)
 
 
 def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = True,
@@ -363,22 +559,8 @@ def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = T
     *per_subject*, each subject's model sees only that subject's units, hence only the
     prior.
     """
-    from .baselines import StimulusPriorClassifier
-
-    n_classes = int(max(data.labels.max() + 1, 2))
-    trials = np.asarray(data.trials)
-
-    def fit_predict(tr, va, te):
-        units = np.unique(np.concatenate([tr, va])[:, :2], axis=0)  # grid rows, one per unit
-        clf = StimulusPriorClassifier().fit(trials[units[:, 1]],
-                                            data.labels[units[:, 0], units[:, 1]])
-        proba = np.zeros((len(te), n_classes))
-        proba[:, clf.classes_] = clf.predict_proba(trials[te[:, 1]])
-        return proba
-
-    pred = _baseline_fold(data, fold, fit_predict, per_subject=per_subject,
-                          one_class=one_class, val_size=val_size, seed=seed)
-    return pred, {"curves": {}, "channel_importance": None}
+    return run_fold_with(data, fold, model=stimulus_prior_runner(), per_subject=per_subject,
+                         one_class=one_class, val_size=val_size, seed=seed)
 
 
 def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
@@ -469,7 +651,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
         Reuse finished folds of identical settings.
     runner : callable | None
         ``runner(data, fold, **run_kwargs) -> (predictions, details)``; default
-        :func:`run_fold` (:func:`run_fold_bandpower` for the baseline).
+        :func:`run_fold`. :func:`run_fold_with` with ``model=`` any :class:`FoldRunner`
+        runs that runner (its :meth:`~FoldRunner.hyperparameters` key the folds).
     show_progress : bool | None
         Progress bars over folds (and, passed to *runner*, within them); ``None``
         follows the log level.
@@ -485,7 +668,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    hp = {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
+    hp = {k: (v.hyperparameters() if isinstance(v, FoldRunner)
+              else asdict(v) if hasattr(v, "__dataclass_fields__") else v)
           for k, v in run_kwargs.items()
           if k not in ("device", "show_progress", "pretrain_cache")}
     n_classes = int(max(data.labels.max() + 1, 2))
@@ -523,7 +707,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                   "metrics": fold_metrics(pred, n_classes, train_labels),
                   "train_labels": train_labels,
                   "predictions": pred.to_dict(orient="records"), **details}
-        atomic_write_text(path, json.dumps(record, default=_json_default))
+        atomic_write(path, json.dumps(record, default=_json_default))
         results.append(record)
     return results
 

@@ -23,12 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init
 
+from .._utils.checks import check_option
 from ..exceptions import ShapeError, PhysioSyncError
+from ..params import EMBEDDINGS  # re-exported: the embeddings SignalEncoder accepts
 
 __all__ = ["ShapeError", "SignalEncoder", "EMBEDDINGS", "init_weights"]
-
-#: Embedding variants accepted by :class:`SignalEncoder`.
-EMBEDDINGS = ("multiview", "factorised", "spectral")
 _N_TOKENS = 4  # CLS + 3 view tokens
 _INIT_STD = 0.02
 
@@ -300,10 +299,7 @@ class SignalEncoder(nn.Module):
                 f"embed_dim ({embed_dim}) must be divisible by n_heads ({n_heads}).")
         if not 0.0 <= dropout < 1.0:
             raise PhysioSyncError(f"dropout must be in [0, 1), got {dropout!r}.")
-        if embedding not in EMBEDDINGS:
-            raise PhysioSyncError(
-                f"Invalid embedding {embedding!r}; allowed values are "
-                f"{', '.join(map(repr, EMBEDDINGS))}.")
+        check_option("embedding", embedding, EMBEDDINGS)
         self.n_chans, self.n_times, self.embed_dim = n_chans, n_times, embed_dim
         self.embedding = embedding
         self.out_dim = _N_TOKENS * embed_dim

@@ -1,10 +1,10 @@
-"""Contrastive losses of PhysioSync pre-training (method.md 4.3-4.4).
+"""Contrastive losses of PhysioSync pre-training (formulas in docs/model.md).
 
 * :func:`nt_xent` -- the SimCLR-style NT-Xent of the dependent settings ("variant A"),
   summed over its two directions.
 * :func:`cmca` -- cross-modal contrastive alignment, by default exactly as coded in the
   reference (half-batch swap: cross-modal *and* cross-subject positives).
-* :class:`PretrainLoss` / :func:`pretrain_loss` -- the weighted total
+* :func:`pretrain_loss` -- the weighted total
   ``0.5 L_T(EEG) + 0.5 L_T(PPS) + 1.0 L_CMCA`` with every term returned for logging.
 * :func:`collapsed_loss` -- the value of that total for a collapsed encoder (every
   embedding the same), the level a pre-training run must get below to have learnt
@@ -22,16 +22,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from .._utils.checks import check_option
 from ..exceptions import PhysioSyncError
+from ..params import CMCA_PAIRINGS, CMCA_VARIANTS
 from .encoders import ShapeError
 
-__all__ = ["nt_xent", "cmca", "pretrain_loss", "PretrainLoss", "CMCA_VARIANTS",
-           "collapsed_loss"]
-
-#: Pairing rules accepted by :func:`cmca`.
-CMCA_VARIANTS = ("cross-subject", "same-subject")
+__all__ = ["nt_xent", "cmca", "pretrain_loss", "collapsed_loss"]
 
 
 def _check_temperature(temperature: float) -> None:
@@ -60,7 +57,7 @@ def _one_direction(sim_ab: torch.Tensor, sim_aa: torch.Tensor) -> torch.Tensor:
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """NT-Xent between paired rows, summed over both directions (method.md 4.3).
+    """NT-Xent between paired rows, summed over both directions.
 
     With ``u`` the L2-normalised rows and ``t`` the temperature, the loss of anchor
     ``a_i`` is::
@@ -105,7 +102,7 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch
 
 def cmca(e: torch.Tensor, p: torch.Tensor, temperature: float = 0.1,
          variant: str = "cross-subject") -> torch.Tensor:
-    """Cross-modal contrastive alignment loss (method.md 4.4).
+    """Cross-modal contrastive alignment (CM-CA) loss.
 
     Parameters
     ----------
@@ -121,7 +118,8 @@ def cmca(e: torch.Tensor, p: torch.Tensor, temperature: float = 0.1,
         positives are (PPS of group 1, EEG of group 2) and (EEG of group 1, PPS of
         group 2) at the same slot, so same-subject EEG-PPS pairs are never positives.
         ``"same-subject"``: ``nt_xent(e, p)``, each row's EEG paired with the same
-        row's peripheral signal (the explicit variant of method.md 10 item 4).
+        row's peripheral signal (an explicit alternative to the reference's implicit
+        pairing; see "Pre-training losses" in docs/model.md).
 
     Returns
     -------
@@ -139,10 +137,7 @@ def cmca(e: torch.Tensor, p: torch.Tensor, temperature: float = 0.1,
     """
     _check_pair("cmca", e, p)
     _check_temperature(temperature)
-    if variant not in CMCA_VARIANTS:
-        raise PhysioSyncError(
-            f"Invalid CM-CA variant {variant!r}; allowed values are "
-            f"{', '.join(map(repr, CMCA_VARIANTS))}.")
+    check_option("variant", variant, CMCA_PAIRINGS)
     rows = e.shape[0]
     if rows % 2:
         raise ShapeError(
@@ -185,7 +180,7 @@ def pretrain_loss(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
 
     ``L_T(m) = nt_xent(z_m[:B], z_m[B:])`` is the temporal (inter-subject, same
     stimulus time) loss of modality m on its projector output; ``L_CMCA`` is
-    :func:`cmca` on the CM-CA head outputs (method.md 4.3-4.4).
+    :func:`cmca` on the CM-CA head outputs (see "Pre-training losses" in docs/model.md).
 
     Parameters
     ----------
@@ -286,10 +281,7 @@ def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.
     if isinstance(batch_slots, bool) or not isinstance(batch_slots, (int, np.integer)) \
             or batch_slots < 1:
         raise PhysioSyncError(f"batch_slots must be an integer >= 1, got {batch_slots!r}.")
-    if cmca_variant not in CMCA_VARIANTS + ("none",):
-        raise PhysioSyncError(
-            f"Invalid CM-CA variant {cmca_variant!r}; allowed values are "
-            f"{', '.join(map(repr, CMCA_VARIANTS + ('none',)))}.")
+    check_option("cmca_variant", cmca_variant, CMCA_VARIANTS)
     w_eeg, w_pps, w_cmca = _check_weights(loss_weights)
     if not has_pps:
         w_pps = w_cmca = 0.0
@@ -300,60 +292,3 @@ def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.
     temporal = 2.0 * math.log(2 * b - 1)
     cm = 2.0 * math.log(4 * b - 1) if cmca_variant == "same-subject" else temporal
     return w_eeg * temporal + w_pps * temporal + w_cmca * cm
-
-
-class PretrainLoss(nn.Module):
-    """Module form of :func:`pretrain_loss` with fixed weights and temperatures.
-
-    Parameters
-    ----------
-    weights : (float, float, float)
-        ``(w_eeg, w_pps, w_cmca)``, default ``(0.5, 0.5, 1.0)``.
-    temperature : float
-        Temperature of the temporal losses.
-    cmca_temperature : float or None
-        Temperature of CM-CA; ``None`` uses *temperature*.
-    cmca_variant : {"cross-subject", "same-subject"}
-        See :func:`cmca`.
-    """
-
-    def __init__(self, weights: Sequence[float] = (0.5, 0.5, 1.0), temperature: float = 0.1,
-                 cmca_temperature: float | None = None, cmca_variant: str = "cross-subject"):
-        super().__init__()
-        _check_temperature(temperature)
-        if cmca_temperature is not None:
-            _check_temperature(cmca_temperature)
-        if cmca_variant not in CMCA_VARIANTS:
-            raise PhysioSyncError(
-                f"Invalid CM-CA variant {cmca_variant!r}; allowed values are "
-                f"{', '.join(map(repr, CMCA_VARIANTS))}.")
-        self.weights = _check_weights(weights)
-        self.temperature = temperature
-        self.cmca_temperature = cmca_temperature
-        self.cmca_variant = cmca_variant
-
-    def forward(self, z_eeg, z_pps, e=None, p=None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Compute the total loss and its terms; see :func:`pretrain_loss`.
-
-        Parameters
-        ----------
-        z_eeg, z_pps : torch.Tensor or None
-            ``(2B, D_proj)`` projector outputs.
-        e, p : torch.Tensor or None
-            ``(2B, D_cmca)`` CM-CA head outputs.
-
-        Returns
-        -------
-        total : torch.Tensor
-            Scalar loss.
-        terms : dict of str -> float
-            Detached term values and ``"total"``.
-        """
-        return pretrain_loss(z_eeg, z_pps, e, p, weights=self.weights,
-                             temperature=self.temperature,
-                             cmca_temperature=self.cmca_temperature,
-                             cmca_variant=self.cmca_variant)
-
-    def extra_repr(self) -> str:
-        return (f"weights={self.weights}, temperature={self.temperature}, "
-                f"cmca_variant={self.cmca_variant!r}")

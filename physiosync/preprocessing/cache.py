@@ -37,6 +37,7 @@ import pandas as pd
 
 from .._version import __version__
 from .._logging import logger, progress
+from .._utils import atomic_open, atomic_write, fsync_dir
 from ..exceptions import CacheError, DataFormatError, PhysioSyncError
 from ..datasets.base import RatedTrials
 from .transforms import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
@@ -273,8 +274,7 @@ def cache_key(dataset, subject: int, params: PrepareParams) -> tuple[str, dict]:
     material = {
         "cache_format": CACHE_FORMAT,
         "version": __version__,
-        "dataset": dataset.name,
-        "format": getattr(dataset, "format", None),
+        **dataset.cache_identity(),
         "subject": int(subject),
         "sources": [_file_identity(Path(p)) for p in dataset.source_files([subject])],
         "params": params.to_dict(),
@@ -296,7 +296,8 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
         tmp.mkdir(parents=True)
         arrays = {}
         for m, arr in prep.data.items():
-            np.save(tmp / f"{m}.npy", arr, allow_pickle=False)
+            with atomic_open(tmp / f"{m}.npy") as fh:  # flushed to disk before the rename
+                np.save(fh, arr, allow_pickle=False)
             arrays[m] = {"shape": list(arr.shape), "dtype": np.dtype(arr.dtype).str,
                          "sha256": _file_sha256(tmp / f"{m}.npy")}
         ratings = prep.ratings
@@ -308,14 +309,15 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
                         "columns": {c: ratings[c].tolist() for c in ratings.columns}},
         }
         # meta.json is written last: an entry without it is never valid.
-        with open(tmp / "meta.json", "w") as f:
-            json.dump(meta, f)
+        atomic_write(tmp / "meta.json", json.dumps(meta))
         try:
             os.rename(tmp, final)
         except OSError:
             if not final.exists():
                 raise
             # Another process finished the same entry first; keep theirs.
+        else:
+            fsync_dir(cache_dir)
     except OSError as err:
         raise CacheError(f"Could not write cache entry {final}: {err}") from err
     finally:
@@ -416,8 +418,9 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
     subjects : list of int | None
         Subjects to prepare; all by default.
     params : PrepareParams | None
-        Preprocessing parameters; defaults to ``PrepareParams()`` (EEG and GSR) for
-        DEAP and ``PrepareParams(modalities=("eeg", "ecg"))`` for DREAMER.
+        Preprocessing parameters; defaults to ``PrepareParams()`` with the dataset's
+        :data:`~physiosync.params.DEFAULT_MODALITIES` (EEG and GSR for DEAP, EEG and
+        ECG for DREAMER).
     cache_dir : str | Path | None | False
         Cache folder; ``None`` uses :func:`default_cache_dir`, ``False`` disables the
         cache (arrays stay in memory).
@@ -433,8 +436,9 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
         bounded by roughly one subject however large the dataset.
     """
     if params is None:
-        params = PrepareParams(modalities=("eeg", "ecg") if dataset.name == "DREAMER"
-                               else ("eeg", "gsr"))
+        from ..params import default_modalities
+
+        params = PrepareParams(modalities=default_modalities(dataset.name))
     subjects = list(dataset.subjects if subjects is None else subjects)
     for s in subjects:
         dataset.subject_file(s)  # unknown or missing subjects fail before any work

@@ -1,4 +1,8 @@
-"""Quick per-subject summaries of a dataset (used by ``physiosync demo`` and ``info``)."""
+"""Quick per-subject summaries of a dataset, as ``physiosync info`` prints them.
+
+Trial counts, stimulus lengths, sampling rates, label balance, and a check that the EEG
+carries valence (frontal alpha asymmetry against the valence ratings).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,20 @@ def frontal_alpha_asymmetry(rec, pair=("F3", "F4"), band=(8.0, 13.0)) -> np.ndar
 
     Positive values mean relatively more left-frontal activity (less left alpha),
     the classic correlate of positive valence.
+
+    Parameters
+    ----------
+    rec : Recording
+        One subject's recording, with EEG channels named as in *pair*.
+    pair : (str, str)
+        The left and right frontal channels.
+    band : (float, float)
+        The alpha band in Hz (Welch periodogram, 2 s segments).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_trials,)``, one value per trial of the stimulus part.
     """
     names = rec.ch_names("eeg")
     left, right = names.index(pair[0]), names.index(pair[1])
@@ -35,6 +53,19 @@ def subject_summary(dataset, subjects=None) -> pd.DataFrame:
     The ``faa~valence`` column is the Spearman correlation between frontal alpha
     asymmetry and valence ratings across the subject's trials; a visible positive
     value means the signals carry valence information.
+
+    Parameters
+    ----------
+    dataset : DEAP | DREAMER
+        An opened dataset.
+    subjects : list of int | None
+        Subjects to summarise; all by default. Each one is loaded.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by subject. ``faa~valence`` is NaN (or absent, if no subject has it)
+        for subjects with fewer than three trials or without F3 and F4.
     """
     rows = []
     threshold = THRESHOLDS[dataset.name]

@@ -17,16 +17,16 @@ import base64
 import html
 import io
 import math
-import os
 import textwrap
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from .._logging import logger
-from .report import CHANCE_NOTE
+from .._utils import atomic_write
+from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
+                   _one_class_sentence, metric_label)
 
 __all__ = ["render_html", "write_html_report"]
 
@@ -130,15 +130,8 @@ def _floats(values) -> np.ndarray:
 
 
 def _pipelines(report: Mapping) -> dict:
-    """``{name: pipeline dict}``; a report without ``pipelines`` is one pipeline."""
-    pipes = report.get("pipelines")
-    if isinstance(pipes, Mapping) and pipes:
-        return {str(k): _dict(v) for k, v in pipes.items()}
-    keys = ("folds", "per_subject", "summary", "confusion", "curves", "channel_importance")
-    if any(k in report for k in keys):
-        name = report.get("primary") or "model"
-        return {str(name): {k: report[k] for k in keys if k in report}}
-    return {}
+    """``{name: pipeline dict}``, empty for a report without ``pipelines``."""
+    return {str(k): _dict(v) for k, v in _dict(report.get("pipelines")).items()}
 
 
 def _primary(report: Mapping, pipes: dict) -> str | None:
@@ -214,7 +207,6 @@ def _figure(fig_id: str, draw, alt: str, caption: str) -> str:
 # --------------------------------------------------------------------------- sections
 def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
     from .._version import __version__
-    from .report import _headline_sentence, _one_class_sentence
 
     target = report.get("target", "n/a")
     protocol = report.get("protocol", "n/a")
@@ -262,8 +254,6 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
 
 
 def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
-    from .report import _headline_sentence, metric_label
-
     if not pipes:
         return _section("sec-summary", "Summary", _skip("The report holds no pipeline."))
     blocks = []
@@ -316,8 +306,6 @@ def _chance_value(entry: Mapping, metric: str):
 
 
 def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
-    from .report import _METRIC_LABELS
-
     per_subject = {name: _per_subject(p) for name, p in pipes.items()}
 
     def with_values(metric):
@@ -626,7 +614,7 @@ def _topomap_section(pipes: dict) -> str:
     def draw():
         import mne
 
-        from ..datasets.base import standard_montage
+        from .._utils.montage import standard_montage
 
         montage = standard_montage()  # "standard_1020" under its current MNE name
         ncols = min(len(items), 3)
@@ -741,8 +729,6 @@ def _comparisons_section(report: Mapping) -> str:
 
 
 def _folds_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
-    from .report import _METRIC_LABELS, _chance_of
-
     title = f"Folds of {primary}" if primary else "Folds"
     folds = [f for f in _list(_dict(pipes.get(primary)).get("folds")) if isinstance(f, Mapping)]
     if not folds:
@@ -859,8 +845,8 @@ def render_html(report: Mapping) -> str:
 def write_html_report(report: Mapping, path) -> Path:
     """Write the HTML page of a cross-validation report, atomically.
 
-    The page is written to a temporary file in the destination folder and moved over
-    ``path`` with :func:`os.replace`, so readers never see a half-written file.
+    The page is written to a temporary file in the destination folder, flushed to disk
+    and moved over ``path``, so readers never see a half-written file.
 
     Parameters
     ----------
@@ -885,16 +871,4 @@ def write_html_report(report: Mapping, path) -> Path:
         raise IsADirectoryError(f"{path} is a folder; give the path of the HTML file")
     text = render_html(report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # os.open with 0o666 lets the umask set the permissions, as for a plain open().
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, text)

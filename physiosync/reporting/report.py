@@ -68,8 +68,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._utils import atomic_write
 from ..evaluation.metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
+from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p, _headline_of,
+                   _headline_sentence, _one_class_sentence, metric_label)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
@@ -81,28 +84,8 @@ LEAKAGE_WARNING = (
     "Its scores (about 98 % on DEAP in the literature) measure trial identification, not "
     "emotion recognition; honest protocols give about 55-65 %.")
 
-#: How chance levels are defined (printed under the tables of every report).
-CHANCE_NOTE = (
-    "Chance levels sit beside their metric: balanced accuracy 1/C (C = classes in the test "
-    "labels); accuracy: always predicting the majority class of the training labels (per "
-    "subject when every subject has its own model), scored on the test labels; ROC "
-    "AUC 0.5; F1 and macro F1: the larger of the stratified predictor (drawing classes at "
-    "the training frequencies, expected confusion matrix) and the best constant predictor.")
-
 _SUBJECT_LEVEL = ("accuracy", "balanced_accuracy", "macro_f1")  # metrics of subject_scores
-_LEVEL_LABELS = {"subject": "per-subject", "window": "pooled window", "trial": "pooled trial"}
-_METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
-                  "macro_f1": "macro F1", "f1": "F1 (high)", "roc_auc": "ROC AUC",
-                  "weighted_f1": "weighted F1"}
 _N_RESAMPLES = 10_000  # bootstrap resamples and Monte Carlo sign patterns
-
-
-def metric_label(key: str) -> str:
-    """Readable name of a summary key: ``"window.accuracy"`` -> ``"pooled window accuracy"``."""
-    level, _, metric = str(key).partition(".")
-    if not metric:
-        return _METRIC_LABELS.get(level, level)
-    return f"{_LEVEL_LABELS.get(level, level)} {_METRIC_LABELS.get(metric, metric)}"
 
 
 def _mean_std(values) -> dict:
@@ -126,15 +109,6 @@ def _confusion(y, pred, n_classes: int) -> list:
     from sklearn.metrics import confusion_matrix
 
     return confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()
-
-
-def _chance_of(fold: dict, level: str, metric: str):
-    """A fold's chance level of *metric*; reports before per-metric chance levels held
-    one number per level (the test majority), which belongs to accuracy only."""
-    chance = (fold.get("chance") or {}).get(level)
-    if isinstance(chance, dict):
-        return chance.get(metric)
-    return chance if metric == "accuracy" else None
 
 
 def _fold_rows(name: str, target: str, folds: list) -> pd.DataFrame:
@@ -456,12 +430,16 @@ def class_names(target: str, n_classes: int) -> list:
 
 def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
     """Reports without ``per_subject_models``: within-subject protocols had them."""
-    return protocol.startswith("within") and not leaky
+    from ..evaluation.protocols import PROTOCOLS
+
+    spec = PROTOCOLS.get(protocol)
+    return bool(spec is not None and spec.per_subject_models and not leaky)
 
 
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
-                 seed: int = 0, per_subject_models: bool | None = None) -> dict:
+                 seed: int = 0, per_subject_models: bool | None = None,
+                 importance_methods: dict | None = None) -> dict:
     """Assemble the report from :func:`physiosync.evaluation.runner.cross_validate` results.
 
     Parameters
@@ -486,6 +464,10 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         Whether every subject has its own model (within-subject protocols without
         pooled fine-tuning); comparisons are then paired by subject, else by fold.
         None: within-subject protocols are assumed to have per-subject models.
+    importance_methods : dict of str -> str | None
+        How each pipeline's channel importance was computed (its
+        :attr:`~physiosync.evaluation.pipelines.PipelineKind.importance_method`);
+        pipelines without one get ``method`` None.
 
     Returns
     -------
@@ -507,9 +489,7 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         if channels is not None and parts[name]["channel_importance"] is not None:
             parts[name]["channel_importance"] = {
                 "channels": list(channels), "values": parts[name]["channel_importance"],
-                "method": ("sum of |standardised logistic coefficient| over bands"
-                           if "bandpower" in name else "mean |gradient x input| of the "
-                           "predicted logit, test windows")}
+                "method": (importance_methods or {}).get(name)}
         elif parts[name]["channel_importance"] is not None:
             parts[name]["channel_importance"] = None
     primary = next(iter(parts))
@@ -578,12 +558,6 @@ def merge_reports(reports: list, *, names=None) -> dict:
     return merged
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    from .._utils import atomic_write_text
-
-    atomic_write_text(path, text)
-
-
 def _finite_or_none(obj):
     """Replace NaN/inf by None (strict JSON) and numpy scalars by Python ones."""
     if isinstance(obj, dict):
@@ -609,71 +583,6 @@ def report_rows(report: dict) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- text
-def _fmt(value, digits=3) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def _fmt_p(p) -> str:
-    if p is None or (isinstance(p, float) and not np.isfinite(p)):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
-
-
-def _headline_of(part: dict, n_classes: int) -> dict:
-    """A part's headline; older reports without one fall back on their summary."""
-    if part.get("headline"):
-        return part["headline"]
-    metric = headline_metric(n_classes)
-    s = (part.get("summary") or {}).get(f"subject.{metric}")
-    if s is None:
-        return {"metric": None, "label": None, "mean": None, "std": None, "n": 0,
-                "chance": None}
-    return {"metric": f"subject.{metric}", "label": metric_label(f"subject.{metric}"),
-            "mean": s.get("mean"), "std": s.get("std"), "n": s.get("n"),
-            "chance": s.get("chance")}
-
-
-def _headline_sentence(part: dict, n_classes: int) -> str:
-    h = _headline_of(part, n_classes)
-    if not h.get("metric"):
-        return "no per-subject headline in this report"
-    text = (f"{metric_label(h['metric'])} {_fmt(h['mean'])} ± {_fmt(h['std'])} over "
-            f"{h['n']} subjects (chance {_fmt(h.get('chance'))})")
-    pv = part.get("p_value")
-    if isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject."):
-        text += (f"; within-subject permutation p = {_fmt_p(pv.get('p_value'))} "
-                 f"({pv.get('permutations')} permutations)")
-    rn = part.get("refit_null")
-    if isinstance(rn, dict):
-        text += (f"; refit null p = {_fmt_p(rn.get('p_value'))} ({rn.get('n')} refits on "
-                 "permuted training labels)")
-    return text
-
-
-def _one_class_sentence(part: dict, n_classes: int) -> str | None:
-    oc = part.get("one_class") or {}
-    if not oc.get("windows"):
-        return None
-    folds = ", ".join(str(f) for f in oc.get("folds", []))
-    n_subjects = len(oc.get("subjects", []))
-    text = (f"{oc['windows']} of {oc.get('of_windows')} test windows ({oc.get('units')} units; "
-            f"{n_subjects} subject{'s' if n_subjects != 1 else ''}; fold"
-            f"{'s' if len(oc.get('folds', [])) != 1 else ''} {folds}) are the constant "
-            "prediction of a model whose training labels held one class "
-            "(protocol.one_class: constant)")
-    metric = _headline_of(part, n_classes).get("metric")
-    without = (oc.get("summary_without") or {}).get(metric) if metric else None
-    if oc["windows"] >= (oc.get("of_windows") or 0):
-        text += "; no other test window remains, so the scores measure nothing"
-    elif without:
-        text += (f"; without them: {metric_label(metric)} {_fmt(without.get('mean'))} ± "
-                 f"{_fmt(without.get('std'))} over {without.get('n')} subjects (chance "
-                 f"{_fmt(without.get('chance'))})")
-    return text + "."
-
-
 def _summary_keys(summary: dict) -> list:
     order = {"subject": 0, "window": 1, "trial": 2}
     return sorted(summary, key=lambda k: order.get(str(k).split(".")[0], 3))
@@ -841,9 +750,9 @@ def write_report(report: dict, out_dir, *, html: bool = True) -> dict:
     public = _finite_or_none({k: v for k, v in report.items() if not k.startswith("_")})
     paths = {"json": out_dir / "report.json", "csv": out_dir / "results.csv",
              "md": out_dir / "report.md"}
-    _atomic_write(paths["json"], json.dumps(public, indent=2, allow_nan=False))
-    _atomic_write(paths["csv"], report_rows(report).to_csv(index=False))
-    _atomic_write(paths["md"], report_markdown(report))
+    atomic_write(paths["json"], json.dumps(public, indent=2, allow_nan=False))
+    atomic_write(paths["csv"], report_rows(report).to_csv(index=False))
+    atomic_write(paths["md"], report_markdown(report))
     if html:
         from .html import write_html_report
 

@@ -143,9 +143,6 @@ class StimulusCourses:
         SD, in seconds, of the Gaussian that smooths the courses.
     """
 
-    #: Rows of a course.
-    SCALES = ("valence", "arousal")
-
     def __init__(self, seed: int, synchrony: float = 1.0, *, timescale: float = 1.0):
         self.seed = int(seed)
         self.synchrony = float(synchrony)

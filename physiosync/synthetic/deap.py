@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger, progress
+from .._utils import atomic_path, atomic_write
 from ..datasets._channels import (DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_SLICES,
                                   DEAP_EEG_GENEVA, DEAP_EEG_TWENTE, DEAP_SFREQ_BDF,
                                   DEAP_SFREQ_DAT, DEAP_TRIAL_ONSET_CODE, DEAP_TWENTE_SUBJECTS)
@@ -213,39 +213,35 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
         block[-1] = status_value(code)
         return block
 
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.bdf")
-    writer = pyedflib.EdfWriter(str(tmp), len(labels), file_type=pyedflib.FILETYPE_BDF)
     start_us = []
-    try:
-        headers = _signal_headers(labels)
-        writer.setSignalHeaders(headers)
-        writer.setStartdatetime(datetime(2011, 1, 1, 9, 0, 0))  # fixed: same seed, same bytes
-        writer.setEquipment("BioSemi_ActiveTwo")
-        writer.setPatientCode(f"s{subject:02d}")
-        stream = _RecordStream(writer, headers, sfreq)
-        stream.add(segment(0, 1.0))
-        first_code1 = stream.n_written + stream.pending.shape[1]
-        # start (1), a short rest baseline (1; 120 s in DEAP), video sync (2)
-        for code, secs in ((1, 1.0), (0, 0.5), (1, 2.0), (2, 1.0)):
-            stream.add(segment(code, secs))
-        for k, video in enumerate(presentation):
-            start_us.append(int(round(
-                (stream.n_written + stream.pending.shape[1] - first_code1) / sfreq * 1e6)))
-            v, a = (latent(r, 1.0, 9.0) for r in ratings[video, :2])
-            stream.add(segment(3, 5.0))
-            # a dropped onset: BioSemi keeps holding the fixation code through the video
-            stream.add(segment(3 if k in dropped else 4, seconds, v, a, video=int(video)))
-            stream.add(segment(5, 3.0))
-            stream.add(segment(1, float(rng.uniform(1.5, 4.0))))  # rating screen
-        for code, secs in ((2, 1.0), (7, 1.0)):
-            stream.add(segment(code, secs))
-        stream.close()
-        writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        writer = pyedflib.EdfWriter(str(tmp), len(labels), file_type=pyedflib.FILETYPE_BDF)
+        try:
+            headers = _signal_headers(labels)
+            writer.setSignalHeaders(headers)
+            writer.setStartdatetime(datetime(2011, 1, 1, 9, 0, 0))  # fixed: same seed, same bytes
+            writer.setEquipment("BioSemi_ActiveTwo")
+            writer.setPatientCode(f"s{subject:02d}")
+            stream = _RecordStream(writer, headers, sfreq)
+            stream.add(segment(0, 1.0))
+            first_code1 = stream.n_written + stream.pending.shape[1]
+            # start (1), a short rest baseline (1; 120 s in DEAP), video sync (2)
+            for code, secs in ((1, 1.0), (0, 0.5), (1, 2.0), (2, 1.0)):
+                stream.add(segment(code, secs))
+            for k, video in enumerate(presentation):
+                start_us.append(int(round(
+                    (stream.n_written + stream.pending.shape[1] - first_code1) / sfreq * 1e6)))
+                v, a = (latent(r, 1.0, 9.0) for r in ratings[video, :2])
+                stream.add(segment(3, 5.0))
+                # a dropped onset: BioSemi keeps holding the fixation code through the video
+                stream.add(segment(3 if k in dropped else 4, seconds, v, a, video=int(video)))
+                stream.add(segment(5, 3.0))
+                stream.add(segment(1, float(rng.uniform(1.5, 4.0))))  # rating screen
+            for code, secs in ((2, 1.0), (7, 1.0)):
+                stream.add(segment(code, secs))
+            stream.close()
+        finally:
+            writer.close()
     return start_us
 
 
@@ -361,11 +357,6 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
     table = pd.DataFrame(rows, columns=RATINGS_REQUIRED + RATINGS_OPTIONAL)
     table["Familiarity"] = table["Familiarity"].astype("Int64")
     csv = out / "participant_ratings.csv"
-    tmp = csv.with_name(f".{csv.name}.tmp{os.getpid()}")
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, csv)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(csv, table.to_csv(index=False))
     logger.info("wrote %d synthetic DEAP BDF subjects %s to %s", len(ids), sorted(ids), out)
     return out

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .._logging import logger, progress
+from .._utils import atomic_open
 from ..datasets._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
 from ..datasets.dreamer import (FILE_NAME, MODALITY_FIELDS, N_SUBJECTS, N_TRIALS, SCORE_FIELDS,
                                 SIGNAL_FIELDS)
@@ -155,14 +155,8 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
         "Version": "synthetic-1.0",
         "Acknowledgement": "Layout of the DREAMER database (Katsigiannis & Ramzan, 2018).",
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            scipy.io.savemat(f, {"DREAMER": dreamer}, do_compression=True, oned_as="column")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "wb") as f:
+        scipy.io.savemat(f, {"DREAMER": dreamer}, do_compression=True, oned_as="column")
     logger.info("wrote synthetic DREAMER (%d subjects x %d clips) to %s", n_subjects,
                 n_trials, path)
     return path

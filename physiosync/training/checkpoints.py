@@ -8,9 +8,9 @@ the file. It always carries the package version and the resolved configuration.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .._utils import atomic_path
 from .._version import __version__
 from ..exceptions import CheckpointError
 
@@ -29,13 +29,8 @@ def save_checkpoint(path, payload: dict) -> Path:
     data = dict(payload)
     data["format"] = FORMAT
     data["version"] = __version__
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

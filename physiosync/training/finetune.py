@@ -15,20 +15,20 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from .._logging import logger, progress
-from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..exceptions import PhysioSyncError
 from ..models.physiosync import PhysioSyncNet
 from ..params import FinetuneConfig
-from .checkpoints import CheckpointError, read_checkpoint, save_checkpoint
+from ._loop import TrainingRun
+from .checkpoints import read_checkpoint, save_checkpoint
 from .pretrain import make_optimizer
 from .sampling import SlotData
-from .._utils import derive_seed, fingerprint, flush_denormals, resolve_device
+from .._utils import derive_seed, flush_denormals, resolve_device
 
 __all__ = ["finetune", "predict_proba", "evaluate_cells", "channel_importance"]
 
@@ -198,25 +198,19 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=max(cfg.epochs // 3, 1), eta_min=0.0) if cfg.scheduler == "cosine-restarts"
         else None)
-    use_amp = bool(cfg.amp and dev.type == "cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    resolved = model.resolved_config()
     y_val = labels_of(val_cells, val_labels) if val_cells is not None else None
     # The fold (training and validation windows and labels) is part of what must match.
-    data_key = fingerprint(train_cells, y_train, val_cells if val_cells is not None else 0,
-                           y_val if y_val is not None else 0, data.subjects, data.trials)
+    run = TrainingRun("finetune", checkpoint, resume=resume, device=dev, amp=cfg.amp,
+                      config=model.resolved_config(),
+                      data_identity=(train_cells, y_train,
+                                     val_cells if val_cells is not None else 0,
+                                     y_val if y_val is not None else 0,
+                                     data.subjects, data.trials))
+    ckpt = run.checkpoint
     history, start = [], 0
     best_state, best_score = None, math.inf
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and resume and ckpt.exists():
-        state = read_checkpoint(ckpt)
-        if state.get("kind") != "finetune" or state["config"] != resolved:
-            raise CheckpointError(f"{ckpt} was written by a different fine-tuning "
-                                  "configuration; delete it or choose another path.")
-        if state.get("data_key") != data_key:
-            raise CheckpointError(
-                f"{ckpt} was written for different training or validation windows (another "
-                "fold); delete it or choose another checkpoint path.")
+    state = run.resume_state(cfg.epochs)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
@@ -244,19 +238,10 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
             torch.manual_seed(derive_seed(cfg.seed, "finetune-step", epoch, i))
             x = _gather(data, mods, train_cells[rows], dev)
             y = torch.from_numpy(y_train[rows]).to(dev)
-            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+            with run.autocast():
                 loss = F.cross_entropy(model(x), y)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                where = (f"; the last good checkpoint ({ckpt}) is kept"
-                         if ckpt is not None and ckpt.exists() else "")
-                raise TrainingDivergedError(
-                    f"fine-tuning loss became {value} in epoch {epoch}{where}.")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            losses.append(value)
+            losses.append(run.check_loss(float(loss.detach()), f"in epoch {epoch}"))
+            run.backward_step(opt, loss)
         record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
                   "train_loss": float(np.mean(losses)) if losses else float("nan"),
                   "steps": len(losses), "seconds": time.perf_counter() - t_epoch}
@@ -274,15 +259,13 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
                 record["selected"] = True
         history.append(record)
         if ckpt is not None:
-            payload = {"kind": "finetune", "config": resolved, "epoch": epoch + 1,
-                       "data_key": data_key,
-                       "model": model.state_dict(), "optimizer": opt.state_dict(),
+            payload = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                        "history": history, "best_score": best_score}
             if sched is not None:
                 payload["scheduler"] = sched.state_dict()
             if best_state is not None:
                 payload["best_state"] = best_state
-            save_checkpoint(ckpt, payload)
+            run.save(epoch + 1, payload, opt, where=f"in epoch {epoch}")
     if select != "last" and best_state is not None:
         model.load_state_dict(best_state)
         if ckpt is not None and start < cfg.epochs:

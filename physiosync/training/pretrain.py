@@ -7,7 +7,7 @@ per modality (EEG first, then one peripheral signal) and the shared CM-CA head.
     L = w_eeg * L_T(EEG) + w_pps * L_T(PPS) + w_cmca * L_CMCA
 
 on batches from the :class:`~physiosync.training.sampling.SynchronySampler`. LS-TCL is two such
-runs, one on 1 s and one on 5 s windows (:func:`pretrain_ls_tcl`).
+runs, one on 1 s and one on 5 s windows (:func:`pretrain_encoders`).
 
 Everything random in a step (the batch, the augmentation, dropout) is seeded from
 ``(seed, step)``, so a run resumed from a checkpoint ends at the same weights as an
@@ -29,26 +29,17 @@ from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..models.losses import pretrain_loss
 from ..models.physiosync import PretrainModel
 from ..params import PretrainConfig
+from ._loop import TrainingRun
 from .augment import N_KINDS, augment
-from .checkpoints import CheckpointError, read_checkpoint, save_checkpoint
 from .sampling import SlotData, SynchronySampler
 from .._utils import derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["pretrain", "pretrain_ls_tcl", "make_optimizer"]
+__all__ = ["pretrain", "pretrain_encoders", "make_optimizer"]
 
 
 
 #: Settings that ``pretrain(..., resume_with=...)`` may change when resuming.
 RESUMABLE_SETTINGS = ("lr", "weight_decay")
-
-
-def _state_is_finite(weights: dict, opt) -> bool:
-    """Whether every floating-point weight, buffer and optimiser state is finite."""
-    tensors = [*weights.values(),
-               *(v for st in opt.state.values() for v in st.values()
-                 if isinstance(v, torch.Tensor))]
-    return all(bool(torch.isfinite(t).all()) for t in tensors
-               if t.is_floating_point() and t.numel())
 
 
 def _check_resume_with(resume_with) -> dict:
@@ -73,6 +64,10 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float):
     faster than the default per-tensor loop (30 ms instead of 240 ms for the 26 M
     parameters of a 1 s pre-training run).
     """
+    from .._utils.checks import check_option
+    from ..params import OPTIMIZERS
+
+    check_option("optimizer", name, OPTIMIZERS)
     cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
     params = list(params)
     try:
@@ -92,13 +87,6 @@ def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
     return pretrain_loss(zs[mods[0]], zs[pps] if pps else None, e, p,
                          weights=(w_eeg, w_pps if pps else 0.0, w_cm if e is not None else 0.0),
                          temperature=cfg.temperature, cmca_variant=cfg.cmca_variant)
-
-
-def _config_fingerprint(d: dict, free=()) -> dict:
-    # What must match for a checkpoint to be resumed (the step budget may grow, and
-    # the settings in *free* are being changed on purpose).
-    skip = {"steps", "epochs", "checkpoint_every", *free}
-    return {k: v for k, v in d.items() if k not in skip}
 
 
 @flush_denormals()
@@ -175,34 +163,16 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
                               {m: data.n_times(m) // n_sub for m in modalities}, cfg)
     model.to(dev)
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
-    use_amp = bool(cfg.amp and dev.type == "cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    resolved = model.resolved_config()
     # Which data the run may see: a checkpoint of another fold must never be resumed.
-    data_key = fingerprint(allowed, data.subjects, data.trials, list(modalities), n_sub)
+    run = TrainingRun("pretrain", checkpoint, resume=resume, device=dev, amp=cfg.amp,
+                      config=model.resolved_config(),
+                      data_identity=(allowed, data.subjects, data.trials, list(modalities), n_sub),
+                      ignore=("steps", "epochs", "checkpoint_every", *resume_with),
+                      resumable=RESUMABLE_SETTINGS)
+    ckpt = run.checkpoint
     history, start, changed = [], 0, {}
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and resume and ckpt.exists():
-        state = read_checkpoint(ckpt)
-        if state.get("kind") != "pretrain" or _config_fingerprint(state["config"], resume_with) \
-                != _config_fingerprint(resolved, resume_with):
-            theirs, ours = _config_fingerprint(state.get("config") or {}, resume_with), \
-                _config_fingerprint(resolved, resume_with)
-            differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-            raise CheckpointError(
-                f"{ckpt} was written by a different pre-training configuration (differs in "
-                f"{', '.join(differ) or 'kind'}); delete it or choose another checkpoint "
-                f"path. To change {' or '.join(RESUMABLE_SETTINGS)} on resume, pass "
-                "resume_with (--resume-with on the command line).")
-        if state.get("data_key") != data_key:
-            raise CheckpointError(
-                f"{ckpt} was written for different training data (another fold, subjects, "
-                "trials or modalities); resuming it would leak held-out data. Delete it or "
-                "choose another checkpoint path.")
-        if int(state["step"]) > n_steps:
-            raise CheckpointError(
-                f"{ckpt} already holds {state['step']} steps, more than the {n_steps} "
-                "requested; raise steps or choose another checkpoint path.")
+    state = run.resume_state(n_steps)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         history, start = list(state["history"]), int(state["step"])
@@ -215,20 +185,12 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     elif resume_with:
         logger.info("no checkpoint to resume; resume_with %s applies from step 0", resume_with)
 
-    saved = {"step": start if ckpt is not None and ckpt.exists() and resume else None}
-
     def save(step, buffers=None):
         # *buffers*: the batch-norm statistics as they were before this step's forward
         # pass, which a resumed run repeats: they must be counted once.
-        weights = {**model.state_dict(), **(buffers or {})}
-        if not _state_is_finite(weights, opt):
-            raise TrainingDivergedError(
-                f"pre-training weights became NaN or infinite before step {step}"
-                f"{_kept(ckpt, saved['step'])}. {_advice(ckpt, saved['step'])}")
-        save_checkpoint(ckpt, {"kind": "pretrain", "config": resolved, "step": step,
-                               "data_key": data_key, "model": weights,
-                               "optimizer": opt.state_dict(), "history": history})
-        saved["step"] = step
+        run.save(step, {"model": {**model.state_dict(), **(buffers or {})},
+                        "optimizer": opt.state_dict(), "history": history},
+                 opt, where=f"before step {step}")
 
     model.train()
     t0 = time.perf_counter()
@@ -248,7 +210,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         buffers = ({k: v.detach().clone() for k, v in model.state_dict().items()
                     if k in dict(model.named_buffers())} if due else None)
         feats, zs = {}, {}
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+        with run.autocast():
             for m in modalities:
                 x = data.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
                 x = x.to(dev, non_blocking=True)
@@ -258,21 +220,14 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
                 feats[m] = batch.pool(h)
                 zs[m] = batch.pool(model.projectors[m](h))
             total, terms = _loss(model, feats, zs, cfg)
-        value = float(total.detach())
-        if not math.isfinite(value):
-            raise TrainingDivergedError(
-                f"pre-training loss became {value} at step {step} "
-                f"({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})"
-                f"{_kept(ckpt, saved['step'])}. {_advice(ckpt, saved['step'])}")
+        value = run.check_loss(float(total.detach()), f"at step {step}",
+                               f" ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})")
         # A checkpoint due at this step is written only now that the weights it holds
         # (those after the previous update) gave a finite loss: exploded but finite
         # weights show up here, one step before they turn into NaN.
         if due:
             save(step, buffers)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        scaler.step(opt)
-        scaler.update()
+        run.backward_step(opt, total)
         history.append({"step": step, "loss": value,
                         **{k: v for k, v in terms.items() if k != "total"},
                         "seconds": time.perf_counter() - t_step})
@@ -284,50 +239,96 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     return model.eval(), history
 
 
-def _kept(ckpt, step) -> str:
-    if ckpt is None or step is None:
-        return ""
-    return f"; the last good checkpoint ({ckpt}, step {step}) is kept"
+def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
+                      short_config: PretrainConfig | None = None, *, n_sub: int = 5,
+                      which=("long", "short"), allowed=None, modalities=None, device=None,
+                      checkpoint_dir=None, resume: bool = True, resume_with: dict | None = None,
+                      show_progress=None, verbose: bool = False, context: str | None = None,
+                      cache: dict | None = None) -> dict:
+    """Pre-train the long and short encoders (LS-TCL): one :func:`pretrain` run per length.
 
-
-def _advice(ckpt, step) -> str:
-    if ckpt is None or step is None:
-        return "Try a lower lr, a higher temperature, or amp=False."
-    return ("Resume it with a lower lr (resume_with={'lr': ...}, or --resume-with lr=... on "
-            "the command line), or try a higher temperature or amp=False.")
-
-
-def pretrain_ls_tcl(data: SlotData, *, long_sub: int = 5, config: PretrainConfig | None = None,
-                    short_config: PretrainConfig | None = None, allowed=None, device=None,
-                    checkpoint_dir=None, resume=True):
-    """LS-TCL: two independent pre-trainings, on the long windows and on their sub-windows.
+    The long encoders see the windows of *data* whole; the short ones see their *n_sub*
+    equal sub-windows (e.g. 1 s windows cut from 5 s ones). The runs are independent
+    and seeded by their own configuration, so each gives the same weights whether it
+    runs alone or with the other.
 
     Parameters
     ----------
     data : SlotData
-        Long (e.g. 5 s) windows; short windows are their *long_sub* equal parts.
-    long_sub : int
+        Long windows of all subjects.
+    long_config, short_config : PretrainConfig | None
+        Hyper-parameters of the two runs (defaults: ``PretrainConfig()``; *short_config*
+        defaults to *long_config*).
+    n_sub : int
         Short windows per long window (5 for 5 s / 1 s).
-    config, short_config : PretrainConfig | None
-        Hyper-parameters of the long and short runs (*short_config* defaults to
-        *config*).
-    allowed : ndarray of bool | None
-        Cells pre-training may use (see :func:`pretrain`).
+    which : sequence of {"long", "short"}
+        The encoders to pre-train (fine-tuning ablations use only one).
+    allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows) | None
+        Cells pre-training may use (see :func:`pretrain`): never held-out data.
+    modalities : sequence of str | None
+        EEG first, then at most one peripheral modality; default all of *data*'s.
+    device : str | torch.device | None
+        ``None`` picks CUDA, then MPS, then the CPU.
     checkpoint_dir : str | Path | None
-        Folder for ``pretrain_long.pt`` and ``pretrain_short.pt``.
+        Folder for ``pretrain_long.pt`` and ``pretrain_short.pt`` (none without it).
+    resume, resume_with, show_progress
+        As in :func:`pretrain`, for both runs.
+    verbose : bool
+        Print (and log) a line before each run, with its checkpoint, and one after it
+        with its number of steps and first and last loss.
+    context : str | None
+        Prefix of the message of a :class:`TrainingDivergedError`, e.g. ``"fold 3"``:
+        it becomes ``"fold 3, long-window pre-training: ..."``.
+    cache : dict | None
+        In-memory store of finished runs, filled and read by this function, keyed by
+        the allowed cells, the encoder, its configuration, the modalities and the device
+        (not by the windows: never share one dict between datasets). Pre-training uses
+        no labels, so runs that differ only in their labels can share it.
 
     Returns
     -------
-    models : dict
-        ``{"long": PretrainModel, "short": PretrainModel}``.
-    histories : dict
-        ``{"long": [...], "short": [...]}``.
+    encoders : dict
+        ``{"long": (model, history), "short": (model, history)}`` (the runs in
+        *which*, in that order): the :class:`PretrainModel` in eval mode on *device*
+        and its per-step history (see :func:`pretrain`).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a run diverges; the message names the run (and *context*).
     """
-    config = config or PretrainConfig()
-    short_config = short_config or config
-    models, histories = {}, {}
-    for name, n_sub, cfg in (("short", long_sub, short_config), ("long", 1, config)):
-        ckpt = Path(checkpoint_dir) / f"pretrain_{name}.pt" if checkpoint_dir else None
-        models[name], histories[name] = pretrain(data, cfg, allowed=allowed, n_sub=n_sub,
-                                                 device=device, checkpoint=ckpt, resume=resume)
-    return models, histories
+    long_config = long_config or PretrainConfig()
+    short_config = short_config or long_config
+    runs = {"long": (1, long_config), "short": (n_sub, short_config)}
+    unknown = [name for name in which if name not in runs]
+    if unknown:
+        raise PhysioSyncError(f"which may hold 'long' and 'short', got {unknown[0]!r}.")
+    out = {}
+    for name in which:
+        sub, cfg = runs[name]
+        key = (fingerprint(allowed, name, sub, repr(cfg), repr(modalities), str(device))
+               if cache is not None else None)
+        if key in (cache or {}):
+            out[name] = cache[key]
+            continue
+        ckpt = Path(checkpoint_dir) / f"pretrain_{name}.pt" if checkpoint_dir is not None else None
+        if verbose:
+            line = f"pre-training the {name} encoders" + (f" -> {ckpt}" if ckpt else "")
+            print(line)
+            logger.info(line)
+        try:
+            model, hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, modalities=modalities,
+                                   device=device, checkpoint=ckpt, resume=resume,
+                                   show_progress=show_progress, resume_with=resume_with)
+        except TrainingDivergedError as err:
+            if context is None:
+                raise
+            raise TrainingDivergedError(f"{context}, {name}-window pre-training: {err}") from err
+        if verbose:
+            print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
+            logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
+                        hist[0]["loss"], hist[-1]["loss"])
+        out[name] = (model, hist)
+        if cache is not None:
+            cache[key] = out[name]
+    return out

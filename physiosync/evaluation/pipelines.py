@@ -1,0 +1,250 @@
+"""Pipeline kinds: how each ``kind`` of :data:`physiosync.config.PIPELINES` runs a fold.
+
+:data:`PIPELINE_KINDS` maps a kind name to a :class:`PipelineKind`, which turns the
+pipeline's resolved configuration into the fold function and keyword arguments that
+:func:`~physiosync.evaluation.runner.cross_validate` runs on every fold, describes
+the pipeline for the report and runs the kind's own pre-flight checks. Every kind
+shares the fold loop of :func:`~physiosync.evaluation.runner.run_fold_with`.
+
+A classifier with the scikit-learn API is one :class:`EstimatorKind` line::
+
+    PIPELINE_KINDS["de-svm"] = EstimatorKind(
+        "de-svm", lambda cfg, data: make_de_svm(data.sfreq), validation="fit",
+        text="differential entropy + SVM")
+
+plus a pipeline name of that kind in :data:`physiosync.config.PIPELINES`. Its
+estimator is fitted per subject (or pooled) on the fold's training windows, given
+as a dict modality -> ``(n_windows, n_channels, n_times)`` array, with the
+protocol's validation windows passed to ``fit`` as ``X_val``/``y_val`` when
+``validation="fit"``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..exceptions import PhysioSyncError
+from . import runner
+
+__all__ = ["PipelineKind", "PhysioSyncKind", "BandPowerKind", "StimulusPriorKind",
+           "EstimatorKind", "PIPELINE_KINDS", "get_pipeline_kind"]
+
+
+class PipelineKind:
+    """One kind of pipeline: its fold function, its arguments and its description.
+
+    Attributes
+    ----------
+    name : str
+        The kind, as in :data:`physiosync.config.PIPELINES`.
+    importance_method : str | None
+        How its channel importance is computed (None: it computes none), for the report.
+    uses_signal : bool
+        False for a kind that reads no signal (its report lists no modalities).
+    """
+
+    name: str = ""
+    importance_method: str | None = None
+    uses_signal: bool = True
+
+    def fold_function(self) -> Callable:
+        """``f(data, fold, *, show_progress, **kwargs) -> (predictions, details)``."""
+        return runner.run_fold_with
+
+    def fold_kwargs(self, cfg, data, *, pretrain_cache: dict | None = None) -> dict:
+        """Keyword arguments of :meth:`fold_function` for a pipeline.
+
+        Parameters
+        ----------
+        cfg : RunConfig
+            The pipeline's configuration (:func:`physiosync.config.pipeline_config`).
+        data : ExperimentData
+            The labelled windows, their sampling rates and channels.
+        pretrain_cache : dict | None
+            Shared by the refits of one fold (see :func:`~physiosync.evaluation.runner.run_fold`).
+
+        Returns
+        -------
+        kwargs : dict
+            Hashed into the fold keys (except ``device``, ``pretrain_cache``), so
+            a finished fold is reused only for identical settings.
+        """
+        raise NotImplementedError
+
+    def describe(self, cfg) -> dict:
+        """``text`` (one line for the report), and ``embedding``/``pretrained`` if any."""
+        return {"text": self.name}
+
+    def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
+        """Checks before any training (raise :class:`PhysioSyncError` naming *pipeline*)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class PhysioSyncKind(PipelineKind):
+    """PhysioSync pre-training and fine-tuning (:func:`~physiosync.evaluation.runner.run_fold`)."""
+
+    name = "physiosync"
+    importance_method = runner.PhysioSyncRunner.importance_method
+
+    def fold_function(self) -> Callable:
+        return runner.run_fold
+
+    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
+        return dict(n_sub=cfg.data.n_sub, long_config=cfg.pretrain_long,
+                    short_config=cfg.pretrain_short, finetune_config=cfg.finetune,
+                    do_pretrain=cfg.pretrain_enabled, device=cfg.device,
+                    pretrain_cache=pretrain_cache)
+
+    def describe(self, cfg) -> dict:
+        ft, d = cfg.finetune, cfg.data
+        emb = {}
+        if ft.use_long:
+            emb["long"] = cfg.pretrain_long.embedding
+        if ft.use_short:
+            emb["short"] = cfg.pretrain_short.embedding
+        scales = {"long": f"long {d.long_seconds:g} s",
+                  "short": f"short {d.long_seconds / d.n_sub:g} s"}
+        kinds = sorted(set(emb.values()))
+        if len(kinds) == 1:
+            what = f"{kinds[0]} embedding ({', '.join(scales[k] for k in emb)})"
+        else:
+            what = ", ".join(f"{scales[k]}: {v} embedding" for k, v in emb.items())
+        state = "pre-trained" if cfg.pretrain_enabled else "no pre-training"
+        if ft.freeze_encoders:
+            state += ", encoders frozen"
+        return {"embedding": emb, "pretrained": bool(cfg.pretrain_enabled),
+                "text": f"PhysioSync, {what}, {state}"}
+
+    def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
+        """Every fold's pre-training units must fill a synchrony batch.
+
+        The synchrony sampler needs ``batch_slots`` stimulus slots, each seen by ``2 N``
+        allowed subjects; protocols that hold out subjects can leave a fold too few.
+        """
+        from ..training.sampling import SynchronySampler
+
+        if not cfg.pretrain_enabled:
+            return
+        runs = [(name, sub, pcfg) for name, sub, pcfg, used in (
+            ("long", 1, cfg.pretrain_long, cfg.finetune.use_long),
+            ("short", cfg.data.n_sub, cfg.pretrain_short, cfg.finetune.use_short)) if used]
+        for fold in folds:
+            allowed = np.zeros(data.slots.shape, dtype=bool)
+            cells = runner._cells_of(data.slots, fold.pretrain)
+            allowed[tuple(cells.T)] = True
+            allowed &= data.slots.valid
+            for name, sub, pcfg in runs:
+                try:
+                    SynchronySampler(allowed, batch_slots=pcfg.batch_slots,
+                                     group_size=pcfg.group_size, n_sub=sub, seed=pcfg.seed)
+                except PhysioSyncError as err:
+                    raise PhysioSyncError(f"pipeline {pipeline!r}, fold {fold.fold}, {name} "
+                                          f"pre-training: {err}") from None
+
+
+class BandPowerKind(PipelineKind):
+    """Band powers + logistic regression (:func:`~physiosync.evaluation.runner.run_fold_bandpower`)."""
+
+    name = "bandpower"
+    importance_method = runner.BANDPOWER_IMPORTANCE
+
+    def fold_function(self) -> Callable:
+        return runner.run_fold_bandpower
+
+    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
+        return dict(sfreq=data.sfreq, C=cfg.baselines["bandpower"]["C"],
+                    modalities=cfg.finetune.modalities)
+
+    def describe(self, cfg) -> dict:
+        return {"text": "band powers per channel + logistic regression"}
+
+
+class StimulusPriorKind(PipelineKind):
+    """Other training subjects' labels of the same stimulus, no signal."""
+
+    name = "stimulus-prior"
+    uses_signal = False
+
+    def fold_function(self) -> Callable:
+        return runner.run_fold_stimulus_prior
+
+    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
+        return {}
+
+    def describe(self, cfg) -> dict:
+        return {"text": "no signal: other training subjects' labels of the same stimulus"}
+
+
+class EstimatorKind(PipelineKind):
+    """A kind made of any scikit-learn-style classifier, run on the fold's windows.
+
+    Parameters
+    ----------
+    name : str
+        The kind.
+    factory : callable
+        ``factory(cfg, data) -> estimator``, a new unfitted classifier for the
+        pipeline's configuration and data (``data.sfreq``, ``data.channels``,
+        ``data.n_classes``). Its ``fit(X, y)`` receives a dict modality ->
+        ``(n_windows, n_channels, n_times)`` array and the windows' labels.
+    validation : {"ignore", "train", "fit"}
+        Use of the protocol's validation windows; see
+        :class:`~physiosync.evaluation.runner.EstimatorRunner`.
+    inputs : {"windows", "units"}
+        See :class:`~physiosync.evaluation.runner.EstimatorRunner`.
+    importance : callable | None
+        ``importance(estimator, slots, modalities) -> ndarray | None``: EEG channel
+        importance of a fitted estimator.
+    importance_method : str | None
+        How *importance* is computed.
+    text : str | None
+        One line describing the pipeline in the report (default: *name*).
+    uses_signal : bool
+        False if the estimator reads no signal.
+    """
+
+    def __init__(self, name: str, factory: Callable, *, validation: str = "ignore",
+                 inputs: str = "windows", importance: Callable | None = None,
+                 importance_method: str | None = None, text: str | None = None,
+                 uses_signal: bool = True):
+        self.name = name
+        self.factory = factory
+        self.validation = validation
+        self.inputs = inputs
+        self.importance = importance
+        self.importance_method = importance_method
+        self.text = text or name
+        self.uses_signal = uses_signal
+
+    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
+        model = runner.EstimatorRunner(
+            lambda: self.factory(cfg, data), modalities=cfg.finetune.modalities,
+            inputs=self.inputs, validation=self.validation, importance=self.importance,
+            importance_method=self.importance_method)
+        return {"model": model}
+
+    def describe(self, cfg) -> dict:
+        return {"text": self.text}
+
+
+#: Kind name -> :class:`PipelineKind`. A new kind is one class (or one
+#: :class:`EstimatorKind`) and one line here.
+PIPELINE_KINDS: dict[str, PipelineKind] = {
+    "physiosync": PhysioSyncKind(),
+    "bandpower": BandPowerKind(),
+    "stimulus-prior": StimulusPriorKind(),
+}
+
+
+def get_pipeline_kind(kind: str) -> PipelineKind:
+    """The :class:`PipelineKind` called *kind*, with a clear error if there is none."""
+    try:
+        return PIPELINE_KINDS[kind]
+    except KeyError:
+        raise PhysioSyncError(f"no runner for pipeline kind {kind!r}; known kinds: "
+                              f"{', '.join(PIPELINE_KINDS)}. Register one in "
+                              "physiosync.evaluation.pipelines.PIPELINE_KINDS.") from None

@@ -1,0 +1,236 @@
+"""Extension points: the dataset, protocol and pipeline-kind registries.
+
+Each test adds a toy entry to one registry (monkeypatched) and runs it through the
+code that uses the registry, to show that extending needs the new class plus one line.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+
+import physiosync.evaluation.runner as cv
+from physiosync import config as config_module
+from physiosync import datasets, params
+from physiosync.datasets import DATASETS, DEAP, BaseDataset, open_dataset
+from physiosync.evaluation import pipelines, protocols
+from physiosync.evaluation.protocols import PROTOCOLS, Fold, Protocol, get_protocol, make_folds
+from physiosync.exceptions import ConfigError, DataNotFoundError, PhysioSyncError
+from physiosync.experiment import run_experiment
+from physiosync.params import PrepareParams
+from physiosync.preprocessing.cache import cache_key, prepare
+from physiosync.preprocessing.windows import make_windows
+from physiosync.synthetic import make_deap
+from physiosync.training.sampling import SlotData
+
+
+@pytest.fixture(scope="module")
+def deap_root(tmp_path_factory):
+    return make_deap(tmp_path_factory.mktemp("reg") / "deap", n_subjects=3, n_trials=6,
+                     seconds=10, effect=3.0, seed=5)
+
+
+# ---- datasets ---------------------------------------------------------------------------
+class ToyDataset(BaseDataset):
+    """A reader of the first two subjects of a DEAP folder, under another name."""
+
+    name = "TOY"
+    modalities = DEAP.modalities
+    format = "dat"
+    root_description = "toy folder"
+
+    def __init__(self, root):
+        self._deap = DEAP(root)
+
+    @property
+    def subjects(self):
+        return self._deap.subjects[:2]
+
+    def load_subject(self, subject):
+        return self._deap.load_subject(subject)
+
+    def subject_file(self, subject):
+        return self._deap.subject_file(subject)
+
+    def source_files(self, subjects=None):
+        return self._deap.source_files(subjects or self.subjects)
+
+
+def test_dataset_registry_agrees_with_the_allowed_names_in_params():
+    assert tuple(DATASETS) == tuple(params.DATASETS)
+    for name, reader in DATASETS.items():
+        assert issubclass(reader, BaseDataset)
+        assert reader.modalities[0] == "eeg" and reader.root_description
+
+
+def test_a_dataset_registered_in_one_line_opens_and_prepares(deap_root, tmp_path,
+                                                             monkeypatch):
+    monkeypatch.setitem(datasets.DATASETS, "toy", ToyDataset)
+    ds = open_dataset("toy", deap_root)
+    assert isinstance(ds, ToyDataset) and len(ds) == 2 and repr(ds) == "<TOY dat: 2 subjects>"
+    assert [rec.subject for rec in ds] == [1, 2]
+    prepared = prepare(ds, params=PrepareParams(), cache_dir=tmp_path / "cache")
+    assert list(prepared) == [1, 2]
+    assert sorted(p.name[:6] for p in (tmp_path / "cache").iterdir()) == ["TOY-s0", "TOY-s0"]
+    # the same files read by another reader are another cache entry
+    key, material = cache_key(ds, 1, PrepareParams())
+    assert material["dataset"] == "TOY" and material["format"] == "dat"
+    assert key != cache_key(DEAP(deap_root), 1, PrepareParams())[0]
+    again = prepare(ds, params=PrepareParams(), cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again[2].data["eeg"], prepared[2].data["eeg"])
+
+
+def test_open_dataset_errors_name_the_value_and_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="Unknown dataset 'deep'.*Did you mean 'deap'"):
+        open_dataset("deep", tmp_path)
+    with pytest.raises(ConfigError, match="data.root is not set"):
+        open_dataset("deap", None)
+    with pytest.raises(DataNotFoundError, match="does not exist; expected the DREAMER.mat file"):
+        open_dataset("dreamer", tmp_path / "nope.mat")
+
+
+def test_a_reader_must_implement_the_interface():
+    class Incomplete(BaseDataset):
+        name = "X"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()
+
+
+# ---- protocols --------------------------------------------------------------------------
+def test_protocol_objects_know_what_they_hold_out():
+    within = {n for n, p in PROTOCOLS.items() if p.within_subject}
+    assert within == {"within-trial-kfold", "within-loto"}
+    assert [n for n, p in PROTOCOLS.items() if p.leaky] == ["legacy-segment"]
+    assert get_protocol("legacy-segment").splits_windows
+    assert not get_protocol("legacy-segment").per_subject_models
+    assert get_protocol("within-loto").per_subject_models
+    assert not get_protocol("loso").per_subject_models
+    assert not get_protocol("loso").uses_n_splits and get_protocol("subject-kfold").uses_n_splits
+    assert protocols.CAVEATS == {n: p.caveat for n, p in PROTOCOLS.items() if p.caveat}
+    assert set(protocols.CROSS) == {"loso", "subject-kfold", "subject-stimulus-kfold"}
+    with pytest.raises(PhysioSyncError, match="Unknown protocol 'los'.*Did you mean 'loso'"):
+        get_protocol("los")
+
+
+def test_protocol_registry_agrees_with_the_allowed_names_in_params():
+    names = getattr(params, "PROTOCOLS", None)
+    if names is None:
+        pytest.skip("physiosync.params.PROTOCOLS is not there yet")
+    assert tuple(names) == tuple(PROTOCOLS)
+    # config validation reads these torch-free copies of the protocols' flags
+    per_subject = getattr(params, "PER_SUBJECT_PROTOCOLS", None)
+    if per_subject is not None:
+        assert set(per_subject) == {n for n, p in PROTOCOLS.items() if p.per_subject_models}
+    leave_one_out = getattr(params, "LEAVE_ONE_OUT_PROTOCOLS", None)
+    if leave_one_out is not None:
+        assert set(leave_one_out) == {n for n, p in PROTOCOLS.items() if not p.uses_n_splits}
+
+
+def test_a_protocol_registered_in_one_line_makes_folds(monkeypatch):
+    def first_subject_out(units, *, n_splits, labels, val_size, seed, n_windows):
+        test = units[units[:, 0] == units[0, 0]]
+        rest = units[units[:, 0] != units[0, 0]]
+        return [Fold(0, rest, rest[:0], test, rest, held_out=("subject",))]
+
+    monkeypatch.setitem(PROTOCOLS, "first-out", Protocol("first-out", False, first_subject_out))
+    units = np.array([[1, 0], [1, 1], [2, 0], [2, 1]])
+    (fold,) = make_folds(units, "first-out")
+    assert fold.test.tolist() == [[1, 0], [1, 1]] and fold.train.tolist() == [[2, 0], [2, 1]]
+
+
+# ---- pipeline kinds ---------------------------------------------------------------------
+def test_every_configured_pipeline_kind_has_a_runner():
+    kinds = {spec["kind"] for spec in config_module.PIPELINES.values()}
+    assert kinds <= set(pipelines.PIPELINE_KINDS)
+    for kind in kinds:
+        assert pipelines.get_pipeline_kind(kind).name == kind
+    with pytest.raises(PhysioSyncError, match="no runner for pipeline kind 'svm'"):
+        pipelines.get_pipeline_kind("svm")
+
+
+@pytest.fixture(scope="module")
+def slots(deap_root):
+    windows = make_windows(prepare(DEAP(deap_root), cache_dir=False), lengths=(5.0,))
+    return SlotData.from_windows(windows, 5.0, target="valence")
+
+
+def _units(data):
+    s, t = np.nonzero(data.valid.any(axis=2))
+    return np.column_stack([np.asarray(data.subjects)[s], np.asarray(data.trials)[t]])
+
+
+class _RecordingClassifier(DummyClassifier):
+    """DummyClassifier that records what ``fit`` received."""
+
+    seen = []
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        type(self).seen.append((sorted(X), np.shape(X["eeg"]), None if X_val is None
+                                else np.shape(X_val["eeg"])))
+        return super().fit(X["eeg"].reshape(len(y), -1), y)
+
+    def predict_proba(self, X):
+        return super().predict_proba(X["eeg"].reshape(len(X["eeg"]), -1))
+
+
+def test_any_sklearn_classifier_runs_the_shared_fold_loop(slots, tmp_path):
+    folds = make_folds(_units(slots), "within-trial-kfold", n_splits=3, seed=0)
+    _RecordingClassifier.seen = []
+    model = cv.EstimatorRunner(lambda: _RecordingClassifier(strategy="prior"),
+                               modalities=("eeg",), validation="fit")
+    results = cv.cross_validate(slots, folds, tmp_path, runner=cv.run_fold_with, model=model,
+                                per_subject=True, one_class="constant", val_size=0.2, seed=0,
+                                show_progress=False)
+    assert len(results) == 3
+    n_eeg = slots.n_chans("eeg")
+    for keys, x_shape, val_shape in _RecordingClassifier.seen:
+        assert keys == ["eeg"] and x_shape[1] == n_eeg  # windows, (n, ch, t)
+        assert val_shape is None or val_shape[1] == n_eeg
+    assert any(v is not None for *_, v in _RecordingClassifier.seen)
+    for record in results:
+        pred = record["predictions"]
+        assert len(pred) == sum(int(slots.valid[slots.subjects.index(s), slots.trials.index(t)]
+                                    .sum()) for s, t in record["test"])
+        assert record["channel_importance"] is None and record["curves"] == {}
+    # the key holds the estimator's parameters: a finished fold is reused, a changed one not
+    path = tmp_path / "fold_00.json"
+    key = json.loads(path.read_text())["key"]
+    again = cv.cross_validate(slots, folds[:1], tmp_path, runner=cv.run_fold_with,
+                              model=model, per_subject=True, one_class="constant",
+                              val_size=0.2, seed=0, show_progress=False)
+    assert again[0]["key"] == key
+    other = cv.EstimatorRunner(lambda: _RecordingClassifier(strategy="uniform"),
+                               modalities=("eeg",), validation="fit")
+    changed = cv.cross_validate(slots, folds[:1], tmp_path, runner=cv.run_fold_with,
+                                model=other, per_subject=True, one_class="constant",
+                                val_size=0.2, seed=0, show_progress=False)
+    assert changed[0]["key"] != key
+
+
+def test_a_pipeline_kind_registered_in_one_line_runs_in_an_experiment(deap_root, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setitem(pipelines.PIPELINE_KINDS, "dummy", pipelines.EstimatorKind(
+        "dummy", lambda cfg, data: DummyClassifier(strategy="prior"), inputs="units",
+        text="the training class prior", uses_signal=False))
+    monkeypatch.setitem(config_module.PIPELINES, "dummy",
+                        {"kind": "dummy", "set": {}, "doc": "toy"})
+    cfg = config_module.load_config("tiny", [
+        f"data.root={deap_root}", f"data.cache_dir={tmp_path / 'cache'}",
+        "pipelines=[dummy,stimulus-prior]", "protocol.name=within-trial-kfold",
+        "protocol.n_splits=2", "protocol.one_class=constant"])
+    report = run_experiment(cfg, tmp_path / "run", show_progress=False, html=False)["report"]
+    part = report["pipelines"]["dummy"]
+    assert part["model"]["text"] == "the training class prior"
+    assert part["model"]["modalities"] == [] and part["channel_importance"] is None
+    run = tmp_path / "run" / "folds"
+    for path in sorted((run / "dummy").glob("fold_*.json")):
+        ours = json.loads(path.read_text())
+        theirs = json.loads((run / "stimulus-prior" / path.name).read_text())
+        assert ours["test"] == theirs["test"]  # same folds
+        assert len(ours["predictions"]) == len(theirs["predictions"])
+        for subject in {p["subject"] for p in ours["predictions"]}:  # one prior per model
+            rows = {(p["p0"], p["p1"]) for p in ours["predictions"] if p["subject"] == subject}
+            assert len(rows) == 1
+    assert len(list((run / "dummy").glob("fold_*.json"))) == 2
