@@ -150,7 +150,7 @@ def bench_pretrain(args) -> dict:
     data = _deap_slots(args.window)
     cfg = PretrainConfig(batch_slots=args.batch_slots, group_size=args.group_size,
                          steps=args.steps + args.warmup, embedding=args.embedding)
-    model, history = pretrain(data, cfg, device=args.device, show_progress=False)
+    model, history = pretrain(data, cfg, device=args.device, verbose=False)
     times = np.array([h["seconds"] for h in history[args.warmup:]])
     n_params = sum(p.numel() for p in model.parameters())
     # FLOPs of one training step's forward+backward (same batch size, no optimiser).
@@ -202,7 +202,7 @@ def bench_finetune(args) -> dict:
     t0 = time.perf_counter()
     encoders = PretrainConfig(embedding=args.embedding)
     model, history = finetune(data, cells, config=cfg, n_sub=5, device=args.device,
-                              long_config=encoders, short_config=encoders, show_progress=False)
+                              long_config=encoders, short_config=encoders, verbose=False)
     total = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
     model.train()

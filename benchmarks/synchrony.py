@@ -104,7 +104,7 @@ def run_one(args, seed: int, synchrony: float, scratch: Path) -> dict:
                      seed=seed, synchrony=synchrony)
     t0 = time.perf_counter()
     result = run_experiment(_config(args, root, scratch / tag / "cache"), scratch / tag / "run",
-                            html=False, show_progress=False)
+                            html=False, verbose=False)
     seconds = time.perf_counter() - t0
     out = {}
     for name, part in result["report"]["pipelines"].items():

@@ -5,7 +5,7 @@ MNE-based readers for DEAP and DREAMER, honest subject-wise evaluation and
 format-faithful synthetic data.
 """
 
-from ._logging import set_log_level
+from ._logging import set_log_level, use_log_level
 from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioSyncError,
                          RunFolderError, UnknownSubjectError)
 
@@ -15,7 +15,8 @@ _SUBMODULES = ("datasets", "synthetic", "preprocessing", "models", "training", "
                "evaluation", "reporting", "config", "experiment", "runfolder")
 #: Public names defined in submodules, loaded on first use (torch is imported lazily).
 _LAZY = {"PhysioSyncClassifier": "estimators", "load_checkpoint": "training.checkpoints",
-         "load_config": "config", "run_experiment": "experiment"}
+         "load_config": "config", "run_experiment": "experiment",
+         "open_dataset": "datasets"}
 
 
 def __getattr__(name):
@@ -29,9 +30,15 @@ def __getattr__(name):
     raise AttributeError(f"module 'physiosync' has no attribute {name!r}")
 
 
+def __dir__():
+    # the lazy names and submodules too, for tab completion
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
+
+
 __all__ = [
     "__version__",
     "set_log_level",
+    "use_log_level",
     "PhysioSyncError",
     "DataFormatError",
     "DataNotFoundError",
@@ -42,4 +49,5 @@ __all__ = [
     "load_checkpoint",
     "load_config",
     "run_experiment",
+    "open_dataset",
 ]

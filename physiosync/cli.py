@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
-from ._logging import log_to_file, logger, set_log_level
+from ._logging import log_to_file, logger, progress_bars, use_log_level
 from . import params
 from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
@@ -116,8 +116,7 @@ def cmd_cv(args) -> int:
         print(plan["table"].to_string())
         return 0
     out = Path(args.out)
-    result = run_experiment(cfg, out, resume=not args.no_resume,
-                            show_progress=not args.quiet, overwrite=args.overwrite)
+    result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
@@ -149,7 +148,7 @@ def cmd_demo(args) -> int:
           + (" (per-channel log band energy; not the authors' multi-view embedding, which "
              "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            show_progress=not args.quiet, overwrite=args.overwrite)
+                            overwrite=args.overwrite)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
     _print_result(result)
@@ -231,10 +230,17 @@ def _pretrain(args, cfg, folder, resume_with) -> int:
     out = Path(args.out)
     # its own log name: a pre-training and a fine-tuning may share one folder
     with log_to_file(out / "pretrain.log"):
-        pretrain_encoders(data.slots, cfg.pretrain_long, cfg.pretrain_short,
-                          n_sub=cfg.data.n_sub, modalities=cfg.finetune.modalities,
-                          device=cfg.device, checkpoint_dir=out, resume=not args.no_resume,
-                          resume_with=resume_with, show_progress=not args.quiet, verbose=True)
+        for name in ("long", "short"):  # one run at a time, each announced on stdout
+            line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
+            print(line)
+            logger.info(line)
+            _, hist = pretrain_encoders(
+                data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
+                which=(name,), modalities=cfg.finetune.modalities, device=cfg.device,
+                checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with)[name]
+            print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
+            logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
+                        hist[0]["loss"], hist[-1]["loss"])
     return 0
 
 
@@ -303,8 +309,7 @@ def _finetune(args, cfg, folder) -> int:
                                n_classes=max(int(data.labels.max()) + 1, 2),
                                long_config=cfg.pretrain_long,
                                short_config=cfg.pretrain_short, device=cfg.device,
-                               checkpoint=path, resume=not args.no_resume,
-                               show_progress=not args.quiet)
+                               checkpoint=path, resume=not args.no_resume)
         logger.info("fine-tuned %d epochs", len(hist))
     print(f"fine-tuned {len(hist)} epochs on {len(fit_units)} trials -> {path}")
     if held:
@@ -369,7 +374,13 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--cache-dir", help="cache of prepared arrays (data.cache_dir)")
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds/steps")
     _add_overwrite(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
+
+
+def _add_quiet(p) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars, as verbose=False in the library (by default "
+                        "they are shown on a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="physiosync", description="Emotion recognition from EEG and peripheral physiology.")
     parser.add_argument("--version", action="version", version=f"physiosync {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress (INFO), as verbose='info' in the library")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write a format-faithful synthetic dataset")
@@ -463,11 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds")
     _add_overwrite(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
     p.set_defaults(func=cmd_demo)
     for p in sub.choices.values():  # -v is accepted after the subcommand too
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                       help="log progress (INFO); on an error, print the traceback")
+                       help="log progress (INFO), as verbose='info' in the library; on an "
+                            "error, print the traceback")
     return parser
 
 
@@ -534,13 +547,20 @@ def main(argv=None) -> int:
     code: 2 for bad input (a :class:`~physiosync.PhysioSyncError`, or an
     :class:`OSError` such as a read-only or full ``--out``), 130 for an interrupt
     (Ctrl-C) and 1 for anything else, which is a bug. ``-v`` adds the traceback.
+
+    Verbosity follows the library's ``verbose=`` for the duration of the command:
+    ``-v`` is ``verbose="info"`` (INFO records on stderr, progress bars) and ``-q``
+    is ``verbose=False`` (warnings only, no progress bars); given both, ``-v`` sets
+    the level and ``-q`` hides the bars. Without either, the commands that take
+    ``-q`` show progress bars (on a terminal) and no INFO records.
     """
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
-    if verbose:
-        set_log_level("info")
+    quiet = getattr(args, "quiet", None)  # None: the command has no -q
     try:
-        return args.func(args)
+        with use_log_level("info" if verbose else None), \
+                progress_bars(None if quiet is None else not quiet):
+            return args.func(args)
     except (KeyboardInterrupt, Exception) as err:
         line, code = _error_line(err)
         if verbose:

@@ -40,12 +40,12 @@ import yaml
 
 from ._utils.checks import ListOf, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
-from .params import (LEAVE_ONE_OUT_PROTOCOLS, PER_SUBJECT_PROTOCOLS, SEED, BandPowerParams,
-                     DataConfig, FinetuneConfig, PretrainConfig, ProtocolConfig)
+from .params import (PROTOCOL_TRAITS, SEED, BandPowerParams, DataConfig, FinetuneConfig,
+                     PretrainConfig, ProtocolConfig)
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
-           "PRESETS", "load_config", "parse_overrides", "validate_config", "dump_config",
-           "ignored_keys", "used_config",
+           "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
+           "dump_config", "ignored_keys", "used_config",
            "pipeline_config"]
 
 
@@ -76,6 +76,20 @@ PIPELINES = {
                        "doc": "baseline: no signal, the training labels of the same stimulus "
                               "(the class prior for unseen stimuli)"},
 }
+
+#: The optional configuration sections (or keys of them) each pipeline kind reads; every
+#: run reads ``seed``, ``device``, ``data`` and ``protocol``. :func:`ignored_keys` leaves
+#: out of ``config.yaml`` what no pipeline of the run reads. A kind missing here is
+#: taken to read every section (nothing it might read is called ignored).
+PIPELINE_KIND_READS = {
+    "physiosync": ("pretrain", "finetune"),
+    "bandpower": ("finetune.modalities", "baselines.bandpower"),
+    "stimulus-prior": (),
+}
+#: The sections of :data:`PIPELINE_KIND_READS`, in ``config.yaml`` order, and whether one
+#: that no pipeline reads is left out whole (``pretrain``, with its ``long``/``short``
+#: sub-sections) rather than key by key.
+_OPTIONAL_SECTIONS = {"pretrain": True, "finetune": False, "baselines": False}
 
 _PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}}
 
@@ -373,10 +387,10 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     finetune_cfg = _build(FinetuneConfig, ft, "finetune")
     data_cfg = _build(DataConfig, data, "data")
     protocol_cfg = _build(ProtocolConfig, protocol, "protocol")
-    if protocol_cfg.permutation_refit and protocol_cfg.name == "legacy-segment":
+    if protocol_cfg.permutation_refit and PROTOCOL_TRAITS[protocol_cfg.name].splits_windows:
         raise ConfigError("protocol.permutation_refit needs whole trials in the test folds; "
-                          "legacy-segment splits the windows of each trial between training "
-                          "and test. Set protocol.permutation_refit: 0 or use another "
+                          f"{protocol_cfg.name} splits the windows of each trial between "
+                          "training and test. Set protocol.permutation_refit: 0 or use another "
                           "protocol.")
     if data_cfg.target == "liking" and data_cfg.name == "dreamer":
         raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
@@ -639,6 +653,16 @@ def _is_deap_bdf(root) -> bool:
     return any(re.fullmatch(r"s\d{2}\.bdf", n) for n in names)
 
 
+def _kind_reads(kind: str) -> tuple:
+    """Dotted keys (or sections) of the configuration that pipelines of *kind* read."""
+    return PIPELINE_KIND_READS.get(kind, tuple(_OPTIONAL_SECTIONS))
+
+
+def _is_read(key: str, reads) -> bool:
+    """Whether dotted *key* is, contains or lies in one of the dotted keys *reads*."""
+    return any(key == r or key.startswith(r + ".") or r.startswith(key + ".") for r in reads)
+
+
 def ignored_keys(cfg: RunConfig) -> list:
     """Dotted configuration keys that a run of *cfg* does not use.
 
@@ -646,15 +670,16 @@ def ignored_keys(cfg: RunConfig) -> list:
     result, so ``config.yaml`` and the run fingerprint leave them out
     (:func:`used_config`):
 
-    - ``protocol.n_splits`` under ``within-loto`` and ``loso`` (one fold per stimulus
-      or subject);
-    - ``protocol.pooled`` under the cross-subject protocols and ``legacy-segment``,
-      which always fit one pooled model;
-    - ``pretrain`` and ``finetune`` (but ``finetune.modalities``, which the band-power
-      baseline also reads) when no pipeline is a PhysioSync model;
+    - ``protocol.n_splits`` under the leave-one-out protocols (``within-loto``,
+      ``loso``: one fold per stimulus or subject);
+    - ``protocol.pooled`` under the protocols that always fit one pooled model (the
+      cross-subject ones and ``legacy-segment``);
+    - keys of ``pretrain``, ``finetune`` and ``baselines`` that no pipeline's kind reads
+      (:data:`PIPELINE_KIND_READS`): ``pretrain`` without a PhysioSync pipeline,
+      ``finetune`` but its ``modalities`` with the band-power baseline alone,
+      ``baselines.bandpower`` without a ``bandpower`` pipeline;
     - ``pretrain.long`` / ``pretrain.short`` overrides of an encoder that no pipeline
-      uses (``finetune.use_long`` / ``use_short`` false in all of them);
-    - ``baselines.bandpower`` without a ``bandpower`` pipeline;
+      reading ``pretrain`` uses (``finetune.use_long`` / ``use_short`` false in all);
     - ``data.bdf_preprocessing`` unless the data are original DEAP ``.bdf`` recordings.
 
     Parameters
@@ -671,24 +696,37 @@ def ignored_keys(cfg: RunConfig) -> list:
     raw = cfg.raw
     if not cfg.data.root or cfg.data.name != "deap" or not _is_deap_bdf(cfg.data.root):
         out.append("data.bdf_preprocessing")
-    if cfg.protocol.name in LEAVE_ONE_OUT_PROTOCOLS:
+    protocol = PROTOCOL_TRAITS[cfg.protocol.name]
+    if not protocol.uses_n_splits:
         out.append("protocol.n_splits")
-    if cfg.protocol.name not in PER_SUBJECT_PROTOCOLS:
+    if not protocol.per_subject_models:
         out.append("protocol.pooled")
-    kinds = {spec["kind"] for spec in cfg.pipelines}
-    neural = [pipeline_config(cfg, spec) for spec in cfg.pipelines
-              if spec["kind"] == "physiosync"]
-    if not neural:
-        out.append("pretrain")
-        out += [f"finetune.{k}" for k in raw["finetune"]
-                if k != "modalities" or "bandpower" not in kinds]
-    else:
-        for name in ("long", "short"):
-            if raw["pretrain"].get(name) and not any(getattr(pc.finetune, f"use_{name}")
-                                                      for pc in neural):
-                out.append(f"pretrain.{name}")
-    if "bandpower" not in kinds:
-        out.append("baselines.bandpower")
+    reads = {spec["name"]: _kind_reads(spec["kind"]) for spec in cfg.pipelines}
+    every = set().union(*reads.values())
+    for section, whole in _OPTIONAL_SECTIONS.items():
+        if whole and not _is_read(section, every):
+            out.append(section)
+            continue
+        out += [f"{section}.{key}" for key in raw[section]
+                if not _is_read(f"{section}.{key}", every)]
+        if section == "pretrain":
+            out += _unused_encoders(cfg, reads)
+    return out
+
+
+def _unused_encoders(cfg: RunConfig, reads: dict) -> list:
+    """``pretrain.long`` / ``pretrain.short`` overrides that no pipeline reading them uses.
+
+    An encoder's overrides matter only to pipelines that fine-tune that encoder
+    (``finetune.use_long`` / ``use_short``).
+    """
+    out = []
+    for name in ("long", "short"):
+        key = f"pretrain.{name}"
+        if cfg.raw["pretrain"].get(name) and not any(
+                getattr(pipeline_config(cfg, spec).finetune, f"use_{name}")
+                for spec in cfg.pipelines if _is_read(key, reads[spec["name"]])):
+            out.append(key)
     return out
 
 

@@ -16,10 +16,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._logging import logger
+from ._logging import logger, verbose
 from .exceptions import InputShapeError, PhysioSyncError
 from .evaluation.protocols import split_validation
 from .params import FinetuneConfig
+from .models.physiosync import default_embed_dim
 from .training.finetune import finetune
 from .params import PretrainConfig
 from .training.pretrain import pretrain_encoders
@@ -52,7 +53,8 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Stimulus slots per pre-training batch and subjects per group.
     embed_dim : int | None
         Token size of the long encoders (default: the EEG window length in samples,
-        as in the reference); the short encoders use ``embed_dim // n_sub``.
+        as in the reference); the short encoders use ``embed_dim // n_sub``. Sizes are
+        rounded down to a multiple of *n_heads*.
     depth, n_heads, n_prompts : int
         Transformer depth, heads and EEG prompt tokens.
     embedding : {"multiview", "factorised", "spectral"}
@@ -74,6 +76,11 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``None`` picks CUDA, then MPS, then the CPU.
     random_state : int | None
         Seed; ``None`` draws one at ``fit``.
+    verbose : bool | str | int | None
+        Log level of ``fit``, and with it the progress bars of pre-training and
+        fine-tuning (shown at ``"info"`` and below): ``None`` follows
+        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
+        ``"warning"``.
 
     Attributes
     ----------
@@ -92,7 +99,8 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                  embedding="multiview", projector_dims=(1024, 2048, 4096),
                  cmca_variant="cross-subject", pretrain_lr=7e-4, weight_decay=1e-3, epochs=6,
                  batch_size=256, lr=1e-3, gate=True, use_long=True, use_short=True,
-                 freeze_encoders=False, val_size=0.2, device=None, random_state=None):
+                 freeze_encoders=False, val_size=0.2, device=None, random_state=None,
+                 verbose=None):
         self.n_eeg_channels = n_eeg_channels
         self.n_sub = n_sub
         self.pretrain = pretrain
@@ -118,6 +126,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.val_size = val_size
         self.device = device
         self.random_state = random_state
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -201,33 +210,8 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _expected_shapes(self) -> str:
         return ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})" for m, s in self.input_shapes_.items())
 
-    @staticmethod
-    def _grid(n, subject, trial, window):
-        """Map windows onto a (subject, trial, window) grid; returns cells and axes."""
-        if subject is None and trial is None:
-            return np.column_stack([np.zeros(n, int), np.zeros(n, int), np.arange(n)]), [0], [0]
-        if subject is None or trial is None:
-            raise PhysioSyncError("pass both subject and trial (or neither).")
-        subject, trial = np.asarray(subject), np.asarray(trial)
-        if subject.shape != (n,) or trial.shape != (n,):
-            raise InputShapeError(f"subject and trial must have one entry per window ({n}).")
-        subjects, s_idx = np.unique(subject, return_inverse=True)
-        trials, t_idx = np.unique(trial, return_inverse=True)
-        if window is None:  # position of each window within its (subject, trial), in order
-            window = np.zeros(n, int)
-            keys = s_idx * len(trials) + t_idx
-            for k in np.unique(keys):
-                rows = np.nonzero(keys == k)[0]
-                window[rows] = np.arange(rows.size)
-        window = np.asarray(window, dtype=int)
-        if window.shape != (n,) or window.min() < 0:
-            raise InputShapeError("window must hold one non-negative index per window.")
-        cells = np.column_stack([s_idx, t_idx, window])
-        if len(np.unique(cells, axis=0)) != n:
-            raise PhysioSyncError("two windows share the same (subject, trial, window) position.")
-        return cells, list(subjects), list(trials)
-
     # ------------------------------------------------------------------- fit
+    @verbose
     def fit(self, X, y, subject=None, trial=None, window=None):
         """Pre-train (when subject and trial ids are given) and fine-tune.
 
@@ -248,8 +232,6 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self : PhysioSyncClassifier
         """
-        import torch
-
         arrays, y = self._split_input(X, y, fitting=True)
         n = len(next(iter(arrays.values())))
         if len(y) != n:
@@ -261,24 +243,15 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                              "at least two classes.")
         seed = (int(self.random_state) if self.random_state is not None
                 else int(np.random.default_rng().integers(2**31)))
-        cells, subjects, trials = self._grid(n, subject, trial, window)
-        shape = (len(subjects), len(trials), int(cells[:, 2].max()) + 1)
-        valid = np.zeros(shape, dtype=bool)
-        valid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
-        x = {}
-        for m, v in arrays.items():
-            grid = torch.zeros(shape + v.shape[1:], dtype=torch.float32)
-            grid[cells[:, 0], cells[:, 1], cells[:, 2]] = torch.from_numpy(v)
-            x[m] = grid
-        data = SlotData(x, valid, subjects, trials)
+        data, cells = SlotData.from_arrays(arrays, subject, trial, window)
         eeg_t = arrays["eeg"].shape[-1]
         if self.use_short and eeg_t % self.n_sub:
             raise InputShapeError(f"windows of {eeg_t} samples do not split into n_sub="
                                   f"{self.n_sub} equal short windows; use another n_sub.")
-        long_cfg, short_cfg = self._encoder_configs(eeg_t, seed)
+        long_cfg, short_cfg = self._encoder_configs(seed)
         do_pretrain = self.pretrain
         if do_pretrain == "auto":
-            do_pretrain = subject is not None and len(subjects) >= 2 * self.group_size
+            do_pretrain = subject is not None and len(data.subjects) >= 2 * self.group_size
         if do_pretrain and subject is None:
             raise PhysioSyncError("pretrain=True needs subject and trial ids in fit().")
         self.history_ = {}
@@ -290,7 +263,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             which = [name for name, used in (("long", self.use_long),
                                              ("short", self.use_short)) if used]
             runs = pretrain_encoders(data, long_cfg, short_cfg, n_sub=self.n_sub, which=which,
-                                     device=self.device, show_progress=False)
+                                     device=self.device)
             for name, (model, hist) in runs.items():
                 pre[name] = model
                 self.history_[f"pretrain_{name}"] = hist
@@ -307,27 +280,25 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             val_labels=label_of(val_cells) if len(val_cells) else None,
             config=ft_cfg, pretrained=pre, n_sub=self.n_sub if self.use_short else 1,
             n_classes=len(self.classes_), long_config=long_cfg, short_config=short_cfg,
-            device=self.device, show_progress=False)
+            device=self.device)
         self.history_["finetune"] = hist
         self.model_ = model.cpu().eval()
         return self
 
-    def _encoder_configs(self, eeg_t: int, seed: int):
+    def _encoder_configs(self, seed: int):
         """Long and short encoder configs; token sizes rounded to a multiple of n_heads."""
         n_sub = self.n_sub if self.use_short else 1
-        long_dim = self.embed_dim or eeg_t
-        short_dim = long_dim // n_sub
-
-        def fit_heads(d):
-            return max(d - d % self.n_heads, self.n_heads)
-
+        # Without embed_dim, the encoders take the window length (build_encoders, with
+        # the same rounding): a resolved length is not checked as if it had been typed.
+        dims = (None, None) if self.embed_dim is None else (
+            default_embed_dim(self.embed_dim, self.n_heads),
+            default_embed_dim(self.embed_dim // n_sub, self.n_heads))
         common = dict(depth=self.depth, n_heads=self.n_heads, n_prompts=self.n_prompts,
                       embedding=self.embedding, projector_dims=tuple(self.projector_dims),
                       cmca_variant=self.cmca_variant, lr=self.pretrain_lr,
                       weight_decay=self.weight_decay, batch_slots=self.batch_slots,
                       group_size=self.group_size, steps=self.pretrain_steps, seed=seed)
-        return (PretrainConfig(embed_dim=fit_heads(long_dim), **common),
-                PretrainConfig(embed_dim=fit_heads(short_dim), **common))
+        return tuple(PretrainConfig(embed_dim=dim, **common) for dim in dims)
 
     def _validation_split(self, cells, y, grouped: bool, seed: int):
         """Hold out whole training trials (or windows without ids) for epoch selection."""

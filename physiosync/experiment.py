@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from ._logging import log_to_file, logger
+from ._logging import deprecated_show_progress, log_to_file, logger, verbose
 from .config import ConfigError, RunConfig, dump_config, pipeline_config
 from .exceptions import PhysioSyncError
 from .evaluation.protocols import get_protocol, make_folds
@@ -124,9 +124,9 @@ def load_experiment_data(cfg: RunConfig) -> ExperimentData:
                               f"{d.long_seconds:g} s {m} window.")
     windows = make_windows(prepared, lengths=(d.long_seconds,))
     slots = SlotData.from_windows(windows, d.long_seconds, target=d.target)
-    s_idx, t_idx = np.nonzero(slots.valid.any(axis=2))
-    units = np.column_stack([np.asarray(slots.subjects)[s_idx], np.asarray(slots.trials)[t_idx]])
-    labels = slots.labels[s_idx, t_idx]
+    units_table = slots.description
+    units = units_table[["subject", "trial"]].to_numpy()
+    labels = units_table["label"].to_numpy()
     source = {"dataset": ds.name, "root": str(Path(d.root).expanduser().resolve()),
               "format": ds.format, "subjects": [int(s) for s in prepared],
               "n_units": int(len(units)), "n_windows": int(slots.valid.sum())}
@@ -137,11 +137,11 @@ def load_experiment_data(cfg: RunConfig) -> ExperimentData:
 
 def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
     """The protocol's folds (raises before any training if they cannot be made)."""
-    from .evaluation.runner import windows_per_unit
-
     p = cfg.protocol
-    n_windows = (windows_per_unit(data.slots, data.units)
-                 if get_protocol(p.name).splits_windows else None)
+    n_windows = None
+    if get_protocol(p.name).splits_windows:
+        s, t = data.slots.locate(data.units).T
+        n_windows = data.slots.valid[s, t].sum(axis=1)
     return make_folds(data.units, p.name, n_splits=p.n_splits, labels=data.labels,
                       val_size=p.val_size, seed=cfg.seed, n_windows=n_windows)
 
@@ -208,7 +208,7 @@ def plan_experiment(cfg: RunConfig) -> dict:
 
 
 def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
-                  *, resume: bool, show_progress, refit: int | None = None,
+                  *, resume: bool, refit: int | None = None,
                   pretrain_cache: dict | None = None):
     from .evaluation.runner import cross_validate
     from .evaluation.pipelines import get_pipeline_kind
@@ -223,7 +223,7 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
     if refit is not None:  # a refit of the permutation null (permuted training labels)
         settings["refit"] = refit
     return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
-                          runner=kind.fold_function(), show_progress=show_progress,
+                          runner=kind.fold_function(),
                           **kind.fold_kwargs(pc, data, pretrain_cache=pretrain_cache), **common)
 
 
@@ -270,7 +270,7 @@ def _pooled_score(results: list, n_classes: int) -> float:
 
 
 def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, results: list,
-                out_dir: Path, *, resume: bool, show_progress) -> dict:
+                out_dir: Path, *, resume: bool) -> dict:
     """Refit permutation null of one pipeline (``protocol.permutation_refit`` refits).
 
     Refit ``r`` of fold ``f`` trains on labels permuted with a seed derived from
@@ -278,7 +278,7 @@ def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, r
     run resumes. Folds are the outer loop so that the refits of a fold share one
     pre-training (it uses no labels).
     """
-    from ._logging import progress
+    from ._logging import progress, progress_bars
     from .evaluation.runner import permute_training_labels
     from .evaluation.metrics import headline_metric
     from ._utils import derive_seed
@@ -287,16 +287,16 @@ def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, r
     per_refit = [[] for _ in range(n)]
     jobs = [(fold, r) for fold in folds for r in range(n)]
     cache, cache_fold = {}, None
-    for fold, r in progress(jobs, desc=f"{spec['name']} refit null",
-                            disable=None if show_progress is None else not show_progress):
+    for fold, r in progress(jobs, desc=f"{spec['name']} refit null"):
         if fold.fold != cache_fold:  # keep one fold's pre-trained encoders only
             cache, cache_fold = {}, fold.fold
         slots = permute_training_labels(data.slots, fold,
                                         seed=derive_seed(cfg.seed, "refit", r, fold.fold))
         refit_data = dataclasses.replace(data, slots=slots)
-        per_refit[r] += _run_pipeline(cfg, spec, refit_data, [fold], out_dir / f"r{r:03d}",
-                                      resume=resume, show_progress=False, refit=r,
-                                      pretrain_cache=cache)
+        with progress_bars(False):  # one bar over the refits, none within each
+            per_refit[r] += _run_pipeline(cfg, spec, refit_data, [fold],
+                                          out_dir / f"r{r:03d}", resume=resume, refit=r,
+                                          pretrain_cache=cache)
     observed = _pooled_score(results, data.n_classes)
     null = [_pooled_score(res, data.n_classes) for res in per_refit]
     hits = sum(v >= observed - 1e-12 for v in null)
@@ -311,8 +311,10 @@ def describe_run(cfg: RunConfig) -> str:
             f"{', '.join(p['name'] for p in cfg.pipelines)}")
 
 
+@verbose
+@deprecated_show_progress
 def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
-                   show_progress=None, overwrite: bool = False) -> dict:
+                   overwrite: bool = False, verbose: bool | str | int | None = None) -> dict:
     """Run every pipeline of *cfg* under its protocol and write the report.
 
     Parameters
@@ -330,11 +332,16 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
         Skip folds already completed with identical settings.
     html : bool
         Also write ``report.html``.
-    show_progress : bool | None
-        Progress bars; ``None`` follows the log level.
     overwrite : bool
         Replace a different physiosync run found in *out_dir* (its own files only;
         files it did not write are never deleted, and such a folder is refused).
+    verbose : bool | str | int | None
+        Log level of the run on the console, and with it the progress bars (shown at
+        ``"info"`` and below, on a terminal): ``None`` follows
+        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
+        ``"warning"``. ``run.log`` receives INFO and above whatever the level.
+        Replaces ``show_progress``, which still works for one release with a
+        :class:`FutureWarning`.
 
     Returns
     -------
@@ -347,12 +354,10 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     with RunFolder(out_dir, "cv", run_fingerprint(cfg), description=describe_run(cfg),
                    overwrite=overwrite) as folder:
         with log_to_file(out_dir / "run.log"):  # a plain log of every run, beside its report
-            return _run_experiment(cfg, out_dir, folder, resume=resume, html=html,
-                                   show_progress=show_progress)
+            return _run_experiment(cfg, out_dir, folder, resume=resume, html=html)
 
 
-def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
-                    show_progress) -> dict:
+def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
     from .evaluation.pipelines import get_pipeline_kind
     from .reporting.report import build_report, write_report
@@ -372,7 +377,7 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
             logger.info("pipeline %s", spec["name"])
             results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
                                                   out_dir / "folds" / spec["name"],
-                                                  resume=resume, show_progress=show_progress)
+                                                  resume=resume)
     except KeyboardInterrupt as err:  # tell the CLI how far the run got
         err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob("fold_*.json")))
                              for spec in cfg.pipelines)
@@ -396,8 +401,7 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                         cfg.protocol.permutation_refit)
             report["pipelines"][spec["name"]]["refit_null"] = _refit_null(
                 cfg, spec, data, folds, results[spec["name"]],
-                out_dir / "folds" / spec["name"] / "refit_null", resume=resume,
-                show_progress=show_progress)
+                out_dir / "folds" / spec["name"] / "refit_null", resume=resume)
     paths = write_report(report, out_dir, html=html)
     paths["config"] = out_dir / "config.yaml"
     return {"report": report, "paths": paths, "seconds": time.perf_counter() - t0}

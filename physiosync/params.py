@@ -21,8 +21,8 @@ __all__ = [
     "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "BASELINE_METHODS", "NORM_METHODS",
     "STIMULUS_ALIGNS", "BDF_PREPROCESSING", "THRESHOLDS", "RELEASE_SFREQ", "RELEASE_BAND",
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
-    "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PER_SUBJECT_PROTOCOLS",
-    "LEAVE_ONE_OUT_PROTOCOLS", "SEED",
+    "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PROTOCOL_TRAITS",
+    "ProtocolTraits", "SEED",
 ]
 
 # -- data ------------------------------------------------------------------------------
@@ -55,14 +55,80 @@ SCHEDULERS = ("cosine-restarts", "none")
 EPOCH_SELECTIONS = ("val_loss", "val_balanced_accuracy", "last")
 
 # -- evaluation ------------------------------------------------------------------------
-#: Names of the evaluation protocols (see :mod:`physiosync.evaluation.protocols`).
-PROTOCOLS = ("within-trial-kfold", "within-loto", "loso", "subject-kfold",
-             "subject-stimulus-kfold", "legacy-segment")
-#: Protocols that hold out stimuli and fit one model per subject unless
-#: ``protocol.pooled``; the others always fit one pooled model.
-PER_SUBJECT_PROTOCOLS = ("within-trial-kfold", "within-loto")
-#: Leave-one-group-out protocols: one fold per stimulus or subject, ``n_splits`` unused.
-LEAVE_ONE_OUT_PROTOCOLS = ("within-loto", "loso")
+@dataclass(frozen=True)
+class ProtocolTraits:
+    """What an evaluation protocol holds out: the facts every stage reads.
+
+    The configuration loader, the reports and the experiment read these traits;
+    :mod:`physiosync.evaluation.protocols` pairs each with its split function.
+
+    Parameters
+    ----------
+    name : str
+        The name in configurations (``protocol.name``) and reports.
+    held_out : tuple of {"subject", "trial"}
+        Unit columns that a fold holds out whole: ``("trial",)`` (stimuli, within
+        subjects), ``("subject",)``, ``("subject", "trial")`` (both together), or
+        ``()`` for a protocol that splits windows, not units.
+    leave_one_out : bool
+        One fold per held-out group (``n_splits`` unused).
+    description : str
+        What a fold tests, in a few words.
+    """
+
+    name: str
+    held_out: tuple = ("trial",)
+    leave_one_out: bool = False
+    description: str = ""
+
+    def __post_init__(self):
+        if tuple(self.held_out) not in ((), ("trial",), ("subject",), ("subject", "trial")):
+            raise PhysioSyncError(
+                f"protocol {self.name!r}: held_out must be (), ('trial',), ('subject',) or "
+                f"('subject', 'trial'), got {self.held_out!r}.")
+
+    @property
+    def within_subject(self) -> bool:
+        """True if folds hold out stimuli and every subject is in training and test."""
+        return self.held_out == ("trial",)
+
+    @property
+    def splits_windows(self) -> bool:
+        """True if windows, not units, are split (``n_windows`` is needed)."""
+        return not self.held_out
+
+    @property
+    def leaky(self) -> bool:
+        """True if test windows share units with training: results carry a warning."""
+        return self.splits_windows
+
+    @property
+    def uses_n_splits(self) -> bool:
+        """False for the leave-one-group-out protocols, which ignore ``n_splits``."""
+        return not self.leave_one_out
+
+    @property
+    def per_subject_models(self) -> bool:
+        """Whether fine-tuning fits one model per subject unless ``protocol.pooled``."""
+        return self.within_subject
+
+
+#: Every evaluation protocol's traits by name, in documentation order (the split
+#: functions are in :mod:`physiosync.evaluation.protocols`).
+PROTOCOL_TRAITS: dict[str, ProtocolTraits] = {t.name: t for t in (
+    ProtocolTraits("within-trial-kfold", ("trial",),
+                   description="a set of stimuli, for every subject"),
+    ProtocolTraits("within-loto", ("trial",), leave_one_out=True,
+                   description="one stimulus, for every subject"),
+    ProtocolTraits("loso", ("subject",), leave_one_out=True,
+                   description="one subject, all stimuli"),
+    ProtocolTraits("subject-kfold", ("subject",), description="a set of subjects"),
+    ProtocolTraits("subject-stimulus-kfold", ("subject", "trial"),
+                   description="a set of subjects on a set of stimuli"),
+    ProtocolTraits("legacy-segment", (), description="random windows, pooled (authors' protocol)"),
+)}
+#: Names of the evaluation protocols.
+PROTOCOLS = tuple(PROTOCOL_TRAITS)
 #: What happens to a model whose training windows hold one class.
 ONE_CLASS_RULES = ("error", "constant")
 
@@ -182,7 +248,9 @@ class PretrainConfig:
     ----------
     embed_dim : int | None
         Token size D; ``None`` uses the EEG window length in samples (the reference:
-        128 at 1 s, 640 at 5 s). Both encoders share it (CM-CA's head is shared).
+        128 at 1 s, 640 at 5 s), rounded down to a multiple of ``n_heads`` and not held
+        to the upper bound of a typed value. Both encoders share it (CM-CA's head is
+        shared).
     depth, n_heads : int
         Transformer blocks and attention heads.
     n_prompts : int

@@ -159,3 +159,25 @@ def test_dumped_config_marks_the_keys_the_run_ignores(tmp_path):
     assert "run" not in yaml.safe_load(dump_config(cfg))
     (tmp_path / "s01.dat").write_bytes(b"")
     assert ignored_keys(cfg) == ["data.bdf_preprocessing"]
+
+
+def test_ignored_keys_follow_what_each_pipeline_kind_reads(monkeypatch):
+    from physiosync import config as config_module
+    from physiosync.config import PIPELINE_KIND_READS, ignored_keys
+
+    # every configured kind declares what it reads
+    assert {s["kind"] for s in config_module.PIPELINES.values()} == set(PIPELINE_KIND_READS)
+    # a signal-free baseline alone reads none of pretrain, finetune or baselines
+    cfg = load_config("tiny", ["pipelines=[stimulus-prior]"])
+    assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain"]
+                                 + [f"finetune.{k}" for k in cfg.raw["finetune"]]
+                                 + ["baselines.bandpower"])
+    # a kind that declares nothing (e.g. one registered by a user) may read anything
+    monkeypatch.setitem(config_module.PIPELINES, "de-svm", {"kind": "de-svm", "set": {}})
+    cfg = load_config("tiny", ["pipelines=[de-svm]", "pretrain.long={embed_dim: 8}"])
+    assert ignored_keys(cfg) == ["data.bdf_preprocessing"]
+    # a kind that reads the band-power options and nothing else
+    monkeypatch.setitem(PIPELINE_KIND_READS, "de-svm", ("baselines.bandpower",))
+    cfg = load_config("tiny", ["pipelines=[de-svm]"])
+    assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain"]
+                                 + [f"finetune.{k}" for k in cfg.raw["finetune"]])

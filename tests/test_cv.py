@@ -33,8 +33,7 @@ def data(tmp_path_factory):
 
 
 def _units(data):
-    s, t = np.nonzero(data.valid.any(axis=2))
-    return np.column_stack([np.asarray(data.subjects)[s], np.asarray(data.trials)[t]])
+    return data.description[["subject", "trial"]].to_numpy()
 
 
 def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
@@ -155,7 +154,7 @@ def test_report_files_and_leakage_warning(data, tmp_path):
 def test_legacy_segment_fold_splits_windows_and_never_selects_on_test(data):
     units = _units(data)
     folds = make_folds(units, "legacy-segment", n_splits=3, seed=0,
-                       n_windows=cv.windows_per_unit(data, units))
+                       n_windows=data.description["n_windows"].to_numpy())
     fold = folds[0]
     train, val, test = cv.fold_cells(data, fold, val_size=0.2, seed=0)
     as_set = [set(map(tuple, c.tolist())) for c in (train, val, test)]

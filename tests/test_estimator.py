@@ -227,3 +227,25 @@ def test_too_few_channels_at_predict_states_the_expected_shape(fitted, windows):
         with pytest.raises(InputShapeError) as info:
             fitted.predict(bad)
         assert "eeg (n_windows, 32, 640)" in str(info.value), str(info.value)
+
+
+def test_token_size_from_long_windows_is_not_checked_as_if_typed():
+    from physiosync.models.physiosync import PhysioSyncNet
+    from physiosync.params import FinetuneConfig
+
+    # 10 s at 500 Hz: longer than the largest embed_dim a user may type (4096)
+    est = PhysioSyncClassifier(n_sub=2, depth=1, n_heads=4, n_prompts=0, device="cpu")
+    long_cfg, short_cfg = est._encoder_configs(seed=0)
+    assert long_cfg.embed_dim is None and short_cfg.embed_dim is None
+    with torch.device("meta"):  # shapes only, nothing allocated
+        net = PhysioSyncNet({"eeg": 2, "gsr": 1}, {"eeg": 5002, "gsr": 5002}, n_sub=2,
+                            n_classes=2, config=FinetuneConfig(), long_config=long_cfg,
+                            short_config=short_cfg)
+    # the window length (2501 samples for the short windows), rounded to the heads
+    assert net.long["eeg"].embed_dim == net.long["gsr"].embed_dim == 5000
+    assert net.short["eeg"].embed_dim == 2500
+    # a size the user types is still held to the bound, with or without rounding
+    with pytest.raises(PhysioSyncError, match="embed_dim must be <= 4096, got 5000"):
+        PhysioSyncClassifier(embed_dim=5000)._encoder_configs(seed=0)
+    typed = PhysioSyncClassifier(embed_dim=18, n_heads=4, n_sub=2)._encoder_configs(seed=0)
+    assert [c.embed_dim for c in typed] == [16, 8]

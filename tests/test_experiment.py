@@ -152,7 +152,7 @@ def test_legacy_protocol_report_warns_on_top(deap_root, tmp_path):
     cfg = load_config(["tiny"], ["protocol.name=legacy-segment", "protocol.n_splits=2",
                                  "pipelines=[physiosync]"],
                       data={"root": str(deap_root), "cache_dir": str(tmp_path / "c")})
-    result = run_experiment(cfg, tmp_path / "run", show_progress=False)
+    result = run_experiment(cfg, tmp_path / "run", verbose=False)
     report = result["report"]
     assert report["leaky"] and "LEAKAGE WARNING" in report["warning"]
     md = (tmp_path / "run" / "report.md").read_text().splitlines()
@@ -191,7 +191,7 @@ def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protoco
                                    "pipelines=[physiosync, bandpower]", "pretrain.steps=30",
                                    "pretrain.group_size=1", "finetune.epochs=25"],
                           data={"root": str(root), "cache_dir": str(tmp_path / "c")})
-        report = run_experiment(cfg, tmp_path / f"run{effect}", show_progress=False,
+        report = run_experiment(cfg, tmp_path / f"run{effect}", verbose=False,
                                 html=False)["report"]
         scores[effect] = {name: part["headline"]["mean"]
                           for name, part in report["pipelines"].items()}

@@ -151,7 +151,7 @@ def test_finetune_variants_run(split, variant):
     cfg = {"full": ft(), "eeg-only": ft(modalities=("eeg",)), "long-only": ft(use_short=False),
            "short-only": ft(use_long=False), "no-gate": ft(gate=False)}[variant]
     model, history = finetune(data, train, val_cells=val, config=cfg, long_config=enc(),
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     assert not model.training
     assert [h["epoch"] for h in history] == [0, 1, 2]
     for h in history:
@@ -172,7 +172,7 @@ def test_freeze_encoders_trains_the_head_only(split):
     before = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in pre.items()}
     cfg = ft(freeze_encoders=True, lr=1e-2)
     model, _ = finetune(data, train, val_cells=val, config=cfg, pretrained=pre, device="cpu",
-                        show_progress=False)
+                        verbose=False)
     for branch, name in ((model.long, "long"), (model.short, "short")):
         for m in ("eeg", "gsr"):
             want = {k[len(f"encoders.{m}."):]: v for k, v in before[name].items()
@@ -195,7 +195,7 @@ def test_encoders_are_fine_tuned_by_default(split):
     pre = {"long": PretrainModel(N_CHANS, N_TIMES, enc()),
            "short": PretrainModel(N_CHANS, {"eeg": 128, "gsr": 128}, enc())}
     model, _ = finetune(data, train, config=ft(epochs=1), pretrained=pre, device="cpu",
-                        show_progress=False)
+                        verbose=False)
     w_before = pre["long"].encoders["eeg"].embed.value.weight
     assert not torch.equal(model.long["eeg"].embed.value.weight, w_before)
 
@@ -204,7 +204,7 @@ def test_no_pretraining_uses_the_given_encoder_sizes(split):
     data, train, _, _ = split
     model, history = finetune(data, train, config=ft(epochs=1), pretrained=None,
                               long_config=enc(embed_dim=4), short_config=enc(embed_dim=2),
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     assert model.long["eeg"].embed_dim == 4 and model.short["eeg"].embed_dim == 2
     assert "val_loss" not in history[0]  # no validation cells: no validation metrics
 
@@ -221,7 +221,7 @@ def test_epoch_selection_uses_validation_cells_only(split, monkeypatch):
     monkeypatch.setattr(finetune_mod, "evaluate_cells", spy)
     cfg = ft(epochs=6, lr=3e-3, scheduler="none")
     model, history = finetune(data, train, val_cells=val, config=cfg, long_config=enc(),
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     assert len(seen) == cfg.epochs
     test_set = {tuple(c) for c in test}
     for cells in seen:
@@ -244,7 +244,7 @@ def test_other_selection_rules(split, select):
     data, train, val, _ = split
     cfg = ft(epochs=4, lr=3e-3, select=select, scheduler="none")
     model, history = finetune(data, train, val_cells=val, config=cfg, long_config=enc(),
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     y_val = data.labels[val[:, 0], val[:, 1]]
     final = evaluate_cells(model, data, val, y_val)
     if select == "last":
@@ -281,7 +281,7 @@ def test_label_errors(split):
 def test_resume_after_interruption_matches_an_uninterrupted_run(split, tmp_path, monkeypatch):
     data, train, val, _ = split
     cfg = ft(epochs=4, lr=3e-3)  # cosine restarts with T_0 = 1
-    kw = dict(val_cells=val, config=cfg, long_config=enc(), device="cpu", show_progress=False)
+    kw = dict(val_cells=val, config=cfg, long_config=enc(), device="cpu", verbose=False)
     full, h_full = finetune(data, train, checkpoint=tmp_path / "full.pt", **kw)
 
     real_seed = finetune_mod.derive_seed
@@ -311,14 +311,14 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(split, tmp_path,
 
     with pytest.raises(CheckpointError, match="different fine-tuning configuration"):
         finetune(data, train, checkpoint=ckpt, val_cells=val, config=ft(epochs=4, lr=1e-4),
-                 long_config=enc(), device="cpu", show_progress=False)
+                 long_config=enc(), device="cpu", verbose=False)
 
 
 def test_checkpoint_of_another_fold_is_refused_by_finetune(split, tmp_path):
     data, train, val, test = split
     ckpt = tmp_path / "fold.pt"
     kw = dict(config=ft(epochs=2), long_config=enc(), checkpoint=ckpt, device="cpu",
-              show_progress=False)
+              verbose=False)
     finetune(data, train[:len(train) // 2], **kw)
     with pytest.raises(CheckpointError):
         finetune(data, np.concatenate([train[len(train) // 2:], test]), **kw)
@@ -327,7 +327,7 @@ def test_checkpoint_of_another_fold_is_refused_by_finetune(split, tmp_path):
 def test_config_refusal_names_what_differs(split, tmp_path):
     data, train, _, _ = split
     kw = dict(long_config=enc(), checkpoint=tmp_path / "c.pt", device="cpu",
-              show_progress=False)
+              verbose=False)
     finetune(data, train, config=ft(epochs=1), **kw)
     with pytest.raises(CheckpointError, match=r"different fine-tuning configuration "
                                               r"\(differs in finetune.lr\); delete it"):
@@ -356,7 +356,7 @@ def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(split, tmp_path, mon
                        match=rf"^fine-tuning loss became nan in epoch 2; the last good "
                              rf"checkpoint \({re.escape(str(ckpt))}\) is kept\.$"):
         finetune(data, train, val_cells=val, config=ft(epochs=4), long_config=enc(),
-                 checkpoint=ckpt, device="cpu", show_progress=False)
+                 checkpoint=ckpt, device="cpu", verbose=False)
     state = read_checkpoint(ckpt)
     assert state["epoch"] == 2 and len(state["history"]) == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -381,14 +381,14 @@ def test_non_finite_weights_are_never_checkpointed_by_finetune(split, tmp_path, 
                                                     r"infinite in epoch 1; the last good "
                                                     r"checkpoint .*w\.pt\) is kept\.$"):
         finetune(data, train, val_cells=val, config=ft(epochs=3), long_config=enc(),
-                 checkpoint=ckpt, device="cpu", show_progress=False)
+                 checkpoint=ckpt, device="cpu", verbose=False)
     state = read_checkpoint(ckpt)
     assert state["epoch"] == 1 and len(state["history"]) == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     # Resuming from the kept checkpoint finishes the run as if nothing had happened.
     monkeypatch.undo()
     kw = dict(val_cells=val, config=ft(epochs=3), long_config=enc(), device="cpu",
-              show_progress=False)
+              verbose=False)
     resumed, h_res = finetune(data, train, checkpoint=ckpt, **kw)
     full, h_full = finetune(data, train, **kw)
     assert state_equal(resumed.state_dict(), full.state_dict())
@@ -440,7 +440,7 @@ def test_learns_a_stimulus_locked_effect_on_held_out_trials(twelve_trials):
     cfg = FinetuneConfig(epochs=8, batch_size=16, lr=1e-3, hidden=(32, 16), seed=0)
     model, _ = finetune(data, train, val_cells=val, config=cfg, n_sub=5,
                         long_config=enc(embed_dim=16, n_prompts=0, embedding="factorised"),
-                        device="cpu", show_progress=False)
+                        device="cpu", verbose=False)
     y = data.labels[test[:, 0], test[:, 1]]
     pred = predict_proba(model, data, test).argmax(1)
     assert len(set(y)) == 2
@@ -462,7 +462,7 @@ def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_tria
     cfg = FinetuneConfig(epochs=30, batch_size=16, hidden=(32, 16), seed=0, select="last")
     model, _ = finetune(data, train, val_cells=val, config=cfg, n_sub=5,
                         long_config=enc(embed_dim=32, n_prompts=0, embedding="spectral"),
-                        device="cpu", show_progress=False)
+                        device="cpu", verbose=False)
     assert balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)) >= 0.7
 
 
@@ -508,7 +508,7 @@ def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, t
         cfg = FinetuneConfig(epochs=15, batch_size=16, hidden=(32, 16), seed=seed,
                              freeze_encoders=True)
         model, _ = finetune(data, train, val_cells=val, config=cfg, pretrained=models,
-                            device="cpu", show_progress=False)
+                            device="cpu", verbose=False)
         scores.append(balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)))
     assert min(scores) >= 0.7, scores
 
@@ -519,7 +519,7 @@ def test_finished_checkpoint_loads_the_selected_model(split, tmp_path):
     model, history = finetune(data, train, val_cells=val,
                               config=ft(epochs=4, lr=3e-2, scheduler="none"),
                               long_config=enc(), checkpoint=ckpt, device="cpu",
-                              show_progress=False)
+                              verbose=False)
     losses = [h["val_loss"] for h in history]
     assert int(np.argmin(losses)) != len(losses) - 1  # the selected epoch is not the last
     models, _, _ = load_checkpoint(ckpt)

@@ -445,3 +445,17 @@ def test_checkpoint_config_fuzz_every_outcome_is_success_or_checkpoint_error(pre
         torch.save(data, path)
         _load_and_count(path, outcomes, i)
     assert outcomes["refused"] > 60 and outcomes["ok"] > 0
+
+
+def test_checkpoint_with_a_value_beyond_todays_bounds_names_key_and_file(pretrain_ckpt,
+                                                                         tmp_path):
+    from physiosync.training.checkpoints import CheckpointError, load_checkpoint
+
+    # e.g. a token size resolved from long windows by an older version
+    path = _rewrite(pretrain_ckpt, tmp_path / "old.pt",
+                    config=lambda data: data["config"].update(embed_dim=5000))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    assert "embed_dim must be <= 4096, got 5000" in message

@@ -125,16 +125,16 @@ def test_vectorised_null_is_fast_enough_to_run_in_every_report():
 
 def test_permute_training_labels_keeps_test_labels_and_shares_windows(strong_deap_slots):
     data = strong_deap_slots
-    s_idx, t_idx = np.nonzero(data.valid.any(axis=2))
-    units = np.column_stack([np.asarray(data.subjects)[s_idx], np.asarray(data.trials)[t_idx]])
-    fold = make_folds(units, "within-trial-kfold", n_splits=2,
-                      labels=data.labels[s_idx, t_idx], seed=0)[0]
+    table = data.description
+    units = table[["subject", "trial"]].to_numpy()
+    fold = make_folds(units, "within-trial-kfold", n_splits=2, labels=table["label"].to_numpy(),
+                      seed=0)[0]
     perm = cv.permute_training_labels(data, fold, seed=3)
     assert perm.x is data.x and perm.valid is data.valid  # windows are not copied
     assert perm.labels is not data.labels
 
     def labels_of(d, part):
-        rows = np.asarray(cv._grid_rows(d, part))
+        rows = d.locate(part)
         return rows, d.labels[rows[:, 0], rows[:, 1]]
 
     rows, true_test = labels_of(data, fold.test)
@@ -174,7 +174,7 @@ def test_refit_null_of_the_band_power_baseline_end_to_end_and_resumed(tmp_path, 
                      seed=11)
     cfg = _refit_config(root, tmp_path, "bandpower", 5, "protocol.pooled=true")
     out = tmp_path / "run"
-    report = run_experiment(cfg, out, show_progress=False, html=False)["report"]
+    report = run_experiment(cfg, out, verbose=False, html=False)["report"]
     null = report["pipelines"]["bandpower"]["refit_null"]
     assert null["metric"] == "subject.balanced_accuracy" and null["n"] == 5
     assert len(null["null"]) == 5 and 1 / 6 <= null["p_value"] <= 1
@@ -200,10 +200,10 @@ def test_refit_null_of_the_band_power_baseline_end_to_end_and_resumed(tmp_path, 
     original = cv.run_fold_bandpower
     monkeypatch.setattr(cv, "run_fold_bandpower",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
-    again = run_experiment(cfg, out, show_progress=False, html=False)["report"]
+    again = run_experiment(cfg, out, verbose=False, html=False)["report"]
     assert calls == [] and again["pipelines"]["bandpower"]["refit_null"] == null
     (out / "folds" / "bandpower" / "refit_null" / "r003" / "fold_01.json").unlink()
-    again = run_experiment(cfg, out, show_progress=False, html=False)["report"]
+    again = run_experiment(cfg, out, verbose=False, html=False)["report"]
     assert len(calls) == 1 and again["pipelines"]["bandpower"]["refit_null"] == null
 
 
@@ -217,7 +217,7 @@ def test_refit_null_of_physiosync_pretrains_once_per_fold(tmp_path, monkeypatch)
     monkeypatch.setattr(pretrain_module, "pretrain",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     cfg = _refit_config(root, tmp_path, "physiosync", 2)
-    report = run_experiment(cfg, tmp_path / "run", show_progress=False, html=False)["report"]
+    report = run_experiment(cfg, tmp_path / "run", verbose=False, html=False)["report"]
     null = report["pipelines"]["physiosync"]["refit_null"]
     assert null["n"] == 2 and len(null["null"]) == 2 and 1 / 3 <= null["p_value"] <= 1
     assert all(0 <= v <= 1 for v in null["null"])

@@ -227,15 +227,19 @@ def test_cli_choices_come_from_params():
     assert _choices(parser, "prepare", "--bdf-preprocessing") == params.BDF_PREPROCESSING
 
 
-def test_protocol_names_and_groups_match_the_registry():
+def test_protocol_registry_reads_the_traits_in_params():
     from physiosync.evaluation import protocols
 
-    assert tuple(protocols.PROTOCOLS) == params.PROTOCOLS
-    registry = protocols.PROTOCOLS.values()
-    assert tuple(p.name for p in registry if p.per_subject_models) == \
-        params.PER_SUBJECT_PROTOCOLS
-    assert tuple(p.name for p in registry if not p.uses_n_splits) == \
-        params.LEAVE_ONE_OUT_PROTOCOLS
+    assert tuple(protocols.PROTOCOLS) == params.PROTOCOLS == tuple(params.PROTOCOL_TRAITS)
+    for name, protocol in protocols.PROTOCOLS.items():
+        assert protocol.traits is params.PROTOCOL_TRAITS[name]
+        assert protocol.name == name
+    traits = params.PROTOCOL_TRAITS
+    assert [n for n, t in traits.items() if t.per_subject_models] == ["within-trial-kfold",
+                                                                      "within-loto"]
+    assert [n for n, t in traits.items() if not t.uses_n_splits] == ["within-loto", "loso"]
+    assert [n for n, t in traits.items() if t.leaky] == ["legacy-segment"]
+    assert traits["legacy-segment"].splits_windows and not traits["loso"].splits_windows
 
 
 def test_default_modalities():
@@ -272,3 +276,10 @@ def test_loading_a_config_and_building_the_parser_do_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_protocol_traits_refuse_an_unknown_held_out_column():
+    with pytest.raises(PhysioSyncError,
+                       match=r"protocol 'x': held_out must be .*got \('stimulus',\)"):
+        params.ProtocolTraits("x", held_out=("stimulus",))
+    assert params.ProtocolTraits("x", held_out=()).leaky

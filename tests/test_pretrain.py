@@ -54,7 +54,7 @@ def strip(history):
 def test_loss_falls(strong_deap_slots, n_sub):
     cfg = tiny(steps=30)
     model, history = pretrain(strong_deap_slots, cfg, n_sub=n_sub, device="cpu",
-                              show_progress=False)
+                              verbose=False)
     assert [e["step"] for e in history] == list(range(30))
     for e in history:
         assert set(TERMS) <= set(e)
@@ -72,13 +72,13 @@ def test_loss_falls(strong_deap_slots, n_sub):
 
 def test_loss_weights_are_respected(strong_deap_slots):
     _, history = pretrain(strong_deap_slots, tiny(steps=3, loss_weights=(1, 0, 0)),
-                          device="cpu", show_progress=False)
+                          device="cpu", verbose=False)
     for e in history:
         assert e["loss"] == pytest.approx(e["temporal_eeg"], rel=1e-6)
         # Terms with weight 0 may be skipped; if reported, they must not leak into the loss.
         assert e.get("temporal_pps", 0.0) != pytest.approx(e["temporal_eeg"])
     _, history = pretrain(strong_deap_slots, tiny(steps=3, loss_weights=(0, 2, 0.5)),
-                          device="cpu", show_progress=False)
+                          device="cpu", verbose=False)
     for e in history:
         assert e["loss"] == pytest.approx(2 * e["temporal_pps"] + 0.5 * e["cmca"], rel=1e-5)
         assert e["loss"] != pytest.approx(e["temporal_pps"] + e["cmca"], rel=1e-3)
@@ -102,12 +102,12 @@ def test_too_many_modalities_rejected(strong_deap_slots):
     three = SlotData({"eeg": data.x["eeg"], "gsr": data.x["gsr"], "ecg": data.x["gsr"]},
                      data.valid, data.subjects, data.trials)
     with pytest.raises(PhysioSyncError, match="at most one peripheral"):
-        pretrain(three, tiny(steps=1), device="cpu", show_progress=False)
+        pretrain(three, tiny(steps=1), device="cpu", verbose=False)
 
 
 # --------------------------------------------------------------------- determinism
 def test_cpu_runs_are_deterministic(strong_deap_slots):
-    kw = dict(n_sub=5, device="cpu", show_progress=False)
+    kw = dict(n_sub=5, device="cpu", verbose=False)
     a, ha = pretrain(strong_deap_slots, tiny(steps=5, seed=3), **kw)
     b, hb = pretrain(strong_deap_slots, tiny(steps=5, seed=3), **kw)
     c, _ = pretrain(strong_deap_slots, tiny(steps=5, seed=4), **kw)
@@ -119,7 +119,7 @@ def test_cpu_runs_are_deterministic(strong_deap_slots):
 # -------------------------------------------------------------------------- resume
 def test_resume_gives_the_uninterrupted_weights(strong_deap_slots, tmp_path):
     k = 8
-    kw = dict(n_sub=5, device="cpu", show_progress=False)
+    kw = dict(n_sub=5, device="cpu", verbose=False)
     full, h_full = pretrain(strong_deap_slots, tiny(steps=k), checkpoint=tmp_path / "a.pt", **kw)
     ckpt = tmp_path / "b.pt"
     half, _ = pretrain(strong_deap_slots, tiny(steps=k // 2, checkpoint_every=2),
@@ -143,18 +143,18 @@ def test_resume_gives_the_uninterrupted_weights(strong_deap_slots, tmp_path):
 
 def test_checkpoint_of_another_configuration_is_refused(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "run.pt"
-    kw = dict(n_sub=5, device="cpu", show_progress=False, checkpoint=ckpt)
+    kw = dict(n_sub=5, device="cpu", verbose=False, checkpoint=ckpt)
     pretrain(strong_deap_slots, tiny(steps=2), **kw)
     with pytest.raises(CheckpointError, match="different pre-training configuration"):
         pretrain(strong_deap_slots, tiny(steps=4, lr=5e-4), **kw)
     with pytest.raises(CheckpointError, match="different pre-training configuration"):
         pretrain(strong_deap_slots, tiny(steps=4), checkpoint=ckpt, n_sub=1, device="cpu",
-                 show_progress=False)
+                 verbose=False)
 
 
 def test_checkpoint_of_another_fold_is_refused(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "fold.pt"
-    kw = dict(n_sub=5, device="cpu", show_progress=False, checkpoint=ckpt)
+    kw = dict(n_sub=5, device="cpu", verbose=False, checkpoint=ckpt)
     fold0 = strong_deap_slots.valid.copy()
     fold0[0] = False
     fold1 = strong_deap_slots.valid.copy()
@@ -187,7 +187,7 @@ def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(strong_deap_slots, t
     ckpt = tmp_path / "nan.pt"
     with pytest.raises(TrainingDivergedError, match=rf"nan at step {bad_step}\b") as info:
         pretrain(strong_deap_slots, tiny(steps=10, checkpoint_every=2), n_sub=5,
-                 checkpoint=ckpt, device="cpu", show_progress=False)
+                 checkpoint=ckpt, device="cpu", verbose=False)
     assert str(ckpt) in str(info.value)  # says the last good checkpoint is kept
     assert isinstance(info.value, PhysioSyncError) and isinstance(info.value, FloatingPointError)
     state = read_checkpoint(ckpt)
@@ -200,7 +200,7 @@ def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(strong_deap_slots, t
     # Resuming from the kept checkpoint (with the data repaired) finishes the run.
     monkeypatch.undo()
     _, history = pretrain(strong_deap_slots, tiny(steps=10, checkpoint_every=2), n_sub=5,
-                          checkpoint=ckpt, device="cpu", show_progress=False)
+                          checkpoint=ckpt, device="cpu", verbose=False)
     assert [e["step"] for e in history] == list(range(10))
 
 
@@ -209,7 +209,7 @@ def test_huge_learning_rate_diverges_cleanly(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "lr.pt"
     with pytest.raises(TrainingDivergedError, match=r"at step 1 .*lower lr"):
         pretrain(strong_deap_slots, huge_lr(tiny(steps=40, checkpoint_every=1)), n_sub=5,
-                 checkpoint=ckpt, device="cpu", show_progress=False)
+                 checkpoint=ckpt, device="cpu", verbose=False)
     # The weights after step 0's update gave a NaN loss: the checkpoint kept is the
     # last state whose weights and loss were finite, the initial one.
     state = read_checkpoint(ckpt)
@@ -221,7 +221,7 @@ def test_huge_learning_rate_diverges_cleanly(strong_deap_slots, tmp_path):
 
 def test_diverged_run_resumes_with_a_lower_learning_rate(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "lr.pt"
-    kw = dict(n_sub=5, checkpoint=ckpt, device="cpu", show_progress=False)
+    kw = dict(n_sub=5, checkpoint=ckpt, device="cpu", verbose=False)
     with pytest.raises(TrainingDivergedError, match=r"\(.*lr.pt, step 0\) is kept.*resume_with"):
         pretrain(strong_deap_slots, huge_lr(tiny(steps=4, checkpoint_every=1)), **kw)
     # The same configuration without resume_with is refused, and says how to proceed.
@@ -239,7 +239,7 @@ def test_diverged_run_resumes_with_a_lower_learning_rate(strong_deap_slots, tmp_
     assert all(g["lr"] == 1e-3 for g in state["optimizer"]["param_groups"])
     # Resuming with a lower lr ends where a run at that lr from the kept state ends.
     ref, ref_hist = pretrain(strong_deap_slots, tiny(steps=4, lr=1e-3), n_sub=5, device="cpu",
-                             show_progress=False)
+                             verbose=False)
     assert_same_weights(model, ref)
     assert [e["loss"] for e in history] == [e["loss"] for e in ref_hist]
 
@@ -248,7 +248,7 @@ def test_resume_with_rejects_other_settings(strong_deap_slots):
     for bad in ({"depth": 2}, {"lr": 0}, {"lr": float("nan")}, {"weight_decay": "x"}):
         with pytest.raises(PhysioSyncError, match="resume_with"):
             pretrain(strong_deap_slots, tiny(steps=1), n_sub=5, device="cpu",
-                     show_progress=False, resume_with=bad)
+                     verbose=False, resume_with=bad)
 
 
 def test_non_finite_weights_are_never_checkpointed(strong_deap_slots, tmp_path, monkeypatch):
@@ -279,7 +279,7 @@ def test_non_finite_weights_are_never_checkpointed(strong_deap_slots, tmp_path, 
     with pytest.raises(TrainingDivergedError,
                        match=r"weights became NaN.*step 4.*step 2\) is kept"):
         pretrain(strong_deap_slots, tiny(steps=4, checkpoint_every=2), n_sub=5, checkpoint=ckpt,
-                 device="cpu", show_progress=False)
+                 device="cpu", verbose=False)
     state = read_checkpoint(ckpt)
     assert state["step"] == 2 and len(state["history"]) == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -309,7 +309,7 @@ def test_divergence_in_cross_validation_names_pipeline_and_fold(strong_deap_slot
 def test_load_checkpoint_rebuilds_the_model(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "pre.pt"
     model, history = pretrain(strong_deap_slots, tiny(steps=3), n_sub=5, checkpoint=ckpt,
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     models, config, meta = load_checkpoint(ckpt)
     assert set(models) == {"pretrain"}
     loaded = models["pretrain"]
@@ -347,7 +347,7 @@ class _Plain:
 def test_unsafe_or_broken_checkpoints_are_refused(strong_deap_slots, tmp_path):
     good = tmp_path / "good.pt"
     pretrain(strong_deap_slots, tiny(steps=1), n_sub=5, checkpoint=good, device="cpu",
-             show_progress=False)
+             verbose=False)
     blob = good.read_bytes()
     cases = {}
     cases["truncated"] = blob[:len(blob) // 2]
@@ -384,13 +384,13 @@ def test_unsafe_or_broken_checkpoints_are_refused(strong_deap_slots, tmp_path):
     (tmp_path / "corrupt.pt").write_bytes(cases["truncated"])
     with pytest.raises(CheckpointError):
         pretrain(strong_deap_slots, tiny(steps=1), n_sub=5, checkpoint=tmp_path / "corrupt.pt",
-                 device="cpu", show_progress=False)
+                 device="cpu", verbose=False)
 
 
 def test_checkpoint_with_mismatched_weights_is_refused(strong_deap_slots, tmp_path):
     ckpt = tmp_path / "pre.pt"
     pretrain(strong_deap_slots, tiny(steps=1), n_sub=5, checkpoint=ckpt, device="cpu",
-             show_progress=False)
+             verbose=False)
     state = torch.load(ckpt, weights_only=True)
     state["config"]["embed_dim"] = 32  # no longer matches the stored weights
     torch.save(state, ckpt)
@@ -412,7 +412,7 @@ def test_allowed_mask_is_honoured(strong_deap_slots, monkeypatch):
     allowed = data.valid.copy()
     allowed[0] = False  # held-out subject
     allowed[:, 5] = False  # held-out trial
-    pretrain(data, tiny(steps=12), allowed=allowed, n_sub=5, device="cpu", show_progress=False)
+    pretrain(data, tiny(steps=12), allowed=allowed, n_sub=5, device="cpu", verbose=False)
     assert len(requested) == 12 * 2
     subjects = torch.cat([s for s, _ in requested])
     trials = torch.cat([t for _, t in requested])
@@ -423,9 +423,9 @@ def test_allowed_mask_is_honoured(strong_deap_slots, monkeypatch):
 
 
 # ---------------------------------------------------------------- LS-TCL, variants
-def test_pretrain_encoders(strong_deap_slots, tmp_path, capsys):
+def test_pretrain_encoders(strong_deap_slots, tmp_path, caplog):
     runs = pretrain_encoders(strong_deap_slots, tiny(steps=2), tiny(steps=3, embed_dim=8),
-                             n_sub=5, checkpoint_dir=tmp_path, device="cpu", verbose=True)
+                             n_sub=5, checkpoint_dir=tmp_path, device="cpu", verbose="debug")
     assert list(runs) == ["long", "short"]
     models = {k: m for k, (m, _) in runs.items()}
     histories = {k: h for k, (_, h) in runs.items()}
@@ -438,12 +438,12 @@ def test_pretrain_encoders(strong_deap_slots, tmp_path, capsys):
     assert models["long"].encoders["gsr"].n_chans == 1
     for name in ("long", "short"):
         assert read_checkpoint(tmp_path / f"pretrain_{name}.pt")["step"] == len(histories[name])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert f"pre-training the short encoders -> {tmp_path / 'pretrain_short.pt'}" in out
-    assert "  3 steps, loss " in out
+    assert "short encoders: 3 steps, loss " in out
     # Each run is the plain pretrain() of its window length, alone or not.
     alone, hist = pretrain(strong_deap_slots, tiny(steps=3, embed_dim=8), n_sub=5,
-                           device="cpu", show_progress=False)
+                           device="cpu", verbose=False)
     assert_same_weights(alone, models["short"])
     assert strip(hist) == strip(histories["short"])
 
@@ -452,7 +452,7 @@ def test_pretrain_encoders_subset_cache_and_context(strong_deap_slots, monkeypat
     import physiosync.training.pretrain as pre_mod
 
     cache = {}
-    kw = dict(n_sub=5, which=("short",), device="cpu", show_progress=False, cache=cache)
+    kw = dict(n_sub=5, which=("short",), device="cpu", verbose=False, cache=cache)
     first = pretrain_encoders(strong_deap_slots, tiny(steps=2), **kw)
     assert list(first) == ["short"] and len(cache) == 1
     again = pretrain_encoders(strong_deap_slots, tiny(steps=2), **kw)
@@ -469,13 +469,13 @@ def test_pretrain_encoders_subset_cache_and_context(strong_deap_slots, monkeypat
     with pytest.raises(TrainingDivergedError, match=r"^fold 2, long-window pre-training: "
                                                     r"pre-training loss became nan at step 0"):
         pretrain_encoders(strong_deap_slots, tiny(steps=3), n_sub=5, which=("long",),
-                          device="cpu", show_progress=False, context="fold 2")
+                          device="cpu", verbose=False, context="fold 2")
 
 
 @pytest.mark.parametrize("variant", ["same-subject", "none"])
 def test_cmca_variants(strong_deap_slots, variant):
     model, history = pretrain(strong_deap_slots, tiny(steps=3, cmca_variant=variant), n_sub=5,
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     if variant == "none":
         assert model.cmca_head is None
         assert all("cmca" not in e for e in history)
@@ -489,7 +489,7 @@ def test_cmca_variants(strong_deap_slots, variant):
 
 def test_eeg_only_pretraining(strong_deap_slots):
     model, history = pretrain(strong_deap_slots, tiny(steps=3), modalities=("eeg",), n_sub=5,
-                              device="cpu", show_progress=False)
+                              device="cpu", verbose=False)
     assert model.modalities == ("eeg",) and model.cmca_head is None
     assert set(model.encoders) == {"eeg"} and set(model.projectors) == {"eeg"}
     for e in history:
@@ -515,7 +515,7 @@ def test_augment_pairing_options(strong_deap_slots, monkeypatch):
             return real(x, kind, **kw)
 
         monkeypatch.setattr(pretrain_mod, "augment", spy)
-        pretrain(strong_deap_slots, cfg, n_sub=5, device="cpu", show_progress=False)
+        pretrain(strong_deap_slots, cfg, n_sub=5, device="cpu", verbose=False)
         n_mod = len(calls) // cfg.steps
         assert len(calls) == cfg.steps * n_mod and n_mod >= 1
         for step in range(cfg.steps):  # every modality of a window: the same kind
@@ -542,7 +542,7 @@ def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_
     # before that pass, which the resumed run repeats.
     from physiosync.training.sampling import SynchronySampler
 
-    kw = dict(n_sub=5, device="cpu", show_progress=False)
+    kw = dict(n_sub=5, device="cpu", verbose=False)
     full, h_full = pretrain(strong_deap_slots, tiny(steps=6), **kw)
     real_batch = SynchronySampler.batch
 

@@ -115,17 +115,10 @@ def test_protocol_objects_know_what_they_hold_out():
 
 
 def test_protocol_registry_agrees_with_the_allowed_names_in_params():
-    names = getattr(params, "PROTOCOLS", None)
-    if names is None:
-        pytest.skip("physiosync.params.PROTOCOLS is not there yet")
-    assert tuple(names) == tuple(PROTOCOLS)
-    # config validation reads these torch-free copies of the protocols' flags
-    per_subject = getattr(params, "PER_SUBJECT_PROTOCOLS", None)
-    if per_subject is not None:
-        assert set(per_subject) == {n for n, p in PROTOCOLS.items() if p.per_subject_models}
-    leave_one_out = getattr(params, "LEAVE_ONE_OUT_PROTOCOLS", None)
-    if leave_one_out is not None:
-        assert set(leave_one_out) == {n for n, p in PROTOCOLS.items() if not p.uses_n_splits}
+    assert tuple(params.PROTOCOLS) == tuple(PROTOCOLS)
+    # the flags are the traits config validation reads, not copies of them
+    for name, protocol in PROTOCOLS.items():
+        assert protocol.traits is params.PROTOCOL_TRAITS[name]
 
 
 def test_a_protocol_registered_in_one_line_makes_folds(monkeypatch):
@@ -134,7 +127,8 @@ def test_a_protocol_registered_in_one_line_makes_folds(monkeypatch):
         rest = units[units[:, 0] != units[0, 0]]
         return [Fold(0, rest, rest[:0], test, rest, held_out=("subject",))]
 
-    monkeypatch.setitem(PROTOCOLS, "first-out", Protocol("first-out", False, first_subject_out))
+    traits = params.ProtocolTraits("first-out", held_out=("subject",))
+    monkeypatch.setitem(PROTOCOLS, "first-out", Protocol(traits, first_subject_out))
     units = np.array([[1, 0], [1, 1], [2, 0], [2, 1]])
     (fold,) = make_folds(units, "first-out")
     assert fold.test.tolist() == [[1, 0], [1, 1]] and fold.train.tolist() == [[2, 0], [2, 1]]
@@ -182,7 +176,7 @@ def test_any_sklearn_classifier_runs_the_shared_fold_loop(slots, tmp_path):
                                modalities=("eeg",), validation="fit")
     results = cv.cross_validate(slots, folds, tmp_path, runner=cv.run_fold_with, model=model,
                                 per_subject=True, one_class="constant", val_size=0.2, seed=0,
-                                show_progress=False)
+                                verbose=False)
     assert len(results) == 3
     n_eeg = slots.n_chans("eeg")
     for keys, x_shape, val_shape in _RecordingClassifier.seen:
@@ -199,13 +193,13 @@ def test_any_sklearn_classifier_runs_the_shared_fold_loop(slots, tmp_path):
     key = json.loads(path.read_text())["key"]
     again = cv.cross_validate(slots, folds[:1], tmp_path, runner=cv.run_fold_with,
                               model=model, per_subject=True, one_class="constant",
-                              val_size=0.2, seed=0, show_progress=False)
+                              val_size=0.2, seed=0, verbose=False)
     assert again[0]["key"] == key
     other = cv.EstimatorRunner(lambda: _RecordingClassifier(strategy="uniform"),
                                modalities=("eeg",), validation="fit")
     changed = cv.cross_validate(slots, folds[:1], tmp_path, runner=cv.run_fold_with,
                                 model=other, per_subject=True, one_class="constant",
-                                val_size=0.2, seed=0, show_progress=False)
+                                val_size=0.2, seed=0, verbose=False)
     assert changed[0]["key"] != key
 
 
@@ -220,7 +214,7 @@ def test_a_pipeline_kind_registered_in_one_line_runs_in_an_experiment(deap_root,
         f"data.root={deap_root}", f"data.cache_dir={tmp_path / 'cache'}",
         "pipelines=[dummy,stimulus-prior]", "protocol.name=within-trial-kfold",
         "protocol.n_splits=2", "protocol.one_class=constant"])
-    report = run_experiment(cfg, tmp_path / "run", show_progress=False, html=False)["report"]
+    report = run_experiment(cfg, tmp_path / "run", verbose=False, html=False)["report"]
     part = report["pipelines"]["dummy"]
     assert part["model"]["text"] == "the training class prior"
     assert part["model"]["modalities"] == [] and part["channel_importance"] is None

@@ -330,9 +330,12 @@ def test_build_and_merge_pair_by_the_level_of_independence():
 
 
 def test_caveat_under_the_title_in_markdown_and_text(monkeypatch):
+    import dataclasses
+
     from physiosync.evaluation import protocols
 
-    monkeypatch.setitem(protocols.CAVEATS, "loso", "CAVEAT: stimuli of the test subject.")
+    monkeypatch.setitem(protocols.PROTOCOLS, "loso", dataclasses.replace(
+        protocols.PROTOCOLS["loso"], caveat="CAVEAT: stimuli of the test subject."))
     report = build_report(_study(), protocol="loso", target="valence")
     assert report["caveat"] == "CAVEAT: stimuli of the test subject."
     md = report_markdown(report).splitlines()

@@ -336,7 +336,7 @@ def _pretrain_tail(tmp_path, synchrony: float) -> float:
     data = SlotData.from_windows(make_windows(prepare(DEAP(root), cache_dir=False),
                                               lengths=(5.0,)), 5.0)
     _, history = pretrain(data, PretrainConfig(**KEY_CONFIG), device="cpu",
-                          show_progress=False)
+                          verbose=False)
     losses = [e["loss"] for e in history]
     return float(np.mean(losses[-len(losses) // 5:]))  # the last 20 % of the steps
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from physiosync import PhysioSyncError
+from physiosync.exceptions import InputShapeError
 from physiosync.training.augment import N_KINDS, augment
 from physiosync.datasets import DEAP
 from physiosync.preprocessing.cache import PreparedSubject, prepare
@@ -119,6 +122,122 @@ def test_gather_whole_and_sub_windows(deap_slots):
         part3 = data.gather(m, s, t, w, n_sub=3, sub=torch.tensor([2, 0, 1, 2, 0]))
         assert part3.shape[-1] == 213
         torch.testing.assert_close(part3[0], data.x[m][0, 3, 1, :, 426:639], rtol=0, atol=0)
+
+
+
+# ------------------------------------------------- units (subject, trial) and cells (s, t, w)
+def test_description_lists_the_units_in_grid_order(ragged_windows):
+    data = SlotData.from_windows(ragged_windows, 5.0, target="valence")
+    table = data.description
+    assert list(table.columns) == ["subject", "trial", "s", "t", "n_windows", "label"]
+    # Subject 4 has trials 0-2 (two windows each), subject 9 trials 1-3 (one window each).
+    assert table[["subject", "trial"]].to_numpy().tolist() == [
+        [4, 0], [4, 1], [4, 2], [9, 1], [9, 2], [9, 3]]
+    assert table[["s", "t"]].to_numpy().tolist() == [[0, 0], [0, 1], [0, 2], [1, 1], [1, 2],
+                                                     [1, 3]]
+    assert table["n_windows"].tolist() == [2, 2, 2, 1, 1, 1]
+    assert table["label"].tolist() == [1, 0, 1, 0, 1, 0]
+    assert all(table[c].dtype == np.int64 for c in table.columns)
+    assert table["n_windows"].sum() == data.valid.sum()
+    assert "label" not in SlotData.from_windows(ragged_windows, 5.0).description
+    # It follows the data: a copy with other labels describes those.
+    other = SlotData(data.x, data.valid, data.subjects, data.trials, 1 - data.labels)
+    assert other.description["label"].tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_cells_of_units_round_trip_in_the_documented_order(ragged_windows):
+    data = SlotData.from_windows(ragged_windows, 5.0, target="valence")
+    units = np.array([[9, 3], [4, 2], [9, 1], [4, 0]])
+    np.testing.assert_array_equal(data.locate(units), [[1, 3], [0, 2], [1, 1], [0, 0]])
+    np.testing.assert_array_equal(data.units_of(data.locate(units)), units)
+    # "grid": every valid cell of the units once, sorted by (s, t, w), whatever the order.
+    cells = data.cells(units)
+    assert cells.dtype == np.int64 and cells.shape == (6, 3)
+    np.testing.assert_array_equal(cells, [[0, 0, 0], [0, 0, 1], [0, 2, 0], [0, 2, 1],
+                                          [1, 1, 0], [1, 3, 0]])
+    np.testing.assert_array_equal(cells, data.cells(units[::-1]))
+    assert data.valid[tuple(cells.T)].all()
+    # "units": unit by unit in the given order; a repeated unit repeats its cells.
+    by_unit = data.cells(units, order="units")
+    np.testing.assert_array_equal(by_unit, [[1, 3, 0], [0, 2, 0], [0, 2, 1], [1, 1, 0],
+                                            [0, 0, 0], [0, 0, 1]])
+    assert len(data.cells(np.vstack([units, units[:1]]), order="units")) == 7
+    # Cells map back to their units; all units give all valid cells.
+    back = data.units_of(cells)
+    assert {tuple(u) for u in back.tolist()} == {tuple(u) for u in units.tolist()}
+    every = data.description[["subject", "trial"]].to_numpy()
+    np.testing.assert_array_equal(data.cells(every), np.argwhere(data.valid))
+    np.testing.assert_array_equal(data.units_of(data.cells(every))[:, 0],
+                                  np.asarray(data.subjects)[np.argwhere(data.valid)[:, 0]])
+    # A unit without windows has no cells; no units, no cells.
+    assert data.cells([[4, 3]]).shape == (0, 3) and data.cells(np.zeros((0, 2))).shape == (0, 3)
+    assert data.cells([], order="units").shape == (0, 3)
+    with pytest.raises(PhysioSyncError, match=r"unit \(subject 5, trial 1\) is not in"):
+        data.cells([[4, 1], [5, 1]])
+    with pytest.raises(PhysioSyncError, match="order"):
+        data.cells(units, order="time")
+    with pytest.raises(PhysioSyncError, match=r"got shape \(3,\)"):
+        data.units_of([0, 0, 1])
+
+
+def test_from_arrays_builds_the_grid_of_from_windows(ragged_windows):
+    """The estimator's constructor and from_windows agree on the same windows."""
+    grid = SlotData.from_windows(ragged_windows, 5.0)
+    cells = np.argwhere(grid.valid)
+    shuffle = np.random.default_rng(0).permutation(len(cells))
+    cells = cells[shuffle]  # input order is free
+    ids = grid.units_of(cells)
+    arrays = {m: grid.x[m][tuple(torch.from_numpy(cells).T)].numpy() for m in grid.modalities}
+    data, where = SlotData.from_arrays(arrays, ids[:, 0], ids[:, 1], cells[:, 2])
+    assert (data.subjects, data.trials) == (grid.subjects, grid.trials)
+    pd.testing.assert_frame_equal(data.description, grid.description)
+    np.testing.assert_array_equal(data.valid, grid.valid)
+    for m in grid.modalities:
+        torch.testing.assert_close(data.x[m], grid.x[m], rtol=0, atol=0)
+    np.testing.assert_array_equal(where, cells)  # the cell of each input window, in order
+    np.testing.assert_array_equal(data.units_of(where), ids)
+
+
+def test_from_arrays_default_positions_and_errors():
+    x = {"eeg": np.arange(5 * 2 * 4, dtype=np.float32).reshape(5, 2, 4)}
+    data, cells = SlotData.from_arrays(x)  # no ids: one unit, windows in order
+    assert data.subjects == [0] and data.trials == [0] and data.shape == (1, 1, 5)
+    np.testing.assert_array_equal(cells, [[0, 0, w] for w in range(5)])
+    subject, trial = np.array([7, 3, 7, 7, 3]), np.array([1, 2, 1, 0, 2])
+    data, cells = SlotData.from_arrays(x, subject, trial)
+    assert data.subjects == [3, 7] and data.trials == [0, 1, 2]
+    # Without window positions, each unit's windows are numbered in order of appearance.
+    np.testing.assert_array_equal(cells, [[1, 1, 0], [0, 2, 0], [1, 1, 1], [1, 0, 0],
+                                          [0, 2, 1]])
+    np.testing.assert_array_equal(data.x["eeg"][1, 1, 1].numpy(), x["eeg"][2])
+    assert data.labels is None and data.description["n_windows"].tolist() == [2, 1, 2]
+    with pytest.raises(PhysioSyncError, match="both subject and trial"):
+        SlotData.from_arrays(x, subject=subject)
+    with pytest.raises(InputShapeError, match="one entry per window"):
+        SlotData.from_arrays(x, subject[:4], trial[:4])
+    with pytest.raises(InputShapeError, match="non-negative"):
+        SlotData.from_arrays(x, subject, trial, [0, 0, 1, -1, 1])
+    with pytest.raises(PhysioSyncError, match="share the same"):
+        SlotData.from_arrays(x, subject, trial, [0, 0, 0, 0, 1])
+
+
+def test_from_windows_reads_read_only_views_without_warning(ragged_windows):
+    prepared = {}
+    for s, p in ragged_windows.prepared.items():
+        data = {m: v.copy() for m, v in p.data.items()}
+        for v in data.values():
+            v.flags.writeable = False  # as the cache's memory maps
+        prepared[s] = PreparedSubject(s, p.dataset, data, p.sfreq, p.ch_names, p.ratings,
+                                      p.seconds)
+    ws = make_windows(prepared, lengths=(5.0,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = SlotData.from_windows(ws, 5.0)
+    ref = SlotData.from_windows(ragged_windows, 5.0)
+    for m in ref.modalities:
+        torch.testing.assert_close(data.x[m], ref.x[m], rtol=0, atol=0)
+        assert not np.shares_memory(data.x[m].numpy(), prepared[4].data[m])
+        assert data.x[m].numpy().flags.writeable
 
 
 # ---------------------------------------------------------------------- the sampler

@@ -7,7 +7,7 @@ import pytest
 from physiosync import PhysioSyncError
 from physiosync.datasets import DEAP
 from physiosync.preprocessing.cache import PreparedSubject, prepare
-from physiosync.preprocessing.windows import make_windows
+from physiosync.preprocessing.windows import make_windows, split_sub_windows
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,63 @@ def test_each_long_window_holds_five_short_ones(windows):
     w5, w1 = windows.windows(2, "eeg", 5.0), windows.windows(2, "eeg", 1.0)
     for j, row in enumerate(sub):
         np.testing.assert_array_equal(w5[3, j], np.concatenate(list(w1[3, row]), axis=-1))
+
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_split_sub_windows_is_a_view_in_equal_consecutive_pieces(kind):
+    torch = pytest.importorskip("torch")
+    base = np.arange(2 * 3 * 12, dtype=np.float32).reshape(2, 3, 12)
+    x = base if kind == "numpy" else torch.from_numpy(base)
+    parts = split_sub_windows(x, 4)
+    assert type(parts) is type(x) and tuple(parts.shape) == (2, 3, 4, 3)
+    np.testing.assert_array_equal(np.asarray(parts), base.reshape(2, 3, 4, 3))
+    shared = (np.shares_memory(parts, base) if kind == "numpy"
+              else parts.data_ptr() == x.data_ptr())
+    assert shared  # no copy
+    # An uneven split drops the last n_times % n_sub samples: 12 // 5 = 2 samples each.
+    odd = split_sub_windows(x, 5)
+    assert tuple(odd.shape) == (2, 3, 5, 2)
+    np.testing.assert_array_equal(np.asarray(odd), base[..., :10].reshape(2, 3, 5, 2))
+    np.testing.assert_array_equal(np.asarray(split_sub_windows(x, 1))[..., 0, :], base)
+    for bad in (0, 13):
+        with pytest.raises(PhysioSyncError, match=f"n_sub={bad}"):
+            split_sub_windows(x, bad)
+
+
+def test_split_sub_windows_cuts_the_short_windows_of_the_window_set(windows):
+    """With the default strides, cutting long windows gives the short windows."""
+    index = windows.sub_windows(5.0, 1.0)
+    for m in ("eeg", "gsr"):
+        cut = split_sub_windows(windows.windows(1, m, 5.0), 5)  # (trials, 2, C, 5, L / 5)
+        short = windows.windows(1, m, 1.0)[:, index]  # (trials, 2, 5, C, L / 5)
+        np.testing.assert_array_equal(cut.swapaxes(-3, -2), short)
+
+
+def test_the_model_and_the_sampler_cut_the_same_short_windows(deap_dat_dir):
+    """The fine-tuned model's short encoders see the sub-windows pre-training sees."""
+    torch = pytest.importorskip("torch")
+    from physiosync.models.physiosync import PhysioSyncNet
+    from physiosync.params import FinetuneConfig, PretrainConfig
+    from physiosync.training.sampling import SlotData
+
+    data = SlotData.from_windows(
+        make_windows(prepare(DEAP(deap_dat_dir), cache_dir=False), lengths=(5.0,)), 5.0)
+    enc = PretrainConfig(embed_dim=8, depth=1, n_heads=1, n_prompts=0, embedding="spectral")
+    net = PhysioSyncNet({m: data.n_chans(m) for m in data.modalities},
+                        {m: data.n_times(m) for m in data.modalities}, 5, 2,
+                        FinetuneConfig(use_long=False), enc, enc).eval()
+    seen = {}
+    for m in data.modalities:  # the input of each short encoder
+        net.short[m].register_forward_pre_hook(lambda mod, args, m=m: seen.update({m: args[0]}))
+    s, t, w = torch.tensor([0, 2, 1]), torch.tensor([3, 0, 1]), torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        net.features({m: data.gather(m, s, t, w) for m in data.modalities})
+    for m in data.modalities:
+        short = seen[m].view(3, 5, data.n_chans(m), 128)  # window-major, then sub-window
+        for k in range(5):
+            sub = data.gather(m, s, t, w, n_sub=5, sub=torch.full((3,), k))
+            torch.testing.assert_close(short[:, k], sub, rtol=0, atol=0)
 
 
 def test_metadata_and_labels(windows):

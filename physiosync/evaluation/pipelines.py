@@ -12,10 +12,12 @@ A classifier with the scikit-learn API is one :class:`EstimatorKind` line::
         "de-svm", lambda cfg, data: make_de_svm(data.sfreq), validation="fit",
         text="differential entropy + SVM")
 
-plus a pipeline name of that kind in :data:`physiosync.config.PIPELINES`. Its
-estimator is fitted per subject (or pooled) on the fold's training windows, given
-as a dict modality -> ``(n_windows, n_channels, n_times)`` array, with the
-protocol's validation windows passed to ``fit`` as ``X_val``/``y_val`` when
+plus a pipeline name of that kind in :data:`physiosync.config.PIPELINES` (and, in
+:data:`physiosync.config.PIPELINE_KIND_READS`, the configuration sections it reads, so that
+``config.yaml`` leaves out what a run ignores; a kind not listed there is taken to read
+everything). Its estimator is fitted per subject (or pooled) on the fold's training
+windows, given as a dict modality -> ``(n_windows, n_channels, n_times)`` array, with
+the protocol's validation windows passed to ``fit`` as ``X_val``/``y_val`` when
 ``validation="fit"``.
 """
 
@@ -50,7 +52,7 @@ class PipelineKind:
     uses_signal: bool = True
 
     def fold_function(self) -> Callable:
-        """``f(data, fold, *, show_progress, **kwargs) -> (predictions, details)``."""
+        """``f(data, fold, **kwargs) -> (predictions, details)``."""
         return runner.run_fold_with
 
     def fold_kwargs(self, cfg, data, *, pretrain_cache: dict | None = None) -> dict:
@@ -134,7 +136,7 @@ class PhysioSyncKind(PipelineKind):
             ("short", cfg.data.n_sub, cfg.pretrain_short, cfg.finetune.use_short)) if used]
         for fold in folds:
             allowed = np.zeros(data.slots.shape, dtype=bool)
-            cells = runner._cells_of(data.slots, fold.pretrain)
+            cells = data.slots.cells(fold.pretrain)
             allowed[tuple(cells.T)] = True
             allowed &= data.slots.valid
             for name, sub, pcfg in runs:

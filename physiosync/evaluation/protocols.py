@@ -17,10 +17,11 @@ protocol                      test fold                                        l
 ``legacy-segment``            random windows, pooled (authors' protocol)       **yes**
 ============================  ===============================================  =========
 
-Each protocol is a :class:`Protocol` object in the :data:`PROTOCOLS` registry, which
-knows whether it holds out stimuli within subjects or subjects, whether it leaks,
-the caveat reports print under its results, and how it splits; :func:`make_folds`
-dispatches through it. A new protocol is one split function and one registry line.
+Each protocol is a :class:`Protocol` object in the :data:`PROTOCOLS` registry: its
+traits (:class:`~physiosync.params.ProtocolTraits`, declared once in
+:data:`physiosync.params.PROTOCOL_TRAITS`: what it holds out, whether it leaks),
+paired with the split function and the caveat reports print under its results, both
+chosen from those traits; :func:`make_folds` dispatches through it.
 
 Validation units (for epoch selection) come from the training units only: other
 stimuli under the within-subject protocols, other subjects under the cross-subject
@@ -41,6 +42,7 @@ every subject and every stimulus is tested in exactly one fold.
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
@@ -48,6 +50,7 @@ from typing import Callable
 import numpy as np
 
 from ..exceptions import LeakageError, PhysioSyncError
+from ..params import PROTOCOL_TRAITS, ProtocolTraits
 
 __all__ = ["PROTOCOLS", "CAVEATS", "Protocol", "get_protocol", "Fold", "LeakageError",
            "make_folds", "check_disjoint", "split_validation"]
@@ -253,12 +256,13 @@ def make_folds(units, protocol: str = "within-trial-kfold", *, n_splits: int = 5
                       n_windows=n_windows)
 
 
-def _window_folds(units, *, n_splits, labels, val_size, seed, n_windows) -> list[Fold]:
+def _window_folds(units, *, n_splits, labels, val_size, seed, n_windows,
+                  traits: ProtocolTraits) -> list[Fold]:
     """``legacy-segment``: k-fold over the pooled windows of every unit (leaky)."""
     from sklearn.model_selection import KFold
 
     if n_windows is None or np.any(np.asarray(n_windows) < 0):
-        raise PhysioSyncError("legacy-segment splits windows: pass n_windows per unit.")
+        raise PhysioSyncError(f"{traits.name} splits windows: pass n_windows per unit.")
     counts = np.broadcast_to(np.asarray(n_windows, dtype=np.int64), (len(units),))
     unit_of = np.repeat(np.arange(len(units)), counts)
     n = len(unit_of)
@@ -270,16 +274,17 @@ def _window_folds(units, *, n_splits, labels, val_size, seed, n_windows) -> list
     for k, (_, test) in enumerate(KFold(n_splits, shuffle=True, random_state=seed)
                                   .split(np.arange(n))):
         folds.append(Fold(k, units, units[:0], np.unique(units[unit_of[test]], axis=0),
-                          units, leaky=True, test_windows=np.sort(test)))
+                          units, leaky=traits.leaky, test_windows=np.sort(test)))
     return folds
 
 
-def _group_folds(units, *, n_splits, labels, val_size, seed, n_windows, protocol: str,
-                 within: bool, leave_one_out: bool) -> list[Fold]:
-    """Hold out groups of stimuli (*within*) or of subjects: one or ``n_splits`` per fold."""
+def _group_folds(units, *, n_splits, labels, val_size, seed, n_windows,
+                 traits: ProtocolTraits) -> list[Fold]:
+    """Hold out groups of stimuli (within subjects) or of subjects, one or ``n_splits``."""
     from sklearn.model_selection import (GroupKFold, LeaveOneGroupOut,
                                          StratifiedGroupKFold)
 
+    protocol, within, leave_one_out = traits.name, traits.within_subject, traits.leave_one_out
     subjects, trials = units[:, 0], units[:, 1]
     groups = trials if within else subjects
     n_groups = len(np.unique(groups))
@@ -312,19 +317,18 @@ def _group_folds(units, *, n_splits, labels, val_size, seed, n_windows, protocol
         held_out = np.unique(test_units[:, 1] if within else test_units[:, 0])
         key = units[:, 1] if within else units[:, 0]
         pretrain = units[~np.isin(key, held_out)]
-        fold = Fold(k, fit, val, test_units, pretrain,
-                    held_out=("trial",) if within else ("subject",))
+        fold = Fold(k, fit, val, test_units, pretrain, held_out=traits.held_out)
         check_disjoint(fold)
         folds.append(fold)
     return folds
 
 
-def _subject_stimulus_folds(units, *, n_splits, labels, val_size, seed,
-                            n_windows=None) -> list[Fold]:
+def _subject_stimulus_folds(units, *, n_splits, labels, val_size, seed, n_windows=None,
+                            traits: ProtocolTraits) -> list[Fold]:
     """``subject-stimulus-kfold``: subject group *k* on stimulus group *k* is fold *k*'s test."""
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-    name = "subject-stimulus-kfold"
+    name = traits.name
     subjects, trials = units[:, 0], units[:, 1]
     for what, groups in (("subjects", subjects), ("stimuli (trials)", trials)):
         n_groups = len(np.unique(groups))
@@ -361,83 +365,79 @@ def _subject_stimulus_folds(units, *, n_splits, labels, val_size, seed,
         fit, val = split_validation(units[rest], subjects[rest],
                                     None if labels is None else labels[rest], val_size,
                                     seed + k)
-        fold = Fold(k, fit, val, test, units[rest], held_out=("subject", "trial"))
+        fold = Fold(k, fit, val, test, units[rest], held_out=traits.held_out)
         check_disjoint(fold)
         folds.append(fold)
     return folds
 
 
+def _trait(name: str) -> property:
+    """A read-only attribute of :class:`Protocol` that reads its traits."""
+    return property(lambda self: getattr(self.traits, name),
+                    doc=f"The traits' ``{name}`` (:class:`~physiosync.params.ProtocolTraits`).")
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """An evaluation protocol: what a fold holds out, and how the folds are made.
+    """An evaluation protocol: its traits, how the folds are made, and its caveat.
 
     Parameters
     ----------
-    name : str
-        The name in configurations (``protocol.name``) and reports.
-    within_subject : bool
-        True if folds hold out stimuli and every subject is in training and test
-        (one model per subject by default); False if they hold out subjects (one
-        pooled model) or, for a leaky protocol, windows.
+    traits : ProtocolTraits
+        What a fold holds out (:data:`physiosync.params.PROTOCOL_TRAITS`). The
+        protocol's ``name``, ``within_subject``, ``held_out``, ``leave_one_out``,
+        ``splits_windows``, ``leaky``, ``uses_n_splits``, ``per_subject_models`` and
+        ``description`` are read from it.
     split : callable
         ``split(units, *, n_splits, labels, val_size, seed, n_windows) -> list of Fold``,
         called by :func:`make_folds` with validated ``(n, 2)`` units.
-    description : str
-        What a fold tests, in a few words.
-    leaky : bool
-        True if test windows share units with training (``legacy-segment``); its
-        results carry a leakage warning.
-    splits_windows : bool
-        True if windows, not units, are split: :func:`make_folds` then needs
-        ``n_windows``.
-    uses_n_splits : bool
-        False for the leave-one-group-out protocols, which ignore ``n_splits``.
     caveat : str | None
         Printed under the title of the protocol's results.
     """
 
-    name: str
-    within_subject: bool
+    traits: ProtocolTraits
     split: Callable = field(repr=False)
-    description: str = ""
-    leaky: bool = False
-    splits_windows: bool = False
-    uses_n_splits: bool = True
     caveat: str | None = None
 
-    @property
-    def per_subject_models(self) -> bool:
-        """Whether fine-tuning fits one model per subject unless told to pool."""
-        return self.within_subject and not self.leaky
+    name = _trait("name")
+    held_out = _trait("held_out")
+    leave_one_out = _trait("leave_one_out")
+    description = _trait("description")
+    within_subject = _trait("within_subject")
+    splits_windows = _trait("splits_windows")
+    leaky = _trait("leaky")
+    uses_n_splits = _trait("uses_n_splits")
+    per_subject_models = _trait("per_subject_models")
 
 
-def _protocol(name: str, *, within: bool, leave_one_out: bool = False, **kw) -> Protocol:
-    """A protocol that holds out whole groups of stimuli (*within*) or of subjects."""
-    return Protocol(name, within, partial(_group_folds, protocol=name, within=within,
-                                          leave_one_out=leave_one_out),
-                    uses_n_splits=not leave_one_out, **kw)
+def _split_function(traits: ProtocolTraits) -> Callable:
+    """The split function of a protocol with these *traits*."""
+    if traits.splits_windows:
+        function = _window_folds
+    elif set(traits.held_out) == {"subject", "trial"}:
+        function = _subject_stimulus_folds
+    else:
+        function = _group_folds
+    return partial(function, traits=traits)
+
+
+def _caveat(traits: ProtocolTraits) -> str | None:
+    """The stimulus shortcut of protocols that hold out subjects but not their stimuli."""
+    if traits.held_out != ("subject",):
+        return None
+    if traits.leave_one_out:
+        return _STIMULUS_SHORTCUT.format(what="Leave-one-subject-out", whose="test subject")
+    return _STIMULUS_SHORTCUT.format(what="Subject k-fold", whose="test subjects")
 
 
 #: Every protocol by name, in documentation order.
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
-    _protocol("within-trial-kfold", within=True,
-              description="a set of stimuli, for every subject"),
-    _protocol("within-loto", within=True, leave_one_out=True,
-              description="one stimulus, for every subject"),
-    _protocol("loso", within=False, leave_one_out=True,
-              description="one subject, all stimuli",
-              caveat=_STIMULUS_SHORTCUT.format(what="Leave-one-subject-out",
-                                               whose="test subject")),
-    _protocol("subject-kfold", within=False, description="a set of subjects",
-              caveat=_STIMULUS_SHORTCUT.format(what="Subject k-fold", whose="test subjects")),
-    Protocol("subject-stimulus-kfold", False, _subject_stimulus_folds,
-             description="a set of subjects on a set of stimuli"),
-    Protocol("legacy-segment", False, _window_folds, leaky=True, splits_windows=True,
-             description="random windows, pooled (authors' protocol)"),
-)}
+PROTOCOLS: dict[str, Protocol] = {
+    name: Protocol(traits, _split_function(traits), _caveat(traits))
+    for name, traits in PROTOCOL_TRAITS.items()}
 
-#: Caveats that reports print under the title of a protocol's results (protocol -> text).
-CAVEATS: dict[str, str] = {p.name: p.caveat for p in PROTOCOLS.values() if p.caveat}
+#: Caveats that reports print under the title of a protocol's results (protocol -> text),
+#: a read-only view of the registry's ``caveat`` attributes.
+CAVEATS = types.MappingProxyType({p.name: p.caveat for p in PROTOCOLS.values() if p.caveat})
 #: Names of the cross-subject protocols (held-out subjects; one pooled model).
 CROSS = tuple(p.name for p in PROTOCOLS.values() if not p.within_subject and not p.leaky)
 

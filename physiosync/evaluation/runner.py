@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._logging import logger, progress
+from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError
-from ..params import FinetuneConfig
+from ..params import ONE_CLASS_RULES, FinetuneConfig
 from ..training.finetune import channel_importance, finetune, predict_proba
 from ..models.losses import collapsed_loss
 from .metrics import classification_metrics, model_chance_levels, trial_vote
@@ -38,30 +38,13 @@ from ..training.pretrain import pretrain_encoders
 from .protocols import Fold, check_disjoint
 from ..training.sampling import SlotData
 from .._utils import atomic_write, fingerprint
+from .._utils.checks import check_option
 
 __all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
            "bandpower_runner", "stimulus_prior_runner",
            "run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
-           "windows_per_unit", "permute_training_labels"]
-
-
-def _grid_rows(data: SlotData, units) -> list[tuple[int, int]]:
-    """Grid row indices ``(i, j)`` of ``(subject, trial)`` units, in their order."""
-    s_pos = {s: i for i, s in enumerate(data.subjects)}
-    t_pos = {t: i for i, t in enumerate(data.trials)}
-    return [(s_pos[int(s)], t_pos[int(t)]) for s, t in np.asarray(units).reshape(-1, 2)]
-
-
-def _cells_of(data: SlotData, units: np.ndarray) -> np.ndarray:
-    """Valid ``(s, t, w)`` grid cells of the given ``(subject, trial)`` units."""
-    if len(units) == 0:
-        return np.zeros((0, 3), dtype=np.int64)
-    mask = np.zeros(data.shape[:2], dtype=bool)
-    for i, j in _grid_rows(data, units):
-        mask[i, j] = True
-    cells = np.argwhere(data.valid & mask[:, :, None])
-    return cells.astype(np.int64)
+           "permute_training_labels"]
 
 
 def fold_cells(data: SlotData, fold: Fold, *, val_size: float = 0.1, seed: int = 0):
@@ -74,8 +57,8 @@ def fold_cells(data: SlotData, fold: Fold, *, val_size: float = 0.1, seed: int =
     the test windows).
     """
     if not fold.leaky:
-        return tuple(_cells_of(data, u) for u in (fold.train, fold.val, fold.test))
-    cells = _unit_ordered_cells(data, fold.train)
+        return tuple(data.cells(u) for u in (fold.train, fold.val, fold.test))
+    cells = data.cells(fold.train, order="units")
     test_mask = np.zeros(len(cells), dtype=bool)
     idx = np.asarray(fold.test_windows, dtype=np.int64)
     if idx.size and idx.max() >= len(cells):
@@ -88,21 +71,6 @@ def fold_cells(data: SlotData, fold: Fold, *, val_size: float = 0.1, seed: int =
     val_idx = np.sort(rng.choice(rest, n_val, replace=False)) if n_val else rest[:0]
     train_idx = np.setdiff1d(rest, val_idx)
     return cells[train_idx], cells[val_idx], cells[test_mask]
-
-
-def _unit_ordered_cells(data: SlotData, units) -> np.ndarray:
-    """Valid cells unit by unit, in the order of *units* (the order legacy folds use)."""
-    out = []
-    for i, j in _grid_rows(data, units):
-        w = np.nonzero(data.valid[i, j])[0]
-        out.append(np.column_stack([np.full(len(w), i), np.full(len(w), j), w]))
-    return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 3), np.int64)
-
-
-def windows_per_unit(data: SlotData, units) -> np.ndarray:
-    """Number of valid windows of each ``(subject, trial)`` unit (for legacy folds)."""
-    return np.array([int(data.valid[i, j].sum()) for i, j in _grid_rows(data, units)],
-                    dtype=np.int64)
 
 
 def _groups(cells: np.ndarray, per_subject: bool) -> list:
@@ -130,8 +98,7 @@ def one_class_models(data: SlotData, fold: Fold, *, per_subject: bool = True,
     PhysioSyncError
         With ``one_class="error"``, naming the fold and the subject.
     """
-    if one_class not in ("error", "constant"):
-        raise PhysioSyncError(f"one_class must be 'error' or 'constant', got {one_class!r}.")
+    check_option("one_class", one_class, ONE_CLASS_RULES)
     train, _, test = fold_cells(data, fold, val_size=val_size, seed=seed)
     single = {}
     for g in _groups(test, per_subject):
@@ -150,8 +117,8 @@ def one_class_models(data: SlotData, fold: Fold, *, per_subject: bool = True,
 
 def _prediction_frame(data: SlotData, cells: np.ndarray, proba: np.ndarray,
                       one_class: bool) -> pd.DataFrame:
-    frame = pd.DataFrame({"subject": np.asarray(data.subjects)[cells[:, 0]],
-                          "trial": np.asarray(data.trials)[cells[:, 1]], "window": cells[:, 2],
+    units = data.units_of(cells)
+    frame = pd.DataFrame({"subject": units[:, 0], "trial": units[:, 1], "window": cells[:, 2],
                           "y": data.labels[cells[:, 0], cells[:, 1]]})
     for c in range(proba.shape[1]):
         frame[f"p{c}"] = proba[:, c]
@@ -190,7 +157,7 @@ class FoldRunner:
         """JSON-ready settings that define the runner's results (hashed into fold keys)."""
         return {}
 
-    def prepare_fold(self, data: SlotData, fold: Fold, *, show_progress=False) -> None:
+    def prepare_fold(self, data: SlotData, fold: Fold) -> None:
         """Start a fold: reset what :meth:`fold_details` reports, do per-fold work."""
         self._importance = []
         self._curves = {}
@@ -224,9 +191,11 @@ class FoldRunner:
                 "channel_importance": np.mean(weights, axis=0).tolist() if weights else None}
 
 
+@verbose
+@deprecated_show_progress
 def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject: bool = True,
                   one_class: str = "error", val_size: float = 0.1, seed: int = 0,
-                  show_progress: bool | None = False):
+                  verbose: bool | str | int | None = None):
     """Run one fold with any :class:`FoldRunner`: the fold loop of every pipeline kind.
 
     Parameters
@@ -246,8 +215,11 @@ def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject:
         group's test windows and marks them ``one_class=True``.
     val_size, seed : float, int
         ``legacy-segment`` only: share of training windows held out for validation.
-    show_progress : bool | None
-        Passed to the runner's :meth:`~FoldRunner.prepare_fold`.
+    verbose : bool | str | int | None
+        Log level of the call, and with it the progress bars of the runner's training
+        (shown at ``"info"`` and below): ``None`` follows
+        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
+        ``"warning"``.
 
     Returns
     -------
@@ -263,7 +235,7 @@ def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject:
     single = one_class_models(data, fold, per_subject=per_subject, one_class=one_class,
                               val_size=val_size, seed=seed)
     train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
-    model.prepare_fold(data, fold, show_progress=show_progress)
+    model.prepare_fold(data, fold)
     n_classes = int(max(data.labels.max() + 1, 2))
     frames = []
     for g in _groups(test, per_subject):
@@ -309,23 +281,21 @@ class PhysioSyncRunner(FoldRunner):
                 "finetune_config": asdict(self.finetune_config),
                 "do_pretrain": self.do_pretrain, "importance": self.importance}
 
-    def prepare_fold(self, data: SlotData, fold: Fold, *, show_progress=False) -> None:
-        super().prepare_fold(data, fold, show_progress=show_progress)
-        self._show_progress = show_progress
+    def prepare_fold(self, data: SlotData, fold: Fold) -> None:
+        super().prepare_fold(data, fold)
         self._pre, self._curves = {}, {"pretrain": {}, "finetune": []}
         if not self.do_pretrain:
             return
         ft = self.finetune_config
         allowed = np.zeros(data.shape, dtype=bool)
-        cells = _cells_of(data, fold.pretrain)
+        cells = data.cells(fold.pretrain)
         allowed[tuple(cells.T)] = True
         which = [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
                  if used]
         encoders = pretrain_encoders(data, self.long_config, self.short_config,
                                      n_sub=self.n_sub, which=which, allowed=allowed,
                                      modalities=ft.modalities, device=self.device,
-                                     show_progress=show_progress, context=f"fold {fold.fold}",
-                                     cache=self.pretrain_cache)
+                                     context=f"fold {fold.fold}", cache=self.pretrain_cache)
         for name, (self._pre[name], hist) in encoders.items():
             cfg = self.long_config if name == "long" else self.short_config
             # The loss of a collapsed encoder: a run that stays above it learnt nothing.
@@ -341,7 +311,7 @@ class PhysioSyncRunner(FoldRunner):
         model, hist = finetune(data, train, val_cells=val if len(val) else None, config=ft,
                                pretrained=self._pre, n_sub=self.n_sub, n_classes=n_classes,
                                long_config=self.long_config, short_config=self.short_config,
-                               device=self.device, show_progress=self._show_progress)
+                               device=self.device)
         proba = predict_proba(model, data, test)
         self._curves["finetune"].append({"subject": subject,
                                          **_curve(hist, "epoch", "train_loss", "val_loss")})
@@ -351,13 +321,15 @@ class PhysioSyncRunner(FoldRunner):
         return proba
 
 
+@verbose
+@deprecated_show_progress
 def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = True,
              long_config: PretrainConfig | None = None,
              short_config: PretrainConfig | None = None,
              finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
-             importance: bool = True, device=None, show_progress: bool | None = False,
-             pretrain_cache: dict | None = None):
+             importance: bool = True, device=None, pretrain_cache: dict | None = None,
+             verbose: bool | str | int | None = None):
     """Pre-train, fine-tune and predict one fold (:class:`PhysioSyncRunner`).
 
     Parameters
@@ -384,15 +356,17 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         test windows.
     device : str | None
         Torch device.
-    show_progress : bool | None
-        Progress bars of the pre-training steps and fine-tuning epochs (``None``:
-        follow the log level).
     pretrain_cache : dict | None
         In-memory store of pre-trained encoders, filled and read by this function.
         Pre-training uses no labels, so runs of the same fold that differ only in
         their labels (the refits of a permutation null) can pass one dict to
         pre-train once. Entries are keyed by the allowed cells, the encoder and its
         configuration, not by the windows: never share one dict between datasets.
+    verbose : bool | str | int | None
+        Log level of the call, and with it the progress bars of the pre-training
+        steps and fine-tuning epochs (shown at ``"info"`` and below): ``None``
+        follows :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False``
+        is ``"warning"``.
 
     Returns
     -------
@@ -410,7 +384,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
                              importance=importance, device=device,
                              pretrain_cache=pretrain_cache)
     return run_fold_with(data, fold, model=model, per_subject=per_subject, one_class=one_class,
-                         val_size=val_size, seed=seed, show_progress=show_progress)
+                         val_size=val_size, seed=seed)
 
 
 class EstimatorRunner(FoldRunner):
@@ -465,8 +439,7 @@ class EstimatorRunner(FoldRunner):
     def _X(self, data: SlotData, cells: np.ndarray, *, per_unit: bool = False):
         if self.inputs == "units":
             rows = np.unique(cells[:, :2], axis=0) if per_unit else cells[:, :2]
-            return np.column_stack([np.asarray(data.subjects)[rows[:, 0]],
-                                    np.asarray(data.trials)[rows[:, 1]]]), rows
+            return data.units_of(rows), rows
         idx = torch.from_numpy(cells)
         return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).numpy()
                 for m in self.modalities or data.modalities}, cells
@@ -616,7 +589,7 @@ def train_label_counts(data: SlotData, fold: Fold, *, per_subject: bool = True,
     cells = np.concatenate([train, val])
     n_classes = int(max(data.labels.max() + 1, 2))
     labels = data.labels[cells[:, 0], cells[:, 1]]
-    subjects = np.asarray(data.subjects)[cells[:, 0]]
+    subjects = data.units_of(cells)[:, 0]
 
     def counts(y):
         return np.bincount(y, minlength=n_classes).astype(int).tolist()
@@ -631,8 +604,10 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+@verbose
+@deprecated_show_progress
 def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | None = None,
-                   resume: bool = True, runner=None, show_progress=None,
+                   resume: bool = True, runner=None, verbose: bool | str | int | None = None,
                    **run_kwargs) -> list[dict]:
     """Run every fold, persisting each one atomically; resume skips finished folds.
 
@@ -653,9 +628,11 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
         ``runner(data, fold, **run_kwargs) -> (predictions, details)``; default
         :func:`run_fold`. :func:`run_fold_with` with ``model=`` any :class:`FoldRunner`
         runs that runner (its :meth:`~FoldRunner.hyperparameters` key the folds).
-    show_progress : bool | None
-        Progress bars over folds (and, passed to *runner*, within them); ``None``
-        follows the log level.
+    verbose : bool | str | int | None
+        Log level of the call, *runner* included, and with it the progress bars over
+        folds and within them (shown at ``"info"`` and below): ``None`` follows
+        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
+        ``"warning"``.
     **run_kwargs
         Passed to *runner*.
 
@@ -675,8 +652,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     n_classes = int(max(data.labels.max() + 1, 2))
     split = {k: run_kwargs[k] for k in ("per_subject", "val_size", "seed") if k in run_kwargs}
     results = []
-    for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv")),
-                         disable=None if show_progress is None else not show_progress):
+    for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv"))):
         key = fingerprint(json.dumps({"settings": settings or {}, "hp": hp}, sort_keys=True,
                                      default=str), fold.manifest())
         path = out_dir / f"fold_{fold.fold:02d}.json"
@@ -694,8 +670,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
             except (OSError, ValueError):
                 pass  # unreadable: recompute
         try:
-            pred, details = (runner or run_fold)(data, fold, show_progress=show_progress,
-                                                 **run_kwargs)
+            pred, details = (runner or run_fold)(data, fold, **run_kwargs)
         except TrainingDivergedError as err:
             # Say which run diverged: the message reaches a user running many pipelines.
             where = f"pipeline {(settings or {}).get('pipeline', 'cv')!r}, "
@@ -749,7 +724,7 @@ def permute_training_labels(data: SlotData, fold: Fold, *, seed: int = 0) -> Slo
     for part in (fold.train, fold.val):
         if len(part) == 0:
             continue
-        rows = np.asarray(_grid_rows(data, part), dtype=np.int64)
+        rows = data.locate(part)
         for s in np.unique(rows[:, 0]):
             i, j = rows[rows[:, 0] == s].T
             labels[i, j] = rng.permutation(labels[i, j])

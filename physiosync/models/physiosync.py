@@ -17,20 +17,33 @@ from torch import nn
 
 from ..exceptions import PhysioSyncError
 from ..params import FinetuneConfig, PretrainConfig
+from ..preprocessing.windows import split_sub_windows
 from .encoders import SignalEncoder
 from .heads import CMCAHead, HierarchicalFusionHead, Projector
 
-__all__ = ["build_encoders", "PretrainModel", "PhysioSyncNet"]
+__all__ = ["build_encoders", "default_embed_dim", "PretrainModel", "PhysioSyncNet"]
+
+
+def default_embed_dim(n_times: int, n_heads: int) -> int:
+    """The token size for windows of *n_times* samples when ``embed_dim`` is None.
+
+    The window length rounded down to a multiple of *n_heads* (at least *n_heads*),
+    so that the attention heads split it evenly.
+    """
+    return max(n_times - n_times % n_heads, n_heads)
 
 
 def build_encoders(n_chans: dict, n_times: dict, config: PretrainConfig) -> nn.ModuleDict:
     """One :class:`SignalEncoder` per modality (EEG first) with the config's sizes.
 
-    The token size defaults to the EEG window length in samples, shared by all
-    modalities; only the EEG encoder gets prompts and dropout (as in the reference).
+    The token size (``config.embed_dim``) defaults to the EEG window length in samples,
+    rounded down to a multiple of ``config.n_heads``, shared by all modalities; only
+    the EEG encoder gets prompts and dropout (as in the reference). A size resolved
+    from the window length is not held to ``embed_dim``'s upper bound, which guards
+    against typed values only.
     """
     eeg = next(iter(n_chans))
-    dim = config.embed_dim or n_times[eeg]
+    dim = config.embed_dim or default_embed_dim(n_times[eeg], config.n_heads)
     return nn.ModuleDict({
         m: SignalEncoder(n_chans[m], n_times[m], dim, depth=config.depth,
                          n_heads=config.n_heads,
@@ -188,7 +201,8 @@ class PhysioSyncNet(nn.Module):
             for m in self.modalities:
                 b, c, t = x[m].shape
                 ts = t // self.n_sub
-                xs = x[m].reshape(b, c, self.n_sub, ts).transpose(1, 2).reshape(-1, c, ts)
+                # (B, C, n_sub, ts) -> the n_sub short windows of each long one, window-major
+                xs = split_sub_windows(x[m], self.n_sub).transpose(1, 2).reshape(-1, c, ts)
                 short_feats.append(self.short[m](xs).view(b, self.n_sub, -1))
         return long_feats, short_feats
 

@@ -40,6 +40,7 @@ from .._logging import logger, progress
 from .._utils import atomic_open, atomic_write, fsync_dir
 from ..exceptions import CacheError, DataFormatError, PhysioSyncError
 from ..datasets.base import RatedTrials
+from ..params import default_modalities
 from .transforms import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
                             release_preprocess, remove_baseline)
 
@@ -413,14 +414,15 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
 
     Parameters
     ----------
-    dataset : DEAP | DREAMER
-        A dataset reader from :mod:`physiosync.datasets`.
+    dataset : BaseDataset
+        A dataset reader from :mod:`physiosync.datasets` (e.g. ``DEAP``, ``DREAMER``,
+        or :func:`~physiosync.datasets.open_dataset`'s result).
     subjects : list of int | None
         Subjects to prepare; all by default.
     params : PrepareParams | None
         Preprocessing parameters; defaults to ``PrepareParams()`` with the dataset's
-        :data:`~physiosync.params.DEFAULT_MODALITIES` (EEG and GSR for DEAP, EEG and
-        ECG for DREAMER).
+        default modalities (:func:`~physiosync.params.default_modalities`: EEG and GSR
+        for DEAP, EEG and ECG for DREAMER).
     cache_dir : str | Path | None | False
         Cache folder; ``None`` uses :func:`default_cache_dir`, ``False`` disables the
         cache (arrays stay in memory).
@@ -436,8 +438,6 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
         bounded by roughly one subject however large the dataset.
     """
     if params is None:
-        from ..params import default_modalities
-
         params = PrepareParams(modalities=default_modalities(dataset.name))
     subjects = list(dataset.subjects if subjects is None else subjects)
     for s in subjects:

@@ -4,7 +4,9 @@ A window is identified by ``(subject, trial, window)``; its onset in seconds fro
 stimulus start is the same for every modality, and its start sample in modality
 ``m`` is ``onset_s * sfreq[m]``. With the default strides (equal to the lengths), the
 5 s window ``j`` contains exactly the 1 s windows ``5j .. 5j+4``
-(:meth:`WindowSet.sub_windows`).
+(:meth:`WindowSet.sub_windows`). :func:`split_sub_windows` is the one place where a
+window's samples are cut into equal shorter windows (the short windows of
+pre-training and of the fine-tuned model's short encoders).
 
 Windows are zero-copy strided views of the prepared arrays
 (:meth:`WindowSet.windows`); only :meth:`WindowSet.get`, which gathers an arbitrary
@@ -19,7 +21,45 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..exceptions import PhysioSyncError
 
-__all__ = ["WindowSet", "make_windows"]
+__all__ = ["WindowSet", "make_windows", "split_sub_windows"]
+
+
+def split_sub_windows(x, n_sub: int):
+    """Cut windows into *n_sub* equal consecutive sub-windows (a view, no copy).
+
+    The last axis (time) of *x* is split into ``n_sub`` pieces of
+    ``n_times // n_sub`` samples; the last ``n_times % n_sub`` samples, if any, are
+    dropped. Sub-window ``k`` of a window holds its samples
+    ``k * n_t .. (k + 1) * n_t - 1`` with ``n_t = n_times // n_sub``.
+
+    Parameters
+    ----------
+    x : ndarray | Tensor, shape (..., n_times)
+        Windows, e.g. ``(n_windows, n_channels, n_times)``.
+    n_sub : int
+        Number of sub-windows per window (1 returns *x* with a new axis of size 1).
+
+    Returns
+    -------
+    sub_windows : ndarray | Tensor, shape (..., n_sub, n_times // n_sub)
+        A view of *x* (of the same type): ``out[..., k, :]`` is sub-window ``k``.
+
+    See Also
+    --------
+    WindowSet.sub_windows : which shorter windows of a :class:`WindowSet` tile a
+        longer one (with the default strides, the same samples as this split).
+    """
+    n_sub = int(n_sub)
+    n_times = int(x.shape[-1])
+    if n_sub < 1 or n_times < n_sub:
+        raise PhysioSyncError(
+            f"cannot cut windows of {n_times} samples into n_sub={n_sub} sub-windows; "
+            f"n_sub must be between 1 and {n_times}.")
+    n_t = n_times // n_sub
+    x = x[..., :n_t * n_sub]
+    if isinstance(x, np.ndarray):
+        return sliding_window_view(x, n_t, axis=-1)[..., ::n_t, :]
+    return x.unfold(-1, n_t, n_t)  # a torch.Tensor (this module does not import torch)
 
 
 def _n_samples(seconds: float, sfreq: float, what: str) -> int:
@@ -148,6 +188,13 @@ class WindowSet:
         index : ndarray of int, shape (n_long, long / short)
             Row ``j`` lists the short-window indices (within the same trial) that tile
             long window ``j`` exactly.
+
+        See Also
+        --------
+        split_sub_windows : cut the samples of windows into equal sub-windows (with the
+            default strides, ``windows(s, m, short)[:, index]`` holds the same samples as
+            ``split_sub_windows(windows(s, m, long), n)`` with the sub-window axis
+            moved before the channels).
         """
         long, short = self._check_length(long), self._check_length(short)
         ratio = long / short

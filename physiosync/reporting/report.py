@@ -71,6 +71,7 @@ import pandas as pd
 from .._utils import atomic_write
 from ..evaluation.metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
+from ..evaluation.protocols import PROTOCOLS
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p, _headline_of,
                    _headline_sentence, _one_class_sentence, metric_label)
 
@@ -430,8 +431,6 @@ def class_names(target: str, n_classes: int) -> list:
 
 def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
     """Reports without ``per_subject_models``: within-subject protocols had them."""
-    from ..evaluation.protocols import PROTOCOLS
-
     spec = PROTOCOLS.get(protocol)
     return bool(spec is not None and spec.per_subject_models and not leaky)
 
@@ -474,11 +473,10 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     report : dict
         See the module docstring.
     """
-    from ..evaluation.protocols import CAVEATS
-
     if not isinstance(results, dict):
         results = {"physiosync": results}
-    leaky = protocol == "legacy-segment"
+    spec = PROTOCOLS.get(protocol)  # None for a protocol this version does not know
+    leaky = bool(spec and spec.leaky)
     if per_subject_models is None:
         per_subject_models = _infer_per_subject_models(protocol, leaky)
     parts = {}
@@ -497,7 +495,8 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                                      n_classes=n_classes, seed=seed)
                    for other in parts if other != primary]
     return {"protocol": protocol, "target": target, "leaky": leaky,
-            "warning": LEAKAGE_WARNING if leaky else None, "caveat": CAVEATS.get(protocol),
+            "warning": LEAKAGE_WARNING if leaky else None,
+            "caveat": spec.caveat if spec else None,
             "n_classes": n_classes, "class_names": class_names(target, n_classes),
             "primary": primary, "per_subject_models": bool(per_subject_models),
             "config": config or {}, "headline": parts[primary]["headline"],

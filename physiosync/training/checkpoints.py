@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .._utils import atomic_path
 from .._version import __version__
-from ..exceptions import CheckpointError
+from ..exceptions import CheckpointError, PhysioSyncError
 
 __all__ = ["save_checkpoint", "read_checkpoint", "load_checkpoint", "CheckpointError"]
 
@@ -162,6 +162,9 @@ def _check_state_matches(path, model_class, config: dict, state: dict) -> None:
         raise CheckpointError(
             f"{path}: the stored configuration describes a model with far more weight tensors "
             f"than the {len(state)} the file holds; the file is damaged or crafted.") from None
+    except PhysioSyncError as err:  # a value refused by today's parameter checks
+        raise CheckpointError(f"{path}: the stored configuration does not describe a model "
+                              f"this version accepts: {_first_line(err)}") from None
     except Exception as err:  # any failure to build from the stored config is a bad file
         raise CheckpointError(f"{path}: the stored configuration does not describe a model "
                               f"({type(err).__name__}: {_first_line(err)}).") from None

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._logging import logger, progress
+from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError
 from ..models.physiosync import PhysioSyncNet
 from ..params import FinetuneConfig
@@ -111,11 +111,13 @@ def evaluate_cells(model, data: SlotData, cells, labels, *, batch_size=256, devi
 
 
 @flush_denormals()
+@verbose
+@deprecated_show_progress
 def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, val_labels=None,
              config: FinetuneConfig | None = None,
              pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
              long_config=None, short_config=None, device=None, checkpoint=None,
-             resume: bool = True, show_progress=None):
+             resume: bool = True, verbose: bool | str | int | None = None):
     """Fine-tune a :class:`PhysioSyncNet` on labelled windows.
 
     Parameters
@@ -142,9 +144,9 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         Number of classes (default: from the training labels).
     long_config, short_config : PretrainConfig | None
         Encoder sizes; default to those of the pre-trained models.
-    device, checkpoint, resume, show_progress
+    device, checkpoint, resume, verbose
         As in :func:`physiosync.training.pretrain.pretrain`; the checkpoint is written after
-        every epoch.
+        every epoch, and the progress bar counts epochs.
 
     Returns
     -------
@@ -220,8 +222,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         logger.info("resuming fine-tuning from %s at epoch %d", ckpt, start)
     select = cfg.select if val_cells is not None else "last"
     n = len(train_cells)
-    for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start,
-                          disable=None if show_progress is None else not show_progress):
+    for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start):
         t_epoch = time.perf_counter()
         model.train()
         if cfg.freeze_encoders:

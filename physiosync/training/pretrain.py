@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._logging import logger, progress
+from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..models.losses import pretrain_loss
 from ..models.physiosync import PretrainModel
@@ -90,10 +90,12 @@ def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
 
 
 @flush_denormals()
+@verbose
+@deprecated_show_progress
 def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=None,
              n_sub: int = 1, modalities=None, device=None, checkpoint=None,
-             resume: bool = True, model: PretrainModel | None = None, show_progress=None,
-             resume_with: dict | None = None):
+             resume: bool = True, model: PretrainModel | None = None,
+             resume_with: dict | None = None, verbose: bool | str | int | None = None):
     """Pre-train encoders with inter-subject temporal contrast and CM-CA.
 
     Parameters
@@ -120,13 +122,16 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         same configuration is continued from its step.
     model : PretrainModel | None
         Start from this model instead of a fresh one.
-    show_progress : bool | None
-        Progress bar; ``None`` follows the log level.
     resume_with : dict | None
         Optimiser settings to change when resuming, e.g. ``{"lr": 1e-4}`` after a
         divergence (keys: ``"lr"``, ``"weight_decay"``). They override *config*, the
         checkpoint is accepted although it was written with other values, and the
         change is recorded in the history entry of the first resumed step.
+    verbose : bool | str | int | None
+        Log level of the call, and with it the progress bar (shown at ``"info"`` and
+        below): ``None`` follows :func:`physiosync.set_log_level`, ``True`` is
+        ``"info"``, ``False`` is ``"warning"``. Replaces ``show_progress``, which still
+        works for one release with a :class:`FutureWarning`.
 
     Returns
     -------
@@ -194,8 +199,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
 
     model.train()
     t0 = time.perf_counter()
-    for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start,
-                         disable=None if show_progress is None else not show_progress):
+    for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start):
         t_step = time.perf_counter()
         batch = sampler.batch(step, N_KINDS)
         s, t, w, sub = batch.flat_index
@@ -239,12 +243,14 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     return model.eval(), history
 
 
+@verbose
+@deprecated_show_progress
 def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
                       short_config: PretrainConfig | None = None, *, n_sub: int = 5,
                       which=("long", "short"), allowed=None, modalities=None, device=None,
                       checkpoint_dir=None, resume: bool = True, resume_with: dict | None = None,
-                      show_progress=None, verbose: bool = False, context: str | None = None,
-                      cache: dict | None = None) -> dict:
+                      context: str | None = None, cache: dict | None = None,
+                      verbose: bool | str | int | None = None) -> dict:
     """Pre-train the long and short encoders (LS-TCL): one :func:`pretrain` run per length.
 
     The long encoders see the windows of *data* whole; the short ones see their *n_sub*
@@ -271,11 +277,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         ``None`` picks CUDA, then MPS, then the CPU.
     checkpoint_dir : str | Path | None
         Folder for ``pretrain_long.pt`` and ``pretrain_short.pt`` (none without it).
-    resume, resume_with, show_progress
+    resume, resume_with
         As in :func:`pretrain`, for both runs.
-    verbose : bool
-        Print (and log) a line before each run, with its checkpoint, and one after it
-        with its number of steps and first and last loss.
     context : str | None
         Prefix of the message of a :class:`TrainingDivergedError`, e.g. ``"fold 3"``:
         it becomes ``"fold 3, long-window pre-training: ..."``.
@@ -284,6 +287,10 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         the allowed cells, the encoder, its configuration, the modalities and the device
         (not by the windows: never share one dict between datasets). Pre-training uses
         no labels, so runs that differ only in their labels can share it.
+    verbose : bool | str | int | None
+        Log level of the call, as in :func:`pretrain`. At ``"debug"``, a line before
+        each run names it and its checkpoint, and one after it gives its number of
+        steps and first and last loss.
 
     Returns
     -------
@@ -312,22 +319,18 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
             out[name] = cache[key]
             continue
         ckpt = Path(checkpoint_dir) / f"pretrain_{name}.pt" if checkpoint_dir is not None else None
-        if verbose:
-            line = f"pre-training the {name} encoders" + (f" -> {ckpt}" if ckpt else "")
-            print(line)
-            logger.info(line)
+        logger.debug("pre-training the %s encoders%s", name, f" -> {ckpt}" if ckpt else "")
         try:
             model, hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, modalities=modalities,
                                    device=device, checkpoint=ckpt, resume=resume,
-                                   show_progress=show_progress, resume_with=resume_with)
+                                   resume_with=resume_with)
         except TrainingDivergedError as err:
             if context is None:
                 raise
             raise TrainingDivergedError(f"{context}, {name}-window pre-training: {err}") from err
-        if verbose:
-            print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
-            logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
-                        hist[0]["loss"], hist[-1]["loss"])
+        if hist:
+            logger.debug("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
+                         hist[0]["loss"], hist[-1]["loss"])
         out[name] = (model, hist)
         if cache is not None:
             cache[key] = out[name]

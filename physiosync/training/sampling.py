@@ -6,6 +6,13 @@ subjects. :class:`SlotData` holds the windows of every subject on one grid
 ``(subject, trial, window)``, with a mask of the cells that may be used (for
 example training subjects and training trials only). :class:`SynchronySampler`
 draws batches from the allowed cells only, with vectorised tensor indexing.
+
+Two coordinate systems meet here, and :class:`SlotData` is the one place that
+converts between them: *units* are ``(subject, trial)`` ids (what folds are made
+of), *cells* are ``(s, t, w)`` grid positions (what the sampler, fine-tuning and
+prediction index). :attr:`SlotData.description` lists the units with their grid
+positions, :meth:`SlotData.locate` and :meth:`SlotData.cells` go from units to grid
+positions and cells, and :meth:`SlotData.units_of` back.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..exceptions import PhysioSyncError
-from .._utils import derive_seed
+from ..exceptions import InputShapeError, PhysioSyncError
+from .._utils import check_option, derive_seed
+from ..preprocessing.windows import split_sub_windows
 
 __all__ = ["SlotData", "SynchronySampler", "SlotBatch"]
 
@@ -33,6 +41,18 @@ class SlotData:
         Subject ids and trial (video) ids of the grid axes.
     labels : ndarray of int, shape (n_subjects, n_trials) | None
         Per-trial class labels, if known (-1 where unknown).
+
+    See Also
+    --------
+    SlotData.from_windows : the windows of prepared subjects.
+    SlotData.from_arrays : windows given as arrays with their subject and trial ids.
+
+    Notes
+    -----
+    A *unit* is a ``(subject, trial)`` pair of ids, the grain of every fold; a *cell*
+    is a ``(s, t, w)`` grid position: row ``s`` of :attr:`subjects`, column ``t`` of
+    :attr:`trials`, window ``w``. :attr:`description` lists the units;
+    :meth:`locate`, :meth:`cells` and :meth:`units_of` convert between the two.
     """
 
     def __init__(self, x: dict, valid, subjects, trials, labels=None):
@@ -62,6 +82,107 @@ class SlotData:
         """``(n_subjects, n_trials, n_windows)``."""
         return self.valid.shape
 
+    @property
+    def description(self):
+        """The units: one row per ``(subject, trial)`` with at least one valid window.
+
+        Rows are in grid order (by subject row, then trial column), the order of
+        :meth:`cells` with ``order="grid"``.
+
+        Returns
+        -------
+        description : DataFrame
+            Columns ``subject`` and ``trial`` (ids), ``s`` and ``t`` (grid row and
+            column), ``n_windows`` (valid windows of the unit) and, for labelled data,
+            ``label``. Built from :attr:`valid` and :attr:`labels` on each access, so it
+            follows a copy whose labels were replaced.
+        """
+        import pandas as pd
+
+        s, t = np.nonzero(self.valid.any(axis=2))
+        frame = pd.DataFrame({
+            "subject": np.asarray(self.subjects, dtype=np.int64)[s],
+            "trial": np.asarray(self.trials, dtype=np.int64)[t],
+            "s": s.astype(np.int64), "t": t.astype(np.int64),
+            "n_windows": self.valid[s, t].sum(axis=1).astype(np.int64)})
+        if self.labels is not None:
+            frame["label"] = self.labels[s, t]
+        return frame
+
+    def locate(self, units) -> np.ndarray:
+        """Grid positions of ``(subject, trial)`` units.
+
+        Parameters
+        ----------
+        units : array-like of int, shape (K, 2)
+            Subject and trial ids.
+
+        Returns
+        -------
+        positions : ndarray of int64, shape (K, 2)
+            Grid row ``s`` and column ``t`` of each unit, in the order of *units*.
+        """
+        units = np.asarray(units, dtype=np.int64).reshape(-1, 2)
+        s_pos = {s: i for i, s in enumerate(self.subjects)}
+        t_pos = {t: j for j, t in enumerate(self.trials)}
+        s = np.array([s_pos.get(v, -1) for v in units[:, 0].tolist()], dtype=np.int64)
+        t = np.array([t_pos.get(v, -1) for v in units[:, 1].tolist()], dtype=np.int64)
+        unknown = (s < 0) | (t < 0)
+        if unknown.any():
+            subject, trial = units[np.argmax(unknown)]
+            raise PhysioSyncError(
+                f"unit (subject {subject}, trial {trial}) is not in this data (subjects "
+                f"{self.subjects}, trials {self.trials}); the units were made for other data.")
+        return np.column_stack([s, t]).astype(np.int64)
+
+    def cells(self, units, *, order: str = "grid") -> np.ndarray:
+        """Valid ``(s, t, w)`` grid cells of ``(subject, trial)`` units.
+
+        Parameters
+        ----------
+        units : array-like of int, shape (K, 2)
+            Subject and trial ids.
+        order : {"grid", "units"}
+            ``"grid"``: every cell once, sorted by ``(s, t, w)`` (whatever the order of
+            *units*). ``"units"``: unit by unit in the order of *units*, windows in
+            ascending order (a unit listed twice gives its cells twice).
+
+        Returns
+        -------
+        cells : ndarray of int64, shape (n_cells, 3)
+        """
+        check_option("order", order, ("grid", "units"))
+        pos = self.locate(units)
+        if order == "grid":
+            mask = np.zeros(self.shape[:2], dtype=bool)
+            mask[pos[:, 0], pos[:, 1]] = True
+            return np.argwhere(self.valid & mask[:, :, None]).astype(np.int64)
+        out = []
+        for i, j in pos:
+            w = np.nonzero(self.valid[i, j])[0]
+            out.append(np.column_stack([np.full(len(w), i), np.full(len(w), j), w]))
+        return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 3), np.int64)
+
+    def units_of(self, cells) -> np.ndarray:
+        """``(subject, trial)`` ids of grid cells (or of ``(s, t)`` grid positions).
+
+        Parameters
+        ----------
+        cells : array-like of int, shape (K, 3) or (K, 2)
+            Grid cells ``(s, t, w)`` or positions ``(s, t)``.
+
+        Returns
+        -------
+        units : ndarray of int64, shape (K, 2)
+            Subject and trial id of each row, in the order of *cells*.
+        """
+        cells = np.asarray(cells, dtype=np.int64)
+        if cells.ndim != 2 or cells.shape[1] not in (2, 3):
+            raise PhysioSyncError(f"cells must be (K, 3) (s, t, w) cells or (K, 2) (s, t) "
+                                  f"positions, got shape {cells.shape}.")
+        return np.column_stack([np.asarray(self.subjects, dtype=np.int64)[cells[:, 0]],
+                                np.asarray(self.trials, dtype=np.int64)[cells[:, 1]]])
+
     def n_chans(self, modality: str) -> int:
         """Channels of *modality*."""
         return int(self.x[modality].shape[3])
@@ -72,7 +193,11 @@ class SlotData:
 
     @classmethod
     def from_windows(cls, windows, length: float, modalities=None, target=None):
-        """Build from a :class:`~physiosync.preprocessing.windows.WindowSet` (copies into one tensor).
+        """Build from a :class:`~physiosync.preprocessing.windows.WindowSet`.
+
+        The windows are copied once, from the prepared arrays (which may be read-only
+        memory maps) into one dense float32 tensor per modality: the grid the sampler
+        and fine-tuning index, and what :meth:`to` moves to a device.
 
         Parameters
         ----------
@@ -84,6 +209,11 @@ class SlotData:
             Modalities to keep (default: all).
         target : str | None
             If given, per-trial labels of this target are attached.
+
+        Returns
+        -------
+        data : SlotData
+            Subjects in the order of ``windows.subjects``, trials sorted.
         """
         modalities = tuple(modalities or windows.modalities)
         subjects = windows.subjects
@@ -105,10 +235,70 @@ class SlotData:
             if target is not None:
                 labels[i, rows] = p.labels(target)
             for m in modalities:
-                # np.array copies: the prepared arrays may be read-only memory maps.
-                x[m][i, rows, :k] = torch.from_numpy(
-                    np.array(windows.windows(s, m, length), dtype=np.float32))
+                # Straight from the strided (read-only) view into the grid's memory:
+                # no intermediate copy of the subject's windows.
+                x[m].numpy()[i, rows, :k] = windows.windows(s, m, length)
         return cls(x, valid, subjects, trials, labels if target is not None else None)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, subject=None, trial=None, window=None):
+        """Build from windows given as arrays, with the subject and trial of each.
+
+        Parameters
+        ----------
+        arrays : dict of str -> ndarray
+            Per modality, windows of shape ``(n_windows, n_channels, n_times)``.
+        subject, trial : array-like of int, shape (n_windows,) | None
+            Subject and trial (stimulus) id of each window; both or neither. Without
+            them, all windows are one unit (subject 0, trial 0), in order.
+        window : array-like of int, shape (n_windows,) | None
+            Position of each window within its trial (default: the order of appearance
+            of the unit's windows).
+
+        Returns
+        -------
+        data : SlotData
+            Unlabelled; subjects and trials are the sorted unique ids (as
+            :meth:`from_windows` orders them for prepared subjects with sorted ids).
+        cells : ndarray of int64, shape (n_windows, 3)
+            The grid cell of each input window, in input order.
+        """
+        n = len(next(iter(arrays.values())))
+        if subject is None and trial is None:
+            cells = np.column_stack([np.zeros(n, int), np.zeros(n, int), np.arange(n)])
+            subjects, trials = [0], [0]
+        elif subject is None or trial is None:
+            raise PhysioSyncError("pass both subject and trial (or neither).")
+        else:
+            subject, trial = np.asarray(subject), np.asarray(trial)
+            if subject.shape != (n,) or trial.shape != (n,):
+                raise InputShapeError(
+                    f"subject and trial must have one entry per window ({n}).")
+            subjects, s_idx = np.unique(subject, return_inverse=True)
+            trials, t_idx = np.unique(trial, return_inverse=True)
+            if window is None:  # position of each window within its unit, in order
+                window = np.zeros(n, int)
+                keys = s_idx * len(trials) + t_idx
+                for k in np.unique(keys):
+                    rows = np.nonzero(keys == k)[0]
+                    window[rows] = np.arange(rows.size)
+            window = np.asarray(window, dtype=int)
+            if window.shape != (n,) or window.min() < 0:
+                raise InputShapeError("window must hold one non-negative index per window.")
+            cells = np.column_stack([s_idx, t_idx, window])
+            if len(np.unique(cells, axis=0)) != n:
+                raise PhysioSyncError(
+                    "two windows share the same (subject, trial, window) position.")
+            subjects, trials = list(subjects), list(trials)
+        shape = (len(subjects), len(trials), int(cells[:, 2].max()) + 1)
+        valid = np.zeros(shape, dtype=bool)
+        valid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+        x = {}
+        for m, v in arrays.items():
+            grid = torch.zeros(shape + v.shape[1:], dtype=torch.float32)
+            grid[cells[:, 0], cells[:, 1], cells[:, 2]] = torch.from_numpy(v)
+            x[m] = grid
+        return cls(x, valid, subjects, trials), cells.astype(np.int64)
 
     def gather(self, modality: str, s_idx, t_idx, w_idx, n_sub: int = 1, sub=None):
         """Windows at grid positions, optionally one sub-window of each.
@@ -127,12 +317,15 @@ class SlotData:
         Returns
         -------
         batch : Tensor, shape (K, n_channels, n_times // n_sub)
+
+        See Also
+        --------
+        physiosync.preprocessing.windows.split_sub_windows : how windows are cut.
         """
         x = self.x[modality]
         if sub is None:
             return x[s_idx, t_idx, w_idx]
-        n_t = x.shape[-1] // n_sub
-        tiles = x[..., :n_t * n_sub].unfold(-1, n_t, n_t)  # (S, T, W, C, n_sub, n_t) view
+        tiles = split_sub_windows(x, n_sub)  # (S, T, W, C, n_sub, n_t) view
         return tiles[s_idx, t_idx, w_idx, :, sub]
 
     def to(self, device):
