@@ -6,10 +6,10 @@ format-faithful synthetic data.
 """
 
 from ._logging import set_log_level, use_log_level
-from .exceptions import (CacheError, DataFormatError, DataNotFoundError, PhysioSyncError,
-                         RunFolderError, UnknownSubjectError)
-
 from ._version import __version__
+from .exceptions import (CacheError, CheckpointError, ConfigError, DataFormatError,
+                         DataNotFoundError, InputShapeError, LeakageError, PhysioSyncError,
+                         RunFolderError, ShapeError, TrainingDivergedError, UnknownSubjectError)
 
 _SUBMODULES = ("datasets", "synthetic", "preprocessing", "models", "training", "estimators",
                "evaluation", "reporting", "config", "experiment", "runfolder")
@@ -39,12 +39,10 @@ __all__ = [
     "__version__",
     "set_log_level",
     "use_log_level",
-    "PhysioSyncError",
-    "DataFormatError",
-    "DataNotFoundError",
-    "UnknownSubjectError",
-    "CacheError",
-    "RunFolderError",
+    # every exception class
+    "PhysioSyncError", "DataFormatError", "DataNotFoundError", "UnknownSubjectError",
+    "CacheError", "RunFolderError", "ConfigError", "CheckpointError", "ShapeError",
+    "InputShapeError", "LeakageError", "TrainingDivergedError",
     "PhysioSyncClassifier",
     "load_checkpoint",
     "load_config",

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ._utils.docs import fill_doc
+
 logger = logging.getLogger("physiosync")
 logger.addHandler(logging.NullHandler())
 logger.propagate = True
@@ -168,7 +170,8 @@ def verbose(function):
     Returns
     -------
     wrapped : callable
-        *function*, run inside :func:`use_log_level` when ``verbose`` is not None.
+        *function*, run inside :func:`use_log_level` when ``verbose`` is not None,
+        its docstring's ``%(verbose)s`` filled (:func:`~physiosync._utils.docs.fill_doc`).
     """
     params = inspect.signature(function).parameters
     method = next(iter(params), None) == "self"
@@ -185,7 +188,7 @@ def verbose(function):
         with use_log_level(level):
             return function(*args, **kwargs)
 
-    return wrapper
+    return fill_doc(wrapper)
 
 
 def _outside_stacklevel() -> int:

@@ -123,6 +123,16 @@ def cmd_cv(args) -> int:
     return 0
 
 
+def _folds_text(protocol) -> str:
+    """How many folds *protocol* (a ``ProtocolConfig``) makes, in words for the user."""
+    traits = params.PROTOCOL_TRAITS[protocol.name]
+    if traits.uses_n_splits:
+        return f"{protocol.n_splits} folds"
+    # Leave-one-out protocols ignore n_splits: one fold per held-out subject or stimulus.
+    groups = {"subject": "subject", "trial": "stimulus"}
+    return "one fold per " + " and ".join(groups[g] for g in traits.held_out)
+
+
 def cmd_demo(args) -> int:
     from .synthetic import make_deap
     from .experiment import run_experiment
@@ -141,7 +151,7 @@ def cmd_demo(args) -> int:
     args.cache_dir = str(out / "cache")
     cfg = _load_run_config(args)
     print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
-          f"({cfg.protocol.name}, {cfg.protocol.n_splits} folds, target {cfg.data.target}): "
+          f"({cfg.protocol.name}, {_folds_text(cfg.protocol)}, target {cfg.data.target}): "
           "prepare, pre-train, fine-tune, predict")
     emb = sorted({cfg.pretrain_long.embedding, cfg.pretrain_short.embedding})
     print(f"    model: a small PhysioSync with the {' and '.join(emb)} embedding"

@@ -26,11 +26,13 @@ from .params import PretrainConfig
 from .training.pretrain import pretrain_encoders
 from .training.sampling import SlotData
 from ._utils import derive_seed
+from ._utils.docs import fill_doc
 
 __all__ = ["PhysioSyncClassifier", "InputShapeError"]
 
 
 
+@fill_doc
 class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """PhysioSync as a scikit-learn classifier.
 
@@ -76,11 +78,8 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``None`` picks CUDA, then MPS, then the CPU.
     random_state : int | None
         Seed; ``None`` draws one at ``fit``.
-    verbose : bool | str | int | None
-        Log level of ``fit``, and with it the progress bars of pre-training and
-        fine-tuning (shown at ``"info"`` and below): ``None`` follows
-        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
-        ``"warning"``.
+    %(verbose)s
+        It applies to ``fit`` (pre-training and fine-tuning, and their bars).
 
     Attributes
     ----------

@@ -8,22 +8,6 @@ Python (``except ValueError``, ``except FileNotFoundError``) keeps working.
 
 from __future__ import annotations
 
-__all__ = [
-    "PhysioSyncError",
-    "DataFormatError",
-    "DataNotFoundError",
-    "UnknownSubjectError",
-    "CacheError",
-    "RunFolderError",
-    "ConfigError",
-    "TrainingDivergedError",
-    "ShapeError",
-    "CheckpointError",
-    "InputShapeError",
-    "LeakageError",
-]
-
-
 class PhysioSyncError(Exception):
     """Base class of every error raised by physiosync."""
 
@@ -81,3 +65,8 @@ class InputShapeError(PhysioSyncError, ValueError):
 class LeakageError(PhysioSyncError, AssertionError):
     """A unit sits in two partitions of a fold, or a held-out subject or stimulus is
     used for training."""
+
+
+#: Every public exception class of this module.
+__all__ = sorted(name for name, obj in globals().items()
+                 if isinstance(obj, type) and issubclass(obj, Exception) and name[0] != "_")

@@ -92,8 +92,23 @@ def open_dataset(data_cfg):
     return _open(data_cfg.name, data_cfg.root)
 
 
-def load_experiment_data(cfg: RunConfig) -> ExperimentData:
-    """Prepare the configured subjects and build the labelled long windows."""
+@verbose
+def load_experiment_data(cfg: RunConfig, *,
+                         verbose: bool | str | int | None = None) -> ExperimentData:
+    """Prepare the configured subjects and build the labelled long windows.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration; its ``data`` section is read.
+    %(verbose)s
+        It covers the preparation and its progress bar.
+
+    Returns
+    -------
+    data : ExperimentData
+        Labelled long windows, units, labels and a description of the source.
+    """
     from .preprocessing.cache import prepare
     from .params import PrepareParams, default_modalities
     from .training.sampling import SlotData
@@ -177,12 +192,25 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
                                                   pipeline=spec["name"])
 
 
-def plan_experiment(cfg: RunConfig) -> dict:
+@verbose
+def plan_experiment(cfg: RunConfig, *, verbose: bool | str | int | None = None) -> dict:
     """Everything :func:`run_experiment` checks before training, without training.
 
     Prepares the data (through the cache), makes the folds and runs the pre-flight
-    checks. Returns ``data`` (:class:`ExperimentData`), ``folds`` and ``table``, a
-    DataFrame with the number of subjects, units and windows of each partition per fold.
+    checks.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration.
+    %(verbose)s
+        It covers the preparation and its progress bar.
+
+    Returns
+    -------
+    plan : dict
+        ``data`` (:class:`ExperimentData`), ``folds`` and ``table``, a DataFrame with
+        the number of subjects, units and windows of each partition per fold.
     """
     import pandas as pd
 
@@ -335,11 +363,8 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     overwrite : bool
         Replace a different physiosync run found in *out_dir* (its own files only;
         files it did not write are never deleted, and such a folder is refused).
-    verbose : bool | str | int | None
-        Log level of the run on the console, and with it the progress bars (shown at
-        ``"info"`` and below, on a terminal): ``None`` follows
-        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
-        ``"warning"``. ``run.log`` receives INFO and above whatever the level.
+    %(verbose)s
+        It sets the console; ``run.log`` receives INFO and above whatever the level.
         Replaces ``show_progress``, which still works for one release with a
         :class:`FutureWarning`.
 

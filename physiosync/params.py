@@ -165,6 +165,16 @@ def default_modalities(dataset: str) -> tuple:
     return DEFAULT_MODALITIES.get(str(dataset).lower(), DEFAULT_MODALITIES["deap"])
 
 
+class _FromDict:
+    """``from_dict``: build a parameter dataclass from a stored dict (checkpoints, reports)."""
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Build from a dict, ignoring keys that are not fields (e.g. stored shapes)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
 @dataclass(frozen=True)
 class PrepareParams:
     """Everything that determines the prepared arrays (and so the cache key).
@@ -241,7 +251,7 @@ class PrepareParams:
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(_FromDict):
     """Hyper-parameters of one pre-training run (defaults: the reference's DEAP setting).
 
     Parameters
@@ -359,15 +369,10 @@ class PretrainConfig:
         validate_params(self)
         self.loss_weights = tuple(float(w) for w in self.loss_weights)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "PretrainConfig":
-        """Build from a dict, ignoring keys that are not fields (e.g. shapes)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(_FromDict):
     """Hyper-parameters of fine-tuning (defaults: the reference's DEAP dependent run).
 
     Parameters
@@ -442,11 +447,6 @@ class FinetuneConfig:
             raise PhysioSyncError("At least one of use_long and use_short must be True.")
         validate_params(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "FinetuneConfig":
-        """Build from a dict, ignoring keys that are not fields."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass

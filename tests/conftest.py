@@ -21,6 +21,55 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
+def _logging_state() -> dict:
+    """What a test may change about the ``physiosync`` logger and the verbosity globals."""
+    from physiosync import _logging
+
+    logger = _logging.logger
+    return {"level": logger.level, "handlers": list(logger.handlers),
+            "handler filters": [list(h.filters) for h in logger.handlers],
+            "filters": list(logger.filters), "propagate": logger.propagate,
+            "disabled": logger.disabled, "_console_level": _logging._console_level,
+            "_bars": _logging._bars}
+
+
+def _restore_logging_state(state: dict) -> None:
+    from physiosync import _logging
+
+    logger = _logging.logger
+    for handler in [h for h in logger.handlers if h not in state["handlers"]]:
+        logger.removeHandler(handler)
+        handler.close()  # a StreamHandler leaves its stream open; a log file is closed
+    for handler, filters in zip(state["handlers"], state["handler filters"]):
+        handler.filters = list(filters)
+    logger.handlers = list(state["handlers"])
+    logger.filters = list(state["filters"])
+    logger.setLevel(state["level"])
+    logger.propagate, logger.disabled = state["propagate"], state["disabled"]
+    _logging._console_level, _logging._bars = state["_console_level"], state["_bars"]
+
+
+@pytest.fixture(autouse=True)
+def _logging_state_unchanged():
+    """Fail a test that leaves the ``physiosync`` logger changed, as MNE-Python's test suite does.
+
+    A level, handler or filter left behind by one test changes what every later test
+    logs and shows. The state is restored first, so one leak fails one test only. To
+    change the verbosity in a test, use ``physiosync.use_log_level`` (or ``verbose=``),
+    ``caplog.set_level`` or ``monkeypatch``, which all restore it.
+    """
+    before = _logging_state()
+    yield
+    after = _logging_state()
+    if after != before:
+        _restore_logging_state(before)
+        changed = "; ".join(f"{key}: {before[key]!r} -> {after[key]!r}"
+                            for key in before if before[key] != after[key])
+        pytest.fail(f"the test left the physiosync logger changed ({changed}); use "
+                    "physiosync.use_log_level, caplog.set_level or monkeypatch, which "
+                    "restore it.", pytrace=False)
+
+
 def refusal_in_child(module: str, reader: str, path) -> str:
     """Run ``module.reader(path)`` in a child interpreter; return what it printed.
 

@@ -9,7 +9,7 @@ import pytest
 import physiosync.preprocessing.cache as prep_mod
 from physiosync import DataFormatError
 from physiosync.datasets import DEAP
-from physiosync.datasets._safe_pickle import write_py2_pickle
+from physiosync.synthetic._py2_pickle import write_py2_pickle
 from physiosync.preprocessing.cache import prepare
 from physiosync.params import PrepareParams
 

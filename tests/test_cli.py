@@ -35,6 +35,7 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     text = capsys.readouterr().out
     assert (out / "data_preprocessed_python" / "s03.dat").is_file()
     assert "physiosync" in text and "bandpower" in text and "no-pretrain" in text
+    assert "(within-trial-kfold, 2 folds, target valence)" in text
     # the demo says which embedding it uses (tiny only changes sizes)
     assert "model: a small PhysioSync with the spectral embedding" in text
     assert "PhysioSync, spectral embedding (long 5 s, short 1 s), no pre-training" in text
@@ -47,6 +48,20 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     assert "paired by fold, n = 2" in text and "min p 0.5" in text and "warning:" in text
     assert text.strip().splitlines()[-1] == f"report: {out / 'run' / 'report.html'}"
     assert (out / "run" / "report.html").is_file() and (out / "run" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("protocol, said", [
+    ("within-trial-kfold", "3 folds"), ("subject-kfold", "3 folds"),
+    ("subject-stimulus-kfold", "3 folds"), ("legacy-segment", "3 folds"),
+    # leave-one-out protocols ignore n_splits
+    ("loso", "one fold per subject"), ("within-loto", "one fold per stimulus"),
+])
+def test_demo_says_how_many_folds_the_protocol_makes(protocol, said):
+    from physiosync.cli import _folds_text
+    from physiosync.params import PROTOCOLS, ProtocolConfig
+
+    assert protocol in PROTOCOLS
+    assert _folds_text(ProtocolConfig(name=protocol, n_splits=3)) == said
 
 
 def test_errors_are_one_line_messages(tmp_path, capsys):

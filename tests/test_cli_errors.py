@@ -17,15 +17,9 @@ from physiosync.cli import build_parser, main
 from physiosync.config import PRESETS, ConfigError, load_config
 
 
-@pytest.fixture(autouse=True)
-def _restore_logger():
-    """``main([..., "-v"])`` sets the package logger to INFO with a console handler on the
-    captured stderr; undo it so later tests see the default logger."""
-    level, handlers = logger.level, list(logger.handlers)
-    yield
-    for handler in set(logger.handlers) - set(handlers):
-        logger.removeHandler(handler)
-    logger.setLevel(level)
+# No logger clean-up here: ``main`` restores the level and handlers itself (its ``-v``
+# is ``use_log_level("info")``), and conftest's ``_logging_state_unchanged`` fails any
+# test that leaves the logger changed.
 
 
 def _one_error_line(capsys, *, traceback=False) -> str:

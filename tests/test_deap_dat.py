@@ -9,7 +9,7 @@ import pytest
 from physiosync import DataFormatError, DataNotFoundError, PhysioSyncError, UnknownSubjectError
 from physiosync.datasets import DEAP
 from physiosync.datasets._channels import DEAP_DAT_CHANNELS
-from physiosync.datasets._safe_pickle import write_py2_pickle
+from physiosync.synthetic._py2_pickle import write_py2_pickle
 
 
 def test_golden_layout(deap_dat_dir):

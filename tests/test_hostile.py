@@ -16,7 +16,8 @@ import pytest
 
 from physiosync import DataFormatError, PhysioSyncError
 from physiosync.datasets import _safe_pickle as _pickle
-from physiosync.datasets._safe_pickle import load_pickle, loads_pickle, write_py2_pickle
+from physiosync.datasets._safe_pickle import load_pickle, loads_pickle
+from physiosync.synthetic._py2_pickle import write_py2_pickle
 from conftest import refusal_in_child
 
 FUZZ_SECONDS_PER_INPUT = 10.0  # generous (shared CI machines): catches hangs and blow-ups

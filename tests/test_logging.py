@@ -1,7 +1,11 @@
 """One verbosity convention: ``verbose=`` as in MNE-Python, ``set_log_level``, the CLI's -q/-v."""
 
+import importlib
+import inspect
 import io
 import logging
+import pkgutil
+import re
 import warnings
 
 import numpy as np
@@ -248,6 +252,124 @@ def test_the_estimator_clones_with_verbose_and_fits_at_that_level(monkeypatch, c
     assert levels == [logging.INFO, logging.WARNING, logging.WARNING]
     assert _messages(caplog) == [
         "too few training trials for a validation split; keeping the last epoch"]
+    assert logger.level == logging.WARNING
+
+
+#: Public names whose source logs but that take no ``verbose``, with the reason.
+NO_VERBOSE = {
+    "physiosync._logging.set_log_level": "sets the package level itself",
+    "physiosync._logging.use_log_level": "sets the level of a block itself",
+}
+_LOGS = re.compile(r"logger\.|(?<![\w.])progress\(")
+
+
+def _public_api():
+    """``(qualified name, object)`` for every name in ``__all__`` of physiosync and of its
+    public modules (no part of the module path starts with ``_``), each object once."""
+    modules = [physiosync] + [
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(physiosync.__path__, "physiosync.")
+        if not any(part.startswith("_") for part in m.name.split("."))]
+    seen = {}
+    for module in modules:
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                seen.setdefault(id(obj), (f"{obj.__module__}.{obj.__qualname__}", obj))
+    return list(seen.values())
+
+
+def _logs_in(function) -> bool:
+    try:
+        return bool(_LOGS.search(inspect.getsource(function)))
+    except (OSError, TypeError):  # no Python source (a builtin, a C extension)
+        return False
+
+
+_VERBOSE_WRAPPER = verbose(lambda *, verbose=None: None).__code__
+
+
+def _wrapped_by_verbose(function) -> bool:
+    """Whether :func:`physiosync._logging.verbose` is one of *function*'s decorators."""
+    while function is not None:
+        if getattr(function, "__code__", None) is _VERBOSE_WRAPPER:
+            return True
+        function = getattr(function, "__wrapped__", None)
+    return False
+
+
+def _takes_verbose_through_the_decorator(function, signature=None) -> bool:
+    """Keyword-only ``verbose=None``, applied by :func:`physiosync._logging.verbose`."""
+    param = (signature or inspect.signature(function)).parameters.get("verbose")
+    return (param is not None and param.default is None
+            and param.kind is inspect.Parameter.KEYWORD_ONLY and _wrapped_by_verbose(function))
+
+
+def test_every_public_function_that_logs_takes_verbose():
+    """MNE's convention, enforced: a public function, estimator or reader method whose own
+    code logs or shows a progress bar takes ``verbose=None`` through the decorator."""
+    offenders, checked, exempt = [], set(), set()
+    for qualname, obj in _public_api():
+        if inspect.isfunction(obj):
+            members = [(qualname, obj, None)] if _logs_in(obj) else []
+        elif hasattr(obj, "fit"):  # an estimator: verbose is a constructor parameter
+            if _logs_in(obj):
+                param = inspect.signature(obj).parameters.get("verbose")
+                if param is None or param.default is not None or \
+                        not _wrapped_by_verbose(obj.fit):
+                    offenders.append(f"{qualname} (verbose=None in __init__, @verbose fit)")
+                checked.add(qualname)
+            continue
+        else:  # a class: every method of its own that logs, the constructor included
+            members = [(f"{qualname}.{name}", member,
+                        inspect.signature(obj) if name == "__init__" else None)
+                       for name, member in vars(obj).items()
+                       if inspect.isfunction(member) and _logs_in(member)
+                       and (name == "__init__" or not name.startswith("_"))]
+        for name, function, signature in members:
+            if name in NO_VERBOSE:
+                exempt.add(name)
+            elif not _takes_verbose_through_the_decorator(function, signature):
+                offenders.append(name)
+            checked.add(name)
+    assert not offenders, f"log or show progress but take no verbose=None: {offenders}"
+    assert exempt == set(NO_VERBOSE), "an exemption is no longer needed; remove it"
+    # The walk reaches every layer (a broken walk would pass vacuously).
+    assert {"physiosync.preprocessing.cache.prepare", "physiosync.synthetic.deap.make_deap",
+            "physiosync.datasets.deap.DEAP.__init__",
+            "physiosync.estimators.PhysioSyncClassifier",
+            "physiosync.training.pretrain.pretrain"} <= checked
+
+
+def test_writers_and_readers_log_at_the_level_of_the_call(tmp_path, caplog):
+    from physiosync.datasets import DEAP, DREAMER
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.synthetic import make_deap, make_deap_bdf, make_dreamer
+
+    sizes = dict(n_subjects=1, n_trials=2, seconds=4.0)
+    make_deap(tmp_path / "dat", **sizes)
+    assert not _messages(caplog)  # None follows the package level: warnings only
+    make_deap(tmp_path / "dat", **sizes, verbose=True)
+    make_dreamer(tmp_path / "mat", **sizes, verbose="info")
+    make_deap_bdf(tmp_path / "bdf", **sizes, verbose=True)
+    assert [m.split(" to ")[0] for m in _messages(caplog)] == [
+        "wrote 1 synthetic DEAP subjects", "wrote synthetic DREAMER (1 subjects x 2 clips)",
+        "wrote 1 synthetic DEAP BDF subjects [1]"]
+    caplog.clear()
+    deap = DEAP(tmp_path / "dat")
+    DREAMER(tmp_path / "mat")
+    bdf = DEAP(tmp_path / "bdf", format="bdf", verbose=False)
+    bdf.load_subject(1)
+    assert not _messages(caplog)
+    DEAP(tmp_path / "dat", verbose=True)
+    DREAMER(tmp_path / "mat", verbose=True)
+    bdf.load_subject(1, verbose=True)
+    prepare(deap, cache_dir=tmp_path / "cache", verbose=True)
+    prepare(deap, cache_dir=tmp_path / "cache")
+    said = _messages(caplog)
+    assert said[0].startswith("DEAP (dat) at ") and said[1].startswith("DREAMER at ")
+    assert any(m.startswith("s01.bdf: 2 trials, markers on") for m in said[2:-1])
+    assert said[-1].startswith("prepared DEAP subject 1 -> ")  # the second call: quiet
     assert logger.level == logging.WARNING
 
 

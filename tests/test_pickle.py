@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from physiosync import DataFormatError
-from physiosync.datasets._safe_pickle import load_pickle, loads_pickle, write_py2_pickle
+from physiosync.datasets._safe_pickle import load_pickle, loads_pickle
+from physiosync.synthetic._py2_pickle import write_py2_pickle
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Safe, fast reading (and faithful writing) of Python-2 pickles of numpy arrays.
+"""Safe, fast reading of Python-2 pickles of numpy arrays.
 
 The DEAP release stores each subject as a Python-2 ``cPickle`` of a ``dict`` of numpy
 arrays. ``pickle.load`` on such a file can run arbitrary code, and its ``latin1``
@@ -9,9 +9,8 @@ numpy ``ndarray`` and ``dtype`` reconstruction. Array payloads become zero-copy
 ``os.system``, an unknown opcode, a truncated stream) raises :class:`DataFormatError`
 before anything is called.
 
-:func:`write_py2_pickle` writes the same container the way Python 2 did (protocol 2,
-``str`` as ``SHORT_BINSTRING``/``BINSTRING``), so that the result, like the real
-files, fails to load with a plain ``pickle.load`` and needs ``encoding="latin1"``.
+The synthetic writer of such files is
+:func:`physiosync.synthetic._py2_pickle.write_py2_pickle`.
 """
 
 from __future__ import annotations
@@ -19,15 +18,13 @@ from __future__ import annotations
 import pickle
 import reprlib
 import struct
-import types
 from pathlib import Path
 
 import numpy as np
 
-from .._utils import atomic_open
 from ..exceptions import DataFormatError
 
-__all__ = ["load_pickle", "loads_pickle", "write_py2_pickle"]
+__all__ = ["load_pickle", "loads_pickle"]
 
 #: Deepest nesting of containers (dict, list, tuple) a file may hold. DEAP files nest
 #: two levels; Python hashes, compares and prints nested tuples recursively in C, so a
@@ -502,69 +499,3 @@ def load_pickle(path):
     except OSError as err:
         raise DataFormatError(f"{path}: cannot be read ({err.strerror or err}).") from None
     return loads_pickle(data, path)
-
-
-class _Py2Pickler(pickle._Pickler):  # type: ignore[name-defined]
-    """Protocol-2 pickler that writes what Python 2's cPickle wrote for numpy arrays."""
-
-    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
-
-    def save_bytes(self, obj):
-        n = len(obj)
-        if n < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", n))
-            self.write(obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_bytes
-
-    def save_global(self, obj, name=None):
-        module, name = _PY2_GLOBALS[obj]
-        self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii"))
-        self.memoize(obj)
-
-    dispatch[type] = save_global
-    dispatch[types.FunctionType] = save_global
-
-    def reducer_override(self, obj):
-        if isinstance(obj, np.ndarray):
-            arr = np.ascontiguousarray(obj)
-            return (_reconstruct_marker, (np.ndarray, (0,), b"b"),
-                    (1, arr.shape, arr.dtype, False, arr.tobytes()))
-        if isinstance(obj, np.dtype):
-            return (np.dtype, (f"{obj.kind}{obj.itemsize}".encode("ascii"), 0, 1),
-                    (3, obj.byteorder.replace("=", "<").encode("ascii"), None, None, None,
-                     -1, -1, 0))
-        return NotImplemented
-
-
-def _reconstruct_marker(*args):  # pragma: no cover - only its identity is pickled
-    raise RuntimeError("placeholder for numpy.core.multiarray._reconstruct")
-
-
-_PY2_GLOBALS = {
-    _reconstruct_marker: ("numpy.core.multiarray", "_reconstruct"),
-    np.ndarray: ("numpy", "ndarray"),
-    np.dtype: ("numpy", "dtype"),
-}
-
-
-def write_py2_pickle(obj, path) -> None:
-    """Write *obj* as Python 2's ``cPickle.dump(obj, f, 2)`` would have.
-
-    ``str`` keys of dicts are written as Python-2 ``str`` (byte strings), numpy arrays
-    through ``numpy.core.multiarray._reconstruct`` with a ``BINSTRING`` payload. The
-    file is written to a temporary name and renamed, so it is complete or absent.
-    """
-    def py2(o):
-        if isinstance(o, dict):
-            return {(k.encode("latin1") if isinstance(k, str) else k): py2(v) for k, v in o.items()}
-        if isinstance(o, str):
-            return o.encode("latin1")
-        return o
-
-    path = Path(path)
-    with atomic_open(path, "wb", buffering=1 << 20) as fh:
-        _Py2Pickler(fh, protocol=2).dump(py2(obj))

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._logging import logger
+from .._logging import logger, verbose
 from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
 from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES, DEAP_SFREQ_DAT,
                         DEAP_STIMULUS_S)
 from ._safe_pickle import load_pickle
 from .base import BaseDataset, ModalityInfo, Recording, check_finite
+from .._utils.docs import fill_doc
 
 __all__ = ["DEAP", "read_deap_dat"]
 
@@ -44,6 +45,7 @@ def _scan(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+@fill_doc
 class DEAP(BaseDataset):
     """The DEAP dataset, one :class:`~physiosync.datasets.Recording` per participant.
 
@@ -58,6 +60,10 @@ class DEAP(BaseDataset):
     ratings_csv : str | Path | None
         ``participant_ratings.csv`` (BDF release only). By default it is looked for in
         *root*, its parent, and ``metadata_csv/`` or ``Metadata/`` beside them.
+    %(verbose)s
+        While the folder is scanned, the line naming the release found is logged at
+        ``"info"``. It applies to this call only; :meth:`load_subject` takes its
+        own.
 
     Attributes
     ----------
@@ -78,7 +84,8 @@ class DEAP(BaseDataset):
     modalities = tuple(DEAP_DAT_SLICES)
     root_description = "DEAP folder (sXX.dat or sXX.bdf files)"
 
-    def __init__(self, root, *, format: str = "auto", ratings_csv=None):
+    @verbose
+    def __init__(self, root, *, format: str = "auto", ratings_csv=None, verbose: bool | str | int | None = None):
         root = Path(root).expanduser()
         if not root.exists():
             raise DataNotFoundError(f"DEAP folder {root} does not exist.")
@@ -139,13 +146,17 @@ class DEAP(BaseDataset):
                 f"(present: {self.subjects}).")
         return self._files[s]
 
-    def load_subject(self, subject: int) -> Recording:
+    @verbose
+    def load_subject(self, subject: int, *, verbose: bool | str | int | None = None) -> Recording:
         """Read one participant.
 
         Parameters
         ----------
         subject : int
             Participant id, 1..32.
+        %(verbose)s
+            The BDF reader logs how it found the trials at ``"info"`` and
+            anything unusual as a warning.
 
         Returns
         -------

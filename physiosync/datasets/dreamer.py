@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._logging import logger
+from .._logging import logger, verbose
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
 from ._channels import DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
 from .base import BaseDataset, ModalityInfo, Recording, check_finite
 from .deap import _check_subject_id
+from .._utils.docs import fill_doc
 
 __all__ = ["DREAMER"]
 
@@ -429,6 +430,7 @@ class _Subject:
         self.baseline, self.stimulus, self.scores = baseline, stimulus, scores
 
 
+@fill_doc
 class DREAMER(BaseDataset):
     """The DREAMER dataset, one :class:`~physiosync.datasets.Recording` per participant.
 
@@ -439,6 +441,9 @@ class DREAMER(BaseDataset):
     ----------
     path : str | Path
         ``DREAMER.mat`` (MATLAB v5), or a folder holding it.
+    %(verbose)s
+        While the file is read, a summary line is logged at ``"info"`` and
+        departures from the release's layout as warnings.
 
     Attributes
     ----------
@@ -488,7 +493,8 @@ class DREAMER(BaseDataset):
     format = "mat"
     root_description = "DREAMER.mat file"
 
-    def __init__(self, path):
+    @verbose
+    def __init__(self, path, *, verbose: bool | str | int | None = None):
         self.path = _resolve(path)
         top = _record(_load_mat(self.path), "variable 'DREAMER'", self.path, TOP_FIELDS)
         self._parse_top(top)

@@ -215,11 +215,8 @@ def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject:
         group's test windows and marks them ``one_class=True``.
     val_size, seed : float, int
         ``legacy-segment`` only: share of training windows held out for validation.
-    verbose : bool | str | int | None
-        Log level of the call, and with it the progress bars of the runner's training
-        (shown at ``"info"`` and below): ``None`` follows
-        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
-        ``"warning"``.
+    %(verbose)s
+        It covers the runner's training and its bars.
 
     Returns
     -------
@@ -362,17 +359,13 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         their labels (the refits of a permutation null) can pass one dict to
         pre-train once. Entries are keyed by the allowed cells, the encoder and its
         configuration, not by the windows: never share one dict between datasets.
-    verbose : bool | str | int | None
-        Log level of the call, and with it the progress bars of the pre-training
-        steps and fine-tuning epochs (shown at ``"info"`` and below): ``None``
-        follows :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False``
-        is ``"warning"``.
+    %(verbose)s
+        It covers the pre-training steps and the fine-tuning epochs and their bars.
 
     Returns
     -------
     predictions : DataFrame
-        One row per test window: ``subject, trial, window, y``, ``p0..p{C-1}`` and
-        ``one_class``.
+        As in :func:`run_fold_with`.
     details : dict
         ``curves`` (``pretrain`` per encoder: ``step``/``loss`` and ``collapsed``, the
         loss of a collapsed encoder, see :func:`~physiosync.models.losses.collapsed_loss`;
@@ -628,11 +621,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
         ``runner(data, fold, **run_kwargs) -> (predictions, details)``; default
         :func:`run_fold`. :func:`run_fold_with` with ``model=`` any :class:`FoldRunner`
         runs that runner (its :meth:`~FoldRunner.hyperparameters` key the folds).
-    verbose : bool | str | int | None
-        Log level of the call, *runner* included, and with it the progress bars over
-        folds and within them (shown at ``"info"`` and below): ``None`` follows
-        :func:`physiosync.set_log_level`, ``True`` is ``"info"``, ``False`` is
-        ``"warning"``.
+    %(verbose)s
+        It covers *runner* and the bars over folds and within them.
     **run_kwargs
         Passed to *runner*.
 
@@ -648,7 +638,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     hp = {k: (v.hyperparameters() if isinstance(v, FoldRunner)
               else asdict(v) if hasattr(v, "__dataclass_fields__") else v)
           for k, v in run_kwargs.items()
-          if k not in ("device", "show_progress", "pretrain_cache")}
+          if k not in ("device", "pretrain_cache")}
     n_classes = int(max(data.labels.max() + 1, 2))
     split = {k: run_kwargs[k] for k in ("per_subject", "val_size", "seed") if k in run_kwargs}
     results = []

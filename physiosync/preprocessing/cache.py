@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from .._logging import logger, progress
+from .._logging import logger, progress, verbose
 from .._utils import atomic_open, atomic_write, fsync_dir
 from ..exceptions import CacheError, DataFormatError, PhysioSyncError
 from ..datasets.base import RatedTrials
@@ -408,8 +408,10 @@ def _clean_stale_tmp(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:
             pass
 
 
+@verbose
 def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
-            cache_dir=None, verify: bool = False) -> dict[int, PreparedSubject]:
+            cache_dir=None, verify: bool = False,
+            verbose: bool | str | int | None = None) -> dict[int, PreparedSubject]:
     """Prepare (or load from the cache) the given subjects of a dataset.
 
     Parameters
@@ -430,6 +432,8 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
         Also check the SHA-256 checksum of every cached array (this reads each entry
         in full). Without it, opening an entry checks the shape, dtype and finiteness
         of its arrays only. Damaged entries are recomputed, with a warning naming them.
+    %(verbose)s
+        It covers the progress bar over subjects.
 
     Returns
     -------

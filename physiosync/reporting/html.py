@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._logging import logger
+from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
                    _one_class_sentence, metric_label)
@@ -787,7 +787,8 @@ def _config_section(report: Mapping) -> str:
 
 
 # --------------------------------------------------------------------------- public API
-def render_html(report: Mapping) -> str:
+@verbose
+def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> str:
     """Render a cross-validation report as one self-contained HTML page.
 
     Parameters
@@ -798,6 +799,8 @@ def render_html(report: Mapping) -> str:
         ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
         missing; their sections then say so in one sentence. NaN and None values
         show as ``n/a``.
+    %(verbose)s
+        A figure that cannot be drawn is logged as a warning (``"error"`` hides it).
 
     Returns
     -------
@@ -842,7 +845,8 @@ def render_html(report: Mapping) -> str:
             + "\n".join(body) + "\n</body>\n</html>\n")
 
 
-def write_html_report(report: Mapping, path) -> Path:
+@verbose
+def write_html_report(report: Mapping, path, *, verbose: bool | str | int | None = None) -> Path:
     """Write the HTML page of a cross-validation report, atomically.
 
     The page is written to a temporary file in the destination folder, flushed to disk
@@ -855,6 +859,8 @@ def write_html_report(report: Mapping, path) -> Path:
     path : str | os.PathLike
         The HTML file to write. Missing parent folders are created; an existing file is
         replaced.
+    %(verbose)s
+        A figure that cannot be drawn is logged as a warning (``"error"`` hides it).
 
     Returns
     -------

@@ -68,6 +68,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._logging import verbose
 from .._utils import atomic_write
 from ..evaluation.metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
@@ -739,10 +740,29 @@ def report_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict, out_dir, *, html: bool = True) -> dict:
+@verbose
+def write_report(report: dict, out_dir, *, html: bool = True,
+                 verbose: bool | str | int | None = None) -> dict:
     """Write ``report.json``, ``results.csv``, ``report.md`` and ``report.html``.
 
-    Each file is written atomically. Returns ``{"json", "csv", "md"[, "html"]}`` paths.
+    Each file is written atomically.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`build_report` (or :func:`merge_reports`).
+    out_dir : str | Path
+        Folder to write into; created if needed.
+    html : bool
+        Also write ``report.html`` (:func:`physiosync.reporting.html.write_html_report`).
+    %(verbose)s
+        A figure of ``report.html`` that cannot be drawn is logged as a warning
+        (``"error"`` hides it).
+
+    Returns
+    -------
+    paths : dict of str -> Path
+        ``{"json", "csv", "md"[, "html"]}``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

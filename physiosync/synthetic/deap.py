@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._logging import logger, progress
+from .._logging import logger, progress, verbose
 from .._utils import atomic_path, atomic_write
 from ..datasets._channels import (DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_SLICES,
                                   DEAP_EEG_GENEVA, DEAP_EEG_TWENTE, DEAP_SFREQ_BDF,
                                   DEAP_SFREQ_DAT, DEAP_TRIAL_ONSET_CODE, DEAP_TWENTE_SUBJECTS)
 from ..datasets._deap_bdf import RATINGS_OPTIONAL, RATINGS_REQUIRED
-from ..datasets._safe_pickle import write_py2_pickle
+from ._py2_pickle import write_py2_pickle
 from ..exceptions import PhysioSyncError
 from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options, check_sizes,
                         latent, simulate_ratings, subject_rng)
@@ -29,9 +29,11 @@ __all__ = ["make_deap", "make_deap_bdf"]
 
 
 # ---------------------------------------------------------------- preprocessed release (.dat)
+@verbose
 def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0,
               effect: float = 2.0, seed: int = 0, *, baseline_seconds: float = 3.0,
-              synchrony: float = 1.0, rating_bias: float = 0.0) -> Path:
+              synchrony: float = 1.0, rating_bias: float = 0.0,
+              verbose: bool | str | int | None = None) -> Path:
     """Write a synthetic ``data_preprocessed_python`` folder.
 
     Parameters
@@ -56,6 +58,7 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
     rating_bias : float
         SD of the per-subject rating offset, as a fraction of the rating range; 0
         turns it off.
+    %(verbose)s
 
     Returns
     -------
@@ -245,10 +248,11 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
     return start_us
 
 
+@verbose
 def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
                   effect: float = 2.0, seed: int = 0, *, quirks: bool = True,
                   subject_ids=None, missing_onsets=None, synchrony: float = 1.0,
-                  rating_bias: float = 0.0) -> Path:
+                  rating_bias: float = 0.0, verbose: bool | str | int | None = None) -> Path:
     """Write synthetic original-DEAP recordings (``sXX.bdf``) and ``participant_ratings.csv``.
 
     Each file is a BioSemi BDF at 512 Hz holding one whole session in presentation
@@ -307,6 +311,7 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
     rating_bias : float
         SD of a per-participant offset of the ratings, as a fraction of the 1-9 range;
         it shifts the ratings in the CSV, not the signals. 0 turns it off.
+    %(verbose)s
 
     Returns
     -------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._logging import logger, progress
+from .._logging import logger, progress, verbose
 from .._utils import atomic_open
 from ..datasets._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
 from ..datasets.dreamer import (FILE_NAME, MODALITY_FIELDS, N_SUBJECTS, N_TRIALS, SCORE_FIELDS,
@@ -53,10 +53,11 @@ def _cell_of(items, shape) -> np.ndarray:
     return out
 
 
+@verbose
 def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
-                     effect: float = 2.0, seed: int = 0, *,
-                     baseline_seconds: float = DREAMER_BASELINE_S, synchrony: float = 1.0,
-                     rating_bias: float = 0.0) -> Path:
+                 effect: float = 2.0, seed: int = 0, *,
+                 baseline_seconds: float = DREAMER_BASELINE_S, synchrony: float = 1.0,
+                 rating_bias: float = 0.0, verbose: bool | str | int | None = None) -> Path:
     """Write a synthetic ``DREAMER.mat`` with the exact struct layout of the release.
 
     The file is a zlib-compressed MATLAB v5 MAT-file that ``scipy.io.loadmat`` reads in
@@ -92,6 +93,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
     rating_bias : float
         SD of a per-participant offset of the scores, as a fraction of the 1-5 range;
         it shifts the scores, not the signals. 0 turns it off.
+    %(verbose)s
 
     Returns
     -------

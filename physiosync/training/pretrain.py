@@ -127,11 +127,9 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         divergence (keys: ``"lr"``, ``"weight_decay"``). They override *config*, the
         checkpoint is accepted although it was written with other values, and the
         change is recorded in the history entry of the first resumed step.
-    verbose : bool | str | int | None
-        Log level of the call, and with it the progress bar (shown at ``"info"`` and
-        below): ``None`` follows :func:`physiosync.set_log_level`, ``True`` is
-        ``"info"``, ``False`` is ``"warning"``. Replaces ``show_progress``, which still
-        works for one release with a :class:`FutureWarning`.
+    %(verbose)s
+        Replaces ``show_progress``, which still works for one release with a
+        :class:`FutureWarning`.
 
     Returns
     -------
@@ -287,10 +285,9 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         the allowed cells, the encoder, its configuration, the modalities and the device
         (not by the windows: never share one dict between datasets). Pre-training uses
         no labels, so runs that differ only in their labels can share it.
-    verbose : bool | str | int | None
-        Log level of the call, as in :func:`pretrain`. At ``"debug"``, a line before
-        each run names it and its checkpoint, and one after it gives its number of
-        steps and first and last loss.
+    %(verbose)s
+        At ``"debug"``, a line before each run names it and its checkpoint, and one
+        after it gives its number of steps and first and last loss.
 
     Returns
     -------

@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from ..exceptions import InputShapeError, PhysioSyncError
+from .._logging import logger, verbose
 from .._utils import check_option, derive_seed
 from ..preprocessing.windows import split_sub_windows
+from .._utils.docs import fill_doc
 
 __all__ = ["SlotData", "SynchronySampler", "SlotBatch"]
 
@@ -371,6 +373,7 @@ class SlotBatch:
         return features.view(2, b, n, -1).amax(dim=2).reshape(2 * b, -1)
 
 
+@fill_doc
 class SynchronySampler:
     """Batches of stimulus slots, each seen by two disjoint subject groups.
 
@@ -394,10 +397,13 @@ class SynchronySampler:
         Sub-windows per window (e.g. 5 to draw 1 s slots from 5 s windows); 1 = whole.
     seed : int
         Seed of the sampler.
+    %(verbose)s
+        Slots too sparse to use are counted at ``"info"``.
     """
 
+    @verbose
     def __init__(self, allowed, *, batch_slots: int = 8, group_size: int = 2, n_sub: int = 1,
-                 seed: int = 0):
+                 seed: int = 0, verbose: bool | str | int | None = None):
         allowed = np.asarray(allowed, dtype=bool)
         if allowed.ndim != 3:
             raise PhysioSyncError("allowed must be a (subjects, trials, windows) mask.")
@@ -419,8 +425,6 @@ class SynchronySampler:
                 "group_size or fewer batch_slots.")
         skipped = int((counts > 0).sum() - slot_t.size)
         if skipped:
-            from .._logging import logger
-
             logger.info("synchrony sampler: %d slots have fewer than %d allowed subjects and "
                         "are skipped", skipped, 2 * group_size)
         self.slot_t = torch.from_numpy(slot_t)
