@@ -466,13 +466,17 @@ def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_tria
     assert balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)) >= 0.7
 
 
-@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.xfail(strict=True, reason="measured: frozen LS-TCL encoders stay near chance on "
+                   "the synthetic data at every affordable size (table in the docstring, "
+                   "docs/model.md); strict, so the day it holds the suite says so")
 @pytest.mark.parametrize("target", ["valence", "arousal"])
 def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, target):
     """The method's claim: *frozen* LS-TCL encoders carry the emotion effect.
 
-    Kept out of CI (``slow``) because it does not hold on the synthetic data at any
-    size affordable here; it fails when run (``-m slow``), which is the point. Balanced
+    It runs in CI (about 25 s for both targets) as a strict expected failure, because it
+    does not hold on the synthetic data at any size affordable here: it reports XFAIL,
+    and the day it passes, XPASS fails the run and the docs must change. Balanced
     accuracy on the 3 held-out trials, seeds 0-2, spectral embedding, frozen encoders
     (the frozen *random* encoders of the same sizes beside them):
 
