@@ -4,12 +4,27 @@
     python benchmarks/run.py pretrain --window {1,5} [--batch-slots 8 --group-size 2]
     python benchmarks/run.py finetune --batch 256
     python benchmarks/run.py demo
+    python benchmarks/run.py de [--root DIR] [--subjects N] [--scratch DIR] [--method welch]
+    python benchmarks/run.py deep --model {eegnet,shallow,deep4} [--subjects 32 --batch 64]
 
 ``prepare`` loads, baseline-corrects, normalises and windows (1 s and 5 s, EEG and
 GSR) a DEAP folder, cold: a fresh cache folder every time, in a fresh process, so
 ``peak_rss_mb`` is the peak of the measured work alone. Without ``--root`` it first
 writes a full-size synthetic DEAP (32 subjects x 40 trials x 63 s, ~3.3 GB of
 Python-2 pickles) to a scratch folder; that step is not timed.
+
+``de`` computes the differential entropy (5 bands) of every 5 s EEG window of a DEAP
+folder, each time in a fresh process: ``cold`` prepares into an empty cache first,
+``warm`` reads the cache the cold run wrote (the usual case: ``physiosync prepare``
+once, then many runs). Each reports the seconds of preparing/loading and of the
+features (wall and CPU), and the process's peak RSS.
+
+``deep`` trains one braindecode baseline (``physiosync[deep]``) for one epoch on one
+cross-subject fold of full-size DEAP-shaped 5 s EEG windows made in memory (32
+subjects x 40 trials x 12 windows, 32 channels at 128 Hz; 10 % of the subjects
+validate, as a ``subject-kfold`` fold's pooled model), and reports the epoch's seconds
+(training and the validation pass), the FLOPs of one window's forward and backward
+pass, and the peak RSS.
 """
 
 from __future__ import annotations
@@ -69,6 +84,73 @@ def _baselines(root: str) -> dict:
         with open(f, "rb") as fh:
             pickle.load(fh, encoding="latin1")  # trusted: our own synthetic files
     return {"raw_read_s": round(raw, 2), "latin1_pickle_load_s": round(time.perf_counter() - t, 2)}
+
+
+def _de_worker(root: str, cache_dir: str, method: str) -> dict:
+    import numpy as np
+
+    from physiosync.datasets import DEAP
+    from physiosync.params import PrepareParams
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.preprocessing.features import differential_entropy
+    from physiosync.preprocessing.windows import make_windows
+
+    ds = DEAP(root)
+    load = de_wall = de_cpu = 0.0
+    n_windows, shape = 0, None
+    t0 = time.perf_counter()
+    for subject in ds.subjects:
+        # One subject at a time: its memory-mapped cache is released before the next,
+        # so the peak RSS is that of one subject, whatever the number of subjects.
+        t = time.perf_counter()
+        prepared = prepare(ds, [subject], params=PrepareParams(modalities=("eeg",)),
+                           cache_dir=cache_dir, verbose=False)
+        windows = make_windows(prepared, lengths=(5.0,))
+        view = windows.windows(subject, "eeg", 5.0)  # (trials, windows, channels, times)
+        t1, c1 = time.perf_counter(), time.process_time()
+        de = differential_entropy(view, windows.sfreq["eeg"], method=method)
+        de_wall += time.perf_counter() - t1
+        de_cpu += time.process_time() - c1
+        load += t1 - t
+        n_windows += view.shape[0] * view.shape[1]
+        shape = list(view.shape[2:])
+        assert np.isfinite(de).all()
+        del prepared, windows, view, de
+    return {"load_s": round(load, 2), "de_s": round(de_wall, 2), "de_cpu_s": round(de_cpu, 2),
+            "total_s": round(time.perf_counter() - t0, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "windows": n_windows, "window_shape": shape}
+
+
+def _synthetic_root(args, scratch: Path) -> Path:
+    from physiosync.synthetic import make_deap
+
+    root = scratch / "deap"
+    if not (root / f"s{args.subjects:02d}.dat").exists():
+        t = time.perf_counter()
+        make_deap(root, n_subjects=args.subjects, n_trials=40, seconds=60.0, seed=0)
+        print(f"# wrote synthetic DEAP in {time.perf_counter() - t:.0f} s (untimed)",
+              file=sys.stderr)
+    return root
+
+
+def bench_de(args) -> dict:
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
+    root = args.root or _synthetic_root(args, scratch)
+    cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
+    try:
+        result = {"benchmark": "de", "method": args.method}
+        for state in ("cold", "warm"):  # warm: the cache the cold run wrote
+            out = subprocess.run(
+                [sys.executable, __file__, "_de_worker", str(root), str(cache_dir),
+                 args.method], check=True, capture_output=True, text=True)
+            result[state] = json.loads(out.stdout.strip().splitlines()[-1])
+        result["subjects"] = len(list(Path(root).glob("s[0-9][0-9].dat")))
+        return result
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        if args.scratch is None and not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def bench_prepare(args) -> dict:
@@ -247,6 +329,42 @@ def bench_demo(args) -> dict:
             "folds": len(report["folds"])}
 
 
+def bench_deep(args) -> dict:
+    import numpy as np
+    import torch
+
+    from physiosync.evaluation.deep import NETWORKS, BraindecodeClassifier, build_network
+
+    if args.subjects < 2:
+        raise SystemExit("deep: --subjects must be 2 or more (one fold trains on some "
+                         "subjects and validates on others).")
+    torch.set_num_threads(args.threads)
+    n_win, n_t = 12, 128 * 5
+    n_val = max(args.subjects // 10, 1)
+    g = torch.Generator().manual_seed(0)
+    # (subjects, trials, windows) flattened; float32 as the fold loop gives them
+    x = torch.randn((args.subjects * 40 * n_win, 32, n_t), generator=g).numpy()
+    y = np.repeat(np.random.default_rng(0).integers(0, 2, args.subjects * 40), n_win)
+    split = (args.subjects - n_val) * 40 * n_win
+    clf = BraindecodeClassifier(args.model, sfreq=128.0, n_epochs=1, batch_size=args.batch,
+                                device=args.device, verbose=False)
+    t0 = time.perf_counter()
+    clf.fit(x[:split], y[:split], X_val=x[split:], y_val=y[split:])
+    epoch_s = time.perf_counter() - t0
+    net = build_network(args.model, 32, n_t, 2).to(next(clf.network_.parameters()).device)
+    net.train()
+    xb = torch.randn(2, 32, n_t, device=next(net.parameters()).device)
+    flops = _flops(lambda: net(xb).sum().backward()) / 2
+    return {"benchmark": "deep", "model": NETWORKS[args.model], "subjects": args.subjects,
+            "train_windows": split, "val_windows": len(x) - split, "batch": args.batch,
+            "epoch_s": round(epoch_s, 2),
+            "train_windows_per_s": round(split / epoch_s, 1),
+            "params_k": round(sum(p.numel() for p in net.parameters()) / 1e3, 1),
+            "mflop_per_window": round(flops / 1e6, 1),
+            "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb(),
+            **_device_memory(args.device)}
+
+
 def _add_model_options(p) -> None:
     """Options shared by the pre-training and fine-tuning benchmarks."""
     from physiosync.models.encoders import EMBEDDINGS
@@ -260,6 +378,9 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_prepare_worker":
         print(json.dumps(_prepare_worker(argv[1], argv[2])))
+        return
+    if argv and argv[0] == "_de_worker":
+        print(json.dumps(_de_worker(argv[1], argv[2], argv[3])))
         return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -287,9 +408,25 @@ def main(argv=None) -> None:
 
     p = sub.add_parser("demo", help="`physiosync demo` end to end (target: < 3 min on 2 cores)")
     p.add_argument("--scratch", help="folder for the temporary demo output")
+
+    p = sub.add_parser("de", help="differential entropy of every 5 s EEG window, cold and "
+                                  "warm cache (target: < 30 s for 32 subjects)")
+    p.add_argument("--root", help="DEAP folder; default: write a full-size synthetic one")
+    p.add_argument("--subjects", type=int, default=32, help="synthetic subjects (default 32)")
+    p.add_argument("--scratch", help="scratch folder to keep the synthetic data between runs")
+    p.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    p.add_argument("--method", choices=["welch", "filter"], default="welch")
+
+    p = sub.add_parser("deep", help="one epoch of a braindecode baseline on one cross-subject "
+                                    "fold of DEAP-shaped windows")
+    p.add_argument("--model", choices=["eegnet", "shallow", "deep4"], default="eegnet")
+    p.add_argument("--subjects", type=int, default=32, help="subjects (default 32)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     run = {"prepare": bench_prepare, "pretrain": bench_pretrain, "finetune": bench_finetune,
-           "demo": bench_demo}
+           "demo": bench_demo, "de": bench_de, "deep": bench_deep}
     print(json.dumps(run[args.benchmark](args)))
 
 

@@ -15,7 +15,8 @@ A run is described by one nested mapping (usually a YAML file) with the sections
 ``finetune``
     Fields of :class:`~physiosync.training.finetune.FinetuneConfig`.
 ``baselines``
-    Options of the baselines (``bandpower: {C: ...}``).
+    Options of the baselines (``bandpower: {C: ...}``, ``de:`` :class:`~physiosync.params.DEParams`,
+    ``deep:`` :class:`~physiosync.params.DeepParams`).
 ``pipelines``
     The pipelines compared under the same folds: names from :data:`PIPELINES`, or
     mappings ``{name: ..., base: <pipeline>, set: {dotted.key: value}}``.
@@ -40,8 +41,8 @@ import yaml
 
 from ._utils.checks import ListOf, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
-from .params import (PROTOCOL_TRAITS, SEED, BandPowerParams, DataConfig, FinetuneConfig,
-                     PretrainConfig, ProtocolConfig)
+from .params import (PROTOCOL_TRAITS, SEED, BandPowerParams, DataConfig, DEParams,
+                     DeepParams, FinetuneConfig, PretrainConfig, ProtocolConfig)
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
@@ -50,9 +51,10 @@ __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINE
 
 
 
-#: Pipelines that can be named in ``pipelines:``. ``kind`` is ``"physiosync"``,
-#: ``"bandpower"`` or ``"stimulus-prior"``; ``set`` holds dotted overrides applied to the
-#: run's config.
+#: Pipelines that can be named in ``pipelines:``. ``kind`` is a key of
+#: :data:`physiosync.evaluation.pipelines.PIPELINE_KINDS` (``"physiosync"``, ``"simclr"``,
+#: ``"bandpower"``, ``"stimulus-prior"``, ...); ``set`` holds dotted overrides applied to
+#: the run's config.
 PIPELINES = {
     "physiosync": {"kind": "physiosync", "set": {},
                    "doc": "LS-TCL + CM-CA pre-training, hierarchical fusion fine-tuning"},
@@ -70,11 +72,28 @@ PIPELINES = {
                 "doc": "ablation: plain concatenation instead of confidence gating"},
     "frozen": {"kind": "physiosync", "set": {"finetune.freeze_encoders": True},
                "doc": "pre-trained encoders frozen, head trained only"},
+    "simclr": {"kind": "simclr", "set": {"finetune.modalities": ["eeg"]},
+               "doc": "baseline: the same EEG encoders pre-trained with SimCLR (two augmented "
+                      "views of one window, NT-Xent; no peripheral signal, no other subject)"},
     "bandpower": {"kind": "bandpower", "set": {},
                   "doc": "baseline: log band powers + logistic regression"},
     "stimulus-prior": {"kind": "stimulus-prior", "set": {},
                        "doc": "baseline: no signal, the training labels of the same stimulus "
                               "(the class prior for unseen stimuli)"},
+    "de-lr": {"kind": "de-lr", "set": {"finetune.modalities": ["eeg"]},
+              "doc": "baseline: EEG differential entropy of 5 bands + logistic regression"},
+    "de-svm": {"kind": "de-svm", "set": {"finetune.modalities": ["eeg"]},
+               "doc": "baseline: EEG differential entropy of 5 bands + RBF SVM (C, gamma "
+                      "searched on the validation windows)"},
+    "eegnet": {"kind": "eegnet", "set": {"finetune.modalities": ["eeg"]},
+               "doc": "baseline: braindecode's EEGNetv4 on the EEG windows (needs "
+                      "physiosync[deep])"},
+    "shallow-fbcsp": {"kind": "shallow-fbcsp", "set": {"finetune.modalities": ["eeg"]},
+                      "doc": "baseline: braindecode's ShallowFBCSPNet on the EEG windows "
+                             "(needs physiosync[deep])"},
+    "deep4": {"kind": "deep4", "set": {"finetune.modalities": ["eeg"]},
+              "doc": "baseline: braindecode's Deep4Net on the EEG windows (needs "
+                     "physiosync[deep]; windows of 3.5 s or more at 128 Hz)"},
 }
 
 #: The optional configuration sections (or keys of them) each pipeline kind reads; every
@@ -83,8 +102,14 @@ PIPELINES = {
 #: taken to read every section (nothing it might read is called ignored).
 PIPELINE_KIND_READS = {
     "physiosync": ("pretrain", "finetune"),
+    "simclr": ("pretrain", "finetune"),
     "bandpower": ("finetune.modalities", "baselines.bandpower"),
     "stimulus-prior": (),
+    "de-lr": ("finetune.modalities", "baselines.de"),
+    "de-svm": ("finetune.modalities", "baselines.de"),
+    "eegnet": ("finetune.modalities", "baselines.deep"),
+    "shallow-fbcsp": ("finetune.modalities", "baselines.deep"),
+    "deep4": ("finetune.modalities", "baselines.deep"),
 }
 #: The sections of :data:`PIPELINE_KIND_READS`, in ``config.yaml`` order, and whether one
 #: that no pipeline reads is left out whole (``pretrain``, with its ``long``/``short``
@@ -102,7 +127,8 @@ def _defaults() -> dict:
         "protocol": asdict(ProtocolConfig()),
         "pretrain": {**pre, **copy.deepcopy(_PRETRAIN_EXTRA)},
         "finetune": asdict(FinetuneConfig()),
-        "baselines": {"bandpower": asdict(BandPowerParams())},
+        "baselines": {"bandpower": asdict(BandPowerParams()), "de": asdict(DEParams()),
+                      "deep": asdict(DeepParams())},
         "pipelines": ["physiosync", "bandpower"],
     }
 
@@ -378,9 +404,13 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     if not isinstance(baselines, dict):
         raise ConfigError("config section 'baselines' must be a mapping.")
     for key in baselines:
-        if key != "bandpower":
-            raise _unknown("baselines", key, ["bandpower"])
+        if key not in ("bandpower", "de", "deep"):
+            raise _unknown("baselines", key, ["bandpower", "de", "deep"])
     bp = _check_section("baselines.bandpower", baselines["bandpower"] or {}, BandPowerParams)
+    de = _check_section("baselines.de", baselines["de"] or {}, DEParams)
+    _build(DEParams, de, "baselines.de")
+    deep = _check_section("baselines.deep", baselines["deep"] or {}, DeepParams)
+    _build(DeepParams, deep, "baselines.deep")
     common = {k: v for k, v in pre.items() if k not in _PRETRAIN_EXTRA}
     long_cfg = _build(PretrainConfig, {**common, **per["long"]}, "pretrain.long")
     short_cfg = _build(PretrainConfig, {**common, **per["short"]}, "pretrain.short")
@@ -399,7 +429,9 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     resolved = {"seed": merged["seed"], "device": merged["device"], "data": data,
                 "protocol": protocol, "pretrain": {**pre, "long": per["long"],
                                                    "short": per["short"]},
-                "finetune": ft, "baselines": {"bandpower": {**asdict(BandPowerParams()), **bp}},
+                "finetune": ft, "baselines": {"bandpower": {**asdict(BandPowerParams()), **bp},
+                                                "de": {**asdict(DEParams()), **de},
+                                                "deep": {**asdict(DeepParams()), **deep}},
                 "pipelines": merged["pipelines"]}
     cfg = RunConfig(seed=merged["seed"], device=merged["device"], data=data_cfg,
                     protocol=protocol_cfg, pretrain_enabled=pre["enabled"],

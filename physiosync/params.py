@@ -17,10 +17,12 @@ from .exceptions import PhysioSyncError
 
 __all__ = [
     "PrepareParams", "PretrainConfig", "FinetuneConfig", "DataConfig", "ProtocolConfig",
-    "BandPowerParams", "default_modalities",
+    "BandPowerParams", "DEParams", "DE_METHODS", "DeepParams", "BRAINDECODE_MODELS",
+    "default_modalities",
     "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "BASELINE_METHODS", "NORM_METHODS",
     "STIMULUS_ALIGNS", "BDF_PREPROCESSING", "THRESHOLDS", "RELEASE_SFREQ", "RELEASE_BAND",
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
+    "PRETRAIN_OBJECTIVES",
     "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PROTOCOL_TRAITS",
     "ProtocolTraits", "SEED",
 ]
@@ -51,6 +53,9 @@ CMCA_PAIRINGS = ("cross-subject", "same-subject")
 CMCA_VARIANTS = CMCA_PAIRINGS + ("none",)
 OPTIMIZERS = ("adam", "adamw")
 AUGMENT_PAIRINGS = ("independent", "shared")
+#: Pre-training objectives: ``"ls-tcl"`` (inter-subject temporal contrast and CM-CA,
+#: PhysioSync) or ``"simclr"`` (two augmented views of one EEG window; a baseline kind).
+PRETRAIN_OBJECTIVES = ("ls-tcl", "simclr")
 SCHEDULERS = ("cosine-restarts", "none")
 EPOCH_SELECTIONS = ("val_loss", "val_balanced_accuracy", "last")
 
@@ -131,6 +136,9 @@ PROTOCOL_TRAITS: dict[str, ProtocolTraits] = {t.name: t for t in (
 PROTOCOLS = tuple(PROTOCOL_TRAITS)
 #: What happens to a model whose training windows hold one class.
 ONE_CLASS_RULES = ("error", "constant")
+#: How the differential-entropy baselines measure a band's variance
+#: (:func:`physiosync.preprocessing.features.differential_entropy`).
+DE_METHODS = ("welch", "filter")
 
 # -- bounds ----------------------------------------------------------------------------
 # Every count and size has an upper bound, so that a typo (an extra zero, ``1e9``) is
@@ -587,6 +595,92 @@ class BandPowerParams:
 
     _parameter_constraints: typing.ClassVar[dict] = {
         "C": Interval(float, 0, 1e6, closed="right"),
+    }
+
+    def __post_init__(self):
+        validate_params(self)
+
+
+@dataclass
+class DEParams:
+    """Options of the differential-entropy baselines (``baselines.de`` of a configuration).
+
+    Read by the ``de-lr`` and ``de-svm`` pipelines only
+    (:class:`~physiosync.evaluation.baselines.DEClassifier`).
+
+    Parameters
+    ----------
+    method : {"welch", "filter"}
+        How each band's variance is measured: Welch spectrum or Butterworth band-pass
+        (:func:`~physiosync.preprocessing.features.differential_entropy`).
+    smoothing : int
+        Width, in windows, of the causal moving average of the features within each
+        trial (1: none).
+    C : float
+        Inverse regularisation strength of the logistic regression (``de-lr``).
+    svm_C : list of float
+        Values of the SVM's ``C`` searched on the validation windows (``de-svm``).
+    svm_gamma : list of float
+        Values of the RBF kernel's ``gamma`` searched, in units of ``1 / n_features``
+        (the features are standardised, so 1 is scikit-learn's ``gamma="scale"``).
+    """
+
+    method: str = "welch"
+    smoothing: int = 1
+    C: float = 0.1
+    svm_C: list = field(default_factory=lambda: [0.1, 1.0, 10.0])
+    svm_gamma: list = field(default_factory=lambda: [0.1, 1.0, 10.0])
+
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "method": Options(DE_METHODS),
+        "smoothing": Interval(int, 1, 1_000, closed="both"),
+        "C": Interval(float, 0, 1e6, closed="right"),
+        "svm_C": ListOf(float, Interval(float, 0, 1e6, closed="right"), 1, 10),
+        "svm_gamma": ListOf(float, Interval(float, 0, 1e6, closed="right"), 1, 10),
+    }
+
+    def __post_init__(self):
+        validate_params(self)
+
+
+#: braindecode networks of the deep baselines (``BraindecodeClassifier(model=...)``):
+#: ``"eegnet"`` (EEGNetv4), ``"shallow"`` (ShallowFBCSPNet), ``"deep4"`` (Deep4Net).
+BRAINDECODE_MODELS = ("eegnet", "shallow", "deep4")
+
+
+@dataclass
+class DeepParams:
+    """Training of the braindecode baselines (``baselines.deep`` of a configuration).
+
+    The networks (EEGNet, ShallowFBCSPNet, Deep4Net) keep braindecode's architecture
+    defaults; these are the options of their training, which follows PhysioSync's
+    fine-tuning: the same validation windows select the epoch.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training windows.
+    batch_size : int
+        Windows per step.
+    lr, weight_decay : float
+        AdamW's learning rate and (decoupled) weight decay.
+    select : {"val_loss", "val_balanced_accuracy", "last"}
+        Which epoch's weights to keep, as ``finetune.select``: selection reads the
+        validation windows only; without them the last epoch is kept.
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    select: str = "val_loss"
+
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "epochs": _EPOCHS,
+        "batch_size": Interval(int, 2, 65_536, closed="both"),
+        "lr": _LR,
+        "weight_decay": _WEIGHT_DECAY,
+        "select": Options(EPOCH_SELECTIONS),
     }
 
     def __post_init__(self):

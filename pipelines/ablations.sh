@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# The ablations on DEAP under the honest within-subject protocol: no CM-CA, no LS-TCL
-# (short-only), EEG-only and no pre-training, next to the full model and the band-power
-# baseline, on the same folds, in one report per target with paired per-subject
-# differences against the full model.
+# The ablation table on DEAP under the honest within-subject protocol, in one run per
+# target: the full model; the ablations no CM-CA, short-only, long-only, EEG-only, no
+# pre-training and frozen encoders; and the baselines EEG-only SimCLR (the same encoders,
+# plain contrastive pre-training), differential entropy + LR / SVM, EEGNet,
+# ShallowFBCSPNet and band powers + LR. Every pipeline runs on the same folds, and the
+# report gives each one's paired per-subject difference against the full model.
+# The pipelines are listed in configs/deap_ablations.yaml; eegnet and shallow-fbcsp need
+# the optional dependency (pip install "physiosync[deep]").
 #
 #   pipelines/ablations.sh DEAP_ROOT OUT_DIR [extra physiosync cv options]
+#
+# Writes OUT_DIR/deap_ablations_<target>/ (report.html, report.md, report.json,
+# results.csv); the same command, run again after an interruption, continues at the
+# next unfinished fold.
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 need_args 2 "DEAP_ROOT OUT_DIR" "$@"
 DEAP_ROOT=$1 OUT=$2

@@ -150,15 +150,17 @@ def test_dumped_config_marks_the_keys_the_run_ignores(tmp_path):
 
     # an encoder that no pipeline uses; k-fold within subjects uses n_splits and pooled
     cfg = load_config("tiny", ["pipelines=[short-only]", "pretrain.long={embed_dim: 8}"])
-    assert ignored_keys(cfg) == ["data.bdf_preprocessing", "pretrain.long",
-                                 "baselines.bandpower"]
+    assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain.long"]
+                                 + [f"baselines.{k}" for k in cfg.raw["baselines"]])
     # original DEAP recordings use bdf_preprocessing; a .dat beside them wins
     (tmp_path / "s01.bdf").write_bytes(b"")
     cfg = load_config("tiny", [f"data.root={tmp_path}"])
-    assert ignored_keys(cfg) == []
-    assert "run" not in yaml.safe_load(dump_config(cfg))
+    # (the default pipelines, physiosync and bandpower, read no other baseline's options)
+    others = [f"baselines.{k}" for k in cfg.raw["baselines"] if k != "bandpower"]
+    assert ignored_keys(cfg) == others
+    assert yaml.safe_load(dump_config(cfg)).get("run", {}).get("ignored", []) == others
     (tmp_path / "s01.dat").write_bytes(b"")
-    assert ignored_keys(cfg) == ["data.bdf_preprocessing"]
+    assert ignored_keys(cfg) == ["data.bdf_preprocessing"] + others
 
 
 def test_ignored_keys_follow_what_each_pipeline_kind_reads(monkeypatch):
@@ -171,13 +173,15 @@ def test_ignored_keys_follow_what_each_pipeline_kind_reads(monkeypatch):
     cfg = load_config("tiny", ["pipelines=[stimulus-prior]"])
     assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain"]
                                  + [f"finetune.{k}" for k in cfg.raw["finetune"]]
-                                 + ["baselines.bandpower"])
+                                 + [f"baselines.{k}" for k in cfg.raw["baselines"]])
     # a kind that declares nothing (e.g. one registered by a user) may read anything
-    monkeypatch.setitem(config_module.PIPELINES, "de-svm", {"kind": "de-svm", "set": {}})
-    cfg = load_config("tiny", ["pipelines=[de-svm]", "pretrain.long={embed_dim: 8}"])
+    monkeypatch.setitem(config_module.PIPELINES, "toy", {"kind": "toy", "set": {}})
+    cfg = load_config("tiny", ["pipelines=[toy]", "pretrain.long={embed_dim: 8}"])
     assert ignored_keys(cfg) == ["data.bdf_preprocessing"]
     # a kind that reads the band-power options and nothing else
-    monkeypatch.setitem(PIPELINE_KIND_READS, "de-svm", ("baselines.bandpower",))
-    cfg = load_config("tiny", ["pipelines=[de-svm]"])
+    monkeypatch.setitem(PIPELINE_KIND_READS, "toy", ("baselines.bandpower",))
+    cfg = load_config("tiny", ["pipelines=[toy]"])
     assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain"]
-                                 + [f"finetune.{k}" for k in cfg.raw["finetune"]])
+                                 + [f"finetune.{k}" for k in cfg.raw["finetune"]]
+                                 + [f"baselines.{k}" for k in cfg.raw["baselines"]
+                                    if k != "bandpower"])

@@ -419,3 +419,67 @@ def test_report_and_html_share_their_wording():
     assert text.metric_label("window.balanced_accuracy") == "pooled window balanced accuracy"
     assert text.metric_label("subject.macro_f1") == "per-subject macro F1"
     assert text.metric_label("roc_auc") == "ROC AUC"
+
+
+SUITE = ("physiosync", "bandpower", "de-lr", "de-svm", "eegnet", "shallow-fbcsp", "simclr",
+         "no-pretrain", "stimulus-prior", "eeg-only")
+
+
+def _suite_report(n_subjects: int = 12) -> dict:
+    """A report of a ten-pipeline baseline suite with permutation p-values."""
+    rng = np.random.default_rng(1)
+    subjects = tuple(range(1, n_subjects + 1))
+    pipes = {name: _pipeline(rng, deep=False, subjects=subjects) for name in SUITE}
+    for name, pipe in pipes.items():
+        pipe["p_value"] = {"metric": "subject.balanced_accuracy", "value": 0.6,
+                           "p_value": 0.001 if name == "physiosync" else 0.3,
+                           "permutations": 1000, "null": "labels shuffled within subjects"}
+    pipes["simclr"]["one_class"] = {"windows": 4, "of_windows": 12, "units": 1,
+                                    "subjects": [3], "folds": [0], "summary_without": None}
+    rep = _make_report()
+    rep["pipelines"] = pipes
+    rep["comparisons"] = [
+        {"pipeline": "physiosync", "baseline": name, "metric": "subject.balanced_accuracy",
+         "level": "subject", "differences": {s: float(rng.normal(0.05, 0.05))
+                                              for s in subjects},
+         "mean": 0.05 + 0.01 * i, "std": 0.05, "n": n_subjects, "ci95": [0.01, 0.09 + i / 100],
+         "cohens_dz": 1.0, "p_value": 0.002, "min_p": 0.0005, "test": "sign-flip",
+         "corrected_t": None, "warning": None}
+        for i, name in enumerate(SUITE[1:])]
+    return rep
+
+
+def test_suite_of_ten_pipelines_one_table_and_a_readable_dot_plot():
+    rep = json.loads(json.dumps(_suite_report()))
+    page = render_html(rep)
+    table = page[page.index('id="sec-pipelines"'):page.index('id="sec-summary"')]
+    assert table.count("<tr>") == 1 + len(SUITE)  # header + one row per pipeline
+    assert "<th>physiosync − pipeline [95 % CI]</th><th>paired p</th>" in table
+    # primary row: p, no difference; a baseline row: p, difference with its interval
+    assert re.search(r"<tr><td>physiosync</td><td>\d\.\d{3} ± \d\.\d{3}</td><td>3</td>"
+                     r"<td>0\.500</td><td>0\.001</td><td></td><td></td>", table)
+    assert re.search(r"<tr><td>de-lr</td><td>\d\.\d{3} ± \d\.\d{3}</td><td>3</td>"
+                     r"<td>0\.500</td><td>0\.3</td><td>0\.060 \[0\.010, 0\.100\]</td>"
+                     r"<td>0\.002</td>", table)
+    assert "1000 permutations" in table
+    block = page[page.index('<figure id="fig-per-subject">'):]
+    block = block[:block.index("</figure>")]
+    assert "Dot plot of per-subject balanced accuracy for 10 pipelines" in block
+    assert all(name in block for name in SUITE) and "Hollow dots" in block
+    png = _figure_pngs(page)["fig-per-subject"]
+    width, height = np.frombuffer(png[16:24], dtype=">u4")  # the PNG header
+    # a column per pipeline, at least 60 px wide; the figure fits a page width
+    assert 60 * len(SUITE) <= width <= 1500 and height >= 400
+    assert plt.get_fignums() == []
+
+
+def test_suite_table_without_permutations_says_why_p_is_missing():
+    rep = _slim(_suite_report(3))
+    for pipe in rep["pipelines"].values():
+        pipe.pop("p_value")
+    page = render_html(rep)
+    table = page[page.index('id="sec-pipelines"'):page.index('id="sec-summary"')]
+    assert table.count("<td>—</td>") == len(SUITE)
+    assert "protocol.permutations is 0" in table
+    # comparisons missing from the report: the difference reads n/a, not a crash
+    assert "<td>n/a</td><td>n/a</td>" in table

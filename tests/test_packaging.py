@@ -15,13 +15,38 @@ def _name(req: str) -> str:
     return re.split(r"[<>=!~\[ ]", req, maxsplit=1)[0].lower()
 
 
+def _expand(reqs: list, extras: dict) -> list:
+    """*reqs* with ``physiosync[extra]`` replaced by that extra's requirements."""
+    out = []
+    for req in reqs:
+        if _name(req) == "physiosync":
+            for extra in re.search(r"\[(.*)\]", req).group(1).split(","):
+                out += _expand(extras[extra.strip()], extras)
+        else:
+            out.append(req)
+    return out
+
+
+def test_dev_installs_the_deep_extra_pinned_in_environment_yml():
+    """CI (``.[dev]``) tests the braindecode baselines; environment.yml pins the same release."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert extras["deep"] == [r for r in _expand(extras["dev"], extras) if r in extras["deep"]]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(extras["deep"]) <= set(pip)
+
+
 def test_environment_yml_covers_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)}
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    needed = project["dependencies"] + project["optional-dependencies"]["dev"]
-    missing = [r for r in needed if CONDA_NAMES.get(_name(r), _name(r)) not in conda]
+    extras = project["optional-dependencies"]
+    needed = project["dependencies"] + _expand(extras["dev"], extras)
+    from_pip = {_name(p) for p in pip if not p.startswith("-")}
+    missing = [r for r in needed
+               if CONDA_NAMES.get(_name(r), _name(r)) not in conda and _name(r) not in from_pip]
     assert missing == []
     assert any(p.startswith("-e .") for p in pip)
     assert "python=3.11" in env["dependencies"]

@@ -24,7 +24,8 @@ from physiosync.exceptions import ConfigError, PhysioSyncError
 #: Every params dataclass, and the configuration section it backs.
 SECTIONS = {params.DataConfig: "data", params.ProtocolConfig: "protocol",
             params.PretrainConfig: "pretrain", params.FinetuneConfig: "finetune",
-            params.BandPowerParams: "baselines.bandpower", params.PrepareParams: None}
+            params.BandPowerParams: "baselines.bandpower", params.DEParams: "baselines.de",
+            params.PrepareParams: None}
 
 
 def _constraints():

@@ -252,6 +252,57 @@ def test_report_text_has_one_row_per_pipeline_and_the_comparison():
     assert leaky.startswith("LEAKAGE WARNING")
 
 
+def test_one_table_puts_every_pipeline_beside_its_chance_p_and_paired_difference():
+    from physiosync.reporting.report import pipeline_table, report_markdown
+
+    runs = {"physiosync": _records(GOOD), "bandpower": _records(WORSE),
+            "stimulus-prior": _records({k: (0, 0) for k in GOOD})}
+    report = build_report(runs, protocol="within-trial-kfold", target="valence",
+                          per_subject_models=True, permutations=99, seed=1)
+    rows = pipeline_table(json.loads(json.dumps(report)))  # a saved report.json works too
+    assert [r["pipeline"] for r in rows] == list(runs) and rows[0]["primary"]
+    comps = {c["baseline"]: c for c in report["comparisons"]}
+    for row in rows:
+        part = report["pipelines"][row["pipeline"]]
+        assert row["mean"] == pytest.approx(part["headline"]["mean"])
+        assert row["chance"] == 0.5 and row["permutations"] == 99
+        assert row["p_value"] == pytest.approx(part["p_value"]["p_value"])
+        if row["primary"]:
+            assert row["difference"] is None
+        else:
+            c = comps[row["pipeline"]]
+            assert row["difference"]["mean"] == pytest.approx(c["mean"])
+            assert row["difference"]["ci95"] == pytest.approx(c["ci95"])
+            assert row["difference"]["p_value"] == pytest.approx(c["p_value"])
+            assert row["difference"]["level"] == "subject" and row["difference"]["n"] == 3
+    # stimulus-prior predicts one class: balanced accuracy 0.5, physiosync 11/12 above it
+    assert rows[2]["mean"] == pytest.approx(0.5)
+    assert rows[2]["difference"]["mean"] == pytest.approx((1 + 0.75 + 1) / 3 - 0.5)
+    md = report_markdown(report).splitlines()
+    table = md[md.index("## Pipelines") + 2:]
+    assert table[0].startswith("| pipeline | per-subject balanced accuracy, mean ± std | "
+                               "subjects | chance | p | physiosync − pipeline [95 % CI] | "
+                               "paired p | model |")
+    head = report["headline"]
+    assert table[2].startswith(f"| physiosync | {head['mean']:.3f} ± {head['std']:.3f} | 3 | "
+                               f"0.500 | {rows[0]['p_value']:.3g} |  |  |")
+    c = comps["stimulus-prior"]
+    assert table[4].startswith("| stimulus-prior | 0.500 ± 0.000 | 3 | 0.500 | ")
+    assert (f"| {c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] | "
+            f"{c['p_value']:.3g} |") in table[4]
+    assert any("99 permutations" in line for line in md)
+    text = report_text(report).splitlines()
+    row = next(line for line in text if line.startswith("stimulus-prior "))
+    assert f"{c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]" in row
+    # without permutations the p column holds a dash, and a note says how to get one
+    plain = build_report(runs, protocol="within-trial-kfold", target="valence")
+    assert all(r["p_value"] is None for r in pipeline_table(plain))
+    text = report_text(plain)
+    row = next(line for line in text.splitlines() if line.startswith("physiosync "))
+    assert row.split()[5] == "—" and "protocol.permutations is 0" in text
+    assert "protocol.permutations is 0" in report_markdown(plain)
+
+
 # --------------------------------------------------------------------------- the report command
 def _run_folder(path, records, **kw):
     write_report(build_report({"physiosync": records}, protocol="within-trial-kfold",

@@ -10,54 +10,34 @@ same folds of the same protocol.
 from the labels other subjects gave the same stimulus in training. Under protocols that
 keep the test subjects' stimuli in training (``loso``, ``subject-kfold``) its score is
 what knowing the stimulus alone is worth.
+
+:class:`DEClassifier` is the standard baseline of EEG emotion recognition: the
+differential entropy of five bands per channel, optionally smoothed within each trial,
+standardised, then a logistic regression or an RBF SVM whose ``C`` and ``gamma`` are
+chosen on the protocol's validation windows.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import welch
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .._utils.checks import check_option
 from ..exceptions import PhysioSyncError
+from ..params import DE_METHODS
+from ..preprocessing.features import (BANDS, DE_BANDS, band_powers, differential_entropy,
+                                      smooth_within_trials)
 
-__all__ = ["BandPowerClassifier", "StimulusPriorClassifier", "band_powers", "BANDS"]
-
-#: Classic EEG bands in Hz (theta, alpha, beta, gamma), within DEAP's 4-45 Hz band-pass.
-BANDS = ((4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0))
-
-
-def band_powers(x: np.ndarray, sfreq: float, bands=BANDS) -> np.ndarray:
-    """Log mean power of each channel in each band.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_windows, n_channels, n_times)
-        Windows.
-    sfreq : float
-        Sampling rate in Hz.
-    bands : sequence of (float, float)
-        Frequency bands ``[lo, hi)`` in Hz.
-
-    Returns
-    -------
-    features : ndarray, shape (n_windows, n_channels * n_bands)
-    """
-    x = np.asarray(x, dtype=np.float64)
-    nperseg = int(min(x.shape[-1], 2 * sfreq))
-    freqs, psd = welch(x, fs=sfreq, nperseg=nperseg, axis=-1)
-    cols = []
-    for lo, hi in bands:
-        sel = (freqs >= lo) & (freqs < hi)
-        if not sel.any():
-            raise PhysioSyncError(f"band {lo}-{hi} Hz has no frequency bin at {sfreq:g} Hz with "
-                                  f"{nperseg}-sample segments.")
-        cols.append(np.log(psd[..., sel].mean(-1) + 1e-20))
-    return np.stack(cols, axis=-1).reshape(len(x), -1)
+__all__ = ["BandPowerClassifier", "DEClassifier", "StimulusPriorClassifier", "band_powers",
+           "BANDS", "DE_BANDS", "DE_ESTIMATORS"]
 
 
 class BandPowerClassifier(ClassifierMixin, BaseEstimator):
@@ -113,6 +93,277 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         """Predicted classes."""
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(1)]
+
+
+#: The classifiers :class:`DEClassifier` may end with.
+DE_ESTIMATORS = ("lr", "svm")
+
+
+class DEClassifier(ClassifierMixin, BaseEstimator):
+    """Differential entropy per channel and band + standardisation + LR or RBF SVM.
+
+    The features are :func:`~physiosync.preprocessing.features.differential_entropy`
+    of every channel in every band, optionally smoothed by a causal moving average
+    over the windows of each trial
+    (:func:`~physiosync.preprocessing.features.smooth_within_trials`), then
+    standardised on the training windows and classified by a logistic regression
+    (``estimator="lr"``) or an RBF support-vector machine (``"svm"``).
+
+    With *param_grid*, :meth:`fit` chooses the hyper-parameters on the validation
+    windows it is given (``X_val``, ``y_val``): every combination is trained on the
+    training windows and scored (balanced accuracy) on the validation windows
+    (:class:`~sklearn.model_selection.PredefinedSplit`), then the best is refitted on
+    the training windows alone, so the final model learns from the same windows as a
+    model that used the validation windows only to choose its epoch. Without
+    validation windows, or with validation windows of one class (on which balanced
+    accuracy would favour whatever predicts that class), *C* and *gamma* are used and
+    :attr:`selection_` says so. Nothing but the windows given to :meth:`fit` is seen
+    before prediction.
+
+    Parameters
+    ----------
+    sfreq : float | dict of str -> float
+        Sampling rate in Hz (per modality for dict input).
+    bands : sequence of (float, float)
+        Bands in Hz (default: delta, theta, alpha, beta, gamma,
+        :data:`~physiosync.preprocessing.features.DE_BANDS`).
+    method : {"welch", "filter"}
+        How each band's variance is measured (see
+        :func:`~physiosync.preprocessing.features.differential_entropy`).
+    smoothing : int
+        Width, in windows, of the causal moving average within each trial (1: none).
+        Above 1, :meth:`fit` and :meth:`predict_proba` need *window_ids*.
+    estimator : {"lr", "svm"}
+        Logistic regression or RBF SVM. The SVM's probabilities are the logistic
+        function (softmax for more than two classes) of its decision values: not
+        calibrated, but they rank windows for the ROC AUC, average into trial votes,
+        and their most probable class is the SVM's prediction.
+    C : float
+        Inverse regularisation strength, used unless a search on validation windows
+        chooses another.
+    gamma : float
+        RBF kernel width in units of ``1 / n_features`` (``"svm"``; the features are
+        standardised, so 1 is scikit-learn's ``gamma="scale"``).
+    param_grid : dict of str -> list | None
+        Values of ``"C"`` (and ``"gamma"``, same units as *gamma*) searched on the
+        validation windows; None: no search.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+        Sorted class labels.
+    best_params_ : dict
+        The ``C`` (and ``gamma``) of the fitted model.
+    selection_ : str
+        ``"validation"`` (chosen on the validation windows), ``"default (no validation
+        windows)"``, ``"default (validation windows of one class)"`` (*C* and *gamma*
+        used) or ``"fixed"`` (no *param_grid*).
+    search_scores_ : list of dict
+        With a search: each combination's parameters and validation balanced accuracy.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted scaler and classifier.
+    layout_ : list of (str | None, int)
+        The modalities in feature order and their channel counts; each channel has
+        ``len(bands)`` consecutive features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 2, 256))
+    >>> X[20:, 0] *= 3                                # class 1: more power on channel 0
+    >>> y = np.repeat([0, 1], 20)
+    >>> clf = DEClassifier(sfreq=128.0).fit(X, y)
+    >>> clf.predict(X[[0, 39]])
+    array([0, 1])
+    """
+
+    def __init__(self, sfreq=128.0, bands=DE_BANDS, method="welch", smoothing=1,
+                 estimator="lr", C=1.0, gamma=1.0, param_grid=None):
+        self.sfreq = sfreq
+        self.bands = bands
+        self.method = method
+        self.smoothing = smoothing
+        self.estimator = estimator
+        self.C = C
+        self.gamma = gamma
+        self.param_grid = param_grid
+
+    def _features(self, X, window_ids) -> tuple:
+        """``(features, layout)``: one row per window; ``(modality, n_channels)`` pairs."""
+        if not isinstance(X, dict):
+            X = np.asarray(X)
+            X = {None: X[:, None, :] if X.ndim == 2 else X}
+        parts, layout = [], []
+        for m, v in X.items():
+            sf = self.sfreq[m] if isinstance(self.sfreq, dict) else self.sfreq
+            de = differential_entropy(v, float(sf), self.bands, method=self.method,
+                                      dtype=np.float64)
+            parts.append(de.reshape(len(v), -1))
+            layout.append((m, de.shape[-2]))
+        features = np.concatenate(parts, axis=1)
+        if self.smoothing != 1:
+            if window_ids is None:
+                raise PhysioSyncError(f"smoothing={self.smoothing} needs window_ids, the "
+                                      "(subject, trial, window) of each window; pass them "
+                                      "or set smoothing=1.")
+            ids = np.asarray(window_ids)
+            if ids.ndim != 2 or ids.shape[1] < 2:
+                raise PhysioSyncError(f"window_ids must have shape (n_windows, k >= 2): the "
+                                      f"trial columns, then the window index; got shape "
+                                      f"{ids.shape}.")
+            features = smooth_within_trials(features, ids[:, :-1], ids[:, -1].astype(np.int64),
+                                            self.smoothing)
+        return features, layout
+
+    def _make(self, params: dict, n_features: int):
+        if self.estimator == "lr":
+            clf = LogisticRegression(C=params["C"], max_iter=2000)
+        else:
+            clf = SVC(C=params["C"], gamma=params["gamma"] / n_features, kernel="rbf")
+        return make_pipeline(StandardScaler(), clf)
+
+    def fit(self, X, y, X_val=None, y_val=None, window_ids=None, window_ids_val=None):
+        """Fit on training windows, choosing hyper-parameters on validation windows.
+
+        Parameters
+        ----------
+        X : dict of str -> ndarray | ndarray
+            Training windows, modality -> ``(n_windows, n_channels, n_times)`` (or
+            one such array).
+        y : array, shape (n_windows,)
+            Their labels.
+        X_val, y_val : same types | None
+            Validation windows and labels, used only to choose among *param_grid*.
+        window_ids, window_ids_val : ndarray, shape (n_windows, k) | None
+            Per window, the columns that identify its trial (e.g. subject, trial) then
+            its window index; needed when ``smoothing > 1``.
+
+        Returns
+        -------
+        self : DEClassifier
+        """
+        check_option("method", self.method, DE_METHODS)
+        check_option("estimator", self.estimator, DE_ESTIMATORS)
+        if (isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, np.integer))
+                or self.smoothing < 1):
+            raise PhysioSyncError(f"smoothing must be an integer >= 1 (windows averaged), got "
+                                  f"{self.smoothing!r}.")
+        if not isinstance(X, dict):
+            X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float64)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        features, self.layout_ = self._features(X, window_ids)
+        n_features = features.shape[1]
+        defaults = {"C": self.C} if self.estimator == "lr" else {"C": self.C,
+                                                                 "gamma": self.gamma}
+        self.search_scores_ = []
+        if not self.param_grid:
+            best, self.selection_ = defaults, "fixed"
+        elif X_val is None or y_val is None or len(y_val) == 0:
+            best, self.selection_ = defaults, "default (no validation windows)"
+        elif len(np.unique(y_val)) < 2:
+            # balanced accuracy on one class would favour whatever predicts that class
+            best, self.selection_ = defaults, "default (validation windows of one class)"
+        else:
+            best = self._search(features, y, X_val, y_val, window_ids_val, defaults, n_features)
+            self.selection_ = "validation"
+        self.best_params_ = {k: float(v) for k, v in best.items()}
+        self.pipeline_ = self._make(self.best_params_, n_features)
+        self.pipeline_.fit(features, y)
+        return self
+
+    def _search(self, features, y, X_val, y_val, window_ids_val, defaults, n_features):
+        unknown = set(self.param_grid) - set(defaults)
+        if unknown:
+            raise PhysioSyncError(f"param_grid keys {sorted(unknown)} are not parameters of "
+                                  f"estimator={self.estimator!r}; use {sorted(defaults)}.")
+        val, _ = self._features(X_val, window_ids_val)
+        y_val = column_or_1d(y_val, warn=True)
+        # Train on the training rows, score on the validation rows, once per combination.
+        split = PredefinedSplit(np.r_[np.full(len(y), -1), np.zeros(len(y_val), dtype=int)])
+        grid = {k: list(self.param_grid[k]) for k in self.param_grid}
+        if "gamma" in grid:
+            grid["svc__gamma"] = [g / n_features for g in grid.pop("gamma")]
+        step = "svc" if self.estimator == "svm" else "logisticregression"
+        grid = {(k if "__" in k else f"{step}__{k}"): v for k, v in grid.items()}
+        search = GridSearchCV(self._make(defaults, n_features), grid,
+                              scoring="balanced_accuracy", cv=split, refit=False,
+                              error_score="raise")
+        search.fit(np.concatenate([features, val]), np.concatenate([y, y_val]))
+        best = dict(defaults)
+        for key, value in search.best_params_.items():
+            name = key.split("__", 1)[1]
+            best[name] = value * n_features if name == "gamma" else value
+        for params, score in zip(search.cv_results_["params"],
+                                 search.cv_results_["mean_test_score"]):
+            row = {k.split("__", 1)[1]: v for k, v in params.items()}
+            if "gamma" in row:
+                row["gamma"] *= n_features
+            self.search_scores_.append({**row, "balanced_accuracy": float(score)})
+        return best
+
+    def predict_proba(self, X, window_ids=None):
+        """Class probabilities, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : dict of str -> ndarray | ndarray
+            Windows, as in :meth:`fit`.
+        window_ids : ndarray, shape (n_windows, k) | None
+            As in :meth:`fit`; smoothing uses each window's own trial's earlier
+            windows among *X*.
+
+        Returns
+        -------
+        proba : ndarray, shape (n_windows, n_classes)
+        """
+        check_is_fitted(self)
+        if not isinstance(X, dict):
+            X = validate_data(self, X, allow_nd=True, dtype=np.float64, reset=False)
+        features = self._features(X, window_ids)[0]
+        if self.estimator == "lr":
+            return self.pipeline_.predict_proba(features)
+        decision = self.pipeline_.decision_function(features)
+        if decision.ndim == 1:  # two classes: the second class's side is positive
+            p1 = expit(decision)
+            return np.column_stack([1 - p1, p1])
+        return softmax(decision, axis=1)
+
+    def predict(self, X, window_ids=None):
+        """Predicted classes (the most probable)."""
+        proba = self.predict_proba(X, window_ids)
+        return self.classes_[proba.argmax(1)]
+
+    def channel_importance(self, modality="eeg"):
+        """Share of each channel of *modality* in the logistic regression's weights.
+
+        The sum over bands (and classes) of the absolute standardised coefficients of
+        each channel, divided by the total over the channels of *modality*.
+
+        Parameters
+        ----------
+        modality : str | None
+            A modality of the dict given to :meth:`fit` (None for array input).
+
+        Returns
+        -------
+        importance : ndarray, shape (n_channels,) | None
+            None for the SVM, whose RBF kernel has no per-feature weight, or when
+            *modality* was not fitted.
+        """
+        check_is_fitted(self)
+        if self.estimator != "lr":
+            return None
+        coef = np.abs(self.pipeline_[-1].coef_).sum(0)
+        start, n_bands = 0, len(self.bands)
+        for name, n_channels in self.layout_:
+            if name == modality:
+                w = coef[start:start + n_channels * n_bands].reshape(n_channels, n_bands).sum(1)
+                return w / w.sum() if w.sum() > 0 else w
+            start += n_channels * n_bands
+        return None
 
 
 def _stimulus_ids(X) -> np.ndarray:

@@ -30,8 +30,8 @@ import numpy as np
 from ..exceptions import PhysioSyncError
 from . import runner
 
-__all__ = ["PipelineKind", "PhysioSyncKind", "BandPowerKind", "StimulusPriorKind",
-           "EstimatorKind", "PIPELINE_KINDS", "get_pipeline_kind"]
+__all__ = ["PipelineKind", "PhysioSyncKind", "SimCLRKind", "BandPowerKind", "StimulusPriorKind",
+           "EstimatorKind", "BraindecodeKind", "PIPELINE_KINDS", "get_pipeline_kind"]
 
 
 class PipelineKind:
@@ -91,6 +91,10 @@ class PhysioSyncKind(PipelineKind):
 
     name = "physiosync"
     importance_method = runner.PhysioSyncRunner.importance_method
+    #: The pre-training objective (see :func:`~physiosync.training.pretrain.pretrain`).
+    objective = "ls-tcl"
+    #: The report's name of the method, first in :meth:`describe`'s text.
+    label = "PhysioSync"
 
     def fold_function(self) -> Callable:
         return runner.run_fold
@@ -119,15 +123,15 @@ class PhysioSyncKind(PipelineKind):
         if ft.freeze_encoders:
             state += ", encoders frozen"
         return {"embedding": emb, "pretrained": bool(cfg.pretrain_enabled),
-                "text": f"PhysioSync, {what}, {state}"}
+                "text": f"{self.label}, {what}, {state}"}
 
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
-        """Every fold's pre-training units must fill a synchrony batch.
+        """Every fold's pre-training units must fill a batch of the kind's sampler.
 
         The synchrony sampler needs ``batch_slots`` stimulus slots, each seen by ``2 N``
         allowed subjects; protocols that hold out subjects can leave a fold too few.
         """
-        from ..training.sampling import SynchronySampler
+        from ..training.pretrain import make_sampler
 
         if not cfg.pretrain_enabled:
             return
@@ -141,11 +145,37 @@ class PhysioSyncKind(PipelineKind):
             allowed &= data.slots.valid
             for name, sub, pcfg in runs:
                 try:
-                    SynchronySampler(allowed, batch_slots=pcfg.batch_slots,
-                                     group_size=pcfg.group_size, n_sub=sub, seed=pcfg.seed)
+                    make_sampler(allowed, pcfg, n_sub=sub, objective=self.objective)
                 except PhysioSyncError as err:
                     raise PhysioSyncError(f"pipeline {pipeline!r}, fold {fold.fold}, {name} "
                                           f"pre-training: {err}") from None
+
+
+class SimCLRKind(PhysioSyncKind):
+    """The EEG-only SimCLR baseline: PhysioSync's encoders, fine-tuning and fold loop,
+    pre-trained on two augmented views of single windows (NT-Xent) instead of LS-TCL.
+
+    No peripheral signal and no other subject enter pre-training, so beside the
+    ``eeg-only`` ablation it shows what inter-subject synchrony adds beyond plain
+    contrastive learning. The objective enters the fold keys of this kind only.
+    """
+
+    name = "simclr"
+    objective = "simclr"
+    label = "EEG-only SimCLR (two augmented views per window)"
+
+    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
+        return {**super().fold_kwargs(cfg, data, pretrain_cache=pretrain_cache),
+                "objective": self.objective}
+
+    def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
+        """Pre-training must see EEG alone, and every fold must fill a batch of windows."""
+        mods = tuple(cfg.finetune.modalities or data.slots.modalities)
+        if len(mods) != 1:
+            raise PhysioSyncError(
+                f"pipeline {pipeline!r} (kind simclr) pre-trains and fine-tunes EEG alone; "
+                f"finetune.modalities is {list(mods)}. Set finetune.modalities: [eeg].")
+        super().preflight(cfg, data, folds, pipeline=pipeline)
 
 
 class BandPowerKind(PipelineKind):
@@ -207,12 +237,15 @@ class EstimatorKind(PipelineKind):
         One line describing the pipeline in the report (default: *name*).
     uses_signal : bool
         False if the estimator reads no signal.
+    window_ids : bool
+        Give the estimator each window's subject, trial and window index; see
+        :class:`~physiosync.evaluation.runner.EstimatorRunner`.
     """
 
     def __init__(self, name: str, factory: Callable, *, validation: str = "ignore",
                  inputs: str = "windows", importance: Callable | None = None,
                  importance_method: str | None = None, text: str | None = None,
-                 uses_signal: bool = True):
+                 uses_signal: bool = True, window_ids: bool = False):
         self.name = name
         self.factory = factory
         self.validation = validation
@@ -221,24 +254,114 @@ class EstimatorKind(PipelineKind):
         self.importance_method = importance_method
         self.text = text or name
         self.uses_signal = uses_signal
+        self.window_ids = window_ids
 
     def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
         model = runner.EstimatorRunner(
             lambda: self.factory(cfg, data), modalities=cfg.finetune.modalities,
             inputs=self.inputs, validation=self.validation, importance=self.importance,
-            importance_method=self.importance_method)
+            importance_method=self.importance_method, window_ids=self.window_ids)
         return {"model": model}
 
     def describe(self, cfg) -> dict:
         return {"text": self.text}
 
 
+def _de_classifier(estimator: str) -> Callable:
+    """``factory(cfg, data)`` of the differential-entropy baselines (``baselines.de``)."""
+
+    def factory(cfg, data):
+        from .baselines import DEClassifier
+
+        p = cfg.baselines["de"]
+        mods = cfg.finetune.modalities or tuple(data.sfreq)
+        kw = dict(sfreq={m: float(data.sfreq[m]) for m in mods}, method=p["method"],
+                  smoothing=p["smoothing"], estimator=estimator)
+        if estimator == "lr":
+            return DEClassifier(C=p["C"], **kw)
+        return DEClassifier(param_grid={"C": list(p["svm_C"]), "gamma": list(p["svm_gamma"])},
+                            **kw)
+
+    return factory
+
+
+def _de_importance(clf, data, mods: tuple):
+    """EEG channel shares of the logistic regression's weights (None for the SVM)."""
+    return clf.channel_importance("eeg") if "eeg" in mods else None
+
+
+class BraindecodeKind(EstimatorKind):
+    """A braindecode network (:class:`~physiosync.evaluation.deep.BraindecodeClassifier`).
+
+    Trained on the fold's windows of ``finetune.modalities`` with the options of
+    ``baselines.deep`` (:class:`~physiosync.params.DeepParams`), the run's seed and
+    device, and its epoch selected on the protocol's validation windows.
+
+    Parameters
+    ----------
+    name : str
+        The kind.
+    model : {"eegnet", "shallow", "deep4"}
+        The network (:func:`~physiosync.evaluation.deep.build_network`).
+    text : str
+        One line describing the pipeline in the report.
+    """
+
+    def __init__(self, name: str, model: str, *, text: str):
+        super().__init__(name, self._classifier, validation="fit", text=text)
+        self.model = model
+
+    def _classifier(self, cfg, data):
+        from .deep import BraindecodeClassifier
+
+        p = cfg.baselines["deep"]
+        mods = tuple(cfg.finetune.modalities or data.sfreq)
+        return BraindecodeClassifier(
+            self.model, sfreq={m: float(data.sfreq[m]) for m in mods}, n_epochs=p["epochs"],
+            lr=p["lr"], batch_size=p["batch_size"], weight_decay=p["weight_decay"],
+            select=p["select"], seed=cfg.seed, device=cfg.device, modalities=mods)
+
+    def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
+        """braindecode must be installed, and its network must fit the windows."""
+        from .deep import build_network, check_braindecode
+
+        try:
+            check_braindecode()
+            clf = self._classifier(cfg, data)
+            n_times = {data.slots.n_times(m) for m in clf.modalities}
+            if len(n_times) > 1:
+                raise PhysioSyncError(
+                    f"modalities {', '.join(clf.modalities)} have windows of different "
+                    f"lengths {sorted(n_times)}; a braindecode network takes one. Set "
+                    "finetune.modalities to modalities of one sampling rate (e.g. [eeg]).")
+            build_network(self.model, sum(data.slots.n_chans(m) for m in clf.modalities),
+                          n_times.pop(), data.n_classes,
+                          next(iter(clf.sfreq.values())))
+        except PhysioSyncError as err:
+            raise type(err)(f"pipeline {pipeline!r}: {err}") from None
+
+
 #: Kind name -> :class:`PipelineKind`. A new kind is one class (or one
 #: :class:`EstimatorKind`) and one line here.
 PIPELINE_KINDS: dict[str, PipelineKind] = {
     "physiosync": PhysioSyncKind(),
+    "simclr": SimCLRKind(),
     "bandpower": BandPowerKind(),
     "stimulus-prior": StimulusPriorKind(),
+    "eegnet": BraindecodeKind(
+        "eegnet", "eegnet", text="braindecode EEGNetv4, trained from scratch"),
+    "shallow-fbcsp": BraindecodeKind(
+        "shallow-fbcsp", "shallow", text="braindecode ShallowFBCSPNet, trained from scratch"),
+    "deep4": BraindecodeKind(
+        "deep4", "deep4", text="braindecode Deep4Net, trained from scratch"),
+    "de-lr": EstimatorKind(
+        "de-lr", _de_classifier("lr"), validation="ignore", window_ids=True,
+        importance=_de_importance, importance_method=runner.BANDPOWER_IMPORTANCE,
+        text="differential entropy (5 bands) per channel + logistic regression"),
+    "de-svm": EstimatorKind(
+        "de-svm", _de_classifier("svm"), validation="fit", window_ids=True,
+        text="differential entropy (5 bands) per channel + RBF SVM, C and gamma chosen on "
+             "the validation windows"),
 }
 
 

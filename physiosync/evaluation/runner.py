@@ -28,7 +28,7 @@ import torch
 
 from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError
-from ..params import ONE_CLASS_RULES, FinetuneConfig
+from ..params import ONE_CLASS_RULES, PRETRAIN_OBJECTIVES, FinetuneConfig
 from ..training.finetune import channel_importance, finetune, predict_proba
 from ..models.losses import collapsed_loss
 from .metrics import classification_metrics, model_chance_levels, trial_vote
@@ -254,7 +254,9 @@ class PhysioSyncRunner(FoldRunner):
     """PhysioSync: LS-TCL pre-training once per fold, then fine-tuning per group.
 
     Pre-training uses the fold's ``pretrain`` units only; fine-tuning selects its
-    epoch on the group's validation cells. Parameters are those of :func:`run_fold`.
+    epoch on the group's validation cells. Parameters are those of :func:`run_fold`;
+    ``objective="simclr"`` pre-trains the same encoders with the EEG-only SimCLR
+    baseline instead (see :func:`~physiosync.training.pretrain.pretrain`).
     """
 
     importance_method = "mean |gradient x input| of the predicted logit, test windows"
@@ -262,7 +264,9 @@ class PhysioSyncRunner(FoldRunner):
     def __init__(self, *, n_sub: int = 5, long_config: PretrainConfig | None = None,
                  short_config: PretrainConfig | None = None,
                  finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
-                 importance: bool = True, device=None, pretrain_cache: dict | None = None):
+                 importance: bool = True, device=None, pretrain_cache: dict | None = None,
+                 objective: str = "ls-tcl"):
+        check_option("objective", objective, PRETRAIN_OBJECTIVES)
         self.n_sub = n_sub
         self.long_config = long_config or PretrainConfig()
         self.short_config = short_config or self.long_config
@@ -271,12 +275,16 @@ class PhysioSyncRunner(FoldRunner):
         self.importance = importance
         self.device = device
         self.pretrain_cache = pretrain_cache
+        self.objective = objective
 
     def hyperparameters(self) -> dict:
-        return {"n_sub": self.n_sub, "long_config": asdict(self.long_config),
-                "short_config": asdict(self.short_config),
-                "finetune_config": asdict(self.finetune_config),
-                "do_pretrain": self.do_pretrain, "importance": self.importance}
+        hp = {"n_sub": self.n_sub, "long_config": asdict(self.long_config),
+              "short_config": asdict(self.short_config),
+              "finetune_config": asdict(self.finetune_config),
+              "do_pretrain": self.do_pretrain, "importance": self.importance}
+        if self.objective != "ls-tcl":  # LS-TCL fold keys stay as they were
+            hp["objective"] = self.objective
+        return hp
 
     def prepare_fold(self, data: SlotData, fold: Fold) -> None:
         super().prepare_fold(data, fold)
@@ -292,13 +300,15 @@ class PhysioSyncRunner(FoldRunner):
         encoders = pretrain_encoders(data, self.long_config, self.short_config,
                                      n_sub=self.n_sub, which=which, allowed=allowed,
                                      modalities=ft.modalities, device=self.device,
-                                     context=f"fold {fold.fold}", cache=self.pretrain_cache)
+                                     context=f"fold {fold.fold}", cache=self.pretrain_cache,
+                                     objective=self.objective)
         for name, (self._pre[name], hist) in encoders.items():
             cfg = self.long_config if name == "long" else self.short_config
             # The loss of a collapsed encoder: a run that stays above it learnt nothing.
             collapsed = collapsed_loss(
                 cfg.batch_slots, loss_weights=cfg.loss_weights, cmca_variant=cfg.cmca_variant,
-                has_pps=len(tuple(ft.modalities or data.modalities)) > 1)
+                has_pps=len(tuple(ft.modalities or data.modalities)) > 1,
+                objective=self.objective)
             self._curves["pretrain"][name] = {**_curve(hist, "step", "loss"),
                                               "collapsed": collapsed}
 
@@ -326,7 +336,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
              importance: bool = True, device=None, pretrain_cache: dict | None = None,
-             verbose: bool | str | int | None = None):
+             objective: str = "ls-tcl", verbose: bool | str | int | None = None):
     """Pre-train, fine-tune and predict one fold (:class:`PhysioSyncRunner`).
 
     Parameters
@@ -359,6 +369,10 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         their labels (the refits of a permutation null) can pass one dict to
         pre-train once. Entries are keyed by the allowed cells, the encoder and its
         configuration, not by the windows: never share one dict between datasets.
+    objective : {"ls-tcl", "simclr"}
+        The pre-training objective (see :func:`~physiosync.training.pretrain.pretrain`):
+        PhysioSync's LS-TCL, or the EEG-only SimCLR baseline (two augmented views of
+        one window; its ``collapsed`` curve level is that of its own batches).
     %(verbose)s
         It covers the pre-training steps and the fine-tuning epochs and their bars.
 
@@ -375,7 +389,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     model = PhysioSyncRunner(n_sub=n_sub, long_config=long_config, short_config=short_config,
                              finetune_config=finetune_config, do_pretrain=do_pretrain,
                              importance=importance, device=device,
-                             pretrain_cache=pretrain_cache)
+                             pretrain_cache=pretrain_cache, objective=objective)
     return run_fold_with(data, fold, model=model, per_subject=per_subject, one_class=one_class,
                          val_size=val_size, seed=seed)
 
@@ -406,28 +420,64 @@ class EstimatorRunner(FoldRunner):
         the fitted estimator's EEG channel importance.
     importance_method : str | None
         How *importance* is computed, for the report.
+    window_ids : bool
+        Also give the estimator where each window comes from: ``window_ids=`` (and
+        ``window_ids_val=`` beside ``X_val``) to ``fit`` and ``window_ids=`` to
+        ``predict_proba``, an int array ``(n_windows, 3)`` of subject id, trial id and
+        window index in the trial (``"windows"`` inputs only), for estimators that
+        smooth over the windows of a trial.
+
+    Notes
+    -----
+    An estimator that chooses its hyper-parameters in ``fit`` and exposes them as
+    ``best_params_`` (and how, as ``selection_``) has them recorded per model under
+    ``model_selection`` in :meth:`fold_details`.
     """
 
     def __init__(self, factory, *, modalities=None, inputs: str = "windows",
                  validation: str = "ignore", importance=None,
-                 importance_method: str | None = None):
+                 importance_method: str | None = None, window_ids: bool = False):
         from .._utils import check_option
 
         check_option("inputs", inputs, ("windows", "units"))
         check_option("validation", validation, ("ignore", "train", "fit"))
+        if window_ids and inputs != "windows":
+            raise PhysioSyncError("window_ids=True needs inputs='windows'; with 'units' each "
+                                  "row already is a (subject, trial) unit.")
         self.factory = factory
         self.modalities = None if modalities is None else tuple(modalities)
         self.inputs = inputs
         self.validation = validation
         self.importance = importance
         self.importance_method = importance_method
+        self.window_ids = bool(window_ids)
 
     def hyperparameters(self) -> dict:
         est = self.factory()
         params = est.get_params(deep=False) if hasattr(est, "get_params") else repr(est)
-        return {"estimator": type(est).__qualname__, "params": params,
-                "modalities": self.modalities, "inputs": self.inputs,
-                "validation": self.validation}
+        if isinstance(params, dict):  # where it runs and what it logs change no result
+            params = {k: v for k, v in params.items() if k not in ("device", "verbose")}
+        hp = {"estimator": type(est).__qualname__, "params": params,
+              "modalities": self.modalities, "inputs": self.inputs,
+              "validation": self.validation}
+        if self.window_ids:  # the fold keys of other estimators stay as they were
+            hp["window_ids"] = True
+        return hp
+
+    def prepare_fold(self, data: SlotData, fold: Fold) -> None:
+        super().prepare_fold(data, fold)
+        self._selection = []
+
+    def fold_details(self) -> dict:
+        details = super().fold_details()
+        if getattr(self, "_selection", None):  # only estimators that choose: keys unchanged
+            details["model_selection"] = self._selection
+        return details
+
+    @staticmethod
+    def _window_ids(data: SlotData, cells: np.ndarray) -> np.ndarray:
+        """``(subject id, trial id, window index)`` of each cell."""
+        return np.column_stack([data.units_of(cells), cells[:, 2]]).astype(np.int64)
 
     def _X(self, data: SlotData, cells: np.ndarray, *, per_unit: bool = False):
         if self.inputs == "units":
@@ -442,14 +492,22 @@ class EstimatorRunner(FoldRunner):
         if self.validation == "train":
             train = np.concatenate([train, val])
         X, rows = self._X(data, train, per_unit=True)
-        fit_params = {}
+        fit_params, predict_params = {}, {}
+        if self.window_ids:
+            fit_params["window_ids"] = self._window_ids(data, rows)
+            predict_params["window_ids"] = self._window_ids(data, test)
         if self.validation == "fit" and len(val):
             X_val, val_rows = self._X(data, val, per_unit=True)
-            fit_params = {"X_val": X_val, "y_val": data.labels[val_rows[:, 0], val_rows[:, 1]]}
+            fit_params.update(X_val=X_val, y_val=data.labels[val_rows[:, 0], val_rows[:, 1]])
+            if self.window_ids:
+                fit_params["window_ids_val"] = self._window_ids(data, val_rows)
         clf = self.factory()
         clf.fit(X, data.labels[rows[:, 0], rows[:, 1]], **fit_params)
         proba = np.zeros((len(test), n_classes))
-        proba[:, clf.classes_] = clf.predict_proba(self._X(data, test)[0])
+        proba[:, clf.classes_] = clf.predict_proba(self._X(data, test)[0], **predict_params)
+        if hasattr(clf, "best_params_"):
+            self._selection.append({"subject": subject, "params": dict(clf.best_params_),
+                                    "selection": getattr(clf, "selection_", None)})
         if self.importance is not None:
             w = self.importance(clf, data, tuple(self.modalities or data.modalities))
             if w is not None:

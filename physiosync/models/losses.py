@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .._utils.checks import check_option
 from ..exceptions import PhysioSyncError
-from ..params import CMCA_PAIRINGS, CMCA_VARIANTS
+from ..params import CMCA_PAIRINGS, CMCA_VARIANTS, PRETRAIN_OBJECTIVES
 from .encoders import ShapeError
 
 __all__ = ["nt_xent", "cmca", "pretrain_loss", "collapsed_loss"]
@@ -236,7 +236,8 @@ def pretrain_loss(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
 
 
 def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.5, 1.0),
-                   has_pps: bool = True, cmca_variant: str = "cross-subject") -> float:
+                   has_pps: bool = True, cmca_variant: str = "cross-subject",
+                   objective: str = "ls-tcl") -> float:
     """Total pre-training loss of a collapsed encoder, whose embeddings are all the same.
 
     With every similarity equal, each anchor's softmax is uniform over its logits, so
@@ -255,6 +256,10 @@ def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.
     has learnt nothing the positives share; e.g. 9.59 for ``batch_slots=6`` with the
     default weights and CM-CA, 10.83 for 8.
 
+    The ``"simclr"`` objective contrasts two augmented views of each of B single EEG
+    windows: one NT-Xent over B rows per side, ``w_eeg * 2 log(2B - 1)`` (the EEG
+    temporal term's value and weight; *has_pps* and *cmca_variant* do not apply).
+
     Parameters
     ----------
     batch_slots : int
@@ -266,6 +271,8 @@ def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.
         temporal term is computed).
     cmca_variant : {"cross-subject", "same-subject", "none"}
         CM-CA as configured; ``"none"`` leaves it out.
+    objective : {"ls-tcl", "simclr"}
+        The pre-training objective (for ``"simclr"``, *batch_slots* counts windows).
 
     Returns
     -------
@@ -282,8 +289,9 @@ def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.
             or batch_slots < 1:
         raise PhysioSyncError(f"batch_slots must be an integer >= 1, got {batch_slots!r}.")
     check_option("cmca_variant", cmca_variant, CMCA_VARIANTS)
+    check_option("objective", objective, PRETRAIN_OBJECTIVES)
     w_eeg, w_pps, w_cmca = _check_weights(loss_weights)
-    if not has_pps:
+    if objective == "simclr" or not has_pps:
         w_pps = w_cmca = 0.0
     elif cmca_variant == "none":
         w_cmca = 0.0

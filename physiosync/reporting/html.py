@@ -26,7 +26,8 @@ import numpy as np
 from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
-                   _one_class_sentence, metric_label)
+                   _one_class_sentence, _table_cells, _table_header, _table_notes,
+                   metric_label, pipeline_table)
 
 __all__ = ["render_html", "write_html_report"]
 
@@ -64,6 +65,9 @@ footer{font-size:.85em;color:#555;border-top:1px solid #ddd;margin-top:2em;paddi
 """
 
 _LEVEL_ORDER = {"subject": 0, "window": 1, "trial": 2}
+#: Up to this many pipelines the per-subject figure groups bars by subject; above, it draws
+#: one column of dots per pipeline, which stays readable for a whole baseline suite.
+_MAX_GROUPED_BARS = 3
 
 
 # --------------------------------------------------------------------------- helpers
@@ -253,6 +257,20 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
     return "\n".join(parts)
 
 
+def _pipelines_section(report: Mapping, pipes: dict) -> str:
+    """One row per pipeline: headline, chance, p-value, paired difference to the primary."""
+    title = "Pipelines side by side"
+    if not pipes:
+        return _section("sec-pipelines", title, _skip("The report holds no pipeline."))
+    rows = pipeline_table({**report, "pipelines": pipes})
+    refit = any(r["refit_p"] is not None for r in rows)
+    table = _table(_table_header(rows, refit=refit) + ["model"],
+                   [_table_cells(r, refit=refit) + [r["model"] or ""] for r in rows],
+                   "pipelines")
+    return _section("sec-pipelines", title,
+                    table + "<p>" + _esc(" ".join(_table_notes(rows))) + "</p>")
+
+
 def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
     if not pipes:
         return _section("sec-summary", "Summary", _skip("The report holds no pipeline."))
@@ -327,10 +345,73 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
     flagged = {name: {str(s) for s in _list(_dict(pipes[name].get("one_class")).get("subjects"))}
                for name in names}
 
+    def chance_by_subject():
+        """Each subject's chance level, from the first pipeline that has one."""
+        out = {}
+        for s in subjects:
+            for name in order:
+                c = _chance_value(per_subject[name].get(s, {}), metric)
+                if c is not None:
+                    out[s] = c
+                    break
+        return out
+
+    def draw_dots():
+        """Pipelines on the x axis, one dot per subject: readable with ten pipelines."""
+        from matplotlib.lines import Line2D
+
+        n_s, n_p = len(subjects), len(names)
+        fig = _new_figure(min(max(6.5, 1.5 + 0.8 * n_p), 24.0), 4.4)
+        ax = fig.add_subplot()
+        # a subject keeps its horizontal offset in every column, so a line joins its dots
+        offsets = np.linspace(-0.28, 0.28, n_s) if n_s > 1 else np.zeros(1)
+        values = np.array([_floats([per_subject[name].get(s, {}).get(metric)
+                                    for s in subjects]) for name in names])
+        xs = np.arange(n_p)[:, None] + offsets[None, :]
+        for i in range(n_s):
+            ax.plot(xs[:, i], values[:, i], color="0.6", linewidth=0.6, alpha=0.5, zorder=1)
+        for j, name in enumerate(names):
+            hollow = np.array([s in flagged[name] for s in subjects])
+            color = f"C{j % 10}"
+            for mask, face in ((~hollow, color), (hollow, "none")):
+                ax.scatter(xs[j, mask], values[j, mask], s=22, facecolors=face,
+                           edgecolors=color, linewidths=1.0, zorder=3)
+            if np.isfinite(values[j]).any():
+                ax.hlines(np.nanmean(values[j]), j - 0.36, j + 0.36, colors="black",
+                          linewidth=2.2, zorder=4)
+        handles = [Line2D([], [], color="black", linewidth=2.2, label="mean over subjects")]
+        chance = chance_by_subject()
+        if chance:
+            cy = np.array([chance.get(s, np.nan) for s in subjects])
+            if np.nanmax(cy) - np.nanmin(cy) > 1e-9:  # chance differs between subjects
+                ax.scatter(xs.ravel(), np.tile(cy, n_p), marker="_", s=40, color="black",
+                           linewidths=1.0, zorder=2)
+                handles.append(Line2D([], [], color="black", marker="_", linestyle="none",
+                                      label=f"chance of {label} (subject)"))
+            mean_chance = float(np.nanmean(cy))
+            ax.axhline(mean_chance, color="0.35", linestyle="--", linewidth=1, zorder=0)
+            handles.append(Line2D([], [], color="0.35", linestyle="--",
+                                  label=f"mean chance ({mean_chance:.2f})"))
+        if any(flagged.values()):
+            handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
+                                  markeredgecolor="black",
+                                  label="includes one-class\nfallback predictions"))
+        rotate = n_p > 5 or max(len(n) for n in names) > 12
+        ax.set_xticks(range(n_p), names, rotation=30 if rotate else 0,
+                      ha="right" if rotate else "center")
+        ax.set_xlim(-0.6, n_p - 0.4)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"{label} (subject)")
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize="small")
+        return fig
+
     def draw():
         from matplotlib.patches import Patch
 
         n_s, n_p = len(subjects), len(names)
+        if n_p > _MAX_GROUPED_BARS:
+            return draw_dots()
         fig = _new_figure(min(max(6.5, 2.5 + n_s * (0.3 + 0.15 * n_p)), 24.0), 3.9)
         ax = fig.add_subplot()
         width = 0.8 / n_p
@@ -380,13 +461,24 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
             else "the majority class of the training labels, scored on the subject's test "
                  "labels" if metric == "accuracy"
             else "the larger of the stratified and the best constant predictor")
-    caption = (f"{label[0].upper() + label[1:]} of each subject's test windows pooled over "
-               f"folds, per pipeline. Black ticks: the chance level of the same metric for "
-               f"that subject ({rule}); dashed line: mean chance over subjects. Hatched bars: "
-               "the subject's test windows include constant predictions of a model whose "
-               "training labels held one class.")
-    alt = (f"Grouped bar chart of per-subject {label} for {', '.join(names)} "
-           f"over {len(subjects)} subjects, with chance levels.")
+    if len(names) > _MAX_GROUPED_BARS:
+        caption = (f"{label[0].upper() + label[1:]} of each subject's test windows pooled "
+                   "over folds: one column per pipeline, one dot per subject (a grey line "
+                   "joins a subject's dots), black bar: the mean over subjects; dashed line: "
+                   f"the mean chance level over subjects ({rule}; black dashes: each "
+                   "subject's, when they differ). Hollow dots: the subject's test windows "
+                   "include constant predictions of a model whose training labels held "
+                   "one class.")
+        alt = (f"Dot plot of per-subject {label} for {len(names)} pipelines "
+               f"({', '.join(names)}) over {len(subjects)} subjects, with chance levels.")
+    else:
+        caption = (f"{label[0].upper() + label[1:]} of each subject's test windows pooled "
+                   "over folds, per pipeline. Black ticks: the chance level of the same "
+                   f"metric for that subject ({rule}); dashed line: mean chance over "
+                   "subjects. Hatched bars: the subject's test windows include constant "
+                   "predictions of a model whose training labels held one class.")
+        alt = (f"Grouped bar chart of per-subject {label} for {', '.join(names)} "
+               f"over {len(subjects)} subjects, with chance levels.")
     return _section("sec-per-subject", title, _figure("fig-per-subject", draw, alt, caption))
 
 
@@ -808,8 +900,11 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
         The HTML text: title and, for leaky protocols, a red warning box; the
         protocol's caveat; the headline of the primary pipeline (per-subject balanced
         accuracy, or macro F1 for four classes, with its chance level, permutation
-        p-values and one-class fallbacks); a summary table per pipeline with a chance
-        level beside every metric; the per-subject headline metric, confusion
+        p-values and one-class fallbacks); one table with a row per pipeline (the
+        headline, its chance level and permutation p-value, the paired difference to
+        the primary pipeline with its interval and p-value); a summary table per
+        pipeline with a chance level beside every metric; the per-subject headline
+        metric (grouped bars, or one column of dots per pipeline above three), confusion
         matrices, training curves, EEG channel importance and paired comparisons (with
         effect sizes, intervals and the smallest reachable p-value) as embedded PNG
         figures and tables; the per-fold table of the primary pipeline; the
@@ -829,6 +924,7 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     n_classes = int(_num(report.get("n_classes")) or 2)
     body = [
         _header(report, pipes, primary),
+        _pipelines_section(report, pipes),
         _summary_section(pipes, primary, n_classes),
         _per_subject_section(pipes, primary, n_classes),
         _confusion_section(report, pipes),

@@ -73,12 +73,13 @@ from .._utils import atomic_write
 from ..evaluation.metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
 from ..evaluation.protocols import PROTOCOLS
-from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p, _headline_of,
-                   _headline_sentence, _one_class_sentence, metric_label)
+from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p,
+                   _headline_sentence, _one_class_sentence, _table_cells, _table_header,
+                   _table_notes, metric_label, pipeline_table)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
-           "metric_label", "LEAKAGE_WARNING", "CHANCE_NOTE"]
+           "metric_label", "pipeline_table", "LEAKAGE_WARNING", "CHANCE_NOTE"]
 
 LEAKAGE_WARNING = (
     "LEAKAGE WARNING: the legacy-segment protocol splits windows at random, so windows of "
@@ -589,7 +590,14 @@ def _summary_keys(summary: dict) -> list:
 
 
 def report_markdown(report: dict) -> str:
-    """The Markdown summary (``report.md``)."""
+    """The Markdown summary (``report.md``).
+
+    The warnings and caveat, the primary pipeline's headline, then one table with a row
+    per pipeline (:func:`pipeline_table`: the headline with its chance level and
+    permutation p-value, and the paired difference to the primary pipeline with its 95 %
+    interval and p-value); then, per pipeline, what it runs, its one-class fallbacks and
+    every metric beside its chance level; then the paired comparisons in full.
+    """
     n_classes = report.get("n_classes", 2)
     lines = [f"# physiosync cross-validation: {report['target']} ({report['protocol']})", ""]
     if report.get("leaky"):
@@ -599,11 +607,18 @@ def report_markdown(report: dict) -> str:
     pipes = report["pipelines"]
     primary = report.get("primary") or next(iter(pipes))
     lines += [f"**Headline ({primary}):** {_headline_sentence(pipes[primary], n_classes)}.", ""]
+    rows = pipeline_table(report)
+    refit = any(r["refit_p"] is not None for r in rows)
+    header = _table_header(rows, refit=refit) + ["model"]
+    lines += ["## Pipelines", "", "| " + " | ".join(header) + " |",
+              "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_table_cells(r, refit=refit) + [r["model"] or ""]) + " |"
+              for r in rows]
+    lines += [""] + _table_notes(rows) + [""]
     for name, part in pipes.items():
         lines += [f"## {name}", ""]
         if isinstance(part.get("model"), dict) and part["model"].get("text"):
             lines += [f"Model: {part['model']['text']}.", ""]
-        lines += [f"Headline: {_headline_sentence(part, n_classes)}.", ""]
         one = _one_class_sentence(part, n_classes)
         if one:
             lines += [f"> **One-class fallback:** {one}", ""]
@@ -678,10 +693,12 @@ def report_markdown(report: dict) -> str:
 def report_text(report: dict) -> str:
     """The plain-text summary printed after ``physiosync cv`` and ``demo``.
 
-    The leakage warning and the protocol's caveat first; then one row per pipeline:
-    the headline with its chance level and permutation p-values, pooled window and
-    trial metrics with theirs; then one-class fallbacks and paired comparisons with
-    their warnings.
+    The leakage warning and the protocol's caveat first; then one row per pipeline
+    (:func:`pipeline_table`): the headline with its chance level, its permutation
+    p-value, and the paired difference to the primary pipeline with its 95 % interval
+    and p-value; then the pooled window and trial metrics with their chance levels,
+    what each pipeline runs, one-class fallbacks and the paired comparisons with their
+    warnings.
     """
     n_classes = report.get("n_classes", 2)
     metric = headline_metric(n_classes)
@@ -690,38 +707,46 @@ def report_text(report: dict) -> str:
     for key in ("warning", "caveat"):
         if report.get(key):
             lines += [str(report[key]), ""]
-    head = _headline_of(pipes[report.get("primary") or next(iter(pipes))], n_classes)
-    title = metric_label(head.get("metric") or f"subject.{metric}")
+    rows = pipeline_table(report)
+    title = metric_label(next((r["metric"] for r in rows if r["metric"]), None)
+                         or f"subject.{metric}")
     lines.append(f"headline: {title}, mean ± std over subjects; pooled window "
                  f"{_METRIC_LABELS[metric]} and pooled trial accuracy: mean ± std over folds")
-    perm = any(isinstance(p.get("p_value"), dict) for p in pipes.values())
-    refit = any(isinstance(p.get("refit_null"), dict) for p in pipes.values())
+    refit = any(r["refit_p"] is not None for r in rows)
     name_w = max([14] + [len(n) for n in pipes])
-    cols = [("headline", 15), ("chance", 7)] + ([("perm. p", 8)] if perm else []) + \
-        ([("refit p", 8)] if refit else []) + \
-        [("pooled window", 15), ("chance", 7), ("pooled trial", 15), ("chance", 7)]
-    lines.append(f"{'pipeline':<{name_w}}" + "".join(f" {c:>{w}}" for c, w in cols))
+    primary = next((r["pipeline"] for r in rows if r["primary"]), "")
+    cols = [("headline", 15), ("chance", 7), ("p", 8)] + ([("refit p", 8)] if refit else []) \
+        + [(f"{primary} − pipeline [95 % CI]", 26), ("paired p", 8)]
+
+    def table(header, body):
+        widths = [max([w, len(c)] + [len(r[i + 1]) for r in body])
+                  for i, (c, w) in enumerate(header)]
+        out = [f"{'pipeline':<{name_w}}"
+               + "".join(f" {c:>{w}}" for (c, _), w in zip(header, widths))]
+        out += [(f"{r[0]:<{name_w}}" + "".join(f" {c:>{w}}" for c, w in zip(r[1:], widths)))
+                .rstrip() for r in body]
+        return out
+
+    body = []
+    for r in rows:
+        cells = _table_cells(r, refit=refit)
+        body.append(cells[:2] + cells[3:])  # the subject counts: in report.md and .html
+    lines += table(cols, body)
+    lines += [""] + _table_notes(rows)
 
     def ms(s):
         return "n/a" if not s or s.get("mean") is None or not np.isfinite(s["mean"]) \
             else f"{s['mean']:.3f} ± {s['std']:.3f}"
 
+    pooled = []
     for name, part in pipes.items():
-        h, s = _headline_of(part, n_classes), part.get("summary") or {}
-        pv, rn = part.get("p_value"), part.get("refit_null")
+        s = part.get("summary") or {}
         win, tri = s.get(f"window.{metric}"), s.get("trial.accuracy")
-        cells = [ms(h), _fmt(h.get("chance"))]
-        if perm:
-            cells.append(_fmt_p(pv.get("p_value")) if isinstance(pv, dict) and str(
-                pv.get("metric", "")).startswith("subject.") else "-")
-        if refit:
-            cells.append(_fmt_p(rn.get("p_value")) if isinstance(rn, dict) else "-")
-        cells += [ms(win), _fmt((win or {}).get("chance")), ms(tri),
-                  _fmt((tri or {}).get("chance"))]
-        lines.append(f"{name:<{name_w}}" + "".join(f" {c:>{w}}" for c, (_, w)
-                                                   in zip(cells, cols)))
-    models = [(name, part["model"]["text"]) for name, part in pipes.items()
-              if isinstance(part.get("model"), dict) and part["model"].get("text")]
+        pooled.append([name, ms(win), _fmt((win or {}).get("chance")), ms(tri),
+                       _fmt((tri or {}).get("chance"))])
+    lines += [""] + table([("pooled window", 15), ("chance", 7), ("pooled trial", 15),
+                           ("chance", 7)], pooled)
+    models = [(r["pipeline"], r["model"]) for r in rows if r["model"]]
     if models:
         lines.append("")
         lines += [f"{name:<{name_w}} {text}" for name, text in models]

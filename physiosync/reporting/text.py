@@ -10,7 +10,7 @@ import numpy as np
 
 from ..evaluation.metrics import headline_metric
 
-__all__ = ["CHANCE_NOTE", "metric_label"]
+__all__ = ["CHANCE_NOTE", "metric_label", "pipeline_table"]
 
 #: How chance levels are defined (printed under the tables of every report).
 CHANCE_NOTE = (
@@ -106,3 +106,139 @@ def _one_class_sentence(part: dict, n_classes: int) -> str | None:
                  f"{_fmt(without.get('std'))} over {without.get('n')} subjects (chance "
                  f"{_fmt(without.get('chance'))})")
     return text + "."
+
+
+def _real(x):
+    """*x* as a float when it is a finite real number, else None (reports are read, not
+    trusted: a hand-edited or truncated ``report.json`` must still render)."""
+    if x is None or isinstance(x, (bool, str)):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def pipeline_table(report: dict) -> list:
+    """One row per pipeline: the headline, its chance and p-value, the paired difference.
+
+    The rows of the side-by-side table of ``report.md``, ``report.html`` and the CLI
+    summary, read from a report dictionary (or its JSON round trip) alone.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`physiosync.reporting.report.build_report`.
+
+    Returns
+    -------
+    rows : list of dict
+        In report order, the primary (first) pipeline first. Each row holds
+        ``pipeline``, ``primary`` (bool), ``model`` (what the pipeline runs, or None),
+        ``metric`` (the headline key), ``mean``, ``std``, ``n`` (subjects), ``chance``,
+        ``p_value`` and ``permutations`` (the within-subject permutation test of the
+        headline; None without ``protocol.permutations``), ``refit_p`` (the refit null's
+        p-value, or None) and ``difference``: None on the primary row, else the paired
+        comparison *primary minus this pipeline* as ``mean``, ``ci95``, ``p_value``,
+        ``min_p``, ``level`` (``"subject"`` or ``"fold"``), ``n`` and ``warning`` (all
+        None when the report holds no such comparison).
+    """
+    pipes = report.get("pipelines") or {}
+    n_classes = report.get("n_classes") or 2
+    primary = report.get("primary")
+    if primary not in pipes:
+        primary = next(iter(pipes), None)
+    comparisons = {c.get("baseline"): c for c in report.get("comparisons") or []
+                   if isinstance(c, dict) and c.get("pipeline") == primary}
+    rows = []
+    for name, part in pipes.items():
+        part = part if isinstance(part, dict) else {}
+        h = _headline_of(part, n_classes)
+        pv, rn = part.get("p_value"), part.get("refit_null")
+        subject_p = isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject.")
+        model = part.get("model")
+        row = {"pipeline": name, "primary": name == primary,
+               "model": model.get("text") if isinstance(model, dict) else None,
+               "metric": h.get("metric"), "mean": _real(h.get("mean")),
+               "std": _real(h.get("std")), "n": h.get("n"), "chance": _real(h.get("chance")),
+               "p_value": _real(pv.get("p_value")) if subject_p else None,
+               "permutations": pv.get("permutations") if subject_p else None,
+               "refit_p": _real(rn.get("p_value")) if isinstance(rn, dict) else None,
+               "difference": None}
+        if name != primary:
+            c = comparisons.get(name) or {}
+            ci = c.get("ci95") if isinstance(c.get("ci95"), (list, tuple)) else []
+            ci = [_real(v) for v in ci] if len(ci) == 2 else [None, None]
+            row["difference"] = {"mean": _real(c.get("mean")), "ci95": ci,
+                                 "p_value": _real(c.get("p_value")),
+                                 "min_p": _real(c.get("min_p")), "level": c.get("level"),
+                                 "n": c.get("n"), "warning": c.get("warning")}
+        rows.append(row)
+    return rows
+
+
+def _mean_std_text(mean, std) -> str:
+    return "n/a" if mean is None else f"{_fmt(mean)} ± {_fmt(std)}"
+
+
+def _difference_text(diff) -> str:
+    """``"0.052 [-0.010, 0.110]"``; empty on the primary row."""
+    if diff is None:
+        return ""
+    if diff["mean"] is None:
+        return "n/a"
+    return f"{_fmt(diff['mean'])} [{_fmt(diff['ci95'][0])}, {_fmt(diff['ci95'][1])}]"
+
+
+def _table_cells(row: dict, *, refit: bool) -> list:
+    """The cells of a :func:`pipeline_table` row, as the three reports print them:
+    pipeline, headline (mean ± std), n, chance, p[, refit p], difference [95 % CI], paired p."""
+    diff = row["difference"]
+    cells = [row["pipeline"], _mean_std_text(row["mean"], row["std"]),
+             _fmt(row["n"], 0) if _real(row["n"]) is not None else "n/a", _fmt(row["chance"]),
+             "—" if row["permutations"] is None else _fmt_p(row["p_value"])]
+    if refit:
+        cells.append("—" if row["refit_p"] is None else _fmt_p(row["refit_p"]))
+    cells += [_difference_text(diff), "" if diff is None else _fmt_p(diff.get("p_value"))]
+    return cells
+
+
+def _table_header(rows: list, *, refit: bool) -> list:
+    primary = next((r["pipeline"] for r in rows if r["primary"]), "primary")
+    metric = next((r["metric"] for r in rows if r.get("metric")), None)
+    head = metric_label(metric) if metric else "headline"
+    return (["pipeline", f"{head}, mean ± std", "subjects", "chance", "p"]
+            + (["refit p"] if refit else [])
+            + [f"{primary} − pipeline [95 % CI]", "paired p"])
+
+
+def _table_notes(rows: list) -> list:
+    """Sentences under the side-by-side table: what p and the difference are."""
+    notes = []
+    perms = sorted({r["permutations"] for r in rows if r["permutations"] is not None})
+    if perms:
+        notes.append(
+            "p: within-subject permutation test of the headline ("
+            + "/".join(str(p) for p in perms) + " permutations; labels permuted between "
+            "each subject's units, predictions fixed)"
+            + ("; —: the pipeline has none." if any(r["permutations"] is None for r in rows)
+               else "."))
+    else:
+        notes.append("p: — because no permutation test was run (protocol.permutations is 0); "
+                     "set protocol.permutations (e.g. 1000) for a p-value per pipeline.")
+    if any(r["refit_p"] is not None for r in rows):
+        notes.append("refit p: the pipeline retrained on permuted training labels "
+                     "(protocol.permutation_refit).")
+    diffs = [r["difference"] for r in rows if r["difference"] is not None]
+    if diffs:
+        primary = next((r["pipeline"] for r in rows if r["primary"]), "primary")
+        level = next((d["level"] for d in diffs if d.get("level")), None)
+        ns = sorted({d["n"] for d in diffs if d.get("n") is not None})
+        unit = {"subject": "subjects", "fold": "folds"}.get(level, "units")
+        notes.append(
+            f"{primary} − pipeline: mean paired difference of the headline over "
+            f"{'/'.join(str(n) for n in ns) or 'n/a'} {unit} with its 95 % percentile "
+            "bootstrap interval; paired p: two-sided sign-flip permutation test (details and "
+            "the smallest reachable p under Paired comparisons).")
+    return notes

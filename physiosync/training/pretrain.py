@@ -9,6 +9,11 @@ per modality (EEG first, then one peripheral signal) and the shared CM-CA head.
 on batches from the :class:`~physiosync.training.sampling.SynchronySampler`. LS-TCL is two such
 runs, one on 1 s and one on 5 s windows (:func:`pretrain_encoders`).
 
+``objective="simclr"`` is the EEG-only SimCLR baseline with the same encoders, projector,
+augmentations and loop: batches of single EEG windows from the
+:class:`~physiosync.training.sampling.WindowSampler`, each augmented twice independently,
+with NT-Xent between the two views (no peripheral signal, no other subject).
+
 Everything random in a step (the batch, the augmentation, dropout) is seeded from
 ``(seed, step)``, so a run resumed from a checkpoint ends at the same weights as an
 uninterrupted one.
@@ -26,15 +31,15 @@ import torch
 
 from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError, TrainingDivergedError
-from ..models.losses import pretrain_loss
+from ..models.losses import nt_xent, pretrain_loss
 from ..models.physiosync import PretrainModel
-from ..params import PretrainConfig
+from ..params import PRETRAIN_OBJECTIVES, PretrainConfig
 from ._loop import TrainingRun
 from .augment import N_KINDS, augment
-from .sampling import SlotData, SynchronySampler
-from .._utils import derive_seed, fingerprint, flush_denormals, resolve_device
+from .sampling import SlotData, SynchronySampler, WindowSampler
+from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["pretrain", "pretrain_encoders", "make_optimizer"]
+__all__ = ["pretrain", "pretrain_encoders", "make_optimizer", "make_sampler"]
 
 
 
@@ -76,6 +81,65 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float):
         return cls(params, lr=lr, weight_decay=weight_decay)
 
 
+def make_sampler(allowed, config: PretrainConfig, *, n_sub: int = 1,
+                 objective: str = "ls-tcl"):
+    """The batch sampler of a pre-training run.
+
+    Parameters
+    ----------
+    allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows)
+        Cells the run may draw.
+    config : PretrainConfig
+        Its ``batch_slots``, ``group_size`` and ``seed`` size and seed the sampler.
+    n_sub : int
+        Sub-windows per window.
+    objective : {"ls-tcl", "simclr"}
+        ``"ls-tcl"``: a :class:`~physiosync.training.sampling.SynchronySampler` (slots
+        seen by two groups of ``group_size`` subjects). ``"simclr"``: a
+        :class:`~physiosync.training.sampling.WindowSampler` of ``batch_slots`` single
+        windows (``group_size`` unused).
+
+    Returns
+    -------
+    sampler : SynchronySampler | WindowSampler
+
+    Raises
+    ------
+    PhysioSyncError
+        If *allowed* cannot fill a batch (the message says what to change).
+    """
+    check_option("objective", objective, PRETRAIN_OBJECTIVES)
+    if objective == "simclr":
+        return WindowSampler(allowed, batch_size=config.batch_slots, n_sub=n_sub,
+                             seed=config.seed)
+    return SynchronySampler(allowed, batch_slots=config.batch_slots,
+                            group_size=config.group_size, n_sub=n_sub, seed=config.seed)
+
+
+def _check_simclr(cfg: PretrainConfig, modalities: tuple) -> None:
+    """Refuse settings under which SimCLR has no task (identical views, no EEG term)."""
+    if len(modalities) != 1:
+        raise PhysioSyncError(f"the simclr objective pre-trains the EEG encoder alone; got "
+                              f"modalities {modalities}. Pass modalities=('eeg',) "
+                              "(finetune.modalities: [eeg]).")
+    if not cfg.augment or cfg.augment_pairing == "shared":
+        raise PhysioSyncError(
+            "the simclr objective contrasts two independently augmented views of a window; "
+            f"augment={cfg.augment}, augment_pairing={cfg.augment_pairing!r} would make them "
+            "identical. Set augment: true and augment_pairing: independent.")
+    if not cfg.loss_weights[0]:
+        raise PhysioSyncError(f"the simclr objective is weighted by w_eeg, the first of "
+                              f"loss_weights {cfg.loss_weights}; it must be > 0.")
+
+
+def _simclr_loss(z: torch.Tensor, cfg: PretrainConfig):
+    """``w_eeg * nt_xent(view 1, view 2)`` and its unweighted term, as :func:`_loss` returns."""
+    half = z.shape[0] // 2
+    term = nt_xent(z[:half], z[half:], cfg.temperature)
+    total = cfg.loss_weights[0] * term
+    return total, {"simclr": float(term.detach()), "total": float(total.detach())}
+
+
 def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
     """Total loss and its named terms (floats) from pooled features and projections."""
     mods = model.modalities
@@ -95,8 +159,9 @@ def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
 def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=None,
              n_sub: int = 1, modalities=None, device=None, checkpoint=None,
              resume: bool = True, model: PretrainModel | None = None,
-             resume_with: dict | None = None, verbose: bool | str | int | None = None):
-    """Pre-train encoders with inter-subject temporal contrast and CM-CA.
+             resume_with: dict | None = None, objective: str = "ls-tcl",
+             verbose: bool | str | int | None = None):
+    """Pre-train encoders with inter-subject temporal contrast and CM-CA (or SimCLR).
 
     Parameters
     ----------
@@ -111,7 +176,8 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         Split every window into *n_sub* equal sub-windows and pre-train on those
         (e.g. 1 s encoders from 5 s windows with ``n_sub=5``).
     modalities : sequence of str | None
-        EEG first, then at most one peripheral modality; default all of *data*'s.
+        EEG first, then at most one peripheral modality; default all of *data*'s
+        (for ``objective="simclr"``: EEG alone, the first of *data*'s).
     device : str | torch.device | None
         ``None`` picks CUDA, then MPS, then the CPU.
     checkpoint : str | Path | None
@@ -127,6 +193,15 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         divergence (keys: ``"lr"``, ``"weight_decay"``). They override *config*, the
         checkpoint is accepted although it was written with other values, and the
         change is recorded in the history entry of the first resumed step.
+    objective : {"ls-tcl", "simclr"}
+        ``"ls-tcl"``: PhysioSync's inter-subject temporal contrast (and CM-CA with a
+        peripheral modality). ``"simclr"``: batches of ``config.batch_slots`` single
+        EEG windows (any allowed subject and slot, never paired across subjects), each
+        augmented twice independently, loss ``w_eeg * NT-Xent`` between the two views
+        (``group_size`` is unused; augmentation must be on and ``"independent"``). An
+        epoch still counts ``batch_slots`` stimulus slots per step, so ``epochs`` gives
+        both objectives the same number of steps. A checkpoint of one objective is
+        never resumed by the other.
     %(verbose)s
         Replaces ``show_progress``, which still works for one release with a
         :class:`FutureWarning`.
@@ -137,9 +212,9 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         The trained model (in eval mode, on *device*).
     history : list of dict
         One entry per step: ``step``, ``loss``, the unweighted terms ``temporal_eeg``,
-        ``temporal_pps`` and ``cmca`` (those computed), and ``seconds``. The first step
-        after a resume that changed settings also holds ``resumed_with``:
-        ``{setting: {"from": old, "to": new}}``.
+        ``temporal_pps`` and ``cmca`` (those computed; ``simclr`` for that objective),
+        and ``seconds``. The first step after a resume that changed settings also holds
+        ``resumed_with``: ``{setting: {"from": old, "to": new}}``.
 
     Raises
     ------
@@ -151,14 +226,17 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     resume_with = _check_resume_with(resume_with)
     if resume_with:
         cfg = replace(cfg, **resume_with)
-    modalities = tuple(modalities or data.modalities)
+    check_option("objective", objective, PRETRAIN_OBJECTIVES)
+    simclr = objective == "simclr"
+    modalities = tuple(modalities or (data.modalities[:1] if simclr else data.modalities))
+    if simclr:
+        _check_simclr(cfg, modalities)
     if not 1 <= len(modalities) <= 2:
         raise PhysioSyncError(f"pre-training takes EEG plus at most one peripheral modality, "
                               f"got {modalities}.")
     dev = resolve_device(device)
     allowed = data.valid if allowed is None else np.asarray(allowed, dtype=bool) & data.valid
-    sampler = SynchronySampler(allowed, batch_slots=cfg.batch_slots,
-                               group_size=cfg.group_size, n_sub=n_sub, seed=cfg.seed)
+    sampler = make_sampler(allowed, cfg, n_sub=n_sub, objective=objective)
     n_steps = cfg.steps if cfg.steps is not None else cfg.epochs * sampler.steps_per_epoch()
     torch.manual_seed(derive_seed(cfg.seed, "init"))
     if model is None:
@@ -167,8 +245,10 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     model.to(dev)
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     # Which data the run may see: a checkpoint of another fold must never be resumed.
+    # The objective is stored only when it is not LS-TCL, whose checkpoints stay as they were.
+    run_config = {**model.resolved_config(), **({"objective": objective} if simclr else {})}
     run = TrainingRun("pretrain", checkpoint, resume=resume, device=dev, amp=cfg.amp,
-                      config=model.resolved_config(),
+                      config=run_config,
                       data_identity=(allowed, data.subjects, data.trials, list(modalities), n_sub),
                       ignore=("steps", "epochs", "checkpoint_every", *resume_with),
                       resumable=RESUMABLE_SETTINGS)
@@ -202,7 +282,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         batch = sampler.batch(step, N_KINDS)
         s, t, w, sub = batch.flat_index
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment", step))
-        if cfg.augment_pairing == "shared":
+        if cfg.augment_pairing == "shared":  # never with simclr (_check_simclr)
             aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, cfg.group_size).reshape(-1)
         else:
             aug_rows = torch.randint(0, N_KINDS, (s.numel(),), generator=gen)
@@ -221,7 +301,8 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
                 h = model.encoders[m](x)
                 feats[m] = batch.pool(h)
                 zs[m] = batch.pool(model.projectors[m](h))
-            total, terms = _loss(model, feats, zs, cfg)
+            total, terms = (_simclr_loss(zs[modalities[0]], cfg) if simclr
+                            else _loss(model, feats, zs, cfg))
         value = run.check_loss(float(total.detach()), f"at step {step}",
                                f" ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})")
         # A checkpoint due at this step is written only now that the weights it holds
@@ -248,6 +329,7 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
                       which=("long", "short"), allowed=None, modalities=None, device=None,
                       checkpoint_dir=None, resume: bool = True, resume_with: dict | None = None,
                       context: str | None = None, cache: dict | None = None,
+                      objective: str = "ls-tcl",
                       verbose: bool | str | int | None = None) -> dict:
     """Pre-train the long and short encoders (LS-TCL): one :func:`pretrain` run per length.
 
@@ -282,9 +364,11 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         it becomes ``"fold 3, long-window pre-training: ..."``.
     cache : dict | None
         In-memory store of finished runs, filled and read by this function, keyed by
-        the allowed cells, the encoder, its configuration, the modalities and the device
-        (not by the windows: never share one dict between datasets). Pre-training uses
-        no labels, so runs that differ only in their labels can share it.
+        the allowed cells, the encoder, its configuration, the modalities, the objective
+        and the device (not by the windows: never share one dict between datasets).
+        Pre-training uses no labels, so runs that differ only in their labels can share it.
+    objective : {"ls-tcl", "simclr"}
+        The objective of both runs (see :func:`pretrain`).
     %(verbose)s
         At ``"debug"``, a line before each run names it and its checkpoint, and one
         after it gives its number of steps and first and last loss.
@@ -310,8 +394,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     out = {}
     for name in which:
         sub, cfg = runs[name]
-        key = (fingerprint(allowed, name, sub, repr(cfg), repr(modalities), str(device))
-               if cache is not None else None)
+        key = (fingerprint(allowed, name, sub, repr(cfg), repr(modalities), str(device),
+                           objective) if cache is not None else None)
         if key in (cache or {}):
             out[name] = cache[key]
             continue
@@ -320,7 +404,7 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         try:
             model, hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, modalities=modalities,
                                    device=device, checkpoint=ckpt, resume=resume,
-                                   resume_with=resume_with)
+                                   resume_with=resume_with, objective=objective)
         except TrainingDivergedError as err:
             if context is None:
                 raise

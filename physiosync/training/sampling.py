@@ -5,7 +5,8 @@ same video and the same window within it -- as seen by two disjoint groups of
 subjects. :class:`SlotData` holds the windows of every subject on one grid
 ``(subject, trial, window)``, with a mask of the cells that may be used (for
 example training subjects and training trials only). :class:`SynchronySampler`
-draws batches from the allowed cells only, with vectorised tensor indexing.
+draws batches from the allowed cells only, with vectorised tensor indexing;
+:class:`WindowSampler` draws single windows from them, for the SimCLR baseline.
 
 Two coordinate systems meet here, and :class:`SlotData` is the one place that
 converts between them: *units* are ``(subject, trial)`` ids (what folds are made
@@ -26,7 +27,7 @@ from .._utils import check_option, derive_seed
 from ..preprocessing.windows import split_sub_windows
 from .._utils.docs import fill_doc
 
-__all__ = ["SlotData", "SynchronySampler", "SlotBatch"]
+__all__ = ["SlotData", "SynchronySampler", "WindowSampler", "SlotBatch"]
 
 
 class SlotData:
@@ -457,3 +458,75 @@ class SynchronySampler:
         groups = chosen.view(b, 2, self.group_size)
         aug = torch.randint(0, n_aug_kinds, (b,), generator=g)
         return SlotBatch(t, w, sub, groups, aug)
+
+
+class WindowSampler:
+    """Batches of single windows, each given twice: the two views of SimCLR.
+
+    Every batch holds *batch_size* distinct allowed cells ``(s, t, w[, sub-window])``,
+    drawn without replacement within a pass over all of them, from any subject and any
+    slot, with no pairing across subjects: the two "groups" of the returned
+    :class:`SlotBatch` are the same window (``groups[:, 0] == groups[:, 1]``, ``N = 1``),
+    so the pre-training loop augments each copy independently and contrasts them. Only
+    cells marked in *allowed* are ever drawn.
+
+    An *epoch* is counted as for :class:`SynchronySampler`, one batch per *batch_size*
+    stimulus slots (:meth:`steps_per_epoch`), so that a configuration's ``epochs`` buys
+    both objectives the same number of optimisation steps; a pass over every window
+    (:meth:`steps_per_pass`) is about ``n_subjects`` times longer.
+
+    Batches are a pure function of ``(seed, step)``, as those of
+    :class:`SynchronySampler`.
+
+    Parameters
+    ----------
+    allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows)
+        Cells that may be drawn (e.g. ``data.valid`` restricted to training data).
+    batch_size : int
+        Windows per batch, B (>= 2: the other windows are the negatives).
+    n_sub : int
+        Sub-windows per window (e.g. 5 to draw 1 s windows from 5 s ones); 1 = whole.
+    seed : int
+        Seed of the sampler.
+    """
+
+    def __init__(self, allowed, *, batch_size: int = 8, n_sub: int = 1, seed: int = 0):
+        allowed = np.asarray(allowed, dtype=bool)
+        if allowed.ndim != 3:
+            raise PhysioSyncError("allowed must be a (subjects, trials, windows) mask.")
+        if batch_size < 2:
+            raise PhysioSyncError(f"batch_size must be >= 2 (negatives), got {batch_size}.")
+        if n_sub < 1:
+            raise PhysioSyncError(f"n_sub must be >= 1, got {n_sub}.")
+        self.batch_size, self.n_sub, self.seed = int(batch_size), int(n_sub), int(seed)
+        self.cells = torch.from_numpy(np.argwhere(allowed).astype(np.int64))  # (n, 3)
+        self._n_slots = int(allowed.any(axis=0).sum()) * self.n_sub
+        if self.n_cells < self.batch_size:
+            raise PhysioSyncError(
+                f"Only {self.n_cells} allowed windows (sub-windows included); need "
+                f">= {self.batch_size} for a batch. Use more data or a smaller batch.")
+
+    @property
+    def n_cells(self) -> int:
+        """Usable windows (including sub-windows)."""
+        return int(self.cells.shape[0]) * self.n_sub
+
+    def steps_per_epoch(self) -> int:
+        """Batches in one epoch: one per *batch_size* stimulus slots (sub-windows included)."""
+        return max(self._n_slots // self.batch_size, 1)
+
+    def steps_per_pass(self) -> int:
+        """Batches in one pass over all usable windows."""
+        return max(self.n_cells // self.batch_size, 1)
+
+    def batch(self, step: int, n_aug_kinds: int = 6) -> SlotBatch:
+        """The batch of global step *step* (0-based)."""
+        rnd, within = divmod(int(step), self.steps_per_pass())
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "pass", rnd))
+        order = torch.randperm(self.n_cells, generator=g)
+        pick = order[within * self.batch_size:(within + 1) * self.batch_size]
+        cell, sub = pick // self.n_sub, pick % self.n_sub
+        s, t, w = self.cells[cell].T.contiguous()
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "step", step))
+        aug = torch.randint(0, n_aug_kinds, (pick.numel(),), generator=g)
+        return SlotBatch(t, w, sub, s.view(-1, 1, 1).expand(-1, 2, 1), aug)

@@ -1,0 +1,226 @@
+"""braindecode's EEGNet, ShallowFBCSPNet and Deep4Net as pipelines (extra ``deep``)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from physiosync.config import (PIPELINES, PIPELINE_KIND_READS, load_config, pipeline_config,
+                               used_config)
+from physiosync.exceptions import ConfigError, PhysioSyncError, ShapeError
+from physiosync.experiment import plan_experiment, run_experiment
+from physiosync.synthetic import make_deap
+
+pytest.importorskip("braindecode")
+
+from physiosync.evaluation import deep  # noqa: E402
+from physiosync.evaluation.deep import BraindecodeClassifier, build_network  # noqa: E402
+from physiosync.evaluation.pipelines import PIPELINE_KINDS  # noqa: E402
+
+KINDS = ("eegnet", "shallow-fbcsp", "deep4")
+
+
+@pytest.fixture(scope="module")
+def null_root(tmp_path_factory):
+    return make_deap(tmp_path_factory.mktemp("deep") / "null", n_subjects=4, n_trials=8,
+                     seconds=10, effect=0.0, seed=3, verbose=False)
+
+
+def _toy(n=48, n_chans=4, n_times=256, seed=0, shift=1.5):
+    """Windows whose class is a 10 Hz oscillation on channel 0 (a strong, learnable effect)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.standard_normal((n, n_chans, n_times)).astype(np.float32)
+    t = np.arange(n_times) / 128.0
+    x[:, 0] += shift * y[:, None] * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, (n, 1)))
+    return x, y
+
+
+def _cfg(root, tmp_path, pipelines, *extra):
+    return load_config("tiny", [
+        f"data.root={root}", f"data.cache_dir={tmp_path / 'cache'}",
+        f"pipelines=[{','.join(pipelines)}]", "protocol.n_splits=2",
+        "protocol.one_class=constant", "device=cpu", "baselines.deep.epochs=2",
+        "baselines.deep.batch_size=16", *extra])
+
+
+def test_every_model_is_registered_as_a_pipeline_that_reads_baselines_deep():
+    for kind in KINDS:
+        assert PIPELINES[kind]["kind"] == kind
+        assert PIPELINES[kind]["set"] == {"finetune.modalities": ["eeg"]}
+        assert "baselines.deep" in PIPELINE_KIND_READS[kind]
+        assert PIPELINE_KINDS[kind].validation == "fit"  # epochs selected on validation
+
+
+@pytest.mark.parametrize("model,name", [("eegnet", "EEGNetv4"), ("shallow", "ShallowFBCSPNet"),
+                                        ("deep4", "Deep4Net")])
+def test_build_network_is_braindecodes_model_returning_logits(model, name):
+    import torch
+    import braindecode.models
+
+    net = build_network(model, n_chans=32, n_times=640, n_outputs=3)
+    assert type(net) is getattr(braindecode.models, name)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.randn(5, 32, 640))
+    assert out.shape == (5, 3)
+    assert not torch.allclose(torch.logsumexp(out, 1), torch.zeros(5))  # logits, not log-probs
+
+
+def test_deep4_refuses_windows_too_short_with_one_line():
+    with pytest.raises(ShapeError, match=r"Deep4Net cannot be built for windows of 256 "
+                                         r"samples.*Use longer windows"):
+        build_network("deep4", 32, 256, 2)
+    with pytest.raises(PhysioSyncError, match="Invalid model 'eegnet5'.*Did you mean 'eegnet'"):
+        build_network("eegnet5", 32, 256, 2)
+
+
+@pytest.mark.parametrize("model", ["eegnet", "shallow"])
+def test_learns_a_strong_effect_on_held_out_windows(model):
+    x, y = _toy(96)
+    # small batches: EEGNet's batch normalisation (momentum 0.01) needs many steps
+    clf = BraindecodeClassifier(model, n_epochs=12, batch_size=4, lr=3e-3, seed=0)
+    clf.fit({"eeg": x[:64]}, y[:64], X_val={"eeg": x[64:80]}, y_val=y[64:80])
+    acc = np.mean(clf.predict({"eeg": x[80:]}) == y[80:])
+    assert acc >= 0.8, clf.history_
+
+
+def test_same_seed_same_probabilities_and_epoch_selection_on_validation():
+    x, y = _toy(40, n_times=128)
+    kw = dict(n_epochs=4, batch_size=8, seed=7)
+    a = BraindecodeClassifier("eegnet", **kw).fit(x[:24], y[:24], X_val=x[24:32], y_val=y[24:32])
+    b = BraindecodeClassifier("eegnet", **kw).fit(x[:24], y[:24], X_val=x[24:32], y_val=y[24:32])
+    pa, pb = a.predict_proba(x[32:]), b.predict_proba(x[32:])
+    np.testing.assert_array_equal(pa, pb)
+    np.testing.assert_allclose(pa.sum(1), 1.0, rtol=1e-6)
+    other = BraindecodeClassifier("eegnet", **{**kw, "seed": 8}).fit(
+        x[:24], y[:24], X_val=x[24:32], y_val=y[24:32])
+    assert not np.allclose(other.predict_proba(x[32:]), pa)
+    # "val_loss" keeps the epoch of the lowest validation loss, as PhysioSync's fine-tuning
+    losses = [h["val_loss"] for h in a.history_]
+    assert a.selected_epoch_ == int(np.argmin(losses))
+    assert [h.get("selected", False) for h in a.history_].count(True) >= 1
+    last = BraindecodeClassifier("eegnet", select="last", **kw).fit(
+        x[:24], y[:24], X_val=x[24:32], y_val=y[24:32])
+    assert last.selected_epoch_ == 3
+    no_val = BraindecodeClassifier("eegnet", **kw).fit(x[:24], y[:24])
+    assert no_val.selected_epoch_ == 3 and "val_loss" not in no_val.history_[0]
+
+
+def test_classifier_checks_its_inputs():
+    x, y = _toy(16, n_times=128)
+    clf = BraindecodeClassifier("eegnet", n_epochs=1, batch_size=8)
+    with pytest.raises(PhysioSyncError, match=r"X lacks modalities \['eeg'\]"):
+        clf.fit({"gsr": x}, y)
+    with pytest.raises(PhysioSyncError, match="one class only"):
+        clf.fit(x, np.zeros(16, int))
+    clf.fit(x, y)
+    with pytest.raises(ShapeError, match="the network was trained on"):
+        clf.predict_proba(x[:, :, :100])
+    assert set(clf.get_params()) >= {"model", "n_epochs", "lr", "seed", "device", "select"}
+
+
+def test_missing_braindecode_gives_one_line_before_any_training(null_root, tmp_path,
+                                                                 monkeypatch):
+    real_import = builtins.__import__
+
+    def no_braindecode(name, *args, **kwargs):
+        if name == "braindecode" or name.startswith("braindecode."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_braindecode)
+    for mod in [m for m in sys.modules if m == "braindecode" or m.startswith("braindecode.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    expected = ("the EEGNet/ShallowFBCSPNet baselines need braindecode: "
+                "pip install 'physiosync[deep]'")
+    with pytest.raises(PhysioSyncError) as err:
+        deep.check_braindecode()
+    assert str(err.value) == expected
+    cfg = _cfg(null_root, tmp_path, ["bandpower", "eegnet"],
+               "protocol.name=within-trial-kfold")
+    with pytest.raises(PhysioSyncError, match=r"^pipeline 'eegnet': the EEGNet/Shallow") as err:
+        run_experiment(cfg, tmp_path / "run", verbose=False, html=False)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "run" / "folds").exists()  # refused before any fold ran
+
+
+def test_import_physiosync_does_not_import_braindecode():
+    code = ("import sys, physiosync, physiosync.config, physiosync.evaluation.pipelines; "
+            "print('braindecode' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_deep4_on_short_windows_fails_preflight(null_root, tmp_path):
+    cfg = _cfg(null_root, tmp_path, ["deep4"], "data.long_seconds=2.5",
+               "protocol.name=within-trial-kfold")
+    with pytest.raises(ShapeError, match=r"^pipeline 'deep4': braindecode's Deep4Net cannot"):
+        plan_experiment(cfg, verbose=False)
+
+
+def test_baselines_deep_is_validated_and_read_only_by_its_pipelines(null_root, tmp_path):
+    with pytest.raises(ConfigError, match="baselines.deep.select"):
+        load_config("tiny", ["baselines.deep.select=best"])
+    with pytest.raises(ConfigError, match="baselines.deep.epochs"):
+        load_config("tiny", ["baselines.deep.epochs=0"])
+    plain = load_config("tiny", [f"data.root={null_root}", "pipelines=[bandpower]"])
+    changed = load_config("tiny", [f"data.root={null_root}", "pipelines=[bandpower]",
+                                   "baselines.deep.epochs=7"])
+    assert used_config(plain) == used_config(changed)  # same run fingerprint
+    assert "deep" not in used_config(plain)["baselines"]
+    with_deep = load_config("tiny", [f"data.root={null_root}", "pipelines=[bandpower,eegnet]",
+                                     "baselines.deep.epochs=7"])
+    assert used_config(with_deep)["baselines"]["deep"]["epochs"] == 7
+
+
+@pytest.mark.parametrize("protocol", ["within-trial-kfold", "subject-kfold"])
+def test_runs_under_within_and_cross_subject_protocols_at_chance_on_null_data(
+        null_root, tmp_path, protocol):
+    """Same folds as the other pipelines; no signal, no score; device is not in the keys."""
+    cfg = _cfg(null_root, tmp_path, ["bandpower", "eegnet", "shallow-fbcsp"],
+               f"protocol.name={protocol}")
+    report = run_experiment(cfg, tmp_path / "run", verbose=False, html=False)["report"]
+    run = tmp_path / "run" / "folds"
+    for name in ("eegnet", "shallow-fbcsp"):
+        part = report["pipelines"][name]
+        assert part["model"]["modalities"] == ["eeg"]
+        assert "braindecode" in part["model"]["text"]
+        assert abs(part["headline"]["mean"] - 0.5) < 0.25
+        for path in sorted((run / name).glob("fold_*.json")):
+            ours = json.loads(path.read_text())
+            theirs = json.loads((run / "bandpower" / path.name).read_text())
+            assert ours["test"] == theirs["test"] and ours["val"] == theirs["val"]
+            assert len(ours["predictions"]) == len(theirs["predictions"])
+
+
+def test_device_and_verbose_are_not_in_the_fold_keys():
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(sfreq={"eeg": 128.0, "gsr": 128.0})
+    keys = []
+    for device in ("cpu", "cuda"):
+        cfg = load_config("tiny", ["pipelines=[eegnet]", f"device={device}"])
+        cfg = pipeline_config(cfg, cfg.pipelines[0])
+        runner = PIPELINE_KINDS["eegnet"].fold_kwargs(cfg, data)["model"]
+        keys.append(runner.hyperparameters())
+    assert keys[0] == keys[1]
+    assert "device" not in keys[0]["params"] and "verbose" not in keys[0]["params"]
+    assert keys[0]["params"]["model"] == "eegnet" and keys[0]["modalities"] == ("eeg",)
+    assert keys[0]["params"]["modalities"] == ("eeg",)
+
+
+def test_refit_on_other_shapes_and_validation_must_match():
+    x, y = _toy(16, n_times=128)
+    clf = BraindecodeClassifier("eegnet", n_epochs=1, batch_size=8)
+    clf.fit(x, y)
+    clf.fit(x[:, :3], y)  # a refit starts afresh
+    assert clf.predict_proba(x[:, :3]).shape == (16, 2)
+    with pytest.raises(ShapeError, match="X_val has windows of shape"):
+        clf.fit(x, y, X_val=x[:, :3], y_val=y)
