@@ -155,16 +155,7 @@ def bench_de(args) -> dict:
 
 def bench_prepare(args) -> dict:
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
-    root = args.root
-    if root is None:
-        from physiosync.synthetic import make_deap
-
-        root = scratch / "deap"
-        if not (root / f"s{args.subjects:02d}.dat").exists():
-            t = time.perf_counter()
-            make_deap(root, n_subjects=args.subjects, n_trials=40, seconds=60.0, seed=0)
-            print(f"# wrote synthetic DEAP in {time.perf_counter() - t:.0f} s (untimed)",
-                  file=sys.stderr)
+    root = args.root or _synthetic_root(args, scratch)
     cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
     try:
         out = subprocess.run(

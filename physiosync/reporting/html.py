@@ -27,7 +27,7 @@ from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
                    _one_class_sentence, _table_cells, _table_header, _table_notes,
-                   metric_label, pipeline_table)
+                   _real, metric_label, pipeline_table)
 
 __all__ = ["render_html", "write_html_report"]
 
@@ -75,15 +75,8 @@ def _esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _num(x) -> float | None:
-    """``float(x)`` when ``x`` is a finite real number, else None."""
-    if x is None or isinstance(x, (bool, str)):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+#: ``float(x)`` when ``x`` is a finite real number, else None.
+_num = _real
 
 
 def _fmt(x, digits: int = 3) -> str:
