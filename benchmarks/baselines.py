@@ -25,7 +25,6 @@ every pipeline). Data writing and preparation are timed apart.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -36,6 +35,8 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+from _study import seed_study_parser  # benchmarks/_study.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "deap_baselines.yaml"
@@ -179,10 +180,7 @@ def markdown(runs: list, args) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="Markdown file to write (+ .json beside)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser = seed_study_parser(__doc__)
     parser.add_argument("--subjects", type=int, default=10, help="subjects (default 10)")
     parser.add_argument("--trials", type=int, default=24, help="videos per subject (24)")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per video (15)")

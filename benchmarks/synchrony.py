@@ -25,7 +25,6 @@ all numbers, per seed, beside it with the suffix ``.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _study import seed_study_parser  # benchmarks/_study.py, beside this script
 
 #: The compared pipelines (``base`` + dotted overrides, see physiosync.config).
 PIPELINES = [
@@ -157,10 +158,7 @@ def markdown(runs: list, args) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="Markdown file to write (+ .json beside)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser = seed_study_parser(__doc__)
     parser.add_argument("--synchrony", default="0,1",
                         help="comma-separated synchrony levels (default 0,1)")
     parser.add_argument("--effect", type=float, default=1.5, help="emotion effect (1.5)")

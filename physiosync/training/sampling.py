@@ -374,6 +374,17 @@ class SlotBatch:
         return features.view(2, b, n, -1).amax(dim=2).reshape(2 * b, -1)
 
 
+def _check_allowed(allowed, batch_name: str, batch: int) -> np.ndarray:
+    """*allowed* as a boolean ``(subjects, trials, windows)`` mask, and a batch of at
+    least two (an NT-Xent batch needs negatives); refuses anything else in one line."""
+    allowed = np.asarray(allowed, dtype=bool)
+    if allowed.ndim != 3:
+        raise PhysioSyncError("allowed must be a (subjects, trials, windows) mask.")
+    if batch < 2:
+        raise PhysioSyncError(f"{batch_name} must be >= 2 (negatives), got {batch}.")
+    return allowed
+
+
 @fill_doc
 class SynchronySampler:
     """Batches of stimulus slots, each seen by two disjoint subject groups.
@@ -405,11 +416,7 @@ class SynchronySampler:
     @verbose
     def __init__(self, allowed, *, batch_slots: int = 8, group_size: int = 2, n_sub: int = 1,
                  seed: int = 0, verbose: bool | str | int | None = None):
-        allowed = np.asarray(allowed, dtype=bool)
-        if allowed.ndim != 3:
-            raise PhysioSyncError("allowed must be a (subjects, trials, windows) mask.")
-        if batch_slots < 2:
-            raise PhysioSyncError(f"batch_slots must be >= 2 (negatives), got {batch_slots}.")
+        allowed = _check_allowed(allowed, "batch_slots", batch_slots)
         if group_size < 1:
             raise PhysioSyncError(f"group_size must be >= 1, got {group_size}.")
         self.allowed = torch.from_numpy(allowed)
@@ -491,11 +498,7 @@ class WindowSampler:
     """
 
     def __init__(self, allowed, *, batch_size: int = 8, n_sub: int = 1, seed: int = 0):
-        allowed = np.asarray(allowed, dtype=bool)
-        if allowed.ndim != 3:
-            raise PhysioSyncError("allowed must be a (subjects, trials, windows) mask.")
-        if batch_size < 2:
-            raise PhysioSyncError(f"batch_size must be >= 2 (negatives), got {batch_size}.")
+        allowed = _check_allowed(allowed, "batch_size", batch_size)
         if n_sub < 1:
             raise PhysioSyncError(f"n_sub must be >= 1, got {n_sub}.")
         self.batch_size, self.n_sub, self.seed = int(batch_size), int(n_sub), int(seed)
