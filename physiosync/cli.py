@@ -227,7 +227,11 @@ def _run_folder(args, kind: str, cfg, description: str, **extra):
 def cmd_pretrain(args) -> int:
     resume_with = _parse_resume_with(args.resume_with)
     cfg = _load_run_config(args)
-    with _run_folder(args, "pretrain", cfg, f"{cfg.data.name} data, seed {cfg.seed}") as folder:
+    objective = args.objective
+    # the default objective leaves the fingerprint of earlier pre-training folders as it was
+    extra = {} if objective == "ls-tcl" else {"objective": objective}
+    what = f"{cfg.data.name} data, seed {cfg.seed}" + ("" if not extra else f", {objective}")
+    with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
         return _pretrain(args, cfg, folder, resume_with)
 
 
@@ -247,7 +251,8 @@ def _pretrain(args, cfg, folder, resume_with) -> int:
             _, hist = pretrain_encoders(
                 data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
                 which=(name,), modalities=cfg.finetune.modalities, device=cfg.device,
-                checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with)[name]
+                checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with,
+                objective=args.objective)[name]
             print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
             logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
                         hist[0]["loss"], hist[-1]["loss"])
@@ -440,8 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "damaged entries are recomputed")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("pretrain", help="pre-train the long and short encoders (LS-TCL + CM-CA)")
+    p = sub.add_parser("pretrain", help="pre-train the long and short encoders (LS-TCL + CM-CA, "
+                       "or the EEG-only SimCLR baseline)")
     _add_run_options(p, protocol=False)
+    p.add_argument("--objective", choices=params.PRETRAIN_OBJECTIVES, default="ls-tcl",
+                   help="'ls-tcl': inter-subject temporal contrast and CM-CA (PhysioSync); "
+                        "'simclr': two augmented views of each EEG window (NT-Xent), EEG "
+                        "alone (default: %(default)s)")
     p.add_argument("--out", required=True, help="folder for pretrain_long.pt / pretrain_short.pt")
     p.add_argument("--resume-with", action="append", metavar="KEY=VALUE",
                    help="resume the checkpoints in --out with a changed optimiser setting, "

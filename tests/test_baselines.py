@@ -254,6 +254,16 @@ def test_de_pipelines_learn_a_strong_effect_and_not_a_null_one(tmp_path, protoco
     assert lr["model"]["modalities"] == ["eeg"] and svm["model"]["modalities"] == ["eeg"]
     assert len(lr["channel_importance"]["values"]) == 32
     assert svm["channel_importance"] is None
+    # the grid point each fold's SVM chose reaches the report, in every format
+    from physiosync.reporting.report import report_markdown, report_text
+
+    sel = svm["model_selection"]
+    assert sel["fits"] == len(svm["folds"]) == sum(c["count"] for c in sel["chosen"])
+    assert set(sel["chosen"][0]["params"]) == {"C", "gamma"}
+    assert sum(sel["how"].values()) == sel["fits"]
+    line = [ln for ln in report_text(report).splitlines() if "hyper-parameters (de-svm)" in ln]
+    assert len(line) == 1 and "chosen on the validation windows in" in line[0], line
+    assert "Hyper-parameters: chosen on the validation windows" in report_markdown(report)
 
 
 def test_window_ids_reach_only_estimators_that_ask_and_smoothing_runs_in_a_fold(tmp_path):

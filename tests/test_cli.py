@@ -105,6 +105,29 @@ def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, ca
     assert "--test-trials [9] are not trials of the data" in capsys.readouterr().err
 
 
+def test_pretrain_command_offers_the_eeg_only_simclr_objective(tmp_path, capsys):
+    from physiosync import load_checkpoint
+    from physiosync.synthetic import make_deap
+
+    root = make_deap(tmp_path / "d", n_subjects=3, n_trials=4, seconds=10, effect=2, seed=2)
+    common = ["--dataset", "deap", "--data-root", str(root), "--config", "tiny", "-q",
+              "--cache-dir", str(tmp_path / "cache")]
+    assert main(["pretrain", *common, "--objective", "simclr", "--out",
+                 str(tmp_path / "ck")]) == 0
+    for name in ("long", "short"):
+        _, config, meta = load_checkpoint(tmp_path / "ck" / f"pretrain_{name}.pt")
+        assert config["objective"] == "simclr" and config["modalities"] == ["eeg"]
+        assert {"simclr", "loss"} <= set(meta["history"][0])
+        assert "cmca" not in meta["history"][0]
+    capsys.readouterr()
+    # the folder holds another objective's run: refused, never overwritten silently
+    assert main(["pretrain", *common, "--out", str(tmp_path / "ck")]) == 2
+    assert "simclr" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["pretrain", *common, "--objective", "byol", "--out", str(tmp_path / "x")])
+    assert "invalid choice: 'byol'" in capsys.readouterr().err
+
+
 def test_finetune_held_out_line_gives_chance_levels_and_warns_on_one_class(capsys):
     from physiosync.cli import _held_out_line
 

@@ -13,9 +13,14 @@ each sample by default, peripheral signals per channel and trial; see
 (exponential moving standardisation), and each of these networks normalises after
 its first convolution (batch normalisation), so the windows are given as they are.
 
-Few training steps: EEGNetv4's batch normalisation keeps running statistics with
-momentum 0.01, so its predictions (in eval mode) are reliable only after a few hundred
-steps; on tiny data, use small batches or more epochs.
+Batch-normalisation statistics: EEGNetv4 keeps its running statistics with momentum
+0.01, so after the few hundred steps that a fold affords they are still far from the
+data, and the network scores near chance in eval mode while the same weights with
+batch statistics score well. After every epoch, before validation, the running
+statistics of every batch-normalisation layer are therefore re-estimated over the
+training windows with that epoch's weights (a cumulative average over the batches,
+dropout off: "precise BN"). It changes no weight and sees no validation or test
+window.
 
 The training loop is a plain torch loop rather than braindecode's ``EEGClassifier``
 (skorch): epoch selection must read the protocol's validation windows, which
@@ -219,6 +224,27 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                            .float().cpu())
         return torch.cat(out) if out else torch.zeros((0, len(self.classes_)))
 
+    def _recalibrate_batch_norm(self, X: np.ndarray, dev: torch.device) -> None:
+        """Re-estimate the batch-norm running statistics over the windows *X*."""
+        norms = [m for m in self.network_.modules()
+                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        self.network_.eval()  # dropout off
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+            m.train()
+        with torch.no_grad():
+            for i in range(0, len(X), self.batch_size):
+                batch = X[i:i + self.batch_size]
+                if len(batch) >= 2:
+                    self.network_(torch.from_numpy(batch).to(dev))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        self.network_.eval()
+
     @verbose
     @flush_denormals()
     def fit(self, X, y, X_val=None, y_val=None):
@@ -290,6 +316,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
+            self._recalibrate_batch_norm(X, dev)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses
                       else float("nan"), "steps": len(losses)}
             if have_val:

@@ -27,7 +27,7 @@ from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
                    _one_class_sentence, _table_cells, _table_header, _table_notes,
-                   _real, metric_label, pipeline_table)
+                   _real, metric_label, model_selection_sentence, pipeline_table)
 
 __all__ = ["render_html", "write_html_report"]
 
@@ -278,6 +278,9 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
         model = _dict(pipe.get("model"))
         if model.get("text"):
             blocks.append(f"<p>Model: {_esc(model['text'])}.</p>")
+        chosen = model_selection_sentence(pipe)
+        if chosen:
+            blocks.append(f"<p>Hyper-parameters: {_esc(chosen)}</p>")
         blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe, n_classes))}.</p>")
         keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
         rows = []

@@ -75,7 +75,7 @@ from ..evaluation.metrics import (classification_metrics, headline_metric, model
 from ..evaluation.protocols import PROTOCOLS
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p,
                    _headline_sentence, _one_class_sentence, _table_cells, _table_header,
-                   _table_notes, metric_label, pipeline_table)
+                   _table_notes, metric_label, model_selection_sentence, pipeline_table)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
@@ -309,7 +309,35 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
     if p_value is not None:
         part["p_value"] = p_value
         headline["p_value"] = p_value["p_value"]
+    selection = _model_selection(results)
+    if selection:  # only estimators that choose hyper-parameters: other reports unchanged
+        part["model_selection"] = selection
     return part
+
+
+def _model_selection(results: list) -> dict | None:
+    """How often each hyper-parameter combination was chosen, over the fitted models.
+
+    Reads the ``model_selection`` records of the fold files (one per fitted model, e.g.
+    the grid point of the DE + SVM baseline picked on the protocol's validation
+    windows). Returns ``{"fits", "chosen": [{"params", "count"}, ...]}``, most chosen
+    first, and ``"how"``: how many fits chose on validation windows or fell back to
+    the defaults (and why); None when no fold recorded a choice.
+    """
+    records = [m for r in results for m in (r.get("model_selection") or [])]
+    if not records:
+        return None
+    chosen, how = {}, {}
+    for m in records:
+        params = m.get("params") or {}
+        key = tuple(sorted(params.items()))
+        chosen[key] = chosen.get(key, 0) + 1
+        label = str(m.get("selection") or "unknown")
+        how[label] = how.get(label, 0) + 1
+    order = sorted(chosen.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"fits": len(records),
+            "chosen": [{"params": dict(k), "count": n} for k, n in order],
+            "how": dict(sorted(how.items(), key=lambda kv: -kv[1]))}
 
 
 def _fold_values(part: dict, metric: str, level: str) -> dict:
@@ -619,6 +647,9 @@ def report_markdown(report: dict) -> str:
         lines += [f"## {name}", ""]
         if isinstance(part.get("model"), dict) and part["model"].get("text"):
             lines += [f"Model: {part['model']['text']}.", ""]
+        chosen = model_selection_sentence(part)
+        if chosen:
+            lines += [f"Hyper-parameters: {chosen}", ""]
         one = _one_class_sentence(part, n_classes)
         if one:
             lines += [f"> **One-class fallback:** {one}", ""]
@@ -751,6 +782,9 @@ def report_text(report: dict) -> str:
         lines.append("")
         lines += [f"{name:<{name_w}} {text}" for name, text in models]
     for name, part in pipes.items():
+        chosen = model_selection_sentence(part)
+        if chosen:
+            lines += ["", f"hyper-parameters ({name}): {chosen}"]
         one = _one_class_sentence(part, n_classes)
         if one:
             lines += ["", f"one-class fallback ({name}): {one}"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..evaluation.metrics import headline_metric
 
-__all__ = ["CHANCE_NOTE", "metric_label", "pipeline_table"]
+__all__ = ["CHANCE_NOTE", "metric_label", "model_selection_sentence", "pipeline_table"]
 
 #: How chance levels are defined (printed under the tables of every report).
 CHANCE_NOTE = (
@@ -106,6 +106,31 @@ def _one_class_sentence(part: dict, n_classes: int) -> str | None:
                  f"{_fmt(without.get('std'))} over {without.get('n')} subjects (chance "
                  f"{_fmt(without.get('chance'))})")
     return text + "."
+
+
+def model_selection_sentence(part: dict, top: int = 3) -> str | None:
+    """The hyper-parameters a pipeline's models chose, e.g. for the DE + SVM grid.
+
+    ``"chosen on the validation windows in 38 of 40 fits (2: default (validation windows
+    of one class)): C=1, gamma=1 in 25; C=10, gamma=0.1 in 10; ..."``; None when the
+    part records no choice.
+    """
+    sel = part.get("model_selection") or {}
+    if not sel.get("chosen"):
+        return None
+    fits = sel.get("fits", 0)
+    how = dict(sel.get("how") or {})
+    on_val = how.pop("validation", 0)
+    text = f"chosen on the validation windows in {on_val} of {fits} fits"
+    if how:
+        text += " (" + "; ".join(f"{n}: {label}" for label, n in how.items()) + ")"
+    combos = [", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                        for k, v in c["params"].items()) + f" in {c['count']}"
+              for c in sel["chosen"][:top]]
+    rest = len(sel["chosen"]) - top
+    return (text + ": " + "; ".join(combos) + (f"; {rest} other combination"
+                                                f"{'s' if rest != 1 else ''}" if rest > 0
+                                                else "") + ".")
 
 
 def _real(x):

@@ -19,9 +19,9 @@ Every writer also takes two options of the simulation:
 
 * ``synchrony`` (default 1.0): strength of each video's stimulus-locked affective time
   course, shared by all its viewers (subject-specific gain, lag under 0.35 s, private
-  noise) and expressed at the same seconds in the EEG (band-power envelopes and a slow
-  cortical component) and the peripheral signals (skin-conductance responses, heart
-  rate, respiration). This is the inter-subject and cross-modal synchrony that
+  noise) and expressed at the same seconds in the EEG (band-power envelopes, a slow
+  cortical component, and evoked responses to the video's salient events) and the
+  peripheral signals (skin-conductance responses, heart rate, respiration). This is the inter-subject and cross-modal synchrony that
   PhysioSync's pre-training learns from, so it is on by default. At 1 the shared
   fluctuation has SD 0.5 on the latent emotion scale on which the per-video levels
   span [-1, 1] (before ``effect`` scales them): strong enough that pre-training with

@@ -25,7 +25,14 @@ drives, at the same seconds,
   arousal, frontal alpha asymmetry follows valence;
 * a slow cortical component (a fixed topography times the course, the kind of
   stimulus-locked EEG that correlates across viewers of a film), which a linear read-out
-  of the raw EEG sees;
+  of the raw EEG sees; it lies below 1 Hz, so DEAP's preprocessed release (4-45 Hz)
+  does not keep it;
+* evoked responses to the video's salient events (scene cuts, sound onsets): each
+  video gets event times and saliences shared by its viewers (one event every 2.5 s
+  on average), and each event evokes a damped 6 Hz wave 150 ms later, with the slow
+  component's topography and a latency that differs by about 10 ms between subjects.
+  This phase-locked part is in the 4-45 Hz band, so inter-subject synchrony of the raw
+  EEG survives the preprocessed release; it does not depend on the affect;
 * phasic skin-conductance responses, whose timing and size follow the rectified
   arousal course; heart rate and respiration rate and depth; zygomatic EMG.
 
@@ -75,6 +82,15 @@ _FAST_MOD = 0.5
 _SLOW_UV = 3.0
 #: Skin-conductance level (µS) that a steady unit of rectified arousal course drives.
 _SCR_US = 1.5
+#: Mean interval (s) between a video's salient events (scene cuts, sound onsets).
+_EVENT_INTERVAL_S = 2.5
+#: Peak amplitude (µV) of the evoked response to an event of salience 1.
+_ERP_UV = 6.0
+#: Centre frequency (Hz), latency (s) and envelope SD (s) of the evoked response: a
+#: damped theta-band wave, most of whose energy survives DEAP's 4-45 Hz band-pass.
+_ERP_FREQ, _ERP_LATENCY, _ERP_WIDTH = 6.0, 0.15, 0.06
+#: SD (s) of a subject's evoked-response latency around the common one.
+_ERP_LATENCY_SD = 0.010
 
 
 def check_simulation_options(synchrony: float, rating_bias: float) -> tuple[float, float]:
@@ -173,6 +189,24 @@ class StimulusCourses:
         return self._cache[key]
 
 
+    def events(self, video: int, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """Salient events of *video*: onset times ``(k,)`` in s and saliences ``(k,)``.
+
+        A Poisson process of mean interval 2.5 s over ``[0, seconds)``, with saliences
+        uniform in [0.5, 1.5]; a pure function of ``(seed, video, seconds)``, drawn from
+        a stream of its own so that the courses stay as they were.
+        """
+        key = ("events", int(video), float(seconds))
+        if key not in self._cache:
+            rng = np.random.default_rng([self.seed, 4111, int(video)])
+            n_max = int(math.ceil(seconds / _EVENT_INTERVAL_S * 3)) + 10
+            onsets = np.cumsum(rng.exponential(_EVENT_INTERVAL_S, n_max))
+            salience = rng.uniform(0.5, 1.5, n_max)
+            keep = onsets < seconds
+            self._cache[key] = (onsets[keep], salience[keep])
+        return self._cache[key]
+
+
 class TrialCourse:
     """One subject's stimulus-locked fluctuation during one trial.
 
@@ -182,10 +216,27 @@ class TrialCourse:
         Times in seconds from the stimulus onset.
     values : ndarray, shape (2, m)
         Valence and arousal fluctuation (already scaled by the synchrony).
+    events : tuple of ndarray | None
+        Onset times (s, with the subject's latency) and amplitudes (already scaled by
+        the synchrony) of the evoked responses; None for none.
     """
 
-    def __init__(self, times: np.ndarray, values: np.ndarray):
+    def __init__(self, times: np.ndarray, values: np.ndarray, events=None):
         self.times, self.values = times, values
+        self.events = events
+
+    def evoked(self, sfreq: float, n: int) -> np.ndarray:
+        """The evoked responses at the samples of an *n*-sample signal, ``(n,)``."""
+        out = np.zeros(n)
+        if self.events is None:
+            return out
+        t = np.arange(n) / float(sfreq)
+        for onset, amp in zip(*self.events):
+            lo, hi = np.searchsorted(t, [onset, onset + _ERP_LATENCY + 4 * _ERP_WIDTH])
+            u = t[lo:hi] - onset - _ERP_LATENCY
+            out[lo:hi] += amp * np.exp(-0.5 * (u / _ERP_WIDTH) ** 2) * np.cos(
+                2 * np.pi * _ERP_FREQ * u)
+        return out
 
     def at(self, sfreq: float, n: int) -> np.ndarray:
         """Valence and arousal fluctuation at the samples of an *n*-sample signal, ``(2, n)``."""
@@ -254,7 +305,12 @@ class SubjectSimulator:
         lagged = np.vstack([np.interp(times - lag, times, row) for row in shared])
         values = (self.courses.synchrony * _COURSE_SD
                   * (self.sync_gain * lagged + _PRIVATE_SD * private))
-        return TrialCourse(times, values)
+        onsets, salience = self.courses.events(video, seconds)
+        # A fixed latency offset per subject (from the topography seed, so that the
+        # subject's stream of draws stays as it was).
+        latency = np.random.default_rng([self.topo_jitter, 15]).normal(0.0, _ERP_LATENCY_SD)
+        events = (onsets + latency, self.courses.synchrony * self.sync_gain * salience)
+        return TrialCourse(times, values, events)
 
     # ----------------------------------------------------------------- helpers
     def _colored(self, n_ch: int, n: int, sfreq: float, shape) -> np.ndarray:
@@ -336,6 +392,7 @@ class SubjectSimulator:
         if course is not None:
             topo_a, topo_v = self._topography(ch_names)
             x += _SLOW_UV * (topo_a[:, None] * fa + topo_v[:, None] * fv)
+            x += _ERP_UV * topo_a[:, None] * course.evoked(sfreq, n)
         x += self._drift(n_ch, n, sfreq, 3.0)
         blink = self._blink_train(n, sfreq)
         x += np.array([_BLINK.get(c, 0.0) for c in ch_names])[:, None] * blink

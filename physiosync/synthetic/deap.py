@@ -22,6 +22,7 @@ from ..datasets._channels import (DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_SLI
 from ..datasets._deap_bdf import RATINGS_OPTIONAL, RATINGS_REQUIRED
 from ._py2_pickle import write_py2_pickle
 from ..exceptions import PhysioSyncError
+from ..preprocessing.transforms import release_preprocess
 from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options, check_sizes,
                         latent, simulate_ratings, subject_rng)
 
@@ -35,6 +36,11 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
               synchrony: float = 1.0, rating_bias: float = 0.0,
               verbose: bool | str | int | None = None) -> Path:
     """Write a synthetic ``data_preprocessed_python`` folder.
+
+    As in the release, the EEG of every trial (baseline and stimulus together) is
+    band-passed 4-45 Hz and re-referenced to the common average
+    (:func:`~physiosync.preprocessing.transforms.release_preprocess`); the peripheral
+    channels are written as simulated.
 
     Parameters
     ----------
@@ -87,6 +93,11 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
                 data[t, lo:hi, :n_base] = sim.signal(modality, names, sfreq, n_base, 0.0, 0.0)
                 data[t, lo:hi, n_base:] = sim.signal(modality, names, sfreq, n_stim, v, a,
                                                      course=course)
+            # The release band-passed the EEG of each whole trial to 4-45 Hz and
+            # re-referenced it to the common average; so do the synthetic files, which
+            # removes the slow drift and most of the blinks' energy (below 4 Hz).
+            eeg = slice(*DEAP_DAT_SLICES["eeg"])
+            data[t, eeg] = release_preprocess(data[t, eeg], sfreq, eeg=True)
         write_py2_pickle({"labels": ratings.reported[s - 1], "data": data},
                          out / f"s{s:02d}.dat")
     logger.info("wrote %d synthetic DEAP subjects to %s", n_subjects, out)
