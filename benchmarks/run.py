@@ -6,6 +6,7 @@
     python benchmarks/run.py demo
     python benchmarks/run.py de [--root DIR] [--subjects N] [--scratch DIR] [--method welch]
     python benchmarks/run.py deep --model {eegnet,shallow,deep4} [--subjects 32 --batch 64]
+    python benchmarks/run.py study [--config demo --subjects 6 --executor processes --n-jobs 2]
 
 ``prepare`` loads, baseline-corrects, normalises and windows (1 s and 5 s, EEG and
 GSR) a DEAP folder, cold: a fresh cache folder every time, in a fresh process, so
@@ -25,6 +26,11 @@ subjects x 40 trials x 12 windows, 32 channels at 128 Hz; 10 % of the subjects
 validate, as a ``subject-kfold`` fold's pooled model), and reports the epoch's seconds
 (training and the validation pass), the FLOPs of one window's forward and backward
 pass, and the peak RSS.
+
+``study`` writes a synthetic DEAP set (untimed; kept with ``--scratch``) and runs a
+whole ``physiosync cv`` study on it in a fresh process, with any executor, and reports
+its wall and CPU time, the peak RSS of its largest process (with ``--executor
+processes``, of the run or of one worker, not their sum) and the headlines.
 """
 
 from __future__ import annotations
@@ -222,7 +228,8 @@ def bench_pretrain(args) -> dict:
     torch.set_num_threads(args.threads)
     data = _deap_slots(args.window)
     cfg = PretrainConfig(batch_slots=args.batch_slots, group_size=args.group_size,
-                         steps=args.steps + args.warmup, embedding=args.embedding)
+                         steps=args.steps + args.warmup, embedding=args.embedding,
+                         amp=_amp(args))
     model, history = pretrain(data, cfg, device=args.device, verbose=False)
     times = np.array([h["seconds"] for h in history[args.warmup:]])
     n_params = sum(p.numel() for p in model.parameters())
@@ -246,6 +253,7 @@ def bench_pretrain(args) -> dict:
     flops = _flops(step)
     median = float(np.median(times))
     return {"benchmark": "pretrain", "window_s": args.window, "embedding": args.embedding,
+            "amp": args.amp,
             "batch_slots": args.batch_slots, "group_size": args.group_size,
             "steps": len(times), "median_step_s": round(median, 4),
             "steps_per_second": round(1 / median, 3), "params_m": round(n_params / 1e6, 1),
@@ -271,7 +279,7 @@ def bench_finetune(args) -> dict:
     rng = np.random.default_rng(0)
     n = args.batch * (args.steps + 1)
     cells = cells[rng.choice(len(cells), size=n, replace=False)]
-    cfg = FinetuneConfig(epochs=1, batch_size=args.batch, scheduler="none")
+    cfg = FinetuneConfig(epochs=1, batch_size=args.batch, scheduler="none", amp=_amp(args))
     t0 = time.perf_counter()
     encoders = PretrainConfig(embedding=args.embedding)
     model, history = finetune(data, cells, config=cfg, n_sub=5, device=args.device,
@@ -285,7 +293,8 @@ def bench_finetune(args) -> dict:
     flops = _flops(lambda: model(xb).sum().backward())
     # The first step warms up; report the mean of the rest from the epoch's wall time.
     per_step = history[0]["seconds"] / history[0]["steps"]
-    return {"benchmark": "finetune", "batch": args.batch, "steps": history[0]["steps"],
+    return {"benchmark": "finetune", "batch": args.batch, "amp": args.amp,
+            "steps": history[0]["steps"],
             "mean_step_s": round(per_step, 3), "steps_per_second": round(1 / per_step, 3),
             "params_m": round(n_params / 1e6, 1), "gflop_per_step": round(flops / 1e9, 1),
             "gflop_per_s": round(flops / 1e9 / per_step, 1), "wall_s": round(total, 1),
@@ -356,6 +365,55 @@ def bench_deep(args) -> dict:
             **_device_memory(args.device)}
 
 
+def bench_study(args) -> dict:
+    """Wall time and peak memory of a whole study (``physiosync cv``) in a fresh process."""
+    from physiosync.synthetic import make_deap
+
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-study-"))
+    root = scratch / f"deap_{args.subjects}x{args.trials}x{args.seconds:g}"
+    if not (root / f"s{args.subjects:02d}.dat").exists():
+        t = time.perf_counter()
+        make_deap(root, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
+                  effect=args.effect, seed=0, verbose=False)
+        print(f"# wrote synthetic DEAP in {time.perf_counter() - t:.0f} s (untimed)",
+              file=sys.stderr)
+    exe = Path(sys.executable).parent / "physiosync"
+    cmd = [str(exe) if exe.exists() else sys.executable,
+           *([] if exe.exists() else ["-m", "physiosync.cli"])]
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch)) / "run"
+    cache = scratch / "cache"
+    if args.cold:
+        shutil.rmtree(cache, ignore_errors=True)
+    try:
+        sets = [x for item in (args.set or []) for x in ("--set", item)]
+        t0 = time.perf_counter()
+        proc = subprocess.run([*cmd, "cv", "--config", args.config, "--dataset", "deap",
+                               "--data-root", str(root), "--cache-dir", str(cache),
+                               "--out", str(run_dir), "-q", "--executor", args.executor,
+                               *(["--n-jobs", str(args.n_jobs)] if args.n_jobs else []),
+                               *sets], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            raise SystemExit(f"study failed:\n{proc.stderr[-4000:]}")
+        report = json.loads((run_dir / "report.json").read_text())
+    finally:
+        if args.scratch is None and not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            shutil.rmtree(run_dir.parent, ignore_errors=True)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"benchmark": "study", "config": args.config, "subjects": args.subjects,
+            "trials": args.trials, "seconds": args.seconds, "executor": args.executor,
+            "n_jobs": args.n_jobs, "protocol": report["protocol"],
+            "folds": len(report["folds"]), "pipelines": list(report["pipelines"]),
+            "wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            # the largest single process (the run, or one worker), not their sum
+            "peak_rss_mb_largest_process": round(usage.ru_maxrss / 1024, 1),
+            "headline": {name: round(part["headline"]["mean"], 3)
+                         for name, part in report["pipelines"].items()
+                         if part.get("headline")}}
+
+
 def _add_model_options(p) -> None:
     """Options shared by the pre-training and fine-tuning benchmarks."""
     from physiosync.models.encoders import EMBEDDINGS
@@ -363,6 +421,12 @@ def _add_model_options(p) -> None:
     p.add_argument("--embedding", default="multiview", choices=EMBEDDINGS)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
+                   help="autocast: off (float32), bf16 (any device), fp16 (CUDA)")
+
+
+def _amp(args):
+    return {"off": False, "bf16": "bf16", "fp16": True}[args.amp]
 
 
 def main(argv=None) -> None:
@@ -415,9 +479,24 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("study", help="a whole `physiosync cv` study on synthetic DEAP: wall "
+                                     "time and peak memory")
+    p.add_argument("--config", default="demo", help="preset or YAML file (default: demo)")
+    p.add_argument("--subjects", type=int, default=6, help="synthetic subjects (default 6)")
+    p.add_argument("--trials", type=int, default=12, help="videos per subject (default 12)")
+    p.add_argument("--seconds", type=float, default=30.0, help="seconds per video (30)")
+    p.add_argument("--effect", type=float, default=3.0, help="emotion effect (default 3)")
+    p.add_argument("--executor", choices=["serial", "processes", "ray"], default="serial")
+    p.add_argument("--n-jobs", type=int, help="workers of the processes executor")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
+    p.add_argument("--cold", action="store_true", help="empty the cache first (time "
+                                                       "preparation too)")
+    p.add_argument("--scratch", help="folder to keep the synthetic data and cache in")
+    p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
     run = {"prepare": bench_prepare, "pretrain": bench_pretrain, "finetune": bench_finetune,
-           "demo": bench_demo, "de": bench_de, "deep": bench_deep}
+           "demo": bench_demo, "de": bench_de, "deep": bench_deep, "study": bench_study}
     print(json.dumps(run[args.benchmark](args)))
 
 

@@ -116,7 +116,13 @@ def cmd_cv(args) -> int:
         print(plan["table"].to_string())
         return 0
     out = Path(args.out)
-    result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite)
+    from .execution import make_executor
+
+    executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=args.threads,
+                             address=args.address, device=cfg.device,
+                             max_retries=args.max_retries)
+    result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
+                            executor=executor)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
@@ -227,35 +233,65 @@ def _run_folder(args, kind: str, cfg, description: str, **extra):
 def cmd_pretrain(args) -> int:
     resume_with = _parse_resume_with(args.resume_with)
     cfg = _load_run_config(args)
+    from .training.distributed import init_from_environment
+
     objective = args.objective
     # the default objective leaves the fingerprint of earlier pre-training folders as it was
     extra = {} if objective == "ls-tcl" else {"objective": objective}
     what = f"{cfg.data.name} data, seed {cfg.seed}" + ("" if not extra else f", {objective}")
-    with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
-        return _pretrain(args, cfg, folder, resume_with)
+    ddp = init_from_environment(cfg.device)  # under torchrun: one rank of K
+    try:
+        if ddp is not None:  # refused on every rank before any work
+            for pc in (cfg.pretrain_long, cfg.pretrain_short):
+                ddp.check_batch(pc.batch_slots)
+        if ddp is not None and not ddp.is_main:  # rank 0 owns the folder, its lock and logs
+            return _pretrain(args, cfg, None, resume_with, ddp)
+        with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
+            return _pretrain(args, cfg, folder, resume_with, ddp)
+    finally:
+        if ddp is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
 
 
-def _pretrain(args, cfg, folder, resume_with) -> int:
+def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
+    import contextlib
+
     from .experiment import load_experiment_data
     from .training.pretrain import pretrain_encoders
 
-    data = load_experiment_data(cfg)
-    folder.claim(data_source=data.source)
+    main_rank = ddp is None or ddp.is_main
+    if main_rank:
+        data = load_experiment_data(cfg)  # prepares the cache once, for every rank
+        folder.claim(data_source=data.source)
+    if ddp is not None:
+        import torch.distributed as dist
+
+        dist.barrier()  # the other ranks wait for the checked folder and the cache
+    if not main_rank:
+        data = load_experiment_data(cfg, verbose=False)
     out = Path(args.out)
     # its own log name: a pre-training and a fine-tuning may share one folder
-    with log_to_file(out / "pretrain.log"):
+    with (log_to_file(out / "pretrain.log") if main_rank else contextlib.nullcontext()):
+        if ddp is not None and main_rank:
+            print(f"data-parallel pre-training on {ddp.world_size} processes (global batch "
+                  f"{cfg.pretrain_long.batch_slots} slots, rank 0 writes the checkpoints)")
         for name in ("long", "short"):  # one run at a time, each announced on stdout
             line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
-            print(line)
-            logger.info(line)
+            if main_rank:
+                print(line)
+                logger.info(line)
             _, hist = pretrain_encoders(
                 data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
                 which=(name,), modalities=cfg.finetune.modalities, device=cfg.device,
                 checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with,
-                objective=args.objective)[name]
-            print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
-            logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
-                        hist[0]["loss"], hist[-1]["loss"])
+                objective=args.objective, verbose=None if main_rank else False)[name]
+            if main_rank:
+                print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> "
+                      f"{hist[-1]['loss']:.3f}")
+                logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
+                            hist[0]["loss"], hist[-1]["loss"])
     return 0
 
 
@@ -473,6 +509,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="prepare the data, make the folds, run every check and print the "
                         "plan, without training")
+    p.add_argument("--executor", choices=params.EXECUTORS, default="serial",
+                   help="where the (pipeline, fold) units run: one after another here "
+                        "(default), in local worker processes, or as Ray tasks; the "
+                        "results are the same")
+    p.add_argument("--n-jobs", type=int, metavar="K",
+                   help="processes: K workers, each with cores // K torch threads (capped "
+                        "at the cores); ray: cores // K CPUs per task")
+    p.add_argument("--threads", type=int, metavar="T",
+                   help="torch threads per unit (default: all cores serially, cores // K "
+                        "with --n-jobs K); results are the same byte for byte under every "
+                        "executor for the same T")
+    p.add_argument("--address", help="ray: address of a running cluster (default: start a "
+                                     "local Ray instance)")
+    p.add_argument("--max-retries", type=int, default=2, metavar="N",
+                   help="ray: times a unit whose worker died is run again (default 2)")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("report", help="re-render a run's report, or merge runs into one")

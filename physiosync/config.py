@@ -200,6 +200,9 @@ def _coerce(path: str, value, tp):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
+        for a in inner[1:] if len(inner) > 1 else ():  # e.g. bool | str: the matching type
+            if isinstance(a, type) and isinstance(value, a) and not isinstance(value, bool):
+                return _coerce(path, value, a)
         return _coerce(path, value, inner[0])
     if tp is typing.Any:
         return value

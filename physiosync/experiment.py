@@ -19,6 +19,7 @@ skips the folds already completed and ends with the same report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import time
@@ -255,6 +256,60 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
                           **kind.fold_kwargs(pc, data, pretrain_cache=pretrain_cache), **common)
 
 
+#: Data and folds loaded by :func:`run_unit` in this process, by configuration: a worker
+#: that runs several units of one study prepares (reads the cache) once.
+_UNIT_DATA: dict = {}
+
+
+def _unit_data_key(cfg: RunConfig) -> str:
+    import json
+
+    return json.dumps({"data": cfg.raw["data"], "protocol": cfg.raw["protocol"],
+                       "seed": cfg.seed}, sort_keys=True, default=str)
+
+
+def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
+    """Run one unit of a study, a pipeline's fold, and write its fold file.
+
+    A pure function of *cfg* and the data: it prepares the data (from the cache),
+    makes the protocol's folds and runs fold ``unit.fold`` of pipeline
+    ``unit.pipeline`` exactly as :func:`run_experiment` does, writing
+    ``folds/<pipeline>/fold_XX.json`` in *out_dir* atomically (a finished fold of the
+    same settings is reused when *resume*). Executors call it in worker processes
+    (:mod:`physiosync.execution`).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The study's configuration.
+    out_dir : str | Path
+        The run folder.
+    resume : bool
+        Reuse a finished fold file of identical settings.
+    unit : physiosync.execution.Unit
+        Pipeline name and fold number.
+
+    Returns
+    -------
+    path : str
+        The fold file written (or reused).
+    """
+    key = _unit_data_key(cfg)
+    if key not in _UNIT_DATA:
+        _UNIT_DATA.clear()  # one study's data at a time
+        data = load_experiment_data(cfg, verbose=False)
+        _UNIT_DATA[key] = (data, plan_folds(cfg, data))
+    data, folds = _UNIT_DATA[key]
+    spec = next((s for s in cfg.pipelines if s["name"] == unit.pipeline), None)
+    fold = next((f for f in folds if f.fold == unit.fold), None)
+    if spec is None or fold is None:
+        raise PhysioSyncError(f"{unit} is not part of this study (pipelines "
+                              f"{[s['name'] for s in cfg.pipelines]}, {len(folds)} folds).")
+    out = Path(out_dir) / "folds" / spec["name"]
+    _run_pipeline(cfg, spec, data, [fold], out, resume=resume)
+    return str(out / f"fold_{fold.fold:02d}.json")
+
+
 def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = None) -> dict:
     """What a pipeline runs, for the report: its kind, encoder embedding and inputs.
 
@@ -342,7 +397,8 @@ def describe_run(cfg: RunConfig) -> str:
 @verbose
 @deprecated_show_progress
 def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
-                   overwrite: bool = False, verbose: bool | str | int | None = None) -> dict:
+                   overwrite: bool = False, executor=None,
+                   verbose: bool | str | int | None = None) -> dict:
     """Run every pipeline of *cfg* under its protocol and write the report.
 
     Parameters
@@ -363,6 +419,13 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     overwrite : bool
         Replace a different physiosync run found in *out_dir* (its own files only;
         files it did not write are never deleted, and such a folder is refused).
+    executor : physiosync.execution.Executor | str | None
+        Where the units (a pipeline's fold each) run: None or ``"serial"`` in this
+        process, one after another; ``"processes"`` or ``"ray"`` (with their
+        defaults), or an executor from :func:`physiosync.execution.make_executor`.
+        Results and report are the same under every executor. If a unit fails, the
+        others still finish, and :class:`~physiosync.exceptions.PhysioSyncError`
+        names every failed unit; no report is written, and a rerun resumes.
     %(verbose)s
         It sets the console; ``run.log`` receives INFO and above whatever the level.
         Replaces ``show_progress``, which still works for one release with a
@@ -379,10 +442,28 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     with RunFolder(out_dir, "cv", run_fingerprint(cfg), description=describe_run(cfg),
                    overwrite=overwrite) as folder:
         with log_to_file(out_dir / "run.log"):  # a plain log of every run, beside its report
-            return _run_experiment(cfg, out_dir, folder, resume=resume, html=html)
+            return _run_experiment(cfg, out_dir, folder, resume=resume, html=html,
+                                   executor=executor)
 
 
-def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool) -> dict:
+def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: bool) -> None:
+    """Run every (pipeline, fold) unit on *executor*; raise naming the failed ones."""
+    from .execution import Unit
+
+    units = [Unit(spec["name"], fold.fold) for spec in cfg.pipelines for fold in folds]
+    logger.info("%d units on %s", len(units), executor.describe())
+    failures = executor.run(run_unit, (cfg, str(out_dir), resume), units)
+    if failures:
+        shown = "; ".join(str(f) for f in failures[:5])
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        raise PhysioSyncError(
+            f"{len(failures)} of {len(units)} units failed, so no report was written: "
+            f"{shown}{more}. The finished folds are kept; run the same command again to "
+            "resume.")
+
+
+def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
+                    executor=None) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
     from .evaluation.pipelines import get_pipeline_kind
     from .reporting.report import build_report, write_report
@@ -396,13 +477,29 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
     dump_config(cfg, out_dir / "config.yaml", extra=provenance)
     logger.info("%s: %d folds x %d pipelines -> %s", cfg.protocol.name, len(folds),
                 len(cfg.pipelines), out_dir)
+    from .execution import Executor, SerialExecutor, make_executor
+
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(executor or "serial", device=cfg.device)
+    elif not isinstance(executor, Executor):
+        raise PhysioSyncError(f"executor must be 'serial', 'processes', 'ray' or an Executor, "
+                              f"got {executor!r}.")
     results = {}
     try:
-        for spec in cfg.pipelines:
-            logger.info("pipeline %s", spec["name"])
-            results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
-                                                  out_dir / "folds" / spec["name"],
-                                                  resume=resume)
+        if not isinstance(executor, SerialExecutor):
+            _run_units(cfg, out_dir, folds, executor, resume=resume)
+            resume = True  # below, every fold file is read back, none recomputed
+            limit = contextlib.nullcontext()
+        else:  # serially, the units are the folds of the loop below
+            logger.info("%d units on %s", len(folds) * len(cfg.pipelines),
+                        executor.describe())
+            limit = executor.thread_limit()
+        with limit:
+            for spec in cfg.pipelines:
+                logger.info("pipeline %s", spec["name"])
+                results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
+                                                      out_dir / "folds" / spec["name"],
+                                                      resume=resume)
     except KeyboardInterrupt as err:  # tell the CLI how far the run got
         err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob("fold_*.json")))
                              for spec in cfg.pipelines)

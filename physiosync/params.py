@@ -24,7 +24,7 @@ __all__ = [
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
     "PRETRAIN_OBJECTIVES",
     "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PROTOCOL_TRAITS",
-    "ProtocolTraits", "SEED",
+    "ProtocolTraits", "SEED", "EXECUTORS", "AMP_MODES",
 ]
 
 # -- data ------------------------------------------------------------------------------
@@ -136,6 +136,10 @@ PROTOCOL_TRAITS: dict[str, ProtocolTraits] = {t.name: t for t in (
 PROTOCOLS = tuple(PROTOCOL_TRAITS)
 #: What happens to a model whose training windows hold one class.
 ONE_CLASS_RULES = ("error", "constant")
+#: ``amp`` of pre-training and fine-tuning: float32, float16 on CUDA, or bfloat16 anywhere.
+AMP_MODES = (False, True, "bf16")
+#: Where the units of a study run (:mod:`physiosync.execution`).
+EXECUTORS = ("serial", "processes", "ray")
 #: How the differential-entropy baselines measure a band's variance
 #: (:func:`physiosync.preprocessing.features.differential_entropy`).
 DE_METHODS = ("welch", "filter")
@@ -308,8 +312,11 @@ class PretrainConfig(_FromDict):
         and noise, a shortcut the contrastive task can match instead of the stimulus.
     snr_db : float
         SNR of the additive-noise augmentation.
-    amp : bool
-        Mixed precision on CUDA (float16 with loss scaling). Ignored on the CPU.
+    amp : bool | "bf16"
+        Mixed precision. ``True``: float16 autocast with loss scaling, on CUDA only
+        (ignored on the CPU). ``"bf16"``: bfloat16 autocast on any device (no loss
+        scaling needed), for GPUs and for CPUs with AVX512-BF16 or AMX; results then
+        differ from float32 in the last digits. ``False`` (default): float32.
     checkpoint_every : int
         Steps between checkpoints (when a checkpoint path is given).
     seed : int
@@ -338,7 +345,7 @@ class PretrainConfig(_FromDict):
     augment: bool = True
     augment_pairing: str = "independent"
     snr_db: float = 5.0
-    amp: bool = False
+    amp: bool | str = False
     checkpoint_every: int = 200
     seed: int = 0
 
@@ -361,6 +368,7 @@ class PretrainConfig(_FromDict):
         "batch_slots": Interval(int, 2, 4_096, closed="both"),
         "group_size": Interval(int, 1, 1_024, closed="both"),
         "steps": Interval(int, 1, _MAX_STEPS, closed="both", allow_none=True),
+        "amp": Options(AMP_MODES),
         "epochs": _EPOCHS,
         "augment_pairing": Options(AUGMENT_PAIRINGS),
         "snr_db": Interval(float, -100, 100, closed="both"),
@@ -410,8 +418,8 @@ class FinetuneConfig(_FromDict):
     select : {"val_loss", "val_balanced_accuracy", "last"}
         Which epoch's weights to keep. Selection uses the validation windows only
         (drawn from training data); without them the last epoch is kept.
-    amp : bool
-        Mixed precision on CUDA.
+    amp : bool | "bf16"
+        Mixed precision, as in :class:`PretrainConfig`.
     seed : int
         Seed of batching and dropout.
     """
@@ -430,7 +438,7 @@ class FinetuneConfig(_FromDict):
     optimizer: str = "adam"
     scheduler: str = "cosine-restarts"
     select: str = "val_loss"
-    amp: bool = False
+    amp: bool | str = False
     seed: int = 0
 
     _parameter_constraints: typing.ClassVar[dict] = {
@@ -444,6 +452,7 @@ class FinetuneConfig(_FromDict):
         "optimizer": Options(OPTIMIZERS),
         "scheduler": Options(SCHEDULERS),
         "select": Options(EPOCH_SELECTIONS),
+        "amp": Options(AMP_MODES),
         "seed": SEED,
     }
 

@@ -30,7 +30,7 @@ LAYERS = (
     ("training", ("physiosync.training",)),
     ("evaluation", ("physiosync.estimators", "physiosync.evaluation")),
     ("reporting", ("physiosync.reporting",)),
-    ("orchestration", ("physiosync.runfolder", "physiosync.experiment")),
+    ("orchestration", ("physiosync.runfolder", "physiosync.execution", "physiosync.experiment")),
     ("interface", ("physiosync.cli", "physiosync.__main__")),
 )
 

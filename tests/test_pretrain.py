@@ -593,3 +593,25 @@ def test_cli_pretrain_resume_with(tmp_path, capsys, monkeypatch):
     assert all(np.isfinite(e["loss"]) for e in state["history"])
     assert main(common + ["--resume-with", "lr"]) == 2
     assert "--resume-with 'lr': expected KEY=NUMBER" in capsys.readouterr().err
+
+
+def test_bf16_autocast_runs_on_the_cpu_close_to_float32(strong_deap_slots):
+    from physiosync.training._loop import TrainingRun
+
+    cpu = torch.device("cpu")
+    run = TrainingRun("pretrain", None, resume=False, device=cpu, amp="bf16", config={},
+                      data_identity=())
+    assert run.amp_dtype == torch.bfloat16 and not run.scaler.is_enabled()
+    with run.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    # float16 (amp=True) stays a CUDA option: float32 on the CPU, as before
+    assert TrainingRun("pretrain", None, resume=False, device=cpu, amp=True, config={},
+                       data_identity=()).amp_dtype is None
+    _, fp32 = pretrain(strong_deap_slots, tiny(steps=3), device="cpu", verbose=False)
+    _, bf16 = pretrain(strong_deap_slots, tiny(steps=3, amp="bf16"), device="cpu",
+                       verbose=False)
+    a, b = (np.array([e["loss"] for e in h]) for h in (fp32, bf16))
+    assert np.isfinite(b).all() and not np.array_equal(a, b)
+    np.testing.assert_allclose(b, a, rtol=0.05)
+    with pytest.raises(PhysioSyncError, match="Invalid amp 'fp8'"):
+        tiny(amp="fp8")

@@ -7,8 +7,8 @@
 * the data fingerprint, which ties a checkpoint to the data it was trained on;
 * the resume guard, which refuses to continue a checkpoint written for other
   settings or other data (another fold: resuming it would leak held-out data);
-* mixed precision: float16 autocast and a gradient scaler on CUDA, plain float32
-  elsewhere;
+* mixed precision: float16 autocast and a gradient scaler on CUDA (``amp=True``),
+  bfloat16 autocast on any device (``amp="bf16"``), plain float32 otherwise;
 * the divergence check: a non-finite loss, or non-finite weights about to be
   checkpointed, raise :class:`~physiosync.exceptions.TrainingDivergedError`, and a
   checkpoint is only ever written with finite weights, so the file on disk stays the
@@ -85,9 +85,10 @@ class TrainingRun:
     resume : bool
         Continue from *checkpoint* when it exists (see :meth:`resume_state`).
     device : torch.device
-        Where the run trains; mixed precision is used on CUDA only.
-    amp : bool
-        Whether mixed precision is wanted.
+        Where the run trains.
+    amp : bool | "bf16"
+        ``True``: float16 autocast with loss scaling on CUDA (a no-op elsewhere);
+        ``"bf16"``: bfloat16 autocast on any device; ``False``: float32.
     config : dict
         The model's resolved configuration; a checkpoint must hold the same one to be
         resumed.
@@ -122,8 +123,12 @@ class TrainingRun:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.resume = bool(resume)
         self.device = device
-        self.use_amp = bool(amp and device.type == "cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        # amp: True is float16 with loss scaling, on CUDA only; "bf16" is bfloat16 on any
+        # device, whose range needs no loss scaling
+        self.amp_dtype = (torch.bfloat16 if amp == "bf16" else
+                          torch.float16 if amp and device.type == "cuda" else None)
+        self.use_amp = self.amp_dtype is not None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.config = config
         self.data_key = fingerprint(*data_identity)
         self.ignore = frozenset(ignore)
@@ -180,8 +185,9 @@ class TrainingRun:
 
     # --------------------------------------------------------- mixed precision
     def autocast(self):
-        """Context of a forward pass: float16 autocast on CUDA with *amp*, else a no-op."""
-        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp)
+        """Context of a forward pass: the autocast *amp* asks for, else a no-op."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.use_amp)
 
     def backward_step(self, optimizer, loss: torch.Tensor) -> None:
         """Zero the gradients, back-propagate *loss* (scaled under amp) and step."""

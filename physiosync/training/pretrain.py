@@ -36,6 +36,7 @@ from ..models.physiosync import PretrainModel
 from ..params import PRETRAIN_OBJECTIVES, PretrainConfig
 from ._loop import TrainingRun
 from .augment import N_KINDS, augment
+from .distributed import distributed_context, synchronise_batch_norm
 from .sampling import SlotData, SynchronySampler, WindowSampler
 from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
 
@@ -153,6 +154,31 @@ def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
                          temperature=cfg.temperature, cmca_variant=cfg.cmca_variant)
 
 
+class _Step(torch.nn.Module):
+    """The forward pass and loss of one pre-training step, as one module.
+
+    One module, so that :class:`~torch.nn.parallel.DistributedDataParallel` can wrap
+    it (its gradient hooks are armed by the wrapper's forward). *gather* merges the
+    pooled rows of every rank (identity in a single process).
+    """
+
+    def __init__(self, model: PretrainModel, cfg: PretrainConfig, modalities: tuple,
+                 simclr: bool, gather=None):
+        super().__init__()
+        self.model, self.cfg, self.modalities, self.simclr = model, cfg, modalities, simclr
+        self.gather = gather or (lambda x: x)
+
+    def forward(self, inputs: dict, batch):
+        feats, zs = {}, {}
+        for m in self.modalities:
+            h = self.model.encoders[m](inputs[m])
+            feats[m] = self.gather(batch.pool(h))
+            zs[m] = self.gather(batch.pool(self.model.projectors[m](h)))
+        if self.simclr:
+            return _simclr_loss(zs[self.modalities[0]], self.cfg)
+        return _loss(self.model, feats, zs, self.cfg)
+
+
 @flush_denormals()
 @verbose
 @deprecated_show_progress
@@ -235,6 +261,11 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         raise PhysioSyncError(f"pre-training takes EEG plus at most one peripheral modality, "
                               f"got {modalities}.")
     dev = resolve_device(device)
+    ddp = distributed_context()  # set when launched by torchrun (see .distributed)
+    if ddp is not None:
+        ddp.check_batch(cfg.batch_slots)
+        if dev.type == "cuda" and dev.index is None:  # each rank on its own GPU
+            dev = torch.device("cuda", ddp.local_rank)
     allowed = data.valid if allowed is None else np.asarray(allowed, dtype=bool) & data.valid
     sampler = make_sampler(allowed, cfg, n_sub=n_sub, objective=objective)
     n_steps = cfg.steps if cfg.steps is not None else cfg.epochs * sampler.steps_per_epoch()
@@ -243,6 +274,8 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         model = PretrainModel({m: data.n_chans(m) for m in modalities},
                               {m: data.n_times(m) // n_sub for m in modalities}, cfg)
     model.to(dev)
+    if ddp is not None:
+        synchronise_batch_norm(model, dev.type)  # statistics of the global batch
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     # Which data the run may see: a checkpoint of another fold must never be resumed.
     # The objective is stored only when it is not LS-TCL, whose checkpoints stay as they were.
@@ -271,38 +304,53 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     def save(step, buffers=None):
         # *buffers*: the batch-norm statistics as they were before this step's forward
         # pass, which a resumed run repeats: they must be counted once.
+        if ddp is not None and not ddp.is_main:
+            return  # rank 0 alone writes; every rank holds the same weights
         run.save(step, {"model": {**model.state_dict(), **(buffers or {})},
                         "optimizer": opt.state_dict(), "history": history},
                  opt, where=f"before step {step}")
 
+    step_module = _Step(model, cfg, modalities, simclr,
+                        gather=ddp.gather_pooled if ddp is not None else None)
+    if ddp is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # find_unused_parameters: a zero loss weight leaves its head without gradients
+        step_module = DistributedDataParallel(
+            step_module, device_ids=[dev.index] if dev.type == "cuda" else None,
+            find_unused_parameters=True)
     model.train()
     t0 = time.perf_counter()
     for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start):
         t_step = time.perf_counter()
         batch = sampler.batch(step, N_KINDS)
-        s, t, w, sub = batch.flat_index
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment", step))
         if cfg.augment_pairing == "shared":  # never with simclr (_check_simclr)
-            aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, cfg.group_size).reshape(-1)
+            aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, batch.groups.shape[2]
+                                                       ).reshape(-1)
         else:
-            aug_rows = torch.randint(0, N_KINDS, (s.numel(),), generator=gen)
-        torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
+            aug_rows = torch.randint(0, N_KINDS, (batch.flat_index[0].numel(),),
+                                     generator=gen)
+        if ddp is not None:  # this rank's slots; the draws above are the global batch's
+            batch, rows = ddp.shard(batch)
+            aug_rows = aug_rows[rows]
+            gen.manual_seed(derive_seed(cfg.seed, "augment", step, "rank", ddp.rank))
+        s, t, w, sub = batch.flat_index
+        torch.manual_seed(derive_seed(cfg.seed, "dropout", step,
+                                      *(("rank", ddp.rank) if ddp is not None else ())))
         due = ckpt is not None and step % cfg.checkpoint_every == 0 and (step > start
                                                                          or step == 0)
         buffers = ({k: v.detach().clone() for k, v in model.state_dict().items()
                     if k in dict(model.named_buffers())} if due else None)
-        feats, zs = {}, {}
+        inputs = {}
         with run.autocast():
             for m in modalities:
                 x = data.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
                 x = x.to(dev, non_blocking=True)
                 if cfg.augment:
                     x = augment(x, aug_rows, snr_db=cfg.snr_db, generator=gen)
-                h = model.encoders[m](x)
-                feats[m] = batch.pool(h)
-                zs[m] = batch.pool(model.projectors[m](h))
-            total, terms = (_simclr_loss(zs[modalities[0]], cfg) if simclr
-                            else _loss(model, feats, zs, cfg))
+                inputs[m] = x
+            total, terms = step_module(inputs, batch)
         value = run.check_loss(float(total.detach()), f"at step {step}",
                                f" ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})")
         # A checkpoint due at this step is written only now that the weights it holds
