@@ -277,3 +277,36 @@ def test_unreachable_ray_address_gives_one_line(study_root, tmp_path):
     msg = str(err.value)
     assert msg.startswith("cannot reach a Ray cluster at '127.0.0.1:9'") and "\n" not in msg
     assert "ray start --head" in msg
+
+
+def test_ctrl_c_stops_a_processes_run_which_then_resumes(study_root, tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C: one line, exit 130,
+    finished fold files intact; the same command then completes the study."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    cmd = [sys.executable, "-m", "physiosync", "cv", "--dataset", "deap", "--data-root",
+           str(study_root), "--config", "tiny", "-q", "--cache-dir", str(tmp_path / "cache"),
+           "--folds", "2", "--set", "protocol.one_class=constant", "--set",
+           "pretrain.steps=40", "--out", str(tmp_path / "run"), "--executor", "processes",
+           "--n-jobs", "2", "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    folds = tmp_path / "run" / "folds"
+    deadline = time.monotonic() + 120
+    while not list(folds.glob("*/fold_*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "same command again to resume" in err, err
+    assert not (tmp_path / "run" / "report.json").exists()
+    import json
+
+    for path in folds.glob("*/fold_*.json"):
+        json.loads(path.read_text())  # every fold file left is complete
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "report.json").exists()
