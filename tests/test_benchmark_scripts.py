@@ -1,0 +1,53 @@
+"""The prepared benchmark scripts run (their figures are measured alone, not here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_study_benchmark_runs_a_whole_study_and_reports_it(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "study", "--config", "tiny",
+         "--subjects", "3", "--trials", "6", "--seconds", "10", "--set",
+         "protocol.one_class=constant", "--scratch", str(tmp_path), "--executor", "processes",
+         "--n-jobs", "2"], capture_output=True, text=True, timeout=280)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["executor"] == "processes" and result["folds"] == 5
+    assert set(result["headline"]) == {"physiosync", "bandpower"}
+    assert result["wall_s"] > 0
+
+
+def test_gpu_check_script_is_valid_shell():
+    script = ROOT / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+
+def test_timm_stand_in_of_the_authors_harness(monkeypatch):
+    spec = importlib.util.spec_from_file_location("authors_step",
+                                                  ROOT / "benchmarks" / "authors_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    for name in ("timm", "timm.models", "timm.models.layers"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    module._timm_stand_in()
+    from timm.models.layers import DropPath, trunc_normal_
+
+    x = torch.ones(1000, 4)
+    assert torch.equal(DropPath(0.0)(x), x) and torch.equal(DropPath(0.3).eval()(x), x)
+    dropped = DropPath(0.25).train()(x)
+    kept = (dropped[:, 0] > 0).float().mean()
+    assert 0.65 < kept < 0.85 and torch.allclose(dropped[dropped > 0], torch.tensor(4 / 3))
+    w = trunc_normal_(torch.empty(10_000), std=0.02)
+    assert w.abs().max() <= 2.0 and abs(float(w.std()) - 0.02) < 0.002
+    for name in ("timm", "timm.models", "timm.models.layers"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
