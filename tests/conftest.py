@@ -105,6 +105,30 @@ class Interrupter:
 
 
 @pytest.fixture
+def hide_package(monkeypatch):
+    """``hide_package("ray")``: make a package unimportable for the test, as if not installed."""
+    import builtins
+    import sys
+
+    def hide(package: str) -> None:
+        def owned(name):
+            return name == package or name.startswith(package + ".")
+
+        real_import = builtins.__import__
+
+        def blocked(name, *args, **kwargs):
+            if owned(name):
+                raise ImportError(f"No module named {name!r}")
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", blocked)
+        for mod in [m for m in sys.modules if owned(m)]:
+            monkeypatch.delitem(sys.modules, mod)
+
+    return hide
+
+
+@pytest.fixture
 def interrupter():
     """The :class:`Interrupter` class, to simulate a run killed mid-way."""
     return Interrupter

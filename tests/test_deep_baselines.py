@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import subprocess
 import sys
@@ -126,17 +125,8 @@ def test_classifier_checks_its_inputs():
 
 
 def test_missing_braindecode_gives_one_line_before_any_training(null_root, tmp_path,
-                                                                 monkeypatch):
-    real_import = builtins.__import__
-
-    def no_braindecode(name, *args, **kwargs):
-        if name == "braindecode" or name.startswith("braindecode."):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_braindecode)
-    for mod in [m for m in sys.modules if m == "braindecode" or m.startswith("braindecode.")]:
-        monkeypatch.delitem(sys.modules, mod)
+                                                                 hide_package):
+    hide_package("braindecode")
     expected = ("the EEGNet/ShallowFBCSPNet baselines need braindecode: "
                 "pip install 'physiosync[deep]'")
     with pytest.raises(PhysioSyncError) as err:

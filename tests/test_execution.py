@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import logging
 import sys
 from pathlib import Path
@@ -169,17 +168,8 @@ def test_cli_runs_a_study_in_processes(study_root, tmp_path, capsys):
     assert "n_jobs=2 needs a parallel executor" in capsys.readouterr().err
 
 
-def test_missing_ray_gives_one_line(study_root, tmp_path, monkeypatch, capsys):
-    real_import = builtins.__import__
-
-    def no_ray(name, *args, **kwargs):
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ray)
-    for mod in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
-        monkeypatch.delitem(sys.modules, mod)
+def test_missing_ray_gives_one_line(study_root, tmp_path, hide_package, capsys):
+    hide_package("ray")
     assert main(["cv", "--dataset", "deap", "--data-root", str(study_root), "--config", "tiny",
                  "-q", "--cache-dir", str(tmp_path / "cache"), "--pipelines", "bandpower",
                  "--folds", "2", "--out", str(tmp_path / "r"), "--executor", "ray"]) == 2
