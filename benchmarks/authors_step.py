@@ -1,7 +1,9 @@
-"""Time the authors' pre-training loop with the shapes of ``benchmarks/run.py pretrain``.
+"""Time the authors' training loops with the shapes of ``benchmarks/run.py``.
 
     python benchmarks/authors_step.py --authors PATH --window {1,5} [--slots 8 --group 2]
                                       [--steps 30 --warmup 3 --device cuda]
+    python benchmarks/authors_step.py --authors PATH --mode finetune [--batch 256]
+                                      [--steps 20 --warmup 2 --device cuda]
 
 ``--authors`` is a clone of the authors' public code (github.com/MSA-LMC/PhysioSync); it
 is imported from there, unchanged, never copied into this repository. The script builds
@@ -13,7 +15,14 @@ memory, as theirs does. Each step encodes ``2 * slots * group`` windows, as a st
 ``benchmarks/run.py pretrain --batch-slots slots --group-size group`` does. It prints one
 JSON line: the mean seconds per step after the warm-up steps, and the device.
 
-Run it beside ``benchmarks/run.py pretrain`` in the same session (``benchmarks/gpu_check.sh``
+``--mode finetune`` times their fine-tuning ``train()`` (``DEAP/Cross/Fine_tuning/train.py``):
+the two 5 s encoders, the two 1 s encoders (each 5 s window cut into five 1 s ones, as
+their loop does) and their ``classifier_max`` head, with their Adam over all of them, at
+the batch of ``benchmarks/run.py finetune --batch``. Their loop moves each batch with a
+literal ``.cuda()``; on a machine without CUDA (a smoke test of this script only) that
+call is redirected to ``--device``.
+
+Run it beside ``benchmarks/run.py pretrain`` (or ``finetune``) in the same session (``benchmarks/gpu_check.sh``
 does both) so that the ratio is measured, not assumed.
 """
 
@@ -62,10 +71,10 @@ def _timm_stand_in() -> None:
     sys.modules.update({"timm": timm, "timm.models": timm_models, "timm.models.layers": layers})
 
 
-def _authors_modules(root: Path):
-    code = root / "DEAP" / "Cross"
+def _authors_modules(root: Path, folder: str = "DEAP/Cross"):
+    code = root / folder
     if not (code / "train.py").is_file():
-        raise SystemExit(f"--authors {root}: no DEAP/Cross/train.py there; pass a clone of "
+        raise SystemExit(f"--authors {root}: no {folder}/train.py there; pass a clone of "
                          "github.com/MSA-LMC/PhysioSync")
     _timm_stand_in()
     sys.path.insert(0, str(code))
@@ -75,12 +84,58 @@ def _authors_modules(root: Path):
     return models, train
 
 
+def _sync(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _time_finetune(args) -> dict:
+    """Seconds per step of the authors' fine-tuning ``train()`` at batch ``args.batch``."""
+    import torch
+
+    dev = torch.device(args.device)
+    if dev.type != "cuda":  # their loop says .cuda(); only for a smoke test off CUDA
+        torch.Tensor.cuda = lambda self, *a, **k: self.to(dev)
+    models, train = _authors_modules(args.authors, "DEAP/Cross/Fine_tuning")
+    torch.set_default_dtype(torch.float32)
+    torch.manual_seed(0)
+    # the sizes of their fine_tuning.py defaults (DEAP, 5 s and 1 s encoders, two classes)
+    eeg5 = models.Encoder_eeg(embed_dim=640, eeg_dim=640 * 32, mlp_dim=2560).to(dev)
+    gsr5 = models.Encoder_gsr(embed_dim=640, gsr_dim=640, mlp_dim=2560).to(dev)
+    eeg1 = models.Encoder_eeg(embed_dim=128, eeg_dim=128 * 32, mlp_dim=512).to(dev)
+    gsr1 = models.Encoder_gsr(embed_dim=128, gsr_dim=128, mlp_dim=512).to(dev)
+    head = models.classifier_max(num_classes=2).to(dev)
+    params = [p for m in (eeg5, gsr5, head, eeg1, gsr1) for p in m.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss().to(dev)
+
+    def loader(n):
+        g = torch.Generator().manual_seed(n)
+        return [(torch.randn(args.batch, 1, 32, 640, generator=g),
+                 torch.randn(args.batch, 1, 1, 640, generator=g),
+                 torch.randint(0, 2, (args.batch,), generator=g)) for _ in range(n)]
+
+    train.train(gsr5, eeg5, eeg1, gsr1, head, loader(args.warmup), optimizer, loss_fn)
+    batches = loader(args.steps)
+    _sync(dev)
+    t0 = time.perf_counter()
+    train.train(gsr5, eeg5, eeg1, gsr1, head, batches, optimizer, loss_fn)
+    _sync(dev)
+    per_step = (time.perf_counter() - t0) / args.steps
+    return {"benchmark": "authors_finetune", "batch": args.batch, "steps": args.steps,
+            "mean_step_s": round(per_step, 4), "steps_per_second": round(1 / per_step, 3)}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--authors", required=True, type=Path,
                         help="clone of github.com/MSA-LMC/PhysioSync")
+    parser.add_argument("--mode", choices=["pretrain", "finetune"], default="pretrain")
     parser.add_argument("--window", type=int, choices=[1, 5], default=1)
+    parser.add_argument("--batch", type=int, default=256, help="fine-tuning batch")
     parser.add_argument("--slots", type=int, default=8, help="stimulus slots (B)")
     parser.add_argument("--group", type=int, default=2, help="subjects per side (N)")
     parser.add_argument("--steps", type=int, default=30)
@@ -92,6 +147,13 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.mode == "finetune":
+        out = _time_finetune(args)
+        out.update(device=args.device, threads=torch.get_num_threads())
+        if args.device.startswith("cuda"):
+            out["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+        print(json.dumps(out))
+        return
     models, train = _authors_modules(args.authors)
     torch.set_default_dtype(torch.float32)  # their train.py sets a default tensor type
     dev = torch.device(args.device)
@@ -121,16 +183,12 @@ def main(argv=None) -> None:
                  torch.randn(rows, 1, 1, n_times, generator=g),
                  torch.zeros(rows, dtype=torch.long)) for _ in range(n)]
 
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
     train.train(ns, model_eeg, model_gsr, model_cc, loader(args.warmup), criterion)
     batches = loader(args.steps)
-    sync()
+    _sync(dev)
     t0 = time.perf_counter()
     train.train(ns, model_eeg, model_gsr, model_cc, batches, criterion)
-    sync()
+    _sync(dev)
     per_step = (time.perf_counter() - t0) / args.steps
     out = {"benchmark": "authors_pretrain", "window_s": args.window, "batch_slots": args.slots,
            "group_size": args.group, "rows_per_step": rows, "steps": args.steps,

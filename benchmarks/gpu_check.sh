@@ -16,15 +16,19 @@
 # What it checks and measures, in this order (each line says what it is):
 #   0. the CUDA-only tests of the models and losses;
 #   1. pre-training steps at the paper's batch (8 stimulus slots x 2 subjects), 1 s and 5 s
-#      windows: physiosync (float32, then bf16 autocast) and the authors' train() loop on the
-#      same shapes (benchmarks/authors_step.py imports their code from .authors);
-#   2. fine-tuning steps at batch 256: physiosync, float32 and bf16;
+#      windows, side by side: the authors' train() loop on the same shapes
+#      (benchmarks/authors_step.py imports their code from .authors); physiosync eager
+#      float32; the step compiled with CUDA graphs (torch.compile "reduce-overhead"),
+#      float32 and bf16; and 10 folds' models in one batched step (pretrain.batch_folds),
+#      eager float32 and compiled bf16 (its fold_steps_per_second is the figure to put
+#      beside the authors' steps_per_second: a study runs every fold);
+#   2. fine-tuning steps at batch 256: the authors' fine-tuning train(), physiosync float32
+#      and bf16;
 #   3. with STUDY=1 only: configs/deap_within.yaml end to end on full-size synthetic DEAP
 #      (32 subjects x 40 videos x 60 s, EEG + GSR), written first (untimed), on the GPU
-#      (target: 10 min). Off by default: at the step times measured so far it takes about
-#      75 min (docs/scaling.md), longer than one device call may run.
-# Targets: pre-training steps/s >= 10x the authors' at 1 s and 5 s, fine-tuning >= 5x. The
-# authors' fine-tuning loop is not timed yet (only their pre-training loop is).
+#      with pretrain.batch_folds=10 and pretrain.compile=reduce-overhead (target: 10 min).
+#      Off by default: docs/scaling.md gives the estimate, longer than one device call may run.
+# Targets: pre-training steps/s >= 10x the authors' at 1 s and 5 s, fine-tuning >= 5x.
 set -uo pipefail
 out="${OUT:-.}/gpu_check.jsonl"
 if [ -d .whl ] && [ "${SKIP_WHEELS:-0}" != 1 ]; then
@@ -45,22 +49,31 @@ run() { echo "# $*"; "$@" 2>/dev/null | tee -a "$out"; }
 $py -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_losses.py \
   -k "cuda or autocast" 2>&1 | tail -3
 for w in 1 5; do
-  steps=$([ "$w" = 1 ] && echo 100 || echo 40)
+  steps=$([ "$w" = 1 ] && echo 96 || echo 64)
   [ "$quick" = 1 ] && steps=2
-  run $py benchmarks/run.py pretrain --window "$w" --steps "$steps" --device $dev
-  run $py benchmarks/run.py pretrain --window "$w" --steps "$steps" --device $dev --amp bf16
   if [ -d .authors ]; then
     run $py benchmarks/authors_step.py --authors .authors --window "$w" --steps "$steps" \
       --device $dev
   fi
+  pre="$py benchmarks/run.py pretrain --window $w --steps $steps --device $dev"
+  run $pre
+  run $pre --compile reduce-overhead
+  run $pre --compile reduce-overhead --amp bf16
+  run $pre --batch-folds 10
+  run $pre --batch-folds 10 --compile reduce-overhead --amp bf16
 done
 fsteps=$([ "$quick" = 1 ] && echo 1 || echo 20)
+if [ -d .authors ]; then
+  run $py benchmarks/authors_step.py --authors .authors --mode finetune --batch 256 \
+    --steps "$fsteps" --device $dev
+fi
 run $py benchmarks/run.py finetune --batch 256 --steps "$fsteps" --device $dev
 run $py benchmarks/run.py finetune --batch 256 --steps "$fsteps" --device $dev --amp bf16
+fast="--set pretrain.batch_folds=10 --set pretrain.compile=reduce-overhead"
 if [ "$quick" = 1 ]; then
   run $py benchmarks/run.py study --config tiny --subjects 3 --trials 6 --seconds 10 \
-    --set device=$dev --set protocol.one_class=constant
+    --set device=$dev --set protocol.one_class=constant --set pretrain.batch_folds=2
 elif [ "${STUDY:-0}" = 1 ]; then
   run $py benchmarks/run.py study --config configs/deap_within.yaml --subjects 32 \
-    --trials 40 --seconds 60 --effect 2 --set device=$dev --scratch /tmp/physiosync-study
+    --trials 40 --seconds 60 --effect 2 --set device=$dev $fast --scratch /tmp/physiosync-study
 fi

@@ -221,6 +221,8 @@ def bench_pretrain(args) -> dict:
     import numpy as np
     import torch
 
+    from dataclasses import replace
+
     from physiosync.params import PretrainConfig
 
     from physiosync.training.pretrain import pretrain
@@ -230,8 +232,31 @@ def bench_pretrain(args) -> dict:
     cfg = PretrainConfig(batch_slots=args.batch_slots, group_size=args.group_size,
                          steps=args.steps + args.warmup, embedding=args.embedding,
                          amp=_amp(args))
-    model, history = pretrain(data, cfg, device=args.device, verbose=False)
-    times = np.array([h["seconds"] for h in history[args.warmup:]])
+
+    cuda = str(args.device).startswith("cuda")
+    warmup, steps = args.warmup, args.steps
+    if cuda:
+        # The host queues steps ahead of the GPU and reads the loss every _SYNC_EVERY
+        # steps, charging the wait to the last step read. With the warm-up and the
+        # measured steps whole multiples of it, the measured steps' seconds add up to
+        # their wall time, queue included.
+        from physiosync.training.pretrain import _SYNC_EVERY as every
+
+        warmup = max(every, -(-warmup // every) * every)
+        steps = -(-steps // every) * every
+    cfg = replace(cfg, steps=warmup + steps)
+    if args.batch_folds > 1:  # K folds, each its own model, one batched step for all
+        from physiosync.training.fold_batch import pretrain_folds
+
+        runs = pretrain_folds(data, cfg, allowed=[data.valid] * args.batch_folds,
+                              device=args.device, compile=args.compile, verbose=False)
+    else:
+        runs = [pretrain(data, cfg, device=args.device, compile=args.compile, verbose=False)]
+    model = runs[0][0]
+    # seconds of each measured step, all folds together (each fold's history holds its share)
+    times = np.sum([[h["seconds"] for h in hist[warmup:]] for _, hist in runs], axis=0)
+    if cuda:  # per-step values say when a step was queued; their sum is the wall time
+        times = np.array([times.sum() / steps])
     n_params = sum(p.numel() for p in model.parameters())
     # FLOPs of one training step's forward+backward (same batch size, no optimiser).
     rows = 2 * args.batch_slots * args.group_size
@@ -250,13 +275,16 @@ def bench_pretrain(args) -> dict:
                          {m: z[:b * 2:2] for m, z in zs.items()}, cfg)
         total.backward()
 
-    flops = _flops(step)
+    flops = _flops(step) * args.batch_folds
     median = float(np.median(times))
     return {"benchmark": "pretrain", "window_s": args.window, "embedding": args.embedding,
-            "amp": args.amp,
+            "amp": args.amp, "compile": args.compile, "batch_folds": args.batch_folds,
             "batch_slots": args.batch_slots, "group_size": args.group_size,
-            "steps": len(times), "median_step_s": round(median, 4),
-            "steps_per_second": round(1 / median, 3), "params_m": round(n_params / 1e6, 1),
+            "steps": steps, "median_step_s": round(median, 4),
+            "steps_per_second": round(1 / median, 3),
+            # one fold's step: what K folds run one by one would each take
+            "fold_steps_per_second": round(args.batch_folds / median, 3),
+            "params_m": round(n_params / 1e6, 1),
             "gflop_per_step": round(flops / 1e9, 2),
             "gflop_per_s": round(flops / 1e9 / median, 1),
             "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb(),
@@ -456,6 +484,11 @@ def main(argv=None) -> None:
     p.add_argument("--group-size", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batch-folds", type=int, default=1,
+                   help="K folds' models trained in one batched step (pretrain.batch_folds)")
+    p.add_argument("--compile", default=None,
+                   choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile mode of the step (pretrain.compile)")
     _add_model_options(p)
 
     p = sub.add_parser("finetune", help="fine-tuning steps on DEAP shapes")

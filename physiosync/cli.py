@@ -286,7 +286,8 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
                 data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
                 which=(name,), modalities=cfg.finetune.modalities, device=cfg.device,
                 checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with,
-                objective=args.objective, verbose=None if main_rank else False)[name]
+                objective=args.objective, compile=cfg.pretrain_compile,
+                verbose=None if main_rank else False)[name]
             if main_rank:
                 print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> "
                       f"{hist[-1]['loss']:.3f}")

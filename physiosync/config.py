@@ -41,8 +41,8 @@ import yaml
 
 from ._utils.checks import ListOf, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
-from .params import (PROTOCOL_TRAITS, SEED, BandPowerParams, DataConfig, DEParams,
-                     DeepParams, FinetuneConfig, PretrainConfig, ProtocolConfig)
+from .params import (COMPILE_MODES, PROTOCOL_TRAITS, SEED, BandPowerParams, DataConfig,
+                     DEParams, DeepParams, FinetuneConfig, PretrainConfig, ProtocolConfig)
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
@@ -116,7 +116,19 @@ PIPELINE_KIND_READS = {
 #: sub-sections) rather than key by key.
 _OPTIONAL_SECTIONS = {"pretrain": True, "finetune": False, "baselines": False}
 
-_PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}}
+_PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}, "batch_folds": 1, "compile": None}
+
+
+def _check_execution_keys(pre: dict) -> None:
+    """``pretrain.batch_folds`` and ``pretrain.compile``: how pre-training runs, not what."""
+    k = pre["batch_folds"]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1024:
+        raise ConfigError(f"config key 'pretrain.batch_folds' must be an integer from 1 to "
+                          f"1024 (folds pre-trained together), got {k!r}.")
+    if pre["compile"] not in COMPILE_MODES:
+        raise ConfigError(f"config key 'pretrain.compile' must be null or one of "
+                          f"{', '.join(repr(m) for m in COMPILE_MODES[1:])}, got "
+                          f"{pre['compile']!r}.")
 
 
 def _defaults() -> dict:
@@ -146,6 +158,11 @@ class RunConfig:
     pretrain_enabled : bool
     pretrain_long, pretrain_short : PretrainConfig
         Resolved configurations of the long and short encoders.
+    pretrain_batch_folds : int
+        ``pretrain.batch_folds``: folds whose encoders pre-train together, K per step
+        (:func:`~physiosync.training.fold_batch.pretrain_folds`); 1 runs them one by one.
+    pretrain_compile : str | None
+        ``pretrain.compile``: the :func:`torch.compile` mode of a pre-training step.
     finetune : FinetuneConfig
     baselines : dict
     pipelines : list of dict
@@ -165,6 +182,8 @@ class RunConfig:
     baselines: dict
     pipelines: list
     raw: dict
+    pretrain_batch_folds: int = 1
+    pretrain_compile: typing.Optional[str] = None
 
     def to_dict(self) -> dict:
         """The resolved nested mapping (a deep copy)."""
@@ -398,6 +417,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     if not isinstance(pre["enabled"], bool):
         raise ConfigError(f"config key 'pretrain.enabled' must be true or false, got "
                           f"{pre['enabled']!r}.")
+    _check_execution_keys(pre)
     per = {}
     for which in ("long", "short"):
         sub = pre[which] or {}
@@ -439,7 +459,8 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     cfg = RunConfig(seed=merged["seed"], device=merged["device"], data=data_cfg,
                     protocol=protocol_cfg, pretrain_enabled=pre["enabled"],
                     pretrain_long=long_cfg, pretrain_short=short_cfg, finetune=finetune_cfg,
-                    baselines=resolved["baselines"], pipelines=pipelines, raw=resolved)
+                    baselines=resolved["baselines"], pipelines=pipelines, raw=resolved,
+                    pretrain_batch_folds=pre["batch_folds"], pretrain_compile=pre["compile"])
     if _check_pipelines:
         for spec in pipelines:  # every pipeline's overrides must validate too
             pipeline_config(cfg, spec)

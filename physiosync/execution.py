@@ -39,12 +39,23 @@ _RAY_MISSING = "the ray executor needs Ray: pip install 'physiosync[ray]'"
 
 @dataclass(frozen=True, order=True)
 class Unit:
-    """One unit of work: a pipeline's fold."""
+    """One unit of work: a pipeline's fold, or a group of its folds.
+
+    A group (``fold`` a tuple of fold numbers) is what ``pretrain.batch_folds`` makes:
+    folds whose encoders pre-train together, then run one after another.
+    """
 
     pipeline: str
-    fold: int
+    fold: int | tuple
+
+    @property
+    def folds(self) -> tuple:
+        """The fold numbers of the unit."""
+        return tuple(self.fold) if isinstance(self.fold, tuple) else (self.fold,)
 
     def __str__(self) -> str:
+        if isinstance(self.fold, tuple):
+            return f"pipeline {self.pipeline!r}, folds {', '.join(map(str, self.fold))}"
         return f"pipeline {self.pipeline!r}, fold {self.fold}"
 
 

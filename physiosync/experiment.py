@@ -251,9 +251,58 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
                 "data": {k: v for k, v in pc.raw["data"].items() if k != "cache_dir"}}
     if refit is not None:  # a refit of the permutation null (permuted training labels)
         settings["refit"] = refit
-    return cross_validate(data.slots, folds, out_dir, settings=settings, resume=resume,
-                          runner=kind.fold_function(),
-                          **kind.fold_kwargs(pc, data, pretrain_cache=pretrain_cache), **common)
+    args = dict(settings=settings, runner=kind.fold_function(), **common)
+    batch = _fold_batch(cfg, spec)
+    if batch > 1 and refit is None:
+        _run_fold_batches(data, folds, out_dir, batch, resume=resume, args=args,
+                          fold_kwargs=lambda cache: kind.fold_kwargs(pc, data,
+                                                                     pretrain_cache=cache))
+        resume = True  # every fold file is written: read them back below
+    return cross_validate(data.slots, folds, out_dir, resume=resume, **args,
+                          **kind.fold_kwargs(pc, data, pretrain_cache=pretrain_cache))
+
+
+def _fold_batch(cfg: RunConfig, spec: dict) -> int:
+    """Folds of *spec* pre-trained together: ``pretrain.batch_folds`` for a pipeline that
+    pre-trains, else 1."""
+    from .evaluation.pipelines import get_pipeline_kind
+    from .evaluation.runner import run_fold
+
+    pc = pipeline_config(cfg, spec)
+    fits = get_pipeline_kind(spec["kind"]).fold_function() is run_fold and pc.pretrain_enabled
+    return pc.pretrain_batch_folds if fits else 1
+
+
+def _run_fold_batches(data: ExperimentData, folds: list, out_dir: Path, batch: int, *,
+                      resume: bool, args: dict, fold_kwargs) -> None:
+    """Run the pending folds *batch* at a time, their encoders pre-trained together.
+
+    Each group's pre-training fills a cache that its folds then read
+    (:meth:`~physiosync.evaluation.runner.PhysioSyncRunner.pretrain_folds`); the folds run
+    and are written as they would be one by one. A group whose batched pre-training
+    fails is run fold by fold, so that the failing fold is named as it would be.
+    """
+    from .evaluation.runner import PhysioSyncRunner, cross_validate, pending_folds
+
+    todo = pending_folds(folds, out_dir, resume=resume, **args, **fold_kwargs(None))
+    for start in range(0, len(todo), batch):
+        group, cache = todo[start:start + batch], {}
+        kwargs = fold_kwargs(cache)
+        runner = PhysioSyncRunner(**{k: v for k, v in kwargs.items()
+                                     if k in _PHYSIOSYNC_RUNNER_ARGS})
+        try:
+            if len(group) > 1:  # a group of one pre-trains as usual, in its fold
+                runner.pretrain_folds(data.slots, group)
+        except (PhysioSyncError, RuntimeError) as err:
+            logger.warning("pre-training folds %s together failed (%s); running them one "
+                           "at a time", [f.fold for f in group], err)
+            cache.clear()
+        cross_validate(data.slots, group, out_dir, resume=resume, **args, **kwargs)
+
+
+#: Arguments of :func:`~physiosync.evaluation.runner.run_fold` that its runner takes.
+_PHYSIOSYNC_RUNNER_ARGS = ("n_sub", "long_config", "short_config", "finetune_config",
+                           "do_pretrain", "device", "pretrain_cache", "objective", "compile")
 
 
 #: Data and folds loaded by :func:`run_unit` in this process, by configuration: a worker
@@ -301,13 +350,13 @@ def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
         _UNIT_DATA[key] = (data, plan_folds(cfg, data))
     data, folds = _UNIT_DATA[key]
     spec = next((s for s in cfg.pipelines if s["name"] == unit.pipeline), None)
-    fold = next((f for f in folds if f.fold == unit.fold), None)
-    if spec is None or fold is None:
+    chosen = [f for f in folds if f.fold in unit.folds]
+    if spec is None or len(chosen) != len(unit.folds):
         raise PhysioSyncError(f"{unit} is not part of this study (pipelines "
                               f"{[s['name'] for s in cfg.pipelines]}, {len(folds)} folds).")
     out = Path(out_dir) / "folds" / spec["name"]
-    _run_pipeline(cfg, spec, data, [fold], out, resume=resume)
-    return str(out / f"fold_{fold.fold:02d}.json")
+    _run_pipeline(cfg, spec, data, chosen, out, resume=resume)
+    return str(out / f"fold_{chosen[-1].fold:02d}.json")
 
 
 def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = None) -> dict:
@@ -450,7 +499,14 @@ def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: 
     """Run every (pipeline, fold) unit on *executor*; raise naming the failed ones."""
     from .execution import Unit
 
-    units = [Unit(spec["name"], fold.fold) for spec in cfg.pipelines for fold in folds]
+    units = []
+    for spec in cfg.pipelines:
+        batch = _fold_batch(cfg, spec)
+        if batch > 1:  # folds pre-trained together make one unit
+            units += [Unit(spec["name"], tuple(f.fold for f in folds[i:i + batch]))
+                      for i in range(0, len(folds), batch)]
+        else:
+            units += [Unit(spec["name"], fold.fold) for fold in folds]
     logger.info("%d units on %s", len(units), executor.describe())
     failures = executor.run(run_unit, (cfg, str(out_dir), resume), units)
     if failures:

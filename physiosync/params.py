@@ -140,6 +140,8 @@ ONE_CLASS_RULES = ("error", "constant")
 AMP_MODES = (False, True, "bf16")
 #: Where the units of a study run (:mod:`physiosync.execution`).
 EXECUTORS = ("serial", "processes", "ray")
+#: ``pretrain.compile``: eager (None), or a mode of :func:`torch.compile` for the step.
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
 #: How the differential-entropy baselines measure a band's variance
 #: (:func:`physiosync.preprocessing.features.differential_entropy`).
 DE_METHODS = ("welch", "filter")

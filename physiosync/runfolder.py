@@ -65,8 +65,10 @@ RUN_FILES = {
 #: Configuration keys that do not change what a run computes, left out of its fingerprint:
 #: where the cache of prepared arrays lives (its entries are keyed on their inputs), and
 #: the torch device (it changes results only at rounding level, and a run started on
-#: one machine may be resumed on another).
-IGNORED_KEYS = (("data", "cache_dir"), ("device",))
+#: one machine may be resumed on another), and how pre-training is executed (folds
+#: batched together, a compiled step: the same results to rounding).
+IGNORED_KEYS = (("data", "cache_dir"), ("device",), ("pretrain", "batch_folds"),
+                ("pretrain", "compile"))
 
 
 def _own_transient(name: str) -> bool:

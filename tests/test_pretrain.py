@@ -168,22 +168,16 @@ def test_checkpoint_of_another_fold_is_refused(strong_deap_slots, tmp_path):
 def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(strong_deap_slots, tmp_path,
                                                            monkeypatch):
     # Step 5's windows come back as NaN, so its loss is NaN.
-    from physiosync.training.sampling import SynchronySampler
+    import physiosync.training.pretrain as module
 
     bad_step = 5
-    current = {"step": None}
-    real_batch, real_gather = SynchronySampler.batch, SlotData.gather
+    real = module._draw_inputs
 
-    def batch(self, step, *args, **kw):
-        current["step"] = step
-        return real_batch(self, step, *args, **kw)
+    def draw_inputs(source, plan, step, *args, **kw):
+        out = real(source, plan, step, *args, **kw)
+        return {m: x * float("nan") for m, x in out.items()} if step == bad_step else out
 
-    def gather(self, *args, **kw):
-        out = real_gather(self, *args, **kw)
-        return out * float("nan") if current["step"] == bad_step else out
-
-    monkeypatch.setattr(SynchronySampler, "batch", batch)
-    monkeypatch.setattr(SlotData, "gather", gather)
+    monkeypatch.setattr(module, "_draw_inputs", draw_inputs)
     ckpt = tmp_path / "nan.pt"
     with pytest.raises(TrainingDivergedError, match=rf"nan at step {bad_step}\b") as info:
         pretrain(strong_deap_slots, tiny(steps=10, checkpoint_every=2), n_sub=5,
@@ -540,18 +534,18 @@ def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_
     # A checkpoint is written after the forward pass of its step (once that loss is
     # known to be finite); the batch-norm statistics it holds must be those from
     # before that pass, which the resumed run repeats.
-    from physiosync.training.sampling import SynchronySampler
+    import physiosync.training.pretrain as module
 
     kw = dict(n_sub=5, device="cpu", verbose=False)
     full, h_full = pretrain(strong_deap_slots, tiny(steps=6), **kw)
-    real_batch = SynchronySampler.batch
+    real = module._draw_inputs
 
-    def interrupted(self, step, *args, **k):
+    def interrupted(source, plan, step, *args, **k):
         if step == 5:
             raise KeyboardInterrupt
-        return real_batch(self, step, *args, **k)
+        return real(source, plan, step, *args, **k)
 
-    monkeypatch.setattr(SynchronySampler, "batch", interrupted)
+    monkeypatch.setattr(module, "_draw_inputs", interrupted)
     ckpt = tmp_path / "i.pt"
     with pytest.raises(KeyboardInterrupt):
         pretrain(strong_deap_slots, tiny(steps=6, checkpoint_every=2), checkpoint=ckpt, **kw)

@@ -103,7 +103,7 @@ class PhysioSyncKind(PipelineKind):
         return dict(n_sub=cfg.data.n_sub, long_config=cfg.pretrain_long,
                     short_config=cfg.pretrain_short, finetune_config=cfg.finetune,
                     do_pretrain=cfg.pretrain_enabled, device=cfg.device,
-                    pretrain_cache=pretrain_cache)
+                    pretrain_cache=pretrain_cache, compile=cfg.pretrain_compile)
 
     def describe(self, cfg) -> dict:
         ft, d = cfg.finetune, cfg.data

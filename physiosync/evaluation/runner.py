@@ -43,6 +43,7 @@ from .._utils.checks import check_option
 __all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
            "bandpower_runner", "stimulus_prior_runner",
            "run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
+           "pending_folds",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
            "permute_training_labels"]
 
@@ -265,7 +266,7 @@ class PhysioSyncRunner(FoldRunner):
                  short_config: PretrainConfig | None = None,
                  finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
                  importance: bool = True, device=None, pretrain_cache: dict | None = None,
-                 objective: str = "ls-tcl"):
+                 objective: str = "ls-tcl", compile: str | None = None):
         check_option("objective", objective, PRETRAIN_OBJECTIVES)
         self.n_sub = n_sub
         self.long_config = long_config or PretrainConfig()
@@ -276,6 +277,7 @@ class PhysioSyncRunner(FoldRunner):
         self.device = device
         self.pretrain_cache = pretrain_cache
         self.objective = objective
+        self.compile = compile
 
     def hyperparameters(self) -> dict:
         hp = {"n_sub": self.n_sub, "long_config": asdict(self.long_config),
@@ -286,22 +288,62 @@ class PhysioSyncRunner(FoldRunner):
             hp["objective"] = self.objective
         return hp
 
+    def _encoders(self) -> list:
+        """The encoders fine-tuning uses: ``"long"`` and/or ``"short"``."""
+        ft = self.finetune_config
+        return [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
+                if used]
+
+    @staticmethod
+    def _allowed(data: SlotData, fold: Fold) -> np.ndarray:
+        """The cells the fold's pre-training may draw: its ``pretrain`` units'."""
+        allowed = np.zeros(data.shape, dtype=bool)
+        allowed[tuple(data.cells(fold.pretrain).T)] = True
+        return allowed
+
+    def pretrain_folds(self, data: SlotData, folds: list) -> None:
+        """Pre-train the encoders of several folds together, into :attr:`pretrain_cache`.
+
+        The folds' runs are batched (:func:`~physiosync.training.fold_batch.pretrain_folds`)
+        and stored under the keys each fold's :meth:`prepare_fold` looks up, so the
+        folds then run as usual and find their encoders trained. Needs a
+        ``pretrain_cache``; does nothing without pre-training.
+        """
+        from ..training.fold_batch import pretrain_folds
+        from ..training.pretrain import encoder_cache_key
+
+        if not self.do_pretrain or self.pretrain_cache is None:
+            return
+        masks = [self._allowed(data, fold) for fold in folds]
+        mods = self.finetune_config.modalities
+        for name in self._encoders():
+            sub, cfg = (1, self.long_config) if name == "long" else (self.n_sub,
+                                                                     self.short_config)
+            keys = [encoder_cache_key(a, name, sub, cfg, mods, self.device, self.objective)
+                    for a in masks]
+            todo = [k for k, key in enumerate(keys) if key not in self.pretrain_cache]
+            if not todo:
+                continue
+            runs = pretrain_folds(data, cfg, allowed=[masks[k] for k in todo], n_sub=sub,
+                                  modalities=mods, device=self.device,
+                                  objective=self.objective, compile=self.compile,
+                                  labels=[f"fold {folds[k].fold}, {name}-window pre-training"
+                                          for k in todo])
+            for k, run in zip(todo, runs):
+                self.pretrain_cache[keys[k]] = run
+
     def prepare_fold(self, data: SlotData, fold: Fold) -> None:
         super().prepare_fold(data, fold)
         self._pre, self._curves = {}, {"pretrain": {}, "finetune": []}
         if not self.do_pretrain:
             return
         ft = self.finetune_config
-        allowed = np.zeros(data.shape, dtype=bool)
-        cells = data.cells(fold.pretrain)
-        allowed[tuple(cells.T)] = True
-        which = [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
-                 if used]
         encoders = pretrain_encoders(data, self.long_config, self.short_config,
-                                     n_sub=self.n_sub, which=which, allowed=allowed,
+                                     n_sub=self.n_sub, which=self._encoders(),
+                                     allowed=self._allowed(data, fold),
                                      modalities=ft.modalities, device=self.device,
                                      context=f"fold {fold.fold}", cache=self.pretrain_cache,
-                                     objective=self.objective)
+                                     objective=self.objective, compile=self.compile)
         for name, (self._pre[name], hist) in encoders.items():
             cfg = self.long_config if name == "long" else self.short_config
             # The loss of a collapsed encoder: a run that stays above it learnt nothing.
@@ -336,7 +378,8 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
              importance: bool = True, device=None, pretrain_cache: dict | None = None,
-             objective: str = "ls-tcl", verbose: bool | str | int | None = None):
+             objective: str = "ls-tcl", compile: str | None = None,
+             verbose: bool | str | int | None = None):
     """Pre-train, fine-tune and predict one fold (:class:`PhysioSyncRunner`).
 
     Parameters
@@ -373,6 +416,9 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
         The pre-training objective (see :func:`~physiosync.training.pretrain.pretrain`):
         PhysioSync's LS-TCL, or the EEG-only SimCLR baseline (two augmented views of
         one window; its ``collapsed`` curve level is that of its own batches).
+    compile : {None, "default", "reduce-overhead", "max-autotune"}
+        Compile the pre-training step (see :func:`~physiosync.training.pretrain.pretrain`).
+        Like *device*, it is not part of the fold key.
     %(verbose)s
         It covers the pre-training steps and the fine-tuning epochs and their bars.
 
@@ -389,7 +435,8 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     model = PhysioSyncRunner(n_sub=n_sub, long_config=long_config, short_config=short_config,
                              finetune_config=finetune_config, do_pretrain=do_pretrain,
                              importance=importance, device=device,
-                             pretrain_cache=pretrain_cache, objective=objective)
+                             pretrain_cache=pretrain_cache, objective=objective,
+                             compile=compile)
     return run_fold_with(data, fold, model=model, per_subject=per_subject, one_class=one_class,
                          val_size=val_size, seed=seed)
 
@@ -655,6 +702,41 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+#: Arguments of a fold function that say how a fold runs, not what it computes: they
+#: are left out of the fold keys (results agree to rounding whatever their value).
+EXECUTION_ARGUMENTS = ("device", "pretrain_cache", "compile")
+
+
+def _fold_key(fold: Fold, settings: dict | None, run_kwargs: dict) -> str:
+    """The key a fold file must hold to be reused: the settings, the fold's hyper-parameters
+    (all of *run_kwargs* but :data:`EXECUTION_ARGUMENTS`) and its manifest."""
+    hp = {k: (v.hyperparameters() if isinstance(v, FoldRunner)
+              else asdict(v) if hasattr(v, "__dataclass_fields__") else v)
+          for k, v in run_kwargs.items() if k not in EXECUTION_ARGUMENTS}
+    return fingerprint(json.dumps({"settings": settings or {}, "hp": hp}, sort_keys=True,
+                                  default=str), fold.manifest())
+
+
+def pending_folds(folds: list, out_dir, *, settings: dict | None = None, resume: bool = True,
+                  **run_kwargs) -> list:
+    """The folds :func:`cross_validate` would compute rather than reuse.
+
+    Parameters are those of :func:`cross_validate`: a fold is pending unless *resume*
+    and its fold file holds the key of these settings.
+    """
+    pending = []
+    for fold in folds:
+        path = Path(out_dir) / f"fold_{fold.fold:02d}.json"
+        try:
+            done = resume and json.loads(path.read_text()).get("key") == _fold_key(
+                fold, settings, run_kwargs)
+        except (OSError, ValueError, AttributeError):
+            done = False
+        if not done:
+            pending.append(fold)
+    return pending
+
+
 @verbose
 @deprecated_show_progress
 def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | None = None,
@@ -693,16 +775,11 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    hp = {k: (v.hyperparameters() if isinstance(v, FoldRunner)
-              else asdict(v) if hasattr(v, "__dataclass_fields__") else v)
-          for k, v in run_kwargs.items()
-          if k not in ("device", "pretrain_cache")}
     n_classes = int(max(data.labels.max() + 1, 2))
     split = {k: run_kwargs[k] for k in ("per_subject", "val_size", "seed") if k in run_kwargs}
     results = []
     for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv"))):
-        key = fingerprint(json.dumps({"settings": settings or {}, "hp": hp}, sort_keys=True,
-                                     default=str), fold.manifest())
+        key = _fold_key(fold, settings, run_kwargs)
         path = out_dir / f"fold_{fold.fold:02d}.json"
         if resume and path.is_file():
             try:

@@ -28,7 +28,7 @@ from ..exceptions import PhysioSyncError
 from ..params import CMCA_PAIRINGS, CMCA_VARIANTS, PRETRAIN_OBJECTIVES
 from .encoders import ShapeError
 
-__all__ = ["nt_xent", "cmca", "pretrain_loss", "collapsed_loss"]
+__all__ = ["nt_xent", "cmca", "pretrain_loss", "pretrain_loss_parts", "collapsed_loss"]
 
 
 def _check_temperature(temperature: float) -> None:
@@ -214,6 +214,35 @@ def pretrain_loss(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
         For negative or all-zero weights, or a missing input whose weight is not 0
         (:class:`~physiosync.models.ShapeError` for wrong shapes).
     """
+    total, parts = pretrain_loss_parts(z_eeg, z_pps, e, p, weights=weights,
+                                       temperature=temperature,
+                                       cmca_temperature=cmca_temperature,
+                                       cmca_variant=cmca_variant)
+    values = torch.stack(list(parts.values())).tolist()
+    return total, dict(zip(parts, values))
+
+
+def pretrain_loss_parts(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
+                        e: torch.Tensor | None = None, p: torch.Tensor | None = None, *,
+                        weights: Sequence[float] = (0.5, 0.5, 1.0), temperature: float = 0.1,
+                        cmca_temperature: float | None = None,
+                        cmca_variant: str = "cross-subject"
+                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """:func:`pretrain_loss` with its terms left on the device, as 0-d tensors.
+
+    Nothing here reads a value back to the host, so a training loop can queue many
+    steps before it synchronises, and the function can run under
+    :func:`torch.func.vmap` (fold-batched pre-training). Parameters are those of
+    :func:`pretrain_loss`.
+
+    Returns
+    -------
+    total : torch.Tensor
+        Scalar loss to back-propagate.
+    parts : dict of str -> torch.Tensor
+        The detached terms ``"temporal_eeg"``, ``"temporal_pps"``, ``"cmca"`` (those
+        computed) and ``"total"``, each a 0-d tensor on the device of the inputs.
+    """
     w_eeg, w_pps, w_cmca = _check_weights(weights)
     parts: dict[str, torch.Tensor] = {}
     for key, weight, inputs in (("temporal_eeg", w_eeg, (z_eeg,)),
@@ -230,9 +259,7 @@ def pretrain_loss(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
                              else cmca_temperature, cmca_variant)
     scale = {"temporal_eeg": w_eeg, "temporal_pps": w_pps, "cmca": w_cmca}
     total = sum(scale[k] * v for k, v in parts.items())
-    values = torch.stack([v.detach() for v in parts.values()] + [total.detach()]).tolist()
-    terms = dict(zip(list(parts) + ["total"], values))
-    return total, terms
+    return total, {**{k: v.detach() for k, v in parts.items()}, "total": total.detach()}
 
 
 def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.5, 1.0),

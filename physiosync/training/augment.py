@@ -26,6 +26,11 @@ def augment(x: torch.Tensor, kind: torch.Tensor, *, snr_db: float = 5.0,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """Augment a batch of windows.
 
+    Every draw is made on the generator's device, and nothing is read back to the
+    host, so a batch on a GPU is augmented without leaving it (with a generator on
+    that GPU). On the CPU the draws, and so the result, are those of a CPU generator
+    with the same seed.
+
     Parameters
     ----------
     x : Tensor, shape (K, n_channels, n_times)
@@ -35,25 +40,28 @@ def augment(x: torch.Tensor, kind: torch.Tensor, *, snr_db: float = 5.0,
     snr_db : float
         Signal-to-noise ratio of the additive noise.
     generator : torch.Generator | None
-        Source of randomness (on the CPU); draws are moved to ``x.device``.
+        Source of randomness; its device is where the draws are made (they are moved
+        to ``x.device`` if it differs). ``None``: the default generator of the CPU.
 
     Returns
     -------
     out : Tensor, shape (K, n_channels, n_times)
     """
     k = x.shape[0]
-    kind = kind.to("cpu")
-    u = torch.rand(k, generator=generator)
-    alpha = torch.ones(k)
+    where = generator.device if generator is not None else torch.device("cpu")
+    u = torch.rand(k, generator=generator, device=where).to(x.device)
+    kind = kind.to(x.device)
     low = (kind == 1) | (kind == 4)
     high = (kind == 2) | (kind == 5)
-    alpha[low] = _LOW[0] + (_LOW[1] - _LOW[0]) * u[low]
-    alpha[high] = _HIGH[0] + (_HIGH[1] - _HIGH[0]) * u[high]
+    alpha = torch.where(low, _LOW[0] + (_LOW[1] - _LOW[0]) * u,
+                        torch.where(high, _HIGH[0] + (_HIGH[1] - _HIGH[0]) * u,
+                                    torch.ones_like(u)))
     noisy = (kind >= 3).to(x.dtype)
-    noise = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
-    out = x * alpha.to(device=x.device, dtype=x.dtype).view(k, 1, 1)
+    noise = torch.randn(x.shape, generator=generator, device=where).to(device=x.device,
+                                                                       dtype=x.dtype)
+    out = x * alpha.to(x.dtype).view(k, 1, 1)
     # g = sqrt(10^(-SNR/10) * Var(signal) / Var(noise)), variances over the whole window.
     var_x = out.flatten(1).var(dim=1, unbiased=False)
     var_n = noise.flatten(1).var(dim=1, unbiased=False).clamp_min(1e-12)
     gain = torch.sqrt(10.0 ** (-snr_db / 10.0) * var_x / var_n)
-    return out + (gain * noisy.to(x.device)).view(k, 1, 1) * noise
+    return out + (gain * noisy).view(k, 1, 1) * noise

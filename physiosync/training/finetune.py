@@ -33,8 +33,12 @@ from .._utils import derive_seed, flush_denormals, resolve_device
 __all__ = ["finetune", "predict_proba", "evaluate_cells", "channel_importance"]
 
 
-def _gather(data: SlotData, mods, cells: np.ndarray, device):
-    idx = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.int64))
+def _gather(data: SlotData, mods, cells, device):
+    """The windows at *cells* on *device*: read on the device when the windows are resident
+    there (:meth:`SlotData.resident`), else read on the host and copied."""
+    data = data.resident(device, mods)
+    idx = torch.as_tensor(np.ascontiguousarray(cells, dtype=np.int64) if isinstance(
+        cells, np.ndarray) else cells).to(data.device)
     return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).to(device) for m in mods}
 
 
@@ -222,6 +226,10 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         logger.info("resuming fine-tuning from %s at epoch %d", ckpt, start)
     select = cfg.select if val_cells is not None else "last"
     n = len(train_cells)
+    # Copied once: a step then indexes them on the device (where the windows are, when
+    # they fit there: SlotData.resident).
+    cells_on_device = torch.from_numpy(train_cells).to(dev)
+    labels_on_device = torch.from_numpy(y_train).to(dev)
     for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start):
         t_epoch = time.perf_counter()
         model.train()
@@ -230,15 +238,15 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
                 if branch is not None:
                     branch.eval()
         g = torch.Generator().manual_seed(derive_seed(cfg.seed, "finetune-epoch", epoch))
-        order = torch.randperm(n, generator=g).numpy()
+        order = torch.randperm(n, generator=g).to(dev)  # one copy an epoch
         losses = []
         for i in range(0, n, cfg.batch_size):
             rows = order[i:i + cfg.batch_size]
-            if len(rows) < 2:  # BatchNorm needs two samples
+            if rows.numel() < 2:  # BatchNorm needs two samples
                 continue
             torch.manual_seed(derive_seed(cfg.seed, "finetune-step", epoch, i))
-            x = _gather(data, mods, train_cells[rows], dev)
-            y = torch.from_numpy(y_train[rows]).to(dev)
+            x = _gather(data, mods, cells_on_device[rows], dev)
+            y = labels_on_device[rows]
             with run.autocast():
                 loss = F.cross_entropy(model(x), y)
             losses.append(run.check_loss(float(loss.detach()), f"in epoch {epoch}"))

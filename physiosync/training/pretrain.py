@@ -31,9 +31,9 @@ import torch
 
 from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError, TrainingDivergedError
-from ..models.losses import nt_xent, pretrain_loss
+from ..models.losses import nt_xent, pretrain_loss_parts
 from ..models.physiosync import PretrainModel
-from ..params import PRETRAIN_OBJECTIVES, PretrainConfig
+from ..params import COMPILE_MODES, PRETRAIN_OBJECTIVES, PretrainConfig
 from ._loop import TrainingRun
 from .augment import N_KINDS, augment
 from .distributed import distributed_context, synchronise_batch_norm
@@ -133,23 +133,38 @@ def _check_simclr(cfg: PretrainConfig, modalities: tuple) -> None:
                               f"loss_weights {cfg.loss_weights}; it must be > 0.")
 
 
+def resolve_modalities(data: SlotData, cfg: PretrainConfig, modalities, objective: str
+                       ) -> tuple:
+    """The modalities a run pre-trains, checked against *objective* (see :func:`pretrain`)."""
+    check_option("objective", objective, PRETRAIN_OBJECTIVES)
+    simclr = objective == "simclr"
+    modalities = tuple(modalities or (data.modalities[:1] if simclr else data.modalities))
+    if simclr:
+        _check_simclr(cfg, modalities)
+    if not 1 <= len(modalities) <= 2:
+        raise PhysioSyncError(f"pre-training takes EEG plus at most one peripheral modality, "
+                              f"got {modalities}.")
+    return modalities
+
+
 def _simclr_loss(z: torch.Tensor, cfg: PretrainConfig):
     """``w_eeg * nt_xent(view 1, view 2)`` and its unweighted term, as :func:`_loss` returns."""
     half = z.shape[0] // 2
     term = nt_xent(z[:half], z[half:], cfg.temperature)
     total = cfg.loss_weights[0] * term
-    return total, {"simclr": float(term.detach()), "total": float(total.detach())}
+    return total, {"simclr": term.detach(), "total": total.detach()}
 
 
 def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
-    """Total loss and its named terms (floats) from pooled features and projections."""
+    """Total loss and its named terms (0-d tensors, left on the device) from pooled
+    features and projections."""
     mods = model.modalities
     w_eeg, w_pps, w_cm = cfg.loss_weights
     pps = mods[1] if len(mods) > 1 else None
     e = p = None
     if model.cmca_head is not None and w_cm:
         e, p = model.cmca_head(feats[mods[0]], feats[pps])
-    return pretrain_loss(zs[mods[0]], zs[pps] if pps else None, e, p,
+    return pretrain_loss_parts(zs[mods[0]], zs[pps] if pps else None, e, p,
                          weights=(w_eeg, w_pps if pps else 0.0, w_cm if e is not None else 0.0),
                          temperature=cfg.temperature, cmca_variant=cfg.cmca_variant)
 
@@ -179,6 +194,161 @@ class _Step(torch.nn.Module):
         return _loss(self.model, feats, zs, self.cfg)
 
 
+#: Steps queued on an accelerator between two reads of the loss (which make the host
+#: wait for the device); on the CPU the loss is read at every step.
+_SYNC_EVERY = 32
+#: Steps whose batches are drawn together and moved to the device in one copy.
+_PLAN_STEPS = 256
+
+
+def _sync_every(device: torch.device) -> int:
+    """Steps between two reads of the loss on *device*: 1 on the CPU (a read costs
+    nothing there), :data:`_SYNC_EVERY` on an accelerator."""
+    return 1 if device.type == "cpu" else _SYNC_EVERY
+
+
+def compile_step(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """*module* compiled with ``torch.compile(mode=mode)``, or as it is for ``None``.
+
+    ``"reduce-overhead"`` captures the forward and backward passes in CUDA graphs on a
+    GPU, so a step costs a few graph launches instead of hundreds of kernel launches.
+    The optimiser step stays outside (it is one fused kernel already).
+    """
+    if mode in (None, False, "none"):
+        return module
+    check_option("compile", mode, COMPILE_MODES[1:])
+    return torch.compile(module, mode=mode)
+
+
+class _StepPlan:
+    """The batches of a span of steps, drawn on the host in one pass.
+
+    They are moved to the device where the windows live in one copy, so a step reads
+    its grid positions there and nothing crosses between host and device in the step.
+    """
+
+    def __init__(self, sampler, steps: range, device: torch.device, ddp=None):
+        rows, self.start = [], steps.start
+        self.shard_rows = None
+        for step in steps:
+            batch = sampler.batch(step, N_KINDS)
+            n = batch.groups.shape[2]
+            # kinds drawn per slot, given to every row of both groups ("shared" pairing)
+            shared = batch.aug.view(1, -1, 1).expand(2, -1, n).reshape(-1)
+            self.global_rows = shared.numel()
+            if ddp is not None:  # this rank's slots; draws are made for the global batch
+                batch, self.shard_rows = ddp.shard(batch)
+                shared = shared[self.shard_rows]
+            rows.append(torch.stack([*batch.flat_index, shared]))
+            if len(rows) == 1:
+                self.batch = batch  # the pooling of every batch: only its shape is read
+        index = torch.stack(rows)  # (steps, 5, rows): s, t, w, sub, shared kind
+        if device.type == "cuda":
+            index = index.pin_memory()  # an asynchronous copy
+            if self.shard_rows is not None:
+                self.shard_rows = self.shard_rows.to(device)
+        self.index = index.to(device, non_blocking=True)
+        self.stop = steps.stop
+
+    def __contains__(self, step: int) -> bool:
+        return self.start <= step < self.stop
+
+    def rows(self, step: int) -> torch.Tensor:
+        """``(5, rows)``: s, t, w, sub and shared augmentation kind of *step*'s rows."""
+        return self.index[step - self.start]
+
+
+class _StepPlans:
+    """:class:`_StepPlan` after :class:`_StepPlan`, :data:`_PLAN_STEPS` steps at a time."""
+
+    def __init__(self, sampler, n_steps: int, device: torch.device, ddp=None):
+        self.sampler, self.n_steps, self.device, self.ddp = sampler, n_steps, device, ddp
+        self.plan = None
+
+    def at(self, step: int) -> _StepPlan:
+        if self.plan is None or step not in self.plan:
+            stop = min(step + _PLAN_STEPS, self.n_steps)
+            self.plan = _StepPlan(self.sampler, range(step, max(stop, step + 1)),
+                                  self.device, self.ddp)
+        return self.plan
+
+
+def _draw_inputs(source: SlotData, plan: _StepPlan, step: int, gen: torch.Generator,
+                 cfg: PretrainConfig, modalities: tuple, n_sub: int, dev: torch.device,
+                 ddp=None) -> dict:
+    """The augmented windows of *step*, per modality, on *dev*.
+
+    Random draws come from *gen* (on *dev*), seeded from ``(seed, "augment", step)``;
+    under torchrun the kinds are drawn for the global batch, then the noise per rank.
+    """
+    s, t, w, sub, shared = plan.rows(step)
+    gen.manual_seed(derive_seed(cfg.seed, "augment", step))
+    if cfg.augment_pairing == "shared":  # never with simclr (_check_simclr)
+        kinds = shared
+    else:
+        kinds = torch.randint(0, N_KINDS, (plan.global_rows,), generator=gen, device=dev)
+        if plan.shard_rows is not None:
+            kinds = kinds[plan.shard_rows.to(kinds.device)]
+    if ddp is not None:
+        gen.manual_seed(derive_seed(cfg.seed, "augment", step, "rank", ddp.rank))
+    inputs = {}
+    for m in modalities:
+        x = source.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
+        x = x.to(dev, non_blocking=True)
+        inputs[m] = augment(x, kinds, snr_db=cfg.snr_db, generator=gen) if cfg.augment else x
+    return inputs
+
+
+class _LossChecks:
+    """The divergence check and history of a run, reading losses in batches of steps.
+
+    Reading a loss back makes the host wait for the device; queuing *every* steps
+    between reads keeps an accelerator busy. A non-finite loss is still reported with
+    the step it occurred at, and a checkpoint is written only after its step's loss was
+    read (:meth:`check`).
+    """
+
+    def __init__(self, run: TrainingRun, history: list, every: int):
+        self.run, self.history, self.every = run, history, max(int(every), 1)
+        self.pending = []
+
+    def _raise_if_bad(self, step: int, terms: dict) -> None:
+        self.run.check_loss(terms["total"], f"at step {step}",
+                            f" ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})")
+
+    def check(self, step: int, terms: dict) -> None:
+        """Read *step*'s loss now and raise if it is not finite."""
+        values = torch.stack(list(terms.values())).tolist()
+        self._raise_if_bad(step, dict(zip(terms, values)))
+
+    def add(self, step: int, terms: dict, seconds: float, resumed_with=None) -> None:
+        """Queue a finished step; read the queue once it holds *every* steps."""
+        self.pending.append((step, terms, seconds, resumed_with))
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Read the queued losses (one wait for the device), check them, record them."""
+        if not self.pending:
+            return
+        t0 = time.perf_counter()
+        values = torch.stack([torch.stack(list(terms.values()))
+                              for _, terms, _, _ in self.pending]).tolist()
+        pending, self.pending = self.pending, []
+        # The wait for the device belongs to the steps queued: charge it to the last, so
+        # that the seconds of the steps add up to the wall time.
+        step, terms, seconds, resumed_with = pending[-1]
+        pending[-1] = (step, terms, seconds + time.perf_counter() - t0, resumed_with)
+        for (step, terms, seconds, resumed_with), row in zip(pending, values):
+            named = dict(zip(terms, row))
+            self._raise_if_bad(step, named)
+            self.history.append({"step": step, "loss": named["total"],
+                                 **{k: v for k, v in named.items() if k != "total"},
+                                 "seconds": seconds})
+            if resumed_with:
+                self.history[-1]["resumed_with"] = resumed_with
+
+
 @flush_denormals()
 @verbose
 @deprecated_show_progress
@@ -186,7 +356,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
              n_sub: int = 1, modalities=None, device=None, checkpoint=None,
              resume: bool = True, model: PretrainModel | None = None,
              resume_with: dict | None = None, objective: str = "ls-tcl",
-             verbose: bool | str | int | None = None):
+             compile: str | None = None, verbose: bool | str | int | None = None):
     """Pre-train encoders with inter-subject temporal contrast and CM-CA (or SimCLR).
 
     Parameters
@@ -228,6 +398,13 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         epoch still counts ``batch_slots`` stimulus slots per step, so ``epochs`` gives
         both objectives the same number of steps. A checkpoint of one objective is
         never resumed by the other.
+    compile : {None, "default", "reduce-overhead", "max-autotune"}
+        Compile the forward and backward passes of a step with :func:`torch.compile` in
+        this mode (``None``: eager). On a GPU, ``"reduce-overhead"`` replays them as
+        CUDA graphs. The first steps pay the compilation (tens of seconds); results
+        agree with eager ones to rounding, except that compiled dropout draws other
+        masks from the same seed. Not part of the checkpoint's configuration: a run
+        may be resumed with or without it.
     %(verbose)s
         Replaces ``show_progress``, which still works for one release with a
         :class:`FutureWarning`.
@@ -242,6 +419,15 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         and ``seconds``. The first step after a resume that changed settings also holds
         ``resumed_with``: ``{setting: {"from": old, "to": new}}``.
 
+    Notes
+    -----
+    On a GPU the windows are copied to the device once, when they fit in half its
+    free memory (:meth:`SlotData.resident`); the batches of 256 steps are drawn on
+    the host together and copied in one transfer, and the augmentation is drawn on
+    the device. The loss is read back every 32 steps (and before every checkpoint)
+    rather than at every step, so the host queues steps ahead of the device; a
+    non-finite loss is still reported with its step. On the CPU every step reads it.
+
     Raises
     ------
     TrainingDivergedError
@@ -252,14 +438,8 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     resume_with = _check_resume_with(resume_with)
     if resume_with:
         cfg = replace(cfg, **resume_with)
-    check_option("objective", objective, PRETRAIN_OBJECTIVES)
+    modalities = resolve_modalities(data, cfg, modalities, objective)
     simclr = objective == "simclr"
-    modalities = tuple(modalities or (data.modalities[:1] if simclr else data.modalities))
-    if simclr:
-        _check_simclr(cfg, modalities)
-    if not 1 <= len(modalities) <= 2:
-        raise PhysioSyncError(f"pre-training takes EEG plus at most one peripheral modality, "
-                              f"got {modalities}.")
     dev = resolve_device(device)
     ddp = distributed_context()  # set when launched by torchrun (see .distributed)
     if ddp is not None:
@@ -319,55 +499,50 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         step_module = DistributedDataParallel(
             step_module, device_ids=[dev.index] if dev.type == "cuda" else None,
             find_unused_parameters=True)
+    step_module = compile_step(step_module, compile)
+    source = data.resident(dev, modalities)  # the windows stay on the device when they fit
+    steps = _StepPlans(sampler, n_steps, source.device, ddp)
+    gen = torch.Generator(device=dev)
+    # The loss is read back to the host (which waits for the device) at every step on the
+    # CPU, where that costs nothing, and every _SYNC_EVERY steps elsewhere.
+    checks = _LossChecks(run, history, _sync_every(dev))
     model.train()
     t0 = time.perf_counter()
     for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start):
         t_step = time.perf_counter()
-        batch = sampler.batch(step, N_KINDS)
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment", step))
-        if cfg.augment_pairing == "shared":  # never with simclr (_check_simclr)
-            aug_rows = batch.aug.view(1, -1, 1).expand(2, -1, batch.groups.shape[2]
-                                                       ).reshape(-1)
-        else:
-            aug_rows = torch.randint(0, N_KINDS, (batch.flat_index[0].numel(),),
-                                     generator=gen)
-        if ddp is not None:  # this rank's slots; the draws above are the global batch's
-            batch, rows = ddp.shard(batch)
-            aug_rows = aug_rows[rows]
-            gen.manual_seed(derive_seed(cfg.seed, "augment", step, "rank", ddp.rank))
-        s, t, w, sub = batch.flat_index
+        plan = steps.at(step)
         torch.manual_seed(derive_seed(cfg.seed, "dropout", step,
                                       *(("rank", ddp.rank) if ddp is not None else ())))
         due = ckpt is not None and step % cfg.checkpoint_every == 0 and (step > start
                                                                          or step == 0)
         buffers = ({k: v.detach().clone() for k, v in model.state_dict().items()
                     if k in dict(model.named_buffers())} if due else None)
-        inputs = {}
         with run.autocast():
-            for m in modalities:
-                x = data.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
-                x = x.to(dev, non_blocking=True)
-                if cfg.augment:
-                    x = augment(x, aug_rows, snr_db=cfg.snr_db, generator=gen)
-                inputs[m] = x
-            total, terms = step_module(inputs, batch)
-        value = run.check_loss(float(total.detach()), f"at step {step}",
-                               f" ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})")
-        # A checkpoint due at this step is written only now that the weights it holds
-        # (those after the previous update) gave a finite loss: exploded but finite
-        # weights show up here, one step before they turn into NaN.
+            inputs = _draw_inputs(source, plan, step, gen, cfg, modalities, n_sub, dev, ddp)
+            total, terms = step_module(inputs, plan.batch)
+        terms = {**terms, "total": total.detach()}  # the loss back-propagated is checked
         if due:
+            # A checkpoint due at this step is written only once the weights it holds
+            # (those after the previous update) gave a finite loss: exploded but finite
+            # weights show up here, one step before they turn into NaN.
+            checks.flush()
+            checks.check(step, terms)
             save(step, buffers)
         run.backward_step(opt, total)
-        history.append({"step": step, "loss": value,
-                        **{k: v for k, v in terms.items() if k != "total"},
-                        "seconds": time.perf_counter() - t_step})
-        if changed and step == start:
-            history[-1]["resumed_with"] = changed
+        checks.add(step, terms, time.perf_counter() - t_step,
+                   changed if changed and step == start else None)
+    checks.flush()
     if ckpt is not None and (start < n_steps or not ckpt.exists()):
         save(n_steps)
     logger.info("pre-training: %d steps in %.1f s", n_steps - start, time.perf_counter() - t0)
     return model.eval(), history
+
+
+def encoder_cache_key(allowed, name: str, n_sub: int, config: PretrainConfig, modalities,
+                      device, objective: str) -> str:
+    """The key of a finished run in the *cache* of :func:`pretrain_encoders`."""
+    return fingerprint(allowed, name, n_sub, repr(config), repr(modalities), str(device),
+                       objective)
 
 
 @verbose
@@ -377,7 +552,7 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
                       which=("long", "short"), allowed=None, modalities=None, device=None,
                       checkpoint_dir=None, resume: bool = True, resume_with: dict | None = None,
                       context: str | None = None, cache: dict | None = None,
-                      objective: str = "ls-tcl",
+                      objective: str = "ls-tcl", compile: str | None = None,
                       verbose: bool | str | int | None = None) -> dict:
     """Pre-train the long and short encoders (LS-TCL): one :func:`pretrain` run per length.
 
@@ -417,6 +592,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         Pre-training uses no labels, so runs that differ only in their labels can share it.
     objective : {"ls-tcl", "simclr"}
         The objective of both runs (see :func:`pretrain`).
+    compile : {None, "default", "reduce-overhead", "max-autotune"}
+        Compile each run's step (see :func:`pretrain`).
     %(verbose)s
         At ``"debug"``, a line before each run names it and its checkpoint, and one
         after it gives its number of steps and first and last loss.
@@ -442,8 +619,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     out = {}
     for name in which:
         sub, cfg = runs[name]
-        key = (fingerprint(allowed, name, sub, repr(cfg), repr(modalities), str(device),
-                           objective) if cache is not None else None)
+        key = (encoder_cache_key(allowed, name, sub, cfg, modalities, device, objective)
+               if cache is not None else None)
         if key in (cache or {}):
             out[name] = cache[key]
             continue
@@ -452,7 +629,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         try:
             model, hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, modalities=modalities,
                                    device=device, checkpoint=ckpt, resume=resume,
-                                   resume_with=resume_with, objective=objective)
+                                   resume_with=resume_with, objective=objective,
+                                   compile=compile)
         except TrainingDivergedError as err:
             if context is None:
                 raise

@@ -334,7 +334,62 @@ class SlotData:
     def to(self, device):
         """Move the windows to *device* (returns self)."""
         self.x = {m: v.to(device) for m, v in self.x.items()}
+        self._resident = {}
         return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the windows are (that of the first modality)."""
+        return next(iter(self.x.values())).device
+
+    @verbose
+    def resident(self, device, modalities=None, *, max_fraction: float = 0.5,
+                 verbose: bool | str | int | None = None) -> "SlotData":
+        """These windows on *device*, copied there once, if they fit.
+
+        The copy is kept (one per device and modalities), so the folds of a study that
+        share this object copy the windows once. Only CUDA devices report their free
+        memory; the copy is made when its size is at most *max_fraction* of it.
+
+        Parameters
+        ----------
+        device : str | torch.device
+            Where a training loop runs.
+        modalities : sequence of str | None
+            The modalities needed (default: all).
+        max_fraction : float
+            Largest share of the device's free memory the copy may take.
+        verbose : bool | str | int | None
+            Level of the log for this call (``None``: the package's level). A copy
+            that does not fit is said at ``"info"``.
+
+        Returns
+        -------
+        data : SlotData
+            *self* when the windows are on *device* already, when *device* is not a
+            CUDA device, or when they do not fit (the loop then copies each batch);
+            otherwise a :class:`SlotData` of the same grid whose windows live on
+            *device*.
+        """
+        device = torch.device(device)
+        modalities = tuple(modalities or self.modalities)
+        if device.type != "cuda" or all(self.x[m].device == device for m in modalities):
+            return self
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        cache = self.__dict__.setdefault("_resident", {})
+        key = (str(device), modalities)
+        if key not in cache:
+            size = sum(self.x[m].numel() * self.x[m].element_size() for m in modalities)
+            free, _ = torch.cuda.mem_get_info(device)
+            if size > max_fraction * free:
+                logger.info("the windows (%.2f GB) do not fit in %s (%.2f GB free); each "
+                            "batch is copied instead", size / 1e9, device, free / 1e9)
+                cache[key] = self
+            else:
+                cache[key] = SlotData({m: self.x[m].to(device) for m in modalities},
+                                      self.valid, self.subjects, self.trials, self.labels)
+        return cache[key]
 
 
 class SlotBatch:

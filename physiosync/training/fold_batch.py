@@ -1,0 +1,195 @@
+"""Fold-batched pre-training: the models of K folds trained together, one step for all.
+
+The folds of a study pre-train independent models with the same configuration on
+different training cells. At the paper's batch (8 slots x 2 subjects x 2 groups) a step
+is far too small to keep a GPU busy: its time goes to launching kernels, not to
+arithmetic. :func:`pretrain_folds` stacks the K models' parameters
+(:func:`torch.func.stack_module_state`) and runs the K forward and backward passes as
+one, through :func:`torch.func.vmap` over :func:`torch.func.functional_call`: every
+kernel launch then does K folds' work.
+
+Nothing about a fold's run changes. Each fold keeps its own sampler (its own allowed
+cells), its own batch-norm statistics and its own Adam moments (Adam is element-wise,
+so one optimiser over the stacked tensors is K independent ones). The random draws are
+those of :func:`~physiosync.training.pretrain.pretrain` for the same seed: the same
+initial weights, the same augmentation draws per fold and the same dropout masks, as K
+separate runs (seeded alike) would draw. The result equals K separate runs up to
+floating-point rounding (the batched matrix products sum in another order); the tests
+hold it to that.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+
+from .._logging import logger, verbose
+from .._utils import derive_seed, flush_denormals, resolve_device
+from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..models.physiosync import PretrainModel
+from ..params import PretrainConfig
+from ._loop import TrainingRun
+from .distributed import distributed_context
+from .pretrain import (_draw_inputs, _LossChecks, _Step, _StepPlans, _sync_every, compile_step,
+                       make_optimizer, make_sampler, resolve_modalities)
+
+__all__ = ["pretrain_folds"]
+
+
+class _FoldBatchedStep(torch.nn.Module):
+    """:class:`~physiosync.training.pretrain._Step` of K stacked models, through ``vmap``.
+
+    ``forward(params, buffers, inputs)`` takes the stacked parameters and buffers
+    (leading axis K, names of the step module) and inputs of shape ``(K, rows, C, T)``,
+    and returns the K totals and the K values of each loss term.
+    """
+
+    def __init__(self, step: _Step, batch):
+        super().__init__()
+        self.step, self.batch = step, batch
+
+    def _one(self, params, buffers, inputs):
+        return torch.func.functional_call(self.step, (params, buffers), (inputs, self.batch))
+
+    def forward(self, params: dict, buffers: dict, inputs: dict):
+        # randomness="same": one dropout mask for every fold, the mask each separate run
+        # would draw from the same seed.
+        return torch.func.vmap(self._one, randomness="same")(params, buffers, inputs)
+
+
+def _explicit_attention(module: torch.nn.Module) -> None:
+    from ..models.encoders import _Attention
+
+    for sub in module.modules():
+        if isinstance(sub, _Attention):
+            sub.explicit_softmax = True
+
+
+@flush_denormals()
+@verbose
+def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub: int = 1,
+                   modalities=None, device=None, objective: str = "ls-tcl",
+                   compile: str | None = None, labels=None,
+                   verbose: bool | str | int | None = None) -> list:
+    """Pre-train one model per fold, K folds per step.
+
+    Each fold's run is that of :func:`~physiosync.training.pretrain.pretrain` with the
+    same arguments and its own *allowed* cells, without a checkpoint; the runs are
+    batched together as the module docstring describes. Folds whose runs take
+    different numbers of steps (an epoch counts the slots a fold may draw) are batched
+    in separate groups.
+
+    Parameters
+    ----------
+    data : SlotData
+        Windows of all subjects.
+    config : PretrainConfig | None
+        Hyper-parameters shared by every fold (defaults to ``PretrainConfig()``).
+    allowed : sequence of ndarray of bool, shape (n_subjects, n_trials, n_windows)
+        The cells each fold may use: never its held-out data.
+    n_sub, modalities, device, objective, compile
+        As in :func:`~physiosync.training.pretrain.pretrain`.
+    labels : sequence of str | None
+        A name per fold for messages (default ``"fold 0"``, ``"fold 1"``, ...).
+    %(verbose)s
+
+    Returns
+    -------
+    runs : list of (PretrainModel, list of dict)
+        Per fold, in the order of *allowed*: the trained model (eval mode, on *device*)
+        and its per-step history, as :func:`~physiosync.training.pretrain.pretrain`
+        returns them.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a fold's loss becomes NaN or infinite; the message names the fold.
+    PhysioSyncError
+        Under ``torchrun`` (fold batching runs in one process), or for what
+        :func:`~physiosync.training.pretrain.pretrain` refuses.
+    """
+    cfg = config or PretrainConfig()
+    modalities = resolve_modalities(data, cfg, modalities, objective)
+    if distributed_context() is not None:
+        raise PhysioSyncError("fold-batched pre-training runs in one process; launch it "
+                              "without torchrun, or set pretrain.batch_folds: 1.")
+    masks = [np.asarray(a, dtype=bool) & data.valid for a in allowed]
+    if not masks:
+        return []
+    labels = list(labels) if labels is not None else [f"fold {k}" for k in range(len(masks))]
+    samplers = [make_sampler(m, cfg, n_sub=n_sub, objective=objective) for m in masks]
+    n_steps = [cfg.steps if cfg.steps is not None else cfg.epochs * s.steps_per_epoch()
+               for s in samplers]
+    out: list = [None] * len(masks)
+    for total in sorted(set(n_steps)):
+        group = [k for k, n in enumerate(n_steps) if n == total]
+        runs = _train_group(data, cfg, [samplers[k] for k in group], total, n_sub, modalities,
+                            resolve_device(device), objective, compile,
+                            [labels[k] for k in group])
+        for k, run in zip(group, runs):
+            out[k] = run
+    return out
+
+
+def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub: int,
+                 modalities: tuple, dev: torch.device, objective: str, compile, labels: list):
+    """K runs of *n_steps* steps each, batched; see :func:`pretrain_folds`."""
+    k_folds = len(samplers)
+    torch.manual_seed(derive_seed(cfg.seed, "init"))  # as pretrain: every fold starts alike
+    template = PretrainModel({m: data.n_chans(m) for m in modalities},
+                             {m: data.n_times(m) // n_sub for m in modalities}, cfg).to(dev)
+    params, buffers = torch.func.stack_module_state([template] * k_folds)
+    base = copy.deepcopy(template).to("meta")  # structure only: functional_call swaps tensors in
+    _explicit_attention(base)  # vmap has no batching rule for the fused attention kernels
+    # The step module names its model "model."; stacked tensors carry the same names.
+    params = {f"model.{k}": v for k, v in params.items()}
+    buffers = {f"model.{k}": v for k, v in buffers.items()}
+    opt = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+    run = TrainingRun("pretrain", None, resume=False, device=dev, amp=cfg.amp, config={},
+                      data_identity=())
+    source = data.resident(dev, modalities)
+    plans = [_StepPlans(s, n_steps, source.device) for s in samplers]
+    histories = [[] for _ in samplers]
+    every = _sync_every(dev)
+    checks = [_LossChecks(run, h, every) for h in histories]
+    gen = torch.Generator(device=dev)
+    batched = None
+    t0 = time.perf_counter()
+    for step in range(n_steps):
+        t_step = time.perf_counter()
+        steps = [p.at(step) for p in plans]
+        if batched is None:  # every fold's batch pools the same shapes
+            batched = compile_step(_FoldBatchedStep(
+                _Step(base, cfg, modalities, objective == "simclr"), steps[0].batch), compile)
+        torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
+        with run.autocast():
+            per_fold = [_draw_inputs(source, plan, step, gen, cfg, modalities, n_sub, dev)
+                        for plan in steps]
+            inputs = {m: torch.stack([x[m] for x in per_fold]) for m in modalities}
+            totals, terms = batched(params, buffers, inputs)
+        terms = {**terms, "total": totals.detach()}
+        run.backward_step(opt, totals.sum())  # the folds' losses share no parameter
+        seconds = (time.perf_counter() - t_step) / k_folds
+        for k, check in enumerate(checks):
+            try:
+                check.add(step, {name: v[k] for name, v in terms.items()}, seconds)
+            except TrainingDivergedError as err:
+                raise TrainingDivergedError(f"{labels[k]}: {err}") from err
+    for k, check in enumerate(checks):
+        try:
+            check.flush()
+        except TrainingDivergedError as err:
+            raise TrainingDivergedError(f"{labels[k]}: {err}") from err
+    logger.info("fold-batched pre-training: %d folds x %d steps in %.1f s", k_folds, n_steps,
+                time.perf_counter() - t0)
+    out = []
+    for k in range(k_folds):
+        model = copy.deepcopy(template)
+        state = {name[len("model."):]: v[k].detach().clone()
+                 for name, v in (*params.items(), *buffers.items())}
+        model.load_state_dict(state)
+        out.append((model.eval(), histories[k]))
+    return out

@@ -1,0 +1,152 @@
+"""The pre-training step near the hardware, checked on the CPU.
+
+What a GPU step does differently is built so that it can be run here: batches drawn for
+many steps at once and indexed on the device, augmentation drawn on the device's
+generator, the loss read every few steps instead of every step, windows resident on the
+device, and a compiled step. Each must give the results of the plain loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import physiosync.training.pretrain as pretrain_module
+from _numerics import assert_trained_alike
+from physiosync import PhysioSyncError
+from physiosync.exceptions import TrainingDivergedError
+from physiosync.params import PretrainConfig
+from physiosync.training._loop import TrainingRun
+from physiosync.training.augment import augment
+from physiosync.training.checkpoints import read_checkpoint
+from physiosync.training.pretrain import (_LossChecks, _StepPlan, compile_step, make_sampler,
+                                          pretrain)
+from physiosync.training.sampling import SlotData
+
+
+def _data(seed=0):
+    g = np.random.default_rng(seed)
+    x = {"eeg": g.standard_normal((6, 5, 4, 4, 64)).astype("float32"),
+         "gsr": g.standard_normal((6, 5, 4, 1, 64)).astype("float32")}
+    return SlotData(x, np.ones((6, 5, 4), bool), range(6), range(5))
+
+
+def _cfg(**kw):
+    base = dict(embed_dim=16, depth=1, n_heads=2, projector_dims=(32,), cmca_dim=16,
+                batch_slots=4, group_size=1, steps=6)
+    return PretrainConfig(**{**base, **kw})
+
+
+def _strip(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_a_plan_holds_the_samplers_batches_for_its_steps():
+    data = _data()
+    sampler = make_sampler(data.valid, _cfg(), n_sub=2)
+    plan = _StepPlan(sampler, range(3, 7), torch.device("cpu"))
+    assert 3 in plan and 6 in plan and 7 not in plan and 2 not in plan
+    for step in range(3, 7):
+        batch = sampler.batch(step, 6)
+        s, t, w, sub, shared = plan.rows(step)
+        for a, b in zip((s, t, w, sub), batch.flat_index):
+            assert torch.equal(a, b)
+        n = batch.groups.shape[2]
+        assert torch.equal(shared, batch.aug.view(1, -1, 1).expand(2, -1, n).reshape(-1))
+    assert plan.global_rows == 2 * 4 * 1 and plan.shard_rows is None
+
+
+def test_augmentation_draws_on_the_generators_device_and_matches_the_host_draws():
+    x = torch.randn(12, 3, 50)
+    kind = torch.arange(12) % 6
+    a = augment(x, kind, generator=torch.Generator().manual_seed(5))
+    b = augment(x, kind, generator=torch.Generator(device="cpu").manual_seed(5))
+    assert torch.equal(a, b)
+    assert torch.equal(a[0], x[0])  # kind 0: identity
+    ratio = (a[1] / x[1]).flatten()  # kind 1: one scale in [0.7, 0.8]
+    assert torch.allclose(ratio, ratio[0].expand_as(ratio)) and 0.7 <= ratio[0] <= 0.8
+
+
+def test_resident_windows_stay_put_off_cuda():
+    data = _data()
+    assert data.resident("cpu") is data and data.device == torch.device("cpu")
+    assert data.resident(torch.device("cpu"), ("eeg",)) is data
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resident_windows_are_copied_once_to_cuda():
+    data = _data()
+    on = data.resident("cuda", ("eeg",))
+    assert on is not data and on.device.type == "cuda" and on.modalities == ("eeg",)
+    assert data.resident("cuda", ("eeg",)) is on  # memoised
+    assert torch.equal(on.x["eeg"].cpu(), data.x["eeg"])
+    assert data.resident("cuda", ("eeg",), max_fraction=1e-12) is on  # the copy is kept
+
+
+def test_reading_the_loss_every_few_steps_changes_nothing(monkeypatch):
+    data, cfg = _data(), _cfg(steps=9)
+    every_step = pretrain(data, cfg, n_sub=2, device="cpu", verbose=False)
+    monkeypatch.setattr(pretrain_module, "_sync_every", lambda device: 4)
+    batched = pretrain(data, cfg, n_sub=2, device="cpu", verbose=False)
+    assert _strip(batched[1]) == _strip(every_step[1])
+    for a, b in zip(batched[0].state_dict().values(), every_step[0].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_deferred_read_still_names_the_step_and_keeps_the_last_good_checkpoint(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrain_module, "_sync_every", lambda device: 4)
+    real = pretrain_module._draw_inputs
+
+    def nan_at_5(source, plan, step, *args, **kw):
+        out = real(source, plan, step, *args, **kw)
+        return {m: x * float("nan") for m, x in out.items()} if step == 5 else out
+
+    monkeypatch.setattr(pretrain_module, "_draw_inputs", nan_at_5)
+    ckpt = tmp_path / "p.pt"
+    with pytest.raises(TrainingDivergedError, match=r"nan at step 5\b"):
+        pretrain(_data(), _cfg(steps=12, checkpoint_every=2), checkpoint=ckpt, device="cpu",
+                 verbose=False)
+    state = read_checkpoint(ckpt)
+    assert state["step"] == 4 and [h["step"] for h in state["history"]] == [0, 1, 2, 3]
+
+
+def test_loss_checks_charge_the_wait_to_the_last_step_read():
+    run = TrainingRun("pretrain", None, resume=False, device=torch.device("cpu"), amp=False,
+                      config={}, data_identity=())
+    history = []
+    checks = _LossChecks(run, history, every=3)
+    for step in range(2):
+        checks.add(step, {"a": torch.tensor(1.0), "total": torch.tensor(2.0)}, 0.5)
+    assert history == []  # queued
+    checks.flush()
+    assert [h["step"] for h in history] == [0, 1] and history[0]["seconds"] == 0.5
+    assert history[1]["seconds"] >= 0.5 and history[0] == {"step": 0, "loss": 2.0, "a": 1.0,
+                                                             "seconds": 0.5}
+    checks.add(2, {"total": torch.tensor(float("inf"))}, 0.1)
+    with pytest.raises(TrainingDivergedError, match="loss became inf at step 2"):
+        checks.flush()
+
+
+def test_compile_modes_are_checked():
+    module = torch.nn.Linear(2, 2)
+    assert compile_step(module, None) is module
+    with pytest.raises(PhysioSyncError, match="Invalid compile 'fast'"):
+        compile_step(module, "fast")
+
+
+def test_a_compiled_step_gives_the_eager_losses():
+    """torch.compile (inductor on the CPU); dropout off, as compiled dropout draws other
+    masks from the same seed."""
+    data = _data()
+    cfg = _cfg(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
+    eager = pretrain(data, cfg, device="cpu", verbose=False)
+    compiled = pretrain(data, cfg, device="cpu", compile="default", verbose=False)
+    np.testing.assert_allclose([h["loss"] for h in compiled[1]],
+                               [h["loss"] for h in eager[1]], rtol=1e-4)
+    initial = pretrain(data, replace(cfg, steps=1, lr=1e-30), device="cpu",
+                       verbose=False)[0].state_dict()
+    assert_trained_alike(compiled[0].state_dict(), eager[0].state_dict(), initial)
