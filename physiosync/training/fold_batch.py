@@ -20,6 +20,7 @@ hold it to that.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 
@@ -77,6 +78,15 @@ def _transposed_linear_weights(model: torch.nn.Module, params: dict) -> set:
     return {name for name, value in params.items() if name in linear and value.ndim == 3}
 
 
+@contextlib.contextmanager
+def _naming(label: str):
+    """Prefix the message of a divergence raised inside with the fold's *label*."""
+    try:
+        yield
+    except TrainingDivergedError as err:
+        raise TrainingDivergedError(f"{label}: {err}") from err
+
+
 def _explicit_attention(module: torch.nn.Module) -> None:
     from ..models.encoders import _Attention
 
@@ -118,7 +128,7 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
     runs : list of (PretrainModel, list of dict)
         Per fold, in the order of *allowed*: the trained model (eval mode, on *device*)
         and its per-step history, as :func:`~physiosync.training.pretrain.pretrain`
-        returns them.
+        returns them (``seconds``: the fold's share of the batched step).
 
     Raises
     ------
@@ -127,6 +137,12 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
     PhysioSyncError
         Under ``torchrun`` (fold batching runs in one process), or for what
         :func:`~physiosync.training.pretrain.pretrain` refuses.
+
+    Notes
+    -----
+    With float16 loss scaling (``amp=True`` on CUDA) one scaler serves every fold, so an
+    overflow in one fold skips the step of all; ``amp="bf16"`` needs no scaler and keeps
+    the folds apart.
     """
     cfg = config or PretrainConfig()
     modalities = resolve_modalities(data, cfg, modalities, objective)
@@ -199,15 +215,11 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
         run.backward_step(opt, totals.sum())  # the folds' losses share no parameter
         seconds = (time.perf_counter() - t_step) / k_folds
         for k, check in enumerate(checks):
-            try:
+            with _naming(labels[k]):
                 check.add(step, {name: v[k] for name, v in terms.items()}, seconds)
-            except TrainingDivergedError as err:
-                raise TrainingDivergedError(f"{labels[k]}: {err}") from err
     for k, check in enumerate(checks):
-        try:
+        with _naming(labels[k]):
             check.flush()
-        except TrainingDivergedError as err:
-            raise TrainingDivergedError(f"{labels[k]}: {err}") from err
     logger.info("fold-batched pre-training: %d folds x %d steps in %.1f s", k_folds, n_steps,
                 time.perf_counter() - t0)
     del opt  # its moments: room for the K models below
