@@ -14,7 +14,8 @@
 #   DEVICE=cpu QUICK=1 SKIP_WHEELS=1 PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh
 #
 # What it checks and measures, in this order (each line says what it is):
-#   0. the CUDA-only tests of the models and losses;
+#   0. the CUDA-only tests: models and losses, the resident windows, the step that reads the
+#      loss every 32 steps, CUDA graphs against eager, fold batching against separate runs;
 #   1. pre-training steps at the paper's batch (8 stimulus slots x 2 subjects), 1 s and 5 s
 #      windows, side by side: the authors' train() loop on the same shapes
 #      (benchmarks/authors_step.py imports their code from .authors); physiosync eager
@@ -47,7 +48,7 @@ torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 run() { echo "# $*"; "$@" 2>/dev/null | tee -a "$out"; }
 # The CUDA-only tests (float16 autocast in the models and losses, the device paths).
 $py -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_losses.py \
-  -k "cuda or autocast" 2>&1 | tail -3
+  tests/test_step_engine.py tests/test_fold_batch.py -k "cuda or autocast" 2>&1 | tail -3
 for w in 1 5; do
   steps=$([ "$w" = 1 ] && echo 96 || echo 64)
   [ "$quick" = 1 ] && steps=2

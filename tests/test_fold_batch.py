@@ -195,3 +195,14 @@ def test_a_compiled_fold_batched_step_gives_the_eager_losses():
     for (_, he), (_, hc) in zip(eager, compiled):
         np.testing.assert_allclose([h["loss"] for h in hc], [h["loss"] for h in he],
                                    rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batched_folds_on_cuda_give_the_separate_runs():
+    data, cfg = _data(), _cfg()
+    masks = _masks(data.shape, 3)
+    batched = pretrain_folds(data, cfg, allowed=masks, device="cuda")
+    separate = [pretrain(data, cfg, allowed=m, device="cuda") for m in masks]
+    for (_, hb), (_, hs) in zip(batched, separate):
+        np.testing.assert_allclose([h["loss"] for h in hb], [h["loss"] for h in hs],
+                                   rtol=1e-4)

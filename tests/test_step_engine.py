@@ -150,3 +150,34 @@ def test_a_compiled_step_gives_the_eager_losses():
     initial = pretrain(data, replace(cfg, steps=1, lr=1e-30), device="cpu",
                        verbose=False)[0].state_dict()
     assert_trained_alike(compiled[0].state_dict(), eager[0].state_dict(), initial)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_cuda_step_queues_steps_and_still_names_a_bad_one(monkeypatch):
+    """On CUDA the loss is read every 32 steps: 40 steps give 40 entries, and a NaN at
+    step 35 (read with the last, partial batch of reads) is named."""
+    data = _data()
+    model, history = pretrain(data, _cfg(steps=40), device="cuda", verbose=False)
+    assert [h["step"] for h in history] == list(range(40))
+    assert np.isfinite([h["loss"] for h in history]).all()
+    assert next(model.parameters()).device.type == "cuda"
+    real = pretrain_module._draw_inputs
+
+    def nan_at_35(source, plan, step, *args, **kw):
+        out = real(source, plan, step, *args, **kw)
+        assert all(x.device.type == "cuda" for x in out.values())  # drawn on the device
+        return {m: x * float("nan") for m, x in out.items()} if step == 35 else out
+
+    monkeypatch.setattr(pretrain_module, "_draw_inputs", nan_at_35)
+    with pytest.raises(TrainingDivergedError, match=r"nan at step 35\b"):
+        pretrain(data, _cfg(steps=40), device="cuda", verbose=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_cuda_graph_step_gives_the_eager_losses_on_cuda():
+    data = _data()
+    cfg = _cfg(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
+    eager = pretrain(data, cfg, device="cuda", verbose=False)[1]
+    graphs = pretrain(data, cfg, device="cuda", compile="reduce-overhead", verbose=False)[1]
+    np.testing.assert_allclose([h["loss"] for h in graphs], [h["loss"] for h in eager],
+                               rtol=1e-3)
