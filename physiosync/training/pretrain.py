@@ -495,10 +495,13 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     if ddp is not None:
         from torch.nn.parallel import DistributedDataParallel
 
-        # find_unused_parameters: a zero loss weight leaves its head without gradients
+        # A zero loss weight (or no CM-CA, or SimCLR) leaves a head without gradients,
+        # which DDP must then look for at every step; otherwise that traversal is skipped.
+        every_head_used = (len(modalities) == 2 and not simclr and all(cfg.loss_weights)
+                           and cfg.cmca_variant != "none")
         step_module = DistributedDataParallel(
             step_module, device_ids=[dev.index] if dev.type == "cuda" else None,
-            find_unused_parameters=True)
+            find_unused_parameters=not every_head_used)
     step_module = compile_step(step_module, compile)
     source = data.resident(dev, modalities)  # the windows stay on the device when they fit
     steps = _StepPlans(sampler, n_steps, source.device, ddp)
