@@ -528,3 +528,43 @@ def test_finished_checkpoint_loads_the_selected_model(split, tmp_path):
     assert int(np.argmin(losses)) != len(losses) - 1  # the selected epoch is not the last
     models, _, _ = load_checkpoint(ckpt)
     assert state_equal(models["finetune"].state_dict(), model.state_dict())
+
+
+def test_an_init_cache_gives_the_same_models_and_builds_once(monkeypatch):
+    """The per-subject models of a fold start alike: built once, copied, bit for bit."""
+    from physiosync.training.pretrain import pretrain_encoders
+
+    module = finetune_mod
+    g = np.random.default_rng(0)
+    x = {"eeg": g.standard_normal((3, 6, 3, 4, 64)).astype("float32"),
+         "gsr": g.standard_normal((3, 6, 3, 1, 64)).astype("float32")}
+    data = SlotData(x, np.ones((3, 6, 3), bool), range(3), range(6),
+                    np.tile([0, 1], (3, 3)))
+    pc = PretrainConfig(embed_dim=16, depth=1, n_heads=2, projector_dims=(32,), cmca_dim=16,
+                        batch_slots=4, group_size=1, steps=2)
+    pre = {k: v[0] for k, v in pretrain_encoders(data, pc, n_sub=2, device="cpu",
+                                                  verbose=False).items()}
+    kw = dict(config=FinetuneConfig(epochs=2, batch_size=8), pretrained=pre, n_sub=2,
+              long_config=pc, short_config=pc, device="cpu", verbose=False)
+
+    def subject(s):
+        cells = np.argwhere(data.valid[s:s + 1])
+        cells[:, 0] = s
+        return cells
+
+    plain = [finetune(data, subject(s), **kw) for s in range(3)]
+    built = []
+    real = module.PhysioSyncNet
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "PhysioSyncNet", counting)
+    cache = {}
+    cached = [finetune(data, subject(s), init_cache=cache, **kw) for s in range(3)]
+    assert len(built) == 1 and len(cache) == 1
+    for (m1, h1), (m2, h2) in zip(plain, cached):
+        assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
+        for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+            assert torch.equal(a, b)

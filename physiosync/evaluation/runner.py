@@ -335,6 +335,7 @@ class PhysioSyncRunner(FoldRunner):
     def prepare_fold(self, data: SlotData, fold: Fold) -> None:
         super().prepare_fold(data, fold)
         self._pre, self._curves = {}, {"pretrain": {}, "finetune": []}
+        self._initial = {}  # the fold's models start alike: built once (finetune init_cache)
         if not self.do_pretrain:
             return
         ft = self.finetune_config
@@ -360,7 +361,7 @@ class PhysioSyncRunner(FoldRunner):
         model, hist = finetune(data, train, val_cells=val if len(val) else None, config=ft,
                                pretrained=self._pre, n_sub=self.n_sub, n_classes=n_classes,
                                long_config=self.long_config, short_config=self.short_config,
-                               device=self.device)
+                               device=self.device, init_cache=self._initial)
         proba = predict_proba(model, data, test)
         self._curves["finetune"].append({"subject": subject,
                                          **_curve(hist, "epoch", "train_loss", "val_loss")})

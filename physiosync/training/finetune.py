@@ -12,6 +12,7 @@ from the *training* data; the test data is never seen.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -121,7 +122,8 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
              config: FinetuneConfig | None = None,
              pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
              long_config=None, short_config=None, device=None, checkpoint=None,
-             resume: bool = True, verbose: bool | str | int | None = None):
+             resume: bool = True, init_cache: dict | None = None,
+             verbose: bool | str | int | None = None):
     """Fine-tune a :class:`PhysioSyncNet` on labelled windows.
 
     Parameters
@@ -151,6 +153,14 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     device, checkpoint, resume, verbose
         As in :func:`physiosync.training.pretrain.pretrain`; the checkpoint is written after
         every epoch, and the progress bar counts epochs.
+    init_cache : dict | None
+        In-memory store of initial networks (pre-trained encoders loaded, head
+        initialised), filled and read by this function. Calls with the same settings and
+        the same *pretrained* objects start from identical weights, so the per-subject
+        models of a fold can share one dict: the network is built once and copied on the
+        device for the others (building a 90 M-parameter network initialises every
+        weight first: 0.7 s on a 2-core CPU). Keyed by the identity of the pre-trained
+        models: use one dict per set of them, and drop it with them.
 
     Returns
     -------
@@ -190,11 +200,20 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     short_config = short_config or (pretrained["short"].config if "short" in pretrained
                                     else long_config)
     mods = tuple(cfg.modalities or data.modalities)
-    torch.manual_seed(derive_seed(cfg.seed, "finetune-init"))
-    model = PhysioSyncNet({m: data.n_chans(m) for m in mods}, {m: data.n_times(m) for m in mods},
-                          n_sub, n_classes, cfg, long_config, short_config)
-    model.load_pretrained(pretrained.get("long"), pretrained.get("short"))
-    model.to(dev)
+    sizes = ({m: data.n_chans(m) for m in mods}, {m: data.n_times(m) for m in mods})
+    # Every model of a fold starts from the same weights (same seed, same encoders):
+    # built once, then copied on the device (building initialises every weight first).
+    key = (repr(sizes), n_sub, n_classes, repr(cfg), repr(long_config), repr(short_config),
+           str(dev), id(pretrained.get("long")), id(pretrained.get("short")))
+    if init_cache is not None and key in init_cache:
+        model = copy.deepcopy(init_cache[key])
+    else:
+        torch.manual_seed(derive_seed(cfg.seed, "finetune-init"))
+        model = PhysioSyncNet(*sizes, n_sub, n_classes, cfg, long_config, short_config)
+        model.load_pretrained(pretrained.get("long"), pretrained.get("short"))
+        model.to(dev)
+        if init_cache is not None:
+            init_cache[key] = copy.deepcopy(model)
     if cfg.freeze_encoders:
         for branch in (model.long, model.short):
             if branch is not None:
