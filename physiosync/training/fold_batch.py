@@ -35,7 +35,7 @@ from ..params import PretrainConfig
 from ._loop import TrainingRun
 from .distributed import distributed_context
 from .pretrain import (_draw_inputs, _LossChecks, _Step, _StepPlans, _sync_every, compile_step,
-                       make_optimizer, make_sampler, resolve_modalities)
+                       make_optimizer, make_sampler, new_step, resolve_modalities)
 
 __all__ = ["pretrain_folds"]
 
@@ -43,19 +43,45 @@ __all__ = ["pretrain_folds"]
 class _FoldBatchedStep(torch.nn.Module):
     """:class:`~physiosync.training.pretrain._Step` of K stacked models, through ``vmap``.
 
-    ``forward(params, buffers, inputs)`` takes the stacked parameters and buffers
-    (leading axis K, names of the step module) and inputs of shape ``(K, rows, C, T)``,
-    and returns the K totals and the K values of each loss term.
+    It owns the K models' stacked parameters and buffers (leading axis K), so that a
+    compiled step sees them as the module's own, at fixed addresses (CUDA graphs copy
+    any other input at every replay). ``forward(inputs)`` takes inputs of shape
+    ``(K, rows, C, T)`` and returns the K totals and the K values of each loss term.
+
+    Parameters
+    ----------
+    step : _Step
+        The step of one model, whose tensors are swapped for each fold's slice.
+    batch : SlotBatch
+        The pooling of every batch (only its shape is read).
+    params, buffers : dict of str -> Tensor
+        The stacked tensors, named as in *step*'s model; the names in *transposed* are
+        stored ``(K, in, out)`` and handed to the model transposed.
+    transposed : set of str
     """
 
-    def __init__(self, step: _Step, batch):
+    def __init__(self, step: _Step, batch, params: dict, buffers: dict, transposed: set):
         super().__init__()
-        self.step, self.batch = step, batch
+        self.step, self.batch, self.transposed = step, batch, frozenset(transposed)
+        self.names = list(params)
+        self.stacked = torch.nn.ParameterList(torch.nn.Parameter(v) for v in params.values())
+        self.buffer_names = list(buffers)
+        for i, v in enumerate(buffers.values()):
+            self.register_buffer(f"stacked_buffer_{i}", v)
+
+    def stacked_state(self) -> tuple[dict, dict]:
+        """The stacked parameters as the model sees them, and the stacked buffers."""
+        params = {f"model.{n}": (p.transpose(1, 2) if n in self.transposed else p)
+                  for n, p in zip(self.names, self.stacked)}
+        buffers = {f"model.{n}": getattr(self, f"stacked_buffer_{i}")
+                   for i, n in enumerate(self.buffer_names)}
+        return params, buffers
 
     def _one(self, params, buffers, inputs):
         return torch.func.functional_call(self.step, (params, buffers), (inputs, self.batch))
 
-    def forward(self, params: dict, buffers: dict, inputs: dict):
+    def forward(self, inputs: dict):
+        params, buffers = self.stacked_state()
         # randomness="same": one dropout mask for every fold, the mask each separate run
         # would draw from the same seed.
         return torch.func.vmap(self._one, randomness="same")(params, buffers, inputs)
@@ -178,39 +204,32 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
     base = copy.deepcopy(template).to("meta")  # structure only: functional_call swaps tensors in
     _explicit_attention(base)  # vmap has no batching rule for the fused attention kernels
     transposed = _transposed_linear_weights(base, params)
-    # What the optimiser updates: the stacked tensors, some stored transposed.
-    leaves = {k: (v.detach().transpose(1, 2).contiguous().requires_grad_(True)
-                  if k in transposed else v) for k, v in params.items()}
-    del params  # the untransposed copies
-
-    def model_params():  # the stacked parameters as the model sees them ("model." names)
-        return {f"model.{k}": (v.transpose(1, 2) if k in transposed else v)
-                for k, v in leaves.items()}
-
-    buffers = {f"model.{k}": v for k, v in buffers.items()}
-    opt = make_optimizer(leaves.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
-    run = TrainingRun("pretrain", None, resume=False, device=dev, amp=cfg.amp, config={},
-                      data_identity=())
+    params = {k: (v.detach().transpose(1, 2).contiguous() if k in transposed else v.detach())
+              for k, v in params.items()}
     source = data.resident(dev, modalities)
     plans = [_StepPlans(s, n_steps, source.device) for s in samplers]
+    # every fold's batches pool the same shapes: the first one serves all
+    module = _FoldBatchedStep(_Step(base, cfg, modalities, objective == "simclr"),
+                              plans[0].at(0).batch, params, buffers, transposed)
+    del params, buffers
+    opt = make_optimizer(module.stacked, cfg.optimizer, cfg.lr, cfg.weight_decay)
+    run = TrainingRun("pretrain", None, resume=False, device=dev, amp=cfg.amp, config={},
+                      data_identity=())
+    batched = compile_step(module, compile)
     histories = [[] for _ in samplers]
     every = _sync_every(dev)
     checks = [_LossChecks(run, h, every) for h in histories]
     gen = torch.Generator(device=dev)
-    batched = None
     t0 = time.perf_counter()
     for step in range(n_steps):
         t_step = time.perf_counter()
-        steps = [p.at(step) for p in plans]
-        if batched is None:  # every fold's batch pools the same shapes
-            batched = compile_step(_FoldBatchedStep(
-                _Step(base, cfg, modalities, objective == "simclr"), steps[0].batch), compile)
+        new_step(compile)
         torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
         with run.autocast():
-            per_fold = [_draw_inputs(source, plan, step, gen, cfg, modalities, n_sub, dev)
-                        for plan in steps]
+            per_fold = [_draw_inputs(source, plan.at(step), step, gen, cfg, modalities, n_sub,
+                                     dev) for plan in plans]
             inputs = {m: torch.stack([x[m] for x in per_fold]) for m in modalities}
-            totals, terms = batched(model_params(), buffers, inputs)
+            totals, terms = batched(inputs)
         terms = {**terms, "total": totals.detach()}
         run.backward_step(opt, totals.sum())  # the folds' losses share no parameter
         seconds = (time.perf_counter() - t_step) / k_folds
@@ -222,12 +241,13 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
             check.flush()
     logger.info("fold-batched pre-training: %d folds x %d steps in %.1f s", k_folds, n_steps,
                 time.perf_counter() - t0)
-    del opt  # its moments: room for the K models below
+    del opt, batched  # the moments, and compiled graphs: room for the K models below
+    params, buffers = module.stacked_state()
     out = []
     for k in range(k_folds):
         model = copy.deepcopy(template)
         state = {name[len("model."):]: v[k].detach().clone(memory_format=torch.contiguous_format)
-                 for name, v in (*model_params().items(), *buffers.items())}
+                 for name, v in (*params.items(), *buffers.items())}
         model.load_state_dict(state)
         out.append((model.eval(), histories[k]))
     return out

@@ -207,6 +207,17 @@ def _sync_every(device: torch.device) -> int:
     return 1 if device.type == "cpu" else _SYNC_EVERY
 
 
+def new_step(compile: str | None) -> None:
+    """Tell a compiled step that a new training step begins.
+
+    CUDA graphs (``"reduce-overhead"``) reuse their output memory from one replay to the
+    next; marking each step lets torch know that the previous step's outputs are no
+    longer read (the loop copies what it keeps).
+    """
+    if compile not in (None, False, "none"):
+        torch.compiler.cudagraph_mark_step_begin()
+
+
 def compile_step(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """*module* compiled with ``torch.compile(mode=mode)``, or as it is for ``None``.
 
@@ -322,8 +333,13 @@ class _LossChecks:
         self._raise_if_bad(step, dict(zip(terms, values)))
 
     def add(self, step: int, terms: dict, seconds: float, resumed_with=None) -> None:
-        """Queue a finished step; read the queue once it holds *every* steps."""
-        self.pending.append((step, terms, seconds, resumed_with))
+        """Queue a finished step; read the queue once it holds *every* steps.
+
+        The terms are copied into one new tensor at once: a step replayed from CUDA
+        graphs writes its outputs into the same memory at every replay.
+        """
+        values = torch.stack([v.detach() for v in terms.values()])
+        self.pending.append((step, tuple(terms), values, seconds, resumed_with))
         if len(self.pending) >= self.every:
             self.flush()
 
@@ -332,15 +348,14 @@ class _LossChecks:
         if not self.pending:
             return
         t0 = time.perf_counter()
-        values = torch.stack([torch.stack(list(terms.values()))
-                              for _, terms, _, _ in self.pending]).tolist()
+        values = torch.stack([v for _, _, v, _, _ in self.pending]).tolist()
         pending, self.pending = self.pending, []
         # The wait for the device belongs to the steps queued: charge it to the last, so
         # that the seconds of the steps add up to the wall time.
-        step, terms, seconds, resumed_with = pending[-1]
-        pending[-1] = (step, terms, seconds + time.perf_counter() - t0, resumed_with)
-        for (step, terms, seconds, resumed_with), row in zip(pending, values):
-            named = dict(zip(terms, row))
+        step, names, _, seconds, resumed_with = pending[-1]
+        pending[-1] = (step, names, None, seconds + time.perf_counter() - t0, resumed_with)
+        for (step, names, _, seconds, resumed_with), row in zip(pending, values):
+            named = dict(zip(names, row))
             self._raise_if_bad(step, named)
             self.history.append({"step": step, "loss": named["total"],
                                  **{k: v for k, v in named.items() if k != "total"},
@@ -513,6 +528,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     t0 = time.perf_counter()
     for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start):
         t_step = time.perf_counter()
+        new_step(compile)
         plan = steps.at(step)
         torch.manual_seed(derive_seed(cfg.seed, "dropout", step,
                                       *(("rank", ddp.rank) if ddp is not None else ())))
