@@ -288,8 +288,7 @@ def _run_fold_batches(data: ExperimentData, folds: list, out_dir: Path, batch: i
     for start in range(0, len(todo), batch):
         group, cache = todo[start:start + batch], {}
         kwargs = fold_kwargs(cache)
-        runner = PhysioSyncRunner(**{k: v for k, v in kwargs.items()
-                                     if k in _PHYSIOSYNC_RUNNER_ARGS})
+        runner = PhysioSyncRunner(**kwargs)  # a pre-training kind's fold_kwargs are its own
         try:
             if len(group) > 1:  # a group of one pre-trains as usual, in its fold
                 runner.pretrain_folds(data.slots, group)
@@ -299,10 +298,6 @@ def _run_fold_batches(data: ExperimentData, folds: list, out_dir: Path, batch: i
             cache.clear()
         cross_validate(data.slots, group, out_dir, resume=resume, **args, **kwargs)
 
-
-#: Arguments of :func:`~physiosync.evaluation.runner.run_fold` that its runner takes.
-_PHYSIOSYNC_RUNNER_ARGS = ("n_sub", "long_config", "short_config", "finetune_config",
-                           "do_pretrain", "device", "pretrain_cache", "objective", "compile")
 
 
 #: Data and folds loaded by :func:`run_unit` in this process, by configuration: a worker

@@ -163,3 +163,12 @@ def strong_deap_slots(tmp_path_factory):
                        n_subjects=6, n_trials=6, seconds=10.0, effect=3.0, seed=0)
     windows = make_windows(prepare(DEAP(folder), cache_dir=False), lengths=(5.0,))
     return SlotData.from_windows(windows, 5.0, target="valence")
+
+
+@pytest.fixture(scope="session")
+def study_root(tmp_path_factory):
+    """A small synthetic DEAP folder for whole studies (3 subjects x 6 videos x 10 s)."""
+    from physiosync.synthetic import make_deap
+
+    return make_deap(tmp_path_factory.mktemp("study") / "d", n_subjects=3, n_trials=6,
+                     seconds=10, effect=2.0, seed=4, verbose=False)

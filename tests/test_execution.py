@@ -9,25 +9,12 @@ from pathlib import Path
 import pytest
 
 import _execution_helpers as helpers
+from _tiny import tiny_study
 from physiosync import PhysioSyncError
 from physiosync.cli import main
-from physiosync.config import load_config
 from physiosync.execution import (Executor, ProcessExecutor, RayExecutor, SerialExecutor, Unit,
                                   UnitFailure, available_cores, make_executor)
 from physiosync.experiment import run_experiment, run_unit
-from physiosync.synthetic import make_deap
-
-
-@pytest.fixture(scope="module")
-def study_root(tmp_path_factory):
-    return make_deap(tmp_path_factory.mktemp("exec") / "d", n_subjects=3, n_trials=6,
-                     seconds=10, effect=2.0, seed=4, verbose=False)
-
-
-def _cfg(root, cache, *extra):
-    return load_config("tiny", [f"data.root={root}", f"data.cache_dir={cache}",
-                                "pipelines=[physiosync, bandpower]", "protocol.n_splits=2",
-                                "protocol.one_class=constant", "device=cpu", *extra])
 
 
 def _files(run: Path) -> dict:
@@ -91,9 +78,9 @@ def test_serial_executor_lets_errors_through(tmp_path):
 def test_processes_give_the_serial_fold_files_and_report_byte_for_byte(study_root, tmp_path):
     """With the same torch threads per unit (1 here); other counts split sums differently."""
     cache = tmp_path / "cache"
-    serial = run_experiment(_cfg(study_root, cache), tmp_path / "serial", verbose=False,
+    serial = run_experiment(tiny_study(study_root, cache), tmp_path / "serial", verbose=False,
                             html=False, executor=SerialExecutor(threads=1))
-    parallel = run_experiment(_cfg(study_root, cache), tmp_path / "processes",
+    parallel = run_experiment(tiny_study(study_root, cache), tmp_path / "processes",
                               executor=ProcessExecutor(2, threads=1), verbose=False,
                               html=False)
     a, b = _files(tmp_path / "serial"), _files(tmp_path / "processes")
@@ -105,13 +92,13 @@ def test_processes_give_the_serial_fold_files_and_report_byte_for_byte(study_roo
 def test_an_interrupted_study_resumes_under_another_executor(study_root, tmp_path):
     cache = tmp_path / "cache"
     run = tmp_path / "run"
-    run_experiment(_cfg(study_root, cache), run, executor=ProcessExecutor(2, threads=1),
+    run_experiment(tiny_study(study_root, cache), run, executor=ProcessExecutor(2, threads=1),
                    verbose=False, html=False)
     before = _files(run)
     lost = run / "folds" / "physiosync" / "fold_01.json"
     lost.unlink()  # as if the run had been killed before this unit finished
     (run / "report.json").unlink()
-    run_experiment(_cfg(study_root, cache), run, executor=SerialExecutor(threads=1),
+    run_experiment(tiny_study(study_root, cache), run, executor=SerialExecutor(threads=1),
                    verbose=False, html=False)
     assert _files(run) == before
     log = (run / "run.log").read_text()
@@ -132,7 +119,7 @@ def test_a_failed_unit_is_named_and_no_report_claims_a_complete_study(study_root
             return out
 
     run = tmp_path / "run"
-    cfg = _cfg(study_root, tmp_path / "cache")
+    cfg = tiny_study(study_root, tmp_path / "cache")
     with pytest.raises(PhysioSyncError) as err:
         run_experiment(cfg, run, executor=FailOne(), verbose=False, html=False)
     msg = str(err.value)
@@ -147,7 +134,7 @@ def test_a_failed_unit_is_named_and_no_report_claims_a_complete_study(study_root
 
 
 def test_run_unit_refuses_a_unit_outside_the_study(study_root, tmp_path):
-    cfg = _cfg(study_root, tmp_path / "cache")
+    cfg = tiny_study(study_root, tmp_path / "cache")
     with pytest.raises(PhysioSyncError, match=r"pipeline 'eegnet', fold 0 is not part of this "
                                               r"study"):
         run_unit(cfg, tmp_path / "run", True, Unit("eegnet", 0))
@@ -240,13 +227,13 @@ def test_ray_two_nodes_match_serial_and_survive_a_killed_worker(ray_cluster, stu
     import threading
 
     cache = tmp_path / "cache"
-    run_experiment(_cfg(study_root, cache), tmp_path / "serial", verbose=False, html=False,
+    run_experiment(tiny_study(study_root, cache), tmp_path / "serial", verbose=False, html=False,
                    executor=SerialExecutor(threads=1))
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_one_ray_task_worker, args=(stop, killed))
     killer.start()
     try:
-        result = run_experiment(_cfg(study_root, cache), tmp_path / "ray",
+        result = run_experiment(tiny_study(study_root, cache), tmp_path / "ray",
                                 executor=RayExecutor(ray_cluster, threads=1, max_retries=3),
                                 verbose=False, html=False)
     finally:

@@ -10,27 +10,14 @@ import pytest
 import torch
 
 from _numerics import assert_trained_alike
+from _tiny import tiny_pretrain, tiny_slots, tiny_study
 from physiosync import PhysioSyncError
 from physiosync.config import ConfigError, load_config
 from physiosync.execution import ProcessExecutor, SerialExecutor, Unit
 from physiosync.experiment import run_experiment
 from physiosync.params import PretrainConfig
-from physiosync.synthetic import make_deap
 from physiosync.training.fold_batch import pretrain_folds
 from physiosync.training.pretrain import pretrain
-from physiosync.training.sampling import SlotData
-
-def _data(seed=0):
-    g = np.random.default_rng(seed)
-    x = {"eeg": g.standard_normal((6, 5, 4, 4, 64)).astype("float32"),
-         "gsr": g.standard_normal((6, 5, 4, 1, 64)).astype("float32")}
-    return SlotData(x, np.ones((6, 5, 4), bool), range(6), range(5))
-
-
-def _cfg(**kw):
-    return PretrainConfig(embed_dim=16, depth=1, n_heads=2, projector_dims=(32,),
-                          cmca_dim=16, batch_slots=4, group_size=1, steps=6, **kw)
-
 
 def _masks(shape, k):
     """K folds, fold k without trial k."""
@@ -46,7 +33,7 @@ def _masks(shape, k):
                                        (1, {"augment_pairing": "shared"})])
 def test_batched_folds_give_the_separate_runs(n_sub, kw):
     torch.set_num_threads(1)
-    data, cfg = _data(), _cfg(**kw)
+    data, cfg = tiny_slots(), tiny_pretrain(**kw)
     masks = _masks(data.shape, 3)
     batched = pretrain_folds(data, cfg, allowed=masks, n_sub=n_sub, device="cpu")
     initial = pretrain(data, replace(cfg, steps=1, lr=1e-30), allowed=masks[0],
@@ -69,7 +56,7 @@ def test_batched_folds_give_the_separate_runs(n_sub, kw):
 
 
 def test_folds_with_other_step_counts_are_batched_apart_and_kept_in_order():
-    data = _data()
+    data = tiny_slots()
     cfg = PretrainConfig(embed_dim=16, depth=1, n_heads=2, projector_dims=(32,), cmca_dim=16,
                          batch_slots=4, group_size=1, epochs=1)
     small = np.ones(data.shape, bool)
@@ -83,13 +70,13 @@ def test_folds_with_other_step_counts_are_batched_apart_and_kept_in_order():
 
 
 def test_a_diverging_fold_is_named():
-    data = _data()
+    data = tiny_slots()
     data.x["eeg"][0, 1] = float("nan")  # trial 1 of subject 0: only fold 0 may draw it
     masks = _masks(data.shape, 2)
     masks = [masks[1], masks[0]]  # the first fold excludes trial 1, the second draws it
     with pytest.raises(PhysioSyncError, match=r"^second: pre-training loss became nan at "
                                               r"step \d"):
-        pretrain_folds(data, _cfg(), allowed=masks, device="cpu", labels=["first", "second"])
+        pretrain_folds(data, tiny_pretrain(), allowed=masks, device="cpu", labels=["first", "second"])
 
 
 def test_batch_folds_is_refused_under_torchrun(monkeypatch):
@@ -97,20 +84,12 @@ def test_batch_folds_is_refused_under_torchrun(monkeypatch):
 
     monkeypatch.setattr(fb, "distributed_context", lambda: object())
     with pytest.raises(PhysioSyncError, match="runs in one process; launch it without torchrun"):
-        pretrain_folds(_data(), _cfg(), allowed=_masks((6, 5, 4), 2), device="cpu")
+        pretrain_folds(tiny_slots(), tiny_pretrain(), allowed=_masks((6, 5, 4), 2), device="cpu")
 
 
 # ---------------------------------------------------------------------------- studies
-@pytest.fixture(scope="module")
-def study_root(tmp_path_factory):
-    return make_deap(tmp_path_factory.mktemp("fb") / "d", n_subjects=3, n_trials=6,
-                     seconds=10, effect=2.0, seed=4, verbose=False)
-
-
 def _study(root, cache, *extra):
-    return load_config("tiny", [f"data.root={root}", f"data.cache_dir={cache}",
-                                "pipelines=[physiosync, bandpower]", "protocol.n_splits=3",
-                                "protocol.one_class=constant", "device=cpu", *extra])
+    return tiny_study(root, cache, *extra, n_splits=3)
 
 
 def _probabilities(run) -> dict:
@@ -187,8 +166,8 @@ def test_batch_folds_and_compile_are_validated(tmp_path):
 @pytest.mark.slow
 def test_a_compiled_fold_batched_step_gives_the_eager_losses():
     """torch.compile over the vmapped step (48 s of compilation here: slow, not in CI)."""
-    data = _data()
-    cfg = _cfg(eeg_dropout=0.0, projector_dropout=0.0)
+    data = tiny_slots()
+    cfg = tiny_pretrain(eeg_dropout=0.0, projector_dropout=0.0)
     masks = _masks(data.shape, 3)
     eager = pretrain_folds(data, cfg, allowed=masks, device="cpu")
     compiled = pretrain_folds(data, cfg, allowed=masks, device="cpu", compile="default")
@@ -199,7 +178,7 @@ def test_a_compiled_fold_batched_step_gives_the_eager_losses():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_batched_folds_on_cuda_give_the_separate_runs():
-    data, cfg = _data(), _cfg()
+    data, cfg = tiny_slots(), tiny_pretrain()
     masks = _masks(data.shape, 3)
     batched = pretrain_folds(data, cfg, allowed=masks, device="cuda")
     separate = [pretrain(data, cfg, allowed=m, device="cuda") for m in masks]

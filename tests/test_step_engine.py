@@ -16,28 +16,14 @@ import torch
 
 import physiosync.training.pretrain as pretrain_module
 from _numerics import assert_trained_alike
+from _tiny import tiny_pretrain, tiny_slots
 from physiosync import PhysioSyncError
 from physiosync.exceptions import TrainingDivergedError
-from physiosync.params import PretrainConfig
 from physiosync.training._loop import TrainingRun
 from physiosync.training.augment import augment
 from physiosync.training.checkpoints import read_checkpoint
 from physiosync.training.pretrain import (_LossChecks, _StepPlan, compile_step, make_sampler,
                                           pretrain)
-from physiosync.training.sampling import SlotData
-
-
-def _data(seed=0):
-    g = np.random.default_rng(seed)
-    x = {"eeg": g.standard_normal((6, 5, 4, 4, 64)).astype("float32"),
-         "gsr": g.standard_normal((6, 5, 4, 1, 64)).astype("float32")}
-    return SlotData(x, np.ones((6, 5, 4), bool), range(6), range(5))
-
-
-def _cfg(**kw):
-    base = dict(embed_dim=16, depth=1, n_heads=2, projector_dims=(32,), cmca_dim=16,
-                batch_slots=4, group_size=1, steps=6)
-    return PretrainConfig(**{**base, **kw})
 
 
 def _strip(history):
@@ -45,8 +31,8 @@ def _strip(history):
 
 
 def test_a_plan_holds_the_samplers_batches_for_its_steps():
-    data = _data()
-    sampler = make_sampler(data.valid, _cfg(), n_sub=2)
+    data = tiny_slots()
+    sampler = make_sampler(data.valid, tiny_pretrain(), n_sub=2)
     plan = _StepPlan(sampler, range(3, 7), torch.device("cpu"))
     assert 3 in plan and 6 in plan and 7 not in plan and 2 not in plan
     for step in range(3, 7):
@@ -71,14 +57,14 @@ def test_augmentation_draws_on_the_generators_device_and_matches_the_host_draws(
 
 
 def test_resident_windows_stay_put_off_cuda():
-    data = _data()
+    data = tiny_slots()
     assert data.resident("cpu") is data and data.device == torch.device("cpu")
     assert data.resident(torch.device("cpu"), ("eeg",)) is data
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_resident_windows_are_copied_once_to_cuda():
-    data = _data()
+    data = tiny_slots()
     on = data.resident("cuda", ("eeg",))
     assert on is not data and on.device.type == "cuda" and on.modalities == ("eeg",)
     assert data.resident("cuda", ("eeg",)) is on  # memoised
@@ -87,7 +73,7 @@ def test_resident_windows_are_copied_once_to_cuda():
 
 
 def test_reading_the_loss_every_few_steps_changes_nothing(monkeypatch):
-    data, cfg = _data(), _cfg(steps=9)
+    data, cfg = tiny_slots(), tiny_pretrain(steps=9)
     every_step = pretrain(data, cfg, n_sub=2, device="cpu", verbose=False)
     monkeypatch.setattr(pretrain_module, "_sync_every", lambda device: 4)
     batched = pretrain(data, cfg, n_sub=2, device="cpu", verbose=False)
@@ -108,7 +94,7 @@ def test_a_deferred_read_still_names_the_step_and_keeps_the_last_good_checkpoint
     monkeypatch.setattr(pretrain_module, "_draw_inputs", nan_at_5)
     ckpt = tmp_path / "p.pt"
     with pytest.raises(TrainingDivergedError, match=r"nan at step 5\b"):
-        pretrain(_data(), _cfg(steps=12, checkpoint_every=2), checkpoint=ckpt, device="cpu",
+        pretrain(tiny_slots(), tiny_pretrain(steps=12, checkpoint_every=2), checkpoint=ckpt, device="cpu",
                  verbose=False)
     state = read_checkpoint(ckpt)
     assert state["step"] == 4 and [h["step"] for h in state["history"]] == [0, 1, 2, 3]
@@ -141,8 +127,8 @@ def test_compile_modes_are_checked():
 def test_a_compiled_step_gives_the_eager_losses():
     """torch.compile (inductor on the CPU); dropout off, as compiled dropout draws other
     masks from the same seed."""
-    data = _data()
-    cfg = _cfg(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
+    data = tiny_slots()
+    cfg = tiny_pretrain(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
     eager = pretrain(data, cfg, device="cpu", verbose=False)
     compiled = pretrain(data, cfg, device="cpu", compile="default", verbose=False)
     np.testing.assert_allclose([h["loss"] for h in compiled[1]],
@@ -156,8 +142,8 @@ def test_a_compiled_step_gives_the_eager_losses():
 def test_the_cuda_step_queues_steps_and_still_names_a_bad_one(monkeypatch):
     """On CUDA the loss is read every 32 steps: 40 steps give 40 entries, and a NaN at
     step 35 (read with the last, partial batch of reads) is named."""
-    data = _data()
-    model, history = pretrain(data, _cfg(steps=40), device="cuda", verbose=False)
+    data = tiny_slots()
+    model, history = pretrain(data, tiny_pretrain(steps=40), device="cuda", verbose=False)
     assert [h["step"] for h in history] == list(range(40))
     assert np.isfinite([h["loss"] for h in history]).all()
     assert next(model.parameters()).device.type == "cuda"
@@ -170,13 +156,13 @@ def test_the_cuda_step_queues_steps_and_still_names_a_bad_one(monkeypatch):
 
     monkeypatch.setattr(pretrain_module, "_draw_inputs", nan_at_35)
     with pytest.raises(TrainingDivergedError, match=r"nan at step 35\b"):
-        pretrain(data, _cfg(steps=40), device="cuda", verbose=False)
+        pretrain(data, tiny_pretrain(steps=40), device="cuda", verbose=False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_cuda_graph_step_gives_the_eager_losses_on_cuda():
-    data = _data()
-    cfg = _cfg(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
+    data = tiny_slots()
+    cfg = tiny_pretrain(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
     eager = pretrain(data, cfg, device="cuda", verbose=False)[1]
     graphs = pretrain(data, cfg, device="cuda", compile="reduce-overhead", verbose=False)[1]
     np.testing.assert_allclose([h["loss"] for h in graphs], [h["loss"] for h in eager],

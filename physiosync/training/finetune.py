@@ -38,8 +38,7 @@ def _gather(data: SlotData, mods, cells, device):
     """The windows at *cells* on *device*: read on the device when the windows are resident
     there (:meth:`SlotData.resident`), else read on the host and copied."""
     data = data.resident(device, mods)
-    idx = torch.as_tensor(np.ascontiguousarray(cells, dtype=np.int64) if isinstance(
-        cells, np.ndarray) else cells).to(data.device)
+    idx = torch.as_tensor(cells, dtype=torch.int64).to(data.device)
     return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).to(device) for m in mods}
 
 

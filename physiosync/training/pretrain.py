@@ -207,6 +207,11 @@ def _sync_every(device: torch.device) -> int:
     return 1 if device.type == "cpu" else _SYNC_EVERY
 
 
+def _compiling(mode) -> bool:
+    """Whether *mode* asks for a compiled step (``None``, ``False``, ``"none"``: eager)."""
+    return mode not in (None, False, "none")
+
+
 def new_step(compile: str | None) -> None:
     """Tell a compiled step that a new training step begins.
 
@@ -214,7 +219,7 @@ def new_step(compile: str | None) -> None:
     next; marking each step lets torch know that the previous step's outputs are no
     longer read (the loop copies what it keeps).
     """
-    if compile not in (None, False, "none"):
+    if _compiling(compile):
         torch.compiler.cudagraph_mark_step_begin()
 
 
@@ -225,7 +230,7 @@ def compile_step(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     GPU, so a step costs a few graph launches instead of hundreds of kernel launches.
     The optimiser step stays outside (it is one fused kernel already).
     """
-    if mode in (None, False, "none"):
+    if not _compiling(mode):
         return module
     check_option("compile", mode, COMPILE_MODES[1:])
     return torch.compile(module, mode=mode)
