@@ -259,6 +259,8 @@ def _coerce(path: str, value, tp):
         if isinstance(value, str):
             return value
         raise ConfigError(f"config key {path!r} must be a string, got {value!r}.")
+    if tp is object:  # any scalar: the constraint decides (e.g. an int or "all")
+        return value
     if tp in (tuple, list) or origin in (tuple, list):
         if isinstance(value, (list, tuple)):
             return list(value)
@@ -445,6 +447,15 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
                           f"{protocol_cfg.name} splits the windows of each trial between "
                           "training and test. Set protocol.permutation_refit: 0 or use another "
                           "protocol.")
+    if protocol_cfg.labelled_trials is not None:
+        if PROTOCOL_TRAITS[protocol_cfg.name].splits_windows:
+            raise ConfigError(f"protocol.labelled_trials needs whole trials; {protocol_cfg.name} "
+                              "splits the windows of each trial between training and test. "
+                              "Remove protocol.labelled_trials or use another protocol.")
+        if protocol_cfg.permutation_refit:
+            raise ConfigError("protocol.labelled_trials and protocol.permutation_refit cannot "
+                              "be combined (a refit null at every budget); run the refit null "
+                              "as a study of its own.")
     if data_cfg.target == "liking" and data_cfg.name == "dreamer":
         raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
                           "and dominance (and the 'four' quadrants).")

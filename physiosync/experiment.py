@@ -11,6 +11,8 @@ configuration on the same folds and writes one report comparing them::
       folds/<pipeline>/fold_XX.json   per-fold manifest, metrics, predictions, curves
       folds/<pipeline>/refit_null/rNNN/fold_XX.json   refits on permuted training labels
                                                       (protocol.permutation_refit)
+      folds/<pipeline>/labelled_NNN/fold_XX.json      a label-efficiency study: one folder
+                                                      per budget (protocol.labelled_trials)
       report.json  results.csv  report.md  report.html
 
 An interrupted run, started again with the same configuration and output folder,
@@ -32,6 +34,7 @@ from ._version import __version__
 from ._logging import deprecated_show_progress, log_to_file, logger, verbose
 from .config import ConfigError, RunConfig, dump_config, pipeline_config
 from .exceptions import PhysioSyncError
+from .evaluation.label_budget import sort_budgets
 from .evaluation.protocols import get_protocol, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
@@ -179,10 +182,17 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
     if len(labels_present) < 2:
         raise PhysioSyncError(f"target {cfg.data.target!r}: every trial of the data has the "
                               f"same class ({labels_present.tolist()}); nothing to classify.")
+    budgeted = [None]
+    if _label_budgets(cfg):
+        from .evaluation.label_budget import labelled_fold
+
+        budgeted = _label_budgets(cfg)
     for fold in folds:
-        one_class_models(data.slots, fold, per_subject=_per_subject(cfg),
-                         one_class=cfg.protocol.one_class, val_size=cfg.protocol.val_size,
-                         seed=cfg.seed)
+        for b in budgeted:  # every budget's models must see two classes too
+            one_class_models(data.slots, fold if b is None else labelled_fold(
+                                 data.slots, fold, b, seed=cfg.seed),
+                             per_subject=_per_subject(cfg), one_class=cfg.protocol.one_class,
+                             val_size=cfg.protocol.val_size, seed=cfg.seed)
     for spec in cfg.pipelines:
         mods = pipeline_config(cfg, spec).finetune.modalities
         missing = [m for m in (mods or ()) if m not in data.slots.modalities]
@@ -236,24 +246,47 @@ def plan_experiment(cfg: RunConfig, *, verbose: bool | str | int | None = None) 
     return {"data": data, "folds": folds, "table": pd.DataFrame(rows).set_index("fold")}
 
 
-def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
-                  *, resume: bool, refit: int | None = None,
-                  pretrain_cache: dict | None = None):
-    from .evaluation.runner import cross_validate
-    from .evaluation.pipelines import get_pipeline_kind
+def _common(pc: RunConfig) -> dict:
+    """The fold-loop arguments every pipeline kind takes, from a pipeline's configuration."""
+    return dict(per_subject=_per_subject(pc), one_class=pc.protocol.one_class,
+                val_size=pc.protocol.val_size, seed=pc.seed)
+
+
+def _settings(cfg: RunConfig, spec: dict, data: ExperimentData, *, refit: int | None = None,
+              budget=None) -> dict:
+    """What a fold file records of its run, beside the fold's own hyper-parameters."""
+    from .evaluation.label_budget import budget_label
 
     pc = pipeline_config(cfg, spec)
-    kind = get_pipeline_kind(spec["kind"])
-    common = dict(per_subject=_per_subject(pc), one_class=pc.protocol.one_class,
-                  val_size=pc.protocol.val_size, seed=pc.seed)
     settings = {"pipeline": spec["name"], "kind": spec["kind"], "protocol": pc.protocol.name,
                 "target": pc.data.target, "source": data.source,
                 "data": {k: v for k, v in pc.raw["data"].items() if k != "cache_dir"}}
     if refit is not None:  # a refit of the permutation null (permuted training labels)
         settings["refit"] = refit
-    args = dict(settings=settings, runner=kind.fold_function(), **common)
+    if budget is not None:  # a label budget (the folds are already cut to it)
+        settings["labelled_trials"] = budget_label(budget)
+    return settings
+
+
+def _kind(spec: dict):
+    """The :class:`~physiosync.evaluation.pipelines.PipelineKind` of a pipeline."""
+    from .evaluation.pipelines import get_pipeline_kind
+
+    return get_pipeline_kind(spec["kind"])
+
+
+def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
+                  *, resume: bool, refit: int | None = None,
+                  pretrain_cache: dict | None = None, budget=None):
+    from .evaluation.runner import cross_validate
+    from .evaluation.pipelines import get_pipeline_kind
+
+    pc = pipeline_config(cfg, spec)
+    kind = get_pipeline_kind(spec["kind"])
+    settings = _settings(cfg, spec, data, refit=refit, budget=budget)
+    args = dict(settings=settings, runner=kind.fold_function(), **_common(pc))
     batch = _fold_batch(cfg, spec)
-    if batch > 1 and refit is None:
+    if batch > 1 and refit is None and budget is None:
         _run_fold_batches(data, folds, out_dir, batch, resume=resume, args=args,
                           fold_kwargs=lambda cache: kind.fold_kwargs(pc, data,
                                                                      pretrain_cache=cache))
@@ -282,22 +315,79 @@ def _run_fold_batches(data: ExperimentData, folds: list, out_dir: Path, batch: i
     and are written as they would be one by one. A group whose batched pre-training
     fails is run fold by fold, so that the failing fold is named as it would be.
     """
-    from .evaluation.runner import PhysioSyncRunner, cross_validate, pending_folds
+    from .evaluation.runner import cross_validate, pending_folds
 
     todo = pending_folds(folds, out_dir, resume=resume, **args, **fold_kwargs(None))
     for start in range(0, len(todo), batch):
         group, cache = todo[start:start + batch], {}
         kwargs = fold_kwargs(cache)
-        runner = PhysioSyncRunner(**kwargs)  # a pre-training kind's fold_kwargs are its own
-        try:
-            if len(group) > 1:  # a group of one pre-trains as usual, in its fold
-                runner.pretrain_folds(data.slots, group)
-        except (PhysioSyncError, RuntimeError) as err:
-            logger.warning("pre-training folds %s together failed (%s); running them one "
-                           "at a time", [f.fold for f in group], err)
-            cache.clear()
+        _pretrain_together(data, group, kwargs, cache)
         cross_validate(data.slots, group, out_dir, resume=resume, **args, **kwargs)
 
+
+def _pretrain_together(data: ExperimentData, group: list, kwargs: dict, cache: dict) -> None:
+    """Pre-train the encoders of *group*'s folds in one batched run, into *cache*.
+
+    *kwargs* are the pipeline kind's fold arguments (with ``pretrain_cache=cache``). A
+    group of one pre-trains as usual, in its fold. If the batched run fails, the cache
+    is emptied and each fold pre-trains on its own, so that a failing fold is named
+    as it would be.
+    """
+    from .evaluation.runner import PhysioSyncRunner
+
+    if len(group) < 2:
+        return
+    runner = PhysioSyncRunner(**kwargs)  # a pre-training kind's fold_kwargs are its own
+    try:
+        runner.pretrain_folds(data.slots, group)
+    except (PhysioSyncError, RuntimeError) as err:
+        logger.warning("pre-training folds %s together failed (%s); running them one "
+                       "at a time", [f.fold for f in group], err)
+        cache.clear()
+
+
+
+def _label_budgets(cfg: RunConfig) -> list | None:
+    """The study's label budgets in increasing order (``"all"`` last), or None."""
+    budgets = cfg.protocol.labelled_trials
+    return sort_budgets(budgets) if budgets else None
+
+
+def _run_budgets(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
+                 *, resume: bool) -> dict:
+    """Every label budget of one pipeline: ``{budget: fold results}``.
+
+    Fold ``f`` of budget ``n`` is written to ``out_dir/labelled_NNN/fold_XX.json``.
+    Folds are the outer loop, so the budgets of a fold share one pre-training (it
+    uses no labels and sees every training window at every budget); with
+    ``pretrain.batch_folds`` the pending folds of a group are pre-trained together
+    first.
+    """
+    from .evaluation.label_budget import budget_folder, labelled_fold
+    from .evaluation.runner import pending_folds
+
+    budgets = _label_budgets(cfg)
+    out = {b: [] for b in budgets}
+    batch = _fold_batch(cfg, spec)
+    for start in range(0, len(folds), batch):
+        group, cache = folds[start:start + batch], {}
+        if batch > 1:
+            pc = pipeline_config(cfg, spec)
+            kind_kwargs = _kind(spec).fold_kwargs(pc, data, pretrain_cache=cache)
+            pending = [fold for fold in group if any(
+                pending_folds([labelled_fold(data.slots, fold, b, seed=cfg.seed)],
+                              out_dir / budget_folder(b), resume=resume,
+                              settings=_settings(cfg, spec, data, budget=b),
+                              runner=_kind(spec).fold_function(),
+                              **_common(pc), **kind_kwargs) for b in budgets)]
+            _pretrain_together(data, pending, kind_kwargs, cache)
+        for fold in group:
+            for b in budgets:
+                out[b] += _run_pipeline(cfg, spec, data,
+                                        [labelled_fold(data.slots, fold, b, seed=cfg.seed)],
+                                        out_dir / budget_folder(b), resume=resume,
+                                        pretrain_cache=cache, budget=b)
+    return out
 
 
 #: Data and folds loaded by :func:`run_unit` in this process, by configuration: a worker
@@ -350,7 +440,13 @@ def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
         raise PhysioSyncError(f"{unit} is not part of this study (pipelines "
                               f"{[s['name'] for s in cfg.pipelines]}, {len(folds)} folds).")
     out = Path(out_dir) / "folds" / spec["name"]
-    _run_pipeline(cfg, spec, data, chosen, out, resume=resume)
+    if _label_budgets(cfg):
+        from .evaluation.label_budget import budget_folder
+
+        _run_budgets(cfg, spec, data, chosen, out, resume=resume)
+        out = out / budget_folder(_label_budgets(cfg)[-1])
+    else:
+        _run_pipeline(cfg, spec, data, chosen, out, resume=resume)
     return str(out / f"fold_{chosen[-1].fold:02d}.json")
 
 
@@ -535,37 +631,57 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
     elif not isinstance(executor, Executor):
         raise PhysioSyncError(f"executor must be 'serial', 'processes', 'ray' or an Executor, "
                               f"got {executor!r}.")
-    results = {}
+    results, budgets = {}, _label_budgets(cfg)
     try:
         if not isinstance(executor, SerialExecutor):
             _run_units(cfg, out_dir, folds, executor, resume=resume)
             resume = True  # below, every fold file is read back, none recomputed
             limit = contextlib.nullcontext()
         else:  # serially, the units are the folds of the loop below
-            logger.info("%d units on %s", len(folds) * len(cfg.pipelines),
-                        executor.describe())
+            logger.info("%d units on %s%s", len(folds) * len(cfg.pipelines),
+                        executor.describe(),
+                        f", each at {len(budgets)} label budgets" if budgets else "")
             limit = executor.thread_limit()
         with limit:
             for spec in cfg.pipelines:
                 logger.info("pipeline %s", spec["name"])
-                results[spec["name"]] = _run_pipeline(cfg, spec, data, folds,
-                                                      out_dir / "folds" / spec["name"],
-                                                      resume=resume)
+                run = _run_budgets if budgets else _run_pipeline
+                results[spec["name"]] = run(cfg, spec, data, folds,
+                                            out_dir / "folds" / spec["name"], resume=resume)
     except KeyboardInterrupt as err:  # tell the CLI how far the run got
-        err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob("fold_*.json")))
-                             for spec in cfg.pipelines)
-        err.folds_total = len(folds) * len(cfg.pipelines)
+        err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob(
+            "labelled_*/fold_*.json" if budgets else "fold_*.json"))) for spec in cfg.pipelines)
+        err.folds_total = len(folds) * len(cfg.pipelines) * len(budgets or [None])
         err.out_dir = out_dir
         raise
-    report = build_report(results, protocol=cfg.protocol.name, target=cfg.data.target,
-                          n_classes=data.n_classes,
-                          config={**cfg.to_dict(), "run": provenance},
-                          channels=data.channels.get("eeg"),
-                          permutations=cfg.protocol.permutations, seed=cfg.seed,
-                          per_subject_models=_per_subject(cfg),
-                          importance_methods={
-                              spec["name"]: get_pipeline_kind(spec["kind"]).importance_method
-                              for spec in cfg.pipelines})
+
+    def report_of(res: dict) -> dict:
+        return build_report(res, protocol=cfg.protocol.name, target=cfg.data.target,
+                            n_classes=data.n_classes,
+                            config={**cfg.to_dict(), "run": provenance},
+                            channels=data.channels.get("eeg"),
+                            permutations=cfg.protocol.permutations, seed=cfg.seed,
+                            per_subject_models=_per_subject(cfg),
+                            importance_methods={
+                                spec["name"]: get_pipeline_kind(spec["kind"]).importance_method
+                                for spec in cfg.pipelines})
+
+    if budgets:
+        # one report per budget; the study's report is that of the largest budget, with
+        # the label-efficiency curves of all of them
+        from .evaluation.label_budget import budget_label
+        from .reporting.label_efficiency import label_efficiency_section
+
+        by_budget = {budget_label(b): report_of({name: res[b] for name, res in results.items()})
+                     for b in budgets}
+        report = by_budget[budget_label(budgets[-1])]
+        comps = report.get("comparisons") or []  # pair the areas as the headlines are
+        report["label_efficiency"] = label_efficiency_section(
+            by_budget, per_subject=(comps[0].get("level") == "subject" if comps
+                                    else bool(report["per_subject_models"])),
+            n_classes=data.n_classes, seed=cfg.seed)
+    else:
+        report = report_of(results)
     for spec in cfg.pipelines:
         report["pipelines"][spec["name"]]["model"] = describe_pipeline(cfg, spec, data)
     if cfg.protocol.permutation_refit:

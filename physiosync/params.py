@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from ._utils.checks import Interval, ListOf, MappingOf, Options, validate_params
+from ._utils.checks import AnyOf, Interval, ListOf, MappingOf, Options, validate_params
 from .exceptions import PhysioSyncError
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
     "PRETRAIN_OBJECTIVES",
     "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PROTOCOL_TRAITS",
-    "ProtocolTraits", "SEED", "EXECUTORS", "AMP_MODES",
+    "ProtocolTraits", "SEED", "EXECUTORS", "AMP_MODES", "LABEL_BUDGET_ALL",
 ]
 
 # -- data ------------------------------------------------------------------------------
@@ -60,6 +60,9 @@ SCHEDULERS = ("cosine-restarts", "none")
 EPOCH_SELECTIONS = ("val_loss", "val_balanced_accuracy", "last")
 
 # -- evaluation ------------------------------------------------------------------------
+#: The label budget of ``protocol.labelled_trials`` that keeps every training trial.
+LABEL_BUDGET_ALL = "all"
+
 @dataclass(frozen=True)
 class ProtocolTraits:
     """What an evaluation protocol holds out: the facts every stage reads.
@@ -567,6 +570,16 @@ class ProtocolConfig:
         headline subject-level metric. Costs *N* extra cross-validations per
         pipeline (pre-training is shared by the refits of a fold). Not available
         with ``legacy-segment``, whose test windows share trials with training.
+    labelled_trials : list of (int | "all") | None
+        A label-efficiency study: every pipeline is fine-tuned, on the same folds,
+        with each of these numbers of labelled training trials per subject (``"all"``:
+        every training trial), drawn reproducibly, stratified by class and nested
+        (the trials of a budget are among those of every larger one), while
+        pre-training still sees every unlabelled training window. No labelled trial
+        is set aside for model selection under a budget. The report adds the
+        label-efficiency curve and each pipeline's area under it. None (default): an
+        ordinary run. Not available with ``legacy-segment`` nor with
+        ``permutation_refit``.
     """
 
     name: str = "within-trial-kfold"
@@ -576,6 +589,7 @@ class ProtocolConfig:
     one_class: str = "error"
     permutations: int = 0
     permutation_refit: int = 0
+    labelled_trials: list | None = None
 
     _parameter_constraints: typing.ClassVar[dict] = {
         "name": Options(PROTOCOLS),
@@ -586,10 +600,17 @@ class ProtocolConfig:
         "one_class": Options(ONE_CLASS_RULES),
         "permutations": Interval(int, 0, 100_000, closed="both"),
         "permutation_refit": Interval(int, 0, 1_000, closed="both"),
+        "labelled_trials": ListOf(object, AnyOf(Interval(int, 1, 100_000, closed="both"),
+                                                Options((LABEL_BUDGET_ALL,))),
+                                  1, 32, allow_none=True),
     }
 
     def __post_init__(self):
         validate_params(self)
+        budgets = self.labelled_trials
+        if budgets is not None and len(set(map(str, budgets))) != len(budgets):
+            raise PhysioSyncError(f"protocol.labelled_trials lists a budget twice: "
+                                  f"{list(budgets)}; name each number of trials once.")
 
 
 @dataclass

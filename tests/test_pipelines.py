@@ -17,6 +17,7 @@ RECIPES = {
     "honest.sh": ["DEAP", "DREAMER.mat", "OUT"],
     "ablations.sh": ["DEAP", "OUT"],
     "baselines.sh": ["DEAP", "OUT"],
+    "label_efficiency.sh": ["DEAP", "DREAMER.mat", "OUT"],
 }
 
 
@@ -45,6 +46,15 @@ def test_recipe_commands_parse_and_their_configs_validate(recipe):
         protocols = [load_config(build_parser().parse_args(c[1:]).config).protocol.name
                      for c in commands]
         assert len(commands) == 12 and protocols.count("subject-stimulus-kfold") == 4
+    if recipe == "label_efficiency.sh":  # 2 datasets x 2 protocols x 2 targets
+        cfgs = [load_config(build_parser().parse_args(c[1:]).config) for c in commands]
+        assert len(cfgs) == 8
+        assert {c.protocol.name for c in cfgs} == {"within-trial-kfold",
+                                                    "subject-stimulus-kfold"}
+        for c in cfgs:
+            assert c.protocol.labelled_trials[-1] == "all"
+            assert [p["name"] for p in c.pipelines][:2] == ["physiosync", "no-pretrain"]
+            assert c.finetune.select == "last"
     if recipe == "ablations.sh":
         names = [p["name"] for p in load_config(args.config).pipelines]
         assert {"no-cmca", "short-only", "eeg-only", "no-pretrain"} <= set(names)

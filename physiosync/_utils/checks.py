@@ -24,7 +24,7 @@ from dataclasses import fields
 
 from ..exceptions import PhysioSyncError
 
-__all__ = ["Constraint", "Options", "Interval", "ListOf", "MappingOf", "check_option",
+__all__ = ["Constraint", "Options", "Interval", "ListOf", "MappingOf", "AnyOf", "check_option",
            "validate_params", "did_you_mean"]
 
 
@@ -263,6 +263,31 @@ class ListOf(Constraint):
         elems = (self.elem_constraint.describe() if self.elem_constraint is not None
                  else f"a {self._elem_name()}")
         return f"a list of {self._size_text()}, each {elems}"
+
+
+class AnyOf(Constraint):
+    """A value that follows at least one of several rules (e.g. an int or ``"all"``).
+
+    Parameters
+    ----------
+    *constraints : Constraint
+        The rules, in the order the message lists them.
+    allow_none : bool
+        Whether ``None`` is also accepted.
+    """
+
+    def __init__(self, *constraints: Constraint, allow_none: bool = False):
+        super().__init__(allow_none=allow_none)
+        self.constraints = constraints
+
+    def _check(self, value, name, label, error):
+        if any(c.is_satisfied_by(value) for c in self.constraints):
+            return
+        subject = name if label is str else label(name)
+        raise error(f"{subject} must be {self._describe()}, got {value!r}.")
+
+    def _describe(self) -> str:
+        return " or ".join(c.describe() for c in self.constraints)
 
 
 class MappingOf(Constraint):

@@ -27,7 +27,8 @@ from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
                    _one_class_sentence, _table_cells, _table_header, _table_notes,
-                   _real, metric_label, model_selection_sentence, pipeline_table)
+                   _real, label_efficiency_table, metric_label, model_selection_sentence,
+                   pipeline_table)
 
 __all__ = ["render_html", "write_html_report"]
 
@@ -816,6 +817,46 @@ def _comparisons_section(report: Mapping) -> str:
     return _section("sec-comparisons", title, "\n".join(body))
 
 
+def _label_efficiency_section(report: Mapping) -> str:
+    """The label-efficiency curves (headline against budget) and the areas' table."""
+    sec = _dict(report.get("label_efficiency"))
+    curves = {name: [p for p in _list(points) if isinstance(p, Mapping)]
+              for name, points in _dict(sec.get("curves")).items()}
+    budgets = [str(b) for b in _list(sec.get("budgets"))]
+    t = label_efficiency_table(sec)
+    body = [f"<p>{_esc(t['intro'])}</p>", _table(t["header"], t["rows"], "label-efficiency")]
+    body += [f"<p>{_esc(note)}</p>" for note in t["notes"]]
+
+    def draw():
+        fig = _new_figure(6.5, 3.8)
+        ax = fig.subplots()
+        x = np.arange(len(budgets))
+        for i, (name, points) in enumerate(curves.items()):
+            mean = np.array([_num(p.get("mean")) or np.nan for p in points], dtype=float)
+            ci = np.array([[(_num(c) if _num(c) is not None else np.nan)
+                            for c in (_list(p.get("ci95")) + [None, None])[:2]]
+                           for p in points], dtype=float)
+            ax.plot(x[:len(mean)], mean, marker="o", color=f"C{i % 10}", label=name)
+            ax.fill_between(x[:len(mean)], ci[:, 0], ci[:, 1], color=f"C{i % 10}", alpha=0.15,
+                            linewidth=0)
+        chance = [_num(p.get("chance")) for pts in curves.values() for p in pts]
+        chance = [c for c in chance if c is not None]
+        if chance:
+            ax.axhline(float(np.mean(chance)), color="0.4", linestyle="--", linewidth=1,
+                       label="chance")
+        ax.set_xticks(x, budgets)
+        ax.set_xlabel("labelled training trials per subject")
+        ax.set_ylabel(metric_label(sec.get("metric") or "subject.balanced_accuracy"))
+        ax.legend(fontsize="small")
+        return fig
+
+    body.append(_figure("fig-label-efficiency", draw,
+                        f"Label-efficiency curves of {len(curves)} pipeline(s).",
+                        "Per-subject headline (mean over subjects) at each label budget, with "
+                        "its 95 % interval (band) and the chance level (dashed)."))
+    return _section("sec-label-efficiency", "Label efficiency", "\n".join(body))
+
+
 def _folds_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
     title = f"Folds of {primary}" if primary else "Folds"
     folds = [f for f in _list(_dict(pipes.get(primary)).get("folds")) if isinstance(f, Mapping)]
@@ -927,6 +968,8 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
         _curves_section(pipes),
         _topomap_section(pipes),
         _comparisons_section(report),
+        *([_label_efficiency_section(report)]
+          if isinstance(report.get("label_efficiency"), Mapping) else []),
         _folds_section(pipes, primary, n_classes),
         _config_section(report),
         f"<footer><p>{_esc(FOOTNOTE)}</p></footer>",

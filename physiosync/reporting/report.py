@@ -75,7 +75,8 @@ from ..evaluation.metrics import (classification_metrics, headline_metric, model
 from ..evaluation.protocols import PROTOCOLS
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p,
                    _headline_sentence, _one_class_sentence, _table_cells, _table_header,
-                   _table_notes, metric_label, model_selection_sentence, pipeline_table)
+                   _table_notes, label_efficiency_lines, metric_label,
+                   model_selection_sentence, pipeline_table)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
@@ -714,6 +715,8 @@ def report_markdown(report: dict) -> str:
         lines += [f"Effect sizes: mean difference with its 95 % interval "
                   f"({comps[0].get('ci_method', 'bootstrap')}); Cohen's d_z = mean / std "
                   "of the differences.", ""]
+    if isinstance(report.get("label_efficiency"), dict):
+        lines += label_efficiency_lines(report["label_efficiency"], markdown=True)
     lines += [CHANCE_NOTE,
               "Per-subject (`subject.*`): each subject's test windows pooled over folds, "
               "mean and std over subjects; pooled (`window.*`, `trial.*`): all test windows "
@@ -796,6 +799,8 @@ def report_text(report: dict) -> str:
                   f"(min p {_fmt_p(c.get('min_p'))})"]
         if c.get("warning"):
             lines.append(f"  warning: {c['warning']}")
+    if isinstance(report.get("label_efficiency"), dict):
+        lines += [""] + label_efficiency_lines(report["label_efficiency"], markdown=False)
     return "\n".join(lines)
 
 

@@ -267,3 +267,65 @@ def _table_notes(rows: list) -> list:
             "bootstrap interval; paired p: two-sided sign-flip permutation test (details and "
             "the smallest reachable p under Paired comparisons).")
     return notes
+
+
+def label_efficiency_table(section: dict) -> dict:
+    """The label-efficiency curves of a study as one table, with its sentences.
+
+    Parameters
+    ----------
+    section : dict
+        The ``label_efficiency`` part of a report
+        (:func:`physiosync.reporting.label_efficiency.label_efficiency_section`).
+
+    Returns
+    -------
+    table : dict
+        ``intro`` (what the cells are), ``header``, ``rows`` (one per pipeline: its
+        headline at each budget with the interval, its area under the curve, and the
+        paired difference of areas to the primary pipeline with its p-value) and
+        ``notes`` (the pairing and the test).
+    """
+    budgets = [str(b) for b in section.get("budgets") or []]
+    labelled = section.get("labelled") or {}
+    comps = {c.get("baseline"): c for c in section.get("comparisons") or []}
+    primary = next(iter(section.get("curves") or {}), "")
+    header = (["pipeline"] + [f"{b} ({_fmt(labelled.get(b), 1)})" for b in budgets]
+              + ["area", f"{primary} − pipeline (area) [95 % CI]", "paired p"])
+    rows = []
+    for name, points in (section.get("curves") or {}).items():
+        cells = [name]
+        for p in points:
+            ci = p.get("ci95") or [None, None]
+            cells.append(f"{_fmt(p.get('mean'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]")
+        auc = (section.get("auc") or {}).get(name) or {}
+        c = comps.get(name)
+        if c is None:
+            diff, p_value = "", ""
+        else:
+            ci = c.get("ci95") or [None, None]
+            diff = f"{_fmt(c.get('mean'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+            p_value = _fmt_p(c.get("p_value"))
+        rows.append(cells + [_fmt(auc.get("value")), diff, p_value])
+    label = section.get("label") or metric_label(section.get("metric", ""))
+    intro = (f"Label efficiency: {label} [95 % CI] at each budget of labelled training trials "
+             "per subject (in brackets: the mean number used per subject and fold); area: "
+             f"{section.get('auc_definition', 'area under the curve')}.")
+    tests = sorted({str(c.get("test")) for c in comps.values() if c.get("test")})
+    level = next((c.get("level") for c in comps.values() if c.get("level")), None)
+    notes = [f"Areas paired by {level}; test: {'; '.join(tests)}."] if tests else []
+    return {"intro": intro, "header": header, "rows": rows, "notes": notes}
+
+
+def label_efficiency_lines(section: dict, *, markdown: bool = True) -> list:
+    """:func:`label_efficiency_table` as Markdown (``report.md``) or plain-text lines."""
+    t = label_efficiency_table(section)
+    header, rows = t["header"], t["rows"]
+    if markdown:
+        return (["## Label efficiency", "", t["intro"], "",
+                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                + ["| " + " | ".join(r) + " |" for r in rows] + [""] + t["notes"] + [""])
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    return ([t["intro"]]
+            + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+               for r in [header] + rows] + t["notes"])
