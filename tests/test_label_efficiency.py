@@ -172,3 +172,23 @@ def test_label_efficiency_study_end_to_end_shares_pretraining_and_resumes(
     again = run_experiment(cfg, out, verbose="error")
     assert calls == []
     assert again["report"]["label_efficiency"]["curves"] == section["curves"]
+
+
+def test_fold_batched_pretraining_serves_every_budget(study_root, tmp_path, monkeypatch):
+    import physiosync.training.fold_batch as fold_batch
+    import physiosync.training.pretrain as pretrain_module
+    from physiosync.experiment import run_experiment
+
+    single, batched = [], []
+    real_single, real_batched = pretrain_module.pretrain, fold_batch.pretrain_folds
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda *a, **k: single.append(1) or real_single(*a, **k))
+    monkeypatch.setattr(fold_batch, "pretrain_folds",
+                        lambda *a, **k: batched.append(len(k["allowed"])) or
+                        real_batched(*a, **k))
+    cfg = tiny_study(study_root, tmp_path / "cache", "protocol.labelled_trials=[2, all]",
+                     "pretrain.batch_folds=2", "pipelines=[physiosync]")
+    report = run_experiment(cfg, tmp_path / "run", verbose="error")["report"]
+    assert batched == [2, 2] and single == []  # both folds of each encoder in one run
+    assert [p["budget"] for p in report["label_efficiency"]["curves"]["physiosync"]] == [
+        "2", "all"]
