@@ -61,6 +61,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..exceptions import PhysioSyncError
+from ..params import SYNTHETIC_AFFECT, SYNTHETIC_CONTROLS
 
 _LEFT_FRONTAL = {"Fp1", "AF3", "F3", "F7", "FC5", "FC1"}
 _RIGHT_FRONTAL = {"Fp2", "AF4", "F4", "F8", "FC6", "FC2"}
@@ -100,10 +101,7 @@ _ERP_FREQ, _ERP_LATENCY, _ERP_WIDTH = 6.0, 0.15, 0.06
 _ERP_LATENCY_SD = 0.010
 
 
-#: The affect models of the simulator (see :mod:`physiosync.synthetic`).
-AFFECT_MODES = ("static", "dynamics")
-#: The paired controls of ``affect="dynamics"``; ``"none"`` is the model itself.
-AFFECT_CONTROLS = ("none", "static-affect", "shuffled")
+AFFECT_MODES, AFFECT_CONTROLS = SYNTHETIC_AFFECT, SYNTHETIC_CONTROLS
 #: Share of the stimulus-locked variance that is affect-related when none is given.
 DEFAULT_AFFECT_SHARE = 0.5
 
