@@ -466,7 +466,7 @@ class DynamicSubject:
         bursts = np.zeros(n)
         np.add.at(bursts, at[keep], size[keep])
         width = max(int(_ZYG_BURST_S * sfreq), 1)
-        bursts = np.convolve(bursts, np.hanning(width), mode="same")
+        bursts = np.convolve(bursts, np.hanning(width))[width // 2:width // 2 + n]  # centred
         out[0] *= 3.0 * (1.0 + bursts)
         out[1] *= 3.0 * np.exp(_TRAP_LOG * (x[1] + static[1]))
         return out
