@@ -29,7 +29,9 @@ def cmd_synth(args) -> int:
     kwargs = {k: v for k, v in (("n_subjects", args.subjects), ("n_trials", args.trials),
                                 ("seconds", args.seconds), ("effect", args.effect),
                                 ("seed", args.seed), ("synchrony", args.synchrony),
-                                ("rating_bias", args.rating_bias)) if v is not None}
+                                ("rating_bias", args.rating_bias), ("affect", args.affect),
+                                ("affect_share", args.affect_share),
+                                ("control", args.control)) if v is not None}
     out = writer(args.out, **kwargs)
     print(f"wrote synthetic {args.kind} data to {out}")
     return 0
@@ -64,7 +66,8 @@ def cmd_prepare(args) -> int:
 
 
 #: Size of the demo's synthetic DEAP set (see ``docs/benchmarks.md`` for its run time).
-DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0, "synchrony": 1.0}
+DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0, "synchrony": 1.0,
+             "affect": "static"}
 
 
 def _load_run_config(args):
@@ -147,10 +150,11 @@ def cmd_demo(args) -> int:
     data_dir = out / "data_preprocessed_python"
     print(f"physiosync {__version__} demo")
     print(f"1/3 writing a synthetic DEAP set ({args.subjects} subjects x {args.trials} videos x "
-          f"{args.seconds:g} s, effect {args.effect:g}, synchrony {args.synchrony:g}) to "
-          f"{data_dir}")
+          f"{args.seconds:g} s, effect {args.effect:g}, synchrony {args.synchrony:g}, affect "
+          f"{args.affect}) to {data_dir}")
     make_deap(data_dir, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
-              effect=args.effect, seed=args.seed, synchrony=args.synchrony)
+              effect=args.effect, seed=args.seed, synchrony=args.synchrony, affect=args.affect,
+              affect_share=args.affect_share, control=args.control)
     args.config = ["demo"] + (args.config or [])
     args.data_root = str(data_dir)
     args.dataset = "deap"
@@ -435,6 +439,21 @@ def _add_quiet(p) -> None:
                         "they are shown on a terminal)")
 
 
+def _add_affect(p, default) -> None:
+    """The affect-model options of the synthetic data (``synth`` and ``demo``)."""
+    p.add_argument("--affect", choices=params.SYNTHETIC_AFFECT, default=default,
+                   help="affect model of the synthetic data: static per-trial gains (default) "
+                        "or dynamics (each video's emotion is a trajectory the viewers feel "
+                        "and the physiology follows)")
+    p.add_argument("--affect-share", type=float,
+                   help="with --affect dynamics: share of the stimulus-locked variance that "
+                        "is affect-related, in [0, 1] (default 0.5)")
+    p.add_argument("--control", choices=params.SYNTHETIC_CONTROLS, default=None if default is None
+                   else "none", help="with --affect dynamics: a paired control (static-affect: "
+                                     "constant emotion; shuffled: each subject's course from "
+                                     "another video and time)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``physiosync`` command."""
     parser = argparse.ArgumentParser(
@@ -457,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rating-bias", type=float,
                    help="SD of a per-subject rating offset, as a fraction of the rating range, "
                         "e.g. 0.25 (default 0 = none)")
+    _add_affect(p, None)
     p.add_argument("--seed", type=int, help="random seed")
     p.set_defaults(func=cmd_synth)
 
@@ -541,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--effect", type=float, default=DEMO_DATA["effect"])
     p.add_argument("--synchrony", type=float, default=DEMO_DATA["synchrony"],
                    help="stimulus-locked synchrony of the synthetic data (0 = none)")
+    _add_affect(p, DEMO_DATA["affect"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", action="append",
                    help="YAML file or preset layered over the demo preset (repeatable)")

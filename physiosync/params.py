@@ -20,6 +20,7 @@ __all__ = [
     "BandPowerParams", "DEParams", "DE_METHODS", "DeepParams", "BRAINDECODE_MODELS",
     "default_modalities",
     "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "BASELINE_METHODS", "NORM_METHODS",
+    "SYNTHETIC_AFFECT", "SYNTHETIC_CONTROLS",
     "STIMULUS_ALIGNS", "BDF_PREPROCESSING", "THRESHOLDS", "RELEASE_SFREQ", "RELEASE_BAND",
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
     "PRETRAIN_OBJECTIVES",
@@ -33,7 +34,11 @@ DATASETS = ("deap", "dreamer")
 #: Modalities prepared when none are named: EEG first, then one peripheral signal.
 DEFAULT_MODALITIES = {"deap": ("eeg", "gsr"), "dreamer": ("eeg", "ecg")}
 BASELINE_METHODS = ("deviation", "mean", "none")
-NORM_METHODS = ("spatial", "channel", "none")
+NORM_METHODS = ("spatial", "channel", "subject", "none")
+#: Affect models of the synthetic writers (``physiosync.synthetic``).
+SYNTHETIC_AFFECT = ("static", "dynamics")
+#: Paired controls of ``affect="dynamics"``; ``"none"`` is the model itself.
+SYNTHETIC_CONTROLS = ("none", "static-affect", "shuffled")
 TARGETS = ("valence", "arousal", "dominance", "liking", "four")
 #: Rating at or above which a trial is "high", per dataset (DEAP 1-9, DREAMER 1-5 scales).
 THRESHOLDS = {"DEAP": 5.0, "DREAMER": 3.0}
@@ -208,9 +213,13 @@ class PrepareParams:
     norm : dict of str -> str
         Per-modality normalisation: ``"spatial"`` (z-score across channels at every
         time sample, the reference's EEG normalisation), ``"channel"`` (z-score of
-        each channel over its trial) or ``"none"``. Modalities not listed use
-        ``"spatial"`` for EEG and ``"channel"`` for the rest (the reference leaves GSR
-        raw; pass ``{"gsr": "none"}`` to reproduce that).
+        each channel over its trial), ``"subject"`` (each channel divided by one
+        scale per subject, the SD of its pre-stimulus baselines pooled over the
+        subject's trials, so that differences of level and amplitude between trials
+        survive; with ``baseline="mean"`` this is ``(x - baseline mean) / subject
+        scale``) or ``"none"``. Modalities not listed use ``"spatial"`` for EEG and
+        ``"channel"`` for the rest (the reference leaves GSR raw; pass
+        ``{"gsr": "none"}`` to reproduce that).
     stimulus_seconds : float | None
         Stimulus length to keep from every trial. ``None`` keeps the longest length
         common to all trials of the subject (60 s on DEAP; the shortest clip on

@@ -96,3 +96,27 @@ def test_params_validation_and_defaults():
         PrepareParams(norm={"eeg": "robust"})
     with pytest.raises(PhysioSyncError, match="stimulus_seconds"):
         PrepareParams(stimulus_seconds=-1)
+
+
+def test_normalize_subject_keeps_amplitude_differences_between_trials():
+    rng = np.random.default_rng(3)
+    base = rng.normal(5.0, 2.0, (3, 1, 384))
+    x = np.stack([k * np.ones((1, 640)) for k in (1.0, 2.0, 4.0)])
+    out = normalize(x.copy(), "subject", base)
+    np.testing.assert_allclose(out, x / base.std())  # one scale per subject and channel
+    assert out[2].max() == pytest.approx(4 * out[0].max())  # a per-trial z-score loses this
+    with pytest.raises(PhysioSyncError, match="needs the subject's baselines"):
+        normalize(x.copy(), "subject")
+
+
+def test_subject_norm_is_part_of_the_cache_key():
+    from physiosync.preprocessing.cache import cache_key
+    from physiosync.synthetic import make_deap
+    from physiosync.datasets import DEAP
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = DEAP(make_deap(tmp, n_subjects=1, n_trials=1, seconds=1.0))
+        default = cache_key(ds, 1, PrepareParams())[0]
+        assert cache_key(ds, 1, PrepareParams(norm={"gsr": "channel"}))[0] == default
+        assert cache_key(ds, 1, PrepareParams(norm={"gsr": "subject"}))[0] != default

@@ -359,3 +359,272 @@ def test_pretraining_beats_a_collapsed_encoder_only_with_synchrony(tmp_path):
     off = _pretrain_tail(tmp_path, 0.0)
     assert on < collapsed - 1.5, (on, collapsed)
     assert off > collapsed, (off, collapsed)
+
+
+# ------------------------------------------------------------ affect as shared dynamics
+from physiosync.datasets._channels import DEAP_DAT_SLICES  # noqa: E402
+from physiosync.synthetic import _dynamics  # noqa: E402
+from physiosync.synthetic._dynamics import AffectDynamics, DynamicSubject  # noqa: E402
+from physiosync.synthetic._simulate import check_simulation_options, rating_parts  # noqa: E402
+
+_MODALITIES = ("eeg", "eog", "emg", "gsr", "resp", "ppg", "temp", "ecg")
+
+
+def _model(control="none", synchrony=1.0, share=0.5, n_subjects=3, n_trials=4, seconds=8.0,
+           seed=0, rating_bias=0.0):
+    return AffectDynamics(seed, n_subjects, n_trials, seconds, synchrony=synchrony,
+                          affect_share=share, control=control, low=1.0, high=9.0,
+                          integer=False, n_scales=4, rating_bias=rating_bias)
+
+
+def _inside(times, seconds):
+    return (times >= 0) & (times <= seconds)
+
+
+def test_each_video_has_one_trajectory_whose_mean_is_its_consensus_level():
+    model = _model(synchrony=1.0, share=1.0, n_subjects=4, n_trials=3, seconds=30.0)
+    for k in range(3):
+        # Without the subject's gain, appraisal and private noise, every viewer's felt
+        # state is the same lagged trajectory, with mean L_k over the video.
+        shared = []
+        for s in range(4):
+            aff = model.trial(s, k)
+            inside = _inside(aff.times, 30.0)
+            private = 0.25 * model._private(s, k, aff.times.size)[1]  # 0.5 sync * 0.5
+            course = (aff.felt - model.appraisal[s, k][:, None] - private) / model.gain[s]
+            shared.append(course[:, inside])
+            np.testing.assert_allclose(course[:, inside].mean(1), model.levels[k], atol=0.03)
+        assert min(_corr(shared[0][1], other[1]) for other in shared[1:]) > 0.95
+
+
+def test_ratings_summarise_the_felt_trajectory_plus_the_response_style():
+    model = _model(n_subjects=3, n_trials=4, seconds=10.0, rating_bias=0.2)
+    parts = rating_parts(0, 3, 4, low=1.0, high=9.0, integer=False, n_scales=4,
+                         rating_bias=0.2)
+    for s in range(3):
+        for k in range(4):
+            aff = model.trial(s, k)
+            inside = _inside(aff.times, 10.0)
+            end = inside & (aff.times >= 8.0)
+            v, a = aff.felt[:, inside]
+            vi = np.argmax(np.abs(v))
+            summary = [0.5 * v.mean() + 0.25 * v[vi] + 0.25 * aff.felt[0, end].mean(),
+                       0.5 * a.mean() + 0.25 * a.max() + 0.25 * aff.felt[1, end].mean()]
+            expected = np.round(np.clip(5.0 + 4.0 * np.array(summary)
+                                        + parts.offset[s, 0, :2], 1, 9), 2)
+            got = model.reported[s, k, :2]
+            keep = ~parts.mid[s, k, :2]  # the midpoint quirk overrides a few
+            np.testing.assert_allclose(got[keep], expected[keep], atol=1e-9)
+    # Dominance and liking keep the static draw.
+    static = simulate_ratings(0, 3, 4, low=1.0, high=9.0, integer=False, n_scales=4,
+                              rating_bias=0.2).reported
+    np.testing.assert_array_equal(model.reported[..., 2:], static[..., 2:])
+
+
+def _signals(sim, affect, segment=1, n=128 * 30):
+    return {m: sim.signal(m, DEAP_EEG_GENEVA if m == "eeg" else ["x"], 128.0, n, segment,
+                          affect) for m in _MODALITIES}
+
+
+def test_effect_zero_physiology_ignores_the_felt_state_bit_for_bit():
+    """A leak of the felt state into any signal at effect=0 fails this test: the same
+    trial with a very different felt state (other level, reversed course) must give the
+    same bytes at effect 0, and different ones at effect 1."""
+    aff = _model(n_trials=2, seconds=30.0).trial(1, 0)
+    other = aff._replace(felt=1.5 - 2.0 * aff.felt[::-1])
+    for effect, same in ((0.0, True), (1.0, False)):
+        a = _signals(DynamicSubject(0, 1, effect), aff)
+        b = _signals(DynamicSubject(0, 1, effect), other)
+        for m in _MODALITIES:
+            if same:
+                np.testing.assert_array_equal(a[m], b[m], err_msg=m)
+            elif m != "eog":  # the one signal without an affective coupling
+                assert not np.array_equal(a[m], b[m]), m
+
+
+def test_effect_zero_written_files_do_not_depend_on_the_ratings(tmp_path, monkeypatch):
+    def write(name, effect):
+        return DEAP(make_deap(tmp_path / name, n_subjects=2, n_trials=3, seconds=6.0,
+                              effect=effect, seed=1, affect="dynamics")).load_subject(2)
+
+    plain = {e: write(f"plain{e}", e) for e in (0.0, 1.0)}
+    real = _dynamics.rating_parts
+
+    def mirrored(*args, **kwargs):  # every video's consensus level mirrored
+        parts = real(*args, **kwargs)
+        return parts._replace(consensus=parts.low + parts.high - parts.consensus)
+
+    monkeypatch.setattr(_dynamics, "rating_parts", mirrored)
+    flipped = {e: write(f"flipped{e}", e) for e in (0.0, 1.0)}
+    assert not np.array_equal(plain[0.0].ratings, flipped[0.0].ratings)
+    np.testing.assert_array_equal(plain[0.0].stimulus_array("gsr"),
+                                  flipped[0.0].stimulus_array("gsr"))
+    np.testing.assert_array_equal(plain[0.0].stimulus_array("eeg"),
+                                  flipped[0.0].stimulus_array("eeg"))
+    assert not np.array_equal(plain[1.0].stimulus_array("gsr"),
+                              flipped[1.0].stimulus_array("gsr"))
+
+
+def _variants(tmp_path):
+    """One dynamics DEAP set per paired variant, same seed: ``{name: [Recording, ...]}``."""
+    out = {}
+    for name, kw in (("dynamics", {}), ("static-affect", {"control": "static-affect"}),
+                     ("shuffled", {"control": "shuffled"}), ("sync0", {"synchrony": 0.0})):
+        root = make_deap(tmp_path / name, n_subjects=2, n_trials=2, seconds=20.0, effect=1.0,
+                         seed=4, affect="dynamics", **kw)
+        deap = DEAP(root)
+        out[name] = [deap.load_subject(s) for s in (1, 2)]
+    return out
+
+
+def test_paired_controls_change_only_the_manipulated_part(tmp_path):
+    recs = _variants(tmp_path)
+    ref = recs["dynamics"]
+    for name in ("static-affect", "shuffled", "sync0"):
+        for a, b in zip(ref, recs[name]):
+            # Baselines: same noise and artefacts, bit for bit (EEG is band-passed over
+            # baseline and stimulus together, as in the release, so the stimulus leaks
+            # into its baseline through the filter).
+            for m in a.modalities[1:]:
+                np.testing.assert_array_equal(a.baseline_array(m), b.baseline_array(m))
+            # EOG has no affective coupling: its noise, saccades and blinks are the same
+            np.testing.assert_array_equal(a.stimulus_array("eog"), b.stimulus_array("eog"))
+            # What the manipulation reaches. (At effect=1 static-affect differs from the
+            # model only where the level and the course take separate routes: posterior
+            # alpha and the rate of SCRs.)
+            for m in ("eeg", "gsr"):
+                assert not np.array_equal(a.stimulus_array(m), b.stimulus_array(m)), (name, m)
+
+
+def test_controls_move_exactly_one_part_of_the_felt_state():
+    dyn, static, shuffled, sync0 = (_model(**kw) for kw in (
+        {}, {"control": "static-affect"}, {"control": "shuffled"}, {"synchrony": 0.0}))
+    for s in range(3):
+        for k in range(4):
+            a, b = dyn.trial(s, k), static.trial(s, k)
+            level = dyn.gain[s] * dyn.levels[k] + dyn.appraisal[s, k]
+            # static-affect: the felt state is the constant level; the same course and
+            # private noise are there, moved from what is felt to what is not.
+            np.testing.assert_array_equal(b.felt, np.repeat(level[:, None], b.felt.shape[1], 1))
+            np.testing.assert_allclose(b.unfelt - a.unfelt, a.felt - level[:, None],
+                                       atol=1e-12)
+            assert a.dynamic and not b.dynamic
+            np.testing.assert_array_equal(a.events[0], b.events[0])
+            # synchrony 0: only the level, no course, no events
+            c = sync0.trial(s, k)
+            np.testing.assert_array_equal(c.felt, np.repeat(level[:, None], c.felt.shape[1], 1))
+            assert not c.unfelt.any() and c.events is None
+            # shuffled: the same subject-side draws, the shared part of another video
+            d = shuffled.trial(s, k)
+            j = shuffled.source[s, k]
+            private = 0.25 * dyn._private(s, k, a.times.size)[1]
+            inside = _inside(d.times, 8.0)
+            np.testing.assert_allclose(
+                (d.felt - private - dyn.appraisal[s, k][:, None])[:, inside].mean(1)
+                / dyn.gain[s], dyn.levels[j], atol=0.03)
+    # Every subject gets every video's course once, in its own order.
+    assert all(sorted(row) == list(range(4)) for row in shuffled.source)
+    assert len({tuple(row) for row in shuffled.source}) > 1
+    np.testing.assert_array_equal(dyn.gain, shuffled.gain)
+    np.testing.assert_array_equal(dyn.appraisal, shuffled.appraisal)
+
+
+def test_shuffled_control_removes_the_synchrony_of_same_video_subjects():
+    def isc(model):
+        r = [_corr(model.trial(0, k).felt[1], model.trial(1, k).felt[1]) for k in range(6)]
+        return float(np.mean(r))
+
+    kw = dict(share=1.0, n_subjects=2, n_trials=6, seconds=30.0)
+    assert isc(_model(**kw)) > 0.6
+    assert abs(isc(_model(control="shuffled", **kw))) < 0.3
+
+
+def test_affect_share_splits_the_stimulus_locked_variance():
+    for share in (0.0, 0.25, 1.0):
+        model = _model(share=share, n_subjects=1, n_trials=3, seconds=30.0)
+        felt_var = unfelt_var = 0.0
+        for k in range(3):
+            aff = model.trial(0, k)
+            inside = _inside(aff.times, 30.0)
+            private = 0.25 * model._private(0, k, aff.times.size)[1]
+            felt_var += (aff.felt - private)[:, inside].var(1).sum()
+            unfelt_var += aff.unfelt[:, inside].var(1).sum()
+        assert felt_var / (felt_var + unfelt_var) == pytest.approx(share, abs=0.08)
+
+
+def test_physiology_follows_the_felt_arousal_in_dynamics_mode():
+    model = _model(share=1.0, n_subjects=1, n_trials=2, seconds=60.0, synchrony=2.0)
+    sim = DynamicSubject(0, 0, effect=1.5)
+    scr, alpha, hr, arousal = [], [], [], []
+    sos = butter(4, [8, 13], btype="band", fs=128, output="sos")
+    post = [i for i, c in enumerate(DEAP_EEG_GENEVA) if c in _POSTERIOR]
+    for k in range(2):
+        aff = model.trial(0, k)
+        n = 128 * 60
+        felt = np.interp(np.arange(n) / 128.0, aff.times, aff.felt[1])
+        sc = 1e6 / sim.signal("gsr", ["x"], 128.0, n, k, aff)[0]
+        eeg = sim.signal("eeg", DEAP_EEG_GENEVA, 128.0, n, k, aff)
+        env = np.abs(hilbert(sosfiltfilt(sos, eeg[post], axis=-1))).mean(0)
+        beats = sim._beats(128.0, n, k, aff.state(1.5, 128.0, n)[0][1])
+        hr.append(np.histogram(beats, bins=12, range=(0, n))[0])
+        win = lambda x: x.reshape(12, -1).mean(1)  # noqa: E731  5 s windows
+        scr.append(np.diff(np.r_[sc[0], sc]).clip(0).reshape(12, -1).sum(1))  # rises
+        alpha.append(win(np.log(env)))
+        arousal.append(win(felt))
+    arousal = np.concatenate(arousal)
+    assert _corr(np.concatenate(scr)[1:], arousal[:-1]) > 0.3  # SCRs 1-3 s after
+    assert _corr(np.concatenate(alpha), arousal) < -0.5
+    assert _corr(np.concatenate(hr), arousal) > 0.5
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"affect": "moving"}, "affect must be one of static, dynamics"),
+    ({"affect": "dynamics", "control": "swap"}, "control must be one of none, static-affect"),
+    ({"affect": "dynamics", "affect_share": 1.5},
+     r"affect_share must be a finite number in \[0, 1\]"),
+    ({"affect_share": 0.5}, "apply to affect='dynamics' only"),
+    ({"control": "shuffled"}, "apply to affect='dynamics' only"),
+])
+def test_invalid_affect_options_are_refused(tmp_path, kwargs, match):
+    for writer in (make_deap, make_dreamer, make_deap_bdf):
+        with pytest.raises(PhysioSyncError, match=match):
+            writer(tmp_path / writer.__name__, n_subjects=1, n_trials=1, seconds=1.0, **kwargs)
+    assert check_simulation_options(1.0, 0.0, affect="dynamics").affect_share == 0.5
+
+
+def test_static_mode_is_the_default_and_unchanged(tmp_path):
+    a = make_deap(tmp_path / "a", n_subjects=1, n_trials=2, seconds=2.0, seed=3)
+    b = make_deap(tmp_path / "b", n_subjects=1, n_trials=2, seconds=2.0, seed=3,
+                  affect="static", affect_share=None, control="none")
+    assert (a / "s01.dat").read_bytes() == (b / "s01.dat").read_bytes()
+
+
+def test_bdf_and_dreamer_writers_in_dynamics_mode(tmp_path):
+    from physiosync.synthetic._dynamics import Simulation
+
+    bdf = make_deap_bdf(tmp_path / "bdf", n_subjects=2, n_trials=2, seconds=4.0, seed=2,
+                        quirks=False, affect="dynamics", control="shuffled")
+    table = pd.read_csv(bdf / "participant_ratings.csv")
+    options = check_simulation_options(1.0, 0.0, affect="dynamics", control="shuffled")
+    expected = Simulation(2, options, 2.0, 2, 2, 4.0, low=1.0, high=9.0, integer=False,
+                          n_scales=4).reported
+    for row in table.itertuples():
+        assert row.Valence == expected[row.Participant_id - 1, row.Experiment_id - 1, 0]
+    assert DEAP(bdf).load_subject(2).stimulus("gsr", 1).shape[-1] == 4 * 512
+    mat = make_dreamer(tmp_path / "m", n_subjects=2, n_trials=2, seconds=4.0, seed=2,
+                       baseline_seconds=2.0, affect="dynamics", affect_share=0.8)
+    rec = DREAMER(mat).load_subject(1)
+    assert np.isfinite(rec.stimulus("ecg", 0)).all() and rec.stimulus("eeg", 1).shape[0] == 14
+
+
+def test_cli_synth_takes_the_affect_options(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["synth", "deap", str(out), "--subjects", "1", "--trials", "2", "--seconds",
+                 "2", "--seed", "5", "--affect", "dynamics", "--affect-share", "0.3",
+                 "--control", "shuffled"]) == 0
+    ref = make_deap(tmp_path / "ref", n_subjects=1, n_trials=2, seconds=2.0, seed=5,
+                    affect="dynamics", affect_share=0.3, control="shuffled")
+    assert (out / "s01.dat").read_bytes() == (ref / "s01.dat").read_bytes()
+    assert main(["synth", "deap", str(tmp_path / "bad"), "--affect", "dynamics",
+                 "--affect-share", "2"]) == 2
+    assert "affect_share must be a finite number in [0, 1]" in capsys.readouterr().err

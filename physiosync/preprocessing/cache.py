@@ -155,7 +155,7 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
         with np.errstate(over="ignore", invalid="ignore"):
             out = remove_baseline(stim, base, sf, params.baseline,
                                   out=np.empty(stim.shape, dtype=params.dtype))
-            normalize(out, params.norm_for(m))
+            normalize(out, params.norm_for(m), base)
         _check_finite_after_cast(out, stim, base, rec, m)
         out.flags.writeable = False
         data[m] = out

@@ -113,26 +113,39 @@ def remove_baseline(stimulus: np.ndarray, baseline: np.ndarray, sfreq: float,
     return out
 
 
-def normalize(x: np.ndarray, method: str) -> np.ndarray:
-    """Z-score *x* in place and return it.
+def normalize(x: np.ndarray, method: str, baseline: np.ndarray | None = None) -> np.ndarray:
+    """Normalise *x* in place and return it.
 
     Parameters
     ----------
     x : ndarray, shape (n_trials, n_channels, n_samples)
         Float array, modified in place.
-    method : {"spatial", "channel", "none"}
-        ``"spatial"``: across channels at every time sample (a single-channel modality
-        would become all zeros, so it is refused). ``"channel"``: each channel over
-        its trial. ``"none"``: unchanged.
+    method : {"spatial", "channel", "subject", "none"}
+        ``"spatial"``: z-score across channels at every time sample (a
+        single-channel modality would become all zeros, so it is refused).
+        ``"channel"``: z-score of each channel over its trial. ``"subject"``: each
+        channel divided by one scale for the whole subject, the SD of *baseline*
+        pooled over all its trials and samples; nothing is subtracted (the baseline
+        step does that), so a trial whose responses are larger than another's stays
+        larger. It reads the pre-stimulus baselines only, never a stimulus.
+        ``"none"``: unchanged.
+    baseline : ndarray, shape (n_trials, n_channels, n_baseline_samples) | None
+        The subject's baselines; required by ``"subject"``.
     """
     check_option("norm", method, NORM_METHODS)
     if method == "none":
+        return x
+    if method == "subject":
+        if baseline is None:
+            raise PhysioSyncError("norm='subject' needs the subject's baselines.")
+        scale = np.asarray(baseline, dtype=np.float64).std(axis=(0, 2))[None, :, None]
+        x /= np.maximum(scale, _EPS).astype(x.dtype)
         return x
     axis = 1 if method == "spatial" else 2
     if method == "spatial" and x.shape[1] < 2:
         raise PhysioSyncError(
             "norm='spatial' z-scores across channels and needs at least 2 channels; use "
-            "'channel' for single-channel signals such as GSR.")
+            "'channel' or 'subject' for single-channel signals such as GSR.")
     mean = x.mean(axis=axis, keepdims=True)
     x -= mean
     std = np.sqrt(np.square(x).mean(axis=axis, keepdims=True))

@@ -36,6 +36,13 @@ Every writer also takes two options of the simulation:
   subjects rate most videos high and others most low, as in DEAP. It changes the
   reported ratings only (a response style), not the signals. ``0`` keeps the ratings
   of earlier versions.
+* ``affect`` (default ``"static"``, the model above, unchanged): ``"dynamics"`` makes
+  each video's emotion a trajectory that every viewer feels (gain, lag, appraisal,
+  private noise), that the ratings summarise (mean and peak-end) and that all the
+  physiology follows moment by moment (:mod:`physiosync.synthetic._dynamics`).
+  ``affect_share`` sets the affect-related share of the stimulus-locked variance, and
+  ``control`` (``"static-affect"``, ``"shuffled"``; ``synchrony=0`` is the third) gives
+  paired controls drawn from the same random streams.
 """
 
 from ._simulate import SubjectSimulator

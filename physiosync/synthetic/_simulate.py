@@ -2,27 +2,31 @@
 
 The simulator draws one subject's idiosyncrasies (gains, offsets, alpha frequency,
 resting heart rate, ...) once, then synthesises each trial from two latent scores,
-``v`` (valence) and ``a`` (arousal), both scaled to [-1, 1]. The signals follow
-well-known correlates, scaled by ``effect`` (0 makes them independent of the ratings):
+``v`` (valence) and ``a`` (arousal), both scaled to [-1, 1] and constant over the
+trial. The signals follow well-known correlates through static per-trial gains, scaled
+by ``effect`` (0 makes them independent of the ratings):
 
 * frontal alpha asymmetry follows valence (less left-frontal alpha when positive);
 * beta/gamma power follows arousal;
-* skin-conductance responses (rate and size) follow arousal;
-* heart rate (ECG, plethysmograph) follows arousal; zygomatic EMG follows valence.
+* spontaneous skin-conductance responses (rate and size) follow arousal;
+* heart rate (ECG, plethysmograph), respiration rate, trapezius EMG amplitude and the
+  slope of skin temperature follow arousal; zygomatic EMG amplitude follows valence.
 
-**Stimulus-locked dynamics** (``synchrony > 0``, see :class:`StimulusCourses`). A
-video's affect is not constant: each video ``k`` gets a zero-mean time course
-``f_k(t)`` per scale (valence, arousal), smooth on a time scale of about a second and
-shared by every subject who watches it. A subject experiences
-``effect * level + u(t)``, where the level is the subject's rating of the video (a
-per-video consensus plus individual noise) and ``u(t) = 0.5 synchrony (g f_k(t - lag)
-+ 0.5 n(t))`` has a subject-specific gain ``g``, a lag under a third of a second and
-private noise ``n(t)``; at ``synchrony=1`` the shared part has SD 0.5 on the latent
-scale, whose per-video levels span [-1, 1]. During the stimulus this fluctuation
-drives, at the same seconds,
+**Stimulus-locked dynamics** (``synchrony > 0``, see :class:`StimulusCourses`). Each
+video ``k`` gets a zero-mean time course ``f_k(t)`` per scale (valence, arousal), smooth
+on a time scale of about a second and shared by every subject who watches it. A subject
+follows it as ``u(t) = 0.5 synchrony (g f_k(t - lag) + 0.5 n(t))``, with a
+subject-specific gain ``g``, a lag under a third of a second and private noise
+``n(t)``; at ``synchrony=1`` the shared part has SD 0.5 on the latent scale, whose
+per-video levels span [-1, 1]. The level (the rating) and the course act on the
+signals through separate terms: the level through the static per-trial gains listed
+above, the course through the time-varying terms below, which do not depend on the
+rating. The one exception is the course-driven skin-conductance response, whose size
+is multiplied by the static arousal gain ``1 + 0.8 effect a``. During the stimulus
+``u(t)`` drives, at the same seconds,
 
 * EEG band-power envelopes: posterior alpha falls and anterior beta/gamma rises with
-  arousal, frontal alpha asymmetry follows valence;
+  the arousal course, frontal alpha asymmetry follows the valence course;
 * a slow cortical component (a fixed topography times the course, the kind of
   stimulus-locked EEG that correlates across viewers of a film), which a linear read-out
   of the raw EEG sees; it lies below 1 Hz, so DEAP's preprocessed release (4-45 Hz)
@@ -34,13 +38,16 @@ drives, at the same seconds,
   This phase-locked part is in the 4-45 Hz band, so inter-subject synchrony of the raw
   EEG survives the preprocessed release; it does not depend on the affect;
 * phasic skin-conductance responses, whose timing and size follow the rectified
-  arousal course; heart rate and respiration rate and depth; zygomatic EMG.
+  arousal course; heart rate and respiration rate and depth; zygomatic and trapezius
+  EMG amplitude.
 
 The courses are drawn from the seed and the video alone and have mean zero over the
 video, so they carry no information about the ratings: with ``effect=0`` the signals
 stay independent of the labels for any ``synchrony``. Baselines (before the stimulus)
 have no stimulus-locked part. With ``synchrony=0`` nothing of this is drawn and the
-signals are exactly those of a simulator without it.
+signals are exactly those of a simulator without it. This is ``affect="static"``, the
+default; ``affect="dynamics"`` (:mod:`physiosync.synthetic._dynamics`) lets the
+emotion itself move within the video instead.
 
 Every trial also gets artefacts: blinks on frontal EEG and vertical EOG, an
 occasional electrode pop, and slow drift.
@@ -54,6 +61,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..exceptions import PhysioSyncError
+from ..params import SYNTHETIC_AFFECT, SYNTHETIC_CONTROLS
 
 _LEFT_FRONTAL = {"Fp1", "AF3", "F3", "F7", "FC5", "FC1"}
 _RIGHT_FRONTAL = {"Fp2", "AF4", "F4", "F8", "FC6", "FC2"}
@@ -93,8 +101,37 @@ _ERP_FREQ, _ERP_LATENCY, _ERP_WIDTH = 6.0, 0.15, 0.06
 _ERP_LATENCY_SD = 0.010
 
 
-def check_simulation_options(synchrony: float, rating_bias: float) -> tuple[float, float]:
-    """Validate the stimulus-synchrony and rating-prior options of the synthetic writers.
+AFFECT_MODES, AFFECT_CONTROLS = SYNTHETIC_AFFECT, SYNTHETIC_CONTROLS
+#: Share of the stimulus-locked variance that is affect-related when none is given.
+DEFAULT_AFFECT_SHARE = 0.5
+
+
+class SimulationOptions(NamedTuple):
+    """The validated options of the synthetic writers (see :func:`check_simulation_options`)."""
+
+    synchrony: float
+    rating_bias: float
+    affect: str
+    affect_share: float | None
+    control: str
+
+
+def _number(name: str, value, hi: float, hint: str) -> float:
+    """*value* as a float in ``[0, hi]`` (finite), or one error line naming *name*."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if isinstance(value, bool) or not (0.0 <= x <= hi) or math.isinf(x):
+        bound = ">= 0" if math.isinf(hi) else f"in [0, {hi:g}]"
+        raise PhysioSyncError(f"{name} must be a finite number {bound} ({hint}); got {value!r}.")
+    return x
+
+
+def check_simulation_options(synchrony: float, rating_bias: float, *, affect: str = "static",
+                             affect_share: float | None = None,
+                             control: str = "none") -> SimulationOptions:
+    """Validate the simulation options of the synthetic writers.
 
     Parameters
     ----------
@@ -103,33 +140,47 @@ def check_simulation_options(synchrony: float, rating_bias: float) -> tuple[floa
     rating_bias : float
         SD of the per-subject rating offset as a fraction of the rating range, in
         [0, 1].
+    affect : {"static", "dynamics"}
+        The affect model: ``"static"`` (the default, per-trial gains) or
+        ``"dynamics"`` (the emotion follows each video's trajectory, see
+        :mod:`physiosync.synthetic._dynamics`).
+    affect_share : float | None
+        Share, in [0, 1], of the stimulus-locked variance that is affect-related;
+        ``affect="dynamics"`` only. ``None``: 0.5 there.
+    control : {"none", "static-affect", "shuffled"}
+        A paired control of ``affect="dynamics"``; ``"none"`` for the model itself.
 
     Returns
     -------
-    synchrony, rating_bias : float
-        The values as floats.
+    SimulationOptions
+        The values, numbers as floats and ``affect_share`` filled in for
+        ``affect="dynamics"``.
 
     Raises
     ------
     PhysioSyncError
-        If a value is not a number in its range.
+        If a value is not allowed, or an option of the dynamics mode is given with
+        ``affect="static"``.
     """
-    out = []
-    for name, value, hi, hint in (
-            ("synchrony", synchrony, math.inf, "0 turns the stimulus-locked fluctuation "
-                                               "off, 1 is the default"),
-            ("rating_bias", rating_bias, 1.0, "a fraction of the rating range; 0 turns the "
-                                              "per-subject rating offsets off")):
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            x = math.nan
-        if isinstance(value, bool) or not (0.0 <= x <= hi) or math.isinf(x):
-            bound = ">= 0" if math.isinf(hi) else f"in [0, {hi:g}]"
-            raise PhysioSyncError(f"{name} must be a finite number {bound} ({hint}); "
-                                  f"got {value!r}.")
-        out.append(x)
-    return out[0], out[1]
+    synchrony = _number("synchrony", synchrony, math.inf,
+                        "0 turns the stimulus-locked fluctuation off, 1 is the default")
+    rating_bias = _number("rating_bias", rating_bias, 1.0,
+                          "a fraction of the rating range; 0 turns the per-subject rating "
+                          "offsets off")
+    for name, value, allowed in (("affect", affect, AFFECT_MODES),
+                                 ("control", control, AFFECT_CONTROLS)):
+        if not isinstance(value, str) or value not in allowed:
+            raise PhysioSyncError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+    if affect == "static":
+        if affect_share is not None or control != "none":
+            raise PhysioSyncError(
+                "affect_share and control apply to affect='dynamics' only; got affect='static' "
+                f"with affect_share={affect_share!r}, control={control!r}.")
+        return SimulationOptions(synchrony, rating_bias, affect, None, control)
+    share = DEFAULT_AFFECT_SHARE if affect_share is None else _number(
+        "affect_share", affect_share, 1.0,
+        "the share of the stimulus-locked variance that is affect-related")
+    return SimulationOptions(synchrony, rating_bias, affect, share, control)
 
 
 def _smooth_noise(rng: np.random.Generator, n_rows: int, n: int, sigma: float) -> np.ndarray:
@@ -157,10 +208,14 @@ class StimulusCourses:
         the courses off.
     timescale : float
         SD, in seconds, of the Gaussian that smooths the courses.
+    stream : int
+        Identifier of the random stream of the courses (one per kind of course).
     """
 
-    def __init__(self, seed: int, synchrony: float = 1.0, *, timescale: float = 1.0):
+    def __init__(self, seed: int, synchrony: float = 1.0, *, timescale: float = 1.0,
+                 stream: int = 4099):
         self.seed = int(seed)
+        self.stream = int(stream)
         self.synchrony = float(synchrony)
         self.timescale = float(timescale)
         self._cache: dict = {}
@@ -178,7 +233,7 @@ class StimulusCourses:
         """
         key = (int(video), float(seconds))
         if key not in self._cache:
-            rng = np.random.default_rng([self.seed, 4099, int(video)])
+            rng = np.random.default_rng([self.seed, self.stream, int(video)])
             m = int(math.ceil((seconds + 2 * _COURSE_PAD_S) * _COURSE_RATE)) + 1
             times = np.arange(m) / _COURSE_RATE - _COURSE_PAD_S
             values = _smooth_noise(rng, 2, m, self.timescale * _COURSE_RATE)
@@ -227,21 +282,83 @@ class TrialCourse:
 
     def evoked(self, sfreq: float, n: int) -> np.ndarray:
         """The evoked responses at the samples of an *n*-sample signal, ``(n,)``."""
-        out = np.zeros(n)
-        if self.events is None:
-            return out
-        t = np.arange(n) / float(sfreq)
-        for onset, amp in zip(*self.events):
-            lo, hi = np.searchsorted(t, [onset, onset + _ERP_LATENCY + 4 * _ERP_WIDTH])
-            u = t[lo:hi] - onset - _ERP_LATENCY
-            out[lo:hi] += amp * np.exp(-0.5 * (u / _ERP_WIDTH) ** 2) * np.cos(
-                2 * np.pi * _ERP_FREQ * u)
-        return out
+        return evoked_responses(self.events, sfreq, n)
 
     def at(self, sfreq: float, n: int) -> np.ndarray:
         """Valence and arousal fluctuation at the samples of an *n*-sample signal, ``(2, n)``."""
         t = np.arange(n) / float(sfreq)
         return np.vstack([np.interp(t, self.times, row) for row in self.values])
+
+
+def evoked_responses(events, sfreq: float, n: int) -> np.ndarray:
+    """Evoked responses to *events* (onsets in s, amplitudes) at *n* samples, ``(n,)``.
+
+    Each event evokes a damped 6 Hz wave 150 ms after its onset; ``None`` gives zeros.
+    """
+    out = np.zeros(n)
+    if events is None:
+        return out
+    t = np.arange(n) / float(sfreq)
+    for onset, amp in zip(*events):
+        lo, hi = np.searchsorted(t, [onset, onset + _ERP_LATENCY + 4 * _ERP_WIDTH])
+        u = t[lo:hi] - onset - _ERP_LATENCY
+        out[lo:hi] += amp * np.exp(-0.5 * (u / _ERP_WIDTH) ** 2) * np.cos(
+            2 * np.pi * _ERP_FREQ * u)
+    return out
+
+
+def colored_noise(rng: np.random.Generator, n_ch: int, n: int, sfreq: float,
+                  shape) -> np.ndarray:
+    """Gaussian noise from *rng* whose amplitude spectrum is ``shape(freqs)``, ``(n_ch, n)``."""
+    freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
+    spec = rng.standard_normal((n_ch, freqs.size)) + 1j * rng.standard_normal((n_ch, freqs.size))
+    spec *= shape(freqs)
+    return np.fft.irfft(spec, n=n, axis=-1) * np.sqrt(n)
+
+
+def blink_train(rng: np.random.Generator, n: int, sfreq: float) -> np.ndarray:
+    """Blinks (80 µV Hann pulses of 0.4 s, one every 4 s on average) at *n* samples."""
+    out = np.zeros(n)
+    n_blinks = rng.poisson(n / sfreq / 4.0)
+    width = max(int(0.2 * sfreq), 1)
+    kernel = np.hanning(2 * width + 1) * 80.0
+    for at in rng.integers(0, n, n_blinks):
+        lo, hi = max(at - width, 0), min(at + width + 1, n)
+        out[lo:hi] += kernel[lo - at + width:hi - at + width]
+    return out
+
+
+def slow_drift(rng: np.random.Generator, n_ch: int, n: int, sfreq: float,
+               amp: float) -> np.ndarray:
+    """A 0.05 Hz sine of amplitude *amp* and random phase per channel, ``(n_ch, n)``."""
+    t = np.arange(n) / sfreq
+    phase = rng.uniform(0, 2 * np.pi, (n_ch, 1))
+    return amp * np.sin(2 * np.pi * 0.05 * t + phase)
+
+
+def electrode_pop(rng: np.random.Generator, x: np.ndarray, sfreq: float) -> None:
+    """With probability 0.3, a 30 µV step decaying over 1 s on one channel of *x* (in place)."""
+    n_ch, n = x.shape
+    if rng.random() < 0.3:
+        ch, at = rng.integers(n_ch), rng.integers(n)
+        x[ch, at:] += rng.choice([-1, 1]) * 30 * np.exp(-np.arange(n - at) / sfreq)
+
+
+def topography(ch_names, jitter_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the slow component and evoked responses: ``(arousal, valence)`` rows.
+
+    The arousal map is anterior-positive and posterior-negative, the valence map
+    left-right antisymmetric; both get a small jitter drawn from *jitter_seed*.
+    """
+    front = _LEFT_FRONTAL | _RIGHT_FRONTAL | {"Fz", "Cz"}
+    arousal = np.array([1.0 if c in front else -1.0 if c in _POSTERIOR else 0.2
+                        for c in ch_names])
+    valence = np.array([-1.0 if c in _LEFT_FRONTAL | _LEFT_TEMPORAL
+                        else 1.0 if c in _RIGHT_FRONTAL | _RIGHT_TEMPORAL else 0.0
+                        for c in ch_names])
+    jitter = np.random.default_rng([jitter_seed, len(ch_names)]).normal(
+        0.0, 0.2, (2, len(ch_names)))
+    return arousal + jitter[0], valence + jitter[1]
 
 
 def _fluctuation(course, sfreq: float, n: int):
@@ -315,11 +432,7 @@ class SubjectSimulator:
     # ----------------------------------------------------------------- helpers
     def _colored(self, n_ch: int, n: int, sfreq: float, shape) -> np.ndarray:
         """Gaussian noise whose amplitude spectrum is ``shape(freqs)`` (per channel rows)."""
-        freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
-        spec = self.rng.standard_normal((n_ch, freqs.size)) + 1j * self.rng.standard_normal(
-            (n_ch, freqs.size))
-        spec *= shape(freqs)
-        return np.fft.irfft(spec, n=n, axis=-1) * np.sqrt(n)
+        return colored_noise(self.rng, n_ch, n, sfreq, shape)
 
     def _beats(self, n: int, sfreq: float, rate_bpm) -> np.ndarray:
         """Sample indices of heart beats with mild heart-rate variability.
@@ -336,20 +449,8 @@ class SubjectSimulator:
         return (np.asarray(times) * sfreq).astype(int)
 
     def _topography(self, ch_names) -> tuple[np.ndarray, np.ndarray]:
-        """Weights of the slow component on *ch_names*: ``(arousal, valence)`` rows.
-
-        The arousal map is anterior-positive and posterior-negative, the valence map
-        left-right antisymmetric; both get a small subject-specific jitter.
-        """
-        front = _LEFT_FRONTAL | _RIGHT_FRONTAL | {"Fz", "Cz"}
-        arousal = np.array([1.0 if c in front else -1.0 if c in _POSTERIOR else 0.2
-                            for c in ch_names])
-        valence = np.array([-1.0 if c in _LEFT_FRONTAL | _LEFT_TEMPORAL
-                            else 1.0 if c in _RIGHT_FRONTAL | _RIGHT_TEMPORAL else 0.0
-                            for c in ch_names])
-        jitter = np.random.default_rng([self.topo_jitter, len(ch_names)]).normal(
-            0.0, 0.2, (2, len(ch_names)))
-        return arousal + jitter[0], valence + jitter[1]
+        """Weights of the slow component on *ch_names* (see :func:`topography`)."""
+        return topography(ch_names, self.topo_jitter)
 
     # ------------------------------------------------------------------ EEG
     def eeg(self, ch_names, sfreq: float, n: int, v: float, a: float,
@@ -396,25 +497,14 @@ class SubjectSimulator:
         x += self._drift(n_ch, n, sfreq, 3.0)
         blink = self._blink_train(n, sfreq)
         x += np.array([_BLINK.get(c, 0.0) for c in ch_names])[:, None] * blink
-        if self.rng.random() < 0.3:  # an electrode pop on one channel
-            ch, at = self.rng.integers(n_ch), self.rng.integers(n)
-            x[ch, at:] += self.rng.choice([-1, 1]) * 30 * np.exp(-np.arange(n - at) / sfreq)
+        electrode_pop(self.rng, x, sfreq)
         return x
 
     def _drift(self, n_ch: int, n: int, sfreq: float, amp: float) -> np.ndarray:
-        t = np.arange(n) / sfreq
-        phase = self.rng.uniform(0, 2 * np.pi, (n_ch, 1))
-        return amp * np.sin(2 * np.pi * 0.05 * t + phase)
+        return slow_drift(self.rng, n_ch, n, sfreq, amp)
 
     def _blink_train(self, n: int, sfreq: float) -> np.ndarray:
-        out = np.zeros(n)
-        n_blinks = self.rng.poisson(n / sfreq / 4.0)
-        width = max(int(0.2 * sfreq), 1)
-        kernel = np.hanning(2 * width + 1) * 80.0
-        for at in self.rng.integers(0, n, n_blinks):
-            lo, hi = max(at - width, 0), min(at + width + 1, n)
-            out[lo:hi] += kernel[lo - at + width:hi - at + width]
-        return out
+        return blink_train(self.rng, n, sfreq)
 
     # ------------------------------------------------------------ peripheral
     def eog(self, n: int, sfreq: float, v: float, a: float,
@@ -559,8 +649,8 @@ def simulate_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: 
                      rating_bias: float = 0.0) -> RatingDraw:
     """Ratings with a per-video consensus, and optional per-subject rating priors.
 
-    Every video (trial) gets a consensus rating on each scale, the level of its
-    affective time course; each subject rates it with individual noise, so subjects
+    Every video (trial) gets a consensus rating on each scale; each subject rates it
+    with individual noise, so subjects
     mostly agree, as in the real datasets. A fraction of the continuous ratings is
     set to exactly the scale midpoint, which is where threshold bugs (``<= 5`` versus
     ``< 5``) show.
@@ -589,24 +679,71 @@ def simulate_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: 
     RatingDraw
         ``reported`` and ``felt`` ratings.
     """
+    parts = rating_parts(seed, n_subjects, n_trials, low=low, high=high, integer=integer,
+                         n_scales=n_scales, exact_mid_fraction=exact_mid_fraction,
+                         rating_bias=rating_bias)
+    felt = parts.consensus[None] + parts.noise
+    reported = parts.finish(felt + parts.offset)
+    return RatingDraw(reported, parts.finish(felt, mid=False) if rating_bias
+                      else reported.copy())
+
+
+class RatingParts(NamedTuple):
+    """The random parts of a rating draw (see :func:`rating_parts`).
+
+    Attributes
+    ----------
+    consensus : ndarray, shape (n_trials, n_scales)
+        Each video's consensus rating.
+    noise : ndarray, shape (n_subjects, n_trials, n_scales)
+        Each subject's individual deviation from it.
+    offset : ndarray | float
+        The subject's response style, ``(n_subjects, 1, n_scales)``, or 0.
+    mid : ndarray of bool | None
+        Which continuous ratings are set to the scale midpoint (None for integers).
+    low, high : float
+        The scale.
+    integer : bool
+        Whether ratings are whole numbers.
+    """
+
+    consensus: np.ndarray
+    noise: np.ndarray
+    offset: np.ndarray | float
+    mid: np.ndarray | None
+    low: float
+    high: float
+    integer: bool
+
+    def finish(self, r: np.ndarray, *, mid: bool = True) -> np.ndarray:
+        """Ratings *r* clipped to the scale, rounded, and (with *mid*) the midpoint quirk."""
+        r = np.clip(r, self.low, self.high)
+        r = np.rint(r) if self.integer else np.round(r, 2)
+        if mid and self.mid is not None:
+            r[self.mid] = (self.low + self.high) / 2.0
+        return r
+
+
+def rating_parts(seed, n_subjects: int, n_trials: int, *, low: float, high: float,
+                 integer: bool, n_scales: int, exact_mid_fraction: float = 0.05,
+                 rating_bias: float = 0.0) -> RatingParts:
+    """The random draws behind :func:`simulate_ratings`, from their own streams.
+
+    Parameters are those of :func:`simulate_ratings`.
+
+    Returns
+    -------
+    RatingParts
+    """
     rng = np.random.default_rng([int(seed), 7919])
     consensus = rng.uniform(low, high, (n_trials, n_scales))
     noise = rng.normal(0.0, (high - low) / 6.0, (n_subjects, n_trials, n_scales))
-    felt = consensus[None] + noise
     offset = 0.0
     if rating_bias:  # its own stream: the ratings without offsets stay as they were
         offset = np.random.default_rng([int(seed), 7919, 1]).normal(
             0.0, rating_bias * (high - low), (n_subjects, 1, n_scales))
-
-    def finish(r):
-        r = np.clip(r, low, high)
-        return np.rint(r) if integer else np.round(r, 2)
-
-    reported = finish(felt + offset)
-    if not integer:
-        mid = rng.random(reported.shape) < exact_mid_fraction
-        reported[mid] = (low + high) / 2.0
-    return RatingDraw(reported, finish(felt) if rating_bias else reported.copy())
+    mid = None if integer else rng.random((n_subjects, n_trials, n_scales)) < exact_mid_fraction
+    return RatingParts(consensus, noise, offset, mid, low, high, integer)
 
 
 def draw_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: float,

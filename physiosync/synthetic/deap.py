@@ -23,8 +23,8 @@ from ..datasets._deap_bdf import RATINGS_OPTIONAL, RATINGS_REQUIRED
 from ._py2_pickle import write_py2_pickle
 from ..exceptions import PhysioSyncError
 from ..preprocessing.transforms import release_preprocess
-from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options, check_sizes,
-                        latent, simulate_ratings, subject_rng)
+from ._dynamics import Simulation
+from ._simulate import check_simulation_options, check_sizes, subject_rng
 
 __all__ = ["make_deap", "make_deap_bdf"]
 
@@ -33,7 +33,8 @@ __all__ = ["make_deap", "make_deap_bdf"]
 @verbose
 def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0,
               effect: float = 2.0, seed: int = 0, *, baseline_seconds: float = 3.0,
-              synchrony: float = 1.0, rating_bias: float = 0.0,
+              synchrony: float = 1.0, rating_bias: float = 0.0, affect: str = "static",
+              affect_share: float | None = None, control: str = "none",
               verbose: bool | str | int | None = None) -> Path:
     """Write a synthetic ``data_preprocessed_python`` folder.
 
@@ -64,6 +65,17 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
     rating_bias : float
         SD of the per-subject rating offset, as a fraction of the rating range; 0
         turns it off.
+    affect : {"static", "dynamics"}
+        The affect model (see :mod:`physiosync.synthetic`): ``"static"`` (default),
+        per-trial gains beside a rating-free shared course; ``"dynamics"``, each
+        video's emotion is a trajectory that every viewer feels and that the
+        physiology follows moment by moment.
+    affect_share : float | None
+        ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
+        that is affect-related (default 0.5); the rest is affect-free.
+    control : {"none", "static-affect", "shuffled"}
+        ``affect="dynamics"`` only: a paired control that changes one part and keeps
+        every other draw (``synchrony=0`` is the third).
     %(verbose)s
 
     Returns
@@ -72,33 +84,31 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
         The folder written.
     """
     check_sizes(n_subjects, n_trials, seconds, 32, 40)
-    synchrony, rating_bias = check_simulation_options(synchrony, rating_bias)
+    options = check_simulation_options(synchrony, rating_bias, affect=affect,
+                                       affect_share=affect_share, control=control)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sfreq = DEAP_SFREQ_DAT
     n_base = int(round(baseline_seconds * sfreq))
     n_stim = int(round(seconds * sfreq))
-    ratings = simulate_ratings(seed, n_subjects, n_trials, low=1.0, high=9.0, integer=False,
-                               n_scales=4, rating_bias=rating_bias)
-    courses = StimulusCourses(seed, synchrony)
+    simulation = Simulation(seed, options, effect, n_subjects, n_trials, n_stim / sfreq,
+                            low=1.0, high=9.0, integer=False, n_scales=4)
     for s in progress(range(1, n_subjects + 1), desc="synthetic DEAP"):
-        rng = subject_rng(seed, s)
-        sim = SubjectSimulator(rng, effect, courses)
+        sim = simulation.subject(s)
         data = np.empty((n_trials, 40, n_base + n_stim))
         for t in range(n_trials):
-            v, a = (latent(r, 1.0, 9.0) for r in ratings.felt[s - 1, t, :2])
-            course = sim.trial_course(t, n_stim / sfreq)
+            state = sim.trial(t, n_stim / sfreq)
             for modality, (lo, hi) in DEAP_DAT_SLICES.items():
                 names = DEAP_EEG_GENEVA if modality == "eeg" else [modality] * (hi - lo)
-                data[t, lo:hi, :n_base] = sim.signal(modality, names, sfreq, n_base, 0.0, 0.0)
-                data[t, lo:hi, n_base:] = sim.signal(modality, names, sfreq, n_stim, v, a,
-                                                     course=course)
+                data[t, lo:hi, :n_base] = sim.signal(modality, names, sfreq, n_base, 2 * t)
+                data[t, lo:hi, n_base:] = sim.signal(modality, names, sfreq, n_stim,
+                                                     2 * t + 1, state)
             # The release band-passed the EEG of each whole trial to 4-45 Hz and
             # re-referenced it to the common average; so do the synthetic files, which
             # removes the slow drift and most of the blinks' energy (below 4 Hz).
             eeg = slice(*DEAP_DAT_SLICES["eeg"])
             data[t, eeg] = release_preprocess(data[t, eeg], sfreq, eeg=True)
-        write_py2_pickle({"labels": ratings.reported[s - 1], "data": data},
+        write_py2_pickle({"labels": simulation.reported[s - 1], "data": data},
                          out / f"s{s:02d}.dat")
     logger.info("wrote %d synthetic DEAP subjects to %s", n_subjects, out)
     return out
@@ -178,17 +188,14 @@ class _RecordStream:
             self.add(np.repeat(self.pending[:, -1:], self.record - self.pending.shape[1], axis=1))
 
 
-def _write_subject(path: Path, subject: int, presentation, ratings, seconds: float,
-                   effect: float, seed: int, quirks: bool, n_missing: int,
-                   courses: StimulusCourses | None = None):
-    """Write one session; return the Start_time (µs) of each presentation trial.
-
-    *ratings* are the subject's felt ratings ``(n_trials, 4)``, which drive the signals.
-    """
+def _write_subject(path: Path, subject: int, presentation, simulation: Simulation,
+                   seconds: float, seed: int, quirks: bool, n_missing: int):
+    """Write one session; return the Start_time (µs) of each presentation trial."""
     import pyedflib
 
     rng = subject_rng(seed, subject)
-    sim = SubjectSimulator(rng, effect, courses)
+    sim = simulation.subject(subject, rng)
+    n_segments = [0]  # the index of each segment of the session (the noise streams' key)
     sfreq = int(DEAP_SFREQ_BDF)
     labels, idle = _file_layout(subject, quirks)
     eeg_names = labels[:32]
@@ -202,26 +209,30 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
             return _ONSET_SYSTEM_BITS | code
         return idle | code
 
-    def segment(code: int, secs: float, v: float = 0.0, a: float = 0.0,
-                video: int | None = None) -> np.ndarray:
+    def segment(code: int, secs: float, video: int | None = None) -> np.ndarray:
         n = max(int(round(secs * sfreq)), 1)
-        # The video's stimulus-locked course; None outside videos.
-        course = None if video is None else sim.trial_course(video, n / sfreq)
+        key = n_segments[0]
+        n_segments[0] += 1
+        # The video's state (its ratings and stimulus-locked course); None outside videos.
+        state = None if video is None else sim.trial(video, n / sfreq)
+
+        def signal(modality, names=None):
+            return sim.signal(modality, names, sfreq, n, key, state)
+
         block = np.empty((len(labels), n))
-        block[:32] = sim.signal("eeg", eeg_names, sfreq, n, v, a, course=course)
-        bipolar = np.vstack([sim.signal("eog", None, sfreq, n, v, a, course=course),
-                             sim.signal("emg", None, sfreq, n, v, a, course=course)])
+        block[:32] = signal("eeg", eeg_names)
+        bipolar = np.vstack([signal("eog"), signal("emg")])
         # rows: hEOG, vEOG, zEMG, tEMG
         for x, (plus, minus) in zip(bipolar, DEAP_BDF_BIPOLAR.values()):
             common = 2.0 * rng.standard_normal(n)  # cancels in the difference
             block[labels.index(plus)] = common + x / 2
             block[labels.index(minus)] = common - x / 2
-        block[labels.index("GSR1")] = sim.signal("gsr", None, sfreq, n, v, a, course=course)[0]
+        block[labels.index("GSR1")] = signal("gsr")[0]
         for name in ("GSR2", "Erg1", "Erg2"):
             block[labels.index(name)] = rng.normal(0.0, 1.0, n)
-        block[labels.index("Resp")] = sim.signal("resp", None, sfreq, n, v, a, course=course)[0]
-        block[labels.index("Plet")] = sim.signal("ppg", None, sfreq, n, v, a, course=course)[0]
-        block[labels.index("Temp")] = sim.signal("temp", None, sfreq, n, v, a, course=course)[0]
+        block[labels.index("Resp")] = signal("resp")[0]
+        block[labels.index("Plet")] = signal("ppg")[0]
+        block[labels.index("Temp")] = signal("temp")[0]
         if len(labels) == 49:
             block[47] = 0.0  # the unlabelled extra channel ("-0" in MNE) carries nothing
         block[-1] = status_value(code)
@@ -245,10 +256,9 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
             for k, video in enumerate(presentation):
                 start_us.append(int(round(
                     (stream.n_written + stream.pending.shape[1] - first_code1) / sfreq * 1e6)))
-                v, a = (latent(r, 1.0, 9.0) for r in ratings[video, :2])
                 stream.add(segment(3, 5.0))
                 # a dropped onset: BioSemi keeps holding the fixation code through the video
-                stream.add(segment(3 if k in dropped else 4, seconds, v, a, video=int(video)))
+                stream.add(segment(3 if k in dropped else 4, seconds, video=int(video)))
                 stream.add(segment(5, 3.0))
                 stream.add(segment(1, float(rng.uniform(1.5, 4.0))))  # rating screen
             for code, secs in ((2, 1.0), (7, 1.0)):
@@ -263,7 +273,9 @@ def _write_subject(path: Path, subject: int, presentation, ratings, seconds: flo
 def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
                   effect: float = 2.0, seed: int = 0, *, quirks: bool = True,
                   subject_ids=None, missing_onsets=None, synchrony: float = 1.0,
-                  rating_bias: float = 0.0, verbose: bool | str | int | None = None) -> Path:
+                  rating_bias: float = 0.0, affect: str = "static",
+                  affect_share: float | None = None, control: str = "none",
+                  verbose: bool | str | int | None = None) -> Path:
     """Write synthetic original-DEAP recordings (``sXX.bdf``) and ``participant_ratings.csv``.
 
     Each file is a BioSemi BDF at 512 Hz holding one whole session in presentation
@@ -322,6 +334,17 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
     rating_bias : float
         SD of a per-participant offset of the ratings, as a fraction of the 1-9 range;
         it shifts the ratings in the CSV, not the signals. 0 turns it off.
+    affect : {"static", "dynamics"}
+        The affect model (see :mod:`physiosync.synthetic`): ``"static"`` (default),
+        per-trial gains beside a rating-free shared course; ``"dynamics"``, each
+        video's emotion is a trajectory that every viewer feels and that the
+        physiology follows moment by moment.
+    affect_share : float | None
+        ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
+        that is affect-related (default 0.5); the rest is affect-free.
+    control : {"none", "static-affect", "shuffled"}
+        ``affect="dynamics"`` only: a paired control that changes one part and keeps
+        every other draw (``synchrony=0`` is the third).
     %(verbose)s
 
     Returns
@@ -349,21 +372,22 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
         raise PhysioSyncError(f"n_trials must be an integer in [1, 40], got {n_trials!r}.")
     if not seconds > 0:
         raise PhysioSyncError(f"seconds must be positive, got {seconds!r}.")
-    synchrony, rating_bias = check_simulation_options(synchrony, rating_bias)
+    options = check_simulation_options(synchrony, rating_bias, affect=affect,
+                                       affect_share=affect_share, control=control)
     missing = {28: 3} if quirks else {}
     missing.update({int(k): int(v) for k, v in (missing_onsets or {}).items()})
     out.mkdir(parents=True, exist_ok=True)
-    draw = simulate_ratings(seed, max(ids), n_trials, low=1.0, high=9.0, integer=False,
-                            n_scales=4, rating_bias=rating_bias)
-    ratings = draw.reported
-    courses = StimulusCourses(seed, synchrony)
+    video_seconds = max(int(round(seconds * DEAP_SFREQ_BDF)), 1) / DEAP_SFREQ_BDF
+    simulation = Simulation(seed, options, effect, max(ids), n_trials, video_seconds,
+                            low=1.0, high=9.0, integer=False, n_scales=4)
+    ratings = simulation.reported
     rows = []
     for s in progress(sorted(ids), desc="synthetic DEAP BDF"):
         order_rng = np.random.default_rng([int(seed), int(s), 1])
         presentation = order_rng.permutation(n_trials)
         n_missing = min(max(missing.get(s, 0), 0), n_trials - 1)
-        start_us = _write_subject(out / f"s{s:02d}.bdf", s, presentation, draw.felt[s - 1],
-                                  seconds, effect, seed, quirks, n_missing, courses)
+        start_us = _write_subject(out / f"s{s:02d}.bdf", s, presentation, simulation,
+                                  seconds, seed, quirks, n_missing)
         familiarity = order_rng.integers(1, 6, n_trials).astype(float)
         if quirks and s in _NO_FAMILIARITY:
             familiarity[:] = np.nan

@@ -12,8 +12,8 @@ from ..datasets._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, D
 from ..datasets.dreamer import (FILE_NAME, MODALITY_FIELDS, N_SUBJECTS, N_TRIALS, SCORE_FIELDS,
                                 SIGNAL_FIELDS)
 from ..exceptions import PhysioSyncError
-from ._simulate import (StimulusCourses, SubjectSimulator, check_simulation_options, check_sizes,
-                        latent, simulate_ratings, subject_rng)
+from ._dynamics import Simulation
+from ._simulate import check_simulation_options, check_sizes, subject_rng
 
 __all__ = ["make_dreamer", "synthetic_clip_seconds"]
 
@@ -57,7 +57,9 @@ def _cell_of(items, shape) -> np.ndarray:
 def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 10.0,
                  effect: float = 2.0, seed: int = 0, *,
                  baseline_seconds: float = DREAMER_BASELINE_S, synchrony: float = 1.0,
-                 rating_bias: float = 0.0, verbose: bool | str | int | None = None) -> Path:
+                 rating_bias: float = 0.0, affect: str = "static",
+                 affect_share: float | None = None, control: str = "none",
+                 verbose: bool | str | int | None = None) -> Path:
     """Write a synthetic ``DREAMER.mat`` with the exact struct layout of the release.
 
     The file is a zlib-compressed MATLAB v5 MAT-file that ``scipy.io.loadmat`` reads in
@@ -93,6 +95,15 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
     rating_bias : float
         SD of a per-participant offset of the scores, as a fraction of the 1-5 range;
         it shifts the scores, not the signals. 0 turns it off.
+    affect : {"static", "dynamics"}
+        The affect model (see :mod:`physiosync.synthetic`); ``"dynamics"``: each
+        clip's emotion is a trajectory that every viewer feels and that the EEG and
+        ECG follow moment by moment.
+    affect_share : float | None
+        ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
+        that is affect-related (default 0.5).
+    control : {"none", "static-affect", "shuffled"}
+        ``affect="dynamics"`` only: a paired control.
     %(verbose)s
 
     Returns
@@ -104,7 +115,8 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
     import scipy.io
 
     check_sizes(n_subjects, n_trials, seconds, N_SUBJECTS, N_TRIALS)
-    synchrony, rating_bias = check_simulation_options(synchrony, rating_bias)
+    options = check_simulation_options(synchrony, rating_bias, affect=affect,
+                                       affect_share=affect_share, control=control)
     if not baseline_seconds > 0:
         raise PhysioSyncError(f"baseline_seconds must be positive, got {baseline_seconds!r}.")
     out = Path(out).expanduser()
@@ -113,28 +125,26 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
 
     rate_eeg, rate_ecg = DREAMER_SFREQ["eeg"], DREAMER_SFREQ["ecg"]
     clip_s = synthetic_clip_seconds(n_trials, seconds, seed)
-    draw = simulate_ratings(seed, n_subjects, n_trials, low=1, high=5, integer=True,
-                            n_scales=3, rating_bias=rating_bias)
-    scores = draw.reported
-    courses = StimulusCourses(seed, synchrony)
+    simulation = Simulation(seed, options, effect, n_subjects, n_trials, clip_s.astype(float),
+                            low=1, high=5, integer=True, n_scales=3)
+    scores = simulation.reported
     n_base = {"eeg": int(round(baseline_seconds * rate_eeg)),
               "ecg": int(round(baseline_seconds * rate_ecg))}
     subjects = []
     for s in progress(range(1, n_subjects + 1), desc="synthetic DREAMER"):
         rng = subject_rng(seed, s)
-        sim = SubjectSimulator(rng, effect, courses)
+        sim = simulation.subject(s, rng)
         dc = 4200.0 + rng.normal(0.0, 80.0, len(DREAMER_EEG))
         age = str(int(rng.integers(22, 34)))
         gender = "male" if rng.random() < 14 / 23 else "female"
         parts = {m: {"baseline": [], "stimuli": []} for m in ("eeg", "ecg")}
         for t in range(n_trials):
-            v, a = (latent(r, 1.0, 5.0) for r in draw.felt[s - 1, t, :2])
-            course = sim.trial_course(t, float(clip_s[t]))  # shared by the EEG and the ECG
+            state = sim.trial(t, float(clip_s[t]))  # shared by the EEG and the ECG
             for m, names, rate in (("eeg", DREAMER_EEG, rate_eeg), ("ecg", DREAMER_ECG, rate_ecg)):
                 offset = dc[:, None] if m == "eeg" else 0.0
-                base = sim.signal(m, names, rate, n_base[m], 0.0, 0.0) + offset
-                stim = sim.signal(m, names, rate, int(clip_s[t] * rate), v, a,
-                                  course=course) + offset
+                base = sim.signal(m, names, rate, n_base[m], 2 * t) + offset
+                stim = sim.signal(m, names, rate, int(clip_s[t] * rate), 2 * t + 1,
+                                  state) + offset
                 parts[m]["baseline"].append(base.T)  # (samples x channels), time-major
                 parts[m]["stimuli"].append(stim.T)
         subject = {"Age": age, "Gender": gender}
