@@ -51,3 +51,20 @@ def test_timm_stand_in_of_the_authors_harness(monkeypatch):
     assert w.abs().max() <= 2.0 and abs(float(w.std()) - 0.02) < 0.002
     for name in ("timm", "timm.models", "timm.models.layers"):
         monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def test_label_efficiency_benchmark_runs_and_tabulates(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"), "--quick",
+         "--out", str(tmp_path / "le.md"), "--data-seeds", "1", "--train-seeds", "1",
+         "--conditions", "dynamics", "--protocols", "within-trial-kfold",
+         "--pipelines", "physiosync,bandpower", "--subjects", "3", "--trials", "8",
+         "--seconds", "10", "--folds", "2", "--budgets", "2,all", "--threads", "1",
+         "--scratch", str(tmp_path)], capture_output=True, text=True, timeout=280)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (run,) = json.loads((tmp_path / "le.json").read_text())
+    assert run["budgets"] == ["2", "all"] and run["condition"] == "dynamics"
+    assert set(run["pipelines"]) == {"physiosync", "bandpower"}
+    assert run["pipelines"]["bandpower"]["auc_difference"] is not None
+    table = (tmp_path / "le.md").read_text()
+    assert "| dynamics | bandpower |" in table and "### within-trial-kfold" in table
