@@ -185,3 +185,24 @@ def test_batched_folds_on_cuda_give_the_separate_runs():
     for (_, hb), (_, hs) in zip(batched, separate):
         np.testing.assert_allclose([h["loss"] for h in hb], [h["loss"] for h in hs],
                                    rtol=1e-4)
+
+
+def test_batched_folds_record_the_held_out_diagnostic_of_the_separate_runs():
+    torch.set_num_threads(1)
+    data, cfg = tiny_slots(), tiny_pretrain()
+    masks = _masks(data.shape, 2)
+    held = [~m for m in masks]  # each fold's own missing trial
+    batched = pretrain_folds(data, cfg, allowed=masks, device="cpu", held_out=held,
+                             held_out_every=2)
+    plain = pretrain_folds(data, cfg, allowed=masks, device="cpu")
+    for (mb, hb), (mp, hp), m, h in zip(batched, plain, masks, held):
+        _, hs = pretrain(data, cfg, allowed=m, held_out=h, held_out_every=2, device="cpu")
+        points = [e for e in hb if "held_out" in e]
+        assert [e["step"] for e in points] == [0, 2, 4, 5]
+        assert hb[0]["held_out"] == pytest.approx(hs[0]["held_out"], rel=1e-5)  # same start
+        for eb, es in zip(points, [e for e in hs if "held_out" in e]):
+            assert eb["held_out"]["loss"] == pytest.approx(es["held_out"]["loss"], rel=1e-2)
+        # the diagnostic leaves the batched training untouched
+        assert [e["loss"] for e in hb] == [e["loss"] for e in hp]
+        for k, v in mb.state_dict().items():
+            assert torch.equal(v, mp.state_dict()[k]), k

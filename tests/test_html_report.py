@@ -483,3 +483,39 @@ def test_suite_table_without_permutations_says_why_p_is_missing():
     assert "protocol.permutations is 0" in table
     # comparisons missing from the report: the difference reads n/a, not a crash
     assert "<td>n/a</td><td>n/a</td>" in table
+
+
+def test_curves_show_the_held_out_diagnostic_beside_the_training_loss(monkeypatch):
+    import physiosync.reporting.html as html_report
+    from physiosync.reporting.text import held_out_sentence
+
+    drawn = []
+    monkeypatch.setattr(html_report, "_png_uri", lambda fig: drawn.append(fig) or "data:,")
+    held = {"cells": "the fold's validation units", "units": 16, "group_size": 2,
+            "step": [0, 5, 9], "loss": [17.7, 16.0, 14.4],
+            "temporal_eeg": [6.1, 5.6, 5.2], "retrieval_temporal_eeg": [0.16, 0.2, 0.29],
+            "collapsed": {"loss": 9.59, "temporal_eeg": 4.80},
+            "random_encoder": {"loss": 17.7, "temporal_eeg": 6.1,
+                               "retrieval_temporal_eeg": 0.16},
+            "chance": {"retrieval_temporal_eeg": 1 / 11}}
+    pipe = {"curves": {"pretrain": {"long": [
+        {"fold": 0, "step": [0, 1, 2], "loss": [12.0, 8.0, 3.0], "collapsed": 9.59,
+         "held_out": held}]}}}
+    page = html_report._curves_section({"physiosync": pipe})
+    assert "held-out cells the encoder never trains on" in page
+    axes = drawn[0].axes
+    assert [ax.get_title() for ax in axes] == ["(a) pre-training, training batches",
+                                               "(c) pre-training, held-out cells",
+                                               "(d) held-out retrieval accuracy"]
+    levels = sorted(round(float(ln.get_ydata()[0]), 2) for ln in axes[1].get_lines()
+                    if len(set(ln.get_ydata())) == 1)
+    assert levels == [9.59, 17.7]  # collapsed and random encoder
+    text = held_out_sentence(pipe)
+    assert "held-out loss 14.40 (random encoder 17.70, collapsed 9.59)" in text
+    assert "retrieval temporal_eeg 0.290 (random 0.160, chance 0.091)" in text
+    # a run without held-out cells says why; older fold files have no sentence
+    pipe["curves"]["pretrain"]["long"][0]["held_out"] = {"cells": "no held-out cells: x"}
+    assert held_out_sentence(pipe) == "no held-out diagnostic: no held-out cells: x."
+    assert "no held-out cells: x" in html_report._curves_section({"physiosync": pipe})
+    del pipe["curves"]["pretrain"]["long"][0]["held_out"]
+    assert held_out_sentence(pipe) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -609,3 +610,80 @@ def test_bf16_autocast_runs_on_the_cpu_close_to_float32(strong_deap_slots):
     np.testing.assert_allclose(b, a, rtol=0.05)
     with pytest.raises(PhysioSyncError, match="Invalid amp 'fp8'"):
         tiny(amp="fp8")
+
+
+# ------------------------------------------------------------------ held-out diagnostic
+def _held_split(shape):
+    """Subjects 0-3 train, 4-5 held out (group_size 1: two held-out subjects per slot)."""
+    held = np.zeros(shape, dtype=bool)
+    held[4:] = True
+    return ~held, held
+
+
+def test_held_out_diagnostic_leaves_the_training_bit_identical(tmp_path):
+    from _tiny import tiny_slots
+
+    data = tiny_slots()
+    allowed, held = _held_split(data.shape)
+    cfg = tiny(steps=7, group_size=1, eeg_dropout=0.2, projector_dropout=0.2)
+    plain, h_plain = pretrain(data, cfg, allowed=allowed, device="cpu", verbose=False)
+    diag, h_diag = pretrain(data, cfg, allowed=allowed, held_out=held, held_out_every=3,
+                            device="cpu", verbose=False)
+    assert_same_weights(plain, diag)  # running statistics of batch norm included
+    assert strip(h_plain) == [{k: v for k, v in e.items() if k != "held_out"}
+                              for e in strip(h_diag)]
+    assert [e["step"] for e in h_diag if "held_out" in e] == [0, 3, 6]
+    point = h_diag[0]["held_out"]
+    assert list(point) == ["loss", *TERMS[1:], *(f"retrieval_{t}" for t in TERMS[1:])]
+    assert point["loss"] == pytest.approx(0.5 * point["temporal_eeg"]
+                                          + 0.5 * point["temporal_pps"] + point["cmca"],
+                                          rel=1e-5)
+    assert all(0 <= point[f"retrieval_{t}"] <= 1 for t in TERMS[1:])
+    # the held-out points of a resumed run are those of the uninterrupted one
+    ckpt = tmp_path / "held.pt"
+    pretrain(data, tiny(steps=4, group_size=1, eeg_dropout=0.2, projector_dropout=0.2,
+                        checkpoint_every=2), allowed=allowed, held_out=held, held_out_every=3,
+             checkpoint=ckpt, device="cpu", verbose=False)
+    resumed, h_res = pretrain(data, replace(cfg, checkpoint_every=2), allowed=allowed,
+                              held_out=held, held_out_every=3, checkpoint=ckpt, device="cpu",
+                              verbose=False)
+    assert_same_weights(resumed, diag)
+    assert strip(h_res) == strip(h_diag)
+    # a checkpoint written with other held-out cells is not resumed as this run's
+    with pytest.raises(CheckpointError):
+        pretrain(data, replace(cfg, checkpoint_every=2), allowed=allowed, held_out=None,
+                 checkpoint=ckpt, device="cpu", verbose=False)
+
+
+def test_held_out_cells_never_include_training_cells_and_key_the_cache():
+    from _tiny import tiny_slots
+
+    data = tiny_slots()
+    allowed, held = _held_split(data.shape)
+    cfg = tiny(group_size=1)
+    # every cell "held out": the training ones are dropped, the rest still fill a batch
+    _, hist = pretrain(data, cfg, allowed=allowed, held_out=np.ones(data.shape, bool),
+                       device="cpu", verbose=False)
+    _, ref = pretrain(data, cfg, allowed=allowed, held_out=held, device="cpu", verbose=False)
+    assert hist[0]["held_out"] == ref[0]["held_out"]
+    with pytest.raises(PhysioSyncError, match="held-out cells cannot fill"):
+        pretrain(data, cfg, allowed=allowed, held_out=allowed, device="cpu", verbose=False)
+    cache = {}
+    pretrain_encoders(data, cfg, which=("long",), allowed=allowed, cache=cache, device="cpu")
+    pretrain_encoders(data, cfg, which=("long",), allowed=allowed, held_out=held, cache=cache,
+                      device="cpu")
+    assert len(cache) == 2  # the held-out cells change the stored history
+
+
+def test_retrieval_accuracy_levels():
+    from physiosync.models.losses import retrieval_accuracy, retrieval_chance
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(6, 8, generator=g)
+    assert retrieval_accuracy(a, a + 0.01 * torch.randn(6, 8, generator=g)).item() == 1.0
+    assert retrieval_accuracy(torch.ones(6, 8), torch.ones(6, 8)).item() == 0.0  # ties miss
+    rand = [retrieval_accuracy(torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g))
+            for _ in range(400)]
+    assert float(torch.stack(rand).mean()) == pytest.approx(retrieval_chance(6, "cmca"),
+                                                            abs=0.02)
+    assert retrieval_chance(6, "cmca", "same-subject") == 1 / 23

@@ -30,11 +30,11 @@ from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError
 from ..params import ONE_CLASS_RULES, PRETRAIN_OBJECTIVES, FinetuneConfig
 from ..training.finetune import channel_importance, finetune, predict_proba
-from ..models.losses import collapsed_loss
+from ..models.losses import collapsed_loss, retrieval_chance
 from .metrics import classification_metrics, model_chance_levels, trial_vote
 from ..params import PretrainConfig
 from ..exceptions import TrainingDivergedError
-from ..training.pretrain import pretrain_encoders
+from ..training.pretrain import held_out_sampler, pretrain_encoders
 from .protocols import Fold, check_disjoint
 from ..training.sampling import SlotData
 from .._utils import atomic_write, fingerprint
@@ -132,6 +132,35 @@ def _curve(history: list, x: str, *ys: str) -> dict:
     for y in ys:
         if any(y in h for h in history):
             out[y] = [h.get(y) for h in history]
+    return out
+
+
+#: What the held-out diagnostic of pre-training measures (``PhysioSyncRunner(held_out=)``).
+HELD_OUT_CHOICES = ("unused", "val", "none")
+
+
+def _held_out_curve(hist: list, cfg: PretrainConfig, variant: str, what: str, n_units: int,
+                    group_size: int) -> dict:
+    """The ``held_out`` curve of a run: its held-out points and their reference levels.
+
+    ``collapsed``: per term ``2 log(candidates)`` (``-2 log(chance)``), and the weighted
+    total of :func:`~physiosync.models.losses.collapsed_loss` for ``loss``;
+    ``random_encoder``: the step-0 point (the initial weights), when the history has it;
+    ``chance``: ``1 / candidates`` per retrieval accuracy.
+    """
+    points = [h for h in hist if isinstance(h.get("held_out"), dict)]
+    names = list(points[0]["held_out"]) if points else []
+    out = {"cells": what, "units": n_units, "group_size": group_size,
+           "step": [h["step"] for h in points],
+           **{k: [h["held_out"].get(k) for h in points] for k in names}}
+    terms = [k for k in names if k != "loss" and not k.startswith("retrieval_")]
+    chance = {f"retrieval_{t}": retrieval_chance(cfg.batch_slots, t, variant) for t in terms}
+    weights = dict(zip(("temporal_eeg", "temporal_pps", "cmca"), cfg.loss_weights))
+    collapsed = {t: -2.0 * float(np.log(chance[f"retrieval_{t}"])) for t in terms}
+    collapsed["loss"] = sum(weights[t] * collapsed[t] for t in terms)
+    out.update(collapsed=collapsed, chance=chance)
+    if points and points[0]["step"] == 0:
+        out["random_encoder"] = dict(points[0]["held_out"])
     return out
 
 
@@ -266,8 +295,11 @@ class PhysioSyncRunner(FoldRunner):
                  short_config: PretrainConfig | None = None,
                  finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
                  importance: bool = True, device=None, pretrain_cache: dict | None = None,
-                 objective: str = "ls-tcl", compile: str | None = None):
+                 objective: str = "ls-tcl", compile: str | None = None,
+                 held_out: str = "unused"):
         check_option("objective", objective, PRETRAIN_OBJECTIVES)
+        check_option("held_out", held_out, HELD_OUT_CHOICES)
+        self.held_out = held_out
         self.n_sub = n_sub
         self.long_config = long_config or PretrainConfig()
         self.short_config = short_config or self.long_config
@@ -286,6 +318,8 @@ class PhysioSyncRunner(FoldRunner):
               "do_pretrain": self.do_pretrain, "importance": self.importance}
         if self.objective != "ls-tcl":  # LS-TCL fold keys stay as they were
             hp["objective"] = self.objective
+        if self.held_out == "val":  # it changes what pre-training sees
+            hp["held_out"] = self.held_out
         return hp
 
     def _encoders(self) -> list:
@@ -294,12 +328,52 @@ class PhysioSyncRunner(FoldRunner):
         return [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
                 if used]
 
-    @staticmethod
-    def _allowed(data: SlotData, fold: Fold) -> np.ndarray:
-        """The cells the fold's pre-training may draw: its ``pretrain`` units'."""
+    def _allowed(self, data: SlotData, fold: Fold) -> np.ndarray:
+        """The cells the fold's pre-training may draw: its ``pretrain`` units' (less its
+        validation units' with ``held_out="val"``)."""
         allowed = np.zeros(data.shape, dtype=bool)
         allowed[tuple(data.cells(fold.pretrain).T)] = True
+        if self.held_out == "val" and len(fold.val):
+            allowed[tuple(data.cells(fold.val).T)] = False
         return allowed
+
+    def _held_out(self, data: SlotData, fold: Fold) -> tuple:
+        """``(mask, what, n_units)``: the cells of the fold's held-out diagnostic.
+
+        ``"unused"``: the units in no partition the fold trains or tests on (neither
+        ``pretrain`` nor ``test``). Every protocol but ``subject-stimulus-kfold``
+        pre-trains on all its non-test units, validation units included, so only that
+        one leaves such units: its held-out subjects on the training stimuli and its
+        training subjects on the held-out stimuli. ``"val"``: the validation units,
+        which :meth:`_allowed` then keeps out of pre-training. Test units never.
+        ``mask`` is None when nothing is held out; ``what`` then says why.
+        """
+        if self.held_out == "none":
+            return None, "not measured (held_out='none')", 0
+        if self.held_out == "val":
+            units, what = np.asarray(fold.val).reshape(-1, 2), "the fold's validation units"
+        else:
+            desc = data.description
+            every = {(int(a), int(b)) for a, b in zip(desc["subject"], desc["trial"])}
+            used = {tuple(map(int, u)) for part in (fold.pretrain, fold.test)
+                    for u in np.asarray(part).reshape(-1, 2)}
+            units = np.array(sorted(every - used), dtype=np.int64).reshape(-1, 2)
+            what = ("units in no partition of the fold (neither pre-trained on nor tested: "
+                    "held-out subjects on training stimuli, training subjects on held-out "
+                    "stimuli)")
+        if not len(units) or fold.leaky:
+            return None, ("no held-out cells: the fold pre-trains on every unit it does not "
+                          "test (validation units included); held_out='val' keeps the "
+                          "validation units out of pre-training to measure them"), 0
+        mask = np.zeros(data.shape, dtype=bool)
+        mask[tuple(data.cells(units).T)] = True
+        return mask & data.valid, what, len(units)
+
+    def _run_held_out(self, mask, cfg: PretrainConfig, sub: int):
+        """*mask* if it fills a held-out batch of the run *cfg*, else None."""
+        if mask is None or held_out_sampler(mask, cfg, n_sub=sub) is None:
+            return None
+        return mask
 
     def pretrain_folds(self, data: SlotData, folds: list) -> None:
         """Pre-train the encoders of several folds together, into :attr:`pretrain_cache`.
@@ -315,12 +389,14 @@ class PhysioSyncRunner(FoldRunner):
         if not self.do_pretrain or self.pretrain_cache is None:
             return
         masks = [self._allowed(data, fold) for fold in folds]
+        held = [self._held_out(data, fold)[0] for fold in folds]
         mods = self.finetune_config.modalities
         for name in self._encoders():
             sub, cfg = (1, self.long_config) if name == "long" else (self.n_sub,
                                                                      self.short_config)
-            keys = [encoder_cache_key(a, name, sub, cfg, mods, self.device, self.objective)
-                    for a in masks]
+            run_held = [self._run_held_out(h, cfg, sub) for h in held]
+            keys = [encoder_cache_key(a, name, sub, cfg, mods, self.device, self.objective, h)
+                    for a, h in zip(masks, run_held)]
             todo = [k for k, key in enumerate(keys) if key not in self.pretrain_cache]
             if not todo:
                 continue
@@ -328,7 +404,8 @@ class PhysioSyncRunner(FoldRunner):
                                   modalities=mods, device=self.device,
                                   objective=self.objective, compile=self.compile,
                                   labels=[f"fold {folds[k].fold}, {name}-window pre-training"
-                                          for k in todo])
+                                          for k in todo],
+                                  held_out=[run_held[k] for k in todo])
             for k, run in zip(todo, runs):
                 self.pretrain_cache[keys[k]] = run
 
@@ -339,21 +416,34 @@ class PhysioSyncRunner(FoldRunner):
         if not self.do_pretrain:
             return
         ft = self.finetune_config
-        encoders = pretrain_encoders(data, self.long_config, self.short_config,
-                                     n_sub=self.n_sub, which=self._encoders(),
-                                     allowed=self._allowed(data, fold),
-                                     modalities=ft.modalities, device=self.device,
-                                     context=f"fold {fold.fold}", cache=self.pretrain_cache,
-                                     objective=self.objective, compile=self.compile)
-        for name, (self._pre[name], hist) in encoders.items():
-            cfg = self.long_config if name == "long" else self.short_config
-            # The loss of a collapsed encoder: a run that stays above it learnt nothing.
+        mask, what, n_units = self._held_out(data, fold)
+        for name in self._encoders():
+            sub, cfg = (1, self.long_config) if name == "long" else (self.n_sub,
+                                                                     self.short_config)
+            run_held = self._run_held_out(mask, cfg, sub)
+            # one call per encoder: each run's held-out cells must fill its own batches
+            self._pre[name], hist = pretrain_encoders(
+                data, self.long_config, self.short_config, n_sub=self.n_sub, which=(name,),
+                allowed=self._allowed(data, fold), modalities=ft.modalities,
+                device=self.device, context=f"fold {fold.fold}", cache=self.pretrain_cache,
+                objective=self.objective, compile=self.compile, held_out=run_held)[name]
+            # The training loss of a collapsed encoder. Below it on the training batches
+            # is no evidence of learning (an encoder can memorise its windows); the
+            # held-out curve is.
             collapsed = collapsed_loss(
                 cfg.batch_slots, loss_weights=cfg.loss_weights, cmca_variant=cfg.cmca_variant,
                 has_pps=len(tuple(ft.modalities or data.modalities)) > 1,
                 objective=self.objective)
-            self._curves["pretrain"][name] = {**_curve(hist, "step", "loss"),
-                                              "collapsed": collapsed}
+            curve = {**_curve(hist, "step", "loss"), "collapsed": collapsed}
+            if run_held is not None:
+                curve["held_out"] = _held_out_curve(
+                    hist, cfg, cfg.cmca_variant, what, n_units,
+                    held_out_sampler(run_held, cfg, n_sub=sub).group_size)
+            else:
+                curve["held_out"] = {"cells": what if mask is None else (
+                    f"{what}: too few to fill a batch of {cfg.batch_slots} slots seen by "
+                    "2 held-out subjects each"), "units": n_units}
+            self._curves["pretrain"][name] = curve
 
     def fit_predict(self, data: SlotData, train, val, test, *, n_classes: int,
                     subject: int | None) -> np.ndarray:
@@ -380,7 +470,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
              importance: bool = True, device=None, pretrain_cache: dict | None = None,
              objective: str = "ls-tcl", compile: str | None = None,
-             verbose: bool | str | int | None = None):
+             held_out: str = "unused", verbose: bool | str | int | None = None):
     """Pre-train, fine-tune and predict one fold (:class:`PhysioSyncRunner`).
 
     Parameters
@@ -420,6 +510,16 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     compile : {None, "default", "reduce-overhead", "max-autotune"}
         Compile the pre-training step (see :func:`~physiosync.training.pretrain.pretrain`).
         Like *device*, it is not part of the fold key.
+    held_out : {"unused", "val", "none"}
+        The cells of the held-out diagnostic of pre-training (the ``held_out`` curves),
+        never test units. ``"unused"`` (default): the units the fold neither
+        pre-trains on nor tests; only ``subject-stimulus-kfold`` leaves any (its
+        held-out subjects on training stimuli, its training subjects on held-out
+        stimuli), since the other protocols pre-train on every non-test unit,
+        validation units included. ``"val"``: the fold's validation units, which are
+        then removed from pre-training (this changes the pre-trained encoders, and is
+        part of the fold key). ``"none"``: no diagnostic. Either way the training of a
+        run is bit-identical with or without the diagnostic.
     %(verbose)s
         It covers the pre-training steps and the fine-tuning epochs and their bars.
 
@@ -428,16 +528,32 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     predictions : DataFrame
         As in :func:`run_fold_with`.
     details : dict
-        ``curves`` (``pretrain`` per encoder: ``step``/``loss`` and ``collapsed``, the
-        loss of a collapsed encoder, see :func:`~physiosync.models.losses.collapsed_loss`;
-        ``finetune`` per model: ``epoch``/``train_loss``/``val_loss``) and
-        ``channel_importance`` (EEG, summing to 1, or None).
+        ``curves`` and ``channel_importance`` (EEG, summing to 1, or None).
+        ``curves["pretrain"]`` holds, per encoder (``"long"``, ``"short"``):
+
+        - ``step``, ``loss``: the **training** loss of every step, on the batches the
+          encoder trains on, and ``collapsed``, the loss of a collapsed encoder
+          (:func:`~physiosync.models.losses.collapsed_loss`). A training loss below it
+          is no evidence of learning: an encoder can memorise its windows;
+        - ``held_out``: the diagnostic on cells the encoder never trains on (see
+          *held_out*). ``cells`` (what was held out, or why nothing was) and ``units``
+          (how many); when measured, also ``group_size`` (subjects per side of its
+          batches), ``step``, ``loss`` (weighted total), the unweighted terms
+          (``temporal_eeg``, ``temporal_pps``, ``cmca``) and ``retrieval_<term>`` (top-1
+          accuracy of the true partner among the term's candidates) at the evaluated
+          steps, and their reference levels: ``collapsed`` (per term and ``loss``),
+          ``random_encoder`` (the values at step 0, the initial weights) and ``chance``
+          (per ``retrieval_<term>``, 1 / candidates). Fold files written before it have
+          no ``held_out``.
+
+        ``curves["finetune"]`` holds, per model, ``subject`` and
+        ``epoch``/``train_loss``/``val_loss``.
     """
     model = PhysioSyncRunner(n_sub=n_sub, long_config=long_config, short_config=short_config,
                              finetune_config=finetune_config, do_pretrain=do_pretrain,
                              importance=importance, device=device,
                              pretrain_cache=pretrain_cache, objective=objective,
-                             compile=compile)
+                             compile=compile, held_out=held_out)
     return run_fold_with(data, fold, model=model, per_subject=per_subject, one_class=one_class,
                          val_size=val_size, seed=seed)
 

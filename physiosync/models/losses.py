@@ -28,7 +28,8 @@ from ..exceptions import PhysioSyncError
 from ..params import CMCA_PAIRINGS, CMCA_VARIANTS, PRETRAIN_OBJECTIVES
 from .encoders import ShapeError
 
-__all__ = ["nt_xent", "cmca", "pretrain_loss", "pretrain_loss_parts", "collapsed_loss"]
+__all__ = ["nt_xent", "cmca", "pretrain_loss", "pretrain_loss_parts", "collapsed_loss",
+           "retrieval_accuracy", "retrieval_parts", "retrieval_chance"]
 
 
 def _check_temperature(temperature: float) -> None:
@@ -260,6 +261,93 @@ def pretrain_loss_parts(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
     scale = {"temporal_eeg": w_eeg, "temporal_pps": w_pps, "cmca": w_cmca}
     total = sum(scale[k] * v for k, v in parts.items())
     return total, {**{k: v.detach() for k, v in parts.items()}, "total": total.detach()}
+
+
+def _retrieved(sim_ab: torch.Tensor, sim_aa: torch.Tensor) -> torch.Tensor:
+    # Anchor a_i retrieves its partner when a_i.b_i beats every other candidate of its
+    # NT-Xent row: a_i.b_j (j != i) and a_i.a_j (j != i). Strictly: ties (a collapsed
+    # encoder) count as misses.
+    n = sim_aa.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=sim_aa.device)
+    pos = sim_ab.diagonal()
+    rivals = torch.cat((sim_ab.masked_fill(eye, float("-inf")),
+                        sim_aa.masked_fill(eye, float("-inf"))), dim=1)
+    return (pos > rivals.amax(dim=1)).float().mean()
+
+
+def retrieval_accuracy(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Top-1 retrieval of the positive among the candidates of :func:`nt_xent`.
+
+    Anchor ``a_i`` retrieves its partner when its cosine similarity with ``b_i`` is
+    strictly larger than with each of the other ``2B - 2`` candidates of its NT-Xent
+    row (``b_j`` and ``a_j``, ``j != i``); symmetrically for ``b_i``. The result is the
+    mean over both directions: 1 for perfectly aligned pairs, 0 for a collapsed encoder
+    (every similarity tied), about ``1 / (2B - 1)`` for unrelated rows
+    (:func:`retrieval_chance`).
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        ``(B, D)``; row i of *a* and row i of *b* are a positive pair.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d float32 tensor in ``[0, 1]``, on the inputs' device.
+    """
+    _check_pair("retrieval_accuracy", a, b)
+    u = F.normalize(a.float(), dim=1)
+    v = F.normalize(b.float(), dim=1)
+    sim_ab = u @ v.T
+    return 0.5 * (_retrieved(sim_ab, u @ u.T) + _retrieved(sim_ab.T, v @ v.T))
+
+
+def retrieval_parts(z_eeg: torch.Tensor | None, z_pps: torch.Tensor | None,
+                    e: torch.Tensor | None = None, p: torch.Tensor | None = None, *,
+                    weights: Sequence[float] = (0.5, 0.5, 1.0),
+                    cmca_variant: str = "cross-subject") -> dict[str, torch.Tensor]:
+    """:func:`retrieval_accuracy` of each contrastive term of :func:`pretrain_loss_parts`.
+
+    Same inputs, same pairings: the temporal terms pair row i with row B + i of each
+    modality's projection; CM-CA ``"cross-subject"`` averages the accuracies of its two
+    swapped NT-Xents (group-1 peripheral with group-2 EEG, group-1 EEG with group-2
+    peripheral), ``"same-subject"`` pairs each row's EEG with its peripheral signal.
+
+    Returns
+    -------
+    accuracies : dict of str -> torch.Tensor
+        ``"temporal_eeg"``, ``"temporal_pps"``, ``"cmca"`` (the terms with a non-zero
+        weight), each a 0-d tensor; chance is :func:`retrieval_chance`.
+    """
+    w_eeg, w_pps, w_cmca = _check_weights(weights)
+    out: dict[str, torch.Tensor] = {}
+    for key, weight, z in (("temporal_eeg", w_eeg, z_eeg), ("temporal_pps", w_pps, z_pps)):
+        if weight:
+            if z is None:
+                raise PhysioSyncError(f"The {key} term has weight {weight} but its input is None.")
+            half = z.shape[0] // 2
+            out[key] = retrieval_accuracy(z[:half], z[half:])
+    if w_cmca:
+        if cmca_variant == "same-subject":
+            out["cmca"] = retrieval_accuracy(e, p)
+        else:
+            half = e.shape[0] // 2
+            out["cmca"] = 0.5 * (retrieval_accuracy(p[:half], e[half:])
+                                 + retrieval_accuracy(e[:half], p[half:]))
+    return out
+
+
+def retrieval_chance(batch_slots: int, term: str, cmca_variant: str = "cross-subject"
+                     ) -> float:
+    """Chance level of :func:`retrieval_parts` for *term*: one over the candidates.
+
+    An NT-Xent row over ``n`` pairs has ``2n - 1`` candidates: ``1 / (2B - 1)`` for
+    the temporal terms and cross-subject CM-CA, ``1 / (4B - 1)`` for same-subject
+    CM-CA (2B rows per side). A collapsed encoder's loss for that term is
+    ``2 log`` of the candidates, i.e. ``-2 log(chance)``.
+    """
+    n = 2 * batch_slots if term == "cmca" and cmca_variant == "same-subject" else batch_slots
+    return 1.0 / (2 * n - 1)
 
 
 def collapsed_loss(batch_slots: int, *, loss_weights: Sequence[float] = (0.5, 0.5, 1.0),

@@ -27,7 +27,8 @@ from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
                    _one_class_sentence, _table_cells, _table_header, _table_notes,
-                   _real, label_efficiency_table, metric_label, model_selection_sentence,
+                   _real, held_out_sentence, label_efficiency_table, metric_label,
+                   model_selection_sentence,
                    pipeline_table)
 
 __all__ = ["render_html", "write_html_report"]
@@ -282,6 +283,9 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
         chosen = model_selection_sentence(pipe)
         if chosen:
             blocks.append(f"<p>Hyper-parameters: {_esc(chosen)}</p>")
+        held = held_out_sentence(pipe)
+        if held:
+            blocks.append(f"<p>Pre-training, held out: {_esc(held)}</p>")
         blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe, n_classes))}.</p>")
         keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
         rows = []
@@ -571,6 +575,53 @@ def _collect_curves(pipes: dict):
     return pre, fine
 
 
+def _collect_held_out(pipes: dict):
+    """``(measured, notes)``: ``[(label, held_out entry)]`` of the pre-training runs whose
+    held-out diagnostic has points, and the distinct ``cells`` texts of those without."""
+    measured, notes = [], []
+    for name, pipe in pipes.items():
+        for kind, entries in _dict(_dict(pipe.get("curves")).get("pretrain")).items():
+            for e in _list(entries):
+                held = _dict(_dict(e).get("held_out"))
+                if _series(held, "step", "loss") is not None:
+                    measured.append((f"{name} ({kind})", held))
+                elif isinstance(held.get("cells"), str) and held["cells"] not in notes:
+                    notes.append(held["cells"])
+    return measured, notes
+
+
+def _draw_held_out(ax_loss, ax_acc, held: list) -> None:
+    """Held-out loss (with its collapsed and random-encoder levels) and retrieval
+    accuracies (with chance), one colour per run label, one line per fold."""
+    colours = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(l for l, _ in held))}
+    seen, styles = set(), ("-", "--", ":")
+    for label, h in held:
+        c = colours[label]
+        _plot_line(ax_loss, _series(h, "step", "loss"), color=c, linewidth=0.9, alpha=0.8,
+                   label=label if label not in seen else "_nolegend_")
+        for level, style in ((_num(_dict(h.get("collapsed")).get("loss")), "--"),
+                             (_num(_dict(h.get("random_encoder")).get("loss")), ":")):
+            if level is not None:
+                ax_loss.axhline(level, color=c, linestyle=style, linewidth=0.8, alpha=0.6)
+        terms = sorted(k for k in h if str(k).startswith("retrieval_"))
+        for j, key in enumerate(terms):
+            xy = _series(h, "step", key)
+            if xy is not None:
+                _plot_line(ax_acc, xy, color=c, linestyle=styles[j % 3], linewidth=0.9,
+                           alpha=0.8, label=(f"{label} {key[len('retrieval_'):]}"
+                                             if label not in seen else "_nolegend_"))
+        for level in {v for v in map(_num, _dict(h.get("chance")).values()) if v is not None}:
+            ax_acc.axhline(level, color="0.35", linestyle="--", linewidth=0.8)
+        seen.add(label)
+    ax_loss.set_title("(c) pre-training, held-out cells")
+    ax_loss.set_ylabel("held-out loss")
+    ax_acc.set_title("(d) held-out retrieval accuracy")
+    ax_acc.set_ylabel("top-1 accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("step")
+        ax.legend(fontsize="x-small")
+
+
 def _plot_line(ax, xy, **kwargs):
     x, y = xy
     ax.plot(x, y, marker="o" if len(y) < 3 else None, markersize=2.5, **kwargs)
@@ -589,13 +640,14 @@ def _curves_section(pipes: dict) -> str:
                         for entries in _dict(_dict(pipe.get("curves")).get("pretrain")).values()
                         for e in _list(entries) if isinstance(e, Mapping)
                         and (v := _num(e.get("collapsed"))) is not None})
+    held, held_notes = _collect_held_out(pipes)
     title = "Training curves"
     if not pre and not fine:
         return _section("sec-curves", title, _skip(
             "No pipeline recorded training curves (baselines such as band power have none)."))
 
     def draw():
-        n_ax = bool(pre) + bool(fine)
+        n_ax = bool(pre) + bool(fine) + 2 * bool(held)
         fig = _new_figure(6.0 * n_ax + 1.0, 4.0)
         axes = list(fig.subplots(1, n_ax, squeeze=False).ravel())
         if pre:
@@ -617,9 +669,9 @@ def _curves_section(pipes: dict) -> str:
                 ax.axhline(level, color="0.35", linestyle="--", linewidth=1.0,
                            label="collapsed encoder" if len(collapsed) == 1
                            else f"collapsed encoder ({level:.2f})")
-            ax.set_title("(a) pre-training")
+            ax.set_title("(a) pre-training, training batches")
             ax.set_xlabel("step")
-            ax.set_ylabel("loss")
+            ax.set_ylabel("training loss")
             ax.legend(fontsize="small")
         if fine:
             ax = axes.pop(0)
@@ -639,18 +691,32 @@ def _curves_section(pipes: dict) -> str:
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss")
             ax.legend(fontsize="small")
+        if held:
+            _draw_held_out(axes.pop(0), axes.pop(0), held)
         return fig
 
     parts = []
     if pre:
-        parts.append("(a) pre-training loss per step, one line per fold and window length "
-                     "(long runs: faint per-step values under a moving average)"
+        parts.append("(a) pre-training loss per step on the training batches, one line per "
+                     "fold and window length (long runs: faint per-step values under a "
+                     "moving average)"
                      + ("; dashed grey: the loss of a collapsed encoder (all embeddings "
-                        "equal), which a run must get below to have learnt anything"
+                        "equal). A training loss below it is no evidence of learning: an "
+                        "encoder can memorise its training windows (see (c) and (d))"
                         if collapsed else ""))
     if fine:
         parts.append("(b) fine-tuning loss per epoch, one thin line per fold (and subject); "
                      "solid: training, dashed: validation")
+    if held:
+        parts.append("(c) pre-training loss on held-out cells the encoder never trains on "
+                     f"({held[0][1].get('cells', 'held-out cells')}), with, in the run's "
+                     "colour, the collapsed level (dashed) and a random encoder's (dotted: "
+                     "the initial weights on the same batches); (d) top-1 retrieval of the "
+                     "true partner per contrastive term on those cells, chance dashed grey. "
+                     "Learning shows as held-out loss below the random encoder and "
+                     "retrieval above chance")
+    elif held_notes:
+        parts.append("no held-out diagnostic of pre-training: " + "; ".join(held_notes))
     caption = "; ".join(parts) + "."
     alt = "Loss curves: " + caption
     return _section("sec-curves", title, _figure("fig-curves", draw, alt, caption))

@@ -75,7 +75,7 @@ from ..evaluation.metrics import (classification_metrics, headline_metric, model
 from ..evaluation.protocols import PROTOCOLS
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p,
                    _headline_sentence, _one_class_sentence, _table_cells, _table_header,
-                   _table_notes, label_efficiency_lines, metric_label,
+                   _table_notes, held_out_sentence, label_efficiency_lines, metric_label,
                    model_selection_sentence, pipeline_table)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
@@ -651,6 +651,9 @@ def report_markdown(report: dict) -> str:
         chosen = model_selection_sentence(part)
         if chosen:
             lines += [f"Hyper-parameters: {chosen}", ""]
+        held = held_out_sentence(part)
+        if held:
+            lines += [f"Pre-training, held out: {held}", ""]
         one = _one_class_sentence(part, n_classes)
         if one:
             lines += [f"> **One-class fallback:** {one}", ""]
@@ -788,6 +791,9 @@ def report_text(report: dict) -> str:
         chosen = model_selection_sentence(part)
         if chosen:
             lines += ["", f"hyper-parameters ({name}): {chosen}"]
+        held = held_out_sentence(part)
+        if held:
+            lines += ["", f"pre-training, held out ({name}): {held}"]
         one = _one_class_sentence(part, n_classes)
         if one:
             lines += ["", f"one-class fallback ({name}): {one}"]

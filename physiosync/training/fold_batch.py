@@ -34,8 +34,9 @@ from ..models.physiosync import PretrainModel
 from ..params import PretrainConfig
 from ._loop import TrainingRun
 from .distributed import distributed_context
-from .pretrain import (_draw_inputs, _LossChecks, _Step, _StepPlans, _sync_every, compile_step,
-                       make_optimizer, make_sampler, new_step, resolve_modalities)
+from .pretrain import (HELD_OUT_BATCHES, _draw_inputs, _HeldOut, _HeldOutStep, _LossChecks,
+                       _Step, _StepPlans, _sync_every, compile_step, make_optimizer,
+                       make_sampler, new_step, resolve_modalities)
 
 __all__ = ["pretrain_folds"]
 
@@ -125,7 +126,8 @@ def _explicit_attention(module: torch.nn.Module) -> None:
 @verbose
 def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub: int = 1,
                    modalities=None, device=None, objective: str = "ls-tcl",
-                   compile: str | None = None, labels=None,
+                   compile: str | None = None, labels=None, held_out=None,
+                   held_out_every: int | None = None, held_out_batches: int = HELD_OUT_BATCHES,
                    verbose: bool | str | int | None = None) -> list:
     """Pre-train one model per fold, K folds per step.
 
@@ -147,6 +149,12 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
         As in :func:`~physiosync.training.pretrain.pretrain`.
     labels : sequence of str | None
         A name per fold for messages (default ``"fold 0"``, ``"fold 1"``, ...).
+    held_out : sequence of (ndarray of bool | None) | None
+        Per fold, the cells of its held-out diagnostic, or None (see
+        :func:`~physiosync.training.pretrain.pretrain`); each fold's model is evaluated
+        on its own held-out batches, from its slice of the stacked weights.
+    held_out_every, held_out_batches
+        As in :func:`~physiosync.training.pretrain.pretrain`.
     %(verbose)s
 
     Returns
@@ -180,6 +188,9 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
         return []
     labels = list(labels) if labels is not None else [f"fold {k}" for k in range(len(masks))]
     samplers = [make_sampler(m, cfg, n_sub=n_sub, objective=objective) for m in masks]
+    held = list(held_out) if held_out is not None else [None] * len(masks)
+    held = [None if h is None else np.asarray(h, dtype=bool) & data.valid & ~m
+            for h, m in zip(held, masks)]
     n_steps = [cfg.steps if cfg.steps is not None else cfg.epochs * s.steps_per_epoch()
                for s in samplers]
     out: list = [None] * len(masks)
@@ -187,14 +198,16 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
         group = [k for k, n in enumerate(n_steps) if n == total]
         runs = _train_group(data, cfg, [samplers[k] for k in group], total, n_sub, modalities,
                             resolve_device(device), objective, compile,
-                            [labels[k] for k in group])
+                            [labels[k] for k in group], [held[k] for k in group],
+                            held_out_every, held_out_batches)
         for k, run in zip(group, runs):
             out[k] = run
     return out
 
 
 def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub: int,
-                 modalities: tuple, dev: torch.device, objective: str, compile, labels: list):
+                 modalities: tuple, dev: torch.device, objective: str, compile, labels: list,
+                 held_out: list, held_out_every, held_out_batches: int):
     """K runs of *n_steps* steps each, batched; see :func:`pretrain_folds`."""
     k_folds = len(samplers)
     torch.manual_seed(derive_seed(cfg.seed, "init"))  # as pretrain: every fold starts alike
@@ -220,8 +233,23 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
     every = _sync_every(dev)
     checks = [_LossChecks(run, h, every) for h in histories]
     gen = torch.Generator(device=dev)
+    helds = [None if h is None else _HeldOut(source, h, cfg, modalities, n_sub, n_steps,
+                                              held_out_every, held_out_batches)
+             for h in held_out]
+    # The template model (eval mode, no gradients) runs each fold's held-out batches
+    # with that fold's slice of the stacked weights swapped in.
+    held_step = _HeldOutStep(template, cfg, modalities)
     t0 = time.perf_counter()
     for step in range(n_steps):
+        rows = [None] * k_folds
+        if any(h is not None and step in h.steps for h in helds):
+            params, buffers = module.stacked_state()
+            for k, h in enumerate(helds):
+                if h is not None and step in h.steps:
+                    state = {name: v[k] for name, v in (*params.items(), *buffers.items())}
+                    rows[k] = (held_step.names, h.evaluate(
+                        lambda x, b, state=state: torch.func.functional_call(
+                            held_step, state, (x, b)), held_step, dev))
         t_step = time.perf_counter()
         new_step(compile)
         torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
@@ -235,7 +263,8 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
         seconds = (time.perf_counter() - t_step) / k_folds
         for k, check in enumerate(checks):
             with _naming(labels[k]):
-                check.add(step, {name: v[k] for name, v in terms.items()}, seconds)
+                check.add(step, {name: v[k] for name, v in terms.items()}, seconds,
+                          held_out=rows[k])
     for k, check in enumerate(checks):
         with _naming(labels[k]):
             check.flush()

@@ -31,7 +31,7 @@ import torch
 
 from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError, TrainingDivergedError
-from ..models.losses import nt_xent, pretrain_loss_parts
+from ..models.losses import nt_xent, pretrain_loss_parts, retrieval_parts
 from ..models.physiosync import PretrainModel
 from ..params import COMPILE_MODES, PRETRAIN_OBJECTIVES, PretrainConfig
 from ._loop import TrainingRun
@@ -40,7 +40,8 @@ from .distributed import distributed_context, synchronise_batch_norm
 from .sampling import SlotData, SynchronySampler, WindowSampler
 from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["pretrain", "pretrain_encoders", "make_optimizer", "make_sampler"]
+__all__ = ["pretrain", "pretrain_encoders", "make_optimizer", "make_sampler",
+           "held_out_sampler"]
 
 
 
@@ -183,15 +184,66 @@ class _Step(torch.nn.Module):
         self.model, self.cfg, self.modalities, self.simclr = model, cfg, modalities, simclr
         self.gather = gather or (lambda x: x)
 
-    def forward(self, inputs: dict, batch):
+    def embed(self, inputs: dict, batch) -> tuple[dict, dict]:
+        """Pooled backbone features and projections of every modality."""
         feats, zs = {}, {}
         for m in self.modalities:
             h = self.model.encoders[m](inputs[m])
             feats[m] = self.gather(batch.pool(h))
             zs[m] = self.gather(batch.pool(self.model.projectors[m](h)))
+        return feats, zs
+
+    def forward(self, inputs: dict, batch):
+        feats, zs = self.embed(inputs, batch)
         if self.simclr:
             return _simclr_loss(zs[self.modalities[0]], self.cfg)
         return _loss(self.model, feats, zs, self.cfg)
+
+
+class _HeldOutStep(_Step):
+    """The LS-TCL terms and retrieval accuracies of one held-out batch, as one row.
+
+    Whatever the run's objective, the terms are those of the synchrony sampler's
+    batches (``temporal_eeg``, ``temporal_pps``, ``cmca`` as configured), so a SimCLR
+    encoder is measured on the same task. ``forward`` returns a 1-d tensor in the
+    order of :meth:`names`.
+    """
+
+    def __init__(self, model: PretrainModel, cfg: PretrainConfig, modalities: tuple):
+        super().__init__(model, cfg, modalities, simclr=False)
+
+    def _weights(self) -> tuple:
+        """The weights of the terms computed: those of the config, less what is absent."""
+        mods = self.model.modalities
+        w_eeg, w_pps, w_cm = self.cfg.loss_weights
+        has_pps = len(mods) > 1
+        cm = self.model.cmca_head is not None and bool(w_cm) and has_pps
+        return (w_eeg, w_pps if has_pps else 0.0, w_cm if cm else 0.0)
+
+    @property
+    def names(self) -> list:
+        """The names of :meth:`forward`'s row: ``loss``, the terms, ``retrieval_<term>``."""
+        terms = [k for k, w in zip(("temporal_eeg", "temporal_pps", "cmca"), self._weights())
+                 if w]
+        return ["loss", *terms, *(f"retrieval_{k}" for k in terms)]
+
+    def _parts(self, feats: dict, zs: dict) -> dict:
+        mods = self.model.modalities
+        pps = mods[1] if len(mods) > 1 else None
+        weights = self._weights()
+        e = p = None
+        if weights[2]:
+            e, p = self.model.cmca_head(feats[mods[0]], feats[pps])
+        _, terms = pretrain_loss_parts(zs[mods[0]], zs[pps] if pps else None, e, p,
+                                       weights=weights, temperature=self.cfg.temperature,
+                                       cmca_variant=self.cfg.cmca_variant)
+        acc = retrieval_parts(zs[mods[0]], zs[pps] if pps else None, e, p, weights=weights,
+                              cmca_variant=self.cfg.cmca_variant)
+        return {"loss": terms.pop("total"), **terms,
+                **{f"retrieval_{k}": v for k, v in acc.items()}}
+
+    def forward(self, inputs: dict, batch):
+        return torch.stack(list(self._parts(*self.embed(inputs, batch)).values()))
 
 
 #: Steps queued on an accelerator between two reads of the loss (which make the host
@@ -315,6 +367,95 @@ def _draw_inputs(source: SlotData, plan: _StepPlan, step: int, gen: torch.Genera
     return inputs
 
 
+#: Points of a run at which the held-out diagnostic is evaluated (step 0, evenly
+#: spaced steps and the last step), unless ``held_out_every`` says otherwise.
+HELD_OUT_POINTS = 20
+#: Fixed held-out batches evaluated at each point (their values are averaged).
+HELD_OUT_BATCHES = 8
+
+
+def held_out_sampler(held_out, config: PretrainConfig, *, n_sub: int = 1):
+    """The synchrony sampler of a run's held-out cells, or None if they cannot fill it.
+
+    It draws ``config.batch_slots`` slots per batch, as the run does, so that the
+    collapsed level (:func:`~physiosync.models.losses.collapsed_loss`) and the chance
+    level of retrieval are the run's; with too few held-out subjects per slot its
+    ``group_size`` is lowered, down to 1 (``sampler.group_size`` says which). Its seed
+    is ``derive_seed(config.seed, "held-out")``: a stream of its own, so that no
+    training draw changes.
+
+    Parameters
+    ----------
+    held_out : ndarray of bool, shape (n_subjects, n_trials, n_windows)
+        The held-out cells.
+    config : PretrainConfig
+        The run's configuration.
+    n_sub : int
+        Sub-windows per window.
+
+    Returns
+    -------
+    sampler : SynchronySampler | None
+    """
+    held_out = np.asarray(held_out, dtype=bool)
+    for group_size in range(config.group_size, 0, -1):
+        try:
+            return SynchronySampler(held_out, batch_slots=config.batch_slots,
+                                    group_size=group_size, n_sub=n_sub,
+                                    seed=derive_seed(config.seed, "held-out"), verbose=False)
+        except PhysioSyncError:
+            continue
+    return None
+
+
+class _HeldOut:
+    """The held-out diagnostic of a run: fixed batches of cells it never trains on.
+
+    The batches are drawn once, from :func:`held_out_sampler`, without augmentation
+    (the positives differ only by who watched), and moved to the device. At every due
+    step :meth:`evaluate` returns the mean over them of the LS-TCL terms and retrieval
+    accuracies (:class:`_HeldOutStep`), as a tensor left on the device.
+
+    The evaluation runs in eval mode under :func:`torch.no_grad`: batch norm then reads
+    its running statistics without updating them, dropout draws nothing, and nothing
+    else random is drawn (the batches come from the sampler's own seeded generators),
+    so the training that follows is bit-identical to a run without the diagnostic.
+    Saving and restoring the batch-norm buffers and the RNG states would do the same
+    at a higher cost, and would measure the held-out cells with training-batch
+    statistics.
+    """
+
+    def __init__(self, source: SlotData, mask, config: PretrainConfig, modalities: tuple,
+                 n_sub: int, n_steps: int, every: int | None, n_batches: int):
+        sampler = held_out_sampler(mask, config, n_sub=n_sub)
+        if sampler is None:
+            raise PhysioSyncError(
+                f"the held-out cells cannot fill a batch of {config.batch_slots} slots seen "
+                "by at least 2 held-out subjects each; pass more held-out cells or none.")
+        self.group_size = sampler.group_size
+        every = int(every) if every else max(n_steps // HELD_OUT_POINTS, 1)
+        self.steps = set(range(0, n_steps, every)) | ({n_steps - 1} if n_steps else set())
+        self.batches = []
+        for i in range(n_batches):
+            batch = sampler.batch(i)
+            s, t, w, sub = (v.to(source.device) for v in batch.flat_index)
+            self.batches.append((batch, {
+                m: source.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
+                for m in modalities}))
+
+    def evaluate(self, step_of, module: torch.nn.Module, device: torch.device) -> torch.Tensor:
+        """Mean row of ``step_of(inputs, batch)`` over the batches, *module* in eval mode."""
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                rows = [step_of({m: x.to(device, non_blocking=True) for m, x in inputs.items()},
+                                batch) for batch, inputs in self.batches]
+        finally:
+            module.train(was_training)
+        return torch.stack(rows).mean(dim=0)
+
+
 class _LossChecks:
     """The divergence check and history of a run, reading losses in batches of steps.
 
@@ -326,7 +467,7 @@ class _LossChecks:
 
     def __init__(self, run: TrainingRun, history: list, every: int):
         self.run, self.history, self.every = run, history, max(int(every), 1)
-        self.pending = []
+        self.pending, self.held_pending = [], {}
 
     def _raise_if_bad(self, step: int, terms: dict) -> None:
         self.run.check_loss(terms["total"], f"at step {step}",
@@ -337,14 +478,18 @@ class _LossChecks:
         values = torch.stack(list(terms.values())).tolist()
         self._raise_if_bad(step, dict(zip(terms, values)))
 
-    def add(self, step: int, terms: dict, seconds: float, resumed_with=None) -> None:
+    def add(self, step: int, terms: dict, seconds: float, resumed_with=None,
+            held_out: tuple | None = None) -> None:
         """Queue a finished step; read the queue once it holds *every* steps.
 
         The terms are copied into one new tensor at once: a step replayed from CUDA
-        graphs writes its outputs into the same memory at every replay.
+        graphs writes its outputs into the same memory at every replay. *held_out*,
+        ``(names, values)`` of the step's held-out diagnostic, is read with them.
         """
         values = torch.stack([v.detach() for v in terms.values()])
         self.pending.append((step, tuple(terms), values, seconds, resumed_with))
+        if held_out is not None:
+            self.held_pending[step] = held_out
         if len(self.pending) >= self.every:
             self.flush()
 
@@ -355,6 +500,10 @@ class _LossChecks:
         t0 = time.perf_counter()
         values = torch.stack([v for _, _, v, _, _ in self.pending]).tolist()
         pending, self.pending = self.pending, []
+        held, self.held_pending = self.held_pending, {}
+        # read right after the losses: the device has nothing left to finish
+        held_rows = (dict(zip(held, torch.stack([v for _, v in held.values()]).tolist()))
+                     if held else {})
         # The wait for the device belongs to the steps queued: charge it to the last, so
         # that the seconds of the steps add up to the wall time.
         step, names, _, seconds, resumed_with = pending[-1]
@@ -367,6 +516,8 @@ class _LossChecks:
                                  "seconds": seconds})
             if resumed_with:
                 self.history[-1]["resumed_with"] = resumed_with
+            if step in held_rows:
+                self.history[-1]["held_out"] = dict(zip(held[step][0], held_rows[step]))
 
 
 @flush_denormals()
@@ -376,7 +527,9 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
              n_sub: int = 1, modalities=None, device=None, checkpoint=None,
              resume: bool = True, model: PretrainModel | None = None,
              resume_with: dict | None = None, objective: str = "ls-tcl",
-             compile: str | None = None, verbose: bool | str | int | None = None):
+             compile: str | None = None, held_out=None, held_out_every: int | None = None,
+             held_out_batches: int = HELD_OUT_BATCHES,
+             verbose: bool | str | int | None = None):
     """Pre-train encoders with inter-subject temporal contrast and CM-CA (or SimCLR).
 
     Parameters
@@ -437,7 +590,13 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         One entry per step: ``step``, ``loss``, the unweighted terms ``temporal_eeg``,
         ``temporal_pps`` and ``cmca`` (those computed; ``simclr`` for that objective),
         and ``seconds``. The first step after a resume that changed settings also holds
-        ``resumed_with``: ``{setting: {"from": old, "to": new}}``.
+        ``resumed_with``: ``{setting: {"from": old, "to": new}}``. With *held_out*,
+        each evaluated step also holds ``held_out``: the held-out ``loss`` (the
+        weighted total), its unweighted terms (``temporal_eeg``, ``temporal_pps``,
+        ``cmca``: those configured, whatever the objective) and ``retrieval_<term>``,
+        the top-1 accuracy of the true partner among the term's candidates
+        (:func:`~physiosync.models.losses.retrieval_parts`); training terms and
+        ``loss`` are those of the training batch, as without it.
 
     Notes
     -----
@@ -480,9 +639,16 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     # Which data the run may see: a checkpoint of another fold must never be resumed.
     # The objective is stored only when it is not LS-TCL, whose checkpoints stay as they were.
     run_config = {**model.resolved_config(), **({"objective": objective} if simclr else {})}
+    if held_out is not None:  # never a cell the run trains on
+        held_out = np.asarray(held_out, dtype=bool) & data.valid & ~allowed
+    # The held-out cells change the stored history: a checkpoint records them (a run
+    # without them keeps the identity it always had).
+    held_identity = (() if held_out is None
+                     else ("held-out", held_out, held_out_every, held_out_batches))
     run = TrainingRun("pretrain", checkpoint, resume=resume, device=dev, amp=cfg.amp,
                       config=run_config,
-                      data_identity=(allowed, data.subjects, data.trials, list(modalities), n_sub),
+                      data_identity=(allowed, data.subjects, data.trials, list(modalities), n_sub,
+                                     *held_identity),
                       ignore=("steps", "epochs", "checkpoint_every", *resume_with),
                       resumable=RESUMABLE_SETTINGS)
     ckpt = run.checkpoint
@@ -529,9 +695,15 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     # The loss is read back to the host (which waits for the device) at every step on the
     # CPU, where that costs nothing, and every _SYNC_EVERY steps elsewhere.
     checks = _LossChecks(run, history, _sync_every(dev))
+    held = (_HeldOut(source, held_out, cfg, modalities, n_sub, n_steps, held_out_every,
+                     held_out_batches) if held_out is not None else None)
+    # the raw model, not the DDP wrapper: every rank evaluates all held-out rows alike
+    held_step = _HeldOutStep(model, cfg, modalities) if held is not None else None
     model.train()
     t0 = time.perf_counter()
     for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start):
+        held_row = (held.evaluate(held_step, model, dev)
+                    if held is not None and step in held.steps else None)
         t_step = time.perf_counter()
         new_step(compile)
         plan = steps.at(step)
@@ -554,7 +726,8 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
             save(step, buffers)
         run.backward_step(opt, total)
         checks.add(step, terms, time.perf_counter() - t_step,
-                   changed if changed and step == start else None)
+                   changed if changed and step == start else None,
+                   None if held_row is None else (held_step.names, held_row))
     checks.flush()
     if ckpt is not None and (start < n_steps or not ckpt.exists()):
         save(n_steps)
@@ -563,10 +736,15 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
 
 
 def encoder_cache_key(allowed, name: str, n_sub: int, config: PretrainConfig, modalities,
-                      device, objective: str) -> str:
-    """The key of a finished run in the *cache* of :func:`pretrain_encoders`."""
+                      device, objective: str, held_out=None) -> str:
+    """The key of a finished run in the *cache* of :func:`pretrain_encoders`.
+
+    The held-out cells enter the key when given (they change the history stored);
+    without them the key is what it always was.
+    """
+    extra = () if held_out is None else (np.asarray(held_out, dtype=bool),)
     return fingerprint(allowed, name, n_sub, repr(config), repr(modalities), str(device),
-                       objective)
+                       objective, *extra)
 
 
 @verbose
@@ -577,7 +755,7 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
                       checkpoint_dir=None, resume: bool = True, resume_with: dict | None = None,
                       context: str | None = None, cache: dict | None = None,
                       objective: str = "ls-tcl", compile: str | None = None,
-                      verbose: bool | str | int | None = None) -> dict:
+                      held_out=None, verbose: bool | str | int | None = None) -> dict:
     """Pre-train the long and short encoders (LS-TCL): one :func:`pretrain` run per length.
 
     The long encoders see the windows of *data* whole; the short ones see their *n_sub*
@@ -618,6 +796,9 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         The objective of both runs (see :func:`pretrain`).
     compile : {None, "default", "reduce-overhead", "max-autotune"}
         Compile each run's step (see :func:`pretrain`).
+    held_out : ndarray of bool, shape (n_subjects, n_trials, n_windows) | None
+        Cells of the held-out diagnostic of both runs (see :func:`pretrain`); part of
+        the cache key.
     %(verbose)s
         At ``"debug"``, a line before each run names it and its checkpoint, and one
         after it gives its number of steps and first and last loss.
@@ -643,8 +824,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     out = {}
     for name in which:
         sub, cfg = runs[name]
-        key = (encoder_cache_key(allowed, name, sub, cfg, modalities, device, objective)
-               if cache is not None else None)
+        key = (encoder_cache_key(allowed, name, sub, cfg, modalities, device, objective,
+                                 held_out) if cache is not None else None)
         if key in (cache or {}):
             out[name] = cache[key]
             continue
@@ -654,7 +835,7 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
             model, hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, modalities=modalities,
                                    device=device, checkpoint=ckpt, resume=resume,
                                    resume_with=resume_with, objective=objective,
-                                   compile=compile)
+                                   compile=compile, held_out=held_out)
         except TrainingDivergedError as err:
             if context is None:
                 raise
