@@ -39,10 +39,11 @@ from pathlib import Path
 
 import yaml
 
-from ._utils.checks import ListOf, did_you_mean
+from ._utils.checks import ListOf, Options, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
-from .params import (COMPILE_MODES, PROTOCOL_TRAITS, SEED, BandPowerParams, DataConfig,
-                     DEParams, DeepParams, FinetuneConfig, PretrainConfig, ProtocolConfig)
+from .params import (COMPILE_MODES, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS, SEED, BandPowerParams,
+                     DataConfig, DEParams, DeepParams, FinetuneConfig, PretrainConfig,
+                     ProtocolConfig)
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
@@ -116,15 +117,19 @@ PIPELINE_KIND_READS = {
 #: sub-sections) rather than key by key.
 _OPTIONAL_SECTIONS = {"pretrain": True, "finetune": False, "baselines": False}
 
-_PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}, "batch_folds": 1, "compile": None}
+_PRETRAIN_EXTRA = {"enabled": True, "long": {}, "short": {}, "batch_folds": 1, "compile": None,
+                   "held_out": "val"}
 
 
 def _check_execution_keys(pre: dict) -> None:
-    """``pretrain.batch_folds`` and ``pretrain.compile``: how pre-training runs, not what."""
+    """``pretrain.batch_folds``, ``pretrain.compile`` (how pre-training runs, not what) and
+    ``pretrain.held_out`` (what its held-out diagnostic measures)."""
     k = pre["batch_folds"]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1024:
         raise ConfigError(f"config key 'pretrain.batch_folds' must be an integer from 1 to "
                           f"1024 (folds pre-trained together), got {k!r}.")
+    Options(PRETRAIN_HELD_OUT).check(pre["held_out"], "pretrain.held_out", label=_key,
+                                     error=ConfigError)
     if pre["compile"] not in COMPILE_MODES:
         raise ConfigError(f"config key 'pretrain.compile' must be null or one of "
                           f"{', '.join(repr(m) for m in COMPILE_MODES[1:])}, got "
@@ -163,6 +168,9 @@ class RunConfig:
         (:func:`~physiosync.training.fold_batch.pretrain_folds`); 1 runs them one by one.
     pretrain_compile : str | None
         ``pretrain.compile``: the :func:`torch.compile` mode of a pre-training step.
+    pretrain_held_out : {"val", "unused", "none"}
+        ``pretrain.held_out``: the units of the held-out diagnostic of pre-training
+        (:data:`physiosync.params.PRETRAIN_HELD_OUT`).
     finetune : FinetuneConfig
     baselines : dict
     pipelines : list of dict
@@ -184,6 +192,7 @@ class RunConfig:
     raw: dict
     pretrain_batch_folds: int = 1
     pretrain_compile: typing.Optional[str] = None
+    pretrain_held_out: str = "val"
 
     def to_dict(self) -> dict:
         """The resolved nested mapping (a deep copy)."""
@@ -471,7 +480,8 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
                     protocol=protocol_cfg, pretrain_enabled=pre["enabled"],
                     pretrain_long=long_cfg, pretrain_short=short_cfg, finetune=finetune_cfg,
                     baselines=resolved["baselines"], pipelines=pipelines, raw=resolved,
-                    pretrain_batch_folds=pre["batch_folds"], pretrain_compile=pre["compile"])
+                    pretrain_batch_folds=pre["batch_folds"], pretrain_compile=pre["compile"],
+                    pretrain_held_out=pre["held_out"])
     if _check_pipelines:
         for spec in pipelines:  # every pipeline's overrides must validate too
             pipeline_config(cfg, spec)

@@ -25,7 +25,7 @@ __all__ = [
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
     "PRETRAIN_OBJECTIVES",
     "SCHEDULERS", "EPOCH_SELECTIONS", "ONE_CLASS_RULES", "PROTOCOLS", "PROTOCOL_TRAITS",
-    "ProtocolTraits", "SEED", "EXECUTORS", "AMP_MODES", "LABEL_BUDGET_ALL",
+    "ProtocolTraits", "SEED", "EXECUTORS", "AMP_MODES", "LABEL_BUDGET_ALL", "PRETRAIN_HELD_OUT",
 ]
 
 # -- data ------------------------------------------------------------------------------
@@ -62,6 +62,11 @@ AUGMENT_PAIRINGS = ("independent", "shared")
 #: PhysioSync) or ``"simclr"`` (two augmented views of one EEG window; a baseline kind).
 PRETRAIN_OBJECTIVES = ("ls-tcl", "simclr")
 SCHEDULERS = ("cosine-restarts", "none")
+#: ``pretrain.held_out``: the units of the held-out diagnostic of pre-training. ``"val"``
+#: keeps each fold's validation units out of pre-training and measures the encoders on
+#: them; ``"unused"`` measures the units a fold neither pre-trains on nor tests (only
+#: ``subject-stimulus-kfold`` has any) and changes nothing; ``"none"`` measures nothing.
+PRETRAIN_HELD_OUT = ("val", "unused", "none")
 EPOCH_SELECTIONS = ("val_loss", "val_balanced_accuracy", "last")
 
 # -- evaluation ------------------------------------------------------------------------

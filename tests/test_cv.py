@@ -79,8 +79,10 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
 def test_cross_validate_writes_folds_atomically_and_resumes(data, tmp_path, monkeypatch,
                                                              interrupter):
     folds = make_folds(_units(data), "loso")
+    # three subjects under loso leave one for pre-training once the validation subject is
+    # held out for the diagnostic: pre-train on both training subjects instead
     kw = dict(long_config=TINY, short_config=TINY_SHORT, finetune_config=FT, per_subject=False,
-              device="cpu")
+              device="cpu", held_out="unused")
     real = cv.run_fold
     monkeypatch.setattr(cv, "run_fold", interrupter(real, at=2))
     with pytest.raises(KeyboardInterrupt):

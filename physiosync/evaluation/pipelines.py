@@ -103,7 +103,8 @@ class PhysioSyncKind(PipelineKind):
         return dict(n_sub=cfg.data.n_sub, long_config=cfg.pretrain_long,
                     short_config=cfg.pretrain_short, finetune_config=cfg.finetune,
                     do_pretrain=cfg.pretrain_enabled, device=cfg.device,
-                    pretrain_cache=pretrain_cache, compile=cfg.pretrain_compile)
+                    pretrain_cache=pretrain_cache, compile=cfg.pretrain_compile,
+                    held_out=cfg.pretrain_held_out)
 
     def describe(self, cfg) -> dict:
         ft, d = cfg.finetune, cfg.data
@@ -143,12 +144,19 @@ class PhysioSyncKind(PipelineKind):
             cells = data.slots.cells(fold.pretrain)
             allowed[tuple(cells.T)] = True
             allowed &= data.slots.valid
+            held = cfg.pretrain_held_out == "val" and len(fold.val)
+            if held:  # the validation units are the held-out diagnostic's, not pre-training's
+                allowed[tuple(data.slots.cells(fold.val).T)] = False
             for name, sub, pcfg in runs:
                 try:
                     make_sampler(allowed, pcfg, n_sub=sub, objective=self.objective)
                 except PhysioSyncError as err:
+                    hint = (" The fold's validation units are kept out of pre-training for "
+                            "its held-out diagnostic (pretrain.held_out: val); "
+                            "pretrain.held_out: unused pre-trains on them too."
+                            if held else "")
                     raise PhysioSyncError(f"pipeline {pipeline!r}, fold {fold.fold}, {name} "
-                                          f"pre-training: {err}") from None
+                                          f"pre-training: {err}{hint}") from None
 
 
 class SimCLRKind(PhysioSyncKind):

@@ -28,7 +28,7 @@ import torch
 
 from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError
-from ..params import ONE_CLASS_RULES, PRETRAIN_OBJECTIVES, FinetuneConfig
+from ..params import ONE_CLASS_RULES, PRETRAIN_HELD_OUT, PRETRAIN_OBJECTIVES, FinetuneConfig
 from ..training.finetune import channel_importance, finetune, predict_proba
 from ..models.losses import collapsed_loss, retrieval_chance
 from .metrics import classification_metrics, model_chance_levels, trial_vote
@@ -136,7 +136,7 @@ def _curve(history: list, x: str, *ys: str) -> dict:
 
 
 #: What the held-out diagnostic of pre-training measures (``PhysioSyncRunner(held_out=)``).
-HELD_OUT_CHOICES = ("unused", "val", "none")
+HELD_OUT_CHOICES = PRETRAIN_HELD_OUT
 
 
 def _held_out_curve(hist: list, cfg: PretrainConfig, variant: str, what: str, n_units: int,
@@ -296,7 +296,7 @@ class PhysioSyncRunner(FoldRunner):
                  finetune_config: FinetuneConfig | None = None, do_pretrain: bool = True,
                  importance: bool = True, device=None, pretrain_cache: dict | None = None,
                  objective: str = "ls-tcl", compile: str | None = None,
-                 held_out: str = "unused"):
+                 held_out: str = "val"):
         check_option("objective", objective, PRETRAIN_OBJECTIVES)
         check_option("held_out", held_out, HELD_OUT_CHOICES)
         self.held_out = held_out
@@ -361,8 +361,14 @@ class PhysioSyncRunner(FoldRunner):
             what = ("units in no partition of the fold (neither pre-trained on nor tested: "
                     "held-out subjects on training stimuli, training subjects on held-out "
                     "stimuli)")
-        if not len(units) or fold.leaky:
-            return None, ("no held-out cells: the fold pre-trains on every unit it does not "
+        if fold.leaky:
+            return None, ("no held-out cells: legacy-segment folds split windows, not "
+                          "units"), 0
+        if not len(units):
+            return None, ("no held-out cells: the fold has no validation units (protocol."
+                          "val_size 0, or a label budget, which sets none aside)"
+                          if self.held_out == "val" else
+                          "no held-out cells: the fold pre-trains on every unit it does not "
                           "test (validation units included); held_out='val' keeps the "
                           "validation units out of pre-training to measure them"), 0
         mask = np.zeros(data.shape, dtype=bool)
@@ -470,7 +476,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
              one_class: str = "error", val_size: float = 0.1, seed: int = 0,
              importance: bool = True, device=None, pretrain_cache: dict | None = None,
              objective: str = "ls-tcl", compile: str | None = None,
-             held_out: str = "unused", verbose: bool | str | int | None = None):
+             held_out: str = "val", verbose: bool | str | int | None = None):
     """Pre-train, fine-tune and predict one fold (:class:`PhysioSyncRunner`).
 
     Parameters
@@ -510,16 +516,18 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     compile : {None, "default", "reduce-overhead", "max-autotune"}
         Compile the pre-training step (see :func:`~physiosync.training.pretrain.pretrain`).
         Like *device*, it is not part of the fold key.
-    held_out : {"unused", "val", "none"}
+    held_out : {"val", "unused", "none"}
         The cells of the held-out diagnostic of pre-training (the ``held_out`` curves),
-        never test units. ``"unused"`` (default): the units the fold neither
-        pre-trains on nor tests; only ``subject-stimulus-kfold`` leaves any (its
-        held-out subjects on training stimuli, its training subjects on held-out
-        stimuli), since the other protocols pre-train on every non-test unit,
-        validation units included. ``"val"``: the fold's validation units, which are
-        then removed from pre-training (this changes the pre-trained encoders, and is
-        part of the fold key). ``"none"``: no diagnostic. Either way the training of a
-        run is bit-identical with or without the diagnostic.
+        never test units. ``"val"`` (default, ``pretrain.held_out`` of a
+        configuration): the fold's validation units, which are then kept out of
+        pre-training, so that the encoder is measured on units it never trained on
+        (part of the fold key). ``"unused"``: the units the fold neither pre-trains on
+        nor tests, pre-training left as it is; only ``subject-stimulus-kfold`` leaves
+        any (its held-out subjects on training stimuli, its training subjects on
+        held-out stimuli), since the protocols pre-train on every non-test unit,
+        validation units included. ``"none"``: no diagnostic, pre-training on every
+        non-test unit. For given pre-training cells, the training of a run is
+        bit-identical with or without the diagnostic.
     %(verbose)s
         It covers the pre-training steps and the fine-tuning epochs and their bars.
 
