@@ -362,6 +362,8 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
     model : dict
         ``kind``; ``embedding`` (``{"long": ..., "short": ...}`` for the encoders the
         pipeline fine-tunes, None for the baselines); ``pretrained``; ``modalities``;
+        ``shared_across_subjects`` (what the subjects' models of a fold share, or None:
+        :meth:`~physiosync.evaluation.pipelines.PipelineKind.shared_across_subjects`);
         and ``text``, one line such as ``"PhysioSync, spectral embedding (long 5 s,
         short 1 s), pre-trained; eeg + gsr"``.
     """
@@ -372,7 +374,8 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
     mods = list(pc.finetune.modalities or (data.slots.modalities if data is not None
                                            else cfg.data.modalities or ()))
     out = {"kind": spec["kind"], "embedding": None, "pretrained": None,
-           "modalities": mods if kind.uses_signal else []}
+           "modalities": mods if kind.uses_signal else [],
+           "shared_across_subjects": kind.shared_across_subjects(pc)}
     out.update(kind.describe(pc))
     if out["modalities"]:
         out["text"] += "; " + " + ".join(out["modalities"])
@@ -565,9 +568,9 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                           per_subject_models=_per_subject(cfg),
                           importance_methods={
                               spec["name"]: get_pipeline_kind(spec["kind"]).importance_method
-                              for spec in cfg.pipelines})
-    for spec in cfg.pipelines:
-        report["pipelines"][spec["name"]]["model"] = describe_pipeline(cfg, spec, data)
+                              for spec in cfg.pipelines},
+                          models={spec["name"]: describe_pipeline(cfg, spec, data)
+                                  for spec in cfg.pipelines})
     if cfg.protocol.permutation_refit:
         for spec in cfg.pipelines:
             logger.info("pipeline %s: %d refits on permuted training labels", spec["name"],
