@@ -169,7 +169,7 @@ def test_cross_subject_protocols_lead_with_the_margins_null():
 def test_a_model_that_knows_only_the_stimulus_is_not_significant(n_splits, n_classes):
     # Labels follow each subject's habit and each video's consensus, no emotion; the
     # model predicts the other (training) subjects' majority label of the video.
-    n = 150 if n_classes == 2 else 80
+    n = 100 if n_classes == 2 else 60
     rng = np.random.default_rng(n_classes + (n_splits or 0))
     labels, _ = calib.label_tables(rng, n, 10, 12, n_classes=n_classes)
     pred = calib.stimulus_prior_predictions(labels, rng, n_splits=n_splits)
@@ -184,7 +184,7 @@ def test_a_model_that_knows_only_the_stimulus_is_not_significant(n_splits, n_cla
 def test_margins_null_is_exact_for_a_predictor_of_subject_and_stimulus_effects():
     # P(high) = logistic(a_s + b_t): given the margins, every table is equally likely,
     # so a prediction from the true a_s + b_t has uniform (or larger) p-values.
-    n = 300
+    n = 200
     rng = np.random.default_rng(7)
     a, b = rng.normal(0, 1, (n, 10, 1)), rng.normal(0, 1.5, (n, 1, 12))
     labels = (rng.random((n, 10, 12)) < 1 / (1 + np.exp(-(a + b)))).astype(int)
