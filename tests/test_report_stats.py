@@ -86,6 +86,11 @@ def test_sign_flip_exact_p_values():
     assert sign_flip_test([1, 1, 1, -1])["p_value"] == pytest.approx(10 / 16)
     assert sign_flip_test([0, 0, 0])["p_value"] == 1.0
     assert min_sign_flip_p(8) == pytest.approx(0.0078125)
+    # zero differences flip to themselves: n = 5 with two zeros can reach 2 / 2**3 only
+    assert min_sign_flip_p(5, n_zeros=2) == pytest.approx(0.25)
+    r = sign_flip_test([0.1, 0.2, 0.3, 0.0, 0.0])
+    assert r["n_zeros"] == 2 and r["min_p"] == pytest.approx(0.25)
+    assert r["p_value"] == pytest.approx(0.25)  # the smallest it can be, not 0.0625
     # against brute force
     d = np.array([0.3, -0.1, 0.25, 0.05, -0.2, 0.4])
     hits = [abs(np.dot(s, d)) >= abs(d.sum()) - 1e-12

@@ -481,8 +481,8 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
         ``"corrected-t"`` by fold), ``test`` (its description), ``p_value`` (its
         p-value), ``min_p`` (the smallest p the sign-flip test can reach; None for the
         t-test), ``sign_flip`` (``p_value``, ``min_p``, ``n_zeros``, ``test``),
-        ``corrected_t`` (fold pairs, :func:`physiosync.evaluation.statistics.corrected_resampled_ttest`;
-        else None) and ``warning`` (when the design cannot reach p < 0.05, or has no
+        ``corrected_t`` (fold pairs,
+        :func:`physiosync.evaluation.statistics.corrected_resampled_ttest`; else None) and ``warning`` (when the design cannot reach p < 0.05, or has no
         pairs).
     """
     from ..evaluation.statistics import (cohens_dz, corrected_resampled_ttest, sign_flip_test,
