@@ -380,7 +380,11 @@ def _run_budgets(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, 
                               settings=_settings(cfg, spec, data, budget=b),
                               runner=_kind(spec).fold_function(),
                               **_common(pc), **kind_kwargs) for b in budgets)]
-            _pretrain_together(data, pending, kind_kwargs, cache)
+            # every budget's fold pre-trains on the same cells (its labels aside, a
+            # budgeted fold differs from its fold only in having no validation units)
+            _pretrain_together(data, [labelled_fold(data.slots, fold, budgets[0],
+                                                    seed=cfg.seed) for fold in pending],
+                               kind_kwargs, cache)
         for fold in group:
             for b in budgets:
                 out[b] += _run_pipeline(cfg, spec, data,
@@ -458,6 +462,8 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
     model : dict
         ``kind``; ``embedding`` (``{"long": ..., "short": ...}`` for the encoders the
         pipeline fine-tunes, None for the baselines); ``pretrained``; ``modalities``;
+        ``shared_across_subjects`` (what the subjects' models of a fold share, or None:
+        :meth:`~physiosync.evaluation.pipelines.PipelineKind.shared_across_subjects`);
         and ``text``, one line such as ``"PhysioSync, spectral embedding (long 5 s,
         short 1 s), pre-trained; eeg + gsr"``.
     """
@@ -468,7 +474,8 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
     mods = list(pc.finetune.modalities or (data.slots.modalities if data is not None
                                            else cfg.data.modalities or ()))
     out = {"kind": spec["kind"], "embedding": None, "pretrained": None,
-           "modalities": mods if kind.uses_signal else []}
+           "modalities": mods if kind.uses_signal else [],
+           "shared_across_subjects": kind.shared_across_subjects(pc)}
     out.update(kind.describe(pc))
     if out["modalities"]:
         out["text"] += "; " + " + ".join(out["modalities"])
@@ -664,7 +671,9 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                             per_subject_models=_per_subject(cfg),
                             importance_methods={
                                 spec["name"]: get_pipeline_kind(spec["kind"]).importance_method
-                                for spec in cfg.pipelines})
+                                for spec in cfg.pipelines},
+                            models={spec["name"]: describe_pipeline(cfg, spec, data)
+                                    for spec in cfg.pipelines})
 
     if budgets:
         # one report per budget; the study's report is that of the largest budget, with
@@ -675,15 +684,11 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
         by_budget = {budget_label(b): report_of({name: res[b] for name, res in results.items()})
                      for b in budgets}
         report = by_budget[budget_label(budgets[-1])]
-        comps = report.get("comparisons") or []  # pair the areas as the headlines are
         report["label_efficiency"] = label_efficiency_section(
-            by_budget, per_subject=(comps[0].get("level") == "subject" if comps
-                                    else bool(report["per_subject_models"])),
+            by_budget, per_subject=bool(report["per_subject_models"]),
             n_classes=data.n_classes, seed=cfg.seed)
     else:
         report = report_of(results)
-    for spec in cfg.pipelines:
-        report["pipelines"][spec["name"]]["model"] = describe_pipeline(cfg, spec, data)
     if cfg.protocol.permutation_refit:
         for spec in cfg.pipelines:
             logger.info("pipeline %s: %d refits on permuted training labels", spec["name"],

@@ -43,7 +43,9 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
     assert doc["pipelines"]["physiosync"]["curves"]["pretrain"]["long"][0]["loss"]
     assert len(doc["pipelines"]["bandpower"]["channel_importance"]["values"]) == 32
     assert [c["baseline"] for c in doc["comparisons"]] == ["eeg-only", "bandpower"]
-    assert doc["comparisons"][0]["level"] == "subject"
+    # every subject has its own model, but they share each fold's pre-training: folds
+    assert doc["comparisons"][0]["level"] == "fold"
+    assert "physiosync pre-trains one encoder per fold" in doc["comparisons"][0]["pairing"]
     assert doc["config"]["run"]["versions"]["physiosync"]
     html = (out / "report.html").read_text()
     for fig in FIGURES:
@@ -56,8 +58,10 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
     assert doc["headline"]["chance"] == 0.5 and doc["per_subject_models"] is True
     assert list(doc["summary"])[0] == "subject.balanced_accuracy"
     assert "headline: per-subject balanced accuracy" in printed
-    assert doc["comparisons"][0]["test"].startswith("two-sided sign-flip")
-    assert {"ci95", "cohens_dz", "min_p", "warning"} <= set(doc["comparisons"][0])
+    assert doc["comparisons"][0]["primary_test"] == "corrected-t"
+    assert doc["comparisons"][0]["test"].startswith("corrected resampled t-test")
+    assert {"ci95", "cohens_dz", "min_p", "sign_flip", "warning"} <= set(doc["comparisons"][0])
+    assert doc["pipelines"]["bandpower"]["model"]["shared_across_subjects"] is None
     # every pipeline says what it runs, the encoder embedding included
     model = doc["pipelines"]["physiosync"]["model"]
     assert model["embedding"] == {"long": "multiview", "short": "multiview"}

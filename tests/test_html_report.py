@@ -211,9 +211,9 @@ def test_tables(html_page):
     assert summary.index("subject.balanced_accuracy") < summary.index("window.accuracy")
     comparisons = page[page.index('id="sec-comparisons"'):page.index('id="sec-folds"')]
     assert "physiosync − bandpower" in comparisons and "sign-flip permutation" in comparisons
-    assert "<td>0.023 [-0.020, 0.050]</td><td>0.038</td><td>0.62</td><td>0.5</td>" \
-           "<td>0.25</td>" in comparisons
-    assert MIN_P_WARNING in comparisons and "Paired by subject" in comparisons
+    assert "<td>0.023 [-0.020, 0.050]</td><td>0.038</td><td>0.62</td><td>0.5 (sign-flip)</td>" \
+           "<td>0.5</td><td>0.25</td>" in comparisons
+    assert MIN_P_WARNING in comparisons and "paired by subject" in comparisons
     folds = page[page.index('id="sec-folds"'):page.index("<details>")]
     # fold 0: 8 train, 2 val, 2 test units; per-subject and pooled window balanced accuracy
     # with chance 0.5, pooled trial accuracy with its chance 0.625, no one-class windows
@@ -282,7 +282,8 @@ def test_nan_and_none_render_as_na():
     assert re.search(r"<tr><td>1</td>(<td>\d+</td>){3}<td>\d\.\d{3}</td><td>0\.500</td>"
                      r"<td>n/a</td><td>n/a</td>", folds)
     comparisons = page[page.index('id="sec-comparisons"'):page.index('id="sec-folds"')]
-    assert "<td>0.62</td><td>n/a</td><td>0.25</td><td>n/a</td>" in comparisons
+    assert "<td>0.62</td><td>n/a (sign-flip)</td><td>n/a</td><td>0.25</td><td>n/a</td>" \
+        in comparisons
     assert set(_figure_pngs(page)) == set(FIGURE_IDS)
     assert not re.search(r"\bnan\b", re.sub(r'src="[^"]+"', "", page), re.IGNORECASE)
 

@@ -120,20 +120,24 @@ def test_paired_comparison_pairs_subjects_or_folds_by_hand():
     # subject 1: 1.0 - 0.75; subjects 2 and 3 score alike in both pipelines
     assert by_subject["differences"] == pytest.approx({"1": 0.25, "2": 0.0, "3": 0.0})
     assert by_subject["n"] == 3 and by_subject["mean"] == pytest.approx(0.25 / 3)
-    assert by_subject["min_p"] == pytest.approx(2 / 2 ** 3)
+    # two zero differences flip to themselves: only 2 sign patterns differ, min p = 1
+    assert by_subject["min_p"] == pytest.approx(1.0)
     # every sign pattern of (0.25, 0, 0) has the same |mean|: p = 1
     assert by_subject["p_value"] == pytest.approx(1.0)
     assert by_subject["cohens_dz"] == pytest.approx(
         (0.25 / 3) / np.std([0.25, 0, 0], ddof=1))
-    assert by_subject["corrected_t"] is None and "0.25 > 0.05" in by_subject["warning"]
+    assert by_subject["corrected_t"] is None and "1 > 0.05" in by_subject["warning"]
+    assert "2 of them with a zero difference" in by_subject["warning"]
     by_fold = paired_comparison(parts, "physiosync", "bandpower", per_subject=False)
     # fold 0: mean over subjects (1 + .5 + 1) / 3 against (.5 + .5 + 1) / 3; fold 1: equal
     assert by_fold["level"] == "fold" and by_fold["n"] == 2
     assert by_fold["differences"] == pytest.approx({"0": 1 / 6, "1": 0.0})
-    assert by_fold["min_p"] == pytest.approx(2 / 2 ** 2)
+    assert by_fold["sign_flip"]["min_p"] == pytest.approx(1.0)  # one zero of two
     assert by_fold["corrected_t"] is not None and by_fold["corrected_t"]["sizes"] == "units"
-    for c in (by_subject, by_fold):
-        assert c["ci95"][0] <= c["mean"] <= c["ci95"][1]
+    assert by_fold["p_value"] == by_fold["corrected_t"]["p_value"]
+    assert by_fold["ci95"][0] <= by_fold["mean"] <= by_fold["ci95"][1]
+    # three subjects, two alike: a bootstrap-t interval has no finite bound
+    assert by_subject["ci95"] == [None, None]
 
 
 def _parts(differences):
@@ -153,8 +157,9 @@ def test_sign_flip_p_value_and_interval_by_hand():
     assert c["std"] == pytest.approx(np.std(d, ddof=1))
     assert c["p_value"] == pytest.approx(4 / 16) and c["min_p"] == pytest.approx(2 / 16)
     assert "exact" in c["test"]
-    low, high = c["ci95"]
-    assert min(d) <= low <= c["mean"] <= high <= max(d)
+    low, high = c["ci95"]  # bootstrap-t: wider than the data at n = 4 (honest coverage)
+    assert low < 0 < c["mean"] < high and np.isfinite([low, high]).all()
+    assert "studentised" in c["ci_method"] and c["primary_test"] == "sign-flip"
     # all differences positive: only the observed pattern and its mirror are as extreme
     c6 = paired_comparison(_parts([0.25] * 6), "a", "b")
     assert c6["p_value"] == pytest.approx(2 / 2 ** 6) == pytest.approx(c6["min_p"])
@@ -245,7 +250,7 @@ def test_report_text_has_one_row_per_pipeline_and_the_comparison():
     assert row.split()[1:5] == [f"{head['mean']:.3f}", "±", f"{head['std']:.3f}", "0.500"]
     assert any(line.startswith("bandpower ") for line in lines)
     comp = next(line for line in lines if line.startswith("physiosync − bandpower"))
-    assert "paired by subject, n = 3" in comp and "min p 0.25" in comp
+    assert "paired by subject, n = 3" in comp and "min p 1)" in comp
     assert "sign-flip p = 1" in comp
     leaky = report_text(build_report(_records(GOOD), protocol="legacy-segment",
                                      target="valence"))
@@ -288,12 +293,12 @@ def test_one_table_puts_every_pipeline_beside_its_chance_p_and_paired_difference
                                f"0.500 | {rows[0]['p_value']:.3g} |  |  |")
     c = comps["stimulus-prior"]
     assert table[4].startswith("| stimulus-prior | 0.500 ± 0.000 | 3 | 0.500 | ")
-    assert (f"| {c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] | "
-            f"{c['p_value']:.3g} |") in table[4]
+    ci = [("n/a" if v is None else f"{v:.3f}") for v in c["ci95"]]
+    assert f"| {c['mean']:.3f} [{ci[0]}, {ci[1]}] | {c['p_value']:.3g} |" in table[4]
     assert any("99 permutations" in line for line in md)
     text = report_text(report).splitlines()
     row = next(line for line in text if line.startswith("stimulus-prior "))
-    assert f"{c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]" in row
+    assert f"{c['mean']:.3f} [{ci[0]}, {ci[1]}]" in row
     # without permutations the p column holds a dash, and a note says how to get one
     plain = build_report(runs, protocol="within-trial-kfold", target="valence")
     assert all(r["p_value"] is None for r in pipeline_table(plain))

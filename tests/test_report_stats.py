@@ -86,6 +86,11 @@ def test_sign_flip_exact_p_values():
     assert sign_flip_test([1, 1, 1, -1])["p_value"] == pytest.approx(10 / 16)
     assert sign_flip_test([0, 0, 0])["p_value"] == 1.0
     assert min_sign_flip_p(8) == pytest.approx(0.0078125)
+    # zero differences flip to themselves: n = 5 with two zeros can reach 2 / 2**3 only
+    assert min_sign_flip_p(5, n_zeros=2) == pytest.approx(0.25)
+    r = sign_flip_test([0.1, 0.2, 0.3, 0.0, 0.0])
+    assert r["n_zeros"] == 2 and r["min_p"] == pytest.approx(0.25)
+    assert r["p_value"] == pytest.approx(0.25)  # the smallest it can be, not 0.0625
     # against brute force
     d = np.array([0.3, -0.1, 0.25, 0.05, -0.2, 0.4])
     hits = [abs(np.dot(s, d)) >= abs(d.sum()) - 1e-12
@@ -300,7 +305,14 @@ def test_paired_comparison_by_fold_adds_the_corrected_t_test():
     expected = corrected_resampled_ttest(d, 30, 10)
     assert c["corrected_t"]["p_value"] == pytest.approx(expected["p_value"])
     assert c["corrected_t"]["sizes"] == "units"
-    assert c["p_value"] == pytest.approx(0.125) and "4 folds" in c["warning"]
+    # By fold the corrected t-test is the primary test and its interval has the same
+    # variance; the sign-flip test (min p 0.125 with 4 folds) is kept for reference.
+    assert c["primary_test"] == "corrected-t" and "Nadeau and Bengio" in c["test"]
+    assert c["p_value"] == pytest.approx(expected["p_value"]) and c["min_p"] is None
+    assert c["ci95"] == pytest.approx(expected["ci"]) and c["warning"] is None
+    assert c["sign_flip"]["p_value"] == pytest.approx(0.125)
+    assert c["sign_flip"]["min_p"] == pytest.approx(0.125)
+    assert "by fold" in c["pairing"]
 
 
 def test_build_and_merge_pair_by_the_level_of_independence():
@@ -312,7 +324,26 @@ def test_build_and_merge_pair_by_the_level_of_independence():
                           per_subject_models=False)
     comp = pooled["comparisons"][0]
     assert comp["level"] == "fold" and comp["n"] == 2 and comp["corrected_t"] is not None
-    assert "min p 0.5" in report_text(pooled) and "warning:" in report_text(pooled)
+    flip = comp["sign_flip"]
+    assert flip["min_p"] == pytest.approx(min_sign_flip_p(2, n_zeros=flip["n_zeros"]))
+    assert flip["min_p"] >= 0.5
+    assert "corrected-t p = " in report_text(pooled)
+    assert "one model per fold serves" in report_text(pooled)
+    # Per-subject models that share a fold's pre-training: subjects are not independent,
+    # so the pairs are folds (the kind says so, or an older report's pre-training curves).
+    shared = {"shared_across_subjects": "pre-trains one encoder per fold on all subjects' "
+                                        "training trials"}
+    rep = build_report(runs, protocol="within-trial-kfold", target="valence",
+                       per_subject_models=True, models={"physiosync": shared,
+                                                        "bandpower": {}})
+    comp = rep["comparisons"][0]
+    assert comp["level"] == "fold" and comp["primary_test"] == "corrected-t"
+    assert "physiosync pre-trains one encoder per fold" in comp["pairing"]
+    assert rep["pipelines"]["physiosync"]["model"] == shared
+    for part in by_subject["pipelines"].values():
+        part["curves"] = {"pretrain": {"long": [{"fold": 0, "step": [1], "loss": [1.0]}]}}
+    again = paired_comparison(by_subject["pipelines"], "physiosync", "bandpower")
+    assert again["level"] == "fold" and "pre-trains" in again["pairing"]
     # merging two saved runs keeps the pairing of the first
     one = json.loads(json.dumps(build_report({"physiosync": _study()}, protocol="loso",
                                              target="valence", per_subject_models=False)))

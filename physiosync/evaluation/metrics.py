@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 __all__ = ["classification_metrics", "trial_vote", "chance_level", "chance_levels",
            "chance_levels_from_counts", "model_chance_levels", "permutation_pvalue",
            "headline_metric", "subject_scores", "subject_level_score",
-           "subject_permutation_test"]
+           "subject_permutation_test", "margin_preserving_tables", "default_chain_steps", "NULLS"]
 
 
 def classification_metrics(y_true, y_pred, proba=None, *, n_classes: int = 2) -> dict:
@@ -313,8 +313,17 @@ def permutation_pvalue(y_true, y_pred, *, groups=None, n_permutations: int = 100
 
 # ---- subject-level headline metric and its permutation null ---------------------------
 _SUBJECT_METRICS = ("balanced_accuracy", "macro_f1", "accuracy")
-_NULL_DEFINITION = ("labels shuffled within each subject, between that subject's units (all "
-                    "windows of a unit keep one label), predictions fixed")
+#: The permutation nulls of :func:`subject_permutation_test`: name -> one-sentence definition.
+NULLS = {
+    "within-subject": (
+        "labels shuffled within each subject, between that subject's units (all windows of a "
+        "unit keep one label), predictions fixed"),
+    "subject-stimulus-margins": (
+        "labels redrawn among the subject x stimulus label tables that keep every subject's "
+        "and every stimulus's count of each class (curveball swaps of 2x2 patterns a b / b a "
+        "between two subjects, Besag-Clifford parallel chains), predictions fixed: a model "
+        "that knows only the stimulus and each subject's rating habit is not significant"),
+}
 
 
 def headline_metric(n_classes: int) -> str:
@@ -488,20 +497,149 @@ def subject_level_score(y_true, y_pred, subjects, *, n_classes: int = 2,
         _subject_score_array(y_true, y_pred, subjects, n_classes, metric)[1])[0])
 
 
+def _curveball_steps(tables: np.ndarray, n_steps: int, n_classes: int,
+                     rng: np.random.Generator) -> None:
+    """*n_steps* curveball trades in each of the tables ``(P, S, T)``, in place.
+
+    A trade picks two rows (subjects) of each table. Between them, a column whose two
+    cells hold different classes ``a != b`` (both present, >= 0) is one side of a 2x2
+    pattern ``a b / b a``; the trade deals the orientations of the columns with the
+    same class pair ``{a, b}`` out again at random. Every row keeps its count of each
+    class and every column its classes, and a trade is as likely as its reverse, so the
+    uniform distribution over the tables a chain can reach is stationary.
+    """
+    n_perm, n_rows, n_cols = tables.shape
+    if n_rows < 2:
+        return
+    ar = np.arange(n_perm)[:, None]
+    cols = np.arange(n_cols)[None, :]
+    for _ in range(n_steps):
+        r1 = rng.integers(0, n_rows, n_perm)
+        r2 = (r1 + rng.integers(1, n_rows, n_perm)) % n_rows  # a different row
+        x1, x2 = tables[ar[:, 0], r1], tables[ar[:, 0], r2]
+        lo, hi = np.minimum(x1, x2), np.maximum(x1, x2)
+        tradable = (lo >= 0) & (lo != hi)
+        # One group per class pair; every other column is a group of its own.
+        key = np.where(tradable, lo * n_classes + hi, n_classes * n_classes + cols)
+        first = np.argsort(key, axis=1, kind="stable")
+        shuffled = np.argsort(key + rng.random(key.shape), axis=1)
+        low_first = np.empty_like(tradable)
+        low_first[ar, shuffled] = (x1 < x2)[ar, first]
+        tables[ar[:, 0], r1] = np.where(tradable, np.where(low_first, lo, hi), x1)
+        tables[ar[:, 0], r2] = np.where(tradable, np.where(low_first, hi, lo), x2)
+
+
+def margin_preserving_tables(table, n_tables: int, *, n_steps: int | None = None,
+                             n_classes: int | None = None, seed: int = 0) -> np.ndarray:
+    """Label tables exchangeable with *table* that keep its subject and stimulus margins.
+
+    The null of :func:`subject_permutation_test` with ``null="subject-stimulus-margins"``.
+    Under ``P(label = c) ~ exp(subject_c + stimulus_c)`` (each subject's rating habit
+    plus each stimulus's consensus, independent cells: a Rasch / multinomial-logit
+    model), the row and column class counts are sufficient, so given them every table
+    with those counts is equally likely. The tables are drawn with the curveball
+    Markov chain (trades of 2x2 patterns ``a b / b a`` between two rows, which keep
+    every margin) by the parallel scheme of Besag and Clifford (1989): *n_steps*
+    steps from *table* to a hub, then *n_steps* independent steps from the hub for
+    each table. *table* and the returned tables are then exchangeable whatever the
+    number of steps, so the p-value is valid without a burn-in; more steps only bring
+    the tables closer to independent draws (power). Missing cells never move, and a
+    chain moves within the tables its trades connect (with missing cells or more than
+    two classes, possibly not all tables with the same margins): the test is then
+    conditional on that set, and still valid.
+
+    Parameters
+    ----------
+    table : array of int, shape (n_subjects, n_stimuli)
+        Class of each cell ``0..n_classes-1``; -1 for a missing cell.
+    n_tables : int
+        Number of tables to draw.
+    n_steps : int | None
+        Trades from *table* to the hub and from the hub to each table. None:
+        ``max(50, ceil(10 * S * ln S))`` for S subjects (measured to mix in
+        ``benchmarks/inference_calibration.py``).
+    n_classes : int | None
+        None: ``table.max() + 1``.
+    seed : int
+        Seed of the chains.
+
+    Returns
+    -------
+    tables : array of int8, shape (n_tables, n_subjects, n_stimuli)
+
+    References
+    ----------
+    .. [1] Besag, J. and Clifford, P. (1989). Generalized Monte Carlo significance
+       tests. Biometrika, 76(4), 633-642.
+    .. [2] Strona, G., Nappo, D., Boccacci, F., Fattorini, S. and San-Miguel-Ayanz, J.
+       (2014). A fast and unbiased procedure to randomize ecological binary matrices
+       with fixed row and column totals. Nature Communications, 5, 4114.
+    """
+    table = np.asarray(table)
+    if table.ndim != 2:
+        raise ValueError(f"table must be 2-D (subjects x stimuli), got shape {table.shape}.")
+    if int(n_tables) < 1:
+        raise ValueError(f"n_tables must be >= 1, got {n_tables}.")
+    n_classes = int(table.max()) + 1 if n_classes is None else int(n_classes)
+    n_rows = table.shape[0]
+    if n_steps is None:
+        n_steps = default_chain_steps(n_rows)
+    rng = np.random.default_rng(seed)
+    hub = table.astype(np.int8)[None].copy()
+    _curveball_steps(hub, int(n_steps), max(n_classes, 1), rng)
+    tables = np.repeat(hub, int(n_tables), axis=0)
+    _curveball_steps(tables, int(n_steps), max(n_classes, 1), rng)
+    return tables
+
+
+def default_chain_steps(n_subjects: int) -> int:
+    """Curveball trades per chain for *n_subjects* rows: ``max(50, ceil(5 S ln S))``.
+
+    The distance of the drawn tables to the observed one and to each other stops
+    changing after about ``2 S ln S`` trades for 12 x 16 and 32 x 40 binary tables and
+    23 x 18 four-class tables (``benchmarks/inference_calibration.py``, ``mixing``);
+    ``5 S ln S`` leaves a margin of more than two.
+    """
+    s = max(int(n_subjects), 2)
+    return max(50, int(np.ceil(5 * s * np.log(s))))
+
+
+def _unit_stimuli(stimuli, unit_of_window, n_units: int):
+    stimuli = np.asarray(stimuli)
+    if len(stimuli) != len(unit_of_window):
+        raise ValueError(f"stimuli must have one entry per window ({len(unit_of_window)}), "
+                         f"got {len(stimuli)}.")
+    stim_ids, code = np.unique(stimuli, return_inverse=True)
+    unit_stim = np.zeros(n_units, dtype=np.int64)
+    unit_stim[unit_of_window] = code.reshape(-1)
+    if np.any(unit_stim[unit_of_window] != code.reshape(-1)):
+        raise ValueError("the windows of one unit show different stimuli; a unit must be one "
+                         "(subject, trial) with trial = stimulus.")
+    return unit_stim, len(stim_ids)
+
+
 def subject_permutation_test(y_true, y_pred, subjects, units, *, n_classes: int = 2,
                              metric: str | None = None, n_permutations: int = 1000,
-                             seed: int = 0) -> dict:
-    """Permutation p-value of :func:`subject_level_score` with labels shuffled within subjects.
+                             seed: int = 0, null: str = "within-subject", stimuli=None,
+                             n_steps: int | None = None) -> dict:
+    """Permutation p-value of :func:`subject_level_score` under a null that keeps subjects.
 
-    The null hypothesis is that, within each subject, the predictions carry no
+    ``null="within-subject"``: within each subject, the predictions carry no
     information about which unit (e.g. trial) has which label. Each permutation
     shuffles every subject's unit labels between that subject's units -- all windows of
     a unit keep one label, and each subject keeps its own label counts -- and scores
     the fixed predictions against them. A classifier that has only learnt each
     subject's label prior (predicting the subject's majority class) therefore gets a
     uniformly distributed p-value, whereas a test that permutes across subjects calls
-    it significant. For cross-subject protocols pass the test predictions: the same
-    null then holds within each test subject.
+    it significant.
+
+    ``null="subject-stimulus-margins"``: the labels follow each subject's rating habit
+    and each stimulus's consensus only. The unit labels form a subject x stimulus
+    table, and each permutation is a table with the same class counts per subject
+    *and* per stimulus (:func:`margin_preserving_tables`). A model that only recognises
+    the stimulus (what cross-subject protocols that keep the test stimuli in training
+    allow) or only knows the subjects' habits is not significant under it; under the
+    within-subject null it is, because a stimulus's label is shared across subjects.
 
     Parameters
     ----------
@@ -520,44 +658,85 @@ def subject_permutation_test(y_true, y_pred, subjects, units, *, n_classes: int 
         Number of permutations (at least 1).
     seed : int
         Seed of the permutations.
+    null : {"within-subject", "subject-stimulus-margins"}
+        The null (:data:`NULLS`).
+    stimuli : array, shape (n,) | None
+        Stimulus of each window (DEAP and DREAMER: the trial, the same video for every
+        subject); needed by ``"subject-stimulus-margins"``, where a subject must have
+        one unit per stimulus.
+    n_steps : int | None
+        Curveball trades per chain of ``"subject-stimulus-margins"`` (see
+        :func:`margin_preserving_tables`).
 
     Returns
     -------
     result : dict
         ``metric`` (``"subject.<metric>"``), ``value`` (observed score), ``p_value``
         (``(1 + #{null >= observed}) / (1 + n_permutations)``), ``permutations``,
-        ``null_mean``, ``null_q95`` (95th percentile of the null scores) and ``null``
-        (one sentence defining the null).
+        ``null_mean``, ``null_q95`` (95th percentile of the null scores),
+        ``null_name`` and ``null`` (one sentence defining the null); with the margins
+        null also ``steps`` (trades per chain).
     """
     metric = _check_metric(metric, n_classes)
+    if null not in NULLS:
+        raise ValueError(f"null={null!r} is not a permutation null; use one of "
+                         f"{', '.join(NULLS)}.")
     if int(n_permutations) < 1:
         raise ValueError(f"n_permutations must be >= 1, got {n_permutations}.")
     n_permutations = int(n_permutations)
-    unit_subject, unit_label, counts, ids, _ = _unit_table(y_true, y_pred, subjects, units,
-                                                           n_classes)
+    unit_subject, unit_label, counts, ids, unit_of_window = _unit_table(
+        y_true, y_pred, subjects, units, n_classes)
     n_subjects, n_units = len(ids), len(unit_label)
     observed = float(_mean_over_subjects(_scores_from_labels(
         unit_label, unit_subject, counts, n_subjects, n_classes, metric))[0])
-    rng = np.random.default_rng(seed)
-    # unit_subject is sorted, so sorting (subject code + uniform noise) shuffles units
-    # within each subject's contiguous block only.
-    block = unit_subject.astype(float)[None, :]
+    extra = {}
+    if null == "within-subject":
+        rng = np.random.default_rng(seed)
+        # unit_subject is sorted, so sorting (subject code + uniform noise) shuffles units
+        # within each subject's contiguous block only.
+        block = unit_subject.astype(float)[None, :]
+
+        def draw(size):
+            order = np.argsort(block + rng.random((size, n_units)), axis=1, kind="stable")
+            return unit_label[order]
+    else:
+        if stimuli is None:
+            raise ValueError("null='subject-stimulus-margins' needs the stimulus of each "
+                             "window (stimuli=...).")
+        unit_stim, n_stimuli = _unit_stimuli(stimuli, unit_of_window, n_units)
+        table = np.full((n_subjects, n_stimuli), -1, dtype=np.int64)
+        cell = unit_subject * n_stimuli + unit_stim
+        if len(np.unique(cell)) < n_units:
+            raise ValueError("a subject has two units of one stimulus; the margins null needs "
+                             "one unit per (subject, stimulus), e.g. units = (subject, trial).")
+        table.reshape(-1)[cell] = unit_label
+        n_steps = default_chain_steps(n_subjects) if n_steps is None else int(n_steps)
+        extra["steps"] = n_steps
+        tables = margin_preserving_tables(table, n_permutations, n_steps=n_steps,
+                                          n_classes=n_classes, seed=seed)
+        flat = tables.reshape(n_permutations, -1)
+        done = [0]
+
+        def draw(size):
+            out = flat[done[0]:done[0] + size][:, cell].astype(np.int64)
+            done[0] += size
+            return out
     chunk = max(1, 2_000_000 // max(n_units, 1))
-    null = []
+    null_scores = []
     for start in range(0, n_permutations, chunk):
         size = min(chunk, n_permutations - start)
-        order = np.argsort(block + rng.random((size, n_units)), axis=1, kind="stable")
-        scores = _scores_from_labels(unit_label[order], unit_subject, counts, n_subjects,
+        scores = _scores_from_labels(draw(size), unit_subject, counts, n_subjects,
                                      n_classes, metric)
-        null.append(_mean_over_subjects(scores))
-    null = np.concatenate(null)
+        null_scores.append(_mean_over_subjects(scores))
+    null_scores = np.concatenate(null_scores)
     if np.isfinite(observed):
         # A small tolerance so that labellings equal to the observed one count as hits.
-        hits = int(np.sum(null >= observed - 1e-12))
+        hits = int(np.sum(null_scores >= observed - 1e-12))
         p_value = (hits + 1) / (n_permutations + 1)
-        null_mean, null_q95 = float(np.mean(null)), float(np.quantile(null, 0.95))
+        null_mean = float(np.mean(null_scores))
+        null_q95 = float(np.quantile(null_scores, 0.95))
     else:
         p_value = null_mean = null_q95 = float("nan")
     return {"metric": f"subject.{metric}", "value": observed, "p_value": float(p_value),
             "permutations": n_permutations, "null_mean": null_mean, "null_q95": null_q95,
-            "null": _NULL_DEFINITION}
+            "null_name": null, "null": NULLS[null], **extra}

@@ -82,6 +82,23 @@ class PipelineKind:
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
         """Checks before any training (raise :class:`PhysioSyncError` naming *pipeline*)."""
 
+    def shared_across_subjects(self, cfg) -> str | None:
+        """What the subjects' models of one fold share, or None when they are independent.
+
+        The report pairs its comparisons by subject only when neither pipeline shares
+        anything fitted or drawn between the subjects of a fold (a pre-training on all
+        subjects, other subjects' labels, one seeded initialisation); see
+        :func:`physiosync.reporting.report.paired_comparison`.
+
+        Returns
+        -------
+        reason : str | None
+            A clause such as ``"pre-trains one encoder per fold on all subjects'
+            training trials"``. The default, None, suits an estimator fitted on one
+            subject's windows alone, deterministically or with a seed of its own.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
@@ -125,6 +142,11 @@ class PhysioSyncKind(PipelineKind):
             state += ", encoders frozen"
         return {"embedding": emb, "pretrained": bool(cfg.pretrain_enabled),
                 "text": f"{self.label}, {what}, {state}"}
+
+    def shared_across_subjects(self, cfg) -> str | None:
+        if cfg.pretrain_enabled:
+            return "pre-trains one encoder per fold on all subjects' training trials"
+        return "starts every subject's model of a fold from the same initial weights"
 
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
         """Every fold's pre-training units must fill a batch of the kind's sampler.
@@ -217,6 +239,9 @@ class StimulusPriorKind(PipelineKind):
 
     def describe(self, cfg) -> dict:
         return {"text": "no signal: other training subjects' labels of the same stimulus"}
+
+    def shared_across_subjects(self, cfg) -> str | None:
+        return "predicts each subject from the other subjects' labels"
 
 
 class EstimatorKind(PipelineKind):
@@ -318,6 +343,9 @@ class BraindecodeKind(EstimatorKind):
     def __init__(self, name: str, model: str, *, text: str):
         super().__init__(name, self._classifier, validation="fit", text=text)
         self.model = model
+
+    def shared_across_subjects(self, cfg) -> str | None:
+        return "starts every subject's network from the same seeded initial weights"
 
     def _classifier(self, cfg, data):
         from .deep import BraindecodeClassifier

@@ -25,10 +25,10 @@ import numpy as np
 
 from .._logging import logger, verbose
 from .._utils import atomic_write
-from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence,
-                   _one_class_sentence, _table_cells, _table_header, _table_notes,
-                   _real, held_out_sentence, label_efficiency_table, metric_label,
-                   model_selection_sentence,
+from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence, _null_name,
+                   _one_class_sentence, _pairing_sentence, _real, _table_cells,
+                   _table_header, _table_notes, displayable, held_out_sentence,
+                   label_efficiency_table, metric_label, model_selection_sentence,
                    pipeline_table)
 
 __all__ = ["render_html", "write_html_report"]
@@ -238,7 +238,10 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         nulls = []
         pv, rn = _dict(pipe.get("p_value")), _dict(pipe.get("refit_null"))
         if isinstance(pv.get("null"), str) and str(pv.get("metric", "")).startswith("subject."):
-            nulls.append(f"Permutation null: {pv['null']}.")
+            nulls.append(f"Permutation null ({_null_name(pv)}, primary): {pv['null']}.")
+            for name, q in _dict(pipe.get("p_values")).items():
+                if name != _null_name(pv) and isinstance(_dict(q).get("null"), str):
+                    nulls.append(f"Also reported, {name} null: {q['null']}.")
         if isinstance(rn.get("definition"), str):
             nulls.append(f"Refit null: {rn['definition']}.")
         if nulls:
@@ -262,8 +265,8 @@ def _pipelines_section(report: Mapping, pipes: dict) -> str:
     table = _table(_table_header(rows, refit=refit) + ["model"],
                    [_table_cells(r, refit=refit) + [r["model"] or ""] for r in rows],
                    "pipelines")
-    return _section("sec-pipelines", title,
-                    table + "<p>" + _esc(" ".join(_table_notes(rows))) + "</p>")
+    notes = _table_notes(rows, legacy=bool(report.get("leaky")))
+    return _section("sec-pipelines", title, table + "<p>" + _esc(" ".join(notes)) + "</p>")
 
 
 def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
@@ -298,11 +301,13 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
             rows.append([metric_label(key), key, _mean_std(s.get("mean"), s.get("std")),
                          _fmt(s.get("chance")), n])
         pv = _dict(pipe.get("p_value"))
-        if pv:
-            p = pv.get("p_value", pv.get("value"))
-            rows.append([f"permutation p ({_fmt_count(pv.get('permutations'))} permutations)",
-                         str(pv.get("metric", "n/a")), _fmt_p(p),
-                         f"null mean {_fmt(pv.get('null_mean'))}", ""])
+        for name_of, q in (_dict(pipe.get("p_values")) or ({_null_name(pv): pv} if pv
+                                                           else {})).items():
+            q = _dict(q)
+            p = q.get("p_value", q.get("value"))
+            rows.append([f"{name_of} permutation p ({_fmt_count(q.get('permutations'))} "
+                         "permutations)", str(q.get("metric", "n/a")), _fmt_p(p),
+                         f"null mean {_fmt(q.get('null_mean'))}", ""])
         rn = _dict(pipe.get("refit_null"))
         if rn:
             null = _floats(rn.get("null"))
@@ -816,28 +821,31 @@ def _comparisons_section(report: Mapping) -> str:
         ci = _list(c.get("ci95")) or [None, None]
         diff = _fmt(c.get("mean")) if _num(c.get("mean")) is None or len(ci) != 2 else (
             f"{_fmt(c.get('mean'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]")
+        flip = _dict(c.get("sign_flip")) or {"p_value": c.get("p_value"),
+                                             "min_p": c.get("min_p")}
         rows.append([f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}",
                      str(c.get("metric", "n/a")), str(c.get("level", "n/a")),
                      _fmt_count(c.get("n")), diff, _fmt(c.get("std")),
-                     _fmt(c.get("cohens_dz"), 2), _fmt_p(c.get("p_value")),
-                     _fmt_p(c.get("min_p")),
+                     _fmt(c.get("cohens_dz"), 2),
+                     f"{_fmt_p(c.get('p_value'))} ({c.get('primary_test') or 'sign-flip'})",
+                     _fmt_p(flip.get("p_value")), _fmt_p(flip.get("min_p")),
                      _fmt_p(_dict(c.get("corrected_t")).get("p_value")),
                      str(c.get("test") or "n/a")])
     body = [_table(["pipeline − baseline", "metric", "paired by", "n",
-                    "mean difference [95 % CI]", "std", "d_z", "p", "min p", "corrected t p",
-                    "test"], rows, "comparisons")]
-    level = comps[0].get("level")
-    if level in ("subject", "fold"):
-        body.append("<p>" + _esc(
-            "Paired by subject: every subject has its own model, so subjects are the "
-            "independent units." if level == "subject" else
-            "Paired by fold: one pooled model serves the subjects of a fold, so folds are "
-            "the independent units; the corrected resampled t-test (Nadeau and Bengio, "
-            "2003) also accounts for the training data that folds share.")
-            + " " + _esc("p: two-sided sign-flip permutation test of the mean difference; "
-                         "min p: the smallest p-value the design can reach; 95 % CI: "
-                         "percentile bootstrap over the units; d_z: mean / std of the "
-                         "differences.") + "</p>")
+                    "mean difference [95 % CI]", "std", "d_z", "p (primary test)",
+                    "sign-flip p", "min p", "corrected t p", "primary test"], rows,
+                   "comparisons")]
+    for c in comps:
+        body.append(f"<p>{_esc(c.get('pipeline', '?'))} − {_esc(c.get('baseline', '?'))}: "
+                    f"{_esc(_pairing_sentence(c))}</p>")
+    body.append("<p>" + _esc(
+        "By subject, the primary test is the two-sided sign-flip permutation test of the "
+        "mean difference, with a studentised bootstrap interval; by fold, the corrected "
+        "resampled t-test of Nadeau and Bengio (2003), with the interval of the same "
+        "corrected variance (folds share training data, which the sign-flip test ignores: "
+        "it is shown for reference). Min p: the smallest p-value the sign-flip test can "
+        "reach (zero differences do not count); d_z: mean / std of the differences.")
+        + "</p>")
     for c in comps:
         if c.get("warning"):
             body.append(f'<p class="caveat"><strong>Warning ({_esc(c.get("pipeline", "?"))} − '
@@ -874,7 +882,7 @@ def _comparisons_section(report: Mapping) -> str:
 
     if strips:
         caption = ("Per-unit differences (pipeline minus baseline; one dot per subject or "
-                   "fold) with their mean (black bar), its 95 % bootstrap interval (vertical "
+                   "fold) with their mean (black bar), its 95 % interval (vertical "
                    "line, right) and the zero line.")
         alt = f"Dot plot of per-unit differences for {len(strips)} paired comparison(s)."
         body.append(_figure("fig-comparisons", draw, alt, caption))
@@ -1020,6 +1028,7 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     """
     if not isinstance(report, Mapping):
         raise TypeError(f"report must be a dict, not {type(report).__name__}")
+    report = displayable(dict(report))
     pipes = _pipelines(report)
     primary = _primary(report, pipes)
     title = (f"physiosync cross-validation: {report.get('target', 'n/a')} "

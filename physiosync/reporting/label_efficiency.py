@@ -11,7 +11,8 @@ each) into the ``label_efficiency`` part of the study's report::
       "labelled": {budget: mean labelled trials per subject and fold},
       "metric", "label",
       "curves": {pipeline: [{"budget", "mean", "std", "n", "chance", "ci95",
-                             "ci_method", "p_value"}]},
+                             "ci_method", "p_value"}]},   # ci95: over the pipeline's
+                                                          # independent units
       "auc": {pipeline: {"value", "n"}}, "auc_definition",
       "comparisons": [paired comparison of the per-unit areas, primary minus each other],
       "by_budget": {budget: [the paired comparisons of that budget's report]},
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .report import paired_comparison
+from .report import _shared_across_subjects, paired_comparison
 
 __all__ = ["label_efficiency_section", "unit_auc", "AUC_DEFINITION"]
 
@@ -61,12 +62,35 @@ def unit_auc(values) -> float:
     return float(((v[1:] + v[:-1]) / 2).mean())
 
 
-def _interval(values, seed: int):
-    """The headline's interval over units (the paired comparisons' interval method)."""
-    from ..evaluation.statistics import bootstrap_ci
+def _interval(part: dict, short: str, per_subject: bool, seed: int) -> tuple:
+    """The 95 % interval of a pipeline's headline, over its independent units.
 
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    return list(bootstrap_ci(v, seed=seed)), "percentile bootstrap over subjects"
+    By subject (a studentised bootstrap) where every subject has its own model and the
+    pipeline shares nothing between the subjects of a fold; else over folds, with the
+    corrected standard error of Nadeau and Bengio around the headline (folds share
+    training data, and a fold's subjects share its model or pre-training).
+    """
+    from ..evaluation.statistics import corrected_resampled_ttest, studentized_bootstrap_ci
+    from scipy.stats import t as student_t
+
+    mean = part["headline"].get("mean")
+    if per_subject and not _shared_across_subjects(part):
+        values = [v.get(short) for v in (part.get("per_subject") or {}).values()]
+        values = [v for v in values if v is not None and np.isfinite(v)]
+        return (list(studentized_bootstrap_ci(values, seed=seed)),
+                "studentised bootstrap over subjects")
+    folds = [f for f in part.get("folds") or []
+             if (f.get("metrics", {}).get("subject") or {}).get(short) is not None]
+    values = [f["metrics"]["subject"][short] for f in folds]
+    n_test = [len(f.get("test") or []) for f in folds]
+    n_train = [len(f.get("train") or []) + len(f.get("val") or []) for f in folds]
+    t = corrected_resampled_ttest(values, n_train, n_test)
+    if t.get("se") is None or mean is None or not np.isfinite(mean):
+        return [None, None], "over folds (too few folds for an interval)"
+    half = float(student_t.ppf(0.975, t["k"] - 1) * t["se"])
+    return ([mean - half, mean + half],
+            "headline +/- t(k - 1) x the corrected standard error of the fold values "
+            "(Nadeau and Bengio)")
 
 
 def _mean_labelled(report: dict) -> float | None:
@@ -92,8 +116,11 @@ def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int
         from :func:`~physiosync.reporting.report.build_report` on that budget's fold
         results, with the same pipelines in the same order (the first is primary).
     per_subject : bool
-        Pair the areas by subject (independent per-subject models) instead of by
-        fold; as for the headline comparisons of the same study.
+        Whether the protocol gives every subject its own model (the report's
+        ``per_subject_models``). The areas are then paired, and the intervals taken,
+        as the headlines' are: by subject only where neither pipeline shares anything
+        between the subjects of a fold, else by fold
+        (:func:`~physiosync.reporting.report.paired_comparison`).
     n_classes : int
         2 or 4.
     seed : int
@@ -115,8 +142,7 @@ def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int
         for b in budgets:
             part = reports[b]["pipelines"][name]
             head = part["headline"]
-            values = [v.get(short) for v in part.get("per_subject", {}).values()]
-            ci, how = _interval(values, seed)
+            ci, how = _interval(part, short, per_subject, seed)
             points.append({"budget": b, "mean": head.get("mean"), "std": head.get("std"),
                            "n": head.get("n"), "chance": head.get("chance"), "ci95": ci,
                            "ci_method": how, "p_value": head.get("p_value")})
@@ -137,7 +163,9 @@ def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int
             entry["metrics"] = {"subject": {short: unit_auc(
                 [fold_values[b].get(f["fold"]) for b in budgets])}}
             folds.append(entry)
-        auc_parts[name] = {"per_subject": per_subject_auc, "folds": folds}
+        auc_parts[name] = {"per_subject": per_subject_auc, "folds": folds,
+                           "model": last["pipelines"][name].get("model") or {},
+                           "curves": last["pipelines"][name].get("curves") or {}}
     auc = {}
     for name in names:
         values = [v[short] for v in auc_parts[name]["per_subject"].values()

@@ -17,11 +17,12 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
           "headline": {"metric", "label", "mean", "std", "n", "chance", "chance_rule",
                        "p_value"},
           "folds", "per_subject", "summary", "one_class", "confusion", "curves",
-          "channel_importance"[, "p_value"][, "refit_null"][, "model"]}},
-      "comparisons": [{"pipeline", "baseline", "metric", "level", "value",
+          "channel_importance"[, "p_value", "p_values" | "p_value_note"][, "refit_null"]
+          [, "model"]}},
+      "comparisons": [{"pipeline", "baseline", "metric", "level", "pairing", "value",
                        "differences", "mean", "std", "n", "ci95", "ci_method",
-                       "cohens_dz", "p_value", "test", "min_p", "corrected_t",
-                       "warning"}],
+                       "cohens_dz", "primary_test", "test", "p_value", "min_p",
+                       "sign_flip", "corrected_t", "warning"}],
     }
 
 - ``folds[*]``: ``fold``, ``train``/``val``/``test`` (lists of ``[subject, trial]``),
@@ -44,9 +45,12 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
   training labels held one class (``protocol.one_class: constant``): ``windows``,
   ``of_windows``, ``units``, ``subjects``, ``folds`` and ``summary_without`` (the
   ``subject.*`` summary without those windows; null when there are none).
-- ``p_value`` (with ``protocol.permutations``): the within-subject permutation test of
-  the headline (:func:`physiosync.evaluation.metrics.subject_permutation_test`): ``metric``,
-  ``value``, ``p_value``, ``permutations``, ``null_mean``, ``null_q95``, ``null``.
+- ``p_value`` (with ``protocol.permutations``): the permutation test of the headline
+  under the protocol's primary null (:func:`permutation_nulls`,
+  :func:`physiosync.evaluation.metrics.subject_permutation_test`): ``metric``, ``value``,
+  ``p_value``, ``permutations``, ``null_mean``, ``null_q95``, ``null_name``, ``null``
+  (its definition); ``p_values``: every null computed, by name. Under
+  ``legacy-segment`` there is none, and ``p_value_note`` says why.
 - ``refit_null`` (with ``protocol.permutation_refit``, set by
   :func:`physiosync.experiment.run_experiment`): ``metric``, ``observed``, ``null``
   (one score per refit), ``p_value``, ``n``, ``definition``.
@@ -55,7 +59,9 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
   (encoder embedding per time scale), ``pretrained``, ``modalities`` and ``text``.
 - ``comparisons[*]``: the primary pipeline minus each other one on the headline
   metric, paired by subject when every subject has its own model
-  (``per_subject_models``), else by fold (see :func:`paired_comparison`).
+  (``per_subject_models``) and neither pipeline shares anything between the subjects of
+  a fold (``model.shared_across_subjects``), else by fold with the corrected resampled
+  t-test as the primary test (see :func:`paired_comparison`).
 
 NaN is written as ``null``.
 """
@@ -73,13 +79,15 @@ from .._utils import atomic_write
 from ..evaluation.metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
 from ..evaluation.protocols import PROTOCOLS
-from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _fmt, _fmt_p,
-                   _headline_sentence, _one_class_sentence, _table_cells, _table_header,
-                   _table_notes, held_out_sentence, label_efficiency_lines, metric_label,
+from .text import (_METRIC_LABELS, CHANCE_NOTE, LEGACY_P_NOTE, _chance_of, _fmt, _fmt_p,
+                   _headline_sentence, _null_name, _one_class_sentence, _pairing_sentence,
+                   _table_cells, _table_header, _table_notes, displayable, held_out_sentence,
+                   label_efficiency_lines, metric_label,
                    model_selection_sentence, pipeline_table)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
+           "permutation_nulls",
            "metric_label", "pipeline_table", "LEAKAGE_WARNING", "CHANCE_NOTE"]
 
 LEAKAGE_WARNING = (
@@ -240,6 +248,33 @@ def _one_class(preds: pd.DataFrame, train_labels: dict, n_classes: int, metric: 
     return out
 
 
+def permutation_nulls(protocol: str) -> tuple:
+    """The permutation nulls of a protocol's report, the primary one first.
+
+    Parameters
+    ----------
+    protocol : str
+        A protocol name (an unknown one gets the within-subject null).
+
+    Returns
+    -------
+    nulls : tuple of str
+        Names in :data:`physiosync.evaluation.metrics.NULLS`:
+        ``("subject-stimulus-margins", "within-subject")`` for protocols that hold out
+        subjects but keep the test stimuli in training (``loso``, ``subject-kfold``:
+        there a model that recognises the video is significant under the
+        within-subject null); ``("within-subject",)`` for the others; ``()`` for
+        ``legacy-segment``, whose test windows share trials with training, so that no
+        permutation of labels tests emotion recognition.
+    """
+    spec = PROTOCOLS.get(protocol)
+    if spec is not None and spec.leaky:
+        return ()
+    if spec is not None and tuple(spec.held_out) == ("subject",):
+        return ("subject-stimulus-margins", "within-subject")
+    return ("within-subject",)
+
+
 def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: int = 2,
                        name: str = "physiosync", permutations: int = 0,
                        seed: int = 0) -> dict:
@@ -258,7 +293,7 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
     name : str
         Pipeline name.
     permutations : int
-        Permutations of the within-subject permutation test of the headline (0: none).
+        Permutations of each permutation test of the headline (0: none).
     seed : int
         Seed of the permutations.
 
@@ -267,7 +302,10 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
     part : dict
         ``headline``, ``folds``, ``per_subject``, ``summary``, ``one_class``,
         ``confusion`` (``window``/``trial``), ``curves``, ``channel_importance`` (mean
-        over folds) and, with *permutations*, ``p_value``. See the module docstring.
+        over folds) and, with *permutations*, ``p_value`` (the protocol's primary null,
+        :func:`permutation_nulls`) and ``p_values`` (every null it computes, by name);
+        under ``legacy-segment`` no p-value but ``p_value_note`` (why). See the module
+        docstring.
     """
     metric = headline_metric(n_classes)
     preds = _predictions(results, n_classes)
@@ -289,18 +327,21 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
     for (level, m), group in frame.groupby(["level", "metric"], sort=False):
         summary[f"{level}.{m}"] = _mean_std_chance(group["value"].tolist(),
                                                    group["chance"].tolist())
-    confusion, p_value = {}, None
+    confusion, p_value, p_values = {}, None, None
+    nulls = permutation_nulls(protocol)
     if len(preds):
         proba = preds[[f"p{c}" for c in range(n_classes)]].to_numpy()
         y = preds["y"].to_numpy()
         confusion["window"] = _confusion(y, preds["pred"].to_numpy(), n_classes)
         yt, pt, _ = trial_vote(y, proba, preds[["subject", "trial"]].to_numpy())
         confusion["trial"] = _confusion(yt, pt, n_classes)
-        if permutations:
-            p_value = subject_permutation_test(
+        if permutations and nulls:
+            p_values = {null: subject_permutation_test(
                 y, preds["pred"].to_numpy(), preds["subject"].to_numpy(),
                 preds[["subject", "trial"]].to_numpy(), n_classes=n_classes,
-                n_permutations=permutations, seed=seed)
+                n_permutations=permutations, seed=seed, null=null,
+                stimuli=preds["trial"].to_numpy()) for null in nulls}
+            p_value = p_values[nulls[0]]
     headline = _headline(summary, metric)
     part = {"headline": headline, "folds": folds, "per_subject": per_subject,
             "summary": summary, "one_class": _one_class(preds, train_labels, n_classes, metric),
@@ -309,7 +350,11 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
                                    else None)}
     if p_value is not None:
         part["p_value"] = p_value
+        part["p_values"] = p_values
         headline["p_value"] = p_value["p_value"]
+        headline["null"] = p_value["null_name"]
+    elif permutations and not nulls:
+        part["p_value_note"] = LEGACY_P_NOTE
     selection = _model_selection(results)
     if selection:  # only estimators that choose hyper-parameters: other reports unchanged
         part["model_selection"] = selection
@@ -346,14 +391,67 @@ def _fold_values(part: dict, metric: str, level: str) -> dict:
             for f in part.get("folds", [])}
 
 
+def _shared_across_subjects(part: dict) -> str | None:
+    """What the subjects of one fold share in a pipeline's models (None: nothing).
+
+    Reads ``model.shared_across_subjects`` (set from the pipeline kind by
+    :func:`physiosync.experiment.describe_pipeline`); reports written before it was
+    recorded are read from what they hold: a pre-training (``model.pretrained`` or
+    pre-training curves), fine-tuning curves (networks started from one seeded
+    initialisation in every subject's model) or the stimulus-prior kind.
+    """
+    model = part.get("model") if isinstance(part.get("model"), dict) else {}
+    if "shared_across_subjects" in model:
+        return model["shared_across_subjects"]
+    curves = part.get("curves") if isinstance(part.get("curves"), dict) else {}
+    if model.get("pretrained") or curves.get("pretrain"):
+        return "pre-trains one encoder per fold on all subjects' training trials"
+    if model.get("kind") == "stimulus-prior":
+        return "predicts each subject from the other subjects' labels"
+    if curves.get("finetune"):
+        return "trains every subject's network from the same seeded initial weights"
+    return None
+
+
+def _pairing(parts: dict, pipeline: str, baseline: str, per_subject: bool) -> tuple:
+    """``(level, reason)``: pair by subject only where subjects are independent units."""
+    if not per_subject:
+        return "fold", ("by fold: one model per fold serves all its test subjects (pooled "
+                        "fine-tuning or a cross-subject protocol), so the subjects of a fold "
+                        "are not independent")
+    for name in (pipeline, baseline):
+        reason = _shared_across_subjects(parts[name])
+        if reason:
+            return "fold", (f"by fold: {name} {reason}, so the subjects of a fold share it "
+                            "and are not independent")
+    return "subject", ("by subject: both pipelines fit each subject's model on that "
+                       "subject's data alone, so subjects are independent units")
+
+
+_FOLD_TEST = ("corrected resampled t-test of Nadeau and Bengio (2003) over folds, df = k - 1: "
+              "var(mean d) = (1/k + n_test/n_train) var(d), for the training data folds share")
+_FOLD_CI = ("mean +/- t(k - 1) x the corrected standard error of the Nadeau-Bengio test "
+            "(excludes 0 exactly when that test rejects at 0.05)")
+
+
 def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
                       metric: str | None = None, per_subject: bool = True,
                       n_classes: int = 2, seed: int = 0) -> dict:
     """Paired differences *pipeline* minus *baseline* on the headline metric.
 
-    Pairs are the independent units of the design: subjects when every subject has its
-    own model (*per_subject*), folds when one pooled model serves several subjects
-    (pooled fine-tuning, cross-subject protocols; under ``loso`` a fold is one subject).
+    Pairs are the units at which the two pipelines' models are independent. By
+    subject only when every subject has its own model (*per_subject*) **and** neither
+    pipeline shares anything fitted or drawn between the subjects of a fold (a
+    pre-training on all subjects, other subjects' labels, one seeded initialisation;
+    the part's ``model.shared_across_subjects``); a fold effect shared by its subjects
+    would otherwise pass for independent evidence. Else by fold (pooled fine-tuning,
+    cross-subject protocols, shared pre-training; under ``loso`` a fold is one subject).
+
+    The primary test follows the pairing: by subject, the exact two-sided sign-flip
+    test of the mean difference with a studentised bootstrap interval; by fold, the
+    corrected resampled t-test of Nadeau and Bengio (folds share training data, so
+    their differences are correlated, which the sign-flip test ignores) with the
+    interval of the same variance. Both tests are reported.
 
     Parameters
     ----------
@@ -364,10 +462,11 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
     metric : str | None
         Per-subject metric; None: :func:`physiosync.evaluation.metrics.headline_metric`.
     per_subject : bool
-        Pair by subject (the subject's test windows pooled over folds) instead of by
-        fold (the mean over the fold's test subjects of the per-subject metric; reports
-        written before it was recorded fall back to the fold's pooled window metric,
-        and ``value`` says so).
+        Whether the protocol gives every subject its own model (within-subject
+        protocols without ``protocol.pooled``). By subject, a unit's value is the
+        subject's test windows pooled over folds; by fold, the mean over the fold's test
+        subjects of the per-subject metric (reports written before it was recorded fall
+        back to the fold's pooled window metric, and ``value`` says so).
     n_classes : int
         2 or 4 (for the default *metric*).
     seed : int
@@ -377,20 +476,25 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
     -------
     comparison : dict
         ``pipeline``, ``baseline``, ``metric``, ``level`` (``"subject"``/``"fold"``),
-        ``value`` (what each paired value is), ``differences`` (unit -> difference),
-        ``mean``, ``std``, ``n``, ``ci95`` (percentile bootstrap over units, 10,000
-        resamples), ``ci_method``, ``cohens_dz``, ``p_value`` and ``min_p`` of the
-        two-sided sign-flip permutation test (:func:`physiosync.evaluation.statistics.sign_flip_test`),
-        ``test`` (its name), ``corrected_t`` (fold pairs: Nadeau and Bengio's corrected
-        resampled t-test, :func:`physiosync.evaluation.statistics.corrected_resampled_ttest`; else None)
-        and ``warning`` (when the design cannot reach p < 0.05, or has no pairs).
+        ``pairing`` (why that level), ``value`` (what each paired value is),
+        ``differences`` (unit -> difference), ``mean``, ``std``, ``n``, ``ci95`` and
+        ``ci_method``, ``cohens_dz``, ``primary_test`` (``"sign-flip"`` by subject,
+        ``"corrected-t"`` by fold), ``test`` (its description), ``p_value`` (its
+        p-value), ``min_p`` (the smallest p the sign-flip test can reach; None for the
+        t-test), ``sign_flip`` (``p_value``, ``min_p``, ``n_zeros``, ``test``),
+        ``corrected_t`` (fold pairs,
+        :func:`physiosync.evaluation.statistics.corrected_resampled_ttest`; else None) and ``warning`` (when the design cannot reach p < 0.05, or has no
+        pairs).
     """
-    from ..evaluation.statistics import bootstrap_ci, cohens_dz, corrected_resampled_ttest, sign_flip_test
+    from ..evaluation.statistics import (cohens_dz, corrected_resampled_ttest, sign_flip_test,
+                                         studentized_bootstrap_ci)
 
     metric = metric or headline_metric(n_classes)
     a, b = report_parts[pipeline], report_parts[baseline]
     label = _METRIC_LABELS.get(metric, metric)
-    if per_subject:
+    level, pairing = _pairing(report_parts, pipeline, baseline, per_subject)
+    by_subject = level == "subject"
+    if by_subject:
         va = {str(k): v.get(metric) for k, v in a.get("per_subject", {}).items()}
         vb = {str(k): v.get(metric) for k, v in b.get("per_subject", {}).items()}
         value = f"per-subject {label} (the subject's test windows pooled over folds)"
@@ -412,11 +516,28 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
     diffs = {u: float(va[u] - vb[u]) for u in units}
     d = np.array(list(diffs.values()), dtype=float)
     flip = sign_flip_test(d, n_resamples=_N_RESAMPLES, seed=seed)
-    low, high = bootstrap_ci(d, n_resamples=_N_RESAMPLES, seed=seed)
     stats = _mean_std(d)
-    what = "subjects" if per_subject else "folds"
-    corrected = None
-    if not per_subject:
+    what = "subjects" if by_subject else "folds"
+    kind = ("exact over all 2^n sign patterns" if flip["exact"]
+            else f"{flip['n_patterns']} random sign patterns")
+    sign_flip = {"p_value": flip["p_value"], "min_p": flip["min_p"],
+                 "n_zeros": flip["n_zeros"],
+                 "test": f"two-sided sign-flip permutation test of the mean difference ({kind})"}
+    corrected, warning = None, None
+    if by_subject:
+        low, high = studentized_bootstrap_ci(d, n_resamples=_N_RESAMPLES, seed=seed)
+        ci_method = (f"studentised (bootstrap-t) interval over subjects, {_N_RESAMPLES} "
+                     f"resamples, seed {seed}")
+        primary, test, p_value, min_p = ("sign-flip", sign_flip["test"], flip["p_value"],
+                                         flip["min_p"])
+        if stats["n"] and flip["min_p"] > 0.05:
+            zeros = (f" ({flip['n_zeros']} of them with a zero difference, which no sign "
+                     "flip changes)" if flip["n_zeros"] else "")
+            warning = (f"with n = {stats['n']} {what}{zeros} the smallest two-sided p-value "
+                       f"this design can reach is {flip['min_p']:.3g} > 0.05, whatever the "
+                       "difference: read the effect size and its interval, not the p-value, "
+                       f"or use more {what}.")
+    else:
         sizes = {str(f["fold"]): f for f in a.get("folds", [])}
         n_train, n_test = [], []
         for u in units:
@@ -432,25 +553,25 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
         if corrected is not None:
             corrected["sizes"] = "units" if all(sizes[u].get("test") for u in units) \
                 else "windows"
-    kind = ("exact over all 2^n sign patterns" if flip["exact"]
-            else f"{flip['n_patterns']} random sign patterns")
-    warning = None
+        low, high = (corrected or {}).get("ci") or (None, None)
+        ci_method = _FOLD_CI
+        primary, test = "corrected-t", _FOLD_TEST
+        p_value, min_p = (corrected or {}).get("p_value"), None
+        if stats["n"] and (corrected or {}).get("p_value") is None:
+            warning = (f"with n = {stats['n']} {what} (or differences that do not vary) the "
+                       "corrected t-test has no p-value: read the effect size, or use more "
+                       "folds.")
     if stats["n"] == 0:
         warning = f"no {what} with a value for both pipelines: nothing to compare."
-    elif flip["min_p"] > 0.05:
-        warning = (f"with n = {stats['n']} {what} the smallest two-sided p-value this design "
-                   f"can reach is {flip['min_p']:.3g} > 0.05, whatever the difference: read the "
-                   "effect size and its interval, not the p-value, or use more "
-                   f"{what}.")
+    # an unbounded side (a bootstrap-t interval of very few distinct values) is None,
+    # as strict JSON writes it
+    low, high = (v if v is not None and np.isfinite(v) else None for v in (low, high))
     return {"pipeline": pipeline, "baseline": baseline, "metric": key,
-            "level": "subject" if per_subject else "fold", "value": value,
+            "level": level, "pairing": pairing, "value": value,
             "differences": diffs, "mean": stats["mean"], "std": stats["std"], "n": stats["n"],
-            "ci95": [low, high],
-            "ci_method": f"percentile bootstrap over {what}, {_N_RESAMPLES} resamples, "
-                         f"seed {seed}",
-            "cohens_dz": cohens_dz(d), "p_value": flip["p_value"], "min_p": flip["min_p"],
-            "test": f"two-sided sign-flip permutation test of the mean difference ({kind})",
-            "corrected_t": corrected, "warning": warning}
+            "ci95": [low, high], "ci_method": ci_method, "cohens_dz": cohens_dz(d),
+            "primary_test": primary, "test": test, "p_value": p_value, "min_p": min_p,
+            "sign_flip": sign_flip, "corrected_t": corrected, "warning": warning}
 
 
 def class_names(target: str, n_classes: int) -> list:
@@ -469,7 +590,7 @@ def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
                  seed: int = 0, per_subject_models: bool | None = None,
-                 importance_methods: dict | None = None) -> dict:
+                 importance_methods: dict | None = None, models: dict | None = None) -> dict:
     """Assemble the report from :func:`physiosync.evaluation.runner.cross_validate` results.
 
     Parameters
@@ -486,8 +607,8 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     channels : list of str | None
         EEG channel names, for the channel-importance topomap.
     permutations : int
-        Permutations of the within-subject permutation test of each pipeline's
-        headline (0: none).
+        Permutations of each permutation test of each pipeline's headline (0: none;
+        the nulls: :func:`permutation_nulls`).
     seed : int
         Seed of the permutations and of the comparisons' bootstrap.
     per_subject_models : bool | None
@@ -498,6 +619,10 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         How each pipeline's channel importance was computed (its
         :attr:`~physiosync.evaluation.pipelines.PipelineKind.importance_method`);
         pipelines without one get ``method`` None.
+    models : dict of str -> dict | None
+        What each pipeline runs (:func:`physiosync.experiment.describe_pipeline`),
+        stored as the pipeline's ``model``; its ``shared_across_subjects`` sets the
+        pairing of the comparisons (:func:`paired_comparison`).
 
     Returns
     -------
@@ -521,6 +646,8 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                 "method": (importance_methods or {}).get(name)}
         elif parts[name]["channel_importance"] is not None:
             parts[name]["channel_importance"] = None
+        if (models or {}).get(name) is not None:
+            parts[name]["model"] = models[name]
     primary = next(iter(parts))
     comparisons = [paired_comparison(parts, primary, other, per_subject=per_subject_models,
                                      n_classes=n_classes, seed=seed)
@@ -627,6 +754,7 @@ def report_markdown(report: dict) -> str:
     interval and p-value); then, per pipeline, what it runs, its one-class fallbacks and
     every metric beside its chance level; then the paired comparisons in full.
     """
+    report = displayable(report)
     n_classes = report.get("n_classes", 2)
     lines = [f"# physiosync cross-validation: {report['target']} ({report['protocol']})", ""]
     if report.get("leaky"):
@@ -643,7 +771,7 @@ def report_markdown(report: dict) -> str:
               "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_table_cells(r, refit=refit) + [r["model"] or ""]) + " |"
               for r in rows]
-    lines += [""] + _table_notes(rows) + [""]
+    lines += [""] + _table_notes(rows, legacy=bool(report.get("leaky"))) + [""]
     for name, part in pipes.items():
         lines += [f"## {name}", ""]
         if isinstance(part.get("model"), dict) and part["model"].get("text"):
@@ -665,11 +793,16 @@ def report_markdown(report: dict) -> str:
             lines.append(f"| {metric_label(key)} (`{key}`) | {_fmt(s['mean'])} ± "
                          f"{_fmt(s['std'])} | {_fmt(s.get('chance'))} | {s['n']} {unit} |")
         pv = part.get("p_value")
-        if isinstance(pv, dict):
-            p = pv.get("p_value", pv.get("value"))
-            lines.append(f"| permutation p of `{pv['metric']}` ({pv['permutations']} "
-                         f"permutations) | {_fmt_p(p)} | null mean {_fmt(pv.get('null_mean'))}"
-                         f", 95th percentile {_fmt(pv.get('null_q95'))} | |")
+        nulls_of = part.get("p_values") or ({_null_name(pv): pv} if isinstance(pv, dict)
+                                            else {})
+        for name_of, q in nulls_of.items():
+            primary_null = (" (primary)" if len(nulls_of) > 1 and name_of == _null_name(pv)
+                            else "")
+            p = q.get("p_value", q.get("value"))
+            lines.append(f"| {name_of} permutation p{primary_null} of `{q['metric']}` "
+                         f"({q['permutations']} permutations) | {_fmt_p(p)} | null mean "
+                         f"{_fmt(q.get('null_mean'))}, 95th percentile "
+                         f"{_fmt(q.get('null_q95'))} | |")
         rn = part.get("refit_null")
         if isinstance(rn, dict):
             null = [v for v in (rn.get("null") or []) if v is not None]
@@ -677,9 +810,10 @@ def report_markdown(report: dict) -> str:
                          f"observed {_fmt(rn.get('observed'))} | {_fmt_p(rn.get('p_value'))} | "
                          f"null mean {_fmt(float(np.mean(null)) if null else None)} | |")
         lines.append("")
-        nulls = []
-        if isinstance(pv, dict) and isinstance(pv.get("null"), str):
-            nulls.append(f"permutation null: {pv['null']}.")
+        nulls = [f"{name_of} permutation null: {q['null']}."
+                 for name_of, q in nulls_of.items() if isinstance(q.get("null"), str)]
+        if part.get("p_value_note"):
+            nulls.append(f"{part['p_value_note']}.")
         if isinstance(rn, dict) and isinstance(rn.get("definition"), str):
             nulls.append(f"refit null: {rn['definition']}.")
         if nulls:
@@ -687,37 +821,35 @@ def report_markdown(report: dict) -> str:
     comps = report.get("comparisons") or []
     if comps:
         lines += ["## Paired comparisons", "",
-                  f"Pipelines are paired by {comps[0].get('level', 'subject')}: "
-                  + ("every subject has its own model, so subjects are the independent "
-                     "units." if comps[0].get("level") == "subject" else
-                     "one pooled model serves the subjects of a fold, so folds are the "
-                     "independent units."),
-                  "",
                   "| pipeline − baseline | metric | n | mean difference [95 % CI] | d_z | "
-                  "sign-flip p (min p) | corrected t p |",
-                  "|---|---|---|---|---|---|---|"]
+                  "p (primary test) | sign-flip p (min p) | corrected t p |",
+                  "|---|---|---|---|---|---|---|---|"]
         for c in comps:
             ci = c.get("ci95") or [None, None]
             ct = c.get("corrected_t") or {}
+            flip = c.get("sign_flip") or {"p_value": c.get("p_value"),
+                                          "min_p": c.get("min_p")}
             lines.append(
                 f"| {c['pipeline']} − {c['baseline']} | {c['metric']} | {c['n']} "
                 f"{c.get('level', '')}s | {_fmt(c['mean'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] | "
                 f"{_fmt(c.get('cohens_dz'), 2)} | {_fmt_p(c.get('p_value'))} "
-                f"({_fmt_p(c.get('min_p'))}) | {_fmt_p(ct.get('p_value'))} |")
+                f"({c.get('primary_test') or 'sign-flip'}) | {_fmt_p(flip.get('p_value'))} "
+                f"({_fmt_p(flip.get('min_p'))}) | {_fmt_p(ct.get('p_value'))} |")
         lines.append("")
+        lines += [f"- {c['pipeline']} − {c['baseline']}: {_pairing_sentence(c)}"
+                  for c in comps]
         for c in comps:
             if c.get("warning"):
                 lines.append(f"- **Warning ({c['pipeline']} − {c['baseline']}):** "
                              f"{c['warning']}")
         tests = {c.get("test") for c in comps if c.get("test")}
-        lines += [""] + [f"Test: {t}; min p is the smallest p-value the design can reach."
-                         for t in sorted(tests)]
-        if any(c.get("corrected_t") for c in comps):
-            lines.append("Fold pairs also get the corrected resampled t-test of Nadeau and "
-                         "Bengio (2003), which accounts for the training data folds share.")
-        lines += [f"Effect sizes: mean difference with its 95 % interval "
-                  f"({comps[0].get('ci_method', 'bootstrap')}); Cohen's d_z = mean / std "
-                  "of the differences.", ""]
+        lines += [""] + [f"Primary test: {t}." for t in sorted(tests)]
+        lines += ["Min p: the smallest p-value the sign-flip test can reach with these "
+                  "units (zero differences do not count). By fold, the sign-flip test "
+                  "ignores that folds share training data and is shown for reference only.",
+                  "Intervals: " + "; ".join(sorted({str(c.get("ci_method", "bootstrap"))
+                                                    for c in comps}))
+                  + ". Cohen's d_z = mean / std of the differences.", ""]
     if isinstance(report.get("label_efficiency"), dict):
         lines += label_efficiency_lines(report["label_efficiency"], markdown=True)
     lines += [CHANCE_NOTE,
@@ -737,6 +869,7 @@ def report_text(report: dict) -> str:
     what each pipeline runs, one-class fallbacks and the paired comparisons with their
     warnings.
     """
+    report = displayable(report)
     n_classes = report.get("n_classes", 2)
     metric = headline_metric(n_classes)
     pipes = report["pipelines"]
@@ -769,7 +902,7 @@ def report_text(report: dict) -> str:
         cells = _table_cells(r, refit=refit)
         body.append(cells[:2] + cells[3:])  # the subject counts: in report.md and .html
     lines += table(cols, body)
-    lines += [""] + _table_notes(rows)
+    lines += [""] + _table_notes(rows, legacy=bool(report.get("leaky")))
 
     def ms(s):
         return "n/a" if not s or s.get("mean") is None or not np.isfinite(s["mean"]) \
@@ -799,10 +932,12 @@ def report_text(report: dict) -> str:
             lines += ["", f"one-class fallback ({name}): {one}"]
     for c in report.get("comparisons") or []:
         ci = c.get("ci95") or [None, None]
+        test = c.get("primary_test") or "sign-flip"
+        extra = f" (min p {_fmt_p(c.get('min_p'))})" if c.get("min_p") is not None else ""
         lines += ["", f"{c['pipeline']} − {c['baseline']} ({c['metric']}, paired by "
                   f"{c.get('level')}, n = {c['n']}): {_fmt(c['mean'])} [95 % CI "
-                  f"{_fmt(ci[0])}, {_fmt(ci[1])}], sign-flip p = {_fmt_p(c.get('p_value'))} "
-                  f"(min p {_fmt_p(c.get('min_p'))})"]
+                  f"{_fmt(ci[0])}, {_fmt(ci[1])}], {test} p = {_fmt_p(c.get('p_value'))}"
+                  f"{extra}", f"  {_pairing_sentence(c)}"]
         if c.get("warning"):
             lines.append(f"  warning: {c['warning']}")
     if isinstance(report.get("label_efficiency"), dict):
@@ -834,6 +969,7 @@ def write_report(report: dict, out_dir, *, html: bool = True,
     paths : dict of str -> Path
         ``{"json", "csv", "md"[, "html"]}``.
     """
+    report = displayable(report)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     public = _finite_or_none({k: v for k, v in report.items() if not k.startswith("_")})

@@ -10,8 +10,14 @@ import numpy as np
 
 from ..evaluation.metrics import headline_metric
 
-__all__ = ["CHANCE_NOTE", "metric_label", "model_selection_sentence", "pipeline_table",
-           "held_out_sentence"]
+__all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "metric_label", "model_selection_sentence",
+           "pipeline_table", "displayable", "held_out_sentence"]
+
+#: Why a ``legacy-segment`` report carries no permutation p-value.
+LEGACY_P_NOTE = (
+    "no permutation p-value: under legacy-segment the windows of a test trial are also in "
+    "training, so the predictions follow the labels through the trial's identity and no "
+    "permutation of the labels tests emotion recognition")
 
 #: How chance levels are defined (printed under the tables of every report).
 CHANCE_NOTE = (
@@ -56,6 +62,42 @@ def _fmt_p(p) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
+def displayable(report: dict) -> dict:
+    """*report* without the p-values its protocol cannot support.
+
+    Under a leaky protocol (``legacy-segment``) every pipeline's permutation p-value
+    is dropped (reports written before this rule held one) and replaced by
+    ``p_value_note`` (:data:`LEGACY_P_NOTE`); other reports are returned unchanged.
+    """
+    if not report.get("leaky"):
+        return report
+    pipes = {}
+    for name, part in (report.get("pipelines") or {}).items():
+        if isinstance(part, dict):
+            part = {k: v for k, v in part.items() if k not in ("p_value", "p_values")}
+            part["p_value_note"] = LEGACY_P_NOTE
+            if isinstance(part.get("headline"), dict):
+                part["headline"] = {**part["headline"], "p_value": None}
+        pipes[name] = part
+    out = {**report, "pipelines": pipes}
+    if isinstance(out.get("headline"), dict):
+        out["headline"] = {**out["headline"], "p_value": None}
+    return out
+
+
+def _null_name(pv: dict) -> str:
+    """The null of a p-value record (reports before several nulls: within-subject)."""
+    return str(pv.get("null_name") or "within-subject")
+
+
+def _pairing_sentence(c: dict) -> str:
+    """Why a comparison is paired as it is (reports before ``pairing`` held only the level)."""
+    if c.get("pairing"):
+        return f"paired {c['pairing']}; primary test: {c.get('primary_test')}."
+    return (f"paired by {c.get('level', 'subject')} (a report written before the pairing "
+            "was explained); primary test: sign-flip.")
+
+
 def _headline_of(part: dict, n_classes: int) -> dict:
     """A part's headline; older reports without one fall back on their summary."""
     if part.get("headline"):
@@ -78,8 +120,14 @@ def _headline_sentence(part: dict, n_classes: int) -> str:
             f"{h['n']} subjects (chance {_fmt(h.get('chance'))})")
     pv = part.get("p_value")
     if isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject."):
-        text += (f"; within-subject permutation p = {_fmt_p(pv.get('p_value'))} "
+        text += (f"; {_null_name(pv)} permutation p = {_fmt_p(pv.get('p_value'))} "
                  f"({pv.get('permutations')} permutations)")
+        other = {k: v for k, v in (part.get("p_values") or {}).items()
+                 if k != _null_name(pv) and isinstance(v, dict)}
+        for name, v in other.items():
+            text += f"; {name} permutation p = {_fmt_p(v.get('p_value'))}"
+    elif part.get("p_value_note"):
+        text += f"; {part['p_value_note']}"
     rn = part.get("refit_null")
     if isinstance(rn, dict):
         text += (f"; refit null p = {_fmt_p(rn.get('p_value'))} ({rn.get('n')} refits on "
@@ -207,13 +255,16 @@ def pipeline_table(report: dict) -> list:
         In report order, the primary (first) pipeline first. Each row holds
         ``pipeline``, ``primary`` (bool), ``model`` (what the pipeline runs, or None),
         ``metric`` (the headline key), ``mean``, ``std``, ``n`` (subjects), ``chance``,
-        ``p_value`` and ``permutations`` (the within-subject permutation test of the
-        headline; None without ``protocol.permutations``), ``refit_p`` (the refit null's
-        p-value, or None) and ``difference``: None on the primary row, else the paired
-        comparison *primary minus this pipeline* as ``mean``, ``ci95``, ``p_value``,
-        ``min_p``, ``level`` (``"subject"`` or ``"fold"``), ``n`` and ``warning`` (all
-        None when the report holds no such comparison).
+        ``p_value``, ``permutations`` and ``null`` (the permutation test of the headline
+        under the protocol's primary null, and the null's name; None without
+        ``protocol.permutations`` and under ``legacy-segment``), ``refit_p`` (the refit
+        null's p-value, or None) and ``difference``: None on the primary row, else the
+        paired comparison *primary minus this pipeline* as ``mean``, ``ci95``,
+        ``p_value`` (of its primary test), ``min_p``, ``level`` (``"subject"`` or
+        ``"fold"``), ``test`` (``"sign-flip"`` or ``"corrected-t"``), ``n`` and
+        ``warning`` (all None when the report holds no such comparison).
     """
+    report = displayable(report)
     pipes = report.get("pipelines") or {}
     n_classes = report.get("n_classes") or 2
     primary = report.get("primary")
@@ -234,6 +285,7 @@ def pipeline_table(report: dict) -> list:
                "std": _real(h.get("std")), "n": h.get("n"), "chance": _real(h.get("chance")),
                "p_value": _real(pv.get("p_value")) if subject_p else None,
                "permutations": pv.get("permutations") if subject_p else None,
+               "null": _null_name(pv) if subject_p else None,
                "refit_p": _real(rn.get("p_value")) if isinstance(rn, dict) else None,
                "difference": None}
         if name != primary:
@@ -243,6 +295,7 @@ def pipeline_table(report: dict) -> list:
             row["difference"] = {"mean": _real(c.get("mean")), "ci95": ci,
                                  "p_value": _real(c.get("p_value")),
                                  "min_p": _real(c.get("min_p")), "level": c.get("level"),
+                                 "test": c.get("primary_test") or "sign-flip",
                                  "n": c.get("n"), "warning": c.get("warning")}
         rows.append(row)
     return rows
@@ -283,17 +336,32 @@ def _table_header(rows: list, *, refit: bool) -> list:
             + [f"{primary} − pipeline [95 % CI]", "paired p"])
 
 
-def _table_notes(rows: list) -> list:
+_NULL_SHORT = {
+    "within-subject": "within-subject (labels shuffled between each subject's units)",
+    "subject-stimulus-margins": ("subject-stimulus margins (label tables that keep every "
+                                 "subject's and every stimulus's class counts)")}
+#: The paired test and interval of each pairing level, in the table notes.
+_PAIRED_NOTE = {
+    "subject": ("two-sided sign-flip permutation test over subjects; studentised bootstrap "
+                "interval"),
+    "fold": ("corrected resampled t-test of Nadeau and Bengio over folds; interval of the "
+             "same corrected variance")}
+
+
+def _table_notes(rows: list, *, legacy: bool = False) -> list:
     """Sentences under the side-by-side table: what p and the difference are."""
     notes = []
     perms = sorted({r["permutations"] for r in rows if r["permutations"] is not None})
     if perms:
+        nulls = sorted({r["null"] for r in rows if r.get("null")})
         notes.append(
-            "p: within-subject permutation test of the headline ("
-            + "/".join(str(p) for p in perms) + " permutations; labels permuted between "
-            "each subject's units, predictions fixed)"
+            "p: permutation test of the headline ("
+            + "/".join(str(p) for p in perms) + " permutations, predictions fixed; null: "
+            + "; ".join(_NULL_SHORT.get(n, n) for n in nulls) + ")"
             + ("; —: the pipeline has none." if any(r["permutations"] is None for r in rows)
                else "."))
+    elif legacy:
+        notes.append(f"p: — ({LEGACY_P_NOTE}).")
     else:
         notes.append("p: — because no permutation test was run (protocol.permutations is 0); "
                      "set protocol.permutations (e.g. 1000) for a p-value per pipeline.")
@@ -308,9 +376,9 @@ def _table_notes(rows: list) -> list:
         unit = {"subject": "subjects", "fold": "folds"}.get(level, "units")
         notes.append(
             f"{primary} − pipeline: mean paired difference of the headline over "
-            f"{'/'.join(str(n) for n in ns) or 'n/a'} {unit} with its 95 % percentile "
-            "bootstrap interval; paired p: two-sided sign-flip permutation test (details and "
-            "the smallest reachable p under Paired comparisons).")
+            f"{'/'.join(str(n) for n in ns) or 'n/a'} {unit} with its 95 % interval; paired "
+            f"p: {_PAIRED_NOTE.get(level, _PAIRED_NOTE['subject'])} (why this pairing, "
+            "and the other test, under Paired comparisons).")
     return notes
 
 
