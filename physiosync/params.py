@@ -589,7 +589,8 @@ class ProtocolConfig:
         with each of these numbers of labelled training trials per subject (``"all"``:
         every training trial), drawn reproducibly, stratified by class and nested
         (the trials of a budget are among those of every larger one), while
-        pre-training still sees every unlabelled training window. No labelled trial
+        pre-training still sees every unlabelled training window (a budget named
+        twice runs once). No labelled trial
         is set aside for model selection under a budget. The report adds the
         label-efficiency curve and each pipeline's area under it. None (default): an
         ordinary run. Not available with ``legacy-segment`` nor with
@@ -621,10 +622,6 @@ class ProtocolConfig:
 
     def __post_init__(self):
         validate_params(self)
-        budgets = self.labelled_trials
-        if budgets is not None and len(set(map(str, budgets))) != len(budgets):
-            raise PhysioSyncError(f"protocol.labelled_trials lists a budget twice: "
-                                  f"{list(budgets)}; name each number of trials once.")
 
 
 @dataclass

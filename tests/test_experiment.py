@@ -22,8 +22,11 @@ def deap_root(tmp_path_factory):
 
 
 def _cv(root, out, *extra, cache=None):
+    # 3 subjects x 6 videos: with a video of each training half kept out of pre-training
+    # for the held-out diagnostic, too few slots remain for a batch; pre-train on it too
     return main(["cv", "--dataset", "deap", "--data-root", str(root), "--config", "tiny",
                  "--folds", "2", "--out", str(out), "-q", "--set", "protocol.one_class=constant",
+                 "--set", "pretrain.held_out=unused",
                  "--cache-dir", str(cache or out.parent / "cache"), *extra])
 
 
@@ -254,7 +257,12 @@ def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path
     assert main(common) == 2
     err = capsys.readouterr().err
     assert "fold 0, long pre-training" in err and "group_size" in err
-    assert main(common + ["--set", "pretrain.group_size=1", "--set", "pretrain.batch_slots=4"]) == 0
+    small = ["--set", "pretrain.group_size=1", "--set", "pretrain.batch_slots=4"]
+    # keeping each fold's validation subject out of pre-training leaves one subject: the
+    # check says so and names the setting that pre-trains on it too
+    assert main(common + small) == 2
+    assert "pretrain.held_out: unused" in capsys.readouterr().err
+    assert main(common + small + ["--set", "pretrain.held_out=unused"]) == 0
     text = capsys.readouterr().out
     assert "loso: 3 folds" in text and "all checks passed" in text and "test_units" in text
     assert main(["cv", "--dataset", "deap", "--data-root", str(deap_root)]) == 2

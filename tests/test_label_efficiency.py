@@ -107,7 +107,7 @@ def test_area_under_the_curve_is_the_mean_trapezoid_height():
 
 @pytest.mark.parametrize("value, message", [
     ("[0, 4]", "labelled_trials"), ("[2, most]", "labelled_trials"),
-    ("[2, 2]", "twice"), ("all", "must be a list"),
+    ("all", "must be a list"),
 ])
 def test_config_refuses_bad_budgets(value, message):
     with pytest.raises(ConfigError, match=message):

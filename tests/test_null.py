@@ -388,7 +388,7 @@ def test_permutation_refit_is_validated():
 
 def _refit_config(root, tmp_path, pipeline, n_refit, *extra):
     return load_config("tiny", ["protocol.n_splits=2", "protocol.one_class=constant",
-                                f"pipelines=[{pipeline}]",
+                                f"pipelines=[{pipeline}]", "pretrain.held_out=unused",
                                 f"protocol.permutation_refit={n_refit}", *extra],
                        data={"root": str(root), "cache_dir": str(tmp_path / "cache")})
 

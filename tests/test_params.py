@@ -16,7 +16,7 @@ from dataclasses import fields, replace
 import pytest
 
 from physiosync import params
-from physiosync._utils.checks import (Interval, ListOf, MappingOf, Options, check_option,
+from physiosync._utils.checks import (AnyOf, Interval, ListOf, MappingOf, Options, check_option,
                                       did_you_mean, validate_params)
 from physiosync.config import load_config
 from physiosync.exceptions import ConfigError, PhysioSyncError
@@ -44,6 +44,8 @@ def _valid_elem(c):
         return "eeg"
     if isinstance(c, Options):
         return c.values[0]
+    if isinstance(c, AnyOf):
+        return _valid_elem(c.constraints[0])
     lo, hi = c.low, c.high
     if lo is None:
         return c.type(0) if hi is None or hi > 0 else c.type(hi - 1)
@@ -82,6 +84,12 @@ def _cases(c):
         return good, bad
     if isinstance(c, MappingOf):
         return [{}, {"eeg": _valid_elem(c.value_constraint)}], [{"eeg": "bogus"}, ["eeg"]]
+    if isinstance(c, AnyOf):  # what one rule accepts; what every rule refuses
+        cases = [_cases(rule) for rule in c.constraints]
+        good = [v for g, _ in cases for v in g]
+        bad = [v for _, b in cases for v in b
+               if not any(rule.is_satisfied_by(v) for rule in c.constraints)]
+        return good, bad
     raise AssertionError(f"no test cases for {c!r}")
 
 

@@ -120,7 +120,7 @@ def test_baselines_recipe_runs_and_writes_one_table(tmp_path):
     proc = subprocess.run(
         ["bash", str(ROOT / "pipelines" / "baselines.sh"), str(root), str(tmp_path / "runs"),
          "--config", "tiny", "--folds", "2", "-q", "--cache-dir", str(tmp_path / "cache"),
-         "--set", "protocol.permutations=19",
+         "--set", "protocol.permutations=19", "--set", "pretrain.held_out=unused",
          "--set", "pipelines=[physiosync,bandpower,de-lr,stimulus-prior]"],
         capture_output=True, text=True,
         env={**os.environ, "TARGETS": "valence", "PHYSIOSYNC": str(bin_dir / "physiosync")})

@@ -197,7 +197,9 @@ def held_out_sentence(part: dict) -> str | None:
                 and isinstance(e.get("held_out"), dict)]
         measured = [h for h in held if h.get("loss")]
         if not measured:
-            notes += [h["cells"] for h in held if h.get("cells") not in notes]
+            for h in held:  # one note per reason, not one per fold and encoder
+                if h.get("cells") and h["cells"] not in notes:
+                    notes.append(h["cells"])
             continue
 
         def mean(values):
