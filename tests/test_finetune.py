@@ -466,55 +466,120 @@ def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_tria
     assert balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)) >= 0.7
 
 
-@pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="measured: frozen LS-TCL encoders stay near chance on "
-                   "the synthetic data at every affordable size (table in the docstring, "
-                   "docs/model.md); strict, so the day it holds the suite says so")
-@pytest.mark.parametrize("target", ["valence", "arousal"])
-def test_learns_the_synthetic_emotion_effect_on_held_out_trials(twelve_trials, target):
-    """The method's claim: *frozen* LS-TCL encoders carry the emotion effect.
+@pytest.fixture(scope="module")
+def frozen_encoder_scores(tmp_path_factory):
+    """Held-out balanced accuracy of heads on frozen pre-trained and frozen random encoders.
 
-    It runs in CI (about 25 s for both targets) as a strict expected failure, because it
-    does not hold on the synthetic data at any size affordable here: it reports XFAIL,
-    and the day it passes, XPASS fails the run and the docs must change. Balanced
-    accuracy on the 3 held-out trials, seeds 0-2, spectral embedding, frozen encoders
-    (the frozen *random* encoders of the same sizes beside them):
+    The data of ``twelve_trials`` (4 subjects x 12 trials x 10 s, effect 3, data seed 0,
+    5 s windows, ``_trial_split``) written with ``affect="dynamics"`` and with its paired
+    control ``control="shuffled"`` (same random streams; each subject's shared course
+    comes from another video at a random time). For seeds 0-2: LS-TCL pre-training of the
+    5 s and 1 s encoders (spectral, D = 16, 100 steps) on trials 0-8 only, and the random
+    encoders it starts from (:func:`~physiosync.training.pretrain.initial_model`, same
+    seed); a head fine-tuned on each, encoders frozen, for valence and arousal.
 
-    ==============================  ===================  ===================
-    pre-training, trials            valence              arousal
-    ==============================  ===================  ===================
-    100 steps, 10 s (this test)     0.50 0.38 0.46       0.66 0.81 0.66
-      random encoders               0.38 0.46 0.42       0.88 0.84 0.62
-    400 steps, 20 s                 0.50 0.50 0.52       0.78 0.53 0.70
-      random encoders               0.50 0.50 0.44       0.50 0.92 0.91
-    1500 steps, 20 s                0.56 0.50 0.48
-      random encoders               0.50 0.50 0.44
-    ==============================  ===================  ===================
-
-    Fine-tuned encoders reach 0.9 (test_spectral_embedding_learns_the_synthetic_emotion
-    _effect); the open question is in docs/model.md.
+    Returns ``{(condition, kind, target): [score per seed]}``.
     """
     from sklearn.metrics import balanced_accuracy_score
 
-    from physiosync.training.pretrain import pretrain_encoders
+    from physiosync.datasets import DEAP
+    from physiosync.preprocessing.cache import prepare
+    from physiosync.preprocessing.windows import make_windows
+    from physiosync.synthetic import make_deap
+    from physiosync.training.pretrain import initial_model, pretrain_encoders
 
-    data = SlotData.from_windows(twelve_trials, 5.0, target=target)
-    train, val, test = _trial_split(data)
-    allowed = data.valid.copy()
-    allowed[:, 9:] = False  # pre-training never sees the test trials
-    y = data.labels[test[:, 0], test[:, 1]]
-    scores = []
-    for seed in range(3):
-        pc = enc(embed_dim=16, n_prompts=0, projector_dims=(32, 32), cmca_dim=16, steps=100,
-                 seed=seed, embedding="spectral")
-        runs = pretrain_encoders(data, pc, allowed=allowed, device="cpu")
-        models = {name: model for name, (model, _) in runs.items()}
-        cfg = FinetuneConfig(epochs=15, batch_size=16, hidden=(32, 16), seed=seed,
-                             freeze_encoders=True)
-        model, _ = finetune(data, train, val_cells=val, config=cfg, pretrained=models,
-                            device="cpu", verbose=False)
-        scores.append(balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)))
-    assert min(scores) >= 0.7, scores
+    scores = {}
+    for condition in ("dynamics", "shuffled"):
+        control = "none" if condition == "dynamics" else condition
+        folder = make_deap(tmp_path_factory.mktemp(condition) / "d", n_subjects=4,
+                           n_trials=12, seconds=10.0, effect=3.0, seed=0, affect="dynamics",
+                           control=control, verbose=False)
+        windows = make_windows(prepare(DEAP(folder), cache_dir=False), lengths=(5.0,))
+        data = {t: SlotData.from_windows(windows, 5.0, target=t) for t in ("valence", "arousal")}
+        train, val, test = _trial_split(data["valence"])
+        allowed = data["valence"].valid.copy()
+        allowed[:, 9:] = False  # pre-training never sees the test trials
+        for seed in range(3):
+            pc = enc(embed_dim=16, n_prompts=0, projector_dims=(32, 32), cmca_dim=16,
+                     steps=100, seed=seed, embedding="spectral")
+            runs = pretrain_encoders(data["valence"], pc, allowed=allowed, device="cpu")
+            kinds = {"pretrained": {name: model for name, (model, _) in runs.items()},
+                     "random": {name: initial_model(data["valence"], pc, n_sub=n).eval()
+                                for name, n in (("long", 1), ("short", 5))}}
+            cfg = FinetuneConfig(epochs=15, batch_size=16, hidden=(32, 16), seed=seed,
+                                 freeze_encoders=True)
+            for target, d in data.items():
+                y = d.labels[test[:, 0], test[:, 1]]
+                assert len(set(y)) == 2
+                for kind, encoders in kinds.items():
+                    model, _ = finetune(d, train, val_cells=val, config=cfg,
+                                        pretrained=encoders, device="cpu", verbose=False)
+                    pred = predict_proba(model, d, test).argmax(1)
+                    scores.setdefault((condition, kind, target), []).append(
+                        balanced_accuracy_score(y, pred))
+    return scores
+
+
+def _gain(scores: dict, condition: str) -> float:
+    """Mean over seeds and both targets of frozen pre-trained minus frozen random."""
+    return float(np.mean([np.subtract(scores[condition, "pretrained", t],
+                                      scores[condition, "random", t])
+                          for t in ("valence", "arousal")]))
+
+
+@pytest.mark.integration
+def test_frozen_encoders_read_arousal_and_pretraining_changes_little_at_this_size(
+        frozen_encoder_scores):
+    """What holds at a size CI affords: frozen encoders carry arousal, pre-trained or not.
+
+    Expected before measuring (docs/model.md): frozen pre-trained encoders beat the frozen
+    random encoders they start from in ``affect="dynamics"`` (the emotion is what viewers
+    share moment by moment, what LS-TCL pulls together) and not in the paired ``shuffled``
+    control (viewers of a video share nothing). Measured (balanced accuracy on the 3
+    held-out trials of 4 subjects, seeds 0-2; the data of ``frozen_encoder_scores``):
+
+    ============  ==========  ===================  ===================  ==============
+    condition     encoders    valence              arousal              mean gain
+    ============  ==========  ===================  ===================  ==============
+    dynamics      pretrained  0.63 0.35 0.49       0.81 0.94 0.89       +0.04
+    dynamics      random      0.40 0.54 0.64       0.75 0.89 0.64
+    shuffled      pretrained  0.63 0.55 0.66       0.95 0.88 0.88       +0.07
+    shuffled      random      0.71 0.53 0.58       0.85 0.80 0.65
+    ============  ==========  ===================  ===================  ==============
+
+    At this size the expectation does not hold: the gain is within the noise of 12
+    held-out trials and no larger in dynamics than in the control (the strict expected
+    failure below). What holds, and is asserted: heads on frozen encoders read *arousal*
+    on held-out trials (mean >= 0.7 in both conditions, for both kinds of encoder;
+    valence stays near chance), and pre-training changes the mean balanced accuracy by
+    less than 0.15 either way. A model that memorises its training trials, or a
+    pre-training that collapses the encoders, scores about 0.5 and fails.
+    """
+    s = frozen_encoder_scores
+    for condition in ("dynamics", "shuffled"):
+        for kind in ("pretrained", "random"):
+            assert np.mean(s[condition, kind, "arousal"]) >= 0.7, (condition, kind, s)
+        assert abs(_gain(s, condition)) <= 0.15, (condition, s)
+
+
+@pytest.mark.integration
+@pytest.mark.xfail(strict=True, reason="measured: at 4 subjects x 12 trials x 10 s and 100 "
+                   "steps the gain of frozen pre-trained over frozen random encoders is "
+                   "+0.04 in dynamics and +0.07 in shuffled (noise); it holds at 8 x 24 x "
+                   "20 s and 300 steps (benchmarks/frozen_encoders.py, docs/model.md). "
+                   "Strict, so the day it holds here the suite says so")
+def test_pretraining_helps_frozen_encoders_only_where_viewers_share_the_emotion(
+        frozen_encoder_scores):
+    """The method's claim on the dynamics simulator, against its paired control.
+
+    Frozen pre-trained encoders beat the frozen random ones by at least 0.05 (mean over
+    seeds 0-2 and both targets) in ``dynamics``, and by at least 0.05 more than in
+    ``shuffled``. The table is in the test above; at the benchmark's size (8 subjects x
+    24 videos x 20 s, 300 steps) the gains are +0.15 and +0.00.
+    """
+    s = frozen_encoder_scores
+    assert _gain(s, "dynamics") >= 0.05, s
+    assert _gain(s, "dynamics") - _gain(s, "shuffled") >= 0.05, s
 
 
 def test_finished_checkpoint_loads_the_selected_model(split, tmp_path):

@@ -12,7 +12,8 @@ import torch
 from physiosync import PhysioSyncError
 from physiosync.training.checkpoints import CheckpointError, load_checkpoint, read_checkpoint
 from physiosync.training.pretrain import (
-    PretrainConfig, PretrainModel, TrainingDivergedError, pretrain, pretrain_encoders,
+    PretrainConfig, PretrainModel, TrainingDivergedError, initial_model, pretrain,
+    pretrain_encoders,
 )
 from physiosync.training.sampling import SlotData
 
@@ -115,6 +116,22 @@ def test_cpu_runs_are_deterministic(strong_deap_slots):
     assert_same_weights(a, b)
     assert strip(ha) == strip(hb)
     assert weights_differ(a, c)
+
+
+def test_initial_model_is_the_random_encoder_pretraining_starts_from(strong_deap_slots):
+    """Frozen pre-trained encoders are compared with it (tests/test_finetune.py)."""
+    import copy
+
+    kw = dict(n_sub=5, device="cpu", verbose=False)
+    start = initial_model(strong_deap_slots, tiny(steps=3, seed=3), n_sub=5)
+    assert_same_weights(start, initial_model(strong_deap_slots, tiny(seed=3), n_sub=5))
+    assert weights_differ(start, initial_model(strong_deap_slots, tiny(seed=4), n_sub=5))
+    assert start.encoders["eeg"].n_times == 128  # the 1 s encoder of 5 s windows
+    trained, _ = pretrain(strong_deap_slots, tiny(steps=3, seed=3), **kw)
+    given, _ = pretrain(strong_deap_slots, tiny(steps=3, seed=3), model=copy.deepcopy(start),
+                        **kw)
+    assert_same_weights(trained, given)
+    assert weights_differ(trained, start)
 
 
 # -------------------------------------------------------------------------- resume

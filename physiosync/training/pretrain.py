@@ -40,7 +40,7 @@ from .distributed import distributed_context, synchronise_batch_norm
 from .sampling import SlotData, SynchronySampler, WindowSampler
 from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
 
-__all__ = ["pretrain", "pretrain_encoders", "make_optimizer", "make_sampler",
+__all__ = ["pretrain", "pretrain_encoders", "initial_model", "make_optimizer", "make_sampler",
            "held_out_sampler"]
 
 
@@ -520,6 +520,36 @@ class _LossChecks:
                 self.history[-1]["held_out"] = dict(zip(held[step][0], held_rows[step]))
 
 
+def initial_model(data: SlotData, config: PretrainConfig, *, n_sub: int = 1,
+                  modalities=None) -> PretrainModel:
+    """The model :func:`pretrain` starts from: a *random encoder* of the same architecture.
+
+    Built from *config*'s seed (the ``derive_seed(seed, "init")`` stream) exactly as
+    :func:`pretrain` builds it, so a pre-trained encoder can be compared with its own
+    initial weights (e.g. frozen pre-trained against frozen random encoders).
+
+    Parameters
+    ----------
+    data : SlotData
+        Windows whose shapes size the encoders.
+    config : PretrainConfig
+        Architecture and seed.
+    n_sub : int
+        Sub-windows per window (5 for the 1 s encoders of 5 s windows).
+    modalities : sequence of str | None
+        As in :func:`pretrain` (LS-TCL): default all of *data*'s.
+
+    Returns
+    -------
+    model : PretrainModel
+        On the CPU, in training mode.
+    """
+    modalities = resolve_modalities(data, config, modalities, "ls-tcl")
+    torch.manual_seed(derive_seed(config.seed, "init"))
+    return PretrainModel({m: data.n_chans(m) for m in modalities},
+                         {m: data.n_times(m) // n_sub for m in modalities}, config)
+
+
 @flush_denormals()
 @verbose
 @deprecated_show_progress
@@ -628,10 +658,10 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     allowed = data.valid if allowed is None else np.asarray(allowed, dtype=bool) & data.valid
     sampler = make_sampler(allowed, cfg, n_sub=n_sub, objective=objective)
     n_steps = cfg.steps if cfg.steps is not None else cfg.epochs * sampler.steps_per_epoch()
-    torch.manual_seed(derive_seed(cfg.seed, "init"))
     if model is None:
-        model = PretrainModel({m: data.n_chans(m) for m in modalities},
-                              {m: data.n_times(m) // n_sub for m in modalities}, cfg)
+        model = initial_model(data, cfg, n_sub=n_sub, modalities=modalities)
+    else:
+        torch.manual_seed(derive_seed(cfg.seed, "init"))  # the stream the model would use
     model.to(dev)
     if ddp is not None:
         synchronise_batch_norm(model, dev.type)  # statistics of the global batch
