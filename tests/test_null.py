@@ -449,3 +449,23 @@ def test_refit_null_of_physiosync_pretrains_once_per_fold(tmp_path, monkeypatch)
     # 2 folds x (long, short) encoders for the main run, and once more per fold for
     # both refits together (not once per refit).
     assert len(calls) == 2 * 2 + 2 * 2
+
+
+def test_legacy_segment_comparisons_keep_their_differences_but_show_no_test(tmp_path):
+    from physiosync.reporting.html import render_html
+    from physiosync.reporting.report import write_report
+
+    records = _legacy_records()
+    other = json.loads(json.dumps(records))
+    for r in other:  # a second pipeline: the same predictions, one unit flipped
+        r["predictions"][0]["p0"], r["predictions"][0]["p1"] = (
+            r["predictions"][0]["p1"], r["predictions"][0]["p0"])
+    report = build_report({"physiosync": records, "bandpower": other},
+                          protocol="legacy-segment", target="valence")
+    assert report["comparisons"][0]["differences"]
+    write_report(report, tmp_path, html=False)
+    (saved,) = json.loads((tmp_path / "report.json").read_text())["comparisons"]
+    assert saved["p_value"] is None and saved["corrected_t"] is None
+    assert saved["differences"] and "no paired p-value" in saved["p_value_note"]
+    for text in (report_markdown(report), report_text(report), render_html(report)):
+        assert "no paired p-value under legacy-segment" in text

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..evaluation.metrics import headline_metric
 
-__all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "metric_label", "model_selection_sentence",
+__all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
            "pipeline_table", "displayable", "held_out_sentence"]
 
 #: Why a ``legacy-segment`` report carries no permutation p-value.
@@ -62,12 +62,22 @@ def _fmt_p(p) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
+#: Why the paired comparisons of a ``legacy-segment`` report carry no p-value.
+LEGACY_COMPARISON_NOTE = (
+    "no paired p-value under legacy-segment: both scores come from test windows whose "
+    "trials are also in training, so their difference measures trial identification, and "
+    "its test says nothing about emotion recognition")
+
+
 def displayable(report: dict) -> dict:
     """*report* without the p-values its protocol cannot support.
 
     Under a leaky protocol (``legacy-segment``) every pipeline's permutation p-value
     is dropped (reports written before this rule held one) and replaced by
-    ``p_value_note`` (:data:`LEGACY_P_NOTE`); other reports are returned unchanged.
+    ``p_value_note`` (:data:`LEGACY_P_NOTE`), and the paired comparisons keep their
+    differences and effect sizes but lose their tests (``p_value_note``:
+    :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
+    returned unchanged.
     """
     if not report.get("leaky"):
         return report
@@ -82,6 +92,16 @@ def displayable(report: dict) -> dict:
     out = {**report, "pipelines": pipes}
     if isinstance(out.get("headline"), dict):
         out["headline"] = {**out["headline"], "p_value": None}
+    comps = []
+    for c in out.get("comparisons") or []:
+        if isinstance(c, dict):  # the differences stay; no test of leaky scores is shown
+            c = {**c, "p_value": None, "min_p": None, "sign_flip": None,
+                 "corrected_t": None, "p_value_note": LEGACY_COMPARISON_NOTE,
+                 "warning": " ".join(filter(None, (c.get("warning"),
+                                                   LEGACY_COMPARISON_NOTE + ".")))}
+        comps.append(c)
+    if comps:
+        out["comparisons"] = comps
     return out
 
 
