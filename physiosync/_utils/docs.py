@@ -18,6 +18,17 @@ docdict = {
     :func:`physiosync.set_log_level`), ``True`` is ``"info"``, ``False`` is
     ``"warning"``, or a :mod:`logging` level name or number. Progress bars are shown
     at ``"info"`` and below, on a terminal only.""",
+    "affect": """affect : {"static", "dynamics"}
+    The affect model (see :mod:`physiosync.synthetic`): ``"static"`` (default),
+    per-trial gains beside a rating-free shared course; ``"dynamics"``, each
+    stimulus's emotion is a trajectory that every viewer feels and that the
+    physiology follows moment by moment.
+affect_share : float | None
+    ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
+    that is affect-related (default 0.5); the rest is affect-free.
+control : {"none", "static-affect", "shuffled"}
+    ``affect="dynamics"`` only: a paired control that changes one part and keeps
+    every other draw (``synchrony=0`` is the third).""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)

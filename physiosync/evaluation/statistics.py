@@ -246,14 +246,8 @@ def studentized_bootstrap_ci(d, *, n_resamples: int = 10_000, confidence: float 
 
     Parameters
     ----------
-    d : array-like of float, shape (n,)
-        Values of independent units (non-finite values are dropped).
-    n_resamples : int
-        Bootstrap resamples (units drawn with replacement).
-    confidence : float
-        Coverage of the interval, in (0, 1).
-    seed : int
-        Seed of the resampling: the same inputs give the same interval.
+    d, n_resamples, confidence, seed
+        As in :func:`bootstrap_ci`.
 
     Returns
     -------

@@ -66,7 +66,7 @@ from scipy.signal import lfilter
 
 from ._simulate import (_COURSE_PAD_S, _COURSE_RATE, _COURSE_SD, _ERP_LATENCY_SD, _ERP_UV, _LEFT_FRONTAL,
                         _POSTERIOR, _PRIVATE_SD, _RIGHT_FRONTAL, _BLINK, StimulusCourses,
-                        SubjectSimulator, blink_train, colored_noise, electrode_pop,
+                        SubjectSimulator, blink_train, colored_noise, ecg_leads, electrode_pop,
                         evoked_responses, latent, rating_parts, simulate_ratings, slow_drift,
                         subject_rng, topography, _smooth_noise)
 
@@ -510,19 +510,9 @@ class DynamicSubject:
         return np.flatnonzero(np.diff(np.floor(phase), prepend=np.floor(phase[0])) > 0)
 
     def _ecg(self, beats, sfreq, n, n_leads, segment):
-        kt = np.arange(-int(0.3 * sfreq), int(0.45 * sfreq)) / sfreq
-        wave = (0.15 * np.exp(-0.5 * ((kt + 0.2) / 0.025) ** 2)
-                - 0.1 * np.exp(-0.5 * ((kt + 0.03) / 0.01) ** 2)
-                + 1.0 * np.exp(-0.5 * (kt / 0.01) ** 2)
-                - 0.15 * np.exp(-0.5 * ((kt - 0.03) / 0.01) ** 2)
-                + 0.3 * np.exp(-0.5 * ((kt - 0.25) / 0.04) ** 2)) * 1000.0
-        train = np.zeros(n)
-        train[beats] = 1.0
-        zero = int(0.3 * sfreq)
-        ecg = np.convolve(train, wave)[zero:zero + n]
         noise = colored_noise(self._rng("heart", segment + (1 << 20)), n_leads, n, sfreq,
                               lambda f: 1 / np.maximum(f, 0.5)) * 20
-        return np.vstack([ecg * g for g in (1.0, 0.8, 1.2)[:n_leads]]) + noise
+        return ecg_leads(beats, sfreq, n, n_leads) + noise
 
     def _ppg(self, beats, sfreq, n, segment):
         kt = np.arange(int(0.8 * sfreq)) / sfreq

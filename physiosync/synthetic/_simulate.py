@@ -369,6 +369,25 @@ def _fluctuation(course, sfreq: float, n: int):
     return fv, fa
 
 
+def ecg_leads(beats, sfreq: float, n: int, n_leads: int) -> np.ndarray:
+    """Noise-free ECG in µV, ``(n_leads, n)``: one PQRST complex at each beat sample.
+
+    The complex is a sum of Gaussians (P, Q, R, S, T) with the R peak at the beat; the
+    leads are the same trace scaled by 1, 0.8 and 1.2.
+    """
+    kt = np.arange(-int(0.3 * sfreq), int(0.45 * sfreq)) / sfreq
+    wave = (0.15 * np.exp(-0.5 * ((kt + 0.2) / 0.025) ** 2)
+            - 0.1 * np.exp(-0.5 * ((kt + 0.03) / 0.01) ** 2)
+            + 1.0 * np.exp(-0.5 * (kt / 0.01) ** 2)
+            - 0.15 * np.exp(-0.5 * ((kt - 0.03) / 0.01) ** 2)
+            + 0.3 * np.exp(-0.5 * ((kt - 0.25) / 0.04) ** 2)) * 1000.0
+    train = np.zeros(n)
+    train[beats] = 1.0
+    zero = int(0.3 * sfreq)  # index of t = 0 (the R peak) in the template
+    ecg = np.convolve(train, wave)[zero:zero + n]
+    return np.vstack([ecg * g for g in (1.0, 0.8, 1.2)[:n_leads]])
+
+
 class SubjectSimulator:
     """Synthesises the signals of one subject.
 
@@ -567,19 +586,8 @@ class SubjectSimulator:
             course: TrialCourse | None = None) -> np.ndarray:
         """ECG in µV, ``(n_leads, n)``: PQRST complexes at an arousal-dependent rate."""
         beats = self._beats(n, sfreq, self._heart_rate(a, course, sfreq, n))
-        kt = np.arange(-int(0.3 * sfreq), int(0.45 * sfreq)) / sfreq
-        wave = (0.15 * np.exp(-0.5 * ((kt + 0.2) / 0.025) ** 2)
-                - 0.1 * np.exp(-0.5 * ((kt + 0.03) / 0.01) ** 2)
-                + 1.0 * np.exp(-0.5 * (kt / 0.01) ** 2)
-                - 0.15 * np.exp(-0.5 * ((kt - 0.03) / 0.01) ** 2)
-                + 0.3 * np.exp(-0.5 * ((kt - 0.25) / 0.04) ** 2)) * 1000.0
-        train = np.zeros(n)
-        train[beats] = 1.0
-        zero = int(0.3 * sfreq)  # index of t = 0 (the R peak) in the template
-        ecg = np.convolve(train, wave)[zero:zero + n]
-        leads = [ecg * g for g in (1.0, 0.8, 1.2)[:n_leads]]
-        out = np.vstack(leads) + self._colored(n_leads, n, sfreq, lambda f: 1 / np.maximum(f, 0.5)) * 20
-        return out
+        return (ecg_leads(beats, sfreq, n, n_leads)
+                + self._colored(n_leads, n, sfreq, lambda f: 1 / np.maximum(f, 0.5)) * 20)
 
     def ppg(self, n: int, sfreq: float, v: float, a: float,
             course: TrialCourse | None = None) -> np.ndarray:

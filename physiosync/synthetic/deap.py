@@ -65,17 +65,7 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
     rating_bias : float
         SD of the per-subject rating offset, as a fraction of the rating range; 0
         turns it off.
-    affect : {"static", "dynamics"}
-        The affect model (see :mod:`physiosync.synthetic`): ``"static"`` (default),
-        per-trial gains beside a rating-free shared course; ``"dynamics"``, each
-        video's emotion is a trajectory that every viewer feels and that the
-        physiology follows moment by moment.
-    affect_share : float | None
-        ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
-        that is affect-related (default 0.5); the rest is affect-free.
-    control : {"none", "static-affect", "shuffled"}
-        ``affect="dynamics"`` only: a paired control that changes one part and keeps
-        every other draw (``synchrony=0`` is the third).
+    %(affect)s
     %(verbose)s
 
     Returns
@@ -334,17 +324,7 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
     rating_bias : float
         SD of a per-participant offset of the ratings, as a fraction of the 1-9 range;
         it shifts the ratings in the CSV, not the signals. 0 turns it off.
-    affect : {"static", "dynamics"}
-        The affect model (see :mod:`physiosync.synthetic`): ``"static"`` (default),
-        per-trial gains beside a rating-free shared course; ``"dynamics"``, each
-        video's emotion is a trajectory that every viewer feels and that the
-        physiology follows moment by moment.
-    affect_share : float | None
-        ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
-        that is affect-related (default 0.5); the rest is affect-free.
-    control : {"none", "static-affect", "shuffled"}
-        ``affect="dynamics"`` only: a paired control that changes one part and keeps
-        every other draw (``synchrony=0`` is the third).
+    %(affect)s
     %(verbose)s
 
     Returns

@@ -95,15 +95,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
     rating_bias : float
         SD of a per-participant offset of the scores, as a fraction of the 1-5 range;
         it shifts the scores, not the signals. 0 turns it off.
-    affect : {"static", "dynamics"}
-        The affect model (see :mod:`physiosync.synthetic`); ``"dynamics"``: each
-        clip's emotion is a trajectory that every viewer feels and that the EEG and
-        ECG follow moment by moment.
-    affect_share : float | None
-        ``affect="dynamics"`` only: share, in [0, 1], of the stimulus-locked variance
-        that is affect-related (default 0.5).
-    control : {"none", "static-affect", "shuffled"}
-        ``affect="dynamics"`` only: a paired control.
+    %(affect)s
     %(verbose)s
 
     Returns
