@@ -182,11 +182,9 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
     if len(labels_present) < 2:
         raise PhysioSyncError(f"target {cfg.data.target!r}: every trial of the data has the "
                               f"same class ({labels_present.tolist()}); nothing to classify.")
-    budgeted = [None]
-    if _label_budgets(cfg):
-        from .evaluation.label_budget import labelled_fold
+    from .evaluation.label_budget import labelled_fold
 
-        budgeted = _label_budgets(cfg)
+    budgeted = _label_budgets(cfg) or [None]
     for fold in folds:
         for b in budgeted:  # every budget's models must see two classes too
             one_class_models(data.slots, fold if b is None else labelled_fold(
@@ -279,10 +277,9 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
                   *, resume: bool, refit: int | None = None,
                   pretrain_cache: dict | None = None, budget=None):
     from .evaluation.runner import cross_validate
-    from .evaluation.pipelines import get_pipeline_kind
 
     pc = pipeline_config(cfg, spec)
-    kind = get_pipeline_kind(spec["kind"])
+    kind = _kind(spec)
     settings = _settings(cfg, spec, data, refit=refit, budget=budget)
     args = dict(settings=settings, runner=kind.fold_function(), **_common(pc))
     batch = _fold_batch(cfg, spec)
@@ -344,7 +341,6 @@ def _pretrain_together(data: ExperimentData, group: list, kwargs: dict, cache: d
         logger.warning("pre-training folds %s together failed (%s); running them one "
                        "at a time", [f.fold for f in group], err)
         cache.clear()
-
 
 
 def _label_budgets(cfg: RunConfig) -> list | None:

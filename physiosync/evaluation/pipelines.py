@@ -161,14 +161,10 @@ class PhysioSyncKind(PipelineKind):
         runs = [(name, sub, pcfg) for name, sub, pcfg, used in (
             ("long", 1, cfg.pretrain_long, cfg.finetune.use_long),
             ("short", cfg.data.n_sub, cfg.pretrain_short, cfg.finetune.use_short)) if used]
+        cells_of = runner.PhysioSyncRunner(held_out=cfg.pretrain_held_out).pretrain_cells
         for fold in folds:
-            allowed = np.zeros(data.slots.shape, dtype=bool)
-            cells = data.slots.cells(fold.pretrain)
-            allowed[tuple(cells.T)] = True
-            allowed &= data.slots.valid
+            allowed = cells_of(data.slots, fold) & data.slots.valid
             held = cfg.pretrain_held_out == "val" and len(fold.val)
-            if held:  # the validation units are the held-out diagnostic's, not pre-training's
-                allowed[tuple(data.slots.cells(fold.val).T)] = False
             for name, sub, pcfg in runs:
                 try:
                     make_sampler(allowed, pcfg, n_sub=sub, objective=self.objective)

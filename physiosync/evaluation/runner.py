@@ -328,7 +328,7 @@ class PhysioSyncRunner(FoldRunner):
         return [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
                 if used]
 
-    def _allowed(self, data: SlotData, fold: Fold) -> np.ndarray:
+    def pretrain_cells(self, data: SlotData, fold: Fold) -> np.ndarray:
         """The cells the fold's pre-training may draw: its ``pretrain`` units' (less its
         validation units' with ``held_out="val"``)."""
         allowed = np.zeros(data.shape, dtype=bool)
@@ -345,7 +345,7 @@ class PhysioSyncRunner(FoldRunner):
         pre-trains on all its non-test units, validation units included, so only that
         one leaves such units: its held-out subjects on the training stimuli and its
         training subjects on the held-out stimuli. ``"val"``: the validation units,
-        which :meth:`_allowed` then keeps out of pre-training. Test units never.
+        which :meth:`pretrain_cells` then keeps out of pre-training. Test units never.
         ``mask`` is None when nothing is held out; ``what`` then says why.
         """
         if self.held_out == "none":
@@ -394,7 +394,7 @@ class PhysioSyncRunner(FoldRunner):
 
         if not self.do_pretrain or self.pretrain_cache is None:
             return
-        masks = [self._allowed(data, fold) for fold in folds]
+        masks = [self.pretrain_cells(data, fold) for fold in folds]
         held = [self._held_out(data, fold)[0] for fold in folds]
         mods = self.finetune_config.modalities
         for name in self._encoders():
@@ -430,7 +430,7 @@ class PhysioSyncRunner(FoldRunner):
             # one call per encoder: each run's held-out cells must fill its own batches
             self._pre[name], hist = pretrain_encoders(
                 data, self.long_config, self.short_config, n_sub=self.n_sub, which=(name,),
-                allowed=self._allowed(data, fold), modalities=ft.modalities,
+                allowed=self.pretrain_cells(data, fold), modalities=ft.modalities,
                 device=self.device, context=f"fold {fold.fold}", cache=self.pretrain_cache,
                 objective=self.objective, compile=self.compile, held_out=run_held)[name]
             # The training loss of a collapsed encoder. Below it on the training batches
