@@ -4,6 +4,13 @@
         [--data-seeds 5] [--train-seeds 3] [--conditions dynamics,static-affect,...] \
         [--protocols within-trial-kfold,subject-stimulus-kfold] [--quick]
 
+The full design is about 120 studies (about 9 hours on one CPU thread). It can be split
+and resumed: ``--shards 2 --shard K`` runs every second study in process K (each with its
+own ``--out``), the studies already in the JSON beside ``--out`` are skipped, ``--keep
+--scratch DIR`` keeps the data and run folders so that a study cut short resumes from its
+finished folds, and ``--tabulate A.json B.json --out table.md`` writes the table of
+finished studies without running anything.
+
 PhysioSync's claim is that pre-training on inter-subject synchrony and on EEG-peripheral
 agreement learns what the emotion does to the signals, so that few labels suffice. The
 claim can only show on data where the emotion lives in the dynamics shared by viewers of
@@ -40,7 +47,10 @@ one data seed it gives the difference only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -89,10 +99,13 @@ def run_one(args, condition: str, protocol: str, data_seed: int, train_seed: int
 
     data = scratch / f"{condition}_d{data_seed}"
     root = data / "data_preprocessed_python"
-    if not root.is_dir():
-        make_deap(root, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
-                  effect=args.effect, seed=data_seed, verbose=False,
+    if not root.is_dir():  # written aside and renamed: a cut-short write is never reused
+        partial = data / f".partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        make_deap(partial, n_subjects=args.subjects, n_trials=args.trials,
+                  seconds=args.seconds, effect=args.effect, seed=data_seed, verbose=False,
                   **CONDITIONS[condition])
+        os.replace(partial, root)
     cfg = _config(args, root, data / "cache", protocol, data_seed, train_seed)
     t0 = time.perf_counter()
     report = run_experiment(cfg, data / f"run_{protocol}_t{train_seed}", html=False,
@@ -111,6 +124,10 @@ def run_one(args, condition: str, protocol: str, data_seed: int, train_seed: int
                                  "auc_difference_p": (comps[name]["p_value"]
                                                       if name in comps else None)}
                           for name, points in section["curves"].items()}}
+
+
+def _key(run: dict) -> tuple:
+    return (run["condition"], run["protocol"], run["data_seed"], run["train_seed"])
 
 
 def _fmt(x, digits=3) -> str:
@@ -169,8 +186,8 @@ def markdown(runs: list, args) -> str:
         f"videos per subject (mean used: "
         + ", ".join(f"{b}: {_fmt(v, 1)}" for b, v in labelled.items())
         + f"); the demo's model sizes (spectral embedding); data seeds "
-        f"{', '.join(map(str, range(args.data_seeds)))}, training seeds "
-        f"{', '.join(map(str, range(args.train_seeds)))}"
+        f"{', '.join(map(str, sorted({r['data_seed'] for r in runs})))}, training seeds "
+        f"{', '.join(map(str, sorted({r['train_seed'] for r in runs})))}"
         f"{' (--quick: smoke-test sizes, numbers meaningless)' if args.quick else ''}. "
         f"Cells: per-subject balanced accuracy, mean over subjects, then over seeds. "
         f"Wall time {total:.0f} s ({total / 60:.1f} min), {args.threads} torch threads.", ""]
@@ -204,6 +221,17 @@ def main(argv=None) -> int:
                         help="a configuration override, as physiosync cv --set (repeatable)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--scratch", help="folder for the data and runs (default: temporary)")
+    parser.add_argument("--keep", action="store_true",
+                        help="use --scratch itself and keep its data and runs, so that a "
+                             "study cut short resumes from its finished folds")
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore the studies already in the JSON beside --out")
+    parser.add_argument("--shard", type=int, default=0, help="this process's shard (0)")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="split the studies over this many processes (1); each writes "
+                             "its own --out")
+    parser.add_argument("--tabulate", nargs="+", metavar="JSON",
+                        help="run nothing: write the table of the studies in these files")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 5 pre-training steps, 2 epochs")
     args = parser.parse_args(argv)
@@ -215,23 +243,41 @@ def main(argv=None) -> int:
     args.pipelines = [p for p in args.pipelines.split(",") if p]
     args.budgets = [b if b == "all" else int(b) for b in args.budgets.split(",") if b]
 
+    out = Path(args.out)
+    if args.tabulate:  # only the table, from finished studies (e.g. of several shards)
+        runs = sorted((r for f in args.tabulate for r in json.loads(Path(f).read_text())),
+                      key=_key)
+        out.write_text(markdown(runs, args))
+        print(out.read_text())
+        return 0
+
     import torch
 
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    runs = []
-    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
-        for condition in args.conditions:
-            for data_seed in range(args.data_seeds):
-                for protocol in args.protocols:
-                    for train_seed in range(args.train_seeds):
-                        runs.append(run_one(args, condition, protocol, data_seed, train_seed,
-                                            Path(tmp)))
-                        print(json.dumps({k: runs[-1][k] for k in (
-                            "condition", "protocol", "data_seed", "train_seed", "seconds")}),
-                              flush=True)
-                        out.with_suffix(".json").write_text(json.dumps(runs, indent=1))
+    log = out.with_suffix(".json")
+    # Resume: studies already in the JSON beside --out are kept, not rerun; a study cut
+    # short resumes from its finished folds when --scratch is a persistent folder.
+    runs = json.loads(log.read_text()) if log.is_file() and not args.fresh else []
+    done = {_key(r) for r in runs}
+    # Data seeds outermost: every finished block of one data seed is a complete replicate
+    # of the whole design, so a table cut short is still balanced.
+    plan = [(c, p, d, t) for d in range(args.data_seeds) for t in range(args.train_seeds)
+            for p in args.protocols for c in args.conditions]
+    plan = [s for i, s in enumerate(plan) if i % args.shards == args.shard]
+    with contextlib.ExitStack() as stack:
+        scratch = (Path(args.scratch) if args.scratch and args.keep
+                   else Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.scratch))))
+        for condition, protocol, data_seed, train_seed in plan:
+            if (condition, protocol, data_seed, train_seed) in done:
+                continue
+            runs.append(run_one(args, condition, protocol, data_seed, train_seed, scratch))
+            print(json.dumps({k: runs[-1][k] for k in (
+                "condition", "protocol", "data_seed", "train_seed", "seconds")}), flush=True)
+            tmp = log.with_name(f".{log.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(runs, indent=1))
+            os.replace(tmp, log)  # atomic: an interrupted write never loses finished studies
+    runs.sort(key=_key)
     text = markdown(runs, args)
     out.write_text(text)
     print(text)

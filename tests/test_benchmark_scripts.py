@@ -53,15 +53,28 @@ def test_timm_stand_in_of_the_authors_harness(monkeypatch):
         monkeypatch.delitem(sys.modules, name, raising=False)
 
 
-def test_label_efficiency_benchmark_runs_and_tabulates(tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"), "--quick",
-         "--out", str(tmp_path / "le.md"), "--data-seeds", "1", "--train-seeds", "1",
-         "--conditions", "dynamics", "--protocols", "within-trial-kfold",
-         "--pipelines", "physiosync,bandpower", "--subjects", "3", "--trials", "8",
-         "--seconds", "10", "--folds", "2", "--budgets", "2,all", "--threads", "1",
-         "--scratch", str(tmp_path)], capture_output=True, text=True, timeout=280)
+def test_label_efficiency_benchmark_runs_resumes_and_tabulates(tmp_path):
+    script = [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py")]
+    args = ["--quick", "--data-seeds", "1", "--train-seeds", "1",
+            "--conditions", "dynamics", "--protocols", "within-trial-kfold",
+            "--pipelines", "physiosync,bandpower", "--subjects", "3", "--trials", "8",
+            "--seconds", "10", "--folds", "2", "--budgets", "2,all", "--threads", "1",
+            "--scratch", str(tmp_path)]
+    out = subprocess.run(script + args + ["--out", str(tmp_path / "le.md")],
+                         capture_output=True, text=True, timeout=280)
     assert out.returncode == 0, out.stderr[-2000:]
+    first = (tmp_path / "le.json").read_text()
+    # A rerun keeps the finished study (nothing is retrained) ...
+    again = subprocess.run(script + args + ["--out", str(tmp_path / "le.md")],
+                           capture_output=True, text=True, timeout=280)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "le.json").read_text() == first and '"seconds"' not in again.stdout
+    # ... and --tabulate rebuilds the same table from the JSON alone.
+    tab = subprocess.run(script + args + ["--out", str(tmp_path / "t.md"), "--tabulate",
+                                          str(tmp_path / "le.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert tab.returncode == 0, tab.stderr[-2000:]
+    assert (tmp_path / "t.md").read_text() == (tmp_path / "le.md").read_text()
     (run,) = json.loads((tmp_path / "le.json").read_text())
     assert run["budgets"] == ["2", "all"] and run["condition"] == "dynamics"
     assert set(run["pipelines"]) == {"physiosync", "bandpower"}
