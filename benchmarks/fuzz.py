@@ -1,6 +1,11 @@
 """Seeded fuzzing of the file readers: every input ends in success or a clear refusal.
 
     python benchmarks/fuzz.py --n 10000 --seed 0 --out results/fuzz [--readers dat,bdf]
+    python benchmarks/fuzz.py --n 0 --integrity 20 --out results/integrity
+
+The integrity families (``--integrity N``: data changed in place, edited fold files and
+cache metadata, writers pointed at folders of a user's files) are described in
+``benchmarks/_integrity.py``.
 
 Five readers are fuzzed with mutations of valid files that the synthetic writers produce:
 
@@ -46,6 +51,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _integrity  # noqa: E402  (beside this script)
 
 READERS = ("dat", "bdf", "dreamer", "checkpoint", "config")
 # Share of the inputs per reader (even: every reader takes well under a minute per
@@ -628,8 +636,27 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="time bound per input")
     parser.add_argument("--max-memory", type=int, default=4 << 30,
                         help="address-space cap of the worker, bytes (default 4 GiB)")
+    parser.add_argument("--integrity", type=int, default=0, metavar="N",
+                        help="also run N cases of each integrity family (data changed in "
+                             "place, edited fold files and cache metadata, writers pointed "
+                             "at folders of user files; see benchmarks/_integrity.py)")
+    parser.add_argument("--families", default=",".join(_integrity.FAMILIES),
+                        help="integrity families, comma-separated")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.integrity:
+        families = tuple(f for f in args.families.split(",") if f)
+        if set(families) - set(_integrity.FAMILIES):
+            parser.error(f"unknown families; choose from {', '.join(_integrity.FAMILIES)}")
+        out = Path(args.out)
+        with tempfile.TemporaryDirectory(prefix="physiosync-integrity-") as work:
+            result = _integrity.run_integrity(args.integrity, args.seed, Path(work), families)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "integrity.json").write_text(json.dumps(result, indent=1))
+        (out / "integrity.md").write_text(_integrity.integrity_markdown(result))
+        print(_integrity.integrity_markdown(result), end="")
+        if args.n == 0:
+            return 1 if result["findings"] else 0
     readers = tuple(r for r in args.readers.split(",") if r)
     unknown = set(readers) - set(READERS)
     if unknown:
