@@ -172,3 +172,29 @@ def test_release_never_raises(tmp_path, monkeypatch):
             folder.claim()
             monkeypatch.setattr(pathlib.Path, "unlink", unlink)
             raise ValueError("first")
+
+
+def test_report_of_a_file_never_replaces_the_users_report_files(run_b, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.json").write_bytes((run_b / "report.json").read_bytes())
+    (mine / "results.csv").write_text("my,own\n")
+    (mine / "report.md").write_text("# my notes\n")
+    before = _snapshot(mine)
+    capsys.readouterr()
+    assert main(["report", str(mine / "report.json")]) == 2
+    err = _one_line_error(capsys)
+    assert "did not write (report.json, report.md, results.csv)" in err
+    assert _snapshot(mine) == before
+    # in its own run folder, the report is re-rendered
+    assert main(["report", str(run_b / "report.json")]) == 0
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '{"a": 1}', '{"pipelines": ['])
+def test_report_of_a_foreign_or_damaged_json_writes_nothing(tmp_path, capsys, content):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "x.json").write_text(content)
+    assert main(["report", str(folder / "x.json")]) == 2
+    _one_line_error(capsys)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.json"]
