@@ -198,3 +198,40 @@ def test_report_of_a_foreign_or_damaged_json_writes_nothing(tmp_path, capsys, co
     assert main(["report", str(folder / "x.json")]) == 2
     _one_line_error(capsys)
     assert sorted(p.name for p in folder.iterdir()) == ["x.json"]
+
+
+@pytest.mark.parametrize("kind,name", [("deap", "s01.dat"), ("deap", "S23.DAT"),
+                                       ("deap-bdf", "s05.bdf"), ("dreamer", "DREAMER.mat")])
+def test_synth_refuses_dataset_files_it_did_not_write(tmp_path, capsys, kind, name):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / name).write_bytes(b"the user's real recording")
+    before = _snapshot(folder)
+    argv = ["synth", kind, str(folder), "--subjects", "2", "--trials", "2", "--seconds", "2"]
+    assert main(argv) == 2
+    err = _one_line_error(capsys)
+    assert f"did not write ({name})" in err
+    assert _snapshot(folder) == before
+
+
+def test_synth_rewrites_its_own_files(tmp_path):
+    folder = tmp_path / "data"
+    argv = ["synth", "deap", str(folder), "--subjects", "2", "--trials", "2", "--seconds", "2"]
+    assert main(argv) == 0
+    first = (folder / "s01.dat").read_bytes()
+    assert read_manifest(folder) == {"s01.dat": "synth", "s02.dat": "synth"}
+    assert main(argv + ["--seed", "3"]) == 0
+    assert (folder / "s01.dat").read_bytes() != first
+
+
+def test_demo_refuses_a_deap_folder_and_changes_nothing(tmp_path, capsys):
+    top = tmp_path / "DEAP"
+    (top / "data_preprocessed_python").mkdir(parents=True)
+    (top / "data_preprocessed_python" / "s01.dat").write_bytes(b"real subject 1")
+    (top / "data_preprocessed_python" / "s07.dat").write_bytes(b"real subject 7")
+    before = _snapshot(top)
+    assert main(["demo", "--out", str(top), "-q"]) == 2
+    err = _one_line_error(capsys)
+    assert "did not write (s01.dat, s07.dat)" in err
+    assert _snapshot(top) == before and sorted(p.name for p in top.iterdir()) == [
+        "data_preprocessed_python"]
