@@ -235,3 +235,12 @@ def test_demo_refuses_a_deap_folder_and_changes_nothing(tmp_path, capsys):
     assert "did not write (s01.dat, s07.dat)" in err
     assert _snapshot(top) == before and sorted(p.name for p in top.iterdir()) == [
         "data_preprocessed_python"]
+
+
+def test_fold_files_written_by_worker_processes_are_listed(deap_dat_dir, run_b, tmp_path):
+    out = tmp_path / "procs"
+    assert main(_args(deap_dat_dir, out, "--executor", "processes", "--n-jobs", "2",
+                      "--threads", "1")) == 0
+    assert set(read_manifest(out)) == set(read_manifest(run_b))
+    assert {"folds/bandpower/fold_00.json", "folds/bandpower/fold_01.json"} <= set(
+        read_manifest(out))
