@@ -88,11 +88,6 @@ IGNORED_KEYS = (("data", "cache_dir"), ("device",), ("pretrain", "batch_folds"),
 _BOOKKEEPING = (MARKER, LOCK, MANIFEST)
 
 
-def _own_transient(name: str) -> bool:
-    """A temporary name of physiosync's own form (never a user's ``*.tmp`` file)."""
-    return is_own_temp(name)
-
-
 def _walk(root: Path) -> list:
     """Relative POSIX paths of every non-folder entry below *root* (links not followed),
     except the folder's bookkeeping and physiosync's temporary names."""
