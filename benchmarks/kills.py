@@ -194,9 +194,9 @@ def _entry_stamps(cache: Path) -> dict:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    """Temporary files or folders (``.tmp`` in the name) under *folder*."""
+    """physiosync's temporary files or folders (``.physiosync-tmp-*``) under *folder*."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.name.startswith(".") and ".tmp" in p.name)
+                  if p.name.startswith(".physiosync-tmp-"))
 
 
 def _progress(command: str, folder: Path) -> list[str]:

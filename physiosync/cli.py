@@ -189,12 +189,21 @@ def cmd_report(args) -> int:
                                   "folder written by `physiosync cv`.") from None
         except ValueError as err:
             raise PhysioSyncError(f"{path} is not valid JSON: {err}.") from None
+        if not isinstance(reports[-1], dict) or not isinstance(
+                reports[-1].get("pipelines"), dict):
+            raise PhysioSyncError(f"{path} is not a report written by physiosync (no "
+                                  "'pipelines' mapping); expected a run folder of `physiosync "
+                                  "cv` or its report.json.")
     report = reports[0] if len(reports) == 1 else merge_reports(
         reports, names=[r.name for r in runs])
     first = runs[0] if runs[0].is_dir() else runs[0].parent
     out = Path(args.out) if args.out else first
-    if len(runs) == 1 and out.resolve() == first.resolve():
-        with FolderLock(out):  # re-rendering a run's report in its own folder
+    own = _report_owner(out) if len(runs) == 1 and out.resolve() == first.resolve() else None
+    if own is not None:
+        from ._utils.manifest import recording
+
+        # re-rendering a run's report in its own run folder, whose report files it wrote
+        with FolderLock(out), recording(out, own):
             paths = write_report(report, out)
     else:
         from .runfolder import fingerprint_of
@@ -208,6 +217,30 @@ def cmd_report(args) -> int:
             paths = write_report(report, out)
     print(f"report: {paths['html']}")
     return 0
+
+
+def _report_owner(folder):
+    """The kind of run (``"cv"`` or ``"report"``) whose report files *folder* holds, or None.
+
+    Only a folder whose marker records such a run, and whose list of written files names
+    every report file present, is re-rendered in place; anything else goes through the
+    run-folder rules (a user's own ``report.json`` is never replaced).
+    """
+    from .runfolder import MARKER, RUN_FILES
+    from ._utils.manifest import read_manifest
+
+    try:
+        runs = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))["runs"]
+        listed = read_manifest(folder)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    kind = next((k for k in ("cv", "report") if isinstance(runs, dict) and k in runs), None)
+    if kind is None:
+        return None
+    if listed is None:  # a run folder of an older physiosync, which kept no list
+        return kind
+    present = [n for n in RUN_FILES["report"] if (Path(folder) / n).exists()]
+    return kind if all(listed.get(n) == kind for n in present) else None
 
 
 def _parse_resume_with(items) -> dict:

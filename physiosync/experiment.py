@@ -440,13 +440,17 @@ def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
         raise PhysioSyncError(f"{unit} is not part of this study (pipelines "
                               f"{[s['name'] for s in cfg.pipelines]}, {len(folds)} folds).")
     out = Path(out_dir) / "folds" / spec["name"]
-    if _label_budgets(cfg):
-        from .evaluation.label_budget import budget_folder
+    from .runfolder import recording
 
-        _run_budgets(cfg, spec, data, chosen, out, resume=resume)
-        out = out / budget_folder(_label_budgets(cfg)[-1])
-    else:
-        _run_pipeline(cfg, spec, data, chosen, out, resume=resume)
+    # The lock holder's list of the files its run wrote is kept by its workers too.
+    with recording(out_dir, "cv"):
+        if _label_budgets(cfg):
+            from .evaluation.label_budget import budget_folder
+
+            _run_budgets(cfg, spec, data, chosen, out, resume=resume)
+            out = out / budget_folder(_label_budgets(cfg)[-1])
+        else:
+            _run_pipeline(cfg, spec, data, chosen, out, resume=resume)
     return str(out / f"fold_{chosen[-1].fold:02d}.json")
 
 

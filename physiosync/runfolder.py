@@ -18,9 +18,20 @@ use the folder:
   different run of the same kind, a run of another kind whose files would collide, or
   files that no recorded run wrote (for example the user's own ``results.csv``).
 
+What physiosync wrote is known from a list, not from names: every file a run writes is
+appended to ``.physiosync-files`` (with the kind of run) before it appears under its
+name (:mod:`physiosync._utils.manifest`). A file is the run's only if it is listed
+there; any other file anywhere in the folder, inside ``folds/`` too, is the user's.
 ``overwrite=True`` (``--overwrite``) replaces a run recorded in the marker: it deletes
-that run's own files only. It never deletes files that no recorded run wrote, so a
-folder of foreign files is refused even then.
+the files listed for that run and nothing else. A folder that holds a file no run
+listed is refused, with or without ``--overwrite``, before anything is deleted, and the
+message names the file. The log of the kind being run (``run.log``, ``pretrain.log``,
+``finetune.log``) is kept and appended to across ``--overwrite``: it is the history of
+every attempt in the folder.
+
+Leftovers of killed writers are recognised by physiosync's temporary names only
+(``.physiosync-tmp-<pid>-<token>-<name>``, whose pid is not alive on this host); another
+program's ``*.tmp`` files are the user's.
 
 Runs of kinds whose files do not collide share a folder: ``pretrain --out ck`` and
 then ``finetune --pretrained ck --out ck`` keep both runs in ``ck``.
@@ -38,17 +49,19 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
 import socket
 import uuid
 from pathlib import Path
 
+from ._logging import logger
 from ._utils import atomic_write
+from ._utils.io import is_own_temp, is_stale_temp, pid_alive, temp_name
+from ._utils.manifest import MANIFEST, read_manifest, recording, rewrite_manifest
 from ._version import __version__
 from .exceptions import RunFolderError
 
-__all__ = ["MARKER", "LOCK", "RUN_FILES", "IGNORED_KEYS", "RunFolder", "FolderLock",
-           "run_fingerprint", "fingerprint_of"]
+__all__ = ["MARKER", "LOCK", "MANIFEST", "RUN_FILES", "IGNORED_KEYS", "RunFolder",
+           "FolderLock", "run_fingerprint", "fingerprint_of", "recording"]
 
 #: Name of the file that records the runs a folder holds.
 MARKER = ".physiosync-run.json"
@@ -71,9 +84,45 @@ IGNORED_KEYS = (("data", "cache_dir"), ("device",), ("pretrain", "batch_folds"),
                 ("pretrain", "compile"))
 
 
-def _own_transient(name: str) -> bool:
-    """Temporary files of atomic writes and stale locks set aside (ours, never the user's)."""
-    return name.startswith(".") and (".tmp" in name or name.startswith(LOCK + "."))
+#: The folder's own bookkeeping, at its top.
+_BOOKKEEPING = (MARKER, LOCK, MANIFEST)
+
+
+def _walk(root: Path) -> list:
+    """Relative POSIX paths of every non-folder entry below *root* (links not followed),
+    except the folder's bookkeeping and physiosync's temporary names."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames + links:
+            if is_own_temp(name) or (rel == Path(".") and name in _BOOKKEEPING):
+                continue
+            out.append((rel / name).as_posix())
+    return sorted(out)
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    """``{"a.b": value}`` of nested mappings; long values shortened, with a digest."""
+    if isinstance(node, dict) and node:
+        out = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    text = json.dumps(node, sort_keys=True, default=str)
+    if len(text) > 60:
+        text = text[:40] + "..." + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return {prefix[:-1] or "value": text}
+
+
+def _settings(content: dict) -> dict:
+    """The flat ``key -> value`` map of a fingerprint's content, for naming differences."""
+    if "config" not in content:
+        return _flatten(content)
+    out = _flatten(content["config"])
+    out.update(_flatten(content.get("data") or {}, "data source."))
+    out.update(_flatten(content.get("extra") or {}))
+    return out
 
 
 def _data_identity(root) -> dict:
@@ -139,19 +188,12 @@ def fingerprint_of(content: dict) -> dict:
     for key in ("data", "extra"):
         if key in content:
             out[key] = content[key]
+    # not part of the digest: lets a refusal name the keys that differ
+    out["settings"] = _settings(content)
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    except (OverflowError, ValueError, OSError):
-        return False
-    return True
+_pid_alive = pid_alive
 
 
 class FolderLock:
@@ -180,7 +222,7 @@ class FolderLock:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "token": uuid.uuid4().hex,
                 "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         text = json.dumps(info)
-        tmp = self.folder / f"{LOCK}.{info['token']}.tmp"
+        tmp = temp_name(self.path)
         try:
             with open(tmp, "x", encoding="utf-8") as fh:  # a full disk fails here
                 fh.write(text)
@@ -224,7 +266,7 @@ class FolderLock:
                 and not _pid_alive(info["pid"]))
 
     def _take_over(self, stale: dict) -> None:
-        aside = self.folder / f"{LOCK}.{uuid.uuid4().hex}.stale"
+        aside = temp_name(self.folder / f"{LOCK}.stale")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -272,10 +314,21 @@ class FolderLock:
                              "is using it, delete the lock file.")
 
     def release(self) -> None:
-        """Remove the lock if it is still ours."""
-        if self.token is not None and (self._read() or {}).get("token") == self.token:
-            self.path.unlink(missing_ok=True)
-        self.token = None
+        """Remove the lock if it is still ours; never raises.
+
+        A lock that cannot be removed (a folder made read-only) is logged as a warning:
+        raising here would hide the error that ended the run, and the lock is stale as
+        soon as this process ends, so the next run takes it over.
+        """
+        token, self.token = self.token, None
+        if token is None:
+            return
+        try:
+            if (self._read() or {}).get("token") == token:
+                self.path.unlink(missing_ok=True)
+        except OSError as err:
+            logger.warning("could not remove the lock %s (%s); the next run takes it over "
+                           "once this process has ended.", self.path, err.strerror or err)
 
     def __enter__(self):
         return self.acquire()
@@ -305,7 +358,8 @@ class RunFolder:
         within-trial-kfold, pipelines physiosync"``.
     overwrite : bool
         Replace a different run of this kind (or of a kind whose files collide)
-        recorded in the folder. Files that no recorded run wrote are never deleted.
+        recorded in the folder: delete the files listed for it. Files that no run
+        listed are never deleted; a folder holding one is refused.
 
     Attributes
     ----------
@@ -326,6 +380,8 @@ class RunFolder:
         self._claimed = False
         self._before = set()
         self._replace = []
+        self._adopt = {}
+        self._recording = contextlib.ExitStack()
 
     # ---- reading the folder -----------------------------------------------------------
     def _marker(self) -> dict | None:
@@ -341,6 +397,14 @@ class RunFolder:
                                  f"{self.path} holds. Use another --out.") from None
         return doc
 
+    def _listed(self) -> dict | None:
+        try:
+            return read_manifest(self.path)
+        except OSError as err:
+            raise RunFolderError(f"cannot read {self.path / MANIFEST}: {err.strerror or err}; "
+                                 "physiosync cannot tell which files it wrote there. Use "
+                                 "another --out.") from None
+
     def _describe(self, kind: str, run: dict) -> str:
         what = f"a {kind} run"
         if run.get("description"):
@@ -349,33 +413,65 @@ class RunFolder:
             what += f" from {run['created']}"
         return what
 
+    def _differences(self, run: dict) -> str:
+        """``"; they differ in seed (0 there, 1 here), ..."`` or ``""`` if unknown."""
+        old, new = run.get("settings"), self.fingerprint.get("settings")
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            return ""
+        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if not keys:
+            return ""
+        shown = ", ".join(f"{k} ({old.get(k, 'unset')} there, {new.get(k, 'unset')} here)"
+                          for k in keys[:3])
+        more = f" and {len(keys) - 3} more keys" if len(keys) > 3 else ""
+        return f"; they differ in {shown}{more}"
+
     def _check(self) -> None:
-        entries = sorted(p.name for p in self.path.iterdir()
-                         if p.name not in (MARKER, LOCK) and not _own_transient(p.name))
-        self._before = set(entries)
+        files = _walk(self.path)
+        self._before = {rel.split("/")[0] for rel in files}
         marker = self._marker()
         runs = dict(marker["runs"]) if marker else {}
-        mine = set(RUN_FILES[self.kind])
-        recorded = {name for kind in runs for name in RUN_FILES.get(kind, ())}
+        listed = self._listed()
+        # A folder of an older physiosync (a marker, no list of files): its runs' files at
+        # the top are known by name; what lies in their folders (folds/) is not listed.
+        self._adopt = {}
+        older = marker is not None and listed is None
+        if older:
+            for kind in runs:
+                for name in RUN_FILES.get(kind, ()):
+                    if (self.path / name).is_file():
+                        self._adopt[name] = kind
+        listed = {**(listed or {}), **self._adopt}
         same = runs.get(self.kind, {}).get("fingerprint") == self.fingerprint["sha256"]
         if same and not self.overwrite:
             self.state = "resume"
             return
-        # A run.log without a marker is the log of an attempt killed before it claimed the
-        # folder (the log starts first); it is only ever appended to, never replaced.
-        foreign = [n for n in entries if n not in recorded and n != "run.log"]
+        mine = set(RUN_FILES[self.kind])
+        clash = {k: r for k, r in runs.items()
+                 if k == self.kind or mine & set(RUN_FILES.get(k, ()))}
+        unlisted = [rel for rel in files if listed.get(rel) not in RUN_FILES
+                    # the log of an attempt killed before it claimed the folder (the log
+                    # starts first): only ever appended to, never replaced
+                    and not (marker is None and rel == "run.log")]
+        # Files inside an older version's run folders (folds/) are that run's while it is
+        # kept; they are not listed, so --overwrite does not delete them: refused below.
+        going = {n for k in clash for n in RUN_FILES.get(k, ())} if self.overwrite else set()
+        legacy = {rel for rel in unlisted if older and "/" in rel
+                  and rel.split("/")[0] in {n for k in runs for n in RUN_FILES.get(k, ())}
+                  and rel.split("/")[0] not in going}
+        foreign = [rel for rel in unlisted if rel not in legacy]
         if foreign:
             shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
             raise RunFolderError(
                 f"{self.path} holds files that physiosync did not write ({shown}); it does "
-                "not overwrite them, even with --overwrite: use another --out.")
-        clash = {k: r for k, r in runs.items()
-                 if k == self.kind or mine & set(RUN_FILES.get(k, ()))}
+                "not overwrite or delete them, even with --overwrite: move them away or use "
+                "another --out.")
         if clash and not self.overwrite:
             kind, run = next(iter(clash.items()))
             raise RunFolderError(
                 f"{self.path} holds {self._describe(kind, run)}, not this {self.kind} run"
                 + (f" ({self.description})" if self.description else "")
+                + self._differences(run)
                 + "; use --overwrite to replace it, or another --out.")
         self._replace = list(clash)
         self.state = "overwrite" if clash or same else "new"
@@ -399,55 +495,85 @@ class RunFolder:
         return False
 
     def _close(self) -> None:
-        if self.state == "new" and not self._claimed:
-            # Failed before claiming (e.g. a pre-flight check): remove what this attempt
-            # wrote (a run.log), so that the folder is as empty as it was.
-            for name in RUN_FILES[self.kind]:
-                target = self.path / name
-                if name not in self._before and target.is_file():
-                    with contextlib.suppress(OSError):
-                        target.unlink()
-        self._lock.release()
-        if self._created and not self._claimed:  # leave no empty folder behind
-            with contextlib.suppress(OSError):
-                self.path.rmdir()
+        # Nothing here may raise: it would hide the error that ended the run.
+        try:
+            self._recording.close()
+            if self.state == "new" and not self._claimed:
+                # Failed before claiming (e.g. a pre-flight check): remove what this
+                # attempt wrote (a run.log), so that the folder is as empty as it was.
+                for name in RUN_FILES[self.kind]:
+                    target = self.path / name
+                    if name not in self._before and target.is_file():
+                        with contextlib.suppress(OSError):
+                            target.unlink()
+        finally:
+            self._lock.release()
+            if self._created and not self._claimed:  # leave no empty folder behind
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
 
     # ---- writing ----------------------------------------------------------------------
+    def _sweep(self) -> None:
+        """Remove temporary files that killed physiosync processes left (their pid is gone).
+
+        Every writer holds the lock, so none of these is being written now; only names
+        of physiosync's own form are considered, never another program's ``*.tmp``.
+        """
+        for dirpath, _, filenames in os.walk(self.path):
+            for name in filenames:
+                if is_stale_temp(name):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, name))
+
+    def _delete(self, kind: str, listed: dict) -> None:
+        """Delete the files *listed* for *kind* (and then-empty folders), unlisting them."""
+        keep = ({n for n in RUN_FILES[self.kind] if n.endswith(".log")}
+                if kind == self.kind else set())  # this run's log, open and appended to
+        folders = set()
+        for rel in sorted(r for r, k in listed.items() if k == kind and r not in keep):
+            target = self.path / rel
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            elif target.exists():  # a listed name that is now a folder: not ours
+                continue
+            del listed[rel]
+            folders.update(Path(rel).parents)
+        for name in RUN_FILES.get(kind, ()):  # an older version's folders (folds/)
+            if (self.path / name).is_dir() and not (self.path / name).is_symlink():
+                for dirpath, _, _ in os.walk(self.path / name):
+                    folders.add(Path(dirpath).relative_to(self.path))
+        for rel in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            if rel.parts:  # rmdir removes empty folders only: a user's file keeps its own
+                with contextlib.suppress(OSError):
+                    (self.path / rel).rmdir()
+
     def claim(self, **info) -> None:
         """Record this run in the folder, first deleting the runs it replaces.
 
         Call it after the last check and before writing any result. *info* (JSON-
-        serialisable) is stored with the run, e.g. the data source.
+        serialisable) is stored with the run, e.g. the data source. From here until the
+        ``with`` block ends, every file written below the folder is listed as this run's.
         """
         if self.state is None:
             raise RuntimeError("RunFolder.claim() outside its `with` block.")
-        # Temporary files of atomic writes (``.<name>.tmp-<pid>-<random>``) found here were
-        # left by a killed process: every writer holds the lock, so none is being written now.
-        for name in os.listdir(self.path):
-            if _own_transient(name) and ".tmp" in name and not name.startswith(LOCK):
-                with contextlib.suppress(OSError):
-                    (self.path / name).unlink()
+        self._sweep()
         marker = self._marker() or {"runs": {}}
         runs = marker["runs"]
-        if self.state == "resume" and self.kind in runs:
-            self._claimed = True
-            return
-        for kind in self._replace:
-            names = set(RUN_FILES.get(kind, ()))
-            if kind == self.kind:
-                names |= set(RUN_FILES[self.kind])
-            for name in sorted(names):
-                target = self.path / name
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                elif target.exists() or target.is_symlink():
-                    target.unlink()
-            runs.pop(kind, None)
-        runs[self.kind] = {"fingerprint": self.fingerprint["sha256"],
-                           "description": self.description, "physiosync": __version__,
-                           "created": _now(),
-                           **{k: v for k, v in self.fingerprint.items() if k != "sha256"},
-                           **info}
+        listed = {**(self._listed() or {}), **self._adopt}
+        if not (self.state == "resume" and self.kind in runs):
+            for kind in self._replace:
+                self._delete(kind, listed)
+                runs.pop(kind, None)
+            runs[self.kind] = {"fingerprint": self.fingerprint["sha256"],
+                               "description": self.description, "physiosync": __version__,
+                               "created": _now(),
+                               **{k: v for k, v in self.fingerprint.items() if k != "sha256"},
+                               **info}
+        for name in RUN_FILES[self.kind]:  # logs are appended, not written atomically
+            if name.endswith(".log"):
+                listed.setdefault(name, self.kind)
+        rewrite_manifest(self.path, listed)
         self._claimed = True
-        atomic_write(self.path / MARKER, json.dumps({"format": 1, "runs": runs}, indent=2,
+        atomic_write(self.path / MARKER, json.dumps({"format": 2, "runs": runs}, indent=2,
                                                    sort_keys=True))
+        self._recording.enter_context(recording(self.path, self.kind))

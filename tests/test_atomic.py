@@ -13,7 +13,7 @@ from physiosync._utils import atomic_open, atomic_path, atomic_write
 
 
 def _leftovers(folder):
-    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".physiosync-tmp-"))
 
 
 class _Explodes:
@@ -23,7 +23,8 @@ class _Explodes:
         self.exc, self.folder, self.sizes = exc, folder, None
 
     def __reduce__(self):
-        self.sizes = [p.stat().st_size for p in self.folder.iterdir() if ".tmp" in p.name]
+        self.sizes = [p.stat().st_size for p in self.folder.iterdir()
+                      if p.name.startswith(".physiosync-tmp-")]
         raise self.exc
 
 
@@ -79,8 +80,8 @@ def test_temporary_name_is_hidden_beside_the_destination(tmp_path):
         fh.write("{}")
     assert len(names) == 1
     name = names[0]
-    # the run folder and the cache recognise hidden ".tmp" names as leftovers
-    assert name.startswith(".report.json.tmp-") and f"-{os.getpid()}-" in name
+    # the run folder and the cache recognise this form (prefix, pid, token) as leftovers
+    assert name.startswith(f".physiosync-tmp-{os.getpid()}-") and name.endswith("-report.json")
     assert _leftovers(tmp_path) == []
 
 

@@ -84,7 +84,7 @@ def test_interrupted_write_leaves_no_usable_entry(deap_copy, tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         prepare(DEAP(deap_copy), [1], cache_dir=cache)
     assert _entries(cache) == []
-    assert not list(cache.glob(".tmp-*"))  # cleaned up on the way out
+    assert not list(cache.glob(".physiosync-tmp-*"))  # cleaned up on the way out
     monkeypatch.setattr(prep_mod.np, "save", real_save)
     again = prepare(DEAP(deap_copy), [1], cache_dir=cache)
     fresh = prepare(DEAP(deap_copy), [1], cache_dir=False)
@@ -97,7 +97,7 @@ def test_killed_write_leftovers_are_never_read(deap_copy, tmp_path):
     entry = cache / _entries(cache)[0]
     # Simulate a process killed mid-write: a tmp folder with partial content, and a
     # damaged final entry (meta.json lost): neither may be used.
-    partial = cache / f".tmp-{entry.name}-123-abc"
+    partial = cache / f".physiosync-tmp-123-0123456789ab-{entry.name}"
     partial.mkdir()
     (partial / "eeg.npy").write_bytes(b"partial")
     (entry / "meta.json").unlink()

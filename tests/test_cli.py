@@ -13,7 +13,8 @@ def test_synth_deap_and_info(tmp_path, capsys):
     out = tmp_path / "deap"
     assert main(["synth", "deap", str(out), "--subjects", "2", "--trials", "3",
                  "--seconds", "6", "--effect", "0", "--seed", "3"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["s01.dat", "s02.dat"]
+    # with the list of the files physiosync wrote there
+    assert sorted(p.name for p in out.iterdir()) == [".physiosync-files", "s01.dat", "s02.dat"]
     assert main(["info", "deap", str(out)]) == 0
     text = capsys.readouterr().out
     assert "<DEAP dat" in text and "high_valence_%" in text

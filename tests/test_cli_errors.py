@@ -199,7 +199,7 @@ def test_ctrl_c_during_cv_says_how_far_it_got_and_that_the_command_resumes(
     assert _cv(deap_dat_dir, out) == 130
     line = _one_error_line(capsys)
     assert "interrupted: 1 of 2 folds done" in line and "resume" in line
-    assert not list(out.rglob("*.tmp-*"))
+    assert not list(out.rglob(".physiosync-tmp-*"))
 
 
 def _every_command_raises(monkeypatch, error):
@@ -244,7 +244,7 @@ def test_a_full_disk_ends_in_one_line_and_leaves_no_temporary_files(
     assert _cv(deap_dat_dir, out) == 2
     line = _one_error_line(capsys)
     assert victim in line and "No space left on device" in line and "free some space" in line
-    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    assert not list(out.rglob(".physiosync-tmp-*"))
 
 
 def test_an_unexpected_exception_asks_for_a_report_with_the_version(monkeypatch, capsys):

@@ -119,7 +119,7 @@ def test_writer_is_deterministic(tmp_path):
     assert (a / "s01.bdf").read_bytes() == (b / "s01.bdf").read_bytes()
     csv = "participant_ratings.csv"
     assert (a / csv).read_text() == (b / csv).read_text()
-    assert not [p for p in a.iterdir() if "tmp" in p.name]
+    assert not [p for p in a.iterdir() if p.name.startswith(".physiosync-tmp-")]
 
 
 # ------------------------------------------------------------------ reader

@@ -69,7 +69,7 @@ def _one_line(capsys) -> str:
 
 
 def _temporary(mnt):
-    return [str(p) for p in mnt.rglob("*") if ".tmp" in p.name]
+    return [str(p) for p in mnt.rglob(".physiosync-tmp-*")]
 
 
 @pytest.mark.parametrize("free_kib", [0, 24], ids=["full", "fills-up-mid-run"])

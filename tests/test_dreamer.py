@@ -285,7 +285,9 @@ def test_writer_paths_atomic_and_deterministic(tmp_path):
     a = make_dreamer(tmp_path / "a", **kwargs)
     b = make_dreamer(tmp_path / "b" / "custom.mat", **kwargs)
     assert a == tmp_path / "a" / "DREAMER.mat" and b == tmp_path / "b" / "custom.mat"
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["DREAMER.mat"]  # no temp
+    # no temporary file; the list of the files physiosync wrote
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [".physiosync-files",
+                                                                  "DREAMER.mat"]
     ra, rb = DREAMER(a).load_subject(1), DREAMER(b).load_subject(1)
     np.testing.assert_array_equal(ra.stimulus("ecg", 1), rb.stimulus("ecg", 1))
     assert ra.baseline("eeg", 0).shape == (14, 128) and ra.baseline("ecg", 0).shape == (2, 256)

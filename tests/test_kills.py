@@ -75,7 +75,7 @@ def test_two_prepare_processes_on_one_cache_agree_and_leave_a_valid_cache(
     assert outcomes[0][1] == outcomes[1][1]  # the same summary of the same arrays
     entries = sorted(cache.glob("DEAP-*"))
     assert len(entries) == 8  # one per subject, none duplicated
-    assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".physiosync-tmp-")]
     # valid: a third run verifies every checksum and is a clean hit (nothing rewritten)
     before = kills._entry_stamps(cache)
     third = subprocess.run(argv, env=kills._env(), capture_output=True, text=True)
@@ -115,7 +115,8 @@ def test_temporary_files_of_a_killed_writer_are_removed_when_the_run_resumes(tmp
     fp = fingerprint_of({"run": 1})
     with RunFolder(tmp_path / "ck", "pretrain", fp) as folder:
         folder.claim()
-    left = tmp_path / "ck" / ".pretrain_short.pt.tmp-99999999"
+    # physiosync's temporary name, of a process that is gone (pid 99999999)
+    left = tmp_path / "ck" / ".physiosync-tmp-99999999-0123456789ab-pretrain_short.pt"
     left.write_bytes(b"partial")
     with RunFolder(tmp_path / "ck", "pretrain", fp) as folder:
         assert folder.state == "resume"

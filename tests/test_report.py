@@ -310,8 +310,13 @@ def test_one_table_puts_every_pipeline_beside_its_chance_p_and_paired_difference
 
 # --------------------------------------------------------------------------- the report command
 def _run_folder(path, records, **kw):
-    write_report(build_report({"physiosync": records}, protocol="within-trial-kfold",
-                              target="valence", **kw), path)
+    """A cv run folder (marker and list of written files) holding only a report."""
+    from physiosync.runfolder import RunFolder, fingerprint_of
+
+    with RunFolder(path, "cv", fingerprint_of({"run": str(path)})) as folder:
+        folder.claim()
+        write_report(build_report({"physiosync": records}, protocol="within-trial-kfold",
+                                  target="valence", **kw), path)
     return path
 
 

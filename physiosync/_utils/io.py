@@ -4,6 +4,14 @@ Every file the package writes goes through :func:`atomic_path`: the content is w
 to a temporary file beside the destination, flushed to disk, and renamed over the
 destination. :func:`atomic_write` (bytes or text) and :func:`atomic_open` (a file
 object, for writers that stream) are built on it.
+
+Every temporary name physiosync creates is ``.physiosync-tmp-<pid>-<token>-<name>``
+(:func:`temp_name`); sweeps of leftovers (:func:`is_stale_temp`) remove only names of
+that form whose process is no longer alive, never another program's ``*.tmp`` files.
+
+A folder being filled by a run can register a recorder (:func:`record_writes`): each
+file :func:`atomic_path` writes below it is reported to the recorder *before* the file
+appears under its name, so the run's list of the files it wrote is never short.
 """
 
 from __future__ import annotations
@@ -11,14 +19,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import uuid
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_open", "atomic_path", "fsync_dir"]
+__all__ = ["atomic_write", "atomic_open", "atomic_path", "fsync_dir", "temp_name",
+           "is_own_temp", "is_stale_temp", "pid_alive", "record_writes", "append_durably",
+           "TMP_PREFIX"]
 
-#: Marks a temporary file of an atomic write; the run folder and the cache of prepared
-#: arrays treat hidden names containing it as leftovers of a killed process.
-TMP_MARK = ".tmp-"
+#: Prefix of every temporary name physiosync creates (files of atomic writes, folders of
+#: cache entries, lock files being made): ``.physiosync-tmp-<pid>-<token>-<name>``.
+TMP_PREFIX = ".physiosync-tmp-"
+_TMP_RE = re.compile(r"^\.physiosync-tmp-(\d{1,10})-([0-9a-f]{12})-")
 
 # Folders cannot be fsynced on some systems (Windows) and filesystems (some network
 # and FUSE mounts); a durable folder entry is then best effort.
@@ -27,9 +39,105 @@ if hasattr(errno, "EOPNOTSUPP"):
     _NO_DIR_FSYNC.add(errno.EOPNOTSUPP)
 
 
-def _temp_name(path: Path) -> Path:
-    """``.<name>.tmp-<pid>-<random>`` beside *path*: hidden, and unique per writer."""
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+def temp_name(path) -> Path:
+    """``.physiosync-tmp-<pid>-<token>-<name>`` beside *path*: hidden, unique per writer.
+
+    Parameters
+    ----------
+    path : str | Path
+        The destination the temporary name stands for.
+
+    Returns
+    -------
+    tmp : Path
+        In the folder of *path*; the name part is cut to keep the whole name short.
+    """
+    path = Path(path)
+    name = path.name[:150]  # stay well under the 255-byte limit of a name
+    return path.with_name(f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}-{name}")
+
+
+def is_own_temp(name: str) -> bool:
+    """Whether *name* is a temporary name of :func:`temp_name` (prefix, pid and token)."""
+    return _TMP_RE.match(name) is not None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process *pid* exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
+
+
+def is_stale_temp(name: str) -> bool:
+    """Whether *name* is a physiosync temporary name whose process is not alive here.
+
+    Only such names are ever swept: another program's ``*.tmp`` files never match, and
+    a temporary file of a live physiosync process is left alone.
+    """
+    match = _TMP_RE.match(name)
+    return match is not None and not pid_alive(int(match.group(1)))
+
+
+def append_durably(path, data: bytes) -> None:
+    """Append *data* to *path* (created if missing) and flush it to disk.
+
+    One ``O_APPEND`` write (repeated only if the system writes part of it), so lines
+    that several processes append to one file never interleave within a line on a
+    local file system.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# Folders whose writes are being recorded in this process: absolute path -> recorders.
+_RECORDERS: dict = {}
+
+
+@contextlib.contextmanager
+def record_writes(folder, recorder):
+    """Report every file :func:`atomic_path` writes below *folder* to *recorder*.
+
+    Parameters
+    ----------
+    folder : str | Path
+        The folder whose writes are recorded (only in this process).
+    recorder : callable
+        ``recorder(relative_path)``, with the path relative to *folder* as a POSIX
+        string; called before the file appears under its name. An exception it raises
+        fails the write, leaving the destination as it was.
+    """
+    root = os.path.abspath(folder)
+    _RECORDERS.setdefault(root, []).append(recorder)
+    try:
+        yield
+    finally:
+        stack = _RECORDERS.get(root, [])
+        if recorder in stack:
+            stack.remove(recorder)
+        if not stack:
+            _RECORDERS.pop(root, None)
+
+
+def _record(path: Path) -> None:
+    if not _RECORDERS:
+        return
+    target = Path(os.path.abspath(path))
+    for root, stack in list(_RECORDERS.items()):
+        if stack and Path(root) in target.parents:
+            stack[-1](target.relative_to(root).as_posix())
 
 
 def fsync_dir(folder) -> None:
@@ -83,7 +191,8 @@ def atomic_path(path, *, fsync: bool = True):
     Yields
     ------
     tmp : Path
-        ``.<name>.tmp-<pid>-<random>`` in the destination folder (not created).
+        ``.physiosync-tmp-<pid>-<token>-<name>`` in the destination folder (not
+        created).
 
     Raises
     ------
@@ -94,11 +203,12 @@ def atomic_path(path, *, fsync: bool = True):
         file is removed and *path* is left as it was.
     """
     path = Path(path)
-    tmp = _temp_name(path)
+    tmp = temp_name(path)
     try:
         yield tmp
         if fsync:
             _fsync_file(tmp)
+        _record(path)  # listed as physiosync's before it appears
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):

@@ -28,7 +28,6 @@ import math
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import pandas as pd
 from .._version import __version__
 from .._logging import logger, progress, verbose
 from .._utils import atomic_open, atomic_write, fsync_dir
+from .._utils.io import TMP_PREFIX, is_stale_temp, temp_name
 from ..exceptions import CacheError, DataFormatError, PhysioSyncError
 from ..datasets.base import RatedTrials
 from ..params import default_modalities
@@ -292,7 +292,7 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
                  prep: PreparedSubject) -> Path:
     """Write one entry atomically: a temporary folder renamed into place when complete."""
     final = cache_dir / name
-    tmp = cache_dir / f".tmp-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = temp_name(final)  # .physiosync-tmp-<pid>-<token>-<name>
     try:
         tmp.mkdir(parents=True)
         arrays = {}
@@ -399,11 +399,22 @@ def _read_entry(path: Path, key: str, verify: bool = False) -> PreparedSubject |
 
 
 def _clean_stale_tmp(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:
+    """Remove temporary entry folders left by killed physiosync processes.
+
+    Only names of physiosync's own form (:func:`~physiosync._utils.io.is_stale_temp`:
+    ``.physiosync-tmp-<pid>-<token>-...``) whose process is not alive on this host and
+    that are older than *max_age_s* (a cache shared by several hosts may hold another
+    host's entry being written) are removed; any other name, such as another
+    program's ``.tmp-*`` in a shared ``--cache-dir``, is never touched.
+    """
     now = time.time()
-    for p in cache_dir.glob(".tmp-*"):
+    for p in cache_dir.glob(TMP_PREFIX + "*"):
         try:
-            if now - p.stat().st_mtime > max_age_s:
-                shutil.rmtree(p, ignore_errors=True)
+            if is_stale_temp(p.name) and now - p.lstat().st_mtime > max_age_s:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink()
         except OSError:
             pass
 

@@ -975,11 +975,15 @@ def write_report(report: dict, out_dir, *, html: bool = True,
     public = _finite_or_none({k: v for k, v in report.items() if not k.startswith("_")})
     paths = {"json": out_dir / "report.json", "csv": out_dir / "results.csv",
              "md": out_dir / "report.md"}
-    atomic_write(paths["json"], json.dumps(public, indent=2, allow_nan=False))
-    atomic_write(paths["csv"], report_rows(report).to_csv(index=False))
-    atomic_write(paths["md"], report_markdown(report))
+    # Every file is rendered before any is written: a report that cannot be rendered
+    # leaves the folder as it was.
+    texts = {"json": json.dumps(public, indent=2, allow_nan=False),
+             "csv": report_rows(report).to_csv(index=False), "md": report_markdown(report)}
     if html:
-        from .html import write_html_report
+        from .html import render_html
 
-        paths["html"] = write_html_report(public, out_dir / "report.html")
+        paths["html"] = out_dir / "report.html"
+        texts["html"] = render_html(public)
+    for key, text in texts.items():
+        atomic_write(paths[key], text)
     return paths

@@ -20,6 +20,7 @@ from ..datasets._channels import (DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_SLI
                                   DEAP_EEG_GENEVA, DEAP_EEG_TWENTE, DEAP_SFREQ_BDF,
                                   DEAP_SFREQ_DAT, DEAP_TRIAL_ONSET_CODE, DEAP_TWENTE_SUBJECTS)
 from ..datasets._deap_bdf import RATINGS_OPTIONAL, RATINGS_REQUIRED
+from ._guard import DEAP_FILES, check_folder, recording_synth
 from ._py2_pickle import write_py2_pickle
 from ..exceptions import PhysioSyncError
 from ..preprocessing.transforms import release_preprocess
@@ -77,7 +78,17 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
     options = check_simulation_options(synchrony, rating_bias, affect=affect,
                                        affect_share=affect_share, control=control)
     out = Path(out)
+    check_folder(out, [f"s{s:02d}.dat" for s in range(1, n_subjects + 1)], DEAP_FILES)
     out.mkdir(parents=True, exist_ok=True)
+    with recording_synth(out):
+        _write_dat_subjects(out, n_subjects, n_trials, seconds, effect, seed, options,
+                            baseline_seconds)
+    logger.info("wrote %d synthetic DEAP subjects to %s", n_subjects, out)
+    return out
+
+
+def _write_dat_subjects(out, n_subjects, n_trials, seconds, effect, seed, options,
+                        baseline_seconds) -> None:
     sfreq = DEAP_SFREQ_DAT
     n_base = int(round(baseline_seconds * sfreq))
     n_stim = int(round(seconds * sfreq))
@@ -100,8 +111,6 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
             data[t, eeg] = release_preprocess(data[t, eeg], sfreq, eeg=True)
         write_py2_pickle({"labels": simulation.reported[s - 1], "data": data},
                          out / f"s{s:02d}.dat")
-    logger.info("wrote %d synthetic DEAP subjects to %s", n_subjects, out)
-    return out
 
 
 # ---------------------------------------------------------------- original recordings (BDF)
@@ -356,27 +365,31 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
                                        affect_share=affect_share, control=control)
     missing = {28: 3} if quirks else {}
     missing.update({int(k): int(v) for k, v in (missing_onsets or {}).items()})
+    check_folder(out, [f"s{s:02d}.bdf" for s in ids] + ["participant_ratings.csv"],
+                 DEAP_FILES)
     out.mkdir(parents=True, exist_ok=True)
-    video_seconds = max(int(round(seconds * DEAP_SFREQ_BDF)), 1) / DEAP_SFREQ_BDF
-    simulation = Simulation(seed, options, effect, max(ids), n_trials, video_seconds,
-                            low=1.0, high=9.0, integer=False, n_scales=4)
-    ratings = simulation.reported
-    rows = []
-    for s in progress(sorted(ids), desc="synthetic DEAP BDF"):
-        order_rng = np.random.default_rng([int(seed), int(s), 1])
-        presentation = order_rng.permutation(n_trials)
-        n_missing = min(max(missing.get(s, 0), 0), n_trials - 1)
-        start_us = _write_subject(out / f"s{s:02d}.bdf", s, presentation, simulation,
-                                  seconds, seed, quirks, n_missing)
-        familiarity = order_rng.integers(1, 6, n_trials).astype(float)
-        if quirks and s in _NO_FAMILIARITY:
-            familiarity[:] = np.nan
-        for k, video in enumerate(presentation):
-            v, a, d, lk = ratings[s - 1, video]
-            rows.append((s, k + 1, video + 1, start_us[k], v, a, d, lk, familiarity[video]))
-    table = pd.DataFrame(rows, columns=RATINGS_REQUIRED + RATINGS_OPTIONAL)
-    table["Familiarity"] = table["Familiarity"].astype("Int64")
-    csv = out / "participant_ratings.csv"
-    atomic_write(csv, table.to_csv(index=False))
+    with recording_synth(out):
+        video_seconds = max(int(round(seconds * DEAP_SFREQ_BDF)), 1) / DEAP_SFREQ_BDF
+        simulation = Simulation(seed, options, effect, max(ids), n_trials, video_seconds,
+                                low=1.0, high=9.0, integer=False, n_scales=4)
+        ratings = simulation.reported
+        rows = []
+        for s in progress(sorted(ids), desc="synthetic DEAP BDF"):
+            order_rng = np.random.default_rng([int(seed), int(s), 1])
+            presentation = order_rng.permutation(n_trials)
+            n_missing = min(max(missing.get(s, 0), 0), n_trials - 1)
+            start_us = _write_subject(out / f"s{s:02d}.bdf", s, presentation, simulation,
+                                      seconds, seed, quirks, n_missing)
+            familiarity = order_rng.integers(1, 6, n_trials).astype(float)
+            if quirks and s in _NO_FAMILIARITY:
+                familiarity[:] = np.nan
+            for k, video in enumerate(presentation):
+                v, a, d, lk = ratings[s - 1, video]
+                rows.append((s, k + 1, video + 1, start_us[k], v, a, d, lk,
+                             familiarity[video]))
+        table = pd.DataFrame(rows, columns=RATINGS_REQUIRED + RATINGS_OPTIONAL)
+        table["Familiarity"] = table["Familiarity"].astype("Int64")
+        csv = out / "participant_ratings.csv"
+        atomic_write(csv, table.to_csv(index=False))
     logger.info("wrote %d synthetic DEAP BDF subjects %s to %s", len(ids), sorted(ids), out)
     return out

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._logging import logger, progress, verbose
 from .._utils import atomic_open
+from ._guard import check_folder, recording_synth
 from ..datasets._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
 from ..datasets.dreamer import (FILE_NAME, MODALITY_FIELDS, N_SUBJECTS, N_TRIALS, SCORE_FIELDS,
                                 SIGNAL_FIELDS)
@@ -113,6 +114,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
         raise PhysioSyncError(f"baseline_seconds must be positive, got {baseline_seconds!r}.")
     out = Path(out).expanduser()
     path = out if out.suffix.lower() == ".mat" else out / FILE_NAME
+    check_folder(path.parent, [path.name])
     path.parent.mkdir(parents=True, exist_ok=True)
 
     rate_eeg, rate_ecg = DREAMER_SFREQ["eeg"], DREAMER_SFREQ["ecg"]
@@ -159,7 +161,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
         "Version": "synthetic-1.0",
         "Acknowledgement": "Layout of the DREAMER database (Katsigiannis & Ramzan, 2018).",
     }
-    with atomic_open(path, "wb") as f:
+    with recording_synth(path.parent), atomic_open(path, "wb") as f:
         scipy.io.savemat(f, {"DREAMER": dreamer}, do_compression=True, oned_as="column")
     logger.info("wrote synthetic DREAMER (%d subjects x %d clips) to %s", n_subjects,
                 n_trials, path)
