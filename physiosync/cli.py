@@ -105,8 +105,11 @@ def _print_result(result: dict) -> None:
 def cmd_cv(args) -> int:
     from .experiment import plan_experiment, run_experiment
 
+    from .execution import check_max_retries
+
     if not args.dry_run and not args.out:
         raise PhysioSyncError("cv needs --out DIR (the run folder), or --dry-run.")
+    check_max_retries(args.max_retries)  # before any data is read or Ray is started
     cfg = _load_run_config(args)
     if args.dry_run:
         plan = plan_experiment(cfg)
@@ -436,7 +439,7 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
 def _add_quiet(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bars, as verbose=False in the library (by default "
-                        "they are shown on a terminal)")
+                        "they are shown on a terminal); warnings are still shown")
 
 
 def _add_affect(p, default) -> None:
@@ -645,13 +648,17 @@ def main(argv=None) -> int:
     ``-v`` is ``verbose="info"`` (INFO records on stderr, progress bars) and ``-q``
     is ``verbose=False`` (warnings only, no progress bars); given both, ``-v`` sets
     the level and ``-q`` hides the bars. Without either, the commands that take
-    ``-q`` show progress bars (on a terminal) and no INFO records.
+    ``-q`` show progress bars (on a terminal) and no INFO records. Warnings reach
+    stderr in every case, ``-q`` included, as in MNE-Python (``verbose=False`` is
+    ``"warning"``): a lost trial or a recomputed cache entry is never silent.
     """
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     quiet = getattr(args, "quiet", None)  # None: the command has no -q
     try:
-        with use_log_level("info" if verbose else None), \
+        # "warning", not None: use_log_level then attaches a console handler when nothing
+        # else shows the records, so warnings reach stderr without -v.
+        with use_log_level("info" if verbose else "warning"), \
                 progress_bars(None if quiet is None else not quiet):
             return args.func(args)
     except (KeyboardInterrupt, Exception) as err:
