@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -655,6 +656,35 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     quiet = getattr(args, "quiet", None)  # None: the command has no -q
+    with _printable_paths():
+        return _main(args, verbose, quiet)
+
+
+@contextlib.contextmanager
+def _printable_paths():
+    """stdout and stderr write what they cannot encode as escapes for the command.
+
+    A path given with bytes that are not valid in the locale's encoding (``--out
+    $'run\\xff'``) reaches Python as lone surrogates; under a UTF-8 locale stdout
+    would refuse them (``UnicodeEncodeError``) after the run's work was done. They are
+    printed as ``\\udcff``, as Python prints them on stderr.
+    """
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
+    try:
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors="strict")
+
+
+def _main(args, verbose: bool, quiet) -> int:
+    """:func:`main` after parsing: the command, its verbosity, and its one error line."""
     try:
         # "warning", not None: use_log_level then attaches a console handler when nothing
         # else shows the records, so warnings reach stderr without -v.

@@ -241,3 +241,25 @@ def test_deap_folder_of_misnamed_files_says_what_it_found(deap_dat_dir, tmp_path
     assert main(["info", "deap", str(tmp_path)]) == 0
     assert capsys.readouterr().err.startswith(
         f"WARNING [physiosync] DEAP at {tmp_path}: skipped 1 file(s) not named")
+
+
+# ---- paths with bytes that are not UTF-8 -------------------------------------------------
+def test_non_utf8_bytes_in_out_and_data_root_are_logged_and_printed(deap_dat_dir, tmp_path,
+                                                                    capsys):
+    """``--out $'run\\xff'`` reaches Python as a lone surrogate: run.log keeps every line
+    (as a \\udcff escape), stdout prints the path, and no "--- Logging error ---" appears.
+    pytest's captured stdout is strict UTF-8, as a terminal's under a UTF-8 locale."""
+    import shutil
+
+    root = tmp_path / "data\udcfe"
+    shutil.copytree(deap_dat_dir, root)
+    out = tmp_path / "run\udcff"
+    assert main(["cv", "--dataset", "deap", "--data-root", str(root), "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), *CV_TINY, "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "Logging error" not in captured.err and "Traceback" not in captured.err
+    assert captured.out.splitlines()[-1] == f"report: {tmp_path}/run\\udcff/report.html"
+    log = (out / "run.log").read_text(encoding="utf-8")  # valid UTF-8 text
+    assert f"DEAP (dat) at {tmp_path}/data\\udcfe: 3 subjects" in log
+    assert f"-> {tmp_path}/run\\udcff\n" in log
+    assert (out / "report.json").is_file()
