@@ -346,6 +346,7 @@ def _finetune(args, cfg, folder) -> int:
             path = Path(args.pretrained) / f"pretrain_{name}.pt"
             if path.exists():
                 pre[name] = load_checkpoint(path)[0]["pretrain"]
+                _check_pretrained_fits(cfg, data, name, pre[name], path)
         if not pre:
             raise PhysioSyncError(f"no pretrain_long.pt or pretrain_short.pt in "
                                   f"{args.pretrained}; run `physiosync pretrain` first.")
@@ -379,6 +380,27 @@ def _finetune(args, cfg, folder) -> int:
         print(_held_out_line(sorted(held), m, y, data.slots.labels[train[:, 0], train[:, 1]],
                              n_classes))
     return 0
+
+
+def _check_pretrained_fits(cfg, data, name: str, model, path) -> None:
+    """Refuse pre-trained encoders built with another configuration than this run's,
+    naming the checkpoint and the keys that differ (before the run folder is claimed)."""
+    import torch
+
+    from .exceptions import ConfigError
+    from .models.physiosync import PhysioSyncNet, describe_mismatch
+
+    mods = tuple(cfg.finetune.modalities or data.slots.modalities)
+    with torch.device("meta"):  # shapes only, no memory
+        net = PhysioSyncNet({m: data.slots.n_chans(m) for m in mods},
+                            {m: data.slots.n_times(m) for m in mods}, cfg.data.n_sub, 2,
+                            cfg.finetune, cfg.pretrain_long, cfg.pretrain_short)
+    diff = net.pretrained_mismatch(name, model)
+    if diff:
+        raise ConfigError(
+            f"{path}: its {name} encoders were pre-trained with another configuration than "
+            f"this run's pretrain.{name}: {describe_mismatch(diff)}; give finetune the "
+            "--config and --set that pretrain was given, or pre-train again.")
 
 
 def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:

@@ -263,3 +263,67 @@ def test_non_utf8_bytes_in_out_and_data_root_are_logged_and_printed(deap_dat_dir
     assert f"DEAP (dat) at {tmp_path}/data\\udcfe: 3 subjects" in log
     assert f"-> {tmp_path}/run\\udcff\n" in log
     assert (out / "report.json").is_file()
+
+
+# ---- pre-trained checkpoints: another configuration, NaN weights ---------------------------
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A tiny pre-training (3 subjects x 6 trials x 10 s) and the options that made it."""
+    from physiosync.synthetic import make_deap
+
+    tmp = tmp_path_factory.mktemp("pretrained")
+    root = make_deap(tmp / "d", n_subjects=3, n_trials=6, seconds=10, effect=2, seed=2,
+                     verbose=False)
+    common = ["--dataset", "deap", "--data-root", str(root), "--config", "tiny", "-q",
+              "--cache-dir", str(tmp / "cache")]
+    assert main(["pretrain", *common, "--out", str(tmp / "ck")]) == 0
+    return tmp / "ck", common
+
+
+def test_finetune_with_encoders_of_another_configuration_names_the_keys(pretrained, tmp_path,
+                                                                        capsys):
+    ck, common = pretrained
+    capsys.readouterr()
+    out = tmp_path / "ft"
+    assert main(["finetune", *common, "--pretrained", str(ck), "--out", str(out),
+                 "--set", "pretrain.long.embed_dim=16"]) == 2
+    assert _error_line(capsys) == (
+        f"{ck}/pretrain_long.pt: its long encoders were pre-trained with another "
+        "configuration than this run's pretrain.long: embed_dim 8 (pre-trained) vs 16 (this "
+        "run); give finetune the --config and --set that pretrain was given, or pre-train "
+        "again.")
+    assert main(["finetune", *common, "--pretrained", str(ck), "--out", str(out),
+                 "--set", "pretrain.embedding=factorised"]) == 2
+    assert _error_line(capsys).startswith(
+        f"{ck}/pretrain_long.pt: its long encoders were pre-trained with another "
+        "configuration than this run's pretrain.long: embedding 'multiview' (pre-trained) vs "
+        "'factorised' (this run)")
+    assert not out.exists()  # refused before the run folder was claimed
+
+
+def test_nan_weights_name_the_checkpoint_and_the_repaired_rerun_runs(pretrained, tmp_path,
+                                                                     capsys):
+    import shutil
+
+    import torch
+
+    from physiosync.training.checkpoints import read_checkpoint, save_checkpoint
+
+    good, common = pretrained
+    ck = tmp_path / "ck"
+    shutil.copytree(good, ck)
+    data = read_checkpoint(ck / "pretrain_short.pt")
+    name = next(k for k, v in data["model"].items() if v.is_floating_point())
+    data["model"][name] = torch.full_like(data["model"][name], float("nan"))
+    save_checkpoint(ck / "pretrain_short.pt", data)
+    capsys.readouterr()
+    argv = ["finetune", *common, "--pretrained", str(ck), "--out", str(tmp_path / "ft")]
+    assert main(argv) == 2
+    n = data["model"][name].numel()
+    assert _error_line(capsys) == (
+        f"{ck}/pretrain_short.pt: weight {name!r} holds {n} NaN or infinite value(s) of {n}; "
+        "the checkpoint is damaged: restore a good copy or write it again (e.g. physiosync "
+        "pretrain --no-resume).")
+    shutil.copy2(good / "pretrain_short.pt", ck / "pretrain_short.pt")  # the repair
+    assert main(argv) == 0
+    assert "fine-tuned 2 epochs" in capsys.readouterr().out
