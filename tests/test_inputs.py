@@ -327,3 +327,17 @@ def test_nan_weights_name_the_checkpoint_and_the_repaired_rerun_runs(pretrained,
     shutil.copy2(good / "pretrain_short.pt", ck / "pretrain_short.pt")  # the repair
     assert main(argv) == 0
     assert "fine-tuned 2 epochs" in capsys.readouterr().out
+
+
+def test_deap_misnamed_files_beside_the_release_folder_are_named_too(deap_dat_dir, tmp_path,
+                                                                      caplog):
+    from physiosync.datasets import DEAP
+
+    sub = tmp_path / "data_preprocessed_python"
+    sub.mkdir()
+    (sub / "s02.dat").write_bytes((deap_dat_dir / "s02.dat").read_bytes())
+    (tmp_path / "S03.DAT").write_bytes((deap_dat_dir / "s03.dat").read_bytes())
+    assert DEAP(tmp_path).subjects == [2]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"DEAP at {tmp_path}: skipped 1 file(s) not named s01.dat..s32.dat (lower case, two "
+        "digits, as in the release): S03.DAT; rename them to read them."]

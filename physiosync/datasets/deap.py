@@ -115,27 +115,31 @@ class DEAP(BaseDataset):
         if format not in ("auto", "dat", "bdf"):
             raise ValueError(f"format must be 'auto', 'dat' or 'bdf', got {format!r}.")
         candidates = [root, root / "data_preprocessed_python", root / "data_original"]
-        found, near = {}, []
+        found, near = {}, {"dat": [], "bdf": []}
         for kind, pattern in (("dat", _DAT), ("bdf", _BDF)):
             if format in ("auto", kind):
                 for folder in candidates:
                     files, skipped = _scan(folder, pattern, kind)
-                    if files:
-                        found[kind] = (folder, files, skipped)
-                        break
                     if skipped:
-                        near.append(f"{folder}: {_skipped_text(kind, skipped)}")
+                        near[kind].append((folder, skipped))
+                    if files:
+                        found[kind] = (folder, files)
+                        break
         if not found:
             want = {"auto": "sXX.dat or sXX.bdf", "dat": "sXX.dat", "bdf": "sXX.bdf"}[format]
+            seen = "; ".join(f"{folder}: {_skipped_text(kind, names)}"
+                             for kind in near for folder, names in near[kind])
             raise DataNotFoundError(
                 f"No DEAP subject files ({want}, XX = 01..32) in {root} or in its "
                 "data_preprocessed_python/ and data_original/ subfolders"
-                + (f"; found {'; '.join(near)}, so rename them." if near else "."))
+                + (f"; found {seen}, so rename them." if seen else "."))
         self.format = "dat" if "dat" in found else "bdf"
-        self.root, self._files, skipped = found[self.format]
-        if skipped:  # names are matched as the release writes them; say what is left out
-            logger.warning("DEAP at %s: skipped %s; rename them to read them.", self.root,
-                           _skipped_text(self.format, skipped))
+        self.root, self._files = found[self.format]
+        # Names are matched as the release writes them; say what was left out, in the
+        # folder read and in those looked at before it.
+        for folder, names in near[self.format]:
+            logger.warning("DEAP at %s: skipped %s; rename them to read them.", folder,
+                           _skipped_text(self.format, names))
         self.ratings_table = None
         if self.format == "bdf":
             csv = Path(ratings_csv) if ratings_csv is not None else self._find_ratings_csv()
