@@ -278,7 +278,10 @@ class _RunLogHandler(logging.Handler):
                 if not self.path.parent.is_dir():  # the run has not created its folder yet
                     self._pending.append(line)
                     return
-                self._stream = open(self.path, "a", encoding="utf-8")
+                # A path given with bytes that are not UTF-8 (--out, --data-root) arrives
+                # as lone surrogates; written as \udcXX escapes, the log stays UTF-8 text.
+                self._stream = open(self.path, "a", encoding="utf-8",
+                                    errors="backslashreplace")
                 self._stream.writelines(self._pending)
                 self._pending.clear()
             self._stream.write(line)

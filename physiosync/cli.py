@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -105,8 +106,11 @@ def _print_result(result: dict) -> None:
 def cmd_cv(args) -> int:
     from .experiment import plan_experiment, run_experiment
 
+    from .execution import check_max_retries
+
     if not args.dry_run and not args.out:
         raise PhysioSyncError("cv needs --out DIR (the run folder), or --dry-run.")
+    check_max_retries(args.max_retries)  # before any data is read or Ray is started
     cfg = _load_run_config(args)
     if args.dry_run:
         plan = plan_experiment(cfg)
@@ -375,6 +379,7 @@ def _finetune(args, cfg, folder) -> int:
             path = Path(args.pretrained) / f"pretrain_{name}.pt"
             if path.exists():
                 pre[name] = load_checkpoint(path)[0]["pretrain"]
+                _check_pretrained_fits(cfg, data, name, pre[name], path)
         if not pre:
             raise PhysioSyncError(f"no pretrain_long.pt or pretrain_short.pt in "
                                   f"{args.pretrained}; run `physiosync pretrain` first.")
@@ -408,6 +413,27 @@ def _finetune(args, cfg, folder) -> int:
         print(_held_out_line(sorted(held), m, y, data.slots.labels[train[:, 0], train[:, 1]],
                              n_classes))
     return 0
+
+
+def _check_pretrained_fits(cfg, data, name: str, model, path) -> None:
+    """Refuse pre-trained encoders built with another configuration than this run's,
+    naming the checkpoint and the keys that differ (before the run folder is claimed)."""
+    import torch
+
+    from .exceptions import ConfigError
+    from .models.physiosync import PhysioSyncNet, describe_mismatch
+
+    mods = tuple(cfg.finetune.modalities or data.slots.modalities)
+    with torch.device("meta"):  # shapes only, no memory
+        net = PhysioSyncNet({m: data.slots.n_chans(m) for m in mods},
+                            {m: data.slots.n_times(m) for m in mods}, cfg.data.n_sub, 2,
+                            cfg.finetune, cfg.pretrain_long, cfg.pretrain_short)
+    diff = net.pretrained_mismatch(name, model)
+    if diff:
+        raise ConfigError(
+            f"{path}: its {name} encoders were pre-trained with another configuration than "
+            f"this run's pretrain.{name}: {describe_mismatch(diff)}; give finetune the "
+            "--config and --set that pretrain was given, or pre-train again.")
 
 
 def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
@@ -469,7 +495,7 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
 def _add_quiet(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bars, as verbose=False in the library (by default "
-                        "they are shown on a terminal)")
+                        "they are shown on a terminal); warnings are still shown")
 
 
 def _add_affect(p, default) -> None:
@@ -678,13 +704,46 @@ def main(argv=None) -> int:
     ``-v`` is ``verbose="info"`` (INFO records on stderr, progress bars) and ``-q``
     is ``verbose=False`` (warnings only, no progress bars); given both, ``-v`` sets
     the level and ``-q`` hides the bars. Without either, the commands that take
-    ``-q`` show progress bars (on a terminal) and no INFO records.
+    ``-q`` show progress bars (on a terminal) and no INFO records. Warnings reach
+    stderr in every case, ``-q`` included, as in MNE-Python (``verbose=False`` is
+    ``"warning"``): a lost trial or a recomputed cache entry is never silent.
     """
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     quiet = getattr(args, "quiet", None)  # None: the command has no -q
+    with _printable_paths():
+        return _main(args, verbose, quiet)
+
+
+@contextlib.contextmanager
+def _printable_paths():
+    """stdout and stderr write what they cannot encode as escapes for the command.
+
+    A path given with bytes that are not valid in the locale's encoding (``--out
+    $'run\\xff'``) reaches Python as lone surrogates; under a UTF-8 locale stdout
+    would refuse them (``UnicodeEncodeError``) after the run's work was done. They are
+    printed as ``\\udcff``, as Python prints them on stderr.
+    """
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
     try:
-        with use_log_level("info" if verbose else None), \
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors="strict")
+
+
+def _main(args, verbose: bool, quiet) -> int:
+    """:func:`main` after parsing: the command, its verbosity, and its one error line."""
+    try:
+        # "warning", not None: use_log_level then attaches a console handler when nothing
+        # else shows the records, so warnings reach stderr without -v.
+        with use_log_level("info" if verbose else "warning"), \
                 progress_bars(None if quiet is None else not quiet):
             return args.func(args)
     except (KeyboardInterrupt, Exception) as err:

@@ -602,8 +602,42 @@ def _yaml_extent(root) -> tuple:
     return visit(root)
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one YAML mapping (``_UniqueKeyLoader``)."""
+
+    def __init__(self, key, first: int, second: int):
+        super().__init__(f"key {key!r} appears twice")
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """:class:`yaml.SafeLoader` that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last value silently (``steps: 2`` then ``steps: 500000`` runs
+    500000 steps). Keys brought in by a merge (``<<: *base``) may still be overridden,
+    as YAML's merge rule says.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise _DuplicateKeyError(key, seen[key], line)
+                    seen[key] = line
+                except TypeError:  # unhashable: the base class refuses it with its own error
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
 def _safe_yaml(text: str, where: str):
-    """``yaml.safe_load`` of *text*, refusing documents beyond the bounds above."""
+    """``yaml.safe_load`` of *text*, refusing documents beyond the bounds above and keys
+    given twice in one mapping."""
     if len(text) > MAX_YAML_BYTES:
         raise ConfigError(f"{where} is {len(text)} bytes, more than the {MAX_YAML_BYTES} a "
                           "configuration may hold.")
@@ -625,7 +659,12 @@ def _safe_yaml(text: str, where: str):
         raise ConfigError(f"{where} expands (aliases included) to more than {MAX_YAML_NODES} "
                           "values; a configuration needs a few hundred.")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKeyError as err:
+        lines = (f"line {err.first}" if err.first == err.second
+                 else f"lines {err.first} and {err.second}")
+        raise ConfigError(f"{where}: key {err.key!r} is given twice in one mapping ({lines}); "
+                          "keep one of them.") from None
     except yaml.YAMLError as err:  # e.g. a !!python/object tag, which safe_load refuses
         raise ConfigError(f"{where} is not a plain configuration: "
                           f"{' '.join(str(err).split())}") from None

@@ -23,6 +23,7 @@ unit and returns the units that failed, with their errors, after the others fini
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -81,6 +82,20 @@ def available_cores() -> int:
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return text if text.startswith(type(err).__name__) else f"{type(err).__name__}: {text}"
+
+
+#: Most retries a Ray unit may be given (``--max-retries``).
+MAX_RETRIES = 100
+
+
+def check_max_retries(max_retries) -> int:
+    """*max_retries* if it is an integer in ``0..MAX_RETRIES``; checked before any work."""
+    if (isinstance(max_retries, bool) or not isinstance(max_retries, numbers.Integral)
+            or not 0 <= max_retries <= MAX_RETRIES):
+        raise PhysioSyncError(f"--max-retries must be an integer from 0 to {MAX_RETRIES}, got "
+                              f"{max_retries!r}; give the times a unit whose Ray worker died "
+                              "is run again (default 2).")
+    return int(max_retries)
 
 
 def _check_threads(threads) -> int | None:
@@ -277,7 +292,8 @@ class RayExecutor(Executor):
     gpus : float
         GPUs each task asks for (1 when the run's device is CUDA).
     max_retries : int
-        Times a task whose worker died (killed node, lost process) is run again.
+        Times a task whose worker died (killed node, lost process) is run again,
+        ``0..MAX_RETRIES``.
         Exceptions raised by the unit itself are not retried: the same inputs would
         raise again.
 
@@ -291,11 +307,11 @@ class RayExecutor(Executor):
 
     def __init__(self, address: str | None = None, threads: int = 1, gpus: float = 0.0,
                  max_retries: int = 2):
+        self.max_retries = check_max_retries(max_retries)
         _import_ray()  # a missing extra fails here, before any data is prepared
         self.address = address
         self.threads = max(1, int(threads))
         self.gpus = float(gpus)
-        self.max_retries = int(max_retries)
 
     def describe(self) -> str:
         where = self.address or "a local Ray instance"
@@ -409,7 +425,8 @@ def make_executor(name: str = "serial", *, n_jobs: int | None = None,
     device : str | None
         The run's device: a CUDA device makes each Ray task ask for one GPU.
     max_retries : int
-        Ray's retries of a unit whose worker died.
+        Ray's retries of a unit whose worker died, ``0..MAX_RETRIES`` (checked for
+        every executor, before any work).
 
     Returns
     -------
@@ -418,6 +435,7 @@ def make_executor(name: str = "serial", *, n_jobs: int | None = None,
     from ._utils import check_option
 
     check_option("executor", name, EXECUTORS)
+    check_max_retries(max_retries)  # whatever the executor: bad input is refused up front
     if name != "ray" and address:
         raise PhysioSyncError(f"--address is an option of the ray executor, not of {name!r}.")
     if name == "serial":

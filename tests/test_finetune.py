@@ -140,8 +140,14 @@ def test_load_pretrained_copies_encoder_weights():
         assert net.long[m].embed.value.weight.data_ptr() != \
             long.encoders[m].embed.value.weight.data_ptr()  # copied, not shared
     eeg_only = PretrainModel({"eeg": 32}, {"eeg": 640}, enc())
-    with pytest.raises(PhysioSyncError, match="no 'gsr' encoder"):
+    with pytest.raises(PhysioSyncError, match=r"the pre-trained long encoders do not fit this "
+                       r"model: modalities \['eeg'\] \(pre-trained\) vs \['eeg', 'gsr'\]"):
         net.load_pretrained(long=eeg_only)
+    # another embedding size is named before load_state_dict could fail on it
+    with pytest.raises(PhysioSyncError, match=r"short encoders do not fit this model: "
+                       r"embed_dim 8 \(pre-trained\) vs 4 \(this run\)\.$"):
+        net.load_pretrained(short=PretrainModel(N_CHANS, {"eeg": 128, "gsr": 128},
+                                                enc(embed_dim=8)))
 
 
 # -------------------------------------------------------------------- fine-tuning

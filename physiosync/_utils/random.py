@@ -7,13 +7,27 @@ import random
 
 import numpy as np
 
-__all__ = ["derive_seed", "fingerprint", "set_random_seeds"]
+__all__ = ["derive_seed", "fingerprint", "legacy_seed", "set_random_seeds"]
 
 
 def derive_seed(*parts) -> int:
     """A 63-bit seed derived deterministically from *parts* (ints or strings)."""
     blob = "/".join(str(p) for p in parts).encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+
+
+def legacy_seed(seed: int) -> int:
+    """*seed* as a seed of the 32-bit legacy RNGs (scikit-learn's ``random_state``).
+
+    ``np.random.RandomState``, and with it scikit-learn, accept seeds below 2**32 only,
+    while a physiosync seed may be any integer in [0, 2**63). A seed below 2**32 is
+    returned unchanged (its results stay what they were); a larger one is mapped
+    deterministically to 32 bits through :class:`numpy.random.SeedSequence`.
+    """
+    seed = int(seed)
+    if 0 <= seed < 2**32:
+        return seed
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint32)[0])
 
 
 def fingerprint(*arrays_or_values) -> str:

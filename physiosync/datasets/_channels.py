@@ -42,6 +42,10 @@ DEAP_SFREQ_DAT = 128.0
 DEAP_SFREQ_BDF = 512.0
 DEAP_BASELINE_S = 3.0
 DEAP_STIMULUS_S = 60.0
+#: The self-assessment scales: DEAP rates on a continuous 1-9 scale, DREAMER on the
+#: 5-point SAM scale (integers 1-5). The readers refuse ratings outside them.
+DEAP_RATING_SCALE = (1.0, 9.0)
+DREAMER_RATING_SCALE = (1, 5)
 #: Status-channel code of music-video onset.
 DEAP_TRIAL_ONSET_CODE = 4
 

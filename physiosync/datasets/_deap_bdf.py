@@ -21,9 +21,9 @@ import pandas as pd
 from .._logging import logger
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
 from ._channels import (DEAP_BASELINE_S, DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_CHANNELS,
-                        DEAP_DAT_SLICES, DEAP_EEG_GENEVA, DEAP_SFREQ_BDF,
-                        DEAP_STIMULUS_S, DEAP_TRIAL_ONSET_CODE)
-from .base import ModalityInfo, Recording, check_finite
+                        DEAP_DAT_SLICES, DEAP_EEG_GENEVA, DEAP_RATING_SCALE as RATING_SCALE,
+                        DEAP_SFREQ_BDF, DEAP_STIMULUS_S, DEAP_TRIAL_ONSET_CODE)
+from .base import ModalityInfo, Recording, check_finite, first_off_scale
 
 __all__ = ["read_participant_ratings", "read_deap_bdf"]
 
@@ -107,6 +107,14 @@ def read_participant_ratings(path) -> pd.DataFrame:
                 f"{path}: column {col} holds {df[col].iloc[row]!r} on line {row + 2}; expected "
                 f"{'integers' if col in _ID_COLUMNS else 'numbers'} in columns {expected}.")
         out[col] = values.astype(np.int64) if col in _ID_COLUMNS else values.astype(float)
+    off = first_off_scale(out[list(_SCALES)].to_numpy(), *RATING_SCALE)
+    if off is not None:  # empty (NaN) ratings are refused per participant, when read
+        row, col, value = off
+        raise DataFormatError(
+            f"{path}: participant {out['Participant_id'].iloc[row]}, Trial "
+            f"{out['Trial'].iloc[row]} (line {row + 2}): {_SCALES[col]} rating {value:g} is "
+            f"outside the DEAP scale {RATING_SCALE[0]:g}-{RATING_SCALE[1]:g}; expected "
+            "self-assessment ratings from 1 to 9.")
     out.attrs["source"] = str(path)
     return out
 

@@ -88,6 +88,24 @@ def check_finite(array: np.ndarray, what: str, source) -> None:
     )
 
 
+def first_off_scale(values, low: float, high: float, *, integer: bool = False):
+    """``(row, column, value)`` of the first finite rating outside ``[low, high]`` (or,
+    with *integer*, not a whole number), in row-major order; None if there is none.
+
+    NaN and inf are left to the callers' own checks (the readers refuse them with
+    messages of their own).
+    """
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(values) & ((values < low) | (values > high))
+        if integer:
+            bad |= np.isfinite(values) & (values != np.round(values))
+    if not bad.any():
+        return None
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    return row, col, float(values[row, col])
+
+
 class RatedTrials:
     """Mixin for objects whose ``ratings`` DataFrame is indexed by trial."""
 

@@ -20,10 +20,10 @@ import pandas as pd
 
 from .._logging import logger, verbose
 from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
-from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES, DEAP_SFREQ_DAT,
-                        DEAP_STIMULUS_S)
+from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES,
+                        DEAP_RATING_SCALE as RATING_SCALE, DEAP_SFREQ_DAT, DEAP_STIMULUS_S)
 from ._safe_pickle import load_pickle
-from .base import BaseDataset, ModalityInfo, Recording, check_finite
+from .base import BaseDataset, ModalityInfo, Recording, check_finite, first_off_scale
 from .._utils.docs import fill_doc
 
 __all__ = ["DEAP", "read_deap_dat"]
@@ -35,14 +35,31 @@ N_SUBJECTS = 32
 N_TRIALS = 40
 
 
-def _scan(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
-    found = {}
+#: Names that look like subject files of a release (any case, any number, trailing
+#: suffixes such as ``.bak``): skipped when they are not exactly ``sXX.dat``/``sXX.bdf``,
+#: and then named in a warning. Other files (README, .DS_Store) are not mentioned.
+_LOOKS_LIKE = {"dat": re.compile(r"^s\d+\.dat|\.dat$", re.IGNORECASE),
+               "bdf": re.compile(r"^s\d+\.bdf|\.bdf$", re.IGNORECASE)}
+
+
+def _scan(folder: Path, pattern: re.Pattern, kind: str) -> tuple[dict[int, Path], list[str]]:
+    """The subject files of *folder* by id, and the sorted names of the files that look
+    like subject files of *kind* but are not named as the release names them."""
+    found, skipped = {}, []
     if folder.is_dir():
         for p in folder.iterdir():
             m = pattern.match(p.name)
             if m and p.is_file() and 1 <= int(m.group(1)) <= N_SUBJECTS:
                 found[int(m.group(1))] = p
-    return dict(sorted(found.items()))
+            elif _LOOKS_LIKE[kind].search(p.name):
+                skipped.append(p.name)
+    return dict(sorted(found.items())), sorted(skipped)
+
+
+def _skipped_text(kind: str, names: list) -> str:
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return (f"{len(names)} file(s) not named s01.{kind}..s{N_SUBJECTS}.{kind} (lower case, "
+            f"two digits, as in the release): {shown}")
 
 
 @fill_doc
@@ -54,7 +71,10 @@ class DEAP(BaseDataset):
     root : str | Path
         A folder holding ``sXX.dat`` files (preprocessed release) or ``sXX.bdf`` files
         (original recordings), or the DEAP top folder holding
-        ``data_preprocessed_python/`` or ``data_original/``.
+        ``data_preprocessed_python/`` or ``data_original/``. Files are matched by the
+        release's names, lower case ``s01.dat`` .. ``s32.dat`` (``.bdf``); a file that
+        only looks like one (``S01.DAT``, ``s1.dat``, ``s02.dat.bak``) is skipped with
+        a warning that names it.
     format : {"auto", "dat", "bdf"}
         Which release to read; ``"auto"`` picks the one present (``"dat"`` if both).
     ratings_csv : str | Path | None
@@ -95,21 +115,31 @@ class DEAP(BaseDataset):
         if format not in ("auto", "dat", "bdf"):
             raise ValueError(f"format must be 'auto', 'dat' or 'bdf', got {format!r}.")
         candidates = [root, root / "data_preprocessed_python", root / "data_original"]
-        found = {}
+        found, near = {}, {"dat": [], "bdf": []}
         for kind, pattern in (("dat", _DAT), ("bdf", _BDF)):
             if format in ("auto", kind):
                 for folder in candidates:
-                    files = _scan(folder, pattern)
+                    files, skipped = _scan(folder, pattern, kind)
+                    if skipped:
+                        near[kind].append((folder, skipped))
                     if files:
                         found[kind] = (folder, files)
                         break
         if not found:
             want = {"auto": "sXX.dat or sXX.bdf", "dat": "sXX.dat", "bdf": "sXX.bdf"}[format]
+            seen = "; ".join(f"{folder}: {_skipped_text(kind, names)}"
+                             for kind in near for folder, names in near[kind])
             raise DataNotFoundError(
                 f"No DEAP subject files ({want}, XX = 01..32) in {root} or in its "
-                "data_preprocessed_python/ and data_original/ subfolders.")
+                "data_preprocessed_python/ and data_original/ subfolders"
+                + (f"; found {seen}, so rename them." if seen else "."))
         self.format = "dat" if "dat" in found else "bdf"
         self.root, self._files = found[self.format]
+        # Names are matched as the release writes them; say what was left out, in the
+        # folder read and in those looked at before it.
+        for folder, names in near[self.format]:
+            logger.warning("DEAP at %s: skipped %s; rename them to read them.", folder,
+                           _skipped_text(self.format, names))
         self.ratings_table = None
         if self.format == "bdf":
             csv = Path(ratings_csv) if ratings_csv is not None else self._find_ratings_csv()
@@ -242,6 +272,13 @@ def read_deap_dat(path, subject: int) -> Recording:
             f"{path}: 'labels' has shape {labels.shape} but 'data' holds {n_trials} trials; "
             f"expected ({n_trials}, 4) ratings (valence, arousal, dominance, liking).")
     check_finite(data, "'data'", path)
+    off = first_off_scale(labels, *RATING_SCALE)
+    if off is not None:
+        trial, col, value = off
+        raise DataFormatError(
+            f"{path}: subject {subject}, trial {trial} (0-based): {RATING_COLUMNS[col]} "
+            f"rating {value:g} is outside the DEAP scale {RATING_SCALE[0]:g}-"
+            f"{RATING_SCALE[1]:g}; expected self-assessment ratings from 1 to 9 in 'labels'.")
     stim_start = max(n_base, n_samples - int(DEAP_STIMULUS_S * DEAP_SFREQ_DAT))
     infos, baseline, stimulus = {}, {}, {}
     for modality, (lo, hi) in DEAP_DAT_SLICES.items():

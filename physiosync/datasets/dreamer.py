@@ -30,8 +30,8 @@ import pandas as pd
 
 from .._logging import logger, verbose
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
-from ._channels import DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
-from .base import BaseDataset, ModalityInfo, Recording, check_finite
+from ._channels import DREAMER_ECG, DREAMER_EEG, DREAMER_RATING_SCALE, DREAMER_SFREQ
+from .base import BaseDataset, ModalityInfo, Recording, check_finite, first_off_scale
 from .deap import _check_subject_id
 from .._utils.docs import fill_doc
 
@@ -586,8 +586,14 @@ class DREAMER(BaseDataset):
                 raise DataFormatError(
                     f"{path}: {what} has non-finite score(s) for trial(s) "
                     f"{(bad + 1).tolist()} (1-based); expected SAM ratings 1-5.")
-        if ((scores < 1) | (scores > 5)).any():
-            logger.warning("%s: %s has scores outside the SAM range 1-5.", path, where)
+        off = first_off_scale(scores, *DREAMER_RATING_SCALE, integer=True)
+        if off is not None:
+            k, j, value = off
+            field = list(SCORE_FIELDS.values())[j]
+            raise DataFormatError(
+                f"{path}: {where}.{field}{{{k + 1}}} (subject {s}, trial {k + 1}, 1-based) is "
+                f"{value:g}; expected an integer SAM rating from {DREAMER_RATING_SCALE[0]} to "
+                f"{DREAMER_RATING_SCALE[1]}.")
         return _Subject(_text(rec["Age"]), _text(rec["Gender"]), baseline, stimulus, scores)
 
     # ------------------------------------------------------------------- public

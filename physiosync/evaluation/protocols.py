@@ -51,6 +51,7 @@ import numpy as np
 
 from ..exceptions import LeakageError, PhysioSyncError
 from ..params import PROTOCOL_TRAITS, ProtocolTraits
+from .._utils.random import legacy_seed
 
 __all__ = ["PROTOCOLS", "CAVEATS", "Protocol", "get_protocol", "Fold", "LeakageError",
            "make_folds", "check_disjoint", "split_validation"]
@@ -198,7 +199,7 @@ def split_validation(units, groups, labels, val_size: float, seed: int, *,
     if not val_size or n_groups < min_groups:
         return units, units[:0]
     splitter = (ShuffleSplit if groups is None else GroupShuffleSplit)(
-        n_splits=n_tries, test_size=val_size, random_state=seed)
+        n_splits=n_tries, test_size=val_size, random_state=legacy_seed(seed))
     first = None
     for train, val in splitter.split(units, labels, groups):
         if labels is None or len(np.unique(labels[train])) == len(np.unique(labels)):
@@ -271,8 +272,8 @@ def _window_folds(units, *, n_splits, labels, val_size, seed, n_windows,
     if n_splits < 2:
         raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
     folds = []
-    for k, (_, test) in enumerate(KFold(n_splits, shuffle=True, random_state=seed)
-                                  .split(np.arange(n))):
+    kfold = KFold(n_splits, shuffle=True, random_state=legacy_seed(seed))
+    for k, (_, test) in enumerate(kfold.split(np.arange(n))):
         folds.append(Fold(k, units, units[:0], np.unique(units[unit_of[test]], axis=0),
                           units, leaky=traits.leaky, test_windows=np.sort(test)))
     return folds
@@ -301,8 +302,9 @@ def _group_folds(units, *, n_splits, labels, val_size, seed, n_windows,
         if n_splits < 2:
             raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
         stratify = within and labels is not None
-        splitter = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed) if stratify
-                    else GroupKFold(n_splits, shuffle=True, random_state=seed))
+        state = legacy_seed(seed)  # scikit-learn takes seeds below 2**32 only
+        splitter = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=state) if stratify
+                    else GroupKFold(n_splits, shuffle=True, random_state=state))
         split_args = ()
     y = labels if labels is not None else np.zeros(len(units), dtype=int)
     folds = []
@@ -339,13 +341,14 @@ def _subject_stimulus_folds(units, *, n_splits, labels, val_size, seed, n_window
                 "use fewer folds.")
     if n_splits < 2:
         raise PhysioSyncError(f"n_splits must be >= 2, got {n_splits}.")
-    stim_splitter = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    state = legacy_seed(seed)  # scikit-learn takes seeds below 2**32 only
+    stim_splitter = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=state)
                      if labels is not None else GroupKFold(n_splits, shuffle=True,
-                                                           random_state=seed))
+                                                           random_state=state))
     y = labels if labels is not None else np.zeros(len(units), dtype=int)
     stim_groups = [np.unique(trials[test]) for _, test in stim_splitter.split(units, y, trials)]
     subj_groups = [np.unique(subjects[test]) for _, test in
-                   GroupKFold(n_splits, shuffle=True, random_state=seed).split(
+                   GroupKFold(n_splits, shuffle=True, random_state=state).split(
                        units, groups=subjects)]
     folds = []
     for k, (held_subjects, held_trials) in enumerate(zip(subj_groups, stim_groups)):

@@ -15,7 +15,7 @@ from dataclasses import asdict
 import torch
 from torch import nn
 
-from ..exceptions import PhysioSyncError
+from ..exceptions import ConfigError, PhysioSyncError
 from ..params import FinetuneConfig, PretrainConfig
 from ..preprocessing.windows import split_sub_windows
 from .encoders import SignalEncoder
@@ -31,6 +31,11 @@ def default_embed_dim(n_times: int, n_heads: int) -> int:
     so that the attention heads split it evenly.
     """
     return max(n_times - n_times % n_heads, n_heads)
+
+
+#: The keys of a :class:`~physiosync.params.PretrainConfig` that decide the encoders'
+#: weights (names and shapes), as :func:`build_encoders` reads them.
+ENCODER_KEYS = ("embedding", "embed_dim", "depth", "n_heads", "n_prompts")
 
 
 def build_encoders(n_chans: dict, n_times: dict, config: PretrainConfig) -> nn.ModuleDict:
@@ -163,14 +168,65 @@ class PhysioSyncNet(nn.Module):
                    d["n_sub"], d["n_classes"], FinetuneConfig.from_dict(d["finetune"]),
                    PretrainConfig.from_dict(d["long"]), PretrainConfig.from_dict(d["short"]))
 
+    def pretrained_mismatch(self, name: str, source) -> list:
+        """What differs between pre-trained encoders and this network's *name* branch.
+
+        Parameters
+        ----------
+        name : {"long", "short"}
+            The branch.
+        source : PretrainModel
+            The pre-trained model (e.g. from :func:`~physiosync.load_checkpoint`).
+
+        Returns
+        -------
+        differences : list of (str, object, object)
+            ``(key, pre-trained value, this network's value)`` for each encoder key
+            (:data:`ENCODER_KEYS`, ``embed_dim`` as resolved), modality, channel count
+            and window length that differs; empty when the weights fit. A branch this
+            network does not use has no differences.
+        """
+        branch = self.long if name == "long" else self.short
+        if branch is None:
+            return []
+        mine = self.long_config if name == "long" else self.short_config
+        theirs = source.config
+        diff = [(k, getattr(theirs, k), getattr(mine, k)) for k in ENCODER_KEYS
+                if k != "embed_dim" and getattr(theirs, k) != getattr(mine, k)]
+        dim = branch[self.modalities[0]].out_dim // 4
+        if source.embed_dim != dim:
+            diff.append(("embed_dim", source.embed_dim, dim))
+        missing = [m for m in self.modalities if m not in source.encoders]
+        if missing:
+            diff.append(("modalities", list(source.modalities), list(self.modalities)))
+        n_times = (self.n_times if name == "long"
+                   else {m: t // self.n_sub for m, t in self.n_times.items()})
+        for m in self.modalities:
+            if m in missing:
+                continue
+            if source.n_chans[m] != self.n_chans[m]:
+                diff.append((f"{m} channels", source.n_chans[m], self.n_chans[m]))
+            if source.n_times[m] != n_times[m]:
+                diff.append((f"{m} window samples", source.n_times[m], n_times[m]))
+        return diff
+
     def load_pretrained(self, long=None, short=None) -> "PhysioSyncNet":
-        """Copy encoder weights from pre-trained :class:`~physiosync.training.pretrain.PretrainModel` s."""
-        for branch, source in ((self.long, long), (self.short, short)):
+        """Copy encoder weights from pre-trained :class:`~physiosync.training.pretrain.PretrainModel` s.
+
+        Raises
+        ------
+        ConfigError
+            If the pre-trained encoders were built with another configuration
+            (:meth:`pretrained_mismatch`); the message names the differing keys.
+        """
+        for name, branch, source in (("long", self.long, long), ("short", self.short, short)):
             if branch is None or source is None:
                 continue
+            diff = self.pretrained_mismatch(name, source)
+            if diff:
+                raise ConfigError(f"the pre-trained {name} encoders do not fit this model: "
+                                  f"{describe_mismatch(diff)}.")
             for m in self.modalities:
-                if m not in source.encoders:
-                    raise PhysioSyncError(f"the pre-trained model has no {m!r} encoder.")
                 branch[m].load_state_dict(source.encoders[m].state_dict())
         return self
 
@@ -220,3 +276,9 @@ class PhysioSyncNet(nn.Module):
             if short_feats is not None:
                 parts.append(short_feats[i].flatten(1))
         return torch.cat(parts, dim=1)
+
+
+def describe_mismatch(diff) -> str:
+    """``[("embed_dim", 8, 16)]`` -> ``"embed_dim 8 (pre-trained) vs 16 (this run)"``."""
+    return ", ".join(f"{key} {theirs!r} (pre-trained) vs {mine!r} (this run)"
+                     for key, theirs, mine in diff)

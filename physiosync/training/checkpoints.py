@@ -84,10 +84,11 @@ def load_checkpoint(path):
     Raises
     ------
     CheckpointError
-        If the file cannot be read (see :func:`read_checkpoint`), or its stored
-        weights do not match, name for name and shape for shape, the model its stored
-        configuration describes. This is checked before the model is allocated, so a
-        small damaged or crafted file cannot demand a large amount of memory.
+        If the file cannot be read (see :func:`read_checkpoint`), its stored weights
+        do not match, name for name and shape for shape, the model its stored
+        configuration describes (checked before the model is allocated, so a small
+        damaged or crafted file cannot demand a large amount of memory), or a weight
+        holds NaN or inf.
     """
     data = read_checkpoint(path)
     kind = data.get("kind")
@@ -112,9 +113,29 @@ def load_checkpoint(path):
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: checkpoint does not match its configuration "
                               f"({type(err).__name__}: {_first_line(err)}).") from None
+    _check_finite_weights(path, state)
     models = {kind: model.eval()}
     meta = {k: v for k, v in data.items() if k not in ("model", "optimizer", "config")}
     return models, config, meta
+
+
+def _check_finite_weights(path, state: dict) -> None:
+    """Refuse weights holding NaN or inf, naming the file and the first such weight.
+
+    Training never saves them (a diverged run keeps its last good checkpoint), so such
+    a file was damaged or edited; loading it would only end later in a NaN loss that
+    names no file.
+    """
+    import torch
+
+    for name, value in state.items():
+        if value.is_floating_point() or value.is_complex():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise CheckpointError(
+                    f"{path}: weight {name!r} holds {bad} NaN or infinite value(s) of "
+                    f"{value.numel()}; the checkpoint is damaged: restore a good copy or "
+                    "write it again (e.g. physiosync pretrain --no-resume).")
 
 
 def _first_line(err: BaseException, limit: int = 300) -> str:
