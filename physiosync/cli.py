@@ -176,7 +176,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .reporting.report import merge_reports, write_report
+    from .reporting.report import check_report, merge_reports, write_report
 
     runs = [Path(p) for p in args.runs]
     reports = []
@@ -189,8 +189,14 @@ def cmd_report(args) -> int:
                                   "folder written by `physiosync cv`.") from None
         except ValueError as err:
             raise PhysioSyncError(f"{path} is not valid JSON: {err}.") from None
-    report = reports[0] if len(reports) == 1 else merge_reports(
-        reports, names=[r.name for r in runs])
+        check_report(reports[-1], path)  # before anything is written
+    try:
+        report = reports[0] if len(reports) == 1 else merge_reports(
+            reports, names=[r.name for r in runs])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise PhysioSyncError(f"cannot merge {', '.join(map(str, runs))}: a report is "
+                              f"damaged ({type(err).__name__}: {err}); give run folders "
+                              "written by `physiosync cv`.") from None
     first = runs[0] if runs[0].is_dir() else runs[0].parent
     out = Path(args.out) if args.out else first
     if len(runs) == 1 and out.resolve() == first.resolve():
