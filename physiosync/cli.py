@@ -188,7 +188,8 @@ def cmd_report(args) -> int:
             raise PhysioSyncError(f"cannot read {path}: {err.strerror or err}; expected a run "
                                   "folder written by `physiosync cv`.") from None
         except ValueError as err:
-            raise PhysioSyncError(f"{path} is not valid JSON: {err}.") from None
+            raise PhysioSyncError(f"{path} is not valid JSON ({err}); expected a run folder "
+                                  "or the report.json that `physiosync cv` writes.") from None
         check_report(reports[-1], path)  # before anything is written
     try:
         report = reports[0] if len(reports) == 1 else merge_reports(
