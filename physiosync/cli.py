@@ -180,7 +180,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .reporting.report import merge_reports, write_report
+    from .reporting.report import check_report, merge_reports, write_report
 
     runs = [Path(p) for p in args.runs]
     reports = []
@@ -192,14 +192,16 @@ def cmd_report(args) -> int:
             raise PhysioSyncError(f"cannot read {path}: {err.strerror or err}; expected a run "
                                   "folder written by `physiosync cv`.") from None
         except ValueError as err:
-            raise PhysioSyncError(f"{path} is not valid JSON: {err}.") from None
-        if not isinstance(reports[-1], dict) or not isinstance(
-                reports[-1].get("pipelines"), dict):
-            raise PhysioSyncError(f"{path} is not a report written by physiosync (no "
-                                  "'pipelines' mapping); expected a run folder of `physiosync "
-                                  "cv` or its report.json.")
-    report = reports[0] if len(reports) == 1 else merge_reports(
-        reports, names=[r.name for r in runs])
+            raise PhysioSyncError(f"{path} is not valid JSON ({err}); expected a run folder "
+                                  "or the report.json that `physiosync cv` writes.") from None
+        check_report(reports[-1], path)  # before anything is written
+    try:
+        report = reports[0] if len(reports) == 1 else merge_reports(
+            reports, names=[r.name for r in runs])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise PhysioSyncError(f"cannot merge {', '.join(map(str, runs))}: a report is "
+                              f"damaged ({type(err).__name__}: {err}); give run folders "
+                              "written by `physiosync cv`.") from None
     first = runs[0] if runs[0].is_dir() else runs[0].parent
     out = Path(args.out) if args.out else first
     own = _report_owner(out) if len(runs) == 1 and out.resolve() == first.resolve() else None

@@ -60,6 +60,10 @@ class ExperimentData:
         Channel names of each modality.
     source : dict
         Where the data came from (for ``config.yaml``).
+    content_key : str | None
+        Content key of the source files of the subjects used
+        (:func:`~physiosync.preprocessing.cache.data_content_key`), recorded in every
+        fold file so that a fold computed on other data is never reused.
     """
 
     slots: object
@@ -68,6 +72,7 @@ class ExperimentData:
     sfreq: dict
     channels: dict
     source: dict
+    content_key: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -113,7 +118,7 @@ def load_experiment_data(cfg: RunConfig, *,
     data : ExperimentData
         Labelled long windows, units, labels and a description of the source.
     """
-    from .preprocessing.cache import prepare
+    from .preprocessing.cache import data_content_key, prepare
     from .params import PrepareParams, default_modalities
     from .training.sampling import SlotData
     from .preprocessing.windows import make_windows
@@ -149,9 +154,11 @@ def load_experiment_data(cfg: RunConfig, *,
     source = {"dataset": ds.name, "root": str(Path(d.root).expanduser().resolve()),
               "format": ds.format, "subjects": [int(s) for s in prepared],
               "n_units": int(len(units)), "n_windows": int(slots.valid.sum())}
+    # the source files were hashed for the cache keys just now: this reuses those hashes
+    content_key = data_content_key(ds, list(prepared))
     return ExperimentData(slots, units.astype(np.int64), labels.astype(np.int64),
                           dict(first.sfreq), {m: list(first.ch_names[m]) for m in modalities},
-                          source)
+                          source, content_key)
 
 
 def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
@@ -281,7 +288,8 @@ def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list,
     pc = pipeline_config(cfg, spec)
     kind = _kind(spec)
     settings = _settings(cfg, spec, data, refit=refit, budget=budget)
-    args = dict(settings=settings, runner=kind.fold_function(), **_common(pc))
+    args = dict(settings=settings, runner=kind.fold_function(), data_key=data.content_key,
+                **_common(pc))
     batch = _fold_batch(cfg, spec)
     if batch > 1 and refit is None and budget is None:
         _run_fold_batches(data, folds, out_dir, batch, resume=resume, args=args,
@@ -375,6 +383,7 @@ def _run_budgets(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, 
                               out_dir / budget_folder(b), resume=resume,
                               settings=_settings(cfg, spec, data, budget=b),
                               runner=_kind(spec).fold_function(),
+                              data_key=data.content_key,
                               **_common(pc), **kind_kwargs) for b in budgets)]
             # every budget's fold pre-trains on the same cells (its labels aside, a
             # budgeted fold differs from its fold only in having no validation units)

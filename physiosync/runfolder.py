@@ -126,17 +126,29 @@ def _settings(content: dict) -> dict:
 
 
 def _data_identity(root) -> dict:
-    """Absolute path, names and sizes of the data source (cheap: no file is read)."""
+    """Absolute path of the data source, with the name, size and content hash of its files.
+
+    The files are the root itself when it is a file (``DREAMER.mat``), else the
+    non-hidden files directly in the root folder (not those of its subfolders, such as
+    DEAP's ``data_preprocessed_python/`` under a top folder: the fold files' content
+    key covers those). The content hash is the preparation cache's
+    (:func:`~physiosync.preprocessing.cache.content_hash`: whole files up to 8 MiB,
+    else a 1.1 MiB sample), taken once per command.
+    """
     if root is None:
         return {"root": None}
     path = Path(root).expanduser().resolve()
     out = {"root": str(path)}
     try:
+        from .preprocessing.cache import content_hash
+
         if path.is_file():
-            out["files"] = [[path.name, path.stat().st_size]]
+            files = [path]
         elif path.is_dir():
-            out["files"] = sorted([p.name, p.stat().st_size] for p in path.iterdir()
-                                  if p.is_file() and not p.name.startswith("."))
+            files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+        else:
+            return out
+        out["files"] = sorted([p.name, p.stat().st_size, content_hash(p)] for p in files)
     except OSError:  # unreadable data fails later with its own message
         pass
     return out
@@ -158,8 +170,8 @@ def run_fingerprint(cfg, **extra) -> dict:
     -------
     fingerprint : dict
         ``sha256`` (hex digest of everything below), ``config`` (SHA-256 of the
-        configuration alone), ``data`` (absolute data root with the names and sizes of
-        its files) and ``extra``.
+        configuration alone), ``data`` (absolute data root with the names, sizes and
+        content hashes of its files, see :func:`_data_identity`) and ``extra``.
     """
     from .config import used_config
 

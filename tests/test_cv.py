@@ -193,8 +193,9 @@ def test_resume_upgrades_fold_files_written_without_training_labels(data, tmp_pa
     assert sum(first["train_labels"]["pooled"]) == len(first["train"] + first["val"]) * 2
     assert np.bincount(labels).size == len(first["train_labels"]["pooled"])
     assert first["metrics"]["chance_source"] == "training labels"
-    # A fold file of an older version: no training labels, one chance per level.
-    old = {k: v for k, v in first.items() if k != "train_labels"}
+    # A fold file of an older version: no training labels (nor checksum), one chance per
+    # level.
+    old = {k: v for k, v in first.items() if k not in ("train_labels", "checksum")}
     old["metrics"] = {"window": first["metrics"]["window"], "trial": first["metrics"]["trial"],
                       "chance_window": 0.5, "chance_trial": 0.5}
     (tmp_path / "fold_00.json").write_text(json.dumps(old))

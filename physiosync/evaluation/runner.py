@@ -18,6 +18,7 @@ same settings, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -43,7 +44,7 @@ from .._utils.checks import check_option
 __all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
            "bandpower_runner", "stimulus_prior_runner",
            "run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
-           "pending_folds",
+           "pending_folds", "fold_checksum",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
            "permute_training_labels"]
 
@@ -842,21 +843,91 @@ def _fold_key(fold: Fold, settings: dict | None, run_kwargs: dict) -> str:
                                   default=str), fold.manifest())
 
 
+def fold_checksum(record: dict) -> str:
+    """SHA-256 of a fold record but its ``checksum`` key (canonical JSON: sorted keys).
+
+    *record* must be as read back from its file (JSON types only).
+    """
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _same(a, b) -> bool:
+    """Whether two JSON values agree, numbers to rounding (NaN equals NaN)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b or a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return bool(np.isclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True))
+    return a == b
+
+
+def _metrics_problem(done: dict) -> str | None:
+    """Why a fold record's metrics do not follow from its predictions, or None."""
+    if "train_labels" not in done:  # an older version's record: its metrics are redone
+        return None
+    try:
+        pred = pd.DataFrame(done["predictions"])
+        n_classes = sum(1 for c in pred.columns if str(c)[:1] == "p" and str(c)[1:].isdigit())
+        expected = fold_metrics(pred, n_classes, done["train_labels"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return "holds predictions or training labels of the wrong shape"
+    if not _same(json.loads(json.dumps(expected, default=_json_default)), done.get("metrics")):
+        return "holds metrics that do not follow from its predictions"
+    return None
+
+
+def _reusable_fold(path: Path, key: str, data_key: str | None) -> tuple:
+    """``(record, None)`` if the fold file at *path* may be reused, ``(None, None)`` if
+    there is none, else ``(None, why)``: why it must be recomputed.
+
+    A fold file is reused only if it is a JSON object holding *key* (settings,
+    hyper-parameters and the fold's units), the content key *data_key* of the data
+    (when given), a checksum that matches its body (files of older versions have
+    none), and metrics that follow from its predictions.
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as err:
+        return None, f"cannot be read ({getattr(err, 'strerror', None) or err})"
+    try:
+        done = json.loads(text)
+    except ValueError:
+        return None, "is not valid JSON (damaged or cut short)"
+    if not isinstance(done, dict):
+        return None, f"holds a JSON {type(done).__name__}, not a fold record"
+    if "checksum" in done and done["checksum"] != fold_checksum(done):
+        return None, "does not match its checksum (edited or damaged)"
+    if done.get("key") != key:
+        return None, "was computed with other settings or on other units"
+    if data_key is not None and done.get("data_key") != data_key:
+        return None, ("was computed on other data (its data content key differs)"
+                      if "data_key" in done else "records no data content key")
+    problem = _metrics_problem(done)
+    if problem:
+        return None, problem
+    return done, None
+
+
 def pending_folds(folds: list, out_dir, *, settings: dict | None = None, resume: bool = True,
-                  **run_kwargs) -> list:
+                  data_key: str | None = None, **run_kwargs) -> list:
     """The folds :func:`cross_validate` would compute rather than reuse.
 
     Parameters are those of :func:`cross_validate`: a fold is pending unless *resume*
-    and its fold file holds the key of these settings.
+    and its fold file may be reused (it holds the key of these settings and
+    *data_key*, and passes its checks).
     """
     pending = []
     for fold in folds:
         path = Path(out_dir) / f"fold_{fold.fold:02d}.json"
-        try:
-            done = resume and json.loads(path.read_text()).get("key") == _fold_key(
-                fold, settings, run_kwargs)
-        except (OSError, ValueError, AttributeError):
-            done = False
+        done = resume and _reusable_fold(path, _fold_key(fold, settings, run_kwargs),
+                                         data_key)[0] is not None
         if not done:
             pending.append(fold)
     return pending
@@ -865,8 +936,8 @@ def pending_folds(folds: list, out_dir, *, settings: dict | None = None, resume:
 @verbose
 @deprecated_show_progress
 def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | None = None,
-                   resume: bool = True, runner=None, verbose: bool | str | int | None = None,
-                   **run_kwargs) -> list[dict]:
+                   resume: bool = True, runner=None, data_key: str | None = None,
+                   verbose: bool | str | int | None = None, **run_kwargs) -> list[dict]:
     """Run every fold, persisting each one atomically; resume skips finished folds.
 
     Parameters
@@ -881,22 +952,30 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
         Anything else that defines the run (protocol, target, dataset); hashed with the
         hyper-parameters so that a finished fold is reused only for identical settings.
     resume : bool
-        Reuse finished folds of identical settings.
+        Reuse finished folds of identical settings. A fold file is reused only if it
+        holds the key of these settings and of the fold's units, *data_key* (when
+        given), a checksum matching its body, and metrics that follow from its
+        predictions; any other fold file (edited, damaged, of another shape, from
+        other data) is recomputed, with a warning naming it.
     runner : callable | None
         ``runner(data, fold, **run_kwargs) -> (predictions, details)``; default
         :func:`run_fold`. :func:`run_fold_with` with ``model=`` any :class:`FoldRunner`
         runs that runner (its :meth:`~FoldRunner.hyperparameters` key the folds).
     %(verbose)s
         It covers *runner* and the bars over folds and within them.
+    data_key : str | None
+        The content key of the data (:func:`~physiosync.preprocessing.cache.data_content_key`),
+        recorded in each fold file; not part of the fold key.
     **run_kwargs
         Passed to *runner*.
 
     Returns
     -------
     results : list of dict
-        Per fold: ``fold``, the manifest (``train``, ``val``, ``test``, ``pretrain``),
-        ``metrics`` (:func:`fold_metrics`), ``train_labels`` (:func:`train_label_counts`),
-        ``predictions`` (records), ``curves`` and ``channel_importance``.
+        Per fold: ``key``, ``data_key`` (when given), ``fold``, the manifest (``train``,
+        ``val``, ``test``, ``pretrain``), ``metrics`` (:func:`fold_metrics`),
+        ``train_labels`` (:func:`train_label_counts`), ``predictions`` (records),
+        ``curves``, ``channel_importance`` and ``checksum`` (:func:`fold_checksum`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -906,19 +985,18 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv"))):
         key = _fold_key(fold, settings, run_kwargs)
         path = out_dir / f"fold_{fold.fold:02d}.json"
-        if resume and path.is_file():
-            try:
-                done = json.loads(path.read_text())
-                if done.get("key") == key:
-                    logger.info("fold %d already done, reusing %s", fold.fold, path)
-                    if "train_labels" not in done:  # written by an older version
-                        done["train_labels"] = train_label_counts(data, fold, **split)
-                        done["metrics"] = fold_metrics(pd.DataFrame(done["predictions"]),
-                                                       n_classes, done["train_labels"])
-                    results.append(done)
-                    continue
-            except (OSError, ValueError):
-                pass  # unreadable: recompute
+        if resume:
+            done, why = _reusable_fold(path, key, data_key)
+            if done is not None:
+                logger.info("fold %d already done, reusing %s", fold.fold, path)
+                if "train_labels" not in done:  # written by an older version
+                    done["train_labels"] = train_label_counts(data, fold, **split)
+                    done["metrics"] = fold_metrics(pd.DataFrame(done["predictions"]),
+                                                   n_classes, done["train_labels"])
+                results.append(done)
+                continue
+            if why is not None:
+                logger.warning("fold file %s %s; recomputing fold %d.", path, why, fold.fold)
         try:
             pred, details = (runner or run_fold)(data, fold, **run_kwargs)
         except TrainingDivergedError as err:
@@ -928,10 +1006,14 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                 where += f"fold {fold.fold}, "
             raise TrainingDivergedError(where + str(err)) from err
         train_labels = train_label_counts(data, fold, **split)
-        record = {"key": key, **fold.manifest(),
+        record = {"key": key, **({} if data_key is None else {"data_key": data_key}),
+                  **fold.manifest(),
                   "metrics": fold_metrics(pred, n_classes, train_labels),
                   "train_labels": train_labels,
                   "predictions": pred.to_dict(orient="records"), **details}
+        # the checksum of the record as it reads back (JSON types only)
+        record["checksum"] = fold_checksum(json.loads(json.dumps(record,
+                                                                 default=_json_default)))
         atomic_write(path, json.dumps(record, default=_json_default))
         results.append(record)
     return results

@@ -14,10 +14,12 @@ reused for other inputs. Each entry is written to a temporary folder and renamed
 into place only when complete: an interrupted run leaves no entry that a later run
 could pick up.
 
-Each entry records the shape, dtype and SHA-256 of its arrays. Opening an entry
-checks the shape, dtype and finiteness of every array; ``prepare(..., verify=True)``
-also checks the checksums. A damaged entry is deleted and recomputed, with a warning
-that names it.
+Each entry records the shape, dtype and SHA-256 of its arrays, and ``meta.json``
+(which holds the ratings, hence the labels) records a SHA-256 of its own content.
+Opening an entry checks ``meta.json``'s checksum and the shape, dtype and finiteness
+of every array; ``prepare(..., verify=True)`` also checks the arrays' checksums. A
+damaged entry (``meta.json`` edited, unreadable or not a JSON object included) is
+deleted and recomputed, with a warning that names it.
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ from ..params import default_modalities
 from .transforms import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
                             release_preprocess, remove_baseline)
 
-__all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir"]
+__all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir",
+           "content_hash", "data_content_key"]
 
 #: Bumped whenever the layout or meaning of cache entries changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: meta.json records its own checksum
 
 
 @dataclass
@@ -259,15 +262,94 @@ def _content_sample_hash(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
+#: Content hashes already taken in this process: ``{(device, inode, path): (stat
+#: signature, when hashed in ns, digest)}``, so that the run fingerprint and the cache key
+#: of one command read each source file once (see :func:`content_hash`).
+_HASH_MEMO: dict = {}
+#: A memoised hash is reused only for a file whose status last changed this long before
+#: the hash was taken (file system clocks are coarse; as git's "racy clean" check).
+_MEMO_SETTLED_NS = 3_000_000_000
+
+
+def content_hash(path, st: os.stat_result | None = None) -> str:
+    """SHA-256 of a file's content as the cache keys it (:func:`_content_sample_hash`).
+
+    A hash taken earlier in this process is reused when the file's device, inode,
+    size, modification and status-change times are unchanged and its status had
+    last changed at least 3 s before that hash was taken; otherwise the file is read
+    again. Any write changes the status-change time (which no user call can set
+    back), so a reused hash is that of the current content.
+
+    Parameters
+    ----------
+    path : str | Path
+        The file.
+    st : os.stat_result | None
+        Its status, if already at hand.
+
+    Returns
+    -------
+    digest : str
+        Hex digest: of the whole file up to 8 MiB, else of a fixed sample.
+    """
+    path = Path(path)
+    st = path.stat() if st is None else st
+    where = (st.st_dev, st.st_ino, str(path.resolve()))
+    sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    seen = _HASH_MEMO.get(where)
+    if seen is not None and seen[0] == sig and st.st_ctime_ns + _MEMO_SETTLED_NS <= seen[1]:
+        return seen[2]
+    taken = time.time_ns()
+    digest = _content_sample_hash(path, st.st_size)
+    if len(_HASH_MEMO) > 4096:  # bounded: a long-lived process reads many datasets
+        _HASH_MEMO.clear()
+    _HASH_MEMO[where] = (sig, taken, digest)
+    return digest
+
+
 def _file_identity(path: Path) -> list:
     # The modification time alone misses a file rewritten with the same size and
     # time stamp (copies with preserved times, coarse clocks): hash its content too.
     st = path.stat()
     try:
-        content = _content_sample_hash(path, st.st_size)
+        content = content_hash(path, st)
     except OSError as err:
         raise CacheError(f"Cannot read source file {path} to key the cache: {err}") from err
     return [str(path.resolve()), st.st_size, st.st_mtime_ns, content]
+
+
+def data_content_key(dataset, subjects) -> str:
+    """The content key of the data *subjects* of *dataset* are read from.
+
+    SHA-256 of the dataset's :meth:`~physiosync.datasets.base.BaseDataset.cache_identity`
+    and, per subject, the size and content hash (:func:`content_hash`, the hash the
+    cache keys its entries on, reused when already taken) of every source file. Paths
+    and time stamps are left out: the same bytes elsewhere have the same key.
+
+    Parameters
+    ----------
+    dataset : BaseDataset
+        The dataset reader.
+    subjects : list of int
+        The subjects used.
+
+    Returns
+    -------
+    key : str
+        Hex digest.
+    """
+    sources = {}
+    for s in subjects:
+        files = []
+        for p in dataset.source_files([s]):
+            try:
+                files.append([Path(p).name, Path(p).stat().st_size, content_hash(p)])
+            except OSError as err:
+                raise CacheError(f"Cannot read source file {p} to key the data: {err}") from err
+        sources[str(int(s))] = files
+    blob = json.dumps({"identity": dataset.cache_identity(), "sources": sources},
+                      sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def cache_key(dataset, subject: int, params: PrepareParams) -> tuple[str, dict]:
@@ -309,6 +391,7 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
             "ratings": {"index": ratings.index.tolist(),
                         "columns": {c: ratings[c].tolist() for c in ratings.columns}},
         }
+        meta["checksum"] = _meta_checksum(json.loads(json.dumps(meta)))
         # meta.json is written last: an entry without it is never valid.
         atomic_write(tmp / "meta.json", json.dumps(meta))
         try:
@@ -325,6 +408,13 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _meta_checksum(meta: dict) -> str:
+    """SHA-256 of ``meta.json``'s content but its ``checksum`` (canonical JSON)."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _file_sha256(path: Path) -> str:
@@ -382,6 +472,11 @@ def _read_entry(path: Path, key: str, verify: bool = False) -> PreparedSubject |
     try:
         with open(meta_path) as f:
             meta = json.load(f)
+        if not isinstance(meta, dict):
+            raise ValueError(f"meta.json holds a JSON {type(meta).__name__}, not an object")
+        # The labels (ratings) live here: an edited or damaged meta.json is never used.
+        if meta.get("checksum") != _meta_checksum(meta):
+            raise ValueError("meta.json: checksum mismatch")
         if meta.get("key") != key:
             return None
         if set(meta["arrays"]) != set(meta["sfreq"]):
@@ -441,8 +536,9 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
         cache (arrays stay in memory).
     verify : bool
         Also check the SHA-256 checksum of every cached array (this reads each entry
-        in full). Without it, opening an entry checks the shape, dtype and finiteness
-        of its arrays only. Damaged entries are recomputed, with a warning naming them.
+        in full). Without it, opening an entry checks the checksum of its ``meta.json``
+        (ratings included) and the shape, dtype and finiteness of its arrays only.
+        Damaged entries are recomputed, with a warning naming them.
     %(verbose)s
         It covers the progress bar over subjects.
 

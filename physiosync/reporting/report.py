@@ -86,7 +86,8 @@ from .text import (_METRIC_LABELS, CHANCE_NOTE, LEGACY_P_NOTE, _chance_of, _fmt,
                    model_selection_sentence, pipeline_table)
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
-           "summarize_pipeline", "paired_comparison", "merge_reports", "class_names",
+           "summarize_pipeline", "paired_comparison", "merge_reports", "check_report",
+           "class_names",
            "permutation_nulls",
            "metric_label", "pipeline_table", "LEAKAGE_WARNING", "CHANCE_NOTE"]
 
@@ -713,6 +714,54 @@ def merge_reports(reports: list, *, names=None) -> dict:
                              for other in parts if other != primary]
     merged["config"] = {"runs": {n: r.get("config", {}) for n, r in zip(names, reports)}}
     return merged
+
+
+#: What :func:`check_report` expects, in its messages.
+_EXPECTED_REPORT = "expected a run folder or the report.json that `physiosync cv` writes"
+#: The keys every report holds (:func:`build_report`).
+_REPORT_KEYS = ("protocol", "target", "pipelines", "folds")
+#: What reading a report of the wrong shape raises.
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def check_report(report, source) -> None:
+    """Check, before anything is written, that *report* is a report that can be rendered.
+
+    Parameters
+    ----------
+    report : object
+        What was read from *source* (``json.loads``).
+    source : str | Path
+        Where it came from, for the message.
+
+    Raises
+    ------
+    DataFormatError
+        Naming *source* and what was expected: *report* is not a JSON object, is a fold
+        file, lacks a key of every report, or cannot be rendered (``results.csv`` and
+        ``report.md`` are rendered in memory to find out).
+    """
+    from ..exceptions import DataFormatError
+
+    if not isinstance(report, dict):
+        raise DataFormatError(f"{source} is not a physiosync report (it holds a JSON "
+                              f"{type(report).__name__}); {_EXPECTED_REPORT}.")
+    if "predictions" in report and "key" in report:
+        raise DataFormatError(f"{source} is a fold file, not a report; {_EXPECTED_REPORT}.")
+    missing = [k for k in _REPORT_KEYS if k not in report]
+    if missing:
+        raise DataFormatError(f"{source} is not a physiosync report (it has no "
+                              f"{', '.join(missing)}); {_EXPECTED_REPORT}.")
+    try:
+        if not isinstance(report["pipelines"], dict) or not report["pipelines"]:
+            raise ValueError("'pipelines' is not a non-empty object")
+        report_rows(report)
+        report_markdown(report)
+    except _SHAPE_ERRORS as err:
+        what = f"{type(err).__name__}: {err}" if isinstance(err, KeyError) else str(err)
+        raise DataFormatError(f"{source} is a damaged report ({what[:200]}); "
+                              f"{_EXPECTED_REPORT}, or rerun the run to write it "
+                              "again.") from None
 
 
 def _finite_or_none(obj):
