@@ -58,9 +58,13 @@ def append_manifest(folder, kind: str, rels) -> None:
 
 
 def rewrite_manifest(folder, listed: dict) -> None:
-    """Replace the list with *listed* (``{rel: kind}``) atomically (the lock holder only)."""
+    """Replace the list with *listed* (``{rel: kind}``) atomically (the lock holder only).
+
+    The lines keep *listed*'s order (that of the list read back, then new names), so a
+    resume that lists nothing new leaves the file byte-identical.
+    """
     atomic_write(Path(folder) / MANIFEST,
-                 b"".join(_lines(kind, [rel]) for rel, kind in sorted(listed.items())))
+                 b"".join(_lines(kind, [rel]) for rel, kind in listed.items()))
 
 
 class _Recorder:
