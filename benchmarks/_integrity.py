@@ -13,8 +13,8 @@ pipeline (band power), and checks one rule of docs/reliability.md:
   Resuming, and re-rendering with ``physiosync report``, must give the untouched run's
   report, or (``report`` only) a one-line refusal.
 * ``cache-meta``: the ``meta.json`` (the ratings) of one prepared-data cache entry is
-  edited. ``prepare --verify`` must say the entry is damaged, and a run on that cache
-  must give the untouched run's report.
+  edited. The next run on that cache must say, on stderr, that the entry is damaged and
+  give the untouched run's report.
 * ``user-folder``: a writer (``cv``, ``cv --overwrite``, ``report FILE.json``, ``synth``,
   ``demo``, ``prepare --cache-dir``) is pointed at a folder that holds the user's own
   files (names drawn from a list that includes look-alikes of physiosync's own: hidden
@@ -74,13 +74,14 @@ def _snapshot(folder: Path) -> dict:
 
 
 class Bench:
-    """The finished reference run and the data it was made on, built once per campaign."""
+    """The finished reference runs and the data they were made on, built once."""
 
     def __init__(self, work: Path):
         from physiosync.synthetic import make_deap
 
         self.work = work
-        self.data = work / "d"
+        self.top = work / "deap"
+        self.data = self.top / "data_preprocessed_python"
         # The same shapes with other content (same file names and sizes): other draws of
         # everything, or the same ratings with other signals (a weaker emotion effect).
         self.alt = {"replaced": work / "alt", "replaced-signals": work / "alt_signals"}
@@ -89,32 +90,58 @@ class Bench:
             make_deap(folder, n_subjects=3, n_trials=8, seconds=10.0, effect=effect,
                       seed=seed, verbose=False)
         self.original = {p.name: p.read_bytes() for p in self.data.glob("s*.dat")}
-        self.cache = work / "cache"
-        self.run = work / "run"
-        proc = self.cv(self.run, self.cache)
-        if proc.returncode:
-            raise RuntimeError(f"the reference run failed: {proc.stderr[-2000:]}")
+        self.mtimes = {p.name: p.stat().st_mtime_ns for p in self.data.glob("s*.dat")}
+        # Two views of the same files: the files directly in the data root (they are in
+        # the run's fingerprint), and DEAP's top folder (the fold files' content key).
+        self.roots = {"flat": self.data, "nested": self.top}
+        self.runs = {layout: work / f"run_{layout}" for layout in self.roots}
+        # One cache per view (the entries of one are all that view's run opens); neither
+        # is written after this: cases that change anything run on copies.
+        self.caches = {layout: work / f"cache_{layout}" for layout in self.roots}
+        for layout, run in self.runs.items():
+            proc = self.cv(run, self.caches[layout], root=self.roots[layout])
+            if proc.returncode:
+                raise RuntimeError(f"the reference run failed: {proc.stderr[-2000:]}")
+        self.run, self.cache = self.runs["flat"], self.caches["flat"]
         self.results = (self.run / "results.csv").read_bytes()
 
-    def cv(self, out: Path, cache: Path, *extra) -> subprocess.CompletedProcess:
-        return physiosync("cv", *CV_ARGS, "--data-root", self.data, "--cache-dir", cache,
-                          "--out", out, *extra)
+    def cv(self, out: Path, cache: Path, *extra, root=None) -> subprocess.CompletedProcess:
+        return physiosync("cv", *CV_ARGS, "--data-root", root or self.data, "--cache-dir",
+                          cache, "--out", out, *extra)
+
+    def cache_copy(self, name: str, layout: str = "flat") -> Path:
+        copy = self.work / name
+        shutil.copytree(self.caches[layout], copy)
+        return copy
 
     def restore_data(self) -> None:
+        """The data as the reference runs saw them, modification times included (the
+        cache keys its entries on them), so that the reference caches stay valid."""
         for name, blob in self.original.items():
             path = self.data / name
             if path.read_bytes() != blob:
                 path.write_bytes(blob)
+            os.utime(path, ns=(self.mtimes[name], self.mtimes[name]))
 
 
 # ---- the families ------------------------------------------------------------------------
 def case_data_in_place(bench: Bench, i: int, rng) -> dict:
-    """Replace (or only touch) subject files in place, then resume the finished run."""
+    """Replace (or only touch) subject files in place, then resume the finished run.
+
+    Changed files directly in the data root make it another run: a refusal naming a
+    changed file is the right answer, and ``--overwrite`` must then give a fresh run's
+    results. Under DEAP's top folder the resume must recompute every fold the changed
+    files fed. Touched files (same bytes) must resume as they are.
+    """
     bench.restore_data()
+    layout = ["flat", "nested"][int(rng.integers(0, 2))]
+    root = bench.roots[layout]
     run = bench.work / f"data_{i:03d}"
-    shutil.copytree(bench.run, run)
+    shutil.copytree(bench.runs[layout], run)
+    cache = bench.cache_copy(f"data_{i:03d}_cache", layout)
     names = sorted(bench.original)
-    touched = list(rng.choice(names, size=int(rng.integers(1, len(names) + 1)), replace=False))
+    touched = sorted(rng.choice(names, size=int(rng.integers(1, len(names) + 1)),
+                                replace=False))
     kind = ["replaced", "replaced-signals", "touched"][int(rng.integers(0, 3))]
     for name in touched:
         path = bench.data / name
@@ -124,23 +151,28 @@ def case_data_in_place(bench: Bench, i: int, rng) -> dict:
         blob = (bench.alt[kind] / name).read_bytes()
         assert len(blob) == path.stat().st_size, "the alternative data must match in size"
         path.write_bytes(blob)
-    what = f"{kind} {', '.join(touched)}"
-    resumed = bench.cv(run, bench.cache)
+    resumed = bench.cv(run, cache, root=root)
+    why = _clean_exit(resumed)
+    if why is None and resumed.returncode == 2:
+        if kind == "touched" or layout == "nested":
+            why = f"the resume was refused: {resumed.stderr.strip()}"
+        elif "data file s" not in resumed.stderr:
+            why = f"the refusal does not name the changed file: {resumed.stderr.strip()}"
+        else:  # refused, rightly: replacing the run must give the fresh results
+            resumed = bench.cv(run, cache, "--overwrite", root=root)
+            why = _clean_exit(resumed) or (None if resumed.returncode == 0 else
+                                           f"--overwrite failed: {resumed.stderr.strip()}")
     fresh_dir = bench.work / f"data_{i:03d}_fresh"
-    fresh = bench.cv(fresh_dir, bench.work / f"data_{i:03d}_cache")
-    out = {"what": what}
-    why = _clean_exit(resumed) or _clean_exit(fresh)
-    if why is None and resumed.returncode == 0 and fresh.returncode == 0:
-        same = (run / "results.csv").read_bytes() == (fresh_dir / "results.csv").read_bytes()
-        if not same:
+    fresh = bench.cv(fresh_dir, bench.work / f"data_{i:03d}_fresh_cache", root=root)
+    why = why or _clean_exit(fresh)
+    if why is None:
+        if (run / "results.csv").read_bytes() != (fresh_dir / "results.csv").read_bytes():
             why = "the resumed run's results differ from a fresh run on the changed data"
-    elif why is None:
-        why = f"exit {resumed.returncode} / {fresh.returncode}: {resumed.stderr.strip()}"
     bench.restore_data()
-    shutil.rmtree(fresh_dir, ignore_errors=True)
-    shutil.rmtree(bench.work / f"data_{i:03d}_cache", ignore_errors=True)
-    shutil.rmtree(run, ignore_errors=True)
-    return {**out, "finding": why, "stderr": resumed.stderr[-1500:]}
+    for folder in (fresh_dir, bench.work / f"data_{i:03d}_fresh_cache", cache, run):
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"what": f"{kind} {', '.join(touched)} ({layout})", "finding": why,
+            "stderr": resumed.stderr[-1500:]}
 
 
 def _edit_json(text: str, rng) -> tuple[str, str]:
@@ -200,10 +232,10 @@ def case_fold_edit(bench: Bench, i: int, rng) -> dict:
 
 
 def case_cache_meta(bench: Bench, i: int, rng) -> dict:
-    """Edit the ratings (meta.json) of one cache entry: --verify must flag it, a run must
-    not use it."""
-    cache = bench.work / f"cache_{i:03d}"
-    shutil.copytree(bench.cache, cache)
+    """Edit the ratings (meta.json) of one cache entry: the next run must say the entry
+    is damaged, recompute it and give the untouched run's results."""
+    bench.restore_data()
+    cache = bench.cache_copy(f"cache_{i:03d}")
     metas = sorted(cache.rglob("meta.json"))
     target = metas[int(rng.integers(0, len(metas)))]
     text = target.read_text()
@@ -214,23 +246,21 @@ def case_cache_meta(bench: Bench, i: int, rng) -> dict:
         target.write_text(text[: len(text) // 2])
     else:
         doc = json.loads(text)
-        edited = _edit_ratings(doc, rng)
-        target.write_text(json.dumps(doc) if edited else text + " ")
+        if not _edit_ratings(doc.get("ratings", doc), rng):
+            raise RuntimeError(f"no rating to edit in {target}")
+        target.write_text(json.dumps(doc))
     what = f"{kind} in {target.relative_to(cache)}"
-    verify = physiosync("prepare", "deap", bench.data, "--cache-dir", cache, "--verify")
-    why = _clean_exit(verify)
-    if why is None and not any(w in verify.stderr.lower() + verify.stdout.lower()
-                               for w in ("damaged", "recomput", "checksum")):
-        why = "prepare --verify did not report the edited entry"
     run = bench.work / f"cache_{i:03d}_run"
     proc = bench.cv(run, cache)
-    why = why or _clean_exit(proc)
-    if why is None and proc.returncode == 0 and (run / "results.csv").read_bytes() \
-            != bench.results:
+    why = _clean_exit(proc)
+    if why is None and target.parent.name not in proc.stderr:
+        why = "the run did not say that the edited cache entry is damaged"
+    if why is None and (proc.returncode != 0 or (run / "results.csv").read_bytes()
+                        != bench.results):
         why = "a run on the edited cache gave other results"
     shutil.rmtree(run, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
-    return {"what": what, "finding": why, "stderr": (verify.stderr + proc.stderr)[-1500:]}
+    return {"what": what, "finding": why, "stderr": proc.stderr[-1500:]}
 
 
 def _edit_ratings(doc, rng) -> bool:

@@ -120,7 +120,13 @@ def _settings(content: dict) -> dict:
     if "config" not in content:
         return _flatten(content)
     out = _flatten(content["config"])
-    out.update(_flatten(content.get("data") or {}, "data source."))
+    data = dict(content.get("data") or {})
+    # one key per data file, so that a refusal names the file that changed
+    for entry in data.pop("files", None) or ():
+        name, size, *digest = entry
+        out[f"data file {name}"] = (f"{size} bytes" + (f", content {str(digest[0])[:12]}"
+                                                       if digest else ""))
+    out.update(_flatten(data, "data source."))
     out.update(_flatten(content.get("extra") or {}))
     return out
 

@@ -199,3 +199,15 @@ def test_config_with_an_empty_section_keeps_its_defaults(tmp_path):
     cfg = load_config(path)
     assert cfg.finetune == load_config(None, {"seed": 3}).finetune
     assert cfg.finetune.seed == 3
+
+
+def test_integrity_families_find_nothing_on_one_case_each(tmp_path):
+    """One case of each integrity family (benchmarks/_integrity.py): data changed in place,
+    an edited fold file, edited cache ratings, a writer pointed at a folder of user files.
+    (On the code before these guarantees the same campaign found 7 of 12 cases.)"""
+    result = fuzz._integrity.run_integrity(1, seed=5, work=tmp_path)
+    assert set(result["families"]) == set(fuzz._integrity.FAMILIES)
+    findings = [(name, c["what"], c["finding"], c["stderr"])
+                for name, f in result["families"].items() for c in f["findings"]]
+    assert result["findings"] == 0, findings
+    assert all(f["cases"] == 1 for f in result["families"].values())

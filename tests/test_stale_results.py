@@ -158,6 +158,7 @@ def test_data_changed_in_place_under_the_root_is_another_run(deap_dat_dir, tmp_p
     assert _cv(root, run, cache) == 2
     err = _one_line_error(capsys)
     assert "holds a cv run" in err and "--overwrite" in err
+    assert "they differ in data file s01.dat (" in err  # names the file that changed
     assert _snapshot(run) == before
     assert _cv(root, run, cache, "--overwrite") == 0
 
