@@ -219,3 +219,30 @@ def test_large_source_files_are_keyed_on_a_content_sample(tmp_path, monkeypatch)
     raw[10] ^= 0xFF  # inside the first block: the header
     f.write_bytes(bytes(raw))
     assert prep_mod._file_identity(f)[3] != key[3]
+
+
+def test_what_the_reader_warned_is_said_again_on_every_cache_hit(deap_copy, tmp_path,
+                                                                  caplog):
+    """A warning of the reader (e.g. a BDF cut short that lost trials) is kept with the
+    entry: a later run served from the cache, which never reads the file, says it too."""
+    from physiosync._logging import logger
+
+    cache = tmp_path / "cache"
+    dataset = DEAP(deap_copy)
+    real = dataset.load_subject
+
+    def load_subject(s):
+        if s == 2:
+            logger.warning("s02.bdf lost 1 of 4 rated trials: the file was cut short.")
+        return real(s)
+
+    dataset.load_subject = load_subject
+    with caplog.at_level("WARNING", logger="physiosync"):
+        prepare(dataset, cache_dir=cache)
+    assert caplog.text.count("lost 1 of 4 rated trials") == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="physiosync"):
+        prepare(DEAP(deap_copy), cache_dir=cache)  # all three served from the cache
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == ["s02.bdf lost 1 of 4 rated trials: the file was cut short. (said when "
+                    "DEAP subject 2 was prepared; served from the cache)"]

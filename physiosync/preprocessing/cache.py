@@ -24,8 +24,10 @@ deleted and recomputed, with a warning that names it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -74,6 +76,10 @@ class PreparedSubject(RatedTrials):
         One row per trial, indexed by the 0-based trial (video) index.
     seconds : float
         Stimulus duration kept per trial (identical for every modality).
+    warnings : tuple of str
+        What the reader warned about while the subject was prepared (for example a
+        BDF file cut short that lost trials); kept with a cache entry and said again
+        whenever it is served.
     """
 
     subject: int
@@ -83,6 +89,7 @@ class PreparedSubject(RatedTrials):
     ch_names: dict
     ratings: pd.DataFrame
     seconds: float
+    warnings: tuple = ()
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -370,9 +377,33 @@ def _entry_name(dataset_name: str, subject: int, key: str) -> str:
     return f"{dataset_name}-s{subject:02d}-{key[:24]}"
 
 
+class _WarningRecorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _recorded_warnings():
+    """The warnings physiosync logs inside the block (while they are enabled), as text."""
+    recorder = _WarningRecorder()
+    logger.addHandler(recorder)
+    try:
+        yield recorder.messages
+    finally:
+        logger.removeHandler(recorder)
+
+
 def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
-                 prep: PreparedSubject) -> Path:
-    """Write one entry atomically: a temporary folder renamed into place when complete."""
+                 prep: PreparedSubject, warnings=()) -> Path:
+    """Write one entry atomically: a temporary folder renamed into place when complete.
+
+    *warnings* (what the reader said while the entry was made) are kept in ``meta.json``
+    and said again whenever the entry is served.
+    """
     final = cache_dir / name
     tmp = temp_name(final)  # .physiosync-tmp-<pid>-<token>-<name>
     try:
@@ -390,6 +421,7 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
             "sfreq": prep.sfreq, "ch_names": prep.ch_names, "seconds": prep.seconds,
             "ratings": {"index": ratings.index.tolist(),
                         "columns": {c: ratings[c].tolist() for c in ratings.columns}},
+            "warnings": list(warnings),
         }
         meta["checksum"] = _meta_checksum(json.loads(json.dumps(meta)))
         # meta.json is written last: an entry without it is never valid.
@@ -490,7 +522,8 @@ def _read_entry(path: Path, key: str, verify: bool = False) -> PreparedSubject |
         shutil.rmtree(path, ignore_errors=True)
         return None
     return PreparedSubject(meta["subject"], meta["dataset"], data, meta["sfreq"],
-                           meta["ch_names"], ratings, meta["seconds"])
+                           meta["ch_names"], ratings, meta["seconds"],
+                           tuple(str(w) for w in meta.get("warnings", ())))
 
 
 def _clean_stale_tmp(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:
@@ -570,11 +603,17 @@ def prepare(dataset, subjects=None, *, params: PrepareParams | None = None,
         entry = cache_dir / _entry_name(dataset.name, s, key)
         prep = _read_entry(entry, key, verify=verify)
         if prep is None:
-            prep = prepare_recording(dataset.load_subject(s), params)
-            _write_entry(cache_dir, entry.name, key, material, prep)
+            with _recorded_warnings() as said:
+                prep = prepare_recording(dataset.load_subject(s), params)
+            _write_entry(cache_dir, entry.name, key, material, prep, warnings=said)
             prep = _read_entry(entry, key) or prep
             logger.info("prepared %s subject %d -> %s", dataset.name, s, entry)
         else:
             logger.info("cache hit for %s subject %d", dataset.name, s)
+            # What the reader said when the entry was made (a BDF cut short that lost
+            # trials) still holds for the data served from it: say it again.
+            for message in prep.warnings:
+                logger.warning("%s (said when %s subject %d was prepared; served from the "
+                               "cache)", message, dataset.name, s)
         out[s] = prep
     return out
