@@ -20,6 +20,10 @@ __all__ = ["atomic_write", "atomic_open", "atomic_path", "fsync_dir"]
 #: arrays treat hidden names containing it as leftovers of a killed process.
 TMP_MARK = ".tmp-"
 
+#: None, or a function called with the destination before each replace: it raises to
+#: refuse the write (set in executor workers, see ``physiosync.execution.run_lock``).
+_before_replace = None
+
 # Folders cannot be fsynced on some systems (Windows) and filesystems (some network
 # and FUSE mounts); a durable folder entry is then best effort.
 _NO_DIR_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EPERM}
@@ -99,6 +103,8 @@ def atomic_path(path, *, fsync: bool = True):
         yield tmp
         if fsync:
             _fsync_file(tmp)
+        if _before_replace is not None:
+            _before_replace(path)
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
