@@ -15,7 +15,11 @@ import contextlib
 import signal
 import threading
 
-__all__ = ["Terminated", "TERMINATING_SIGNALS", "terminate_as_interrupt", "exit_code"]
+__all__ = ["Terminated", "TERMINATING_SIGNALS", "terminate_as_interrupt", "exit_code",
+           "as_terminated"]
+
+# The signal each active terminate_as_interrupt() block raised (None: none yet), innermost last.
+_BLOCKS: list = []
 
 #: The signals handled as Ctrl-C (SIGHUP does not exist on Windows).
 TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
@@ -63,14 +67,17 @@ def terminate_as_interrupt():
         yield
         return
     raised = []
+    block = [None]
 
     def handler(signum, frame):
         if raised:
             return
         raised.append(signum)
+        block[0] = signum
         raise Terminated(signum)
 
     previous = {}
+    _BLOCKS.append(block)
     try:
         for sig in TERMINATING_SIGNALS:
             if signal.getsignal(sig) is not signal.SIG_IGN:
@@ -80,3 +87,21 @@ def terminate_as_interrupt():
         raised.append(None)  # the block is over: a signal now raises nothing here
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        _BLOCKS.remove(block)
+
+
+def as_terminated(err: BaseException) -> BaseException:
+    """*err*, or, for a plain :class:`KeyboardInterrupt` raised after the innermost active
+    :func:`terminate_as_interrupt` block turned a signal into :class:`Terminated`, a
+    :class:`Terminated` of that signal with *err*'s attributes.
+
+    Some libraries replace the exception a signal handler raised by a plain
+    ``KeyboardInterrupt`` (Ray's ``ray.get`` does); this says which signal it was.
+    """
+    signum = _BLOCKS[-1][0] if _BLOCKS else None
+    if signum is None or type(err) is not KeyboardInterrupt:
+        return err
+    out = Terminated(signum)
+    out.__dict__.update(err.__dict__)
+    out.__traceback__ = err.__traceback__
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 from ._version import __version__
 from ._logging import log_to_file, logger, progress_bars, use_log_level
 from . import params
-from ._signals import Terminated, exit_code, terminate_as_interrupt
+from ._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
 from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
 
@@ -657,6 +657,7 @@ def main(argv=None) -> int:
         try:
             return _main(argv)
         except KeyboardInterrupt as err:  # a signal just after the command's own handling
+            err = as_terminated(err)
             print(f"physiosync: error: {_interrupt_line(err)}", file=sys.stderr)
             return exit_code(err)
 
@@ -670,6 +671,7 @@ def _main(argv) -> int:
                 progress_bars(None if quiet is None else not quiet):
             return args.func(args)
     except (KeyboardInterrupt, Exception) as err:
+        err = as_terminated(err)  # a SIGTERM that a library re-raised as a plain Ctrl-C
         line, code = _error_line(err)
         if verbose:
             import traceback

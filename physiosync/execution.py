@@ -27,7 +27,8 @@ its outstanding tasks. Workers of the process executor also stop by themselves w
 process that started them dies (Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread that
 checks the parent every :data:`WATCH_S` seconds). Inside :func:`run_lock`, workers
 check before each file they write into the run folder that its lock still holds the
-token of the run that started them, and refuse to write otherwise.
+token of the run that started them (and, for the process executor, that the process
+that started them is alive), and refuse to write otherwise.
 """
 
 from __future__ import annotations
@@ -160,8 +161,10 @@ def run_lock(folder):
         _RUN_LOCK.reset(reset)
 
 
-def _install_guard(guard) -> None:
-    """Make this process's atomic writes under ``guard[0]`` check its lock (None: stop)."""
+def _install_guard(guard, parent: int | None = None) -> None:
+    """Make this process's atomic writes under ``guard[0]`` check that the run still holds
+    its lock and, given *parent* (the pid of the process that runs the study, on this
+    host), that it is alive. None: no check."""
     from ._utils import io
 
     if guard is None:
@@ -172,15 +175,16 @@ def _install_guard(guard) -> None:
 
     def check(path) -> None:
         if os.path.abspath(path).startswith(prefix):
-            from .runfolder import lock_holds
+            from .runfolder import _pid_alive, lock_holds
 
-            if not lock_holds(folder, token):
+            if (parent is not None and not _pid_alive(parent)) or not lock_holds(folder,
+                                                                                  token):
                 from .exceptions import RunFolderError
 
                 raise RunFolderError(
-                    f"not writing {path}: the run that started this worker no longer holds "
-                    f"the lock of {folder} (it was stopped, or its lock was taken over); run "
-                    "the same command again to resume.")
+                    f"not writing {path}: the run that started this worker has ended or no "
+                    f"longer holds the lock of {folder}; run the same command again to "
+                    "resume.")
 
     io._before_replace = check
 
@@ -247,7 +251,7 @@ def _worker_init(threads, parent: int, guard) -> None:
     """Initializer of the process executor's workers."""
     _die_with_parent(parent)
     _set_threads(threads)
-    _install_guard(guard)
+    _install_guard(guard, parent)  # no fold file once the parent is gone, even for a moment
 
 
 def _worker_unit(function, args: tuple, unit):

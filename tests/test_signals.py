@@ -16,7 +16,7 @@ import pytest
 
 import _signal_helpers as helpers
 from physiosync import cli
-from physiosync._signals import Terminated, exit_code, terminate_as_interrupt
+from physiosync._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
 from physiosync.cli import build_parser, main
 from physiosync.execution import ProcessExecutor, Unit, run_lock
 from physiosync.runfolder import LOCK, FolderLock, lock_holds
@@ -75,6 +75,26 @@ def test_main_turns_a_signal_into_one_line_and_its_exit_code(monkeypatch, capsys
                                            "to resume.\n")
     assert cleaned == [True] * 5
     assert signal.getsignal(sig) == before  # main may be called again in this process
+
+
+def test_a_sigterm_that_a_library_re_raised_as_a_plain_ctrl_c_is_still_a_sigterm(
+        monkeypatch, capsys):
+    def command(args):  # as Ray's ray.get does with the handler's exception
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Terminated:
+            raise KeyboardInterrupt from None
+        return 0
+
+    parser = build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["report"].set_defaults(func=command)
+    assert main(["report", "x"]) == 143
+    assert "interrupted by SIGTERM" in capsys.readouterr().err
+    assert as_terminated(KeyboardInterrupt()).__class__ is KeyboardInterrupt  # outside main
+    with terminate_as_interrupt():  # a block without a signal: Ctrl-C stays Ctrl-C
+        assert type(as_terminated(KeyboardInterrupt())) is KeyboardInterrupt
 
 
 # ------------------------------------------------------------------------- subprocesses
@@ -214,7 +234,7 @@ def test_a_worker_never_writes_into_a_folder_whose_lock_its_run_lost(tmp_path):
         assert len(failures) == 1
         assert failures[0].error.startswith(
             f"RunFolderError: not writing {folder / 'fold_00.json'}: the run that started "
-            f"this worker no longer holds the lock of {folder}"), failures
+            f"this worker has ended or no longer holds the lock of {folder}"), failures
         assert not lock_holds(folder, lock.token)
     assert sorted(p.name for p in folder.iterdir()) == [LOCK]  # nothing written, no temp
     # outside run_lock (or with the lock held) the same unit writes
