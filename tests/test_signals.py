@@ -67,13 +67,15 @@ def test_main_turns_a_signal_into_one_line_and_its_exit_code(monkeypatch, capsys
     for sub in parser._subparsers._group_actions[0].choices.values():
         sub.set_defaults(func=command)
     before = signal.getsignal(sig)
-    for argv in (["report", "x"], ["prepare", "deap", "x"], ["synth", "deap", "x"],
-                 ["info", "deap", "x"], ["demo"]):
+    commands = (["report", "x"], ["prepare", "deap", "x"], ["synth", "deap", "x"],
+                ["info", "deap", "x"], ["demo"], ["cv", "--out", "x"],
+                ["pretrain", "--out", "x"], ["finetune", "--out", "x"])
+    for argv in commands:
         assert main(argv) == code
         assert capsys.readouterr().err == (f"physiosync: error: interrupted by {name}; nothing "
                                            "half-written is kept, run the same command again "
                                            "to resume.\n")
-    assert cleaned == [True] * 5
+    assert cleaned == [True] * len(commands)
     assert signal.getsignal(sig) == before  # main may be called again in this process
 
 
