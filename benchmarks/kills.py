@@ -1,4 +1,4 @@
-"""Kill ``physiosync cv``, ``pretrain`` and ``prepare`` with SIGKILL, resume, compare.
+"""Kill physiosync commands with SIGKILL or SIGTERM at random points, resume, compare.
 
 Each trial starts a command as a subprocess (in its own session), kills it with
 ``SIGKILL`` after a delay drawn from a seeded RNG, runs the same command again (the
@@ -15,12 +15,29 @@ A kill that lands after the command has finished still counts as a trial; the su
 says how many landed mid-run. The run-folder lock (``.physiosync.lock``) that a killed
 ``cv`` or ``pretrain`` leaves behind must be taken over by the resume.
 
+The **SIGTERM family** (``--families sigterm``) sends SIGTERM to the process alone (as
+``kill``, ``timeout`` or a batch scheduler does) at a random point of ``prepare``, ``cv``,
+``report`` (into a new folder, from a finished ``cv`` run), ``synth`` and ``cv
+--executor processes`` (``cv-processes``), and checks each of them:
+
+- the exit status: 143 with exactly one line on stderr, ``physiosync: error:
+  interrupted by SIGTERM...`` (the signal landed in the command); 0 (it landed after the
+  command had finished); or -15 with nothing written (it landed during the start-up of
+  Python, before :func:`physiosync.cli.main` installs its handlers, or after main
+  returned);
+- leftover processes: every process below the killed one (the fork server, the resource
+  tracker and the workers of ``cv-processes``) must be gone :data:`GRACE_S` seconds
+  after it exited;
+- leftover files: no temporary name (a hidden name containing ``.tmp``) and no lock
+  anywhere under the trial's folder;
+- the resume (the same command run again) gives what an uninterrupted run gave.
+
 Usage::
 
-    python benchmarks/kills.py --n 20 --out /tmp/kills     # about 10 minutes on 1 core
+    python benchmarks/kills.py --n 20 --out /tmp/kills     # both families, all commands
 
 writes ``summary.json`` and ``summary.md`` into ``--out``. Exit status 0 when every
-resume succeeded and was identical.
+resume succeeded and was identical (and, for SIGTERM, every check passed).
 """
 
 from __future__ import annotations
@@ -39,7 +56,12 @@ from pathlib import Path
 import numpy as np
 
 COMMANDS = ("cv", "pretrain", "prepare")
+#: The commands of the SIGTERM family.
+TERM_COMMANDS = ("prepare", "cv", "report", "synth", "cv-processes")
+FAMILIES = ("kill9", "sigterm")
 LOCK = ".physiosync.lock"
+#: Seconds after the killed command exited by which every process below it must be gone.
+GRACE_S = 5.0
 # keys whose values are wall-clock measurements, not results
 _TIMING_KEYS = {"seconds", "elapsed", "elapsed_s", "wall_s", "duration", "created",
                 "started", "finished", "timestamp", "time"}
@@ -74,6 +96,14 @@ def command_args(command: str, data: dict, out: Path, quick: bool = False) -> li
     so its kills land in training. *quick*: one pipeline in ``cv`` and fewer
     pre-training steps (for the test suite).
     """
+    if command == "cv-processes":
+        return command_args("cv", data, out, quick) + ["--executor", "processes",
+                                                       "--n-jobs", "2", "--threads", "1"]
+    if command == "report":  # a finished cv run rendered into a new folder
+        return ["report", str(data["report_source"]), "--out", str(out / "run")]
+    if command == "synth":
+        return ["synth", "deap", str(out / "data"), "--subjects", "4", "--trials", "6",
+                "--seconds", "20", "--effect", "2", "--seed", "3"]
     if command == "cv":
         return ["cv", "--dataset", "deap", "--data-root", str(data["small"]),
                 "--config", "tiny", "--folds", "2",
@@ -135,6 +165,17 @@ def _strip(obj, out_dir: str):
 
 def snapshot(command: str, out: Path):
     """What an uninterrupted run of *command* must reproduce, read from trial folder *out*."""
+    if command == "report":
+        run = out / "run"
+        return {p.name: (_strip(json.loads(p.read_text()), str(out)) if p.suffix == ".json"
+                         else p.read_bytes())
+                for p in sorted(run.iterdir()) if p.name in ("report.json", "results.csv",
+                                                               "report.md")}
+    if command == "synth":
+        return {str(p.relative_to(out)): p.read_bytes()
+                for p in sorted((out / "data").rglob("*")) if p.is_file()}
+    if command == "cv-processes":
+        command = "cv"
     if command == "cv":
         run = out / "run"
         snap = {"report.json": _strip(json.loads((run / "report.json").read_text()),
@@ -300,6 +341,192 @@ def campaign(n: int, out: Path, seed: int = 0, commands=COMMANDS, keep: bool = F
     return summary
 
 
+# ------------------------------------------------------------------ the SIGTERM family
+def _proc_stat(pid: int):
+    """``(state, ppid)`` of a process (Linux /proc), or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1])
+
+
+def descendants(pid: int) -> set:
+    """Every live process below *pid* (read from /proc; empty where there is none)."""
+    if not Path("/proc").is_dir():
+        return set()
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _proc_stat(int(name))
+            if st and st[0] != "Z":
+                children.setdefault(st[1], []).append(int(name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pids) -> list:
+    return sorted(p for p in pids if (st := _proc_stat(p)) is not None and st[0] != "Z")
+
+
+def _locks(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(LOCK + "*"))
+
+
+def term_after(argv: list[str], delay: float, folder: Path) -> dict:
+    """Start ``physiosync argv``, SIGTERM it (the process alone) after *delay* seconds;
+    check its exit, its line and the processes it leaves."""
+    folder.mkdir(parents=True, exist_ok=True)
+    err_path = folder.parent / f".{folder.name}.stderr"
+    with open(err_path, "w") as err_file:
+        proc = subprocess.Popen(_cli(*argv), env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=err_file, start_new_session=True)
+    deadline = time.perf_counter() + delay
+    family = set()
+    while time.perf_counter() < deadline and proc.poll() is None:
+        family |= descendants(proc.pid)  # the workers, fork server, resource tracker
+        time.sleep(0.02)
+    sent = proc.poll() is None
+    if sent:
+        family |= descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)
+    rc = proc.wait()
+    err = err_path.read_text()
+    err_path.unlink()
+    give_up = time.perf_counter() + GRACE_S
+    while _alive(family) and time.perf_counter() < give_up:
+        time.sleep(0.05)
+    res = {"delay_s": round(delay, 3), "killed_rc": rc, "stderr": err.strip()[-500:],
+           "processes": len(family), "processes_left": len(_alive(family))}
+    if rc == 143:
+        res["landed"] = "mid-run"
+        lines = err.splitlines()
+        res["one_line"] = (len(lines) == 1 and lines[0].startswith(
+            "physiosync: error: interrupted by SIGTERM") and "resume" in lines[0])
+    elif rc == 0:
+        res["landed"] = "after the end"
+        res["one_line"] = True
+    elif rc == -signal.SIGTERM:
+        res["landed"] = "outside main"  # Python's start-up, or after main returned
+        res["one_line"] = err == ""
+    else:
+        res["landed"] = f"exit {rc}"
+        res["one_line"] = False
+    return res
+
+
+def term_trial(command: str, data: dict, folder: Path, delay: float, reference,
+               quick: bool = False) -> dict:
+    """One SIGTERM followed by one resume; the outcome as a dict (``ok``: all checks)."""
+    argv = command_args(command, data, folder, quick)
+    res = {"command": command, **term_after(argv, delay, folder)}
+    res["tmp_left_by_term"] = _leftovers(folder)
+    res["lock_left_by_term"] = _locks(folder)
+    problems = []
+    if res["landed"].startswith("exit"):
+        problems.append(f"unexpected {res['landed']}: {res['stderr']}")
+    if not res["one_line"]:
+        problems.append(f"not one line: {res['stderr']!r}")
+    if res["processes_left"]:
+        problems.append(f"{res['processes_left']} processes alive {GRACE_S:g} s after exit")
+    if res["tmp_left_by_term"] or res["lock_left_by_term"]:
+        problems.append(f"left {res['tmp_left_by_term'] + res['lock_left_by_term']}")
+    if res["landed"] == "outside main" and any(p.is_file() for p in folder.rglob("*")):
+        # after main returned is possible too: then the command's files are complete
+        res["files_after_outside_main"] = True
+    rc, err, wall = run_to_end(argv)
+    res.update(resume_rc=rc, resume_s=round(wall, 2))
+    diff = []
+    if rc != 0:
+        problems.append(f"resume exited {rc}: {err.strip()[-500:]}")
+    else:
+        diff = differences(snapshot(command, folder), reference)
+        problems += diff
+        if _leftovers(folder) or _locks(folder):
+            problems.append(f"left after the resume: {_leftovers(folder) + _locks(folder)}")
+    res["identical"] = rc == 0 and not diff
+    res["ok"] = not problems
+    if problems:
+        res["failure"] = "; ".join(problems[:10])
+    return res
+
+
+def term_campaign(n: int, out: Path, seed: int = 0, commands=TERM_COMMANDS,
+                  keep: bool = False, quick: bool = False, log=print) -> dict:
+    """Run *n* SIGTERM-and-resume trials per command under *out*; return the summary."""
+    data = setup(out)
+    rng = random.Random(seed)
+    summary = {"n_per_command": n, "seed": seed, "quick": quick, "commands": {},
+               "trials": []}
+    if "report" in commands:  # the finished run that `report` renders
+        source = out / "report_source"
+        if not (source / "run" / "report.json").exists():
+            shutil.rmtree(source, ignore_errors=True)
+            rc, err, _ = run_to_end(command_args("cv", data, source, quick))
+            if rc != 0:
+                raise RuntimeError(f"the cv run for report failed ({rc}): {err}")
+        data["report_source"] = source / "run"
+    for command in commands:
+        base = out / "sigterm" / command
+        reference, ref_s = reference_run(command, data, base / "reference", quick)
+        log(f"SIGTERM {command}: reference run {ref_s:.1f} s")
+        results = []
+        for i in range(n):
+            folder = base / f"trial_{i:03d}"
+            shutil.rmtree(folder, ignore_errors=True)
+            res = term_trial(command, data, folder, rng.uniform(0.05, 1.1) * ref_s,
+                             reference, quick)
+            res["trial"] = i
+            results.append(res)
+            log(f"  {command} #{i}: delay {res['delay_s']:.2f} s, {res['landed']}, "
+                f"{res['processes']} processes, "
+                f"{'ok' if res['ok'] else 'FAILED: ' + res['failure']}")
+            if not keep and res["ok"]:
+                shutil.rmtree(folder, ignore_errors=True)
+        summary["trials"] += results
+        summary["commands"][command] = {
+            "reference_s": round(ref_s, 2),
+            "trials": len(results),
+            "landed_mid_run": sum(r["landed"] == "mid-run" for r in results),
+            "landed_outside_main": sum(r["landed"] == "outside main" for r in results),
+            "landed_after_the_end": sum(r["landed"] == "after the end" for r in results),
+            "one_line": sum(bool(r["one_line"]) for r in results),
+            "max_processes": max((r["processes"] for r in results), default=0),
+            "processes_left": sum(r["processes_left"] for r in results),
+            "tmp_or_lock_left": sum(bool(r["tmp_left_by_term"] or r["lock_left_by_term"])
+                                    for r in results),
+            "resumed_identical": sum(bool(r.get("identical")) for r in results),
+            "failures": sum(not r["ok"] for r in results),
+        }
+    summary["total_failures"] = sum(c["failures"] for c in summary["commands"].values())
+    return summary
+
+
+def term_markdown(summary: dict) -> str:
+    lines = [f"# SIGTERM campaign: {summary['n_per_command']} SIGTERMs per command "
+             f"(seed {summary['seed']}{', quick' if summary.get('quick') else ''})", "",
+             "| command | trials | landed mid-run (exit 143) | outside main (exit -15) "
+             "| after the end | one line | processes below it (max) | processes left "
+             "| temp files or lock left | resumed identical | failures |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, c in summary["commands"].items():
+        lines.append(f"| {name} | {c['trials']} | {c['landed_mid_run']} | "
+                     f"{c['landed_outside_main']} | {c['landed_after_the_end']} | "
+                     f"{c['one_line']} | {c['max_processes']} | {c['processes_left']} | "
+                     f"{c['tmp_or_lock_left']} | {c['resumed_identical']} | "
+                     f"{c['failures']} |")
+    for t in summary["trials"]:
+        if not t["ok"]:
+            lines.append(f"\n- {t['command']} trial {t['trial']} (delay {t['delay_s']} s): "
+                         f"{t['failure']}")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(summary: dict) -> str:
     lines = [f"# kill -9 campaign: {summary['n_per_command']} kills per command "
              f"(seed {summary['seed']})", "",
@@ -325,16 +552,38 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="work and summary folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill delays")
     parser.add_argument("--commands", default=",".join(COMMANDS),
-                        help="comma-separated subset of cv,pretrain,prepare")
+                        help="kill -9 family: comma-separated subset of cv,pretrain,prepare")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma-separated subset of kill9,sigterm")
+    parser.add_argument("--term-commands", default=",".join(TERM_COMMANDS),
+                        help="SIGTERM family: comma-separated subset of "
+                             + ",".join(TERM_COMMANDS))
+    parser.add_argument("--term-n", type=int, help="SIGTERMs per command (default: --n)")
+    parser.add_argument("--quick", action="store_true",
+                        help="SIGTERM family: one pipeline in cv (faster)")
     parser.add_argument("--keep", action="store_true", help="keep the trial folders")
     args = parser.parse_args(argv)
-    t0 = time.perf_counter()
-    summary = campaign(args.n, args.out, args.seed, args.commands.split(","), args.keep)
-    summary["wall_s"] = round(time.perf_counter() - t0, 1)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out / "summary.md").write_text(to_markdown(summary))
-    print(to_markdown(summary))
-    return 0 if summary["total_failures"] == 0 else 1
+    families = args.families.split(",")
+    failures, texts, out = 0, [], {}
+    if "kill9" in families:
+        t0 = time.perf_counter()
+        summary = campaign(args.n, args.out, args.seed, args.commands.split(","), args.keep)
+        summary["wall_s"] = round(time.perf_counter() - t0, 1)
+        out.update(summary)
+        texts.append(to_markdown(summary))
+        failures += summary["total_failures"]
+    if "sigterm" in families:
+        t0 = time.perf_counter()
+        term = term_campaign(args.term_n or args.n, args.out, args.seed,
+                             args.term_commands.split(","), args.keep, args.quick)
+        term["wall_s"] = round(time.perf_counter() - t0, 1)
+        out["sigterm"] = term
+        texts.append(term_markdown(term))
+        failures += term["total_failures"]
+    (args.out / "summary.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    (args.out / "summary.md").write_text("\n".join(texts))
+    print("\n".join(texts))
+    return 0 if failures == 0 else 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from ._version import __version__
 from ._logging import log_to_file, logger, progress_bars, use_log_level
 from . import params
+from ._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
 from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
 
@@ -639,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Exit codes of :func:`main`: bad input (argparse's own code), an interrupt (128 + SIGINT)
-#: and a bug.
+#: and a bug. SIGTERM and SIGHUP end with 128 + their number (143, 129).
 EXIT_BAD_INPUT, EXIT_INTERRUPT, EXIT_BUG = 2, 130, 1
 
 
@@ -668,17 +669,19 @@ def _os_error_line(err: OSError) -> str:
 
 
 def _interrupt_line(err: KeyboardInterrupt) -> str:
+    # Ctrl-C says "interrupted"; SIGTERM and SIGHUP (Terminated) also name the signal
+    what = "interrupted" + (f" by {err.name}" if isinstance(err, Terminated) else "")
     done, total = getattr(err, "folds_done", None), getattr(err, "folds_total", None)
     if done is None or total is None:
-        return "interrupted; nothing half-written is kept, run the same command again to resume."
-    return (f"interrupted: {done} of {total} folds done and saved in {err.out_dir}; run the "
+        return f"{what}; nothing half-written is kept, run the same command again to resume."
+    return (f"{what}: {done} of {total} folds done and saved in {err.out_dir}; run the "
             "same command again to resume.")
 
 
 def _error_line(err: BaseException) -> tuple:
     """The one-line message and the exit code of an exception that ended a command."""
     if isinstance(err, KeyboardInterrupt):
-        return _interrupt_line(err), EXIT_INTERRUPT
+        return _interrupt_line(err), exit_code(err)
     if isinstance(err, PhysioSyncError):
         return _one_line(err), EXIT_BAD_INPUT
     if isinstance(err, OSError):
@@ -700,7 +703,10 @@ def main(argv=None) -> int:
     Every failure ends in one line on stderr, ``physiosync: error: ...``, and an exit
     code: 2 for bad input (a :class:`~physiosync.PhysioSyncError`, or an
     :class:`OSError` such as a read-only or full ``--out``), 130 for an interrupt
-    (Ctrl-C) and 1 for anything else, which is a bug. ``-v`` adds the traceback.
+    (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP and 1 for anything else, which is a bug.
+    ``-v`` adds the traceback. SIGTERM and SIGHUP take the path of Ctrl-C (they raise
+    :class:`KeyboardInterrupt` where the command was), so they too leave complete files
+    only and release the run folder's lock; the previous handlers are restored on return.
 
     Verbosity follows the library's ``verbose=`` for the duration of the command:
     ``-v`` is ``verbose="info"`` (INFO records on stderr, progress bars) and ``-q``
@@ -710,6 +716,16 @@ def main(argv=None) -> int:
     stderr in every case, ``-q`` included, as in MNE-Python (``verbose=False`` is
     ``"warning"``): a lost trial or a recomputed cache entry is never silent.
     """
+    with terminate_as_interrupt():
+        try:
+            return _parse_and_run(argv)
+        except KeyboardInterrupt as err:  # a signal just after the command's own handling
+            err = as_terminated(err)
+            print(f"physiosync: error: {_interrupt_line(err)}", file=sys.stderr)
+            return exit_code(err)
+
+
+def _parse_and_run(argv) -> int:
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     quiet = getattr(args, "quiet", None)  # None: the command has no -q
@@ -749,6 +765,7 @@ def _main(args, verbose: bool, quiet) -> int:
                 progress_bars(None if quiet is None else not quiet):
             return args.func(args)
     except (KeyboardInterrupt, Exception) as err:
+        err = as_terminated(err)  # a SIGTERM that a library re-raised as a plain Ctrl-C
         line, code = _error_line(err)
         if verbose:
             import traceback

@@ -18,13 +18,29 @@ study, predicted probabilities then differ by up to 3e-5):
 
 Executors only schedule: :meth:`Executor.run` calls ``function(*args, unit)`` for every
 unit and returns the units that failed, with their errors, after the others finished.
+
+Stopping: when :meth:`Executor.run` is interrupted (Ctrl-C, or SIGTERM/SIGHUP under the
+command line, which raise :class:`KeyboardInterrupt`), the process executor cancels the
+units not started and stops its workers (SIGTERM, then SIGKILL after
+:data:`STOP_GRACE_S` seconds) before the interrupt goes on, and the Ray executor cancels
+its outstanding tasks. Workers of the process executor also stop by themselves when the
+process that started them dies (Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread that
+checks the parent every :data:`WATCH_S` seconds). Inside :func:`run_lock`, workers
+check before each file they write into the run folder that its lock still holds the
+token of the run that started them (and, for the process executor, that the process
+that started them is alive), and refuse to write otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import numbers
 import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 
 from ._logging import logger, verbose
@@ -36,6 +52,13 @@ __all__ = ["Unit", "UnitFailure", "Executor", "SerialExecutor", "ProcessExecutor
            "RayExecutor", "make_executor", "available_cores", "EXECUTORS"]
 
 _RAY_MISSING = "the ray executor needs Ray: pip install 'physiosync[ray]'"
+
+#: Seconds a stopped worker (or Ray task) has to clean up before it is killed.
+STOP_GRACE_S = 10.0
+#: Seconds between a worker's checks that the process that started it is alive.
+WATCH_S = 0.5
+# (absolute run folder, lock token) of the run whose units are being executed, or None
+_RUN_LOCK = contextvars.ContextVar("physiosync_run_lock", default=None)
 
 
 @dataclass(frozen=True, order=True)
@@ -117,6 +140,164 @@ def _set_threads(threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(int(threads))
+
+
+@contextlib.contextmanager
+def run_lock(folder):
+    """Context in which the executors' workers write into *folder* only under its lock.
+
+    *folder* must be locked by this process (:class:`~physiosync.runfolder.FolderLock`,
+    as :class:`~physiosync.runfolder.RunFolder` does). The process and Ray executors
+    give its lock token to their workers, which check before replacing any file under
+    *folder* that the lock still holds that token: a worker that outlived the run
+    (killed with SIGKILL, its lock since taken over by a resume) writes nothing there.
+    A folder not locked by this process sets no guard.
+
+    Parameters
+    ----------
+    folder : str | Path
+        The run folder.
+
+    Yields
+    ------
+    guard : tuple | None
+        ``(absolute folder, lock token)``, or None.
+    """
+    from .runfolder import FolderLock
+
+    info = FolderLock(folder).holder() or {}
+    guard = None
+    if info.get("pid") == os.getpid() and isinstance(info.get("token"), str):
+        guard = (os.path.abspath(folder), info["token"])
+    reset = _RUN_LOCK.set(guard)
+    try:
+        yield guard
+    finally:
+        _RUN_LOCK.reset(reset)
+
+
+def _install_guard(guard, parent: int | None = None) -> None:
+    """Make this process's atomic writes under ``guard[0]`` check that the run still holds
+    its lock and, given *parent* (the pid of the process that runs the study, on this
+    host), that it is alive. None: no check."""
+    from ._utils import io
+
+    if guard is None:
+        io._before_replace = None
+        return
+    folder, token = guard
+    prefix = folder.rstrip(os.sep) + os.sep
+
+    def check(path) -> None:
+        if os.path.abspath(path).startswith(prefix):
+            from .runfolder import _pid_alive, lock_holds
+
+            if (parent is not None and not _pid_alive(parent)) or not lock_holds(folder,
+                                                                                  token):
+                from .exceptions import RunFolderError
+
+                raise RunFolderError(
+                    f"not writing {path}: the run that started this worker has ended or no "
+                    f"longer holds the lock of {folder}; run the same command again to "
+                    "resume.")
+
+    io._before_replace = check
+
+
+# A worker's state: whether a unit is running, and the signal that is stopping it.
+_WORKER = {"in_unit": False, "stopping": None}
+
+
+def _leave(code: int) -> None:
+    """End this worker now, quietly, with exit status *code*.
+
+    ``os._exit``, so that the pool's worker loop does not take up another unit; first
+    multiprocessing's exit handlers, which unregister the semaphores this process made
+    (tqdm's lock) from the resource tracker, which would otherwise warn on stderr.
+    """
+    with contextlib.suppress(Exception):
+        from multiprocessing import util
+
+        util._exit_function()
+    os._exit(code)
+
+
+def _worker_signal(signum, frame) -> None:
+    """SIGTERM, SIGHUP or SIGINT in a worker: unwind the running unit, or leave at once."""
+    if _WORKER["stopping"] is None:
+        _WORKER["stopping"] = signum
+        if _WORKER["in_unit"]:  # its finally blocks remove temporary files
+            from ._signals import Terminated
+
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+    if not _WORKER["in_unit"]:
+        _leave(128 + signum)
+    # a second signal while the unit unwinds: let it finish cleaning up
+
+
+def _watch_parent(parent: int, ppid: int) -> None:
+    """Send this process SIGTERM once *parent* (the process that started the pool) or
+    its direct parent (a fork server) is gone."""
+    from .runfolder import _pid_alive
+
+    while os.getppid() == ppid and _pid_alive(parent):
+        time.sleep(WATCH_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker stop when *parent*, the process that started the pool, dies."""
+    from ._signals import TERMINATING_SIGNALS
+
+    for sig in (*TERMINATING_SIGNALS, signal.SIGINT):
+        signal.signal(sig, _worker_signal)
+    ppid = os.getppid()
+    if sys.platform.startswith("linux"):  # immediate: SIGTERM when the fork server dies
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    # portable, and covers the case where the fork server outlives the parent
+    threading.Thread(target=_watch_parent, args=(parent, ppid), daemon=True,
+                     name="physiosync-watch-parent").start()
+
+
+def _worker_init(threads, parent: int, guard) -> None:
+    """Initializer of the process executor's workers."""
+    _die_with_parent(parent)
+    _set_threads(threads)
+    _install_guard(guard, parent)  # no fold file once the parent is gone, even for a moment
+
+
+def _worker_unit(function, args: tuple, unit):
+    """``function(*args, unit)`` in a worker; a stopped unit ends the worker quietly."""
+    try:
+        _WORKER["in_unit"] = True
+        return function(*args, unit)
+    except KeyboardInterrupt as err:  # stopped: its cleanup has run; no traceback
+        from ._signals import exit_code
+
+        _leave(exit_code(err))
+    finally:
+        _WORKER["in_unit"] = False
+        if _WORKER["stopping"] is not None:
+            _leave(128 + _WORKER["stopping"])
+
+
+def _stop_workers(processes, grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM each worker, wait up to *grace* seconds in all, then SIGKILL the rest."""
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
 
 
 class Executor:
@@ -257,10 +438,10 @@ class ProcessExecutor(Executor):
         else:
             context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=min(self.n_jobs, len(units)),
-                                   mp_context=context,
-                                   initializer=_set_threads, initargs=(self.threads,))
+                                   mp_context=context, initializer=_worker_init,
+                                   initargs=(self.threads, os.getpid(), _RUN_LOCK.get()))
         try:
-            futures = {pool.submit(function, *args, unit): unit for unit in units}
+            futures = {pool.submit(_worker_unit, function, args, unit): unit for unit in units}
             for future in as_completed(futures):
                 unit = futures[future]
                 try:
@@ -272,8 +453,10 @@ class ProcessExecutor(Executor):
                               "code with `if __name__ == '__main__':`)"))
                 except Exception as err:  # noqa: BLE001 - reported by unit, after the rest
                     failures.append(UnitFailure(unit, _one_line(err)))
-        except BaseException:  # Ctrl-C: start nothing more; finished fold files stay
+        except BaseException:  # Ctrl-C, SIGTERM: start nothing more; finished fold files stay
+            workers = list((pool._processes or {}).values())  # emptied by shutdown()
             pool.shutdown(wait=False, cancel_futures=True)
+            _stop_workers(workers)  # none outlives the run, or writes after its lock is gone
             raise
         pool.shutdown(wait=True)
         return sorted(failures, key=lambda f: f.unit)
@@ -351,18 +534,24 @@ class RayExecutor(Executor):
                 num_cpus=self.threads, num_gpus=self.gpus, max_retries=self.max_retries,
                 retry_exceptions=False)
             shared = ray.put(args)
-            refs = {task.remote(function, shared, unit, self.threads): unit for unit in units}
+            guard = _RUN_LOCK.get()
+            refs = {task.remote(function, shared, unit, self.threads, guard): unit
+                    for unit in units}
             failures = []
-            for ref, unit in refs.items():
-                try:
-                    ray.get(ref)
-                except ray.exceptions.RayTaskError as err:
-                    cause = err.cause if getattr(err, "cause", None) is not None else err
-                    failures.append(UnitFailure(unit, _one_line(cause)))
-                except ray.exceptions.RayError as err:
-                    failures.append(UnitFailure(
-                        unit, f"its Ray worker died {self.max_retries + 1} times "
-                              f"({type(err).__name__})"))
+            try:
+                for ref, unit in refs.items():
+                    try:
+                        ray.get(ref)
+                    except ray.exceptions.RayTaskError as err:
+                        cause = err.cause if getattr(err, "cause", None) is not None else err
+                        failures.append(UnitFailure(unit, _one_line(cause)))
+                    except ray.exceptions.RayError as err:
+                        failures.append(UnitFailure(
+                            unit, f"its Ray worker died {self.max_retries + 1} times "
+                                  f"({type(err).__name__})"))
+            except BaseException:  # Ctrl-C, SIGTERM: the study's tasks stop with it
+                _cancel_ray_tasks(ray, list(refs))
+                raise
             return sorted(failures, key=lambda f: f.unit)
         finally:
             if started:
@@ -396,9 +585,26 @@ def _import_ray():
     return ray
 
 
-def _ray_task(function, args, unit, threads):
+def _ray_task(function, args, unit, threads, guard=None):
     _set_threads(threads)
-    return function(*args, unit)
+    _install_guard(guard)
+    try:
+        return function(*args, unit)
+    finally:
+        _install_guard(None)  # Ray reuses its workers for other tasks
+
+
+def _cancel_ray_tasks(ray, refs: list, grace: float = STOP_GRACE_S) -> None:
+    """Cancel the tasks *refs* that have not finished: a ``KeyboardInterrupt`` in each
+    (its cleanup runs), then, after *grace* seconds, their workers are killed."""
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=False)
+    with contextlib.suppress(Exception):
+        _, left = ray.wait(refs, num_returns=len(refs), timeout=grace)
+        for ref in left:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
 
 
 def make_executor(name: str = "serial", *, n_jobs: int | None = None,

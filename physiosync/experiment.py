@@ -604,7 +604,7 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
 
 def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: bool) -> None:
     """Run every (pipeline, fold) unit on *executor*; raise naming the failed ones."""
-    from .execution import Unit
+    from .execution import Unit, run_lock
 
     units = []
     for spec in cfg.pipelines:
@@ -615,7 +615,8 @@ def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: 
         else:
             units += [Unit(spec["name"], fold.fold) for fold in folds]
     logger.info("%d units on %s", len(units), executor.describe())
-    failures = executor.run(run_unit, (cfg, str(out_dir), resume), units)
+    with run_lock(out_dir):  # workers write fold files only while this run holds its lock
+        failures = executor.run(run_unit, (cfg, str(out_dir), resume), units)
     if failures:
         shown = "; ".join(str(f) for f in failures[:5])
         more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""

@@ -595,3 +595,23 @@ class RunFolder:
         atomic_write(self.path / MARKER, json.dumps({"format": 2, "runs": runs}, indent=2,
                                                    sort_keys=True))
         self._recording.enter_context(recording(self.path, self.kind))
+
+
+def lock_holds(folder, token: str) -> bool:
+    """Whether the lock of *folder* exists and holds *token* (read-only).
+
+    Parameters
+    ----------
+    folder : str | Path
+        A run folder.
+    token : str
+        The ``token`` of a :class:`FolderLock` (its ``token`` attribute, or
+        ``FolderLock(folder).holder()["token"]``).
+
+    Returns
+    -------
+    held : bool
+        False when the lock is gone, unreadable or taken by another process.
+    """
+    info = FolderLock(folder).holder()
+    return isinstance(info, dict) and info.get("token") == token

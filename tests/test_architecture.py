@@ -21,7 +21,7 @@ PACKAGE_DIR = Path(physiosync.__file__).parent
 #: Lowest first. A module may import from its own layer and the layers below it.
 LAYERS = (
     ("foundation", ("physiosync._version", "physiosync.exceptions", "physiosync._logging",
-                    "physiosync._utils")),
+                    "physiosync._utils", "physiosync._signals")),
     ("parameters", ("physiosync.params",)),
     ("configuration", ("physiosync.config",)),
     ("data", ("physiosync.datasets",)),

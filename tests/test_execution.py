@@ -287,3 +287,62 @@ def test_ctrl_c_stops_a_processes_run_which_then_resumes(study_root, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "report.json").exists()
+
+
+def _ray_task_processes() -> list:
+    """Pids of the Ray workers running a unit now (their process title names the task)."""
+    import os
+
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if b"ray::_ray_task" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def test_an_interrupted_ray_study_cancels_its_tasks(ray_cluster, tmp_path):
+    """SIGTERM (as Ctrl-C) while two units run on the cluster: both are cancelled at once
+    instead of running on (each would sleep 30 s, then write ``done_<fold>``)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import ray
+
+    import _signal_helpers
+    from physiosync._signals import as_terminated, terminate_as_interrupt
+
+    # connected here, so the executor does not shut Ray down (which alone would end the
+    # tasks): what stops them is the executor's cancellation
+    ray.init(address=ray_cluster, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    ray.cloudpickle.register_pickle_by_value(_signal_helpers)  # tests/ is not on the nodes
+    try:
+        def interrupt_when_both_run():
+            deadline = time.monotonic() + 120
+            while len(list(tmp_path.glob("started_*"))) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=interrupt_when_both_run, daemon=True).start()
+        with terminate_as_interrupt():
+            with pytest.raises(KeyboardInterrupt) as err:
+                RayExecutor(ray_cluster, threads=1, max_retries=0).run(
+                    _signal_helpers.slow_write_unit, (str(tmp_path), 30.0),
+                    [Unit("a", k) for k in range(3)])
+            # ray.get turns our Terminated into a plain KeyboardInterrupt; the CLI restores it
+            assert as_terminated(err.value).signum == signal.SIGTERM
+        stopped = time.monotonic()
+        assert len(list(tmp_path.glob("started_*"))) == 2  # the third never started
+        while _ray_task_processes() and time.monotonic() < stopped + 15:
+            time.sleep(0.1)
+        assert not _ray_task_processes(), "a cancelled unit is still running"
+        assert not list(tmp_path.glob("done_*"))
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(_signal_helpers)
+        ray.shutdown()

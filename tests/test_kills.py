@@ -122,3 +122,33 @@ def test_temporary_files_of_a_killed_writer_are_removed_when_the_run_resumes(tmp
         assert folder.state == "resume"
         folder.claim()
     assert not left.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", ["prepare", "synth", "report"])
+def test_a_sigterm_is_ctrl_c_and_the_resume_is_identical(kills, data, tmp_path, command):
+    # cv, also under --executor processes, is tests/test_signals.py's
+    data = dict(data)
+    if command == "report":
+        rc, err, _ = kills.run_to_end(kills.command_args("cv", data, tmp_path / "src", True))
+        assert rc == 0, err
+        data["report_source"] = tmp_path / "src" / "run"
+    reference, ref_s = kills.reference_run(command, data, tmp_path / "reference")
+    rng = random.Random(command)
+    for i in range(2):
+        res = kills.term_trial(command, data, tmp_path / f"trial_{i}",
+                               rng.uniform(0.3, 0.9) * ref_s, reference)
+        # exit 143 and one line, or (outside main) -15 and nothing; never a temp file,
+        # a lock or a process left, and the resume identical
+        assert res["ok"], res
+        assert res["landed"] in ("mid-run", "outside main", "after the end"), res
+
+
+@pytest.mark.slow
+def test_twenty_sigterms_per_command_are_ctrl_c_and_resume_identically(kills, tmp_path):
+    summary = kills.term_campaign(20, tmp_path, seed=0, quick=True, log=lambda *a: None)
+    for command, counts in summary["commands"].items():
+        assert counts["trials"] == 20
+        assert counts["failures"] == 0, [t for t in summary["trials"] if not t["ok"]]
+        assert counts["resumed_identical"] == 20 and counts["processes_left"] == 0
+        assert counts["landed_mid_run"] >= 5, (command, counts)

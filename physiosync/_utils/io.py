@@ -32,6 +32,10 @@ __all__ = ["atomic_write", "atomic_open", "atomic_path", "fsync_dir", "temp_name
 TMP_PREFIX = ".physiosync-tmp-"
 _TMP_RE = re.compile(r"^\.physiosync-tmp-(\d{1,10})-([0-9a-f]{12})-")
 
+#: None, or a function called with the destination before each replace: it raises to
+#: refuse the write (set in executor workers, see ``physiosync.execution.run_lock``).
+_before_replace = None
+
 # Folders cannot be fsynced on some systems (Windows) and filesystems (some network
 # and FUSE mounts); a durable folder entry is then best effort.
 _NO_DIR_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EPERM}
@@ -208,6 +212,8 @@ def atomic_path(path, *, fsync: bool = True):
         yield tmp
         if fsync:
             _fsync_file(tmp)
+        if _before_replace is not None:  # may refuse (a worker whose run lost its lock)
+            _before_replace(path)
         _record(path)  # listed as physiosync's before it appears
         os.replace(tmp, path)
     except BaseException as err:
