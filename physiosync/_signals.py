@@ -97,7 +97,18 @@ def as_terminated(err: BaseException) -> BaseException:
 
     Some libraries replace the exception a signal handler raised by a plain
     ``KeyboardInterrupt`` (Ray's ``ray.get`` does); this says which signal it was.
+    Python itself wraps an interrupt that lands in some hooks into another exception
+    (a ``RuntimeError("Error calling __set_name__ ...")`` while a class is created on
+    import): an interrupt found among *err*'s causes is returned instead.
     """
+    if not isinstance(err, KeyboardInterrupt):
+        seen, cause = set(), err.__cause__ or err.__context__
+        while cause is not None and id(cause) not in seen:
+            if isinstance(cause, KeyboardInterrupt):
+                err = cause
+                break
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
     signum = _BLOCKS[-1][0] if _BLOCKS else None
     if signum is None or type(err) is not KeyboardInterrupt:
         return err

@@ -245,3 +245,19 @@ def test_a_worker_never_writes_into_a_folder_whose_lock_its_run_lost(tmp_path):
         assert ProcessExecutor(1, threads=1).run(helpers.slow_write_unit,
                                                  (str(folder), 0.0), [Unit("a", 1)]) == []
     assert (folder / "done_1").exists()
+
+
+def test_an_interrupt_that_python_wrapped_is_still_the_interrupt():
+    """A SIGTERM landing while a class is created on import reaches main as Python's
+    ``RuntimeError("Error calling __set_name__ ...")``; it is still the SIGTERM (exit 143),
+    not a bug line (seen once in the SIGTERM campaign of ``synth``)."""
+    class Landing:
+        def __set_name__(self, owner, name):
+            raise Terminated(signal.SIGTERM)
+
+    with pytest.raises(RuntimeError, match="__set_name__") as info:
+        type("Created", (), {"attribute": Landing()})
+    err = as_terminated(info.value)
+    assert isinstance(err, Terminated) and exit_code(err) == 143
+    plain = RuntimeError("not an interrupt")
+    assert as_terminated(plain) is plain
