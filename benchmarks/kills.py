@@ -303,6 +303,23 @@ def reference_run(command: str, data: dict, folder: Path, quick: bool = False):
     return snapshot(command, folder), wall
 
 
+def _trials(n: int, base: Path, rng, ref_s: float, keep: bool, log, run_trial,
+            describe) -> list:
+    """*n* trials in ``base/trial_NNN``: each signalled after a delay spread over the
+    whole reference run, a few after its end (uniform between 5 % and 110 % of it)."""
+    results = []
+    for i in range(n):
+        folder = base / f"trial_{i:03d}"
+        shutil.rmtree(folder, ignore_errors=True)
+        res = run_trial(folder, rng.uniform(0.05, 1.1) * ref_s)
+        res["trial"] = i
+        results.append(res)
+        log(describe(res))
+        if not keep and res["ok"]:
+            shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
 def campaign(n: int, out: Path, seed: int = 0, commands=COMMANDS, keep: bool = False,
              log=print) -> dict:
     """Run *n* kill-and-resume trials per command under *out*; return the summary."""
@@ -312,19 +329,12 @@ def campaign(n: int, out: Path, seed: int = 0, commands=COMMANDS, keep: bool = F
     for command in commands:
         reference, ref_s = reference_run(command, data, out / command / "reference")
         log(f"{command}: reference run {ref_s:.1f} s")
-        results = []
-        for i in range(n):
-            folder = out / command / f"trial_{i:03d}"
-            shutil.rmtree(folder, ignore_errors=True)
-            # kills spread over the whole run, a few after its end
-            res = trial(command, data, folder, rng.uniform(0.05, 1.1) * ref_s, reference)
-            res["trial"] = i
-            results.append(res)
-            log(f"  {command} #{i}: delay {res['delay_s']:.2f} s, "
-                f"{'mid-run' if res['landed_mid_run'] else 'after the end'}, "
-                f"{'identical' if res['ok'] else 'FAILED: ' + res['failure']}")
-            if not keep and res["ok"]:
-                shutil.rmtree(folder, ignore_errors=True)
+        results = _trials(
+            n, out / command, rng, ref_s, keep, log,
+            lambda folder, delay: trial(command, data, folder, delay, reference),
+            lambda res: (f"  {command} #{res['trial']}: delay {res['delay_s']:.2f} s, "
+                         f"{'mid-run' if res['landed_mid_run'] else 'after the end'}, "
+                         f"{'identical' if res['ok'] else 'FAILED: ' + res['failure']}"))
         summary["trials"] += results
         summary["commands"][command] = {
             "reference_s": round(ref_s, 2),
@@ -475,19 +485,13 @@ def term_campaign(n: int, out: Path, seed: int = 0, commands=TERM_COMMANDS,
         base = out / "sigterm" / command
         reference, ref_s = reference_run(command, data, base / "reference", quick)
         log(f"SIGTERM {command}: reference run {ref_s:.1f} s")
-        results = []
-        for i in range(n):
-            folder = base / f"trial_{i:03d}"
-            shutil.rmtree(folder, ignore_errors=True)
-            res = term_trial(command, data, folder, rng.uniform(0.05, 1.1) * ref_s,
-                             reference, quick)
-            res["trial"] = i
-            results.append(res)
-            log(f"  {command} #{i}: delay {res['delay_s']:.2f} s, {res['landed']}, "
-                f"{res['processes']} processes, "
-                f"{'ok' if res['ok'] else 'FAILED: ' + res['failure']}")
-            if not keep and res["ok"]:
-                shutil.rmtree(folder, ignore_errors=True)
+        results = _trials(
+            n, base, rng, ref_s, keep, log,
+            lambda folder, delay: term_trial(command, data, folder, delay, reference,
+                                             quick),
+            lambda res: (f"  {command} #{res['trial']}: delay {res['delay_s']:.2f} s, "
+                         f"{res['landed']}, {res['processes']} processes, "
+                         f"{'ok' if res['ok'] else 'FAILED: ' + res['failure']}"))
         summary["trials"] += results
         summary["commands"][command] = {
             "reference_s": round(ref_s, 2),
@@ -507,43 +511,42 @@ def term_campaign(n: int, out: Path, seed: int = 0, commands=TERM_COMMANDS,
     return summary
 
 
-def term_markdown(summary: dict) -> str:
-    lines = [f"# SIGTERM campaign: {summary['n_per_command']} SIGTERMs per command "
-             f"(seed {summary['seed']}{', quick' if summary.get('quick') else ''})", "",
-             "| command | trials | landed mid-run (exit 143) | outside main (exit -15) "
-             "| after the end | one line | processes below it (max) | processes left "
-             "| temp files or lock left | resumed identical | failures |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+def _campaign_markdown(summary: dict, title: str, columns: list, row) -> str:
+    """A campaign's table (one row per command, *row* gives its cells), then its failures."""
+    lines = [title, "", "| command | " + " | ".join(columns) + " |",
+             "|---|" + "---|" * len(columns)]
     for name, c in summary["commands"].items():
-        lines.append(f"| {name} | {c['trials']} | {c['landed_mid_run']} | "
-                     f"{c['landed_outside_main']} | {c['landed_after_the_end']} | "
-                     f"{c['one_line']} | {c['max_processes']} | {c['processes_left']} | "
-                     f"{c['tmp_or_lock_left']} | {c['resumed_identical']} | "
-                     f"{c['failures']} |")
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row(c)) + " |")
     for t in summary["trials"]:
         if not t["ok"]:
             lines.append(f"\n- {t['command']} trial {t['trial']} (delay {t['delay_s']} s): "
                          f"{t['failure']}")
     return "\n".join(lines) + "\n"
+
+
+def term_markdown(summary: dict) -> str:
+    return _campaign_markdown(
+        summary, f"# SIGTERM campaign: {summary['n_per_command']} SIGTERMs per command "
+                 f"(seed {summary['seed']}{', quick' if summary.get('quick') else ''})",
+        ["trials", "landed mid-run (exit 143)", "outside main (exit -15)", "after the end",
+         "one line", "processes below it (max)", "processes left",
+         "temp files or lock left", "resumed identical", "failures"],
+        lambda c: [c["trials"], c["landed_mid_run"], c["landed_outside_main"],
+                   c["landed_after_the_end"], c["one_line"], c["max_processes"],
+                   c["processes_left"], c["tmp_or_lock_left"], c["resumed_identical"],
+                   c["failures"]])
 
 
 def to_markdown(summary: dict) -> str:
-    lines = [f"# kill -9 campaign: {summary['n_per_command']} kills per command "
-             f"(seed {summary['seed']})", "",
-             "| command | trials | landed mid-run | lock left by the kill (taken over) "
-             "| temp files left by the kill | temp files left after the resume "
-             "| resumed identical | failures |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, c in summary["commands"].items():
-        lines.append(f"| {name} | {c['trials']} | {c['landed_mid_run']} | "
-                     f"{c['lock_left_by_kill']} | {c['tmp_left_by_kill']} | "
-                     f"{c['tmp_left_after_resume']} | {c['resumed_identical']} | "
-                     f"{c['failures']} |")
-    for t in summary["trials"]:
-        if not t["ok"]:
-            lines.append(f"\n- {t['command']} trial {t['trial']} (delay {t['delay_s']} s): "
-                         f"{t['failure']}")
-    return "\n".join(lines) + "\n"
+    return _campaign_markdown(
+        summary, f"# kill -9 campaign: {summary['n_per_command']} kills per command "
+                 f"(seed {summary['seed']})",
+        ["trials", "landed mid-run", "lock left by the kill (taken over)",
+         "temp files left by the kill", "temp files left after the resume",
+         "resumed identical", "failures"],
+        lambda c: [c["trials"], c["landed_mid_run"], c["lock_left_by_kill"],
+                   c["tmp_left_by_kill"], c["tmp_left_after_resume"], c["resumed_identical"],
+                   c["failures"]])
 
 
 def main(argv=None) -> int:

@@ -56,7 +56,7 @@ from pathlib import Path
 from ._logging import logger
 from ._utils import atomic_write
 from ._utils.io import is_own_temp, is_stale_temp, pid_alive, temp_name
-from ._utils.manifest import MANIFEST, read_manifest, recording, rewrite_manifest
+from ._utils.manifest import MANIFEST, few_names, read_manifest, recording, rewrite_manifest
 from ._version import __version__
 from .exceptions import RunFolderError
 
@@ -479,7 +479,7 @@ class RunFolder:
                   and rel.split("/")[0] not in going}
         foreign = [rel for rel in unlisted if rel not in legacy]
         if foreign:
-            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            shown = few_names(foreign)
             raise RunFolderError(
                 f"{self.path} holds files that physiosync did not write ({shown}); it does "
                 "not overwrite or delete them, even with --overwrite: move them away or use "

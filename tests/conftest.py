@@ -70,6 +70,15 @@ def _logging_state_unchanged():
                     "restore it.", pytrace=False)
 
 
+def one_line_error(capsys) -> str:
+    """The one line a refused command printed on stderr (checked to be exactly that: no
+    traceback, no "this is a bug" line)."""
+    err = capsys.readouterr().err
+    assert err.startswith("physiosync: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "bug" not in err
+    return err
+
+
 def refusal_in_child(module: str, reader: str, path) -> str:
     """Run ``module.reader(path)`` in a child interpreter; return what it printed.
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import physiosync.experiment as experiment
+from conftest import one_line_error
 from physiosync.cli import main
 from physiosync.exceptions import PhysioSyncError, RunFolderError
 from physiosync.runfolder import LOCK, MARKER, FolderLock, RunFolder, fingerprint_of
@@ -36,13 +37,6 @@ def _no_compute(monkeypatch):
                         lambda cfg: pytest.fail("prepared data before checking --out"))
 
 
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("physiosync: error:") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
-
-
 @pytest.fixture
 def valence_run(deap_dat_dir, tmp_path):
     out = tmp_path / "a"
@@ -57,7 +51,7 @@ def test_a_different_run_is_refused_before_any_compute_and_changes_nothing(
     capsys.readouterr()
     _no_compute(monkeypatch)
     assert _cv(deap_dat_dir, valence_run, "--target", "arousal") == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "holds a cv run (target valence" in err and "not this cv run (target arousal" in err
     assert "use --overwrite" in err and "another --out" in err
     assert _snapshot(valence_run) == before  # report.json and every fold byte for byte
@@ -94,7 +88,7 @@ def test_a_folder_of_the_users_files_is_refused_even_with_overwrite(
     _no_compute(monkeypatch)
     for extra in ((), ("--overwrite",)):
         assert _cv(deap_dat_dir, out, *extra) == 2
-        err = _one_line_error(capsys)
+        err = one_line_error(capsys)
         assert "did not write (results.csv)" in err and "another --out" in err
     assert sorted(p.name for p in out.iterdir()) == ["results.csv"]
     assert (out / "results.csv").read_text() == "my,own\n1,2\n"
@@ -109,7 +103,7 @@ def test_failed_checks_leave_no_folder_behind(deap_dat_dir, tmp_path):
 def test_out_that_is_a_file_is_refused(deap_dat_dir, tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     assert _cv(deap_dat_dir, tmp_path / "f") == 2
-    assert "is a file, not a folder" in _one_line_error(capsys)
+    assert "is a file, not a folder" in one_line_error(capsys)
 
 
 def _write_lock(folder, pid):
@@ -126,7 +120,7 @@ def test_a_lock_held_by_a_live_process_refuses_with_its_pid(deap_dat_dir, tmp_pa
         _write_lock(out, holder.pid)
         _no_compute(monkeypatch)
         assert _cv(deap_dat_dir, out) == 2
-        err = _one_line_error(capsys)
+        err = one_line_error(capsys)
         assert f"in use by process {holder.pid} on {socket.gethostname()}" in err
         assert json.loads((out / LOCK).read_text())["pid"] == holder.pid  # left alone
     finally:
@@ -194,12 +188,12 @@ def test_report_out_follows_the_same_rules(deap_dat_dir, valence_run, tmp_path, 
     before = _snapshot(merged)
     capsys.readouterr()
     assert main(["report", str(b), str(valence_run), "--out", str(merged)]) == 2
-    assert "holds a report run" in _one_line_error(capsys)
+    assert "holds a report run" in one_line_error(capsys)
     assert _snapshot(merged) == before
     # a merge into a cv run's folder would replace its report: refused
     a_before = _snapshot(valence_run)
     assert main(["report", str(valence_run), str(b), "--out", str(b)]) == 2
-    assert "holds a cv run" in _one_line_error(capsys)
+    assert "holds a cv run" in one_line_error(capsys)
     assert main(["report", str(valence_run)]) == 0  # re-rendering in place is fine
     assert _snapshot(valence_run)["report.json"] == a_before["report.json"]
     assert main(["report", str(b), str(valence_run), "--out", str(merged),
@@ -225,9 +219,9 @@ def test_pretrain_out_refuses_a_different_pretraining_and_shares_with_finetune(
                         lambda *a, **k: pytest.fail("trained before checking --out"))
     _no_compute(monkeypatch)
     assert main(["pretrain", *common, "--seed", "7"]) == 2
-    assert "holds a pretrain run" in _one_line_error(capsys)
+    assert "holds a pretrain run" in one_line_error(capsys)
     assert main(["finetune", *common]) == 2  # from scratch now: a different fine-tuning
-    assert "holds a finetune run" in _one_line_error(capsys)
+    assert "holds a finetune run" in one_line_error(capsys)
     assert _snapshot(tmp_path / "ck") == before
 
 

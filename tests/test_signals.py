@@ -14,12 +14,22 @@ from pathlib import Path
 
 import pytest
 
+import importlib.util
+
 import _signal_helpers as helpers
 from physiosync import cli
 from physiosync._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
 from physiosync.cli import build_parser, main
 from physiosync.execution import ProcessExecutor, Unit, run_lock
 from physiosync.runfolder import LOCK, FolderLock, lock_holds
+
+# The /proc helpers of the SIGTERM campaign (benchmarks/kills.py): which processes live
+# below a pid, and in which state.
+_SPEC = importlib.util.spec_from_file_location(
+    "physiosync_kills_for_signals", Path(__file__).resolve().parents[1] / "benchmarks"
+    / "kills.py")
+_kills = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_kills)
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 
@@ -111,32 +121,9 @@ def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _stat(pid: int):
-    """``(state, ppid)`` of a process from /proc, or None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[1])
-
-
-def _descendants(pid: int) -> set:
-    """Every live process below *pid* (children, their children, ...)."""
-    children = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit() and (st := _stat(int(name))) and st[0] != "Z":
-            children.setdefault(st[1], []).append(int(name))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            out.add(child)
-            todo.append(child)
-    return out
-
-
 def _alive(pids) -> list:
-    return [p for p in pids if (st := _stat(p)) is not None and st[0] != "Z"]
+    return [p for p in pids
+            if (st := _kills._proc_stat(p)) is not None and st[0] != "Z"]
 
 
 def _wait_for(predicate, timeout=180):
@@ -193,9 +180,9 @@ def test_workers_of_the_processes_executor_die_with_their_parent(study_root, tmp
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, env=_env(),
                                 start_new_session=True)
     # both workers busy on a unit: the fork server's children have imported torch
-    assert _wait_for(lambda: len(_descendants(proc.pid)) >= 4 and list(run.glob(
+    assert _wait_for(lambda: len(_kills.descendants(proc.pid)) >= 4 and list(run.glob(
         "folds/*/fold_*.json")) or proc.poll() is not None)
-    family = _descendants(proc.pid)
+    family = _kills.descendants(proc.pid)
     assert proc.poll() is None and len(family) >= 4, "the run ended before the signal"
     os.kill(proc.pid, sig)
     proc.wait(timeout=120)

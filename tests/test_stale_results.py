@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from conftest import one_line_error
 from physiosync.cli import main
 from physiosync.datasets import DEAP
 from physiosync.preprocessing.cache import prepare
@@ -26,13 +27,6 @@ def _cv(root, out, cache, *extra):
 def _snapshot(folder):
     return {str(p.relative_to(folder)): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "run.log"}
-
-
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("physiosync: error:") and err.count("\n") == 1, err
-    assert "Traceback" not in err and "bug" not in err
-    return err
 
 
 @pytest.fixture
@@ -156,7 +150,7 @@ def test_data_changed_in_place_under_the_root_is_another_run(deap_dat_dir, tmp_p
     _change_in_place(root)
     capsys.readouterr()
     assert _cv(root, run, cache) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "holds a cv run" in err and "--overwrite" in err
     assert "they differ in data file s01.dat (" in err  # names the file that changed
     assert _snapshot(run) == before
@@ -227,6 +221,6 @@ def test_report_on_what_is_not_a_report_is_one_line_and_writes_nothing(
     before = _snapshot(tmp_path / "input")
     capsys.readouterr()
     assert main(["report", str(target)]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert expected in err and "report.json that `physiosync cv` writes" in err
     assert _snapshot(tmp_path / "input") == before  # nothing written beside it

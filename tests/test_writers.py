@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import one_line_error
 from physiosync.cli import main
 from physiosync.runfolder import LOCK, MANIFEST, MARKER, RunFolder, fingerprint_of
 from physiosync._utils.io import TMP_PREFIX, is_own_temp, temp_name
@@ -27,13 +28,6 @@ def _args(root, out, *extra):
 def _snapshot(folder):
     return {str(p.relative_to(folder)): p.read_bytes()
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
-
-
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("physiosync: error:") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def test_overwrite_refuses_a_user_file_inside_folds_and_changes_nothing(
     before = _snapshot(run_b)
     capsys.readouterr()
     assert main(_args(deap_dat_dir, run_b, "--target", "arousal", "--overwrite")) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "did not write (folds/bandpower/notes.txt, folds/mine.csv)" in err
     assert _snapshot(run_b) == before
 
@@ -128,7 +122,7 @@ def test_a_different_run_names_the_keys_that_differ(deap_dat_dir, run_b, capsys)
     before = _snapshot(run_b)
     capsys.readouterr()
     assert main(_args(deap_dat_dir, run_b, "--seed", "7")) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "they differ in seed (0 there, 7 here)" in err
     assert _snapshot(run_b) == before
 
@@ -155,7 +149,7 @@ def test_an_unwritable_fold_is_named_and_the_lock_error_does_not_mask_it(
     monkeypatch.setattr(pathlib.Path, "unlink", unlink)
     out = tmp_path / "ro"
     assert main(_args(deap_dat_dir, out)) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert f"cannot access {out / 'folds' / 'bandpower' / 'fold_00.json'}" in err
     assert LOCK not in err
 
@@ -183,7 +177,7 @@ def test_report_of_a_file_never_replaces_the_users_report_files(run_b, tmp_path,
     before = _snapshot(mine)
     capsys.readouterr()
     assert main(["report", str(mine / "report.json")]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "did not write (report.json, report.md, results.csv)" in err
     assert _snapshot(mine) == before
     # in its own run folder, the report is re-rendered
@@ -196,7 +190,7 @@ def test_report_of_a_foreign_or_damaged_json_writes_nothing(tmp_path, capsys, co
     folder.mkdir()
     (folder / "x.json").write_text(content)
     assert main(["report", str(folder / "x.json")]) == 2
-    _one_line_error(capsys)
+    one_line_error(capsys)
     assert sorted(p.name for p in folder.iterdir()) == ["x.json"]
 
 
@@ -209,7 +203,7 @@ def test_synth_refuses_dataset_files_it_did_not_write(tmp_path, capsys, kind, na
     before = _snapshot(folder)
     argv = ["synth", kind, str(folder), "--subjects", "2", "--trials", "2", "--seconds", "2"]
     assert main(argv) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert f"did not write ({name})" in err
     assert _snapshot(folder) == before
 
@@ -231,7 +225,7 @@ def test_demo_refuses_a_deap_folder_and_changes_nothing(tmp_path, capsys):
     (top / "data_preprocessed_python" / "s07.dat").write_bytes(b"real subject 7")
     before = _snapshot(top)
     assert main(["demo", "--out", str(top), "-q"]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "did not write (s01.dat, s07.dat)" in err
     assert _snapshot(top) == before and sorted(p.name for p in top.iterdir()) == [
         "data_preprocessed_python"]

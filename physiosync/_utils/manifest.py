@@ -16,10 +16,18 @@ from pathlib import Path
 
 from .io import append_durably, atomic_write, record_writes
 
-__all__ = ["MANIFEST", "read_manifest", "append_manifest", "rewrite_manifest", "recording"]
+__all__ = ["MANIFEST", "read_manifest", "append_manifest", "rewrite_manifest", "recording",
+           "few_names"]
 
 #: Name of the list of files physiosync wrote in a folder.
 MANIFEST = ".physiosync-files"
+
+
+def few_names(names, limit: int = 5) -> str:
+    """The first *limit* of *names*, comma-separated, then ``...`` if there are more (for
+    a refusal that names the files it will not touch)."""
+    names = list(names)
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
 def read_manifest(folder) -> dict | None:

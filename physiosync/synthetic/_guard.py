@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .._utils.manifest import read_manifest, recording
+from .._utils.manifest import few_names, read_manifest, recording
 from ..exceptions import PhysioSyncError
 
 #: Names of DEAP dataset files (the .dat release, the .bdf recordings, their ratings).
@@ -49,7 +49,7 @@ def check_folder(folder, targets=(), pattern=None) -> None:
                     if ((folder / n).exists() or (folder / n).is_symlink())
                     and listed.get(n) != "synth")
     if theirs:
-        shown = ", ".join(theirs[:5]) + (", ..." if len(theirs) > 5 else "")
+        shown = few_names(theirs)
         raise PhysioSyncError(
             f"{folder} already holds dataset files that physiosync did not write ({shown}); "
             "synthetic data never replaces them or joins them: move them away or choose "
