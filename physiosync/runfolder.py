@@ -432,13 +432,18 @@ class RunFolder:
         return what
 
     def _differences(self, run: dict) -> str:
-        """``"; they differ in seed (0 there, 1 here), ..."`` or ``""`` if unknown."""
+        """``"; they differ in seed (0 there, 1 here), ..."``, or why that cannot be said."""
         old, new = run.get("settings"), self.fingerprint.get("settings")
         if not isinstance(old, dict) or not isinstance(new, dict):
-            return ""
+            made = run.get("physiosync", "of an older version")
+            return (f"; its record, made by physiosync {made}, does not list its settings, "
+                    "so what differs cannot be named (a run of an older physiosync cannot "
+                    "be resumed by this one)")
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if not keys:
-            return ""
+            return (f"; their settings agree, so the record was made by another physiosync "
+                    f"({run.get('physiosync', 'unknown version')}) that fingerprints runs "
+                    "differently, and the run cannot be resumed by this one")
         shown = ", ".join(f"{k} ({old.get(k, 'unset')} there, {new.get(k, 'unset')} here)"
                           for k in keys[:3])
         more = f" and {len(keys) - 3} more keys" if len(keys) > 3 else ""

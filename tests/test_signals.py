@@ -168,7 +168,10 @@ def test_sigterm_mid_cv_is_ctrl_c_and_the_resume_gives_the_uninterrupted_results
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [
+    # SIGTERM runs the parent's own stop (also 20 times in the slow SIGTERM campaign of
+    # tests/test_kills.py); SIGKILL leaves the workers to stop by themselves.
+    pytest.param(signal.SIGTERM, marks=pytest.mark.slow), signal.SIGKILL])
 def test_workers_of_the_processes_executor_die_with_their_parent(study_root, tmp_path, sig):
     """SIGTERM: the parent stops its workers before it exits 143. SIGKILL (no handler can
     run): the workers notice that their parent died and stop by themselves. Either way no

@@ -127,6 +127,29 @@ def test_a_different_run_names_the_keys_that_differ(deap_dat_dir, run_b, capsys)
     assert _snapshot(run_b) == before
 
 
+@pytest.mark.parametrize("record", ["without settings", "same settings"])
+def test_a_run_fingerprinted_by_another_version_says_why_it_cannot_resume(
+        deap_dat_dir, run_b, capsys, record):
+    # A folder made by an older physiosync: its record lists no settings (or the same
+    # settings under a fingerprint computed another way), so no key can be named.
+    import json
+
+    marker = run_b / ".physiosync-run.json"
+    doc = json.loads(marker.read_text())
+    doc["runs"]["cv"]["fingerprint"] = "0" * 64
+    if record == "without settings":
+        del doc["runs"]["cv"]["settings"]
+    marker.write_text(json.dumps(doc))
+    before = _snapshot(run_b)
+    capsys.readouterr()
+    assert main(_args(deap_dat_dir, run_b)) == 2
+    err = one_line_error(capsys)
+    assert "cannot be resumed by this one" in err
+    assert ("does not list its settings" if record == "without settings"
+            else "their settings agree") in err
+    assert _snapshot(run_b) == before
+
+
 def test_an_unwritable_fold_is_named_and_the_lock_error_does_not_mask_it(
         deap_dat_dir, tmp_path, monkeypatch, capsys):
     # As if the run folder were made read-only mid-run (the tests may run as root,
