@@ -87,12 +87,31 @@ def _load_run_config(args):
                                   ("n_splits", getattr(args, "folds", None))) if v is not None}
     if protocol:
         cli["protocol"] = protocol
-    for key in ("seed", "device"):
+    for key in ("seed", "device", "threads"):
         if getattr(args, key, None) is not None:
             cli[key] = getattr(args, key)
     if getattr(args, "pipelines", None):
         cli["pipelines"] = [p.strip() for p in args.pipelines.split(",") if p.strip()]
     return load_config(getattr(args, "config", None), getattr(args, "set", None), **cli)
+
+
+def _note_if_busy(cfg, executor=None) -> None:
+    """At the start of a training command: one line on stderr when the machine's load would
+    slow the default thread count, unless the threads were chosen (``--threads``, the
+    ``threads`` config key)."""
+    from .execution import ProcessExecutor, SerialExecutor, busy_note, default_threads
+
+    if cfg.threads is not None:
+        return
+    if executor is None or isinstance(executor, SerialExecutor):
+        total = executor.threads if executor is not None else default_threads()
+    elif isinstance(executor, ProcessExecutor):
+        total = executor.n_jobs * executor.threads
+    else:  # Ray: the tasks' CPUs are Ray's to schedule, on machines whose load is not here
+        return
+    note = busy_note(total)
+    if note:
+        print(f"physiosync: note: {note}", file=sys.stderr)
 
 
 def _print_result(result: dict) -> None:
@@ -126,9 +145,10 @@ def cmd_cv(args) -> int:
     out = Path(args.out)
     from .execution import make_executor
 
-    executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=args.threads,
+    executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=cfg.threads,
                              address=args.address, device=cfg.device,
                              max_retries=args.max_retries)
+    _note_if_busy(cfg, executor)
     result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
                             executor=executor)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
@@ -165,6 +185,7 @@ def cmd_demo(args) -> int:
     args.dataset = "deap"
     args.cache_dir = str(out / "cache")
     cfg = _load_run_config(args)
+    _note_if_busy(cfg)
     print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
           f"({cfg.protocol.name}, {_folds_text(cfg.protocol)}, target {cfg.data.target}): "
           "prepare, pre-train, fine-tune, predict")
@@ -277,6 +298,7 @@ def _run_folder(args, kind: str, cfg, description: str, **extra):
 def cmd_pretrain(args) -> int:
     resume_with = _parse_resume_with(args.resume_with)
     cfg = _load_run_config(args)
+    from .execution import thread_limit
     from .training.distributed import init_from_environment
 
     objective = args.objective
@@ -284,14 +306,17 @@ def cmd_pretrain(args) -> int:
     extra = {} if objective == "ls-tcl" else {"objective": objective}
     what = f"{cfg.data.name} data, seed {cfg.seed}" + ("" if not extra else f", {objective}")
     ddp = init_from_environment(cfg.device)  # under torchrun: one rank of K
+    if ddp is None or ddp.is_main:
+        _note_if_busy(cfg)
     try:
         if ddp is not None:  # refused on every rank before any work
             for pc in (cfg.pretrain_long, cfg.pretrain_short):
                 ddp.check_batch(pc.batch_slots)
-        if ddp is not None and not ddp.is_main:  # rank 0 owns the folder, its lock and logs
-            return _pretrain(args, cfg, None, resume_with, ddp)
-        with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
-            return _pretrain(args, cfg, folder, resume_with, ddp)
+        with thread_limit(cfg.threads):
+            if ddp is not None and not ddp.is_main:  # rank 0 owns the folder, lock and logs
+                return _pretrain(args, cfg, None, resume_with, ddp)
+            with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
+                return _pretrain(args, cfg, folder, resume_with, ddp)
     finally:
         if ddp is not None:
             import torch.distributed as dist
@@ -360,8 +385,11 @@ def cmd_finetune(args) -> int:
     what = (f"{cfg.data.name} data, seed {cfg.seed}, "
             + ("pre-trained" if args.pretrained else "from scratch")
             + (f", test trials {','.join(trials)}" if trials else ""))
+    _note_if_busy(cfg)
+    from .execution import thread_limit
+
     with _run_folder(args, "finetune", cfg, what, pretrained=pretrained,
-                     test_trials=trials) as folder:
+                     test_trials=trials) as folder, thread_limit(cfg.threads):
         return _finetune(args, cfg, folder)
 
 
@@ -490,9 +518,32 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--seed", type=int, help="global seed")
     p.add_argument("--device", help="torch device (cpu, cuda, mps; default: best available)")
     p.add_argument("--cache-dir", help="cache of prepared arrays (data.cache_dir)")
+    _add_threads(p)
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds/steps")
     _add_overwrite(p)
     _add_quiet(p)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_threads(p) -> None:
+    p.add_argument("--threads", type=_positive_int, metavar="T",
+                   help="threads of each unit of work (config key threads; default: the "
+                        "CPUs this process may use, from its affinity, cgroup quota, "
+                        "SLURM_CPUS_PER_TASK and OMP_NUM_THREADS; cv divides them between "
+                        "its --n-jobs workers). Where other processes keep cores busy, "
+                        "--threads 1 keeps threads from waiting for each other "
+                        "(docs/benchmarks.md). Results are the same byte for byte under "
+                        "every executor for the same T")
 
 
 def _add_quiet(p) -> None:
@@ -599,10 +650,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=int, metavar="K",
                    help="processes: K workers, each with cores // K torch threads (capped "
                         "at the cores); ray: cores // K CPUs per task")
-    p.add_argument("--threads", type=int, metavar="T",
-                   help="torch threads per unit (default: all cores serially, cores // K "
-                        "with --n-jobs K); results are the same byte for byte under every "
-                        "executor for the same T")
     p.add_argument("--address", help="ray: address of a running cluster (default: start a "
                                      "local Ray instance)")
     p.add_argument("--max-retries", type=int, default=2, metavar="N",
@@ -628,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", action="append",
                    help="YAML file or preset layered over the demo preset (repeatable)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    _add_threads(p)
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds")
     _add_overwrite(p)
     _add_quiet(p)

@@ -2,8 +2,10 @@
 
 A run is described by one nested mapping (usually a YAML file) with the sections
 
-``seed``, ``device``
-    Global seed (every other seed derives from it) and torch device.
+``seed``, ``device``, ``threads``
+    Global seed (every other seed derives from it), torch device, and the threads of each
+    unit of work (null: the CPUs this process may use,
+    :func:`physiosync.execution.default_threads`; how a run executes, not what it computes).
 ``data`` (:class:`DataConfig`)
     Dataset, its location, modalities, target, preprocessing and window lengths.
 ``protocol`` (:class:`ProtocolConfig`)
@@ -139,7 +141,7 @@ def _check_execution_keys(pre: dict) -> None:
 def _defaults() -> dict:
     pre = asdict(PretrainConfig())
     return {
-        "seed": 0, "device": None,
+        "seed": 0, "device": None, "threads": None,
         "data": asdict(DataConfig()),
         "protocol": asdict(ProtocolConfig()),
         "pretrain": {**pre, **copy.deepcopy(_PRETRAIN_EXTRA)},
@@ -158,6 +160,9 @@ class RunConfig:
     ----------
     seed : int
     device : str | None
+    threads : int | None
+        Threads of each unit of work (``--threads``); None: the CPUs this process may use
+        (:func:`physiosync.execution.default_threads`).
     data : DataConfig
     protocol : ProtocolConfig
     pretrain_enabled : bool
@@ -193,6 +198,7 @@ class RunConfig:
     pretrain_batch_folds: int = 1
     pretrain_compile: typing.Optional[str] = None
     pretrain_held_out: str = "val"
+    threads: typing.Optional[int] = None
 
     def to_dict(self) -> dict:
         """The resolved nested mapping (a deep copy)."""
@@ -418,6 +424,12 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     if merged["device"] is not None and not isinstance(merged["device"], str):
         raise ConfigError(f"config key 'device' must be a string such as 'cpu' or 'cuda', got "
                           f"{merged['device']!r}.")
+    threads = merged["threads"]
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ConfigError(f"config key 'threads' must be a positive integer (threads of each "
+                          f"unit of work) or null (the CPUs this process may use), got "
+                          f"{threads!r}.")
     # Section seeds follow the global seed unless set explicitly.
     for section in ("pretrain", "finetune"):
         if "seed" not in (raw.get(section) or {}):
@@ -469,7 +481,8 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
         raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
                           "and dominance (and the 'four' quadrants).")
     pipelines = _resolve_pipelines(merged["pipelines"])
-    resolved = {"seed": merged["seed"], "device": merged["device"], "data": data,
+    resolved = {"seed": merged["seed"], "device": merged["device"], "threads": threads,
+                "data": data,
                 "protocol": protocol, "pretrain": {**pre, "long": per["long"],
                                                    "short": per["short"]},
                 "finetune": ft, "baselines": {"bandpower": {**asdict(BandPowerParams()), **bp},
@@ -481,7 +494,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
                     pretrain_long=long_cfg, pretrain_short=short_cfg, finetune=finetune_cfg,
                     baselines=resolved["baselines"], pipelines=pipelines, raw=resolved,
                     pretrain_batch_folds=pre["batch_folds"], pretrain_compile=pre["compile"],
-                    pretrain_held_out=pre["held_out"])
+                    pretrain_held_out=pre["held_out"], threads=threads)
     if _check_pipelines:
         for spec in pipelines:  # every pipeline's overrides must validate too
             pipeline_config(cfg, spec)

@@ -6,7 +6,9 @@ atomically (:func:`physiosync.experiment.run_unit`). The report is then assemble
 the fold files alone, so the executor that ran the units changes no result, byte for
 byte, as long as each unit gets the same number of torch threads (``threads``; with
 another count, floating-point sums are split differently: measured on the tests' tiny
-study, predicted probabilities then differ by up to 3e-5):
+study, predicted probabilities then differ by up to 3e-5). By default a unit gets the CPUs
+this process may use (:func:`default_threads`: its affinity mask, cgroup CPU quota,
+``SLURM_CPUS_PER_TASK`` and ``OMP_NUM_THREADS``), divided between parallel workers:
 
 * :class:`SerialExecutor` runs them one after another in this process;
 * :class:`ProcessExecutor` runs ``n_jobs`` at a time in local worker processes (forked
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import numbers
 import os
 import signal
@@ -49,7 +52,8 @@ from .exceptions import PhysioSyncError
 from .params import EXECUTORS
 
 __all__ = ["Unit", "UnitFailure", "Executor", "SerialExecutor", "ProcessExecutor",
-           "RayExecutor", "make_executor", "available_cores", "EXECUTORS"]
+           "RayExecutor", "make_executor", "available_cores", "core_limits",
+           "default_threads", "busy_note", "thread_limit", "EXECUTORS"]
 
 _RAY_MISSING = "the ray executor needs Ray: pip install 'physiosync[ray]'"
 
@@ -94,12 +98,180 @@ class UnitFailure:
         return f"{self.unit}: {self.error}"
 
 
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
+#: The cgroup file system, and this process's cgroups (paths that tests may point elsewhere).
+_CGROUP_ROOT = "/sys/fs/cgroup"
+_PROC_CGROUP = "/proc/self/cgroup"
+# (variable, value) pairs already warned about: one line per bad value, not one per call
+_WARNED = set()
+
+
+def _env_count(name: str) -> int | None:
+    """The positive integer in the environment variable *name*, or None.
+
+    Unset gives None; so does an empty or invalid value, with one warning (ignored, not
+    fatal). OpenMP's list form (``"4,2"``, threads per nesting level) gives its first value.
+    """
+    text = os.environ.get(name)
+    if text is None:
+        return None
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        value = int(text.split(",")[0].strip())
+    except ValueError:
+        value = 0
+    if value >= 1:
+        return value
+    if (name, text) not in _WARNED:
+        _WARNED.add((name, text))
+        logger.warning("ignoring %s=%r: not a positive integer; unset it or give a number, "
+                       "e.g. %s=2", name, text, name)
+    return None
+
+
+def _quota_in(folder: str, v2: bool) -> int | None:
+    """CPUs that the CPU bandwidth quota of the cgroup *folder* allows (rounded up), or None."""
+    try:
+        if v2:  # cpu.max: "QUOTA PERIOD" in microseconds, QUOTA "max" when unlimited
+            with open(os.path.join(folder, "cpu.max")) as f:
+                quota, period = f.read().split()[:2]
+        else:  # cgroup v1: cpu.cfs_quota_us is -1 when unlimited
+            with open(os.path.join(folder, "cpu.cfs_quota_us")) as f:
+                quota = f.read()
+            with open(os.path.join(folder, "cpu.cfs_period_us")) as f:
+                period = f.read()
+        quota, period = int(quota), int(period)
+    except (OSError, ValueError):  # no file, "max", or unreadable: no quota here
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+
+
+def _cgroup_cpus() -> int | None:
+    """CPUs that the cgroup CPU quotas of this process allow (v2, else v1), or None.
+
+    A quota bounds every cgroup below it, so this process's own cgroup (named in
+    ``/proc/self/cgroup``) and every cgroup above it, up to the mount point, are read,
+    and the smallest quota counts. In a container (a cgroup namespace) the mount point
+    is the process's own cgroup.
+    """
+    own = {}  # controller ("" for cgroup v2) -> path of this process's cgroup
+    with contextlib.suppress(OSError):
+        with open(_PROC_CGROUP) as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":", 2)
+                if len(parts) == 3:
+                    for controller in parts[1].split(",") if parts[1] else [""]:
+                        own.setdefault(controller, parts[2])
+    v2 = os.path.exists(os.path.join(_CGROUP_ROOT, "cgroup.controllers"))
+    mounts = ([_CGROUP_ROOT] if v2 else
+              [os.path.join(_CGROUP_ROOT, name) for name in ("cpu", "cpu,cpuacct")])
+    quotas = []
+    for mount in filter(os.path.isdir, mounts):
+        folder = os.path.normpath(os.path.join(mount, own.get("" if v2 else "cpu",
+                                                               "/").lstrip("/")))
+        if os.path.commonpath([folder, mount]) != mount:  # "..": only the mount point
+            folder = mount
+        while True:
+            quotas.append(_quota_in(folder, v2))
+            if folder == mount:
+                break
+            folder = os.path.dirname(folder)
+    quotas = [q for q in quotas if q is not None]
+    return min(quotas) if quotas else None
+
+
+def core_limits() -> dict:
+    """Every limit on the CPUs this process may use, by source; see :func:`default_threads`.
+
+    Returns
+    -------
+    limits : dict
+        ``"machine"`` (``os.cpu_count()``) always; ``"affinity"`` (the CPUs of this
+        process's affinity mask), ``"cgroup"`` (its cgroup CPU quota, rounded up) and
+        ``"SLURM_CPUS_PER_TASK"`` where they apply.
+    """
+    limits = {"machine": os.cpu_count() or 1}
+    with contextlib.suppress(AttributeError, OSError):  # no affinity on macOS, Windows
+        limits["affinity"] = len(os.sched_getaffinity(0))
+    quota = _cgroup_cpus()
+    if quota is not None:
+        limits["cgroup"] = quota
+    slurm = _env_count("SLURM_CPUS_PER_TASK")
+    if slurm is not None:
+        limits["SLURM_CPUS_PER_TASK"] = slurm
+    return limits
+
+
+def available_cores() -> int:
+    """CPUs this process may use: the smallest of :func:`core_limits` (at least 1)."""
+    return max(1, min(core_limits().values()))
+
+
+def default_threads() -> int:
+    """The threads a unit of work gets when none are asked for: the CPUs this process may use.
+
+    Precedence: a thread count given explicitly (``--threads``, the ``threads`` config key,
+    ``threads=``) wins, capped at :func:`available_cores`. Otherwise the default is the
+    smallest of
+
+    1. the machine's CPUs (``os.cpu_count()``);
+    2. the CPUs of the process's affinity mask (``taskset``, ``numactl``, a batch
+       scheduler's cpuset), which the OS never exceeds;
+    3. the CPU bandwidth quota of its cgroup (``/sys/fs/cgroup/cpu.max``, or cgroup v1's
+       ``cpu.cfs_quota_us / cpu.cfs_period_us``; a container's ``--cpus``, a systemd
+       slice's ``CPUQuota``), rounded up; threads beyond it are throttled, not run;
+    4. ``SLURM_CPUS_PER_TASK``, the job's share of a node that SLURM does not always
+       enforce with a cpuset;
+    5. ``OMP_NUM_THREADS``, the user's (or ``torchrun``'s) own choice for OpenMP.
+
+    The first four bound what the process can use; the last is a request, honoured up to
+    that bound. An empty or invalid ``SLURM_CPUS_PER_TASK`` or ``OMP_NUM_THREADS`` is
+    ignored with a warning. torch's own default counts the machine's physical cores and
+    ignores 2-4, so on a cluster node or in a container it starts more threads than the
+    job has CPUs, and OpenMP threads that wait for a CPU spin and slow every step.
+
+    The default does not follow the machine's load: the thread count changes results at
+    rounding level (floating-point sums split differently), so it is the user's choice
+    (:func:`busy_note` says when to make it).
+
+    Returns
+    -------
+    threads : int
+    """
+    cores = available_cores()
+    omp = _env_count("OMP_NUM_THREADS")
+    return min(cores, omp) if omp is not None else cores
+
+
+def busy_note(threads: int) -> str | None:
+    """One line when other work on the machine would slow a run of *threads* threads.
+
+    OpenMP threads spin while they wait for each other: when another process holds a
+    core that one of them needs, every step waits for it, and a run can take ten times
+    longer than with one thread. The 1-minute load average counts the runnable tasks of
+    the whole machine; the note is given when it leaves fewer idle cores than *threads*
+    by more than half a core (``load + threads > os.cpu_count() + 0.5``), for more
+    than one thread.
+
+    Parameters
+    ----------
+    threads : int
+        The threads the run will use in all (workers × threads each).
+
+    Returns
+    -------
+    note : str | None
+        The note, naming ``--threads``, or None.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows; no load average
+        return None
+    cpus = os.cpu_count() or 1
+    if threads <= 1 or load + threads <= cpus + 0.5:
+        return None
+    return (f"the machine is busy (load {load:.1f} over the last minute on {cpus} cores) "
+            f"and this run starts {threads} threads, which wait for each other when another "
+            "process holds a core; if it runs slowly, pass --threads 1 (config key "
+            "threads).")
 
 
 def _one_line(err: BaseException) -> str:
@@ -124,22 +296,49 @@ def check_max_retries(max_retries) -> int:
 def _check_threads(threads) -> int | None:
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise PhysioSyncError(f"threads must be a positive integer, got {threads!r}.")
     cores = available_cores()
     if threads > cores:
         logger.warning("threads=%d is more than the %d cores available; using %d",
                        threads, cores, cores)
-    return min(threads, cores)
+    return min(int(threads), cores)
 
 
-def _set_threads(threads: int | None) -> None:
-    """Give this process *threads* torch (and BLAS) threads."""
+def _set_threads(threads: int | None):
+    """Give this process *threads* torch threads, and as many to the BLAS and OpenMP pools
+    of NumPy, SciPy and scikit-learn (``threadpoolctl``; the baselines run there).
+
+    Returns the ``threadpoolctl`` limiter, whose ``restore_original_limits()`` undoes the
+    second part, or None when *threads* is None.
+    """
     if not threads:
-        return
+        return None
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(int(threads))
+    return threadpool_limits(limits=int(threads))
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int | None = None):
+    """Context in which this process computes with *threads* threads (restored after).
+
+    Parameters
+    ----------
+    threads : int | None
+        Threads of torch and of the BLAS and OpenMP pools; None: :func:`default_threads`.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    pools = _set_threads(_check_threads(threads) or default_threads())
+    try:
+        yield
+    finally:
+        pools.restore_original_limits()
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -350,8 +549,8 @@ class SerialExecutor(Executor):
     Parameters
     ----------
     threads : int | None
-        Torch threads while the units run (restored afterwards); None leaves the
-        process's setting (torch's default: every core).
+        Threads while the units run (torch's, and the BLAS and OpenMP pools'; restored
+        afterwards); default: the CPUs this process may use (:func:`default_threads`).
     %(verbose)s
         It covers the note when *threads* is capped.
     """
@@ -361,22 +560,14 @@ class SerialExecutor(Executor):
     @verbose
     def __init__(self, threads: int | None = None, *,
                  verbose: bool | str | int | None = None):
-        self.threads = _check_threads(threads)
+        self.threads = _check_threads(threads) or default_threads()
 
     def describe(self) -> str:
-        return "serial" + (f" ({self.threads} torch threads)" if self.threads else "")
+        return f"serial ({self.threads} torch thread{'s' if self.threads != 1 else ''})"
 
-    @contextlib.contextmanager
     def thread_limit(self):
-        """Context in which this process has *threads* torch threads (restored after)."""
-        import torch
-
-        before = torch.get_num_threads()
-        _set_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        """Context in which this process has *threads* threads (restored after)."""
+        return thread_limit(self.threads)
 
     def run(self, function, args: tuple, units: list) -> list[UnitFailure]:
         with self.thread_limit():
@@ -395,7 +586,9 @@ class ProcessExecutor(Executor):
         Workers at a time; capped at the cores available (with a note in the log).
         ``-1`` means one per core.
     threads : int | None
-        Torch threads per worker; default ``cores // n_jobs`` (at least 1).
+        Threads per worker (torch's, and the BLAS and OpenMP pools'); default
+        ``cores // n_jobs`` (at least 1, at most :func:`default_threads`), where
+        cores are those this process may use (:func:`available_cores`).
     %(verbose)s
         It covers the note when *n_jobs* or *threads* is capped.
     """
@@ -415,7 +608,8 @@ class ProcessExecutor(Executor):
                            n_jobs, cores, cores)
             n_jobs = cores
         self.n_jobs = n_jobs
-        self.threads = _check_threads(threads) or max(1, cores // n_jobs)
+        self.threads = _check_threads(threads) or max(1, min(default_threads(),
+                                                             cores // n_jobs))
 
     def describe(self) -> str:
         return f"processes ({self.n_jobs} workers x {self.threads} torch threads)"
@@ -621,11 +815,11 @@ def make_executor(name: str = "serial", *, n_jobs: int | None = None,
         units per machine's cores: each task asks for ``cores // n_jobs`` CPUs
         (default 1 CPU per task).
     threads : int | None
-        Torch threads of each unit (Ray: CPUs per task); default: the process's
-        setting (serial), ``cores // n_jobs`` (processes, Ray). Results are the same
-        byte for byte under every executor when each unit has the same number of
-        threads; with other thread counts, floating-point sums are split
-        differently and predicted probabilities differ in the last digits.
+        Threads of each unit (Ray: CPUs per task); default: the CPUs this process
+        may use (serial, :func:`default_threads`), ``cores // n_jobs`` (processes,
+        Ray). Results are the same byte for byte under every executor when each unit
+        has the same number of threads; with other thread counts, floating-point sums
+        are split differently and predicted probabilities differ in the last digits.
     address : str | None
         Ray cluster address (``"ray"`` only).
     device : str | None

@@ -578,7 +578,8 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
     executor : physiosync.execution.Executor | str | None
         Where the units (a pipeline's fold each) run: None or ``"serial"`` in this
         process, one after another; ``"processes"`` or ``"ray"`` (with their
-        defaults), or an executor from :func:`physiosync.execution.make_executor`.
+        defaults, with ``cfg.threads`` threads per unit), or an executor from
+        :func:`physiosync.execution.make_executor` (its own threads).
         Results and report are the same under every executor. If a unit fails, the
         others still finish, and :class:`~physiosync.exceptions.PhysioSyncError`
         names every failed unit; no report is written, and a rerun resumes.
@@ -644,7 +645,8 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
     from .execution import Executor, SerialExecutor, make_executor
 
     if executor is None or isinstance(executor, str):
-        executor = make_executor(executor or "serial", device=cfg.device)
+        executor = make_executor(executor or "serial", device=cfg.device,
+                                 threads=cfg.threads)
     elif not isinstance(executor, Executor):
         raise PhysioSyncError(f"executor must be 'serial', 'processes', 'ray' or an Executor, "
                               f"got {executor!r}.")

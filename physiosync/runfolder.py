@@ -79,9 +79,11 @@ RUN_FILES = {
 #: where the cache of prepared arrays lives (its entries are keyed on their inputs), and
 #: the torch device (it changes results only at rounding level, and a run started on
 #: one machine may be resumed on another), and how pre-training is executed (folds
-#: batched together, a compiled step: the same results to rounding).
+#: batched together, a compiled step: the same results to rounding), and the threads of
+#: each unit (``threads``: floating-point sums split another way, the same results to
+#: rounding; a run slowed by a busy machine may be resumed with fewer).
 IGNORED_KEYS = (("data", "cache_dir"), ("device",), ("pretrain", "batch_folds"),
-                ("pretrain", "compile"))
+                ("pretrain", "compile"), ("threads",))
 
 
 #: The folder's own bookkeeping, at its top.

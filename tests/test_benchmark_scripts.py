@@ -6,8 +6,10 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,3 +83,78 @@ def test_label_efficiency_benchmark_runs_resumes_and_tabulates(tmp_path):
     assert run["pipelines"]["bandpower"]["auc_difference"] is not None
     table = (tmp_path / "le.md").read_text()
     assert "| dynamics | bandpower |" in table and "### within-trial-kfold" in table
+
+
+def _benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}",
+                                                  ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _gone(pid: int) -> bool:
+    """Whether process *pid* has ended (a zombie left to a parent that does not reap it
+    counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def test_threads_benchmark_stops_its_hogs_however_it_ends():
+    bench = _benchmark("threads")
+    with pytest.raises(KeyboardInterrupt):
+        with bench.hogs(2) as procs:
+            assert len(procs) == 2 and all(p.poll() is None for p in procs)
+            raise KeyboardInterrupt  # Ctrl-C (SIGTERM is turned into the same)
+    assert all(p.poll() is not None for p in procs)
+    # a hog whose parent was killed (SIGKILL: no clean-up ran) ends by itself
+    code = (f"import os, subprocess, sys, time\nproc = subprocess.Popen([sys.executable, "
+            f"'-c', {bench.HOG!r}, str(os.getpid())])\nprint(proc.pid, flush=True)\n"
+            "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        hog = int(parent.stdout.readline())
+        assert not _gone(hog)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while not _gone(hog) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(hog)
+
+
+def test_threads_benchmark_options_and_table(capsys):
+    bench = _benchmark("threads")
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--repeats", "0"])
+    assert exit_.value.code == 2
+    assert "--repeats must be at least 1, got 0" in capsys.readouterr().err
+    runs = [{"busy": busy, "threads": t, "wall_s": wall, "cpu_s": 2 * wall, "noted": busy,
+             "headline": {"physiosync": 0.9 + (t == 1) * 0.001},
+             "folds_sha256": str(t)} for busy in (False, True)
+            for t, wall in zip(bench.SETTINGS, ((10.0, 20.0), (8.0, 9.0), (10.0, 20.0)))
+            for wall in [wall[busy]]]
+    table, checks = bench.summarise(runs, 2, 1)
+    assert "| default (2) | quiet | 10.0 | 20.0 | 1.00 | no |" in table
+    assert "| `--threads 1` | 1 busy-loop process | 9.0 | 18.0 | 0.90 | yes |" in table
+    assert checks == {"same_threads_identical_fold_files": True,
+                      "largest_headline_difference_between_settings": 0.001}
+    runs[-1]["folds_sha256"] = "other"
+    assert not bench.summarise(runs, 2, 1)[1]["same_threads_identical_fold_files"]
+
+
+@pytest.mark.slow
+def test_threads_benchmark_runs_end_to_end(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "threads.py"), "--config", "tiny",
+         "--subjects", "3", "--trials", "6", "--seconds", "10", "--set",
+         "protocol.one_class=constant", "--set", "protocol.n_splits=2", "--set",
+         "pipelines=[bandpower]", "--scratch", str(tmp_path), "--out", str(tmp_path / "t.md")],
+        capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["runs"]) == 6 and result["same_threads_identical_fold_files"]
+    assert "÷ quiet default" in (tmp_path / "t.md").read_text()

@@ -13,7 +13,8 @@ from _tiny import tiny_study
 from physiosync import PhysioSyncError
 from physiosync.cli import main
 from physiosync.execution import (Executor, ProcessExecutor, RayExecutor, SerialExecutor, Unit,
-                                  UnitFailure, available_cores, make_executor)
+                                  UnitFailure, available_cores, default_threads,
+                                  make_executor)
 from physiosync.experiment import run_experiment, run_unit
 
 
@@ -39,7 +40,8 @@ def test_make_executor_validates_and_caps(caplog):
         capped = make_executor("processes", n_jobs=cores + 3)
     assert capped.n_jobs == cores and capped.threads == 1
     assert f"n_jobs={cores + 3} is more than the {cores} cores available" in caplog.text
-    assert ProcessExecutor(1).threads == cores  # never more threads than cores in all
+    # never more threads than cores in all (nor than OMP_NUM_THREADS asks for)
+    assert ProcessExecutor(1).threads == default_threads() <= cores
     ray = make_executor("ray", n_jobs=1, device="cuda:0", address="auto")
     assert isinstance(ray, RayExecutor) and ray.gpus == 1.0 and ray.threads == cores
     assert make_executor("ray", device="cpu").gpus == 0.0
@@ -55,9 +57,10 @@ def test_process_executor_runs_every_unit_and_reports_failures_by_name(tmp_path)
     assert failures[0].error == "ValueError: fold 2 refuses over two lines"
     assert str(failures[0]) == "pipeline 'a', fold 2: ValueError: fold 2 refuses over two lines"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_0", "a_1", "a_3"]
-    # each worker gets cores // n_jobs torch threads
+    # each worker gets cores // n_jobs torch threads (at most OMP_NUM_THREADS)
     ProcessExecutor(2).run(helpers.threads_unit, (str(tmp_path),), [Unit("t", 0)])
-    assert int((tmp_path / "threads_0").read_text()) == max(1, available_cores() // 2)
+    assert int((tmp_path / "threads_0").read_text()) == max(1, min(default_threads(),
+                                                                   available_cores() // 2))
 
 
 def test_process_executor_names_units_whose_worker_died(tmp_path):
