@@ -232,3 +232,25 @@ def test_threads_are_written_to_config_yaml_but_do_not_change_the_fingerprint(st
     assert one.threads == 1 and load_config("tiny").threads is None
     assert "threads: 2\n" in dump_config(two)
     assert run_fingerprint(one) == run_fingerprint(two)
+
+
+def test_demo_takes_threads_into_its_config(monkeypatch, tmp_path, capsys):
+    import physiosync.experiment
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.5, 1.5))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen = []
+
+    def run_experiment(cfg, out, **kw):
+        seen.append(cfg.threads)
+        raise PhysioSyncError("stopped before training")
+
+    monkeypatch.setattr(physiosync.experiment, "run_experiment", run_experiment)
+    demo = ["demo", "--out", str(tmp_path), "--subjects", "2", "--trials", "4", "--seconds",
+            "5", "-q"]
+    assert main([*demo, "--threads", "1"]) == 2 and seen == [1]
+    assert "note" not in capsys.readouterr().err
+    assert main(demo) == 2 and seen == [1, None]
+    assert "physiosync: note: the machine is busy" in capsys.readouterr().err
