@@ -67,6 +67,34 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_configs(args) -> int:
+    from ._utils import atomic_create
+    from .config import PRESETS
+
+    if args.name is None:
+        if args.out:
+            raise PhysioSyncError("configs --out needs the preset to write, e.g. `physiosync "
+                                  "configs deap_within --out my_config.yaml`.")
+        width = max(map(len, PRESETS))
+        for name in PRESETS:
+            print(f"{name:<{width}}  {PRESETS.description(name)}")
+        print("\nUse one with --config NAME (repeat --config to layer them). `physiosync "
+              "configs NAME` prints its YAML; --out FILE writes a copy to edit and pass as "
+              "--config FILE.")
+        return 0
+    text = PRESETS.text(args.name)  # an unknown name: one line listing the presets
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        atomic_create(args.out, text)
+    except FileExistsError:
+        raise PhysioSyncError(f"{args.out} exists; `physiosync configs --out` never replaces "
+                              "a file: choose another --out or remove it first.") from None
+    print(f"wrote the preset {args.name} to {args.out}; use it with --config {args.out}")
+    return 0
+
+
 #: Size of the demo's synthetic DEAP set (see ``docs/benchmarks.md`` for its run time).
 DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0, "synchrony": 1.0,
              "affect": "static"}
@@ -483,8 +511,9 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
         p.add_argument("--pipelines", help="comma-separated pipelines, e.g. "
                        "physiosync,no-cmca,bandpower")
     p.add_argument("--config", action="append",
-                   help="YAML file or preset name (demo, tiny; ./tiny for a file of that "
-                        "name); repeat to layer them, later ones override earlier ones")
+                   help="YAML file or preset name (`physiosync configs` lists them, e.g. "
+                        "deap_within, tiny; ./tiny for a file of that name); repeat to layer "
+                        "them, later ones override earlier ones")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set pretrain.lr=1e-4 (repeatable)")
     p.add_argument("--seed", type=int, help="global seed")
@@ -541,6 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_affect(p, None)
     p.add_argument("--seed", type=int, help="random seed")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("configs", help="list the shipped configurations (presets), or print "
+                       "one to copy and edit")
+    p.add_argument("name", nargs="?", help="a preset to print, e.g. deap_within")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the preset to FILE instead (never replaces an existing file)")
+    p.set_defaults(func=cmd_configs)
 
     p = sub.add_parser("info", help="summarise a DEAP or DREAMER copy")
     p.add_argument("dataset", choices=params.DATASETS)
