@@ -17,10 +17,11 @@ from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
 
 
-def _open_dataset(kind: str, path):
+def _open_dataset(args):
+    """The dataset of ``info`` and ``prepare`` (``dataset``, ``path``, ``--ratings-csv``)."""
     from .datasets import open_dataset
 
-    return open_dataset(kind, path)
+    return open_dataset(args.dataset, args.path, ratings_csv=args.ratings_csv)
 
 
 def cmd_synth(args) -> int:
@@ -42,7 +43,7 @@ def cmd_synth(args) -> int:
 def cmd_info(args) -> int:
     from .preprocessing.descriptives import subject_summary
 
-    ds = _open_dataset(args.dataset, args.path)
+    ds = _open_dataset(args)
     print(repr(ds))
     rec = ds.load_subject(ds.subjects[0])
     print(repr(rec))
@@ -55,7 +56,7 @@ def cmd_prepare(args) -> int:
     from .params import PrepareParams
     from .preprocessing.windows import make_windows
 
-    ds = _open_dataset(args.dataset, args.path)
+    ds = _open_dataset(args)
     modalities = (tuple(args.modalities.split(",")) if args.modalities
                   else params.default_modalities(args.dataset))
     prepare_params = PrepareParams(modalities=modalities, baseline=args.baseline,
@@ -108,7 +109,9 @@ def _load_run_config(args):
     data = {k: v for k, v in (("name", getattr(args, "dataset", None)),
                               ("root", getattr(args, "data_root", None)),
                               ("target", getattr(args, "target", None)),
-                              ("cache_dir", getattr(args, "cache_dir", None))) if v is not None}
+                              ("cache_dir", getattr(args, "cache_dir", None)),
+                              ("ratings_csv", getattr(args, "ratings_csv", None)))
+            if v is not None}
     if data:
         cli["data"] = data
     protocol = {k: v for k, v in (("name", getattr(args, "protocol", None)),
@@ -503,6 +506,7 @@ def _add_overwrite(p) -> None:
 def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--dataset", choices=params.DATASETS, help="dataset format (data.name)")
     p.add_argument("--data-root", help="DEAP folder or DREAMER.mat (data.root)")
+    _add_ratings_csv(p, key=" (data.ratings_csv)")
     p.add_argument("--target", choices=params.TARGETS,
                    help="rating to classify (data.target)")
     if protocol:
@@ -522,6 +526,12 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds/steps")
     _add_overwrite(p)
     _add_quiet(p)
+
+
+def _add_ratings_csv(p, key: str = "") -> None:
+    p.add_argument("--ratings-csv", metavar="FILE",
+                   help="DEAP's participant_ratings.csv for the original .bdf recordings "
+                        "(default: found beside them, or in metadata_csv/)" + key)
 
 
 def _add_quiet(p) -> None:
@@ -581,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a DEAP or DREAMER copy")
     p.add_argument("dataset", choices=params.DATASETS)
     p.add_argument("path", help="DEAP folder or DREAMER.mat")
+    _add_ratings_csv(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("prepare", help="baseline-correct, normalise, window and cache")
@@ -594,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="original DEAP .bdf recordings: 'release' (default) resamples to "
                         "128 Hz, band-passes EEG 4-45 Hz and average-references it, like "
                         "the .dat release; 'none' keeps 512 Hz as recorded")
+    _add_ratings_csv(p)
     p.add_argument("--cache-dir", help="cache folder (default: ~/.cache/physiosync)")
     p.add_argument("--verify", action="store_true",
                    help="check the checksum of every cached array (reads each in full); "

@@ -467,6 +467,10 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
             raise ConfigError("protocol.labelled_trials and protocol.permutation_refit cannot "
                               "be combined (a refit null at every budget); run the refit null "
                               "as a study of its own.")
+    if data_cfg.ratings_csv is not None and data_cfg.name != "deap":
+        raise ConfigError(f"config key 'data.ratings_csv' (--ratings-csv) is DEAP's "
+                          f"participant_ratings.csv for its .bdf recordings; {data_cfg.name} "
+                          "holds its ratings in its own files. Remove it.")
     if data_cfg.target == "liking" and data_cfg.name == "dreamer":
         raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
                           "and dominance (and the 'four' quadrants).")
@@ -848,7 +852,8 @@ def ignored_keys(cfg: RunConfig) -> list:
       ``baselines.bandpower`` without a ``bandpower`` pipeline;
     - ``pretrain.long`` / ``pretrain.short`` overrides of an encoder that no pipeline
       reading ``pretrain`` uses (``finetune.use_long`` / ``use_short`` false in all);
-    - ``data.bdf_preprocessing`` unless the data are original DEAP ``.bdf`` recordings.
+    - ``data.bdf_preprocessing`` and a given ``data.ratings_csv`` unless the data are
+      original DEAP ``.bdf`` recordings.
 
     Parameters
     ----------
@@ -864,6 +869,8 @@ def ignored_keys(cfg: RunConfig) -> list:
     raw = cfg.raw
     if not cfg.data.root or cfg.data.name != "deap" or not _is_deap_bdf(cfg.data.root):
         out.append("data.bdf_preprocessing")
+        if cfg.data.ratings_csv is not None:
+            out.append("data.ratings_csv")
     protocol = PROTOCOL_TRAITS[cfg.protocol.name]
     if not protocol.uses_n_splits:
         out.append("protocol.n_splits")
@@ -922,11 +929,12 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     Only what the run uses is written (:func:`used_config`); ``run.ignored`` lists the
     keys left out (:func:`ignored_keys`), and *extra* (e.g. versions and the data
     source) goes under ``run:`` too. The file loads back (``--config``) to the same run.
-    A relative ``data.root`` is written as an absolute path.
+    A relative ``data.root`` or ``data.ratings_csv`` is written as an absolute path.
     """
     tree = _plain(used_config(cfg))
-    if tree.get("data", {}).get("root"):  # a relative root means nothing from another folder
-        tree["data"]["root"] = os.path.abspath(os.path.expanduser(tree["data"]["root"]))
+    for key in ("root", "ratings_csv"):  # a relative path means nothing from another folder
+        if tree.get("data", {}).get(key):
+            tree["data"][key] = os.path.abspath(os.path.expanduser(tree["data"][key]))
     run = _plain(extra) if extra else {}
     ignored = ignored_keys(cfg)
     if ignored:
