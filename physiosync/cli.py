@@ -690,6 +690,27 @@ def build_parser() -> argparse.ArgumentParser:
 #: Exit codes of :func:`main`: bad input (argparse's own code), an interrupt (128 + SIGINT)
 #: and a bug. SIGTERM and SIGHUP end with 128 + their number (143, 129).
 EXIT_BAD_INPUT, EXIT_INTERRUPT, EXIT_BUG = 2, 130, 1
+#: Exit code when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader left; if so, point it at os.devnull so that
+    the interpreter's final flush does not fail again at exit."""
+    import os
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        if hasattr(select, "poll"):  # POLLERR on a pipe's write end: no reader any more
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            if not any(event & select.POLLERR for _, event in poller.poll(0)):
+                return False
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _one_line(text) -> str:
@@ -811,8 +832,12 @@ def _main(args, verbose: bool, quiet) -> int:
         # else shows the records, so warnings reach stderr without -v.
         with use_log_level("info" if verbose else "warning"), \
                 progress_bars(None if quiet is None else not quiet):
-            return args.func(args)
+            code = args.func(args)
+            sys.stdout.flush()  # here, where a reader that left is handled, not at exit
+            return code
     except (KeyboardInterrupt, Exception) as err:
+        if isinstance(err, BrokenPipeError) and _stdout_closed():
+            return EXIT_BROKEN_PIPE  # `physiosync configs | head`: the reader had enough
         err = as_terminated(err)  # a SIGTERM that a library re-raised as a plain Ctrl-C
         line, code = _error_line(err)
         if verbose:

@@ -427,7 +427,7 @@ def test_ratings_csv_is_an_option_of_the_cli_and_the_config(bdf_apart, tmp_path,
 
 
 def test_ratings_csv_is_validated_and_part_of_the_run_fingerprint(bdf_apart, tmp_path,
-                                                                  monkeypatch):
+                                                                  monkeypatch, caplog):
     """Another ratings file is another run (the labels changed), wherever it is named from;
     the .dat release and runs without the key keep their settings and fingerprints."""
     from physiosync.config import ConfigError, dump_config, ignored_keys, load_config
@@ -456,3 +456,6 @@ def test_ratings_csv_is_validated_and_part_of_the_run_fingerprint(bdf_apart, tmp
     dat = make_deap(tmp_path / "dat", n_subjects=1, n_trials=2, seconds=2, seed=0)
     assert "data.ratings_csv" in ignored_keys(load_config(
         {"data": {"root": str(dat), "ratings_csv": str(csv)}}))
+    with caplog.at_level(logging.WARNING, logger="physiosync"):
+        DEAP(dat, ratings_csv=csv)  # the .dat release holds its ratings: said, not read
+    assert f"the ratings file {csv} is not read; the .dat release holds its own" in caplog.text
