@@ -15,7 +15,7 @@ Five readers are fuzzed with mutations of valid files that the synthetic writers
 * ``dreamer``: ``DREAMER.mat`` through :class:`physiosync.datasets.DREAMER`, one subject
   loaded;
 * ``checkpoint``: a tiny pre-training checkpoint through :func:`physiosync.load_checkpoint`;
-* ``config``: the shipped ``configs/*.yaml`` through :func:`physiosync.config.load_config`.
+* ``config``: the shipped configurations (``physiosync/configs/*.yaml``) through :func:`physiosync.config.load_config`.
 
 Mutations: truncation, byte flips, random splices and insertions, random bytes, and per
 format extreme header fields (BDF record and sample counts, channel counts, physical and
@@ -410,7 +410,7 @@ class ConfigTarget(Target):
 
     def seeds(self):
         self.path = self.work / "fuzz.yaml"
-        return [p.read_bytes() for p in sorted((REPO / "configs").glob("*.yaml"))]
+        return [p.read_bytes() for p in sorted((REPO / "physiosync" / "configs").glob("*.yaml"))]
 
     def structured(self, data, rng):
         return config_structured(data, rng)

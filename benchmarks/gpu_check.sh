@@ -27,7 +27,7 @@
 #      fold_steps_per_second is the figure to put beside the authors' steps_per_second, since
 #      a study runs every fold); then, less important, compiled float32 and 10 folds batched
 #      eager float32 (target: >= 10x the authors' steps/s at 1 s and at 5 s);
-#   3. with STUDY=1 only: configs/deap_within.yaml end to end on full-size synthetic DEAP
+#   3. with STUDY=1 only: the preset deap_within end to end on full-size synthetic DEAP
 #      (32 subjects x 40 videos x 60 s, EEG + GSR), written first (untimed), on the GPU
 #      with pretrain.batch_folds=10 and pretrain.compile=reduce-overhead (target: 10 min).
 #      Off by default: docs/scaling.md gives the estimate; run it in a call of its own.
@@ -95,6 +95,6 @@ if [ "$quick" = 1 ]; then
   run $py benchmarks/run.py study --config tiny --subjects 3 --trials 6 --seconds 10 \
     --set device=$dev --set protocol.one_class=constant --set pretrain.batch_folds=2
 elif [ "${STUDY:-0}" = 1 ]; then
-  run $py benchmarks/run.py study --config configs/deap_within.yaml --subjects 32 \
+  run $py benchmarks/run.py study --config deap_within --subjects 32 \
     --trials 40 --seconds 60 --effect 2 --set device=$dev $fast --scratch /tmp/physiosync-study
 fi

@@ -17,10 +17,11 @@ from .exceptions import PhysioSyncError
 from .runfolder import FolderLock, RunFolder
 
 
-def _open_dataset(kind: str, path):
+def _open_dataset(args):
+    """The dataset of ``info`` and ``prepare`` (``dataset``, ``path``, ``--ratings-csv``)."""
     from .datasets import open_dataset
 
-    return open_dataset(kind, path)
+    return open_dataset(args.dataset, args.path, ratings_csv=args.ratings_csv)
 
 
 def cmd_synth(args) -> int:
@@ -42,7 +43,7 @@ def cmd_synth(args) -> int:
 def cmd_info(args) -> int:
     from .preprocessing.descriptives import subject_summary
 
-    ds = _open_dataset(args.dataset, args.path)
+    ds = _open_dataset(args)
     print(repr(ds))
     rec = ds.load_subject(ds.subjects[0])
     print(repr(rec))
@@ -55,7 +56,7 @@ def cmd_prepare(args) -> int:
     from .params import PrepareParams
     from .preprocessing.windows import make_windows
 
-    ds = _open_dataset(args.dataset, args.path)
+    ds = _open_dataset(args)
     modalities = (tuple(args.modalities.split(",")) if args.modalities
                   else params.default_modalities(args.dataset))
     prepare_params = PrepareParams(modalities=modalities, baseline=args.baseline,
@@ -64,6 +65,34 @@ def cmd_prepare(args) -> int:
     windows = make_windows(prepared, lengths=(1.0, 5.0))
     for length in windows.lengths:
         print(f"{length:g} s windows: {len(windows.metadata(length))}")
+    return 0
+
+
+def cmd_configs(args) -> int:
+    from ._utils import atomic_create
+    from .config import PRESETS
+
+    if args.name is None:
+        if args.out:
+            raise PhysioSyncError("configs --out needs the preset to write, e.g. `physiosync "
+                                  "configs deap_within --out my_config.yaml`.")
+        width = max(map(len, PRESETS))
+        for name in PRESETS:
+            print(f"{name:<{width}}  {PRESETS.description(name)}")
+        print("\nUse one with --config NAME (repeat --config to layer them). `physiosync "
+              "configs NAME` prints its YAML; --out FILE writes a copy to edit and pass as "
+              "--config FILE.")
+        return 0
+    text = PRESETS.text(args.name)  # an unknown name: one line listing the presets
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        atomic_create(args.out, text)
+    except FileExistsError:
+        raise PhysioSyncError(f"{args.out} exists; `physiosync configs --out` never replaces "
+                              "a file: choose another --out or remove it first.") from None
+    print(f"wrote the preset {args.name} to {args.out}; use it with --config {args.out}")
     return 0
 
 
@@ -80,7 +109,9 @@ def _load_run_config(args):
     data = {k: v for k, v in (("name", getattr(args, "dataset", None)),
                               ("root", getattr(args, "data_root", None)),
                               ("target", getattr(args, "target", None)),
-                              ("cache_dir", getattr(args, "cache_dir", None))) if v is not None}
+                              ("cache_dir", getattr(args, "cache_dir", None)),
+                              ("ratings_csv", getattr(args, "ratings_csv", None)))
+            if v is not None}
     if data:
         cli["data"] = data
     protocol = {k: v for k, v in (("name", getattr(args, "protocol", None)),
@@ -503,6 +534,7 @@ def _add_overwrite(p) -> None:
 def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--dataset", choices=params.DATASETS, help="dataset format (data.name)")
     p.add_argument("--data-root", help="DEAP folder or DREAMER.mat (data.root)")
+    _add_ratings_csv(p, key=" (data.ratings_csv)")
     p.add_argument("--target", choices=params.TARGETS,
                    help="rating to classify (data.target)")
     if protocol:
@@ -511,8 +543,9 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
         p.add_argument("--pipelines", help="comma-separated pipelines, e.g. "
                        "physiosync,no-cmca,bandpower")
     p.add_argument("--config", action="append",
-                   help="YAML file or preset name (demo, tiny; ./tiny for a file of that "
-                        "name); repeat to layer them, later ones override earlier ones")
+                   help="YAML file or preset name (`physiosync configs` lists them, e.g. "
+                        "deap_within, tiny; ./tiny for a file of that name); repeat to layer "
+                        "them, later ones override earlier ones")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set pretrain.lr=1e-4 (repeatable)")
     p.add_argument("--seed", type=int, help="global seed")
@@ -544,6 +577,12 @@ def _add_threads(p) -> None:
                         "--threads 1 keeps threads from waiting for each other "
                         "(docs/benchmarks.md). Results are the same byte for byte under "
                         "every executor for the same T")
+
+
+def _add_ratings_csv(p, key: str = "") -> None:
+    p.add_argument("--ratings-csv", metavar="FILE",
+                   help="DEAP's participant_ratings.csv for the original .bdf recordings "
+                        "(default: found beside them, or in metadata_csv/)" + key)
 
 
 def _add_quiet(p) -> None:
@@ -593,9 +632,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed")
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("configs", help="list the shipped configurations (presets), or print "
+                       "one to copy and edit")
+    p.add_argument("name", nargs="?", help="a preset to print, e.g. deap_within")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the preset to FILE instead (never replaces an existing file)")
+    p.set_defaults(func=cmd_configs)
+
     p = sub.add_parser("info", help="summarise a DEAP or DREAMER copy")
     p.add_argument("dataset", choices=params.DATASETS)
     p.add_argument("path", help="DEAP folder or DREAMER.mat")
+    _add_ratings_csv(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("prepare", help="baseline-correct, normalise, window and cache")
@@ -609,6 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="original DEAP .bdf recordings: 'release' (default) resamples to "
                         "128 Hz, band-passes EEG 4-45 Hz and average-references it, like "
                         "the .dat release; 'none' keeps 512 Hz as recorded")
+    _add_ratings_csv(p)
     p.add_argument("--cache-dir", help="cache folder (default: ~/.cache/physiosync)")
     p.add_argument("--verify", action="store_true",
                    help="check the checksum of every cached array (reads each in full); "
@@ -690,6 +738,27 @@ def build_parser() -> argparse.ArgumentParser:
 #: Exit codes of :func:`main`: bad input (argparse's own code), an interrupt (128 + SIGINT)
 #: and a bug. SIGTERM and SIGHUP end with 128 + their number (143, 129).
 EXIT_BAD_INPUT, EXIT_INTERRUPT, EXIT_BUG = 2, 130, 1
+#: Exit code when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader left; if so, point it at os.devnull so that
+    the interpreter's final flush does not fail again at exit."""
+    import os
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        if hasattr(select, "poll"):  # POLLERR on a pipe's write end: no reader any more
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            if not any(event & select.POLLERR for _, event in poller.poll(0)):
+                return False
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _one_line(text) -> str:
@@ -811,8 +880,12 @@ def _main(args, verbose: bool, quiet) -> int:
         # else shows the records, so warnings reach stderr without -v.
         with use_log_level("info" if verbose else "warning"), \
                 progress_bars(None if quiet is None else not quiet):
-            return args.func(args)
+            code = args.func(args)
+            sys.stdout.flush()  # here, where a reader that left is handled, not at exit
+            return code
     except (KeyboardInterrupt, Exception) as err:
+        if isinstance(err, BrokenPipeError) and _stdout_closed():
+            return EXIT_BROKEN_PIPE  # `physiosync configs | head`: the reader had enough
         err = as_terminated(err)  # a SIGTERM that a library re-raised as a plain Ctrl-C
         line, code = _error_line(err)
         if verbose:

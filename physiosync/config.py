@@ -34,8 +34,10 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -477,6 +479,10 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
             raise ConfigError("protocol.labelled_trials and protocol.permutation_refit cannot "
                               "be combined (a refit null at every budget); run the refit null "
                               "as a study of its own.")
+    if data_cfg.ratings_csv is not None and data_cfg.name != "deap":
+        raise ConfigError(f"config key 'data.ratings_csv' (--ratings-csv) is DEAP's "
+                          f"participant_ratings.csv for its .bdf recordings; {data_cfg.name} "
+                          "holds its ratings in its own files. Remove it.")
     if data_cfg.target == "liking" and data_cfg.name == "dreamer":
         raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
                           "and dominance (and the 'four' quadrants).")
@@ -548,33 +554,72 @@ def parse_overrides(items) -> dict:
     return tree
 
 
-#: Built-in configurations, usable by name (``--config demo``). ``configs/demo.yaml`` and
-#: ``configs/tiny.yaml`` hold the same settings (a test keeps them identical).
-PRESETS = {
-    # The demo: small synthetic DEAP, a small spectral-embedding model, every stage, < 3 min.
-    "demo": {
-        "data": {"name": "deap", "target": "valence", "long_seconds": 5.0, "n_sub": 5},
-        "protocol": {"name": "within-trial-kfold", "n_splits": 4, "val_size": 0.25,
-                     "pooled": True, "one_class": "constant"},
-        "pretrain": {"embedding": "spectral", "embed_dim": 32, "depth": 1, "n_heads": 2,
-                     "n_prompts": 1, "projector_dims": [128, 128], "cmca_dim": 64,
-                     "batch_slots": 6, "group_size": 2, "steps": 300, "lr": 1e-3,
-                     "short": {"embed_dim": 16}},
-        "finetune": {"hidden": [64], "epochs": 12, "batch_size": 32, "lr": 1e-3,
-                     "scheduler": "none"},
-        "pipelines": ["physiosync", "no-pretrain", "bandpower"],
-    },
-    # The smallest model and the fewest steps that still run every stage (CI, smoke
-    # tests). It sets sizes only, so it can be layered over any other configuration:
-    # ``--config configs/deap_legacy.yaml --config tiny``.
-    "tiny": {
-        "pretrain": {"embed_dim": 8, "depth": 1, "n_heads": 2,
-                     "n_prompts": 1, "projector_dims": [16, 16], "cmca_dim": 8,
-                     "batch_slots": 4, "group_size": 1, "steps": 2, "epochs": 1,
-                     "short": {"embed_dim": 8}, "long": {"embed_dim": 8}},
-        "finetune": {"hidden": [8], "epochs": 2, "batch_size": 8, "scheduler": "none"},
-    },
-}
+class _Presets(Mapping):
+    """The shipped configurations by name: ``physiosync/configs/<name>.yaml``.
+
+    The files are package data (installed with physiosync, wheel or editable), found with
+    :mod:`importlib.resources`, so a name works from any working folder. A mapping of
+    name -> configuration (a fresh copy on every access), with the YAML text and a
+    description of each.
+    """
+
+    _FOLDER = "configs"
+
+    def __init__(self):
+        self._trees = {}
+
+    def _files(self) -> dict:
+        from importlib.resources import files
+
+        folder = files(__package__) / self._FOLDER
+        return {f.name[:-len(".yaml")]: f for f in folder.iterdir()
+                if f.name.endswith(".yaml") and f.is_file()}
+
+    def __iter__(self):
+        return iter(sorted(self._files()))
+
+    def __len__(self) -> int:
+        return len(self._files())
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and name in self._files()
+
+    def __getitem__(self, name: str) -> dict:
+        if name not in self._trees:
+            tree = _safe_yaml(self.text(name), f"preset {name!r}")
+            self._trees[name] = tree or {}
+        return copy.deepcopy(self._trees[name])
+
+    def text(self, name: str) -> str:
+        """The YAML text of preset *name*, comments included (to copy and edit).
+
+        Raises
+        ------
+        ConfigError
+            If *name* is not a preset.
+        """
+        files = self._files()
+        if name not in files:
+            raise ConfigError(f"no preset {name!r}.{_suggest(str(name), files)} Presets: "
+                              f"{', '.join(sorted(files))}.")
+        return files[name].read_text(encoding="utf-8")
+
+    def description(self, name: str) -> str:
+        """The one-line summary of preset *name*: its header comment's first sentence,
+        up to its first colon."""
+        lines = []
+        for line in self.text(name).splitlines():
+            if not line.startswith("#") or line.startswith("#  "):  # an example: the end
+                break
+            lines.append(line.lstrip("#").strip())
+        text = " ".join(lines)
+        return re.split(r"[.:](?:\s|$)", text, maxsplit=1)[0].strip()
+
+
+#: The shipped configurations (``physiosync/configs/*.yaml``), usable by name from
+#: anywhere: ``--config deap_within``, ``load_config("deap_within")``. ``physiosync
+#: configs`` lists them; ``PRESETS.text(name)`` is a file's YAML, comments included.
+PRESETS = _Presets()
 
 
 #: Bounds of a YAML document (a config file or a ``--set`` value): its size in bytes,
@@ -712,7 +757,17 @@ def _config_tree(config) -> dict:
     if path.is_file():
         return _read_yaml(path)
     raise ConfigError(f"config {text!r} is neither a file nor a preset "
-                      f"({', '.join(PRESETS)}).{_suggest(text, PRESETS)}")
+                      f"({', '.join(PRESETS)}).{_preset_hint(text)} `physiosync configs` "
+                      "describes the presets.")
+
+
+def _preset_hint(text: str) -> str:
+    """" Did you mean ...?" for a missing config file or an unknown preset name."""
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") and path.stem in PRESETS:  # configs/deap_within.yaml
+        return (f" The shipped {path.name} is the preset {path.stem!r}: --config "
+                f"{path.stem} (load_config({path.stem!r})).")
+    return _suggest(text, PRESETS)
 
 
 def load_config(config=None, overrides=None, **sections) -> RunConfig:
@@ -721,7 +776,8 @@ def load_config(config=None, overrides=None, **sections) -> RunConfig:
     Parameters
     ----------
     config : str | Path | dict | list | None
-        A YAML file, the name of a preset (:data:`PRESETS`), a mapping, a list of
+        A YAML file, the name of a shipped configuration (:data:`PRESETS`, e.g.
+        ``"deap_within"``; ``physiosync configs`` lists them), a mapping, a list of
         those (merged in order, later ones win), or ``None`` for the defaults. A bare
         preset name always means the preset, even where a file of that name exists
         in the current folder; write ``./tiny`` (or pass a :class:`~pathlib.Path`)
@@ -809,7 +865,8 @@ def ignored_keys(cfg: RunConfig) -> list:
       ``baselines.bandpower`` without a ``bandpower`` pipeline;
     - ``pretrain.long`` / ``pretrain.short`` overrides of an encoder that no pipeline
       reading ``pretrain`` uses (``finetune.use_long`` / ``use_short`` false in all);
-    - ``data.bdf_preprocessing`` unless the data are original DEAP ``.bdf`` recordings.
+    - ``data.bdf_preprocessing`` and a given ``data.ratings_csv`` unless the data are
+      original DEAP ``.bdf`` recordings.
 
     Parameters
     ----------
@@ -825,6 +882,8 @@ def ignored_keys(cfg: RunConfig) -> list:
     raw = cfg.raw
     if not cfg.data.root or cfg.data.name != "deap" or not _is_deap_bdf(cfg.data.root):
         out.append("data.bdf_preprocessing")
+        if cfg.data.ratings_csv is not None:
+            out.append("data.ratings_csv")
     protocol = PROTOCOL_TRAITS[cfg.protocol.name]
     if not protocol.uses_n_splits:
         out.append("protocol.n_splits")
@@ -883,11 +942,12 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     Only what the run uses is written (:func:`used_config`); ``run.ignored`` lists the
     keys left out (:func:`ignored_keys`), and *extra* (e.g. versions and the data
     source) goes under ``run:`` too. The file loads back (``--config``) to the same run.
-    A relative ``data.root`` is written as an absolute path.
+    A relative ``data.root`` or ``data.ratings_csv`` is written as an absolute path.
     """
     tree = _plain(used_config(cfg))
-    if tree.get("data", {}).get("root"):  # a relative root means nothing from another folder
-        tree["data"]["root"] = os.path.abspath(os.path.expanduser(tree["data"]["root"]))
+    for key in ("root", "ratings_csv"):  # a relative path means nothing from another folder
+        if tree.get("data", {}).get(key):
+            tree["data"][key] = os.path.abspath(os.path.expanduser(tree["data"][key]))
     run = _plain(extra) if extra else {}
     ignored = ignored_keys(cfg)
     if ignored:

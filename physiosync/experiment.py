@@ -98,7 +98,7 @@ def open_dataset(data_cfg):
     """Open the configured dataset (see :func:`physiosync.datasets.open_dataset`)."""
     from .datasets import open_dataset as _open
 
-    return _open(data_cfg.name, data_cfg.root)
+    return _open(data_cfg.name, data_cfg.root, ratings_csv=data_cfg.ratings_csv)
 
 
 @verbose

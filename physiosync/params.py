@@ -512,6 +512,12 @@ class DataConfig:
         128 Hz and band-passes (4-45 Hz) and average-references the EEG, as the ``.dat``
         release did; ``"none"`` keeps the 512 Hz signals as recorded
         (:class:`~physiosync.preprocessing.transforms.PrepareParams`). Other data ignore it.
+    ratings_csv : str | None
+        DEAP's ``participant_ratings.csv`` for the original ``.bdf`` recordings (CLI
+        ``--ratings-csv``; ``ratings_csv=`` of :class:`~physiosync.datasets.DEAP`).
+        ``None``: looked for beside the recordings (in the root, its parent, and
+        ``metadata_csv/`` or ``Metadata/`` beside them). The ``.dat`` release ignores it
+        (its ratings are in its files); DREAMER refuses it.
     subjects : tuple of int | None
         Subjects to use (``None``: all).
     cache_dir : str | None
@@ -530,6 +536,7 @@ class DataConfig:
     norm: dict = field(default_factory=dict)
     stimulus_seconds: typing.Optional[float] = None
     bdf_preprocessing: str = "release"
+    ratings_csv: typing.Optional[str] = None
     subjects: typing.Optional[tuple] = None
     cache_dir: typing.Optional[str] = None
     long_seconds: float = 5.0

@@ -179,7 +179,8 @@ def run_fingerprint(cfg, **extra) -> dict:
     fingerprint : dict
         ``sha256`` (hex digest of everything below), ``config`` (SHA-256 of the
         configuration alone), ``data`` (absolute data root with the names, sizes and
-        content hashes of its files, see :func:`_data_identity`) and ``extra``.
+        content hashes of its files, see :func:`_data_identity`, and those of
+        ``data.ratings_csv`` where given) and ``extra``.
     """
     from .config import used_config
 
@@ -191,8 +192,15 @@ def run_fingerprint(cfg, **extra) -> dict:
         if isinstance(node, dict):
             node.pop(keys[-1], None)
     data = _data_identity(tree.get("data", {}).get("root"))
-    if isinstance(tree.get("data"), dict):
-        tree["data"]["root"] = data["root"]  # a relative root is the same data from anywhere
+    section = tree.get("data")
+    if isinstance(section, dict):
+        section["root"] = data["root"]  # a relative root is the same data from anywhere
+        # None (found beside the data) leaves the fingerprints of earlier runs as they were
+        ratings = section.pop("ratings_csv", None)
+        if ratings is not None:  # the ratings are the labels: the file's content counts
+            identity = _data_identity(ratings)
+            section["ratings_csv"] = identity["root"]
+            data["ratings_csv"] = identity.get("files", [])
     return fingerprint_of({"config": tree, "data": data, "extra": extra})
 
 

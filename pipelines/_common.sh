@@ -1,19 +1,49 @@
 # Shared by the recipes: run or (DRY_RUN=1) print one `physiosync` command.
 # EXTRA_ARGS (a bash array set by the recipe from "$@") is appended to every command,
-# so that e.g. `--config configs/tiny.yaml --folds 2` turns a recipe into a smoke test.
+# so that e.g. `--config tiny --folds 2` turns a recipe into a smoke test.
 set -euo pipefail
-PHYSIOSYNC=${PHYSIOSYNC:-physiosync}
 TARGETS=${TARGETS:-"valence arousal"}
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CONFIGS="$(cd "$HERE/../configs" && pwd)"
+PHYSIOSYNC_CMD=()
+
+# find_physiosync: set PHYSIOSYNC_CMD to the physiosync command of the environment the recipe
+# is run with: $PHYSIOSYNC if set; else the `physiosync` on PATH (an activated environment);
+# else the checkout's .venv/bin/physiosync (the README's Quick start, not activated); else
+# `$PYTHON -m physiosync` (PYTHON defaults to python3) where that Python has physiosync.
+# Exits 127 with one line saying what to do when there is none.
+find_physiosync() {
+    local python=${PYTHON:-python3}
+    if [[ -n "${PHYSIOSYNC:-}" ]]; then
+        command -v "$PHYSIOSYNC" >/dev/null 2>&1 && PHYSIOSYNC_CMD=("$PHYSIOSYNC")
+    elif command -v physiosync >/dev/null 2>&1; then
+        PHYSIOSYNC_CMD=(physiosync)
+    elif [[ -x "$HERE/../.venv/bin/physiosync" ]]; then
+        PHYSIOSYNC_CMD=("$(cd "$HERE/.." && pwd)/.venv/bin/physiosync")
+    elif "$python" -c "import physiosync.cli" >/dev/null 2>&1; then
+        PHYSIOSYNC_CMD=("$python" -m physiosync)
+    fi
+    if [[ ${#PHYSIOSYNC_CMD[@]} == 0 ]]; then
+        if [[ -n "${PHYSIOSYNC:-}" ]]; then
+            echo "$(basename "$0"): PHYSIOSYNC=$PHYSIOSYNC is not a command; set it to the" \
+                "physiosync executable, e.g. PHYSIOSYNC=.venv/bin/physiosync" >&2
+        else
+            echo "$(basename "$0"): physiosync not found (not on PATH, no .venv in $(cd \
+                "$HERE/.." && pwd), and $python cannot import it); activate the environment" \
+                "it is installed in (source .venv/bin/activate), or set" \
+                "PHYSIOSYNC=/path/to/bin/physiosync or PYTHON=/path/to/python" >&2
+        fi
+        exit 127
+    fi
+}
 
 run() {
+    [[ ${#PHYSIOSYNC_CMD[@]} == 0 ]] && find_physiosync
     if [[ "${DRY_RUN:-0}" == 1 ]]; then
-        printf '%q ' "$PHYSIOSYNC" "$@"
+        printf '%q ' "${PHYSIOSYNC_CMD[@]}" "$@"
         printf '\n'
     else
-        echo "+ physiosync $*" >&2
-        "$PHYSIOSYNC" "$@"
+        echo "+ ${PHYSIOSYNC_CMD[*]} $*" >&2
+        "${PHYSIOSYNC_CMD[@]}" "$@"
     fi
 }
 
@@ -35,8 +65,8 @@ two_dataset_args() {
     EXTRA_ARGS=("${@:4}")
 }
 
-# cv_on_both SETTING TARGET TAG [LAYER]: `physiosync cv` with configs/<dataset>_SETTING.yaml
-# (and configs/<dataset>_LAYER.yaml over it) on DEAP, then DREAMER, each unless skipped,
+# cv_on_both SETTING TARGET TAG [LAYER]: `physiosync cv` with the preset <dataset>_SETTING
+# (and the preset <dataset>_LAYER over it) on DEAP, then DREAMER, each unless skipped,
 # writing OUT/<dataset>_TAG_TARGET.
 cv_on_both() {
     local setting=$1 target=$2 tag=$3 layer=${4:-} dataset root
@@ -44,8 +74,8 @@ cv_on_both() {
         root=$DEAP_ROOT
         [[ $dataset == dreamer ]] && root=$DREAMER_MAT
         [[ "$root" == - ]] && continue
-        local configs=(--config "$CONFIGS/${dataset}_$setting.yaml")
-        [[ -n "$layer" ]] && configs+=(--config "$CONFIGS/${dataset}_$layer.yaml")
+        local configs=(--config "${dataset}_$setting")
+        [[ -n "$layer" ]] && configs+=(--config "${dataset}_$layer")
         run cv "${configs[@]}" --dataset "$dataset" --data-root "$root" --target "$target" \
             --out "$OUT/${dataset}_${tag}_$target" "${EXTRA_ARGS[@]}"
     done

@@ -5,7 +5,7 @@
 # plain contrastive pre-training), differential entropy + LR / SVM, EEGNet,
 # ShallowFBCSPNet and band powers + LR. Every pipeline runs on the same folds, and the
 # report gives each one's paired per-subject difference against the full model.
-# The pipelines are listed in configs/deap_ablations.yaml; eegnet and shallow-fbcsp need
+# The pipelines are listed in the preset deap_ablations; eegnet and shallow-fbcsp need
 # the optional dependency (pip install "physiosync[deep]").
 #
 #   pipelines/ablations.sh DEAP_ROOT OUT_DIR [extra physiosync cv options]
@@ -19,7 +19,7 @@ DEAP_ROOT=$1 OUT=$2
 shift 2
 EXTRA_ARGS=("$@")
 for target in $TARGETS; do
-    run cv --config "$CONFIGS/deap_within.yaml" --config "$CONFIGS/deap_ablations.yaml" \
+    run cv --config deap_within --config deap_ablations \
         --dataset deap --data-root "$DEAP_ROOT" --target "$target" \
         --out "$OUT/deap_ablations_$target" "${EXTRA_ARGS[@]}"
 done

@@ -3,8 +3,8 @@
 # every baseline on the same folds, in one report per target whose table gives each
 # pipeline's per-subject headline with its chance level and permutation p-value, and its
 # paired difference to PhysioSync with a 95 % interval and p-value.
-# DATA is a DEAP folder (configs/deap_baselines.yaml) or a DREAMER.mat file
-# (configs/dreamer_baselines.yaml); DATASET=deap|dreamer overrides the guess.
+# DATA is a DEAP folder (the preset deap_baselines) or a DREAMER.mat file
+# (dreamer_baselines); DATASET=deap|dreamer overrides the guess.
 #
 #   pipelines/baselines.sh DATA OUT_DIR [extra physiosync cv options]
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -20,7 +20,7 @@ if [[ "$DATASET" != deap && "$DATASET" != dreamer ]]; then
     exit 2
 fi
 for target in $TARGETS; do
-    run cv --config "$CONFIGS/${DATASET}_baselines.yaml" --dataset "$DATASET" \
+    run cv --config "${DATASET}_baselines" --dataset "$DATASET" \
         --data-root "$DATA" --target "$target" \
         --out "$OUT/${DATASET}_baselines_$target" "${EXTRA_ARGS[@]}"
 done

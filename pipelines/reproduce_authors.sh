@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the authors' DEAP table: legacy-segment protocol (random window folds, pooled
-# model), their hyper-parameters (configs/deap_legacy.yaml). The reports carry a leakage
+# model), their hyper-parameters (the preset deap_legacy). The reports carry a leakage
 # warning: these numbers measure trial identification, not emotion recognition.
 #
 #   pipelines/reproduce_authors.sh DEAP_ROOT OUT_DIR [extra physiosync cv options]
@@ -11,6 +11,6 @@ DEAP_ROOT=$1 OUT=$2
 shift 2
 EXTRA_ARGS=("$@")
 for target in $TARGETS; do
-    run cv --config "$CONFIGS/deap_legacy.yaml" --dataset deap --data-root "$DEAP_ROOT" \
+    run cv --config deap_legacy --dataset deap --data-root "$DEAP_ROOT" \
         --target "$target" --out "$OUT/deap_legacy_$target" "${EXTRA_ARGS[@]}"
 done

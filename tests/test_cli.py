@@ -160,3 +160,20 @@ def test_finetune_on_one_class_held_out_trials_warns(tmp_path, capsys):
     assert "held-out trials [3, 4]: accuracy" in out and "(chance 1.000)" in out
     assert "balanced accuracy undefined (one class) (12 windows)" in out
     assert "physiosync: warning: the held-out trials [3, 4] hold one class only (class 1" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly():
+    """``physiosync configs | head -1``: once the reader of stdout has gone, the command
+    stops with the shell's 141 (128 + SIGPIPE) and no error line, not "cannot access a
+    file: Broken pipe"."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader left before anything was written
+    try:
+        proc = subprocess.run([sys.executable, "-m", "physiosync", "configs"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")

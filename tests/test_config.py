@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import one_line_error
+from physiosync.cli import main
 from physiosync.config import (PRESETS, ConfigError, dump_config, load_config, parse_overrides,
                                pipeline_config)
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "physiosync" / "configs"
 
 
 @pytest.mark.parametrize("tree,message", [
@@ -74,11 +76,57 @@ def test_missing_config_file_suggests_a_preset(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
-def test_shipped_preset_files_equal_the_builtin_presets(name):
-    on_disk = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-    assert on_disk == PRESETS[name]
-    assert load_config(CONFIGS / f"{name}.yaml").to_dict() == load_config(name).to_dict()
+def test_every_shipped_config_is_a_preset_by_name_from_any_folder(tmp_path, monkeypatch):
+    """``--config deap_within`` and ``load_config("deap_within")`` need no checkout: the
+    presets are the package's own files, found wherever the working folder is."""
+    assert sorted(PRESETS) == sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+    monkeypatch.chdir(tmp_path)
+    for name in PRESETS:
+        assert load_config(name).to_dict() == load_config(CONFIGS / f"{name}.yaml").to_dict()
+        assert PRESETS[name] == yaml.safe_load(PRESETS.text(name))
+        assert PRESETS.text(name).startswith("# ")  # a header that says what it is for
+        assert PRESETS.description(name) and "\n" not in PRESETS.description(name)
+    assert PRESETS.description("deap_within") == "DEAP, within-subject, honest"
+    cfg = load_config(["deap_within", "tiny"])  # layered by name
+    assert cfg.protocol.name == "within-trial-kfold" and cfg.pretrain_long.embed_dim == 8
+    tree = PRESETS["tiny"]
+    tree["pretrain"]["steps"] = 999  # a copy: the preset itself is unchanged
+    assert PRESETS["tiny"]["pretrain"]["steps"] == 2
+
+
+def test_unknown_preset_is_one_line_listing_the_presets(capsys):
+    for name, hint in (("deap_withn", "Did you mean 'deap_within'?"),
+                       ("configs/deap_within.yaml", "the preset 'deap_within': --config "
+                                                    "deap_within")):
+        assert main(["cv", "--config", name, "--dry-run"]) == 2
+        line = one_line_error(capsys)
+        assert hint in line and "`physiosync configs`" in line
+        assert all(p in line for p in PRESETS)
+    assert main(["configs", "deap_withn"]) == 2
+    line = one_line_error(capsys)
+    assert "no preset 'deap_withn'. Did you mean 'deap_within'? Presets: deap_ablations" in line
+
+
+def test_configs_command_lists_prints_and_writes_a_copy_never_over_a_file(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["configs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in lines[:len(PRESETS)]}
+    assert listed == {name: PRESETS.description(name) for name in PRESETS}
+    assert main(["configs", "deap_within"]) == 0
+    assert capsys.readouterr().out == PRESETS.text("deap_within")
+    assert main(["configs", "deap_within", "--out", "mine.yaml"]) == 0
+    assert "--config mine.yaml" in capsys.readouterr().out
+    assert (tmp_path / "mine.yaml").read_text() == PRESETS.text("deap_within")
+    assert load_config("./mine.yaml").to_dict() == load_config("deap_within").to_dict()
+    (tmp_path / "mine.yaml").write_text("seed: 3\n")  # the user's edits
+    assert main(["configs", "tiny", "--out", "mine.yaml"]) == 2
+    assert "mine.yaml exists" in one_line_error(capsys)
+    assert (tmp_path / "mine.yaml").read_text() == "seed: 3\n"
+    assert main(["configs", "--out", "x.yaml"]) == 2
+    assert "needs the preset to write" in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yaml"]  # no temporary left
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

@@ -379,3 +379,83 @@ def test_small_valid_file_reads(table, tmp_path):
 def test_missing_bdf_file(table, tmp_path):
     with pytest.raises(DataNotFoundError, match="s07.bdf"):
         read_deap_bdf(tmp_path / "s07.bdf", 7, table)
+
+
+# ------------------------------------------------------------------ ratings file from CLI and config
+@pytest.fixture()
+def bdf_apart(bdf_dir, tmp_path):
+    """Two recordings in a folder without participant_ratings.csv; the ratings elsewhere."""
+    only = tmp_path / "recordings"
+    only.mkdir()
+    for s in IDS[:2]:
+        (only / f"s{s:02d}.bdf").symlink_to(bdf_dir / f"s{s:02d}.bdf")
+    csv = tmp_path / "elsewhere" / "ratings.csv"
+    csv.parent.mkdir()
+    shutil.copy(bdf_dir / "participant_ratings.csv", csv)
+    return only, csv
+
+
+def test_ratings_csv_is_an_option_of_the_cli_and_the_config(bdf_apart, tmp_path, capsys,
+                                                            monkeypatch):
+    """The reader's refusal names the flag, the config key and the Python argument; each
+    of them then reads the recordings."""
+    from conftest import one_line_error
+    from physiosync.cli import main
+
+    only, csv = bdf_apart
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["prepare", "deap", str(only), *cache]) == 2
+    line = one_line_error(capsys)
+    assert "participant_ratings.csv not found" in line
+    assert all(s in line for s in ("--ratings-csv FILE", "data.ratings_csv", "ratings_csv="))
+    assert main(["info", "deap", str(only), "--ratings-csv", str(csv)]) == 0
+    assert "<DEAP bdf at" in capsys.readouterr().out
+    run = ["cv", "--dataset", "deap", "--data-root", str(only), "--config", "tiny", "--folds",
+           "2", "--set", "data.long_seconds=2", "--set", "data.n_sub=2", *cache, "--dry-run"]
+    assert main(run) == 2 and "--ratings-csv FILE" in one_line_error(capsys)
+    monkeypatch.chdir(csv.parent)  # a relative path, as typed
+    assert main([*run, "--ratings-csv", csv.name]) == 0
+    assert "2 subjects" in capsys.readouterr().out
+    config = tmp_path / "mine.yaml"
+    config.write_text(f"data: {{ratings_csv: {csv}}}\n")
+    assert main([*run, "--config", str(config)]) == 0
+    (tmp_path / "bad.yaml").write_text(f"data: {{ratings_csv: {tmp_path / 'none.csv'}}}\n")
+    assert main([*run, "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert f"DEAP ratings file {tmp_path / 'none.csv'} not found" in one_line_error(capsys)
+    assert main(["info", "dreamer", str(only), "--ratings-csv", str(csv)]) == 2
+    assert "DEAP's .bdf recordings only" in one_line_error(capsys)
+
+
+def test_ratings_csv_is_validated_and_part_of_the_run_fingerprint(bdf_apart, tmp_path,
+                                                                  monkeypatch, caplog):
+    """Another ratings file is another run (the labels changed), wherever it is named from;
+    the .dat release and runs without the key keep their settings and fingerprints."""
+    from physiosync.config import ConfigError, dump_config, ignored_keys, load_config
+    from physiosync.runfolder import run_fingerprint
+
+    only, csv = bdf_apart
+    cfg = load_config({"data": {"root": str(only), "ratings_csv": str(csv)}})
+    fp = run_fingerprint(cfg)
+    assert fp["data"]["ratings_csv"][0][:2] == [csv.name, csv.stat().st_size]
+    monkeypatch.chdir(csv.parent)
+    assert run_fingerprint(load_config({"data": {"root": str(only),
+                                                 "ratings_csv": csv.name}})) == fp
+    assert f"ratings_csv: {csv}" in dump_config(
+        load_config({"data": {"root": str(only), "ratings_csv": csv.name}}))
+    csv.write_text(csv.read_text() + "\n")  # edited (here: one more line end)
+    changed = run_fingerprint(cfg)
+    assert changed["sha256"] != fp["sha256"] and changed["config"] == fp["config"]
+    assert "ratings_csv" not in run_fingerprint(load_config({"data": {"root": str(only)}}))[
+        "data"]
+    with pytest.raises(ConfigError, match="'data.ratings_csv' must be a string"):
+        load_config({"data": {"ratings_csv": 3}})
+    with pytest.raises(ConfigError, match="'data.ratings_csv' .* dreamer holds its ratings"):
+        load_config({"data": {"name": "dreamer", "ratings_csv": "r.csv"}})
+    from physiosync.synthetic import make_deap
+
+    dat = make_deap(tmp_path / "dat", n_subjects=1, n_trials=2, seconds=2, seed=0)
+    assert "data.ratings_csv" in ignored_keys(load_config(
+        {"data": {"root": str(dat), "ratings_csv": str(csv)}}))
+    with caplog.at_level(logging.WARNING, logger="physiosync"):
+        DEAP(dat, ratings_csv=csv)  # the .dat release holds its ratings: said, not read
+    assert f"the ratings file {csv} is not read; the .dat release holds its own" in caplog.text

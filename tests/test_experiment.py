@@ -213,11 +213,8 @@ def test_null_effect_gives_chance_and_strong_effect_is_learned(tmp_path, protoco
 
 @pytest.mark.integration
 def test_dreamer_four_class_with_ecg_at_its_native_rate(tmp_path):
-    from pathlib import Path
-
     mat = make_dreamer(tmp_path / "DREAMER.mat", n_subjects=3, n_trials=6, seconds=8, seed=1)
-    configs = Path(__file__).resolve().parents[1] / "configs"
-    assert main(["cv", "--config", str(configs / "dreamer_within.yaml"), "--config", "tiny",
+    assert main(["cv", "--config", "dreamer_within", "--config", "tiny",
                  "--dataset", "dreamer", "--data-root", str(mat), "--target", "four",
                  "--folds", "2", "--out", str(tmp_path / "run"), "-q",
                  "--cache-dir", str(tmp_path / "cache")]) == 0

@@ -1,9 +1,16 @@
-"""Project metadata: the conda environment lists what pyproject.toml needs."""
+"""Project metadata: the conda environment lists what pyproject.toml needs; what a wheel and an
+editable install carry."""
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +116,66 @@ def test_readme_quick_start_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     for command in commands:
         assert command in ci
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A clone folder named ``physiosync`` (the package and its metadata) and the wheel and
+    editable wheel that setuptools builds from it, through the PEP 517 hooks pip calls."""
+    setuptools = pytest.importorskip("setuptools")
+    from packaging.version import Version
+
+    if Version(setuptools.__version__) < Version("64"):
+        pytest.skip(f"setuptools {setuptools.__version__} has no PEP 660 editable wheels")
+    work = tmp_path_factory.mktemp("clone")
+    clone = work / "physiosync"
+    clone.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, clone / name)
+    shutil.copytree(ROOT / "physiosync", clone / "physiosync",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import sys; from setuptools import build_meta as b; d = sys.argv[1]; "
+            "w, e = b.build_wheel(d), b.build_editable(d); print('BUILT', w, e)")
+    proc = subprocess.run([sys.executable, "-c", code, str(work / "dist")], cwd=clone,
+                          capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("BUILT ")][-1]
+    wheel, editable = (work / "dist" / name for name in line.split()[1:])
+    return work, clone, wheel, editable
+
+
+def test_the_wheel_carries_every_preset(built):
+    """``--config deap_within`` works from an installed wheel: the YAML files are package
+    data, and the checkout-only README of the folder is not."""
+    from physiosync.config import PRESETS
+
+    _, _, wheel, _ = built
+    with zipfile.ZipFile(wheel) as whl:
+        names = set(whl.namelist())
+    assert {f"physiosync/configs/{name}.yaml" for name in PRESETS} <= names
+    assert not any(n.startswith("physiosync/configs/") and not n.endswith(".yaml")
+                   for n in names)
+
+
+def test_a_script_beside_the_clone_imports_the_editable_install(built):
+    """A folder named ``physiosync`` (the clone) in the working folder is a namespace
+    portion; the editable install must still win, which it does when it puts the checkout on
+    sys.path (setuptools' import hook runs after sys.path: ``ImportError ... (unknown
+    location)``). The editable wheel is unpacked as pip installs it, its .pth processed as at
+    start-up, in an interpreter whose own editable physiosync is not loaded (-S)."""
+    import sysconfig
+
+    work, clone, _, editable = built
+    site_dir = work / "site-packages"
+    with zipfile.ZipFile(editable) as whl:
+        whl.extractall(site_dir)
+    deps = [sysconfig.get_paths()[k] for k in ("purelib", "platlib")]
+    code = (f"import site, sys; site.addsitedir({str(site_dir)!r}); sys.path += {deps!r}; "
+            "from physiosync import load_config; import physiosync; "
+            "print(physiosync.__file__)")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=work, capture_output=True,
+                          text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert Path(proc.stdout.strip()) == clone / "physiosync" / "__init__.py"

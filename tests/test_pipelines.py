@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +23,19 @@ RECIPES = {
 
 
 def _dry_run(recipe, args, **env):
+    """The physiosync arguments of each command *recipe* prints with DRY_RUN=1."""
     proc = subprocess.run(["bash", str(ROOT / "pipelines" / recipe), *args, "--config", "tiny"],
                           capture_output=True, text=True, check=True,
-                          env={**os.environ, "DRY_RUN": "1", **env})
-    return [shlex.split(line) for line in proc.stdout.splitlines() if line.strip()]
+                          env={**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, **env})
+    return [_physiosync_args(shlex.split(line)) for line in proc.stdout.splitlines()
+            if line.strip()]
+
+
+def _physiosync_args(cmd):
+    """*cmd* without its program: ``physiosync``, a path to it, or ``PYTHON -m physiosync``."""
+    n = 3 if cmd[1:3] == ["-m", "physiosync"] else 1
+    assert n == 3 or Path(cmd[0]).name == "physiosync", cmd
+    return cmd[n:]
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -33,8 +43,7 @@ def test_recipe_commands_parse_and_their_configs_validate(recipe):
     commands = _dry_run(recipe, RECIPES[recipe], TARGETS="valence arousal")
     assert commands
     for cmd in commands:
-        assert cmd[0] == "physiosync"
-        args = build_parser().parse_args(cmd[1:])
+        args = build_parser().parse_args(cmd)
         cfg = load_config(args.config, args.set, data={"name": args.dataset,
                                                        "target": args.target})
         assert cfg.data.target in ("valence", "arousal")
@@ -43,11 +52,11 @@ def test_recipe_commands_parse_and_their_configs_validate(recipe):
         else:
             assert cfg.protocol.name != "legacy-segment"
     if recipe == "honest.sh":  # 2 datasets x 3 settings x 2 targets
-        protocols = [load_config(build_parser().parse_args(c[1:]).config).protocol.name
+        protocols = [load_config(build_parser().parse_args(c).config).protocol.name
                      for c in commands]
         assert len(commands) == 12 and protocols.count("subject-stimulus-kfold") == 4
     if recipe == "label_efficiency.sh":  # 2 datasets x 2 protocols x 2 targets
-        cfgs = [load_config(build_parser().parse_args(c[1:]).config) for c in commands]
+        cfgs = [load_config(build_parser().parse_args(c).config) for c in commands]
         assert len(cfgs) == 8
         assert {c.protocol.name for c in cfgs} == {"within-trial-kfold",
                                                     "subject-stimulus-kfold"}
@@ -74,10 +83,10 @@ def test_baselines_recipe_picks_the_dataset_from_its_data_argument():
     for data, dataset, env in (("DREAMER.mat", "dreamer", {}), ("DEAP", "deap", {}),
                                ("renamed.bin", "dreamer", {"DATASET": "dreamer"})):
         (cmd,) = _dry_run("baselines.sh", [data, "OUT"], TARGETS="valence", **env)
-        args = build_parser().parse_args(cmd[1:])
+        args = build_parser().parse_args(cmd)
         cfg = load_config(args.config, args.set, data={"name": args.dataset})
         assert args.dataset == cfg.data.name == dataset
-        assert Path(args.config[0]).name == f"{dataset}_baselines.yaml"
+        assert args.config[0] == f"{dataset}_baselines"  # a preset: no checkout needed
         assert args.out == f"OUT/{dataset}_baselines_valence"
         assert cfg.protocol.name == "within-trial-kfold" and cfg.protocol.permutations > 0
         assert [p["name"] for p in cfg.pipelines][0] == "physiosync"
@@ -91,6 +100,42 @@ def test_recipe_without_arguments_prints_usage():
     proc = subprocess.run(["bash", str(ROOT / "pipelines" / "honest.sh")], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def test_recipes_find_the_cli_of_their_environment_without_an_activated_one(tmp_path):
+    """Right after the Quick start (.venv not activated, no physiosync on PATH) a recipe runs
+    the checkout's .venv/bin/physiosync, else ``$PYTHON -m physiosync``; with neither it
+    exits 127 with one line saying what to set."""
+    path = os.pathsep.join(p for p in ("/usr/bin", "/bin") if os.path.isdir(p))
+    if shutil.which("physiosync", path=path):
+        pytest.skip("physiosync is installed system-wide")
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "pipelines", checkout / "pipelines")
+    recipe = checkout / "pipelines" / "baselines.sh"
+    ran = "physiosync cv: error: argument --folds: invalid int value: 'x'"  # fast, no data
+
+    def run_recipe(**env):
+        return subprocess.run(["bash", str(recipe), "DEAP", "OUT", "--folds", "x"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PATH": path, "TARGETS": "valence", **env})
+
+    script = Path(sys.executable).parent / "physiosync"
+    if script.is_file():  # the Quick start's layout: .venv/bin/physiosync in the checkout
+        (checkout / ".venv" / "bin").mkdir(parents=True)
+        (checkout / ".venv" / "bin" / "physiosync").symlink_to(script)
+        proc = run_recipe(PYTHON=str(tmp_path / "no_python"))
+        assert f"+ {checkout}/.venv/bin/physiosync cv --config deap_baselines" in proc.stderr
+        assert proc.returncode == 2 and ran in proc.stderr
+        shutil.rmtree(checkout / ".venv")
+    proc = run_recipe(PYTHON=sys.executable)  # the Python of an environment, not activated
+    assert f"+ {sys.executable} -m physiosync cv --config deap_baselines" in proc.stderr
+    assert proc.returncode == 2 and ran in proc.stderr
+    for env, says in (({"PYTHON": str(tmp_path / "no_python")}, "physiosync not found"),
+                      ({"PHYSIOSYNC": str(tmp_path / "nope")}, "is not a command")):
+        proc = run_recipe(**env)
+        assert proc.returncode == 127 and proc.stdout == "", proc.stderr
+        assert proc.stderr.count("\n") == 1 and says in proc.stderr
+        assert "PHYSIOSYNC=" in proc.stderr and "command not found" not in proc.stderr
 
 
 @pytest.mark.integration

@@ -23,7 +23,7 @@ import re
 import uuid
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_open", "atomic_path", "fsync_dir", "temp_name",
+__all__ = ["atomic_write", "atomic_create", "atomic_open", "atomic_path", "fsync_dir", "temp_name",
            "is_own_temp", "is_stale_temp", "pid_alive", "record_writes", "append_durably",
            "TMP_PREFIX"]
 
@@ -311,4 +311,57 @@ def atomic_write(path, data: bytes | str, *, encoding: str = "utf-8",
     path = Path(path)
     with atomic_open(path, "wb", fsync=fsync) as fh:
         fh.write(data)
+    return path
+
+
+def atomic_create(path, data: bytes | str, *, encoding: str = "utf-8") -> Path:
+    """Write a *new* file atomically: never replace one, even one made meanwhile.
+
+    The content is written and flushed to a temporary file beside *path*, then
+    hard-linked to *path*, which fails if *path* exists; where the file system has no
+    hard links, the file is created with ``O_EXCL`` and then written.
+
+    Parameters
+    ----------
+    path : str | Path
+        Destination file; its folder must exist.
+    data : bytes | str
+        The content; text is encoded with *encoding*.
+    encoding : str
+        Encoding of text *data*.
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    FileExistsError
+        If *path* exists (a file, a folder or a link); it is left as it was.
+    """
+    if isinstance(data, str):
+        data = data.encode(encoding)
+    path = Path(path)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here: O_EXCL, then the content
+            with open(path, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except FileExistsError as err:
+        err.filename = str(path)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    fsync_dir(path.parent)
     return path

@@ -22,7 +22,7 @@ __all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Record
 DATASETS: dict[str, type[BaseDataset]] = {"deap": DEAP, "dreamer": DREAMER}
 
 
-def open_dataset(name: str, root) -> BaseDataset:
+def open_dataset(name: str, root, *, ratings_csv=None) -> BaseDataset:
     """Open the dataset *name* at *root*, failing clearly when it is missing.
 
     Parameters
@@ -31,6 +31,9 @@ def open_dataset(name: str, root) -> BaseDataset:
         A key of :data:`DATASETS` (``"deap"``, ``"dreamer"``).
     root : str | Path | None
         Where the data are: the DEAP folder, ``DREAMER.mat``, ...
+    ratings_csv : str | Path | None
+        DEAP's ``participant_ratings.csv`` for the ``.bdf`` recordings (``None``: found
+        beside them); see :class:`~physiosync.datasets.DEAP`. Other datasets refuse it.
 
     Returns
     -------
@@ -40,7 +43,8 @@ def open_dataset(name: str, root) -> BaseDataset:
     Raises
     ------
     ConfigError
-        If *name* is unknown or *root* is None.
+        If *name* is unknown, *root* is None, or *ratings_csv* is given for a dataset
+        other than DEAP.
     DataNotFoundError
         If *root* does not exist (or the reader finds no data there).
     """
@@ -60,4 +64,10 @@ def open_dataset(name: str, root) -> BaseDataset:
     if not root.exists():
         raise DataNotFoundError(f"data root {root} does not exist; expected the "
                                 f"{reader.root_description}.")
-    return reader(root)
+    if ratings_csv is None:
+        return reader(root)
+    if name != "deap":
+        raise ConfigError(f"a ratings file (--ratings-csv, data.ratings_csv) is read for "
+                          f"DEAP's .bdf recordings only; {reader.name} holds its ratings in "
+                          f"its own files. Remove it.")
+    return reader(root, ratings_csv=Path(ratings_csv).expanduser())

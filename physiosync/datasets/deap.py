@@ -78,8 +78,10 @@ class DEAP(BaseDataset):
     format : {"auto", "dat", "bdf"}
         Which release to read; ``"auto"`` picks the one present (``"dat"`` if both).
     ratings_csv : str | Path | None
-        ``participant_ratings.csv`` (BDF release only). By default it is looked for in
-        *root*, its parent, and ``metadata_csv/`` or ``Metadata/`` beside them.
+        ``participant_ratings.csv`` (BDF release only; the ``.dat`` release holds its
+        own ratings and ignores it, with a warning). By default it is looked for in
+        *root*, its parent, and ``metadata_csv/`` or ``Metadata/`` beside them. In a
+        run configuration: ``data.ratings_csv``; on the command line: ``--ratings-csv``.
     %(verbose)s
         While the folder is scanned, the line naming the release found is logged at
         ``"info"``. It applies to this call only; :meth:`load_subject` takes its
@@ -141,6 +143,9 @@ class DEAP(BaseDataset):
             logger.warning("DEAP at %s: skipped %s; rename them to read them.", folder,
                            _skipped_text(self.format, names))
         self.ratings_table = None
+        if ratings_csv is not None and self.format != "bdf":
+            logger.warning("DEAP at %s: the ratings file %s is not read; the .dat release "
+                           "holds its own ratings.", self.root, ratings_csv)
         if self.format == "bdf":
             csv = Path(ratings_csv) if ratings_csv is not None else self._find_ratings_csv()
             from ._deap_bdf import read_participant_ratings
@@ -159,7 +164,8 @@ class DEAP(BaseDataset):
         raise DataNotFoundError(
             f"participant_ratings.csv not found near {self.root} (looked in "
             f"{', '.join(str(p) for p in places)}); the BDF release needs it to put trials "
-            "in video order. Pass ratings_csv=...")
+            "in video order; give its path with --ratings-csv FILE (data.ratings_csv in a "
+            "config, ratings_csv= of physiosync.datasets.DEAP in Python).")
 
     @property
     def subjects(self) -> list[int]:
