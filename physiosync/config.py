@@ -47,7 +47,7 @@ from .params import (COMPILE_MODES, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS, SEED, Ba
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
-           "dump_config", "ignored_keys", "used_config",
+           "dump_config", "absolute_root", "ignored_keys", "used_config",
            "pipeline_config"]
 
 
@@ -864,6 +864,14 @@ def used_config(cfg: RunConfig) -> dict:
     return tree
 
 
+def absolute_root(root) -> str | None:
+    """*root* as ``config.yaml`` and the reports write it: ``~`` expanded, made absolute
+    against the current folder (not resolved, so a link keeps its name); None stays."""
+    if root is None or root == "":
+        return root
+    return os.path.abspath(os.path.expanduser(str(root)))
+
+
 def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     """The configuration a run used, as YAML (written atomically to *path* if given).
 
@@ -874,7 +882,7 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     """
     tree = _plain(used_config(cfg))
     if tree.get("data", {}).get("root"):  # a relative root means nothing from another folder
-        tree["data"]["root"] = os.path.abspath(os.path.expanduser(tree["data"]["root"]))
+        tree["data"]["root"] = absolute_root(tree["data"]["root"])
     run = _plain(extra) if extra else {}
     ignored = ignored_keys(cfg)
     if ignored:

@@ -38,7 +38,7 @@ from .evaluation.label_budget import sort_budgets
 from .evaluation.protocols import get_protocol, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
-           "describe_pipeline",
+           "describe_pipeline", "describe_data",
            "preflight", "plan_experiment", "run_experiment", "describe_run", "versions"]
 
 
@@ -64,6 +64,9 @@ class ExperimentData:
         Content key of the source files of the subjects used
         (:func:`~physiosync.preprocessing.cache.data_content_key`), recorded in every
         fold file so that a fold computed on other data is never reused.
+    synthetic : bool | None
+        Whether physiosync's synthetic writers wrote every source file
+        (:meth:`~physiosync.datasets.BaseDataset.synthetic`); None: not checked.
     """
 
     slots: object
@@ -73,6 +76,7 @@ class ExperimentData:
     channels: dict
     source: dict
     content_key: str | None = None
+    synthetic: bool | None = None
 
     @property
     def n_classes(self) -> int:
@@ -158,7 +162,42 @@ def load_experiment_data(cfg: RunConfig, *,
     content_key = data_content_key(ds, list(prepared))
     return ExperimentData(slots, units.astype(np.int64), labels.astype(np.int64),
                           dict(first.sfreq), {m: list(first.ch_names[m]) for m in modalities},
-                          source, content_key)
+                          source, content_key, synthetic=ds.synthetic(list(prepared)))
+
+
+def describe_data(cfg: RunConfig, data: ExperimentData) -> dict:
+    """What data a run used, for its report (``report.json``'s ``data``).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration (its ``data.root`` as ``config.yaml`` writes it).
+    data : ExperimentData
+        From :func:`load_experiment_data`.
+
+    Returns
+    -------
+    description : dict
+        ``dataset``, ``root`` (absolute, as in ``config.yaml``), ``format``,
+        ``subjects`` (ids), ``n_subjects``, ``trials_per_subject`` (a number, or
+        ``[min, max]`` when subjects differ), ``n_units`` ((subject, trial) units),
+        ``n_windows``, ``synthetic`` (bool, or None when not checked) and ``origin``
+        (the same in words).
+    """
+    from .config import absolute_root
+
+    src = data.source
+    counts = np.unique(data.units[:, 0], return_counts=True)[1] if len(data.units) else []
+    trials = (int(counts[0]) if len(set(counts.tolist())) == 1 else
+              [int(counts.min()), int(counts.max())]) if len(counts) else None
+    origin = {True: "synthetic (written by physiosync's synthetic writer)",
+              False: "not written by physiosync's synthetic writers (real data)",
+              None: "origin not checked"}[data.synthetic]
+    return {"dataset": src["dataset"], "root": absolute_root(cfg.data.root),
+            "format": src.get("format"), "subjects": list(src["subjects"]),
+            "n_subjects": len(src["subjects"]), "trials_per_subject": trials,
+            "n_units": src.get("n_units"), "n_windows": src.get("n_windows"),
+            "synthetic": data.synthetic, "origin": origin}
 
 
 def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
@@ -672,10 +711,14 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
         err.out_dir = out_dir
         raise
 
+    described = describe_data(cfg, data)
+    config = cfg.to_dict()
+    config["data"]["root"] = described["root"]  # absolute, as config.yaml has it
+
     def report_of(res: dict) -> dict:
         return build_report(res, protocol=cfg.protocol.name, target=cfg.data.target,
-                            n_classes=data.n_classes,
-                            config={**cfg.to_dict(), "run": provenance},
+                            n_classes=data.n_classes, data=described,
+                            config={**config, "run": provenance},
                             channels=data.channels.get("eeg"),
                             permutations=cfg.protocol.permutations, seed=cfg.seed,
                             per_subject_models=_per_subject(cfg),

@@ -55,7 +55,7 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
         assert f'id="{fig}"' in html
     assert html.count("data:image/png;base64,") >= len(FIGURES)
     csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0] == "pipeline,fold,target,level,metric,value,chance"
+    assert csv[0] == "pipeline,fold,target,level,metric,value,chance,row,subject"
     # the report leads with the per-subject headline, its chance beside it
     assert doc["headline"]["metric"] == "subject.balanced_accuracy"
     assert doc["headline"]["chance"] == 0.5 and doc["per_subject_models"] is True
