@@ -130,7 +130,7 @@ def cmd_cv(args) -> int:
                              address=args.address, device=cfg.device,
                              max_retries=args.max_retries)
     result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
-                            executor=executor)
+                            executor=executor, on_resume=print)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
@@ -173,7 +173,7 @@ def cmd_demo(args) -> int:
           + (" (per-channel log band energy; not the authors' multi-view embedding, which "
              "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, on_resume=print)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
     _print_result(result)
@@ -671,10 +671,11 @@ def _os_error_line(err: OSError) -> str:
 def _interrupt_line(err: KeyboardInterrupt) -> str:
     # Ctrl-C says "interrupted"; SIGTERM and SIGHUP (Terminated) also name the signal
     what = "interrupted" + (f" by {err.name}" if isinstance(err, Terminated) else "")
-    done, total = getattr(err, "folds_done", None), getattr(err, "folds_total", None)
+    done, total = getattr(err, "units_done", None), getattr(err, "units_total", None)
     if done is None or total is None:
         return f"{what}; nothing half-written is kept, run the same command again to resume."
-    return (f"{what}: {done} of {total} folds done and saved in {err.out_dir}; run the "
+    unit = getattr(err, "unit_name", "(pipeline, fold) units")
+    return (f"{what}: {done} of {total} {unit} done and saved in {err.out_dir}; run the "
             "same command again to resume.")
 
 
@@ -756,6 +757,30 @@ def _printable_paths():
                 stream.reconfigure(errors="strict")
 
 
+#: Configuration keys that a command-line option sets: key -> (``args`` attribute, option).
+_OPTION_KEYS = {"protocol.n_splits": ("folds", "--folds")}
+
+
+def _name_options(line: str, args) -> str:
+    """*line* naming the option, not the configuration key, where the value came from it.
+
+    ``--folds 1`` sets ``protocol.n_splits``, whose checks name the key; an error about
+    it names ``--folds`` unless a ``--set`` of the same key overrode the option.
+    """
+    import re
+
+    sets = [str(item).partition("=")[0].strip() for item in getattr(args, "set", None) or []]
+    for key, (attr, option) in _OPTION_KEYS.items():
+        value = getattr(args, attr, None)
+        if value is None or key in sets:
+            continue
+        leaf = key.rpartition(".")[2]
+        line = line.replace(f"config key {key!r}", f"{option} ({key})")
+        line = re.sub(rf"(?<![\w.]){re.escape(leaf)}\s*=\s*{re.escape(str(value))}\b",
+                      f"{option} {value} ({key})", line)
+    return line
+
+
 def _main(args, verbose: bool, quiet) -> int:
     """:func:`main` after parsing: the command, its verbosity, and its one error line."""
     try:
@@ -767,6 +792,8 @@ def _main(args, verbose: bool, quiet) -> int:
     except (KeyboardInterrupt, Exception) as err:
         err = as_terminated(err)  # a SIGTERM that a library re-raised as a plain Ctrl-C
         line, code = _error_line(err)
+        if isinstance(err, PhysioSyncError):
+            line = _name_options(line, args)
         if verbose:
             import traceback
 

@@ -592,7 +592,7 @@ def describe_run(cfg: RunConfig) -> str:
 @verbose
 @deprecated_show_progress
 def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
-                   overwrite: bool = False, executor=None,
+                   overwrite: bool = False, executor=None, on_resume=None,
                    verbose: bool | str | int | None = None) -> dict:
     """Run every pipeline of *cfg* under its protocol and write the report.
 
@@ -621,6 +621,10 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
         Results and report are the same under every executor. If a unit fails, the
         others still finish, and :class:`~physiosync.exceptions.PhysioSyncError`
         names every failed unit; no report is written, and a rerun resumes.
+    on_resume : callable | None
+        Called with one line, before any training, when *resume* finds finished units
+        in *out_dir* (``"resuming: 3 of 8 (pipeline, fold) units already done in
+        DIR"``); the CLI prints it. The line is logged at INFO (``run.log``) either way.
     %(verbose)s
         It sets the console; ``run.log`` receives INFO and above whatever the level.
         Replaces ``show_progress``, which still works for one release with a
@@ -638,7 +642,7 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
                    overwrite=overwrite) as folder:
         with log_to_file(out_dir / "run.log"):  # a plain log of every run, beside its report
             return _run_experiment(cfg, out_dir, folder, resume=resume, html=html,
-                                   executor=executor)
+                                   executor=executor, on_resume=on_resume)
 
 
 def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: bool) -> None:
@@ -665,8 +669,19 @@ def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: 
             "resume.")
 
 
+def _units_done(cfg: RunConfig, out_dir: Path, n_folds: int, budgets) -> tuple:
+    """``(done, total, what)``: the units of a run whose fold files *out_dir* holds, how
+    many units the run has, and what a unit is, in words."""
+    pattern = "labelled_*/fold_*.json" if budgets else "fold_*.json"
+    done = sum(len(list((out_dir / "folds" / spec["name"]).glob(pattern)))
+               for spec in cfg.pipelines)
+    total = n_folds * len(cfg.pipelines) * len(budgets or [None])
+    what = "(pipeline, label budget, fold) units" if budgets else "(pipeline, fold) units"
+    return done, total, what
+
+
 def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
-                    executor=None) -> dict:
+                    executor=None, on_resume=None) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
     from .evaluation.pipelines import get_pipeline_kind
     from .reporting.report import build_report, write_report
@@ -688,6 +703,13 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
         raise PhysioSyncError(f"executor must be 'serial', 'processes', 'ray' or an Executor, "
                               f"got {executor!r}.")
     results, budgets = {}, _label_budgets(cfg)
+    if resume:
+        done, total, what = _units_done(cfg, out_dir, len(folds), budgets)
+        if done:
+            line = f"resuming: {done} of {total} {what} already done in {out_dir}"
+            logger.info(line)
+            if on_resume is not None:
+                on_resume(line)
     try:
         if not isinstance(executor, SerialExecutor):
             _run_units(cfg, out_dir, folds, executor, resume=resume)
@@ -705,9 +727,8 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                 results[spec["name"]] = run(cfg, spec, data, folds,
                                             out_dir / "folds" / spec["name"], resume=resume)
     except KeyboardInterrupt as err:  # tell the CLI how far the run got
-        err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob(
-            "labelled_*/fold_*.json" if budgets else "fold_*.json"))) for spec in cfg.pipelines)
-        err.folds_total = len(folds) * len(cfg.pipelines) * len(budgets or [None])
+        err.units_done, err.units_total, err.unit_name = _units_done(cfg, out_dir, len(folds),
+                                                                     budgets)
         err.out_dir = out_dir
         raise
 
