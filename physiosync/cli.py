@@ -95,12 +95,18 @@ def _load_run_config(args):
     return load_config(getattr(args, "config", None), getattr(args, "set", None), **cli)
 
 
-def _print_result(result: dict) -> None:
-    """The summary of a finished run (:func:`physiosync.reporting.report.report_text`) and its path."""
+def _print_result(result: dict, *, significance: str | None = None) -> None:
+    """The summary of a finished run (:func:`physiosync.reporting.report.report_text`) and its
+    path; *significance*: the options that add units, for a line that says whether the
+    results are significant (:func:`~physiosync.reporting.text.significance_sentence`)."""
     from .reporting.report import report_text
+    from .reporting.text import significance_sentence
 
     print(report_text(result["report"]))
     print()
+    if significance is not None:
+        print(significance_sentence(result["report"], options=significance))
+        print()
     print(f"report: {result['paths'].get('html', result['paths']['md'])}")
 
 
@@ -176,7 +182,7 @@ def cmd_demo(args) -> int:
                             overwrite=args.overwrite, on_resume=print)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
-    _print_result(result)
+    _print_result(result, significance="--folds, --subjects")
     return 0
 
 

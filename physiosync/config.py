@@ -541,8 +541,10 @@ PRESETS = {
     # The demo: small synthetic DEAP, a small spectral-embedding model, every stage, < 3 min.
     "demo": {
         "data": {"name": "deap", "target": "valence", "long_seconds": 5.0, "n_sub": 5},
+        # permutations: each headline's p-value against chance, from the predictions
+        # (nothing is refitted: under 0.1 s of the demo's run time, docs/benchmarks.md)
         "protocol": {"name": "within-trial-kfold", "n_splits": 4, "val_size": 0.25,
-                     "pooled": True, "one_class": "constant"},
+                     "pooled": True, "one_class": "constant", "permutations": 1000},
         "pretrain": {"embedding": "spectral", "embed_dim": 32, "depth": 1, "n_heads": 2,
                      "n_prompts": 1, "projector_dims": [128, 128], "cmca_dim": 64,
                      "batch_slots": 6, "group_size": 2, "steps": 300, "lr": 1e-3,

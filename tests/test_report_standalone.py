@@ -166,3 +166,27 @@ def test_data_physiosync_did_not_write_is_named_real(study_root, tmp_path, monke
     assert result["report"]["data"]["synthetic"] is False
     md = (out / "report.md").read_text()
     assert "not written by physiosync's synthetic writers (real data)" in md
+
+
+# --------------------------------------------------------------------------- is it significant?
+def test_significance_sentence_answers_from_the_report_and_says_what_to_change():
+    from physiosync.reporting.text import significance_sentence
+
+    tested = significance_sentence(_three(per_subject_models=False), options="--folds, --subjects")
+    assert tested.startswith("significance: physiosync ") and "against chance 0.500" in tested
+    assert "within-subject permutation p = " in tested and "(99 permutations" in tested
+    assert "paired over 2 folds" in tested and "after Holm's adjustment" in tested
+    assert "more folds and subjects (--folds, --subjects) test smaller ones" in tested
+    untested = significance_sentence(build_report(
+        {"physiosync": _records(GOOD), "bandpower": _records(WORSE)},
+        protocol="within-trial-kfold", target="valence", per_subject_models=True))
+    assert "add --set protocol.permutations=1000" in untested
+    assert "paired over 3 subjects" in untested and "more subjects test smaller ones" in untested
+
+
+def test_the_demo_preset_tests_its_headlines_against_chance():
+    from physiosync.config import load_config
+
+    # the predictions' permutation null: no refit, so the demo can afford it
+    assert load_config("demo").protocol.permutations == 1000
+    assert load_config("demo").protocol.permutation_refit == 0

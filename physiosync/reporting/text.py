@@ -11,7 +11,8 @@ import numpy as np
 from ..evaluation.metrics import headline_metric
 
 __all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
-           "pipeline_table", "displayable", "held_out_sentence", "data_sentence", "holm_families"]
+           "pipeline_table", "displayable", "held_out_sentence", "data_sentence", "holm_families",
+           "significance_sentence"]
 
 #: Why a ``legacy-segment`` report carries no permutation p-value.
 LEGACY_P_NOTE = (
@@ -562,3 +563,59 @@ def label_efficiency_lines(section: dict, *, markdown: bool = True) -> list:
     return ([t["intro"]]
             + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
                for r in [header] + rows] + t["notes"])
+
+
+def significance_sentence(report: dict, *, options: str | None = None) -> str:
+    """"Is it significant?" answered from a report, in one sentence, with what to change.
+
+    The primary pipeline's headline against chance (its permutation p-value, or how to
+    get one), then what its paired differences to the other pipelines rest on: with
+    few units the tests cannot resolve small differences, and the sentence says which
+    options add units.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`physiosync.reporting.report.build_report`.
+    options : str | None
+        How the caller adds units, e.g. ``"--folds, --subjects"``, named after "more
+        folds and subjects".
+
+    Returns
+    -------
+    sentence : str
+    """
+    rows = pipeline_table(report)
+    if not rows:
+        return "significance: the report holds no pipeline."
+    first = next((r for r in rows if r["primary"]), rows[0])
+    name = first["pipeline"]
+    text = f"significance: {name} {_fmt(first['mean'])} against chance {_fmt(first['chance'])}: "
+    if first["permutations"] is not None:
+        n = int(first["permutations"])
+        floor = first["p_value"] is not None and first["p_value"] <= 1 / (n + 1) + 1e-12
+        shown = _fmt_p(first["p_value"])
+        shown = shown if shown.startswith("<") else f"= {shown}"
+        text += (f"{first['null']} permutation p {shown} ({n} "
+                 f"permutations{', the smallest p they can give' if floor else ''})")
+    elif report.get("leaky"):
+        text += f"no p-value ({LEGACY_P_NOTE})"
+    else:
+        text += ("no p-value, since no permutation test was run: add --set "
+                 "protocol.permutations=1000 (cheap: the predictions are reused, nothing is "
+                 "refitted)")
+    diffs = [r for r in rows if r["difference"] is not None and r["difference"].get("n")]
+    if diffs:
+        d = diffs[0]["difference"]
+        unit = _UNITS.get(d.get("level"), "units")
+        held = [r["pipeline"] for r in diffs if r["difference"].get("p_holm") is not None
+                and r["difference"]["p_holm"] <= 0.05]
+        more = "folds and subjects" if unit == "folds" else "subjects"
+        text += (f"; {name} against {', '.join(r['pipeline'] for r in diffs)}: paired over "
+                 f"{d['n']} {unit}, "
+                 + (f"Holm p <= 0.05 for {', '.join(held)}" if held
+                    else "no difference significant at 0.05 after Holm's adjustment"))
+        if d["n"] < 10:
+            text += (f"; {d['n']} {unit} resolve only large differences: more {more}"
+                     + (f" ({options})" if options else "") + " test smaller ones")
+    return text + "."
