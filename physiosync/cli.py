@@ -126,10 +126,21 @@ def _load_run_config(args):
     return load_config(getattr(args, "config", None), getattr(args, "set", None), **cli)
 
 
+def _start_lines(cfg, executor=None):
+    """The ``on_start`` of :func:`~physiosync.experiment.run_experiment`: print the run's
+    own start lines, then the busy-machine note (:func:`_note_if_busy`), once every check
+    has passed (so that a refused command still prints one line)."""
+    def on_start(lines) -> None:
+        for line in lines:
+            print(line)
+        _note_if_busy(cfg, executor)
+    return on_start
+
+
 def _note_if_busy(cfg, executor=None) -> None:
-    """At the start of a training command: one line on stderr when the machine's load would
-    slow the default thread count, unless the threads were chosen (``--threads``, the
-    ``threads`` config key)."""
+    """When a training command starts, after its checks: one line on stderr when the
+    machine's load would slow the default thread count, unless the threads were chosen
+    (``--threads``, the ``threads`` config key)."""
     from .execution import ProcessExecutor, SerialExecutor, busy_note, default_threads
 
     if cfg.threads is not None:
@@ -145,12 +156,18 @@ def _note_if_busy(cfg, executor=None) -> None:
         print(f"physiosync: note: {note}", file=sys.stderr)
 
 
-def _print_result(result: dict) -> None:
-    """The summary of a finished run (:func:`physiosync.reporting.report.report_text`) and its path."""
+def _print_result(result: dict, *, significance: str | None = None) -> None:
+    """The summary of a finished run (:func:`physiosync.reporting.report.report_text`) and its
+    path; *significance*: the options that add units, for a line that says whether the
+    results are significant (:func:`~physiosync.reporting.text.significance_sentence`)."""
     from .reporting.report import report_text
+    from .reporting.text import significance_sentence
 
     print(report_text(result["report"]))
     print()
+    if significance is not None:
+        print(significance_sentence(result["report"], options=significance))
+        print()
     print(f"report: {result['paths'].get('html', result['paths']['md'])}")
 
 
@@ -179,9 +196,8 @@ def cmd_cv(args) -> int:
     executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=cfg.threads,
                              address=args.address, device=cfg.device,
                              max_retries=args.max_retries)
-    _note_if_busy(cfg, executor)
     result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
-                            executor=executor)
+                            executor=executor, on_start=_start_lines(cfg, executor))
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
@@ -216,7 +232,6 @@ def cmd_demo(args) -> int:
     args.dataset = "deap"
     args.cache_dir = str(out / "cache")
     cfg = _load_run_config(args)
-    _note_if_busy(cfg)
     print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
           f"({cfg.protocol.name}, {_folds_text(cfg.protocol)}, target {cfg.data.target}): "
           "prepare, pre-train, fine-tune, predict")
@@ -225,10 +240,10 @@ def cmd_demo(args) -> int:
           + (" (per-channel log band energy; not the authors' multi-view embedding, which "
              "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, on_start=_start_lines(cfg))
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
-    _print_result(result)
+    _print_result(result, significance="--folds, --subjects")
     return 0
 
 
@@ -337,8 +352,6 @@ def cmd_pretrain(args) -> int:
     extra = {} if objective == "ls-tcl" else {"objective": objective}
     what = f"{cfg.data.name} data, seed {cfg.seed}" + ("" if not extra else f", {objective}")
     ddp = init_from_environment(cfg.device)  # under torchrun: one rank of K
-    if ddp is None or ddp.is_main:
-        _note_if_busy(cfg)
     try:
         if ddp is not None:  # refused on every rank before any work
             for pc in (cfg.pretrain_long, cfg.pretrain_short):
@@ -365,6 +378,7 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
     if main_rank:
         data = load_experiment_data(cfg)  # prepares the cache once, for every rank
         folder.claim(data_source=data.source)
+        _note_if_busy(cfg)
     if ddp is not None:
         import torch.distributed as dist
 
@@ -416,7 +430,6 @@ def cmd_finetune(args) -> int:
     what = (f"{cfg.data.name} data, seed {cfg.seed}, "
             + ("pre-trained" if args.pretrained else "from scratch")
             + (f", test trials {','.join(trials)}" if trials else ""))
-    _note_if_busy(cfg)
     from .execution import thread_limit
 
     with _run_folder(args, "finetune", cfg, what, pretrained=pretrained,
@@ -457,6 +470,7 @@ def _finetune(args, cfg, folder) -> int:
     train, val, test = fold_cells(data.slots, Fold(0, fit_units, val_units,
                                                    data.units[is_test], fit_units))
     folder.claim(data_source=data.source)
+    _note_if_busy(cfg)
     path = out / "finetune.pt"
     with log_to_file(out / "finetune.log"):
         logger.info("fine-tuning on %d trials -> %s", len(fit_units), path)
@@ -788,10 +802,11 @@ def _os_error_line(err: OSError) -> str:
 def _interrupt_line(err: KeyboardInterrupt) -> str:
     # Ctrl-C says "interrupted"; SIGTERM and SIGHUP (Terminated) also name the signal
     what = "interrupted" + (f" by {err.name}" if isinstance(err, Terminated) else "")
-    done, total = getattr(err, "folds_done", None), getattr(err, "folds_total", None)
+    done, total = getattr(err, "units_done", None), getattr(err, "units_total", None)
     if done is None or total is None:
         return f"{what}; nothing half-written is kept, run the same command again to resume."
-    return (f"{what}: {done} of {total} folds done and saved in {err.out_dir}; run the "
+    unit = getattr(err, "unit_name", "(pipeline, fold) units")
+    return (f"{what}: {done} of {total} {unit} done and saved in {err.out_dir}; run the "
             "same command again to resume.")
 
 
@@ -873,6 +888,30 @@ def _printable_paths():
                 stream.reconfigure(errors="strict")
 
 
+#: Configuration keys that a command-line option sets: key -> (``args`` attribute, option).
+_OPTION_KEYS = {"protocol.n_splits": ("folds", "--folds")}
+
+
+def _name_options(line: str, args) -> str:
+    """*line* naming the option, not the configuration key, where the value came from it.
+
+    ``--folds 1`` sets ``protocol.n_splits``, whose checks name the key; an error about
+    it names ``--folds`` unless a ``--set`` of the same key overrode the option.
+    """
+    import re
+
+    sets = [str(item).partition("=")[0].strip() for item in getattr(args, "set", None) or []]
+    for key, (attr, option) in _OPTION_KEYS.items():
+        value = getattr(args, attr, None)
+        if value is None or key in sets:
+            continue
+        leaf = key.rpartition(".")[2]
+        line = line.replace(f"config key {key!r}", f"{option} ({key})")
+        line = re.sub(rf"(?<![\w.]){re.escape(leaf)}\s*=\s*{re.escape(str(value))}\b",
+                      f"{option} {value} ({key})", line)
+    return line
+
+
 def _main(args, verbose: bool, quiet) -> int:
     """:func:`main` after parsing: the command, its verbosity, and its one error line."""
     try:
@@ -888,6 +927,8 @@ def _main(args, verbose: bool, quiet) -> int:
             return EXIT_BROKEN_PIPE  # `physiosync configs | head`: the reader had enough
         err = as_terminated(err)  # a SIGTERM that a library re-raised as a plain Ctrl-C
         line, code = _error_line(err)
+        if isinstance(err, PhysioSyncError):
+            line = _name_options(line, args)
         if verbose:
             import traceback
 

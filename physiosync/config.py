@@ -51,7 +51,7 @@ from .params import (COMPILE_MODES, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS, SEED, Ba
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
-           "dump_config", "ignored_keys", "used_config",
+           "dump_config", "absolute_root", "ignored_keys", "used_config",
            "pipeline_config"]
 
 
@@ -936,6 +936,14 @@ def used_config(cfg: RunConfig) -> dict:
     return tree
 
 
+def absolute_root(root) -> str | None:
+    """*root* as ``config.yaml`` and the reports write it: ``~`` expanded, made absolute
+    against the current folder (not resolved, so a link keeps its name); None stays."""
+    if root is None or root == "":
+        return root
+    return os.path.abspath(os.path.expanduser(str(root)))
+
+
 def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     """The configuration a run used, as YAML (written atomically to *path* if given).
 
@@ -947,7 +955,7 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     tree = _plain(used_config(cfg))
     for key in ("root", "ratings_csv"):  # a relative path means nothing from another folder
         if tree.get("data", {}).get(key):
-            tree["data"][key] = os.path.abspath(os.path.expanduser(tree["data"][key]))
+            tree["data"][key] = absolute_root(tree["data"][key])
     run = _plain(extra) if extra else {}
     ignored = ignored_keys(cfg)
     if ignored:

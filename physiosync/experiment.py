@@ -38,7 +38,7 @@ from .evaluation.label_budget import sort_budgets
 from .evaluation.protocols import get_protocol, make_folds
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
-           "describe_pipeline",
+           "describe_pipeline", "describe_data",
            "preflight", "plan_experiment", "run_experiment", "describe_run", "versions"]
 
 
@@ -64,6 +64,9 @@ class ExperimentData:
         Content key of the source files of the subjects used
         (:func:`~physiosync.preprocessing.cache.data_content_key`), recorded in every
         fold file so that a fold computed on other data is never reused.
+    synthetic : bool | None
+        Whether physiosync's synthetic writers wrote every source file
+        (:meth:`~physiosync.datasets.BaseDataset.synthetic`); None: not checked.
     """
 
     slots: object
@@ -73,6 +76,7 @@ class ExperimentData:
     channels: dict
     source: dict
     content_key: str | None = None
+    synthetic: bool | None = None
 
     @property
     def n_classes(self) -> int:
@@ -158,7 +162,42 @@ def load_experiment_data(cfg: RunConfig, *,
     content_key = data_content_key(ds, list(prepared))
     return ExperimentData(slots, units.astype(np.int64), labels.astype(np.int64),
                           dict(first.sfreq), {m: list(first.ch_names[m]) for m in modalities},
-                          source, content_key)
+                          source, content_key, synthetic=ds.synthetic(list(prepared)))
+
+
+def describe_data(cfg: RunConfig, data: ExperimentData) -> dict:
+    """What data a run used, for its report (``report.json``'s ``data``).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration (its ``data.root`` as ``config.yaml`` writes it).
+    data : ExperimentData
+        From :func:`load_experiment_data`.
+
+    Returns
+    -------
+    description : dict
+        ``dataset``, ``root`` (absolute, as in ``config.yaml``), ``format``,
+        ``subjects`` (ids), ``n_subjects``, ``trials_per_subject`` (a number, or
+        ``[min, max]`` when subjects differ), ``n_units`` ((subject, trial) units),
+        ``n_windows``, ``synthetic`` (bool, or None when not checked) and ``origin``
+        (the same in words).
+    """
+    from .config import absolute_root
+
+    src = data.source
+    counts = np.unique(data.units[:, 0], return_counts=True)[1] if len(data.units) else []
+    trials = (int(counts[0]) if len(set(counts.tolist())) == 1 else
+              [int(counts.min()), int(counts.max())]) if len(counts) else None
+    origin = {True: "synthetic (written by physiosync's synthetic writer)",
+              False: "not written by physiosync's synthetic writers (real data)",
+              None: "origin not checked"}[data.synthetic]
+    return {"dataset": src["dataset"], "root": absolute_root(cfg.data.root),
+            "format": src.get("format"), "subjects": list(src["subjects"]),
+            "n_subjects": len(src["subjects"]), "trials_per_subject": trials,
+            "n_units": src.get("n_units"), "n_windows": src.get("n_windows"),
+            "synthetic": data.synthetic, "origin": origin}
 
 
 def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
@@ -553,7 +592,7 @@ def describe_run(cfg: RunConfig) -> str:
 @verbose
 @deprecated_show_progress
 def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool = True,
-                   overwrite: bool = False, executor=None,
+                   overwrite: bool = False, executor=None, on_start=None,
                    verbose: bool | str | int | None = None) -> dict:
     """Run every pipeline of *cfg* under its protocol and write the report.
 
@@ -583,6 +622,12 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
         Results and report are the same under every executor. If a unit fails, the
         others still finish, and :class:`~physiosync.exceptions.PhysioSyncError`
         names every failed unit; no report is written, and a rerun resumes.
+    on_start : callable | None
+        Called once, after every check (folder, data, folds) and before any training,
+        with the list of lines the run has to say at its start: ``"resuming: 3 of 8
+        (pipeline, fold) units already done in DIR"`` when *resume* finds finished
+        units, else none. The CLI prints them with its own notes; each line is logged
+        at INFO (``run.log``) either way.
     %(verbose)s
         It sets the console; ``run.log`` receives INFO and above whatever the level.
         Replaces ``show_progress``, which still works for one release with a
@@ -600,7 +645,7 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
                    overwrite=overwrite) as folder:
         with log_to_file(out_dir / "run.log"):  # a plain log of every run, beside its report
             return _run_experiment(cfg, out_dir, folder, resume=resume, html=html,
-                                   executor=executor)
+                                   executor=executor, on_start=on_start)
 
 
 def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: bool) -> None:
@@ -627,8 +672,19 @@ def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: 
             "resume.")
 
 
+def _units_done(cfg: RunConfig, out_dir: Path, n_folds: int, budgets) -> tuple:
+    """``(done, total, what)``: the units of a run whose fold files *out_dir* holds, how
+    many units the run has, and what a unit is, in words."""
+    pattern = "labelled_*/fold_*.json" if budgets else "fold_*.json"
+    done = sum(len(list((out_dir / "folds" / spec["name"]).glob(pattern)))
+               for spec in cfg.pipelines)
+    total = n_folds * len(cfg.pipelines) * len(budgets or [None])
+    what = "(pipeline, label budget, fold) units" if budgets else "(pipeline, fold) units"
+    return done, total, what
+
+
 def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html: bool,
-                    executor=None) -> dict:
+                    executor=None, on_start=None) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
     from .evaluation.pipelines import get_pipeline_kind
     from .reporting.report import build_report, write_report
@@ -651,6 +707,15 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
         raise PhysioSyncError(f"executor must be 'serial', 'processes', 'ray' or an Executor, "
                               f"got {executor!r}.")
     results, budgets = {}, _label_budgets(cfg)
+    start = []
+    if resume:
+        done, total, what = _units_done(cfg, out_dir, len(folds), budgets)
+        if done:
+            start.append(f"resuming: {done} of {total} {what} already done in {out_dir}")
+    for line in start:
+        logger.info(line)
+    if on_start is not None:
+        on_start(start)
     try:
         if not isinstance(executor, SerialExecutor):
             _run_units(cfg, out_dir, folds, executor, resume=resume)
@@ -668,16 +733,19 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                 results[spec["name"]] = run(cfg, spec, data, folds,
                                             out_dir / "folds" / spec["name"], resume=resume)
     except KeyboardInterrupt as err:  # tell the CLI how far the run got
-        err.folds_done = sum(len(list((out_dir / "folds" / spec["name"]).glob(
-            "labelled_*/fold_*.json" if budgets else "fold_*.json"))) for spec in cfg.pipelines)
-        err.folds_total = len(folds) * len(cfg.pipelines) * len(budgets or [None])
+        err.units_done, err.units_total, err.unit_name = _units_done(cfg, out_dir, len(folds),
+                                                                     budgets)
         err.out_dir = out_dir
         raise
 
+    described = describe_data(cfg, data)
+    config = cfg.to_dict()
+    config["data"]["root"] = described["root"]  # absolute, as config.yaml has it
+
     def report_of(res: dict) -> dict:
         return build_report(res, protocol=cfg.protocol.name, target=cfg.data.target,
-                            n_classes=data.n_classes,
-                            config={**cfg.to_dict(), "run": provenance},
+                            n_classes=data.n_classes, data=described,
+                            config={**config, "run": provenance},
                             channels=data.channels.get("eeg"),
                             permutations=cfg.protocol.permutations, seed=cfg.seed,
                             per_subject_models=_per_subject(cfg),

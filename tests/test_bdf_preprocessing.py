@@ -94,3 +94,18 @@ def test_dat_recordings_ignore_bdf_preprocessing(tmp_path):
     a, b = (prepare_recording(rec, PrepareParams(bdf_preprocessing=v)) for v in ("release",
                                                                                   "none"))
     np.testing.assert_array_equal(a.data["eeg"], b.data["eeg"])
+
+
+def test_release_preprocessed_recording_says_what_was_done_in_its_mne_info(bdf):
+    from mne.io.constants import FIFF
+
+    from physiosync.preprocessing.cache import _release_recording
+
+    _, rec = bdf
+    out = _release_recording(rec, ("eeg", "gsr"))
+    eeg = out.to_epochs("eeg").info
+    assert eeg["sfreq"] == 128 and eeg["highpass"] == 4.0 and eeg["lowpass"] == 45.0
+    assert eeg["custom_ref_applied"] == FIFF.FIFFV_MNE_CUSTOM_REF_ON
+    assert "band-passed 4-45 Hz, common average reference" in eeg["description"]
+    gsr = out.to_epochs("gsr").info
+    assert gsr["lowpass"] == 64.0 and gsr["custom_ref_applied"] == FIFF.FIFFV_MNE_CUSTOM_REF_OFF

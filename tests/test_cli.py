@@ -48,6 +48,10 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     assert re.match(r"physiosync +(\d\.\d{3} ± \d\.\d{3}|n/a) +0\.500 ", row)
     assert "paired by fold, n = 2" in text and "primary test: corrected-t" in text
     assert "warning:" in text
+    # it says whether the results are significant, and what a user must change
+    said = next(line for line in text.splitlines() if line.startswith("significance: "))
+    assert "within-subject permutation p" in said and "(1000 permutations" in said
+    assert "paired over 2 folds" in said and "(--folds, --subjects)" in said
     assert text.strip().splitlines()[-1] == f"report: {out / 'run' / 'report.html'}"
     assert (out / "run" / "report.html").is_file() and (out / "run" / "config.yaml").is_file()
 

@@ -198,7 +198,7 @@ def test_ctrl_c_during_cv_says_how_far_it_got_and_that_the_command_resumes(
     out = tmp_path / "run"
     assert _cv(deap_dat_dir, out) == 130
     line = _one_error_line(capsys)
-    assert "interrupted: 1 of 2 folds done" in line and "resume" in line
+    assert "interrupted: 1 of 2 (pipeline, fold) units done" in line and "resume" in line
     assert not list(out.rglob(".physiosync-tmp-*"))
 
 

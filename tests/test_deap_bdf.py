@@ -229,6 +229,21 @@ def test_through_deap_class(bdf_dir):
     np.testing.assert_array_equal(epochs.metadata["valence"], rec.ratings["valence"])
 
 
+def test_mne_info_is_the_recording_as_its_header_declares(bdf_dir):
+    import mne
+    from mne.io.constants import FIFF
+
+    rec = DEAP(bdf_dir).load_subject(30)
+    header = mne.io.read_raw_bdf(DEAP(bdf_dir).subject_file(30), verbose="error").info
+    for modality in ("eeg", "gsr"):
+        info = rec.to_epochs(modality).info
+        # raw BioSemi data: the header's filter edges, no re-reference (CMS/DRL)
+        assert info["highpass"] == header["highpass"]
+        assert info["lowpass"] == header["lowpass"] < SFREQ / 2
+        assert info["custom_ref_applied"] == FIFF.FIFFV_MNE_CUSTOM_REF_OFF
+        assert "unprocessed" in info["description"]
+
+
 # ------------------------------------------------------------------ ratings table
 def test_ratings_csv_tolerates_header_whitespace(tmp_path):
     csv = tmp_path / "participant_ratings.csv"

@@ -77,6 +77,22 @@ def test_units_and_mne_objects(deap_dat_dir):
     assert epochs.to_data_frame(time_format=None).shape[0] > 0
 
 
+def test_mne_info_says_the_release_is_band_passed_and_average_referenced(deap_dat_dir):
+    from mne.io.constants import FIFF
+
+    rec = DEAP(deap_dat_dir).load_subject(1)
+    for inst in (rec.to_epochs("eeg"), rec.to_raw("eeg")):
+        # the release's EEG: 4-45 Hz, common average reference (not MNE's 0 Hz / Nyquist)
+        assert inst.info["highpass"] == 4.0 and inst.info["lowpass"] == 45.0
+        assert inst.info["custom_ref_applied"] == FIFF.FIFFV_MNE_CUSTOM_REF_ON
+        assert "band-passed 4-45 Hz" in inst.info["description"]
+    # its peripheral signals were only down-sampled: no filter, the recording's reference
+    gsr = rec.to_epochs("gsr").info
+    assert gsr["highpass"] == 0.0 and gsr["lowpass"] == 64.0
+    assert gsr["custom_ref_applied"] == FIFF.FIFFV_MNE_CUSTOM_REF_OFF
+    assert gsr["description"] == "DEAP preprocessed release: down-sampled to 128 Hz"
+
+
 def test_auto_detects_top_level_folder(deap_dat_dir):
     deap = DEAP(deap_dat_dir.parent)
     assert deap.root == deap_dat_dir and deap.subjects == [1, 2, 3]

@@ -265,6 +265,19 @@ def test_to_raw(dreamer):
         np.testing.assert_allclose(raw.get_data()[:, 0], rec.baseline(modality, 0)[:, 0] * 1e-6)
 
 
+def test_mne_info_says_the_eeg_is_raw_emotiv_data(dreamer):
+    from mne.io.constants import FIFF
+
+    rec = dreamer.load_subject(1)
+    eeg = rec.to_epochs("eeg").info
+    # as recorded: the headset's own band, its CMS/DRL reference, nothing by the release
+    assert eeg["highpass"] == 0.2 and eeg["lowpass"] == 45.0
+    assert eeg["custom_ref_applied"] == FIFF.FIFFV_MNE_CUSTOM_REF_OFF
+    assert "raw Emotiv EPOC EEG" in eeg["description"]
+    ecg = rec.to_epochs("ecg").info
+    assert ecg["highpass"] == 0.0 and ecg["lowpass"] == 128.0 and not ecg["description"]
+
+
 def test_to_epochs_crop_to_the_shortest_clip(dreamer):
     rec = dreamer.load_subject(2)
     shortest = int(synthetic_clip_seconds(N_TRIALS, SECONDS, SEED).min())

@@ -55,7 +55,7 @@ def test_cli_cv_end_to_end_writes_every_report_file(deap_root, tmp_path, capsys)
         assert f'id="{fig}"' in html
     assert html.count("data:image/png;base64,") >= len(FIGURES)
     csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0] == "pipeline,fold,target,level,metric,value,chance"
+    assert csv[0] == "pipeline,fold,target,level,metric,value,chance,row,subject"
     # the report leads with the per-subject headline, its chance beside it
     assert doc["headline"]["metric"] == "subject.balanced_accuracy"
     assert doc["headline"]["chance"] == 0.5 and doc["per_subject_models"] is True
@@ -91,7 +91,7 @@ def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
     assert _cv(deap_root, tmp_path / "cut") == 130  # Ctrl-C: one line, how far, how to resume
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "1 of 4 folds done" in err and "same command again to resume" in err
+    assert "1 of 4 (pipeline, fold) units done" in err and "same command again to resume" in err
     assert not (tmp_path / "cut" / "report.json").exists()
     assert [p.name for p in (tmp_path / "cut" / "folds" / "physiosync").iterdir()] == [
         "fold_00.json"]
@@ -100,12 +100,21 @@ def test_interrupted_cv_resumes_skips_finished_folds_and_ends_identical(
     monkeypatch.setattr(cv, "run_fold", counted)
     assert _cv(deap_root, tmp_path / "cut") == 0
     assert counted.calls == 1  # only the unfinished fold ran
+    # the resume is said on the console too, not only in run.log
+    said = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("resuming:")]
+    assert said == [f"resuming: 1 of 4 (pipeline, fold) units already done in "
+                    f"{tmp_path / 'cut'}"]
+    assert said[0] in (tmp_path / "cut" / "run.log").read_text()
     for name in ("report.json", "results.csv", "report.md"):
         assert (tmp_path / "cut" / name).read_text() == (tmp_path / "whole" / name).read_text()
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--folds", "7"], "n_splits=7 is larger than the 6 stimuli"),
+    # the error names the option that set the value, and the key it sets
+    (["--folds", "7"], "--folds 7 (protocol.n_splits) is larger than the 6 stimuli"),
+    (["--folds", "1"], "--folds (protocol.n_splits) must be >= 2, got 1"),
+    (["--folds", "3", "--set", "protocol.n_splits=7"], "n_splits=7 is larger than the 6"),
     (["--set", "protocol.one_class=error", "--set", "protocol.n_splits=3"], "hold one class only"),
     (["--set", "data.modalities=[eeg,ecg]"], "DEAP has no ecg"),
     (["--set", "pretrain.lr=-1"], "'pretrain.lr' must be > 0"),

@@ -173,7 +173,7 @@ def test_writes_self_contained_page(html_page):
     assert "<script" not in page and "<link" not in page
     assert "physiosync cross-validation: valence (within-trial-kfold)" in page
     assert f"physiosync {__version__}" in page
-    assert "dataset: deap" in page and "/data/DEAP &lt;raw&gt;" in page  # escaped
+    assert "data: deap at /data/DEAP &lt;raw&gt;" in page  # escaped
     assert FOOTNOTE in page
 
 
@@ -212,7 +212,7 @@ def test_tables(html_page):
     comparisons = page[page.index('id="sec-comparisons"'):page.index('id="sec-folds"')]
     assert "physiosync − bandpower" in comparisons and "sign-flip permutation" in comparisons
     assert "<td>0.023 [-0.020, 0.050]</td><td>0.038</td><td>0.62</td><td>0.5 (sign-flip)</td>" \
-           "<td>0.5</td><td>0.25</td>" in comparisons
+           "<td>0.5</td><td>0.5</td><td>0.25</td>" in comparisons  # Holm p of a family of 1
     assert MIN_P_WARNING in comparisons and "paired by subject" in comparisons
     folds = page[page.index('id="sec-folds"'):page.index("<details>")]
     # fold 0: 8 train, 2 val, 2 test units; per-subject and pooled window balanced accuracy
@@ -282,8 +282,8 @@ def test_nan_and_none_render_as_na():
     assert re.search(r"<tr><td>1</td>(<td>\d+</td>){3}<td>\d\.\d{3}</td><td>0\.500</td>"
                      r"<td>n/a</td><td>n/a</td>", folds)
     comparisons = page[page.index('id="sec-comparisons"'):page.index('id="sec-folds"')]
-    assert "<td>0.62</td><td>n/a (sign-flip)</td><td>n/a</td><td>0.25</td><td>n/a</td>" \
-        in comparisons
+    assert "<td>0.62</td><td>n/a (sign-flip)</td><td>n/a</td><td>n/a</td><td>0.25</td>" \
+        "<td>n/a</td>" in comparisons
     assert set(_figure_pngs(page)) == set(FIGURE_IDS)
     assert not re.search(r"\bnan\b", re.sub(r'src="[^"]+"', "", page), re.IGNORECASE)
 
@@ -455,13 +455,18 @@ def test_suite_of_ten_pipelines_one_table_and_a_readable_dot_plot():
     page = render_html(rep)
     table = page[page.index('id="sec-pipelines"'):page.index('id="sec-summary"')]
     assert table.count("<tr>") == 1 + len(SUITE)  # header + one row per pipeline
-    assert "<th>physiosync − pipeline [95 % CI]</th><th>paired p</th>" in table
-    # primary row: p, no difference; a baseline row: p, difference with its interval
+    assert ("<th>physiosync − pipeline</th><th>mean paired difference [95 % CI]</th>"
+            "<th>paired p</th><th>Holm p</th>") in table
+    # primary row: p, no difference; a baseline row: p, the difference of the headlines,
+    # the mean paired difference with its interval and units, its p and Holm's (a report
+    # without Holm p-values gets them computed: 9 tests of p = 0.002)
     assert re.search(r"<tr><td>physiosync</td><td>\d\.\d{3} ± \d\.\d{3}</td><td>3</td>"
-                     r"<td>0\.500</td><td>0\.001</td><td></td><td></td>", table)
+                     r"<td>0\.500</td><td>0\.001</td><td></td><td></td><td></td><td></td>",
+                     table)
     assert re.search(r"<tr><td>de-lr</td><td>\d\.\d{3} ± \d\.\d{3}</td><td>3</td>"
-                     r"<td>0\.500</td><td>0\.3</td><td>0\.060 \[0\.010, 0\.100\]</td>"
-                     r"<td>0\.002</td>", table)
+                     r"<td>0\.500</td><td>0\.3</td><td>-?\d\.\d{3}</td>"
+                     r"<td>0\.060 \[0\.010, 0\.100\] \(12 subjects\)</td>"
+                     r"<td>0\.002</td><td>0\.018</td>", table)
     assert "1000 permutations" in table
     block = page[page.index('<figure id="fig-per-subject">'):]
     block = block[:block.index("</figure>")]

@@ -224,11 +224,25 @@ def test_write_report_writes_the_four_files(tmp_path):
     doc = json.loads(paths["json"].read_text(), parse_constant=pytest.fail)  # strict JSON
     assert "_private" not in doc
     assert doc["pipelines"]["bandpower"]["summary"]["window.roc_auc"]["mean"] is None
-    rows = pd.read_csv(paths["csv"])
-    assert list(rows.columns) == ["pipeline", "fold", "target", "level", "metric", "value",
-                                  "chance"]
+    table = pd.read_csv(paths["csv"])
+    # the columns of earlier versions first, with their meaning on the fold rows
+    assert list(table.columns) == ["pipeline", "fold", "target", "level", "metric", "value",
+                                   "chance", "row", "subject"]
+    assert set(table["row"]) == {"fold", "subject"}
+    rows = table[table.row == "fold"]
+    assert rows["subject"].isna().all()
     assert set(rows["pipeline"]) == {"physiosync", "bandpower"} and set(rows["fold"]) == {0, 1}
     assert set(rows["level"]) == {"subject", "window", "trial"}
+    # one row per subject, pipeline and metric: the values behind the headline
+    subj = table[table.row == "subject"]
+    assert subj["fold"].isna().all() and set(subj["level"]) == {"per_subject"}
+    for name, part in report["pipelines"].items():
+        mine = subj[(subj.pipeline == name) & (subj.metric == "balanced_accuracy")]
+        assert sorted(mine["subject"]) == sorted(int(s) for s in part["per_subject"])
+        assert mine["value"].mean() == pytest.approx(part["headline"]["mean"])
+        assert (mine["chance"] == 0.5).all()
+        n_metrics = len([k for k in next(iter(part["per_subject"].values())) if k != "chance"])
+        assert len(subj[subj.pipeline == name]) == len(part["per_subject"]) * n_metrics
     row = rows[(rows.pipeline == "physiosync") & (rows.fold == 0) & (rows.level == "subject")
                & (rows.metric == "balanced_accuracy")].squeeze()
     assert row["value"] == pytest.approx(2.5 / 3) and row["chance"] == 0.5
@@ -280,22 +294,38 @@ def test_one_table_puts_every_pipeline_beside_its_chance_p_and_paired_difference
             assert row["difference"]["ci95"] == pytest.approx(c["ci95"])
             assert row["difference"]["p_value"] == pytest.approx(c["p_value"])
             assert row["difference"]["level"] == "subject" and row["difference"]["n"] == 3
+            # the difference column is the difference of the two headlines the table shows;
+            # paired by subject it is also the mean paired difference
+            assert row["difference"]["headline"] == pytest.approx(
+                report["headline"]["mean"] - part["headline"]["mean"])
+            assert row["difference"]["headline"] == pytest.approx(c["mean"])
+            assert row["difference"]["p_holm"] == pytest.approx(c["p_value_holm"])
+    # Holm over the two comparisons with physiosync on the headline metric
+    raw = sorted(c["p_value"] for c in comps.values())
+    holm = sorted(c["p_value_holm"] for c in comps.values())
+    assert holm == pytest.approx([min(1, 2 * raw[0]), max(min(1, 2 * raw[0]), raw[1])])
+    assert all("comparisons of physiosync with the other pipelines on "
+               "subject.balanced_accuracy" in c["holm_family"] for c in comps.values())
     # stimulus-prior predicts one class: balanced accuracy 0.5, physiosync 11/12 above it
     assert rows[2]["mean"] == pytest.approx(0.5)
     assert rows[2]["difference"]["mean"] == pytest.approx((1 + 0.75 + 1) / 3 - 0.5)
     md = report_markdown(report).splitlines()
     table = md[md.index("## Pipelines") + 2:]
     assert table[0].startswith("| pipeline | per-subject balanced accuracy, mean ± std | "
-                               "subjects | chance | p | physiosync − pipeline [95 % CI] | "
-                               "paired p | model |")
+                               "subjects | chance | p | physiosync − pipeline | mean paired "
+                               "difference [95 % CI] | paired p | Holm p | model |")
     head = report["headline"]
     assert table[2].startswith(f"| physiosync | {head['mean']:.3f} ± {head['std']:.3f} | 3 | "
-                               f"0.500 | {rows[0]['p_value']:.3g} |  |  |")
+                               f"0.500 | {rows[0]['p_value']:.3g} |  |  |  |  |")
     c = comps["stimulus-prior"]
     assert table[4].startswith("| stimulus-prior | 0.500 ± 0.000 | 3 | 0.500 | ")
     ci = [("n/a" if v is None else f"{v:.3f}") for v in c["ci95"]]
-    assert f"| {c['mean']:.3f} [{ci[0]}, {ci[1]}] | {c['p_value']:.3g} |" in table[4]
+    assert (f"| {head['mean'] - 0.5:.3f} | {c['mean']:.3f} [{ci[0]}, {ci[1]}] (3 subjects) | "
+            f"{c['p_value']:.3g} | {c['p_value_holm']:.3g} |") in table[4]
     assert any("99 permutations" in line for line in md)
+    assert any(line.startswith("Holm p: the paired p-values adjusted by Holm's step-down "
+                               "method over one family, the 2 pipelines compared with "
+                               "physiosync") for line in md)
     text = report_text(report).splitlines()
     row = next(line for line in text if line.startswith("stimulus-prior "))
     assert f"{c['mean']:.3f} [{ci[0]}, {ci[1]}]" in row

@@ -218,7 +218,8 @@ def test_headline_summary_and_results_csv(tmp_path):
     assert part["folds"][0]["metrics"]["subject"]["balanced_accuracy"] is not None
     rows = report_rows(report)
     assert list(rows.columns) == ["pipeline", "fold", "target", "level", "metric", "value",
-                                  "chance"]
+                                  "chance", "row", "subject"]
+    rows = rows[rows.row == "fold"]
     assert "chance" not in set(rows["metric"]) and set(rows["level"]) == {
         "subject", "window", "trial"}
     bal = rows[(rows.level == "window") & (rows.metric == "balanced_accuracy")]
@@ -227,7 +228,7 @@ def test_headline_summary_and_results_csv(tmp_path):
     paths = write_report(report, tmp_path, html=False)
     doc = json.loads(paths["json"].read_text(), parse_constant=pytest.fail)
     assert doc["per_subject_models"] is False and doc["caveat"] == report["caveat"]
-    assert paths["csv"].read_text().splitlines()[0].endswith(",value,chance")
+    assert paths["csv"].read_text().splitlines()[0].endswith(",value,chance,row,subject")
 
 
 def test_fold_files_without_training_labels_fall_back_on_the_test_majority():

@@ -156,7 +156,8 @@ def test_sigterm_mid_cv_is_ctrl_c_and_the_resume_gives_the_uninterrupted_results
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert err.count("\n") == 1 and err.startswith(
-        "physiosync: error: interrupted by SIGTERM: 1 of 3 folds done and saved in "), err
+        "physiosync: error: interrupted by SIGTERM: 1 of 3 (pipeline, fold) units done and "
+        "saved in "), err
     assert not (run / LOCK).exists() and not _temporary(run)
     assert not (run / "report.json").exists()
     done = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=240)

@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from conftest import one_line_error
+
 from physiosync import PhysioSyncError, execution
 from physiosync.cli import build_parser, main
 from physiosync.config import ConfigError, dump_config, load_config
@@ -169,8 +171,9 @@ def stopped_cv(monkeypatch, study_root, tmp_path):
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     seen = {}
 
-    def run_experiment(cfg, out, *, executor, **kw):
+    def run_experiment(cfg, out, *, executor, on_start, **kw):
         seen["threads"] = executor.threads
+        on_start([])  # every check passed: the run starts
         raise PhysioSyncError("stopped before training")
 
     monkeypatch.setattr(physiosync.experiment, "run_experiment", run_experiment)
@@ -185,6 +188,22 @@ def test_cv_notes_a_busy_machine_at_its_start(stopped_cv, capsys):
     assert err[0].startswith("physiosync: note: the machine is busy (load 1.5 over the last "
                              "minute on 2 cores)") and "--threads 1" in err[0]
     assert err[1] == "physiosync: error: stopped before training"
+
+
+def test_a_refused_run_on_a_busy_machine_prints_only_its_error(monkeypatch, study_root,
+                                                                tmp_path, capsys):
+    # The note comes when the run starts, after every check: a refusal stays one line.
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.5, 1.5))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = main(["cv", "--dataset", "deap", "--data-root", str(study_root), "--config",
+                 "tiny", "-q", "--out", str(out)])
+    assert code == 2
+    assert "notes.txt" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize("extra", [["--threads", "2"], ["--set", "threads=2"]])
@@ -243,8 +262,9 @@ def test_demo_takes_threads_into_its_config(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     seen = []
 
-    def run_experiment(cfg, out, **kw):
+    def run_experiment(cfg, out, *, on_start, **kw):
         seen.append(cfg.threads)
+        on_start([])
         raise PhysioSyncError("stopped before training")
 
     monkeypatch.setattr(physiosync.experiment, "run_experiment", run_experiment)

@@ -40,6 +40,21 @@ DEAP_BDF_BIPOLAR = {
 }
 DEAP_SFREQ_DAT = 128.0
 DEAP_SFREQ_BDF = 512.0
+#: What the preprocessed release (``.dat``) did to its EEG: its readme's band-pass edges in
+#: Hz and the common average reference (MNE info of :meth:`Recording.to_epochs`).
+DEAP_DAT_EEG = {"highpass": 4.0, "lowpass": 45.0, "average_reference": True,
+                "processing": "DEAP preprocessed release: down-sampled to 128 Hz, EOG "
+                              "artefacts removed, band-passed 4-45 Hz, common average "
+                              "reference"}
+#: What it did to the peripheral signals (no filter is documented for them).
+DEAP_DAT_PERIPHERAL = {"processing": "DEAP preprocessed release: down-sampled to 128 Hz"}
+#: DREAMER's EEG as recorded by the Emotiv EPOC headset and released unprocessed: the
+#: headset's own pass band (manufacturer's specification) and its CMS/DRL reference.
+DREAMER_EEG_SIGNAL = {"highpass": 0.2, "lowpass": 45.0, "average_reference": False,
+                      "processing": "DREAMER: raw Emotiv EPOC EEG as recorded (hardware "
+                                    "band 0.2-45 Hz with 50/60 Hz notch filters, CMS/DRL "
+                                    "reference at P3/P4); no filter or re-reference by the "
+                                    "release"}
 DEAP_BASELINE_S = 3.0
 DEAP_STIMULUS_S = 60.0
 #: The self-assessment scales: DEAP rates on a continuous 1-9 scale, DREAMER on the

@@ -472,9 +472,15 @@ def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:
     lengths = stops - onsets
     uniform = bool(np.all(lengths == lengths[0]))
     infos, baseline, stimulus = {}, {}, {}
+    # the recording as it is: the filter edges its header declares (MNE parses them
+    # from the prefilter field; none: 0 Hz and Nyquist) and BioSemi's CMS/DRL reference
+    signal = {"highpass": float(raw.info["highpass"] or 0.0),
+              "lowpass": float(raw.info["lowpass"] or sfreq / 2),
+              "processing": f"DEAP original BioSemi recording at {sfreq:g} Hz, unprocessed "
+                            "(CMS/DRL reference, filters as the BDF header declares)"}
     for modality, (lo, hi) in DEAP_DAT_SLICES.items():
         names = DEAP_DAT_CHANNELS[lo:hi]
-        infos[modality] = ModalityInfo.standard(modality, sfreq, names)
+        infos[modality] = ModalityInfo.standard(modality, sfreq, names, **signal)
         n_tr = len(onsets)
         baseline[modality] = np.empty((n_tr, len(names), n_base))
         stimulus[modality] = (np.empty((n_tr, len(names), int(lengths[0]))) if uniform

@@ -47,6 +47,17 @@ class ModalityInfo:
         Unit of the numbers as stored by the release.
     to_si : float
         Factor that converts the release unit to the SI unit MNE expects.
+    highpass : float
+        High-pass edge in Hz of what the release holds (0: none known), as
+        ``info["highpass"]`` of the MNE objects.
+    lowpass : float | None
+        Low-pass edge in Hz (None: the Nyquist frequency, nothing known below it), as
+        ``info["lowpass"]``.
+    average_reference : bool
+        Whether the release re-referenced the channels to their average (MNE's
+        ``info["custom_ref_applied"]``); False: the reference of the recording.
+    processing : str | None
+        What the release did to the signals, in words (``info["description"]``).
     """
 
     name: str
@@ -55,12 +66,21 @@ class ModalityInfo:
     ch_type: str
     unit: str
     to_si: float
+    highpass: float = 0.0
+    lowpass: float | None = None
+    average_reference: bool = False
+    processing: str | None = None
 
     @classmethod
-    def standard(cls, name: str, sfreq: float, ch_names: Sequence[str]) -> "ModalityInfo":
-        """Build the info of a modality with the package's standard type and unit."""
+    def standard(cls, name: str, sfreq: float, ch_names: Sequence[str],
+                 **signal) -> "ModalityInfo":
+        """Build the info of a modality with the package's standard type and unit.
+
+        *signal*: ``highpass``, ``lowpass``, ``average_reference`` and ``processing``
+        of what the release holds.
+        """
         ch_type, unit, to_si = MODALITY_UNITS[name]
-        return cls(name, float(sfreq), tuple(ch_names), ch_type, unit, to_si)
+        return cls(name, float(sfreq), tuple(ch_names), ch_type, unit, to_si, **signal)
 
 
 def _as_trial_list(arrays) -> list[np.ndarray]:
@@ -281,8 +301,18 @@ class Recording(RatedTrials):
                 ch["unit"] = FIFF.FIFF_UNIT_OHM
         if info.ch_type == "eeg":
             mne_info.set_montage(standard_montage(), on_missing="warn")
+        nyquist = info.sfreq / 2
         with mne_info._unlock():
             mne_info["subject_info"] = {"his_id": f"{self.dataset}-{self.subject:02d}"}
+            # what the release holds, not MNE's defaults (no filter, the recording's
+            # reference), so that MNE's filter and reference checks see the real data
+            mne_info["highpass"] = float(min(info.highpass, nyquist))
+            mne_info["lowpass"] = float(nyquist if info.lowpass is None
+                                        else min(info.lowpass, nyquist))
+            if info.average_reference:
+                mne_info["custom_ref_applied"] = FIFF.FIFFV_MNE_CUSTOM_REF_ON
+            if info.processing:
+                mne_info["description"] = info.processing
         return mne_info
 
     def to_raw(self, modality: str):
@@ -430,6 +460,38 @@ class BaseDataset(ABC):
             releases, two reading options) must differ here.
         """
         return {"dataset": self.name, "format": self.format}
+
+    def synthetic(self, subjects=None) -> bool:
+        """Whether physiosync's synthetic writers wrote every source file of *subjects*.
+
+        A writer of :mod:`physiosync.synthetic` lists each file it writes as ``"synth"``
+        in its folder's ``.physiosync-files`` (:mod:`physiosync._utils.manifest`); a
+        file not listed there, or a list that cannot be read, counts as data from
+        elsewhere (real data, or files physiosync did not write).
+
+        Parameters
+        ----------
+        subjects : list of int | None
+            As for :meth:`source_files` (default: all).
+
+        Returns
+        -------
+        synthetic : bool
+        """
+        from .._utils.manifest import read_manifest
+
+        files = self.source_files(subjects)
+        listed = {}
+        for f in files:
+            folder = Path(f).parent
+            if folder not in listed:
+                try:
+                    listed[folder] = read_manifest(folder) or {}
+                except OSError:
+                    listed[folder] = {}
+            if listed[folder].get(Path(f).name) != "synth":
+                return False
+        return bool(files)
 
     def __iter__(self):
         return (self.load_subject(s) for s in self.subjects)

@@ -20,7 +20,8 @@ import pandas as pd
 
 from .._logging import logger, verbose
 from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
-from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_SLICES,
+from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_EEG,
+                        DEAP_DAT_PERIPHERAL, DEAP_DAT_SLICES,
                         DEAP_RATING_SCALE as RATING_SCALE, DEAP_SFREQ_DAT, DEAP_STIMULUS_S)
 from ._safe_pickle import load_pickle
 from .base import BaseDataset, ModalityInfo, Recording, check_finite, first_off_scale
@@ -288,7 +289,9 @@ def read_deap_dat(path, subject: int) -> Recording:
     stim_start = max(n_base, n_samples - int(DEAP_STIMULUS_S * DEAP_SFREQ_DAT))
     infos, baseline, stimulus = {}, {}, {}
     for modality, (lo, hi) in DEAP_DAT_SLICES.items():
-        infos[modality] = ModalityInfo.standard(modality, DEAP_SFREQ_DAT, DEAP_DAT_CHANNELS[lo:hi])
+        infos[modality] = ModalityInfo.standard(
+            modality, DEAP_SFREQ_DAT, DEAP_DAT_CHANNELS[lo:hi],
+            **(DEAP_DAT_EEG if modality == "eeg" else DEAP_DAT_PERIPHERAL))
         baseline[modality] = data[:, lo:hi, :n_base]
         stimulus[modality] = data[:, lo:hi, stim_start:]
     ratings = pd.DataFrame(np.asarray(labels, dtype=float), columns=list(RATING_COLUMNS))

@@ -30,7 +30,8 @@ import pandas as pd
 
 from .._logging import logger, verbose
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
-from ._channels import DREAMER_ECG, DREAMER_EEG, DREAMER_RATING_SCALE, DREAMER_SFREQ
+from ._channels import (DREAMER_ECG, DREAMER_EEG, DREAMER_EEG_SIGNAL, DREAMER_RATING_SCALE,
+                        DREAMER_SFREQ)
 from .base import BaseDataset, ModalityInfo, Recording, check_finite, first_off_scale
 from .deap import _check_subject_id
 from .._utils.docs import fill_doc
@@ -641,7 +642,8 @@ class DREAMER(BaseDataset):
         s = int(subject)
         infos = {}
         for m in self.modalities:
-            infos[m] = ModalityInfo.standard(m, self.sfreq[m], self.ch_names[m])
+            infos[m] = ModalityInfo.standard(m, self.sfreq[m], self.ch_names[m],
+                                             **(DREAMER_EEG_SIGNAL if m == "eeg" else {}))
             for part, trials in (("baseline", sub.baseline[m]), ("stimuli", sub.stimulus[m])):
                 for k, arr in enumerate(trials, 1):
                     check_finite(arr, f"DREAMER.Data{{{s}}}.{MODALITY_FIELDS[m]}.{part}{{{k}}}",

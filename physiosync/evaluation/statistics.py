@@ -22,6 +22,8 @@ differences and return plain floats and dictionaries (JSON-ready):
 - :func:`bootstrap_ci`: percentile, basic or BCa bootstrap interval of the mean
   (:func:`scipy.stats.bootstrap`).
 - :func:`cohens_dz`: standardised mean difference of paired data.
+- :func:`holm_adjust`: Holm's step-down adjustment of a family of p-values (the
+  comparisons of several pipelines with one primary pipeline on one metric).
 
 References
 ----------
@@ -31,6 +33,8 @@ References
    3rd ed. Springer (one-sample sign-flip permutation test).
 .. [3] Efron, B. and Tibshirani, R. J. (1993). An Introduction to the Bootstrap.
    Chapman & Hall, chapter 12 (the bootstrap-t interval).
+.. [4] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+   Scandinavian Journal of Statistics, 6(2), 65-70.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import math
 import numpy as np
 
 __all__ = ["sign_flip_test", "min_sign_flip_p", "corrected_resampled_ttest", "bootstrap_ci",
-           "studentized_bootstrap_ci", "cohens_dz", "EXACT_MAX_N"]
+           "studentized_bootstrap_ci", "cohens_dz", "holm_adjust", "EXACT_MAX_N"]
 
 #: Largest number of units for which :func:`sign_flip_test` enumerates every sign
 #: pattern (2**16 = 65,536 patterns); above it draws Monte Carlo sign patterns.
@@ -292,3 +296,35 @@ def cohens_dz(d) -> float | None:
         return None
     sd = float(d.std(ddof=1))
     return float(d.mean() / sd) if sd > 0 else None
+
+
+def holm_adjust(p_values) -> list:
+    """Holm-adjusted p-values of one family of tests (step-down, strong FWER control).
+
+    With the *m* available p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the
+    adjusted value of the *i*-th is ``max_{j <= i} min(1, (m - j + 1) p_(j))``
+    (Holm 1979 [4]_): rejecting where the adjusted value is at most alpha controls the
+    family-wise error rate at alpha under any dependence between the tests. It is
+    what ``statsmodels.stats.multitest.multipletests(p, method="holm")`` returns.
+
+    Parameters
+    ----------
+    p_values : sequence of float | None
+        The raw p-values of the family, in any order. None and NaN are tests without a
+        p-value: they are left out of the family (*m* counts the others) and returned
+        as None.
+
+    Returns
+    -------
+    adjusted : list of float | None
+        In the order of *p_values*.
+    """
+    raw = [None if p is None or not np.isfinite(float(p)) else float(p) for p in p_values]
+    present = sorted((p, i) for i, p in enumerate(raw) if p is not None)
+    m = len(present)
+    out = [None] * len(raw)
+    running = 0.0
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))  # monotone in the sorted order
+        out[i] = running
+    return out

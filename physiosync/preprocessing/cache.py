@@ -45,7 +45,7 @@ from .._utils.io import TMP_PREFIX, is_stale_temp, temp_name
 from ..exceptions import CacheError, DataFormatError, PhysioSyncError
 from ..datasets.base import RatedTrials
 from ..params import default_modalities
-from .transforms import (RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
+from .transforms import (RELEASE_BAND, RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
                             release_preprocess, remove_baseline)
 
 __all__ = ["PreparedSubject", "prepare", "prepare_recording", "default_cache_dir",
@@ -184,7 +184,17 @@ def _release_recording(rec, modalities):
     infos, baseline, stimulus = {}, {}, {}
     for m in modalities:
         sf = rec.sfreq(m)
-        infos[m] = replace(rec.info(m), sfreq=RELEASE_SFREQ)
+        info = rec.info(m)
+        low = min(info.lowpass or RELEASE_SFREQ / 2, RELEASE_SFREQ / 2)  # resampling's edge
+        what = (f"BDF recording with the release's preprocessing: resampled to "
+                f"{RELEASE_SFREQ:g} Hz")
+        signal = ({"highpass": max(info.highpass, RELEASE_BAND[0]),
+                   "lowpass": min(low, RELEASE_BAND[1]), "average_reference": True,
+                   "processing": f"{what}, band-passed {RELEASE_BAND[0]:g}-"
+                                 f"{RELEASE_BAND[1]:g} Hz, common average reference (EOG "
+                                 "artefacts not removed)"} if m == "eeg"
+                  else {"lowpass": low, "processing": what})
+        infos[m] = replace(info, sfreq=RELEASE_SFREQ, **signal)
         baseline[m], stimulus[m] = [], []
         for t in rec.trials:
             # baseline and stimulus are contiguous in the file: filter them together

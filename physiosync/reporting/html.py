@@ -27,7 +27,8 @@ from .._logging import logger, verbose
 from .._utils import atomic_write
 from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence, _null_name,
                    _one_class_sentence, _pairing_sentence, _real, _table_cells,
-                   _table_header, _table_notes, displayable, held_out_sentence,
+                   _table_header, _table_notes, data_sentence, displayable,
+                   held_out_sentence,
                    label_efficiency_table, metric_label, model_selection_sentence,
                    pipeline_table)
 
@@ -217,15 +218,9 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         parts.append(f'<div class="caveat" role="note"><strong>Caveat ({_esc(protocol)}):'
                      f"</strong> {_esc(report['caveat'])}</div>")
     meta = [f"physiosync {__version__}"]
-    dataset = _dict(report.get("config")).get("dataset")
-    if isinstance(dataset, Mapping):
-        name, root = dataset.get("name"), dataset.get("root")
-        if name is not None:
-            meta.append(f"dataset: {name}")
-        if root is not None:
-            meta.append(f"root: {root}")
-    elif dataset is not None:
-        meta.append(f"dataset: {dataset}")
+    data = data_sentence(report)
+    if data:
+        meta.append(f"data: {data}")
     n_classes = report.get("n_classes")
     if n_classes is not None:
         meta.append(f"classes: {n_classes}")
@@ -828,11 +823,12 @@ def _comparisons_section(report: Mapping) -> str:
                      _fmt_count(c.get("n")), diff, _fmt(c.get("std")),
                      _fmt(c.get("cohens_dz"), 2),
                      f"{_fmt_p(c.get('p_value'))} ({c.get('primary_test') or 'sign-flip'})",
+                     _fmt_p(_real(c.get("p_value_holm"))),
                      _fmt_p(flip.get("p_value")), _fmt_p(flip.get("min_p")),
                      _fmt_p(_dict(c.get("corrected_t")).get("p_value")),
                      str(c.get("test") or "n/a")])
     body = [_table(["pipeline − baseline", "metric", "paired by", "n",
-                    "mean difference [95 % CI]", "std", "d_z", "p (primary test)",
+                    "mean difference [95 % CI]", "std", "d_z", "p (primary test)", "Holm p",
                     "sign-flip p", "min p", "corrected t p", "primary test"], rows,
                    "comparisons")]
     for c in comps:
@@ -846,6 +842,8 @@ def _comparisons_section(report: Mapping) -> str:
         "it is shown for reference). Min p: the smallest p-value the sign-flip test can "
         "reach (zero differences do not count); d_z: mean / std of the differences.")
         + "</p>")
+    for family in sorted({str(c["holm_family"]) for c in comps if c.get("holm_family")}):
+        body.append(f"<p>{_esc('Holm p: the primary test p adjusted over ' + family)}.</p>")
     for c in comps:
         if c.get("warning"):
             body.append(f'<p class="caveat"><strong>Warning ({_esc(c.get("pipeline", "?"))} − '

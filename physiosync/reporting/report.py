@@ -10,7 +10,7 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
 
     {
       "protocol", "target", "leaky", "warning", "caveat", "n_classes", "class_names",
-      "primary", "per_subject_models", "config",
+      "primary", "per_subject_models", "config", "data",
       "headline",                                  # the primary pipeline's headline
       "folds", "per_subject", "summary",           # the primary pipeline's, at top level
       "pipelines": {name: {
@@ -22,8 +22,15 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
       "comparisons": [{"pipeline", "baseline", "metric", "level", "pairing", "value",
                        "differences", "mean", "std", "n", "ci95", "ci_method",
                        "cohens_dz", "primary_test", "test", "p_value", "min_p",
-                       "sign_flip", "corrected_t", "warning"}],
+                       "sign_flip", "corrected_t", "p_value_holm", "holm_family",
+                       "warning"}],
     }
+
+- ``data`` (set by :func:`physiosync.experiment.run_experiment`, from
+  :func:`physiosync.experiment.describe_data`): ``dataset``, ``root`` (absolute, as in
+  ``config.yaml``), ``format``, ``subjects``, ``n_subjects``, ``trials_per_subject`` (a
+  number, or ``[min, max]``), ``n_units``, ``n_windows``, ``synthetic`` (whether
+  physiosync's synthetic writers wrote every source file) and ``origin`` (that, in words).
 
 - ``folds[*]``: ``fold``, ``train``/``val``/``test`` (lists of ``[subject, trial]``),
   ``metrics`` and ``chance`` per level, ``chance_source`` (``"training labels"``, or
@@ -61,13 +68,17 @@ The JSON schema is documented in ``docs/evaluation.md``. In short::
   metric, paired by subject when every subject has its own model
   (``per_subject_models``) and neither pipeline shares anything between the subjects of
   a fold (``model.shared_across_subjects``), else by fold with the corrected resampled
-  t-test as the primary test (see :func:`paired_comparison`).
+  t-test as the primary test (see :func:`paired_comparison`). ``p_value_holm``: its
+  ``p_value`` adjusted by Holm's step-down method over its family, every comparison of
+  the same primary pipeline on the same metric (``holm_family`` says which), for the
+  family-wise error rate of those several tests.
 
 NaN is written as ``null``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -81,7 +92,9 @@ from ..evaluation.metrics import (classification_metrics, headline_metric, model
 from ..evaluation.protocols import PROTOCOLS
 from .text import (_METRIC_LABELS, CHANCE_NOTE, LEGACY_P_NOTE, _chance_of, _fmt, _fmt_p,
                    _headline_sentence, _null_name, _one_class_sentence, _pairing_sentence,
-                   _table_cells, _table_header, _table_notes, displayable, held_out_sentence,
+                   _table_cells, _table_header, _table_notes, data_sentence, displayable,
+                   holm_families,
+                   held_out_sentence,
                    label_efficiency_lines, metric_label,
                    model_selection_sentence, pipeline_table)
 
@@ -124,6 +137,12 @@ def _confusion(y, pred, n_classes: int) -> list:
     return confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()
 
 
+#: Columns of ``results.csv`` (:func:`report_rows`): the first seven are those of the
+#: per-fold table of earlier versions, with the same meaning on the rows they had.
+RESULT_COLUMNS = ["pipeline", "fold", "target", "level", "metric", "value", "chance", "row",
+                  "subject"]
+
+
 def _fold_rows(name: str, target: str, folds: list) -> pd.DataFrame:
     """``pipeline, fold, target, level, metric, value, chance`` rows of report folds."""
     rows = []
@@ -132,8 +151,21 @@ def _fold_rows(name: str, target: str, folds: list) -> pd.DataFrame:
             for metric, value in (f["metrics"].get(level) or {}).items():
                 rows.append((name, f["fold"], target, level, metric, value,
                              _chance_of(f, level, metric)))
-    return pd.DataFrame(rows, columns=["pipeline", "fold", "target", "level", "metric",
-                                       "value", "chance"])
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS[:7])
+
+
+def _subject_rows(name: str, target: str, per_subject: dict) -> pd.DataFrame:
+    """One row per subject and metric of a pipeline's ``per_subject`` table (the values
+    behind the headline): ``fold`` empty, ``level`` ``"per_subject"``."""
+    rows = []
+    for subject, entry in (per_subject or {}).items():
+        chance = entry.get("chance") if isinstance(entry.get("chance"), dict) else {}
+        for metric, value in entry.items():
+            if metric != "chance":
+                rows.append((name, None, target, "per_subject", metric, value,
+                             chance.get(metric), "subject",
+                             int(subject) if str(subject).lstrip("-").isdigit() else subject))
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def _predictions(results: list, n_classes: int) -> pd.DataFrame:
@@ -591,7 +623,8 @@ def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
                  seed: int = 0, per_subject_models: bool | None = None,
-                 importance_methods: dict | None = None, models: dict | None = None) -> dict:
+                 importance_methods: dict | None = None, models: dict | None = None,
+                 data: dict | None = None) -> dict:
     """Assemble the report from :func:`physiosync.evaluation.runner.cross_validate` results.
 
     Parameters
@@ -624,6 +657,9 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         What each pipeline runs (:func:`physiosync.experiment.describe_pipeline`),
         stored as the pipeline's ``model``; its ``shared_across_subjects`` sets the
         pairing of the comparisons (:func:`paired_comparison`).
+    data : dict | None
+        What data the run used (:func:`physiosync.experiment.describe_data`), stored as
+        the report's ``data`` and named at the top of ``report.md`` and ``report.html``.
 
     Returns
     -------
@@ -650,15 +686,16 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         if (models or {}).get(name) is not None:
             parts[name]["model"] = models[name]
     primary = next(iter(parts))
-    comparisons = [paired_comparison(parts, primary, other, per_subject=per_subject_models,
-                                     n_classes=n_classes, seed=seed)
-                   for other in parts if other != primary]
+    comparisons = holm_families([
+        paired_comparison(parts, primary, other, per_subject=per_subject_models,
+                          n_classes=n_classes, seed=seed)
+        for other in parts if other != primary])
     return {"protocol": protocol, "target": target, "leaky": leaky,
             "warning": LEAKAGE_WARNING if leaky else None,
             "caveat": spec.caveat if spec else None,
             "n_classes": n_classes, "class_names": class_names(target, n_classes),
             "primary": primary, "per_subject_models": bool(per_subject_models),
-            "config": config or {}, "headline": parts[primary]["headline"],
+            "config": config or {}, "data": data, "headline": parts[primary]["headline"],
             "folds": parts[primary]["folds"], "per_subject": parts[primary]["per_subject"],
             "summary": parts[primary]["summary"], "pipelines": parts,
             "comparisons": comparisons}
@@ -709,9 +746,10 @@ def merge_reports(reports: list, *, names=None) -> dict:
         by_subject = _infer_per_subject_models(first["protocol"], first["leaky"])
     merged["per_subject_models"] = bool(by_subject)
     merged["pipelines"] = parts
-    merged["comparisons"] = [paired_comparison(parts, primary, other, per_subject=by_subject,
-                                               n_classes=first.get("n_classes", 2))
-                             for other in parts if other != primary]
+    merged["comparisons"] = holm_families([
+        paired_comparison(parts, primary, other, per_subject=by_subject,
+                          n_classes=first.get("n_classes", 2))
+        for other in parts if other != primary])
     merged["config"] = {"runs": {n: r.get("config", {}) for n, r in zip(names, reports)}}
     return merged
 
@@ -778,14 +816,40 @@ def _finite_or_none(obj):
 
 
 def report_rows(report: dict) -> pd.DataFrame:
-    """``results.csv``: one row per pipeline x fold x target x level x metric.
+    """``results.csv``: the per-fold rows, then the per-subject rows behind the headline.
 
-    Columns ``pipeline, fold, target, level, metric, value, chance``; ``chance`` is the
-    chance level of that metric on that fold (levels: ``subject``, the mean over the
-    fold's test subjects of the per-subject metric; ``window`` and ``trial``, pooled).
+    Columns ``pipeline, fold, target, level, metric, value, chance, row, subject``
+    (:data:`RESULT_COLUMNS`). ``row`` says which kind of row it is:
+
+    - ``"fold"``: one row per pipeline x fold x level x metric, ``subject`` empty;
+      ``level`` is ``subject`` (the mean over the fold's test subjects of the
+      per-subject metric), ``window`` or ``trial`` (pooled over the fold's test
+      windows, or trial votes); ``chance`` is that metric's chance level on that fold.
+    - ``"subject"``: one row per pipeline x subject x metric, ``fold`` empty and
+      ``level`` ``"per_subject"``: the subject's test windows pooled over all folds,
+      the values whose mean over subjects is the headline (``summary.subject.*``);
+      ``chance`` is that subject's chance level.
+
+    The first seven columns keep their meaning on the fold rows, so a reader of
+    earlier versions' files selects those with ``row == "fold"`` (or a ``level`` among
+    ``subject``, ``window`` and ``trial``).
     """
-    return pd.concat([_fold_rows(name, report["target"], part["folds"])
-                      for name, part in report["pipelines"].items()], ignore_index=True)
+    frames = []
+    for kind in ("fold", "subject"):
+        for name, part in report["pipelines"].items():
+            if kind == "fold":
+                frame = _fold_rows(name, report["target"], part["folds"])
+                frame["row"], frame["subject"] = "fold", None
+            else:
+                frame = _subject_rows(name, report["target"], part.get("per_subject"))
+            frames.append(frame)
+    rows = pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
+    # integer columns with empty cells stay integers (``fold`` of subject rows, ``subject``
+    # of fold rows) instead of turning into floats
+    for col in ("fold", "subject"):
+        with contextlib.suppress(TypeError, ValueError):  # ids that are not integers stay
+            rows[col] = rows[col].astype("Int64")
+    return rows[RESULT_COLUMNS]
 
 
 # --------------------------------------------------------------------------- text
@@ -810,6 +874,9 @@ def report_markdown(report: dict) -> str:
         lines += [f"> **{report['warning']}**", ""]
     if report.get("caveat"):
         lines += [f"> **Caveat ({report['protocol']}):** {report['caveat']}", ""]
+    data = data_sentence(report)
+    if data:
+        lines += [f"**Data:** {data}.", ""]
     pipes = report["pipelines"]
     primary = report.get("primary") or next(iter(pipes))
     lines += [f"**Headline ({primary}):** {_headline_sentence(pipes[primary], n_classes)}.", ""]
@@ -871,8 +938,8 @@ def report_markdown(report: dict) -> str:
     if comps:
         lines += ["## Paired comparisons", "",
                   "| pipeline − baseline | metric | n | mean difference [95 % CI] | d_z | "
-                  "p (primary test) | sign-flip p (min p) | corrected t p |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "p (primary test) | Holm p | sign-flip p (min p) | corrected t p |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for c in comps:
             ci = c.get("ci95") or [None, None]
             ct = c.get("corrected_t") or {}
@@ -882,7 +949,8 @@ def report_markdown(report: dict) -> str:
                 f"| {c['pipeline']} − {c['baseline']} | {c['metric']} | {c['n']} "
                 f"{c.get('level', '')}s | {_fmt(c['mean'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] | "
                 f"{_fmt(c.get('cohens_dz'), 2)} | {_fmt_p(c.get('p_value'))} "
-                f"({c.get('primary_test') or 'sign-flip'}) | {_fmt_p(flip.get('p_value'))} "
+                f"({c.get('primary_test') or 'sign-flip'}) | {_fmt_p(c.get('p_value_holm'))} | "
+                f"{_fmt_p(flip.get('p_value'))} "
                 f"({_fmt_p(flip.get('min_p'))}) | {_fmt_p(ct.get('p_value'))} |")
         lines.append("")
         lines += [f"- {c['pipeline']} − {c['baseline']}: {_pairing_sentence(c)}"
@@ -893,6 +961,8 @@ def report_markdown(report: dict) -> str:
                              f"{c['warning']}")
         tests = {c.get("test") for c in comps if c.get("test")}
         lines += [""] + [f"Primary test: {t}." for t in sorted(tests)]
+        families = sorted({c["holm_family"] for c in comps if c.get("holm_family")})
+        lines += [f"Holm p: the primary test's p adjusted over {f}." for f in families]
         lines += ["Min p: the smallest p-value the sign-flip test can reach with these "
                   "units (zero differences do not count). By fold, the sign-flip test "
                   "ignores that folds share training data and is shown for reference only.",
@@ -926,6 +996,9 @@ def report_text(report: dict) -> str:
     for key in ("warning", "caveat"):
         if report.get(key):
             lines += [str(report[key]), ""]
+    data = data_sentence(report)
+    if data:
+        lines.append(f"data: {data}")
     rows = pipeline_table(report)
     title = metric_label(next((r["metric"] for r in rows if r["metric"]), None)
                          or f"subject.{metric}")
@@ -935,7 +1008,8 @@ def report_text(report: dict) -> str:
     name_w = max([14] + [len(n) for n in pipes])
     primary = next((r["pipeline"] for r in rows if r["primary"]), "")
     cols = [("headline", 15), ("chance", 7), ("p", 8)] + ([("refit p", 8)] if refit else []) \
-        + [(f"{primary} − pipeline [95 % CI]", 26), ("paired p", 8)]
+        + [(f"{primary} − pipeline", 8), ("mean paired difference [95 % CI]", 26),
+           ("paired p", 8), ("Holm p", 8)]
 
     def table(header, body):
         widths = [max([w, len(c)] + [len(r[i + 1]) for r in body])
@@ -983,10 +1057,12 @@ def report_text(report: dict) -> str:
         ci = c.get("ci95") or [None, None]
         test = c.get("primary_test") or "sign-flip"
         extra = f" (min p {_fmt_p(c.get('min_p'))})" if c.get("min_p") is not None else ""
+        holm = (f", Holm p = {_fmt_p(c['p_value_holm'])}" if c.get("p_value_holm") is not None
+                else "")
         lines += ["", f"{c['pipeline']} − {c['baseline']} ({c['metric']}, paired by "
                   f"{c.get('level')}, n = {c['n']}): {_fmt(c['mean'])} [95 % CI "
                   f"{_fmt(ci[0])}, {_fmt(ci[1])}], {test} p = {_fmt_p(c.get('p_value'))}"
-                  f"{extra}", f"  {_pairing_sentence(c)}"]
+                  f"{extra}{holm}", f"  {_pairing_sentence(c)}"]
         if c.get("warning"):
             lines.append(f"  warning: {c['warning']}")
     if isinstance(report.get("label_efficiency"), dict):

@@ -11,7 +11,8 @@ import numpy as np
 from ..evaluation.metrics import headline_metric
 
 __all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
-           "pipeline_table", "displayable", "held_out_sentence"]
+           "pipeline_table", "displayable", "held_out_sentence", "data_sentence", "holm_families",
+           "significance_sentence"]
 
 #: Why a ``legacy-segment`` report carries no permutation p-value.
 LEGACY_P_NOTE = (
@@ -72,13 +73,20 @@ LEGACY_COMPARISON_NOTE = (
 def displayable(report: dict) -> dict:
     """*report* without the p-values its protocol cannot support.
 
-    Under a leaky protocol (``legacy-segment``) every pipeline's permutation p-value
+    Comparisons without ``p_value_holm`` (reports written before it was recorded) get
+    it, as :func:`holm_families` computes it. Under a leaky protocol
+    (``legacy-segment``) every pipeline's permutation p-value
     is dropped (reports written before this rule held one) and replaced by
     ``p_value_note`` (:data:`LEGACY_P_NOTE`), and the paired comparisons keep their
     differences and effect sizes but lose their tests (``p_value_note``:
     :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
     returned unchanged.
     """
+    comps = report.get("comparisons")
+    if (isinstance(comps, list) and all(isinstance(c, dict) for c in comps)
+            and any("p_value_holm" not in c for c in comps)):
+        # a report written before Holm's adjustment was recorded
+        report = {**report, "comparisons": holm_families(comps)}
     if not report.get("leaky"):
         return report
     pipes = {}
@@ -95,13 +103,71 @@ def displayable(report: dict) -> dict:
     comps = []
     for c in out.get("comparisons") or []:
         if isinstance(c, dict):  # the differences stay; no test of leaky scores is shown
-            c = {**c, "p_value": None, "min_p": None, "sign_flip": None,
+            c = {**c, "p_value": None, "p_value_holm": None, "min_p": None, "sign_flip": None,
                  "corrected_t": None, "p_value_note": LEGACY_COMPARISON_NOTE,
                  "warning": " ".join(filter(None, (c.get("warning"),
                                                    LEGACY_COMPARISON_NOTE + ".")))}
         comps.append(c)
     if comps:
         out["comparisons"] = comps
+    return out
+
+
+def data_sentence(report: dict) -> str | None:
+    """What data a report was computed on, in one sentence (None: the report does not say).
+
+    ``"DEAP (dat) at /abs/root: 6 subjects x 12 trials (72 units, 1008 windows);
+    synthetic (written by physiosync's synthetic writer)"``, from the report's ``data``
+    (:func:`physiosync.experiment.describe_data`); reports written before it held one are
+    read from their configuration (dataset and root only).
+    """
+    data = report.get("data")
+    if isinstance(data, dict) and data.get("dataset"):
+        text = f"{data['dataset']}"
+        if data.get("format"):
+            text += f" ({data['format']})"
+        if data.get("root"):
+            text += f" at {data['root']}"
+        trials = data.get("trials_per_subject")
+        if isinstance(trials, (list, tuple)) and len(trials) == 2:
+            trials = f"{trials[0]}-{trials[1]}"
+        if data.get("n_subjects") is not None:
+            text += f": {data['n_subjects']} subjects"
+            if trials is not None:
+                text += f" x {trials} trials"
+            extra = [f"{data[k]} {w}" for k, w in (("n_units", "units"),
+                                                    ("n_windows", "windows"))
+                     if data.get(k) is not None]
+            if extra:
+                text += f" ({', '.join(extra)})"
+        if data.get("origin"):
+            text += f"; {data['origin']}"
+        return text
+    cfg = report.get("config") if isinstance(report.get("config"), dict) else {}
+    section = cfg.get("data") if isinstance(cfg.get("data"), dict) else cfg.get("dataset")
+    if isinstance(section, dict) and (section.get("name") or section.get("root")):
+        return (f"{section.get('name') or 'dataset'} at {section.get('root') or 'n/a'} "
+                "(a report written before the data were described)")
+    return None
+
+
+def holm_families(comparisons: list) -> list:
+    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``: Holm's adjustment over the
+    comparisons that share the primary pipeline and the metric (one family each)."""
+    from ..evaluation.statistics import holm_adjust
+
+    families = {}
+    for i, c in enumerate(comparisons):
+        families.setdefault((c.get("pipeline"), c.get("metric")), []).append(i)
+    out = [dict(c) for c in comparisons]
+    for (pipeline, metric), members in families.items():
+        adjusted = holm_adjust([_real(out[i].get("p_value")) for i in members])
+        tested = sum(p is not None for p in adjusted)
+        for i, p in zip(members, adjusted):
+            out[i]["p_value_holm"] = p
+            out[i]["holm_family"] = (
+                f"the comparisons of {pipeline} with the other pipelines on {metric} "
+                f"({tested} with a p-value; Holm's step-down method, family-wise error rate)")
     return out
 
 
@@ -280,11 +346,16 @@ def pipeline_table(report: dict) -> list:
         ``p_value``, ``permutations`` and ``null`` (the permutation test of the headline
         under the protocol's primary null, and the null's name; None without
         ``protocol.permutations`` and under ``legacy-segment``), ``refit_p`` (the refit
-        null's p-value, or None) and ``difference``: None on the primary row, else the
-        paired comparison *primary minus this pipeline* as ``mean``, ``ci95``,
-        ``p_value`` (of its primary test), ``min_p``, ``level`` (``"subject"`` or
-        ``"fold"``), ``test`` (``"sign-flip"`` or ``"corrected-t"``), ``n`` and
-        ``warning`` (all None when the report holds no such comparison).
+        null's p-value, or None) and ``difference``: None on the primary row, else
+        ``headline`` (the primary pipeline's headline minus this one's, the difference
+        of the two numbers the table shows) and the paired comparison *primary minus
+        this pipeline* as ``mean`` (the mean paired difference over its units: equal to
+        ``headline`` when paired by subject and both pipelines score the same subjects;
+        by fold, the mean of the fold values), ``ci95``, ``p_value`` (of its primary
+        test), ``p_holm`` (``p_value`` Holm-adjusted over the comparisons of the primary
+        pipeline on this metric), ``min_p``, ``level`` (``"subject"`` or ``"fold"``),
+        ``test`` (``"sign-flip"`` or ``"corrected-t"``), ``n`` and ``warning`` (all
+        None when the report holds no such comparison).
     """
     report = displayable(report)
     pipes = report.get("pipelines") or {}
@@ -294,7 +365,10 @@ def pipeline_table(report: dict) -> list:
         primary = next(iter(pipes), None)
     comparisons = {c.get("baseline"): c for c in report.get("comparisons") or []
                    if isinstance(c, dict) and c.get("pipeline") == primary}
+
     rows = []
+    if primary is not None and not isinstance(pipes[primary], dict):
+        pipes = {**pipes, primary: {}}
     for name, part in pipes.items():
         part = part if isinstance(part, dict) else {}
         h = _headline_of(part, n_classes)
@@ -314,8 +388,11 @@ def pipeline_table(report: dict) -> list:
             c = comparisons.get(name) or {}
             ci = c.get("ci95") if isinstance(c.get("ci95"), (list, tuple)) else []
             ci = [_real(v) for v in ci] if len(ci) == 2 else [None, None]
-            row["difference"] = {"mean": _real(c.get("mean")), "ci95": ci,
+            ha, hb = _real(_headline_of(pipes[primary], n_classes).get("mean")), row["mean"]
+            row["difference"] = {"headline": None if ha is None or hb is None else ha - hb,
+                                 "mean": _real(c.get("mean")), "ci95": ci,
                                  "p_value": _real(c.get("p_value")),
+                                 "p_holm": _real(c.get("p_value_holm")),
                                  "min_p": _real(c.get("min_p")), "level": c.get("level"),
                                  "test": c.get("primary_test") or "sign-flip",
                                  "n": c.get("n"), "warning": c.get("warning")}
@@ -327,26 +404,35 @@ def _mean_std_text(mean, std) -> str:
     return "n/a" if mean is None else f"{_fmt(mean)} ± {_fmt(std)}"
 
 
+_UNITS = {"subject": "subjects", "fold": "folds"}
+
+
 def _difference_text(diff) -> str:
-    """``"0.052 [-0.010, 0.110]"``; empty on the primary row."""
+    """``"0.052 [-0.010, 0.110] (4 folds)"``: the mean paired difference, its interval and
+    the units it is over; empty on the primary row."""
     if diff is None:
         return ""
     if diff["mean"] is None:
         return "n/a"
-    return f"{_fmt(diff['mean'])} [{_fmt(diff['ci95'][0])}, {_fmt(diff['ci95'][1])}]"
+    n = diff.get("n")
+    unit = f" ({n} {_UNITS.get(diff.get('level'), 'units')})" if n is not None else ""
+    return f"{_fmt(diff['mean'])} [{_fmt(diff['ci95'][0])}, {_fmt(diff['ci95'][1])}]{unit}"
 
 
 def _table_cells(row: dict, *, refit: bool) -> list:
     """The cells of a :func:`pipeline_table` row, as the three reports print them:
-    pipeline, headline (mean ± std), n, chance, p[, refit p], difference [95 % CI], paired p."""
+    pipeline, headline (mean ± std), n, chance, p[, refit p], headline difference, mean
+    paired difference [95 % CI] (units), paired p, Holm p."""
     diff = row["difference"]
     cells = [row["pipeline"], _mean_std_text(row["mean"], row["std"]),
              _fmt(row["n"], 0) if _real(row["n"]) is not None else "n/a", _fmt(row["chance"]),
              "—" if row["permutations"] is None else _fmt_p(row["p_value"])]
     if refit:
         cells.append("—" if row["refit_p"] is None else _fmt_p(row["refit_p"]))
-    cells += [_difference_text(diff), "" if diff is None else _fmt_p(diff.get("p_value"))]
-    return cells
+    if diff is None:
+        return cells + ["", "", "", ""]
+    return cells + [_fmt(diff.get("headline")), _difference_text(diff),
+                    _fmt_p(diff.get("p_value")), _fmt_p(diff.get("p_holm"))]
 
 
 def _table_header(rows: list, *, refit: bool) -> list:
@@ -355,7 +441,8 @@ def _table_header(rows: list, *, refit: bool) -> list:
     head = metric_label(metric) if metric else "headline"
     return (["pipeline", f"{head}, mean ± std", "subjects", "chance", "p"]
             + (["refit p"] if refit else [])
-            + [f"{primary} − pipeline [95 % CI]", "paired p"])
+            + [f"{primary} − pipeline", "mean paired difference [95 % CI]", "paired p",
+               "Holm p"])
 
 
 _NULL_SHORT = {
@@ -395,12 +482,24 @@ def _table_notes(rows: list, *, legacy: bool = False) -> list:
         primary = next((r["pipeline"] for r in rows if r["primary"]), "primary")
         level = next((d["level"] for d in diffs if d.get("level")), None)
         ns = sorted({d["n"] for d in diffs if d.get("n") is not None})
-        unit = {"subject": "subjects", "fold": "folds"}.get(level, "units")
+        unit = _UNITS.get(level, "units")
+        by_fold = any(d.get("level") == "fold" for d in diffs)
         notes.append(
-            f"{primary} − pipeline: mean paired difference of the headline over "
-            f"{'/'.join(str(n) for n in ns) or 'n/a'} {unit} with its 95 % interval; paired "
-            f"p: {_PAIRED_NOTE.get(level, _PAIRED_NOTE['subject'])} (why this pairing, "
-            "and the other test, under Paired comparisons).")
+            f"{primary} − pipeline: the difference of the two headlines (over subjects). "
+            f"Mean paired difference: the mean over the {'/'.join(str(n) for n in ns) or 'n/a'}"
+            f" {unit} of {primary} minus the pipeline, with its 95 % interval"
+            + (" (by fold a unit's value is the mean over the fold's test subjects, so this "
+               "mean differs from the difference of the headlines, whose subjects pool "
+               "their windows over folds)" if by_fold else
+               " (equal to the difference of the headlines when both score the same "
+               "subjects)")
+            + f"; paired p: {_PAIRED_NOTE.get(level, _PAIRED_NOTE['subject'])} (why this "
+            "pairing, and the other test, under Paired comparisons).")
+        if any(d.get("p_holm") is not None for d in diffs):
+            notes.append(
+                f"Holm p: the paired p-values adjusted by Holm's step-down method over one "
+                f"family, the {len(diffs)} pipeline{'s' if len(diffs) != 1 else ''} compared "
+                f"with {primary} on the headline metric (family-wise error rate).")
     return notes
 
 
@@ -464,3 +563,59 @@ def label_efficiency_lines(section: dict, *, markdown: bool = True) -> list:
     return ([t["intro"]]
             + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
                for r in [header] + rows] + t["notes"])
+
+
+def significance_sentence(report: dict, *, options: str | None = None) -> str:
+    """"Is it significant?" answered from a report, in one sentence, with what to change.
+
+    The primary pipeline's headline against chance (its permutation p-value, or how to
+    get one), then what its paired differences to the other pipelines rest on: with
+    few units the tests cannot resolve small differences, and the sentence says which
+    options add units.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`physiosync.reporting.report.build_report`.
+    options : str | None
+        How the caller adds units, e.g. ``"--folds, --subjects"``, named after "more
+        folds and subjects".
+
+    Returns
+    -------
+    sentence : str
+    """
+    rows = pipeline_table(report)
+    if not rows:
+        return "significance: the report holds no pipeline."
+    first = next((r for r in rows if r["primary"]), rows[0])
+    name = first["pipeline"]
+    text = f"significance: {name} {_fmt(first['mean'])} against chance {_fmt(first['chance'])}: "
+    if first["permutations"] is not None:
+        n = int(first["permutations"])
+        floor = first["p_value"] is not None and first["p_value"] <= 1 / (n + 1) + 1e-12
+        shown = _fmt_p(first["p_value"])
+        shown = shown if shown.startswith("<") else f"= {shown}"
+        text += (f"{first['null']} permutation p {shown} ({n} "
+                 f"permutations{', the smallest p they can give' if floor else ''})")
+    elif report.get("leaky"):
+        text += f"no p-value ({LEGACY_P_NOTE})"
+    else:
+        text += ("no p-value, since no permutation test was run: add --set "
+                 "protocol.permutations=1000 (cheap: the predictions are reused, nothing is "
+                 "refitted)")
+    diffs = [r for r in rows if r["difference"] is not None and r["difference"].get("n")]
+    if diffs:
+        d = diffs[0]["difference"]
+        unit = _UNITS.get(d.get("level"), "units")
+        held = [r["pipeline"] for r in diffs if r["difference"].get("p_holm") is not None
+                and r["difference"]["p_holm"] <= 0.05]
+        more = "folds and subjects" if unit == "folds" else "subjects"
+        text += (f"; {name} against {', '.join(r['pipeline'] for r in diffs)}: paired over "
+                 f"{d['n']} {unit}, "
+                 + (f"Holm p <= 0.05 for {', '.join(held)}" if held
+                    else "no difference significant at 0.05 after Holm's adjustment"))
+        if d["n"] < 10:
+            text += (f"; {d['n']} {unit} resolve only large differences: more {more}"
+                     + (f" ({options})" if options else "") + " test smaller ones")
+    return text + "."
