@@ -94,6 +94,29 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``{"long": PretrainModel, "short": PretrainModel}`` when pre-training ran.
     history_ : dict
         ``{"pretrain_long": [...], "pretrain_short": [...], "finetune": [...]}``.
+
+    See Also
+    --------
+    physiosync.preprocessing.windows.WindowSet.to_sklearn : the windows, labels and
+        ids that ``fit`` takes, from prepared data.
+
+    Notes
+    -----
+    The defaults are the authors' model (multi-view embedding, 640-token long encoders
+    at 5 s and 128 Hz, a 1024-2048-4096 projector); the README gives the cost of a fit
+    on a 2-core CPU, and a small configuration (``embedding="spectral"``,
+    ``embed_dim=32``, ``depth=1``, ...) that costs a fraction of it.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GroupShuffleSplit
+    >>> from physiosync import PhysioSyncClassifier
+    >>> X, y, ids = windows.to_sklearn(5.0, target="valence")  # doctest: +SKIP
+    >>> train, test = next(GroupShuffleSplit(test_size=0.25).split(
+    ...     X, y, groups=ids["trial"]))  # held-out videos  # doctest: +SKIP
+    >>> clf = PhysioSyncClassifier(n_eeg_channels=32, verbose="info")
+    >>> clf.fit(X[train], y[train], **ids.iloc[train])  # doctest: +SKIP
+    >>> clf.score(X[test], y[test])  # doctest: +SKIP
     """
 
     def __init__(self, n_eeg_channels=None, n_sub=5, pretrain="auto", pretrain_steps=200,
