@@ -81,3 +81,23 @@ def test_label_efficiency_benchmark_runs_resumes_and_tabulates(tmp_path):
     assert run["pipelines"]["bandpower"]["auc_difference"] is not None
     table = (tmp_path / "le.md").read_text()
     assert "| dynamics | bandpower |" in table and "### within-trial-kfold" in table
+
+
+def test_estimator_benchmark_measures_the_readme_configurations():
+    import ast
+
+    spec = importlib.util.spec_from_file_location("estimator_bench",
+                                                  ROOT / "benchmarks" / "estimator.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    calls = {}
+    for block in readme.split("```python\n")[1:]:
+        for node in ast.walk(ast.parse(block.split("```")[0])):
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and getattr(node.value.func, "id", None) == "PhysioSyncClassifier"):
+                calls[node.targets[0].id] = {k.arg: ast.literal_eval(k.value)
+                                             for k in node.value.keywords}
+    for name, settings in module.CONFIGS.items():
+        shown = {k: v for k, v in calls[name].items() if k not in ("n_eeg_channels", "verbose")}
+        assert shown == settings, f"README's {name} is not the one benchmarks/estimator.py times"
