@@ -221,3 +221,23 @@ def test_dreamer_eeg_and_ecg_windows_align_at_native_rates(dreamer_mat, tmp_path
                                rec.stimulus("ecg", 1)[:, 3 * 256:4 * 256], rtol=1e-6)
     np.testing.assert_allclose(ws.windows(2, "eeg", 1.0)[1, 3],
                                rec.stimulus("eeg", 1)[:, 3 * 128:4 * 128], rtol=1e-6)
+
+
+def test_to_sklearn_ids_route_through_scikit_learn_cross_validation(windows):
+    import sklearn
+    from sklearn.model_selection import GroupKFold, cross_validate
+
+    from physiosync import PhysioSyncClassifier
+
+    X, y, ids = windows.to_sklearn(5.0, target="valence")
+    clf = PhysioSyncClassifier(n_eeg_channels=32, embed_dim=10, depth=1, n_heads=2, n_prompts=1,
+                               projector_dims=(16, 16), batch_slots=4, group_size=1,
+                               pretrain_steps=2, epochs=1, val_size=0, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf.set_fit_request(subject=True, trial=True, window=True)
+        out = cross_validate(clf, X, y, cv=GroupKFold(n_splits=3), return_estimator=True,
+                             params={**ids, "groups": ids["subject"]}, error_score="raise")
+    # each fold's model got the ids of its own training windows (2 subjects), and
+    # pre-trained on them
+    for est in out["estimator"]:
+        assert set(est.history_) == {"pretrain_long", "pretrain_short", "finetune"}

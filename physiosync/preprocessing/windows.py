@@ -319,6 +319,17 @@ class WindowSet:
         ...     clf = PhysioSyncClassifier(n_eeg_channels=32)
         ...     clf.fit(X[train], y[train], **ids.iloc[train])
         ...     print(clf.score(X[test], y[test]))
+
+        The same with scikit-learn's metadata routing, which hands every fold's model
+        the ids of its own training windows:
+
+        >>> import sklearn
+        >>> from sklearn.model_selection import cross_val_score
+        >>> sklearn.set_config(enable_metadata_routing=True)
+        >>> clf = PhysioSyncClassifier(n_eeg_channels=32).set_fit_request(
+        ...     subject=True, trial=True, window=True)
+        >>> cross_val_score(clf, X, y, cv=GroupKFold(5),
+        ...                 params={**ids, "groups": ids["trial"]})  # doctest: +SKIP
         """
         length = self._check_length(length)
         meta = self._meta[length]
