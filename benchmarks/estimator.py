@@ -1,7 +1,7 @@
 """What ``PhysioSyncClassifier.fit`` costs, small and reference-size, on one data set.
 
     python benchmarks/estimator.py [--config small,reference] [--subjects 6 --trials 12
-                                    --seconds 30] [--threads 1] [--out estimator.json]
+                                    --seconds 30] [--threads 1] [--out estimator.json] [-v]
 
 Writes a synthetic DEAP (the demo's size by default: 6 subjects x 12 videos x 30 s,
 so 432 windows of 5 s; untimed), cuts 5 s windows with
@@ -50,6 +50,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="fit with verbose='info' (its progress lines on stderr)")
     args = parser.parse_args(argv)
 
     import torch
@@ -71,7 +73,9 @@ def main(argv=None) -> None:
         train, test = next(GroupShuffleSplit(test_size=0.25, random_state=0)
                            .split(X, y, groups=ids["trial"]))
         for name in args.config.split(","):
-            clf = PhysioSyncClassifier(n_eeg_channels=32, random_state=0, **CONFIGS[name])
+            clf = PhysioSyncClassifier(n_eeg_channels=32, random_state=0,
+                                       verbose="info" if args.verbose else None,
+                                       **CONFIGS[name])
             t0, c0 = time.perf_counter(), _cpu_seconds()
             clf.fit(X[train], y[train], **ids.iloc[train])
             wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
