@@ -263,6 +263,26 @@ def progress(iterable, *, desc: str, total: int | None = None, disable: bool | N
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False)
 
 
+def check_log_every(log_every, unit: str) -> None:
+    """Refuse a ``log_every`` that is not None or a positive number of *unit*."""
+    if log_every is None:
+        return
+    try:
+        ok = not isinstance(log_every, bool) and operator.index(log_every) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"log_every must be None or a positive number of {unit}, "
+                         f"got {log_every!r}.")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration for a progress line: ``"42 s"``, ``"3.5 min"`` or ``"2.1 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 class _RunLogHandler(logging.Handler):
     """Append formatted records to a text file, holding them until its folder exists."""
 

@@ -79,7 +79,10 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     random_state : int | None
         Seed; ``None`` draws one at ``fit``.
     %(verbose)s
-        It applies to ``fit`` (pre-training and fine-tuning, and their bars).
+        It applies to ``fit``. At ``"info"``, ``fit`` logs a line as each stage
+        starts, ten lines per pre-training run (mean loss, seconds per step, time
+        left) and one per fine-tuning epoch (losses, validation balanced accuracy,
+        time left); on a terminal, progress bars too.
 
     Attributes
     ----------
@@ -91,6 +94,29 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``{"long": PretrainModel, "short": PretrainModel}`` when pre-training ran.
     history_ : dict
         ``{"pretrain_long": [...], "pretrain_short": [...], "finetune": [...]}``.
+
+    See Also
+    --------
+    physiosync.preprocessing.windows.WindowSet.to_sklearn : the windows, labels and
+        ids that ``fit`` takes, from prepared data.
+
+    Notes
+    -----
+    The defaults are the authors' model (multi-view embedding, 640-token long encoders
+    at 5 s and 128 Hz, a 1024-2048-4096 projector); the README gives the cost of a fit
+    on a 2-core CPU, and a small configuration (``embedding="spectral"``,
+    ``embed_dim=32``, ``depth=1``, ...) that costs a fraction of it.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GroupShuffleSplit
+    >>> from physiosync import PhysioSyncClassifier
+    >>> X, y, ids = windows.to_sklearn(5.0, target="valence")  # doctest: +SKIP
+    >>> train, test = next(GroupShuffleSplit(test_size=0.25).split(
+    ...     X, y, groups=ids["trial"]))  # held-out videos  # doctest: +SKIP
+    >>> clf = PhysioSyncClassifier(n_eeg_channels=32, verbose="info")
+    >>> clf.fit(X[train], y[train], **ids.iloc[train])  # doctest: +SKIP
+    >>> clf.score(X[test], y[test])  # doctest: +SKIP
     """
 
     def __init__(self, n_eeg_channels=None, n_sub=5, pretrain="auto", pretrain_steps=200,
@@ -261,13 +287,18 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
             which = [name for name, used in (("long", self.use_long),
                                              ("short", self.use_short)) if used]
-            runs = pretrain_encoders(data, long_cfg, short_cfg, n_sub=self.n_sub, which=which,
-                                     device=self.device)
-            for name, (model, hist) in runs.items():
-                pre[name] = model
-                self.history_[f"pretrain_{name}"] = hist
+            for name in which:  # independent runs: the same weights one at a time
+                logger.info("pre-training the %s encoders: %d steps on %s of %d subjects",
+                            name, self.pretrain_steps, "the windows" if name == "long" else
+                            f"the {self.n_sub} sub-windows of each window", len(data.subjects))
+                runs = pretrain_encoders(data, long_cfg, short_cfg, n_sub=self.n_sub,
+                                         which=[name], device=self.device,
+                                         log_every=max(1, int(self.pretrain_steps) // 10))
+                pre[name], self.history_[f"pretrain_{name}"] = runs[name]
             self.pretrain_models_ = {k: v.cpu() for k, v in pre.items()}
         train_cells, val_cells = self._validation_split(cells, y_enc, subject is not None, seed)
+        logger.info("fine-tuning: %d epochs on %d windows%s", self.epochs, len(train_cells),
+                    f" ({len(val_cells)} more select the epoch)" if len(val_cells) else "")
         lookup = {tuple(c): i for i, c in enumerate(cells)}
         label_of = lambda cs: y_enc[[lookup[tuple(c)] for c in cs]]  # noqa: E731
         ft_cfg = FinetuneConfig(use_long=self.use_long, use_short=self.use_short, gate=self.gate,
@@ -279,8 +310,12 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             val_labels=label_of(val_cells) if len(val_cells) else None,
             config=ft_cfg, pretrained=pre, n_sub=self.n_sub if self.use_short else 1,
             n_classes=len(self.classes_), long_config=long_cfg, short_config=short_cfg,
-            device=self.device)
+            device=self.device, log_every=1)
         self.history_["finetune"] = hist
+        chosen = [r["epoch"] for r in hist if r.get("selected")]
+        if chosen:
+            logger.info("fine-tuning: kept epoch %d (best on the validation windows)",
+                        chosen[-1] + 1)
         self.model_ = model.cpu().eval()
         return self
 

@@ -158,3 +158,20 @@ def test_threads_benchmark_runs_end_to_end(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(result["runs"]) == 6 and result["same_threads_identical_fold_files"]
     assert "÷ quiet default" in (tmp_path / "t.md").read_text()
+
+
+def test_estimator_benchmark_measures_the_readme_configurations():
+    import ast
+
+    module = _benchmark("estimator")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    calls = {}
+    for block in readme.split("```python\n")[1:]:
+        for node in ast.walk(ast.parse(block.split("```")[0])):
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and getattr(node.value.func, "id", None) == "PhysioSyncClassifier"):
+                calls[node.targets[0].id] = {k.arg: ast.literal_eval(k.value)
+                                             for k in node.value.keywords}
+    for name, settings in module.CONFIGS.items():
+        shown = {k: v for k, v in calls[name].items() if k not in ("n_eeg_channels", "verbose")}
+        assert shown == settings, f"README's {name} is not the one benchmarks/estimator.py times"

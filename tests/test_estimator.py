@@ -249,3 +249,36 @@ def test_token_size_from_long_windows_is_not_checked_as_if_typed():
         PhysioSyncClassifier(embed_dim=5000)._encoder_configs(seed=0)
     typed = PhysioSyncClassifier(embed_dim=18, n_heads=4, n_sub=2)._encoder_configs(seed=0)
     assert [c.embed_dim for c in typed] == [16, 8]
+
+
+def test_verbose_info_logs_each_stage_and_its_progress(windows, caplog):
+    x, y, subject, trial, w = windows
+    caplog.set_level("INFO", logger="physiosync")
+    small(pretrain_steps=20, epochs=3, verbose="info").fit(x, y, subject=subject, trial=trial)
+    lines = [r.getMessage() for r in caplog.records if r.name == "physiosync"]
+    for name in ("long", "short"):
+        start = lines.index(next(m for m in lines if m.startswith(f"pre-training the {name} ")))
+        steps = [m for m in lines[start + 1:start + 12] if m.startswith("pre-training step")]
+        # one line every pretrain_steps // 10 steps, the last at the last step
+        assert [m.split()[2] for m in steps] == [f"{k}/20:" for k in range(2, 21, 2)]
+        assert all(" loss " in m and "s/step" in m and " left)" in m for m in steps)
+    epochs = [m for m in lines if m.startswith("fine-tuning epoch")]
+    assert [m.split()[2] for m in epochs] == ["1/3:", "2/3:", "3/3:"]
+    assert all("train loss" in m and "val balanced accuracy" in m for m in epochs)
+    assert any(m.startswith("fine-tuning: 3 epochs on") for m in lines)
+
+    caplog.clear()
+    caplog.set_level("WARNING", logger="physiosync")
+    small(pretrain_steps=4, epochs=1).fit(x, y, subject=subject, trial=trial)  # quiet
+    assert not [r for r in caplog.records if r.levelname == "INFO"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_log_every_must_be_a_positive_count(strong_deap_slots, bad):
+    from physiosync.training.finetune import finetune
+    from physiosync.training.pretrain import pretrain
+
+    with pytest.raises(ValueError, match="log_every must be None or a positive number of steps"):
+        pretrain(strong_deap_slots, log_every=bad)
+    with pytest.raises(ValueError, match="log_every must be None or a positive number of epochs"):
+        finetune(strong_deap_slots, [[0, 0, 0], [1, 0, 0]], log_every=bad)

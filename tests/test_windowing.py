@@ -114,6 +114,47 @@ def test_get_gathers_the_right_windows(windows):
             b, windows.windows(int(m.subject), "eeg", 1.0)[int(m.trial), int(m.window)])
 
 
+def test_to_sklearn_gives_windows_labels_and_the_ids_fit_takes(windows):
+    X, y, ids = windows.to_sklearn(5.0, target="valence")
+    meta = windows.metadata(5.0)
+    assert X.shape == (len(meta), 33, 640) and X.dtype == np.float32
+    assert list(ids.columns) == ["subject", "trial", "window"]
+    pd.testing.assert_frame_equal(ids, meta[["subject", "trial", "window"]])
+    np.testing.assert_array_equal(y, windows.labels(5.0, "valence"))
+    rows = np.arange(len(meta))
+    np.testing.assert_array_equal(X[:, :32], windows.get("eeg", 5.0, rows))  # EEG first
+    np.testing.assert_array_equal(X[:, 32:], windows.get("gsr", 5.0, rows))
+    # the keyword arguments of PhysioSyncClassifier.fit, no more
+    import inspect
+
+    from physiosync import PhysioSyncClassifier
+    assert set(ids) <= set(inspect.signature(PhysioSyncClassifier.fit).parameters)
+
+
+def test_to_sklearn_subsets_modalities_subjects_and_unstacks(windows):
+    X, y, ids = windows.to_sklearn(5.0, "arousal", modalities=["eeg"], subjects=[2, 3])
+    assert X.shape == (2 * 4 * 2, 32, 640) and set(ids.subject) == {2, 3}
+    assert ids.index.tolist() == list(range(len(ids)))  # positions, for X[train]
+    rows = np.flatnonzero(windows.metadata(5.0).subject.isin([2, 3]))
+    np.testing.assert_array_equal(y, windows.labels(5.0, "arousal")[rows])
+    d, _, _ = windows.to_sklearn(5.0, "valence", stack=False)
+    assert set(d) == {"eeg", "gsr"} and d["gsr"].shape[1:] == (1, 640)
+
+
+def test_to_sklearn_refuses_what_it_cannot_give(windows):
+    with pytest.raises(PhysioSyncError, match="No modality 'ecg'.*eeg"):
+        windows.to_sklearn(5.0, "valence", modalities=["ecg"])
+    with pytest.raises(PhysioSyncError, match="No subject 9"):
+        windows.to_sklearn(5.0, "valence", subjects=[9])
+    with pytest.raises(PhysioSyncError, match="No 2 s windows"):
+        windows.to_sklearn(2.0, "valence")
+    ws = make_windows({1: _fake()}, lengths=(1.0,))  # EEG 128 Hz, ECG 256 Hz
+    with pytest.raises(PhysioSyncError, match="stack=False"):
+        ws.to_sklearn(1.0, "valence")
+    X, _, _ = ws.to_sklearn(1.0, "valence", stack=False)
+    assert X["eeg"].shape[-1] == 128 and X["ecg"].shape[-1] == 256
+
+
 def _fake(sfreq_ecg=256.0, seconds=10.0):
     n_e, n_c = int(128 * seconds), int(sfreq_ecg * seconds)
     t_e, t_c = np.arange(n_e) / 128.0, np.arange(n_c) / sfreq_ecg
@@ -180,3 +221,23 @@ def test_dreamer_eeg_and_ecg_windows_align_at_native_rates(dreamer_mat, tmp_path
                                rec.stimulus("ecg", 1)[:, 3 * 256:4 * 256], rtol=1e-6)
     np.testing.assert_allclose(ws.windows(2, "eeg", 1.0)[1, 3],
                                rec.stimulus("eeg", 1)[:, 3 * 128:4 * 128], rtol=1e-6)
+
+
+def test_to_sklearn_ids_route_through_scikit_learn_cross_validation(windows):
+    import sklearn
+    from sklearn.model_selection import GroupKFold, cross_validate
+
+    from physiosync import PhysioSyncClassifier
+
+    X, y, ids = windows.to_sklearn(5.0, target="valence")
+    clf = PhysioSyncClassifier(n_eeg_channels=32, embed_dim=10, depth=1, n_heads=2, n_prompts=1,
+                               projector_dims=(16, 16), batch_slots=4, group_size=1,
+                               pretrain_steps=2, epochs=1, val_size=0, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf.set_fit_request(subject=True, trial=True, window=True)
+        out = cross_validate(clf, X, y, cv=GroupKFold(n_splits=3), return_estimator=True,
+                             params={**ids, "groups": ids["subject"]}, error_score="raise")
+    # each fold's model got the ids of its own training windows (2 subjects), and
+    # pre-trained on them
+    for est in out["estimator"]:
+        assert set(est.history_) == {"pretrain_long", "pretrain_short", "finetune"}

@@ -10,7 +10,8 @@ pre-training and of the fine-tuned model's short encoders).
 
 Windows are zero-copy strided views of the prepared arrays
 (:meth:`WindowSet.windows`); only :meth:`WindowSet.get`, which gathers an arbitrary
-batch of rows, copies (just that batch).
+batch of rows, and :meth:`WindowSet.to_sklearn`, which gathers windows, labels and ids
+for a scikit-learn estimator, copy.
 """
 
 from __future__ import annotations
@@ -240,6 +241,128 @@ class WindowSet:
             pos = pd.Index(p.trials).get_indexer(trial[mask])
             out[mask] = self.windows(int(s), modality, length)[pos, win[mask]]
         return out
+
+    def to_sklearn(self, length: float, target: str, *, modalities=None,
+                   subjects=None, threshold: float | None = None, stack: bool = True):
+        """Windows, labels and window ids for a scikit-learn estimator, in one call.
+
+        The windows of every (or the given) subject are gathered into one array (a
+        copy), with the label of each window and the subject, trial and position of
+        each: all that :class:`~physiosync.PhysioSyncClassifier` needs, and the groups
+        of scikit-learn's group splitters (``GroupKFold``, ``LeaveOneGroupOut``).
+
+        Parameters
+        ----------
+        length : float
+            Window length in seconds (one of :attr:`lengths`), e.g. ``5.0``.
+        target : str
+            Label of each window, as in :meth:`labels`: ``"valence"``, ``"arousal"``,
+            ``"dominance"``, ``"liking"`` (binary: 1 when the rating is at or above the
+            threshold) or ``"four"`` (the four quadrants; see
+            :func:`~physiosync.preprocessing.transforms.make_labels`).
+        modalities : sequence of str | None
+            Modalities to return, EEG first; default all the prepared ones (DEAP: EEG
+            and GSR; DREAMER: EEG and ECG).
+        subjects : sequence of int | None
+            Subjects to return; default all.
+        threshold : float | None
+            Rating threshold of a binary target (default: the dataset's, as in
+            :meth:`labels`).
+        stack : bool
+            ``True``: one array with the modalities' channels stacked in the order of
+            *modalities* (they must have the same number of samples per window, i.e.
+            the same rate: true of DEAP, not of DREAMER, whose ECG is at 256 Hz).
+            ``False``: a dict ``{modality: array}``, which the classifier also takes.
+
+        Returns
+        -------
+        X : ndarray, shape (n_windows, n_channels, n_times), float32 | dict
+            The windows, in the row order of :meth:`metadata` (subject, trial,
+            window). Stacked, the EEG channels come first: pass their number as
+            ``PhysioSyncClassifier(n_eeg_channels=...)`` (32 for DEAP).
+        y : ndarray of int, shape (n_windows,)
+            Label of each window (its trial's).
+        ids : DataFrame, shape (n_windows, 3)
+            Columns ``subject``, ``trial`` and ``window`` (position within the trial)
+            of each row of *X*, with a default index: exactly the keyword arguments of
+            :meth:`PhysioSyncClassifier.fit <physiosync.PhysioSyncClassifier.fit>`,
+            so ``clf.fit(X, y, **ids)`` passes them all. ``ids["subject"]`` or
+            ``ids["trial"]`` are the ``groups`` of a scikit-learn splitter.
+
+        See Also
+        --------
+        get : the windows of given metadata rows of one modality.
+        metadata : the ids of every window, with its onset and start samples.
+
+        Notes
+        -----
+        Everything is copied: for all of DEAP (32 subjects, 40 trials, 12 windows of
+        5 s, 33 channels at 128 Hz) *X* takes 1.3 GB of float32. Pass *subjects* to
+        work on fewer at a time.
+
+        Examples
+        --------
+        >>> from physiosync.datasets import DEAP
+        >>> from physiosync.preprocessing.cache import prepare
+        >>> from physiosync.preprocessing.windows import make_windows
+        >>> windows = make_windows(prepare(DEAP("data_preprocessed_python")),
+        ...                        lengths=(5.0,))  # doctest: +SKIP
+        >>> X, y, ids = windows.to_sklearn(5.0, target="valence")  # doctest: +SKIP
+        >>> X.shape, list(ids.columns)  # doctest: +SKIP
+        ((15360, 33, 640), ['subject', 'trial', 'window'])
+
+        Held-out videos, one model for all subjects:
+
+        >>> from sklearn.model_selection import GroupKFold
+        >>> from physiosync import PhysioSyncClassifier
+        >>> for train, test in GroupKFold(5).split(X, y, groups=ids["trial"]):  # doctest: +SKIP
+        ...     clf = PhysioSyncClassifier(n_eeg_channels=32)
+        ...     clf.fit(X[train], y[train], **ids.iloc[train])
+        ...     print(clf.score(X[test], y[test]))
+
+        The same with scikit-learn's metadata routing, which hands every fold's model
+        the ids of its own training windows:
+
+        >>> import sklearn
+        >>> from sklearn.model_selection import cross_val_score
+        >>> sklearn.set_config(enable_metadata_routing=True)
+        >>> clf = PhysioSyncClassifier(n_eeg_channels=32).set_fit_request(
+        ...     subject=True, trial=True, window=True)
+        >>> cross_val_score(clf, X, y, cv=GroupKFold(5),
+        ...                 params={**ids, "groups": ids["trial"]})  # doctest: +SKIP
+        """
+        length = self._check_length(length)
+        meta = self._meta[length]
+        modalities = list(self.modalities if modalities is None else modalities)
+        unknown = [m for m in modalities if m not in self.sfreq]
+        if not modalities or unknown:
+            raise PhysioSyncError(
+                f"No modality {unknown[0]!r} to return; prepared modalities: "
+                f"{list(self.modalities)}." if unknown else "modalities is empty; name at "
+                f"least one of {list(self.modalities)}.")
+        if subjects is None:
+            rows = np.arange(len(meta))
+        else:
+            subjects = [int(s) for s in np.atleast_1d(subjects)]
+            missing = [s for s in subjects if s not in self.prepared]
+            if missing:
+                raise PhysioSyncError(f"No subject {missing[0]} in these windows; subjects: "
+                                      f"{self.subjects}.")
+            rows = np.flatnonzero(meta["subject"].isin(subjects).to_numpy())
+        if stack:
+            n_times = {m: _n_samples(length, self.sfreq[m], "window length") for m in modalities}
+            if len(set(n_times.values())) > 1:
+                raise PhysioSyncError(
+                    f"{length:g} s windows have {n_times} samples: modalities at different "
+                    "rates cannot be stacked into one array. Pass stack=False for a dict "
+                    "{modality: windows} (PhysioSyncClassifier takes it), or modalities "
+                    "at one rate.")
+            X = np.concatenate([self.get(m, length, rows) for m in modalities], axis=1)
+        else:
+            X = {m: self.get(m, length, rows) for m in modalities}
+        y = self.labels(length, target, threshold)[rows]
+        ids = meta.loc[rows, ["subject", "trial", "window"]].reset_index(drop=True)
+        return X, y, ids
 
 
 def make_windows(prepared: dict, lengths=(1.0, 5.0), strides=None) -> WindowSet:

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._logging import deprecated_show_progress, logger, progress, verbose
+from .._logging import (check_log_every, deprecated_show_progress, duration_text, logger,
+                        progress, verbose)
 from ..exceptions import PhysioSyncError
 from ..models.physiosync import PhysioSyncNet
 from ..params import FinetuneConfig
@@ -122,7 +123,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
              pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
              long_config=None, short_config=None, device=None, checkpoint=None,
              resume: bool = True, init_cache: dict | None = None,
-             verbose: bool | str | int | None = None):
+             log_every: int | None = None, verbose: bool | str | int | None = None):
     """Fine-tune a :class:`PhysioSyncNet` on labelled windows.
 
     Parameters
@@ -160,6 +161,10 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         device for the others (building a 90 M-parameter network initialises every
         weight first: 0.7 s on a 2-core CPU). Keyed by the identity of the pre-trained
         models: use one dict per set of them, and drop it with them.
+    log_every : int | None
+        Log a line at INFO every *log_every* epochs and after the last one: the
+        epoch, its training loss, the validation loss and balanced accuracy (with
+        validation windows), its seconds and the time left. ``None``: no such lines.
 
     Returns
     -------
@@ -169,6 +174,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         Per epoch: ``epoch``, ``lr``, ``train_loss`` and the validation metrics.
     """
     cfg = config or FinetuneConfig()
+    check_log_every(log_every, "epochs")
     train_cells = np.asarray(train_cells, dtype=np.int64).reshape(-1, 3)
     val_cells = (np.asarray(val_cells, dtype=np.int64).reshape(-1, 3)
                  if val_cells is not None and len(val_cells) else None)
@@ -285,6 +291,14 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 record["selected"] = True
         history.append(record)
+        if log_every is not None and ((epoch + 1) % log_every == 0 or epoch == cfg.epochs - 1):
+            seconds = time.perf_counter() - t_epoch  # the validation pass included
+            logger.info(
+                "fine-tuning epoch %d/%d: train loss %.4f%s (%.1f s, %s left)", epoch + 1,
+                cfg.epochs, record["train_loss"],
+                (f", val loss {record['val_loss']:.4f}, val balanced accuracy "
+                 f"{record['val_balanced_accuracy']:.3f}" if val_cells is not None else ""),
+                seconds, duration_text(seconds * (cfg.epochs - epoch - 1)))
         if ckpt is not None:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                        "history": history, "best_score": best_score}

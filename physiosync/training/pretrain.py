@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._logging import deprecated_show_progress, logger, progress, verbose
+from .._logging import (check_log_every, deprecated_show_progress, duration_text, logger,
+                        progress, verbose)
 from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..models.losses import nt_xent, pretrain_loss_parts, retrieval_parts
 from ..models.physiosync import PretrainModel
@@ -456,6 +457,28 @@ class _HeldOut:
         return torch.stack(rows).mean(dim=0)
 
 
+class _ProgressLines:
+    """The INFO lines of ``pretrain(log_every=...)``: mean loss, pace and time left."""
+
+    def __init__(self, history: list, n_steps: int, every: int | None):
+        self.history, self.n_steps = history, n_steps
+        self.every = None if every is None else int(every)
+        self.seen = len(history)  # a resumed run's earlier steps are not reported again
+
+    def due(self, step: int) -> bool:
+        return self.every is not None and ((step + 1) % self.every == 0
+                                           or step == self.n_steps - 1)
+
+    def log(self, step: int) -> None:
+        rows, self.seen = self.history[self.seen:], len(self.history)
+        if not rows:
+            return
+        pace = float(np.mean([r["seconds"] for r in rows]))
+        logger.info("pre-training step %d/%d: loss %.4f (%.2f s/step, %s left)", step + 1,
+                    self.n_steps, float(np.mean([r["loss"] for r in rows])), pace,
+                    duration_text(pace * (self.n_steps - step - 1)))
+
+
 class _LossChecks:
     """The divergence check and history of a run, reading losses in batches of steps.
 
@@ -558,7 +581,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
              resume: bool = True, model: PretrainModel | None = None,
              resume_with: dict | None = None, objective: str = "ls-tcl",
              compile: str | None = None, held_out=None, held_out_every: int | None = None,
-             held_out_batches: int = HELD_OUT_BATCHES,
+             held_out_batches: int = HELD_OUT_BATCHES, log_every: int | None = None,
              verbose: bool | str | int | None = None):
     """Pre-train encoders with inter-subject temporal contrast and CM-CA (or SimCLR).
 
@@ -608,6 +631,11 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         agree with eager ones to rounding, except that compiled dropout draws other
         masks from the same seed. Not part of the checkpoint's configuration: a run
         may be resumed with or without it.
+    log_every : int | None
+        Log a line at INFO every *log_every* steps and at the last one: the step, the
+        mean loss of the steps since the previous line, the seconds per step and the
+        time left. ``None``: only the closing line (steps and seconds). Progress
+        that shows where a progress bar cannot (a notebook, a log file).
     %(verbose)s
         Replaces ``show_progress``, which still works for one release with a
         :class:`FutureWarning`.
@@ -644,6 +672,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         step, the last good checkpoint and how to resume from it.
     """
     cfg = config or PretrainConfig()
+    check_log_every(log_every, "steps")
     resume_with = _check_resume_with(resume_with)
     if resume_with:
         cfg = replace(cfg, **resume_with)
@@ -731,6 +760,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     held_step = _HeldOutStep(model, cfg, modalities) if held is not None else None
     model.train()
     t0 = time.perf_counter()
+    report = _ProgressLines(history, n_steps, log_every)
     for step in progress(range(start, n_steps), desc="pre-train", total=n_steps - start):
         held_row = (held.evaluate(held_step, model, dev)
                     if held is not None and step in held.steps else None)
@@ -758,6 +788,9 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         checks.add(step, terms, time.perf_counter() - t_step,
                    changed if changed and step == start else None,
                    None if held_row is None else (held_step.names, held_row))
+        if report.due(step):
+            checks.flush()  # the losses up to this step, read now (on a GPU, a wait)
+            report.log(step)
     checks.flush()
     if ckpt is not None and (start < n_steps or not ckpt.exists()):
         save(n_steps)
@@ -785,7 +818,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
                       checkpoint_dir=None, resume: bool = True, resume_with: dict | None = None,
                       context: str | None = None, cache: dict | None = None,
                       objective: str = "ls-tcl", compile: str | None = None,
-                      held_out=None, verbose: bool | str | int | None = None) -> dict:
+                      held_out=None, log_every: int | None = None,
+                      verbose: bool | str | int | None = None) -> dict:
     """Pre-train the long and short encoders (LS-TCL): one :func:`pretrain` run per length.
 
     The long encoders see the windows of *data* whole; the short ones see their *n_sub*
@@ -829,6 +863,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     held_out : ndarray of bool, shape (n_subjects, n_trials, n_windows) | None
         Cells of the held-out diagnostic of both runs (see :func:`pretrain`); part of
         the cache key.
+    log_every : int | None
+        Progress lines of each run (see :func:`pretrain`).
     %(verbose)s
         At ``"debug"``, a line before each run names it and its checkpoint, and one
         after it gives its number of steps and first and last loss.
@@ -865,7 +901,8 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
             model, hist = pretrain(data, cfg, allowed=allowed, n_sub=sub, modalities=modalities,
                                    device=device, checkpoint=ckpt, resume=resume,
                                    resume_with=resume_with, objective=objective,
-                                   compile=compile, held_out=held_out)
+                                   compile=compile, held_out=held_out,
+                                   log_every=log_every)
         except TrainingDivergedError as err:
             if context is None:
                 raise
