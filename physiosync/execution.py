@@ -53,7 +53,7 @@ from .params import EXECUTORS
 
 __all__ = ["Unit", "UnitFailure", "Executor", "SerialExecutor", "ProcessExecutor",
            "RayExecutor", "make_executor", "available_cores", "core_limits",
-           "default_threads", "busy_note", "thread_limit", "EXECUTORS"]
+           "default_threads", "other_load", "busy_note", "thread_limit", "EXECUTORS"]
 
 _RAY_MISSING = "the ray executor needs Ray: pip install 'physiosync[ray]'"
 
@@ -241,15 +241,60 @@ def default_threads() -> int:
     return min(cores, omp) if omp is not None else cores
 
 
+def _cpu_seconds() -> tuple[float, float] | None:
+    """``(machine, own)``: CPU seconds the whole machine has spent busy at full priority
+    (``/proc/stat``: user, system, irq, softirq and steal; not idle, iowait or *nice*)
+    and those of this process (``/proc/self/stat``), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+        with open("/proc/self/stat", encoding="ascii") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    # cpu  user nice system idle iowait irq softirq steal ...
+    busy = sum(int(fields[i]) for i in (1, 3, 6, 7, 8) if i < len(fields))
+    return busy / tick, (int(own[11]) + int(own[12])) / tick  # utime + stime
+
+
+def other_load(interval: float = 0.25) -> float | None:
+    """How many cores other processes keep busy now, measured over *interval* seconds.
+
+    The busy CPU time of the machine (``/proc/stat``) less this process's own, per
+    second of the interval. Time of processes at a lowered priority (``nice``) is not
+    counted: they yield a core to a normal-priority thread at once, so they do not keep
+    this run's threads waiting. Off Linux, the 1-minute load average (which lags by a
+    minute and counts this process's own past work); None where neither is available.
+
+    Returns
+    -------
+    cores : float | None
+    """
+    before = _cpu_seconds()
+    if before is None:
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows: no load average
+            return None
+    t0 = time.monotonic()
+    time.sleep(interval)
+    after = _cpu_seconds()
+    elapsed = time.monotonic() - t0
+    if after is None or elapsed <= 0:
+        return None
+    return max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / elapsed)
+
+
 def busy_note(threads: int) -> str | None:
     """One line when other work on the machine would slow a run of *threads* threads.
 
     OpenMP threads spin while they wait for each other: when another process holds a
     core that one of them needs, every step waits for it, and a run can take ten times
-    longer than with one thread. The 1-minute load average counts the runnable tasks of
-    the whole machine; the note is given when it leaves fewer idle cores than *threads*
-    by more than half a core (``load + threads > os.cpu_count() + 0.5``), for more
-    than one thread.
+    longer than with one thread. The note is given, for more than one thread, when the
+    cores other processes keep busy now (:func:`other_load`) leave fewer idle cores
+    than *threads* by more than half a core (``others + threads > os.cpu_count() +
+    0.5``).
 
     Parameters
     ----------
@@ -261,16 +306,15 @@ def busy_note(threads: int) -> str | None:
     note : str | None
         The note, naming ``--threads``, or None.
     """
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows; no load average
+    if threads <= 1:
         return None
+    others = other_load()
     cpus = os.cpu_count() or 1
-    if threads <= 1 or load + threads <= cpus + 0.5:
+    if others is None or others + threads <= cpus + 0.5:
         return None
-    return (f"the machine is busy (load {load:.1f} over the last minute on {cpus} cores) "
-            f"and this run starts {threads} threads, which wait for each other when another "
-            "process holds a core; if it runs slowly, pass --threads 1 (config key "
+    return (f"the machine is busy (other processes are using {others:.1f} of its {cpus} "
+            f"cores) and this run starts {threads} threads, which wait for each other when "
+            "another process holds a core; if it runs slowly, pass --threads 1 (config key "
             "threads).")
 
 

@@ -70,6 +70,16 @@ def _logging_state_unchanged():
                     "restore it.", pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _a_quiet_machine(monkeypatch):
+    """The busy-machine note of training commands depends on what else runs on the
+    machine: in-process tests see a quiet one (tests/test_threads.py sets the load it
+    tests, and measures the real one)."""
+    from physiosync import execution
+
+    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 0.0)
+
+
 def one_line_error(capsys) -> str:
     """The one line a refused command printed on stderr (checked to be exactly that: no
     traceback, no "this is a bug" line)."""

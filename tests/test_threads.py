@@ -16,6 +16,9 @@ from physiosync.execution import (ProcessExecutor, SerialExecutor, available_cor
                                   core_limits, default_threads, thread_limit)
 from physiosync.runfolder import run_fingerprint
 
+#: the real measure (conftest gives the other tests a quiet machine)
+measured_other_load = execution.other_load
+
 
 @pytest.fixture
 def machine(monkeypatch, tmp_path):
@@ -135,7 +138,7 @@ def test_thread_limit_sets_torch_and_the_blas_pools_then_restores_them():
 
 
 # ---------------------------------------------------------------------------- busy note
-@pytest.mark.parametrize("load, threads, noted", [
+@pytest.mark.parametrize("load, threads, noted", [  # cores other processes keep busy
     (1.0, 2, True),    # a second CPU-bound process on a 2-core machine
     (0.3, 2, False),   # a quiet machine
     (1.9, 1, False),   # one thread waits for no other
@@ -143,19 +146,54 @@ def test_thread_limit_sets_torch_and_the_blas_pools_then_restores_them():
 ])
 def test_busy_note(monkeypatch, load, threads, noted):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: load)
     note = busy_note(threads)
     assert (note is not None) == noted
     if noted:
-        assert "--threads 1" in note and "\n" not in note and f"load {load:.1f}" in note
+        assert "--threads 1" in note and "\n" not in note
+        assert f"other processes are using {load:.1f} of its 2 cores" in note
 
 
-def test_no_load_average_no_note(monkeypatch):
-    def unavailable():
-        raise OSError("no load average")
-
-    monkeypatch.setattr(os, "getloadavg", unavailable)
+def test_no_measure_of_the_load_no_note(monkeypatch):
+    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: None)
     assert busy_note(4) is None
+
+
+def test_other_load_counts_the_busy_time_of_other_processes(monkeypatch):
+    # (machine's busy CPU seconds, this process's): 1.2 s busy in 0.5 s, 0.2 s of it ours
+    readings = iter([(100.0, 5.0), (101.2, 5.2)])
+    clock = iter([10.0, 10.5])
+    monkeypatch.setattr(execution, "_cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(execution.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(execution.time, "sleep", lambda s: None)
+    assert measured_other_load(0.5) == pytest.approx(2.0)
+
+
+def test_other_load_reads_proc_stat_without_nice_time(monkeypatch, tmp_path):
+    import builtins
+
+    files = {"/proc/stat": "cpu  100 7000 50 9000 30 5 5 10 0 0\ncpu0 1 2 3\n",
+             "/proc/self/stat": "42 (a b) S " + " ".join(["0"] * 10) + " 300 200 0 0\n"}
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: (
+        real_open(_write(tmp_path, files[path]), *a, **k) if path in files
+        else real_open(path, *a, **k)))
+    monkeypatch.setattr(os, "sysconf", lambda name: 100)
+    machine, own = execution._cpu_seconds()
+    assert machine == pytest.approx((100 + 50 + 5 + 5 + 10) / 100)  # nice (7000) not counted
+    assert own == pytest.approx(5.0)  # utime 300 + stime 200 ticks
+
+
+def _write(folder, text):
+    path = folder / f"f{abs(hash(text))}"
+    path.write_text(text)
+    return str(path)
+
+
+def test_off_linux_the_load_average_stands_in(monkeypatch):
+    monkeypatch.setattr(execution, "_cpu_seconds", lambda: None)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.7, 0.0, 0.0))
+    assert measured_other_load() == 1.7
 
 
 @pytest.fixture
@@ -166,7 +204,7 @@ def stopped_cv(monkeypatch, study_root, tmp_path):
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.5, 1.5))
+    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 1.5)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     seen = {}
@@ -185,8 +223,8 @@ def stopped_cv(monkeypatch, study_root, tmp_path):
 def test_cv_notes_a_busy_machine_at_its_start(stopped_cv, capsys):
     assert stopped_cv() == (2, 2)
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("physiosync: note: the machine is busy (load 1.5 over the last "
-                             "minute on 2 cores)") and "--threads 1" in err[0]
+    assert err[0].startswith("physiosync: note: the machine is busy (other processes are "
+                             "using 1.5 of its 2 cores)") and "--threads 1" in err[0]
     assert err[1] == "physiosync: error: stopped before training"
 
 
@@ -195,7 +233,7 @@ def test_a_refused_run_on_a_busy_machine_prints_only_its_error(monkeypatch, stud
     # The note comes when the run starts, after every check: a refusal stays one line.
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.5, 1.5))
+    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 1.5)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     out = tmp_path / "run"
     out.mkdir()
@@ -258,7 +296,7 @@ def test_demo_takes_threads_into_its_config(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.5, 1.5))
+    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 1.5)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     seen = []
 
