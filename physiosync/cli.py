@@ -113,7 +113,11 @@ def cmd_cv(args) -> int:
         raise PhysioSyncError("cv needs --out DIR (the run folder), or --dry-run.")
     check_max_retries(args.max_retries)  # before any data is read or Ray is started
     cfg = _load_run_config(args)
+    from .execution import SerialExecutor, make_executor
+
     if args.dry_run:
+        from .experiment import estimate_cost
+
         plan = plan_experiment(cfg)
         src = plan["data"].source
         print(f"{src['dataset']} at {src['root']}: {len(src['subjects'])} subjects, "
@@ -122,19 +126,30 @@ def cmd_cv(args) -> int:
         print(f"{cfg.protocol.name}: {len(plan['folds'])} folds; pipelines "
               f"{', '.join(p['name'] for p in cfg.pipelines)}; all checks passed")
         print(plan["table"].to_string())
+        # timed with the threads a serial run would have
+        with SerialExecutor(args.threads).thread_limit():
+            _print_cost(estimate_cost(cfg, plan, timed=not args.no_estimate), args)
         return 0
     out = Path(args.out)
-    from .execution import make_executor
-
     executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=args.threads,
                              address=args.address, device=cfg.device,
                              max_retries=args.max_retries)
     result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
-                            executor=executor)
+                            executor=executor, on_cost=lambda c: _print_cost(c, args),
+                            time_cost=not args.no_estimate)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
     return 0
+
+
+def _print_cost(estimate, args) -> None:
+    """Print a study's :class:`~physiosync.experiment.CostEstimate` before its training."""
+    print(estimate.text())
+    if getattr(args, "executor", "serial") != "serial":
+        print(f"    (the units run on the {args.executor} executor: in parallel, the wall "
+              "time is shorter, by up to the number of workers)")
+    sys.stdout.flush()
 
 
 def _folds_text(protocol) -> str:
@@ -173,7 +188,8 @@ def cmd_demo(args) -> int:
           + (" (per-channel log band energy; not the authors' multi-view embedding, which "
              "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, on_cost=lambda c: _print_cost(c, args),
+                            time_cost=not args.no_estimate)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
     _print_result(result)
@@ -466,6 +482,12 @@ def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
     return f"held-out trials {trials}: {acc}, {bal} ({len(y_test)} windows)"
 
 
+def _add_no_estimate(p) -> None:
+    p.add_argument("--no-estimate", action="store_true",
+                   help="print what each pipeline will train, but do not time a few steps "
+                        "of each model to estimate the run's time")
+
+
 def _add_overwrite(p) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a different physiosync run found in --out (only the files "
@@ -592,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="prepare the data, make the folds, run every check and print the "
                         "plan, without training")
+    _add_no_estimate(p)
     p.add_argument("--executor", choices=params.EXECUTORS, default="serial",
                    help="where the (pipeline, fold) units run: one after another here "
                         "(default), in local worker processes, or as Ray tasks; the "
@@ -629,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML file or preset layered over the demo preset (repeatable)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds")
+    _add_no_estimate(p)
     _add_overwrite(p)
     _add_quiet(p)
     p.set_defaults(func=cmd_demo)
