@@ -315,6 +315,27 @@ def cmd_pretrain(args) -> int:
             dist.destroy_process_group()
 
 
+def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
+    """``"N steps, about T here (...)"``: the steps of a pre-training run and their time."""
+    from .experiment import _duration
+    from .training.pretrain import make_sampler, run_steps, time_pretrain
+
+    sub, pc = (1, cfg.pretrain_long) if name == "long" else (cfg.data.n_sub, cfg.pretrain_short)
+    n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub, objective=objective))
+    if args.no_estimate:
+        return f"{n} steps"
+    steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
+                          device=cfg.device, objective=objective)["step"]
+    return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here at "
+            f"{_torch_threads()} torch threads, from 1 warm-up + {len(steps)} timed steps")
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
     import contextlib
 
@@ -339,6 +360,8 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
                   f"{cfg.pretrain_long.batch_slots} slots, rank 0 writes the checkpoints)")
         for name in ("long", "short"):  # one run at a time, each announced on stdout
             line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
+            if main_rank and ddp is None:
+                line += f" ({_pretrain_cost(data, cfg, name, args.objective, args)})"
             if main_rank:
                 print(line)
                 logger.info(line)
@@ -381,6 +404,27 @@ def cmd_finetune(args) -> int:
         return _finetune(args, cfg, folder)
 
 
+def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
+    """``"E epochs of S steps, about T here (...)"``: a fine-tuning and its time."""
+    from .experiment import _duration
+    from .training.finetune import steps_per_epoch, time_finetune
+
+    ft = cfg.finetune
+    per_epoch = steps_per_epoch(len(train), ft.batch_size)
+    text = f"{ft.epochs} epochs of {per_epoch} steps"
+    if args.no_estimate:
+        return text
+    t = time_finetune(data.slots, train, config=ft, pretrained=pre or None,
+                      n_sub=cfg.data.n_sub, n_classes=data.n_classes,
+                      long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
+                      device=cfg.device, importance=False)
+    step = sorted(t["step"])[len(t["step"]) // 2]
+    seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
+                            + len(val) * t["predict_window"]) + len(test) * t["predict_window"])
+    return (f"{text}, about {_duration(seconds)} here at {_torch_threads()} torch threads, "
+            f"from 1 warm-up + {len(t['step'])} timed steps")
+
+
 def _finetune(args, cfg, folder) -> int:
     import numpy as np
 
@@ -417,6 +461,8 @@ def _finetune(args, cfg, folder) -> int:
     path = out / "finetune.pt"
     with log_to_file(out / "finetune.log"):
         logger.info("fine-tuning on %d trials -> %s", len(fit_units), path)
+        print(f"fine-tuning on {len(fit_units)} trials -> {path} "
+              f"({_finetune_cost(data, cfg, train, val, test, pre, args)})")
         model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
                                config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
                                n_classes=max(int(data.labels.max()) + 1, 2),
@@ -594,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'simclr': two augmented views of each EEG window (NT-Xent), EEG "
                         "alone (default: %(default)s)")
     p.add_argument("--out", required=True, help="folder for pretrain_long.pt / pretrain_short.pt")
+    _add_no_estimate(p)
     p.add_argument("--resume-with", action="append", metavar="KEY=VALUE",
                    help="resume the checkpoints in --out with a changed optimiser setting, "
                         "e.g. --resume-with lr=1e-4 after a divergence (lr, weight_decay; "
@@ -606,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: from scratch)")
     p.add_argument("--test-trials", help="comma-separated trials to hold out and score")
     p.add_argument("--out", required=True, help="folder for finetune.pt")
+    _add_no_estimate(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("cv", help="cross-validate pipelines under a protocol and write a report")

@@ -94,13 +94,18 @@ def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, ca
     common = ["--dataset", "deap", "--data-root", str(root), "--config", "tiny", "-q",
               "--cache-dir", str(tmp_path / "cache")]
     assert main(["pretrain", *common, "--out", str(tmp_path / "ck")]) == 0
-    assert "pre-training the long encoders" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    # each run's steps (the tiny preset's 2) and their time from a few timed steps
+    assert "pre-training the long encoders" in text
+    assert re.search(r"pretrain_short\.pt \(2 steps, about \S+ (s|min|h) here at \d+ "
+                     r"torch threads, from 1 warm-up \+ 3 timed steps\)", text)
     models, config, meta = load_checkpoint(tmp_path / "ck" / "pretrain_short.pt")
     assert meta["kind"] == "pretrain" and meta["step"] == 2
     assert main(["finetune", *common, "--pretrained", str(tmp_path / "ck"), "--test-trials",
                  "4,5", "--out", str(tmp_path / "ck")]) == 0
     text = capsys.readouterr().out
     assert "held-out trials [4, 5]: accuracy" in text
+    assert re.search(r"finetune\.pt \(2 epochs of \d+ steps, about \S+ (s|min|h) here", text)
     models, _, meta = load_checkpoint(tmp_path / "ck" / "finetune.pt")
     assert meta["kind"] == "finetune"
     assert main(["finetune", *common, "--test-trials", "9", "--out", str(tmp_path / "x")]) == 2
