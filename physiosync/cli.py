@@ -326,14 +326,16 @@ def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
         return f"{n} steps"
     steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
                           device=cfg.device, objective=objective)["step"]
-    return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here at "
-            f"{_torch_threads()} torch threads, from 1 warm-up + {len(steps)} timed steps")
+    return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here with "
+            f"{_torch_threads()}, from 1 warm-up + {len(steps)} timed steps")
 
 
-def _torch_threads() -> int:
+def _torch_threads() -> str:
+    """``"2 torch threads"``: the threads the steps are timed with."""
     import torch
 
-    return torch.get_num_threads()
+    n = torch.get_num_threads()
+    return f"{n} torch thread{'s' if n != 1 else ''}"
 
 
 def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
@@ -421,7 +423,7 @@ def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
     step = sorted(t["step"])[len(t["step"]) // 2]
     seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
                             + len(val) * t["predict_window"]) + len(test) * t["predict_window"])
-    return (f"{text}, about {_duration(seconds)} here at {_torch_threads()} torch threads, "
+    return (f"{text}, about {_duration(seconds)} here with {_torch_threads()}, "
             f"from 1 warm-up + {len(t['step'])} timed steps")
 
 

@@ -258,7 +258,7 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
     if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
 
@@ -319,11 +319,13 @@ class CostEstimate:
                  "and short encoders; fine-tuning epochs per model and steps in all):",
                  pd.DataFrame(rows, index=t.index).to_string()]
         if self.timed:
+            low, high = _duration(float(t["low"].sum())), _duration(float(t["high"].sum()))
+            spread = (f"{low} to {high} from the fastest and slowest timed step"
+                      if low != high else "the fastest and slowest timed step agree")
             lines.append(
-                f"estimated time: about {_duration(self.seconds)} here "
-                f"({_duration(float(t['low'].sum()))} to {_duration(float(t['high'].sum()))} "
-                f"from the fastest and slowest timed step), one unit after another on "
-                f"{self.device} with {self.threads} torch threads; estimated from "
+                f"estimated time: about {_duration(self.seconds)} here ({spread}), one unit "
+                f"after another on {self.device} with {self.threads} torch "
+                f"thread{'s' if self.threads != 1 else ''}; estimated from "
                 f"{self.warmup} warm-up + {self.steps} timed steps of each network on these "
                 "folds' windows and one timed fit of each other estimator, multiplied out "
                 f"(timing took {_duration(self.measured_in)})")
@@ -334,7 +336,7 @@ class CostEstimate:
 
 @verbose
 def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = True,
-                  steps: int = 3, warmup: int = 1,
+                  steps: int = 3, warmup: int = 1, timings: dict | None = None,
                   verbose: bool | str | int | None = None) -> CostEstimate:
     """Count what a study trains, per pipeline, and estimate its time on this machine.
 
@@ -359,6 +361,10 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
         Steps timed per network.
     warmup : int
         Untimed steps run before them.
+    timings : dict | None
+        A dict to keep the timings in and reuse them from: estimates of several studies
+        on this machine that share it time each network (settings and window shapes)
+        once.
     %(verbose)s
 
     Returns
@@ -384,7 +390,7 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
     plan = plan_experiment(cfg) if plan is None else plan
     data, folds = plan["data"], plan["folds"]
     budgets = _label_budgets(cfg) or [None]
-    timings, rows = {}, []
+    timings, rows = ({} if timings is None else timings), []
     for spec in cfg.pipelines:
         pc = pipeline_config(cfg, spec)
         units = []
@@ -403,6 +409,8 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
     estimate = CostEstimate(table, torch.get_num_threads(), str(resolve_device(cfg.device)),
                             steps, warmup, timed, time.perf_counter() - t0)
     logger.info("%s", estimate.text())
+    logger.info("estimated %.1f s (%.1f to %.1f s)", estimate.seconds, table["low"].sum(),
+                table["high"].sum())
     return estimate
 
 

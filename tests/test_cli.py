@@ -97,8 +97,8 @@ def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, ca
     text = capsys.readouterr().out
     # each run's steps (the tiny preset's 2) and their time from a few timed steps
     assert "pre-training the long encoders" in text
-    assert re.search(r"pretrain_short\.pt \(2 steps, about \S+ (s|min|h) here at \d+ "
-                     r"torch threads, from 1 warm-up \+ 3 timed steps\)", text)
+    assert re.search(r"pretrain_short\.pt \(2 steps, about \S+ (s|min|h) here with \d+ "
+                     r"torch threads?, from 1 warm-up \+ 3 timed steps\)", text)
     models, config, meta = load_checkpoint(tmp_path / "ck" / "pretrain_short.pt")
     assert meta["kind"] == "pretrain" and meta["step"] == 2
     assert main(["finetune", *common, "--pretrained", str(tmp_path / "ck"), "--test-trials",

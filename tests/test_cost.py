@@ -67,7 +67,7 @@ def test_dry_run_prints_each_pipelines_training_and_the_estimate(study_root, tmp
     table = _cost_table(text)
     assert list(table) == PIPELINES.split(",")
     line = next(x for x in text.splitlines() if x.startswith("estimated time: about "))
-    assert "torch threads" in line and "1 warm-up + 3 timed steps" in line
+    assert "torch thread" in line and "1 warm-up + 3 timed steps" in line
     # long-only pre-trains the long encoder alone; band power neither pre-trains nor has epochs
     assert table["physiosync"][1] == 2 * table["long-only"][1]
     assert table["bandpower"][1] == 0 and table["bandpower"][2].startswith("- - -")

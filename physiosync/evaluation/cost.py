@@ -73,6 +73,11 @@ def _pretrain_runs(model: PhysioSyncRunner, slots, fold) -> list:
     return out
 
 
+def _shapes(slots) -> str:
+    """The window shapes of *slots*: timings hold for windows of these shapes."""
+    return repr({m: (slots.n_chans(m), slots.n_times(m)) for m in slots.modalities})
+
+
 def _spread(seconds: list) -> tuple:
     """Median, fastest and slowest of timed step seconds."""
     s = np.asarray(seconds, dtype=float)
@@ -105,8 +110,8 @@ def pipeline_cost(slots, folds: list, model, *, per_subject: bool, val_size: flo
     steps, warmup : int
         Steps timed per model, after *warmup* untimed ones.
     timings : dict | None
-        Timings already measured, reused and filled (models of several pipelines that
-        are the same network are timed once).
+        Timings already measured, reused and filled: a network of several pipelines
+        (or studies) with the same settings and window shapes is timed once.
 
     Returns
     -------
@@ -191,8 +196,8 @@ def _time_physiosync(slots, model: PhysioSyncRunner, runs: list, models: list, t
                       objective=model.objective, steps=1, warmup=0)
         timings["process"] = time.perf_counter() - t0
     for name, sub, cfg, allowed, held, n in runs:
-        key = ("pretrain", name, sub, repr(cfg), repr(mods), model.objective, str(model.device),
-               held is not None)
+        key = ("pretrain", _shapes(slots), name, sub, repr(cfg), repr(mods), model.objective,
+               str(model.device), held is not None)
         if key not in timings:
             timings[key] = time_pretrain(slots, cfg, allowed=allowed, n_sub=sub,
                                          modalities=mods, device=model.device,
@@ -204,7 +209,8 @@ def _time_physiosync(slots, model: PhysioSyncRunner, runs: list, models: list, t
         extra = t["setup"] + points * (t["held_out_batch"] or 0.0)
         total += extra + n * np.array(_spread(t["step"]))
     ft = model.finetune_config
-    key = ("finetune", repr(ft), repr(model.long_config), repr(model.short_config),
+    key = ("finetune", _shapes(slots), repr(ft), repr(model.long_config),
+           repr(model.short_config),
            model.n_sub, model.do_pretrain, model.importance, str(model.device))
     if key not in timings:
         biggest = max(models, key=lambda m: len(m[1]))
@@ -239,7 +245,7 @@ def _cells_X(slots, cells, modalities):
 def _time_deep(slots, model: EstimatorRunner, deep, models: list, timings: dict,
                steps: int) -> np.ndarray:
     """Seconds (estimate, low, high) of a braindecode network's fits."""
-    key = ("deep", repr(deep.get_params()), repr(model.modalities))
+    key = ("deep", _shapes(slots), repr(deep.get_params()), repr(model.modalities))
     if key not in timings:
         _, tr, _, _ = max(models, key=lambda m: len(m[1]))
         y = slots.labels[tr[:, 0], tr[:, 1]]
@@ -269,7 +275,7 @@ def _time_deep(slots, model: EstimatorRunner, deep, models: list, timings: dict,
 
 def _time_estimator(slots, model: EstimatorRunner, models: list, timings: dict) -> np.ndarray:
     """Seconds (estimate, low, high) of an estimator's fits, scaled to their windows."""
-    key = ("estimator", repr(model.hyperparameters()))
+    key = ("estimator", _shapes(slots), repr(model.hyperparameters()))
     n_classes = int(max(slots.labels.max() + 1, 2))
 
     def windows(m):
