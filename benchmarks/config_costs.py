@@ -185,7 +185,8 @@ def header(path: Path, data: str, estimate, gpu: dict, load: float) -> list:
     return [
         f"{MARK} on a 2-core CPU: about {_duration(estimate.seconds)} per run (estimated by "
         f"`physiosync cv --dry-run` on {_size_text(data)}{over}; "
-        f"benchmarks/config_costs.py, {today}, load average {load:.1f})",
+        f"benchmarks/config_costs.py, {today}, {estimate.threads} torch "
+        f"thread{'s' if estimate.threads != 1 else ''}, load average {load:.1f})",
         f"{MARK} per pipeline: " + "; ".join(parts),
         f"{MARK} on one GPU: about {_duration(sum(gpu.values()))} per run (derived, not "
         f"measured: {GPU_FIXED_S * 1e3:.0f} ms + FLOP / {GPU_FLOPS / 1e12:.0f} TFLOP/s per "
@@ -241,7 +242,7 @@ def main(argv=None) -> int:
 HEADER_PATTERNS = (
     re.compile(r"^# cost on a 2-core CPU: about \S+ (s|min|h) per run \(estimated by "
                r"`physiosync cv --dry-run` on .+; benchmarks/config_costs\.py, "
-               r"\d{4}-\d\d-\d\d, load average [\d.]+\)$"),
+               r"\d{4}-\d\d-\d\d, \d+ torch threads?, load average [\d.]+\)$"),
     re.compile(r"^# cost per pipeline: .+$"),
     re.compile(r"^# cost on one GPU: about \S+ (s|min|h) per run \(derived, not measured: "
                r".+\)$"),

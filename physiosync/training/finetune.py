@@ -30,6 +30,7 @@ from ._loop import TrainingRun
 from .checkpoints import read_checkpoint, save_checkpoint
 from .pretrain import make_optimizer
 from .sampling import SlotData
+from .._utils.docs import fill_doc
 from .._utils import derive_seed, flush_denormals, resolve_device
 
 
@@ -327,6 +328,7 @@ def _balanced(cells: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return cells[np.resize(order, n)]
 
 
+@fill_doc
 def time_finetune(data: SlotData, train_cells, *, config: FinetuneConfig | None = None,
                   pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
                   long_config=None, short_config=None, device=None, importance: bool = True,
@@ -347,10 +349,7 @@ def time_finetune(data: SlotData, train_cells, *, config: FinetuneConfig | None 
         Labelled windows to draw the batch from (two classes at least).
     importance : bool
         Also time :func:`channel_importance`.
-    steps : int
-        Steps timed.
-    warmup : int
-        Steps run first and not timed.
+    %(timed_steps)s
 
     Returns
     -------

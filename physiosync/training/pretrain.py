@@ -38,6 +38,7 @@ from ._loop import TrainingRun
 from .augment import N_KINDS, augment
 from .distributed import distributed_context, synchronise_batch_norm
 from .sampling import SlotData, SynchronySampler, WindowSampler
+from .._utils.docs import fill_doc
 from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
 
 __all__ = ["pretrain", "pretrain_encoders", "initial_model", "make_optimizer", "make_sampler",
@@ -905,6 +906,7 @@ def run_steps(config: PretrainConfig, sampler) -> int:
     return config.steps if config.steps is not None else config.epochs * sampler.steps_per_epoch()
 
 
+@fill_doc
 def time_pretrain(data: SlotData, config: PretrainConfig, *, allowed=None, n_sub: int = 1,
                   modalities=None, device=None, objective: str = "ls-tcl", held_out=None,
                   steps: int = 3, warmup: int = 1) -> dict:
@@ -921,10 +923,7 @@ def time_pretrain(data: SlotData, config: PretrainConfig, *, allowed=None, n_sub
     held_out : ndarray of bool | None
         Cells of the run's held-out diagnostic; when given, one held-out batch is
         evaluated twice and the second evaluation timed.
-    steps : int
-        Steps timed.
-    warmup : int
-        Steps run first and not timed.
+    %(timed_steps)s
 
     Returns
     -------
