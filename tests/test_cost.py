@@ -131,3 +131,18 @@ def test_estimate_cost_times_every_pipeline(study_root, tmp_path):
     assert t.loc["no-pretrain", "finetune_steps"] == t.loc["physiosync", "finetune_steps"]
     assert est.seconds == pytest.approx(t["seconds"].sum())
     assert re.search(r"1 warm-up \+ 2 timed steps", est.text())
+
+
+def test_every_pipeline_kind_names_the_fold_runner_that_trains_its_models(study_root, tmp_path):
+    from physiosync.config import PIPELINES, pipeline_config
+    from physiosync.evaluation.pipelines import PIPELINE_KINDS
+    from physiosync.evaluation.runner import FoldRunner
+    from physiosync.experiment import load_experiment_data
+
+    cfg = load_config("tiny", [f"data.root={study_root}", f"data.cache_dir={tmp_path / 'c'}"])
+    data = load_experiment_data(cfg)
+    for kind in PIPELINE_KINDS.values():
+        name = next(n for n, p in PIPELINES.items() if p["kind"] == kind.name)
+        spec = {"name": name, **PIPELINES[name]}
+        model = kind.fold_runner(pipeline_config(cfg, spec), data)
+        assert isinstance(model, FoldRunner), kind.name
