@@ -938,8 +938,12 @@ def time_pretrain(data: SlotData, config: PretrainConfig, *, allowed=None, n_sub
     model, hist = pretrain(data, cfg, allowed=allowed, n_sub=n_sub, modalities=modalities,
                            device=device, objective=objective, verbose=False)
     wall = time.perf_counter() - t0
-    out = {"step": [h["seconds"] for h in hist[warmup:]],
-           "setup": max(wall - sum(h["seconds"] for h in hist), 0.0),
+    timed = [h["seconds"] for h in hist[warmup:]]
+    if resolve_device(device).type != "cpu" and timed:
+        # off the CPU the loss is read back every few steps and the wait charged to the
+        # last of them (see _LossChecks): only their mean is a step's time
+        timed = [sum(timed) / len(timed)] * len(timed)
+    out = {"step": timed, "setup": max(wall - sum(h["seconds"] for h in hist), 0.0),
            "held_out_batch": None, "model": model}
     if held_out is not None and held_out_sampler(held_out, cfg, n_sub=n_sub) is not None:
         dev = resolve_device(device)
