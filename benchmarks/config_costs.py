@@ -166,7 +166,7 @@ def _size_text(data: str) -> str:
     return "the demo's synthetic DEAP, 6 subjects x 12 videos x 30 s"
 
 
-def header(path: Path, data: str, estimate, gpu: dict, load: float) -> list:
+def header(path: Path, data: str, estimate, gpu: dict, load: tuple) -> list:
     """The header lines of a configuration's YAML file."""
     from physiosync.experiment import _duration
 
@@ -186,7 +186,8 @@ def header(path: Path, data: str, estimate, gpu: dict, load: float) -> list:
         f"{MARK} on a 2-core CPU: about {_duration(estimate.seconds)} per run (estimated by "
         f"`physiosync cv --dry-run` on {_size_text(data)}{over}; "
         f"benchmarks/config_costs.py, {today}, {estimate.threads} torch "
-        f"thread{'s' if estimate.threads != 1 else ''}, load average {load:.1f})",
+        f"thread{'s' if estimate.threads != 1 else ''}, load average "
+        f"{min(load):.1f}-{max(load):.1f} while timing)",
         f"{MARK} per pipeline: " + "; ".join(parts),
         f"{MARK} on one GPU: about {_duration(sum(gpu.values()))} per run (derived, not "
         f"measured: {GPU_FIXED_S * 1e3:.0f} ms + FLOP / {GPU_FLOPS / 1e12:.0f} TFLOP/s per "
@@ -218,16 +219,22 @@ def main(argv=None) -> int:
     from physiosync.experiment import estimate_cost, plan_experiment
 
     paths = args.configs or sorted(CONFIGS.glob("*.yaml"))
-    timings, flops = {}, {}
+    # the networks are timed once for all configurations (the same network on windows of
+    # the same shapes), so every header gives the load over the whole measurement
+    timings, flops, loads, done = {}, {}, [], []
     for path in paths:
         cfg, data = _config(path, args.scratch)
         plan = plan_experiment(cfg, verbose=False)
-        load = os.getloadavg()[0]
+        loads.append(os.getloadavg()[0])
         estimate = estimate_cost(cfg, plan, steps=args.steps, timings=timings, verbose=False)
+        loads.append(os.getloadavg()[0])
         gpu = _gpu_seconds(cfg, plan, estimate, flops)
-        lines = header(path, data, estimate, gpu, load)
+        done.append((path, data, estimate, gpu))
+    for path, data, estimate, gpu in done:
+        lines = header(path, data, estimate, gpu, (min(loads), max(loads)))
         print(json.dumps({"config": path.name, "cpu_s": round(estimate.seconds, 1),
-                          "gpu_s": round(sum(gpu.values()), 1), "load": round(load, 2),
+                          "gpu_s": round(sum(gpu.values()), 1),
+                          "load": [round(min(loads), 2), round(max(loads), 2)],
                           "threads": estimate.threads, "physiosync": physiosync.__version__,
                           "pipelines": {k: {c: (v.item() if hasattr(v, "item") else v)
                                             for c, v in r.items()}
@@ -242,7 +249,8 @@ def main(argv=None) -> int:
 HEADER_PATTERNS = (
     re.compile(r"^# cost on a 2-core CPU: about \S+ (s|min|h) per run \(estimated by "
                r"`physiosync cv --dry-run` on .+; benchmarks/config_costs\.py, "
-               r"\d{4}-\d\d-\d\d, \d+ torch threads?, load average [\d.]+\)$"),
+               r"\d{4}-\d\d-\d\d, \d+ torch threads?, load average [\d.]+-[\d.]+ "
+               r"while timing\)$"),
     re.compile(r"^# cost per pipeline: .+$"),
     re.compile(r"^# cost on one GPU: about \S+ (s|min|h) per run \(derived, not measured: "
                r".+\)$"),

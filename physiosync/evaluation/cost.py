@@ -128,7 +128,7 @@ def pipeline_cost(slots, folds: list, model, *, per_subject: bool, val_size: flo
     for fold, scope in folds:
         fits = _models(slots, fold, **split)
         models += [(fold, *cells) for cells in fits]
-        if isinstance(model, PhysioSyncRunner) and fits:
+        if isinstance(model, PhysioSyncRunner):  # a fold pre-trains even if it fits nothing
             for name, sub, cfg, allowed, held in _pretrain_runs(model, slots, fold):
                 key = (scope, name, allowed.tobytes())
                 if key not in seen:
@@ -150,7 +150,7 @@ def pipeline_cost(slots, folds: list, model, *, per_subject: bool, val_size: flo
         row["finetune_epochs"] = deep.n_epochs
         row["finetune_steps"] = sum(deep.n_epochs * steps_per_epoch(len(tr), deep.batch_size)
                                     for _, tr, _, _ in models)
-    if not timed or not models:
+    if not timed or not (models or runs):
         if timed:
             row.update(seconds=0.0, low=0.0, high=0.0, timed="nothing to train")
         return row
@@ -209,6 +209,8 @@ def _time_physiosync(slots, model: PhysioSyncRunner, runs: list, models: list, t
         extra = t["setup"] + points * (t["held_out_batch"] or 0.0)
         total += extra + n * np.array(_spread(t["step"]))
     ft = model.finetune_config
+    if not models:
+        return total
     key = ("finetune", _shapes(slots), repr(ft), repr(model.long_config),
            repr(model.short_config),
            model.n_sub, model.do_pretrain, model.importance, str(model.device))
