@@ -115,6 +115,11 @@ def test_estimate_cost_counts_label_budgets_and_refits(study_root, tmp_path):
     assert (refit["models"] == 3 * plain["models"]).all()
     assert refit.loc["physiosync", "pretrain_runs"] == 2 * plain.loc["physiosync",
                                                                       "pretrain_runs"]
+    # the label budgets of a fold share its pre-training: one run per fold and encoder
+    budgets = estimate_cost(load_config("tiny", base + ["protocol.labelled_trials=[2, all]"]),
+                            timed=False).table
+    assert budgets.loc["physiosync", "pretrain_runs"] == 2 * 2
+    assert (budgets["models"] > plain["models"]).all()
 
 
 def test_estimate_cost_times_every_pipeline(study_root, tmp_path):
