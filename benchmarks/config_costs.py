@@ -1,6 +1,6 @@
 """The cost of every shipped configuration, for the header of its YAML file.
 
-    python benchmarks/config_costs.py [--scratch DIR] [--steps 2] [--write] [configs/x.yaml ...]
+    python benchmarks/config_costs.py [--scratch DIR] [--steps 3] [--write] [configs/x.yaml ...]
 
 For each configuration (default: every ``configs/*.yaml``) it runs the estimate of
 ``physiosync cv --dry-run`` (:func:`physiosync.experiment.estimate_cost`) on synthetic
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
     parser.add_argument("configs", nargs="*", type=Path)
     parser.add_argument("--scratch", type=Path, default=Path("config_costs_scratch"),
                         help="folder for the synthetic data and its cache (kept)")
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per network")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per network")
     parser.add_argument("--write", action="store_true",
                         help="write the header lines into the YAML files")
     args = parser.parse_args(argv)
