@@ -13,7 +13,7 @@ from ._version import __version__
 from ._logging import log_to_file, logger, progress_bars, use_log_level
 from . import params
 from ._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
-from .exceptions import PhysioSyncError
+from .exceptions import PhysioSyncError, TrainingDivergedError
 from .runfolder import FolderLock, RunFolder
 
 
@@ -324,8 +324,11 @@ def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
     n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub, objective=objective))
     if args.no_estimate:
         return f"{n} steps"
-    steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
-                          device=cfg.device, objective=objective)["step"]
+    try:
+        steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
+                              device=cfg.device, objective=objective)["step"]
+    except TrainingDivergedError:  # the run itself says so, with its checkpoint
+        return f"{n} steps; not timed: the timed steps diverged"
     return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here with "
             f"{_torch_threads()}, from 1 warm-up + {len(steps)} timed steps")
 
@@ -416,10 +419,13 @@ def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
     text = f"{ft.epochs} epochs of {per_epoch} steps"
     if args.no_estimate:
         return text
-    t = time_finetune(data.slots, train, config=ft, pretrained=pre or None,
-                      n_sub=cfg.data.n_sub, n_classes=data.n_classes,
-                      long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
-                      device=cfg.device, importance=False)
+    try:
+        t = time_finetune(data.slots, train, config=ft, pretrained=pre or None,
+                          n_sub=cfg.data.n_sub, n_classes=data.n_classes,
+                          long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
+                          device=cfg.device, importance=False)
+    except TrainingDivergedError:  # the run itself says so
+        return f"{text}; not timed: the timed steps diverged"
     step = sorted(t["step"])[len(t["step"]) // 2]
     seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
                             + len(val) * t["predict_window"]) + len(test) * t["predict_window"])

@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from ..exceptions import TrainingDivergedError
 from ..training.finetune import _balanced, steps_per_epoch, time_finetune
 from ..training.pretrain import (HELD_OUT_BATCHES, held_out_steps, make_sampler, run_steps,
                                  time_pretrain)
@@ -154,15 +155,20 @@ def pipeline_cost(slots, folds: list, model, *, per_subject: bool, val_size: flo
         if timed:
             row.update(seconds=0.0, low=0.0, high=0.0, timed="nothing to train")
         return row
-    if isinstance(model, PhysioSyncRunner):
-        total = _time_physiosync(slots, model, runs, models, timings, steps, warmup)
-        row["timed"] = f"{warmup} warm-up + {steps} timed steps per network"
-    elif deep is not None:
-        total = _time_deep(slots, model, deep, models, timings, steps)
-        row["timed"] = f"1 warm-up + {steps} timed steps per network"
-    else:
-        total = _time_estimator(slots, model, models, timings)
-        row["timed"] = "one fit timed, scaled to each model's windows"
+    try:
+        if isinstance(model, PhysioSyncRunner):
+            total = _time_physiosync(slots, model, runs, models, timings, steps, warmup)
+            row["timed"] = f"{warmup} warm-up + {steps} timed steps per network"
+        elif deep is not None:
+            total = _time_deep(slots, model, deep, models, timings, steps)
+            row["timed"] = f"1 warm-up + {steps} timed steps per network"
+        else:
+            total = _time_estimator(slots, model, models, timings)
+            row["timed"] = "one fit timed, scaled to each model's windows"
+    except TrainingDivergedError:
+        # the run itself reports a divergence, naming its fold and checkpoint
+        row["timed"] = "not timed: the timed steps diverged"
+        return row
     row.update(seconds=total[0], low=total[1], high=total[2])
     return row
 
