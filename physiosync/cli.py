@@ -13,7 +13,7 @@ from ._version import __version__
 from ._logging import log_to_file, logger, progress_bars, use_log_level
 from . import params
 from ._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
-from .exceptions import PhysioSyncError
+from .exceptions import PhysioSyncError, TrainingDivergedError
 from .runfolder import FolderLock, RunFolder
 
 
@@ -180,7 +180,11 @@ def cmd_cv(args) -> int:
         raise PhysioSyncError("cv needs --out DIR (the run folder), or --dry-run.")
     check_max_retries(args.max_retries)  # before any data is read or Ray is started
     cfg = _load_run_config(args)
+    from .execution import SerialExecutor, make_executor
+
     if args.dry_run:
+        from .experiment import estimate_cost
+
         plan = plan_experiment(cfg)
         src = plan["data"].source
         print(f"{src['dataset']} at {src['root']}: {len(src['subjects'])} subjects, "
@@ -189,19 +193,31 @@ def cmd_cv(args) -> int:
         print(f"{cfg.protocol.name}: {len(plan['folds'])} folds; pipelines "
               f"{', '.join(p['name'] for p in cfg.pipelines)}; all checks passed")
         print(plan["table"].to_string())
+        # timed with the threads a serial run would have
+        with SerialExecutor(cfg.threads).thread_limit():
+            _print_cost(estimate_cost(cfg, plan, timed=not args.no_estimate), args)
         return 0
     out = Path(args.out)
-    from .execution import make_executor
-
     executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=cfg.threads,
                              address=args.address, device=cfg.device,
                              max_retries=args.max_retries)
     result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
-                            executor=executor, on_start=_start_lines(cfg, executor))
+                            executor=executor, on_start=_start_lines(cfg, executor),
+                            on_cost=lambda c: _print_cost(c, args),
+                            time_cost=not args.no_estimate)
     print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
           f"folds in {result['seconds']:.0f} s")
     _print_result(result)
     return 0
+
+
+def _print_cost(estimate, args) -> None:
+    """Print a study's :class:`~physiosync.experiment.CostEstimate` before its training."""
+    print(estimate.text())
+    if getattr(args, "executor", "serial") != "serial":
+        print(f"    (the units run on the {args.executor} executor: in parallel, the wall "
+              "time is shorter, by up to the number of workers)")
+    sys.stdout.flush()
 
 
 def _folds_text(protocol) -> str:
@@ -240,7 +256,9 @@ def cmd_demo(args) -> int:
           + (" (per-channel log band energy; not the authors' multi-view embedding, which "
              "does not learn the effect at this size)" if emb == ["spectral"] else ""))
     result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            overwrite=args.overwrite, on_start=_start_lines(cfg))
+                            overwrite=args.overwrite, on_start=_start_lines(cfg),
+                            on_cost=lambda c: _print_cost(c, args),
+                            time_cost=not args.no_estimate)
     print(f"3/3 report written in {result['seconds']:.0f} s")
     print()
     _print_result(result, significance="--folds, --subjects")
@@ -368,6 +386,32 @@ def cmd_pretrain(args) -> int:
             dist.destroy_process_group()
 
 
+def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
+    """``"N steps, about T here (...)"``: the steps of a pre-training run and their time."""
+    from .experiment import _duration
+    from .training.pretrain import make_sampler, run_steps, time_pretrain
+
+    sub, pc = (1, cfg.pretrain_long) if name == "long" else (cfg.data.n_sub, cfg.pretrain_short)
+    n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub, objective=objective))
+    if args.no_estimate:
+        return f"{n} steps"
+    try:
+        steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
+                              device=cfg.device, objective=objective)["step"]
+    except TrainingDivergedError:  # the run itself says so, with its checkpoint
+        return f"{n} steps; not timed: the timed steps diverged"
+    return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here with "
+            f"{_torch_threads()}, from 1 warm-up + {len(steps)} timed steps")
+
+
+def _torch_threads() -> str:
+    """``"2 torch threads"``: the threads the steps are timed with."""
+    import torch
+
+    n = torch.get_num_threads()
+    return f"{n} torch thread{'s' if n != 1 else ''}"
+
+
 def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
     import contextlib
 
@@ -393,6 +437,8 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
                   f"{cfg.pretrain_long.batch_slots} slots, rank 0 writes the checkpoints)")
         for name in ("long", "short"):  # one run at a time, each announced on stdout
             line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
+            if main_rank and ddp is None:
+                line += f" ({_pretrain_cost(data, cfg, name, args.objective, args)})"
             if main_rank:
                 print(line)
                 logger.info(line)
@@ -437,6 +483,30 @@ def cmd_finetune(args) -> int:
         return _finetune(args, cfg, folder)
 
 
+def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
+    """``"E epochs of S steps, about T here (...)"``: a fine-tuning and its time."""
+    from .experiment import _duration
+    from .training.finetune import steps_per_epoch, time_finetune
+
+    ft = cfg.finetune
+    per_epoch = steps_per_epoch(len(train), ft.batch_size)
+    text = f"{ft.epochs} epochs of {per_epoch} steps"
+    if args.no_estimate:
+        return text
+    try:
+        t = time_finetune(data.slots, train, config=ft, pretrained=pre or None,
+                          n_sub=cfg.data.n_sub, n_classes=data.n_classes,
+                          long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
+                          device=cfg.device, importance=False)
+    except TrainingDivergedError:  # the run itself says so
+        return f"{text}; not timed: the timed steps diverged"
+    step = sorted(t["step"])[len(t["step"]) // 2]
+    seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
+                            + len(val) * t["predict_window"]) + len(test) * t["predict_window"])
+    return (f"{text}, about {_duration(seconds)} here with {_torch_threads()}, "
+            f"from 1 warm-up + {len(t['step'])} timed steps")
+
+
 def _finetune(args, cfg, folder) -> int:
     import numpy as np
 
@@ -474,6 +544,8 @@ def _finetune(args, cfg, folder) -> int:
     path = out / "finetune.pt"
     with log_to_file(out / "finetune.log"):
         logger.info("fine-tuning on %d trials -> %s", len(fit_units), path)
+        print(f"fine-tuning on {len(fit_units)} trials -> {path} "
+              f"({_finetune_cost(data, cfg, train, val, test, pre, args)})")
         model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
                                config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
                                n_classes=max(int(data.labels.max()) + 1, 2),
@@ -537,6 +609,12 @@ def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
         bal = (f"balanced accuracy {m['balanced_accuracy']:.3f} "
                f"(chance {chance['balanced_accuracy']:.3f})")
     return f"held-out trials {trials}: {acc}, {bal} ({len(y_test)} windows)"
+
+
+def _add_no_estimate(p) -> None:
+    p.add_argument("--no-estimate", action="store_true",
+                   help="print what each pipeline will train, but do not time a few steps "
+                        "of each model to estimate the run's time")
 
 
 def _add_overwrite(p) -> None:
@@ -685,6 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'simclr': two augmented views of each EEG window (NT-Xent), EEG "
                         "alone (default: %(default)s)")
     p.add_argument("--out", required=True, help="folder for pretrain_long.pt / pretrain_short.pt")
+    _add_no_estimate(p)
     p.add_argument("--resume-with", action="append", metavar="KEY=VALUE",
                    help="resume the checkpoints in --out with a changed optimiser setting, "
                         "e.g. --resume-with lr=1e-4 after a divergence (lr, weight_decay; "
@@ -697,6 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: from scratch)")
     p.add_argument("--test-trials", help="comma-separated trials to hold out and score")
     p.add_argument("--out", required=True, help="folder for finetune.pt")
+    _add_no_estimate(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("cv", help="cross-validate pipelines under a protocol and write a report")
@@ -705,6 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="prepare the data, make the folds, run every check and print the "
                         "plan, without training")
+    _add_no_estimate(p)
     p.add_argument("--executor", choices=params.EXECUTORS, default="serial",
                    help="where the (pipeline, fold) units run: one after another here "
                         "(default), in local worker processes, or as Ray tasks; the "
@@ -739,6 +820,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     _add_threads(p)
     p.add_argument("--no-resume", action="store_true", help="recompute finished folds")
+    _add_no_estimate(p)
     _add_overwrite(p)
     _add_quiet(p)
     p.set_defaults(func=cmd_demo)

@@ -606,9 +606,11 @@ class _Presets(Mapping):
 
     def description(self, name: str) -> str:
         """The one-line summary of preset *name*: its header comment's first sentence,
-        up to its first colon."""
+        up to its first colon (after the ``# cost`` lines)."""
         lines = []
         for line in self.text(name).splitlines():
+            if line.startswith("# cost"):  # the measured cost lines above the description
+                continue
             if not line.startswith("#") or line.startswith("#  "):  # an example: the end
                 break
             lines.append(line.lstrip("#").strip())

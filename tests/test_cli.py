@@ -37,6 +37,9 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     assert (out / "data_preprocessed_python" / "s03.dat").is_file()
     assert "physiosync" in text and "bandpower" in text and "no-pretrain" in text
     assert "(within-trial-kfold, 2 folds, target valence)" in text
+    # what it will train and its estimated time, before training (tests/test_cost.py)
+    assert text.index("cost per pipeline") < text.index("estimated time: about ") < \
+        text.index("3/3 report written")
     # the demo says which embedding it uses (tiny only changes sizes)
     assert "model: a small PhysioSync with the spectral embedding" in text
     assert "PhysioSync, spectral embedding (long 5 s, short 1 s), no pre-training" in text
@@ -98,13 +101,18 @@ def test_pretrain_then_finetune_commands_write_loadable_checkpoints(tmp_path, ca
     common = ["--dataset", "deap", "--data-root", str(root), "--config", "tiny", "-q",
               "--cache-dir", str(tmp_path / "cache")]
     assert main(["pretrain", *common, "--out", str(tmp_path / "ck")]) == 0
-    assert "pre-training the long encoders" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    # each run's steps (the tiny preset's 2) and their time from a few timed steps
+    assert "pre-training the long encoders" in text
+    assert re.search(r"pretrain_short\.pt \(2 steps, about \S+ (s|min|h) here with \d+ "
+                     r"torch threads?, from 1 warm-up \+ 3 timed steps\)", text)
     models, config, meta = load_checkpoint(tmp_path / "ck" / "pretrain_short.pt")
     assert meta["kind"] == "pretrain" and meta["step"] == 2
     assert main(["finetune", *common, "--pretrained", str(tmp_path / "ck"), "--test-trials",
                  "4,5", "--out", str(tmp_path / "ck")]) == 0
     text = capsys.readouterr().out
     assert "held-out trials [4, 5]: accuracy" in text
+    assert re.search(r"finetune\.pt \(2 epochs of \d+ steps, about \S+ (s|min|h) here", text)
     models, _, meta = load_checkpoint(tmp_path / "ck" / "finetune.pt")
     assert meta["kind"] == "finetune"
     assert main(["finetune", *common, "--test-trials", "9", "--out", str(tmp_path / "x")]) == 2

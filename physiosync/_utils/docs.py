@@ -29,6 +29,11 @@ affect_share : float | None
 control : {"none", "static-affect", "shuffled"}
     ``affect="dynamics"`` only: a paired control that changes one part and keeps
     every other draw (``synchrony=0`` is the third).""",
+    "timed_steps": """steps : int
+    Steps timed.
+warmup : int
+    Steps run first and not timed (they pay one-off costs: allocations, first
+    batches).""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)

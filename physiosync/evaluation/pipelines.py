@@ -79,6 +79,15 @@ class PipelineKind:
         """``text`` (one line for the report), and ``embedding``/``pretrained`` if any."""
         return {"text": self.name}
 
+    def fold_runner(self, cfg, data) -> runner.FoldRunner:
+        """The :class:`~physiosync.evaluation.runner.FoldRunner` that trains a fold's models.
+
+        What :meth:`fold_function` runs in each fold, for the cost estimate
+        (:mod:`physiosync.evaluation.cost`); the default reads ``model`` from
+        :meth:`fold_kwargs`.
+        """
+        return self.fold_kwargs(cfg, data)["model"]
+
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
         """Checks before any training (raise :class:`PhysioSyncError` naming *pipeline*)."""
 
@@ -122,6 +131,9 @@ class PhysioSyncKind(PipelineKind):
                     do_pretrain=cfg.pretrain_enabled, device=cfg.device,
                     pretrain_cache=pretrain_cache, compile=cfg.pretrain_compile,
                     held_out=cfg.pretrain_held_out)
+
+    def fold_runner(self, cfg, data) -> runner.FoldRunner:
+        return runner.PhysioSyncRunner(**self.fold_kwargs(cfg, data))
 
     def describe(self, cfg) -> dict:
         ft, d = cfg.finetune, cfg.data
@@ -217,6 +229,11 @@ class BandPowerKind(PipelineKind):
         return dict(sfreq=data.sfreq, C=cfg.baselines["bandpower"]["C"],
                     modalities=cfg.finetune.modalities)
 
+    def fold_runner(self, cfg, data) -> runner.FoldRunner:
+        kw = self.fold_kwargs(cfg, data)
+        return runner.bandpower_runner(kw["sfreq"], C=kw["C"],
+                                       modalities=kw["modalities"] or tuple(data.sfreq))
+
     def describe(self, cfg) -> dict:
         return {"text": "band powers per channel + logistic regression"}
 
@@ -232,6 +249,9 @@ class StimulusPriorKind(PipelineKind):
 
     def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
         return {}
+
+    def fold_runner(self, cfg, data) -> runner.FoldRunner:
+        return runner.stimulus_prior_runner()
 
     def describe(self, cfg) -> dict:
         return {"text": "no signal: other training subjects' labels of the same stimulus"}

@@ -13,6 +13,7 @@ from the *training* data; the test data is never seen.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 import warnings
@@ -30,9 +31,21 @@ from ._loop import TrainingRun
 from .checkpoints import read_checkpoint, save_checkpoint
 from .pretrain import make_optimizer
 from .sampling import SlotData
+from .._utils.docs import fill_doc
 from .._utils import derive_seed, flush_denormals, resolve_device
 
-__all__ = ["finetune", "predict_proba", "evaluate_cells", "channel_importance"]
+
+def steps_per_epoch(n_windows: int, batch_size: int) -> int:
+    """Optimisation steps of one fine-tuning epoch over *n_windows* training windows.
+
+    A last batch of one window is skipped (batch normalisation needs two), as
+    :func:`finetune` does.
+    """
+    full, rest = divmod(int(n_windows), int(batch_size))
+    return full + (rest >= 2)
+
+__all__ = ["finetune", "predict_proba", "evaluate_cells", "channel_importance",
+           "steps_per_epoch", "time_finetune"]
 
 
 def _gather(data: SlotData, mods, cells, device):
@@ -317,3 +330,68 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
             state["selected"] = True
             save_checkpoint(ckpt, state)
     return model.eval(), history
+
+
+def _balanced(cells: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """*n* of *cells* taken in turn from each class (repeated if there are fewer)."""
+    rank = np.empty(len(cells), dtype=np.int64)
+    for c in np.unique(labels):
+        where = np.nonzero(labels == c)[0]
+        rank[where] = np.arange(len(where))
+    order = np.lexsort((labels, rank))  # one of each class, then the next of each, ...
+    return cells[np.resize(order, n)]
+
+
+@fill_doc
+def time_finetune(data: SlotData, train_cells, *, config: FinetuneConfig | None = None,
+                  pretrained: dict | None = None, n_sub: int = 5, n_classes: int | None = None,
+                  long_config=None, short_config=None, device=None, importance: bool = True,
+                  steps: int = 3, warmup: int = 1) -> dict:
+    """Time a few fine-tuning steps of full batches, as :func:`finetune` runs them.
+
+    :func:`finetune` itself runs ``warmup + steps`` epochs of one batch each
+    (``config.batch_size`` windows drawn in turn from each class of *train_cells*,
+    repeated if there are fewer), so every epoch is one step; the first *warmup* are not
+    counted. The trained network then times :func:`predict_proba` and, with
+    *importance*, :func:`channel_importance` on the same windows.
+
+    Parameters
+    ----------
+    data, config, pretrained, n_sub, n_classes, long_config, short_config, device
+        As in :func:`finetune`.
+    train_cells : ndarray of int, shape (K, 3)
+        Labelled windows to draw the batch from (two classes at least).
+    importance : bool
+        Also time :func:`channel_importance`.
+    %(timed_steps)s
+
+    Returns
+    -------
+    timing : dict
+        ``batch`` (windows per step), ``step`` (seconds of each timed step), ``setup``
+        (seconds of :func:`finetune` outside its epochs: building the network and
+        loading the encoders), ``predict_window`` and ``importance_window`` (seconds
+        per window; the latter None without *importance*).
+    """
+    cfg = config or FinetuneConfig()
+    cells = np.asarray(train_cells, dtype=np.int64).reshape(-1, 3)
+    batch = _balanced(cells, data.labels[cells[:, 0], cells[:, 1]], cfg.batch_size)
+    timed = dataclasses.replace(cfg, epochs=warmup + steps, scheduler="none", select="last")
+    t0 = time.perf_counter()
+    model, hist = finetune(data, batch, config=timed, pretrained=pretrained, n_sub=n_sub,
+                           n_classes=n_classes, long_config=long_config,
+                           short_config=short_config, device=device, verbose=False)
+    wall = time.perf_counter() - t0
+    out = {"batch": len(batch), "step": [h["seconds"] for h in hist[warmup:]],
+           "setup": max(wall - sum(h["seconds"] for h in hist), 0.0),
+           "importance_window": None}
+    t0 = time.perf_counter()
+    predict_proba(model, data, batch, batch_size=cfg.batch_size)
+    out["predict_window"] = (time.perf_counter() - t0) / len(batch)
+    if importance:
+        eeg = "eeg" if "eeg" in (cfg.modalities or data.modalities) else None
+        if eeg is not None:
+            t0 = time.perf_counter()
+            channel_importance(model, data, batch, modality=eeg, batch_size=cfg.batch_size)
+            out["importance_window"] = (time.perf_counter() - t0) / len(batch)
+    return out

@@ -36,7 +36,7 @@ from ._loop import TrainingRun
 from .distributed import distributed_context
 from .pretrain import (HELD_OUT_BATCHES, _draw_inputs, _HeldOut, _HeldOutStep, _LossChecks,
                        _Step, _StepPlans, _sync_every, compile_step, make_optimizer,
-                       make_sampler, new_step, resolve_modalities)
+                       make_sampler, new_step, resolve_modalities, run_steps)
 
 __all__ = ["pretrain_folds"]
 
@@ -191,8 +191,7 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
     held = list(held_out) if held_out is not None else [None] * len(masks)
     held = [None if h is None else np.asarray(h, dtype=bool) & data.valid & ~m
             for h, m in zip(held, masks)]
-    n_steps = [cfg.steps if cfg.steps is not None else cfg.epochs * s.steps_per_epoch()
-               for s in samplers]
+    n_steps = [run_steps(cfg, s) for s in samplers]
     out: list = [None] * len(masks)
     for total in sorted(set(n_steps)):
         group = [k for k, n in enumerate(n_steps) if n == total]

@@ -39,10 +39,11 @@ from ._loop import TrainingRun
 from .augment import N_KINDS, augment
 from .distributed import distributed_context, synchronise_batch_norm
 from .sampling import SlotData, SynchronySampler, WindowSampler
+from .._utils.docs import fill_doc
 from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
 
 __all__ = ["pretrain", "pretrain_encoders", "initial_model", "make_optimizer", "make_sampler",
-           "held_out_sampler"]
+           "held_out_sampler", "held_out_steps", "run_steps", "time_pretrain"]
 
 
 
@@ -375,6 +376,16 @@ HELD_OUT_POINTS = 20
 HELD_OUT_BATCHES = 8
 
 
+def held_out_steps(n_steps: int, every: int | None = None) -> set:
+    """The steps of a run of *n_steps* at which its held-out diagnostic is evaluated.
+
+    Every *every* steps from step 0 (default: :data:`HELD_OUT_POINTS` evenly spaced
+    points) and the last step.
+    """
+    every = int(every) if every else max(n_steps // HELD_OUT_POINTS, 1)
+    return set(range(0, n_steps, every)) | ({n_steps - 1} if n_steps else set())
+
+
 def held_out_sampler(held_out, config: PretrainConfig, *, n_sub: int = 1):
     """The synchrony sampler of a run's held-out cells, or None if they cannot fill it.
 
@@ -434,8 +445,7 @@ class _HeldOut:
                 f"the held-out cells cannot fill a batch of {config.batch_slots} slots seen "
                 "by at least 2 held-out subjects each; pass more held-out cells or none.")
         self.group_size = sampler.group_size
-        every = int(every) if every else max(n_steps // HELD_OUT_POINTS, 1)
-        self.steps = set(range(0, n_steps, every)) | ({n_steps - 1} if n_steps else set())
+        self.steps = held_out_steps(n_steps, every)
         self.batches = []
         for i in range(n_batches):
             batch = sampler.batch(i)
@@ -686,7 +696,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
             dev = torch.device("cuda", ddp.local_rank)
     allowed = data.valid if allowed is None else np.asarray(allowed, dtype=bool) & data.valid
     sampler = make_sampler(allowed, cfg, n_sub=n_sub, objective=objective)
-    n_steps = cfg.steps if cfg.steps is not None else cfg.epochs * sampler.steps_per_epoch()
+    n_steps = run_steps(cfg, sampler)
     if model is None:
         model = initial_model(data, cfg, n_sub=n_sub, modalities=modalities)
     else:
@@ -913,4 +923,74 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
         out[name] = (model, hist)
         if cache is not None:
             cache[key] = out[name]
+    return out
+
+
+def run_steps(config: PretrainConfig, sampler) -> int:
+    """Steps of a pre-training run: ``config.steps``, else ``epochs`` passes of *sampler*.
+
+    Parameters
+    ----------
+    config : PretrainConfig
+        The run's configuration.
+    sampler : SynchronySampler | WindowSampler
+        Its batch sampler (:func:`make_sampler`).
+
+    Returns
+    -------
+    n_steps : int
+    """
+    return config.steps if config.steps is not None else config.epochs * sampler.steps_per_epoch()
+
+
+@fill_doc
+def time_pretrain(data: SlotData, config: PretrainConfig, *, allowed=None, n_sub: int = 1,
+                  modalities=None, device=None, objective: str = "ls-tcl", held_out=None,
+                  steps: int = 3, warmup: int = 1) -> dict:
+    """Time a few steps of a pre-training run, as :func:`pretrain` runs them.
+
+    The run is :func:`pretrain` itself, stopped after ``warmup + steps`` steps (no
+    checkpoint, nothing written); the first *warmup* steps, which pay one-off costs
+    (allocations, the first batches drawn), are not counted.
+
+    Parameters
+    ----------
+    data, config, allowed, n_sub, modalities, device, objective
+        As in :func:`pretrain`.
+    held_out : ndarray of bool | None
+        Cells of the run's held-out diagnostic; when given, one held-out batch is
+        evaluated twice and the second evaluation timed.
+    %(timed_steps)s
+
+    Returns
+    -------
+    timing : dict
+        ``step``: seconds of each timed step; ``setup``: seconds of the run outside its
+        steps (building the model, the optimiser and the sampler); ``held_out_batch``:
+        seconds of one held-out batch (None without *held_out*, or when it cannot fill
+        a batch); ``model``: the briefly trained :class:`PretrainModel`.
+    """
+    cfg = replace(config, steps=warmup + steps)
+    t0 = time.perf_counter()
+    model, hist = pretrain(data, cfg, allowed=allowed, n_sub=n_sub, modalities=modalities,
+                           device=device, objective=objective, verbose=False)
+    wall = time.perf_counter() - t0
+    timed = [h["seconds"] for h in hist[warmup:]]
+    if resolve_device(device).type != "cpu" and timed:
+        # off the CPU the loss is read back every few steps and the wait charged to the
+        # last of them (see _LossChecks): only their mean is a step's time
+        timed = [sum(timed) / len(timed)] * len(timed)
+    out = {"step": timed, "setup": max(wall - sum(h["seconds"] for h in hist), 0.0),
+           "held_out_batch": None, "model": model}
+    if held_out is not None and held_out_sampler(held_out, cfg, n_sub=n_sub) is not None:
+        dev = resolve_device(device)
+        mods = resolve_modalities(data, cfg, modalities, objective)
+        held = _HeldOut(data.resident(dev, mods), held_out, cfg, mods, n_sub, 1, None, 1)
+        step = _HeldOutStep(model, cfg, mods)
+        seconds = []
+        for _ in range(2):  # the first evaluation pays its own one-off costs
+            t0 = time.perf_counter()
+            held.evaluate(step, model, dev).cpu()
+            seconds.append(time.perf_counter() - t0)
+        out["held_out_batch"] = seconds[-1]
     return out
