@@ -140,7 +140,9 @@ def test_report_files_and_leakage_warning(data, tmp_path):
     assert doc["headline"]["metric"] == "subject.balanced_accuracy"
     assert doc["folds"][0]["chance_source"] == "training labels"
     csv = paths["csv"].read_text().splitlines()
-    assert csv[0] == "pipeline,fold,target,level,metric,value,chance" and len(csv) > 10
+    # the per-fold columns first (older readers keep working), then the row kind
+    assert csv[0] == "pipeline,fold,target,level,metric,value,chance,row,subject"
+    assert len(csv) > 10 and {line.split(",")[7] for line in csv[1:]} == {"fold", "subject"}
     assert "LEAKAGE" not in paths["md"].read_text()
     with_p = build_report(results, protocol="within-trial-kfold", target="valence",
                           permutations=50, seed=0)
