@@ -263,6 +263,8 @@ def test_non_utf8_bytes_in_out_and_data_root_are_logged_and_printed(deap_dat_dir
     assert f"DEAP (dat) at {tmp_path}/data\\udcfe: 3 subjects" in log
     assert f"-> {tmp_path}/run\\udcff\n" in log
     assert (out / "report.json").is_file()
+    md = (out / "report.md").read_text(encoding="utf-8")  # names the data, as UTF-8 text
+    assert f"{tmp_path}/data\\udcfe" in md
 
 
 # ---- pre-trained checkpoints: another configuration, NaN weights ---------------------------

@@ -279,7 +279,7 @@ def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
 
 
 def atomic_write(path, data: bytes | str, *, encoding: str = "utf-8",
-                 fsync: bool = True) -> Path:
+                 errors: str = "strict", fsync: bool = True) -> Path:
     """Write *data* to *path* atomically: readers see the old file or the new one.
 
     Parameters
@@ -290,6 +290,10 @@ def atomic_write(path, data: bytes | str, *, encoding: str = "utf-8",
         The new content; text is encoded with *encoding* (no newline translation).
     encoding : str
         Encoding of text *data*.
+    errors : str
+        How characters *encoding* cannot hold are written (:meth:`str.encode`); e.g.
+        ``"backslashreplace"`` for text shown to people that may hold a path's
+        undecodable bytes (lone surrogates).
     fsync : bool
         See :func:`atomic_path`.
 
@@ -305,7 +309,7 @@ def atomic_write(path, data: bytes | str, *, encoding: str = "utf-8",
         See :func:`atomic_path`.
     """
     if isinstance(data, str):
-        data = data.encode(encoding)
+        data = data.encode(encoding, errors)
     elif not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes or str, not {type(data).__name__}")
     path = Path(path)

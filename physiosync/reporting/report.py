@@ -1110,5 +1110,8 @@ def write_report(report: dict, out_dir, *, html: bool = True,
         paths["html"] = out_dir / "report.html"
         texts["html"] = render_html(public)
     for key, text in texts.items():
-        atomic_write(paths[key], text)
+        # A path's undecodable bytes (lone surrogates, e.g. in the data root) are written
+        # as \udcXX escapes, as in run.log: the files stay UTF-8 text. JSON escapes them
+        # itself, and reads them back as they were.
+        atomic_write(paths[key], text, errors="backslashreplace")
     return paths
