@@ -33,7 +33,7 @@ import numpy as np
 from ._version import __version__
 from ._logging import deprecated_show_progress, log_to_file, logger, verbose
 from .config import ConfigError, RunConfig, dump_config, pipeline_config
-from .exceptions import PhysioSyncError
+from .exceptions import PhysioSyncError, TrainingDivergedError
 from .evaluation.label_budget import sort_budgets
 from .evaluation.protocols import get_protocol, make_folds
 
@@ -536,20 +536,33 @@ def _pretrain_together(data: ExperimentData, group: list, kwargs: dict, cache: d
     """Pre-train the encoders of *group*'s folds in one batched run, into *cache*.
 
     *kwargs* are the pipeline kind's fold arguments (with ``pretrain_cache=cache``). A
-    group of one pre-trains as usual, in its fold. If the batched run fails, the cache
-    is emptied and each fold pre-trains on its own, so that a failing fold is named
-    as it would be.
+    group of one pre-trains as usual, in its fold. Two failures of the batched run are
+    met by emptying the cache and pre-training each fold on its own, with one warning
+    that names the cause: a fold whose loss diverged (the group's other folds then
+    still finish and are written; the diverging fold fails as it would alone) and
+    running out of memory (one fold needs about 1/K of a group's). Anything else
+    (a compiler error, a sticky CUDA error, a refusal) is raised: run fold by fold it
+    would fail again, or hide what went wrong.
     """
+    import torch
+
     from .evaluation.runner import PhysioSyncRunner
 
     if len(group) < 2:
         return
     runner = PhysioSyncRunner(**kwargs)  # a pre-training kind's fold_kwargs are its own
+    folds = [f.fold for f in group]
     try:
         runner.pretrain_folds(data.slots, group)
-    except (PhysioSyncError, RuntimeError) as err:
-        logger.warning("pre-training folds %s together failed (%s); running them one "
-                       "at a time", [f.fold for f in group], err)
+    except TrainingDivergedError as err:
+        logger.warning("pre-training folds %s together stopped: %s; running them one at a "
+                       "time, so that the other folds finish", folds, err)
+        cache.clear()
+    except torch.OutOfMemoryError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
+        logger.warning("pre-training folds %s together ran out of memory (%s); running "
+                       "them one at a time (set pretrain.batch_folds lower to skip the "
+                       "attempt)", folds, first)
         cache.clear()
 
 

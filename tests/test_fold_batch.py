@@ -13,6 +13,7 @@ from _numerics import assert_trained_alike
 from _tiny import tiny_pretrain, tiny_slots, tiny_study
 from physiosync import PhysioSyncError
 from physiosync.config import ConfigError, load_config
+from physiosync.evaluation.protocols import Fold
 from physiosync.execution import ProcessExecutor, SerialExecutor, Unit
 from physiosync.experiment import run_experiment
 from physiosync.params import PretrainConfig
@@ -206,3 +207,46 @@ def test_batched_folds_record_the_held_out_diagnostic_of_the_separate_runs():
         assert [e["loss"] for e in hb] == [e["loss"] for e in hp]
         for k, v in mb.state_dict().items():
             assert torch.equal(v, mp.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("failure, falls_back", [
+    ("diverged", True),        # the group's other folds must still finish
+    ("out of memory", True),   # one fold needs about 1/K of a group's memory
+    ("compiler", False),       # would fail again fold by fold, or hide the cause
+])
+def test_only_divergence_and_memory_make_a_group_run_fold_by_fold(monkeypatch, caplog,
+                                                                  failure, falls_back):
+    import logging
+
+    import physiosync.evaluation.runner as runner
+    from physiosync.exceptions import TrainingDivergedError
+    from physiosync.experiment import _pretrain_together
+
+    errors = {"diverged": TrainingDivergedError("fold 1: the loss became nan at step 3"),
+              "out of memory": torch.OutOfMemoryError("CUDA out of memory. Tried 2 GiB\nmore"),
+              "compiler": RuntimeError("BackendCompilerFailed: inductor raised")}
+
+    class Failing:
+        def __init__(self, **kwargs):
+            self.cache = kwargs["pretrain_cache"]
+
+        def pretrain_folds(self, slots, group):
+            self.cache["fold 0"] = "encoders"  # half done when it fails
+            raise errors[failure]
+
+    monkeypatch.setattr(runner, "PhysioSyncRunner", Failing)
+    group = [Fold(0, [], [], [], []), Fold(1, [], [], [], [])]
+    cache = {}
+    data = type("Data", (), {"slots": None})()
+    caplog.set_level(logging.WARNING, logger="physiosync")
+    if not falls_back:
+        with pytest.raises(RuntimeError, match="BackendCompilerFailed"):
+            _pretrain_together(data, group, {"pretrain_cache": cache}, cache)
+        return
+    _pretrain_together(data, group, {"pretrain_cache": cache}, cache)
+    assert cache == {}  # each fold pre-trains on its own
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    message = record.getMessage()
+    assert "folds [0, 1] together" in message and "one at a time" in message
+    assert ("the loss became nan" if failure == "diverged" else
+            "CUDA out of memory. Tried 2 GiB)") in message
