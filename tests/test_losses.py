@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from physiosync.exceptions import PhysioSyncError
 from physiosync.models.losses import cmca, nt_xent, pretrain_loss
@@ -104,6 +105,29 @@ def test_nt_xent_autocast_cpu_is_finite(dtype):
     assert loss.item() == pytest.approx(full.item(), rel=0.02)
     loss.backward()
     assert torch.isfinite(lin.weight.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_nt_xent_computes_its_similarities_in_float32_under_autocast(dtype):
+    # Under autocast the encoders' outputs are reduced-precision, but the loss of those
+    # outputs must be the float32 loss of the same values: no bf16 matmul inside it.
+    torch.manual_seed(1)
+    lin = torch.nn.Linear(32, 64)
+    a, b = torch.randn(16, 32), torch.randn(16, 32)
+    with torch.autocast("cpu", dtype=dtype):
+        za, zb = lin(a), lin(b)
+        inside = nt_xent(za, zb, temperature=0.1)
+        inside_cmca = cmca(torch.cat((za, zb)), torch.cat((zb, za)), temperature=0.1)
+    outside = nt_xent(za.float(), zb.float(), temperature=0.1)
+    outside_cmca = cmca(torch.cat((za, zb)).float(), torch.cat((zb, za)).float(),
+                        temperature=0.1)
+    assert inside.item() == outside.item()
+    assert inside_cmca.item() == outside_cmca.item()
+    # the control: the same similarities taken in reduced precision differ visibly
+    u, v = F.normalize(za, dim=1), F.normalize(zb, dim=1)
+    low = (u @ v.T).float() / 0.1
+    high = (u.float() @ v.float().T) / 0.1
+    assert (low - high).abs().max().item() > 1e-3
 
 
 def test_nt_xent_half_inputs_with_small_temperature():
