@@ -372,8 +372,12 @@ def cmd_pretrain(args) -> int:
     ddp = init_from_environment(cfg.device)  # under torchrun: one rank of K
     try:
         if ddp is not None:  # refused on every rank before any work
+            from ._utils.device import resolve_device
+            from .training.pretrain import check_distributed_compile
+
             for pc in (cfg.pretrain_long, cfg.pretrain_short):
                 ddp.check_batch(pc.batch_slots)
+            check_distributed_compile(cfg.pretrain_compile, resolve_device(cfg.device))
         with thread_limit(cfg.threads):
             if ddp is not None and not ddp.is_main:  # rank 0 owns the folder, lock and logs
                 return _pretrain(args, cfg, None, resume_with, ddp)

@@ -150,3 +150,35 @@ def test_held_out_diagnostics_under_torchrun_match_one_process(tmp_path):
                 else:
                     np.testing.assert_allclose(y[key], x[key], rtol=1e-2,
                                                err_msg=f"{name} held-out {key}")
+
+
+@pytest.mark.parametrize("mode, device, refused", [
+    ("default", "cuda", True), ("reduce-overhead", "cuda:1", True),
+    ("default", "cpu", False), (None, "cuda", False), ("none", "cuda", False),
+])
+def test_compile_under_torchrun_on_cuda_is_refused_until_tested(mode, device, refused):
+    from physiosync import PhysioSyncError
+    from physiosync.training.pretrain import check_distributed_compile
+
+    if refused:
+        with pytest.raises(PhysioSyncError, match="pretrain.compile: none"):
+            check_distributed_compile(mode, torch.device(device))
+    else:
+        check_distributed_compile(mode, torch.device(device))
+
+
+def test_pretrain_refuses_a_compiled_step_under_torchrun_on_cuda_before_any_work(monkeypatch):
+    import physiosync.training.pretrain as pretrain_module
+    from physiosync import PhysioSyncError
+    from _tiny import tiny_pretrain, tiny_slots
+
+    class FakeRanks:
+        local_rank = 0
+
+        def check_batch(self, batch_slots):
+            pass
+
+    monkeypatch.setattr(pretrain_module, "distributed_context", lambda: FakeRanks())
+    monkeypatch.setattr(pretrain_module, "resolve_device", lambda d: torch.device("cuda"))
+    with pytest.raises(PhysioSyncError, match="under torchrun on CUDA is not tested"):
+        pretrain_module.pretrain(tiny_slots(), tiny_pretrain(), compile="default")

@@ -277,6 +277,26 @@ def new_step(compile: str | None) -> None:
         torch.compiler.cudagraph_mark_step_begin()
 
 
+def check_distributed_compile(mode: str | None, device: torch.device) -> None:
+    """Refuse a compiled step under torchrun on CUDA, which has not been run yet.
+
+    DistributedDataParallel under :func:`torch.compile` splits the graph at the gradient
+    buckets (DDPOptimizer) and, with ``reduce-overhead``, replays CUDA graphs around
+    collectives; physiosync's tests cover it on the CPU (gloo) only. Until it is tested
+    on GPUs, it is refused before any work rather than trusted.
+
+    Raises
+    ------
+    PhysioSyncError
+        For a compiled mode on a CUDA device.
+    """
+    if _compiling(mode) and torch.device(device).type == "cuda":
+        raise PhysioSyncError(
+            f"pretrain.compile={mode!r} under torchrun on CUDA is not tested yet; set "
+            "pretrain.compile: none for data-parallel pre-training on GPUs (a single-GPU "
+            "run may compile).")
+
+
 def compile_step(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """*module* compiled with ``torch.compile(mode=mode)``, or as it is for ``None``.
 
@@ -692,6 +712,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     ddp = distributed_context()  # set when launched by torchrun (see .distributed)
     if ddp is not None:
         ddp.check_batch(cfg.batch_slots)
+        check_distributed_compile(compile, dev)
         if dev.type == "cuda" and dev.index is None:  # each rank on its own GPU
             dev = torch.device("cuda", ddp.local_rank)
     allowed = data.valid if allowed is None else np.asarray(allowed, dtype=bool) & data.valid
