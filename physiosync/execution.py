@@ -845,6 +845,16 @@ def _cancel_ray_tasks(ray, refs: list, grace: float = STOP_GRACE_S) -> None:
                 ray.cancel(ref, force=True)
 
 
+def _on_cuda(device) -> bool:
+    """Whether a run on *device* (None and ``"auto"`` pick CUDA where there is one) uses
+    CUDA; an explicit ``cuda`` device counts without looking for one."""
+    if device in (None, "auto"):
+        import torch
+
+        return torch.cuda.is_available()
+    return str(device).startswith("cuda")
+
+
 def make_executor(name: str = "serial", *, n_jobs: int | None = None,
                   threads: int | None = None, address: str | None = None,
                   device: str | None = None, max_retries: int = 2) -> Executor:
@@ -867,7 +877,8 @@ def make_executor(name: str = "serial", *, n_jobs: int | None = None,
     address : str | None
         Ray cluster address (``"ray"`` only).
     device : str | None
-        The run's device: a CUDA device makes each Ray task ask for one GPU.
+        The run's device: a CUDA device makes each Ray task ask for one GPU; the
+        process executor, which assigns no GPUs, refuses it for more than one worker.
     max_retries : int
         Ray's retries of a unit whose worker died, ``0..MAX_RETRIES`` (checked for
         every executor, before any work).
@@ -888,7 +899,13 @@ def make_executor(name: str = "serial", *, n_jobs: int | None = None,
                                   "--executor processes (or ray).")
         return SerialExecutor(threads)
     if name == "processes":
-        return ProcessExecutor(n_jobs if n_jobs is not None else 2, threads)
+        executor = ProcessExecutor(n_jobs if n_jobs is not None else 2, threads)
+        if executor.n_jobs > 1 and _on_cuda(device):
+            raise PhysioSyncError(
+                f"--executor processes would put its {executor.n_jobs} workers on the same "
+                "GPU (it assigns no GPUs): use --executor ray, whose tasks each get a GPU, "
+                "or --n-jobs 1, or the serial executor.")
+        return executor
     if threads is None:
         threads = max(1, available_cores() // n_jobs) if n_jobs and n_jobs > 0 else 1
     gpus = 1.0 if device and str(device).startswith("cuda") else 0.0

@@ -25,6 +25,22 @@ def _files(run: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------- executors
+def test_the_process_executor_refuses_to_share_one_gpu_between_workers(monkeypatch):
+    import torch
+
+    from physiosync import execution
+
+    monkeypatch.setattr(execution, "available_cores", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for device in ("cuda", "cuda:1", None, "auto"):
+        with pytest.raises(PhysioSyncError, match="put its 2 workers on the same GPU"):
+            make_executor("processes", n_jobs=2, device=device)
+    assert make_executor("processes", n_jobs=1, device="cuda").n_jobs == 1
+    assert make_executor("processes", n_jobs=2, device="cpu").n_jobs == 2
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert make_executor("processes", n_jobs=2, device="auto").n_jobs == 2  # auto: the CPU
+
+
 def test_make_executor_validates_and_caps(caplog):
     assert isinstance(make_executor(), SerialExecutor)
     with pytest.raises(PhysioSyncError, match="Invalid executor 'dask'"):
