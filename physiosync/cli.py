@@ -12,6 +12,7 @@ from pathlib import Path
 from ._version import __version__
 from ._logging import log_to_file, logger, progress_bars, use_log_level
 from . import params
+from .dataset_specs import synthetic_kinds, synthetic_writer
 from ._signals import Terminated, as_terminated, exit_code, terminate_as_interrupt
 from .exceptions import PhysioSyncError, TrainingDivergedError
 from .runfolder import FolderLock, RunFolder
@@ -25,10 +26,7 @@ def _open_dataset(args):
 
 
 def cmd_synth(args) -> int:
-    from . import synthetic
-
-    writer = {"deap": synthetic.make_deap, "deap-bdf": synthetic.make_deap_bdf,
-              "dreamer": synthetic.make_dreamer}[args.kind]
+    writer = synthetic_writer(args.kind)
     kwargs = {k: v for k, v in (("n_subjects", args.subjects), ("n_trials", args.trials),
                                 ("seconds", args.seconds), ("effect", args.effect),
                                 ("seed", args.seed), ("synchrony", args.synchrony),
@@ -712,7 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write a format-faithful synthetic dataset")
-    p.add_argument("kind", choices=["deap", "deap-bdf", "dreamer"])
+    p.add_argument("kind", choices=list(synthetic_kinds()),
+                   help="dataset and format to write (each dataset's synthetic writers)")
     p.add_argument("out", help="output folder (DREAMER: folder or .mat path)")
     p.add_argument("--subjects", type=int, help="number of subjects")
     p.add_argument("--trials", type=int, help="trials (videos/clips) per subject")

@@ -45,6 +45,7 @@ import yaml
 
 from ._utils.checks import ListOf, Options, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
+from .dataset_specs import dataset_spec
 from .params import (COMPILE_MODES, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS, SEED, BandPowerParams,
                      DataConfig, DEParams, DeepParams, FinetuneConfig, PretrainConfig,
                      ProtocolConfig)
@@ -479,13 +480,12 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
             raise ConfigError("protocol.labelled_trials and protocol.permutation_refit cannot "
                               "be combined (a refit null at every budget); run the refit null "
                               "as a study of its own.")
-    if data_cfg.ratings_csv is not None and data_cfg.name != "deap":
+    spec = dataset_spec(data_cfg.name)
+    if data_cfg.ratings_csv is not None and "ratings_csv" not in spec.data_options:
         raise ConfigError(f"config key 'data.ratings_csv' (--ratings-csv) is DEAP's "
-                          f"participant_ratings.csv for its .bdf recordings; {data_cfg.name} "
-                          "holds its ratings in its own files. Remove it.")
-    if data_cfg.target == "liking" and data_cfg.name == "dreamer":
-        raise ConfigError("target 'liking' exists in DEAP only; DREAMER has valence, arousal "
-                          "and dominance (and the 'four' quadrants).")
+                          f"participant_ratings.csv for its .bdf recordings; "
+                          f"{spec.display_name} holds its ratings in its own files. Remove it.")
+    spec.check_target(data_cfg.target)
     pipelines = _resolve_pipelines(merged["pipelines"])
     resolved = {"seed": merged["seed"], "device": merged["device"], "threads": threads,
                 "data": data,
@@ -882,7 +882,8 @@ def ignored_keys(cfg: RunConfig) -> list:
     """
     out = []
     raw = cfg.raw
-    if not cfg.data.root or cfg.data.name != "deap" or not _is_deap_bdf(cfg.data.root):
+    if (not cfg.data.root or "bdf_preprocessing" not in dataset_spec(cfg.data.name).data_options
+            or not _is_deap_bdf(cfg.data.root)):
         out.append("data.bdf_preprocessing")
         if cfg.data.ratings_csv is not None:
             out.append("data.ratings_csv")

@@ -31,6 +31,22 @@ from ._utils.docs import fill_doc
 __all__ = ["PhysioSyncClassifier", "InputShapeError"]
 
 
+def _check_sessions(subject, trial, session) -> None:
+    """Refuse session ids under which one ``(subject, trial)`` spans two sessions."""
+    if session is None or subject is None or trial is None:
+        return
+    import pandas as pd
+
+    ids = pd.DataFrame({"subject": np.asarray(subject), "trial": np.asarray(trial),
+                        "session": np.asarray(session)})
+    per_unit = ids.groupby(["subject", "trial"])["session"].nunique()
+    if (per_unit > 1).any():
+        subject, trial = per_unit.index[np.argmax(per_unit.to_numpy() > 1)]
+        raise PhysioSyncError(
+            f"subject {subject} trial {trial} has windows of several sessions; number the "
+            "trials across a subject's sessions (as the readers do) so that a (subject, "
+            "trial) pair names one trial.")
+
 
 @fill_doc
 class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -237,7 +253,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     @verbose
-    def fit(self, X, y, subject=None, trial=None, window=None):
+    def fit(self, X, y, subject=None, trial=None, window=None, session=None):
         """Pre-train (when subject and trial ids are given) and fine-tune.
 
         Parameters
@@ -252,11 +268,18 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             pre-training contrasts.
         window : array-like of int, shape (n_windows,) | None
             Position of each window within its trial (default: order of appearance).
+        session : array-like, shape (n_windows,) | None
+            Session of each window (``ids["session"]`` of
+            :meth:`~physiosync.preprocessing.windows.WindowSet.to_sklearn`). Trials are
+            numbered across a subject's sessions, so it adds nothing to the slots; it is
+            checked to be one per ``(subject, trial)``, which refuses trial ids that
+            restart in every session (they would merge two sessions' windows).
 
         Returns
         -------
         self : PhysioSyncClassifier
         """
+        _check_sessions(subject, trial, session)
         arrays, y = self._split_input(X, y, fitting=True)
         n = len(next(iter(arrays.values())))
         if len(y) != n:

@@ -13,13 +13,16 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 
 from ._utils.checks import AnyOf, Interval, ListOf, MappingOf, Options, validate_params
+from .dataset_specs import (DATASET_SPECS, TARGETS, DatasetNames, DatasetOption, DatasetSpec,
+                            by_dataset, dataset_spec)
 from .exceptions import PhysioSyncError
 
 __all__ = [
     "PrepareParams", "PretrainConfig", "FinetuneConfig", "DataConfig", "ProtocolConfig",
     "BandPowerParams", "DEParams", "DE_METHODS", "DeepParams", "BRAINDECODE_MODELS",
     "default_modalities",
-    "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "BASELINE_METHODS", "NORM_METHODS",
+    "DATASETS", "DEFAULT_MODALITIES", "TARGETS", "DATASET_SPECS", "DATASET_TARGETS",
+    "DatasetSpec", "dataset_spec", "BASELINE_METHODS", "NORM_METHODS",
     "SYNTHETIC_AFFECT", "SYNTHETIC_CONTROLS",
     "STIMULUS_ALIGNS", "BDF_PREPROCESSING", "THRESHOLDS", "RELEASE_SFREQ", "RELEASE_BAND",
     "EMBEDDINGS", "CMCA_PAIRINGS", "CMCA_VARIANTS", "OPTIMIZERS", "AUGMENT_PAIRINGS",
@@ -29,19 +32,23 @@ __all__ = [
 ]
 
 # -- data ------------------------------------------------------------------------------
+# Each dataset is declared once, in physiosync.dataset_specs (DATASET_SPECS); the tables
+# below are views of those declarations, keyed by configuration name ("deap"), that a
+# lookup by display name ("DEAP") also finds, and that follow a dataset registered later.
 #: Dataset formats that ``data.name`` may name.
-DATASETS = ("deap", "dreamer")
+DATASETS = DatasetNames()
 #: Modalities prepared when none are named: EEG first, then one peripheral signal.
-DEFAULT_MODALITIES = {"deap": ("eeg", "gsr"), "dreamer": ("eeg", "ecg")}
+DEFAULT_MODALITIES = by_dataset("default_modalities")
 BASELINE_METHODS = ("deviation", "mean", "none")
 NORM_METHODS = ("spatial", "channel", "subject", "none")
 #: Affect models of the synthetic writers (``physiosync.synthetic``).
 SYNTHETIC_AFFECT = ("static", "dynamics")
 #: Paired controls of ``affect="dynamics"``; ``"none"`` is the model itself.
 SYNTHETIC_CONTROLS = ("none", "static-affect", "shuffled")
-TARGETS = ("valence", "arousal", "dominance", "liking", "four")
 #: Rating at or above which a trial is "high", per dataset (DEAP 1-9, DREAMER 1-5 scales).
-THRESHOLDS = {"DEAP": 5.0, "DREAMER": 3.0}
+THRESHOLDS = by_dataset("threshold")
+#: The rating targets each dataset offers (a subset of :data:`TARGETS`).
+DATASET_TARGETS = by_dataset("targets")
 #: What ``PrepareParams.bdf_preprocessing`` may be.
 BDF_PREPROCESSING = ("release", "none")
 #: Sampling rate (Hz) and EEG pass band (Hz) of DEAP's preprocessed (``.dat``) release.
@@ -182,14 +189,19 @@ def default_modalities(dataset: str) -> tuple:
     Parameters
     ----------
     dataset : str
-        A dataset name, in any case (``"deap"``, ``"DREAMER"``); any other name gets
-        DEAP's default.
+        A dataset's configuration or display name, in any case (``"deap"``,
+        ``"DREAMER"``).
 
     Returns
     -------
     modalities : tuple of str
+
+    Raises
+    ------
+    ConfigError
+        If no dataset of that name is declared (:data:`DATASET_SPECS`).
     """
-    return DEFAULT_MODALITIES.get(str(dataset).lower(), DEFAULT_MODALITIES["deap"])
+    return dataset_spec(dataset).default_modalities
 
 
 class _FromDict:
@@ -491,8 +503,8 @@ class DataConfig:
 
     Parameters
     ----------
-    name : {"deap", "dreamer"}
-        Dataset format.
+    name : str
+        Dataset: a name of :data:`DATASET_SPECS` (``"deap"``, ``"dreamer"``).
     root : str | None
         DEAP folder (``.dat`` or ``.bdf`` release) or ``DREAMER.mat``.
     modalities : tuple of str | None
@@ -500,7 +512,8 @@ class DataConfig:
         ``eeg, ecg`` on DREAMER.
     target : {"valence", "arousal", "dominance", "liking", "four"}
         Rating to classify (high/low at the dataset's threshold), or the four
-        valence-arousal quadrants. ``liking`` exists on DEAP only.
+        valence-arousal quadrants; the dataset's specification lists those it offers
+        (``liking`` exists on DEAP only).
     baseline : {"deviation", "mean", "none"}
         Baseline removal (:class:`~physiosync.preprocessing.transforms.PrepareParams`).
     norm : dict of str -> str
@@ -543,7 +556,7 @@ class DataConfig:
     n_sub: int = 5
 
     _parameter_constraints: typing.ClassVar[dict] = {
-        "name": Options(DATASETS),
+        "name": DatasetOption(),
         "modalities": _MODALITIES,
         "target": Options(TARGETS),
         "baseline": Options(BASELINE_METHODS),

@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(physiosync.__file__).parent
 LAYERS = (
     ("foundation", ("physiosync._version", "physiosync.exceptions", "physiosync._logging",
                     "physiosync._utils", "physiosync._signals")),
-    ("parameters", ("physiosync.params",)),
+    ("parameters", ("physiosync.params", "physiosync.dataset_specs")),
     ("configuration", ("physiosync.config",)),
     ("data", ("physiosync.datasets",)),
     ("data products", ("physiosync.synthetic", "physiosync.preprocessing")),

@@ -31,7 +31,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "physiosync" / "configs"
     ({"finetune": {"select": "test_accuracy"}},
      r"'finetune.select': invalid value 'test_accuracy'; allowed values are 'val_loss', "),
     ({"pretrain": {"embedding": "spectal"}}, r"Did you mean .spectral."),
-    ({"data": {"name": "dreamer", "target": "liking"}}, r"'liking' exists in DEAP only"),
+    ({"data": {"name": "dreamer", "target": "liking"}}, r"target 'liking' does not exist in DREAMER; it has valence"),
     ({"seed": "zero"}, r"'seed' must be an integer"),
 ])
 def test_invalid_configs_are_rejected_with_the_key_and_a_suggestion(tree, message):

@@ -161,7 +161,7 @@ def test_missing_root_and_missing_target_are_clear_errors(tmp_path, capsys):
     mat = make_dreamer(tmp_path / "DREAMER.mat", n_subjects=2, n_trials=3, seconds=4, seed=1)
     assert main(["cv", "--dataset", "dreamer", "--data-root", str(mat), "--target", "liking",
                  "--out", str(tmp_path / "o")]) == 2
-    assert "'liking' exists in DEAP only" in capsys.readouterr().err
+    assert "target 'liking' does not exist in DREAMER" in capsys.readouterr().err
 
 
 def test_legacy_protocol_report_warns_on_top(deap_root, tmp_path):

@@ -254,7 +254,9 @@ def test_protocol_registry_reads_the_traits_in_params():
 def test_default_modalities():
     assert params.default_modalities("DREAMER") == params.DEFAULT_MODALITIES["dreamer"]
     assert params.default_modalities("deap") == params.PrepareParams().modalities
-    assert params.default_modalities("other") == params.DEFAULT_MODALITIES["deap"]
+    # an unknown name is refused, never given another dataset's modalities
+    with pytest.raises(ConfigError, match="Unknown dataset 'other'; choose one of deap, dreamer"):
+        params.default_modalities("other")
 
 
 def test_constraints_describe_themselves():

@@ -5,6 +5,8 @@ code that uses the registry, to show that extending needs the new class plus one
 """
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,8 @@ from sklearn.dummy import DummyClassifier
 import physiosync.evaluation.runner as cv
 from physiosync import config as config_module
 from physiosync import datasets, params
-from physiosync.datasets import DATASETS, DEAP, BaseDataset, open_dataset
+from physiosync.dataset_specs import DATASET_SPECS, DatasetSpec, synthetic_writer
+from physiosync.datasets import DATASETS, DEAP, BaseDataset, Recording, open_dataset
 from physiosync.evaluation import pipelines, protocols
 from physiosync.evaluation.protocols import PROTOCOLS, Fold, Protocol, get_protocol, make_folds
 from physiosync.exceptions import ConfigError, DataNotFoundError, PhysioSyncError
@@ -33,7 +36,8 @@ def deap_root(tmp_path_factory):
 
 # ---- datasets ---------------------------------------------------------------------------
 class ToyDataset(BaseDataset):
-    """A reader of the first two subjects of a DEAP folder, under another name."""
+    """A toy reader: the first two subjects of a DEAP folder, under another name, with
+    each subject's trials split into two sessions (``"a"``: the first half, ``"b"``)."""
 
     name = "TOY"
     modalities = DEAP.modalities
@@ -48,7 +52,16 @@ class ToyDataset(BaseDataset):
         return self._deap.subjects[:2]
 
     def load_subject(self, subject):
-        return self._deap.load_subject(subject)
+        rec = self._deap.load_subject(subject)
+        half = rec.n_trials // 2
+        arrays = {m: {"baseline": rec.baseline_array(m), "stimulus": rec.stimulus_array(m)}
+                  for m in rec.modalities}
+        return Recording(subject, dataset=self.name, source=rec.source,
+                         modalities={m: rec.info(m) for m in rec.modalities},
+                         baseline={m: a["baseline"] for m, a in arrays.items()},
+                         stimulus={m: a["stimulus"] for m, a in arrays.items()},
+                         ratings=rec.ratings,
+                         sessions=["a"] * half + ["b"] * (rec.n_trials - half))
 
     def subject_file(self, subject):
         return self._deap.subject_file(subject)
@@ -57,28 +70,117 @@ class ToyDataset(BaseDataset):
         return self._deap.source_files(subjects or self.subjects)
 
 
-def test_dataset_registry_agrees_with_the_allowed_names_in_params():
-    assert tuple(DATASETS) == tuple(params.DATASETS)
-    for name, reader in DATASETS.items():
-        assert issubclass(reader, BaseDataset)
-        assert reader.modalities[0] == "eeg" and reader.root_description
+def write_toy(out, **kwargs):
+    """The toy's synthetic writer: a small DEAP folder."""
+    return make_deap(out, **{"n_subjects": 2, "n_trials": 4, "seconds": 10, **kwargs})
 
 
-def test_a_dataset_registered_in_one_line_opens_and_prepares(deap_root, tmp_path,
-                                                             monkeypatch):
-    monkeypatch.setitem(datasets.DATASETS, "toy", ToyDataset)
+#: The toy's one declaration: its own threshold, targets, default modalities, sessions
+#: and synthetic writer, so that each is seen to reach the code that reads it.
+TOY_SPEC = DatasetSpec(
+    "toy", "TOY", f"{__name__}:ToyDataset", modalities=DEAP.modalities,
+    default_modalities=("eeg", "resp"), rating_scale=(1, 9), threshold=6.0,
+    targets=("valence", "arousal"), root_description="toy folder",
+    synthetic={"toy": f"{__name__}:write_toy"}, sessions=("a", "b"))
+
+
+def test_every_declared_dataset_agrees_with_its_reader_and_writers():
+    assert tuple(DATASETS) == tuple(params.DATASETS) == tuple(DATASET_SPECS)
+    for name, spec in DATASET_SPECS.items():
+        reader = DATASETS[name]
+        assert issubclass(reader, BaseDataset) and reader is spec.load_reader()
+        assert (reader.name, reader.modalities, reader.root_description) == (
+            spec.display_name, spec.modalities, spec.root_description)
+        assert params.THRESHOLDS[name] == params.THRESHOLDS[spec.display_name] == spec.threshold
+        assert params.default_modalities(spec.display_name) == spec.default_modalities
+        for kind in spec.synthetic:
+            assert callable(synthetic_writer(kind))
+    # one key form (the configuration name); the display name finds the same entry
+    assert dict(params.THRESHOLDS) == {"deap": 5.0, "dreamer": 3.0}
+    assert params.DATASET_TARGETS["DREAMER"] == ("valence", "arousal", "dominance", "four")
+    with pytest.raises(KeyError, match="Unknown dataset 'DEEP'.*Did you mean 'deap'"):
+        params.THRESHOLDS["DEEP"]
+    assert "DEEP" not in params.THRESHOLDS and params.THRESHOLDS.get("DEEP") is None
+
+
+def test_importing_a_spec_never_imports_its_reader():
+    code = ("import sys; from physiosync import params; "
+            "params.dataset_spec('DREAMER').threshold; params.DataConfig(name='dreamer'); "
+            "print(sorted(m for m in sys.modules if m.startswith('physiosync.datasets') "
+            "or m.startswith('physiosync.synthetic') or m == 'torch'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_spec_is_checked_when_declared():
+    with pytest.raises(PhysioSyncError, match="threshold 10.0 must lie in the rating scale"):
+        DatasetSpec("x", "X", "m:X", ("eeg",), ("eeg",), (1, 9), 10.0, ("valence",), "x")
+    with pytest.raises(PhysioSyncError, match="targets must be among"):
+        DatasetSpec("x", "X", "m:X", ("eeg",), ("eeg",), (1, 9), 5.0, ("joy",), "x")
+    with pytest.raises(PhysioSyncError, match="default_modalities must start with 'eeg'"):
+        DatasetSpec("x", "X", "m:X", ("eeg", "ecg"), ("ecg",), (1, 9), 5.0, ("valence",), "x")
+
+
+def test_a_dataset_declared_once_is_read_everywhere(deap_root, tmp_path, monkeypatch,
+                                                    capsys):
+    from physiosync.cli import build_parser, main
+    from physiosync.experiment import load_experiment_data
+
+    monkeypatch.setitem(DATASET_SPECS, "toy", TOY_SPEC)
+    # the reader, through the normal load path
     ds = open_dataset("toy", deap_root)
     assert isinstance(ds, ToyDataset) and len(ds) == 2 and repr(ds) == "<TOY dat: 2 subjects>"
     assert [rec.subject for rec in ds] == [1, 2]
-    prepared = prepare(ds, params=PrepareParams(), cache_dir=tmp_path / "cache")
-    assert list(prepared) == [1, 2]
+    prepared = prepare(ds, cache_dir=tmp_path / "cache")  # the spec's default modalities
+    assert list(prepared) == [1, 2] and prepared[1].modalities == ("eeg", "resp")
     assert sorted(p.name[:6] for p in (tmp_path / "cache").iterdir()) == ["TOY-s0", "TOY-s0"]
     # the same files read by another reader are another cache entry
     key, material = cache_key(ds, 1, PrepareParams())
     assert material["dataset"] == "TOY" and material["format"] == "dat"
     assert key != cache_key(DEAP(deap_root), 1, PrepareParams())[0]
-    again = prepare(ds, params=PrepareParams(), cache_dir=tmp_path / "cache")
+    again = prepare(ds, cache_dir=tmp_path / "cache")  # served from the cache
     np.testing.assert_array_equal(again[2].data["eeg"], prepared[2].data["eeg"])
+    # the sessions survive the cache and reach the windows' ids
+    assert again[1].sessions.tolist() == ["a"] * 3 + ["b"] * 3
+    X, y, ids = make_windows(again, lengths=(5.0,)).to_sklearn(5.0, "valence")
+    assert sorted(set(zip(ids["session"], ids["trial"]))) == [
+        ("a", 0), ("a", 1), ("a", 2), ("b", 3), ("b", 4), ("b", 5)]
+    # its threshold labels the trials (6 here, not DEAP's 5)
+    ratings = again[1].ratings["valence"].to_numpy()
+    np.testing.assert_array_equal(again[1].labels("valence"), (ratings >= 6).astype(int))
+    # configuration validation: its name, targets and data options
+    cfg = config_module.load_config("tiny", [
+        "data.name=toy", f"data.root={deap_root}", f"data.cache_dir={tmp_path / 'cache'}",
+        "data.target=arousal", "data.modalities=null"])
+    data = load_experiment_data(cfg, verbose=False)
+    assert data.source["dataset"] == "TOY" and data.slots.modalities == ("eeg", "resp")
+    with pytest.raises(ConfigError, match="target 'dominance' does not exist in TOY; it has "
+                                          "valence, arousal"):
+        config_module.load_config("tiny", ["data.name=toy", "data.target=dominance"])
+    with pytest.raises(ConfigError, match="TOY holds its ratings in its own files"):
+        config_module.load_config("tiny", ["data.name=toy", "data.ratings_csv=r.csv"])
+    # the command line's choices, and its synthetic writer
+    parser = build_parser()
+    for command in (["cv", "--dataset", "toy"], ["info", "toy", "x"], ["prepare", "toy", "x"]):
+        assert parser.parse_args(command).__dict__.get("dataset") == "toy"
+    assert main(["synth", "toy", str(tmp_path / "synth"), "--seed", "1"]) == 0
+    assert DEAP(tmp_path / "synth").subjects == [1, 2]
+    assert main(["info", "toy", str(tmp_path / "synth")]) == 0
+    assert "<TOY dat: 2 subjects>" in capsys.readouterr().out
+
+
+def test_a_dataset_not_declared_is_refused_everywhere(capsys):
+    from physiosync.cli import main
+
+    assert "toy" not in params.DATASETS
+    with pytest.raises(ConfigError, match="Unknown dataset 'toy'"):
+        open_dataset("toy", ".")
+    with pytest.raises(ConfigError, match="'data.name': invalid value 'toy'"):
+        config_module.load_config("tiny", ["data.name=toy"])
+    with pytest.raises(SystemExit):
+        main(["synth", "toy", "out"])
+    assert "invalid choice: 'toy'" in capsys.readouterr().err
 
 
 def test_open_dataset_errors_name_the_value_and_what_to_do(tmp_path):

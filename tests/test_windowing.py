@@ -93,7 +93,7 @@ def test_the_model_and_the_sampler_cut_the_same_short_windows(deap_dat_dir):
 
 def test_metadata_and_labels(windows):
     meta = windows.metadata(5.0)
-    assert list(meta.columns) == ["subject", "trial", "window", "onset_s", "start_eeg",
+    assert list(meta.columns) == ["subject", "session", "trial", "window", "onset_s", "start_eeg",
                                   "start_gsr"]
     assert len(meta) == 3 * 4 * 2
     assert not meta.duplicated(["subject", "trial", "window"]).any()
@@ -118,8 +118,9 @@ def test_to_sklearn_gives_windows_labels_and_the_ids_fit_takes(windows):
     X, y, ids = windows.to_sklearn(5.0, target="valence")
     meta = windows.metadata(5.0)
     assert X.shape == (len(meta), 33, 640) and X.dtype == np.float32
-    assert list(ids.columns) == ["subject", "trial", "window"]
-    pd.testing.assert_frame_equal(ids, meta[["subject", "trial", "window"]])
+    assert list(ids.columns) == ["subject", "session", "trial", "window"]
+    pd.testing.assert_frame_equal(ids, meta[["subject", "session", "trial", "window"]])
+    assert set(ids["session"]) == {"0"}  # DEAP: one session
     np.testing.assert_array_equal(y, windows.labels(5.0, "valence"))
     rows = np.arange(len(meta))
     np.testing.assert_array_equal(X[:, :32], windows.get("eeg", 5.0, rows))  # EEG first
@@ -234,7 +235,7 @@ def test_to_sklearn_ids_route_through_scikit_learn_cross_validation(windows):
                                projector_dims=(16, 16), batch_slots=4, group_size=1,
                                pretrain_steps=2, epochs=1, val_size=0, random_state=0)
     with sklearn.config_context(enable_metadata_routing=True):
-        clf.set_fit_request(subject=True, trial=True, window=True)
+        clf.set_fit_request(subject=True, session=True, trial=True, window=True)
         out = cross_validate(clf, X, y, cv=GroupKFold(n_splits=3), return_estimator=True,
                              params={**ids, "groups": ids["subject"]}, error_score="raise")
     # each fold's model got the ids of its own training windows (2 subjects), and

@@ -1,15 +1,18 @@
 """Dataset readers and format-faithful synthetic writers.
 
 :data:`DATASETS` maps the configuration name of every dataset (``data.name``) to its
-reader, a :class:`BaseDataset`; :func:`open_dataset` opens one. Adding a dataset is
-one reader module plus one line here (and its name in
-:data:`physiosync.params.DATASETS`, which configuration files are checked against).
+reader, a :class:`BaseDataset`; :func:`open_dataset` opens one. Both follow the
+declarations of :data:`physiosync.dataset_specs.DATASET_SPECS`: adding a dataset is one
+reader module plus one :class:`~physiosync.dataset_specs.DatasetSpec` there (a reader
+is imported when its data are opened).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+from ..dataset_specs import DATASET_SPECS
 from ..exceptions import ConfigError, DataNotFoundError
 from .base import BaseDataset, ModalityInfo, Recording
 from .deap import DEAP
@@ -18,8 +21,27 @@ from .dreamer import DREAMER
 __all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Recording",
            "open_dataset"]
 
-#: Configuration name (``data.name``) -> reader class.
-DATASETS: dict[str, type[BaseDataset]] = {"deap": DEAP, "dreamer": DREAMER}
+class _Readers(Mapping):
+    """Configuration name -> reader class, read from the dataset specifications."""
+
+    def __getitem__(self, name):
+        if name not in DATASET_SPECS:
+            raise KeyError(name)
+        return DATASET_SPECS[name].load_reader()
+
+    def __iter__(self):
+        return iter(DATASET_SPECS)
+
+    def __len__(self):
+        return len(DATASET_SPECS)
+
+    def __repr__(self):
+        return f"<dataset readers: {', '.join(DATASET_SPECS)}>"
+
+
+#: Configuration name (``data.name``) -> reader class, for every dataset of
+#: :data:`~physiosync.dataset_specs.DATASET_SPECS` (read-only; follows the registry).
+DATASETS: Mapping[str, type[BaseDataset]] = _Readers()
 
 
 def open_dataset(name: str, root, *, ratings_csv=None) -> BaseDataset:
@@ -28,7 +50,7 @@ def open_dataset(name: str, root, *, ratings_csv=None) -> BaseDataset:
     Parameters
     ----------
     name : str
-        A key of :data:`DATASETS` (``"deap"``, ``"dreamer"``).
+        A configuration name of :data:`DATASETS` (``"deap"``, ``"dreamer"``).
     root : str | Path | None
         Where the data are: the DEAP folder, ``DREAMER.mat``, ...
     ratings_csv : str | Path | None
@@ -48,26 +70,32 @@ def open_dataset(name: str, root, *, ratings_csv=None) -> BaseDataset:
     DataNotFoundError
         If *root* does not exist (or the reader finds no data there).
     """
-    if name not in DATASETS:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), DATASETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}."
-                          f"{hint}")
+    if name not in DATASET_SPECS:
+        _unknown(name)
+    spec = DATASET_SPECS[name]
     if root is None:
-        raise ConfigError("data.root is not set: give the DEAP folder or DREAMER.mat with "
+        raise ConfigError(f"data.root is not set: give the {spec.root_description} with "
                           "--data-root PATH (or data.root in the config), or run "
                           "`physiosync demo` for synthetic data.")
-    reader = DATASETS[name]
+    reader = spec.load_reader()
     root = Path(root).expanduser()
     if not root.exists():
         raise DataNotFoundError(f"data root {root} does not exist; expected the "
-                                f"{reader.root_description}.")
+                                f"{spec.root_description}.")
     if ratings_csv is None:
         return reader(root)
-    if name != "deap":
+    if "ratings_csv" not in spec.data_options:
         raise ConfigError(f"a ratings file (--ratings-csv, data.ratings_csv) is read for "
-                          f"DEAP's .bdf recordings only; {reader.name} holds its ratings in "
-                          f"its own files. Remove it.")
+                          f"DEAP's .bdf recordings only; {spec.display_name} holds its "
+                          f"ratings in its own files. Remove it.")
     return reader(root, ratings_csv=Path(ratings_csv).expanduser())
+
+
+def _unknown(name):
+    """Refuse a dataset name that is not declared (the configuration name is expected)."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), DATASET_SPECS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASET_SPECS)}."
+                      f"{hint}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..dataset_specs import DATASET_SPECS
+
 # ---- DEAP -------------------------------------------------------------------------
 #: The 32 EEG channels of the preprocessed DEAP release, in its (Geneva) order.
 DEAP_EEG_GENEVA = (
@@ -57,10 +59,11 @@ DREAMER_EEG_SIGNAL = {"highpass": 0.2, "lowpass": 45.0, "average_reference": Fal
                                     "release"}
 DEAP_BASELINE_S = 3.0
 DEAP_STIMULUS_S = 60.0
-#: The self-assessment scales: DEAP rates on a continuous 1-9 scale, DREAMER on the
-#: 5-point SAM scale (integers 1-5). The readers refuse ratings outside them.
-DEAP_RATING_SCALE = (1.0, 9.0)
-DREAMER_RATING_SCALE = (1, 5)
+#: The self-assessment scales (declared in the datasets' specifications): DEAP rates on
+#: a continuous 1-9 scale, DREAMER on the 5-point SAM scale (integers 1-5). The readers
+#: refuse ratings outside them.
+DEAP_RATING_SCALE = DATASET_SPECS["deap"].rating_scale
+DREAMER_RATING_SCALE = DATASET_SPECS["dreamer"].rating_scale
 #: Status-channel code of music-video onset.
 DEAP_TRIAL_ONSET_CODE = 4
 

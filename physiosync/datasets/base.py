@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils.montage import standard_montage
+from ..dataset_specs import SINGLE_SESSION
 from ..exceptions import DataFormatError, PhysioSyncError
 from ._channels import MODALITY_UNITS
 
@@ -126,10 +127,29 @@ def first_off_scale(values, low: float, high: float, *, integer: bool = False):
     return row, col, float(values[row, col])
 
 
+def session_column(sessions, n_trials: int, what: str) -> np.ndarray:
+    """Per-trial session names as an array of str (``None``: one session, ``"0"``).
+
+    Raises
+    ------
+    DataFormatError
+        If *sessions* does not give one name per trial.
+    """
+    if sessions is None or len(sessions) == 0:
+        return np.full(n_trials, SINGLE_SESSION, dtype=object)
+    out = np.array([str(s) for s in sessions], dtype=object)
+    if out.shape != (n_trials,):
+        raise DataFormatError(f"{what}: {out.size} session names for {n_trials} trials; "
+                              "expected one per trial.")
+    return out
+
+
 class RatedTrials:
-    """Mixin for objects whose ``ratings`` DataFrame is indexed by trial."""
+    """Mixin for objects whose ``ratings`` DataFrame is indexed by trial (and whose
+    ``sessions`` array gives each trial's session)."""
 
     ratings: pd.DataFrame
+    sessions: np.ndarray
 
     @property
     def trials(self) -> np.ndarray:
@@ -162,10 +182,15 @@ class Recording(RatedTrials):
         of 2-D arrays ``(n_channels, n_samples_k)``, one per trial.
     ratings : pandas.DataFrame
         One row per trial, indexed by the 0-based trial (video) index.
+    sessions : sequence of str | None
+        The session of each trial, in the order of *ratings* (braindecode's and MOABB's
+        ``session``). A subject's trials are numbered across its sessions, so that a
+        ``(subject, trial)`` pair names one trial of one session. ``None``: every trial
+        in the one session ``"0"`` (a dataset recorded once, as DEAP and DREAMER).
     """
 
     def __init__(self, subject: int, *, dataset: str, source, modalities: dict,
-                 baseline: dict, stimulus: dict, ratings: pd.DataFrame):
+                 baseline: dict, stimulus: dict, ratings: pd.DataFrame, sessions=None):
         self.subject = int(subject)
         self.dataset = dataset
         self.source = Path(source)
@@ -178,6 +203,7 @@ class Recording(RatedTrials):
         ratings.index = pd.Index(np.asarray(ratings.index, dtype=int), name="trial")
         self.ratings = ratings
         self._position = {int(t): i for i, t in enumerate(ratings.index)}
+        self.sessions = session_column(sessions, len(ratings), f"{self.source}: sessions")
         self._validate()
 
     # ------------------------------------------------------------------ basics

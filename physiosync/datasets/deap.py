@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger, verbose
+from ..dataset_specs import DATASET_SPECS
 from ..exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
 from ._channels import (DEAP_BASELINE_S, DEAP_DAT_CHANNELS, DEAP_DAT_EEG,
                         DEAP_DAT_PERIPHERAL, DEAP_DAT_SLICES,
@@ -63,6 +64,10 @@ def _skipped_text(kind: str, names: list) -> str:
             f"two digits, as in the release): {shown}")
 
 
+#: DEAP's declaration (name, modalities, threshold, ...).
+_SPEC = DATASET_SPECS["deap"]
+
+
 @fill_doc
 class DEAP(BaseDataset):
     """The DEAP dataset, one :class:`~physiosync.datasets.Recording` per participant.
@@ -103,9 +108,9 @@ class DEAP(BaseDataset):
     (32, 7680)
     """
 
-    name = "DEAP"
-    modalities = tuple(DEAP_DAT_SLICES)
-    root_description = "DEAP folder (sXX.dat or sXX.bdf files)"
+    name = _SPEC.display_name
+    modalities = _SPEC.modalities
+    root_description = _SPEC.root_description
 
     @verbose
     def __init__(self, root, *, format: str = "auto", ratings_csv=None, verbose: bool | str | int | None = None):

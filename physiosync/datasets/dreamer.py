@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger, verbose
+from ..dataset_specs import DATASET_SPECS
 from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
 from ._channels import (DREAMER_ECG, DREAMER_EEG, DREAMER_EEG_SIGNAL, DREAMER_RATING_SCALE,
                         DREAMER_SFREQ)
@@ -431,6 +432,10 @@ class _Subject:
         self.baseline, self.stimulus, self.scores = baseline, stimulus, scores
 
 
+#: DREAMER's declaration (name, modalities, threshold, ...).
+_SPEC = DATASET_SPECS["dreamer"]
+
+
 @fill_doc
 class DREAMER(BaseDataset):
     """The DREAMER dataset, one :class:`~physiosync.datasets.Recording` per participant.
@@ -489,10 +494,10 @@ class DREAMER(BaseDataset):
     (2, 15616)
     """
 
-    name = "DREAMER"
-    modalities = ("eeg", "ecg")
+    name = _SPEC.display_name
+    modalities = _SPEC.modalities
     format = "mat"
-    root_description = "DREAMER.mat file"
+    root_description = _SPEC.root_description
 
     @verbose
     def __init__(self, path, *, verbose: bool | str | int | None = None):
@@ -593,8 +598,8 @@ class DREAMER(BaseDataset):
             field = list(SCORE_FIELDS.values())[j]
             raise DataFormatError(
                 f"{path}: {where}.{field}{{{k + 1}}} (subject {s}, trial {k + 1}, 1-based) is "
-                f"{value:g}; expected an integer SAM rating from {DREAMER_RATING_SCALE[0]} to "
-                f"{DREAMER_RATING_SCALE[1]}.")
+                f"{value:g}; expected an integer SAM rating from {DREAMER_RATING_SCALE[0]:g} to "
+                f"{DREAMER_RATING_SCALE[1]:g}.")
         return _Subject(_text(rec["Age"]), _text(rec["Gender"]), baseline, stimulus, scores)
 
     # ------------------------------------------------------------------- public

@@ -43,7 +43,8 @@ from .._logging import logger, progress, verbose
 from .._utils import atomic_open, atomic_write, fsync_dir
 from .._utils.io import TMP_PREFIX, is_stale_temp, temp_name
 from ..exceptions import CacheError, DataFormatError, PhysioSyncError
-from ..datasets.base import RatedTrials
+from ..dataset_specs import SINGLE_SESSION
+from ..datasets.base import RatedTrials, session_column
 from ..params import default_modalities
 from .transforms import (RELEASE_BAND, RELEASE_SFREQ, THRESHOLDS, PrepareParams, make_labels, normalize,
                             release_preprocess, remove_baseline)
@@ -64,7 +65,8 @@ class PreparedSubject(RatedTrials):
     subject : int
         Subject id.
     dataset : str
-        ``"DEAP"`` or ``"DREAMER"``.
+        The reader's name (``"DEAP"``, ``"DREAMER"``; see
+        :func:`~physiosync.dataset_specs.dataset_spec`).
     data : dict of str -> ndarray
         Per modality, a read-only float32 array ``(n_trials, n_channels, n_samples)``
         (a memory map when it comes from the cache).
@@ -80,6 +82,10 @@ class PreparedSubject(RatedTrials):
         What the reader warned about while the subject was prepared (for example a
         BDF file cut short that lost trials); kept with a cache entry and said again
         whenever it is served.
+    sessions : ndarray of str
+        The session of each trial, in trial order (:attr:`Recording.sessions
+        <physiosync.datasets.Recording.sessions>`); empty when built: ``"0"`` for every
+        trial.
     """
 
     subject: int
@@ -90,6 +96,11 @@ class PreparedSubject(RatedTrials):
     ratings: pd.DataFrame
     seconds: float
     warnings: tuple = ()
+    sessions: np.ndarray = ()
+
+    def __post_init__(self):
+        self.sessions = session_column(self.sessions, len(self.ratings),
+                                       f"{self.dataset} subject {self.subject}")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -99,7 +110,8 @@ class PreparedSubject(RatedTrials):
     def labels(self, target: str, threshold: float | None = None) -> np.ndarray:
         """Per-trial labels, see :func:`physiosync.preprocessing.transforms.make_labels`.
 
-        *threshold* defaults to the dataset's (DEAP 5, DREAMER 3).
+        *threshold* defaults to the dataset's (:data:`~physiosync.params.THRESHOLDS`:
+        DEAP 5, DREAMER 3).
         """
         if threshold is None:
             threshold = THRESHOLDS[self.dataset]
@@ -171,7 +183,7 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
         data[m] = out
     return PreparedSubject(rec.subject, rec.dataset, data, rates,
                            {m: rec.ch_names(m) for m in params.modalities},
-                           rec.ratings.copy(), float(seconds))
+                           rec.ratings.copy(), float(seconds), sessions=rec.sessions.copy())
 
 
 def _release_recording(rec, modalities):
@@ -207,7 +219,8 @@ def _release_recording(rec, modalities):
             if len({a.shape for a in arrays[m]}) == 1:
                 arrays[m] = np.stack(arrays[m])
     return Recording(rec.subject, dataset=rec.dataset, source=rec.source, modalities=infos,
-                     baseline=baseline, stimulus=stimulus, ratings=rec.ratings)
+                     baseline=baseline, stimulus=stimulus, ratings=rec.ratings,
+                     sessions=rec.sessions)
 
 
 def _check_finite_after_cast(out: np.ndarray, stim: np.ndarray, base: np.ndarray, rec,
@@ -433,6 +446,9 @@ def _write_entry(cache_dir: Path, name: str, key: str, material: dict,
                         "columns": {c: ratings[c].tolist() for c in ratings.columns}},
             "warnings": list(warnings),
         }
+        if set(prep.sessions) != {SINGLE_SESSION}:
+            # single-session entries leave it out: their meta.json is as before sessions
+            meta["sessions"] = [str(v) for v in prep.sessions]
         meta["checksum"] = _meta_checksum(json.loads(json.dumps(meta)))
         # meta.json is written last: an entry without it is never valid.
         atomic_write(tmp / "meta.json", json.dumps(meta))
@@ -533,7 +549,8 @@ def _read_entry(path: Path, key: str, verify: bool = False) -> PreparedSubject |
         return None
     return PreparedSubject(meta["subject"], meta["dataset"], data, meta["sfreq"],
                            meta["ch_names"], ratings, meta["seconds"],
-                           tuple(str(w) for w in meta.get("warnings", ())))
+                           tuple(str(w) for w in meta.get("warnings", ())),
+                           sessions=meta.get("sessions", ()))
 
 
 def _clean_stale_tmp(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:

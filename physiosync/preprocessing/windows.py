@@ -22,7 +22,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..exceptions import PhysioSyncError
 
-__all__ = ["WindowSet", "make_windows", "split_sub_windows"]
+__all__ = ["WindowSet", "make_windows", "split_sub_windows", "ID_COLUMNS"]
+
+#: The ids of a window, as :meth:`WindowSet.to_sklearn` returns them (braindecode's
+#: description has ``subject``, ``session`` and ``run``; a trial here is a stimulus).
+ID_COLUMNS = ("subject", "session", "trial", "window")
 
 
 def split_sub_windows(x, n_sub: int):
@@ -160,15 +164,20 @@ class WindowSet:
             trial = np.repeat(p.trials, n_win)
             win = np.tile(np.arange(n_win), p.n_trials)
             onset = win * stride
-            frame = {"subject": np.full(trial.size, s), "trial": trial, "window": win,
-                     "onset_s": onset}
+            frame = {"subject": np.full(trial.size, s), "session": np.repeat(p.sessions, n_win),
+                     "trial": trial, "window": win, "onset_s": onset}
             for m, sf in self.sfreq.items():
                 frame[f"start_{m}"] = np.rint(onset * sf).astype(np.int64)
             frames.append(pd.DataFrame(frame))
         return pd.concat(frames, ignore_index=True)
 
     def metadata(self, length: float) -> pd.DataFrame:
-        """One row per window: ``subject, trial, window, onset_s, start_<modality>``."""
+        """One row per window: ``subject, session, trial, window, onset_s, start_<modality>``.
+
+        ``session`` (str) is the session of the window's trial (``"0"`` for every window
+        of a dataset recorded once, such as DEAP and DREAMER); trials are numbered across
+        a subject's sessions, so ``(subject, trial)`` names one trial.
+        """
         return self._meta[self._check_length(length)].copy()
 
     def labels(self, length: float, target: str, threshold: float | None = None) -> np.ndarray:
@@ -282,12 +291,13 @@ class WindowSet:
             ``PhysioSyncClassifier(n_eeg_channels=...)`` (32 for DEAP).
         y : ndarray of int, shape (n_windows,)
             Label of each window (its trial's).
-        ids : DataFrame, shape (n_windows, 3)
-            Columns ``subject``, ``trial`` and ``window`` (position within the trial)
-            of each row of *X*, with a default index: exactly the keyword arguments of
-            :meth:`PhysioSyncClassifier.fit <physiosync.PhysioSyncClassifier.fit>`,
-            so ``clf.fit(X, y, **ids)`` passes them all. ``ids["subject"]`` or
-            ``ids["trial"]`` are the ``groups`` of a scikit-learn splitter.
+        ids : DataFrame, shape (n_windows, 4)
+            Columns ``subject``, ``session``, ``trial`` and ``window`` (position within
+            the trial) of each row of *X*, with a default index: exactly the keyword
+            arguments of :meth:`PhysioSyncClassifier.fit
+            <physiosync.PhysioSyncClassifier.fit>`, so ``clf.fit(X, y, **ids)`` passes
+            them all. ``ids["subject"]``, ``ids["trial"]`` or (across sessions)
+            ``ids["session"]`` are the ``groups`` of a scikit-learn splitter.
 
         See Also
         --------
@@ -309,7 +319,7 @@ class WindowSet:
         ...                        lengths=(5.0,))  # doctest: +SKIP
         >>> X, y, ids = windows.to_sklearn(5.0, target="valence")  # doctest: +SKIP
         >>> X.shape, list(ids.columns)  # doctest: +SKIP
-        ((15360, 33, 640), ['subject', 'trial', 'window'])
+        ((15360, 33, 640), ['subject', 'session', 'trial', 'window'])
 
         Held-out videos, one model for all subjects:
 
@@ -327,7 +337,7 @@ class WindowSet:
         >>> from sklearn.model_selection import cross_val_score
         >>> sklearn.set_config(enable_metadata_routing=True)
         >>> clf = PhysioSyncClassifier(n_eeg_channels=32).set_fit_request(
-        ...     subject=True, trial=True, window=True)
+        ...     subject=True, session=True, trial=True, window=True)
         >>> cross_val_score(clf, X, y, cv=GroupKFold(5),
         ...                 params={**ids, "groups": ids["trial"]})  # doctest: +SKIP
         """
@@ -361,7 +371,7 @@ class WindowSet:
         else:
             X = {m: self.get(m, length, rows) for m in modalities}
         y = self.labels(length, target, threshold)[rows]
-        ids = meta.loc[rows, ["subject", "trial", "window"]].reset_index(drop=True)
+        ids = meta.loc[rows, list(ID_COLUMNS)].reset_index(drop=True)
         return X, y, ids
 
 

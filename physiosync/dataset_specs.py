@@ -1,0 +1,298 @@
+"""What the package knows about each dataset, declared once and free of torch.
+
+A :class:`DatasetSpec` holds the facts about one dataset that every layer reads: its
+configuration name, where its reader and its synthetic writers live (as import paths,
+so that reading a specification never imports a reader), its modalities, its rating
+scale and binarising threshold, the targets it can be classified on, its sessions and
+what its data root looks like. :data:`DATASET_SPECS` registers one per dataset, and
+everything else derives from it, read at the time of use: the allowed ``data.name``
+values and the command line's choices (:data:`physiosync.params.DATASETS`), default
+modalities, thresholds, the reader registry (:data:`physiosync.datasets.DATASETS`) and
+the ``physiosync synth`` kinds. Adding a dataset is one reader module and one
+``DatasetSpec`` here (docs/architecture.md, "A dataset").
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ._utils.checks import Options, did_you_mean
+from .exceptions import ConfigError, PhysioSyncError
+
+__all__ = ["DatasetSpec", "DATASET_SPECS", "DatasetNames", "dataset_spec", "by_dataset",
+           "synthetic_kinds", "synthetic_writer", "SINGLE_SESSION", "TARGETS",
+           "DatasetOption"]
+
+#: Every target a dataset may offer: a rating scale (binary, high/low at the dataset's
+#: threshold) or ``"four"``, the valence-arousal quadrants.
+TARGETS = ("valence", "arousal", "dominance", "liking", "four")
+
+#: The session of every trial of a single-session dataset (MOABB's and braindecode's
+#: ``session`` of a dataset recorded once).
+SINGLE_SESSION = "0"
+
+
+def _import(path: str, what: str):
+    """The object at ``"package.module:attribute"``."""
+    module, sep, attribute = path.partition(":")
+    if not sep or not module or not attribute:
+        raise PhysioSyncError(f"{what} {path!r} is not an import path 'package.module:name'.")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as err:
+        raise PhysioSyncError(f"{what} {path!r} cannot be imported: {err}") from err
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """The declaration of one dataset.
+
+    Parameters
+    ----------
+    name : str
+        Configuration name (``data.name``, the command line's ``--dataset``), lower case:
+        ``"deap"``.
+    display_name : str
+        The name the reader reports (:attr:`BaseDataset.name
+        <physiosync.datasets.BaseDataset.name>`), which names cache entries, recordings
+        and reports: ``"DEAP"``. Either name finds the specification
+        (:func:`dataset_spec`).
+    reader : str
+        Import path of the reader class, ``"package.module:Class"``, a subclass of
+        :class:`~physiosync.datasets.BaseDataset`; imported only when the data are opened.
+    modalities : tuple of str
+        Every modality a recording holds, EEG first.
+    default_modalities : tuple of str
+        Modalities prepared when none are named: EEG, then one peripheral signal.
+    rating_scale : tuple of (float, float)
+        Lowest and highest rating of the self-assessment scales, e.g. ``(1, 9)``.
+    threshold : float
+        Rating at or above which a trial is "high" for the binary targets.
+    targets : tuple of str
+        Targets (:data:`physiosync.params.TARGETS`) the ratings allow: each rated scale,
+        and ``"four"`` (the valence-arousal quadrants) when both are rated.
+    root_description : str
+        What the data root must be, in a few words, for error messages.
+    layout : str
+        The files expected under the root, in a sentence (for documentation and errors).
+    synthetic : dict of str -> str
+        ``physiosync synth`` kinds and the import path of each one's writer
+        (``"package.module:function"``, taking ``out`` and the writers' keyword
+        arguments); empty if the dataset has no synthetic writer.
+    sessions : tuple of str
+        Names of the sessions each subject was recorded in (a subject's trials are
+        numbered across sessions; :attr:`Recording.sessions
+        <physiosync.datasets.Recording.sessions>` gives each trial's).
+    data_options : tuple of str
+        ``data`` keys that only this dataset reads besides the common ones
+        (``"ratings_csv"``, ``"bdf_preprocessing"``); any other dataset refuses a given
+        ``ratings_csv`` and ignores ``bdf_preprocessing``.
+    """
+
+    name: str
+    display_name: str
+    reader: str
+    modalities: tuple
+    default_modalities: tuple
+    rating_scale: tuple
+    threshold: float
+    targets: tuple
+    root_description: str
+    layout: str = ""
+    synthetic: dict = field(default_factory=dict)
+    sessions: tuple = (SINGLE_SESSION,)
+    data_options: tuple = ()
+
+    def __post_init__(self):
+        for key in ("modalities", "default_modalities", "rating_scale", "targets",
+                    "sessions", "data_options"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        object.__setattr__(self, "synthetic", dict(self.synthetic))
+        where = f"dataset spec {self.name!r}"
+        if not self.name or self.name != self.name.lower() or not self.display_name:
+            raise PhysioSyncError(f"{where}: name must be lower case and display_name set.")
+        if not self.modalities or self.modalities[0] != "eeg":
+            raise PhysioSyncError(f"{where}: modalities must start with 'eeg', got "
+                                  f"{self.modalities!r}.")
+        extra = [m for m in self.default_modalities if m not in self.modalities]
+        if not self.default_modalities or self.default_modalities[0] != "eeg" or extra:
+            raise PhysioSyncError(f"{where}: default_modalities must start with 'eeg' and "
+                                  f"be among {self.modalities!r}, got "
+                                  f"{self.default_modalities!r}.")
+        low, high = (float(v) for v in self.rating_scale)
+        if not low < float(self.threshold) <= high:
+            raise PhysioSyncError(f"{where}: threshold {self.threshold!r} must lie in the "
+                                  f"rating scale ({low:g}, {high:g}].")
+        unknown = [t for t in self.targets if t not in TARGETS]
+        if not self.targets or unknown:
+            raise PhysioSyncError(f"{where}: targets must be among {TARGETS!r}, got "
+                                  f"{self.targets!r}.")
+        if not self.sessions or len(set(self.sessions)) != len(self.sessions):
+            raise PhysioSyncError(f"{where}: sessions must be distinct names, got "
+                                  f"{self.sessions!r}.")
+        bad = [o for o in self.data_options if o not in ("ratings_csv", "bdf_preprocessing")]
+        if bad:
+            raise PhysioSyncError(f"{where}: unknown data_options {bad!r}.")
+
+    def load_reader(self):
+        """The reader class (imported now)."""
+        return _import(self.reader, f"dataset {self.name!r}: reader")
+
+    def check_target(self, target: str) -> None:
+        """Raise :class:`~physiosync.exceptions.ConfigError` if *target* is not rated here."""
+        if target not in self.targets:
+            raise ConfigError(f"target {target!r} does not exist in {self.display_name}; it "
+                              f"has {', '.join(self.targets)}.")
+
+
+#: Every dataset, by configuration name, in documentation order.
+DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
+    DatasetSpec(
+        "deap", "DEAP", "physiosync.datasets.deap:DEAP",
+        modalities=("eeg", "eog", "emg", "gsr", "resp", "ppg", "temp"),
+        default_modalities=("eeg", "gsr"), rating_scale=(1.0, 9.0), threshold=5.0,
+        targets=("valence", "arousal", "dominance", "liking", "four"),
+        root_description="DEAP folder (sXX.dat or sXX.bdf files)",
+        layout="s01.dat .. s32.dat (data_preprocessed_python/, the preprocessed release) "
+               "or s01.bdf .. s32.bdf with participant_ratings.csv (data_original/)",
+        synthetic={"deap": "physiosync.synthetic.deap:make_deap",
+                   "deap-bdf": "physiosync.synthetic.deap:make_deap_bdf"},
+        data_options=("ratings_csv", "bdf_preprocessing")),
+    DatasetSpec(
+        "dreamer", "DREAMER", "physiosync.datasets.dreamer:DREAMER",
+        modalities=("eeg", "ecg"), default_modalities=("eeg", "ecg"),
+        rating_scale=(1.0, 5.0), threshold=3.0,
+        targets=("valence", "arousal", "dominance", "four"),
+        root_description="DREAMER.mat file",
+        layout="DREAMER.mat (MATLAB v5), or a folder holding it",
+        synthetic={"dreamer": "physiosync.synthetic.dreamer:make_dreamer"}),
+)}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The specification of dataset *name*.
+
+    Parameters
+    ----------
+    name : str
+        Its configuration name (``"deap"``) or its reader's display name (``"DEAP"``),
+        in any case.
+
+    Returns
+    -------
+    spec : DatasetSpec
+
+    Raises
+    ------
+    ConfigError
+        If no dataset has that name (the message lists the known ones).
+    """
+    key = str(name)
+    if key in DATASET_SPECS:
+        return DATASET_SPECS[key]
+    folded = key.casefold()
+    for spec in DATASET_SPECS.values():
+        if folded in (spec.name.casefold(), spec.display_name.casefold()):
+            return spec
+    raise ConfigError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASET_SPECS)}."
+                      f"{did_you_mean(key.lower(), DATASET_SPECS)}")
+
+
+class DatasetNames(Sequence):
+    """The configuration names of the registered datasets, read when used.
+
+    A sequence that follows :data:`DATASET_SPECS` (a dataset registered later is in
+    it), for ``choices=`` of the command line and for membership tests; it compares
+    equal to the tuple of names.
+    """
+
+    def __getitem__(self, index):
+        return tuple(DATASET_SPECS)[index]
+
+    def __len__(self):
+        return len(DATASET_SPECS)
+
+    def __contains__(self, value):
+        return isinstance(value, str) and value in DATASET_SPECS
+
+    def __eq__(self, other):
+        if isinstance(other, (DatasetNames, tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return repr(tuple(DATASET_SPECS))
+
+
+class DatasetOption(Options):
+    """The constraint of ``data.name``: ``Options`` over the registered dataset names,
+    read at each check."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def values(self):
+        return tuple(DATASET_SPECS)
+
+    @values.setter
+    def values(self, _):  # Options.__init__ sets it; the registry is the source
+        pass
+
+
+class by_dataset(Mapping):  # noqa: N801 (a table, used like the dicts it replaces)
+    """A read-only table of one field of every :class:`DatasetSpec`, keyed by name.
+
+    Keys are the configuration names (``"deap"``); a lookup by display name
+    (``"DEAP"``) finds the same entry, and an unknown name raises a
+    :class:`~physiosync.exceptions.ConfigError` that lists the known ones. The table
+    follows :data:`DATASET_SPECS`.
+
+    Parameters
+    ----------
+    field : str
+        The :class:`DatasetSpec` attribute each entry is.
+    """
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __getitem__(self, name):
+        try:
+            return getattr(dataset_spec(name), self.field)
+        except ConfigError as err:
+            raise KeyError(str(err)) from None
+
+    def __contains__(self, name):
+        try:
+            dataset_spec(name)
+        except ConfigError:
+            return False
+        return True
+
+    def __iter__(self):
+        return iter(DATASET_SPECS)
+
+    def __len__(self):
+        return len(DATASET_SPECS)
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
+def synthetic_kinds() -> dict:
+    """Every ``physiosync synth`` kind, mapped to the dataset it writes."""
+    return {kind: spec.name for spec in DATASET_SPECS.values() for kind in spec.synthetic}
+
+
+def synthetic_writer(kind: str):
+    """The writer function of ``physiosync synth`` kind *kind* (imported now)."""
+    kinds = synthetic_kinds()
+    if kind not in kinds:
+        raise ConfigError(f"Unknown synthetic dataset {kind!r}; choose one of "
+                          f"{', '.join(kinds)}.{did_you_mean(kind, kinds)}")
+    return _import(DATASET_SPECS[kinds[kind]].synthetic[kind], f"synthetic writer {kind!r}")
