@@ -625,9 +625,17 @@ def _add_overwrite(p) -> None:
                         "physiosync wrote; a folder with other files is refused)")
 
 
+def _roots_help() -> str:
+    """What the data root of each declared dataset is, for a help text."""
+    from .dataset_specs import DATASET_SPECS
+
+    return "the data: " + "; ".join(f"{name}: {spec.root_description}"
+                                     for name, spec in DATASET_SPECS.items())
+
+
 def _add_run_options(p, *, protocol: bool = True) -> None:
     p.add_argument("--dataset", choices=params.DATASETS, help="dataset format (data.name)")
-    p.add_argument("--data-root", help="DEAP folder or DREAMER.mat (data.root)")
+    p.add_argument("--data-root", help=f"{_roots_help()} (data.root)")
     _add_ratings_csv(p, key=" (data.ratings_csv)")
     p.add_argument("--target", choices=params.TARGETS,
                    help="rating to classify (data.target)")
@@ -734,15 +742,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the preset to FILE instead (never replaces an existing file)")
     p.set_defaults(func=cmd_configs)
 
-    p = sub.add_parser("info", help="summarise a DEAP or DREAMER copy")
+    p = sub.add_parser("info", help="summarise a copy of a dataset")
     p.add_argument("dataset", choices=params.DATASETS)
-    p.add_argument("path", help="DEAP folder or DREAMER.mat")
+    p.add_argument("path", help=_roots_help())
     _add_ratings_csv(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("prepare", help="baseline-correct, normalise, window and cache")
     p.add_argument("dataset", choices=params.DATASETS)
-    p.add_argument("path", help="DEAP folder or DREAMER.mat")
+    p.add_argument("path", help=_roots_help())
     p.add_argument("--modalities", help="comma-separated, e.g. eeg,gsr")
     p.add_argument("--baseline", default=params.PrepareParams.baseline,
                    choices=params.BASELINE_METHODS)

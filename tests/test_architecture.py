@@ -139,6 +139,7 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     "import physiosync",
     "import physiosync.config as c; c.load_config('tiny')",
     "import physiosync.params",
+    "import physiosync.dataset_specs",
     "import physiosync.datasets",
 ])
 def test_light_imports_do_not_load_torch(statement):

@@ -464,7 +464,7 @@ def test_ratings_csv_is_validated_and_part_of_the_run_fingerprint(bdf_apart, tmp
         "data"]
     with pytest.raises(ConfigError, match="'data.ratings_csv' must be a string"):
         load_config({"data": {"ratings_csv": 3}})
-    with pytest.raises(ConfigError, match="'data.ratings_csv' .* dreamer holds its ratings"):
+    with pytest.raises(ConfigError, match="'data.ratings_csv' .* DREAMER holds its ratings"):
         load_config({"data": {"name": "dreamer", "ratings_csv": "r.csv"}})
     from physiosync.synthetic import make_deap
 

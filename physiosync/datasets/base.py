@@ -3,8 +3,8 @@
 :class:`BaseDataset` is the interface the rest of the package uses from a dataset
 reader (:class:`~physiosync.datasets.DEAP`, :class:`~physiosync.datasets.DREAMER`):
 subjects, modalities, the files a subject is read from, and one
-:class:`Recording` per subject. A new reader subclasses it and adds one line to
-:data:`physiosync.datasets.DATASETS`.
+:class:`Recording` per subject. A new reader subclasses it and is declared by one
+:class:`~physiosync.dataset_specs.DatasetSpec`.
 
 A :class:`Recording` is what the dataset readers (:class:`~physiosync.datasets.DEAP`,
 :class:`~physiosync.datasets.DREAMER`) return for one subject. It keeps the numbers
@@ -418,16 +418,19 @@ def _summarise(values) -> str:
 class BaseDataset(ABC):
     """A dataset reader: one :class:`Recording` per subject.
 
-    Subclasses set the class attributes, implement the abstract members and are
-    registered in :data:`physiosync.datasets.DATASETS` under their configuration name.
+    Subclasses set the class attributes (from their dataset's
+    :class:`~physiosync.dataset_specs.DatasetSpec`), implement the abstract members and
+    are named by that specification's ``reader``, which registers them in
+    :data:`physiosync.datasets.DATASETS` under their configuration name.
     The preparation cache (:func:`physiosync.preprocessing.cache.prepare`), the
     descriptive tables and the experiment runner use nothing else from a reader.
 
     Attributes
     ----------
     name : str
-        Display name, e.g. ``"DEAP"``; also names the cache entries and keys
-        :data:`physiosync.params.THRESHOLDS`.
+        Display name, e.g. ``"DEAP"`` (the specification's ``display_name``); also
+        names the cache entries, and finds the dataset's specification
+        (:func:`~physiosync.dataset_specs.dataset_spec`), hence its threshold.
     modalities : tuple of str
         Modalities a recording of this dataset has, EEG first.
     format : str

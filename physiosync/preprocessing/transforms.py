@@ -166,7 +166,8 @@ def make_labels(ratings: pd.DataFrame, target: str, threshold: float) -> np.ndar
         meaning strictly below the threshold on both axes (the reference's ``<= 5``
         bug is not reproduced).
     threshold : float
-        For example :data:`THRESHOLDS` ``["DEAP"]`` = 5 or ``["DREAMER"]`` = 3.
+        For example :data:`THRESHOLDS` ``["deap"]`` = 5 or ``["dreamer"]`` = 3 (the
+        display names ``"DEAP"``, ``"DREAMER"`` find the same entries).
 
     Returns
     -------
