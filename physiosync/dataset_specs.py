@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ._utils.checks import Options, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
 
-__all__ = ["DatasetSpec", "DATASET_SPECS", "DatasetNames", "dataset_spec", "by_dataset",
+__all__ = ["DatasetSpec", "DATASET_SPECS", "DatasetNames", "dataset_spec", "DatasetTable",
            "synthetic_kinds", "synthetic_writer", "SINGLE_SESSION", "TARGETS",
            "DatasetOption"]
 
@@ -244,12 +244,12 @@ class DatasetOption(Options):
         pass
 
 
-class by_dataset(Mapping):  # noqa: N801 (a table, used like the dicts it replaces)
+class DatasetTable(Mapping):
     """A read-only table of one field of every :class:`DatasetSpec`, keyed by name.
 
     Keys are the configuration names (``"deap"``); a lookup by display name
-    (``"DEAP"``) finds the same entry, and an unknown name raises a
-    :class:`~physiosync.exceptions.ConfigError` that lists the known ones. The table
+    (``"DEAP"``) finds the same entry, and an unknown name raises a :class:`KeyError`
+    whose message lists the known ones (``get`` returns its default). The table
     follows :data:`DATASET_SPECS`.
 
     Parameters

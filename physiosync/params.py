@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ._utils.checks import AnyOf, Interval, ListOf, MappingOf, Options, validate_params
 from .dataset_specs import (DATASET_SPECS, TARGETS, DatasetNames, DatasetOption, DatasetSpec,
-                            by_dataset, dataset_spec)
+                            DatasetTable, dataset_spec)
 from .exceptions import PhysioSyncError
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
 #: Dataset formats that ``data.name`` may name.
 DATASETS = DatasetNames()
 #: Modalities prepared when none are named: EEG first, then one peripheral signal.
-DEFAULT_MODALITIES = by_dataset("default_modalities")
+DEFAULT_MODALITIES = DatasetTable("default_modalities")
 BASELINE_METHODS = ("deviation", "mean", "none")
 NORM_METHODS = ("spatial", "channel", "subject", "none")
 #: Affect models of the synthetic writers (``physiosync.synthetic``).
@@ -46,9 +46,9 @@ SYNTHETIC_AFFECT = ("static", "dynamics")
 #: Paired controls of ``affect="dynamics"``; ``"none"`` is the model itself.
 SYNTHETIC_CONTROLS = ("none", "static-affect", "shuffled")
 #: Rating at or above which a trial is "high", per dataset (DEAP 1-9, DREAMER 1-5 scales).
-THRESHOLDS = by_dataset("threshold")
+THRESHOLDS = DatasetTable("threshold")
 #: The rating targets each dataset offers (a subset of :data:`TARGETS`).
-DATASET_TARGETS = by_dataset("targets")
+DATASET_TARGETS = DatasetTable("targets")
 #: What ``PrepareParams.bdf_preprocessing`` may be.
 BDF_PREPROCESSING = ("release", "none")
 #: Sampling rate (Hz) and EEG pass band (Hz) of DEAP's preprocessed (``.dat``) release.

@@ -122,6 +122,28 @@ def test_a_spec_is_checked_when_declared():
         DatasetSpec("x", "X", "m:X", ("eeg", "ecg"), ("ecg",), (1, 9), 5.0, ("valence",), "x")
 
 
+def test_a_recording_names_its_sessions_among_the_declared_ones():
+    import pandas as pd
+
+    from physiosync.datasets import ModalityInfo
+    from physiosync.exceptions import DataFormatError
+
+    def recording(dataset, sessions):
+        x = np.zeros((2, 1, 8))
+        return Recording(1, dataset=dataset, source="x.mat",
+                         modalities={"eeg": ModalityInfo.standard("eeg", 8.0, ["Cz"])},
+                         baseline={"eeg": x}, stimulus={"eeg": x},
+                         ratings=pd.DataFrame({"valence": [1.0, 5.0]}), sessions=sessions)
+
+    assert recording("DREAMER", None).sessions.tolist() == ["0", "0"]  # recorded once
+    with pytest.raises(DataFormatError, match=r"session\(s\) \['1'\] are not among the "
+                                              r"sessions declared for DREAMER \(0\)"):
+        recording("DREAMER", ["0", "1"])
+    with pytest.raises(DataFormatError, match="1 session names for 2 trials"):
+        recording("DREAMER", ["0"])
+    assert recording("UNDECLARED", ["x", "y"]).sessions.tolist() == ["x", "y"]
+
+
 def test_a_dataset_declared_once_is_read_everywhere(deap_root, tmp_path, monkeypatch,
                                                     capsys):
     from physiosync.cli import build_parser, main
@@ -143,6 +165,12 @@ def test_a_dataset_declared_once_is_read_everywhere(deap_root, tmp_path, monkeyp
     np.testing.assert_array_equal(again[2].data["eeg"], prepared[2].data["eeg"])
     # the sessions survive the cache and reach the windows' ids
     assert again[1].sessions.tolist() == ["a"] * 3 + ["b"] * 3
+    meta = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*/meta.json")]
+    assert [m["sessions"] for m in meta] == [["a"] * 3 + ["b"] * 3] * 2
+    # a dataset recorded once writes its cache entries as before sessions existed
+    prepare(DEAP(deap_root), [1], cache_dir=tmp_path / "deap")
+    (entry,) = (tmp_path / "deap").glob("*/meta.json")
+    assert "sessions" not in json.loads(entry.read_text())
     X, y, ids = make_windows(again, lengths=(5.0,)).to_sklearn(5.0, "valence")
     assert sorted(set(zip(ids["session"], ids["trial"]))) == [
         ("a", 0), ("a", 1), ("a", 2), ("b", 3), ("b", 4), ("b", 5)]

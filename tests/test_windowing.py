@@ -242,3 +242,14 @@ def test_to_sklearn_ids_route_through_scikit_learn_cross_validation(windows):
     # pre-trained on them
     for est in out["estimator"]:
         assert set(est.history_) == {"pretrain_long", "pretrain_short", "finetune"}
+
+
+def test_fit_refuses_trial_ids_that_restart_in_every_session():
+    from physiosync import PhysioSyncClassifier
+
+    X = np.zeros((4, 2, 64), dtype=np.float32)
+    ids = {"subject": [1, 1, 1, 1], "session": ["1", "1", "2", "2"], "trial": [0, 0, 0, 0],
+           "window": [0, 1, 0, 1]}
+    with pytest.raises(PhysioSyncError, match="subject 1 trial 0 has windows of several "
+                                              "sessions; number the trials across"):
+        PhysioSyncClassifier(n_eeg_channels=1).fit(X, [0, 1, 0, 1], **ids)

@@ -81,7 +81,8 @@ def open_dataset(name: str, root, *, ratings_csv=None) -> BaseDataset:
     root = Path(root).expanduser()
     if not root.exists():
         raise DataNotFoundError(f"data root {root} does not exist; expected the "
-                                f"{spec.root_description}.")
+                                f"{spec.root_description}"
+                                f"{': ' + spec.layout if spec.layout else ''}.")
     if ratings_csv is None:
         return reader(root)
     if "ratings_csv" not in spec.data_options:

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .._utils.montage import standard_montage
-from ..dataset_specs import SINGLE_SESSION
-from ..exceptions import DataFormatError, PhysioSyncError
+from ..dataset_specs import SINGLE_SESSION, dataset_spec
+from ..exceptions import ConfigError, DataFormatError, PhysioSyncError
 from ._channels import MODALITY_UNITS
 
 __all__ = ["BaseDataset", "ModalityInfo", "Recording"]
@@ -295,6 +295,12 @@ class Recording(RatedTrials):
     # -------------------------------------------------------------- validation
     def _validate(self) -> None:
         n = self.n_trials
+        declared = _declared_sessions(self.dataset)
+        unknown = sorted(set(self.sessions) - set(declared or self.sessions))
+        if unknown:
+            raise DataFormatError(
+                f"{self.source}: session(s) {unknown} are not among the sessions declared for "
+                f"{self.dataset} ({', '.join(declared)}); fix the reader or its DatasetSpec.")
         for m, info in self._info.items():
             for what, segs in (("baseline", self._baseline[m]), ("stimulus", self._stimulus[m])):
                 if len(segs) != n:
@@ -406,6 +412,14 @@ class Recording(RatedTrials):
         return mne.EpochsArray(data, self._mne_info(modality), events=events,
                                tmin=-n_base / info.sfreq, event_id={"stimulus": 1},
                                metadata=metadata, baseline=None, verbose="error")
+
+
+def _declared_sessions(dataset: str) -> tuple:
+    """The sessions *dataset*'s specification declares (empty for an undeclared reader)."""
+    try:
+        return dataset_spec(dataset).sessions
+    except ConfigError:
+        return ()
 
 
 def _summarise(values) -> str:
