@@ -9,7 +9,9 @@ calls :func:`validate_params` in ``__post_init__``; the configuration loader and
 command line read the same objects, so a value is refused with the same message
 wherever it comes from.
 
-Every check raises one line that names the parameter. *label* turns the parameter's
+Every check raises one line that names the parameter, by default an
+:class:`~physiosync.exceptions.InvalidParameterError` (a :class:`PhysioSyncError` and a
+:class:`ValueError`, as scikit-learn and MNE-Python raise). *label* turns the parameter's
 name into the subject of the message (the configuration loader passes one that
 writes ``config key 'pretrain.lr'``).
 """
@@ -22,7 +24,7 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import fields
 
-from ..exceptions import PhysioSyncError
+from ..exceptions import InvalidParameterError, PhysioSyncError
 
 __all__ = ["Constraint", "Options", "Interval", "ListOf", "MappingOf", "AnyOf", "check_option",
            "validate_params", "did_you_mean"]
@@ -62,7 +64,7 @@ class Constraint:
             return False
         return True
 
-    def check(self, value, name: str, *, label=None, error=PhysioSyncError) -> None:
+    def check(self, value, name: str, *, label=None, error=InvalidParameterError) -> None:
         """Raise *error* with a one-line message naming *name* unless *value* follows the rule.
 
         Parameters
@@ -235,7 +237,7 @@ class ListOf(Constraint):
         return {int: "int", float: "float", str: "str"}.get(self.elem_type,
                                                              self.elem_type.__name__)
 
-    def check_length(self, value, name: str, *, label=None, error=PhysioSyncError) -> None:
+    def check_length(self, value, name: str, *, label=None, error=InvalidParameterError) -> None:
         """Check that *value* is a sequence of an allowed length (not its elements)."""
         label = label or str
         # any sequence (a list, a tuple, an array), but not a string or a mapping
@@ -316,7 +318,8 @@ class MappingOf(Constraint):
 
 
 def check_option(name: str, value, allowed) -> None:
-    """Raise a :class:`PhysioSyncError` naming *name* unless *value* is one of *allowed*.
+    """Raise an :class:`~physiosync.exceptions.InvalidParameterError` naming *name* unless
+    *value* is one of *allowed*.
 
     The message reads ``Invalid optimizer 'sgd'; allowed values are 'adam', 'adamw'.``
     (with a suggestion when a value is close).
@@ -324,7 +327,7 @@ def check_option(name: str, value, allowed) -> None:
     Options(allowed).check(value, name)
 
 
-def validate_params(obj, *, error=PhysioSyncError) -> None:
+def validate_params(obj, *, error=InvalidParameterError) -> None:
     """Check every field of a dataclass instance against its ``_parameter_constraints``.
 
     Parameters
@@ -337,8 +340,9 @@ def validate_params(obj, *, error=PhysioSyncError) -> None:
 
     Raises
     ------
-    PhysioSyncError
-        For the first field whose value breaks its rule, naming the field.
+    InvalidParameterError
+        For the first field whose value breaks its rule, naming the field (also a
+        :class:`ValueError`), unless *error* names another class.
     """
     constraints = type(obj)._parameter_constraints
     for f in fields(obj):
