@@ -21,9 +21,8 @@ from .exceptions import InputShapeError, PhysioSyncError
 from .evaluation.protocols import split_validation
 from .params import FinetuneConfig
 from .models.physiosync import default_embed_dim
-from .training.finetune import finetune
+from .evaluation.fit import fit_physiosync
 from .params import PretrainConfig
-from .training.pretrain import pretrain_encoders
 from .training.sampling import SlotData
 from ._utils import derive_seed
 from ._utils.docs import fill_doc
@@ -279,44 +278,31 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             do_pretrain = subject is not None and len(data.subjects) >= 2 * self.group_size
         if do_pretrain and subject is None:
             raise PhysioSyncError("pretrain=True needs subject and trial ids in fit().")
-        self.history_ = {}
-        self.pretrain_models_ = {}
-        pre = {}
-        if do_pretrain:
-            if len(arrays) > 2:
-                raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
-            which = [name for name, used in (("long", self.use_long),
-                                             ("short", self.use_short)) if used]
-            for name in which:  # independent runs: the same weights one at a time
-                logger.info("pre-training the %s encoders: %d steps on %s of %d subjects",
-                            name, self.pretrain_steps, "the windows" if name == "long" else
-                            f"the {self.n_sub} sub-windows of each window", len(data.subjects))
-                runs = pretrain_encoders(data, long_cfg, short_cfg, n_sub=self.n_sub,
-                                         which=[name], device=self.device,
-                                         log_every=max(1, int(self.pretrain_steps) // 10))
-                pre[name], self.history_[f"pretrain_{name}"] = runs[name]
-            self.pretrain_models_ = {k: v.cpu() for k, v in pre.items()}
+        if do_pretrain and len(arrays) > 2:
+            raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
         train_cells, val_cells = self._validation_split(cells, y_enc, subject is not None, seed)
-        logger.info("fine-tuning: %d epochs on %d windows%s", self.epochs, len(train_cells),
-                    f" ({len(val_cells)} more select the epoch)" if len(val_cells) else "")
         lookup = {tuple(c): i for i, c in enumerate(cells)}
         label_of = lambda cs: y_enc[[lookup[tuple(c)] for c in cs]]  # noqa: E731
         ft_cfg = FinetuneConfig(use_long=self.use_long, use_short=self.use_short, gate=self.gate,
                                 freeze_encoders=self.freeze_encoders, epochs=self.epochs,
                                 batch_size=self.batch_size, lr=self.lr, seed=seed)
-        model, hist = finetune(
-            data, train_cells, train_labels=label_of(train_cells),
-            val_cells=val_cells if len(val_cells) else None,
-            val_labels=label_of(val_cells) if len(val_cells) else None,
-            config=ft_cfg, pretrained=pre, n_sub=self.n_sub if self.use_short else 1,
-            n_classes=len(self.classes_), long_config=long_cfg, short_config=short_cfg,
-            device=self.device, log_every=1)
-        self.history_["finetune"] = hist
-        chosen = [r["epoch"] for r in hist if r.get("selected")]
-        if chosen:
-            logger.info("fine-tuning: kept epoch %d (best on the validation windows)",
-                        chosen[-1] + 1)
-        self.model_ = model.cpu().eval()
+
+        def announce(name):
+            logger.info("pre-training the %s encoders: %d steps on %s of %d subjects",
+                        name, self.pretrain_steps, "the windows" if name == "long" else
+                        f"the {self.n_sub} sub-windows of each window", len(data.subjects))
+
+        pretrain = (dict(on_start=announce, log_every=max(1, int(self.pretrain_steps) // 10))
+                    if do_pretrain else None)
+        fit = fit_physiosync(
+            data, train_cells, val_cells, train_labels=label_of(train_cells),
+            val_labels=label_of(val_cells), n_sub=self.n_sub if self.use_short else 1,
+            n_classes=len(self.classes_), finetune_config=ft_cfg, long_config=long_cfg,
+            short_config=short_cfg, pretrain=pretrain, device=self.device, log_every=1)
+        self.history_ = {f"pretrain_{k}": h for k, h in fit.pretrain_history.items()}
+        self.history_["finetune"] = fit.history
+        self.pretrain_models_ = {k: v.cpu() for k, v in fit.pretrained.items()}
+        self.model_ = fit.model.cpu().eval()
         return self
 
     def _encoder_configs(self, seed: int):

@@ -29,6 +29,9 @@ affect_share : float | None
 control : {"none", "static-affect", "shuffled"}
     ``affect="dynamics"`` only: a paired control that changes one part and keeps
     every other draw (``synchrony=0`` is the third).""",
+    "long_short_config": """long_config, short_config : PretrainConfig
+    The long and short encoders' configurations (sizes, and the pre-training
+    settings of their runs).""",
     "timed_steps": """steps : int
     Steps timed.
 warmup : int
