@@ -73,8 +73,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         rate. ``None``: all channels are EEG. Dict input ``{"eeg": ..., "gsr": ...}``
         (modalities at their own rates, EEG first) ignores it. 2-D input
         ``(n_windows, n_times)`` is one EEG channel.
-    n_sub : int
-        Short windows per long window (5 for 5 s / 1 s).
+    %(n_sub)s
     pretrain : {"auto", True, False}
         Contrastive pre-training before fine-tuning. It needs ``subject`` and ``trial``
         in ``fit``; ``"auto"`` pre-trains exactly when they are given.

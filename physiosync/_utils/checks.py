@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 
 from ..exceptions import InvalidParameterError, PhysioSyncError
+from .docs import fill_doc
 
 __all__ = ["Constraint", "Options", "Interval", "ListOf", "MappingOf", "AnyOf", "check_option",
            "validate_params", "did_you_mean"]
@@ -64,6 +65,7 @@ class Constraint:
             return False
         return True
 
+    @fill_doc
     def check(self, value, name: str, *, label=None, error=InvalidParameterError) -> None:
         """Raise *error* with a one-line message naming *name* unless *value* follows the rule.
 
@@ -75,8 +77,7 @@ class Constraint:
             The parameter's name (``"lr"``, or ``"pretrain.lr"`` in a configuration).
         label : callable | None
             Turns *name* into the subject of the message; ``None`` uses *name* as is.
-        error : type of Exception
-            The class of the error raised.
+        %(error_class)s
         """
         if value is None and self.allow_none:
             return
@@ -97,6 +98,7 @@ class Constraint:
         return f"<{type(self).__name__}: {self.describe()}>"
 
 
+@fill_doc
 class Options(Constraint):
     """One of a fixed set of values.
 
@@ -104,8 +106,7 @@ class Options(Constraint):
     ----------
     values : sequence
         The allowed values, in the order messages and help texts list them.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, values, *, allow_none: bool = False):
@@ -130,6 +131,7 @@ class Options(Constraint):
         return f"one of {_quoted(self.values)}"
 
 
+@fill_doc
 class Interval(Constraint):
     """A number of a given type between two bounds.
 
@@ -142,8 +144,7 @@ class Interval(Constraint):
         The bounds; ``None`` leaves that side open.
     closed : {"both", "left", "right", "neither"}
         Which bounds are included.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     _CLOSED = ("both", "left", "right", "neither")
@@ -205,6 +206,7 @@ class Interval(Constraint):
         return f"{what} in {left}{_num(self.low)}, {_num(self.high)}{right}"
 
 
+@fill_doc
 class ListOf(Constraint):
     """A list (or another sequence) of values of one type, each following an optional rule.
 
@@ -216,8 +218,7 @@ class ListOf(Constraint):
         Rule of every element (e.g. an :class:`Interval`).
     min_len, max_len : int | None
         Bounds of the length (``None``: unbounded).
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, elem_type, elem_constraint=None, min_len=None, max_len=None, *,
@@ -267,6 +268,7 @@ class ListOf(Constraint):
         return f"a list of {self._size_text()}, each {elems}"
 
 
+@fill_doc
 class AnyOf(Constraint):
     """A value that follows at least one of several rules (e.g. an int or ``"all"``).
 
@@ -274,8 +276,7 @@ class AnyOf(Constraint):
     ----------
     *constraints : Constraint
         The rules, in the order the message lists them.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, *constraints: Constraint, allow_none: bool = False):
@@ -292,6 +293,7 @@ class AnyOf(Constraint):
         return " or ".join(c.describe() for c in self.constraints)
 
 
+@fill_doc
 class MappingOf(Constraint):
     """A mapping from strings to values that follow one rule.
 
@@ -299,8 +301,7 @@ class MappingOf(Constraint):
     ----------
     value_constraint : Constraint
         Rule of every value.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, value_constraint: Constraint, *, allow_none: bool = False):
@@ -327,6 +328,7 @@ def check_option(name: str, value, allowed) -> None:
     Options(allowed).check(value, name)
 
 
+@fill_doc
 def validate_params(obj, *, error=InvalidParameterError) -> None:
     """Check every field of a dataclass instance against its ``_parameter_constraints``.
 
@@ -335,8 +337,7 @@ def validate_params(obj, *, error=InvalidParameterError) -> None:
     obj : dataclass instance
         Its class declares ``_parameter_constraints: ClassVar[dict]``, mapping field
         names to :class:`Constraint` objects; fields not listed are not checked.
-    error : type of Exception
-        The class of the error raised.
+    %(error_class)s
 
     Raises
     ------

@@ -60,8 +60,7 @@ def pretrain_physiosync(data: SlotData, long_config: PretrainConfig,
     data : SlotData
         Long windows of every subject.
     %(long_short_config)s
-    n_sub : int
-        Short windows per long window.
+    %(n_sub)s
     which : sequence of {"long", "short"}
         The encoders to pre-train, in this order (:func:`encoders_used` for those that
         fine-tuning uses).
@@ -146,8 +145,7 @@ def fit_physiosync(data: SlotData, train, val=None, test=None, *, n_sub: int,
         ``None`` keeps the last epoch.
     test : ndarray of int, shape (K_test, 3) | None
         Cells to predict once the model is fitted (:attr:`PhysioSyncFit.proba`).
-    n_sub : int
-        Short windows per long window.
+    %(n_sub)s
     n_classes : int
         Classes of the head.
     finetune_config : FinetuneConfig
@@ -231,14 +229,14 @@ class HoldoutSplit:
     test_trials: list
 
 
+@fill_doc
 def holdout_split(data: SlotData, units, labels, *, test_trials=(), val_size: float,
                   seed: int) -> HoldoutSplit:
     """Hold out the windows of some trials, and split validation units from the rest.
 
     Parameters
     ----------
-    data : SlotData
-        Labelled long windows.
+    %(labelled_slots)s
     units : ndarray of int, shape (n, 2)
         ``(subject id, trial id)`` of every unit with data.
     labels : ndarray of int, shape (n,)
@@ -273,6 +271,7 @@ def holdout_split(data: SlotData, units, labels, *, test_trials=(), val_size: fl
     return HoldoutSplit(train, val, test, fit_units, sorted(held))
 
 
+@fill_doc
 def load_pretrained(folder, data: SlotData, *, n_sub: int, finetune_config: FinetuneConfig,
                     long_config: PretrainConfig, short_config: PretrainConfig) -> dict:
     """Read the encoders of a ``physiosync pretrain`` folder, checked against this fit.
@@ -283,12 +282,10 @@ def load_pretrained(folder, data: SlotData, *, n_sub: int, finetune_config: Fine
         Holds ``pretrain_long.pt`` and/or ``pretrain_short.pt``.
     data : SlotData
         The windows fine-tuning will read (their channels and lengths).
-    n_sub : int
-        Short windows per long window.
+    %(n_sub)s
     finetune_config : FinetuneConfig
         The fine-tuning's settings (its modalities).
-    long_config, short_config : PretrainConfig
-        The encoder configuration fine-tuning builds.
+    %(long_short_config)s
 
     Returns
     -------

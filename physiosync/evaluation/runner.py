@@ -41,6 +41,7 @@ from .protocols import Fold, check_disjoint
 from ..training.sampling import SlotData
 from .._utils import atomic_write, fingerprint
 from .._utils.checks import check_option
+from .._utils.docs import fill_doc
 
 __all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
            "bandpower_runner", "stimulus_prior_runner",
@@ -194,14 +195,14 @@ class FoldRunner:
         self._importance = []
         self._curves = {}
 
+    @fill_doc
     def fit_predict(self, data: SlotData, train: np.ndarray, val: np.ndarray,
                     test: np.ndarray, *, n_classes: int, subject: int | None) -> np.ndarray:
         """Fit one model on a group's cells and return its test cells' class probabilities.
 
         Parameters
         ----------
-        data : SlotData
-            Labelled long windows.
+        %(labelled_slots)s
         train, val, test : ndarray of int, shape (n, 3)
             The group's ``(s, t, w)`` grid cells; *val* (validation, for model
             selection) may be empty; *train* holds two classes at least.
@@ -234,8 +235,7 @@ def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject:
     ----------
     data : SlotData
         Labelled long windows of every subject.
-    fold : Fold
-        The fold's units (or, for ``legacy-segment``, its test windows).
+    %(fold)s
     model : FoldRunner
         What is trained and applied.
     per_subject : bool
@@ -489,10 +489,8 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     ----------
     data : SlotData
         Long windows of every subject, with per-trial ``labels``.
-    fold : Fold
-        The fold's units (or, for ``legacy-segment``, its test windows).
-    n_sub : int
-        Short windows per long window.
+    %(fold)s
+    %(n_sub)s
     per_subject : bool
         Fine-tune one model per subject (within-subject protocols) instead of one pooled
         model. Pre-training is shared by the fold either way.
@@ -765,6 +763,7 @@ def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = T
                          one_class=one_class, val_size=val_size, seed=seed)
 
 
+@fill_doc
 def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
                  train_labels: dict | None = None) -> dict:
     """Window- and trial-level metrics of one fold's predictions, with their chance levels.
@@ -773,8 +772,7 @@ def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
     ----------
     pred : DataFrame
         The fold's predictions (``subject``, ``trial``, ``y``, ``p0..p{C-1}``).
-    n_classes : int
-        2 or 4.
+    %(n_classes)s
     train_labels : dict | None
         Class counts of the fold's training labels (see :func:`train_label_counts`).
         ``None``: the chance levels fall back on the test labels (the accuracy chance
@@ -947,8 +945,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
 
     Parameters
     ----------
-    data : SlotData
-        Labelled long windows.
+    %(labelled_slots)s
     folds : list of Fold
         From :func:`physiosync.evaluation.protocols.make_folds`.
     out_dir : str | Path
