@@ -8,8 +8,8 @@ format-faithful synthetic data.
 from ._logging import set_log_level, use_log_level
 from ._version import __version__
 from .exceptions import (CacheError, CheckpointError, ConfigError, DataFormatError,
-                         DataNotFoundError, InputShapeError, LeakageError, PhysioSyncError,
-                         RunFolderError, ShapeError, TrainingDivergedError, UnknownSubjectError)
+                         DataNotFoundError, InputShapeError, InvalidParameterError,
+                         LeakageError, PhysioSyncError, RunFolderError, ShapeError, TrainingDivergedError, UnknownSubjectError)
 
 _SUBMODULES = ("datasets", "synthetic", "preprocessing", "models", "training", "estimators",
                "evaluation", "reporting", "config", "experiment", "runfolder")
@@ -42,7 +42,7 @@ __all__ = [
     # every exception class
     "PhysioSyncError", "DataFormatError", "DataNotFoundError", "UnknownSubjectError",
     "CacheError", "RunFolderError", "ConfigError", "CheckpointError", "ShapeError",
-    "InputShapeError", "LeakageError", "TrainingDivergedError",
+    "InputShapeError", "InvalidParameterError", "LeakageError", "TrainingDivergedError",
     "PhysioSyncClassifier",
     "load_checkpoint",
     "load_config",

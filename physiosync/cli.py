@@ -417,8 +417,8 @@ def _torch_threads() -> str:
 def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
     import contextlib
 
+    from .evaluation.fit import pretrain_physiosync
     from .experiment import load_experiment_data
-    from .training.pretrain import pretrain_encoders
 
     main_rank = ddp is None or ddp.is_main
     if main_rank:
@@ -437,24 +437,27 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
         if ddp is not None and main_rank:
             print(f"data-parallel pre-training on {ddp.world_size} processes (global batch "
                   f"{cfg.pretrain_long.batch_slots} slots, rank 0 writes the checkpoints)")
-        for name in ("long", "short"):  # one run at a time, each announced on stdout
+        def start(name):  # each run announced on stdout as it starts, and summed up
             line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
             if main_rank and ddp is None:
                 line += f" ({_pretrain_cost(data, cfg, name, args.objective, args)})"
             if main_rank:
                 print(line)
                 logger.info(line)
-            _, hist = pretrain_encoders(
-                data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
-                which=(name,), modalities=cfg.finetune.modalities, device=cfg.device,
-                checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with,
-                objective=args.objective, compile=cfg.pretrain_compile,
-                verbose=None if main_rank else False)[name]
+
+        def end(name, model, hist):
             if main_rank:
                 print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> "
                       f"{hist[-1]['loss']:.3f}")
                 logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
                             hist[0]["loss"], hist[-1]["loss"])
+
+        pretrain_physiosync(
+            data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
+            on_start=start, on_end=end, modalities=cfg.finetune.modalities, device=cfg.device,
+            checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with,
+            objective=args.objective, compile=cfg.pretrain_compile,
+            verbose=None if main_rank else False)
     return 0
 
 
@@ -510,80 +513,48 @@ def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
 
 
 def _finetune(args, cfg, folder) -> int:
-    import numpy as np
-
-    from .training.checkpoints import load_checkpoint
-    from .evaluation.runner import fold_cells
+    from .evaluation.fit import fit_physiosync, holdout_split, load_pretrained
+    from .evaluation.metrics import classification_metrics
     from .experiment import load_experiment_data
-    from .training.finetune import evaluate_cells, finetune
-    from .evaluation.protocols import Fold, split_validation
 
     data = load_experiment_data(cfg)
     out = Path(args.out)
-    pre = {}
-    if args.pretrained:
-        for name in ("long", "short"):
-            path = Path(args.pretrained) / f"pretrain_{name}.pt"
-            if path.exists():
-                pre[name] = load_checkpoint(path)[0]["pretrain"]
-                _check_pretrained_fits(cfg, data, name, pre[name], path)
-        if not pre:
-            raise PhysioSyncError(f"no pretrain_long.pt or pretrain_short.pt in "
-                                  f"{args.pretrained}; run `physiosync pretrain` first.")
-    held = {int(t) for t in args.test_trials.split(",")} if args.test_trials else set()
-    unknown = held - {int(t) for t in data.units[:, 1]}
-    if unknown:
-        raise PhysioSyncError(f"--test-trials {sorted(unknown)} are not trials of the data "
-                              f"(0..{int(data.units[:, 1].max())}).")
-    is_test = np.isin(data.units[:, 1], list(held))
-    fit_units, val_units = split_validation(data.units[~is_test], data.units[~is_test][:, 1],
-                                            data.labels[~is_test], cfg.protocol.val_size,
-                                            cfg.seed)
-    train, val, test = fold_cells(data.slots, Fold(0, fit_units, val_units,
-                                                   data.units[is_test], fit_units))
+    encoders = dict(n_sub=cfg.data.n_sub, finetune_config=cfg.finetune,
+                    long_config=cfg.pretrain_long, short_config=cfg.pretrain_short)
+    pre = load_pretrained(args.pretrained, data.slots, **encoders) if args.pretrained else {}
+    split = holdout_split(data.slots, data.units, data.labels,
+                          test_trials=_trial_ids(args.test_trials),
+                          val_size=cfg.protocol.val_size, seed=cfg.seed)
+    train, val, test = split.train, split.val, split.test
+    n_classes = max(int(data.labels.max()) + 1, 2)
     folder.claim(data_source=data.source)
     _note_if_busy(cfg)
     path = out / "finetune.pt"
     with log_to_file(out / "finetune.log"):
-        logger.info("fine-tuning on %d trials -> %s", len(fit_units), path)
-        print(f"fine-tuning on {len(fit_units)} trials -> {path} "
+        logger.info("fine-tuning on %d trials -> %s", len(split.fit_units), path)
+        print(f"fine-tuning on {len(split.fit_units)} trials -> {path} "
               f"({_finetune_cost(data, cfg, train, val, test, pre, args)})")
-        model, hist = finetune(data.slots, train, val_cells=val if len(val) else None,
-                               config=cfg.finetune, pretrained=pre, n_sub=cfg.data.n_sub,
-                               n_classes=max(int(data.labels.max()) + 1, 2),
-                               long_config=cfg.pretrain_long,
-                               short_config=cfg.pretrain_short, device=cfg.device,
-                               checkpoint=path, resume=not args.no_resume)
-        logger.info("fine-tuned %d epochs", len(hist))
-    print(f"fine-tuned {len(hist)} epochs on {len(fit_units)} trials -> {path}")
-    if held:
+        fit = fit_physiosync(data.slots, train, val, test if split.test_trials else None,
+                             n_classes=n_classes, pretrained=pre, device=cfg.device,
+                             checkpoint=path, resume=not args.no_resume, **encoders)
+        logger.info("fine-tuned %d epochs", len(fit.history))
+    print(f"fine-tuned {len(fit.history)} epochs on {len(split.fit_units)} trials -> {path}")
+    if split.test_trials:
         y = data.slots.labels[test[:, 0], test[:, 1]]
-        m = evaluate_cells(model, data.slots, test, y)
-        n_classes = max(int(data.labels.max()) + 1, 2)
-        print(_held_out_line(sorted(held), m, y, data.slots.labels[train[:, 0], train[:, 1]],
-                             n_classes))
+        m = classification_metrics(y, fit.proba.argmax(1), n_classes=n_classes)
+        print(_held_out_line(split.test_trials, m, y,
+                             data.slots.labels[train[:, 0], train[:, 1]], n_classes))
     return 0
 
 
-def _check_pretrained_fits(cfg, data, name: str, model, path) -> None:
-    """Refuse pre-trained encoders built with another configuration than this run's,
-    naming the checkpoint and the keys that differ (before the run folder is claimed)."""
-    import torch
-
-    from .exceptions import ConfigError
-    from .models.physiosync import PhysioSyncNet, describe_mismatch
-
-    mods = tuple(cfg.finetune.modalities or data.slots.modalities)
-    with torch.device("meta"):  # shapes only, no memory
-        net = PhysioSyncNet({m: data.slots.n_chans(m) for m in mods},
-                            {m: data.slots.n_times(m) for m in mods}, cfg.data.n_sub, 2,
-                            cfg.finetune, cfg.pretrain_long, cfg.pretrain_short)
-    diff = net.pretrained_mismatch(name, model)
-    if diff:
-        raise ConfigError(
-            f"{path}: its {name} encoders were pre-trained with another configuration than "
-            f"this run's pretrain.{name}: {describe_mismatch(diff)}; give finetune the "
-            "--config and --set that pretrain was given, or pre-train again.")
+def _trial_ids(text) -> list:
+    """``"4, 5"`` -> ``[4, 5]``: the trial ids of ``--test-trials``."""
+    pieces = [t.strip() for t in (text or "").split(",") if t.strip()]
+    try:
+        return [int(t) for t in pieces]
+    except ValueError:
+        raise PhysioSyncError(f"--test-trials {text!r}: expected comma-separated trial "
+                              "numbers, e.g. --test-trials 4,5.") from None
 
 
 def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:

@@ -10,22 +10,27 @@ CM-CA when those ids are given, then fine-tunes the hierarchical fusion head. It
 from __future__ import annotations
 
 import copy
+import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._logging import logger, verbose
 from .exceptions import InputShapeError, PhysioSyncError
 from .evaluation.protocols import split_validation
+from . import _utils, params
 from .params import FinetuneConfig
 from .models.physiosync import default_embed_dim
-from .training.finetune import finetune
+from .evaluation.fit import fit_physiosync
 from .params import PretrainConfig
-from .training.pretrain import pretrain_encoders
 from .training.sampling import SlotData
 from ._utils import derive_seed
+from ._utils.device import resolve_device
 from ._utils.docs import fill_doc
 
 __all__ = ["PhysioSyncClassifier", "InputShapeError"]
@@ -48,6 +53,30 @@ def _check_sessions(subject, trial, session) -> None:
             "trial) pair names one trial.")
 
 
+def _sklearn_rule(constraint) -> list:
+    """A rule of :mod:`physiosync.params` in scikit-learn's ``_parameter_constraints`` form.
+
+    The estimator's parameters keep the bounds and choices declared once for the
+    configuration files; scikit-learn's ``_validate_params`` then checks them.
+    """
+    if isinstance(constraint, _utils.checks.Options):
+        values = set(constraint.values)
+        rule = (StrOptions(values) if all(isinstance(v, str) for v in values)
+                else Options(object, values))
+    elif isinstance(constraint, _utils.checks.Interval):
+        rule = Interval(numbers.Integral if constraint.type is int else numbers.Real,
+                        constraint.low, constraint.high, closed=constraint.closed)
+    else:  # a list rule: its elements are checked where the configuration is built
+        rule = "array-like"
+    return [rule, None] if constraint.allow_none else [rule]
+
+
+def _rules(cls, **names) -> dict:
+    """``{estimator parameter: rule}`` from the fields *names* map to in *cls*."""
+    return {param: _sklearn_rule(cls._parameter_constraints[field])
+            for param, field in names.items()}
+
+
 @fill_doc
 class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """PhysioSync as a scikit-learn classifier.
@@ -60,8 +89,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         rate. ``None``: all channels are EEG. Dict input ``{"eeg": ..., "gsr": ...}``
         (modalities at their own rates, EEG first) ignores it. 2-D input
         ``(n_windows, n_times)`` is one EEG channel.
-    n_sub : int
-        Short windows per long window (5 for 5 s / 1 s).
+    %(n_sub)s
     pretrain : {"auto", True, False}
         Contrastive pre-training before fine-tuning. It needs ``subject`` and ``trial``
         in ``fit``; ``"auto"`` pre-trains exactly when they are given.
@@ -90,10 +118,13 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     val_size : float
         Fraction of the training *trials* (or windows, without trial ids) held out
         to select the fine-tuning epoch; 0 keeps the last epoch.
-    device : str | None
-        ``None`` picks CUDA, then MPS, then the CPU.
-    random_state : int | None
-        Seed; ``None`` draws one at ``fit``.
+    device : str | torch.device | None
+        Where ``fit`` trains and ``predict``, ``predict_proba`` and ``transform``
+        compute; ``None`` picks CUDA, then MPS, then the CPU.
+    random_state : int | numpy.random.RandomState | numpy.random.Generator | None
+        Seed of a fit: an int is the seed itself (the same int gives the same model);
+        a ``RandomState`` or ``Generator`` draws one (so successive fits differ);
+        ``None`` draws one from fresh entropy.
     %(verbose)s
         It applies to ``fit``. At ``"info"``, ``fit`` logs a line as each stage
         starts, ten lines per pre-training run (mean loss, seconds per step, time
@@ -105,7 +136,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     classes_ : ndarray
         Class labels seen in ``fit``.
     model_ : PhysioSyncNet
-        The fine-tuned network (on the CPU, in eval mode).
+        The fine-tuned network (on *device*, in eval mode).
     pretrain_models_ : dict
         ``{"long": PretrainModel, "short": PretrainModel}`` when pre-training ran.
     history_ : dict
@@ -168,6 +199,30 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+
+    _parameter_constraints: dict = {
+        "n_eeg_channels": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "pretrain": [StrOptions({"auto"}), "boolean"],
+        "pretrain_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        **_rules(params.DataConfig, n_sub="n_sub"),
+        **_rules(params.PretrainConfig, batch_slots="batch_slots", group_size="group_size",
+                 embed_dim="embed_dim", depth="depth", n_heads="n_heads",
+                 n_prompts="n_prompts", embedding="embedding",
+                 projector_dims="projector_dims", cmca_variant="cmca_variant",
+                 pretrain_lr="lr", weight_decay="weight_decay"),
+        **_rules(params.FinetuneConfig, epochs="epochs", batch_size="batch_size", lr="lr"),
+        "gate": ["boolean"],
+        "use_long": ["boolean"],
+        "use_short": ["boolean"],
+        "freeze_encoders": ["boolean"],
+        "val_size": [Interval(numbers.Real, 0, 1, closed="left")],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state", np.random.Generator],
+        "verbose": ["boolean", str, Interval(numbers.Integral, 0, None, closed="left"), None],
+    }
+    _parameter_constraints["pretrain_steps"] = [
+        Interval(numbers.Integral, 1, params.PretrainConfig._parameter_constraints["steps"].high,
+                 closed="both")]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -252,6 +307,9 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return ", ".join(f"{m} (n_windows, {s[0]}, {s[1]})" for m, s in self.input_shapes_.items())
 
     # ------------------------------------------------------------------- fit
+    # scikit-learn's checks of _parameter_constraints run first, before verbose sets
+    # the log level (a bad verbose is refused as any other parameter is)
+    @_fit_context(prefer_skip_nested_validation=True)
     @verbose
     def fit(self, X, y, subject=None, trial=None, window=None, session=None):
         """Pre-train (when subject and trial ids are given) and fine-tune.
@@ -289,8 +347,7 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"y holds one class only ({self.classes_[0]!r}); PhysioSync needs "
                              "at least two classes.")
-        seed = (int(self.random_state) if self.random_state is not None
-                else int(np.random.default_rng().integers(2**31)))
+        seed = self._seed()
         data, cells = SlotData.from_arrays(arrays, subject, trial, window)
         eeg_t = arrays["eeg"].shape[-1]
         if self.use_short and eeg_t % self.n_sub:
@@ -302,45 +359,43 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             do_pretrain = subject is not None and len(data.subjects) >= 2 * self.group_size
         if do_pretrain and subject is None:
             raise PhysioSyncError("pretrain=True needs subject and trial ids in fit().")
-        self.history_ = {}
-        self.pretrain_models_ = {}
-        pre = {}
-        if do_pretrain:
-            if len(arrays) > 2:
-                raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
-            which = [name for name, used in (("long", self.use_long),
-                                             ("short", self.use_short)) if used]
-            for name in which:  # independent runs: the same weights one at a time
-                logger.info("pre-training the %s encoders: %d steps on %s of %d subjects",
-                            name, self.pretrain_steps, "the windows" if name == "long" else
-                            f"the {self.n_sub} sub-windows of each window", len(data.subjects))
-                runs = pretrain_encoders(data, long_cfg, short_cfg, n_sub=self.n_sub,
-                                         which=[name], device=self.device,
-                                         log_every=max(1, int(self.pretrain_steps) // 10))
-                pre[name], self.history_[f"pretrain_{name}"] = runs[name]
-            self.pretrain_models_ = {k: v.cpu() for k, v in pre.items()}
+        if do_pretrain and len(arrays) > 2:
+            raise PhysioSyncError("pre-training takes EEG plus at most one peripheral signal.")
         train_cells, val_cells = self._validation_split(cells, y_enc, subject is not None, seed)
-        logger.info("fine-tuning: %d epochs on %d windows%s", self.epochs, len(train_cells),
-                    f" ({len(val_cells)} more select the epoch)" if len(val_cells) else "")
         lookup = {tuple(c): i for i, c in enumerate(cells)}
         label_of = lambda cs: y_enc[[lookup[tuple(c)] for c in cs]]  # noqa: E731
         ft_cfg = FinetuneConfig(use_long=self.use_long, use_short=self.use_short, gate=self.gate,
                                 freeze_encoders=self.freeze_encoders, epochs=self.epochs,
                                 batch_size=self.batch_size, lr=self.lr, seed=seed)
-        model, hist = finetune(
-            data, train_cells, train_labels=label_of(train_cells),
-            val_cells=val_cells if len(val_cells) else None,
-            val_labels=label_of(val_cells) if len(val_cells) else None,
-            config=ft_cfg, pretrained=pre, n_sub=self.n_sub if self.use_short else 1,
-            n_classes=len(self.classes_), long_config=long_cfg, short_config=short_cfg,
-            device=self.device, log_every=1)
-        self.history_["finetune"] = hist
-        chosen = [r["epoch"] for r in hist if r.get("selected")]
-        if chosen:
-            logger.info("fine-tuning: kept epoch %d (best on the validation windows)",
-                        chosen[-1] + 1)
-        self.model_ = model.cpu().eval()
+
+        def announce(name):
+            logger.info("pre-training the %s encoders: %d steps on %s of %d subjects",
+                        name, self.pretrain_steps, "the windows" if name == "long" else
+                        f"the {self.n_sub} sub-windows of each window", len(data.subjects))
+
+        pretrain = (dict(on_start=announce, log_every=max(1, int(self.pretrain_steps) // 10))
+                    if do_pretrain else None)
+        fit = fit_physiosync(
+            data, train_cells, val_cells, train_labels=label_of(train_cells),
+            val_labels=label_of(val_cells), n_sub=self.n_sub if self.use_short else 1,
+            n_classes=len(self.classes_), finetune_config=ft_cfg, long_config=long_cfg,
+            short_config=short_cfg, pretrain=pretrain, device=self.device, log_every=1)
+        self.history_ = {f"pretrain_{k}": h for k, h in fit.pretrain_history.items()}
+        self.history_["finetune"] = fit.history
+        self.pretrain_models_ = {k: v.cpu() for k, v in fit.pretrained.items()}
+        self.model_ = fit.model.eval()
         return self
+
+    def _seed(self) -> int:
+        """The seed of a fit, from *random_state* (an int is the seed itself)."""
+        state = self.random_state
+        if state is None:
+            return int(np.random.default_rng().integers(2**31))
+        if isinstance(state, numbers.Integral):
+            return int(state)
+        if isinstance(state, np.random.Generator):
+            return int(state.integers(2**31))
+        return int(check_random_state(state).randint(2**31))
 
     def _encoder_configs(self, seed: int):
         """Long and short encoder configs; token sizes rounded to a multiple of n_heads."""
@@ -372,24 +427,29 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                                 fallback="none")
 
     # --------------------------------------------------------------- predict
-    def _tensor_input(self, X):
-        import torch
+    def _batches(self, X, size: int = 256):
+        """*X* in batches of *size* windows, ``{modality: tensor}`` on the estimator's device.
 
+        The fitted network moves there first if *device* was changed after ``fit``.
+        """
         arrays, _ = self._split_input(X, fitting=False)
-        return {m: torch.from_numpy(np.ascontiguousarray(v)) for m, v in arrays.items()}
+        dev = resolve_device(self.device)
+        if next(self.model_.parameters()).device != dev:
+            self.model_.to(dev)
+        self.model_.eval()
+        n = len(next(iter(arrays.values())))
+        for i in range(0, n, size):
+            yield {m: torch.from_numpy(np.ascontiguousarray(v[i:i + size])).to(dev)
+                   for m, v in arrays.items()}
 
     def predict_proba(self, X):
-        """Class probabilities, shape ``(n_windows, n_classes)``, columns in ``classes_`` order."""
-        import torch
+        """Class probabilities, shape ``(n_windows, n_classes)``, columns in ``classes_`` order.
 
-        x = self._tensor_input(X)
-        n = len(next(iter(x.values())))
-        out = []
-        self.model_.eval()
+        They are computed on *device*, 256 windows at a time.
+        """
         with torch.no_grad():
-            for i in range(0, n, 256):
-                logits = self.model_({m: v[i:i + 256] for m, v in x.items()})
-                out.append(torch.softmax(logits.float(), dim=1).numpy())
+            out = [torch.softmax(self.model_(x).float(), dim=1).cpu().numpy()
+                   for x in self._batches(X)]
         return np.concatenate(out)[:, :len(self.classes_)]
 
     def predict(self, X):
@@ -397,19 +457,42 @@ class PhysioSyncClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         proba = self.predict_proba(X)  # checks fitted-ness before classes_ is read
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def score(self, X, y, sample_weight=None):
+        """Accuracy over the windows of *X* (scikit-learn's classifier score).
+
+        Parameters
+        ----------
+        X : ndarray | dict
+            Long windows, as in :meth:`fit`.
+        y : array-like, shape (n_windows,)
+            True class of each window.
+        sample_weight : array-like, shape (n_windows,) | None
+            Weight of each window.
+
+        Returns
+        -------
+        score : float
+            The share of windows predicted right.
+
+        Notes
+        -----
+        This is *window* accuracy, pooled over whatever subjects *X* holds. The reports
+        of ``physiosync cv`` lead with another number: balanced accuracy per held-out
+        subject, then its mean over subjects, with its chance level, so that neither a
+        majority class nor the subjects with the most windows drive it. For that
+        number, compute :func:`sklearn.metrics.balanced_accuracy_score` per subject on
+        the predictions of :meth:`predict`.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def transform(self, X):
         """Encoder features of each window (no gating), ``(n_windows, n_features)``.
 
-        Usable as features for any other pipeline.
+        Usable as features for any other pipeline; computed on *device*.
         """
-        import torch
-
-        x = self._tensor_input(X)
-        n = len(next(iter(x.values())))
         with torch.no_grad():
-            return np.concatenate([
-                self.model_.embed({m: v[i:i + 256] for m, v in x.items()}).numpy()
-                for i in range(0, n, 256)])
+            return np.concatenate([self.model_.embed(x).cpu().numpy()
+                                   for x in self._batches(X)])
 
     def export_encoders(self, which: str = "finetuned") -> dict:
         """The encoders as independent :class:`torch.nn.Module` copies.

@@ -36,6 +36,7 @@ from .config import ConfigError, RunConfig, dump_config, pipeline_config
 from .exceptions import PhysioSyncError, TrainingDivergedError
 from .evaluation.label_budget import sort_budgets
 from .evaluation.protocols import get_protocol, make_folds
+from ._utils.docs import fill_doc
 
 __all__ = ["ExperimentData", "open_dataset", "load_experiment_data", "plan_folds",
            "describe_pipeline", "describe_data", "preflight", "plan_experiment",
@@ -390,8 +391,7 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
 
     Parameters
     ----------
-    cfg : RunConfig
-        The study's configuration.
+    %(run_config)s
     plan : dict | None
         From :func:`plan_experiment` (made when None).
     timed : bool
@@ -626,6 +626,7 @@ def _unit_data_key(cfg: RunConfig) -> str:
                        "seed": cfg.seed}, sort_keys=True, default=str)
 
 
+@fill_doc
 def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
     """Run one unit of a study, a pipeline's fold, and write its fold file.
 
@@ -638,8 +639,7 @@ def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
 
     Parameters
     ----------
-    cfg : RunConfig
-        The study's configuration.
+    %(run_config)s
     out_dir : str | Path
         The run folder.
     resume : bool

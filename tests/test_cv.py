@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import physiosync.evaluation.fit as fit_module  # PhysioSync's one fit path
 import physiosync.evaluation.runner as cv
 import physiosync.training.pretrain as pretrain_module
 from physiosync.datasets import DEAP
@@ -40,7 +41,7 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
     fold = make_folds(_units(data), "within-trial-kfold", n_splits=3, seed=0)[0]
     test_trials = set(fold.test[:, 1])
     seen = {"pretrain": [], "finetune": []}
-    real_pretrain, real_finetune = pretrain_module.pretrain, cv.finetune
+    real_pretrain, real_finetune = pretrain_module.pretrain, fit_module.finetune
 
     def spy_pretrain(d, cfg, *, allowed, **kw):
         seen["pretrain"].append({d.trials[t] for t in np.nonzero(allowed.any(axis=(0, 2)))[0]})
@@ -52,7 +53,7 @@ def test_run_fold_never_sees_test_stimuli_before_prediction(data, monkeypatch):
         return real_finetune(d, train_cells, val_cells=val_cells, **kw)
 
     monkeypatch.setattr(pretrain_module, "pretrain", spy_pretrain)
-    monkeypatch.setattr(cv, "finetune", spy_finetune)
+    monkeypatch.setattr(fit_module, "finetune", spy_finetune)
     pred, details = cv.run_fold(data, fold, long_config=TINY, short_config=TINY_SHORT,
                                 finetune_config=FT, one_class="constant", device="cpu")
     n_fitted = 3 - pred.groupby("subject")["one_class"].first().sum()

@@ -282,3 +282,72 @@ def test_log_every_must_be_a_positive_count(strong_deap_slots, bad):
         pretrain(strong_deap_slots, log_every=bad)
     with pytest.raises(ValueError, match="log_every must be None or a positive number of epochs"):
         finetune(strong_deap_slots, [[0, 0, 0], [1, 0, 0]], log_every=bad)
+
+
+# ------------------------------------------------------------ scikit-learn conventions
+def _two_class_windows(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    x = rng.standard_normal((n, 2, 16)).astype(np.float32) + y[:, None, None]
+    return x, y
+
+
+def test_random_state_accepts_an_int_a_random_state_a_generator_or_none():
+    x, y = _two_class_windows()
+    # an int is the seed itself: the same int, the same model
+    assert PhysioSyncClassifier(random_state=7)._seed() == 7
+    a = PhysioSyncClassifier(**TINY).fit(x, y).predict_proba(x)
+    np.testing.assert_array_equal(PhysioSyncClassifier(**TINY).fit(x, y).predict_proba(x), a)
+    # a RandomState or a Generator draws the seed: reproducible from the same state, and
+    # a fit advances it (scikit-learn's convention)
+    for make in (np.random.RandomState, np.random.default_rng):
+        est = PhysioSyncClassifier(**{**TINY, "random_state": make(3)})
+        first = est.fit(x, y).predict_proba(x)
+        twin = PhysioSyncClassifier(**{**TINY, "random_state": make(3)})
+        np.testing.assert_array_equal(twin.fit(x, y).predict_proba(x), first)
+        assert est._seed() != PhysioSyncClassifier(random_state=make(3))._seed()
+    assert 0 <= PhysioSyncClassifier(random_state=None)._seed() < 2**31
+
+
+def test_parameters_are_checked_by_scikit_learn_before_fitting():
+    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    # scikit-learn's own check of _parameter_constraints (run by its test suite, not by
+    # parametrize_with_checks): every parameter declared, and a bad value or type of
+    # each refused by fit with its name
+    check_param_validation("PhysioSyncClassifier", PhysioSyncClassifier(**TINY))
+
+    x, y = _two_class_windows()
+    for bad, name in ((dict(depth=0), "depth"), (dict(embedding="tokens"), "embedding"),
+                      (dict(val_size=1.0), "val_size"), (dict(pretrain="yes"), "pretrain"),
+                      (dict(random_state="seed"), "random_state"),
+                      (dict(pretrain_lr=-1.0), "pretrain_lr")):
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+            PhysioSyncClassifier(**{**TINY, **bad}).fit(x, y)
+    # the estimator's bounds are those declared for the configuration files
+    from physiosync.params import PretrainConfig
+
+    rule = PhysioSyncClassifier._parameter_constraints["depth"][0]
+    assert rule.right == PretrainConfig._parameter_constraints["depth"].high
+
+
+def test_prediction_runs_on_the_estimator_device(monkeypatch):
+    import physiosync.estimators as module
+
+    x, y = _two_class_windows()
+    est = PhysioSyncClassifier(**TINY).fit(x, y)
+    asked, seen = [], []
+    monkeypatch.setattr(module, "resolve_device",
+                        lambda device: asked.append(device) or torch.device("cpu"))
+    est.model_.register_forward_pre_hook(
+        lambda mod, args: seen.append({v.device.type for v in args[0].values()}))
+    est.set_params(device="cpu:0").predict_proba(x)
+    est.transform(x[:3])
+    assert asked == ["cpu:0", "cpu:0"] and seen == [{"cpu"}]
+    assert next(est.model_.parameters()).device.type == "cpu"
+
+
+def test_score_is_window_accuracy_and_says_what_reports_lead_with():
+    doc = PhysioSyncClassifier.score.__doc__
+    assert "window" in doc and "balanced accuracy per held-out" in doc.replace("\n", " ")

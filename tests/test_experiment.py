@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import physiosync.evaluation.fit as fit_module  # PhysioSync's one fit path
 import physiosync.evaluation.runner as cv
 import physiosync.training.pretrain as pretrain_module
 from physiosync.cli import main
@@ -123,7 +124,7 @@ def test_bad_input_fails_before_any_training(deap_root, tmp_path, monkeypatch, c
                                              message):
     monkeypatch.setattr(pretrain_module, "pretrain",
                         lambda *a, **k: pytest.fail("trained before checking"))
-    monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(fit_module, "finetune", lambda *a, **k: pytest.fail("trained before checking"))
     if "one_class" in " ".join(extra):
         # Subject 1 rates every training video alike in some fold of 3 (seeded data).
         cfg = load_config("tiny", ["protocol.n_splits=3", "protocol.one_class=error"],
@@ -255,7 +256,7 @@ def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path
                                                              monkeypatch):
     monkeypatch.setattr(pretrain_module, "pretrain",
                         lambda *a, **k: pytest.fail("trained in a dry run"))
-    monkeypatch.setattr(cv, "finetune", lambda *a, **k: pytest.fail("trained in a dry run"))
+    monkeypatch.setattr(fit_module, "finetune", lambda *a, **k: pytest.fail("trained in a dry run"))
     # --no-estimate: the plan and its counts without timing a step (tests/test_cost.py)
     common = ["cv", "--dataset", "deap", "--data-root", str(deap_root), "--protocol", "loso",
               "--dry-run", "--no-estimate", "--cache-dir", str(tmp_path / "c")]

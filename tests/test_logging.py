@@ -233,7 +233,7 @@ def test_functions_that_took_show_progress_take_verbose():
 def test_the_estimator_clones_with_verbose_and_fits_at_that_level(monkeypatch, caplog):
     import torch
 
-    import physiosync.estimators as est
+    import physiosync.evaluation.fit as fit  # the one fit path the estimator trains through
 
     clf = PhysioSyncClassifier(verbose="info", pretrain=False)
     assert clone(clf).get_params()["verbose"] == "info"
@@ -244,7 +244,7 @@ def test_the_estimator_clones_with_verbose_and_fits_at_that_level(monkeypatch, c
         levels.append(logger.getEffectiveLevel())
         return torch.nn.Linear(1, 1), []
 
-    monkeypatch.setattr(est, "finetune", fake_finetune)
+    monkeypatch.setattr(fit, "finetune", fake_finetune)
     X = np.random.default_rng(0).normal(size=(8, 2, 10)).astype(np.float32)
     y = np.array([0, 1] * 4)
     for value in ("info", None, False):

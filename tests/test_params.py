@@ -19,7 +19,7 @@ from physiosync import params
 from physiosync._utils.checks import (AnyOf, Interval, ListOf, MappingOf, Options, check_option,
                                       did_you_mean, validate_params)
 from physiosync.config import load_config
-from physiosync.exceptions import ConfigError, PhysioSyncError
+from physiosync.exceptions import ConfigError, InvalidParameterError, PhysioSyncError
 
 #: Every params dataclass, and the configuration section it backs.
 SECTIONS = {params.DataConfig: "data", params.ProtocolConfig: "protocol",
@@ -159,6 +159,24 @@ def test_one_message_format_for_an_invalid_choice():
         load_config(overrides={"finetune": {"optimizer": "adamm"}})
     with pytest.raises(ConfigError, match=r"config key 'data.norm.gsr': invalid value 'z'"):
         load_config(overrides={"data": {"norm": {"gsr": "z"}}})
+
+
+def test_invalid_parameters_are_value_errors_as_in_scikit_learn_and_mne():
+    # ``except ValueError`` (scikit-learn's and MNE's convention) and ``except
+    # PhysioSyncError`` both catch a refused parameter, whichever check refused it.
+    refusals = [lambda: check_option("target", "valance", params.TARGETS),
+                lambda: params.FinetuneConfig(optimizer="sgd"),
+                lambda: params.PretrainConfig(depth=0),
+                lambda: Interval(int, 1, 4).check(9, "n"),
+                lambda: ListOf(str, Options(("a", "b"))).check(["c"], "xs")]
+    for refuse in refusals:
+        with pytest.raises(InvalidParameterError) as info:
+            refuse()
+        assert isinstance(info.value, ValueError) and isinstance(info.value, PhysioSyncError)
+    # a caller that names its own class still gets it (the configuration loader's)
+    with pytest.raises(ConfigError):
+        Options(("a",)).check("b", "x", error=ConfigError)
+    assert not Options(("a",)).is_satisfied_by("b")
 
 
 def test_the_models_and_training_check_against_params():

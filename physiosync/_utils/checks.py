@@ -9,7 +9,9 @@ calls :func:`validate_params` in ``__post_init__``; the configuration loader and
 command line read the same objects, so a value is refused with the same message
 wherever it comes from.
 
-Every check raises one line that names the parameter. *label* turns the parameter's
+Every check raises one line that names the parameter, by default an
+:class:`~physiosync.exceptions.InvalidParameterError` (a :class:`PhysioSyncError` and a
+:class:`ValueError`, as scikit-learn and MNE-Python raise). *label* turns the parameter's
 name into the subject of the message (the configuration loader passes one that
 writes ``config key 'pretrain.lr'``).
 """
@@ -22,7 +24,8 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import fields
 
-from ..exceptions import PhysioSyncError
+from ..exceptions import InvalidParameterError, PhysioSyncError
+from .docs import fill_doc
 
 __all__ = ["Constraint", "Options", "Interval", "ListOf", "MappingOf", "AnyOf", "check_option",
            "validate_params", "did_you_mean"]
@@ -62,7 +65,8 @@ class Constraint:
             return False
         return True
 
-    def check(self, value, name: str, *, label=None, error=PhysioSyncError) -> None:
+    @fill_doc
+    def check(self, value, name: str, *, label=None, error=InvalidParameterError) -> None:
         """Raise *error* with a one-line message naming *name* unless *value* follows the rule.
 
         Parameters
@@ -73,8 +77,7 @@ class Constraint:
             The parameter's name (``"lr"``, or ``"pretrain.lr"`` in a configuration).
         label : callable | None
             Turns *name* into the subject of the message; ``None`` uses *name* as is.
-        error : type of Exception
-            The class of the error raised.
+        %(error_class)s
         """
         if value is None and self.allow_none:
             return
@@ -95,6 +98,7 @@ class Constraint:
         return f"<{type(self).__name__}: {self.describe()}>"
 
 
+@fill_doc
 class Options(Constraint):
     """One of a fixed set of values.
 
@@ -102,8 +106,7 @@ class Options(Constraint):
     ----------
     values : sequence
         The allowed values, in the order messages and help texts list them.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, values, *, allow_none: bool = False):
@@ -128,6 +131,7 @@ class Options(Constraint):
         return f"one of {_quoted(self.values)}"
 
 
+@fill_doc
 class Interval(Constraint):
     """A number of a given type between two bounds.
 
@@ -140,8 +144,7 @@ class Interval(Constraint):
         The bounds; ``None`` leaves that side open.
     closed : {"both", "left", "right", "neither"}
         Which bounds are included.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     _CLOSED = ("both", "left", "right", "neither")
@@ -203,6 +206,7 @@ class Interval(Constraint):
         return f"{what} in {left}{_num(self.low)}, {_num(self.high)}{right}"
 
 
+@fill_doc
 class ListOf(Constraint):
     """A list (or another sequence) of values of one type, each following an optional rule.
 
@@ -214,8 +218,7 @@ class ListOf(Constraint):
         Rule of every element (e.g. an :class:`Interval`).
     min_len, max_len : int | None
         Bounds of the length (``None``: unbounded).
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, elem_type, elem_constraint=None, min_len=None, max_len=None, *,
@@ -235,7 +238,7 @@ class ListOf(Constraint):
         return {int: "int", float: "float", str: "str"}.get(self.elem_type,
                                                              self.elem_type.__name__)
 
-    def check_length(self, value, name: str, *, label=None, error=PhysioSyncError) -> None:
+    def check_length(self, value, name: str, *, label=None, error=InvalidParameterError) -> None:
         """Check that *value* is a sequence of an allowed length (not its elements)."""
         label = label or str
         # any sequence (a list, a tuple, an array), but not a string or a mapping
@@ -265,6 +268,7 @@ class ListOf(Constraint):
         return f"a list of {self._size_text()}, each {elems}"
 
 
+@fill_doc
 class AnyOf(Constraint):
     """A value that follows at least one of several rules (e.g. an int or ``"all"``).
 
@@ -272,8 +276,7 @@ class AnyOf(Constraint):
     ----------
     *constraints : Constraint
         The rules, in the order the message lists them.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, *constraints: Constraint, allow_none: bool = False):
@@ -290,6 +293,7 @@ class AnyOf(Constraint):
         return " or ".join(c.describe() for c in self.constraints)
 
 
+@fill_doc
 class MappingOf(Constraint):
     """A mapping from strings to values that follow one rule.
 
@@ -297,8 +301,7 @@ class MappingOf(Constraint):
     ----------
     value_constraint : Constraint
         Rule of every value.
-    allow_none : bool
-        Whether ``None`` is also accepted.
+    %(allow_none)s
     """
 
     def __init__(self, value_constraint: Constraint, *, allow_none: bool = False):
@@ -316,7 +319,8 @@ class MappingOf(Constraint):
 
 
 def check_option(name: str, value, allowed) -> None:
-    """Raise a :class:`PhysioSyncError` naming *name* unless *value* is one of *allowed*.
+    """Raise an :class:`~physiosync.exceptions.InvalidParameterError` naming *name* unless
+    *value* is one of *allowed*.
 
     The message reads ``Invalid optimizer 'sgd'; allowed values are 'adam', 'adamw'.``
     (with a suggestion when a value is close).
@@ -324,7 +328,8 @@ def check_option(name: str, value, allowed) -> None:
     Options(allowed).check(value, name)
 
 
-def validate_params(obj, *, error=PhysioSyncError) -> None:
+@fill_doc
+def validate_params(obj, *, error=InvalidParameterError) -> None:
     """Check every field of a dataclass instance against its ``_parameter_constraints``.
 
     Parameters
@@ -332,13 +337,13 @@ def validate_params(obj, *, error=PhysioSyncError) -> None:
     obj : dataclass instance
         Its class declares ``_parameter_constraints: ClassVar[dict]``, mapping field
         names to :class:`Constraint` objects; fields not listed are not checked.
-    error : type of Exception
-        The class of the error raised.
+    %(error_class)s
 
     Raises
     ------
-    PhysioSyncError
-        For the first field whose value breaks its rule, naming the field.
+    InvalidParameterError
+        For the first field whose value breaks its rule, naming the field (also a
+        :class:`ValueError`), unless *error* names another class.
     """
     constraints = type(obj)._parameter_constraints
     for f in fields(obj):

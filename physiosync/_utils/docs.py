@@ -29,6 +29,41 @@ affect_share : float | None
 control : {"none", "static-affect", "shuffled"}
     ``affect="dynamics"`` only: a paired control that changes one part and keeps
     every other draw (``synchrony=0`` is the third).""",
+    "long_short_config": """long_config, short_config : PretrainConfig
+    The long and short encoders' configurations (sizes, and the pre-training
+    settings of their runs).""",
+    "n_classes": """n_classes : int
+    2 for high/low targets, 4 for the valence-arousal quadrants.""",
+    "n_sub": """n_sub : int
+    Short windows per long window (5 for 5 s / 1 s).""",
+    "labelled_slots": """data : SlotData
+    Labelled long windows.""",
+    "fold": """fold : Fold
+    The fold's units (or, for ``legacy-segment``, its test windows).""",
+    "window_subjects": """subjects : array, shape (n,)
+    Subject of each window.""",
+    "subject_metric": """metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
+    ``None``: :func:`headline_metric` of *n_classes*.""",
+    "sfreq_modalities": """sfreq : float | dict of str -> float
+    Sampling rate in Hz (per modality for dict input).""",
+    "report": """report : dict
+    From :func:`physiosync.reporting.report.build_report`.""",
+    "protocol_target": """protocol, target : str
+    As run.""",
+    "run_config": """cfg : RunConfig
+    The study's configuration.""",
+    "synthetic_seed": """seed : int
+    Seed of the dataset.""",
+    "effect": """effect : float
+    Strength of the emotion effect in the signals; 0 means none.""",
+    "dest_path": """path : str | Path
+    Destination file; its folder must exist.""",
+    "encoding": """encoding : str
+    Encoding of text *data*.""",
+    "allow_none": """allow_none : bool
+    Whether ``None`` is also accepted.""",
+    "error_class": """error : type of Exception
+    The class of the error raised.""",
     "timed_steps": """steps : int
     Steps timed.
 warmup : int

@@ -22,6 +22,7 @@ import os
 import re
 import uuid
 from pathlib import Path
+from .docs import fill_doc
 
 __all__ = ["atomic_write", "atomic_create", "atomic_open", "atomic_path", "fsync_dir", "temp_name",
            "is_own_temp", "is_stale_temp", "pid_alive", "record_writes", "append_durably",
@@ -175,6 +176,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+@fill_doc
 @contextlib.contextmanager
 def atomic_path(path, *, fsync: bool = True):
     """Yield a temporary path to write; when the block ends, it replaces *path*.
@@ -185,8 +187,7 @@ def atomic_path(path, *, fsync: bool = True):
 
     Parameters
     ----------
-    path : str | Path
-        Destination file; its folder must exist.
+    %(dest_path)s
     fsync : bool
         Flush the file to disk before the rename, and the folder after it, so that a
         power cut leaves the old file or the new one. ``False`` only skips the flushes:
@@ -229,6 +230,7 @@ def atomic_path(path, *, fsync: bool = True):
         fsync_dir(path.parent)
 
 
+@fill_doc
 @contextlib.contextmanager
 def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
                 newline: str | None = None, buffering: int = -1, fsync: bool = True):
@@ -236,8 +238,7 @@ def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
 
     Parameters
     ----------
-    path : str | Path
-        Destination file; its folder must exist.
+    %(dest_path)s
     mode : {"wb", "w"}
         Binary or text.
     encoding, newline : str | None
@@ -278,18 +279,18 @@ def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
         fsync_dir(Path(path).parent)
 
 
+@fill_doc
 def atomic_write(path, data: bytes | str, *, encoding: str = "utf-8",
                  errors: str = "strict", fsync: bool = True) -> Path:
     """Write *data* to *path* atomically: readers see the old file or the new one.
 
     Parameters
     ----------
-    path : str | Path
-        Destination file; its folder must exist. An existing file is replaced.
+    %(dest_path)s
+        An existing file is replaced.
     data : bytes | str
         The new content; text is encoded with *encoding* (no newline translation).
-    encoding : str
-        Encoding of text *data*.
+    %(encoding)s
     errors : str
         How characters *encoding* cannot hold are written (:meth:`str.encode`); e.g.
         ``"backslashreplace"`` for text shown to people that may hold a path's
@@ -318,6 +319,7 @@ def atomic_write(path, data: bytes | str, *, encoding: str = "utf-8",
     return path
 
 
+@fill_doc
 def atomic_create(path, data: bytes | str, *, encoding: str = "utf-8") -> Path:
     """Write a *new* file atomically: never replace one, even one made meanwhile.
 
@@ -327,12 +329,10 @@ def atomic_create(path, data: bytes | str, *, encoding: str = "utf-8") -> Path:
 
     Parameters
     ----------
-    path : str | Path
-        Destination file; its folder must exist.
+    %(dest_path)s
     data : bytes | str
         The content; text is encoded with *encoding*.
-    encoding : str
-        Encoding of text *data*.
+    %(encoding)s
 
     Returns
     -------

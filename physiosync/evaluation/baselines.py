@@ -35,18 +35,19 @@ from ..exceptions import PhysioSyncError
 from ..params import DE_METHODS
 from ..preprocessing.features import (BANDS, DE_BANDS, band_powers, differential_entropy,
                                       smooth_within_trials)
+from .._utils.docs import fill_doc
 
 __all__ = ["BandPowerClassifier", "DEClassifier", "StimulusPriorClassifier", "band_powers",
            "BANDS", "DE_BANDS", "DE_ESTIMATORS"]
 
 
+@fill_doc
 class BandPowerClassifier(ClassifierMixin, BaseEstimator):
     """Log band powers per channel + standardisation + logistic regression.
 
     Parameters
     ----------
-    sfreq : float | dict of str -> float
-        Sampling rate (per modality for dict input).
+    %(sfreq_modalities)s
     bands : sequence of (float, float)
         Frequency bands.
     C : float
@@ -99,6 +100,7 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
 DE_ESTIMATORS = ("lr", "svm")
 
 
+@fill_doc
 class DEClassifier(ClassifierMixin, BaseEstimator):
     """Differential entropy per channel and band + standardisation + LR or RBF SVM.
 
@@ -122,8 +124,7 @@ class DEClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    sfreq : float | dict of str -> float
-        Sampling rate in Hz (per modality for dict input).
+    %(sfreq_modalities)s
     bands : sequence of (float, float)
         Bands in Hz (default: delta, theta, alpha, beta, gamma,
         :data:`~physiosync.preprocessing.features.DE_BANDS`).

@@ -139,8 +139,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
     ----------
     model : {"eegnet", "shallow", "deep4"}
         braindecode's EEGNetv4, ShallowFBCSPNet or Deep4Net (:func:`build_network`).
-    sfreq : float | dict of str -> float
-        Sampling rate in Hz (per modality for dict input).
+    %(sfreq_modalities)s
     n_epochs : int
         Passes over the training windows.
     lr, weight_decay : float

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+from .._utils.docs import fill_doc
 
 __all__ = ["classification_metrics", "trial_vote", "chance_level", "chance_levels",
            "chance_levels_from_counts", "model_chance_levels", "permutation_pvalue",
@@ -16,6 +17,7 @@ __all__ = ["classification_metrics", "trial_vote", "chance_level", "chance_level
            "subject_permutation_test", "margin_preserving_tables", "default_chain_steps", "NULLS"]
 
 
+@fill_doc
 def classification_metrics(y_true, y_pred, proba=None, *, n_classes: int = 2) -> dict:
     """Metrics of one set of predictions.
 
@@ -25,8 +27,7 @@ def classification_metrics(y_true, y_pred, proba=None, *, n_classes: int = 2) ->
         True and predicted classes ``0..n_classes-1``.
     proba : array, shape (n, n_classes) | None
         Class probabilities, for ROC-AUC (binary targets only).
-    n_classes : int
-        2 for high/low targets, 4 for quadrants.
+    %(n_classes)s
 
     Returns
     -------
@@ -102,6 +103,7 @@ def chance_level(y_test) -> float:
     return float(np.bincount(y).max() / y.size)
 
 
+@fill_doc
 def chance_levels(y_test, y_train, n_classes: int = 2) -> dict:
     """Chance level of every metric of :func:`classification_metrics`.
 
@@ -126,8 +128,7 @@ def chance_levels(y_test, y_train, n_classes: int = 2) -> dict:
     y_test, y_train : array of int
         Test and training labels ``0..n_classes-1``. With ``y_train=None`` the test
         labels stand in for the training labels (accuracy: the test majority).
-    n_classes : int
-        2 or 4.
+    %(n_classes)s
 
     Returns
     -------
@@ -147,6 +148,7 @@ def _class_counts(y, n_classes: int) -> np.ndarray:
     return np.bincount(y, minlength=n_classes).astype(float)
 
 
+@fill_doc
 def chance_levels_from_counts(test_counts, train_counts, *, n_classes: int = 2,
                               average: str = "all") -> dict:
     """:func:`chance_levels` of test sets pooled over several models.
@@ -161,8 +163,7 @@ def chance_levels_from_counts(test_counts, train_counts, *, n_classes: int = 2,
     test_counts, train_counts : array, shape (n_sets, n_classes)
         Class counts of the test labels and of the training labels of each set. A row
         of training counts that sums to 0 counts as uniform.
-    n_classes : int
-        2 or 4.
+    %(n_classes)s
     average : {"all", "active"}
         Classes that macro F1 averages over. ``"all"``: every class, as
         :func:`classification_metrics` does for a fold. ``"active"``: as the
@@ -226,6 +227,7 @@ def chance_levels_from_counts(test_counts, train_counts, *, n_classes: int = 2,
     return out
 
 
+@fill_doc
 def model_chance_levels(y_test, subjects, train_labels, *, n_classes: int = 2, folds=None,
                         average: str = "all") -> dict:
     """Chance levels of test windows, each predicted by its own fold's model.
@@ -241,8 +243,7 @@ def model_chance_levels(y_test, subjects, train_labels, *, n_classes: int = 2, f
         With *folds*, a mapping ``{fold: train_labels}``. ``None`` (a fold file written
         before training labels were recorded): the test labels stand in for the training
         labels, so the accuracy chance is the majority of the test labels.
-    n_classes : int
-        2 or 4.
+    %(n_classes)s
     folds : array, shape (n,) | None
         Fold of each test window, when the windows come from several folds.
     average : {"all", "active"}
@@ -326,13 +327,13 @@ NULLS = {
 }
 
 
+@fill_doc
 def headline_metric(n_classes: int) -> str:
     """Name of the headline per-subject metric for a target with *n_classes* classes.
 
     Parameters
     ----------
-    n_classes : int
-        2 for high/low targets, 4 for quadrants.
+    %(n_classes)s
 
     Returns
     -------
@@ -442,6 +443,7 @@ def _mean_over_subjects(scores: np.ndarray) -> np.ndarray:
                         np.nan)
 
 
+@fill_doc
 def subject_scores(y_true, y_pred, subjects, *, n_classes: int = 2,
                    metric: str | None = None) -> dict:
     """Per-subject metric of pooled predictions.
@@ -451,12 +453,9 @@ def subject_scores(y_true, y_pred, subjects, *, n_classes: int = 2,
     y_true, y_pred : array of int, shape (n,)
         True and predicted classes ``0..n_classes-1`` of each window (e.g. a subject's
         test windows pooled over all folds).
-    subjects : array, shape (n,)
-        Subject of each window.
-    n_classes : int
-        2 for high/low targets, 4 for quadrants.
-    metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
-        ``None``: :func:`headline_metric` of *n_classes*.
+    %(window_subjects)s
+    %(n_classes)s
+    %(subject_metric)s
 
     Returns
     -------
@@ -618,6 +617,7 @@ def _unit_stimuli(stimuli, unit_of_window, n_units: int):
     return unit_stim, len(stim_ids)
 
 
+@fill_doc
 def subject_permutation_test(y_true, y_pred, subjects, units, *, n_classes: int = 2,
                              metric: str | None = None, n_permutations: int = 1000,
                              seed: int = 0, null: str = "within-subject", stimuli=None,
@@ -645,15 +645,12 @@ def subject_permutation_test(y_true, y_pred, subjects, units, *, n_classes: int 
     ----------
     y_true, y_pred : array of int, shape (n,)
         True and predicted classes ``0..n_classes-1`` of each window.
-    subjects : array, shape (n,)
-        Subject of each window.
+    %(window_subjects)s
     units : array, shape (n,) or (n, k)
         Unit of each window, e.g. ``(subject, trial)`` columns; units are nested in
         subjects. The windows of a unit must share one label.
-    n_classes : int
-        2 for high/low targets, 4 for quadrants.
-    metric : {"balanced_accuracy", "macro_f1", "accuracy"} | None
-        ``None``: :func:`headline_metric` of *n_classes*.
+    %(n_classes)s
+    %(subject_metric)s
     n_permutations : int
         Number of permutations (at least 1).
     seed : int

@@ -30,16 +30,18 @@ import torch
 from .._logging import deprecated_show_progress, logger, progress, verbose
 from ..exceptions import PhysioSyncError
 from ..params import ONE_CLASS_RULES, PRETRAIN_HELD_OUT, PRETRAIN_OBJECTIVES, FinetuneConfig
-from ..training.finetune import channel_importance, finetune, predict_proba
+from ..training.finetune import channel_importance
 from ..models.losses import collapsed_loss, retrieval_chance
 from .metrics import classification_metrics, model_chance_levels, trial_vote
 from ..params import PretrainConfig
 from ..exceptions import TrainingDivergedError
-from ..training.pretrain import held_out_sampler, pretrain_encoders
+from ..training.pretrain import held_out_sampler
+from .fit import encoders_used, fit_physiosync, pretrain_physiosync
 from .protocols import Fold, check_disjoint
 from ..training.sampling import SlotData
 from .._utils import atomic_write, fingerprint
 from .._utils.checks import check_option
+from .._utils.docs import fill_doc
 
 __all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
            "bandpower_runner", "stimulus_prior_runner",
@@ -193,14 +195,14 @@ class FoldRunner:
         self._importance = []
         self._curves = {}
 
+    @fill_doc
     def fit_predict(self, data: SlotData, train: np.ndarray, val: np.ndarray,
                     test: np.ndarray, *, n_classes: int, subject: int | None) -> np.ndarray:
         """Fit one model on a group's cells and return its test cells' class probabilities.
 
         Parameters
         ----------
-        data : SlotData
-            Labelled long windows.
+        %(labelled_slots)s
         train, val, test : ndarray of int, shape (n, 3)
             The group's ``(s, t, w)`` grid cells; *val* (validation, for model
             selection) may be empty; *train* holds two classes at least.
@@ -233,8 +235,7 @@ def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject:
     ----------
     data : SlotData
         Labelled long windows of every subject.
-    fold : Fold
-        The fold's units (or, for ``legacy-segment``, its test windows).
+    %(fold)s
     model : FoldRunner
         What is trained and applied.
     per_subject : bool
@@ -325,9 +326,11 @@ class PhysioSyncRunner(FoldRunner):
 
     def _encoders(self) -> list:
         """The encoders fine-tuning uses: ``"long"`` and/or ``"short"``."""
-        ft = self.finetune_config
-        return [name for name, used in (("long", ft.use_long), ("short", ft.use_short))
-                if used]
+        return list(encoders_used(self.finetune_config))
+
+    def _run_config(self, name: str) -> tuple:
+        """``(n_sub, PretrainConfig)`` of the ``"long"`` or ``"short"`` pre-training run."""
+        return (1, self.long_config) if name == "long" else (self.n_sub, self.short_config)
 
     def pretrain_cells(self, data: SlotData, fold: Fold) -> np.ndarray:
         """The cells the fold's pre-training may draw: its ``pretrain`` units' (less its
@@ -399,8 +402,7 @@ class PhysioSyncRunner(FoldRunner):
         held = [self._held_out(data, fold)[0] for fold in folds]
         mods = self.finetune_config.modalities
         for name in self._encoders():
-            sub, cfg = (1, self.long_config) if name == "long" else (self.n_sub,
-                                                                     self.short_config)
+            sub, cfg = self._run_config(name)
             run_held = [self._run_held_out(h, cfg, sub) for h in held]
             keys = [encoder_cache_key(a, name, sub, cfg, mods, self.device, self.objective, h)
                     for a, h in zip(masks, run_held)]
@@ -424,16 +426,19 @@ class PhysioSyncRunner(FoldRunner):
             return
         ft = self.finetune_config
         mask, what, n_units = self._held_out(data, fold)
+        # each run's own held-out cells: they must fill that run's batches
+        run_held = {}
         for name in self._encoders():
-            sub, cfg = (1, self.long_config) if name == "long" else (self.n_sub,
-                                                                     self.short_config)
-            run_held = self._run_held_out(mask, cfg, sub)
-            # one call per encoder: each run's held-out cells must fill its own batches
-            self._pre[name], hist = pretrain_encoders(
-                data, self.long_config, self.short_config, n_sub=self.n_sub, which=(name,),
-                allowed=self.pretrain_cells(data, fold), modalities=ft.modalities,
-                device=self.device, context=f"fold {fold.fold}", cache=self.pretrain_cache,
-                objective=self.objective, compile=self.compile, held_out=run_held)[name]
+            sub, cfg = self._run_config(name)
+            run_held[name] = self._run_held_out(mask, cfg, sub)
+        runs = pretrain_physiosync(
+            data, self.long_config, self.short_config, n_sub=self.n_sub, which=self._encoders(),
+            held_out=run_held, allowed=self.pretrain_cells(data, fold),
+            modalities=ft.modalities, device=self.device, context=f"fold {fold.fold}",
+            cache=self.pretrain_cache, objective=self.objective, compile=self.compile)
+        for name, (model, hist) in runs.items():
+            self._pre[name] = model
+            sub, cfg = self._run_config(name)
             # The training loss of a collapsed encoder. Below it on the training batches
             # is no evidence of learning (an encoder can memorise its windows); the
             # held-out curve is.
@@ -442,10 +447,10 @@ class PhysioSyncRunner(FoldRunner):
                 has_pps=len(tuple(ft.modalities or data.modalities)) > 1,
                 objective=self.objective)
             curve = {**_curve(hist, "step", "loss"), "collapsed": collapsed}
-            if run_held is not None:
+            if run_held[name] is not None:
                 curve["held_out"] = _held_out_curve(
                     hist, cfg, cfg.cmca_variant, what, n_units,
-                    held_out_sampler(run_held, cfg, n_sub=sub).group_size)
+                    held_out_sampler(run_held[name], cfg, n_sub=sub).group_size)
             else:
                 curve["held_out"] = {"cells": what if mask is None else (
                     f"{what}: too few to fill a batch of {cfg.batch_slots} slots seen by "
@@ -455,11 +460,11 @@ class PhysioSyncRunner(FoldRunner):
     def fit_predict(self, data: SlotData, train, val, test, *, n_classes: int,
                     subject: int | None) -> np.ndarray:
         ft = self.finetune_config
-        model, hist = finetune(data, train, val_cells=val if len(val) else None, config=ft,
-                               pretrained=self._pre, n_sub=self.n_sub, n_classes=n_classes,
-                               long_config=self.long_config, short_config=self.short_config,
-                               device=self.device, init_cache=self._initial)
-        proba = predict_proba(model, data, test)
+        fit = fit_physiosync(data, train, val, test, n_sub=self.n_sub, n_classes=n_classes,
+                             finetune_config=ft, long_config=self.long_config,
+                             short_config=self.short_config, pretrained=self._pre,
+                             device=self.device, init_cache=self._initial)
+        model, hist, proba = fit.model, fit.history, fit.proba
         self._curves["finetune"].append({"subject": subject,
                                          **_curve(hist, "epoch", "train_loss", "val_loss")})
         eeg = "eeg" if "eeg" in (ft.modalities or data.modalities) else None
@@ -484,10 +489,8 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     ----------
     data : SlotData
         Long windows of every subject, with per-trial ``labels``.
-    fold : Fold
-        The fold's units (or, for ``legacy-segment``, its test windows).
-    n_sub : int
-        Short windows per long window.
+    %(fold)s
+    %(n_sub)s
     per_subject : bool
         Fine-tune one model per subject (within-subject protocols) instead of one pooled
         model. Pre-training is shared by the fold either way.
@@ -760,6 +763,7 @@ def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = T
                          one_class=one_class, val_size=val_size, seed=seed)
 
 
+@fill_doc
 def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
                  train_labels: dict | None = None) -> dict:
     """Window- and trial-level metrics of one fold's predictions, with their chance levels.
@@ -768,8 +772,7 @@ def fold_metrics(pred: pd.DataFrame, n_classes: int = 2,
     ----------
     pred : DataFrame
         The fold's predictions (``subject``, ``trial``, ``y``, ``p0..p{C-1}``).
-    n_classes : int
-        2 or 4.
+    %(n_classes)s
     train_labels : dict | None
         Class counts of the fold's training labels (see :func:`train_label_counts`).
         ``None``: the chance levels fall back on the test labels (the accuracy chance
@@ -942,8 +945,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
 
     Parameters
     ----------
-    data : SlotData
-        Labelled long windows.
+    %(labelled_slots)s
     folds : list of Fold
         From :func:`physiosync.evaluation.protocols.make_folds`.
     out_dir : str | Path

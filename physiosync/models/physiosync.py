@@ -20,6 +20,7 @@ from ..params import FinetuneConfig, PretrainConfig
 from ..preprocessing.windows import split_sub_windows
 from .encoders import SignalEncoder
 from .heads import CMCAHead, HierarchicalFusionHead, Projector
+from .._utils.docs import fill_doc
 
 __all__ = ["build_encoders", "default_embed_dim", "PretrainModel", "PhysioSyncNet"]
 
@@ -102,6 +103,7 @@ class PretrainModel(nn.Module):
         return self.encoders[modality]
 
 
+@fill_doc
 class PhysioSyncNet(nn.Module):
     """Long and short encoders per modality plus the hierarchical fusion head.
 
@@ -111,8 +113,7 @@ class PhysioSyncNet(nn.Module):
         Channels per modality, EEG first.
     n_times : dict of str -> int
         Samples per *long* window of each modality.
-    n_sub : int
-        Short windows per long window (5 for 5 s / 1 s).
+    %(n_sub)s
     n_classes : int
         Number of classes.
     config : FinetuneConfig

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .report import _shared_across_subjects, paired_comparison
+from .._utils.docs import fill_doc
 
 __all__ = ["label_efficiency_section", "unit_auc", "AUC_DEFINITION"]
 
@@ -105,6 +106,7 @@ def _mean_labelled(report: dict) -> float | None:
     return float(np.mean(counts)) if counts else None
 
 
+@fill_doc
 def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int = 2,
                              seed: int = 0) -> dict:
     """The ``label_efficiency`` part of a study's report.
@@ -121,8 +123,7 @@ def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int
         as the headlines' are: by subject only where neither pipeline shares anything
         between the subjects of a fold, else by fold
         (:func:`~physiosync.reporting.report.paired_comparison`).
-    n_classes : int
-        2 or 4.
+    %(n_classes)s
     seed : int
         Seed of the intervals and of the paired tests.
 

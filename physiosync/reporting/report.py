@@ -97,6 +97,7 @@ from .text import (_METRIC_LABELS, CHANCE_NOTE, LEGACY_P_NOTE, _chance_of, _fmt,
                    held_out_sentence,
                    label_efficiency_lines, metric_label,
                    model_selection_sentence, pipeline_table)
+from .._utils.docs import fill_doc
 
 __all__ = ["build_report", "write_report", "report_rows", "report_markdown", "report_text",
            "summarize_pipeline", "paired_comparison", "merge_reports", "check_report",
@@ -308,6 +309,7 @@ def permutation_nulls(protocol: str) -> tuple:
     return ("within-subject",)
 
 
+@fill_doc
 def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: int = 2,
                        name: str = "physiosync", permutations: int = 0,
                        seed: int = 0) -> dict:
@@ -319,10 +321,8 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
         Fold records of :func:`physiosync.evaluation.runner.cross_validate` (fold files written before
         training labels were recorded work too; their chance levels then come from the
         test labels and ``chance_source`` says so).
-    protocol, target : str
-        As run.
-    n_classes : int
-        2 or 4.
+    %(protocol_target)s
+    %(n_classes)s
     name : str
         Pipeline name.
     permutations : int
@@ -620,6 +620,7 @@ def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
     return bool(spec is not None and spec.per_subject_models and not leaky)
 
 
+@fill_doc
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
                  seed: int = 0, per_subject_models: bool | None = None,
@@ -632,10 +633,8 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     results : list of dict | dict of str -> list of dict
         One pipeline's fold results, or ``{pipeline: results}`` for a comparison
         (the first pipeline is the primary one).
-    protocol, target : str
-        As run.
-    n_classes : int
-        2 or 4.
+    %(protocol_target)s
+    %(n_classes)s
     config : dict | None
         Resolved configuration (with versions and data source) stored in the report.
     channels : list of str | None

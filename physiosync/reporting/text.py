@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..evaluation.metrics import headline_metric
+from .._utils.docs import fill_doc
 
 __all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
            "pipeline_table", "displayable", "held_out_sentence", "data_sentence", "holm_families",
@@ -326,6 +327,7 @@ def _real(x):
     return v if np.isfinite(v) else None
 
 
+@fill_doc
 def pipeline_table(report: dict) -> list:
     """One row per pipeline: the headline, its chance and p-value, the paired difference.
 
@@ -334,8 +336,7 @@ def pipeline_table(report: dict) -> list:
 
     Parameters
     ----------
-    report : dict
-        From :func:`physiosync.reporting.report.build_report`.
+    %(report)s
 
     Returns
     -------
@@ -565,6 +566,7 @@ def label_efficiency_lines(section: dict, *, markdown: bool = True) -> list:
                for r in [header] + rows] + t["notes"])
 
 
+@fill_doc
 def significance_sentence(report: dict, *, options: str | None = None) -> str:
     """"Is it significant?" answered from a report, in one sentence, with what to change.
 
@@ -575,8 +577,7 @@ def significance_sentence(report: dict, *, options: str | None = None) -> str:
 
     Parameters
     ----------
-    report : dict
-        From :func:`physiosync.reporting.report.build_report`.
+    %(report)s
     options : str | None
         How the caller adds units, e.g. ``"--folds, --subjects"``, named after "more
         folds and subjects".

@@ -69,6 +69,7 @@ from ._simulate import (_COURSE_PAD_S, _COURSE_RATE, _COURSE_SD, _ERP_LATENCY_SD
                         SubjectSimulator, blink_train, colored_noise, ecg_leads, electrode_pop,
                         evoked_responses, latent, rating_parts, simulate_ratings, slow_drift,
                         subject_rng, topography, _smooth_noise)
+from .._utils.docs import fill_doc
 
 # ------------------------------------------------------------------ random streams
 #: Stream of each video's affect-free stimulus-locked course ``[seed, id, video]``.
@@ -184,13 +185,13 @@ def _peak(values: np.ndarray, scale: int) -> float:
     return float(values.max()) if scale == 1 else float(values[np.argmax(np.abs(values))])
 
 
+@fill_doc
 class AffectDynamics:
     """The felt states and ratings of a synthetic dataset in ``affect="dynamics"``.
 
     Parameters
     ----------
-    seed : int
-        Seed of the dataset.
+    %(synthetic_seed)s
     n_subjects, n_trials : int
         Sizes; trials are videos, watched in video order.
     seconds : sequence of float
@@ -318,6 +319,7 @@ class AffectDynamics:
         return parts.finish(felt + parts.offset)
 
 
+@fill_doc
 class DynamicSubject:
     """The signals of one subject whose physiology follows the instantaneous state.
 
@@ -345,8 +347,7 @@ class DynamicSubject:
 
     Parameters
     ----------
-    seed : int
-        Seed of the dataset.
+    %(synthetic_seed)s
     subject : int
         The subject's 0-based index.
     effect : float
@@ -573,13 +574,13 @@ class _DynamicWriterSubject:
         return self.sim.signal(modality, ch_names, sfreq, n, segment, state)
 
 
+@fill_doc
 class Simulation:
     """The ratings and the subjects of one synthetic dataset, in either affect mode.
 
     Parameters
     ----------
-    seed : int
-        Seed of the dataset.
+    %(synthetic_seed)s
     options : SimulationOptions
         From :func:`~physiosync.synthetic._simulate.check_simulation_options`.
     effect : float

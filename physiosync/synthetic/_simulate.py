@@ -62,6 +62,7 @@ import numpy as np
 
 from ..exceptions import PhysioSyncError
 from ..params import SYNTHETIC_AFFECT, SYNTHETIC_CONTROLS
+from .._utils.docs import fill_doc
 
 _LEFT_FRONTAL = {"Fp1", "AF3", "F3", "F7", "FC5", "FC1"}
 _RIGHT_FRONTAL = {"Fp2", "AF4", "F4", "F8", "FC6", "FC2"}
@@ -190,6 +191,7 @@ def _smooth_noise(rng: np.random.Generator, n_rows: int, n: int, sigma: float) -
     return gaussian_filter1d(rng.standard_normal((n_rows, n)), sigma, axis=1, mode="reflect")
 
 
+@fill_doc
 class StimulusCourses:
     """Affective time courses of the stimuli, shared by every subject who watches them.
 
@@ -200,8 +202,7 @@ class StimulusCourses:
 
     Parameters
     ----------
-    seed : int
-        Seed of the dataset.
+    %(synthetic_seed)s
     synchrony : float
         Strength of the fluctuation in the subjects' latent scores: at 1 the shared
         part has SD 0.5 there (the rating level has strength ``effect``); ``0`` turns
@@ -652,6 +653,7 @@ class RatingDraw(NamedTuple):
     felt: np.ndarray
 
 
+@fill_doc
 def simulate_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: float,
                      integer: bool, n_scales: int, exact_mid_fraction: float = 0.05,
                      rating_bias: float = 0.0) -> RatingDraw:
@@ -665,8 +667,7 @@ def simulate_ratings(seed, n_subjects: int, n_trials: int, *, low: float, high: 
 
     Parameters
     ----------
-    seed : int
-        Seed of the dataset.
+    %(synthetic_seed)s
     n_subjects, n_trials, n_scales : int
         Shape of the result.
     low, high : float

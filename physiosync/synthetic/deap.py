@@ -54,8 +54,7 @@ def make_deap(out, n_subjects: int = 4, n_trials: int = 8, seconds: float = 10.0
         Trials (videos) per participant, at most 40 (the real release has 40).
     seconds : float
         Stimulus length in seconds (60 in the real release).
-    effect : float
-        Strength of the emotion effect in the signals; 0 means none.
+    %(effect)s
     seed : int
         Seed; the same seed writes the same files.
     baseline_seconds : float
@@ -300,8 +299,7 @@ def make_deap_bdf(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 
         Videos per participant (40 in DEAP).
     seconds : float
         Length of each video (60 s in DEAP).
-    effect : float
-        Strength of the emotion effect in the signals; 0 means none.
+    %(effect)s
     seed : int
         Seed; the same arguments write the same files.
     quirks : bool

@@ -84,8 +84,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
     seconds : float
         Typical clip length; each clip gets ``seconds`` +/- up to 30 % in whole seconds,
         the same for every participant (see :func:`synthetic_clip_seconds`).
-    effect : float
-        Strength of the emotion effect in the signals; 0 means none.
+    %(effect)s
     seed : int
         Seed; the same seed writes the same data.
     baseline_seconds : float
