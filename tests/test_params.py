@@ -163,7 +163,7 @@ def test_one_message_format_for_an_invalid_choice():
 
 def test_the_models_and_training_check_against_params():
     from physiosync.models import encoders, losses
-    from physiosync.training.pretrain import make_optimizer
+    from physiosync.training.engine import make_optimizer
 
     assert encoders.EMBEDDINGS is params.EMBEDDINGS
     assert "CMCA_VARIANTS" not in losses.__all__  # params.CMCA_VARIANTS includes "none"
