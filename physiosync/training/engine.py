@@ -566,28 +566,37 @@ class LossChecks:
         graphs writes its outputs into the same memory at every replay. *held_out*,
         ``(names, values)`` of the step's held-out diagnostic, is read with them.
         """
-        values = torch.stack([v.detach() for v in terms.values()])
-        self.pending.append((step, tuple(terms), values, seconds, resumed_with))
+        self._queue(step, terms, seconds, resumed_with)
         if held_out is not None:
             self.held_pending[step] = held_out
         if len(self.pending) >= self.every:
             self.flush()
 
+    def _queue(self, step: int, terms: dict, seconds: float, extra, dim: int = 0) -> None:
+        """Queue *terms* stacked along *dim* into one new tensor (a CUDA-graph replay
+        writes its outputs into the same memory at every replay)."""
+        values = torch.stack([v.detach() for v in terms.values()], dim=dim)
+        self.pending.append((step, tuple(terms), values, seconds, extra))
+
+    def _read(self, held: list) -> tuple:
+        """Empty the queue and read its values and the *held* tensors in one wait:
+        ``(pending, values, held values, seconds the read took)``."""
+        t0 = time.perf_counter()
+        values = torch.stack([v for _, _, v, _, _ in self.pending]).tolist()
+        # read right after the losses: the device has nothing left to finish
+        held_values = torch.stack(held).tolist() if held else []
+        pending, self.pending = self.pending, []
+        return pending, values, held_values, time.perf_counter() - t0
+
     def flush(self) -> None:
         """Read the queued losses (one wait for the device), check them, record them."""
         if not self.pending:
             return
-        t0 = time.perf_counter()
-        values = torch.stack([v for _, _, v, _, _ in self.pending]).tolist()
-        pending, self.pending = self.pending, []
         held, self.held_pending = self.held_pending, {}
-        # read right after the losses: the device has nothing left to finish
-        held_rows = (dict(zip(held, torch.stack([v for _, v in held.values()]).tolist()))
-                     if held else {})
+        pending, values, held_values, wait = self._read([v for _, v in held.values()])
         self.record([(step, names, row, seconds, resumed_with)
                      for (step, names, _, seconds, resumed_with), row in zip(pending, values)],
-                    {step: (held[step][0], row) for step, row in held_rows.items()},
-                    time.perf_counter() - t0)
+                    {step: (held[step][0], row) for step, row in zip(held, held_values)}, wait)
 
     def record(self, rows: list, held_rows: dict, wait: float) -> None:
         """Check and record steps whose values were read: *rows* of ``(step, names,

@@ -204,7 +204,7 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
     return out
 
 
-class _FoldLossChecks:
+class _FoldLossChecks(engine.LossChecks):
     """The :class:`~physiosync.training.engine.LossChecks` of K folds, read together.
 
     The step's K totals and terms are stacked once into a ``(K, n_terms)`` tensor, and
@@ -214,14 +214,13 @@ class _FoldLossChecks:
     """
 
     def __init__(self, run: TrainingRun, histories: list, every: int, labels: list):
+        super().__init__(run, None, every)
         self.folds = [engine.LossChecks(run, h, every) for h in histories]
-        self.labels, self.every = labels, max(int(every), 1)
-        self.pending, self.held = [], []
+        self.labels, self.held = labels, []
 
     def add(self, step: int, terms: dict, seconds: float, held_out: list) -> None:
         """Queue a step's terms (each of shape ``(K,)``) and its folds' held-out rows."""
-        values = torch.stack([v.detach() for v in terms.values()], dim=1)
-        self.pending.append((step, tuple(terms), values, seconds))
+        self._queue(step, terms, seconds, None, dim=1)
         self.held += [(step, k, *row) for k, row in enumerate(held_out) if row is not None]
         if len(self.pending) >= self.every:
             self.flush()
@@ -230,19 +229,15 @@ class _FoldLossChecks:
         """Read every fold's queued values at once, then check and record each fold's."""
         if not self.pending:
             return
-        t0 = time.perf_counter()
-        values = torch.stack([v for _, _, v, _ in self.pending]).tolist()  # steps x K x terms
-        held_values = torch.stack([v for *_, v in self.held]).tolist() if self.held else []
-        pending, self.pending = self.pending, []
         held, self.held = self.held, []
-        wait = (time.perf_counter() - t0) / len(self.folds)  # each fold's share
+        pending, values, held_values, wait = self._read([v for *_, v in held])
         for k, (fold, label) in enumerate(zip(self.folds, self.labels)):
-            rows = [(step, names, row[k], seconds, None)
-                    for (step, names, _, seconds), row in zip(pending, values)]
+            rows = [(step, names, row[k], seconds, None)  # values: steps x K x terms
+                    for (step, names, _, seconds, _), row in zip(pending, values)]
             held_rows = {step: (names, row) for (step, j, names, _), row
                          in zip(held, held_values) if j == k}
             with _naming(label):
-                fold.record(rows, held_rows, wait)
+                fold.record(rows, held_rows, wait / len(self.folds))  # each fold's share
 
 
 def _held_out_rows(helds: list, held_step: HeldOutStep, module: _FoldBatchedStep, step: int,
