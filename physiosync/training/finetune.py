@@ -186,6 +186,18 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         With the selected epoch's weights, in eval mode.
     history : list of dict
         Per epoch: ``epoch``, ``lr``, ``train_loss`` and the validation metrics.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a training loss becomes NaN or infinite (naming the epoch), or the weights
+        about to be checkpointed do.
+
+    Notes
+    -----
+    The losses of an epoch's steps stay on the device and are read on the host once, at
+    the end of the epoch (:class:`~physiosync.training.engine.EpochLosses`), before its
+    validation, selection and checkpoint: on a GPU the host never waits for a step.
     """
     cfg = config or FinetuneConfig()
     check_log_every(log_every, "epochs")
