@@ -236,11 +236,11 @@ def bench_pretrain(args) -> dict:
     cuda = str(args.device).startswith("cuda")
     warmup, steps = args.warmup, args.steps
     if cuda:
-        # The host queues steps ahead of the GPU and reads the loss every _SYNC_EVERY
+        # The host queues steps ahead of the GPU and reads the loss every SYNC_EVERY
         # steps, charging the wait to the last step read. With the warm-up and the
         # measured steps whole multiples of it, the measured steps' seconds add up to
         # their wall time, queue included.
-        from physiosync.training.pretrain import _SYNC_EVERY as every
+        from physiosync.training.engine import SYNC_EVERY as every
 
         warmup = max(every, -(-warmup // every) * every)
         steps = -(-steps // every) * every
@@ -266,7 +266,7 @@ def bench_pretrain(args) -> dict:
          for m in data.modalities}
 
     def step():
-        from physiosync.training.pretrain import _loss
+        from physiosync.training.engine import pretrain_loss as _loss
 
         feats = {m: model.encoders[m](x[m]) for m in x}
         zs = {m: model.projectors[m](feats[m]) for m in x}

@@ -3,11 +3,11 @@
 import os
 import sys
 
-import physiosync.training.pretrain as pretrain_module
+import physiosync.training.engine as engine
 from physiosync.cli import main
 
 if os.environ.get("RANK") == "1":
-    _real_loss = pretrain_module._loss
+    _real_loss = engine.pretrain_loss
     _calls = []
 
     def _dying_loss(*args, **kwargs):
@@ -16,6 +16,6 @@ if os.environ.get("RANK") == "1":
             os._exit(7)  # as if killed or out of memory
         return _real_loss(*args, **kwargs)
 
-    pretrain_module._loss = _dying_loss
+    engine.pretrain_loss = _dying_loss
 
 sys.exit(main(sys.argv[1:]))

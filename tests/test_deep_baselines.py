@@ -285,3 +285,28 @@ def test_batch_norm_statistics_are_those_of_the_training_windows():
                                rtol=1e-4, atol=1e-6)
     assert [int(m.num_batches_tracked) for m in norms] == [5] * len(norms)  # 40 windows / 8
     assert [m.momentum for m in norms] == [0.01] * len(norms)  # braindecode's, restored
+
+
+def test_losses_are_read_once_per_epoch_and_a_nan_names_its_epoch(monkeypatch):
+    """The loop keeps an epoch's losses on the device and reads them once; the history's
+    mean is that of the steps' losses, and a NaN loss stops the fit naming its epoch."""
+    from physiosync.exceptions import TrainingDivergedError
+    from physiosync.training.engine import EpochLosses
+
+    x, y = _toy(n=40)
+    reads, real = [], EpochLosses.read
+
+    def counted(self):
+        values = real(self)
+        reads.append(values)
+        return values
+
+    monkeypatch.setattr(EpochLosses, "read", counted)
+    clf = BraindecodeClassifier("shallow", n_epochs=2, batch_size=16, seed=0, device="cpu")
+    clf.fit(x, y)
+    assert [len(r) for r in reads] == [h["steps"] for h in clf.history_] == [3, 3]
+    assert [h["train_loss"] for h in clf.history_] == [float(np.mean(r)) for r in reads]
+    x[5] = np.nan  # a window of every epoch's batches
+    with pytest.raises(TrainingDivergedError, match=r"ShallowFBCSPNet: the loss became nan in "
+                                                    r"epoch 0; try a lower lr\.$"):
+        BraindecodeClassifier("shallow", n_epochs=2, batch_size=16, device="cpu").fit(x, y)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from physiosync.exceptions import CheckpointError, TrainingDivergedError
-from physiosync.training._loop import TrainingRun, state_is_finite
+from physiosync.training.engine import TrainingRun, state_is_finite
 from physiosync.training.checkpoints import read_checkpoint
 
 CPU = torch.device("cpu")

@@ -181,7 +181,7 @@ def test_invalid_parameters_are_value_errors_as_in_scikit_learn_and_mne():
 
 def test_the_models_and_training_check_against_params():
     from physiosync.models import encoders, losses
-    from physiosync.training.pretrain import make_optimizer
+    from physiosync.training.engine import make_optimizer
 
     assert encoders.EMBEDDINGS is params.EMBEDDINGS
     assert "CMCA_VARIANTS" not in losses.__all__  # params.CMCA_VARIANTS includes "none"

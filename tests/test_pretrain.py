@@ -186,16 +186,16 @@ def test_checkpoint_of_another_fold_is_refused(strong_deap_slots, tmp_path):
 def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(strong_deap_slots, tmp_path,
                                                            monkeypatch):
     # Step 5's windows come back as NaN, so its loss is NaN.
-    import physiosync.training.pretrain as module
+    import physiosync.training.engine as module
 
     bad_step = 5
-    real = module._draw_inputs
+    real = module.draw_inputs
 
     def draw_inputs(source, plan, step, *args, **kw):
         out = real(source, plan, step, *args, **kw)
         return {m: x * float("nan") for m, x in out.items()} if step == bad_step else out
 
-    monkeypatch.setattr(module, "_draw_inputs", draw_inputs)
+    monkeypatch.setattr(module, "draw_inputs", draw_inputs)
     ckpt = tmp_path / "nan.pt"
     with pytest.raises(TrainingDivergedError, match=rf"nan at step {bad_step}\b") as info:
         pretrain(strong_deap_slots, tiny(steps=10, checkpoint_every=2), n_sub=5,
@@ -266,7 +266,7 @@ def test_resume_with_rejects_other_settings(strong_deap_slots):
 def test_non_finite_weights_are_never_checkpointed(strong_deap_slots, tmp_path, monkeypatch):
     # The update of the last step (3) turns the weights into NaN while every loss was
     # finite: the final checkpoint is refused and step 2's is kept.
-    import physiosync.training.pretrain as pre_mod
+    import physiosync.training.engine as pre_mod
 
     real = pre_mod.make_optimizer
 
@@ -461,7 +461,7 @@ def test_pretrain_encoders(strong_deap_slots, tmp_path, caplog):
 
 
 def test_pretrain_encoders_subset_cache_and_context(strong_deap_slots, monkeypatch):
-    import physiosync.training.pretrain as pre_mod
+    import physiosync.training.engine as pre_mod
 
     cache = {}
     kw = dict(n_sub=5, which=("short",), device="cpu", verbose=False, cache=cache)
@@ -471,13 +471,13 @@ def test_pretrain_encoders_subset_cache_and_context(strong_deap_slots, monkeypat
     assert again["short"][0] is first["short"][0]  # from the cache, not retrained
     with pytest.raises(PhysioSyncError, match="which may hold 'long' and 'short', got 'mid'"):
         pretrain_encoders(strong_deap_slots, tiny(steps=2), which=("mid",))
-    real_loss = pre_mod._loss
+    real_loss = pre_mod.pretrain_loss
 
     def nan_loss(*args):
         total, terms = real_loss(*args)
         return total * float("nan"), terms
 
-    monkeypatch.setattr(pre_mod, "_loss", nan_loss)
+    monkeypatch.setattr(pre_mod, "pretrain_loss", nan_loss)
     with pytest.raises(TrainingDivergedError, match=r"^fold 2, long-window pre-training: "
                                                     r"pre-training loss became nan at step 0"):
         pretrain_encoders(strong_deap_slots, tiny(steps=3), n_sub=5, which=("long",),
@@ -512,7 +512,7 @@ def test_eeg_only_pretraining(strong_deap_slots):
 def test_augment_pairing_options(strong_deap_slots, monkeypatch):
     # "shared": every window of a slot (both subject groups) gets the slot's kind;
     # "independent" (the default): a kind is drawn per window.
-    import physiosync.training.pretrain as pretrain_mod
+    import physiosync.training.engine as pretrain_mod
 
     with pytest.raises(PhysioSyncError, match="augment_pairing"):
         tiny(augment_pairing="same")
@@ -552,18 +552,18 @@ def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_
     # A checkpoint is written after the forward pass of its step (once that loss is
     # known to be finite); the batch-norm statistics it holds must be those from
     # before that pass, which the resumed run repeats.
-    import physiosync.training.pretrain as module
+    import physiosync.training.engine as module
 
     kw = dict(n_sub=5, device="cpu", verbose=False)
     full, h_full = pretrain(strong_deap_slots, tiny(steps=6), **kw)
-    real = module._draw_inputs
+    real = module.draw_inputs
 
     def interrupted(source, plan, step, *args, **k):
         if step == 5:
             raise KeyboardInterrupt
         return real(source, plan, step, *args, **k)
 
-    monkeypatch.setattr(module, "_draw_inputs", interrupted)
+    monkeypatch.setattr(module, "draw_inputs", interrupted)
     ckpt = tmp_path / "i.pt"
     with pytest.raises(KeyboardInterrupt):
         pretrain(strong_deap_slots, tiny(steps=6, checkpoint_every=2), checkpoint=ckpt, **kw)
@@ -576,7 +576,7 @@ def test_resume_from_an_intermediate_checkpoint_is_exact(strong_deap_slots, tmp_
 
 
 def test_cli_pretrain_resume_with(tmp_path, capsys, monkeypatch):
-    import physiosync.training.pretrain as pre_mod
+    import physiosync.training.engine as pre_mod
     from physiosync.cli import main
     from physiosync.synthetic import make_deap
 
@@ -585,14 +585,14 @@ def test_cli_pretrain_resume_with(tmp_path, capsys, monkeypatch):
     common = ["pretrain", "--dataset", "deap", "--data-root", str(root), "--config", "tiny",
               "-q", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "ck"),
               "--no-estimate"]
-    real_loss, calls = pre_mod._loss, {"n": 0}
+    real_loss, calls = pre_mod.pretrain_loss, {"n": 0}
 
     def nan_from_step_1(*args):
         calls["n"] += 1
         total, terms = real_loss(*args)
         return (total * float("nan"), terms) if calls["n"] > 1 else (total, terms)
 
-    monkeypatch.setattr(pre_mod, "_loss", nan_from_step_1)
+    monkeypatch.setattr(pre_mod, "pretrain_loss", nan_from_step_1)
     assert main(common) != 0
     err = capsys.readouterr().err
     assert "loss became nan at step 1" in err and "--resume-with" in err
@@ -610,7 +610,7 @@ def test_cli_pretrain_resume_with(tmp_path, capsys, monkeypatch):
 
 
 def test_bf16_autocast_runs_on_the_cpu_close_to_float32(strong_deap_slots):
-    from physiosync.training._loop import TrainingRun
+    from physiosync.training.engine import TrainingRun
 
     cpu = torch.device("cpu")
     run = TrainingRun("pretrain", None, resume=False, device=cpu, amp="bf16", config={},

@@ -46,6 +46,7 @@ from .._utils import check_option, derive_seed, flush_denormals, resolve_device
 from .._utils.docs import fill_doc
 from ..exceptions import PhysioSyncError, ShapeError, TrainingDivergedError
 from ..params import BRAINDECODE_MODELS, EPOCH_SELECTIONS
+from ..training.engine import DeviceRows, EpochLosses, to_device
 
 __all__ = ["BraindecodeClassifier", "build_network", "check_braindecode", "NETWORKS"]
 
@@ -214,17 +215,21 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         return X
 
     def _forward(self, X: np.ndarray, dev: torch.device) -> torch.Tensor:
-        """Logits of every window, in batches, without gradients (on the CPU)."""
+        """Logits of every window, in batches, without gradients (on the CPU).
+
+        The batches go to the device through pinned memory and the logits come back in
+        one copy at the end, so the host does not wait for the device batch by batch.
+        """
         self.network_.eval()
         out = []
         with torch.no_grad():
             for i in range(0, len(X), self.batch_size):
-                out.append(self.network_(torch.from_numpy(X[i:i + self.batch_size]).to(dev))
-                           .float().cpu())
-        return torch.cat(out) if out else torch.zeros((0, len(self.classes_)))
+                x = to_device(torch.from_numpy(X[i:i + self.batch_size]), dev)
+                out.append(self.network_(x).float())
+        return torch.cat(out).cpu() if out else torch.zeros((0, len(self.classes_)))
 
-    def _recalibrate_batch_norm(self, X: np.ndarray, dev: torch.device) -> None:
-        """Re-estimate the batch-norm running statistics over the windows *X*."""
+    def _recalibrate_batch_norm(self, X: DeviceRows, n: int) -> None:
+        """Re-estimate the batch-norm running statistics over the *n* windows of *X*."""
         norms = [m for m in self.network_.modules()
                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         if not norms:
@@ -236,10 +241,9 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             m.momentum = None  # cumulative average over the batches below
             m.train()
         with torch.no_grad():
-            for i in range(0, len(X), self.batch_size):
-                batch = X[i:i + self.batch_size]
-                if len(batch) >= 2:
-                    self.network_(torch.from_numpy(batch).to(dev))
+            for i in range(0, n, self.batch_size):
+                if min(n - i, self.batch_size) >= 2:
+                    self.network_(X.take(slice(i, i + self.batch_size))[0])
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         self.network_.eval()
@@ -292,30 +296,13 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                                       len(self.classes_), sfreq).to(dev)
         opt = torch.optim.AdamW(self.network_.parameters(), lr=self.lr,
                                 weight_decay=self.weight_decay)
-        targets = torch.from_numpy(y_idx.astype(np.int64))
+        # windows and labels on the device once when they fit, else each batch pinned
+        train = DeviceRows([X, y_idx.astype(np.int64)], dev)
         self.history_, best_state, best_score = [], None, math.inf
         self.selected_epoch_ = self.n_epochs - 1
         for epoch in progress(range(self.n_epochs), desc=self.model):
-            self.network_.train()
-            g = torch.Generator().manual_seed(derive_seed(self.seed, "braindecode-epoch", epoch))
-            order = torch.randperm(len(X), generator=g).numpy()
-            losses = []
-            for i in range(0, len(X), self.batch_size):
-                rows = np.sort(order[i:i + self.batch_size])
-                if len(rows) < 2:  # batch normalisation needs two windows
-                    continue
-                torch.manual_seed(derive_seed(self.seed, "braindecode-step", epoch, i))
-                loss = F.cross_entropy(self.network_(torch.from_numpy(X[rows]).to(dev)),
-                                       targets[rows].to(dev))
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"braindecode {NETWORKS[self.model]}: the loss became {float(loss)} in "
-                        f"epoch {epoch}; try a lower lr.")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-            self._recalibrate_batch_norm(X, dev)
+            losses = self._train_epoch(train, len(X), opt, epoch)
+            self._recalibrate_batch_norm(train, len(X))
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses
                       else float("nan"), "steps": len(losses)}
             if have_val:
@@ -337,6 +324,35 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             self.network_.load_state_dict(best_state)
         self.network_.eval()
         return self
+
+    def _train_epoch(self, train: DeviceRows, n: int, opt, epoch: int) -> list:
+        """One epoch of steps; the losses, read once at its end (a non-finite one raises)."""
+        self.network_.train()
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "braindecode-epoch", epoch))
+        order = torch.randperm(n, generator=g).numpy()
+        starts = [i for i in range(0, n, self.batch_size)
+                  if len(order[i:i + self.batch_size]) >= 2]  # batch norm needs two windows
+        # every batch's rows (sorted), copied where the windows are in one go
+        index = train.index(np.concatenate([np.sort(order[i:i + self.batch_size])
+                                            for i in starts]) if starts else [])
+        losses, at = EpochLosses(), 0
+        for i in starts:
+            rows = index[at:at + min(self.batch_size, n - i)]
+            at += len(rows)
+            torch.manual_seed(derive_seed(self.seed, "braindecode-step", epoch, i))
+            x, y = train.take(rows)
+            loss = F.cross_entropy(self.network_(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.add(loss)
+        values = losses.read()
+        bad = EpochLosses.first_bad(values)
+        if bad is not None:
+            raise TrainingDivergedError(
+                f"braindecode {NETWORKS[self.model]}: the loss became {bad[1]} in epoch "
+                f"{epoch}; try a lower lr.")
+        return values
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (softmax of the logits), columns in ``classes_`` order.

@@ -22,8 +22,13 @@ _LOW = (0.7, 0.8)
 _HIGH = (1.2, 1.3)
 
 
+def _repeated(draws: torch.Tensor, repeats: int) -> torch.Tensor:
+    """*draws* repeated *repeats* times along the first axis (as they are for one)."""
+    return draws if repeats == 1 else draws.repeat(repeats, *(1,) * (draws.ndim - 1))
+
+
 def augment(x: torch.Tensor, kind: torch.Tensor, *, snr_db: float = 5.0,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+            generator: torch.Generator | None = None, repeats: int = 1) -> torch.Tensor:
     """Augment a batch of windows.
 
     Every draw is made on the generator's device, and nothing is read back to the
@@ -42,14 +47,19 @@ def augment(x: torch.Tensor, kind: torch.Tensor, *, snr_db: float = 5.0,
     generator : torch.Generator | None
         Source of randomness; its device is where the draws are made (they are moved
         to ``x.device`` if it differs). ``None``: the default generator of the CPU.
+    repeats : int
+        The rows are *repeats* equal blocks (e.g. the folds of a fold-batched step)
+        that get the same random draws: those of one block, drawn once and repeated,
+        as *repeats* calls on the blocks with the generator seeded alike would draw.
 
     Returns
     -------
     out : Tensor, shape (K, n_channels, n_times)
     """
     k = x.shape[0]
+    block = k // repeats
     where = generator.device if generator is not None else torch.device("cpu")
-    u = torch.rand(k, generator=generator, device=where).to(x.device)
+    u = _repeated(torch.rand(block, generator=generator, device=where).to(x.device), repeats)
     kind = kind.to(x.device)
     low = (kind == 1) | (kind == 4)
     high = (kind == 2) | (kind == 5)
@@ -57,8 +67,8 @@ def augment(x: torch.Tensor, kind: torch.Tensor, *, snr_db: float = 5.0,
                         torch.where(high, _HIGH[0] + (_HIGH[1] - _HIGH[0]) * u,
                                     torch.ones_like(u)))
     noisy = (kind >= 3).to(x.dtype)
-    noise = torch.randn(x.shape, generator=generator, device=where).to(device=x.device,
-                                                                       dtype=x.dtype)
+    noise = _repeated(torch.randn((block, *x.shape[1:]), generator=generator, device=where)
+                      .to(device=x.device, dtype=x.dtype), repeats)
     out = x * alpha.to(x.dtype).view(k, 1, 1)
     # g = sqrt(10^(-SNR/10) * Var(signal) / Var(noise)), variances over the whole window.
     var_x = out.flatten(1).var(dim=1, unbiased=False)

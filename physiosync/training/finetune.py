@@ -27,9 +27,8 @@ from .._logging import (check_log_every, deprecated_show_progress, duration_text
 from ..exceptions import PhysioSyncError
 from ..models.physiosync import PhysioSyncNet
 from ..params import FinetuneConfig
-from ._loop import TrainingRun
 from .checkpoints import read_checkpoint, save_checkpoint
-from .pretrain import make_optimizer
+from .engine import EpochLosses, TrainingRun, make_optimizer, to_device
 from .sampling import SlotData
 from .._utils.docs import fill_doc
 from .._utils import derive_seed, flush_denormals, resolve_device
@@ -52,8 +51,9 @@ def _gather(data: SlotData, mods, cells, device):
     """The windows at *cells* on *device*: read on the device when the windows are resident
     there (:meth:`SlotData.resident`), else read on the host and copied."""
     data = data.resident(device, mods)
-    idx = torch.as_tensor(cells, dtype=torch.int64).to(data.device)
-    return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).to(device) for m in mods}
+    idx = to_device(torch.as_tensor(cells, dtype=torch.int64), data.device)
+    return {m: to_device(data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]), device)
+            for m in mods}
 
 
 @torch.no_grad()
@@ -66,8 +66,9 @@ def predict_proba(model: PhysioSyncNet, data: SlotData, cells, *, batch_size: in
     out = []
     for i in range(0, len(cells), batch_size):
         logits = model(_gather(data, model.modalities, cells[i:i + batch_size], dev))
-        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.n_classes))
+        out.append(torch.softmax(logits.float(), dim=1))
+    # one copy back at the end: the host does not wait for the device batch by batch
+    return torch.cat(out).cpu().numpy() if out else np.zeros((0, model.n_classes))
 
 
 def channel_importance(model: PhysioSyncNet, data: SlotData, cells, *, modality: str = "eeg",
@@ -185,32 +186,25 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         With the selected epoch's weights, in eval mode.
     history : list of dict
         Per epoch: ``epoch``, ``lr``, ``train_loss`` and the validation metrics.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a training loss becomes NaN or infinite (naming the epoch), or the weights
+        about to be checkpointed do.
+
+    Notes
+    -----
+    The losses of an epoch's steps stay on the device and are read on the host once, at
+    the end of the epoch (:class:`~physiosync.training.engine.EpochLosses`), before its
+    validation, selection and checkpoint: on a GPU the host never waits for a step.
     """
     cfg = config or FinetuneConfig()
     check_log_every(log_every, "epochs")
     train_cells = np.asarray(train_cells, dtype=np.int64).reshape(-1, 3)
     val_cells = (np.asarray(val_cells, dtype=np.int64).reshape(-1, 3)
                  if val_cells is not None and len(val_cells) else None)
-
-    def labels_of(cells, given):
-        if given is not None:
-            return np.asarray(given, dtype=np.int64)
-        if data.labels is None:
-            raise PhysioSyncError("fine-tuning needs labels: pass them or set SlotData.labels.")
-        return data.labels[cells[:, 0], cells[:, 1]]
-
-    y_train = labels_of(train_cells, train_labels)
-    if len(y_train) != len(train_cells):
-        raise PhysioSyncError(f"{len(y_train)} training labels for {len(train_cells)} windows.")
-    if len(train_cells) < 2:
-        raise PhysioSyncError("fine-tuning needs at least 2 training windows.")
-    if np.any(y_train < 0):
-        raise PhysioSyncError("some training windows have no label.")
-    classes = np.unique(y_train)
-    if len(classes) < 2:
-        raise PhysioSyncError(
-            f"the training windows hold one class only ({int(classes[0])}); a classifier "
-            "cannot be fitted. Use another split or target.")
+    y_train = _training_labels(data, train_cells, train_labels)
     n_classes = int(n_classes or max(int(y_train.max()) + 1, 2))
     dev = resolve_device(device)
     pretrained = pretrained or {}
@@ -218,20 +212,8 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     short_config = short_config or (pretrained["short"].config if "short" in pretrained
                                     else long_config)
     mods = tuple(cfg.modalities or data.modalities)
-    sizes = ({m: data.n_chans(m) for m in mods}, {m: data.n_times(m) for m in mods})
-    # Every model of a fold starts from the same weights (same seed, same encoders):
-    # built once, then copied on the device (building initialises every weight first).
-    key = (repr(sizes), n_sub, n_classes, repr(cfg), repr(long_config), repr(short_config),
-           str(dev), id(pretrained.get("long")), id(pretrained.get("short")))
-    if init_cache is not None and key in init_cache:
-        model = copy.deepcopy(init_cache[key])
-    else:
-        torch.manual_seed(derive_seed(cfg.seed, "finetune-init"))
-        model = PhysioSyncNet(*sizes, n_sub, n_classes, cfg, long_config, short_config)
-        model.load_pretrained(pretrained.get("long"), pretrained.get("short"))
-        model.to(dev)
-        if init_cache is not None:
-            init_cache[key] = copy.deepcopy(model)
+    model = _initial_network(data, cfg, mods, n_sub, n_classes, long_config, short_config,
+                             dev, pretrained, init_cache)
     if cfg.freeze_encoders:
         for branch in (model.long, model.short):
             if branch is not None:
@@ -241,7 +223,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=max(cfg.epochs // 3, 1), eta_min=0.0) if cfg.scheduler == "cosine-restarts"
         else None)
-    y_val = labels_of(val_cells, val_labels) if val_cells is not None else None
+    y_val = _labels_of(data, val_cells, val_labels) if val_cells is not None else None
     # The fold (training and validation windows and labels) is part of what must match.
     run = TrainingRun("finetune", checkpoint, resume=resume, device=dev, amp=cfg.amp,
                       config=model.resolved_config(),
@@ -262,32 +244,12 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
         best_state, best_score = state.get("best_state"), float(state.get("best_score", math.inf))
         logger.info("resuming fine-tuning from %s at epoch %d", ckpt, start)
     select = cfg.select if val_cells is not None else "last"
-    n = len(train_cells)
     # Copied once: a step then indexes them on the device (where the windows are, when
     # they fit there: SlotData.resident).
-    cells_on_device = torch.from_numpy(train_cells).to(dev)
-    labels_on_device = torch.from_numpy(y_train).to(dev)
+    train = (torch.from_numpy(train_cells).to(dev), torch.from_numpy(y_train).to(dev))
     for epoch in progress(range(start, cfg.epochs), desc="fine-tune", total=cfg.epochs - start):
         t_epoch = time.perf_counter()
-        model.train()
-        if cfg.freeze_encoders:
-            for branch in (model.long, model.short):
-                if branch is not None:
-                    branch.eval()
-        g = torch.Generator().manual_seed(derive_seed(cfg.seed, "finetune-epoch", epoch))
-        order = torch.randperm(n, generator=g).to(dev)  # one copy an epoch
-        losses = []
-        for i in range(0, n, cfg.batch_size):
-            rows = order[i:i + cfg.batch_size]
-            if rows.numel() < 2:  # BatchNorm needs two samples
-                continue
-            torch.manual_seed(derive_seed(cfg.seed, "finetune-step", epoch, i))
-            x = _gather(data, mods, cells_on_device[rows], dev)
-            y = labels_on_device[rows]
-            with run.autocast():
-                loss = F.cross_entropy(model(x), y)
-            losses.append(run.check_loss(float(loss.detach()), f"in epoch {epoch}"))
-            run.backward_step(opt, loss)
+        losses = _train_epoch(model, data, mods, cfg, run, opt, train, epoch, dev)
         record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
                   "train_loss": float(np.mean(losses)) if losses else float("nan"),
                   "steps": len(losses), "seconds": time.perf_counter() - t_epoch}
@@ -305,13 +267,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
                 record["selected"] = True
         history.append(record)
         if log_every is not None and ((epoch + 1) % log_every == 0 or epoch == cfg.epochs - 1):
-            seconds = time.perf_counter() - t_epoch  # the validation pass included
-            logger.info(
-                "fine-tuning epoch %d/%d: train loss %.4f%s (%.1f s, %s left)", epoch + 1,
-                cfg.epochs, record["train_loss"],
-                (f", val loss {record['val_loss']:.4f}, val balanced accuracy "
-                 f"{record['val_balanced_accuracy']:.3f}" if val_cells is not None else ""),
-                seconds, duration_text(seconds * (cfg.epochs - epoch - 1)))
+            _log_epoch(record, cfg.epochs, time.perf_counter() - t_epoch, val_cells is not None)
         if ckpt is not None:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                        "history": history, "best_score": best_score}
@@ -330,6 +286,99 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
             state["selected"] = True
             save_checkpoint(ckpt, state)
     return model.eval(), history
+
+
+def _labels_of(data: SlotData, cells: np.ndarray, given) -> np.ndarray:
+    """*given* as int64 labels, else the per-trial ``data.labels`` of *cells*."""
+    if given is not None:
+        return np.asarray(given, dtype=np.int64)
+    if data.labels is None:
+        raise PhysioSyncError("fine-tuning needs labels: pass them or set SlotData.labels.")
+    return data.labels[cells[:, 0], cells[:, 1]]
+
+
+def _training_labels(data: SlotData, cells: np.ndarray, given) -> np.ndarray:
+    """The training windows' labels, refused in one line unless two classes can be fitted."""
+    y = _labels_of(data, cells, given)
+    if len(y) != len(cells):
+        raise PhysioSyncError(f"{len(y)} training labels for {len(cells)} windows.")
+    if len(cells) < 2:
+        raise PhysioSyncError("fine-tuning needs at least 2 training windows.")
+    if np.any(y < 0):
+        raise PhysioSyncError("some training windows have no label.")
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise PhysioSyncError(
+            f"the training windows hold one class only ({int(classes[0])}); a classifier "
+            "cannot be fitted. Use another split or target.")
+    return y
+
+
+def _initial_network(data: SlotData, cfg: FinetuneConfig, mods: tuple, n_sub: int,
+                     n_classes: int, long_config, short_config, dev: torch.device,
+                     pretrained: dict, init_cache: dict | None) -> PhysioSyncNet:
+    """The network fine-tuning starts from, on *dev* (from *init_cache* when it holds it)."""
+    sizes = ({m: data.n_chans(m) for m in mods}, {m: data.n_times(m) for m in mods})
+    # Every model of a fold starts from the same weights (same seed, same encoders):
+    # built once, then copied on the device (building initialises every weight first).
+    key = (repr(sizes), n_sub, n_classes, repr(cfg), repr(long_config), repr(short_config),
+           str(dev), id(pretrained.get("long")), id(pretrained.get("short")))
+    if init_cache is not None and key in init_cache:
+        return copy.deepcopy(init_cache[key])
+    torch.manual_seed(derive_seed(cfg.seed, "finetune-init"))
+    model = PhysioSyncNet(*sizes, n_sub, n_classes, cfg, long_config, short_config)
+    model.load_pretrained(pretrained.get("long"), pretrained.get("short"))
+    model.to(dev)
+    if init_cache is not None:
+        init_cache[key] = copy.deepcopy(model)
+    return model
+
+
+def _train_epoch(model: PhysioSyncNet, data: SlotData, mods: tuple, cfg: FinetuneConfig,
+                 run: TrainingRun, opt, train: tuple, epoch: int, dev: torch.device) -> list:
+    """One epoch of steps over the training windows; their losses, read once at the end.
+
+    *train* holds the training cells and labels on *dev*. The losses stay on the device
+    until the epoch ends (:class:`~physiosync.training.engine.EpochLosses`); a non-finite
+    one then raises, naming the epoch.
+    """
+    cells, labels = train
+    model.train()
+    if cfg.freeze_encoders:
+        for branch in (model.long, model.short):
+            if branch is not None:
+                branch.eval()
+    n = len(cells)
+    g = torch.Generator().manual_seed(derive_seed(cfg.seed, "finetune-epoch", epoch))
+    order = torch.randperm(n, generator=g).to(dev)  # one copy an epoch
+    losses = EpochLosses()
+    for i in range(0, n, cfg.batch_size):
+        rows = order[i:i + cfg.batch_size]
+        if rows.numel() < 2:  # BatchNorm needs two samples
+            continue
+        torch.manual_seed(derive_seed(cfg.seed, "finetune-step", epoch, i))
+        x = _gather(data, mods, cells[rows], dev)
+        with run.autocast():
+            loss = F.cross_entropy(model(x), labels[rows])
+        losses.add(loss)
+        run.backward_step(opt, loss)
+    values = losses.read()
+    bad = EpochLosses.first_bad(values)
+    if bad is not None:
+        run.check_loss(bad[1], f"in epoch {epoch}")
+    return values
+
+
+def _log_epoch(record: dict, epochs: int, seconds: float, validated: bool) -> None:
+    """The INFO line of ``finetune(log_every=...)`` after an epoch (*seconds*: its time,
+    the validation pass included)."""
+    epoch = record["epoch"]
+    logger.info(
+        "fine-tuning epoch %d/%d: train loss %.4f%s (%.1f s, %s left)", epoch + 1, epochs,
+        record["train_loss"],
+        (f", val loss {record['val_loss']:.4f}, val balanced accuracy "
+         f"{record['val_balanced_accuracy']:.3f}" if validated else ""),
+        seconds, duration_text(seconds * (epochs - epoch - 1)))
 
 
 def _balanced(cells: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:

@@ -32,17 +32,17 @@ from .._utils import derive_seed, flush_denormals, resolve_device
 from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..models.physiosync import PretrainModel
 from ..params import PretrainConfig
-from ._loop import TrainingRun
+from . import engine
 from .distributed import distributed_context
-from .pretrain import (HELD_OUT_BATCHES, _draw_inputs, _HeldOut, _HeldOutStep, _LossChecks,
-                       _Step, _StepPlans, _sync_every, compile_step, make_optimizer,
-                       make_sampler, new_step, resolve_modalities, run_steps)
+from .engine import Step, StepPlans, TrainingRun, compile_step, make_optimizer, new_step
+from .held_out import HELD_OUT_BATCHES, HeldOut, HeldOutStep
+from .pretrain import make_sampler, resolve_modalities, run_steps
 
 __all__ = ["pretrain_folds"]
 
 
 class _FoldBatchedStep(torch.nn.Module):
-    """:class:`~physiosync.training.pretrain._Step` of K stacked models, through ``vmap``.
+    """:class:`~physiosync.training.engine.Step` of K stacked models, through ``vmap``.
 
     It owns the K models' stacked parameters and buffers (leading axis K), so that a
     compiled step sees them as the module's own, at fixed addresses (CUDA graphs copy
@@ -51,7 +51,7 @@ class _FoldBatchedStep(torch.nn.Module):
 
     Parameters
     ----------
-    step : _Step
+    step : Step
         The step of one model, whose tensors are swapped for each fold's slice.
     batch : SlotBatch
         The pooling of every batch (only its shape is read).
@@ -61,7 +61,7 @@ class _FoldBatchedStep(torch.nn.Module):
     transposed : set of str
     """
 
-    def __init__(self, step: _Step, batch, params: dict, buffers: dict, transposed: set):
+    def __init__(self, step: Step, batch, params: dict, buffers: dict, transposed: set):
         super().__init__()
         self.step, self.batch, self.transposed = step, batch, frozenset(transposed)
         self.names = list(params)
@@ -204,11 +204,66 @@ def pretrain_folds(data, config: PretrainConfig | None = None, *, allowed, n_sub
     return out
 
 
-def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub: int,
-                 modalities: tuple, dev: torch.device, objective: str, compile, labels: list,
-                 held_out: list, held_out_every, held_out_batches: int):
-    """K runs of *n_steps* steps each, batched; see :func:`pretrain_folds`."""
-    k_folds = len(samplers)
+class _FoldLossChecks(engine.LossChecks):
+    """The :class:`~physiosync.training.engine.LossChecks` of K folds, read together.
+
+    The step's K totals and terms are stacked once into a ``(K, n_terms)`` tensor, and
+    every *every* steps all folds' values (and held-out rows) are read in one transfer;
+    each fold's history and divergence check are then those of its own
+    :class:`~physiosync.training.engine.LossChecks`, a divergence named by fold and step.
+    """
+
+    def __init__(self, run: TrainingRun, histories: list, every: int, labels: list):
+        super().__init__(run, None, every)
+        self.folds = [engine.LossChecks(run, h, every) for h in histories]
+        self.labels, self.held = labels, []
+
+    def add(self, step: int, terms: dict, seconds: float, held_out: list) -> None:
+        """Queue a step's terms (each of shape ``(K,)``) and its folds' held-out rows."""
+        self._queue(step, terms, seconds, None, dim=1)
+        self.held += [(step, k, *row) for k, row in enumerate(held_out) if row is not None]
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Read every fold's queued values at once, then check and record each fold's."""
+        if not self.pending:
+            return
+        held, self.held = self.held, []
+        pending, values, held_values, wait = self._read([v for *_, v in held])
+        for k, (fold, label) in enumerate(zip(self.folds, self.labels)):
+            rows = [(step, names, row[k], seconds, None)  # values: steps x K x terms
+                    for (step, names, _, seconds, _), row in zip(pending, values)]
+            held_rows = {step: (names, row) for (step, j, names, _), row
+                         in zip(held, held_values) if j == k}
+            with _naming(label):
+                fold.record(rows, held_rows, wait / len(self.folds))  # each fold's share
+
+
+def _held_out_rows(helds: list, held_step: HeldOutStep, module: _FoldBatchedStep, step: int,
+                   dev: torch.device) -> list:
+    """Per fold, ``(names, values)`` of its held-out diagnostic at *step*, or None.
+
+    The template model (eval mode, no gradients) runs each fold's held-out batches with
+    that fold's slice of the stacked weights swapped in.
+    """
+    rows = [None] * len(helds)
+    if not any(h is not None and step in h.steps for h in helds):
+        return rows
+    params, buffers = module.stacked_state()
+    for k, h in enumerate(helds):
+        if h is not None and step in h.steps:
+            state = {name: v[k] for name, v in (*params.items(), *buffers.items())}
+            rows[k] = (held_step.names, h.evaluate(
+                lambda x, b, state=state: torch.func.functional_call(held_step, state, (x, b)),
+                held_step, dev))
+    return rows
+
+
+def _stacked_step(data, cfg: PretrainConfig, k_folds: int, n_sub: int, modalities: tuple,
+                  dev: torch.device, objective: str, batch):
+    """The template model (every fold starts from its weights) and the batched step over
+    K stacked copies of it."""
     torch.manual_seed(derive_seed(cfg.seed, "init"))  # as pretrain: every fold starts alike
     template = PretrainModel({m: data.n_chans(m) for m in modalities},
                              {m: data.n_times(m) // n_sub for m in modalities}, cfg).to(dev)
@@ -218,58 +273,13 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
     transposed = _transposed_linear_weights(base, params)
     params = {k: (v.detach().transpose(1, 2).contiguous() if k in transposed else v.detach())
               for k, v in params.items()}
-    source = data.resident(dev, modalities)
-    plans = [_StepPlans(s, n_steps, source.device) for s in samplers]
-    # every fold's batches pool the same shapes: the first one serves all
-    module = _FoldBatchedStep(_Step(base, cfg, modalities, objective == "simclr"),
-                              plans[0].at(0).batch, params, buffers, transposed)
-    del params, buffers
-    opt = make_optimizer(module.stacked, cfg.optimizer, cfg.lr, cfg.weight_decay)
-    run = TrainingRun("pretrain", None, resume=False, device=dev, amp=cfg.amp, config={},
-                      data_identity=())
-    batched = compile_step(module, compile)
-    histories = [[] for _ in samplers]
-    every = _sync_every(dev)
-    checks = [_LossChecks(run, h, every) for h in histories]
-    gen = torch.Generator(device=dev)
-    helds = [None if h is None else _HeldOut(source, h, cfg, modalities, n_sub, n_steps,
-                                              held_out_every, held_out_batches)
-             for h in held_out]
-    # The template model (eval mode, no gradients) runs each fold's held-out batches
-    # with that fold's slice of the stacked weights swapped in.
-    held_step = _HeldOutStep(template, cfg, modalities)
-    t0 = time.perf_counter()
-    for step in range(n_steps):
-        rows = [None] * k_folds
-        if any(h is not None and step in h.steps for h in helds):
-            params, buffers = module.stacked_state()
-            for k, h in enumerate(helds):
-                if h is not None and step in h.steps:
-                    state = {name: v[k] for name, v in (*params.items(), *buffers.items())}
-                    rows[k] = (held_step.names, h.evaluate(
-                        lambda x, b, state=state: torch.func.functional_call(
-                            held_step, state, (x, b)), held_step, dev))
-        t_step = time.perf_counter()
-        new_step(compile)
-        torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
-        with run.autocast():
-            per_fold = [_draw_inputs(source, plan.at(step), step, gen, cfg, modalities, n_sub,
-                                     dev) for plan in plans]
-            inputs = {m: torch.stack([x[m] for x in per_fold]) for m in modalities}
-            totals, terms = batched(inputs)
-        terms = {**terms, "total": totals.detach()}
-        run.backward_step(opt, totals.sum())  # the folds' losses share no parameter
-        seconds = (time.perf_counter() - t_step) / k_folds
-        for k, check in enumerate(checks):
-            with _naming(labels[k]):
-                check.add(step, {name: v[k] for name, v in terms.items()}, seconds,
-                          held_out=rows[k])
-    for k, check in enumerate(checks):
-        with _naming(labels[k]):
-            check.flush()
-    logger.info("fold-batched pre-training: %d folds x %d steps in %.1f s", k_folds, n_steps,
-                time.perf_counter() - t0)
-    del opt, batched  # the moments, and compiled graphs: room for the K models below
+    module = _FoldBatchedStep(Step(base, cfg, modalities, objective == "simclr"), batch,
+                              params, buffers, transposed)
+    return template, module
+
+
+def _unstacked(template: PretrainModel, module: _FoldBatchedStep, k_folds: int) -> list:
+    """The K trained models, each a copy of *template* with its fold's weights."""
     params, buffers = module.stacked_state()
     out = []
     for k in range(k_folds):
@@ -277,5 +287,47 @@ def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub:
         state = {name[len("model."):]: v[k].detach().clone(memory_format=torch.contiguous_format)
                  for name, v in (*params.items(), *buffers.items())}
         model.load_state_dict(state)
-        out.append((model.eval(), histories[k]))
+        out.append(model.eval())
     return out
+
+
+def _train_group(data, cfg: PretrainConfig, samplers: list, n_steps: int, n_sub: int,
+                 modalities: tuple, dev: torch.device, objective: str, compile, labels: list,
+                 held_out: list, held_out_every, held_out_batches: int):
+    """K runs of *n_steps* steps each, batched; see :func:`pretrain_folds`."""
+    k_folds = len(samplers)
+    source = data.resident(dev, modalities)
+    plans = [StepPlans(s, n_steps, source.device) for s in samplers]
+    # every fold's batches pool the same shapes: the first one serves all
+    template, module = _stacked_step(data, cfg, k_folds, n_sub, modalities, dev, objective,
+                                     plans[0].at(0).batch)
+    opt = make_optimizer(module.stacked, cfg.optimizer, cfg.lr, cfg.weight_decay)
+    run = TrainingRun("pretrain", None, resume=False, device=dev, amp=cfg.amp, config={},
+                      data_identity=())
+    batched = compile_step(module, compile, structure=("fold-batch", repr(cfg), modalities,
+                                                       n_sub, objective, k_folds))
+    histories = [[] for _ in samplers]
+    checks = _FoldLossChecks(run, histories, engine.sync_every(dev), labels)
+    gen = torch.Generator(device=dev)
+    helds = [None if h is None else HeldOut(source, h, cfg, modalities, n_sub, n_steps,
+                                             held_out_every, held_out_batches)
+             for h in held_out]
+    held_step = HeldOutStep(template, cfg, modalities)
+    t0 = time.perf_counter()
+    for step in range(n_steps):
+        rows = _held_out_rows(helds, held_step, module, step, dev)
+        t_step = time.perf_counter()
+        new_step(compile)
+        torch.manual_seed(derive_seed(cfg.seed, "dropout", step))
+        with run.autocast():
+            inputs = engine.draw_fold_inputs(source, [plan.at(step) for plan in plans], step,
+                                             gen, cfg, modalities, n_sub, dev)
+            totals, terms = batched(inputs)
+        terms = {**terms, "total": totals.detach()}
+        run.backward_step(opt, totals.sum())  # the folds' losses share no parameter
+        checks.add(step, terms, (time.perf_counter() - t_step) / k_folds, rows)
+    checks.flush()
+    logger.info("fold-batched pre-training: %d folds x %d steps in %.1f s", k_folds, n_steps,
+                time.perf_counter() - t0)
+    del opt, batched  # the moments, and compiled graphs: room for the K models below
+    return list(zip(_unstacked(template, module, k_folds), histories))

@@ -31,19 +31,20 @@ import torch
 
 from .._logging import (check_log_every, deprecated_show_progress, duration_text, logger,
                         progress, verbose)
-from ..exceptions import PhysioSyncError, TrainingDivergedError
-from ..models.losses import nt_xent, pretrain_loss_parts, retrieval_parts
-from ..models.physiosync import PretrainModel
-from ..params import COMPILE_MODES, PRETRAIN_OBJECTIVES, PretrainConfig
-from ._loop import TrainingRun
-from .augment import N_KINDS, augment
-from .distributed import distributed_context, synchronise_batch_norm
-from .sampling import SlotData, SynchronySampler, WindowSampler
-from .._utils.docs import fill_doc
 from .._utils import check_option, derive_seed, fingerprint, flush_denormals, resolve_device
+from .._utils.docs import fill_doc
+from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..models.physiosync import PretrainModel
+from ..params import PRETRAIN_OBJECTIVES, PretrainConfig
+from . import engine
+from .distributed import distributed_context, synchronise_batch_norm
+from .engine import TrainingRun, check_distributed_compile, compile_step, new_step
+from .held_out import (HELD_OUT_BATCHES, HeldOut, HeldOutStep,
+                       held_out_sampler, held_out_steps)
+from .sampling import SlotData, SynchronySampler, WindowSampler
 
-__all__ = ["pretrain", "pretrain_encoders", "initial_model", "make_optimizer", "make_sampler",
-           "held_out_sampler", "held_out_steps", "run_steps", "time_pretrain"]
+__all__ = ["pretrain", "pretrain_encoders", "initial_model", "make_sampler", "held_out_sampler",
+           "held_out_steps", "run_steps", "time_pretrain"]
 
 
 
@@ -64,25 +65,6 @@ def _check_resume_with(resume_with) -> dict:
                                   f"{'> 0' if k == 'lr' else '>= 0'}.")
         resume_with[k] = float(v)
     return resume_with
-
-
-def make_optimizer(params, name: str, lr: float, weight_decay: float):
-    """Adam (coupled L2, the reference's) or AdamW, fused where the device supports it.
-
-    The fused kernels update all parameters in one pass; on the CPU that is about 8x
-    faster than the default per-tensor loop (30 ms instead of 240 ms for the 26 M
-    parameters of a 1 s pre-training run).
-    """
-    from .._utils.checks import check_option
-    from ..params import OPTIMIZERS
-
-    check_option("optimizer", name, OPTIMIZERS)
-    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    params = list(params)
-    try:
-        return cls(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, ValueError, TypeError):  # a device without fused kernels
-        return cls(params, lr=lr, weight_decay=weight_decay)
 
 
 def make_sampler(allowed, config: PretrainConfig, *, n_sub: int = 1,
@@ -150,343 +132,6 @@ def resolve_modalities(data: SlotData, cfg: PretrainConfig, modalities, objectiv
     return modalities
 
 
-def _simclr_loss(z: torch.Tensor, cfg: PretrainConfig):
-    """``w_eeg * nt_xent(view 1, view 2)`` and its unweighted term, as :func:`_loss` returns."""
-    half = z.shape[0] // 2
-    term = nt_xent(z[:half], z[half:], cfg.temperature)
-    total = cfg.loss_weights[0] * term
-    return total, {"simclr": term.detach(), "total": total.detach()}
-
-
-def _loss(model: PretrainModel, feats: dict, zs: dict, cfg: PretrainConfig):
-    """Total loss and its named terms (0-d tensors, left on the device) from pooled
-    features and projections."""
-    mods = model.modalities
-    w_eeg, w_pps, w_cm = cfg.loss_weights
-    pps = mods[1] if len(mods) > 1 else None
-    e = p = None
-    if model.cmca_head is not None and w_cm:
-        e, p = model.cmca_head(feats[mods[0]], feats[pps])
-    return pretrain_loss_parts(zs[mods[0]], zs[pps] if pps else None, e, p,
-                         weights=(w_eeg, w_pps if pps else 0.0, w_cm if e is not None else 0.0),
-                         temperature=cfg.temperature, cmca_variant=cfg.cmca_variant)
-
-
-class _Step(torch.nn.Module):
-    """The forward pass and loss of one pre-training step, as one module.
-
-    One module, so that :class:`~torch.nn.parallel.DistributedDataParallel` can wrap
-    it (its gradient hooks are armed by the wrapper's forward). *gather* merges the
-    pooled rows of every rank (identity in a single process).
-    """
-
-    def __init__(self, model: PretrainModel, cfg: PretrainConfig, modalities: tuple,
-                 simclr: bool, gather=None):
-        super().__init__()
-        self.model, self.cfg, self.modalities, self.simclr = model, cfg, modalities, simclr
-        self.gather = gather or (lambda x: x)
-
-    def embed(self, inputs: dict, batch) -> tuple[dict, dict]:
-        """Pooled backbone features and projections of every modality."""
-        feats, zs = {}, {}
-        for m in self.modalities:
-            h = self.model.encoders[m](inputs[m])
-            feats[m] = self.gather(batch.pool(h))
-            zs[m] = self.gather(batch.pool(self.model.projectors[m](h)))
-        return feats, zs
-
-    def forward(self, inputs: dict, batch):
-        feats, zs = self.embed(inputs, batch)
-        if self.simclr:
-            return _simclr_loss(zs[self.modalities[0]], self.cfg)
-        return _loss(self.model, feats, zs, self.cfg)
-
-
-class _HeldOutStep(_Step):
-    """The LS-TCL terms and retrieval accuracies of one held-out batch, as one row.
-
-    Whatever the run's objective, the terms are those of the synchrony sampler's
-    batches (``temporal_eeg``, ``temporal_pps``, ``cmca`` as configured), so a SimCLR
-    encoder is measured on the same task. ``forward`` returns a 1-d tensor in the
-    order of :meth:`names`.
-    """
-
-    def __init__(self, model: PretrainModel, cfg: PretrainConfig, modalities: tuple):
-        super().__init__(model, cfg, modalities, simclr=False)
-
-    def _weights(self) -> tuple:
-        """The weights of the terms computed: those of the config, less what is absent."""
-        mods = self.model.modalities
-        w_eeg, w_pps, w_cm = self.cfg.loss_weights
-        has_pps = len(mods) > 1
-        cm = self.model.cmca_head is not None and bool(w_cm) and has_pps
-        return (w_eeg, w_pps if has_pps else 0.0, w_cm if cm else 0.0)
-
-    @property
-    def names(self) -> list:
-        """The names of :meth:`forward`'s row: ``loss``, the terms, ``retrieval_<term>``."""
-        terms = [k for k, w in zip(("temporal_eeg", "temporal_pps", "cmca"), self._weights())
-                 if w]
-        return ["loss", *terms, *(f"retrieval_{k}" for k in terms)]
-
-    def _parts(self, feats: dict, zs: dict) -> dict:
-        mods = self.model.modalities
-        pps = mods[1] if len(mods) > 1 else None
-        weights = self._weights()
-        e = p = None
-        if weights[2]:
-            e, p = self.model.cmca_head(feats[mods[0]], feats[pps])
-        _, terms = pretrain_loss_parts(zs[mods[0]], zs[pps] if pps else None, e, p,
-                                       weights=weights, temperature=self.cfg.temperature,
-                                       cmca_variant=self.cfg.cmca_variant)
-        acc = retrieval_parts(zs[mods[0]], zs[pps] if pps else None, e, p, weights=weights,
-                              cmca_variant=self.cfg.cmca_variant)
-        return {"loss": terms.pop("total"), **terms,
-                **{f"retrieval_{k}": v for k, v in acc.items()}}
-
-    def forward(self, inputs: dict, batch):
-        return torch.stack(list(self._parts(*self.embed(inputs, batch)).values()))
-
-
-#: Steps queued on an accelerator between two reads of the loss (which make the host
-#: wait for the device); on the CPU the loss is read at every step.
-_SYNC_EVERY = 32
-#: Steps whose batches are drawn together and moved to the device in one copy.
-_PLAN_STEPS = 256
-
-
-def _sync_every(device: torch.device) -> int:
-    """Steps between two reads of the loss on *device*: 1 on the CPU (a read costs
-    nothing there), :data:`_SYNC_EVERY` on an accelerator."""
-    return 1 if device.type == "cpu" else _SYNC_EVERY
-
-
-def _compiling(mode) -> bool:
-    """Whether *mode* asks for a compiled step (``None``, ``False``, ``"none"``: eager)."""
-    return mode not in (None, False, "none")
-
-
-def new_step(compile: str | None) -> None:
-    """Tell a compiled step that a new training step begins.
-
-    CUDA graphs (``"reduce-overhead"``) reuse their output memory from one replay to the
-    next; marking each step lets torch know that the previous step's outputs are no
-    longer read (the loop copies what it keeps).
-    """
-    if _compiling(compile):
-        torch.compiler.cudagraph_mark_step_begin()
-
-
-def check_distributed_compile(mode: str | None, device: torch.device) -> None:
-    """Refuse a compiled step under torchrun on CUDA, which has not been run yet.
-
-    DistributedDataParallel under :func:`torch.compile` splits the graph at the gradient
-    buckets (DDPOptimizer) and, with ``reduce-overhead``, replays CUDA graphs around
-    collectives; physiosync's tests cover it on the CPU (gloo) only. Until it is tested
-    on GPUs, it is refused before any work rather than trusted.
-
-    Raises
-    ------
-    PhysioSyncError
-        For a compiled mode on a CUDA device.
-    """
-    if _compiling(mode) and torch.device(device).type == "cuda":
-        raise PhysioSyncError(
-            f"pretrain.compile={mode!r} under torchrun on CUDA is not tested yet; set "
-            "pretrain.compile: none for data-parallel pre-training on GPUs (a single-GPU "
-            "run may compile).")
-
-
-def compile_step(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
-    """*module* compiled with ``torch.compile(mode=mode)``, or as it is for ``None``.
-
-    ``"reduce-overhead"`` captures the forward and backward passes in CUDA graphs on a
-    GPU, so a step costs a few graph launches instead of hundreds of kernel launches.
-    The optimiser step stays outside (it is one fused kernel already).
-    """
-    if not _compiling(mode):
-        return module
-    check_option("compile", mode, COMPILE_MODES[1:])
-    return torch.compile(module, mode=mode)
-
-
-class _StepPlan:
-    """The batches of a span of steps, drawn on the host in one pass.
-
-    They are moved to the device where the windows live in one copy, so a step reads
-    its grid positions there and nothing crosses between host and device in the step.
-    """
-
-    def __init__(self, sampler, steps: range, device: torch.device, ddp=None):
-        rows, self.start = [], steps.start
-        self.shard_rows = None
-        for step in steps:
-            batch = sampler.batch(step, N_KINDS)
-            n = batch.groups.shape[2]
-            # kinds drawn per slot, given to every row of both groups ("shared" pairing)
-            shared = batch.aug.view(1, -1, 1).expand(2, -1, n).reshape(-1)
-            self.global_rows = shared.numel()
-            if ddp is not None:  # this rank's slots; draws are made for the global batch
-                batch, self.shard_rows = ddp.shard(batch)
-                shared = shared[self.shard_rows]
-            rows.append(torch.stack([*batch.flat_index, shared]))
-            if len(rows) == 1:
-                self.batch = batch  # the pooling of every batch: only its shape is read
-        index = torch.stack(rows)  # (steps, 5, rows): s, t, w, sub, shared kind
-        if device.type == "cuda":
-            index = index.pin_memory()  # an asynchronous copy
-            if self.shard_rows is not None:
-                self.shard_rows = self.shard_rows.to(device)
-        self.index = index.to(device, non_blocking=True)
-        self.stop = steps.stop
-
-    def __contains__(self, step: int) -> bool:
-        return self.start <= step < self.stop
-
-    def rows(self, step: int) -> torch.Tensor:
-        """``(5, rows)``: s, t, w, sub and shared augmentation kind of *step*'s rows."""
-        return self.index[step - self.start]
-
-
-class _StepPlans:
-    """:class:`_StepPlan` after :class:`_StepPlan`, :data:`_PLAN_STEPS` steps at a time."""
-
-    def __init__(self, sampler, n_steps: int, device: torch.device, ddp=None):
-        self.sampler, self.n_steps, self.device, self.ddp = sampler, n_steps, device, ddp
-        self.plan = None
-
-    def at(self, step: int) -> _StepPlan:
-        if self.plan is None or step not in self.plan:
-            stop = min(step + _PLAN_STEPS, self.n_steps)
-            self.plan = _StepPlan(self.sampler, range(step, max(stop, step + 1)),
-                                  self.device, self.ddp)
-        return self.plan
-
-
-def _draw_inputs(source: SlotData, plan: _StepPlan, step: int, gen: torch.Generator,
-                 cfg: PretrainConfig, modalities: tuple, n_sub: int, dev: torch.device,
-                 ddp=None) -> dict:
-    """The augmented windows of *step*, per modality, on *dev*.
-
-    Random draws come from *gen* (on *dev*), seeded from ``(seed, "augment", step)``;
-    under torchrun the kinds are drawn for the global batch, then the noise per rank.
-    """
-    s, t, w, sub, shared = plan.rows(step)
-    gen.manual_seed(derive_seed(cfg.seed, "augment", step))
-    if cfg.augment_pairing == "shared":  # never with simclr (_check_simclr)
-        kinds = shared
-    else:
-        kinds = torch.randint(0, N_KINDS, (plan.global_rows,), generator=gen, device=dev)
-        if plan.shard_rows is not None:
-            kinds = kinds[plan.shard_rows.to(kinds.device)]
-    if ddp is not None:
-        gen.manual_seed(derive_seed(cfg.seed, "augment", step, "rank", ddp.rank))
-    inputs = {}
-    for m in modalities:
-        x = source.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
-        x = x.to(dev, non_blocking=True)
-        inputs[m] = augment(x, kinds, snr_db=cfg.snr_db, generator=gen) if cfg.augment else x
-    return inputs
-
-
-#: Points of a run at which the held-out diagnostic is evaluated (step 0, evenly
-#: spaced steps and the last step), unless ``held_out_every`` says otherwise.
-HELD_OUT_POINTS = 20
-#: Fixed held-out batches evaluated at each point (their values are averaged).
-HELD_OUT_BATCHES = 8
-
-
-def held_out_steps(n_steps: int, every: int | None = None) -> set:
-    """The steps of a run of *n_steps* at which its held-out diagnostic is evaluated.
-
-    Every *every* steps from step 0 (default: :data:`HELD_OUT_POINTS` evenly spaced
-    points) and the last step.
-    """
-    every = int(every) if every else max(n_steps // HELD_OUT_POINTS, 1)
-    return set(range(0, n_steps, every)) | ({n_steps - 1} if n_steps else set())
-
-
-def held_out_sampler(held_out, config: PretrainConfig, *, n_sub: int = 1):
-    """The synchrony sampler of a run's held-out cells, or None if they cannot fill it.
-
-    It draws ``config.batch_slots`` slots per batch, as the run does, so that the
-    collapsed level (:func:`~physiosync.models.losses.collapsed_loss`) and the chance
-    level of retrieval are the run's; with too few held-out subjects per slot its
-    ``group_size`` is lowered, down to 1 (``sampler.group_size`` says which). Its seed
-    is ``derive_seed(config.seed, "held-out")``: a stream of its own, so that no
-    training draw changes.
-
-    Parameters
-    ----------
-    held_out : ndarray of bool, shape (n_subjects, n_trials, n_windows)
-        The held-out cells.
-    config : PretrainConfig
-        The run's configuration.
-    n_sub : int
-        Sub-windows per window.
-
-    Returns
-    -------
-    sampler : SynchronySampler | None
-    """
-    held_out = np.asarray(held_out, dtype=bool)
-    for group_size in range(config.group_size, 0, -1):
-        try:
-            return SynchronySampler(held_out, batch_slots=config.batch_slots,
-                                    group_size=group_size, n_sub=n_sub,
-                                    seed=derive_seed(config.seed, "held-out"), verbose=False)
-        except PhysioSyncError:
-            continue
-    return None
-
-
-class _HeldOut:
-    """The held-out diagnostic of a run: fixed batches of cells it never trains on.
-
-    The batches are drawn once, from :func:`held_out_sampler`, without augmentation
-    (the positives differ only by who watched), and moved to the device. At every due
-    step :meth:`evaluate` returns the mean over them of the LS-TCL terms and retrieval
-    accuracies (:class:`_HeldOutStep`), as a tensor left on the device.
-
-    The evaluation runs in eval mode under :func:`torch.no_grad`: batch norm then reads
-    its running statistics without updating them, dropout draws nothing, and nothing
-    else random is drawn (the batches come from the sampler's own seeded generators),
-    so the training that follows is bit-identical to a run without the diagnostic.
-    Saving and restoring the batch-norm buffers and the RNG states would do the same
-    at a higher cost, and would measure the held-out cells with training-batch
-    statistics.
-    """
-
-    def __init__(self, source: SlotData, mask, config: PretrainConfig, modalities: tuple,
-                 n_sub: int, n_steps: int, every: int | None, n_batches: int):
-        sampler = held_out_sampler(mask, config, n_sub=n_sub)
-        if sampler is None:
-            raise PhysioSyncError(
-                f"the held-out cells cannot fill a batch of {config.batch_slots} slots seen "
-                "by at least 2 held-out subjects each; pass more held-out cells or none.")
-        self.group_size = sampler.group_size
-        self.steps = held_out_steps(n_steps, every)
-        self.batches = []
-        for i in range(n_batches):
-            batch = sampler.batch(i)
-            s, t, w, sub = (v.to(source.device) for v in batch.flat_index)
-            self.batches.append((batch, {
-                m: source.gather(m, s, t, w, n_sub, sub if n_sub > 1 else None)
-                for m in modalities}))
-
-    def evaluate(self, step_of, module: torch.nn.Module, device: torch.device) -> torch.Tensor:
-        """Mean row of ``step_of(inputs, batch)`` over the batches, *module* in eval mode."""
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                rows = [step_of({m: x.to(device, non_blocking=True) for m, x in inputs.items()},
-                                batch) for batch, inputs in self.batches]
-        finally:
-            module.train(was_training)
-        return torch.stack(rows).mean(dim=0)
-
-
 class _ProgressLines:
     """The INFO lines of ``pretrain(log_every=...)``: mean loss, pace and time left."""
 
@@ -507,70 +152,6 @@ class _ProgressLines:
         logger.info("pre-training step %d/%d: loss %.4f (%.2f s/step, %s left)", step + 1,
                     self.n_steps, float(np.mean([r["loss"] for r in rows])), pace,
                     duration_text(pace * (self.n_steps - step - 1)))
-
-
-class _LossChecks:
-    """The divergence check and history of a run, reading losses in batches of steps.
-
-    Reading a loss back makes the host wait for the device; queuing *every* steps
-    between reads keeps an accelerator busy. A non-finite loss is still reported with
-    the step it occurred at, and a checkpoint is written only after its step's loss was
-    read (:meth:`check`).
-    """
-
-    def __init__(self, run: TrainingRun, history: list, every: int):
-        self.run, self.history, self.every = run, history, max(int(every), 1)
-        self.pending, self.held_pending = [], {}
-
-    def _raise_if_bad(self, step: int, terms: dict) -> None:
-        self.run.check_loss(terms["total"], f"at step {step}",
-                            f" ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})")
-
-    def check(self, step: int, terms: dict) -> None:
-        """Read *step*'s loss now and raise if it is not finite."""
-        values = torch.stack(list(terms.values())).tolist()
-        self._raise_if_bad(step, dict(zip(terms, values)))
-
-    def add(self, step: int, terms: dict, seconds: float, resumed_with=None,
-            held_out: tuple | None = None) -> None:
-        """Queue a finished step; read the queue once it holds *every* steps.
-
-        The terms are copied into one new tensor at once: a step replayed from CUDA
-        graphs writes its outputs into the same memory at every replay. *held_out*,
-        ``(names, values)`` of the step's held-out diagnostic, is read with them.
-        """
-        values = torch.stack([v.detach() for v in terms.values()])
-        self.pending.append((step, tuple(terms), values, seconds, resumed_with))
-        if held_out is not None:
-            self.held_pending[step] = held_out
-        if len(self.pending) >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        """Read the queued losses (one wait for the device), check them, record them."""
-        if not self.pending:
-            return
-        t0 = time.perf_counter()
-        values = torch.stack([v for _, _, v, _, _ in self.pending]).tolist()
-        pending, self.pending = self.pending, []
-        held, self.held_pending = self.held_pending, {}
-        # read right after the losses: the device has nothing left to finish
-        held_rows = (dict(zip(held, torch.stack([v for _, v in held.values()]).tolist()))
-                     if held else {})
-        # The wait for the device belongs to the steps queued: charge it to the last, so
-        # that the seconds of the steps add up to the wall time.
-        step, names, _, seconds, resumed_with = pending[-1]
-        pending[-1] = (step, names, None, seconds + time.perf_counter() - t0, resumed_with)
-        for (step, names, _, seconds, resumed_with), row in zip(pending, values):
-            named = dict(zip(names, row))
-            self._raise_if_bad(step, named)
-            self.history.append({"step": step, "loss": named["total"],
-                                 **{k: v for k, v in named.items() if k != "total"},
-                                 "seconds": seconds})
-            if resumed_with:
-                self.history[-1]["resumed_with"] = resumed_with
-            if step in held_rows:
-                self.history[-1]["held_out"] = dict(zip(held[step][0], held_rows[step]))
 
 
 def initial_model(data: SlotData, config: PretrainConfig, *, n_sub: int = 1,
@@ -725,7 +306,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     model.to(dev)
     if ddp is not None:
         synchronise_batch_norm(model, dev.type)  # statistics of the global batch
-    opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+    opt = engine.make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     # Which data the run may see: a checkpoint of another fold must never be resumed.
     # The objective is stored only when it is not LS-TCL, whose checkpoints stay as they were.
     run_config = {**model.resolved_config(), **({"objective": objective} if simclr else {})}
@@ -742,20 +323,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
                       ignore=("steps", "epochs", "checkpoint_every", *resume_with),
                       resumable=RESUMABLE_SETTINGS)
     ckpt = run.checkpoint
-    history, start, changed = [], 0, {}
-    state = run.resume_state(n_steps)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        history, start = list(state["history"]), int(state["step"])
-        changed = {k: {"from": state["config"].get(k), "to": v} for k, v in resume_with.items()
-                   if state["config"].get(k) != v}
-        for group in opt.param_groups:  # load_state_dict restored the stored values
-            group.update({k: v for k, v in resume_with.items()})
-        logger.info("resuming pre-training from %s at step %d%s", ckpt, start,
-                    "".join(f", {k} {c['from']} -> {c['to']}" for k, c in changed.items()))
-    elif resume_with:
-        logger.info("no checkpoint to resume; resume_with %s applies from step 0", resume_with)
+    history, start, changed = _resume(run, model, opt, n_steps, resume_with)
 
     def save(step, buffers=None):
         # *buffers*: the batch-norm statistics as they were before this step's forward
@@ -766,29 +334,17 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
                         "optimizer": opt.state_dict(), "history": history},
                  opt, where=f"before step {step}")
 
-    step_module = _Step(model, cfg, modalities, simclr,
-                        gather=ddp.gather_pooled if ddp is not None else None)
-    if ddp is not None:
-        from torch.nn.parallel import DistributedDataParallel
-
-        # A zero loss weight (or no CM-CA, or SimCLR) leaves a head without gradients,
-        # which DDP must then look for at every step; otherwise that traversal is skipped.
-        every_head_used = (len(modalities) == 2 and not simclr and all(cfg.loss_weights)
-                           and cfg.cmca_variant != "none")
-        step_module = DistributedDataParallel(
-            step_module, device_ids=[dev.index] if dev.type == "cuda" else None,
-            find_unused_parameters=not every_head_used)
-    step_module = compile_step(step_module, compile)
+    step_module = _step_module(model, cfg, modalities, objective, n_sub, dev, ddp, compile)
     source = data.resident(dev, modalities)  # the windows stay on the device when they fit
-    steps = _StepPlans(sampler, n_steps, source.device, ddp)
+    steps = engine.StepPlans(sampler, n_steps, source.device, ddp)
     gen = torch.Generator(device=dev)
     # The loss is read back to the host (which waits for the device) at every step on the
-    # CPU, where that costs nothing, and every _SYNC_EVERY steps elsewhere.
-    checks = _LossChecks(run, history, _sync_every(dev))
-    held = (_HeldOut(source, held_out, cfg, modalities, n_sub, n_steps, held_out_every,
+    # CPU, where that costs nothing, and every engine.SYNC_EVERY steps elsewhere.
+    checks = engine.LossChecks(run, history, engine.sync_every(dev))
+    held = (HeldOut(source, held_out, cfg, modalities, n_sub, n_steps, held_out_every,
                      held_out_batches) if held_out is not None else None)
     # the raw model, not the DDP wrapper: every rank evaluates all held-out rows alike
-    held_step = _HeldOutStep(model, cfg, modalities) if held is not None else None
+    held_step = HeldOutStep(model, cfg, modalities) if held is not None else None
     model.train()
     t0 = time.perf_counter()
     report = _ProgressLines(history, n_steps, log_every)
@@ -805,7 +361,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         buffers = ({k: v.detach().clone() for k, v in model.state_dict().items()
                     if k in dict(model.named_buffers())} if due else None)
         with run.autocast():
-            inputs = _draw_inputs(source, plan, step, gen, cfg, modalities, n_sub, dev, ddp)
+            inputs = engine.draw_inputs(source, plan, step, gen, cfg, modalities, n_sub, dev, ddp)
             total, terms = step_module(inputs, plan.batch)
         terms = {**terms, "total": total.detach()}  # the loss back-propagated is checked
         if due:
@@ -827,6 +383,49 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         save(n_steps)
     logger.info("pre-training: %d steps in %.1f s", n_steps - start, time.perf_counter() - t0)
     return model.eval(), history
+
+
+def _resume(run: TrainingRun, model: PretrainModel, opt, n_steps: int,
+            resume_with: dict) -> tuple[list, int, dict]:
+    """The history, first step and changed settings of a run, resumed from its checkpoint
+    when there is one (weights and optimiser loaded, *resume_with* applied)."""
+    state = run.resume_state(n_steps)
+    if state is None:
+        if resume_with:
+            logger.info("no checkpoint to resume; resume_with %s applies from step 0",
+                        resume_with)
+        return [], 0, {}
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    history, start = list(state["history"]), int(state["step"])
+    changed = {k: {"from": state["config"].get(k), "to": v} for k, v in resume_with.items()
+               if state["config"].get(k) != v}
+    for group in opt.param_groups:  # load_state_dict restored the stored values
+        group.update({k: v for k, v in resume_with.items()})
+    logger.info("resuming pre-training from %s at step %d%s", run.checkpoint, start,
+                "".join(f", {k} {c['from']} -> {c['to']}" for k, c in changed.items()))
+    return history, start, changed
+
+
+def _step_module(model: PretrainModel, cfg: PretrainConfig, modalities: tuple, objective: str,
+                 n_sub: int, dev: torch.device, ddp, compile) -> torch.nn.Module:
+    """The run's :class:`~physiosync.training.engine.Step`, wrapped for data parallelism
+    under torchrun, compiled when *compile* asks."""
+    simclr = objective == "simclr"
+    step_module = engine.Step(model, cfg, modalities, simclr,
+                              gather=ddp.gather_pooled if ddp is not None else None)
+    if ddp is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # A zero loss weight (or no CM-CA, or SimCLR) leaves a head without gradients,
+        # which DDP must then look for at every step; otherwise that traversal is skipped.
+        every_head_used = (len(modalities) == 2 and not simclr and all(cfg.loss_weights)
+                           and cfg.cmca_variant != "none")
+        step_module = DistributedDataParallel(
+            step_module, device_ids=[dev.index] if dev.type == "cuda" else None,
+            find_unused_parameters=not every_head_used)
+    return compile_step(step_module, compile,
+                        structure=("pretrain", repr(cfg), modalities, n_sub, objective))
 
 
 def encoder_cache_key(allowed, name: str, n_sub: int, config: PretrainConfig, modalities,
@@ -999,15 +598,15 @@ def time_pretrain(data: SlotData, config: PretrainConfig, *, allowed=None, n_sub
     timed = [h["seconds"] for h in hist[warmup:]]
     if resolve_device(device).type != "cpu" and timed:
         # off the CPU the loss is read back every few steps and the wait charged to the
-        # last of them (see _LossChecks): only their mean is a step's time
+        # last of them (see engine.LossChecks): only their mean is a step's time
         timed = [sum(timed) / len(timed)] * len(timed)
     out = {"step": timed, "setup": max(wall - sum(h["seconds"] for h in hist), 0.0),
            "held_out_batch": None, "model": model}
     if held_out is not None and held_out_sampler(held_out, cfg, n_sub=n_sub) is not None:
         dev = resolve_device(device)
         mods = resolve_modalities(data, cfg, modalities, objective)
-        held = _HeldOut(data.resident(dev, mods), held_out, cfg, mods, n_sub, 1, None, 1)
-        step = _HeldOutStep(model, cfg, mods)
+        held = HeldOut(data.resident(dev, mods), held_out, cfg, mods, n_sub, 1, None, 1)
+        step = HeldOutStep(model, cfg, mods)
         seconds = []
         for _ in range(2):  # the first evaluation pays its own one-off costs
             t0 = time.perf_counter()
