@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from physiosync.evaluation.statistics import holm_adjust
-from physiosync.reporting.report import build_report, merge_reports, report_markdown, report_text
+from physiosync.evaluation.summary import build_report, merge_reports
+from physiosync.reporting.report import report_markdown, report_text
 from physiosync.reporting.text import pipeline_table
 
 from test_report import GOOD, WORSE, _records

@@ -1,7 +1,7 @@
 """A self-contained HTML page for a cross-validation report.
 
 :func:`render_html` turns the report dictionary written by
-:func:`physiosync.reporting.report.build_report` (the schema is documented in
+:func:`physiosync.evaluation.summary.build_report` (the schema is documented in
 ``docs/evaluation.md``) into one HTML page; :func:`write_html_report` writes it to disk
 atomically. The page needs nothing outside itself: figures are PNG images embedded as
 base64 ``data:`` URIs and the style sheet is inline.
@@ -25,8 +25,10 @@ import numpy as np
 
 from .._logging import logger, verbose
 from .._utils import atomic_write
-from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence, _null_name,
-                   _one_class_sentence, _pairing_sentence, _real, _table_cells,
+from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
+from ..evaluation.summary import _chance_of, _real
+from .text import (CHANCE_NOTE, _headline_sentence, _null_name,
+                   _one_class_sentence, _pairing_sentence, _table_cells,
                    _table_header, _table_notes, data_sentence, displayable,
                    held_out_sentence,
                    label_efficiency_table, metric_label, model_selection_sentence,
@@ -995,7 +997,7 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     Parameters
     ----------
     report : Mapping
-        The report dictionary of :func:`physiosync.reporting.report.build_report` (or its JSON
+        The report dictionary of :func:`physiosync.evaluation.summary.build_report` (or its JSON
         round trip, where subject keys are strings). Optional parts (``pipelines``,
         ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
         missing; their sections then say so in one sentence. NaN and None values

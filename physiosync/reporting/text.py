@@ -9,16 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..evaluation.metrics import headline_metric
+from ..evaluation.summary import LEGACY_P_NOTE, _real, holm_families
+from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
 
-__all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
-           "pipeline_table", "displayable", "held_out_sentence", "data_sentence", "holm_families",
+__all__ = ["CHANCE_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
+           "pipeline_table", "displayable", "held_out_sentence", "data_sentence",
            "significance_sentence"]
-
-#: Why a ``legacy-segment`` report carries no permutation p-value.
-LEGACY_P_NOTE = (
-    "no permutation p-value: under legacy-segment the windows of a test trial are also in "
-    "training, so the predictions follow the labels through the trial's identity and no "
-    "permutation of the labels tests emotion recognition")
 
 #: How chance levels are defined (printed under the tables of every report).
 CHANCE_NOTE = (
@@ -29,9 +25,6 @@ CHANCE_NOTE = (
     "the training frequencies, expected confusion matrix) and the best constant predictor.")
 
 _LEVEL_LABELS = {"subject": "per-subject", "window": "pooled window", "trial": "pooled trial"}
-_METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
-                  "macro_f1": "macro F1", "f1": "F1 (high)", "roc_auc": "ROC AUC",
-                  "weighted_f1": "weighted F1"}
 
 
 def metric_label(key: str) -> str:
@@ -40,15 +33,6 @@ def metric_label(key: str) -> str:
     if not metric:
         return _METRIC_LABELS.get(level, level)
     return f"{_LEVEL_LABELS.get(level, level)} {_METRIC_LABELS.get(metric, metric)}"
-
-
-def _chance_of(fold: dict, level: str, metric: str):
-    """A fold's chance level of *metric*; reports before per-metric chance levels held
-    one number per level (the test majority), which belongs to accuracy only."""
-    chance = (fold.get("chance") or {}).get(level)
-    if isinstance(chance, dict):
-        return chance.get(metric)
-    return chance if metric == "accuracy" else None
 
 
 def _fmt(value, digits=3) -> str:
@@ -74,10 +58,11 @@ def displayable(report: dict) -> dict:
     """*report* without the p-values its protocol cannot support.
 
     Comparisons without ``p_value_holm`` (reports written before it was recorded) get
-    it, as :func:`holm_families` computes it. Under a leaky protocol
+    it, as :func:`~physiosync.evaluation.summary.holm_families` computes it. Under a leaky protocol
     (``legacy-segment``) every pipeline's permutation p-value
     is dropped (reports written before this rule held one) and replaced by
-    ``p_value_note`` (:data:`LEGACY_P_NOTE`), and the paired comparisons keep their
+    ``p_value_note``
+    (:data:`~physiosync.evaluation.summary.LEGACY_P_NOTE`), and the paired comparisons keep their
     differences and effect sizes but lose their tests (``p_value_note``:
     :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
     returned unchanged.
@@ -149,26 +134,6 @@ def data_sentence(report: dict) -> str | None:
         return (f"{section.get('name') or 'dataset'} at {section.get('root') or 'n/a'} "
                 "(a report written before the data were described)")
     return None
-
-
-def holm_families(comparisons: list) -> list:
-    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``: Holm's adjustment over the
-    comparisons that share the primary pipeline and the metric (one family each)."""
-    from ..evaluation.statistics import holm_adjust
-
-    families = {}
-    for i, c in enumerate(comparisons):
-        families.setdefault((c.get("pipeline"), c.get("metric")), []).append(i)
-    out = [dict(c) for c in comparisons]
-    for (pipeline, metric), members in families.items():
-        adjusted = holm_adjust([_real(out[i].get("p_value")) for i in members])
-        tested = sum(p is not None for p in adjusted)
-        for i, p in zip(members, adjusted):
-            out[i]["p_value_holm"] = p
-            out[i]["holm_family"] = (
-                f"the comparisons of {pipeline} with the other pipelines on {metric} "
-                f"({tested} with a p-value; Holm's step-down method, family-wise error rate)")
-    return out
 
 
 def _null_name(pv: dict) -> str:
@@ -314,18 +279,6 @@ def held_out_sentence(part: dict) -> str | None:
     return ("no held-out diagnostic: " + "; ".join(notes) + ".") if notes else None
 
 
-def _real(x):
-    """*x* as a float when it is a finite real number, else None (reports are read, not
-    trusted: a hand-edited or truncated ``report.json`` must still render)."""
-    if x is None or isinstance(x, (bool, str)):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
 def pipeline_table(report: dict) -> list:
     """One row per pipeline: the headline, its chance and p-value, the paired difference.
 
@@ -335,7 +288,7 @@ def pipeline_table(report: dict) -> list:
     Parameters
     ----------
     report : dict
-        From :func:`physiosync.reporting.report.build_report`.
+        From :func:`physiosync.evaluation.summary.build_report`.
 
     Returns
     -------
@@ -576,7 +529,7 @@ def significance_sentence(report: dict, *, options: str | None = None) -> str:
     Parameters
     ----------
     report : dict
-        From :func:`physiosync.reporting.report.build_report`.
+        From :func:`physiosync.evaluation.summary.build_report`.
     options : str | None
         How the caller adds units, e.g. ``"--folds, --subjects"``, named after "more
         folds and subjects".
