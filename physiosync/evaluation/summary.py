@@ -70,8 +70,9 @@ def _confusion(y, pred, n_classes: int) -> list:
     return confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()
 
 
-#: Columns of ``results.csv`` (:func:`physiosync.reporting.report.report_rows`): the first seven are those of the
-#: per-fold table of earlier versions, with the same meaning on the rows they had.
+#: Columns of ``results.csv`` (:func:`physiosync.reporting.report.report_rows`): the
+#: first seven are those of the per-fold table of earlier versions, with the same meaning
+#: on the rows they had.
 RESULT_COLUMNS = ["pipeline", "fold", "target", "level", "metric", "value", "chance", "row",
                   "subject"]
 
@@ -674,8 +675,8 @@ def merge_reports(reports: list, *, names=None) -> dict:
 
 
 def holm_families(comparisons: list) -> list:
-    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``: Holm's adjustment over the
-    comparisons that share the primary pipeline and the metric (one family each)."""
+    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``:
+    Holm's adjustment over the comparisons that share the primary pipeline and the metric (one family each)."""
     from .statistics import holm_adjust
 
     families = {}
