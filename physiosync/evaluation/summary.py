@@ -21,15 +21,12 @@ import pandas as pd
 from .metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
 from .protocols import PROTOCOLS
+from .schema import METRIC_LABELS, REPORT_VERSION, migrate_report
+from .statistics import holm_families
 
 __all__ = ["build_report", "merge_reports", "summarize_pipeline", "paired_comparison",
-           "permutation_nulls", "holm_families", "class_names", "fold_rows",
+           "permutation_nulls", "class_names", "fold_rows",
            "LEAKAGE_WARNING", "LEGACY_P_NOTE", "METRIC_LABELS", "RESULT_COLUMNS"]
-
-#: Readable names of the metrics (without their level).
-METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
-                  "macro_f1": "macro F1", "f1": "F1 (high)", "roc_auc": "ROC AUC",
-                  "weighted_f1": "weighted F1"}
 
 #: Why a ``legacy-segment`` report carries no permutation p-value.
 LEGACY_P_NOTE = (
@@ -84,7 +81,7 @@ def fold_rows(name: str, target: str, folds: list) -> pd.DataFrame:
         for level in ("subject", "window", "trial"):
             for metric, value in (f["metrics"].get(level) or {}).items():
                 rows.append((name, f["fold"], target, level, metric, value,
-                             _chance_of(f, level, metric)))
+                             ((f.get("chance") or {}).get(level) or {}).get(metric)))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS[:7])
 
 
@@ -610,7 +607,8 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
         paired_comparison(parts, primary, other, per_subject=per_subject_models,
                           n_classes=n_classes, seed=seed)
         for other in parts if other != primary])
-    return {"protocol": protocol, "target": target, "leaky": leaky,
+    return {"schema_version": REPORT_VERSION, "protocol": protocol, "target": target,
+            "leaky": leaky,
             "warning": LEAKAGE_WARNING if leaky else None,
             "caveat": spec.caveat if spec else None,
             "n_classes": n_classes, "class_names": class_names(target, n_classes),
@@ -636,6 +634,7 @@ def merge_reports(reports: list, *, names=None) -> dict:
     """
     from ..exceptions import PhysioSyncError
 
+    reports = [migrate_report(r) for r in reports]
     names = names or [f"run{i}" for i in range(len(reports))]
     first = reports[0]
     for name, rep in zip(names[1:], reports[1:]):
@@ -672,44 +671,3 @@ def merge_reports(reports: list, *, names=None) -> dict:
         for other in parts if other != primary])
     merged["config"] = {"runs": {n: r.get("config", {}) for n, r in zip(names, reports)}}
     return merged
-
-
-def holm_families(comparisons: list) -> list:
-    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``:
-    Holm's adjustment over the comparisons that share the primary pipeline and the metric (one family each)."""
-    from .statistics import holm_adjust
-
-    families = {}
-    for i, c in enumerate(comparisons):
-        families.setdefault((c.get("pipeline"), c.get("metric")), []).append(i)
-    out = [dict(c) for c in comparisons]
-    for (pipeline, metric), members in families.items():
-        adjusted = holm_adjust([_real(out[i].get("p_value")) for i in members])
-        tested = sum(p is not None for p in adjusted)
-        for i, p in zip(members, adjusted):
-            out[i]["p_value_holm"] = p
-            out[i]["holm_family"] = (
-                f"the comparisons of {pipeline} with the other pipelines on {metric} "
-                f"({tested} with a p-value; Holm's step-down method, family-wise error rate)")
-    return out
-
-
-def _real(x):
-    """*x* as a float when it is a finite real number, else None (reports are read, not
-    trusted: a hand-edited or truncated ``report.json`` must still render)."""
-    if x is None or isinstance(x, (bool, str)):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
-def _chance_of(fold: dict, level: str, metric: str):
-    """A fold's chance level of *metric*; reports before per-metric chance levels held
-    one number per level (the test majority), which belongs to accuracy only."""
-    chance = (fold.get("chance") or {}).get(level)
-    if isinstance(chance, dict):
-        return chance.get(metric)
-    return chance if metric == "accuracy" else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from ..evaluation.summary import _real
+from ..evaluation.statistics import real_or_none as _real
 
 __all__ = ["CSS", "esc", "fmt", "fmt_p", "mean_std", "skip", "table", "section", "num"]
 

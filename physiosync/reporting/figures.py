@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..evaluation.summary import _real as _num
+from ..evaluation.statistics import real_or_none as _num
 
 __all__ = ["new_figure", "per_subject_dots", "per_subject_bars", "confusion_figure",
            "curves_figure", "topomap_figure", "comparisons_figure",

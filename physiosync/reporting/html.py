@@ -22,8 +22,8 @@ import numpy as np
 
 from .._logging import logger, verbose
 from .._utils import atomic_write
+from ..evaluation.statistics import real_or_none as _real
 from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
-from ..evaluation.summary import _chance_of, _real
 from . import figures
 from ._page import CSS as _CSS
 from ._page import esc as _esc
@@ -150,7 +150,7 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         n_classes = _num(n_classes) or 2
         pipe = pipes[primary]
         box = [f"<p><strong>Headline ({_esc(primary)}):</strong> "
-               f"{_esc(_headline_sentence(pipe, int(n_classes)))}.</p>"]
+               f"{_esc(_headline_sentence(pipe))}.</p>"]
         nulls = []
         pv, rn = _dict(pipe.get("p_value")), _dict(pipe.get("refit_null"))
         if isinstance(pv.get("null"), str) and str(pv.get("metric", "")).startswith("subject."):
@@ -163,7 +163,7 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         if nulls:
             box.append(f'<p class="null">{_esc(" ".join(nulls))}</p>')
         for name, p in pipes.items():
-            one = _one_class_sentence(p, int(n_classes))
+            one = _one_class_sentence(p)
             if one:
                 box.append(f'<p class="one-class"><strong>One-class fallback ({_esc(name)}):'
                            f"</strong> {_esc(one)}</p>")
@@ -205,7 +205,7 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
         held = held_out_sentence(pipe)
         if held:
             blocks.append(f"<p>Pre-training, held out: {_esc(held)}</p>")
-        blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe, n_classes))}.</p>")
+        blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe))}.</p>")
         keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
         rows = []
         for key in keys:
@@ -236,13 +236,9 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
     return _section("sec-summary", "Summary", "\n".join(blocks))
 
 
-def _chance_value(entry: Mapping, metric: str):
-    """Chance level of *metric* in a per-subject entry or fold; older reports held one
-    number (the test majority), which belongs to accuracy only."""
-    chance = entry.get("chance")
-    if isinstance(chance, Mapping):
-        return _num(chance.get(metric))
-    return _num(chance) if metric == "accuracy" else None
+def _chance_value(chance, metric: str):
+    """The chance level of *metric* in *chance* (metric -> chance level), or None."""
+    return _num(_dict(chance).get(metric))
 
 
 def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
@@ -267,23 +263,12 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
     flagged = {name: {str(s) for s in _list(_dict(pipes[name].get("one_class")).get("subjects"))}
                for name in names}
 
-    def chance_by_subject():
-        """Each subject's chance level, from the first pipeline that has one."""
-        out = {}
-        for s in subjects:
-            for name in order:
-                c = _chance_value(per_subject[name].get(s, {}), metric)
-                if c is not None:
-                    out[s] = c
-                    break
-        return out
-
     values = np.array([_floats([per_subject[name].get(s, {}).get(metric) for s in subjects])
                        for name in names])
     chance = {}  # each subject's chance level, from the first pipeline that has one
     for s in subjects:
         for name in order:
-            c = _chance_value(per_subject[name].get(s, {}), metric)
+            c = _chance_value(per_subject[name].get(s, {}).get("chance"), metric)
             if c is not None:
                 chance[s] = c
                 break
@@ -580,11 +565,11 @@ def _folds_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
         rows.append([_fmt_count(fold) if _num(fold) is not None else str(fold),
                      size(f.get("train")), size(f.get("val")), size(f.get("test")),
                      _fmt(_dict(metrics.get("subject")).get(metric)),
-                     _fmt(_chance_of(f, "subject", metric)),
+                     _fmt(_chance_value(_dict(f.get("chance")).get("subject"), metric)),
                      _fmt(_dict(metrics.get("window")).get(metric)),
-                     _fmt(_chance_of(f, "window", metric)),
+                     _fmt(_chance_value(_dict(f.get("chance")).get("window"), metric)),
                      _fmt(_dict(metrics.get("trial")).get("accuracy")),
-                     _fmt(_chance_of(f, "trial", "accuracy")),
+                     _fmt(_chance_value(_dict(f.get("chance")).get("trial"), "accuracy")),
                      _fmt_count(f.get("one_class_windows"))])
     header = ["fold", "n train", "n val", "n test", f"per-subject {label}", "chance",
               f"pooled window {label}", "chance", "pooled trial accuracy", "chance",

@@ -22,6 +22,7 @@ import pandas as pd
 from .._logging import verbose
 from .._utils import atomic_write
 from ..evaluation.metrics import headline_metric
+from ..evaluation.schema import migrate_report
 from ..evaluation.summary import METRIC_LABELS, RESULT_COLUMNS, fold_rows
 from .text import (CHANCE_NOTE, _fmt, _fmt_p, _headline_sentence, _null_name,
                    _one_class_sentence, _pairing_sentence, _table_cells, _table_header,
@@ -69,7 +70,8 @@ def check_report(report, source) -> None:
     ------
     DataFormatError
         Naming *source* and what was expected: *report* is not a JSON object, is a fold
-        file, lacks a key of every report, or cannot be rendered (``results.csv`` and
+        file, lacks a key of every report, was written by a later physiosync (its
+        ``schema_version``), or cannot be rendered (``results.csv`` and
         ``report.md`` are rendered in memory to find out).
     """
     from ..exceptions import DataFormatError
@@ -83,6 +85,7 @@ def check_report(report, source) -> None:
     if missing:
         raise DataFormatError(f"{source} is not a physiosync report (it has no "
                               f"{', '.join(missing)}); {_EXPECTED_REPORT}.")
+    migrate_report(report, source=source)  # a later schema version is refused in one line
     try:
         if not isinstance(report["pipelines"], dict) or not report["pipelines"]:
             raise ValueError("'pipelines' is not a non-empty object")
@@ -161,7 +164,6 @@ def report_markdown(report: dict) -> str:
     every metric beside its chance level; then the paired comparisons in full.
     """
     report = displayable(report)
-    n_classes = report.get("n_classes", 2)
     lines = [f"# physiosync cross-validation: {report['target']} ({report['protocol']})", ""]
     if report.get("leaky"):
         lines += [f"> **{report['warning']}**", ""]
@@ -172,7 +174,7 @@ def report_markdown(report: dict) -> str:
         lines += [f"**Data:** {data}.", ""]
     pipes = report["pipelines"]
     primary = report.get("primary") or next(iter(pipes))
-    lines += [f"**Headline ({primary}):** {_headline_sentence(pipes[primary], n_classes)}.", ""]
+    lines += [f"**Headline ({primary}):** {_headline_sentence(pipes[primary])}.", ""]
     rows = pipeline_table(report)
     refit = any(r["refit_p"] is not None for r in rows)
     header = _table_header(rows, refit=refit) + ["model"]
@@ -191,7 +193,7 @@ def report_markdown(report: dict) -> str:
         held = held_out_sentence(part)
         if held:
             lines += [f"Pre-training, held out: {held}", ""]
-        one = _one_class_sentence(part, n_classes)
+        one = _one_class_sentence(part)
         if one:
             lines += [f"> **One-class fallback:** {one}", ""]
         lines += ["| metric | mean ± std | chance | n |", "|---|---|---|---|"]
@@ -343,7 +345,7 @@ def report_text(report: dict) -> str:
         held = held_out_sentence(part)
         if held:
             lines += ["", f"pre-training, held out ({name}): {held}"]
-        one = _one_class_sentence(part, n_classes)
+        one = _one_class_sentence(part)
         if one:
             lines += ["", f"one-class fallback ({name}): {one}"]
     for c in report.get("comparisons") or []:

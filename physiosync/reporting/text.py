@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluation.metrics import headline_metric
-from ..evaluation.summary import LEGACY_P_NOTE, _real, holm_families
+from ..evaluation.schema import migrate_report
+from ..evaluation.statistics import real_or_none as _real
+from ..evaluation.summary import LEGACY_P_NOTE
 from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
 
 __all__ = ["CHANCE_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
@@ -57,21 +58,17 @@ LEGACY_COMPARISON_NOTE = (
 def displayable(report: dict) -> dict:
     """*report* without the p-values its protocol cannot support.
 
-    Comparisons without ``p_value_holm`` (reports written before it was recorded) get
-    it, as :func:`~physiosync.evaluation.summary.holm_families` computes it. Under a leaky protocol
-    (``legacy-segment``) every pipeline's permutation p-value
-    is dropped (reports written before this rule held one) and replaced by
-    ``p_value_note``
-    (:data:`~physiosync.evaluation.summary.LEGACY_P_NOTE`), and the paired comparisons keep their
-    differences and effect sizes but lose their tests (``p_value_note``:
+    Every renderer reads a report through this function. A report of an earlier schema
+    version is first migrated (:func:`~physiosync.evaluation.schema.migrate_report`;
+    one of a later version is refused). Under a leaky protocol (``legacy-segment``)
+    every pipeline's permutation p-value is dropped (reports written before this rule
+    held one) and replaced by ``p_value_note``
+    (:data:`~physiosync.evaluation.summary.LEGACY_P_NOTE`), and the paired comparisons
+    keep their differences and effect sizes but lose their tests (``p_value_note``:
     :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
-    returned unchanged.
+    returned as migrated.
     """
-    comps = report.get("comparisons")
-    if (isinstance(comps, list) and all(isinstance(c, dict) for c in comps)
-            and any("p_value_holm" not in c for c in comps)):
-        # a report written before Holm's adjustment was recorded
-        report = {**report, "comparisons": holm_families(comps)}
+    report = migrate_report(report)
     if not report.get("leaky"):
         return report
     pipes = {}
@@ -137,34 +134,27 @@ def data_sentence(report: dict) -> str | None:
 
 
 def _null_name(pv: dict) -> str:
-    """The null of a p-value record (reports before several nulls: within-subject)."""
+    """The null of a p-value record (every migrated record names it)."""
     return str(pv.get("null_name") or "within-subject")
 
 
 def _pairing_sentence(c: dict) -> str:
-    """Why a comparison is paired as it is (reports before ``pairing`` held only the level)."""
-    if c.get("pairing"):
-        return f"paired {c['pairing']}; primary test: {c.get('primary_test')}."
-    return (f"paired by {c.get('level', 'subject')} (a report written before the pairing "
-            "was explained); primary test: sign-flip.")
+    """Why a comparison is paired as it is."""
+    return f"paired {c.get('pairing')}; primary test: {c.get('primary_test')}."
 
 
-def _headline_of(part: dict, n_classes: int) -> dict:
-    """A part's headline; older reports without one fall back on their summary."""
-    if part.get("headline"):
-        return part["headline"]
-    metric = headline_metric(n_classes)
-    s = (part.get("summary") or {}).get(f"subject.{metric}")
-    if s is None:
-        return {"metric": None, "label": None, "mean": None, "std": None, "n": 0,
+#: The headline of a part that has none (a damaged report).
+_NO_HEADLINE = {"metric": None, "label": None, "mean": None, "std": None, "n": 0,
                 "chance": None}
-    return {"metric": f"subject.{metric}", "label": metric_label(f"subject.{metric}"),
-            "mean": s.get("mean"), "std": s.get("std"), "n": s.get("n"),
-            "chance": s.get("chance")}
 
 
-def _headline_sentence(part: dict, n_classes: int) -> str:
-    h = _headline_of(part, n_classes)
+def _headline_of(part: dict) -> dict:
+    """A part's headline (every migrated part has one)."""
+    return part.get("headline") or _NO_HEADLINE
+
+
+def _headline_sentence(part: dict) -> str:
+    h = _headline_of(part)
     if not h.get("metric"):
         return "no per-subject headline in this report"
     text = (f"{metric_label(h['metric'])} {_fmt(h['mean'])} ± {_fmt(h['std'])} over "
@@ -186,7 +176,7 @@ def _headline_sentence(part: dict, n_classes: int) -> str:
     return text
 
 
-def _one_class_sentence(part: dict, n_classes: int) -> str | None:
+def _one_class_sentence(part: dict) -> str | None:
     oc = part.get("one_class") or {}
     if not oc.get("windows"):
         return None
@@ -197,7 +187,7 @@ def _one_class_sentence(part: dict, n_classes: int) -> str | None:
             f"{'s' if len(oc.get('folds', [])) != 1 else ''} {folds}) are the constant "
             "prediction of a model whose training labels held one class "
             "(protocol.one_class: constant)")
-    metric = _headline_of(part, n_classes).get("metric")
+    metric = _headline_of(part).get("metric")
     without = (oc.get("summary_without") or {}).get(metric) if metric else None
     if oc["windows"] >= (oc.get("of_windows") or 0):
         text += "; no other test window remains, so the scores measure nothing"
@@ -312,7 +302,6 @@ def pipeline_table(report: dict) -> list:
     """
     report = displayable(report)
     pipes = report.get("pipelines") or {}
-    n_classes = report.get("n_classes") or 2
     primary = report.get("primary")
     if primary not in pipes:
         primary = next(iter(pipes), None)
@@ -324,7 +313,7 @@ def pipeline_table(report: dict) -> list:
         pipes = {**pipes, primary: {}}
     for name, part in pipes.items():
         part = part if isinstance(part, dict) else {}
-        h = _headline_of(part, n_classes)
+        h = _headline_of(part)
         pv, rn = part.get("p_value"), part.get("refit_null")
         subject_p = isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject.")
         model = part.get("model")
@@ -341,7 +330,7 @@ def pipeline_table(report: dict) -> list:
             c = comparisons.get(name) or {}
             ci = c.get("ci95") if isinstance(c.get("ci95"), (list, tuple)) else []
             ci = [_real(v) for v in ci] if len(ci) == 2 else [None, None]
-            ha, hb = _real(_headline_of(pipes[primary], n_classes).get("mean")), row["mean"]
+            ha, hb = _real(_headline_of(pipes[primary]).get("mean")), row["mean"]
             row["difference"] = {"headline": None if ha is None or hb is None else ha - hb,
                                  "mean": _real(c.get("mean")), "ci95": ci,
                                  "p_value": _real(c.get("p_value")),
