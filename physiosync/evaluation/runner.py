@@ -869,7 +869,7 @@ def _same(a, b) -> bool:
 
 def _metrics_problem(done: dict) -> str | None:
     """Why a fold record's metrics do not follow from its predictions, or None."""
-    if done["train_labels"] is None:  # not recorded: its metrics are redone from the data
+    if done.get("train_labels") is None:  # not recorded: its metrics are redone from the data
         return None
     try:
         pred = pd.DataFrame(done["predictions"])
@@ -995,7 +995,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
             done, why = _reusable_fold(path, key, data_key)
             if done is not None:
                 logger.info("fold %d already done, reusing %s", fold.fold, path)
-                if done["train_labels"] is None:  # not recorded in the file
+                if done.get("train_labels") is None:  # not recorded in the file
                     done["train_labels"] = train_label_counts(data, fold, **split)
                     done["metrics"] = fold_metrics(pd.DataFrame(done["predictions"]),
                                                    n_classes, done["train_labels"])
