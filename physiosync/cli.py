@@ -264,7 +264,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .reporting.report import check_report, merge_reports, write_report
+    from .evaluation.summary import merge_reports
+    from .reporting.report import check_report, write_report
 
     runs = [Path(p) for p in args.runs]
     reports = []

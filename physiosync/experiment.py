@@ -873,7 +873,8 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                     time_cost: bool = True) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
     from .evaluation.pipelines import get_pipeline_kind
-    from .reporting.report import build_report, write_report
+    from .evaluation.summary import build_report
+    from .reporting.report import write_report
 
     t0 = time.perf_counter()
     plan = plan_experiment(cfg)  # every check, before any training
@@ -949,7 +950,7 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
         # one report per budget; the study's report is that of the largest budget, with
         # the label-efficiency curves of all of them
         from .evaluation.label_budget import budget_label
-        from .reporting.label_efficiency import label_efficiency_section
+        from .evaluation.label_efficiency import label_efficiency_section
 
         by_budget = {budget_label(b): report_of({name: res[b] for name, res in results.items()})
                      for b in budgets}

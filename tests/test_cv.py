@@ -122,7 +122,8 @@ def test_one_class_training_split_is_an_error_before_training(data, monkeypatch)
 
 
 def test_report_files_and_leakage_warning(data, tmp_path):
-    from physiosync.reporting.report import LEAKAGE_WARNING, build_report, write_report
+    from physiosync.evaluation.summary import LEAKAGE_WARNING, build_report
+    from physiosync.reporting.report import write_report
 
     folds = make_folds(_units(data), "within-trial-kfold", n_splits=2, seed=1)
     results = cv.cross_validate(data, folds, tmp_path / "folds", one_class="constant",

@@ -525,3 +525,26 @@ def test_curves_show_the_held_out_diagnostic_beside_the_training_loss(monkeypatc
     assert "no held-out cells: x" in html_report._curves_section({"physiosync": pipe})
     del pipe["curves"]["pretrain"]["long"][0]["held_out"]
     assert held_out_sentence(pipe) is None
+
+
+def test_figure_functions_take_values_and_return_figures_without_pyplot(tmp_path):
+    # reporting.figures: data in, a Figure out; no report, no file, no pyplot
+    code = ("import sys, numpy as np\n"
+            "from matplotlib.figure import Figure\n"
+            "from physiosync.reporting import figures as f\n"
+            "v = np.array([[0.6, 0.7, np.nan], [0.5, 0.55, 0.8]])\n"
+            "args = (['a', 'b'], ['1', '2', '3'], v, {'a': {'2'}, 'b': set()},"
+            " {'1': 0.5, '2': 0.5}, 'balanced accuracy')\n"
+            "figs = [f.per_subject_bars(*args), f.per_subject_dots(*args),\n"
+            "        f.confusion_figure([('a', np.array([[3.0, 1.0], [0.0, 4.0]]))],"
+            " lambda k: ['low', 'high'][:k]),\n"
+            "        f.curves_figure([('a (long)', [(np.arange(3.0), np.array([3.0, 2.0, 1.5]))])],"
+            " [], [2.0], []),\n"
+            "        f.comparisons_figure([('a - b', np.array([0.1, -0.05, 0.2]), [-0.1, 0.3])]),\n"
+            "        f.label_efficiency_figure(['2', 'all'], {'a': (np.array([0.55, 0.6]),"
+            " np.array([[0.5, 0.6], [0.55, 0.65]]))}, [0.5], 'balanced accuracy')]\n"
+            "print(all(isinstance(x, Figure) for x in figs), 'matplotlib.pyplot' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.split()
+    assert out == ["True", "False"]
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -11,7 +11,7 @@ from physiosync.evaluation.label_budget import (budget_folder, labelled_fold, so
                                                 stratified_order)
 from physiosync.evaluation.protocols import Fold, make_folds
 from physiosync.exceptions import PhysioSyncError
-from physiosync.reporting.label_efficiency import unit_auc
+from physiosync.evaluation.label_efficiency import unit_auc
 from physiosync.training.sampling import SlotData
 
 

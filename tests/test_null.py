@@ -25,8 +25,8 @@ from physiosync.evaluation.metrics import (margin_preserving_tables, permutation
                                            subject_permutation_test)
 from physiosync.evaluation.protocols import make_folds
 from physiosync.evaluation.statistics import sign_flip_test
-from physiosync.reporting.report import (build_report, permutation_nulls, report_markdown,
-                                         report_text)
+from physiosync.evaluation.summary import build_report, permutation_nulls
+from physiosync.reporting.report import report_markdown, report_text
 
 _SPEC = importlib.util.spec_from_file_location(
     "inference_calibration",

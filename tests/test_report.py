@@ -11,9 +11,9 @@ import pytest
 from physiosync import PhysioSyncError
 from physiosync.cli import main
 from physiosync.evaluation.runner import fold_metrics
-from physiosync.reporting.report import (CHANCE_NOTE, build_report, merge_reports,
-                                         paired_comparison, report_text, summarize_pipeline,
-                                         write_report)
+from physiosync.evaluation.summary import (build_report, merge_reports, paired_comparison,
+                                          summarize_pipeline)
+from physiosync.reporting.report import CHANCE_NOTE, report_text, write_report
 
 # Per (subject, fold): the predicted class of each test trial's two windows. Test trials
 # are 2 * fold (label 0) and 2 * fold + 1 (label 1) for every subject.

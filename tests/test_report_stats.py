@@ -11,8 +11,9 @@ from scipy import stats as scipy_stats
 from physiosync.evaluation.runner import fold_metrics
 from physiosync.evaluation.metrics import (chance_levels, chance_levels_from_counts, model_chance_levels,
                                 subject_level_score)
-from physiosync.reporting.report import (build_report, merge_reports, paired_comparison, report_markdown,
-                               report_rows, report_text, summarize_pipeline, write_report)
+from physiosync.evaluation.summary import (build_report, merge_reports, paired_comparison,
+                                          summarize_pipeline)
+from physiosync.reporting.report import report_markdown, report_rows, report_text, write_report
 from physiosync.evaluation.statistics import (bootstrap_ci, cohens_dz, corrected_resampled_ttest,
                               min_sign_flip_p, sign_flip_test)
 

@@ -74,6 +74,28 @@ def test_an_edited_fold_metric_is_recomputed_and_the_report_keeps_the_true_value
     assert _snapshot(run) == before  # fold file, report.json, results.csv byte for byte
 
 
+def test_a_fold_file_without_schema_version_is_reused_on_resume(top, tmp_path, caplog):
+    """Fold files record their schema version in the checksummed body; a file written
+    before the version existed (no key, its checksum over the rest) is reused as is."""
+    from physiosync.evaluation.runner import fold_checksum
+    from physiosync.evaluation.schema import FOLD_VERSION
+
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    assert _cv(top, run, cache) == 0
+    for path in _fold_files(run):
+        doc = json.loads(path.read_text())
+        assert doc["schema_version"] == FOLD_VERSION
+        assert doc["checksum"] == fold_checksum(doc)  # the version is in the checksummed body
+        del doc["schema_version"]
+        doc["checksum"] = fold_checksum(doc)
+        path.write_text(json.dumps(doc))
+    before = _snapshot(run)
+    with caplog.at_level("WARNING", logger="physiosync"):
+        assert _cv(top, run, cache) == 0
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert _snapshot(run) == before  # reused, not recomputed nor rewritten
+
+
 def test_metrics_that_do_not_follow_from_the_predictions_are_recomputed(
         deap_dat_dir, tmp_path, caplog):
     """Without a checksum (a file of an older version), the metrics are still checked."""

@@ -38,6 +38,7 @@ from ..exceptions import TrainingDivergedError
 from ..training.pretrain import held_out_sampler
 from .fit import encoders_used, fit_physiosync, pretrain_physiosync
 from .protocols import Fold, check_disjoint
+from .schema import FOLD_VERSION, migrate_fold
 from ..training.sampling import SlotData
 from .._utils import atomic_write, fingerprint
 from .._utils.checks import check_option
@@ -871,7 +872,7 @@ def _same(a, b) -> bool:
 
 def _metrics_problem(done: dict) -> str | None:
     """Why a fold record's metrics do not follow from its predictions, or None."""
-    if "train_labels" not in done:  # an older version's record: its metrics are redone
+    if done.get("train_labels") is None:  # not recorded: its metrics are redone from the data
         return None
     try:
         pred = pd.DataFrame(done["predictions"])
@@ -891,7 +892,10 @@ def _reusable_fold(path: Path, key: str, data_key: str | None) -> tuple:
     A fold file is reused only if it is a JSON object holding *key* (settings,
     hyper-parameters and the fold's units), the content key *data_key* of the data
     (when given), a checksum that matches its body (files of older versions have
-    none), and metrics that follow from its predictions.
+    none), a schema version this version reads (:func:`~.schema.migrate_fold`), and
+    metrics that follow from its predictions. The record returned is migrated to
+    :data:`~.schema.FOLD_VERSION`; a file of a later version raises
+    :class:`~physiosync.exceptions.DataFormatError`.
     """
     try:
         text = path.read_text()
@@ -907,6 +911,8 @@ def _reusable_fold(path: Path, key: str, data_key: str | None) -> tuple:
         return None, f"holds a JSON {type(done).__name__}, not a fold record"
     if "checksum" in done and done["checksum"] != fold_checksum(done):
         return None, "does not match its checksum (edited or damaged)"
+    # a newer physiosync's file is refused (DataFormatError), never overwritten
+    done = migrate_fold(done, source=f"fold file {path}")
     if done.get("key") != key:
         return None, "was computed with other settings or on other units"
     if data_key is not None and done.get("data_key") != data_key:
@@ -991,7 +997,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
             done, why = _reusable_fold(path, key, data_key)
             if done is not None:
                 logger.info("fold %d already done, reusing %s", fold.fold, path)
-                if "train_labels" not in done:  # written by an older version
+                if done.get("train_labels") is None:  # not recorded in the file
                     done["train_labels"] = train_label_counts(data, fold, **split)
                     done["metrics"] = fold_metrics(pd.DataFrame(done["predictions"]),
                                                    n_classes, done["train_labels"])
@@ -1008,7 +1014,8 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
                 where += f"fold {fold.fold}, "
             raise TrainingDivergedError(where + str(err)) from err
         train_labels = train_label_counts(data, fold, **split)
-        record = {"key": key, **({} if data_key is None else {"data_key": data_key}),
+        record = {"schema_version": FOLD_VERSION, "key": key,
+                  **({} if data_key is None else {"data_key": data_key}),
                   **fold.manifest(),
                   "metrics": fold_metrics(pred, n_classes, train_labels),
                   "train_labels": train_labels,

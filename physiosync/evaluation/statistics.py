@@ -23,7 +23,8 @@ differences and return plain floats and dictionaries (JSON-ready):
   (:func:`scipy.stats.bootstrap`).
 - :func:`cohens_dz`: standardised mean difference of paired data.
 - :func:`holm_adjust`: Holm's step-down adjustment of a family of p-values (the
-  comparisons of several pipelines with one primary pipeline on one metric).
+  comparisons of several pipelines with one primary pipeline on one metric), and
+  :func:`holm_families`, which applies it to a report's comparisons.
 
 References
 ----------
@@ -44,7 +45,8 @@ import math
 import numpy as np
 
 __all__ = ["sign_flip_test", "min_sign_flip_p", "corrected_resampled_ttest", "bootstrap_ci",
-           "studentized_bootstrap_ci", "cohens_dz", "holm_adjust", "EXACT_MAX_N"]
+           "studentized_bootstrap_ci", "cohens_dz", "holm_adjust", "holm_families",
+           "real_or_none", "EXACT_MAX_N"]
 
 #: Largest number of units for which :func:`sign_flip_test` enumerates every sign
 #: pattern (2**16 = 65,536 patterns); above it draws Monte Carlo sign patterns.
@@ -328,3 +330,34 @@ def holm_adjust(p_values) -> list:
         running = max(running, min(1.0, (m - rank) * p))  # monotone in the sorted order
         out[i] = running
     return out
+
+
+def holm_families(comparisons: list) -> list:
+    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``:
+    :func:`holm_adjust` over the comparisons that share the primary pipeline and the
+    metric (one family each)."""
+    families = {}
+    for i, c in enumerate(comparisons):
+        families.setdefault((c.get("pipeline"), c.get("metric")), []).append(i)
+    out = [dict(c) for c in comparisons]
+    for (pipeline, metric), members in families.items():
+        adjusted = holm_adjust([real_or_none(out[i].get("p_value")) for i in members])
+        tested = sum(p is not None for p in adjusted)
+        for i, p in zip(members, adjusted):
+            out[i]["p_value_holm"] = p
+            out[i]["holm_family"] = (
+                f"the comparisons of {pipeline} with the other pipelines on {metric} "
+                f"({tested} with a p-value; Holm's step-down method, family-wise error rate)")
+    return out
+
+
+def real_or_none(x):
+    """*x* as a float when it is a finite real number, else None (reports are read, not
+    trusted: a hand-edited or truncated ``report.json`` must still render)."""
+    if x is None or isinstance(x, (bool, str)):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None

@@ -1,23 +1,20 @@
 """A self-contained HTML page for a cross-validation report.
 
 :func:`render_html` turns the report dictionary written by
-:func:`physiosync.reporting.report.build_report` (the schema is documented in
+:func:`physiosync.evaluation.summary.build_report` (the schema is documented in
 ``docs/evaluation.md``) into one HTML page; :func:`write_html_report` writes it to disk
 atomically. The page needs nothing outside itself: figures are PNG images embedded as
 base64 ``data:`` URIs and the style sheet is inline.
 
-matplotlib (and MNE, for the topographic map) are imported only when a page is
-rendered. Figures are drawn with the object API (:class:`matplotlib.figure.Figure` on an
-Agg canvas), so rendering neither opens pyplot windows nor changes the user's backend.
+This module reads the report and lays out the page; the figures are drawn by the pure
+functions of :mod:`physiosync.reporting.figures` (values in, a matplotlib Figure out),
+which import matplotlib (and MNE, for the topographic map) only when a page is rendered.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-import math
-import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,8 +22,23 @@ import numpy as np
 
 from .._logging import logger, verbose
 from .._utils import atomic_write
-from .text import (_METRIC_LABELS, CHANCE_NOTE, _chance_of, _headline_sentence, _null_name,
-                   _one_class_sentence, _pairing_sentence, _real, _table_cells,
+from ..evaluation.statistics import real_or_none as _real
+from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
+from . import figures
+from ._page import CSS as _CSS
+from ._page import esc as _esc
+from ._page import fmt as _fmt
+from ._page import fmt_p as _fmt_p
+from ._page import mean_std as _mean_std
+from ._page import num as _num
+from ._page import section as _section
+from ._page import skip as _skip
+from ._page import table as _table
+from .figures import floats as _floats
+from .figures import fmt_count as _fmt_count
+from .figures import series as _series
+from .text import (CHANCE_NOTE, _headline_sentence, _null_name,
+                   _one_class_sentence, _pairing_sentence, _table_cells,
                    _table_header, _table_notes, data_sentence, displayable,
                    held_out_sentence,
                    label_efficiency_table, metric_label, model_selection_sentence,
@@ -42,69 +54,10 @@ _DEFAULT_WARNING = ("LEAKAGE WARNING: this protocol lets windows of the same tri
                     "both training and test data; its scores are not emotion recognition "
                     "accuracies.")
 
-_CSS = """\
-body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;
- max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.55em;margin-bottom:.3em}
-h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.15em}
-h3{font-size:1.05em;margin-bottom:.3em}
-.meta{color:#555;margin-top:0}
-.warning{border:3px solid #c00;background:#fdeaea;color:#800;padding:.8em 1em;
- font-weight:bold;margin:1em 0}
-table{border-collapse:collapse;margin:.4em 0 1em;font-size:.93em}
-th,td{border:1px solid #ccc;padding:.25em .65em;text-align:right}
-th:first-child,td:first-child{text-align:left}
-thead th{background:#f2f2f2}
-figure{margin:1em 0}
-img{max-width:100%;height:auto}
-figcaption{font-size:.9em;color:#555}
-.skip{color:#666;font-style:italic}
-pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
-footer{font-size:.85em;color:#555;border-top:1px solid #ddd;margin-top:2em;padding-top:.5em}
-.caveat{border:2px solid #d98c00;background:#fff6e0;color:#5a3b00;padding:.6em 1em;margin:1em 0}
-.headline{border:1px solid #888;background:#f4f8fc;padding:.2em 1em;margin:1em 0}
-.headline .null{font-size:.9em;color:#444}
-.headline .one-class{color:#7a4b00}
-"""
-
 _LEVEL_ORDER = {"subject": 0, "window": 1, "trial": 2}
 #: Up to this many pipelines the per-subject figure groups bars by subject; above, it draws
 #: one column of dots per pipeline, which stays readable for a whole baseline suite.
 _MAX_GROUPED_BARS = 3
-
-
-# --------------------------------------------------------------------------- helpers
-def _esc(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-#: ``float(x)`` when ``x`` is a finite real number, else None.
-_num = _real
-
-
-def _fmt(x, digits: int = 3) -> str:
-    v = _num(x)
-    return "n/a" if v is None else f"{v:.{digits}f}"
-
-
-def _fmt_count(x) -> str:
-    v = _num(x)
-    if v is None:
-        return "n/a"
-    return str(int(v)) if v.is_integer() else f"{v:.3g}"
-
-
-def _fmt_p(p) -> str:
-    v = _num(p)
-    if v is None:
-        return "n/a"
-    return "< 0.001" if v < 0.001 else f"{v:.3g}"
-
-
-def _mean_std(mean, std) -> str:
-    if _num(mean) is None:
-        return "n/a"
-    return f"{_fmt(mean)} ± {_fmt(std)}"
 
 
 def _dict(x) -> dict:
@@ -121,12 +74,6 @@ def _subject_key(key):
         return (0, int(str(key)), "")
     except ValueError:
         return (1, 0, str(key))
-
-
-def _floats(values) -> np.ndarray:
-    """A float array with None and non-numbers as NaN."""
-    out = [_num(v) for v in _list(values)]
-    return np.array([np.nan if v is None else v for v in out], dtype=float)
 
 
 def _pipelines(report: Mapping) -> dict:
@@ -153,33 +100,7 @@ def _class_names(report: Mapping, k: int) -> list:
     return [str(i) for i in range(k)]
 
 
-def _skip(sentence: str) -> str:
-    return f'<p class="skip">{_esc(sentence)}</p>'
-
-
-def _table(header: list, rows: list, cls: str | None = None) -> str:
-    attr = f' class="{_esc(cls)}"' if cls else ""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _section(sec_id: str, title: str, body: str) -> str:
-    return f'<section id="{_esc(sec_id)}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>'
-
-
 # --------------------------------------------------------------------------- figures
-def _new_figure(width: float, height: float):
-    """A matplotlib Figure on its own Agg canvas (pyplot is never involved)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _png_uri(fig, dpi: int = 100) -> str:
     """Save ``fig`` as PNG into a ``data:`` URI and release its artists."""
     buf = io.BytesIO()
@@ -229,7 +150,7 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         n_classes = _num(n_classes) or 2
         pipe = pipes[primary]
         box = [f"<p><strong>Headline ({_esc(primary)}):</strong> "
-               f"{_esc(_headline_sentence(pipe, int(n_classes)))}.</p>"]
+               f"{_esc(_headline_sentence(pipe))}.</p>"]
         nulls = []
         pv, rn = _dict(pipe.get("p_value")), _dict(pipe.get("refit_null"))
         if isinstance(pv.get("null"), str) and str(pv.get("metric", "")).startswith("subject."):
@@ -242,7 +163,7 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         if nulls:
             box.append(f'<p class="null">{_esc(" ".join(nulls))}</p>')
         for name, p in pipes.items():
-            one = _one_class_sentence(p, int(n_classes))
+            one = _one_class_sentence(p)
             if one:
                 box.append(f'<p class="one-class"><strong>One-class fallback ({_esc(name)}):'
                            f"</strong> {_esc(one)}</p>")
@@ -284,7 +205,7 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
         held = held_out_sentence(pipe)
         if held:
             blocks.append(f"<p>Pre-training, held out: {_esc(held)}</p>")
-        blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe, n_classes))}.</p>")
+        blocks.append(f"<p>Headline: {_esc(_headline_sentence(pipe))}.</p>")
         keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
         rows = []
         for key in keys:
@@ -315,13 +236,9 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
     return _section("sec-summary", "Summary", "\n".join(blocks))
 
 
-def _chance_value(entry: Mapping, metric: str):
-    """Chance level of *metric* in a per-subject entry or fold; older reports held one
-    number (the test majority), which belongs to accuracy only."""
-    chance = entry.get("chance")
-    if isinstance(chance, Mapping):
-        return _num(chance.get(metric))
-    return _num(chance) if metric == "accuracy" else None
+def _chance_value(chance, metric: str):
+    """The chance level of *metric* in *chance* (metric -> chance level), or None."""
+    return _num(_dict(chance).get(metric))
 
 
 def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
@@ -346,117 +263,16 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
     flagged = {name: {str(s) for s in _list(_dict(pipes[name].get("one_class")).get("subjects"))}
                for name in names}
 
-    def chance_by_subject():
-        """Each subject's chance level, from the first pipeline that has one."""
-        out = {}
-        for s in subjects:
-            for name in order:
-                c = _chance_value(per_subject[name].get(s, {}), metric)
-                if c is not None:
-                    out[s] = c
-                    break
-        return out
-
-    def draw_dots():
-        """Pipelines on the x axis, one dot per subject: readable with ten pipelines."""
-        from matplotlib.lines import Line2D
-
-        n_s, n_p = len(subjects), len(names)
-        fig = _new_figure(min(max(6.5, 1.5 + 0.8 * n_p), 24.0), 4.4)
-        ax = fig.add_subplot()
-        # a subject keeps its horizontal offset in every column, so a line joins its dots
-        offsets = np.linspace(-0.28, 0.28, n_s) if n_s > 1 else np.zeros(1)
-        values = np.array([_floats([per_subject[name].get(s, {}).get(metric)
-                                    for s in subjects]) for name in names])
-        xs = np.arange(n_p)[:, None] + offsets[None, :]
-        for i in range(n_s):
-            ax.plot(xs[:, i], values[:, i], color="0.6", linewidth=0.6, alpha=0.5, zorder=1)
-        for j, name in enumerate(names):
-            hollow = np.array([s in flagged[name] for s in subjects])
-            color = f"C{j % 10}"
-            for mask, face in ((~hollow, color), (hollow, "none")):
-                ax.scatter(xs[j, mask], values[j, mask], s=22, facecolors=face,
-                           edgecolors=color, linewidths=1.0, zorder=3)
-            if np.isfinite(values[j]).any():
-                ax.hlines(np.nanmean(values[j]), j - 0.36, j + 0.36, colors="black",
-                          linewidth=2.2, zorder=4)
-        handles = [Line2D([], [], color="black", linewidth=2.2, label="mean over subjects")]
-        chance = chance_by_subject()
-        if chance:
-            cy = np.array([chance.get(s, np.nan) for s in subjects])
-            if np.nanmax(cy) - np.nanmin(cy) > 1e-9:  # chance differs between subjects
-                ax.scatter(xs.ravel(), np.tile(cy, n_p), marker="_", s=40, color="black",
-                           linewidths=1.0, zorder=2)
-                handles.append(Line2D([], [], color="black", marker="_", linestyle="none",
-                                      label=f"chance of {label} (subject)"))
-            mean_chance = float(np.nanmean(cy))
-            ax.axhline(mean_chance, color="0.35", linestyle="--", linewidth=1, zorder=0)
-            handles.append(Line2D([], [], color="0.35", linestyle="--",
-                                  label=f"mean chance ({mean_chance:.2f})"))
-        if any(flagged.values()):
-            handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
-                                  markeredgecolor="black",
-                                  label="includes one-class\nfallback predictions"))
-        rotate = n_p > 5 or max(len(n) for n in names) > 12
-        ax.set_xticks(range(n_p), names, rotation=30 if rotate else 0,
-                      ha="right" if rotate else "center")
-        ax.set_xlim(-0.6, n_p - 0.4)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"{label} (subject)")
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  fontsize="small")
-        return fig
-
-    def draw():
-        from matplotlib.patches import Patch
-
-        n_s, n_p = len(subjects), len(names)
-        if n_p > _MAX_GROUPED_BARS:
-            return draw_dots()
-        fig = _new_figure(min(max(6.5, 2.5 + n_s * (0.3 + 0.15 * n_p)), 24.0), 3.9)
-        ax = fig.add_subplot()
-        width = 0.8 / n_p
-        for j, name in enumerate(names):
-            labelled = False
-            for hatch in (None, "//"):  # plain bars, then subjects with one-class fallbacks
-                xs, ys = [], []
-                for i, s in enumerate(subjects):
-                    v = _num(per_subject[name].get(s, {}).get(metric))
-                    if v is not None and (s in flagged[name]) == (hatch is not None):
-                        xs.append(i - 0.4 + width * (j + 0.5))
-                        ys.append(v)
-                if xs:
-                    ax.bar(xs, ys, width=width, color=f"C{j % 10}", hatch=hatch,
-                           edgecolor="black" if hatch else None, linewidth=0.5 if hatch else 0,
-                           label="_nolegend_" if labelled else name)
-                    labelled = True
-        cx, cy = [], []
-        for i, s in enumerate(subjects):
-            for name in order:
-                c = _chance_value(per_subject[name].get(s, {}), metric)
-                if c is not None:
-                    cx.append(i)
-                    cy.append(c)
-                    break
-        if cy:
-            cx_arr = np.asarray(cx, dtype=float)
-            ax.hlines(cy, cx_arr - 0.45, cx_arr + 0.45, colors="black", linewidth=1.6,
-                      label=f"chance of {label} (subject)")
-            mean_chance = float(np.mean(cy))
-            ax.axhline(mean_chance, color="0.35", linestyle="--", linewidth=1,
-                       label=f"mean chance ({mean_chance:.2f})")
-        handles, labels = ax.get_legend_handles_labels()
-        if any(flagged.values()):
-            handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
-            labels.append("includes one-class\nfallback predictions")
-        ax.set_xticks(range(n_s), [str(s) for s in subjects])
-        ax.set_xlim(-0.6, n_s - 0.4)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("subject")
-        ax.set_ylabel(f"{label} (subject)")
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  fontsize="small")
-        return fig
+    values = np.array([_floats([per_subject[name].get(s, {}).get(metric) for s in subjects])
+                       for name in names])
+    chance = {}  # each subject's chance level, from the first pipeline that has one
+    for s in subjects:
+        for name in order:
+            c = _chance_value(per_subject[name].get(s, {}).get("chance"), metric)
+            if c is not None:
+                chance[s] = c
+                break
+    draw = figures.per_subject_dots if len(names) > _MAX_GROUPED_BARS else figures.per_subject_bars
 
     rule = ("1/C, C = classes in the subject's test labels" if metric == "balanced_accuracy"
             else "the majority class of the training labels, scored on the subject's test "
@@ -480,7 +296,9 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
                    "predictions of a model whose training labels held one class.")
         alt = (f"Grouped bar chart of per-subject {label} for {', '.join(names)} "
                f"over {len(subjects)} subjects, with chance levels.")
-    return _section("sec-per-subject", title, _figure("fig-per-subject", draw, alt, caption))
+    figure = _figure("fig-per-subject",
+                     lambda: draw(names, subjects, values, flagged, chance, label), alt, caption)
+    return _section("sec-per-subject", title, figure)
 
 
 def _confusion_matrix(pipe: Mapping) -> np.ndarray | None:
@@ -502,52 +320,14 @@ def _confusion_section(report: Mapping, pipes: dict) -> str:
     if not mats:
         return _section("sec-confusion", title, _skip("No confusion matrices in this report."))
 
-    def draw():
-        ncols = min(len(mats), 3)
-        nrows = math.ceil(len(mats) / ncols)
-        k_max = max(m.shape[0] for _, m in mats)
-        side = max(3.0, 0.75 * k_max + 1.8)
-        fig = _new_figure(side * ncols + 0.8, side * nrows)
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        im = None
-        for ax, (name, m) in zip(axes, mats):
-            k = m.shape[0]
-            totals = np.nansum(m, axis=1, keepdims=True)
-            norm = np.divide(np.nan_to_num(m), totals, out=np.zeros_like(m),
-                             where=totals > 0)
-            im = ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
-            for i in range(k):
-                for j in range(k):
-                    count = _fmt_count(m[i, j])
-                    text = count if count == "n/a" else f"{count}\n{norm[i, j]:.0%}"
-                    ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                            color="white" if norm[i, j] > 0.5 else "black")
-            labels = _class_names(report, k)
-            ax.set_xticks(range(k), labels, rotation=30 if k > 2 else 0)
-            ax.set_yticks(range(k), labels)
-            ax.set_xlabel("predicted")
-            ax.set_ylabel("true")
-            ax.set_title(name)
-        for ax in axes[len(mats):]:
-            ax.set_axis_off()
-        fig.colorbar(im, ax=list(axes[:len(mats)]), shrink=0.8, label="fraction of true class")
-        return fig
 
     caption = ("Window-level confusion matrices summed over test folds (rows: true class, "
                "columns: predicted class). Colour: fraction of each true class; text: counts.")
     alt = f"Confusion matrices for {', '.join(n for n, _ in mats)}."
-    return _section("sec-confusion", title, _figure("fig-confusion", draw, alt, caption))
-
-
-def _series(entry: Mapping, x_key: str, y_key: str):
-    """``(x, y)`` float arrays of a curve, or None when ``y`` has no finite value."""
-    y = _floats(entry.get(y_key))
-    if not np.isfinite(y).any():
-        return None
-    x = _floats(entry.get(x_key))
-    if len(x) != len(y):  # missing or inconsistent x: number the points
-        x = np.arange(len(y), dtype=float)
-    return x, y
+    return _section("sec-confusion", title, _figure("fig-confusion",
+                                           lambda: figures.confusion_figure(
+                                               mats, lambda k: _class_names(report, k)),
+                                           alt, caption))
 
 
 def _collect_curves(pipes: dict):
@@ -590,48 +370,6 @@ def _collect_held_out(pipes: dict):
     return measured, notes
 
 
-def _draw_held_out(ax_loss, ax_acc, held: list) -> None:
-    """Held-out loss (with its collapsed and random-encoder levels) and retrieval
-    accuracies (with chance), one colour per run label, one line per fold."""
-    colours = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(l for l, _ in held))}
-    seen, styles = set(), ("-", "--", ":")
-    for label, h in held:
-        c = colours[label]
-        _plot_line(ax_loss, _series(h, "step", "loss"), color=c, linewidth=0.9, alpha=0.8,
-                   label=label if label not in seen else "_nolegend_")
-        for level, style in ((_num(_dict(h.get("collapsed")).get("loss")), "--"),
-                             (_num(_dict(h.get("random_encoder")).get("loss")), ":")):
-            if level is not None:
-                ax_loss.axhline(level, color=c, linestyle=style, linewidth=0.8, alpha=0.6)
-        terms = sorted(k for k in h if str(k).startswith("retrieval_"))
-        for j, key in enumerate(terms):
-            xy = _series(h, "step", key)
-            if xy is not None:
-                _plot_line(ax_acc, xy, color=c, linestyle=styles[j % 3], linewidth=0.9,
-                           alpha=0.8, label=(f"{label} {key[len('retrieval_'):]}"
-                                             if label not in seen else "_nolegend_"))
-        for level in {v for v in map(_num, _dict(h.get("chance")).values()) if v is not None}:
-            ax_acc.axhline(level, color="0.35", linestyle="--", linewidth=0.8)
-        seen.add(label)
-    ax_loss.set_title("(c) pre-training, held-out cells")
-    ax_loss.set_ylabel("held-out loss")
-    ax_acc.set_title("(d) held-out retrieval accuracy")
-    ax_acc.set_ylabel("top-1 accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.set_xlabel("step")
-        ax.legend(fontsize="x-small")
-
-
-def _plot_line(ax, xy, **kwargs):
-    x, y = xy
-    ax.plot(x, y, marker="o" if len(y) < 3 else None, markersize=2.5, **kwargs)
-
-
-def _smoothing_window(n: int) -> int:
-    """Moving-average width for a curve of *n* points (1 = no smoothing)."""
-    return max(5, n // 20) if n >= 30 else 1
-
-
 def _curves_section(pipes: dict) -> str:
     pre, fine = _collect_curves(pipes)
     # Loss of a collapsed encoder (every embedding the same) recorded with the
@@ -646,54 +384,6 @@ def _curves_section(pipes: dict) -> str:
         return _section("sec-curves", title, _skip(
             "No pipeline recorded training curves (baselines such as band power have none)."))
 
-    def draw():
-        n_ax = bool(pre) + bool(fine) + 2 * bool(held)
-        fig = _new_figure(6.0 * n_ax + 1.0, 4.0)
-        axes = list(fig.subplots(1, n_ax, squeeze=False).ravel())
-        if pre:
-            ax = axes.pop(0)
-            for c, (label, lines) in enumerate(pre):
-                for i, (x, y) in enumerate(lines):
-                    k = _smoothing_window(len(y))
-                    name = label if i == 0 else "_nolegend_"
-                    if k > 1:  # noisy per-step losses: faint raw line, bold moving average
-                        _plot_line(ax, (x, y), color=f"C{c % 10}", linewidth=0.6, alpha=0.2,
-                                   label="_nolegend_")
-                        ys = np.convolve(np.asarray(y, float), np.ones(k) / k, mode="valid")
-                        _plot_line(ax, (np.asarray(x, float)[k // 2:k // 2 + len(ys)], ys),
-                                   color=f"C{c % 10}", linewidth=1.2, alpha=0.9, label=name)
-                    else:
-                        _plot_line(ax, (x, y), color=f"C{c % 10}", linewidth=0.9, alpha=0.7,
-                                   label=name)
-            for level in collapsed:
-                ax.axhline(level, color="0.35", linestyle="--", linewidth=1.0,
-                           label="collapsed encoder" if len(collapsed) == 1
-                           else f"collapsed encoder ({level:.2f})")
-            ax.set_title("(a) pre-training, training batches")
-            ax.set_xlabel("step")
-            ax.set_ylabel("training loss")
-            ax.legend(fontsize="small")
-        if fine:
-            ax = axes.pop(0)
-            for c, (name, lines) in enumerate(fine):
-                first_tr = first_va = True
-                for tr, va in lines:
-                    if tr is not None:
-                        _plot_line(ax, tr, color=f"C{c % 10}", linewidth=0.9, alpha=0.6,
-                                   label=f"{name} train" if first_tr else "_nolegend_")
-                        first_tr = False
-                    if va is not None:
-                        _plot_line(ax, va, color=f"C{c % 10}", linewidth=0.9, alpha=0.6,
-                                   linestyle="--",
-                                   label=f"{name} validation" if first_va else "_nolegend_")
-                        first_va = False
-            ax.set_title("(b) fine-tuning")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("loss")
-            ax.legend(fontsize="small")
-        if held:
-            _draw_held_out(axes.pop(0), axes.pop(0), held)
-        return fig
 
     parts = []
     if pre:
@@ -719,7 +409,9 @@ def _curves_section(pipes: dict) -> str:
         parts.append("no held-out diagnostic of pre-training: " + "; ".join(held_notes))
     caption = "; ".join(parts) + "."
     alt = "Loss curves: " + caption
-    return _section("sec-curves", title, _figure("fig-curves", draw, alt, caption))
+    return _section("sec-curves", title, _figure("fig-curves",
+                                        lambda: figures.curves_figure(pre, fine, collapsed, held),
+                                        alt, caption))
 
 
 def _importance(pipe: Mapping):
@@ -741,24 +433,6 @@ def _importance(pipe: Mapping):
     return chans, np.asarray(vals, dtype=float), str(ci.get("method") or "importance")
 
 
-def _positioned_info(channels: list, montage):
-    """An ``mne.Info`` of the channels that have a position in ``montage`` (None when
-    fewer than three do), and their indices into ``channels``."""
-    import mne
-
-    def make(names):
-        info = mne.create_info(names, sfreq=128.0, ch_types="eeg", verbose=False)
-        info.set_montage(montage, match_case=False, on_missing="ignore", verbose=False)
-        return info
-
-    info = make(channels)
-    keep = [i for i, ch in enumerate(info["chs"])
-            if np.isfinite(ch["loc"][:3]).all() and np.any(ch["loc"][:3] != 0)]
-    if len(keep) < 3:
-        return None, keep
-    return make([channels[i] for i in keep]), keep
-
-
 def _topomap_section(pipes: dict) -> str:
     items = [(n, imp) for n, p in pipes.items() if (imp := _importance(p)) is not None]
     title = "EEG channel importance"
@@ -766,43 +440,14 @@ def _topomap_section(pipes: dict) -> str:
         return _section("sec-topomap", title,
                         _skip("No pipeline reports EEG channel importance."))
 
-    def draw():
-        import mne
-
-        from .._utils.montage import standard_montage
-
-        montage = standard_montage()  # "standard_1020" under its current MNE name
-        ncols = min(len(items), 3)
-        nrows = math.ceil(len(items) / ncols)
-        fig = _new_figure(4.0 * ncols, 3.7 * nrows)
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for ax, (name, (chans, vals, method)) in zip(axes, items):
-            info, keep = _positioned_info(chans, montage)
-            if info is not None:
-                v = vals[keep]
-                if v.min() >= 0:
-                    cmap, vlim = "Reds", (0.0, float(v.max()) or 1.0)
-                else:
-                    top = float(np.abs(v).max())
-                    cmap, vlim = "RdBu_r", (-top, top)
-                im, _ = mne.viz.plot_topomap(v, info, axes=ax, show=False, cmap=cmap,
-                                             vlim=vlim)
-                fig.colorbar(im, ax=ax, shrink=0.75, label="importance")
-            else:
-                ax.bar(range(len(chans)), vals, color="C3")
-                ax.set_xticks(range(len(chans)), chans, rotation=90, fontsize="small")
-                ax.set_ylabel("importance")
-            wrapped = "\n".join(textwrap.wrap(method, 34))
-            ax.set_title(f"{name}\n{wrapped}", fontsize="small")
-        for ax in axes[len(items):]:
-            ax.set_axis_off()
-        return fig
 
     caption = ("EEG channel importance per pipeline on the standard 10-20 layout (channels "
                "without a standard position are left out; bars are shown when fewer than "
                "three channels have one). The method is named above each map.")
     alt = f"Scalp maps of EEG channel importance for {', '.join(n for n, _ in items)}."
-    return _section("sec-topomap", title, _figure("fig-topomap", draw, alt, caption))
+    return _section("sec-topomap", title, _figure("fig-topomap",
+                                                  lambda: figures.topomap_figure(items), alt,
+                                                  caption))
 
 
 def _comparisons_section(report: Mapping) -> str:
@@ -862,28 +507,14 @@ def _comparisons_section(report: Mapping) -> str:
             strips.append((label, np.asarray(values),
                            ci if len(ci) == 2 and None not in ci else None))
 
-    def draw():
-        fig = _new_figure(max(5.0, 2.0 * len(strips) + 1.5), 3.8)
-        ax = fig.subplots()
-        rng = np.random.default_rng(0)
-        for i, (_, v, ci) in enumerate(strips):
-            ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=22, alpha=0.75,
-                       color=f"C{i % 10}", edgecolors="none")
-            ax.hlines(v.mean(), i - 0.25, i + 0.25, colors="black", linewidth=2)
-            if ci is not None:
-                ax.vlines(i + 0.3, ci[0], ci[1], colors="black", linewidth=1.2)
-        ax.axhline(0.0, color="0.3", linewidth=1)
-        ax.set_xticks(range(len(strips)), [label for label, _, _ in strips], fontsize="small")
-        ax.set_xlim(-0.6, len(strips) - 0.4)
-        ax.set_ylabel("difference")
-        return fig
 
     if strips:
         caption = ("Per-unit differences (pipeline minus baseline; one dot per subject or "
                    "fold) with their mean (black bar), its 95 % interval (vertical "
                    "line, right) and the zero line.")
         alt = f"Dot plot of per-unit differences for {len(strips)} paired comparison(s)."
-        body.append(_figure("fig-comparisons", draw, alt, caption))
+        body.append(_figure("fig-comparisons", lambda: figures.comparisons_figure(strips), alt,
+                            caption))
     else:
         body.append(_skip("The comparisons carry no per-unit differences to plot."))
     return _section("sec-comparisons", title, "\n".join(body))
@@ -899,30 +530,17 @@ def _label_efficiency_section(report: Mapping) -> str:
     body = [f"<p>{_esc(t['intro'])}</p>", _table(t["header"], t["rows"], "label-efficiency")]
     body += [f"<p>{_esc(note)}</p>" for note in t["notes"]]
 
-    def draw():
-        fig = _new_figure(6.5, 3.8)
-        ax = fig.subplots()
-        x = np.arange(len(budgets))
-        for i, (name, points) in enumerate(curves.items()):
-            mean = np.array([_num(p.get("mean")) or np.nan for p in points], dtype=float)
-            ci = np.array([[(_num(c) if _num(c) is not None else np.nan)
-                            for c in (_list(p.get("ci95")) + [None, None])[:2]]
-                           for p in points], dtype=float)
-            ax.plot(x[:len(mean)], mean, marker="o", color=f"C{i % 10}", label=name)
-            ax.fill_between(x[:len(mean)], ci[:, 0], ci[:, 1], color=f"C{i % 10}", alpha=0.15,
-                            linewidth=0)
-        chance = [_num(p.get("chance")) for pts in curves.values() for p in pts]
-        chance = [c for c in chance if c is not None]
-        if chance:
-            ax.axhline(float(np.mean(chance)), color="0.4", linestyle="--", linewidth=1,
-                       label="chance")
-        ax.set_xticks(x, budgets)
-        ax.set_xlabel("labelled training trials per subject")
-        ax.set_ylabel(metric_label(sec.get("metric") or "subject.balanced_accuracy"))
-        ax.legend(fontsize="small")
-        return fig
 
-    body.append(_figure("fig-label-efficiency", draw,
+    mean_ci = {name: (np.array([_num(p.get("mean")) or np.nan for p in points], dtype=float),
+                      np.array([[(_num(c) if _num(c) is not None else np.nan)
+                                 for c in (_list(p.get("ci95")) + [None, None])[:2]]
+                                for p in points], dtype=float))
+               for name, points in curves.items()}
+    chance = [_num(p.get("chance")) for pts in curves.values() for p in pts]
+    chance = [c for c in chance if c is not None]
+    ylabel = metric_label(sec.get("metric") or "subject.balanced_accuracy")
+    body.append(_figure("fig-label-efficiency",
+                        lambda: figures.label_efficiency_figure(budgets, mean_ci, chance, ylabel),
                         f"Label-efficiency curves of {len(curves)} pipeline(s).",
                         "Per-subject headline (mean over subjects) at each label budget, with "
                         "its 95 % interval (band) and the chance level (dashed)."))
@@ -947,11 +565,11 @@ def _folds_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
         rows.append([_fmt_count(fold) if _num(fold) is not None else str(fold),
                      size(f.get("train")), size(f.get("val")), size(f.get("test")),
                      _fmt(_dict(metrics.get("subject")).get(metric)),
-                     _fmt(_chance_of(f, "subject", metric)),
+                     _fmt(_chance_value(_dict(f.get("chance")).get("subject"), metric)),
                      _fmt(_dict(metrics.get("window")).get(metric)),
-                     _fmt(_chance_of(f, "window", metric)),
+                     _fmt(_chance_value(_dict(f.get("chance")).get("window"), metric)),
                      _fmt(_dict(metrics.get("trial")).get("accuracy")),
-                     _fmt(_chance_of(f, "trial", "accuracy")),
+                     _fmt(_chance_value(_dict(f.get("chance")).get("trial"), "accuracy")),
                      _fmt_count(f.get("one_class_windows"))])
     header = ["fold", "n train", "n val", "n test", f"per-subject {label}", "chance",
               f"pooled window {label}", "chance", "pooled trial accuracy", "chance",
@@ -995,7 +613,7 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     Parameters
     ----------
     report : Mapping
-        The report dictionary of :func:`physiosync.reporting.report.build_report` (or its JSON
+        The report dictionary of :func:`physiosync.evaluation.summary.build_report` (or its JSON
         round trip, where subject keys are strings). Optional parts (``pipelines``,
         ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
         missing; their sections then say so in one sentence. NaN and None values

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluation.metrics import headline_metric
 from .._utils.docs import fill_doc
+from ..evaluation.schema import migrate_report
+from ..evaluation.statistics import real_or_none as _real
+from ..evaluation.summary import LEGACY_P_NOTE
+from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
 
-__all__ = ["CHANCE_NOTE", "LEGACY_P_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
-           "pipeline_table", "displayable", "held_out_sentence", "data_sentence", "holm_families",
+__all__ = ["CHANCE_NOTE", "LEGACY_COMPARISON_NOTE", "metric_label", "model_selection_sentence",
+           "pipeline_table", "displayable", "held_out_sentence", "data_sentence",
            "significance_sentence"]
-
-#: Why a ``legacy-segment`` report carries no permutation p-value.
-LEGACY_P_NOTE = (
-    "no permutation p-value: under legacy-segment the windows of a test trial are also in "
-    "training, so the predictions follow the labels through the trial's identity and no "
-    "permutation of the labels tests emotion recognition")
 
 #: How chance levels are defined (printed under the tables of every report).
 CHANCE_NOTE = (
@@ -30,9 +27,6 @@ CHANCE_NOTE = (
     "the training frequencies, expected confusion matrix) and the best constant predictor.")
 
 _LEVEL_LABELS = {"subject": "per-subject", "window": "pooled window", "trial": "pooled trial"}
-_METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
-                  "macro_f1": "macro F1", "f1": "F1 (high)", "roc_auc": "ROC AUC",
-                  "weighted_f1": "weighted F1"}
 
 
 def metric_label(key: str) -> str:
@@ -41,15 +35,6 @@ def metric_label(key: str) -> str:
     if not metric:
         return _METRIC_LABELS.get(level, level)
     return f"{_LEVEL_LABELS.get(level, level)} {_METRIC_LABELS.get(metric, metric)}"
-
-
-def _chance_of(fold: dict, level: str, metric: str):
-    """A fold's chance level of *metric*; reports before per-metric chance levels held
-    one number per level (the test majority), which belongs to accuracy only."""
-    chance = (fold.get("chance") or {}).get(level)
-    if isinstance(chance, dict):
-        return chance.get(metric)
-    return chance if metric == "accuracy" else None
 
 
 def _fmt(value, digits=3) -> str:
@@ -74,20 +59,17 @@ LEGACY_COMPARISON_NOTE = (
 def displayable(report: dict) -> dict:
     """*report* without the p-values its protocol cannot support.
 
-    Comparisons without ``p_value_holm`` (reports written before it was recorded) get
-    it, as :func:`holm_families` computes it. Under a leaky protocol
-    (``legacy-segment``) every pipeline's permutation p-value
-    is dropped (reports written before this rule held one) and replaced by
-    ``p_value_note`` (:data:`LEGACY_P_NOTE`), and the paired comparisons keep their
-    differences and effect sizes but lose their tests (``p_value_note``:
+    Every renderer reads a report through this function. A report of an earlier schema
+    version is first migrated (:func:`~physiosync.evaluation.schema.migrate_report`;
+    one of a later version is refused). Under a leaky protocol (``legacy-segment``)
+    every pipeline's permutation p-value is dropped (reports written before this rule
+    held one) and replaced by ``p_value_note``
+    (:data:`~physiosync.evaluation.summary.LEGACY_P_NOTE`), and the paired comparisons
+    keep their differences and effect sizes but lose their tests (``p_value_note``:
     :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
-    returned unchanged.
+    returned as migrated.
     """
-    comps = report.get("comparisons")
-    if (isinstance(comps, list) and all(isinstance(c, dict) for c in comps)
-            and any("p_value_holm" not in c for c in comps)):
-        # a report written before Holm's adjustment was recorded
-        report = {**report, "comparisons": holm_families(comps)}
+    report = migrate_report(report)
     if not report.get("leaky"):
         return report
     pipes = {}
@@ -152,55 +134,28 @@ def data_sentence(report: dict) -> str | None:
     return None
 
 
-def holm_families(comparisons: list) -> list:
-    """*comparisons* (dicts of paired comparisons) with ``p_value_holm`` and ``holm_family``: Holm's adjustment over the
-    comparisons that share the primary pipeline and the metric (one family each)."""
-    from ..evaluation.statistics import holm_adjust
-
-    families = {}
-    for i, c in enumerate(comparisons):
-        families.setdefault((c.get("pipeline"), c.get("metric")), []).append(i)
-    out = [dict(c) for c in comparisons]
-    for (pipeline, metric), members in families.items():
-        adjusted = holm_adjust([_real(out[i].get("p_value")) for i in members])
-        tested = sum(p is not None for p in adjusted)
-        for i, p in zip(members, adjusted):
-            out[i]["p_value_holm"] = p
-            out[i]["holm_family"] = (
-                f"the comparisons of {pipeline} with the other pipelines on {metric} "
-                f"({tested} with a p-value; Holm's step-down method, family-wise error rate)")
-    return out
-
-
 def _null_name(pv: dict) -> str:
-    """The null of a p-value record (reports before several nulls: within-subject)."""
+    """The null of a p-value record (every migrated record names it)."""
     return str(pv.get("null_name") or "within-subject")
 
 
 def _pairing_sentence(c: dict) -> str:
-    """Why a comparison is paired as it is (reports before ``pairing`` held only the level)."""
-    if c.get("pairing"):
-        return f"paired {c['pairing']}; primary test: {c.get('primary_test')}."
-    return (f"paired by {c.get('level', 'subject')} (a report written before the pairing "
-            "was explained); primary test: sign-flip.")
+    """Why a comparison is paired as it is."""
+    return f"paired {c.get('pairing')}; primary test: {c.get('primary_test')}."
 
 
-def _headline_of(part: dict, n_classes: int) -> dict:
-    """A part's headline; older reports without one fall back on their summary."""
-    if part.get("headline"):
-        return part["headline"]
-    metric = headline_metric(n_classes)
-    s = (part.get("summary") or {}).get(f"subject.{metric}")
-    if s is None:
-        return {"metric": None, "label": None, "mean": None, "std": None, "n": 0,
+#: The headline of a part that has none (a damaged report).
+_NO_HEADLINE = {"metric": None, "label": None, "mean": None, "std": None, "n": 0,
                 "chance": None}
-    return {"metric": f"subject.{metric}", "label": metric_label(f"subject.{metric}"),
-            "mean": s.get("mean"), "std": s.get("std"), "n": s.get("n"),
-            "chance": s.get("chance")}
 
 
-def _headline_sentence(part: dict, n_classes: int) -> str:
-    h = _headline_of(part, n_classes)
+def _headline_of(part: dict) -> dict:
+    """A part's headline (every migrated part has one)."""
+    return part.get("headline") or _NO_HEADLINE
+
+
+def _headline_sentence(part: dict) -> str:
+    h = _headline_of(part)
     if not h.get("metric"):
         return "no per-subject headline in this report"
     text = (f"{metric_label(h['metric'])} {_fmt(h['mean'])} ± {_fmt(h['std'])} over "
@@ -222,7 +177,7 @@ def _headline_sentence(part: dict, n_classes: int) -> str:
     return text
 
 
-def _one_class_sentence(part: dict, n_classes: int) -> str | None:
+def _one_class_sentence(part: dict) -> str | None:
     oc = part.get("one_class") or {}
     if not oc.get("windows"):
         return None
@@ -233,7 +188,7 @@ def _one_class_sentence(part: dict, n_classes: int) -> str | None:
             f"{'s' if len(oc.get('folds', [])) != 1 else ''} {folds}) are the constant "
             "prediction of a model whose training labels held one class "
             "(protocol.one_class: constant)")
-    metric = _headline_of(part, n_classes).get("metric")
+    metric = _headline_of(part).get("metric")
     without = (oc.get("summary_without") or {}).get(metric) if metric else None
     if oc["windows"] >= (oc.get("of_windows") or 0):
         text += "; no other test window remains, so the scores measure nothing"
@@ -315,18 +270,6 @@ def held_out_sentence(part: dict) -> str | None:
     return ("no held-out diagnostic: " + "; ".join(notes) + ".") if notes else None
 
 
-def _real(x):
-    """*x* as a float when it is a finite real number, else None (reports are read, not
-    trusted: a hand-edited or truncated ``report.json`` must still render)."""
-    if x is None or isinstance(x, (bool, str)):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
 @fill_doc
 def pipeline_table(report: dict) -> list:
     """One row per pipeline: the headline, its chance and p-value, the paired difference.
@@ -360,7 +303,6 @@ def pipeline_table(report: dict) -> list:
     """
     report = displayable(report)
     pipes = report.get("pipelines") or {}
-    n_classes = report.get("n_classes") or 2
     primary = report.get("primary")
     if primary not in pipes:
         primary = next(iter(pipes), None)
@@ -372,7 +314,7 @@ def pipeline_table(report: dict) -> list:
         pipes = {**pipes, primary: {}}
     for name, part in pipes.items():
         part = part if isinstance(part, dict) else {}
-        h = _headline_of(part, n_classes)
+        h = _headline_of(part)
         pv, rn = part.get("p_value"), part.get("refit_null")
         subject_p = isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject.")
         model = part.get("model")
@@ -389,7 +331,7 @@ def pipeline_table(report: dict) -> list:
             c = comparisons.get(name) or {}
             ci = c.get("ci95") if isinstance(c.get("ci95"), (list, tuple)) else []
             ci = [_real(v) for v in ci] if len(ci) == 2 else [None, None]
-            ha, hb = _real(_headline_of(pipes[primary], n_classes).get("mean")), row["mean"]
+            ha, hb = _real(_headline_of(pipes[primary]).get("mean")), row["mean"]
             row["difference"] = {"headline": None if ha is None or hb is None else ha - hb,
                                  "mean": _real(c.get("mean")), "ci95": ci,
                                  "p_value": _real(c.get("p_value")),

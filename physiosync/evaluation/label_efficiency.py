@@ -3,7 +3,7 @@
 A label-efficiency study (``protocol.labelled_trials``) cross-validates every
 pipeline on the same folds once per budget of labelled training trials per subject
 (:mod:`physiosync.evaluation.label_budget`). :func:`label_efficiency_section` turns
-the reports of the budgets (one :func:`~physiosync.reporting.report.build_report`
+the reports of the budgets (one :func:`~physiosync.evaluation.summary.build_report`
 each) into the ``label_efficiency`` part of the study's report::
 
     "label_efficiency": {
@@ -24,14 +24,14 @@ steps: a mean of the curve in score units (0.5 for a pipeline at chance everywhe
 on a balanced binary target), comparable between pipelines of one study. A unit
 counts only if it has a value at every budget. The areas are compared exactly as
 the headlines are, at the level at which the pipelines' models are independent
-(:func:`~physiosync.reporting.report.paired_comparison`).
+(:func:`~physiosync.evaluation.summary.paired_comparison`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .report import _shared_across_subjects, paired_comparison
+from .summary import _shared_across_subjects, paired_comparison
 from .._utils.docs import fill_doc
 
 __all__ = ["label_efficiency_section", "unit_auc", "AUC_DEFINITION"]
@@ -71,7 +71,7 @@ def _interval(part: dict, short: str, per_subject: bool, seed: int) -> tuple:
     corrected standard error of Nadeau and Bengio around the headline (folds share
     training data, and a fold's subjects share its model or pre-training).
     """
-    from ..evaluation.statistics import corrected_resampled_ttest, studentized_bootstrap_ci
+    from .statistics import corrected_resampled_ttest, studentized_bootstrap_ci
     from scipy.stats import t as student_t
 
     mean = part["headline"].get("mean")
@@ -115,14 +115,14 @@ def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int
     ----------
     reports : dict of str -> dict
         ``{budget label: report}`` in increasing budget order (``"all"`` last), each
-        from :func:`~physiosync.reporting.report.build_report` on that budget's fold
+        from :func:`~physiosync.evaluation.summary.build_report` on that budget's fold
         results, with the same pipelines in the same order (the first is primary).
     per_subject : bool
         Whether the protocol gives every subject its own model (the report's
         ``per_subject_models``). The areas are then paired, and the intervals taken,
         as the headlines' are: by subject only where neither pipeline shares anything
         between the subjects of a fold, else by fold
-        (:func:`~physiosync.reporting.report.paired_comparison`).
+        (:func:`~physiosync.evaluation.summary.paired_comparison`).
     %(n_classes)s
     seed : int
         Seed of the intervals and of the paired tests.
