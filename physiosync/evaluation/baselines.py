@@ -70,6 +70,12 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
             X = X[:, None, :]
         return band_powers(X, float(self.sfreq), self.bands)
 
+    @staticmethod
+    def _layout(X) -> list:
+        if isinstance(X, dict):
+            return [(m, np.shape(v)[1]) for m, v in X.items()]
+        return [(None, 1 if np.ndim(X) == 2 else np.shape(X)[1])]
+
     def fit(self, X, y, **ignored):
         """Fit on windows; extra keyword arguments (subject, trial, ...) are ignored."""
         if not isinstance(X, dict):
@@ -77,6 +83,7 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
+        self.layout_ = self._layout(X)
         self.pipeline_ = make_pipeline(StandardScaler(),
                                        LogisticRegression(C=self.C, max_iter=2000))
         self.pipeline_.fit(self._features(X), y)
@@ -93,6 +100,42 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         """Predicted classes."""
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(1)]
+
+    def channel_importance(self, modality="eeg"):
+        """Share of each channel of *modality* in the logistic regression's weights.
+
+        The sum over bands (and classes) of the absolute standardised coefficients of
+        each channel, divided by the total over the channels of *modality*.
+
+        Parameters
+        ----------
+        modality : str | None
+            A modality of the dict given to :meth:`fit` (None for array input).
+
+        Returns
+        -------
+        importance : ndarray, shape (n_channels,) | None
+            None when *modality* was not fitted.
+        """
+        check_is_fitted(self)
+        return _channel_shares(self.pipeline_[-1].coef_, self.layout_, len(self.bands),
+                               modality)
+
+
+def _channel_shares(coef, layout, n_bands: int, modality):
+    """Per channel of *modality*, its share of the absolute coefficients over its bands.
+
+    *layout* lists ``(modality, n_channels)`` in feature order, each channel holding
+    *n_bands* consecutive features; None when *modality* is not in it.
+    """
+    coef = np.abs(coef).sum(0)
+    start = 0
+    for name, n_channels in layout:
+        if name == modality:
+            w = coef[start:start + n_channels * n_bands].reshape(n_channels, n_bands).sum(1)
+            return w / w.sum() if w.sum() > 0 else w
+        start += n_channels * n_bands
+    return None
 
 
 #: The classifiers :class:`DEClassifier` may end with.
@@ -356,14 +399,8 @@ class DEClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if self.estimator != "lr":
             return None
-        coef = np.abs(self.pipeline_[-1].coef_).sum(0)
-        start, n_bands = 0, len(self.bands)
-        for name, n_channels in self.layout_:
-            if name == modality:
-                w = coef[start:start + n_channels * n_bands].reshape(n_channels, n_bands).sum(1)
-                return w / w.sum() if w.sum() > 0 else w
-            start += n_channels * n_bands
-        return None
+        return _channel_shares(self.pipeline_[-1].coef_, self.layout_, len(self.bands),
+                               modality)
 
 
 def _stimulus_ids(X) -> np.ndarray:
