@@ -17,8 +17,11 @@ A run is described by one nested mapping (usually a YAML file) with the sections
 ``finetune``
     Fields of :class:`~physiosync.training.finetune.FinetuneConfig`.
 ``baselines``
-    Options of the baselines (``bandpower: {C: ...}``, ``de:`` :class:`~physiosync.params.DEParams`,
-    ``deep:`` :class:`~physiosync.params.DeepParams`).
+    Options of the baselines, one section per parameters section that a pipeline kind
+    declares (:data:`physiosync.params.PIPELINE_KIND_SPECS`): ``bandpower``
+    (:class:`~physiosync.params.BandPowerParams`), ``de``
+    (:class:`~physiosync.params.DEParams`), ``deep`` (:class:`~physiosync.params.DeepParams`),
+    ``riemann`` (:class:`~physiosync.params.RiemannParams`).
 ``pipelines``
     The pipelines compared under the same folds: names from :data:`PIPELINES`, or
     mappings ``{name: ..., base: <pipeline>, set: {dotted.key: value}}``.

@@ -40,7 +40,35 @@ __all__ = ["BandPowerClassifier", "DEClassifier", "StimulusPriorClassifier", "ba
            "BANDS", "DE_BANDS", "DE_ESTIMATORS"]
 
 
-class BandPowerClassifier(ClassifierMixin, BaseEstimator):
+class _ChannelShares:
+    """``channel_importance`` of a classifier of per-channel band features (``layout_``,
+    ``bands``) whose last step is linear (``pipeline_[-1].coef_``)."""
+
+    def channel_importance(self, modality="eeg"):
+        """Share of each channel of *modality* in the logistic regression's weights.
+
+        The sum over bands (and classes) of the absolute standardised coefficients of
+        each channel, divided by the total over the channels of *modality*.
+
+        Parameters
+        ----------
+        modality : str | None
+            A modality of the dict given to :meth:`fit` (None for array input).
+
+        Returns
+        -------
+        importance : ndarray, shape (n_channels,) | None
+            None for a model without per-feature weights (the RBF SVM), or when
+            *modality* was not fitted.
+        """
+        check_is_fitted(self)
+        last = self.pipeline_[-1]
+        if not hasattr(last, "coef_"):  # an RBF kernel has no per-feature weight
+            return None
+        return _channel_shares(last.coef_, self.layout_, len(self.bands), modality)
+
+
+class BandPowerClassifier(_ChannelShares, ClassifierMixin, BaseEstimator):
     """Log band powers per channel + standardisation + logistic regression.
 
     Parameters
@@ -51,6 +79,16 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         Frequency bands.
     C : float
         Inverse regularisation strength of the logistic regression.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+        Sorted class labels.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted scaler and logistic regression.
+    layout_ : list of (str | None, int)
+        The modalities in feature order and their channel counts; each channel has
+        ``len(bands)`` consecutive features.
     """
 
     def __init__(self, sfreq=128.0, bands=BANDS, C=0.1):
@@ -101,26 +139,6 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(1)]
 
-    def channel_importance(self, modality="eeg"):
-        """Share of each channel of *modality* in the logistic regression's weights.
-
-        The sum over bands (and classes) of the absolute standardised coefficients of
-        each channel, divided by the total over the channels of *modality*.
-
-        Parameters
-        ----------
-        modality : str | None
-            A modality of the dict given to :meth:`fit` (None for array input).
-
-        Returns
-        -------
-        importance : ndarray, shape (n_channels,) | None
-            None when *modality* was not fitted.
-        """
-        check_is_fitted(self)
-        return _channel_shares(self.pipeline_[-1].coef_, self.layout_, len(self.bands),
-                               modality)
-
 
 def _channel_shares(coef, layout, n_bands: int, modality):
     """Per channel of *modality*, its share of the absolute coefficients over its bands.
@@ -142,7 +160,7 @@ def _channel_shares(coef, layout, n_bands: int, modality):
 DE_ESTIMATORS = ("lr", "svm")
 
 
-class DEClassifier(ClassifierMixin, BaseEstimator):
+class DEClassifier(_ChannelShares, ClassifierMixin, BaseEstimator):
     """Differential entropy per channel and band + standardisation + LR or RBF SVM.
 
     The features are :func:`~physiosync.preprocessing.features.differential_entropy`
@@ -378,29 +396,6 @@ class DEClassifier(ClassifierMixin, BaseEstimator):
         """Predicted classes (the most probable)."""
         proba = self.predict_proba(X, window_ids)
         return self.classes_[proba.argmax(1)]
-
-    def channel_importance(self, modality="eeg"):
-        """Share of each channel of *modality* in the logistic regression's weights.
-
-        The sum over bands (and classes) of the absolute standardised coefficients of
-        each channel, divided by the total over the channels of *modality*.
-
-        Parameters
-        ----------
-        modality : str | None
-            A modality of the dict given to :meth:`fit` (None for array input).
-
-        Returns
-        -------
-        importance : ndarray, shape (n_channels,) | None
-            None for the SVM, whose RBF kernel has no per-feature weight, or when
-            *modality* was not fitted.
-        """
-        check_is_fitted(self)
-        if self.estimator != "lr":
-            return None
-        return _channel_shares(self.pipeline_[-1].coef_, self.layout_, len(self.bands),
-                               modality)
 
 
 def _stimulus_ids(X) -> np.ndarray:

@@ -216,9 +216,7 @@ class _RiemannKind(EstimatorKind):
 
     @staticmethod
     def _classifier(cfg, data):
-        p = cfg.baselines["riemann"]
-        return TangentSpaceClassifier(estimator=p["estimator"], metric=p["metric"], C=p["C"],
-                                      C_grid=list(p["C_grid"]))
+        return TangentSpaceClassifier(**cfg.baselines["riemann"])
 
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
         """pyRiemann must be installed, and the windows must give one covariance each."""
