@@ -285,12 +285,20 @@ def test_an_undeclared_baseline_section_is_refused():
         config_module.load_config("tiny", ["baselines.toy.strategy=prior"])
 
 
-def test_a_declared_baseline_runs_in_an_experiment(deap_root, tmp_path, toy_declared):
+def test_a_declared_baseline_runs_in_an_experiment(deap_root, tmp_path, toy_declared,
+                                                   monkeypatch):
     cfg = config_module.load_config("tiny", [
         f"data.root={deap_root}", f"data.cache_dir={tmp_path / 'cache'}",
         "pipelines=[toy-prior,stimulus-prior]", "protocol.name=within-trial-kfold",
         "protocol.n_splits=2", "protocol.one_class=constant"])
+    # each pipeline is resolved once (its configuration and kind), then handed down
+    calls = []
+    for module, name in ((config_module, "pipeline_config"), (pipelines, "get_pipeline_kind")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k:
+                            calls.append(_name) or _real(*a, **k))
     report = run_experiment(cfg, tmp_path / "run", verbose=False, html=False)["report"]
+    assert sorted(calls) == ["get_pipeline_kind"] * 2 + ["pipeline_config"] * 2
     part = report["pipelines"]["toy-prior"]
     assert part["model"]["text"] == "the training class prior"
     assert part["model"]["modalities"] == [] and part["channel_importance"] is None
