@@ -614,8 +614,10 @@ def _add_run_options(p, *, protocol: bool = True) -> None:
     if protocol:
         p.add_argument("--protocol", choices=params.PROTOCOLS, help="protocol (protocol.name)")
         p.add_argument("--folds", type=int, help="folds of k-fold protocols (protocol.n_splits)")
-        p.add_argument("--pipelines", help="comma-separated pipelines, e.g. "
-                       "physiosync,no-cmca,bandpower")
+        from .config import PIPELINES
+
+        p.add_argument("--pipelines", help="comma-separated pipelines to compare, e.g. "
+                       f"physiosync,no-cmca,bandpower; any of {', '.join(PIPELINES)}")
     p.add_argument("--config", action="append",
                    help="YAML file or preset name (`physiosync configs` lists them, e.g. "
                         "deap_within, tiny; ./tiny for a file of that name); repeat to layer "

@@ -17,8 +17,11 @@ A run is described by one nested mapping (usually a YAML file) with the sections
 ``finetune``
     Fields of :class:`~physiosync.training.finetune.FinetuneConfig`.
 ``baselines``
-    Options of the baselines (``bandpower: {C: ...}``, ``de:`` :class:`~physiosync.params.DEParams`,
-    ``deep:`` :class:`~physiosync.params.DeepParams`).
+    Options of the baselines, one section per parameters section that a pipeline kind
+    declares (:data:`physiosync.params.PIPELINE_KIND_SPECS`): ``bandpower``
+    (:class:`~physiosync.params.BandPowerParams`), ``de``
+    (:class:`~physiosync.params.DEParams`), ``deep`` (:class:`~physiosync.params.DeepParams`),
+    ``riemann`` (:class:`~physiosync.params.RiemannParams`).
 ``pipelines``
     The pipelines compared under the same folds: names from :data:`PIPELINES`, or
     mappings ``{name: ..., base: <pipeline>, set: {dotted.key: value}}``.
@@ -46,9 +49,8 @@ import yaml
 from ._utils.checks import ListOf, Options, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
 from .dataset_specs import dataset_spec
-from .params import (COMPILE_MODES, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS, SEED, BandPowerParams,
-                     DataConfig, DEParams, DeepParams, FinetuneConfig, PretrainConfig,
-                     ProtocolConfig)
+from .params import (COMPILE_MODES, PIPELINE_KIND_SPECS, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS,
+                     SEED, DataConfig, FinetuneConfig, PretrainConfig, ProtocolConfig)
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
@@ -57,66 +59,62 @@ __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINE
 
 
 
-#: Pipelines that can be named in ``pipelines:``. ``kind`` is a key of
-#: :data:`physiosync.evaluation.pipelines.PIPELINE_KINDS` (``"physiosync"``, ``"simclr"``,
-#: ``"bandpower"``, ``"stimulus-prior"``, ...); ``set`` holds dotted overrides applied to
-#: the run's config.
-PIPELINES = {
-    "physiosync": {"kind": "physiosync", "set": {},
-                   "doc": "LS-TCL + CM-CA pre-training, hierarchical fusion fine-tuning"},
-    "no-cmca": {"kind": "physiosync", "set": {"pretrain.cmca_variant": "none"},
-                "doc": "ablation: pre-training without cross-modal alignment"},
-    "short-only": {"kind": "physiosync", "set": {"finetune.use_long": False},
-                   "doc": "ablation: no long/short LS-TCL, short (1 s) encoders only"},
-    "long-only": {"kind": "physiosync", "set": {"finetune.use_short": False},
-                  "doc": "ablation: long (5 s) encoders only"},
-    "eeg-only": {"kind": "physiosync", "set": {"finetune.modalities": ["eeg"]},
-                 "doc": "ablation: EEG alone (pre-training without CM-CA)"},
-    "no-pretrain": {"kind": "physiosync", "set": {"pretrain.enabled": False},
-                    "doc": "ablation: fine-tuning from random weights"},
-    "no-gate": {"kind": "physiosync", "set": {"finetune.gate": False},
-                "doc": "ablation: plain concatenation instead of confidence gating"},
-    "frozen": {"kind": "physiosync", "set": {"finetune.freeze_encoders": True},
-               "doc": "pre-trained encoders frozen, head trained only"},
-    "simclr": {"kind": "simclr", "set": {"finetune.modalities": ["eeg"]},
-               "doc": "baseline: the same EEG encoders pre-trained with SimCLR (two augmented "
-                      "views of one window, NT-Xent; no peripheral signal, no other subject)"},
-    "bandpower": {"kind": "bandpower", "set": {},
-                  "doc": "baseline: log band powers + logistic regression"},
-    "stimulus-prior": {"kind": "stimulus-prior", "set": {},
-                       "doc": "baseline: no signal, the training labels of the same stimulus "
-                              "(the class prior for unseen stimuli)"},
-    "de-lr": {"kind": "de-lr", "set": {"finetune.modalities": ["eeg"]},
-              "doc": "baseline: EEG differential entropy of 5 bands + logistic regression"},
-    "de-svm": {"kind": "de-svm", "set": {"finetune.modalities": ["eeg"]},
-               "doc": "baseline: EEG differential entropy of 5 bands + RBF SVM (C, gamma "
-                      "searched on the validation windows)"},
-    "eegnet": {"kind": "eegnet", "set": {"finetune.modalities": ["eeg"]},
-               "doc": "baseline: braindecode's EEGNetv4 on the EEG windows (needs "
-                      "physiosync[deep])"},
-    "shallow-fbcsp": {"kind": "shallow-fbcsp", "set": {"finetune.modalities": ["eeg"]},
-                      "doc": "baseline: braindecode's ShallowFBCSPNet on the EEG windows "
-                             "(needs physiosync[deep])"},
-    "deep4": {"kind": "deep4", "set": {"finetune.modalities": ["eeg"]},
-              "doc": "baseline: braindecode's Deep4Net on the EEG windows (needs "
-                     "physiosync[deep]; windows of 3.5 s or more at 128 Hz)"},
-}
+class _Declared(Mapping):
+    """A read-only mapping derived from :data:`physiosync.params.PIPELINE_KIND_SPECS` each
+    time it is read, so that a kind declared there is known everywhere at once."""
+
+    def __init__(self, derive, doc: str):
+        self._derive = derive
+        self.__doc__ = doc
+
+    def __getitem__(self, key):
+        return self._derive()[key]
+
+    def __iter__(self):
+        return iter(self._derive())
+
+    def __len__(self) -> int:
+        return len(self._derive())
+
+    def __repr__(self) -> str:
+        return repr(self._derive())
+
+
+def _pipelines() -> dict:
+    return {name: pipe for spec in PIPELINE_KIND_SPECS.values()
+            for name, pipe in spec.pipelines.items()}
+
+
+#: Pipelines that can be named in ``pipelines:``, ``name -> {"kind", "set", "doc"}``,
+#: derived from the pipeline kinds' declarations
+#: (:data:`physiosync.params.PIPELINE_KIND_SPECS`): each kind's default pipeline and its
+#: variants. ``set`` holds dotted overrides applied to the run's config.
+PIPELINES = _Declared(_pipelines, "Pipeline name -> {kind, set, doc}.")
 
 #: The optional configuration sections (or keys of them) each pipeline kind reads; every
 #: run reads ``seed``, ``device``, ``data`` and ``protocol``. :func:`ignored_keys` leaves
-#: out of ``config.yaml`` what no pipeline of the run reads. A kind missing here is
-#: taken to read every section (nothing it might read is called ignored).
-PIPELINE_KIND_READS = {
-    "physiosync": ("pretrain", "finetune"),
-    "simclr": ("pretrain", "finetune"),
-    "bandpower": ("finetune.modalities", "baselines.bandpower"),
-    "stimulus-prior": (),
-    "de-lr": ("finetune.modalities", "baselines.de"),
-    "de-svm": ("finetune.modalities", "baselines.de"),
-    "eegnet": ("finetune.modalities", "baselines.deep"),
-    "shallow-fbcsp": ("finetune.modalities", "baselines.deep"),
-    "deep4": ("finetune.modalities", "baselines.deep"),
-}
+#: out of ``config.yaml`` what no pipeline of the run reads. Derived from the kinds'
+#: declarations (:attr:`~physiosync.params.PipelineKindSpec.keys_read`); a kind that
+#: declares none is taken to read every section.
+PIPELINE_KIND_READS = _Declared(
+    lambda: {name: spec.keys_read for name, spec in PIPELINE_KIND_SPECS.items()
+             if spec.keys_read is not None},
+    "Pipeline kind -> dotted keys it reads.")
+
+
+def _baseline_sections() -> dict:
+    """``baselines`` sections of the declared kinds, ``name -> params dataclass``."""
+    out = {}
+    for spec in PIPELINE_KIND_SPECS.values():
+        if spec.section is None:
+            continue
+        if out.setdefault(spec.section, spec.params) is not spec.params:
+            raise ConfigError(f"pipeline kind {spec.name!r} declares baselines."
+                              f"{spec.section} with {spec.params.__name__}; another kind "
+                              f"declares it with {out[spec.section].__name__}.")
+    return out
+
+
 #: The sections of :data:`PIPELINE_KIND_READS`, in ``config.yaml`` order, and whether one
 #: that no pipeline reads is left out whole (``pretrain``, with its ``long``/``short``
 #: sub-sections) rather than key by key.
@@ -149,8 +147,7 @@ def _defaults() -> dict:
         "protocol": asdict(ProtocolConfig()),
         "pretrain": {**pre, **copy.deepcopy(_PRETRAIN_EXTRA)},
         "finetune": asdict(FinetuneConfig()),
-        "baselines": {"bandpower": asdict(BandPowerParams()), "de": asdict(DEParams()),
-                      "deep": asdict(DeepParams())},
+        "baselines": {name: asdict(cls()) for name, cls in _baseline_sections().items()},
         "pipelines": ["physiosync", "bandpower"],
     }
 
@@ -452,14 +449,15 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     baselines = merged["baselines"]
     if not isinstance(baselines, dict):
         raise ConfigError("config section 'baselines' must be a mapping.")
+    sections = _baseline_sections()
     for key in baselines:
-        if key not in ("bandpower", "de", "deep"):
-            raise _unknown("baselines", key, ["bandpower", "de", "deep"])
-    bp = _check_section("baselines.bandpower", baselines["bandpower"] or {}, BandPowerParams)
-    de = _check_section("baselines.de", baselines["de"] or {}, DEParams)
-    _build(DEParams, de, "baselines.de")
-    deep = _check_section("baselines.deep", baselines["deep"] or {}, DeepParams)
-    _build(DeepParams, deep, "baselines.deep")
+        if key not in sections:
+            raise _unknown("baselines", key, list(sections))
+    resolved_baselines = {}
+    for name, cls in sections.items():  # every declared section, validated by its dataclass
+        given = _check_section(f"baselines.{name}", baselines[name] or {}, cls)
+        _build(cls, given, f"baselines.{name}")
+        resolved_baselines[name] = {**asdict(cls()), **given}
     common = {k: v for k, v in pre.items() if k not in _PRETRAIN_EXTRA}
     long_cfg = _build(PretrainConfig, {**common, **per["long"]}, "pretrain.long")
     short_cfg = _build(PretrainConfig, {**common, **per["short"]}, "pretrain.short")
@@ -491,9 +489,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
                 "data": data,
                 "protocol": protocol, "pretrain": {**pre, "long": per["long"],
                                                    "short": per["short"]},
-                "finetune": ft, "baselines": {"bandpower": {**asdict(BandPowerParams()), **bp},
-                                                "de": {**asdict(DEParams()), **de},
-                                                "deep": {**asdict(DeepParams()), **deep}},
+                "finetune": ft, "baselines": resolved_baselines,
                 "pipelines": merged["pipelines"]}
     cfg = RunConfig(seed=merged["seed"], device=merged["device"], data=data_cfg,
                     protocol=protocol_cfg, pretrain_enabled=pre["enabled"],

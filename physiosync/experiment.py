@@ -32,8 +32,8 @@ import numpy as np
 
 from ._version import __version__
 from ._logging import deprecated_show_progress, log_to_file, logger, verbose
-from .config import ConfigError, RunConfig, dump_config, pipeline_config
-from .exceptions import PhysioSyncError, TrainingDivergedError
+from .config import ConfigError, RunConfig, dump_config
+from .exceptions import PhysioSyncError
 from .evaluation.label_budget import sort_budgets
 from .evaluation.protocols import get_protocol, make_folds
 from ._utils.docs import fill_doc
@@ -216,14 +216,24 @@ def _per_subject(cfg: RunConfig) -> bool:
     return get_protocol(cfg.protocol.name).per_subject_models and not cfg.protocol.pooled
 
 
-def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
+def _plans(cfg: RunConfig, folds: list) -> list:
+    """Each pipeline of *cfg* resolved once into its
+    :class:`~physiosync.evaluation.pipelines.PipelinePlan`."""
+    from .evaluation.pipelines import plan_pipeline
+
+    return [plan_pipeline(cfg, spec, folds) for spec in cfg.pipelines]
+
+
+def preflight(cfg: RunConfig, data: ExperimentData, folds: list, *,
+              plans: list | None = None) -> None:
     """Checks that must pass before any training.
 
     Two classes in the data and in every model's training split, the modalities each
     pipeline uses, and enough pre-training subjects per stimulus slot in every fold.
+    *plans* are the run's :class:`~physiosync.evaluation.pipelines.PipelinePlan`
+    (resolved here when None).
     """
     from .evaluation.runner import one_class_models
-    from .evaluation.pipelines import get_pipeline_kind
 
     labels_present = np.unique(data.labels[data.labels >= 0])
     if len(labels_present) < 2:
@@ -238,14 +248,13 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list) -> None:
                                  data.slots, fold, b, seed=cfg.seed),
                              per_subject=_per_subject(cfg), one_class=cfg.protocol.one_class,
                              val_size=cfg.protocol.val_size, seed=cfg.seed)
-    for spec in cfg.pipelines:
-        mods = pipeline_config(cfg, spec).finetune.modalities
+    for plan in _plans(cfg, folds) if plans is None else plans:
+        mods = plan.config.finetune.modalities
         missing = [m for m in (mods or ()) if m not in data.slots.modalities]
         if missing:
-            raise ConfigError(f"pipeline {spec['name']!r} uses {', '.join(missing)}, which "
+            raise ConfigError(f"pipeline {plan.name!r} uses {', '.join(missing)}, which "
                               f"data.modalities ({', '.join(data.slots.modalities)}) lacks.")
-        get_pipeline_kind(spec["kind"]).preflight(pipeline_config(cfg, spec), data, folds,
-                                                  pipeline=spec["name"])
+        plan.kind.preflight(plan.config, data, folds, pipeline=plan.name)
 
 
 @verbose
@@ -265,8 +274,10 @@ def plan_experiment(cfg: RunConfig, *, verbose: bool | str | int | None = None) 
     Returns
     -------
     plan : dict
-        ``data`` (:class:`ExperimentData`), ``folds`` and ``table``, a DataFrame with
-        the number of subjects, units and windows of each partition per fold.
+        ``data`` (:class:`ExperimentData`), ``folds``, ``pipelines`` (one
+        :class:`~physiosync.evaluation.pipelines.PipelinePlan` per pipeline, in
+        ``cfg.pipelines`` order) and ``table``, a DataFrame with the number of subjects,
+        units and windows of each partition per fold.
     """
     import pandas as pd
 
@@ -276,7 +287,8 @@ def plan_experiment(cfg: RunConfig, *, verbose: bool | str | int | None = None) 
     resolve_device(cfg.device)  # an unavailable device fails before the data is prepared
     data = load_experiment_data(cfg)
     folds = plan_folds(cfg, data)
-    preflight(cfg, data, folds)
+    plans = _plans(cfg, folds)
+    preflight(cfg, data, folds, plans=plans)
     rows = []
     for fold in folds:
         train, val, test = fold_cells(data.slots, fold, val_size=cfg.protocol.val_size,
@@ -288,7 +300,8 @@ def plan_experiment(cfg: RunConfig, *, verbose: bool | str | int | None = None) 
             row[f"{name}_windows"] = len(cells)
         row["pretrain_units"] = len(fold.pretrain)
         rows.append(row)
-    return {"data": data, "folds": folds, "table": pd.DataFrame(rows).set_index("fold")}
+    return {"data": data, "folds": folds, "pipelines": plans,
+            "table": pd.DataFrame(rows).set_index("fold")}
 
 
 def _duration(seconds: float) -> str:
@@ -430,8 +443,8 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
     data, folds = plan["data"], plan["folds"]
     budgets = _label_budgets(cfg) or [None]
     timings, rows = ({} if timings is None else timings), []
-    for spec in cfg.pipelines:
-        pc = pipeline_config(cfg, spec)
+    for pipe in plan.get("pipelines") or _plans(cfg, folds):
+        pc = pipe.config
         units = []
         for fold in folds:
             # a fold's label budgets share its pre-training, and so do its refits
@@ -439,11 +452,11 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
                        ("run", fold.fold)) for b in budgets]
             units += [(fold, ("refit", fold.fold))] * pc.protocol.permutation_refit
         common = _common(pc)
-        row = pipeline_cost(data.slots, units, _kind(spec).fold_runner(pc, data),
+        row = pipeline_cost(data.slots, units, pipe.kind.fold_runner(pc, data),
                             per_subject=common["per_subject"], val_size=common["val_size"],
                             seed=common["seed"], timed=timed, steps=steps, warmup=warmup,
                             timings=timings)
-        rows.append({"pipeline": spec["name"], **row})
+        rows.append({"pipeline": pipe.name, **row})
     table = pd.DataFrame(rows, columns=["pipeline", *COST_COLUMNS]).set_index("pipeline")
     estimate = CostEstimate(table, torch.get_num_threads(), str(resolve_device(cfg.device)),
                             steps, warmup, timed, time.perf_counter() - t0)
@@ -459,13 +472,12 @@ def _common(pc: RunConfig) -> dict:
                 val_size=pc.protocol.val_size, seed=pc.seed)
 
 
-def _settings(cfg: RunConfig, spec: dict, data: ExperimentData, *, refit: int | None = None,
-              budget=None) -> dict:
+def _settings(plan, data: ExperimentData, *, refit: int | None = None, budget=None) -> dict:
     """What a fold file records of its run, beside the fold's own hyper-parameters."""
     from .evaluation.label_budget import budget_label
 
-    pc = pipeline_config(cfg, spec)
-    settings = {"pipeline": spec["name"], "kind": spec["kind"], "protocol": pc.protocol.name,
+    pc = plan.config
+    settings = {"pipeline": plan.name, "kind": plan.kind_name, "protocol": pc.protocol.name,
                 "target": pc.data.target, "source": data.source,
                 "data": {k: v for k, v in pc.raw["data"].items() if k != "cache_dir"}}
     if refit is not None:  # a refit of the permutation null (permuted training labels)
@@ -475,95 +487,42 @@ def _settings(cfg: RunConfig, spec: dict, data: ExperimentData, *, refit: int | 
     return settings
 
 
-def _kind(spec: dict):
-    """The :class:`~physiosync.evaluation.pipelines.PipelineKind` of a pipeline."""
-    from .evaluation.pipelines import get_pipeline_kind
+def _fold_args(plan, data: ExperimentData, **settings) -> dict:
+    """The arguments of :func:`~physiosync.evaluation.runner.cross_validate` (and
+    :func:`~physiosync.evaluation.runner.pending_folds`) but the kind's fold arguments."""
+    return dict(settings=_settings(plan, data, **settings), runner=plan.kind.fold_function(),
+                data_key=data.content_key, **_common(plan.config))
 
-    return get_pipeline_kind(spec["kind"])
 
-
-def _run_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
-                  *, resume: bool, refit: int | None = None,
-                  pretrain_cache: dict | None = None, budget=None):
+def _run_pipeline(plan, data: ExperimentData, folds: list, out_dir: Path, *, resume: bool,
+                  refit: int | None = None, pretrain_cache: dict | None = None, budget=None):
+    """Run *folds* of one pipeline (a :class:`~physiosync.evaluation.pipelines.PipelinePlan`)
+    into *out_dir*; a kind that prepares folds together prepares the pending ones first."""
     from .evaluation.runner import cross_validate
 
-    pc = pipeline_config(cfg, spec)
-    kind = _kind(spec)
-    settings = _settings(cfg, spec, data, refit=refit, budget=budget)
-    args = dict(settings=settings, runner=kind.fold_function(), data_key=data.content_key,
-                **_common(pc))
-    batch = _fold_batch(cfg, spec)
-    if batch > 1 and refit is None and budget is None:
-        _run_fold_batches(data, folds, out_dir, batch, resume=resume, args=args,
-                          fold_kwargs=lambda cache: kind.fold_kwargs(pc, data,
-                                                                     pretrain_cache=cache))
+    args = _fold_args(plan, data, refit=refit, budget=budget)
+    if plan.fold_batch > 1 and refit is None and budget is None:
+        _run_fold_batches(plan, data, folds, out_dir, resume=resume, args=args)
         resume = True  # every fold file is written: read them back below
     return cross_validate(data.slots, folds, out_dir, resume=resume, **args,
-                          **kind.fold_kwargs(pc, data, pretrain_cache=pretrain_cache))
+                          **plan.fold_kwargs(data, pretrain_cache=pretrain_cache))
 
 
-def _fold_batch(cfg: RunConfig, spec: dict) -> int:
-    """Folds of *spec* pre-trained together: ``pretrain.batch_folds`` for a pipeline that
-    pre-trains, else 1."""
-    from .evaluation.pipelines import get_pipeline_kind
-    from .evaluation.runner import run_fold
-
-    pc = pipeline_config(cfg, spec)
-    fits = get_pipeline_kind(spec["kind"]).fold_function() is run_fold and pc.pretrain_enabled
-    return pc.pretrain_batch_folds if fits else 1
-
-
-def _run_fold_batches(data: ExperimentData, folds: list, out_dir: Path, batch: int, *,
-                      resume: bool, args: dict, fold_kwargs) -> None:
-    """Run the pending folds *batch* at a time, their encoders pre-trained together.
-
-    Each group's pre-training fills a cache that its folds then read
-    (:meth:`~physiosync.evaluation.runner.PhysioSyncRunner.pretrain_folds`); the folds run
-    and are written as they would be one by one. A group whose batched pre-training
-    fails is run fold by fold, so that the failing fold is named as it would be.
-    """
+def _run_fold_batches(plan, data: ExperimentData, folds: list, out_dir: Path, *,
+                      resume: bool, args: dict) -> None:
+    """Run the pending folds :attr:`~physiosync.evaluation.pipelines.PipelinePlan.fold_batch`
+    at a time, each group prepared together first
+    (:meth:`~physiosync.evaluation.pipelines.PipelineKind.prepare_folds`, e.g. its encoders
+    pre-trained in one run); the folds run and are written as they would be one by one."""
     from .evaluation.runner import cross_validate, pending_folds
 
-    todo = pending_folds(folds, out_dir, resume=resume, **args, **fold_kwargs(None))
+    batch = plan.fold_batch
+    todo = pending_folds(folds, out_dir, resume=resume, **args, **plan.fold_kwargs(data))
     for start in range(0, len(todo), batch):
         group, cache = todo[start:start + batch], {}
-        kwargs = fold_kwargs(cache)
-        _pretrain_together(data, group, kwargs, cache)
-        cross_validate(data.slots, group, out_dir, resume=resume, **args, **kwargs)
-
-
-def _pretrain_together(data: ExperimentData, group: list, kwargs: dict, cache: dict) -> None:
-    """Pre-train the encoders of *group*'s folds in one batched run, into *cache*.
-
-    *kwargs* are the pipeline kind's fold arguments (with ``pretrain_cache=cache``). A
-    group of one pre-trains as usual, in its fold. Two failures of the batched run are
-    met by emptying the cache and pre-training each fold on its own, with one warning
-    that names the cause: a fold whose loss diverged (the group's other folds then
-    still finish and are written; the diverging fold fails as it would alone) and
-    running out of memory (one fold needs about 1/K of a group's). Anything else
-    (a compiler error, a sticky CUDA error, a refusal) is raised: run fold by fold it
-    would fail again, or hide what went wrong.
-    """
-    import torch
-
-    from .evaluation.runner import PhysioSyncRunner
-
-    if len(group) < 2:
-        return
-    runner = PhysioSyncRunner(**kwargs)  # a pre-training kind's fold_kwargs are its own
-    folds = [f.fold for f in group]
-    try:
-        runner.pretrain_folds(data.slots, group)
-    except TrainingDivergedError as err:
-        logger.warning("pre-training folds %s together stopped: %s; running them one at a "
-                       "time, so that the other folds finish", folds, err)
-        cache.clear()
-    except torch.OutOfMemoryError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
-        logger.warning("pre-training folds %s together ran out of memory (%s); running "
-                       "them one at a time (set pretrain.batch_folds lower to skip the "
-                       "attempt)", folds, first)
-        cache.clear()
+        plan.kind.prepare_folds(plan.config, data, group, cache=cache)
+        cross_validate(data.slots, group, out_dir, resume=resume, **args,
+                       **plan.fold_kwargs(data, pretrain_cache=cache))
 
 
 def _label_budgets(cfg: RunConfig) -> list | None:
@@ -572,42 +531,39 @@ def _label_budgets(cfg: RunConfig) -> list | None:
     return sort_budgets(budgets) if budgets else None
 
 
-def _run_budgets(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, out_dir: Path,
+def _run_budgets(cfg: RunConfig, plan, data: ExperimentData, folds: list, out_dir: Path,
                  *, resume: bool) -> dict:
     """Every label budget of one pipeline: ``{budget: fold results}``.
 
     Fold ``f`` of budget ``n`` is written to ``out_dir/labelled_NNN/fold_XX.json``.
     Folds are the outer loop, so the budgets of a fold share one pre-training (it
     uses no labels and sees every training window at every budget); with
-    ``pretrain.batch_folds`` the pending folds of a group are pre-trained together
-    first.
+    a kind that prepares folds together (``pretrain.batch_folds``) the pending folds of
+    a group are prepared together first.
     """
     from .evaluation.label_budget import budget_folder, labelled_fold
     from .evaluation.runner import pending_folds
 
     budgets = _label_budgets(cfg)
     out = {b: [] for b in budgets}
-    batch = _fold_batch(cfg, spec)
+    batch = plan.fold_batch
     for start in range(0, len(folds), batch):
         group, cache = folds[start:start + batch], {}
         if batch > 1:
-            pc = pipeline_config(cfg, spec)
-            kind_kwargs = _kind(spec).fold_kwargs(pc, data, pretrain_cache=cache)
+            kind_kwargs = plan.fold_kwargs(data, pretrain_cache=cache)
             pending = [fold for fold in group if any(
                 pending_folds([labelled_fold(data.slots, fold, b, seed=cfg.seed)],
                               out_dir / budget_folder(b), resume=resume,
-                              settings=_settings(cfg, spec, data, budget=b),
-                              runner=_kind(spec).fold_function(),
-                              data_key=data.content_key,
-                              **_common(pc), **kind_kwargs) for b in budgets)]
-            # every budget's fold pre-trains on the same cells (its labels aside, a
+                              **_fold_args(plan, data, budget=b), **kind_kwargs)
+                for b in budgets)]
+            # every budget's fold is prepared on the same cells (its labels aside, a
             # budgeted fold differs from its fold only in having no validation units)
-            _pretrain_together(data, [labelled_fold(data.slots, fold, budgets[0],
-                                                    seed=cfg.seed) for fold in pending],
-                               kind_kwargs, cache)
+            plan.kind.prepare_folds(plan.config, data,
+                                    [labelled_fold(data.slots, fold, budgets[0], seed=cfg.seed)
+                                     for fold in pending], cache=cache)
         for fold in group:
             for b in budgets:
-                out[b] += _run_pipeline(cfg, spec, data,
+                out[b] += _run_pipeline(plan, data,
                                         [labelled_fold(data.slots, fold, b, seed=cfg.seed)],
                                         out_dir / budget_folder(b), resume=resume,
                                         pretrain_cache=cache, budget=b)
@@ -663,6 +619,9 @@ def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
     if spec is None or len(chosen) != len(unit.folds):
         raise PhysioSyncError(f"{unit} is not part of this study (pipelines "
                               f"{[s['name'] for s in cfg.pipelines]}, {len(folds)} folds).")
+    from .evaluation.pipelines import plan_pipeline
+
+    plan = plan_pipeline(cfg, spec, folds)
     out = Path(out_dir) / "folds" / spec["name"]
     from .runfolder import recording
 
@@ -671,10 +630,10 @@ def run_unit(cfg: RunConfig, out_dir, resume: bool, unit) -> str:
         if _label_budgets(cfg):
             from .evaluation.label_budget import budget_folder
 
-            _run_budgets(cfg, spec, data, chosen, out, resume=resume)
+            _run_budgets(cfg, plan, data, chosen, out, resume=resume)
             out = out / budget_folder(_label_budgets(cfg)[-1])
         else:
-            _run_pipeline(cfg, spec, data, chosen, out, resume=resume)
+            _run_pipeline(plan, data, chosen, out, resume=resume)
     return str(out / f"fold_{chosen[-1].fold:02d}.json")
 
 
@@ -691,13 +650,17 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
         and ``text``, one line such as ``"PhysioSync, spectral embedding (long 5 s,
         short 1 s), pre-trained; eeg + gsr"``.
     """
-    from .evaluation.pipelines import get_pipeline_kind
+    from .evaluation.pipelines import plan_pipeline
 
-    pc = pipeline_config(cfg, spec)
-    kind = get_pipeline_kind(spec["kind"])
+    return _describe(cfg, plan_pipeline(cfg, spec), data)
+
+
+def _describe(cfg: RunConfig, plan, data: ExperimentData | None) -> dict:
+    """:func:`describe_pipeline` of a resolved pipeline."""
+    pc, kind = plan.config, plan.kind
     mods = list(pc.finetune.modalities or (data.slots.modalities if data is not None
                                            else cfg.data.modalities or ()))
-    out = {"kind": spec["kind"], "embedding": None, "pretrained": None,
+    out = {"kind": plan.kind_name, "embedding": None, "pretrained": None,
            "modalities": mods if kind.uses_signal else [],
            "shared_across_subjects": kind.shared_across_subjects(pc)}
     out.update(kind.describe(pc))
@@ -723,7 +686,7 @@ def _pooled_score(results: list, n_classes: int) -> float:
                                preds["subject"].to_numpy(), n_classes=n_classes)
 
 
-def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, results: list,
+def _refit_null(cfg: RunConfig, plan, data: ExperimentData, folds: list, results: list,
                 out_dir: Path, *, resume: bool) -> dict:
     """Refit permutation null of one pipeline (``protocol.permutation_refit`` refits).
 
@@ -741,16 +704,15 @@ def _refit_null(cfg: RunConfig, spec: dict, data: ExperimentData, folds: list, r
     per_refit = [[] for _ in range(n)]
     jobs = [(fold, r) for fold in folds for r in range(n)]
     cache, cache_fold = {}, None
-    for fold, r in progress(jobs, desc=f"{spec['name']} refit null"):
+    for fold, r in progress(jobs, desc=f"{plan.name} refit null"):
         if fold.fold != cache_fold:  # keep one fold's pre-trained encoders only
             cache, cache_fold = {}, fold.fold
         slots = permute_training_labels(data.slots, fold,
                                         seed=derive_seed(cfg.seed, "refit", r, fold.fold))
         refit_data = dataclasses.replace(data, slots=slots)
         with progress_bars(False):  # one bar over the refits, none within each
-            per_refit[r] += _run_pipeline(cfg, spec, refit_data, [fold],
-                                          out_dir / f"r{r:03d}", resume=resume, refit=r,
-                                          pretrain_cache=cache)
+            per_refit[r] += _run_pipeline(plan, refit_data, [fold], out_dir / f"r{r:03d}",
+                                          resume=resume, refit=r, pretrain_cache=cache)
     observed = _pooled_score(results, data.n_classes)
     null = [_pooled_score(res, data.n_classes) for res in per_refit]
     hits = sum(v >= observed - 1e-12 for v in null)
@@ -833,18 +795,18 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
                                    on_cost=on_cost, time_cost=time_cost)
 
 
-def _run_units(cfg: RunConfig, out_dir: Path, folds: list, executor, *, resume: bool) -> None:
+def _run_units(cfg: RunConfig, plans: list, out_dir: Path, executor, *, resume: bool) -> None:
     """Run every (pipeline, fold) unit on *executor*; raise naming the failed ones."""
     from .execution import Unit, run_lock
 
     units = []
-    for spec in cfg.pipelines:
-        batch = _fold_batch(cfg, spec)
-        if batch > 1:  # folds pre-trained together make one unit
-            units += [Unit(spec["name"], tuple(f.fold for f in folds[i:i + batch]))
+    for plan in plans:
+        batch, folds = plan.fold_batch, plan.folds
+        if batch > 1:  # folds prepared together make one unit
+            units += [Unit(plan.name, tuple(f.fold for f in folds[i:i + batch]))
                       for i in range(0, len(folds), batch)]
         else:
-            units += [Unit(spec["name"], fold.fold) for fold in folds]
+            units += [Unit(plan.name, fold.fold) for fold in folds]
     logger.info("%d units on %s", len(units), executor.describe())
     with run_lock(out_dir):  # workers write fold files only while this run holds its lock
         failures = executor.run(run_unit, (cfg, str(out_dir), resume), units)
@@ -872,13 +834,12 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                     executor=None, on_start=None, on_cost=None,
                     time_cost: bool = True) -> dict:
     """The body of :func:`run_experiment`, inside its locked, checked run folder."""
-    from .evaluation.pipelines import get_pipeline_kind
     from .evaluation.summary import build_report
     from .reporting.report import write_report
 
     t0 = time.perf_counter()
     plan = plan_experiment(cfg)  # every check, before any training
-    data, folds = plan["data"], plan["folds"]
+    data, folds, plans = plan["data"], plan["folds"], plan["pipelines"]
     folder.claim(data_source=data.source)
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = {"versions": versions(), "data_source": data.source}
@@ -909,7 +870,7 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
             on_cost(estimate_cost(cfg, plan, timed=time_cost))
     try:
         if not isinstance(executor, SerialExecutor):
-            _run_units(cfg, out_dir, folds, executor, resume=resume)
+            _run_units(cfg, plans, out_dir, executor, resume=resume)
             resume = True  # below, every fold file is read back, none recomputed
             limit = contextlib.nullcontext()
         else:  # serially, the units are the folds of the loop below
@@ -918,11 +879,12 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                         f", each at {len(budgets)} label budgets" if budgets else "")
             limit = executor.thread_limit()
         with limit:
-            for spec in cfg.pipelines:
-                logger.info("pipeline %s", spec["name"])
-                run = _run_budgets if budgets else _run_pipeline
-                results[spec["name"]] = run(cfg, spec, data, folds,
-                                            out_dir / "folds" / spec["name"], resume=resume)
+            for pipe in plans:
+                logger.info("pipeline %s", pipe.name)
+                out = out_dir / "folds" / pipe.name
+                results[pipe.name] = (
+                    _run_budgets(cfg, pipe, data, folds, out, resume=resume) if budgets
+                    else _run_pipeline(pipe, data, folds, out, resume=resume))
     except KeyboardInterrupt as err:  # tell the CLI how far the run got
         err.units_done, err.units_total, err.unit_name = _units_done(cfg, out_dir, len(folds),
                                                                      budgets)
@@ -940,11 +902,9 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
                             channels=data.channels.get("eeg"),
                             permutations=cfg.protocol.permutations, seed=cfg.seed,
                             per_subject_models=_per_subject(cfg),
-                            importance_methods={
-                                spec["name"]: get_pipeline_kind(spec["kind"]).importance_method
-                                for spec in cfg.pipelines},
-                            models={spec["name"]: describe_pipeline(cfg, spec, data)
-                                    for spec in cfg.pipelines})
+                            importance_methods={p.name: p.kind.importance_method
+                                                for p in plans},
+                            models={p.name: _describe(cfg, p, data) for p in plans})
 
     if budgets:
         # one report per budget; the study's report is that of the largest budget, with
@@ -961,12 +921,12 @@ def _run_experiment(cfg: RunConfig, out_dir: Path, folder, *, resume: bool, html
     else:
         report = report_of(results)
     if cfg.protocol.permutation_refit:
-        for spec in cfg.pipelines:
-            logger.info("pipeline %s: %d refits on permuted training labels", spec["name"],
+        for pipe in plans:
+            logger.info("pipeline %s: %d refits on permuted training labels", pipe.name,
                         cfg.protocol.permutation_refit)
-            report["pipelines"][spec["name"]]["refit_null"] = _refit_null(
-                cfg, spec, data, folds, results[spec["name"]],
-                out_dir / "folds" / spec["name"] / "refit_null", resume=resume)
+            report["pipelines"][pipe.name]["refit_null"] = _refit_null(
+                cfg, pipe, data, folds, results[pipe.name],
+                out_dir / "folds" / pipe.name / "refit_null", resume=resume)
     paths = write_report(report, out_dir, html=html)
     paths["config"] = out_dir / "config.yaml"
     return {"report": report, "paths": paths, "seconds": time.perf_counter() - t0}

@@ -110,6 +110,20 @@ def refusal_in_child(module: str, reader: str, path) -> str:
     return proc.stdout
 
 
+def kind_fold_kwargs(kind: str, sfreq: dict | None = None, *sets: str) -> dict:
+    """``runner`` and ``model`` of a declared pipeline kind, for ``cross_validate`` on
+    SlotData: *kind*'s own fold arguments under the ``tiny`` preset (with *sets*), its
+    estimator reading windows sampled at *sfreq*."""
+    from types import SimpleNamespace
+
+    from physiosync.config import load_config
+    from physiosync.evaluation.pipelines import PIPELINE_KINDS
+
+    kind = PIPELINE_KINDS[kind]
+    return {"runner": kind.fold_function(),
+            **kind.fold_kwargs(load_config("tiny", list(sets)), SimpleNamespace(sfreq=sfreq))}
+
+
 class Interrupter:
     """Wrap *func*: count its calls and raise KeyboardInterrupt on call number *at*."""
 

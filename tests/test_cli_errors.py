@@ -194,7 +194,7 @@ def test_log_to_file_leaves_the_console_and_the_logger_as_they_were(tmp_path, ca
 # ---- runs: Ctrl-C, I/O errors, bugs, run.log, absolute data.root ---------------------------
 def test_ctrl_c_during_cv_says_how_far_it_got_and_that_the_command_resumes(
         deap_dat_dir, tmp_path, monkeypatch, interrupter, capsys):
-    monkeypatch.setattr(cv, "run_fold_bandpower", interrupter(cv.run_fold_bandpower, at=2))
+    monkeypatch.setattr(cv, "run_fold_with", interrupter(cv.run_fold_with, at=2))
     out = tmp_path / "run"
     assert _cv(deap_dat_dir, out) == 130
     line = _one_error_line(capsys)

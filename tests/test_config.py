@@ -222,12 +222,16 @@ def test_ignored_keys_follow_what_each_pipeline_kind_reads(monkeypatch):
     assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain"]
                                  + [f"finetune.{k}" for k in cfg.raw["finetune"]]
                                  + [f"baselines.{k}" for k in cfg.raw["baselines"]])
-    # a kind that declares nothing (e.g. one registered by a user) may read anything
-    monkeypatch.setitem(config_module.PIPELINES, "toy", {"kind": "toy", "set": {}})
+    # a kind that declares nothing it reads (reads=None) may read anything
+    from physiosync.params import PIPELINE_KIND_SPECS, BandPowerParams, PipelineKindSpec
+
+    monkeypatch.setitem(PIPELINE_KIND_SPECS, "toy", PipelineKindSpec("toy", "toy:TOY", "toy"))
     cfg = load_config("tiny", ["pipelines=[toy]", "pretrain.long={embed_dim: 8}"])
     assert ignored_keys(cfg) == ["data.bdf_preprocessing"]
     # a kind that reads the band-power options and nothing else
-    monkeypatch.setitem(PIPELINE_KIND_READS, "toy", ("baselines.bandpower",))
+    monkeypatch.setitem(PIPELINE_KIND_SPECS, "toy", PipelineKindSpec(
+        "toy", "toy:TOY", "toy", reads=(), section="bandpower", params=BandPowerParams))
+    assert PIPELINE_KIND_READS["toy"] == ("baselines.bandpower",)
     cfg = load_config("tiny", ["pipelines=[toy]"])
     assert ignored_keys(cfg) == (["data.bdf_preprocessing", "pretrain"]
                                  + [f"finetune.{k}" for k in cfg.raw["finetune"]]

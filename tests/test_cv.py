@@ -7,6 +7,7 @@ import pytest
 
 import physiosync.evaluation.fit as fit_module  # PhysioSync's one fit path
 import physiosync.evaluation.runner as cv
+from conftest import kind_fold_kwargs
 import physiosync.training.pretrain as pretrain_module
 from physiosync.datasets import DEAP
 from physiosync.synthetic import make_deap
@@ -178,8 +179,8 @@ def test_legacy_segment_fold_splits_windows_and_never_selects_on_test(data):
 
 def test_bandpower_runner_matches_the_fold_and_scores_channels(data):
     fold = make_folds(_units(data), "loso")[0]
-    pred, details = cv.run_fold_bandpower(data, fold, sfreq={"eeg": 128.0, "gsr": 128.0},
-                                          per_subject=False)
+    kw = kind_fold_kwargs("bandpower", {"eeg": 128.0, "gsr": 128.0})
+    pred, details = kw["runner"](data, fold, model=kw["model"], per_subject=False)
     assert set(pred["subject"]) == set(fold.test[:, 0])
     imp = np.asarray(details["channel_importance"])
     assert imp.shape == (32,) and np.isclose(imp.sum(), 1)
@@ -187,8 +188,7 @@ def test_bandpower_runner_matches_the_fold_and_scores_channels(data):
 
 def test_resume_upgrades_fold_files_written_without_training_labels(data, tmp_path):
     folds = make_folds(_units(data), "loso")[:1]
-    kw = dict(runner=cv.run_fold_bandpower, sfreq={"eeg": 128.0, "gsr": 128.0},
-              per_subject=False)
+    kw = dict(kind_fold_kwargs("bandpower", {"eeg": 128.0, "gsr": 128.0}), per_subject=False)
     first = cv.cross_validate(data, folds, tmp_path, **kw)[0]
     labels = data.labels[data.valid.any(axis=2)]
     train_subjects = {s for s, _ in first["train"] + first["val"]}

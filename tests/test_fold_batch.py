@@ -130,7 +130,7 @@ def test_a_study_with_batched_folds_matches_one_by_one(study_root, tmp_path):
 
 def test_batched_fold_groups_are_units_of_the_parallel_executors(study_root, tmp_path):
     cfg = _study(study_root, tmp_path / "cache", "pretrain.batch_folds=2")
-    from physiosync.experiment import _run_units, plan_folds, load_experiment_data
+    from physiosync.experiment import _run_units, plan_experiment
 
     seen = []
 
@@ -141,8 +141,8 @@ def test_batched_fold_groups_are_units_of_the_parallel_executors(study_root, tmp
             seen.extend(units)
             return super().run(function, args, units)
 
-    folds = plan_folds(cfg, load_experiment_data(cfg, verbose=False))
-    _run_units(cfg, tmp_path / "run", folds, Record(threads=1), resume=True)
+    plans = plan_experiment(cfg, verbose=False)["pipelines"]
+    _run_units(cfg, plans, tmp_path / "run", Record(threads=1), resume=True)
     assert seen == [Unit("physiosync", (0, 1)), Unit("physiosync", (2,)),
                     Unit("bandpower", 0), Unit("bandpower", 1), Unit("bandpower", 2)]
     assert str(seen[0]) == "pipeline 'physiosync', folds 0, 1"
@@ -219,8 +219,9 @@ def test_only_divergence_and_memory_make_a_group_run_fold_by_fold(monkeypatch, c
     import logging
 
     import physiosync.evaluation.runner as runner
+    from physiosync.config import load_config
+    from physiosync.evaluation.pipelines import PIPELINE_KINDS
     from physiosync.exceptions import TrainingDivergedError
-    from physiosync.experiment import _pretrain_together
 
     errors = {"diverged": TrainingDivergedError("fold 1: the loss became nan at step 3"),
               "out of memory": torch.OutOfMemoryError("CUDA out of memory. Tried 2 GiB\nmore"),
@@ -238,12 +239,15 @@ def test_only_divergence_and_memory_make_a_group_run_fold_by_fold(monkeypatch, c
     group = [Fold(0, [], [], [], []), Fold(1, [], [], [], [])]
     cache = {}
     data = type("Data", (), {"slots": None})()
+    cfg = load_config("tiny", ["pretrain.batch_folds=2"])
+    kind = PIPELINE_KINDS["physiosync"]
+    assert kind.fold_batch(cfg) == 2  # the hook the orchestrator groups pending folds by
     caplog.set_level(logging.WARNING, logger="physiosync")
     if not falls_back:
         with pytest.raises(RuntimeError, match="BackendCompilerFailed"):
-            _pretrain_together(data, group, {"pretrain_cache": cache}, cache)
+            kind.prepare_folds(cfg, data, group, cache=cache)
         return
-    _pretrain_together(data, group, {"pretrain_cache": cache}, cache)
+    kind.prepare_folds(cfg, data, group, cache=cache)
     assert cache == {}  # each fold pre-trains on its own
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
     message = record.getMessage()

@@ -422,8 +422,8 @@ def test_refit_null_of_the_band_power_baseline_end_to_end_and_resumed(tmp_path, 
 
     # Resume: nothing is refitted; a lost refit is recomputed alone, identically.
     calls = []
-    original = cv.run_fold_bandpower
-    monkeypatch.setattr(cv, "run_fold_bandpower",
+    original = cv.run_fold_with
+    monkeypatch.setattr(cv, "run_fold_with",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     again = run_experiment(cfg, out, verbose=False, html=False)["report"]
     assert calls == [] and again["pipelines"]["bandpower"]["refit_null"] == null

@@ -7,6 +7,8 @@ code that uses the registry, to show that extending needs the new class plus one
 import json
 import subprocess
 import sys
+import typing
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from physiosync.evaluation.protocols import PROTOCOLS, Fold, Protocol, get_proto
 from physiosync.exceptions import ConfigError, DataNotFoundError, PhysioSyncError
 from physiosync.experiment import run_experiment
 from physiosync.params import PrepareParams
+from physiosync._utils.checks import Options, validate_params
 from physiosync.preprocessing.cache import cache_key, prepare
 from physiosync.preprocessing.windows import make_windows
 from physiosync.synthetic import make_deap
@@ -265,13 +268,33 @@ def test_a_protocol_registered_in_one_line_makes_folds(monkeypatch):
 
 
 # ---- pipeline kinds ---------------------------------------------------------------------
-def test_every_configured_pipeline_kind_has_a_runner():
+def test_every_declared_pipeline_kind_loads_its_implementation():
     kinds = {spec["kind"] for spec in config_module.PIPELINES.values()}
-    assert kinds <= set(pipelines.PIPELINE_KINDS)
+    assert kinds == set(params.PIPELINE_KIND_SPECS) == set(pipelines.PIPELINE_KINDS)
     for kind in kinds:
         assert pipelines.get_pipeline_kind(kind).name == kind
+    # the baselines sections config validates are those the kinds declare
+    sections = {s.section for s in params.PIPELINE_KIND_SPECS.values() if s.section}
+    assert set(config_module.load_config("tiny").baselines) == sections
     with pytest.raises(PhysioSyncError, match="no runner for pipeline kind 'svm'"):
         pipelines.get_pipeline_kind("svm")
+
+
+def test_a_declaration_whose_implementation_is_missing_or_wrong_fails_clearly(monkeypatch):
+    for where, why in (("physiosync.nowhere:KIND", "cannot load its implementation"),
+                       ("physiosync.evaluation.pipelines:DE_LR", "not a PipelineKind named")):
+        monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "broken",
+                            params.PipelineKindSpec("broken", where, "broken"))
+        with pytest.raises(PhysioSyncError, match=f"pipeline kind 'broken'.*{why}"):
+            pipelines.get_pipeline_kind("broken")
+    with pytest.raises(PhysioSyncError, match="give both section and params"):
+        params.PipelineKindSpec("x", "m:X", "x", section="x")
+    with pytest.raises(PhysioSyncError, match="'module:attribute'"):
+        params.PipelineKindSpec("x", "m.X", "x")
+    monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "clash", params.PipelineKindSpec(
+        "clash", "m:X", "x", section="de", params=params.BandPowerParams))
+    with pytest.raises(ConfigError, match="declares baselines.de with BandPowerParams"):
+        config_module.load_config("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -333,23 +356,84 @@ def test_any_sklearn_classifier_runs_the_shared_fold_loop(slots, tmp_path):
     assert changed[0]["key"] != key
 
 
-def test_a_pipeline_kind_registered_in_one_line_runs_in_an_experiment(deap_root, tmp_path,
-                                                                      monkeypatch):
-    monkeypatch.setitem(pipelines.PIPELINE_KINDS, "dummy", pipelines.EstimatorKind(
-        "dummy", lambda cfg, data: DummyClassifier(strategy="prior"), inputs="units",
-        text="the training class prior", uses_signal=False))
-    monkeypatch.setitem(config_module.PIPELINES, "dummy",
-                        {"kind": "dummy", "set": {}, "doc": "toy"})
+# A configurable baseline in one file (here, this test module) plus one declaration: the
+# classifier, its parameters section and its kind, then the declaration alone registers it.
+@dataclass
+class ToyParams:
+    """Options of the toy baseline (``baselines.toy``)."""
+
+    strategy: str = "prior"
+
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "strategy": Options(("prior", "uniform", "most_frequent"))}
+
+    def __post_init__(self):
+        validate_params(self)
+
+
+TOY_PRIOR = pipelines.EstimatorKind(
+    "toy-prior", lambda cfg, data: DummyClassifier(strategy=cfg.baselines["toy"]["strategy"]),
+    inputs="units", text="the training class prior", uses_signal=False)
+
+TOY_SPEC = params.PipelineKindSpec(
+    "toy-prior", f"{__name__}:TOY_PRIOR", "toy baseline: the training class prior",
+    reads=(), section="toy", params=ToyParams)
+
+
+@pytest.fixture
+def toy_declared(monkeypatch):
+    monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "toy-prior", TOY_SPEC)
+
+
+def test_a_declared_baseline_is_known_to_config_cli_and_registry(toy_declared, capsys):
+    from physiosync.cli import build_parser
+
+    # config: its pipeline name, its parameters section with defaults, validation, reads
+    assert config_module.PIPELINES["toy-prior"] == {
+        "kind": "toy-prior", "set": {}, "doc": "toy baseline: the training class prior"}
+    cfg = config_module.load_config("tiny", ["pipelines=[toy-prior]",
+                                             "baselines.toy.strategy=most_frequent"])
+    assert cfg.baselines["toy"] == {"strategy": "most_frequent"}
+    assert config_module.load_config("tiny").baselines["toy"] == {"strategy": "prior"}
+    assert "baselines.toy" not in config_module.ignored_keys(cfg)
+    assert "baselines.toy" in config_module.ignored_keys(
+        config_module.load_config("tiny"))  # no toy pipeline: its options are ignored
+    with pytest.raises(ConfigError, match="baselines.toy.strategy"):
+        config_module.load_config("tiny", ["baselines.toy.strategy=median"])
+    with pytest.raises(ConfigError, match="unknown config key 'baselines.toy.C'"):
+        config_module.load_config("tiny", ["baselines.toy.C=1"])
+    # the CLI lists it
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["cv", "--help"])
+    assert "toy-prior" in capsys.readouterr().out
+    # the registry loads it
+    assert pipelines.get_pipeline_kind("toy-prior") is TOY_PRIOR
+
+
+def test_an_undeclared_baseline_section_is_refused():
+    with pytest.raises(ConfigError, match="unknown config key 'baselines.toy'"):
+        config_module.load_config("tiny", ["baselines.toy.strategy=prior"])
+
+
+def test_a_declared_baseline_runs_in_an_experiment(deap_root, tmp_path, toy_declared,
+                                                   monkeypatch):
     cfg = config_module.load_config("tiny", [
         f"data.root={deap_root}", f"data.cache_dir={tmp_path / 'cache'}",
-        "pipelines=[dummy,stimulus-prior]", "protocol.name=within-trial-kfold",
+        "pipelines=[toy-prior,stimulus-prior]", "protocol.name=within-trial-kfold",
         "protocol.n_splits=2", "protocol.one_class=constant"])
+    # each pipeline is resolved once (its configuration and kind), then handed down
+    calls = []
+    for module, name in ((config_module, "pipeline_config"), (pipelines, "get_pipeline_kind")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k:
+                            calls.append(_name) or _real(*a, **k))
     report = run_experiment(cfg, tmp_path / "run", verbose=False, html=False)["report"]
-    part = report["pipelines"]["dummy"]
+    assert sorted(calls) == ["get_pipeline_kind"] * 2 + ["pipeline_config"] * 2
+    part = report["pipelines"]["toy-prior"]
     assert part["model"]["text"] == "the training class prior"
     assert part["model"]["modalities"] == [] and part["channel_importance"] is None
     run = tmp_path / "run" / "folds"
-    for path in sorted((run / "dummy").glob("fold_*.json")):
+    for path in sorted((run / "toy-prior").glob("fold_*.json")):
         ours = json.loads(path.read_text())
         theirs = json.loads((run / "stimulus-prior" / path.name).read_text())
         assert ours["test"] == theirs["test"]  # same folds
@@ -357,4 +441,4 @@ def test_a_pipeline_kind_registered_in_one_line_runs_in_an_experiment(deap_root,
         for subject in {p["subject"] for p in ours["predictions"]}:  # one prior per model
             rows = {(p["p0"], p["p1"]) for p in ours["predictions"] if p["subject"] == subject}
             assert len(rows) == 1
-    assert len(list((run / "dummy").glob("fold_*.json"))) == 2
+    assert len(list((run / "toy-prior").glob("fold_*.json"))) == 2

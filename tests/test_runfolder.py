@@ -61,7 +61,7 @@ def test_the_same_run_resumes_without_recomputing(deap_dat_dir, valence_run, mon
     import physiosync.evaluation.runner as cv
 
     before = _snapshot(valence_run)
-    monkeypatch.setattr(cv, "run_fold_bandpower",
+    monkeypatch.setattr(cv, "run_fold_with",
                         lambda *a, **k: pytest.fail("recomputed a finished fold"))
     assert _cv(deap_dat_dir, valence_run) == 0
     after = _snapshot(valence_run)

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import one_line_error
+from conftest import kind_fold_kwargs, one_line_error
 from physiosync.cli import main
 from physiosync.datasets import DEAP
 from physiosync.preprocessing.cache import prepare
@@ -108,8 +108,7 @@ def test_metrics_that_do_not_follow_from_the_predictions_are_recomputed(
     data = SlotData.from_windows(windows, 5.0, target="valence")
     folds = make_folds(data.description[["subject", "trial"]].drop_duplicates().to_numpy(),
                        "loso")[:1]
-    kw = dict(runner=cv.run_fold_bandpower, sfreq={"eeg": 128.0, "gsr": 128.0},
-              per_subject=False)
+    kw = dict(kind_fold_kwargs("bandpower", {"eeg": 128.0, "gsr": 128.0}), per_subject=False)
     first = cv.cross_validate(data, folds, tmp_path, **kw)[0]
     path = tmp_path / "fold_00.json"
     true = json.loads(json.dumps(first["metrics"]))

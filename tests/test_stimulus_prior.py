@@ -6,7 +6,7 @@ from sklearn.metrics import balanced_accuracy_score
 
 from physiosync import PhysioSyncError
 from physiosync.evaluation.baselines import StimulusPriorClassifier
-from physiosync.evaluation.runner import run_fold_stimulus_prior
+from conftest import kind_fold_kwargs
 from physiosync.evaluation.protocols import Fold, LeakageError, make_folds
 from physiosync.training.sampling import SlotData
 
@@ -34,6 +34,12 @@ def test_estimator_rejects_bad_input():
 
     with pytest.raises(NotFittedError):
         StimulusPriorClassifier().predict([0])
+
+
+def run_fold_stimulus_prior(data, fold, **kwargs):
+    """One fold of the ``stimulus-prior`` pipeline kind, in the shared fold loop."""
+    kw = kind_fold_kwargs("stimulus-prior")
+    return kw["runner"](data, fold, model=kw["model"], **kwargs)
 
 
 def _consensus_slots(n_subjects=12, n_trials=24, seed=0) -> SlotData:

@@ -41,8 +41,36 @@ __all__ = ["BandPowerClassifier", "DEClassifier", "StimulusPriorClassifier", "ba
            "BANDS", "DE_BANDS", "DE_ESTIMATORS"]
 
 
+class _ChannelShares:
+    """``channel_importance`` of a classifier of per-channel band features (``layout_``,
+    ``bands``) whose last step is linear (``pipeline_[-1].coef_``)."""
+
+    def channel_importance(self, modality="eeg"):
+        """Share of each channel of *modality* in the logistic regression's weights.
+
+        The sum over bands (and classes) of the absolute standardised coefficients of
+        each channel, divided by the total over the channels of *modality*.
+
+        Parameters
+        ----------
+        modality : str | None
+            A modality of the dict given to :meth:`fit` (None for array input).
+
+        Returns
+        -------
+        importance : ndarray, shape (n_channels,) | None
+            None for a model without per-feature weights (the RBF SVM), or when
+            *modality* was not fitted.
+        """
+        check_is_fitted(self)
+        last = self.pipeline_[-1]
+        if not hasattr(last, "coef_"):  # an RBF kernel has no per-feature weight
+            return None
+        return _channel_shares(last.coef_, self.layout_, len(self.bands), modality)
+
+
 @fill_doc
-class BandPowerClassifier(ClassifierMixin, BaseEstimator):
+class BandPowerClassifier(_ChannelShares, ClassifierMixin, BaseEstimator):
     """Log band powers per channel + standardisation + logistic regression.
 
     Parameters
@@ -52,6 +80,16 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         Frequency bands.
     C : float
         Inverse regularisation strength of the logistic regression.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+        Sorted class labels.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted scaler and logistic regression.
+    layout_ : list of (str | None, int)
+        The modalities in feature order and their channel counts; each channel has
+        ``len(bands)`` consecutive features.
     """
 
     def __init__(self, sfreq=128.0, bands=BANDS, C=0.1):
@@ -71,6 +109,12 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
             X = X[:, None, :]
         return band_powers(X, float(self.sfreq), self.bands)
 
+    @staticmethod
+    def _layout(X) -> list:
+        if isinstance(X, dict):
+            return [(m, np.shape(v)[1]) for m, v in X.items()]
+        return [(None, 1 if np.ndim(X) == 2 else np.shape(X)[1])]
+
     def fit(self, X, y, **ignored):
         """Fit on windows; extra keyword arguments (subject, trial, ...) are ignored."""
         if not isinstance(X, dict):
@@ -78,6 +122,7 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
+        self.layout_ = self._layout(X)
         self.pipeline_ = make_pipeline(StandardScaler(),
                                        LogisticRegression(C=self.C, max_iter=2000))
         self.pipeline_.fit(self._features(X), y)
@@ -96,12 +141,28 @@ class BandPowerClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(1)]
 
 
+def _channel_shares(coef, layout, n_bands: int, modality):
+    """Per channel of *modality*, its share of the absolute coefficients over its bands.
+
+    *layout* lists ``(modality, n_channels)`` in feature order, each channel holding
+    *n_bands* consecutive features; None when *modality* is not in it.
+    """
+    coef = np.abs(coef).sum(0)
+    start = 0
+    for name, n_channels in layout:
+        if name == modality:
+            w = coef[start:start + n_channels * n_bands].reshape(n_channels, n_bands).sum(1)
+            return w / w.sum() if w.sum() > 0 else w
+        start += n_channels * n_bands
+    return None
+
+
 #: The classifiers :class:`DEClassifier` may end with.
 DE_ESTIMATORS = ("lr", "svm")
 
 
 @fill_doc
-class DEClassifier(ClassifierMixin, BaseEstimator):
+class DEClassifier(_ChannelShares, ClassifierMixin, BaseEstimator):
     """Differential entropy per channel and band + standardisation + LR or RBF SVM.
 
     The features are :func:`~physiosync.preprocessing.features.differential_entropy`
@@ -336,35 +397,6 @@ class DEClassifier(ClassifierMixin, BaseEstimator):
         """Predicted classes (the most probable)."""
         proba = self.predict_proba(X, window_ids)
         return self.classes_[proba.argmax(1)]
-
-    def channel_importance(self, modality="eeg"):
-        """Share of each channel of *modality* in the logistic regression's weights.
-
-        The sum over bands (and classes) of the absolute standardised coefficients of
-        each channel, divided by the total over the channels of *modality*.
-
-        Parameters
-        ----------
-        modality : str | None
-            A modality of the dict given to :meth:`fit` (None for array input).
-
-        Returns
-        -------
-        importance : ndarray, shape (n_channels,) | None
-            None for the SVM, whose RBF kernel has no per-feature weight, or when
-            *modality* was not fitted.
-        """
-        check_is_fitted(self)
-        if self.estimator != "lr":
-            return None
-        coef = np.abs(self.pipeline_[-1].coef_).sum(0)
-        start, n_bands = 0, len(self.bands)
-        for name, n_channels in self.layout_:
-            if name == modality:
-                w = coef[start:start + n_channels * n_bands].reshape(n_channels, n_bands).sum(1)
-                return w / w.sum() if w.sum() > 0 else w
-            start += n_channels * n_bands
-        return None
 
 
 def _stimulus_ids(X) -> np.ndarray:

@@ -1,37 +1,46 @@
-"""Pipeline kinds: how each ``kind`` of :data:`physiosync.config.PIPELINES` runs a fold.
+"""Pipeline kinds: how each kind declared in :data:`physiosync.params.PIPELINE_KIND_SPECS`
+runs a fold.
 
-:data:`PIPELINE_KINDS` maps a kind name to a :class:`PipelineKind`, which turns the
-pipeline's resolved configuration into the fold function and keyword arguments that
-:func:`~physiosync.evaluation.runner.cross_validate` runs on every fold, describes
-the pipeline for the report and runs the kind's own pre-flight checks. Every kind
-shares the fold loop of :func:`~physiosync.evaluation.runner.run_fold_with`.
+:data:`PIPELINE_KINDS` maps a kind name to a :class:`PipelineKind`, loaded from the
+``implementation`` its declaration names. A kind turns the pipeline's resolved
+configuration into the fold function and keyword arguments that
+:func:`~physiosync.evaluation.runner.cross_validate` runs on every fold, describes the
+pipeline for the report, runs its own pre-flight checks and may prepare the pending folds
+of a study together (PhysioSync pre-trains several folds' encoders in one run). Every
+kind shares the fold loop of :func:`~physiosync.evaluation.runner.run_fold_with`.
 
-A classifier with the scikit-learn API is one :class:`EstimatorKind` line::
+A run resolves each of its pipelines once into a :class:`PipelinePlan` (its configuration,
+its kind, its folds, :func:`plan_pipeline`), which the orchestrator hands down.
 
-    PIPELINE_KINDS["de-svm"] = EstimatorKind(
+A classifier with the scikit-learn API is one :class:`EstimatorKind`::
+
+    DE_SVM = EstimatorKind(
         "de-svm", lambda cfg, data: make_de_svm(data.sfreq), validation="fit",
         text="differential entropy + SVM")
 
-plus a pipeline name of that kind in :data:`physiosync.config.PIPELINES` (and, in
-:data:`physiosync.config.PIPELINE_KIND_READS`, the configuration sections it reads, so that
-``config.yaml`` leaves out what a run ignores; a kind not listed there is taken to read
-everything). Its estimator is fitted per subject (or pooled) on the fold's training
-windows, given as a dict modality -> ``(n_windows, n_channels, n_times)`` array, with
-the protocol's validation windows passed to ``fit`` as ``X_val``/``y_val`` when
-``validation="fit"``.
+plus its declaration (:class:`~physiosync.params.PipelineKindSpec`: its parameters
+section, the configuration keys it reads, its default pipeline name and description, and
+``implementation="module:DE_SVM"``). Its estimator is fitted per subject (or pooled) on
+the fold's training windows, given as a dict modality -> ``(n_windows, n_channels,
+n_times)`` array, with the protocol's validation windows passed to ``fit`` as
+``X_val``/``y_val`` when ``validation="fit"``.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
-from ..exceptions import PhysioSyncError
+from .._logging import logger
+from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..params import PIPELINE_KIND_SPECS
 from . import runner
 
-__all__ = ["PipelineKind", "PhysioSyncKind", "SimCLRKind", "BandPowerKind", "StimulusPriorKind",
-           "EstimatorKind", "BraindecodeKind", "PIPELINE_KINDS", "get_pipeline_kind"]
+__all__ = ["PipelineKind", "PhysioSyncKind", "SimCLRKind", "EstimatorKind", "BraindecodeKind",
+           "PIPELINE_KINDS", "get_pipeline_kind", "PipelinePlan", "plan_pipeline",
+           "BANDPOWER_IMPORTANCE"]
 
 
 class PipelineKind:
@@ -90,6 +99,31 @@ class PipelineKind:
 
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
         """Checks before any training (raise :class:`PhysioSyncError` naming *pipeline*)."""
+
+    def fold_batch(self, cfg) -> int:
+        """How many pending folds :meth:`prepare_folds` prepares together (1: none)."""
+        return 1
+
+    def prepare_folds(self, cfg, data, folds: list, *, cache: dict) -> None:
+        """Per-study preparation of a group of pending folds, before they run.
+
+        The orchestrator groups the folds that a run still has to compute by
+        :meth:`fold_batch`, calls this once per group, then runs each fold of the group
+        with ``fold_kwargs(cfg, data, pretrain_cache=cache)``. The default does
+        nothing.
+
+        Parameters
+        ----------
+        cfg : RunConfig
+            The pipeline's configuration.
+        data : ExperimentData
+            The labelled windows.
+        folds : list of Fold
+            The group's pending folds (at most :meth:`fold_batch` of them).
+        cache : dict
+            Shared with the group's folds (``pretrain_cache``); what is put here the
+            folds reuse instead of computing it again.
+        """
 
     def shared_across_subjects(self, cfg) -> str | None:
         """What the subjects' models of one fold share, or None when they are independent.
@@ -160,6 +194,43 @@ class PhysioSyncKind(PipelineKind):
             return "pre-trains one encoder per fold on all subjects' training trials"
         return "starts every subject's model of a fold from the same initial weights"
 
+    def fold_batch(self, cfg) -> int:
+        """``pretrain.batch_folds`` when the pipeline pre-trains, else 1."""
+        return cfg.pretrain_batch_folds if cfg.pretrain_enabled else 1
+
+    def prepare_folds(self, cfg, data, folds: list, *, cache: dict) -> None:
+        """Pre-train the encoders of *folds* in one fold-batched run, into *cache*.
+
+        The folds then read their encoders from *cache*
+        (:meth:`~physiosync.evaluation.runner.PhysioSyncRunner.pretrain_folds`) and run
+        and are written as they would be one by one. A group of one pre-trains as
+        usual, in its fold. Two failures of the batched run are met by emptying the
+        cache and pre-training each fold on its own, with one warning that names the
+        cause: a fold whose loss diverged (the group's other folds then still finish and
+        are written; the diverging fold fails as it would alone) and running out of
+        memory (one fold needs about 1/K of a group's). Anything else (a compiler
+        error, a sticky CUDA error, a refusal) is raised: run fold by fold it would
+        fail again, or hide what went wrong.
+        """
+        import torch
+
+        if len(folds) < 2:
+            return
+        model = runner.PhysioSyncRunner(**self.fold_kwargs(cfg, data, pretrain_cache=cache))
+        numbers = [f.fold for f in folds]
+        try:
+            model.pretrain_folds(data.slots, folds)
+        except TrainingDivergedError as err:
+            logger.warning("pre-training folds %s together stopped: %s; running them one at "
+                           "a time, so that the other folds finish", numbers, err)
+            cache.clear()
+        except torch.OutOfMemoryError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
+            logger.warning("pre-training folds %s together ran out of memory (%s); running "
+                           "them one at a time (set pretrain.batch_folds lower to skip the "
+                           "attempt)", numbers, first)
+            cache.clear()
+
     def preflight(self, cfg, data, folds: list, *, pipeline: str) -> None:
         """Every fold's pre-training units must fill a batch of the kind's sampler.
 
@@ -216,50 +287,6 @@ class SimCLRKind(PhysioSyncKind):
         super().preflight(cfg, data, folds, pipeline=pipeline)
 
 
-class BandPowerKind(PipelineKind):
-    """Band powers + logistic regression (:func:`~physiosync.evaluation.runner.run_fold_bandpower`)."""
-
-    name = "bandpower"
-    importance_method = runner.BANDPOWER_IMPORTANCE
-
-    def fold_function(self) -> Callable:
-        return runner.run_fold_bandpower
-
-    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
-        return dict(sfreq=data.sfreq, C=cfg.baselines["bandpower"]["C"],
-                    modalities=cfg.finetune.modalities)
-
-    def fold_runner(self, cfg, data) -> runner.FoldRunner:
-        kw = self.fold_kwargs(cfg, data)
-        return runner.bandpower_runner(kw["sfreq"], C=kw["C"],
-                                       modalities=kw["modalities"] or tuple(data.sfreq))
-
-    def describe(self, cfg) -> dict:
-        return {"text": "band powers per channel + logistic regression"}
-
-
-class StimulusPriorKind(PipelineKind):
-    """Other training subjects' labels of the same stimulus, no signal."""
-
-    name = "stimulus-prior"
-    uses_signal = False
-
-    def fold_function(self) -> Callable:
-        return runner.run_fold_stimulus_prior
-
-    def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
-        return {}
-
-    def fold_runner(self, cfg, data) -> runner.FoldRunner:
-        return runner.stimulus_prior_runner()
-
-    def describe(self, cfg) -> dict:
-        return {"text": "no signal: other training subjects' labels of the same stimulus"}
-
-    def shared_across_subjects(self, cfg) -> str | None:
-        return "predicts each subject from the other subjects' labels"
-
-
 class EstimatorKind(PipelineKind):
     """A kind made of any scikit-learn-style classifier, run on the fold's windows.
 
@@ -289,12 +316,16 @@ class EstimatorKind(PipelineKind):
     window_ids : bool
         Give the estimator each window's subject, trial and window index; see
         :class:`~physiosync.evaluation.runner.EstimatorRunner`.
+    shared : str | None
+        What the subjects' models of one fold share (:meth:`shared_across_subjects`);
+        None: nothing.
     """
 
     def __init__(self, name: str, factory: Callable, *, validation: str = "ignore",
                  inputs: str = "windows", importance: Callable | None = None,
                  importance_method: str | None = None, text: str | None = None,
-                 uses_signal: bool = True, window_ids: bool = False):
+                 uses_signal: bool = True, window_ids: bool = False,
+                 shared: str | None = None):
         self.name = name
         self.factory = factory
         self.validation = validation
@@ -304,16 +335,36 @@ class EstimatorKind(PipelineKind):
         self.text = text or name
         self.uses_signal = uses_signal
         self.window_ids = window_ids
+        self.shared = shared
 
     def fold_kwargs(self, cfg, data, *, pretrain_cache=None) -> dict:
+        # an estimator of units reads no signal, hence no finetune.modalities
+        mods = cfg.finetune.modalities if self.inputs == "windows" else None
         model = runner.EstimatorRunner(
-            lambda: self.factory(cfg, data), modalities=cfg.finetune.modalities,
-            inputs=self.inputs, validation=self.validation, importance=self.importance,
+            lambda: self.factory(cfg, data), modalities=mods, inputs=self.inputs, validation=self.validation, importance=self.importance,
             importance_method=self.importance_method, window_ids=self.window_ids)
         return {"model": model}
 
     def describe(self, cfg) -> dict:
         return {"text": self.text}
+
+    def shared_across_subjects(self, cfg) -> str | None:
+        return self.shared
+
+
+def _bandpower(cfg, data):
+    """The band-power baseline's classifier (``baselines.bandpower``)."""
+    from .baselines import BandPowerClassifier
+
+    mods = cfg.finetune.modalities or tuple(data.sfreq)
+    return BandPowerClassifier(sfreq={m: data.sfreq[m] for m in mods},
+                               C=cfg.baselines["bandpower"]["C"])
+
+
+def _stimulus_prior(cfg, data):
+    from .baselines import StimulusPriorClassifier
+
+    return StimulusPriorClassifier()
 
 
 def _de_classifier(estimator: str) -> Callable:
@@ -334,9 +385,14 @@ def _de_classifier(estimator: str) -> Callable:
     return factory
 
 
-def _de_importance(clf, data, mods: tuple):
-    """EEG channel shares of the logistic regression's weights (None for the SVM)."""
+def _eeg_importance(clf, data, mods: tuple):
+    """EEG channel shares of a linear model's weights (``clf.channel_importance``; None for
+    an SVM or without EEG)."""
     return clf.channel_importance("eeg") if "eeg" in mods else None
+
+
+#: How the band-power and ``de-lr`` baselines measure channel importance.
+BANDPOWER_IMPORTANCE = "sum of |standardised logistic coefficient| over bands"
 
 
 class BraindecodeKind(EstimatorKind):
@@ -393,28 +449,77 @@ class BraindecodeKind(EstimatorKind):
             raise type(err)(f"pipeline {pipeline!r}: {err}") from None
 
 
-#: Kind name -> :class:`PipelineKind`. A new kind is one class (or one
-#: :class:`EstimatorKind`) and one line here.
-PIPELINE_KINDS: dict[str, PipelineKind] = {
-    "physiosync": PhysioSyncKind(),
-    "simclr": SimCLRKind(),
-    "bandpower": BandPowerKind(),
-    "stimulus-prior": StimulusPriorKind(),
-    "eegnet": BraindecodeKind(
-        "eegnet", "eegnet", text="braindecode EEGNetv4, trained from scratch"),
-    "shallow-fbcsp": BraindecodeKind(
-        "shallow-fbcsp", "shallow", text="braindecode ShallowFBCSPNet, trained from scratch"),
-    "deep4": BraindecodeKind(
-        "deep4", "deep4", text="braindecode Deep4Net, trained from scratch"),
-    "de-lr": EstimatorKind(
-        "de-lr", _de_classifier("lr"), validation="ignore", window_ids=True,
-        importance=_de_importance, importance_method=runner.BANDPOWER_IMPORTANCE,
-        text="differential entropy (5 bands) per channel + logistic regression"),
-    "de-svm": EstimatorKind(
-        "de-svm", _de_classifier("svm"), validation="fit", window_ids=True,
-        text="differential entropy (5 bands) per channel + RBF SVM, C and gamma chosen on "
-             "the validation windows"),
-}
+PHYSIOSYNC = PhysioSyncKind()
+SIMCLR = SimCLRKind()
+BANDPOWER = EstimatorKind(
+    "bandpower", _bandpower, importance=_eeg_importance,
+    importance_method=BANDPOWER_IMPORTANCE,
+    text="band powers per channel + logistic regression")
+STIMULUS_PRIOR = EstimatorKind(
+    "stimulus-prior", _stimulus_prior, inputs="units", validation="train", uses_signal=False,
+    text="no signal: other training subjects' labels of the same stimulus",
+    shared="predicts each subject from the other subjects' labels")
+DE_LR = EstimatorKind(
+    "de-lr", _de_classifier("lr"), validation="ignore", window_ids=True,
+    importance=_eeg_importance, importance_method=BANDPOWER_IMPORTANCE,
+    text="differential entropy (5 bands) per channel + logistic regression")
+DE_SVM = EstimatorKind(
+    "de-svm", _de_classifier("svm"), validation="fit", window_ids=True,
+    text="differential entropy (5 bands) per channel + RBF SVM, C and gamma chosen on "
+         "the validation windows")
+EEGNET = BraindecodeKind(
+    "eegnet", "eegnet", text="braindecode EEGNetv4, trained from scratch")
+SHALLOW_FBCSP = BraindecodeKind(
+    "shallow-fbcsp", "shallow", text="braindecode ShallowFBCSPNet, trained from scratch")
+DEEP4 = BraindecodeKind(
+    "deep4", "deep4", text="braindecode Deep4Net, trained from scratch")
+
+
+def _load(spec) -> PipelineKind:
+    """The :class:`PipelineKind` that *spec*'s ``implementation`` names."""
+    module, _, attribute = spec.implementation.partition(":")
+    try:
+        kind = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as err:
+        raise PhysioSyncError(f"pipeline kind {spec.name!r}: cannot load its implementation "
+                              f"{spec.implementation!r} ({err}).") from None
+    if not isinstance(kind, PipelineKind) or kind.name != spec.name:
+        raise PhysioSyncError(f"pipeline kind {spec.name!r}: {spec.implementation} is "
+                              f"{kind!r}, not a PipelineKind named {spec.name!r}.")
+    return kind
+
+
+class _Registry(MutableMapping):
+    """Kind name -> :class:`PipelineKind`, each loaded from its declaration when first read."""
+
+    def __init__(self):
+        self._kinds = {}
+
+    def __getitem__(self, kind: str) -> PipelineKind:
+        if kind not in self._kinds:
+            self._kinds[kind] = _load(PIPELINE_KIND_SPECS[kind])  # KeyError if undeclared
+        return self._kinds[kind]
+
+    def __setitem__(self, kind: str, value: PipelineKind) -> None:
+        self._kinds[kind] = value
+
+    def __delitem__(self, kind: str) -> None:
+        del self._kinds[kind]
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*PIPELINE_KIND_SPECS, *self._kinds]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*PIPELINE_KIND_SPECS, *self._kinds]))
+
+    def __repr__(self) -> str:
+        return f"<pipeline kinds: {', '.join(self)}>"
+
+
+#: Kind name -> :class:`PipelineKind`: every kind declared in
+#: :data:`physiosync.params.PIPELINE_KIND_SPECS`, its implementation imported when first
+#: read.
+PIPELINE_KINDS: MutableMapping = _Registry()
 
 
 def get_pipeline_kind(kind: str) -> PipelineKind:
@@ -423,5 +528,62 @@ def get_pipeline_kind(kind: str) -> PipelineKind:
         return PIPELINE_KINDS[kind]
     except KeyError:
         raise PhysioSyncError(f"no runner for pipeline kind {kind!r}; known kinds: "
-                              f"{', '.join(PIPELINE_KINDS)}. Register one in "
-                              "physiosync.evaluation.pipelines.PIPELINE_KINDS.") from None
+                              f"{', '.join(PIPELINE_KINDS)}. Declare one in "
+                              "physiosync.params.PIPELINE_KIND_SPECS.") from None
+
+
+@dataclass(frozen=True, eq=False)
+class PipelinePlan:
+    """One pipeline of a run, resolved once: what the layers below the orchestrator take.
+
+    Attributes
+    ----------
+    name : str
+        The pipeline's name (its folder under ``folds/``, its row in the report).
+    kind_name : str
+        Its kind, as declared.
+    config : RunConfig
+        The run's configuration with the pipeline's overrides
+        (:func:`physiosync.config.pipeline_config`).
+    kind : PipelineKind
+        Its implementation.
+    folds : tuple of Fold
+        The study's folds.
+    """
+
+    name: str
+    kind_name: str
+    config: object
+    kind: PipelineKind
+    folds: tuple
+
+    @property
+    def fold_batch(self) -> int:
+        """Pending folds prepared together (:meth:`PipelineKind.fold_batch`)."""
+        return self.kind.fold_batch(self.config)
+
+    def fold_kwargs(self, data, *, pretrain_cache: dict | None = None) -> dict:
+        """:meth:`PipelineKind.fold_kwargs` of this pipeline."""
+        return self.kind.fold_kwargs(self.config, data, pretrain_cache=pretrain_cache)
+
+
+def plan_pipeline(cfg, spec: dict, folds=()) -> PipelinePlan:
+    """Resolve one pipeline of *cfg* (``{"name", "kind", "set"}``) into its plan.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration.
+    spec : dict
+        One of ``cfg.pipelines``.
+    folds : sequence of Fold
+        The study's folds.
+
+    Returns
+    -------
+    plan : PipelinePlan
+    """
+    from ..config import pipeline_config
+
+    return PipelinePlan(spec["name"], spec["kind"], pipeline_config(cfg, spec),
+                        get_pipeline_kind(spec["kind"]), tuple(folds))

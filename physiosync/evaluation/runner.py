@@ -45,8 +45,7 @@ from .._utils.checks import check_option
 from .._utils.docs import fill_doc
 
 __all__ = ["FoldRunner", "PhysioSyncRunner", "EstimatorRunner", "run_fold_with",
-           "bandpower_runner", "stimulus_prior_runner",
-           "run_fold", "run_fold_bandpower", "run_fold_stimulus_prior", "cross_validate",
+           "run_fold", "cross_validate",
            "pending_folds", "fold_checksum",
            "fold_metrics", "fold_cells", "one_class_models", "train_label_counts",
            "permute_training_labels"]
@@ -690,78 +689,6 @@ class EstimatorRunner(FoldRunner):
             if w is not None:
                 self._importance.append(w)
         return proba
-
-
-def _bandpower_importance(clf, data: SlotData, mods: tuple):
-    """Sum over bands of the EEG channels' absolute standardised coefficients (sums to 1)."""
-    from .baselines import BANDS
-
-    if "eeg" not in mods:
-        return None
-    coef = np.abs(clf.pipeline_[-1].coef_).sum(0)
-    n_eeg = data.n_chans("eeg")
-    w = coef[:n_eeg * len(BANDS)].reshape(n_eeg, len(BANDS)).sum(1)
-    return w / w.sum() if w.sum() > 0 else w
-
-
-#: How :func:`run_fold_bandpower` measures channel importance.
-BANDPOWER_IMPORTANCE = "sum of |standardised logistic coefficient| over bands"
-
-
-def bandpower_runner(sfreq: dict, *, C: float = 0.1, modalities=None) -> EstimatorRunner:
-    """The band-power + logistic-regression baseline as an :class:`EstimatorRunner`.
-
-    It is fitted on the training windows only (the validation windows are left out so
-    that it learns from the same data as PhysioSync).
-    """
-    from .baselines import BandPowerClassifier
-
-    mods = None if modalities is None else tuple(modalities)
-
-    def factory():
-        return BandPowerClassifier(sfreq={m: sfreq[m] for m in mods or sfreq}, C=C)
-
-    return EstimatorRunner(factory, modalities=mods, importance=_bandpower_importance,
-                           importance_method=BANDPOWER_IMPORTANCE)
-
-
-def stimulus_prior_runner() -> EstimatorRunner:
-    """The stimulus-prior baseline as an :class:`EstimatorRunner` (one row per unit)."""
-    from .baselines import StimulusPriorClassifier
-
-    return EstimatorRunner(StimulusPriorClassifier, inputs="units", validation="train")
-
-
-def run_fold_bandpower(data: SlotData, fold: Fold, *, sfreq: dict, per_subject: bool = True,
-                       C: float = 0.1, modalities=None, one_class: str = "error",
-                       val_size: float = 0.1, seed: int = 0, **ignored):
-    """The band-power + logistic-regression baseline on the same fold as :func:`run_fold`.
-
-    It is fitted on the fold's training windows only (the validation windows are left
-    out so that both pipelines learn from the same data). ``channel_importance`` is the
-    sum over bands of the absolute standardised coefficients of the EEG channels.
-    """
-    mods = tuple(modalities or data.modalities)
-    return run_fold_with(data, fold, model=bandpower_runner(sfreq, C=C, modalities=mods),
-                         per_subject=per_subject, one_class=one_class, val_size=val_size,
-                         seed=seed)
-
-
-def run_fold_stimulus_prior(data: SlotData, fold: Fold, *, per_subject: bool = True,
-                            one_class: str = "error", val_size: float = 0.1, seed: int = 0,
-                            **ignored):
-    """The stimulus-prior baseline on the same fold as :func:`run_fold`.
-
-    Every test window gets the class frequencies of the training units (``train`` and
-    ``val``) of its stimulus, one vote per unit
-    (:class:`~physiosync.evaluation.baselines.StimulusPriorClassifier`); a stimulus no training
-    unit has gets the class frequencies of all training units. It reads no signal, so
-    it measures how far knowing the stimulus goes under the fold's protocol. With
-    *per_subject*, each subject's model sees only that subject's units, hence only the
-    prior.
-    """
-    return run_fold_with(data, fold, model=stimulus_prior_runner(), per_subject=per_subject,
-                         one_class=one_class, val_size=val_size, seed=seed)
 
 
 @fill_doc
