@@ -80,7 +80,7 @@ def write_toy(out, **kwargs):
 
 #: The toy's one declaration: its own threshold, targets, default modalities, sessions
 #: and synthetic writer, so that each is seen to reach the code that reads it.
-TOY_SPEC = DatasetSpec(
+TOY_DATASET = DatasetSpec(
     "toy", "TOY", f"{__name__}:ToyDataset", modalities=DEAP.modalities,
     default_modalities=("eeg", "resp"), rating_scale=(1, 9), threshold=6.0,
     targets=("valence", "arousal"), root_description="toy folder",
@@ -152,7 +152,7 @@ def test_a_dataset_declared_once_is_read_everywhere(deap_root, tmp_path, monkeyp
     from physiosync.cli import build_parser, main
     from physiosync.experiment import load_experiment_data
 
-    monkeypatch.setitem(DATASET_SPECS, "toy", TOY_SPEC)
+    monkeypatch.setitem(DATASET_SPECS, "toy", TOY_DATASET)
     # the reader, through the normal load path
     ds = open_dataset("toy", deap_root)
     assert isinstance(ds, ToyDataset) and len(ds) == 2 and repr(ds) == "<TOY dat: 2 subjects>"
@@ -186,6 +186,10 @@ def test_a_dataset_declared_once_is_read_everywhere(deap_root, tmp_path, monkeyp
         "data.target=arousal", "data.modalities=null"])
     data = load_experiment_data(cfg, verbose=False)
     assert data.source["dataset"] == "TOY" and data.slots.modalities == ("eeg", "resp")
+    # the training grid describes each unit with its session
+    units = data.slots.description
+    assert sorted(set(zip(units["session"], units["trial"]))) == [
+        ("a", 0), ("a", 1), ("a", 2), ("b", 3), ("b", 4), ("b", 5)]
     with pytest.raises(ConfigError, match="target 'dominance' does not exist in TOY; it has "
                                           "valence, arousal"):
         config_module.load_config("tiny", ["data.name=toy", "data.target=dominance"])
@@ -375,14 +379,14 @@ TOY_PRIOR = pipelines.EstimatorKind(
     "toy-prior", lambda cfg, data: DummyClassifier(strategy=cfg.baselines["toy"]["strategy"]),
     inputs="units", text="the training class prior", uses_signal=False)
 
-TOY_SPEC = params.PipelineKindSpec(
+TOY_KIND = params.PipelineKindSpec(
     "toy-prior", f"{__name__}:TOY_PRIOR", "toy baseline: the training class prior",
     reads=(), section="toy", params=ToyParams)
 
 
 @pytest.fixture
 def toy_declared(monkeypatch):
-    monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "toy-prior", TOY_SPEC)
+    monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "toy-prior", TOY_KIND)
 
 
 def test_a_declared_baseline_is_known_to_config_cli_and_registry(toy_declared, capsys):

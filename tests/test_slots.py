@@ -129,7 +129,8 @@ def test_gather_whole_and_sub_windows(deap_slots):
 def test_description_lists_the_units_in_grid_order(ragged_windows):
     data = SlotData.from_windows(ragged_windows, 5.0, target="valence")
     table = data.description
-    assert list(table.columns) == ["subject", "trial", "s", "t", "n_windows", "label"]
+    assert list(table.columns) == ["subject", "session", "trial", "s", "t", "n_windows", "label"]
+    assert set(table["session"]) == {"0"}  # recorded in one session
     # Subject 4 has trials 0-2 (two windows each), subject 9 trials 1-3 (one window each).
     assert table[["subject", "trial"]].to_numpy().tolist() == [
         [4, 0], [4, 1], [4, 2], [9, 1], [9, 2], [9, 3]]
@@ -137,7 +138,7 @@ def test_description_lists_the_units_in_grid_order(ragged_windows):
                                                      [1, 3]]
     assert table["n_windows"].tolist() == [2, 2, 2, 1, 1, 1]
     assert table["label"].tolist() == [1, 0, 1, 0, 1, 0]
-    assert all(table[c].dtype == np.int64 for c in table.columns)
+    assert all(table[c].dtype == np.int64 for c in table.columns if c != "session")
     assert table["n_windows"].sum() == data.valid.sum()
     assert "label" not in SlotData.from_windows(ragged_windows, 5.0).description
     # It follows the data: a copy with other labels describes those.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..dataset_specs import SINGLE_SESSION
 from ..exceptions import InputShapeError, PhysioSyncError
 from .._logging import logger, verbose
 from .._utils import check_option, derive_seed
@@ -44,6 +45,10 @@ class SlotData:
         Subject ids and trial (video) ids of the grid axes.
     labels : ndarray of int, shape (n_subjects, n_trials) | None
         Per-trial class labels, if known (-1 where unknown).
+    sessions : ndarray of str, shape (n_subjects, n_trials) | None
+        The recording session of each unit (a subject may see a trial in one session
+        only); None: one session, ``"0"``, for every unit (DEAP, DREAMER). It
+        describes the units (:attr:`description`); sampling and folds use ids only.
 
     See Also
     --------
@@ -58,7 +63,7 @@ class SlotData:
     :meth:`locate`, :meth:`cells` and :meth:`units_of` convert between the two.
     """
 
-    def __init__(self, x: dict, valid, subjects, trials, labels=None):
+    def __init__(self, x: dict, valid, subjects, trials, labels=None, sessions=None):
         self.x = {m: torch.as_tensor(v) for m, v in x.items()}
         self.valid = np.asarray(valid, dtype=bool)
         self.subjects = [int(s) for s in subjects]
@@ -74,6 +79,11 @@ class SlotData:
                     f"{m} windows have shape {tuple(v.shape)}; expected {shape} + "
                     "(n_channels, n_times).")
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.sessions = None if sessions is None else np.asarray(sessions, dtype=object)
+        if self.sessions is not None and self.sessions.shape != shape[:2]:
+            raise PhysioSyncError(
+                f"sessions has shape {self.sessions.shape}; expected ({len(self.subjects)} "
+                f"subjects, {len(self.trials)} trials).")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -95,7 +105,8 @@ class SlotData:
         Returns
         -------
         description : DataFrame
-            Columns ``subject`` and ``trial`` (ids), ``s`` and ``t`` (grid row and
+            Columns ``subject``, ``session`` and ``trial`` (ids; the session as a
+            string, ``"0"`` for single-session data), ``s`` and ``t`` (grid row and
             column), ``n_windows`` (valid windows of the unit) and, for labelled data,
             ``label``. Built from :attr:`valid` and :attr:`labels` on each access, so it
             follows a copy whose labels were replaced.
@@ -105,6 +116,8 @@ class SlotData:
         s, t = np.nonzero(self.valid.any(axis=2))
         frame = pd.DataFrame({
             "subject": np.asarray(self.subjects, dtype=np.int64)[s],
+            "session": (np.full(len(s), SINGLE_SESSION, dtype=object) if self.sessions is None
+                        else self.sessions[s, t]),
             "trial": np.asarray(self.trials, dtype=np.int64)[t],
             "s": s.astype(np.int64), "t": t.astype(np.int64),
             "n_windows": self.valid[s, t].sum(axis=1).astype(np.int64)})
@@ -224,6 +237,7 @@ class SlotData:
         n_win = max(windows.n_windows(length, s) for s in subjects)
         valid = np.zeros((len(subjects), len(trials), n_win), dtype=bool)
         labels = np.full((len(subjects), len(trials)), -1, dtype=np.int64)
+        sessions = np.full((len(subjects), len(trials)), SINGLE_SESSION, dtype=object)
         x = {}
         for m in modalities:
             first = windows.windows(subjects[0], m, length)
@@ -235,13 +249,16 @@ class SlotData:
             rows = [pos[int(t)] for t in p.trials]
             k = windows.n_windows(length, s)
             valid[i, rows, :k] = True
+            sessions[i, rows] = np.asarray(p.sessions, dtype=object)
             if target is not None:
                 labels[i, rows] = p.labels(target)
             for m in modalities:
                 # Straight from the strided (read-only) view into the grid's memory:
                 # no intermediate copy of the subject's windows.
                 x[m].numpy()[i, rows, :k] = windows.windows(s, m, length)
-        return cls(x, valid, subjects, trials, labels if target is not None else None)
+        multi = bool((sessions != SINGLE_SESSION).any())
+        return cls(x, valid, subjects, trials, labels if target is not None else None,
+                   sessions if multi else None)
 
     @classmethod
     def from_arrays(cls, arrays: dict, subject=None, trial=None, window=None):
@@ -388,7 +405,8 @@ class SlotData:
                 cache[key] = self
             else:
                 cache[key] = SlotData({m: self.x[m].to(device) for m in modalities},
-                                      self.valid, self.subjects, self.trials, self.labels)
+                                      self.valid, self.subjects, self.trials, self.labels,
+                                      self.sessions)
         return cache[key]
 
 
