@@ -16,6 +16,14 @@ SLOW_TIMEOUT_S = 3600
 
 
 def pytest_collection_modifyitems(config, items):
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        import torch  # only when a CUDA test was collected
+
+        if not torch.cuda.is_available():
+            skip = pytest.mark.skip(reason="needs CUDA (a gpu test)")
+            for item in gpu:
+                item.add_marker(skip)
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
