@@ -107,11 +107,12 @@ fi
 
 if [ "$part" = part1 ]; then
   # The gpu-marked tests, by marker, full output kept. Modules that need a package the
-  # image lacks fail to collect; --continue-on-collection-errors runs the rest.
+  # image lacks fail to collect; --continue-on-collection-errors runs the rest. The
+  # project's addopts are replaced: one process (pytest-xdist may not be installed there).
   left=$((deadline - SECONDS)); limit=$((180 < left ? 180 : left)); start=$SECONDS
   echo "# gpu tests (at most ${limit}s)"
   # shellcheck disable=SC2086
-  timeout -k 10 "$limit" $py -m pytest -m gpu -p no:cacheprovider -ra \
+  timeout -k 10 "$limit" $py -m pytest -o addopts="" -m gpu -p no:cacheprovider -ra \
     --continue-on-collection-errors --junitxml="$outdir/gpu_tests.xml" ${GPU_TESTS:-tests} \
     > "$outdir/gpu_tests.log" 2>&1
   rc=$?
