@@ -251,8 +251,9 @@ def _timed_pretrain(data, cfg, device, **kw):
 
 
 # ------------------------------------------------------------------------ probes
-def probe_compile_child(args) -> dict:
-    """Fold by fold with compile (run with TORCH_LOGS set by probe_compile_log)."""
+def probe_compile_child(args) -> None:
+    """Fold by fold with compile (run with TORCH_LOGS set by probe_compile_log); one
+    JSON line per fold as it ends, so that a run stopped by a time limit keeps them."""
     from dataclasses import replace
 
     from torch._dynamo.utils import counters
@@ -262,15 +263,15 @@ def probe_compile_child(args) -> dict:
     _use_backend(args.backend)
     data, cfg, size = _setup(args)
     cfg = replace(cfg, steps=args.steps)
-    per_fold = []
     t0 = time.perf_counter()
-    for allowed in _fold_masks(data, args.folds):
+    for fold, allowed in enumerate(_fold_masks(data, args.folds)):
         pretrain(data, cfg, allowed=allowed, device=args.device, compile=args.mode,
                  verbose=False)
-        per_fold.append({"unique_graphs": int(counters["stats"]["unique_graphs"]),
-                         "frames": int(counters["frames"]["total"]),
-                         "graph_breaks": int(sum(counters["graph_break"].values()))})
-    return {"size": size, "per_fold": per_fold, "seconds": round(time.perf_counter() - t0, 1)}
+        print(json.dumps({"fold": fold, "size": size,
+                          "unique_graphs": int(counters["stats"]["unique_graphs"]),
+                          "frames": int(counters["frames"]["total"]),
+                          "graph_breaks": int(sum(counters["graph_break"].values())),
+                          "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
 
 
 def _count_log(text: str) -> dict:
@@ -295,16 +296,23 @@ def probe_compile_log(args) -> dict:
     if args.backend:
         cmd += ["--backend", args.backend]
     env = {**os.environ, "TORCH_LOGS": "recompiles,graph_breaks"}
-    with open(log, "w") as err:
-        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    with open(log, "w") as err, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
+                                                 text=True, env=env) as child:
+        try:  # the folds that ended in time are reported, and the log of them all
+            stdout, _ = child.communicate(timeout=args.timeout)
+            rc = child.returncode
+        except subprocess.TimeoutExpired:
+            child.kill()
+            stdout, _ = child.communicate()
+            rc = 124
     text = log.read_text(errors="replace")
+    per_fold = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     record = {"probe": "compile-log", "device": args.device, "mode": args.mode,
               "backend": args.backend, "folds": args.folds, "steps": args.steps,
-              "log": str(log), "rc": out.returncode, **_count_log(text)}
-    lines = out.stdout.strip().splitlines()
-    if out.returncode == 0 and lines:
-        record.update(json.loads(lines[-1]))
-    else:
+              "log": str(log), "rc": rc, "timed_out": rc == 124,
+              "size": per_fold[0]["size"] if per_fold else None, **_count_log(text),
+              "per_fold": [{k: v for k, v in f.items() if k != "size"} for f in per_fold]}
+    if rc != 0:
         record["error_tail"] = text[-1500:]
     return record
 
@@ -474,6 +482,9 @@ def main(argv=None) -> int:
                                   help="torch.compile backend (eager: Dynamo only, no code)")
     probes["compile-log"].add_argument("--log", default="torch_logs.txt",
                                        help="where the TORCH_LOGS output goes")
+    probes["compile-log"].add_argument("--timeout", type=float, default=130,
+                                       help="seconds before the folds still to come are "
+                                            "given up (those done are reported)")
     for name in ("graphs", "bf16"):
         probes[name].add_argument("--window", type=int, default=25,
                                   help="steps per window of the compared loss means")
@@ -489,13 +500,12 @@ def main(argv=None) -> int:
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, not {args.steps}")
     if args.probe == "_compile_child":
-        print(json.dumps(probe_compile_child(args)))
+        probe_compile_child(args)
         return 0
     run = {"compile-log": probe_compile_log, "host-sync": probe_host_sync,
            "graphs": probe_graphs, "bf16": probe_bf16}[args.probe]
-    result = run(args)
-    emit(result)
-    return 0 if result.get("rc", 0) == 0 else 1
+    emit(run(args))  # a line that says how the probe ended (its "rc", if it has one)
+    return 0
 
 
 if __name__ == "__main__":
