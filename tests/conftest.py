@@ -16,9 +16,32 @@ SLOW_TIMEOUT_S = 3600
 
 
 def pytest_collection_modifyitems(config, items):
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        import torch  # only when a CUDA test was collected
+
+        if not torch.cuda.is_available():
+            skip = pytest.mark.skip(reason="needs CUDA (a gpu test)")
+            for item in gpu:
+                item.add_marker(skip)
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+        group = _xdist_group(item)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _xdist_group(item) -> str | None:
+    """Tests that must not run beside each other under pytest-xdist (``-n 2``, which
+    runs a group on one worker): the Ray cluster's tests (``ray stop --force`` stops
+    every cluster of the machine, and one test kills a Ray task worker it finds by
+    name) and the torchrun tests (two processes each, and a rendezvous)."""
+    if "ray_cluster" in getattr(item, "fixturenames", ()):
+        return "ray"
+    if getattr(getattr(item, "module", None), "__name__", "") == "test_distributed":
+        return "torchrun"
+    return None
 
 
 def _logging_state() -> dict:

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from _numerics import above_chance, chance_band
 
 from physiosync.config import (PIPELINES, PIPELINE_KIND_READS, load_config, pipeline_config,
                                used_config)
@@ -86,7 +87,7 @@ def test_learns_a_strong_effect_on_held_out_windows(model):
     clf = BraindecodeClassifier(model, n_epochs=12, batch_size=4, lr=3e-3, seed=0)
     clf.fit({"eeg": x[:64]}, y[:64], X_val={"eeg": x[64:80]}, y_val=y[64:80])
     acc = np.mean(clf.predict({"eeg": x[80:]}) == y[80:])
-    assert acc >= 0.8, clf.history_
+    assert acc > above_chance(len(y[80:])), clf.history_  # 16 independent windows
 
 
 def test_same_seed_same_probabilities_and_epoch_selection_on_validation():
@@ -182,7 +183,8 @@ def test_runs_under_within_and_cross_subject_protocols_at_chance_on_null_data(
         part = report["pipelines"][name]
         assert part["model"]["modalities"] == ["eeg"]
         assert "braindecode" in part["model"]["text"]
-        assert abs(part["headline"]["mean"] - 0.5) < 0.25
+        low, high = chance_band(4 * 8)  # the binomial error of the 4 x 8 null trials
+        assert low < part["headline"]["mean"] < high
         for path in sorted((run / name).glob("fold_*.json")):
             ours = json.loads(path.read_text())
             theirs = json.loads((run / "bandpower" / path.name).read_text())
@@ -261,7 +263,8 @@ def test_learns_the_synthetic_effect_on_held_out_stimuli(strong_arousal_windows,
                                 weight_decay=1e-2, seed=0)
     clf.fit(X, y, X_val=Xv, y_val=yv)
     score = balanced_accuracy_score(yt, clf.predict(Xt))
-    assert score >= 0.7, (score, clf.history_)
+    # 3 held-out videos x 6 subjects: 18 independent units (tests/_numerics.py)
+    assert score > above_chance(6 * 3), (score, clf.history_)
 
 
 def test_batch_norm_statistics_are_those_of_the_training_windows():

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from _numerics import above_chance
 
 import physiosync.training.finetune as finetune_mod
 from physiosync import PhysioSyncError
@@ -450,7 +451,8 @@ def test_learns_a_stimulus_locked_effect_on_held_out_trials(twelve_trials):
     y = data.labels[test[:, 0], test[:, 1]]
     pred = predict_proba(model, data, test).argmax(1)
     assert len(set(y)) == 2
-    assert balanced_accuracy_score(y, pred) >= 0.85
+    # 3 held-out trials x 4 subjects: 12 independent units (tests/_numerics.py)
+    assert balanced_accuracy_score(y, pred) > above_chance(len(np.unique(test[:, :2], axis=0)))
 
 
 def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_trials):
@@ -469,7 +471,9 @@ def test_spectral_embedding_learns_the_synthetic_emotion_effect(twelve_long_tria
     model, _ = finetune(data, train, val_cells=val, config=cfg, n_sub=5,
                         long_config=enc(embed_dim=32, n_prompts=0, embedding="spectral"),
                         device="cpu", verbose=False)
-    assert balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)) >= 0.7
+    units = len(np.unique(test[:, :2], axis=0))  # 12 held-out trials (tests/_numerics.py)
+    assert balanced_accuracy_score(y, predict_proba(model, data, test).argmax(1)) > \
+        above_chance(units)
 
 
 @pytest.fixture(scope="module")
@@ -564,7 +568,9 @@ def test_frozen_encoders_read_arousal_and_pretraining_changes_little_at_this_siz
     s = frozen_encoder_scores
     for condition in ("dynamics", "shuffled"):
         for kind in ("pretrained", "random"):
-            assert np.mean(s[condition, kind, "arousal"]) >= 0.7, (condition, kind, s)
+            # 12 held-out trials (the seeds share them: the mean's error is no larger)
+            assert np.mean(s[condition, kind, "arousal"]) > above_chance(12), (condition,
+                                                                                kind, s)
         assert abs(_gain(s, condition)) <= 0.15, (condition, s)
 
 

@@ -177,7 +177,7 @@ def test_a_compiled_fold_batched_step_gives_the_eager_losses():
                                    rtol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_batched_folds_on_cuda_give_the_separate_runs():
     data, cfg = tiny_slots(), tiny_pretrain()
     masks = _masks(data.shape, 3)

@@ -252,7 +252,7 @@ def test_pretrain_loss_errors():
         pretrain_loss(z, z, z, z, cmca_temperature=0.0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_losses_cuda_float16_autocast():
     dev = torch.device("cuda")
     lin = torch.nn.Linear(32, 64).to(dev)

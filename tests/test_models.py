@@ -394,7 +394,7 @@ def test_fusion_head_errors():
         HierarchicalFusionHead(8, 4, 2, 3, 1)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cuda_float16_autocast():
     torch.manual_seed(9)
     dev = torch.device("cuda")

@@ -62,7 +62,7 @@ def test_resident_windows_stay_put_off_cuda():
     assert data.resident(torch.device("cpu"), ("eeg",)) is data
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_resident_windows_are_copied_once_to_cuda():
     data = tiny_slots()
     on = data.resident("cuda", ("eeg",))
@@ -138,7 +138,7 @@ def test_a_compiled_step_gives_the_eager_losses():
     assert_trained_alike(compiled[0].state_dict(), eager[0].state_dict(), initial)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_the_cuda_step_queues_steps_and_still_names_a_bad_one(monkeypatch):
     """On CUDA the loss is read every 32 steps: 40 steps give 40 entries, and a NaN at
     step 35 (read with the last, partial batch of reads) is named."""
@@ -159,7 +159,7 @@ def test_the_cuda_step_queues_steps_and_still_names_a_bad_one(monkeypatch):
         pretrain(data, tiny_pretrain(steps=40), device="cuda", verbose=False)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_a_cuda_graph_step_gives_the_eager_losses_on_cuda():
     data = tiny_slots()
     cfg = tiny_pretrain(steps=3, eeg_dropout=0.0, projector_dropout=0.0)
