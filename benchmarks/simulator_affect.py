@@ -48,7 +48,8 @@ from physiosync.params import PrepareParams
 from physiosync.preprocessing.cache import prepare
 from physiosync.synthetic import make_deap
 from physiosync.synthetic._dynamics import Simulation
-from physiosync.synthetic._simulate import _POSTERIOR, check_simulation_options
+from physiosync.synthetic._generators import _POSTERIOR
+from physiosync.synthetic._simulate import check_simulation_options
 
 VARIANTS = {"static": {}, "dynamics": {"affect": "dynamics"},
             "static-affect": {"affect": "dynamics", "control": "static-affect"},

@@ -9,7 +9,7 @@ from scipy.signal import find_peaks
 
 from physiosync import DataFormatError, DataNotFoundError, PhysioSyncError, UnknownSubjectError
 from physiosync.datasets import DREAMER
-from physiosync.synthetic._simulate import draw_ratings
+from physiosync.synthetic._ratings import draw_ratings
 from physiosync.synthetic.dreamer import make_dreamer, synthetic_clip_seconds
 
 SEED = 5

@@ -20,8 +20,9 @@ from physiosync import PhysioSyncError
 from physiosync.cli import main
 from physiosync.datasets import DEAP, DREAMER
 from physiosync.datasets._channels import DEAP_EEG_GENEVA
-from physiosync.synthetic._simulate import (_POSTERIOR, StimulusCourses, SubjectSimulator,
-                                           draw_ratings, simulate_ratings)
+from physiosync.synthetic._generators import _POSTERIOR, StimulusCourses
+from physiosync.synthetic._ratings import draw_ratings, simulate_ratings
+from physiosync.synthetic._simulate import SubjectSimulator
 from physiosync.synthetic import make_deap, make_deap_bdf, make_dreamer
 from physiosync.models.losses import collapsed_loss, pretrain_loss
 from physiosync.preprocessing.cache import prepare
@@ -404,7 +405,8 @@ def test_pretraining_beats_a_random_encoder_on_held_out_subjects_only_with_synch
 from physiosync.datasets._channels import DEAP_DAT_SLICES  # noqa: E402
 from physiosync.synthetic import _dynamics  # noqa: E402
 from physiosync.synthetic._dynamics import AffectDynamics, DynamicSubject  # noqa: E402
-from physiosync.synthetic._simulate import check_simulation_options, rating_parts  # noqa: E402
+from physiosync.synthetic._ratings import rating_parts  # noqa: E402
+from physiosync.synthetic._simulate import check_simulation_options  # noqa: E402
 
 _MODALITIES = ("eeg", "eog", "emg", "gsr", "resp", "ppg", "temp", "ecg")
 

@@ -8,7 +8,8 @@ from scipy.stats import spearmanr
 from physiosync import PhysioSyncError
 from physiosync.datasets import DEAP
 from physiosync.datasets._channels import DEAP_EEG_GENEVA
-from physiosync.synthetic._simulate import SubjectSimulator, draw_ratings
+from physiosync.synthetic._ratings import draw_ratings
+from physiosync.synthetic._simulate import SubjectSimulator
 from physiosync.synthetic import make_deap
 from physiosync.preprocessing.descriptives import frontal_alpha_asymmetry
 

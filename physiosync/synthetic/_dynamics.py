@@ -5,9 +5,9 @@ what viewers share is the emotion itself.
 
 **The felt state.** Each video ``k`` has one latent valence and arousal trajectory
 ``A_k(t) = L_k + a f_k(t)`` on the [-1, 1] scale: ``L_k`` is the video's consensus
-level (the consensus rating of :func:`~physiosync.synthetic._simulate.rating_parts`
+level (the consensus rating of :func:`~physiosync.synthetic._ratings.rating_parts`
 mapped to [-1, 1]), ``f_k`` a smooth zero-mean course of SD 1 (the static mode's
-course, :class:`~physiosync.synthetic._simulate.StimulusCourses`), so the trajectory's
+course, :class:`~physiosync.synthetic._generators.StimulusCourses`), so the trajectory's
 mean over the video is ``L_k``. A viewer ``s`` feels
 
 ``felt(t) = g_s A_k(t - lag) + appraisal_{s,k} + p n_{s,k}(t)``
@@ -64,11 +64,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy.signal import lfilter
 
-from ._simulate import (_COURSE_PAD_S, _COURSE_RATE, _COURSE_SD, _ERP_LATENCY_SD, _ERP_UV, _LEFT_FRONTAL,
-                        _POSTERIOR, _PRIVATE_SD, _RIGHT_FRONTAL, _BLINK, StimulusCourses,
-                        SubjectSimulator, blink_train, colored_noise, ecg_leads, electrode_pop,
-                        evoked_responses, latent, rating_parts, simulate_ratings, slow_drift,
-                        subject_rng, topography, _smooth_noise)
+from ._generators import (_BLINK, _COURSE_PAD_S, _COURSE_RATE, _COURSE_SD, _ERP_LATENCY_SD,
+                          _ERP_UV, _LEFT_FRONTAL, _POSTERIOR, _PRIVATE_SD, _RIGHT_FRONTAL,
+                          StimulusCourses, _smooth_noise, blink_train, colored_noise, ecg_leads,
+                          electrode_pop, evoked_responses, slow_drift, topography)
+from ._ratings import latent, rating_parts, simulate_ratings
+from ._simulate import SubjectSimulator, subject_rng
 from .._utils.docs import fill_doc
 
 # ------------------------------------------------------------------ random streams
@@ -590,7 +591,7 @@ class Simulation:
     seconds : float | sequence of float
         Length of each video.
     low, high, integer, n_scales
-        The rating scale, as in :func:`~physiosync.synthetic._simulate.simulate_ratings`.
+        The rating scale, as in :func:`~physiosync.synthetic._ratings.simulate_ratings`.
 
     Attributes
     ----------
