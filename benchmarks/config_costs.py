@@ -52,7 +52,7 @@ DREAMER_SIZE = dict(n_subjects=23, n_trials=18, seconds=199.0)
 
 def _data(scratch: Path, name: str) -> Path:
     """The synthetic data of *name* (``deap``, ``dreamer``, ``demo``), written once."""
-    from physiosync.cli import DEMO_DATA
+    from physiosync.cli._study import DEMO_DATA
     from physiosync.synthetic import make_deap, make_dreamer
 
     root = scratch / name

@@ -66,7 +66,7 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     ("loso", "one fold per subject"), ("within-loto", "one fold per stimulus"),
 ])
 def test_demo_says_how_many_folds_the_protocol_makes(protocol, said):
-    from physiosync.cli import _folds_text
+    from physiosync.cli._study import _folds_text
     from physiosync.params import PROTOCOLS, ProtocolConfig
 
     assert protocol in PROTOCOLS
@@ -143,7 +143,7 @@ def test_pretrain_command_offers_the_eeg_only_simclr_objective(tmp_path, capsys)
 
 
 def test_finetune_held_out_line_gives_chance_levels_and_warns_on_one_class(capsys):
-    from physiosync.cli import _held_out_line
+    from physiosync.cli._model import _held_out_line
 
     both = _held_out_line([4, 5], {"accuracy": 0.75, "balanced_accuracy": 0.7},
                           [0, 0, 1, 1], [0, 1, 1], 2)

@@ -1,0 +1,5 @@
+"""``python -m physiosync.cli``: the command line, as ``python -m physiosync``."""
+
+from . import main
+
+raise SystemExit(main())

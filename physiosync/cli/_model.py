@@ -1,0 +1,260 @@
+"""The model commands: ``pretrain`` (the encoders) and ``finetune`` (the fusion model).
+
+Each opens its checked, locked run folder, then calls the library
+(:func:`~physiosync.evaluation.fit.pretrain_physiosync`,
+:func:`~physiosync.evaluation.fit.fit_physiosync`) and prints what it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from .._logging import log_to_file, logger
+from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..runfolder import RunFolder
+from ._common import load_run_config, note_if_busy, torch_threads
+
+
+def _parse_resume_with(items) -> dict:
+    """``["lr=1e-4", "weight_decay=0"]`` (or comma-separated) -> ``{"lr": 1e-4, ...}``."""
+    out = {}
+    for item in items or ():
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            key, sep, value = part.partition("=")
+            try:
+                if not sep:
+                    raise ValueError
+                out[key.strip()] = float(value)
+            except ValueError:
+                raise PhysioSyncError(f"--resume-with {part!r}: expected KEY=NUMBER, e.g. "
+                                      "--resume-with lr=1e-4.") from None
+    return out
+
+
+def _run_folder(args, kind: str, cfg, description: str, **extra):
+    """The checked, locked :class:`~physiosync.runfolder.RunFolder` of ``args.out``."""
+    from ..runfolder import run_fingerprint
+
+    return RunFolder(Path(args.out), kind, run_fingerprint(cfg, **extra),
+                     description=description, overwrite=args.overwrite)
+
+
+def cmd_pretrain(args) -> int:
+    resume_with = _parse_resume_with(args.resume_with)
+    cfg = load_run_config(args)
+    from ..execution import thread_limit
+    from ..training.distributed import init_from_environment
+
+    objective = args.objective
+    # the default objective leaves the fingerprint of earlier pre-training folders as it was
+    extra = {} if objective == "ls-tcl" else {"objective": objective}
+    what = f"{cfg.data.name} data, seed {cfg.seed}" + ("" if not extra else f", {objective}")
+    ddp = init_from_environment(cfg.device)  # under torchrun: one rank of K
+    try:
+        if ddp is not None:  # refused on every rank before any work
+            from .._utils.device import resolve_device
+            from ..training.pretrain import check_distributed_compile
+
+            for pc in (cfg.pretrain_long, cfg.pretrain_short):
+                ddp.check_batch(pc.batch_slots)
+            check_distributed_compile(cfg.pretrain_compile, resolve_device(cfg.device))
+        with thread_limit(cfg.threads):
+            if ddp is not None and not ddp.is_main:  # rank 0 owns the folder, lock and logs
+                return _pretrain(args, cfg, None, resume_with, ddp)
+            with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
+                return _pretrain(args, cfg, folder, resume_with, ddp)
+    finally:
+        if ddp is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
+    """``"N steps, about T here (...)"``: the steps of a pre-training run and their time."""
+    from ..experiment import _duration
+    from ..training.pretrain import make_sampler, run_steps, time_pretrain
+
+    sub, pc = (1, cfg.pretrain_long) if name == "long" else (cfg.data.n_sub, cfg.pretrain_short)
+    n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub, objective=objective))
+    if args.no_estimate:
+        return f"{n} steps"
+    try:
+        steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
+                              device=cfg.device, objective=objective)["step"]
+    except TrainingDivergedError:  # the run itself says so, with its checkpoint
+        return f"{n} steps; not timed: the timed steps diverged"
+    return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here with "
+            f"{torch_threads()}, from 1 warm-up + {len(steps)} timed steps")
+
+
+def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
+    import contextlib
+
+    from ..evaluation.fit import pretrain_physiosync
+    from ..experiment import load_experiment_data
+
+    main_rank = ddp is None or ddp.is_main
+    if main_rank:
+        data = load_experiment_data(cfg)  # prepares the cache once, for every rank
+        folder.claim(data_source=data.source)
+        note_if_busy(cfg)
+    if ddp is not None:
+        import torch.distributed as dist
+
+        dist.barrier()  # the other ranks wait for the checked folder and the cache
+    if not main_rank:
+        data = load_experiment_data(cfg, verbose=False)
+    out = Path(args.out)
+    # its own log name: a pre-training and a fine-tuning may share one folder
+    with (log_to_file(out / "pretrain.log") if main_rank else contextlib.nullcontext()):
+        if ddp is not None and main_rank:
+            print(f"data-parallel pre-training on {ddp.world_size} processes (global batch "
+                  f"{cfg.pretrain_long.batch_slots} slots, rank 0 writes the checkpoints)")
+        def start(name):  # each run announced on stdout as it starts, and summed up
+            line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
+            if main_rank and ddp is None:
+                line += f" ({_pretrain_cost(data, cfg, name, args.objective, args)})"
+            if main_rank:
+                print(line)
+                logger.info(line)
+
+        def end(name, model, hist):
+            if main_rank:
+                print(f"  {len(hist)} steps, loss {hist[0]['loss']:.3f} -> "
+                      f"{hist[-1]['loss']:.3f}")
+                logger.info("%s encoders: %d steps, loss %.3f -> %.3f", name, len(hist),
+                            hist[0]["loss"], hist[-1]["loss"])
+
+        pretrain_physiosync(
+            data.slots, cfg.pretrain_long, cfg.pretrain_short, n_sub=cfg.data.n_sub,
+            on_start=start, on_end=end, modalities=cfg.finetune.modalities, device=cfg.device,
+            checkpoint_dir=out, resume=not args.no_resume, resume_with=resume_with,
+            objective=args.objective, compile=cfg.pretrain_compile,
+            verbose=None if main_rank else False)
+    return 0
+
+
+def _file_digests(folder, names) -> dict:
+    """SHA-256 of the files *names* that exist in *folder* (inputs of a run's fingerprint)."""
+    out = {}
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file():
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def cmd_finetune(args) -> int:
+    cfg = load_run_config(args)
+    trials = sorted({t.strip() for t in (args.test_trials or "").split(",") if t.strip()})
+    pretrained = (None if not args.pretrained else
+                  {"folder": str(Path(args.pretrained).resolve()),
+                   "files": _file_digests(args.pretrained,
+                                          ("pretrain_long.pt", "pretrain_short.pt"))})
+    what = (f"{cfg.data.name} data, seed {cfg.seed}, "
+            + ("pre-trained" if args.pretrained else "from scratch")
+            + (f", test trials {','.join(trials)}" if trials else ""))
+    from ..execution import thread_limit
+
+    with _run_folder(args, "finetune", cfg, what, pretrained=pretrained,
+                     test_trials=trials) as folder, thread_limit(cfg.threads):
+        return _finetune(args, cfg, folder)
+
+
+def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
+    """``"E epochs of S steps, about T here (...)"``: a fine-tuning and its time."""
+    from ..experiment import _duration
+    from ..training.finetune import steps_per_epoch, time_finetune
+
+    ft = cfg.finetune
+    per_epoch = steps_per_epoch(len(train), ft.batch_size)
+    text = f"{ft.epochs} epochs of {per_epoch} steps"
+    if args.no_estimate:
+        return text
+    try:
+        t = time_finetune(data.slots, train, config=ft, pretrained=pre or None,
+                          n_sub=cfg.data.n_sub, n_classes=data.n_classes,
+                          long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
+                          device=cfg.device, importance=False)
+    except TrainingDivergedError:  # the run itself says so
+        return f"{text}; not timed: the timed steps diverged"
+    step = sorted(t["step"])[len(t["step"]) // 2]
+    seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
+                            + len(val) * t["predict_window"]) + len(test) * t["predict_window"])
+    return (f"{text}, about {_duration(seconds)} here with {torch_threads()}, "
+            f"from 1 warm-up + {len(t['step'])} timed steps")
+
+
+def _finetune(args, cfg, folder) -> int:
+    from ..evaluation.fit import fit_physiosync, holdout_split, load_pretrained
+    from ..evaluation.metrics import classification_metrics
+    from ..experiment import load_experiment_data
+
+    data = load_experiment_data(cfg)
+    out = Path(args.out)
+    encoders = dict(n_sub=cfg.data.n_sub, finetune_config=cfg.finetune,
+                    long_config=cfg.pretrain_long, short_config=cfg.pretrain_short)
+    pre = load_pretrained(args.pretrained, data.slots, **encoders) if args.pretrained else {}
+    split = holdout_split(data.slots, data.units, data.labels,
+                          test_trials=_trial_ids(args.test_trials),
+                          val_size=cfg.protocol.val_size, seed=cfg.seed)
+    train, val, test = split.train, split.val, split.test
+    n_classes = max(int(data.labels.max()) + 1, 2)
+    folder.claim(data_source=data.source)
+    note_if_busy(cfg)
+    path = out / "finetune.pt"
+    with log_to_file(out / "finetune.log"):
+        logger.info("fine-tuning on %d trials -> %s", len(split.fit_units), path)
+        print(f"fine-tuning on {len(split.fit_units)} trials -> {path} "
+              f"({_finetune_cost(data, cfg, train, val, test, pre, args)})")
+        fit = fit_physiosync(data.slots, train, val, test if split.test_trials else None,
+                             n_classes=n_classes, pretrained=pre, device=cfg.device,
+                             checkpoint=path, resume=not args.no_resume, **encoders)
+        logger.info("fine-tuned %d epochs", len(fit.history))
+    print(f"fine-tuned {len(fit.history)} epochs on {len(split.fit_units)} trials -> {path}")
+    if split.test_trials:
+        y = data.slots.labels[test[:, 0], test[:, 1]]
+        m = classification_metrics(y, fit.proba.argmax(1), n_classes=n_classes)
+        print(_held_out_line(split.test_trials, m, y,
+                             data.slots.labels[train[:, 0], train[:, 1]], n_classes))
+    return 0
+
+
+def _trial_ids(text) -> list:
+    """``"4, 5"`` -> ``[4, 5]``: the trial ids of ``--test-trials``."""
+    pieces = [t.strip() for t in (text or "").split(",") if t.strip()]
+    try:
+        return [int(t) for t in pieces]
+    except ValueError:
+        raise PhysioSyncError(f"--test-trials {text!r}: expected comma-separated trial "
+                              "numbers, e.g. --test-trials 4,5.") from None
+
+
+def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
+    """The held-out scores of ``finetune --test-trials``, each with its chance level.
+
+    A test set of one class gets a warning on stderr: its accuracy only says how often
+    that class was predicted, and balanced accuracy is undefined (it is reported as such).
+    """
+    import numpy as np
+
+    from ..evaluation.metrics import chance_levels
+
+    chance = chance_levels(y_test, y_train, n_classes=n_classes)
+    present = np.unique(np.asarray(y_test))
+    acc = f"accuracy {m['accuracy']:.3f} (chance {chance['accuracy']:.3f})"
+    if len(present) < 2:
+        # printed, not logged: the console shows no log records without -v
+        print(f"physiosync: warning: the held-out trials {trials} hold one class only "
+              f"(class {int(present[0]) if len(present) else '-'}, {len(y_test)} windows): "
+              "accuracy is the share of windows predicted as that class and balanced "
+              "accuracy is undefined; choose --test-trials that hold both classes for a "
+              "meaningful score.", file=sys.stderr)
+        bal = "balanced accuracy undefined (one class)"
+    else:
+        bal = (f"balanced accuracy {m['balanced_accuracy']:.3f} "
+               f"(chance {chance['balanced_accuracy']:.3f})")
+    return f"held-out trials {trials}: {acc}, {bal} ({len(y_test)} windows)"

@@ -1,0 +1,203 @@
+"""The study commands: ``cv`` (cross-validate and report), ``demo``, ``report``, ``configs``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from .._version import __version__
+from .. import params
+from ..exceptions import PhysioSyncError
+from ..runfolder import FolderLock, RunFolder
+from ._common import load_run_config, print_cost, print_result, start_lines
+
+
+def cmd_configs(args) -> int:
+    from .._utils import atomic_create
+    from ..config import PRESETS
+
+    if args.name is None:
+        if args.out:
+            raise PhysioSyncError("configs --out needs the preset to write, e.g. `physiosync "
+                                  "configs deap_within --out my_config.yaml`.")
+        width = max(map(len, PRESETS))
+        for name in PRESETS:
+            print(f"{name:<{width}}  {PRESETS.description(name)}")
+        print("\nUse one with --config NAME (repeat --config to layer them). `physiosync "
+              "configs NAME` prints its YAML; --out FILE writes a copy to edit and pass as "
+              "--config FILE.")
+        return 0
+    text = PRESETS.text(args.name)  # an unknown name: one line listing the presets
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        atomic_create(args.out, text)
+    except FileExistsError:
+        raise PhysioSyncError(f"{args.out} exists; `physiosync configs --out` never replaces "
+                              "a file: choose another --out or remove it first.") from None
+    print(f"wrote the preset {args.name} to {args.out}; use it with --config {args.out}")
+    return 0
+
+
+#: Size of the demo's synthetic DEAP set (see ``docs/benchmarks.md`` for its run time).
+DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0, "synchrony": 1.0,
+             "affect": "static"}
+
+
+def cmd_cv(args) -> int:
+    from ..experiment import plan_experiment, run_experiment
+
+    from ..execution import check_max_retries
+
+    if not args.dry_run and not args.out:
+        raise PhysioSyncError("cv needs --out DIR (the run folder), or --dry-run.")
+    check_max_retries(args.max_retries)  # before any data is read or Ray is started
+    cfg = load_run_config(args)
+    from ..execution import SerialExecutor, make_executor
+
+    if args.dry_run:
+        from ..experiment import estimate_cost
+
+        plan = plan_experiment(cfg)
+        src = plan["data"].source
+        print(f"{src['dataset']} at {src['root']}: {len(src['subjects'])} subjects, "
+              f"{src['n_units']} (subject, trial) units, {src['n_windows']} windows of "
+              f"{cfg.data.long_seconds:g} s; target {cfg.data.target}")
+        print(f"{cfg.protocol.name}: {len(plan['folds'])} folds; pipelines "
+              f"{', '.join(p['name'] for p in cfg.pipelines)}; all checks passed")
+        print(plan["table"].to_string())
+        # timed with the threads a serial run would have
+        with SerialExecutor(cfg.threads).thread_limit():
+            print_cost(estimate_cost(cfg, plan, timed=not args.no_estimate), args)
+        return 0
+    out = Path(args.out)
+    executor = make_executor(args.executor, n_jobs=args.n_jobs, threads=cfg.threads,
+                             address=args.address, device=cfg.device,
+                             max_retries=args.max_retries)
+    result = run_experiment(cfg, out, resume=not args.no_resume, overwrite=args.overwrite,
+                            executor=executor, on_start=start_lines(cfg, executor),
+                            on_cost=lambda c: print_cost(c, args),
+                            time_cost=not args.no_estimate)
+    print(f"{cfg.protocol.name}, target {cfg.data.target}: {len(result['report']['folds'])} "
+          f"folds in {result['seconds']:.0f} s")
+    print_result(result)
+    return 0
+
+
+def _folds_text(protocol) -> str:
+    """How many folds *protocol* (a ``ProtocolConfig``) makes, in words for the user."""
+    traits = params.PROTOCOL_TRAITS[protocol.name]
+    if traits.uses_n_splits:
+        return f"{protocol.n_splits} folds"
+    # Leave-one-out protocols ignore n_splits: one fold per held-out subject or stimulus.
+    groups = {"subject": "subject", "trial": "stimulus"}
+    return "one fold per " + " and ".join(groups[g] for g in traits.held_out)
+
+
+def cmd_demo(args) -> int:
+    from ..synthetic import make_deap
+    from ..experiment import run_experiment
+
+    out = Path(args.out)
+    data_dir = out / "data_preprocessed_python"
+    print(f"physiosync {__version__} demo")
+    print(f"1/3 writing a synthetic DEAP set ({args.subjects} subjects x {args.trials} videos x "
+          f"{args.seconds:g} s, effect {args.effect:g}, synchrony {args.synchrony:g}, affect "
+          f"{args.affect}) to {data_dir}")
+    make_deap(data_dir, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
+              effect=args.effect, seed=args.seed, synchrony=args.synchrony, affect=args.affect,
+              affect_share=args.affect_share, control=args.control)
+    args.config = ["demo"] + (args.config or [])
+    args.data_root = str(data_dir)
+    args.dataset = "deap"
+    args.cache_dir = str(out / "cache")
+    cfg = load_run_config(args)
+    print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
+          f"({cfg.protocol.name}, {_folds_text(cfg.protocol)}, target {cfg.data.target}): "
+          "prepare, pre-train, fine-tune, predict")
+    emb = sorted({cfg.pretrain_long.embedding, cfg.pretrain_short.embedding})
+    print(f"    model: a small PhysioSync with the {' and '.join(emb)} embedding"
+          + (" (per-channel log band energy; not the authors' multi-view embedding, which "
+             "does not learn the effect at this size)" if emb == ["spectral"] else ""))
+    result = run_experiment(cfg, out / "run", resume=not args.no_resume,
+                            overwrite=args.overwrite, on_start=start_lines(cfg),
+                            on_cost=lambda c: print_cost(c, args),
+                            time_cost=not args.no_estimate)
+    print(f"3/3 report written in {result['seconds']:.0f} s")
+    print()
+    print_result(result, significance="--folds, --subjects")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ..evaluation.summary import merge_reports
+    from ..reporting.report import check_report, write_report
+
+    runs = [Path(p) for p in args.runs]
+    reports = []
+    for run in runs:
+        path = run / "report.json" if run.is_dir() else run
+        try:
+            reports.append(json.loads(path.read_text()))
+        except OSError as err:
+            raise PhysioSyncError(f"cannot read {path}: {err.strerror or err}; expected a run "
+                                  "folder written by `physiosync cv`.") from None
+        except ValueError as err:
+            raise PhysioSyncError(f"{path} is not valid JSON ({err}); expected a run folder "
+                                  "or the report.json that `physiosync cv` writes.") from None
+        check_report(reports[-1], path)  # before anything is written
+    try:
+        report = reports[0] if len(reports) == 1 else merge_reports(
+            reports, names=[r.name for r in runs])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise PhysioSyncError(f"cannot merge {', '.join(map(str, runs))}: a report is "
+                              f"damaged ({type(err).__name__}: {err}); give run folders "
+                              "written by `physiosync cv`.") from None
+    first = runs[0] if runs[0].is_dir() else runs[0].parent
+    out = Path(args.out) if args.out else first
+    own = _report_owner(out) if len(runs) == 1 and out.resolve() == first.resolve() else None
+    if own is not None:
+        from .._utils.manifest import recording
+
+        # re-rendering a run's report in its own run folder, whose report files it wrote
+        with FolderLock(out), recording(out, own):
+            paths = write_report(report, out)
+    else:
+        from ..runfolder import fingerprint_of
+
+        digests = [hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()
+                   for r in reports]
+        fingerprint = fingerprint_of({"reports": digests, "names": [r.name for r in runs]})
+        with RunFolder(out, "report", fingerprint, overwrite=args.overwrite,
+                       description="report of " + ", ".join(str(r) for r in runs)) as folder:
+            folder.claim(sources=[str(r.resolve()) for r in runs])
+            paths = write_report(report, out)
+    print(f"report: {paths['html']}")
+    return 0
+
+
+def _report_owner(folder):
+    """The kind of run (``"cv"`` or ``"report"``) whose report files *folder* holds, or None.
+
+    Only a folder whose marker records such a run, and whose list of written files names
+    every report file present, is re-rendered in place; anything else goes through the
+    run-folder rules (a user's own ``report.json`` is never replaced).
+    """
+    from ..runfolder import MARKER, RUN_FILES
+    from .._utils.manifest import read_manifest
+
+    try:
+        runs = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))["runs"]
+        listed = read_manifest(folder)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    kind = next((k for k in ("cv", "report") if isinstance(runs, dict) and k in runs), None)
+    if kind is None:
+        return None
+    if listed is None:  # a run folder of an older physiosync, which kept no list
+        return kind
+    present = [n for n in RUN_FILES["report"] if (Path(folder) / n).exists()]
+    return kind if all(listed.get(n) == kind for n in present) else None
