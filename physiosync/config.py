@@ -18,10 +18,11 @@ A run is described by one nested mapping (usually a YAML file) with the sections
     Fields of :class:`~physiosync.training.finetune.FinetuneConfig`.
 ``baselines``
     Options of the baselines, one section per parameters section that a pipeline kind
-    declares (:data:`physiosync.params.PIPELINE_KIND_SPECS`): ``bandpower``
-    (:class:`~physiosync.params.BandPowerParams`), ``de``
-    (:class:`~physiosync.params.DEParams`), ``deep`` (:class:`~physiosync.params.DeepParams`),
-    ``riemann`` (:class:`~physiosync.params.RiemannParams`).
+    declares (:data:`physiosync.pipeline_specs.PIPELINE_KIND_SPECS`): ``bandpower``
+    (:class:`~physiosync.pipeline_specs.BandPowerParams`), ``de``
+    (:class:`~physiosync.pipeline_specs.DEParams`), ``deep``
+    (:class:`~physiosync.pipeline_specs.DeepParams`), ``riemann``
+    (:class:`~physiosync.pipeline_specs.RiemannParams`).
 ``pipelines``
     The pipelines compared under the same folds: names from :data:`PIPELINES`, or
     mappings ``{name: ..., base: <pipeline>, set: {dotted.key: value}}``.
@@ -49,8 +50,9 @@ import yaml
 from ._utils.checks import ListOf, Options, did_you_mean
 from .exceptions import ConfigError, PhysioSyncError
 from .dataset_specs import dataset_spec
-from .params import (COMPILE_MODES, PIPELINE_KIND_SPECS, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS,
-                     SEED, DataConfig, FinetuneConfig, PretrainConfig, ProtocolConfig)
+from .params import (COMPILE_MODES, PRETRAIN_HELD_OUT, PROTOCOL_TRAITS, SEED, DataConfig,
+                     FinetuneConfig, PretrainConfig, ProtocolConfig)
+from .pipeline_specs import PIPELINE_KIND_SPECS
 
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
@@ -60,8 +62,9 @@ __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINE
 
 
 class _Declared(Mapping):
-    """A read-only mapping derived from :data:`physiosync.params.PIPELINE_KIND_SPECS` each
-    time it is read, so that a kind declared there is known everywhere at once."""
+    """A read-only mapping derived from
+    :data:`physiosync.pipeline_specs.PIPELINE_KIND_SPECS` each time it is read, so that a
+    kind declared there is known everywhere at once."""
 
     def __init__(self, derive, doc: str):
         self._derive = derive
@@ -87,15 +90,15 @@ def _pipelines() -> dict:
 
 #: Pipelines that can be named in ``pipelines:``, ``name -> {"kind", "set", "doc"}``,
 #: derived from the pipeline kinds' declarations
-#: (:data:`physiosync.params.PIPELINE_KIND_SPECS`): each kind's default pipeline and its
-#: variants. ``set`` holds dotted overrides applied to the run's config.
+#: (:data:`physiosync.pipeline_specs.PIPELINE_KIND_SPECS`): each kind's default pipeline
+#: and its variants. ``set`` holds dotted overrides applied to the run's config.
 PIPELINES = _Declared(_pipelines, "Pipeline name -> {kind, set, doc}.")
 
 #: The optional configuration sections (or keys of them) each pipeline kind reads; every
 #: run reads ``seed``, ``device``, ``data`` and ``protocol``. :func:`ignored_keys` leaves
 #: out of ``config.yaml`` what no pipeline of the run reads. Derived from the kinds'
-#: declarations (:attr:`~physiosync.params.PipelineKindSpec.keys_read`); a kind that
-#: declares none is taken to read every section.
+#: declarations (:attr:`~physiosync.pipeline_specs.PipelineKindSpec.keys_read`); a kind
+#: that declares none is taken to read every section.
 PIPELINE_KIND_READS = _Declared(
     lambda: {name: spec.keys_read for name, spec in PIPELINE_KIND_SPECS.items()
              if spec.keys_read is not None},

@@ -15,7 +15,7 @@ from dataclasses import fields, replace
 
 import pytest
 
-from physiosync import params
+from physiosync import params, pipeline_specs
 from physiosync._utils.checks import (AnyOf, Interval, ListOf, MappingOf, Options, check_option,
                                       did_you_mean, validate_params)
 from physiosync.config import load_config
@@ -24,7 +24,8 @@ from physiosync.exceptions import ConfigError, InvalidParameterError, PhysioSync
 #: Every params dataclass, and the configuration section it backs.
 SECTIONS = {params.DataConfig: "data", params.ProtocolConfig: "protocol",
             params.PretrainConfig: "pretrain", params.FinetuneConfig: "finetune",
-            params.BandPowerParams: "baselines.bandpower", params.DEParams: "baselines.de",
+            pipeline_specs.BandPowerParams: "baselines.bandpower",
+            pipeline_specs.DEParams: "baselines.de",
             params.PrepareParams: None}
 
 
