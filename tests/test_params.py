@@ -225,8 +225,9 @@ def test_config_declares_no_allowed_value_or_bound():
     import inspect
 
     import physiosync.config as config
+    from physiosync.config import provenance, reading, schema
 
-    source = inspect.getsource(config)
+    source = "".join(inspect.getsource(m) for m in (config, schema, reading, provenance))
     for name in ("_RANGES", "_LISTS", "_CHOICES", "_MAX_SEED"):
         assert name not in source
     for values in (params.TARGETS, params.OPTIMIZERS, params.EMBEDDINGS, params.SCHEDULERS,
