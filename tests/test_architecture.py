@@ -22,7 +22,8 @@ PACKAGE_DIR = Path(physiosync.__file__).parent
 LAYERS = (
     ("foundation", ("physiosync._version", "physiosync.exceptions", "physiosync._logging",
                     "physiosync._utils", "physiosync._signals")),
-    ("parameters", ("physiosync.params", "physiosync.dataset_specs")),
+    ("parameters", ("physiosync.params", "physiosync.dataset_specs",
+                    "physiosync.pipeline_specs")),
     ("configuration", ("physiosync.config",)),
     ("data", ("physiosync.datasets",)),
     ("data products", ("physiosync.synthetic", "physiosync.preprocessing")),
@@ -140,6 +141,7 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     "import physiosync.config as c; c.load_config('tiny')",
     "import physiosync.params",
     "import physiosync.dataset_specs",
+    "import physiosync.pipeline_specs",
     "import physiosync.datasets",
 ])
 def test_light_imports_do_not_load_torch(statement):

@@ -111,14 +111,14 @@ def test_bad_overrides_end_in_one_line_and_v_adds_the_traceback(tmp_path, capsys
 
 
 def test_the_range_table_gives_every_count_and_size_an_upper_bound():
-    from physiosync import params
+    from physiosync import params, pipeline_specs
     from physiosync._utils.checks import Interval, ListOf
 
     counts = ("n_sub", "n_splits", "permutations", "permutation_refit", "embed_dim", "depth",
               "n_heads", "n_prompts", "cmca_dim", "batch_slots", "group_size", "steps",
               "epochs", "checkpoint_every", "batch_size")
     sections = (params.DataConfig, params.ProtocolConfig, params.PretrainConfig,
-                params.FinetuneConfig, params.BandPowerParams)
+                params.FinetuneConfig, pipeline_specs.BandPowerParams)
     constraints = [(k, c) for cls in sections for k, c in cls._parameter_constraints.items()]
     for key, c in constraints:
         if isinstance(c, Interval):

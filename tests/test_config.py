@@ -223,7 +223,7 @@ def test_ignored_keys_follow_what_each_pipeline_kind_reads(monkeypatch):
                                  + [f"finetune.{k}" for k in cfg.raw["finetune"]]
                                  + [f"baselines.{k}" for k in cfg.raw["baselines"]])
     # a kind that declares nothing it reads (reads=None) may read anything
-    from physiosync.params import PIPELINE_KIND_SPECS, BandPowerParams, PipelineKindSpec
+    from physiosync.pipeline_specs import PIPELINE_KIND_SPECS, BandPowerParams, PipelineKindSpec
 
     monkeypatch.setitem(PIPELINE_KIND_SPECS, "toy", PipelineKindSpec("toy", "toy:TOY", "toy"))
     cfg = load_config("tiny", ["pipelines=[toy]", "pretrain.long={embed_dim: 8}"])

@@ -57,7 +57,7 @@ def test_duplicate_keys_in_a_set_value_and_merge_keys(tmp_path, capsys):
     path = tmp_path / "merge.yaml"
     path.write_text("base: &b {epochs: 2, batch_size: 8}\nfinetune:\n  <<: *b\n  epochs: 3\n"
                     .replace("base:", "x-base:"))
-    from physiosync.config import _read_yaml
+    from physiosync.config.reading import _read_yaml
 
     assert _read_yaml(path)["finetune"] == {"epochs": 3, "batch_size": 8}
     # the same key in two different mappings is no duplicate

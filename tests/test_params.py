@@ -15,7 +15,7 @@ from dataclasses import fields, replace
 
 import pytest
 
-from physiosync import params
+from physiosync import params, pipeline_specs
 from physiosync._utils.checks import (AnyOf, Interval, ListOf, MappingOf, Options, check_option,
                                       did_you_mean, validate_params)
 from physiosync.config import load_config
@@ -24,7 +24,8 @@ from physiosync.exceptions import ConfigError, InvalidParameterError, PhysioSync
 #: Every params dataclass, and the configuration section it backs.
 SECTIONS = {params.DataConfig: "data", params.ProtocolConfig: "protocol",
             params.PretrainConfig: "pretrain", params.FinetuneConfig: "finetune",
-            params.BandPowerParams: "baselines.bandpower", params.DEParams: "baselines.de",
+            pipeline_specs.BandPowerParams: "baselines.bandpower",
+            pipeline_specs.DEParams: "baselines.de",
             params.PrepareParams: None}
 
 
@@ -224,8 +225,9 @@ def test_config_declares_no_allowed_value_or_bound():
     import inspect
 
     import physiosync.config as config
+    from physiosync.config import provenance, reading, schema
 
-    source = inspect.getsource(config)
+    source = "".join(inspect.getsource(m) for m in (config, schema, reading, provenance))
     for name in ("_RANGES", "_LISTS", "_CHOICES", "_MAX_SEED"):
         assert name not in source
     for values in (params.TARGETS, params.OPTIMIZERS, params.EMBEDDINGS, params.SCHEDULERS,

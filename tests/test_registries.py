@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier
 
 import physiosync.evaluation.runner as cv
 from physiosync import config as config_module
-from physiosync import datasets, params
+from physiosync import datasets, params, pipeline_specs
 from physiosync.dataset_specs import DATASET_SPECS, DatasetSpec, synthetic_writer
 from physiosync.datasets import DATASETS, DEAP, BaseDataset, Recording, open_dataset
 from physiosync.evaluation import pipelines, protocols
@@ -274,11 +274,11 @@ def test_a_protocol_registered_in_one_line_makes_folds(monkeypatch):
 # ---- pipeline kinds ---------------------------------------------------------------------
 def test_every_declared_pipeline_kind_loads_its_implementation():
     kinds = {spec["kind"] for spec in config_module.PIPELINES.values()}
-    assert kinds == set(params.PIPELINE_KIND_SPECS) == set(pipelines.PIPELINE_KINDS)
+    assert kinds == set(pipeline_specs.PIPELINE_KIND_SPECS) == set(pipelines.PIPELINE_KINDS)
     for kind in kinds:
         assert pipelines.get_pipeline_kind(kind).name == kind
     # the baselines sections config validates are those the kinds declare
-    sections = {s.section for s in params.PIPELINE_KIND_SPECS.values() if s.section}
+    sections = {s.section for s in pipeline_specs.PIPELINE_KIND_SPECS.values() if s.section}
     assert set(config_module.load_config("tiny").baselines) == sections
     with pytest.raises(PhysioSyncError, match="no runner for pipeline kind 'svm'"):
         pipelines.get_pipeline_kind("svm")
@@ -287,16 +287,16 @@ def test_every_declared_pipeline_kind_loads_its_implementation():
 def test_a_declaration_whose_implementation_is_missing_or_wrong_fails_clearly(monkeypatch):
     for where, why in (("physiosync.nowhere:KIND", "cannot load its implementation"),
                        ("physiosync.evaluation.pipelines:DE_LR", "not a PipelineKind named")):
-        monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "broken",
-                            params.PipelineKindSpec("broken", where, "broken"))
+        monkeypatch.setitem(pipeline_specs.PIPELINE_KIND_SPECS, "broken",
+                            pipeline_specs.PipelineKindSpec("broken", where, "broken"))
         with pytest.raises(PhysioSyncError, match=f"pipeline kind 'broken'.*{why}"):
             pipelines.get_pipeline_kind("broken")
     with pytest.raises(PhysioSyncError, match="give both section and params"):
-        params.PipelineKindSpec("x", "m:X", "x", section="x")
+        pipeline_specs.PipelineKindSpec("x", "m:X", "x", section="x")
     with pytest.raises(PhysioSyncError, match="'module:attribute'"):
-        params.PipelineKindSpec("x", "m.X", "x")
-    monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "clash", params.PipelineKindSpec(
-        "clash", "m:X", "x", section="de", params=params.BandPowerParams))
+        pipeline_specs.PipelineKindSpec("x", "m.X", "x")
+    monkeypatch.setitem(pipeline_specs.PIPELINE_KIND_SPECS, "clash", pipeline_specs.PipelineKindSpec(
+        "clash", "m:X", "x", section="de", params=pipeline_specs.BandPowerParams))
     with pytest.raises(ConfigError, match="declares baselines.de with BandPowerParams"):
         config_module.load_config("tiny")
 
@@ -379,14 +379,14 @@ TOY_PRIOR = pipelines.EstimatorKind(
     "toy-prior", lambda cfg, data: DummyClassifier(strategy=cfg.baselines["toy"]["strategy"]),
     inputs="units", text="the training class prior", uses_signal=False)
 
-TOY_KIND = params.PipelineKindSpec(
+TOY_KIND = pipeline_specs.PipelineKindSpec(
     "toy-prior", f"{__name__}:TOY_PRIOR", "toy baseline: the training class prior",
     reads=(), section="toy", params=ToyParams)
 
 
 @pytest.fixture
 def toy_declared(monkeypatch):
-    monkeypatch.setitem(params.PIPELINE_KIND_SPECS, "toy-prior", TOY_KIND)
+    monkeypatch.setitem(pipeline_specs.PIPELINE_KIND_SPECS, "toy-prior", TOY_KIND)
 
 
 def test_a_declared_baseline_is_known_to_config_cli_and_registry(toy_declared, capsys):

@@ -45,7 +45,8 @@ from .._logging import logger, progress, verbose
 from .._utils import check_option, derive_seed, flush_denormals, resolve_device
 from .._utils.docs import fill_doc
 from ..exceptions import PhysioSyncError, ShapeError, TrainingDivergedError
-from ..params import BRAINDECODE_MODELS, EPOCH_SELECTIONS
+from ..params import EPOCH_SELECTIONS
+from ..pipeline_specs import BRAINDECODE_MODELS
 from ..training.engine import DeviceRows, EpochLosses, to_device
 
 __all__ = ["BraindecodeClassifier", "build_network", "check_braindecode", "NETWORKS"]

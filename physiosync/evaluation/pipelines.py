@@ -1,5 +1,5 @@
-"""Pipeline kinds: how each kind declared in :data:`physiosync.params.PIPELINE_KIND_SPECS`
-runs a fold.
+"""Pipeline kinds: how each kind declared in
+:data:`physiosync.pipeline_specs.PIPELINE_KIND_SPECS` runs a fold.
 
 :data:`PIPELINE_KINDS` maps a kind name to a :class:`PipelineKind`, loaded from the
 ``implementation`` its declaration names. A kind turns the pipeline's resolved
@@ -18,7 +18,7 @@ A classifier with the scikit-learn API is one :class:`EstimatorKind`::
         "de-svm", lambda cfg, data: make_de_svm(data.sfreq), validation="fit",
         text="differential entropy + SVM")
 
-plus its declaration (:class:`~physiosync.params.PipelineKindSpec`: its parameters
+plus its declaration (:class:`~physiosync.pipeline_specs.PipelineKindSpec`: its parameters
 section, the configuration keys it reads, its default pipeline name and description, and
 ``implementation="module:DE_SVM"``). Its estimator is fitted per subject (or pooled) on
 the fold's training windows, given as a dict modality -> ``(n_windows, n_channels,
@@ -35,7 +35,7 @@ from typing import Callable
 
 from .._logging import logger
 from ..exceptions import PhysioSyncError, TrainingDivergedError
-from ..params import PIPELINE_KIND_SPECS
+from ..pipeline_specs import PIPELINE_KIND_SPECS
 from . import runner
 
 __all__ = ["PipelineKind", "PhysioSyncKind", "SimCLRKind", "EstimatorKind", "BraindecodeKind",
@@ -399,7 +399,7 @@ class BraindecodeKind(EstimatorKind):
     """A braindecode network (:class:`~physiosync.evaluation.deep.BraindecodeClassifier`).
 
     Trained on the fold's windows of ``finetune.modalities`` with the options of
-    ``baselines.deep`` (:class:`~physiosync.params.DeepParams`), the run's seed and
+    ``baselines.deep`` (:class:`~physiosync.pipeline_specs.DeepParams`), the run's seed and
     device, and its epoch selected on the protocol's validation windows.
 
     Parameters
@@ -517,8 +517,8 @@ class _Registry(MutableMapping):
 
 
 #: Kind name -> :class:`PipelineKind`: every kind declared in
-#: :data:`physiosync.params.PIPELINE_KIND_SPECS`, its implementation imported when first
-#: read.
+#: :data:`physiosync.pipeline_specs.PIPELINE_KIND_SPECS`, its implementation imported
+#: when first read.
 PIPELINE_KINDS: MutableMapping = _Registry()
 
 
@@ -529,7 +529,7 @@ def get_pipeline_kind(kind: str) -> PipelineKind:
     except KeyError:
         raise PhysioSyncError(f"no runner for pipeline kind {kind!r}; known kinds: "
                               f"{', '.join(PIPELINE_KINDS)}. Declare one in "
-                              "physiosync.params.PIPELINE_KIND_SPECS.") from None
+                              "physiosync.pipeline_specs.PIPELINE_KIND_SPECS.") from None
 
 
 @dataclass(frozen=True, eq=False)

@@ -206,7 +206,7 @@ class TangentSpaceClassifier(ClassifierMixin, BaseEstimator):
 
 class _RiemannKind(EstimatorKind):
     """``riemann-lr``: :class:`TangentSpaceClassifier` with the options of
-    ``baselines.riemann`` (:class:`~physiosync.params.RiemannParams`)."""
+    ``baselines.riemann`` (:class:`~physiosync.pipeline_specs.RiemannParams`)."""
 
     def __init__(self):
         super().__init__(
@@ -236,5 +236,6 @@ class _RiemannKind(EstimatorKind):
             raise type(err)(f"pipeline {pipeline!r}: {err}") from None
 
 
-#: The ``riemann-lr`` pipeline kind (declared in :data:`physiosync.params.PIPELINE_KIND_SPECS`).
+#: The ``riemann-lr`` pipeline kind (declared in
+#: :data:`physiosync.pipeline_specs.PIPELINE_KIND_SPECS`).
 RIEMANN_LR = _RiemannKind()
