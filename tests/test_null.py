@@ -19,6 +19,7 @@ from scipy.stats import kstest
 import physiosync.evaluation.runner as cv
 import physiosync.evaluation.metrics as metrics
 from physiosync.config import ConfigError, load_config
+from physiosync.exceptions import PhysioSyncError
 from physiosync.synthetic import make_deap
 from physiosync.experiment import run_experiment
 from physiosync.evaluation.metrics import (margin_preserving_tables, permutation_pvalue,
@@ -394,7 +395,7 @@ def test_permute_training_labels_keeps_test_labels_and_shares_windows(strong_dea
         changed |= not np.array_equal(after, before)
     assert changed
     legacy = make_folds(units, "legacy-segment", n_splits=2, seed=0, n_windows=2)[0]
-    with pytest.raises(cv.PhysioSyncError, match="legacy-segment"):
+    with pytest.raises(PhysioSyncError, match="legacy-segment"):
         cv.permute_training_labels(data, legacy, seed=0)
 
 
