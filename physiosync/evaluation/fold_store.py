@@ -135,17 +135,17 @@ def reusable_fold(path: Path, key: str, data_key: str | None) -> tuple:
 
 def pending_folds(folds: list, out_dir, *, settings: dict | None = None, resume: bool = True,
                   data_key: str | None = None, **run_kwargs) -> list:
-    """The folds :func:`cross_validate` would compute rather than reuse.
+    """The folds :func:`~.runner.cross_validate` would compute rather than reuse.
 
-    Parameters are those of :func:`cross_validate`: a fold is pending unless *resume*
-    and its fold file may be reused (it holds the key of these settings and
+    Parameters are those of :func:`~.runner.cross_validate`: a fold is pending unless
+    *resume* and its fold file may be reused (it holds the key of these settings and
     *data_key*, and passes its checks).
     """
     pending = []
     for fold in folds:
         path = fold_path(out_dir, fold)
         done = resume and reusable_fold(path, fold_key(fold, settings, run_kwargs),
-                                         data_key)[0] is not None
+                                        data_key)[0] is not None
         if not done:
             pending.append(fold)
     return pending
