@@ -10,6 +10,7 @@ import physiosync.evaluation.runner as cv
 from conftest import kind_fold_kwargs
 import physiosync.training.pretrain as pretrain_module
 from physiosync.datasets import DEAP
+from physiosync.exceptions import PhysioSyncError
 from physiosync.synthetic import make_deap
 from physiosync.params import FinetuneConfig
 from physiosync.preprocessing.cache import prepare
@@ -118,7 +119,7 @@ def test_one_class_training_split_is_an_error_before_training(data, monkeypatch)
     fold = Fold(0, one[:1], one[:0], test, pretrain)
     monkeypatch.setattr(pretrain_module, "pretrain",
                         lambda *a, **k: pytest.fail("trained before checking"))
-    with pytest.raises(cv.PhysioSyncError, match=f"subject {s0} hold one class only"):
+    with pytest.raises(PhysioSyncError, match=f"subject {s0} hold one class only"):
         cv.run_fold(data, fold, long_config=TINY, finetune_config=FT, device="cpu")
 
 

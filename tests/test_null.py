@@ -17,8 +17,9 @@ import pytest
 from scipy.stats import kstest
 
 import physiosync.evaluation.runner as cv
-import physiosync.evaluation.metrics as metrics
+import physiosync.evaluation.subject_level as subject_level
 from physiosync.config import ConfigError, load_config
+from physiosync.exceptions import PhysioSyncError
 from physiosync.synthetic import make_deap
 from physiosync.experiment import run_experiment
 from physiosync.evaluation.metrics import (margin_preserving_tables, permutation_pvalue,
@@ -123,13 +124,13 @@ def test_units_not_windows_are_permuted_and_only_within_subjects(monkeypatch):
     assert 0.4 < res["p_value"] < 0.6
     # Each permutation keeps every subject's label counts (a metric spy).
     seen = []
-    original = metrics._scores_from_labels
+    original = subject_level._scores_from_labels
 
     def spy(labels, unit_subject, *args):
         seen.append((np.atleast_2d(labels).copy(), unit_subject.copy()))
         return original(labels, unit_subject, *args)
 
-    monkeypatch.setattr(metrics, "_scores_from_labels", spy)
+    monkeypatch.setattr(subject_level, "_scores_from_labels", spy)
     y, pred, subjects, units = _subjects_with_priors(3)
     subject_permutation_test(y, pred, subjects, units, n_permutations=50, seed=0)
     (true_labels, unit_subject), perms = seen[0], seen[1:]
@@ -394,7 +395,7 @@ def test_permute_training_labels_keeps_test_labels_and_shares_windows(strong_dea
         changed |= not np.array_equal(after, before)
     assert changed
     legacy = make_folds(units, "legacy-segment", n_splits=2, seed=0, n_windows=2)[0]
-    with pytest.raises(cv.PhysioSyncError, match="legacy-segment"):
+    with pytest.raises(PhysioSyncError, match="legacy-segment"):
         cv.permute_training_labels(data, legacy, seed=0)
 
 

@@ -22,7 +22,7 @@ from conftest import one_line_error
 from physiosync import DataFormatError
 from physiosync.cli import main
 from physiosync.evaluation import schema
-from physiosync.evaluation.runner import _reusable_fold, fold_checksum
+from physiosync.evaluation.fold_store import fold_checksum, reusable_fold
 from physiosync.evaluation.schema import (FOLD_VERSION, REPORT_VERSION, migrate_fold,
                                           migrate_report)
 from physiosync.evaluation.summary import build_report
@@ -142,7 +142,7 @@ def test_a_fold_file_written_before_the_schema_version_is_reused(tmp_path, name)
     shutil.copy(V1 / name, path)
     raw = json.loads(path.read_text())
     assert "schema_version" not in raw and raw["checksum"] == fold_checksum(raw)
-    done, why = _reusable_fold(path, raw["key"], raw["data_key"])
+    done, why = reusable_fold(path, raw["key"], raw["data_key"])
     assert why is None
     assert done.pop("schema_version") == FOLD_VERSION
     assert done == raw
@@ -163,6 +163,6 @@ def test_a_fold_file_of_a_later_version_is_refused_not_overwritten(tmp_path):
     doc["checksum"] = fold_checksum(doc)
     path.write_text(json.dumps(doc))
     with pytest.raises(DataFormatError, match="newer physiosync") as err:
-        _reusable_fold(path, doc["key"], doc["data_key"])
+        reusable_fold(path, doc["key"], doc["data_key"])
     assert str(err.value).startswith(f"fold file {path} was written by")
     assert json.loads(path.read_text()) == doc

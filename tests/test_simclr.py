@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import physiosync.evaluation.fold_loop as fold_loop
 import physiosync.evaluation.runner as cv
 import physiosync.training.pretrain as pretrain_module
 from physiosync import PhysioSyncError
@@ -215,7 +216,7 @@ def _fold_key(name: str, tmp_path, *overrides) -> str:
 
     def no_training(d, f, **kw):
         _, _, cells = cv.fold_cells(d, f)
-        return cv._prediction_frame(d, cells, np.full((len(cells), 2), 0.5), False), {}
+        return fold_loop._prediction_frame(d, cells, np.full((len(cells), 2), 0.5), False), {}
 
     spec = {"name": name, **PIPELINES[name]}
     pc = pipeline_config(load_config(overrides=list(overrides) or None), spec)

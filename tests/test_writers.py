@@ -156,7 +156,7 @@ def test_an_unwritable_fold_is_named_and_the_lock_error_does_not_mask_it(
     # which chmod does not stop): the fold write and the lock's removal both fail.
     import pathlib
 
-    import physiosync.evaluation.runner as runner
+    import physiosync.evaluation.fold_store as fold_store
 
     def refuse(path, data, **kw):
         raise PermissionError(13, "Permission denied", str(path))
@@ -168,7 +168,7 @@ def test_an_unwritable_fold_is_named_and_the_lock_error_does_not_mask_it(
             raise PermissionError(13, "Permission denied", str(self))
         return real_unlink(self, *a, **k)
 
-    monkeypatch.setattr(runner, "atomic_write", refuse)
+    monkeypatch.setattr(fold_store, "atomic_write", refuse)
     monkeypatch.setattr(pathlib.Path, "unlink", unlink)
     out = tmp_path / "ro"
     assert main(_args(deap_dat_dir, out)) == 2

@@ -35,8 +35,8 @@ from ..exceptions import TrainingDivergedError
 from ..training.finetune import _balanced, steps_per_epoch, time_finetune
 from ..training.pretrain import (HELD_OUT_BATCHES, held_out_steps, make_sampler, run_steps,
                                  time_pretrain)
-from .runner import EstimatorRunner, PhysioSyncRunner, _groups, _pick, fold_cells, \
-    one_class_models
+from .fold_loop import _groups, _pick, fold_cells, one_class_models
+from .runners import EstimatorRunner, PhysioSyncRunner
 
 __all__ = ["pipeline_cost", "COST_COLUMNS"]
 
