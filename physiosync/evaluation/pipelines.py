@@ -33,7 +33,8 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Callable
 
-from .._logging import logger
+from .._logging import logger, verbose
+from .._utils.docs import fill_doc
 from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..pipeline_specs import PIPELINE_KIND_SPECS
 from . import runner
@@ -104,7 +105,8 @@ class PipelineKind:
         """How many pending folds :meth:`prepare_folds` prepares together (1: none)."""
         return 1
 
-    def prepare_folds(self, cfg, data, folds: list, *, cache: dict) -> None:
+    @fill_doc
+    def prepare_folds(self, cfg, data, folds: list, *, cache: dict, verbose=None) -> None:
         """Per-study preparation of a group of pending folds, before they run.
 
         The orchestrator groups the folds that a run still has to compute by
@@ -123,6 +125,7 @@ class PipelineKind:
         cache : dict
             Shared with the group's folds (``pretrain_cache``); what is put here the
             folds reuse instead of computing it again.
+        %(verbose)s
         """
 
     def shared_across_subjects(self, cfg) -> str | None:
@@ -198,7 +201,8 @@ class PhysioSyncKind(PipelineKind):
         """``pretrain.batch_folds`` when the pipeline pre-trains, else 1."""
         return cfg.pretrain_batch_folds if cfg.pretrain_enabled else 1
 
-    def prepare_folds(self, cfg, data, folds: list, *, cache: dict) -> None:
+    @verbose
+    def prepare_folds(self, cfg, data, folds: list, *, cache: dict, verbose=None) -> None:
         """Pre-train the encoders of *folds* in one fold-batched run, into *cache*.
 
         The folds then read their encoders from *cache*
