@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     return 0
 
 
-#: The format of a header line (tests/test_config_costs.py checks every shipped config).
+#: The format of a header line (tests/interface/test_config_costs.py checks every shipped config).
 HEADER_PATTERNS = (
     re.compile(r"^# cost on a 2-core CPU: about \S+ (s|min|h) per run \(estimated by "
                r"`physiosync cv --dry-run` on .+; benchmarks/config_costs\.py, "

@@ -15,7 +15,7 @@ encoders of two kinds with the same architecture and seed:
 * ``random``: the same encoders at their initial weights (what pre-training starts from:
   the same seed, the same ``derive_seed(seed, "init")`` stream).
 
-The split is the one of ``tests/test_finetune.py``: trials 0-7 train the head, trial 8
+The split is the one of ``tests/training/test_finetune.py``: trials 0-7 train the head, trial 8
 selects its epoch, and the last trials are tested for every subject (held-out trials
 within subjects, one pooled head). The score is the balanced accuracy of the test
 windows, for valence and arousal (pre-training uses no labels: one run serves both).

@@ -26,7 +26,7 @@
 # budget (BUDGET_S: 390 s, 7 minutes less the wheels and start-up; 570 s for study); one
 # that would get under 15 s is recorded as skipped. A failure or timeout is a JSON line too.
 #
-# A smoke test of the script on the CPU (what tests/test_gpu_probes.py runs):
+# A smoke test of the script on the CPU (what tests/meta/test_gpu_probes.py runs):
 #   DEVICE=cpu QUICK=1 SKIP_WHEELS=1 PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh part1
 # QUICK=1: a few steps at the tests' tiny shapes, compiling with Dynamo's "eager" backend
 # (graphs traced, no code generated); GPU_TESTS=PATHS narrows the tests collected, and

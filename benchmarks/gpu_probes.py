@@ -13,7 +13,7 @@ capability and driver, physiosync): ``stamp`` adds them to the lines of other
 benchmarks, and ``record`` writes the line of a check that printed none (a failure, a
 timeout, the tests' JUnit counts). ``benchmarks/gpu_check.sh`` runs them on a CUDA machine; each
 also runs on the CPU in a degraded form (``--device cpu --steps 5``, tiny shapes), which
-tests/test_gpu_probes.py runs, so that the script is known to work before GPU minutes
+tests/meta/test_gpu_probes.py runs, so that the script is known to work before GPU minutes
 are spent on it.
 
 ``compile-log``

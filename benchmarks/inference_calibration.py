@@ -24,7 +24,7 @@ question:
 * ``mixing``: distance of the curveball tables to the observed one and to each other
   as the number of trades grows.
 
-The simulators are also used by ``tests/test_null.py`` (loaded from this file).
+The simulators are also used by ``tests/evaluation/test_null.py`` (loaded from this file).
 """
 
 from __future__ import annotations

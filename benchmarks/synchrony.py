@@ -25,7 +25,7 @@ all numbers, per seed, beside it with the suffix ``.json``.
 
 ``--held-out`` measures instead the pre-training diagnostic alone (about 4 min for the
 default 150 and 600 steps): the synchrony test's configuration
-(tests/test_simulation.py, 8 subjects x 8 videos x 30 s, effect 0, multi-view, B = 6,
+(tests/synthetic/test_simulation.py, 8 subjects x 8 videos x 30 s, effect 0, multi-view, B = 6,
 two subjects per side) on iid noise, synchrony off and synchrony on, with two held-out
 sets the encoder never trains on: two unseen videos (all subjects) and four unseen
 subjects (all videos). Per condition it gives the training loss (mean of the last
@@ -169,7 +169,7 @@ def markdown(runs: list, args) -> str:
     return "\n".join(lines)
 
 
-#: The synchrony test's configuration (tests/test_simulation.py), steps set per run.
+#: The synchrony test's configuration (tests/synthetic/test_simulation.py), steps set per run.
 HELD_OUT_CONFIG = dict(embedding="multiview", embed_dim=16, depth=1, n_heads=2, n_prompts=1,
                        projector_dims=(32, 32), cmca_dim=16, batch_slots=6, group_size=2,
                        lr=1e-3, seed=0)

@@ -1,4 +1,4 @@
-"""Unit functions for tests/test_signals.py, importable by the executors' worker processes."""
+"""Unit functions for tests/preprocessing/test_signals.py, importable by the executors' worker processes."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def _logging_state_unchanged():
 @pytest.fixture(autouse=True)
 def _a_quiet_machine(monkeypatch):
     """The busy-machine note of training commands depends on what else runs on the
-    machine: in-process tests see a quiet one (tests/test_threads.py sets the load it
+    machine: in-process tests see a quiet one (tests/orchestration/test_threads.py sets the load it
     tests, and measures the real one)."""
     from physiosync import execution
 

@@ -10,7 +10,7 @@ from physiosync.cli import main
 from physiosync.config import (PRESETS, ConfigError, dump_config, load_config, parse_overrides,
                                pipeline_config)
 
-CONFIGS = Path(__file__).resolve().parents[1] / "physiosync" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "physiosync" / "configs"
 
 
 @pytest.mark.parametrize("tree,message", [

@@ -41,7 +41,7 @@ def _losses(history) -> np.ndarray:
 
 
 def test_bf16_pretraining_on_cuda_follows_float32():
-    # The CPU twin is tests/test_pretrain.py::test_bf16_autocast_runs_on_the_cpu_close_to_float32
+    # The CPU twin is tests/training/test_pretrain.py::test_bf16_autocast_runs_on_the_cpu_close_to_float32
     data = tiny_slots()
     model, fp32 = pretrain(data, tiny_pretrain(steps=8), device="cuda", verbose=False)
     _, bf16 = pretrain(data, tiny_pretrain(steps=8, amp="bf16"), device="cuda", verbose=False)

@@ -119,7 +119,7 @@ def test_cpu_runs_are_deterministic(strong_deap_slots):
 
 
 def test_initial_model_is_the_random_encoder_pretraining_starts_from(strong_deap_slots):
-    """Frozen pre-trained encoders are compared with it (tests/test_finetune.py)."""
+    """Frozen pre-trained encoders are compared with it (tests/training/test_finetune.py)."""
     import copy
 
     kw = dict(n_sub=5, device="cpu", verbose=False)

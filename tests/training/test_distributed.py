@@ -15,7 +15,7 @@ from physiosync import load_checkpoint
 from physiosync.cli import main
 from physiosync.synthetic import make_deap
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the helpers stay in tests/
 #: Pre-training settings under which one process and two must agree: no augmentation
 #: noise or dropout (drawn per rank), 8 slots shared 4 + 4.
 SETTINGS = ["--set", "pretrain.steps=6", "--set", "pretrain.augment=false",

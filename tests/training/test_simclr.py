@@ -311,7 +311,7 @@ def test_an_epoch_buys_simclr_the_steps_of_ls_tcl(strong_deap_slots):
 
 
 def test_the_ablation_recipe_runs_the_whole_table_in_one_run_per_target():
-    recipe = Path(__file__).resolve().parents[1] / "pipelines" / "ablations.sh"
+    recipe = Path(__file__).resolve().parents[2] / "pipelines" / "ablations.sh"
     proc = subprocess.run(["bash", str(recipe), "DEAP", "OUT"], capture_output=True, text=True,
                           check=True, env={**os.environ, "DRY_RUN": "1", "TARGETS": "valence"})
     [command] = [shlex.split(line) for line in proc.stdout.splitlines() if line.strip()]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # PyPI name -> conda-forge name, where they differ.
 CONDA_NAMES = {"torch": "pytorch", "mne": "mne-base", "matplotlib": "matplotlib-base"}
 

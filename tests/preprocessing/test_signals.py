@@ -26,7 +26,7 @@ from physiosync.runfolder import LOCK, FolderLock, lock_holds
 # The /proc helpers of the SIGTERM campaign (benchmarks/kills.py): which processes live
 # below a pid, and in which state.
 _SPEC = importlib.util.spec_from_file_location(
-    "physiosync_kills_for_signals", Path(__file__).resolve().parents[1] / "benchmarks"
+    "physiosync_kills_for_signals", Path(__file__).resolve().parents[2] / "benchmarks"
     / "kills.py")
 _kills = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_kills)
@@ -171,7 +171,7 @@ def test_sigterm_mid_cv_is_ctrl_c_and_the_resume_gives_the_uninterrupted_results
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("sig", [
     # SIGTERM runs the parent's own stop (also 20 times in the slow SIGTERM campaign of
-    # tests/test_kills.py); SIGKILL leaves the workers to stop by themselves.
+    # tests/orchestration/test_kills.py); SIGKILL leaves the workers to stop by themselves.
     pytest.param(signal.SIGTERM, marks=pytest.mark.slow), signal.SIGKILL])
 def test_workers_of_the_processes_executor_die_with_their_parent(study_root, tmp_path, sig):
     """SIGTERM: the parent stops its workers before it exits 143. SIGKILL (no handler can

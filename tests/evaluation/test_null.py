@@ -31,7 +31,7 @@ from physiosync.reporting.report import report_markdown, report_text
 
 _SPEC = importlib.util.spec_from_file_location(
     "inference_calibration",
-    Path(__file__).resolve().parents[1] / "benchmarks" / "inference_calibration.py")
+    Path(__file__).resolve().parents[2] / "benchmarks" / "inference_calibration.py")
 calib = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(calib)
 rejection_bound, coverage_bounds = calib.rejection_bound, calib.coverage_bounds

@@ -4,7 +4,7 @@ they did, and files of a later version are refused in one line.
 
 ``tests/data/schema_v1/`` holds files written by the code before ``schema_version``
 (main at 3e037f3): a report of two pipelines with permutation p-values built from the
-fold records of ``tests/test_report.py`` (``report.json`` and, rendered from it by that
+fold records of ``tests/reporting/test_report.py`` (``report.json`` and, rendered from it by that
 code, ``report.md``, ``results.csv``, ``report.txt`` and ``report.html.txt``, the page
 with its PNG images cut out), and two fold files of a tiny DEAP study (de-svm, with
 its model selection; physiosync, with its pre-training curves).
@@ -30,7 +30,7 @@ from physiosync.reporting.html import render_html
 from physiosync.reporting.report import (check_report, report_markdown, report_rows,
                                          report_text, write_report)
 
-V1 = Path(__file__).parent / "data" / "schema_v1"
+V1 = Path(__file__).parents[1] / "data" / "schema_v1"
 
 
 def _v1_report() -> dict:

@@ -32,7 +32,7 @@ def _mutations(data: bytes, n: int, seed: int):
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "physiosync_bench_fuzz", Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py")
+        "physiosync_bench_fuzz", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py")
     fuzz = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fuzz)
     return fuzz.mutations(data, n, seed)

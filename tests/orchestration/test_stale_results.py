@@ -41,7 +41,7 @@ def top(tmp_path):
 def _change_in_place(folder):
     """Change the signals of every subject file in place, same names and sizes, labels
     kept (so the folds keep their units): swap two runs of samples inside the data array
-    (offsets 8 KiB apart keep every float whole), as in tests/test_cache.py."""
+    (offsets 8 KiB apart keep every float whole), as in tests/preprocessing/test_cache.py."""
     for path in sorted(folder.glob("s*.dat")):
         raw = bytearray(path.read_bytes())
         size = len(raw)

@@ -37,7 +37,7 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     assert (out / "data_preprocessed_python" / "s03.dat").is_file()
     assert "physiosync" in text and "bandpower" in text and "no-pretrain" in text
     assert "(within-trial-kfold, 2 folds, target valence)" in text
-    # what it will train and its estimated time, before training (tests/test_cost.py)
+    # what it will train and its estimated time, before training (tests/evaluation/test_cost.py)
     assert text.index("cost per pipeline") < text.index("estimated time: about ") < \
         text.index("3/3 report written")
     # the demo says which embedding it uses (tiny only changes sizes)

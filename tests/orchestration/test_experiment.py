@@ -257,7 +257,7 @@ def test_dry_run_checks_and_prints_the_plan_without_training(deap_root, tmp_path
     monkeypatch.setattr(pretrain_module, "pretrain",
                         lambda *a, **k: pytest.fail("trained in a dry run"))
     monkeypatch.setattr(fit_module, "finetune", lambda *a, **k: pytest.fail("trained in a dry run"))
-    # --no-estimate: the plan and its counts without timing a step (tests/test_cost.py)
+    # --no-estimate: the plan and its counts without timing a step (tests/evaluation/test_cost.py)
     common = ["cv", "--dataset", "deap", "--data-root", str(deap_root), "--protocol", "loso",
               "--dry-run", "--no-estimate", "--cache-dir", str(tmp_path / "c")]
     # The default synchrony batch (8 slots, 2 subjects per side) needs 4 subjects on a

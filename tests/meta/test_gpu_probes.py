@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 
@@ -123,7 +123,7 @@ def test_gpu_check_names_its_parts():
 def test_gpu_check_runs_both_parts_on_the_cpu(tmp_path):
     """The script's smoke path (about a minute of CPU time each part)."""
     env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "QUICK": "1",
-           "SKIP_WHEELS": "1", "THROUGHPUT": "0", "GPU_TESTS": "tests/test_gpu.py",
+           "SKIP_WHEELS": "1", "THROUGHPUT": "0", "GPU_TESTS": "tests/training/test_gpu.py",
            "PYTHON": sys.executable}
     for part in ("part1", "part2"):
         out = subprocess.run(["bash", str(SCRIPT), part], env=env, capture_output=True,

@@ -12,7 +12,7 @@ import pytest
 from physiosync.cli import build_parser
 from physiosync.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = {
     "reproduce_authors.sh": ["DEAP", "OUT"],
     "honest.sh": ["DEAP", "DREAMER.mat", "OUT"],

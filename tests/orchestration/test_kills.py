@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "kills.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "kills.py"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_twenty_kills_per_command_all_resume_identically(kills, tmp_path):
 
 def test_two_prepare_processes_on_one_cache_agree_and_leave_a_valid_cache(
         kills, data, tmp_path):
-    # Two runs into one --out are covered by tests/test_runfolder.py
+    # Two runs into one --out are covered by tests/orchestration/test_runfolder.py
     # (test_two_concurrent_runs_into_one_out_one_wins_and_the_folder_is_consistent).
     import subprocess
 
@@ -127,7 +127,7 @@ def test_temporary_files_of_a_killed_writer_are_removed_when_the_run_resumes(tmp
 @pytest.mark.integration
 @pytest.mark.parametrize("command", ["prepare", "synth", "report"])
 def test_a_sigterm_is_ctrl_c_and_the_resume_is_identical(kills, data, tmp_path, command):
-    # cv, also under --executor processes, is tests/test_signals.py's
+    # cv, also under --executor processes, is tests/preprocessing/test_signals.py's
     data = dict(data)
     if command == "report":
         rc, err, _ = kills.run_to_end(kills.command_args("cv", data, tmp_path / "src", True))

@@ -9,7 +9,7 @@ import pytest
 
 from physiosync.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILES = sorted((ROOT / "physiosync" / "configs").glob("*.yaml"))
 assert CONFIG_FILES, "the shipped presets moved: update CONFIG_FILES"
 

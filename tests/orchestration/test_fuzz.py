@@ -17,7 +17,7 @@ import pytest
 from conftest import refusal_in_child
 
 _SPEC = importlib.util.spec_from_file_location(
-    "physiosync_bench_fuzz", Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py")
+    "physiosync_bench_fuzz", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py")
 fuzz = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(fuzz)
 
