@@ -169,7 +169,7 @@ def _size_text(data: str) -> str:
 
 def header(path: Path, data: str, estimate, gpu: dict, load: tuple) -> list:
     """The header lines of a configuration's YAML file."""
-    from physiosync.experiment import _duration
+    from physiosync.experiment.estimate import _duration
 
     t = estimate.table
     parts = []

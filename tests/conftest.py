@@ -98,9 +98,9 @@ def _a_quiet_machine(monkeypatch):
     """The busy-machine note of training commands depends on what else runs on the
     machine: in-process tests see a quiet one (tests/orchestration/test_threads.py sets the load it
     tests, and measures the real one)."""
-    from physiosync import execution
+    from physiosync.execution import cpus  # where busy_note looks it up
 
-    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 0.0)
+    monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: 0.0)
 
 
 def one_line_error(capsys) -> str:

@@ -74,7 +74,7 @@ def cmd_pretrain(args) -> int:
 
 def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
     """``"N steps, about T here (...)"``: the steps of a pre-training run and their time."""
-    from ..experiment import _duration
+    from ..experiment.estimate import _duration
     from ..training.pretrain import make_sampler, run_steps, time_pretrain
 
     sub, pc = (1, cfg.pretrain_long) if name == "long" else (cfg.data.n_sub, cfg.pretrain_short)
@@ -166,7 +166,7 @@ def cmd_finetune(args) -> int:
 
 def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
     """``"E epochs of S steps, about T here (...)"``: a fine-tuning and its time."""
-    from ..experiment import _duration
+    from ..experiment.estimate import _duration
     from ..training.finetune import steps_per_epoch, time_finetune
 
     ft = cfg.finetune

@@ -102,12 +102,12 @@ def test_seed_2_63_minus_1_passes_a_dry_run_and_2_63_is_refused(deap_dat_dir, tm
 @pytest.mark.parametrize("value", ["-3", "101"])
 def test_max_retries_out_of_range_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
                                                              value):
-    import physiosync.experiment as experiment
+    import physiosync.experiment.planning as planning
 
     def no_work(*args, **kwargs):
         raise AssertionError("data was prepared")
 
-    monkeypatch.setattr(experiment, "load_experiment_data", no_work)
+    monkeypatch.setattr(planning, "load_experiment_data", no_work)
     for extra in (["--out", str(tmp_path / "run")], ["--dry-run"]):
         assert main(["cv", "--executor", "ray", "--max-retries", value, *extra]) == 2
         assert _error_line(capsys) == (

@@ -131,7 +131,7 @@ def test_the_runner_refuses_a_leaky_fold():
 
 def test_config_accepts_the_protocol_and_the_pipeline():
     from physiosync.config import load_config
-    from physiosync.experiment import _per_subject
+    from physiosync.experiment.planning import _per_subject
 
     cfg = load_config("tiny", ["protocol.name=subject-stimulus-kfold",
                                "pipelines=[physiosync, stimulus-prior]"])

@@ -28,9 +28,10 @@ def _files(run: Path) -> dict:
 def test_the_process_executor_refuses_to_share_one_gpu_between_workers(monkeypatch):
     import torch
 
-    from physiosync import execution
+    from physiosync.execution import cpus, executors
 
-    monkeypatch.setattr(execution, "available_cores", lambda: 4)
+    for module in (cpus, executors):  # where the executors and default_threads look it up
+        monkeypatch.setattr(module, "available_cores", lambda: 4)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for device in ("cuda", "cuda:1", None, "auto"):
         with pytest.raises(PhysioSyncError, match="put its 2 workers on the same GPU"):

@@ -147,9 +147,9 @@ def test_unavailable_device_fails_before_preparing_data(deap_root, tmp_path, cap
 
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    import physiosync.experiment as experiment
+    import physiosync.experiment.planning as planning
 
-    monkeypatch.setattr(experiment, "load_experiment_data",
+    monkeypatch.setattr(planning, "load_experiment_data",
                         lambda cfg: pytest.fail("prepared data before checking the device"))
     assert _cv(deap_root, tmp_path / "run", "--device", "cuda") == 2
     assert "CUDA is not available" in capsys.readouterr().err

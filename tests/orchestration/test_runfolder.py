@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import physiosync.experiment as experiment
+import physiosync.experiment.planning as planning
 from conftest import one_line_error
 from physiosync.cli import main
 from physiosync.exceptions import PhysioSyncError, RunFolderError
@@ -33,7 +33,7 @@ def _snapshot(folder):
 
 
 def _no_compute(monkeypatch):
-    monkeypatch.setattr(experiment, "load_experiment_data",
+    monkeypatch.setattr(planning, "load_experiment_data",
                         lambda cfg: pytest.fail("prepared data before checking --out"))
 
 

@@ -9,15 +9,16 @@ import pytest
 
 from conftest import one_line_error
 
-from physiosync import PhysioSyncError, execution
+from physiosync import PhysioSyncError
 from physiosync.cli import build_parser, main
 from physiosync.config import ConfigError, dump_config, load_config
+from physiosync.execution import cpus
 from physiosync.execution import (ProcessExecutor, SerialExecutor, available_cores, busy_note,
                                   core_limits, default_threads, thread_limit)
 from physiosync.runfolder import run_fingerprint
 
 #: the real measure (conftest gives the other tests a quiet machine)
-measured_other_load = execution.other_load
+measured_other_load = cpus.other_load
 
 
 @pytest.fixture
@@ -30,9 +31,9 @@ def machine(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     root, proc = tmp_path / "cgroup", tmp_path / "proc_self_cgroup"
     root.mkdir()
-    monkeypatch.setattr(execution, "_CGROUP_ROOT", str(root))
-    monkeypatch.setattr(execution, "_PROC_CGROUP", str(proc))
-    monkeypatch.setattr(execution, "_WARNED", set())
+    monkeypatch.setattr(cpus, "_CGROUP_ROOT", str(root))
+    monkeypatch.setattr(cpus, "_PROC_CGROUP", str(proc))
+    monkeypatch.setattr(cpus, "_WARNED", set())
 
     def files(cgroup: dict | None = None, own: str | None = None):
         for rel, text in (cgroup or {}).items():
@@ -146,7 +147,7 @@ def test_thread_limit_sets_torch_and_the_blas_pools_then_restores_them():
 ])
 def test_busy_note(monkeypatch, load, threads, noted):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: load)
+    monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: load)
     note = busy_note(threads)
     assert (note is not None) == noted
     if noted:
@@ -155,7 +156,7 @@ def test_busy_note(monkeypatch, load, threads, noted):
 
 
 def test_no_measure_of_the_load_no_note(monkeypatch):
-    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: None)
+    monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: None)
     assert busy_note(4) is None
 
 
@@ -163,9 +164,9 @@ def test_other_load_counts_the_busy_time_of_other_processes(monkeypatch):
     # (machine's busy CPU seconds, this process's): 1.2 s busy in 0.5 s, 0.2 s of it ours
     readings = iter([(100.0, 5.0), (101.2, 5.2)])
     clock = iter([10.0, 10.5])
-    monkeypatch.setattr(execution, "_cpu_seconds", lambda: next(readings))
-    monkeypatch.setattr(execution.time, "monotonic", lambda: next(clock))
-    monkeypatch.setattr(execution.time, "sleep", lambda s: None)
+    monkeypatch.setattr(cpus, "_cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(cpus.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(cpus.time, "sleep", lambda s: None)
     assert measured_other_load(0.5) == pytest.approx(2.0)
 
 
@@ -179,7 +180,7 @@ def test_other_load_reads_proc_stat_without_nice_time(monkeypatch, tmp_path):
         real_open(_write(tmp_path, files[path]), *a, **k) if path in files
         else real_open(path, *a, **k)))
     monkeypatch.setattr(os, "sysconf", lambda name: 100)
-    machine, own = execution._cpu_seconds()
+    machine, own = cpus._cpu_seconds()
     assert machine == pytest.approx((100 + 50 + 5 + 5 + 10) / 100)  # nice (7000) not counted
     assert own == pytest.approx(5.0)  # utime 300 + stime 200 ticks
 
@@ -191,7 +192,7 @@ def _write(folder, text):
 
 
 def test_off_linux_the_load_average_stands_in(monkeypatch):
-    monkeypatch.setattr(execution, "_cpu_seconds", lambda: None)
+    monkeypatch.setattr(cpus, "_cpu_seconds", lambda: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.7, 0.0, 0.0))
     assert measured_other_load() == 1.7
 
@@ -204,7 +205,7 @@ def stopped_cv(monkeypatch, study_root, tmp_path):
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 1.5)
+    monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: 1.5)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     seen = {}
@@ -233,7 +234,7 @@ def test_a_refused_run_on_a_busy_machine_prints_only_its_error(monkeypatch, stud
     # The note comes when the run starts, after every check: a refusal stays one line.
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 1.5)
+    monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: 1.5)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     out = tmp_path / "run"
     out.mkdir()
@@ -296,7 +297,7 @@ def test_demo_takes_threads_into_its_config(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(execution, "other_load", lambda interval=0.25: 1.5)
+    monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: 1.5)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     seen = []
 

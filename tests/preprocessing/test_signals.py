@@ -211,7 +211,7 @@ def test_workers_of_the_processes_executor_die_with_their_parent(study_root, tmp
 def test_a_worker_stops_when_its_parent_is_gone(tmp_path):
     # the portable watcher (the Linux parent-death signal aside): a parent pid that is no
     # longer alive makes the worker stop itself with SIGTERM, quietly
-    code = ("import time; from physiosync.execution import _die_with_parent; "
+    code = ("import time; from physiosync.execution.workers import _die_with_parent; "
             "_die_with_parent(2**22 + 12345); time.sleep(30)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=_env(), timeout=20)

@@ -130,7 +130,8 @@ def test_a_study_with_batched_folds_matches_one_by_one(study_root, tmp_path):
 
 def test_batched_fold_groups_are_units_of_the_parallel_executors(study_root, tmp_path):
     cfg = _study(study_root, tmp_path / "cache", "pretrain.batch_folds=2")
-    from physiosync.experiment import _run_units, plan_experiment
+    from physiosync.experiment import plan_experiment
+    from physiosync.experiment.study import _run_units
 
     seen = []
 
