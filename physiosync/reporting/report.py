@@ -22,7 +22,7 @@ import pandas as pd
 from .._logging import verbose
 from .._utils import atomic_write
 from ..evaluation.metrics import headline_metric
-from ..evaluation.schema import migrate_report
+from ..evaluation.schema import migrate_report, validate_report
 from ..evaluation.summary import METRIC_LABELS, RESULT_COLUMNS, fold_rows
 from .text import (CHANCE_NOTE, _fmt, _fmt_p, _headline_sentence, _null_name,
                    _one_class_sentence, _pairing_sentence, _table_cells, _table_header,
@@ -52,8 +52,6 @@ def _subject_rows(name: str, target: str, per_subject: dict) -> pd.DataFrame:
 _EXPECTED_REPORT = "expected a run folder or the report.json that `physiosync cv` writes"
 #: The keys every report holds (:func:`physiosync.evaluation.summary.build_report`).
 _REPORT_KEYS = ("protocol", "target", "pipelines", "folds")
-#: What reading a report of the wrong shape raises.
-_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def check_report(report, source) -> None:
@@ -71,8 +69,8 @@ def check_report(report, source) -> None:
     DataFormatError
         Naming *source* and what was expected: *report* is not a JSON object, is a fold
         file, lacks a key of every report, was written by a later physiosync (its
-        ``schema_version``), or cannot be rendered (``results.csv`` and
-        ``report.md`` are rendered in memory to find out).
+        ``schema_version``), or holds a field of the wrong type
+        (:func:`~physiosync.evaluation.schema.validate_report`, which names the field).
     """
     from ..exceptions import DataFormatError
 
@@ -85,17 +83,8 @@ def check_report(report, source) -> None:
     if missing:
         raise DataFormatError(f"{source} is not a physiosync report (it has no "
                               f"{', '.join(missing)}); {_EXPECTED_REPORT}.")
-    migrate_report(report, source=source)  # a later schema version is refused in one line
-    try:
-        if not isinstance(report["pipelines"], dict) or not report["pipelines"]:
-            raise ValueError("'pipelines' is not a non-empty object")
-        report_rows(report)
-        report_markdown(report)
-    except _SHAPE_ERRORS as err:
-        what = f"{type(err).__name__}: {err}" if isinstance(err, KeyError) else str(err)
-        raise DataFormatError(f"{source} is a damaged report ({what[:200]}); "
-                              f"{_EXPECTED_REPORT}, or rerun the run to write it "
-                              "again.") from None
+    # a later schema version, or a field of the wrong type, is refused in one line
+    validate_report(migrate_report(report, source=source), where=source)
 
 
 def _finite_or_none(obj):

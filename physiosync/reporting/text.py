@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._utils.docs import fill_doc
-from ..evaluation.schema import migrate_report
+from ..evaluation.schema import migrate_report, validate_report
 from ..evaluation.statistics import real_or_none as _real
 from ..evaluation.summary import LEGACY_P_NOTE
 from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
@@ -61,7 +61,9 @@ def displayable(report: dict) -> dict:
 
     Every renderer reads a report through this function. A report of an earlier schema
     version is first migrated (:func:`~physiosync.evaluation.schema.migrate_report`;
-    one of a later version is refused). Under a leaky protocol (``legacy-segment``)
+    one of a later version is refused), then validated
+    (:func:`~physiosync.evaluation.schema.validate_report`: a field of the wrong type
+    is refused in one line, so the renderers index the report directly). Under a leaky protocol (``legacy-segment``)
     every pipeline's permutation p-value is dropped (reports written before this rule
     held one) and replaced by ``p_value_note``
     (:data:`~physiosync.evaluation.summary.LEGACY_P_NOTE`), and the paired comparisons
@@ -69,7 +71,7 @@ def displayable(report: dict) -> dict:
     :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
     returned as migrated.
     """
-    report = migrate_report(report)
+    report = validate_report(migrate_report(report))
     if not report.get("leaky"):
         return report
     pipes = {}
