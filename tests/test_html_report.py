@@ -420,7 +420,8 @@ def test_rendering_needs_neither_the_report_module_nor_the_dataset_readers():
             "ci = {'channels': ['Fp1', 'Fp2', 'Cz', 'Pz'], 'values': [1.0, 2.0, 3.0, 4.0],"
             " 'method': 'm'}\n"
             "page = render_html({'protocol': 'loso', 'target': 'valence', 'pipelines': {'p': {"
-            "'headline': {}, 'folds': [], 'channel_importance': ci}}})\n"
+            "'headline': {'metric': None, 'mean': None, 'std': None, 'n': 0}, 'folds': [],"
+            " 'summary': {}, 'channel_importance': ci}}})\n"
             "print('id=\"fig-topomap\"' in page, 'mne' in sys.modules,\n"
             "      'physiosync.reporting.report' in sys.modules,\n"
             "      any(m.startswith('physiosync.datasets') for m in sys.modules))")

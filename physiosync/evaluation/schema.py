@@ -516,17 +516,30 @@ class _OneOf:
         raise deeper[0] if deeper else _Damaged(path, self.expected, value)
 
 
+class _Matrix:
+    """A square array of arrays of numbers (a confusion matrix; empty: none)."""
+
+    expected = "a square array of arrays of numbers"
+
+    def check(self, value, path: str) -> None:
+        _ListOf(_ListOf(_NUM)).check(value, path)
+        if any(len(row) != len(value) for row in value):
+            raise _Damaged(path, self.expected, value)
+
+
 _METRIC_VALUES = _MapOf(_NUM)  # metric -> value (or chance level)
-_STAT = _Obj({"mean": _NUM, "std": _NUM, "n": _NUM, "chance": _NUM})
+_STAT = _Obj({"mean": _NUM, "std": _NUM, "n": _NUM, "chance": _NUM},
+             required=("mean", "std", "n"))
 _HEADLINE = _Obj({"metric": _OPT_STR, "label": _OPT_STR, "mean": _NUM, "std": _NUM,
                   "n": _NUM, "chance": _NUM, "chance_rule": _STR, "p_value": _NUM,
-                  "null": _STR})
+                  "null": _STR}, required=("metric", "mean", "std", "n"))
 _FOLD = _Obj({"fold": _NUM_OR_NAME, "train": _LIST, "val": _LIST, "test": _LIST,
               "metrics": _MapOf(_METRIC_VALUES), "chance": _MapOf(_Null(_METRIC_VALUES)),
               "chance_source": _STR, "n_windows": _DICT, "one_class_windows": _NUM},
              required=("fold", "metrics"))
 _P_VALUE = _Obj({"metric": _STR, "value": _NUM, "p_value": _NUM, "permutations": _NUM,
-                 "null_mean": _NUM, "null_q95": _NUM, "null_name": _STR, "null": _STR})
+                 "null_mean": _NUM, "null_q95": _NUM, "null_name": _STR, "null": _STR},
+                required=("metric", "permutations"))
 _POINTS = _Null(_ListOf(_NUM))  # one value per evaluated step
 _HELD_OUT = _Obj({"cells": _STR, "step": _POINTS, "loss": _POINTS,
                   "collapsed": _Null(_METRIC_VALUES), "random_encoder": _Null(_METRIC_VALUES),
@@ -543,7 +556,7 @@ _PART = _Obj({
     "one_class": _Obj({"windows": _NUM, "of_windows": _NUM, "units": _NUM,
                        "subjects": _ListOf(_SCALAR), "folds": _ListOf(_SCALAR),
                        "summary_without": _Null(_MapOf(_STAT))}),
-    "confusion": _MapOf(_Null(_ListOf(_ListOf(_NUM)))),
+    "confusion": _MapOf(_Null(_Matrix())),
     "curves": _Obj({"pretrain": _Null(_OneOf(_MapOf(_ListOf(_PRETRAIN_RUN)),
                                              _ListOf(_PRETRAIN_RUN))),
                     "finetune": _Null(_ListOf(_FINETUNE_RUN))}),
@@ -557,7 +570,7 @@ _PART = _Obj({
     "model_selection": _Obj({"chosen": _ListOf(_Obj({"params": _DICT, "count": _NUM},
                                                     required=("params", "count"))),
                              "fits": _NUM, "how": _MapOf(_NUM)}),
-}, required=("headline", "folds"))
+}, required=("headline", "folds", "summary"))
 _PAIRED_TEST = _Null(_Obj({"p_value": _NUM, "min_p": _NUM}))
 _COMPARISON = _Obj({
     "pipeline": _STR, "baseline": _STR, "metric": _STR, "level": _STR, "pairing": _STR,
@@ -565,7 +578,7 @@ _COMPARISON = _Obj({
     "ci95": _Null(_ListOf(_NUM, length=2)), "cohens_dz": _NUM, "primary_test": _OPT_STR,
     "test": _OPT_STR, "p_value": _NUM, "min_p": _NUM, "sign_flip": _PAIRED_TEST,
     "corrected_t": _PAIRED_TEST, "p_value_holm": _NUM, "holm_family": _OPT_STR,
-    "warning": _OPT_STR}, required=("pipeline", "baseline"))
+    "warning": _OPT_STR}, required=("pipeline", "baseline", "metric", "n", "mean"))
 _LABEL_EFFICIENCY = _Obj({
     "budgets": _ListOf(_SCALAR), "labelled": _MapOf(_NUM), "metric": _STR, "label": _STR,
     "auc_definition": _STR,
@@ -580,8 +593,8 @@ _REPORT = _Obj({
     "caveat": _OPT_STR, "n_classes": _Null(_Kind("a whole number", lambda v: _is_number(v)
                                                  and float(v).is_integer() and v > 0)),
     "class_names": _ListOf(_SCALAR), "primary": _OPT_STR, "config": _DICT,
-    "data": _Null(_DICT), "pipelines": _MapOf(_PART, nonempty=True),
-    "comparisons": _ListOf(_COMPARISON), "label_efficiency": _LABEL_EFFICIENCY,
+    "data": _Null(_DICT), "headline": _HEADLINE, "pipelines": _MapOf(_PART, nonempty=True),
+    "comparisons": _ListOf(_COMPARISON), "label_efficiency": _Null(_LABEL_EFFICIENCY),
 }, required=("protocol", "target", "pipelines"))
 
 
@@ -614,6 +627,8 @@ def validate_report(report, *, where="the report") -> Report:
     """
     try:
         _REPORT.check(report, "")
+        if report.get("primary") is not None and report["primary"] not in report["pipelines"]:
+            raise _Damaged("primary", "the name of one of its pipelines", report["primary"])
     except _Damaged as err:
         found = "missing" if err.expected == "present" else _json_type(err.value)
         expected = "" if err.expected == "present" else f" (expected {err.expected})"

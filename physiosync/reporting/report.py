@@ -39,7 +39,7 @@ def _subject_rows(name: str, target: str, per_subject: dict) -> pd.DataFrame:
     behind the headline): ``fold`` empty, ``level`` ``"per_subject"``."""
     rows = []
     for subject, entry in (per_subject or {}).items():
-        chance = entry.get("chance") if isinstance(entry.get("chance"), dict) else {}
+        chance = entry.get("chance") or {}
         for metric, value in entry.items():
             if metric != "chance":
                 rows.append((name, None, target, "per_subject", metric, value,
@@ -174,7 +174,7 @@ def report_markdown(report: dict) -> str:
     lines += [""] + _table_notes(rows, legacy=bool(report.get("leaky"))) + [""]
     for name, part in pipes.items():
         lines += [f"## {name}", ""]
-        if isinstance(part.get("model"), dict) and part["model"].get("text"):
+        if (part.get("model") or {}).get("text"):
             lines += [f"Model: {part['model']['text']}.", ""]
         chosen = model_selection_sentence(part)
         if chosen:
@@ -193,8 +193,7 @@ def report_markdown(report: dict) -> str:
             lines.append(f"| {metric_label(key)} (`{key}`) | {_fmt(s['mean'])} ± "
                          f"{_fmt(s['std'])} | {_fmt(s.get('chance'))} | {s['n']} {unit} |")
         pv = part.get("p_value")
-        nulls_of = part.get("p_values") or ({_null_name(pv): pv} if isinstance(pv, dict)
-                                            else {})
+        nulls_of = part.get("p_values") or ({_null_name(pv): pv} if pv is not None else {})
         for name_of, q in nulls_of.items():
             primary_null = (" (primary)" if len(nulls_of) > 1 and name_of == _null_name(pv)
                             else "")
@@ -204,17 +203,17 @@ def report_markdown(report: dict) -> str:
                          f"{_fmt(q.get('null_mean'))}, 95th percentile "
                          f"{_fmt(q.get('null_q95'))} | |")
         rn = part.get("refit_null")
-        if isinstance(rn, dict):
+        if rn is not None:
             null = [v for v in (rn.get("null") or []) if v is not None]
             lines.append(f"| refit null p of `{rn.get('metric')}` ({rn.get('n')} refits), "
                          f"observed {_fmt(rn.get('observed'))} | {_fmt_p(rn.get('p_value'))} | "
                          f"null mean {_fmt(float(np.mean(null)) if null else None)} | |")
         lines.append("")
         nulls = [f"{name_of} permutation null: {q['null']}."
-                 for name_of, q in nulls_of.items() if isinstance(q.get("null"), str)]
+                 for name_of, q in nulls_of.items() if "null" in q]
         if part.get("p_value_note"):
             nulls.append(f"{part['p_value_note']}.")
-        if isinstance(rn, dict) and isinstance(rn.get("definition"), str):
+        if rn is not None and "definition" in rn:
             nulls.append(f"refit null: {rn['definition']}.")
         if nulls:
             lines += ["Null hypotheses: " + " ".join(nulls), ""]
@@ -253,7 +252,7 @@ def report_markdown(report: dict) -> str:
                   "Intervals: " + "; ".join(sorted({str(c.get("ci_method", "bootstrap"))
                                                     for c in comps}))
                   + ". Cohen's d_z = mean / std of the differences.", ""]
-    if isinstance(report.get("label_efficiency"), dict):
+    if report.get("label_efficiency") is not None:
         lines += label_efficiency_lines(report["label_efficiency"], markdown=True)
     lines += [CHANCE_NOTE,
               "Per-subject (`subject.*`): each subject's test windows pooled over folds, "
@@ -349,7 +348,7 @@ def report_text(report: dict) -> str:
                   f"{extra}{holm}", f"  {_pairing_sentence(c)}"]
         if c.get("warning"):
             lines.append(f"  warning: {c['warning']}")
-    if isinstance(report.get("label_efficiency"), dict):
+    if report.get("label_efficiency") is not None:
         lines += [""] + label_efficiency_lines(report["label_efficiency"], markdown=False)
     return "\n".join(lines)
 
