@@ -312,7 +312,7 @@ def report_text(report: dict) -> str:
 
     def ms(s):
         return "n/a" if not s or s.get("mean") is None or not np.isfinite(s["mean"]) \
-            else f"{s['mean']:.3f} ± {s['std']:.3f}"
+            else f"{s['mean']:.3f} ± " + ("n/a" if s["std"] is None else f"{s['std']:.3f}")
 
     pooled = []
     for name, part in pipes.items():
