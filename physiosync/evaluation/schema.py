@@ -10,7 +10,10 @@ documented in ``docs/evaluation.md`` and typed below.
 Readers never guess a document's age from the keys it happens to hold. They call
 :func:`migrate_fold` or :func:`migrate_report`, which bring any document this version
 can read to the current version, one step at a time (a function from version *n* to
-*n + 1* per step), and refuse a document of a later version with one line. Version 1 is
+*n + 1* per step), and refuse a document of a later version with one line. The renderers
+then call :func:`validate_report`, which checks the type of every field they read and
+refuses a damaged report with one line naming the field's path, so that they index the
+report directly. Version 1 is
 every document written before the key existed: what physiosync wrote up to and
 including the release that introduced this module, and the older shapes those releases
 still read (fold files without training labels; reports without a headline, Holm's

@@ -599,8 +599,9 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     ----------
     report : Mapping
         The report dictionary of :func:`physiosync.evaluation.summary.build_report` (or its JSON
-        round trip, where subject keys are strings). Optional parts (``pipelines``,
-        ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
+        round trip, where subject keys are strings), migrated and validated
+        (:func:`~physiosync.evaluation.schema.validate_report`). Optional parts
+        (``confusion``, ``curves``, ``channel_importance``, ``comparisons``, ...) may be
         missing; their sections then say so in one sentence. NaN and None values
         show as ``n/a``.
     %(verbose)s
@@ -626,6 +627,9 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     ------
     TypeError
         If ``report`` is not a mapping.
+    DataFormatError
+        If a field has the wrong type, or a required one is missing (one line naming
+        the field's path), or the report is of a later schema version.
     """
     if not isinstance(report, Mapping):
         raise TypeError(f"report must be a dict, not {type(report).__name__}")
