@@ -10,7 +10,10 @@ documented in ``docs/evaluation.md`` and typed below.
 Readers never guess a document's age from the keys it happens to hold. They call
 :func:`migrate_fold` or :func:`migrate_report`, which bring any document this version
 can read to the current version, one step at a time (a function from version *n* to
-*n + 1* per step), and refuse a document of a later version with one line. Version 1 is
+*n + 1* per step), and refuse a document of a later version with one line. The renderers
+then call :func:`validate_report`, which checks the type of every field they read and
+refuses a damaged report with one line naming the field's path, so that they index the
+report directly. Version 1 is
 every document written before the key existed: what physiosync wrote up to and
 including the release that introduced this module, and the older shapes those releases
 still read (fold files without training labels; reports without a headline, Holm's
@@ -35,12 +38,14 @@ and ``docs/evaluation.md``, and add a file written by the previous version to
 from __future__ import annotations
 
 import copy
+import numbers
+from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
 from ..exceptions import DataFormatError
 
 __all__ = ["FOLD_VERSION", "REPORT_VERSION", "METRIC_LABELS", "migrate_fold", "migrate_report",
-           "schema_version", "FoldRecord", "TrainLabels", "Report", "PipelinePart",
+           "schema_version", "validate_report", "FoldRecord", "TrainLabels", "Report", "PipelinePart",
            "Headline", "FoldEntry", "Stat", "OneClass", "PValue", "RefitNull", "Comparison",
            "ChannelImportance"]
 
@@ -372,3 +377,265 @@ def migrate_report(report: dict, *, source="the report") -> Report:
         If it was written by a later version (one line).
     """
     return _migrate(report, _REPORT_STEPS, str(source), REPORT_VERSION)
+
+
+# --------------------------------------------------------------------------- validation
+class _Damaged(Exception):
+    """A field of the wrong type: its path and what it should be."""
+
+    def __init__(self, path: str, expected: str, value) -> None:
+        super().__init__(path, expected, value)
+        self.path, self.expected, self.value = path, expected, value
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, numbers.Real):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object" if value else "an empty object"
+    if isinstance(value, (list, tuple)):
+        return f"an array of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(value) -> bool:
+    # NaN is a number: reports built in memory hold it where a metric is undefined
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and type(value).__name__ != "bool_"
+
+
+class _Kind:
+    """A check of one value: ``expected`` names it in the refusal."""
+
+    def __init__(self, expected: str, test) -> None:
+        self.expected, self._test = expected, test
+
+    def check(self, value, path: str) -> None:
+        if not self._test(value):
+            raise _Damaged(path, self.expected, value)
+
+
+_NUM = _Kind("a number or null", lambda v: v is None or _is_number(v))
+_STR = _Kind("a string", lambda v: isinstance(v, str))
+_OPT_STR = _Kind("a string or null", lambda v: v is None or isinstance(v, str))
+_BOOL = _Kind("true or false", lambda v: isinstance(v, bool) or type(v).__name__ == "bool_")
+_SCALAR = _Kind("a string, a number or null",
+                lambda v: v is None or isinstance(v, str) or _is_number(v))
+_NUM_OR_NAME = _Kind("a number or a string", lambda v: _is_number(v) or isinstance(v, str))
+_LIST = _Kind("an array", lambda v: isinstance(v, (list, tuple)))
+_DICT = _Kind("an object", lambda v: isinstance(v, Mapping))
+
+
+class _Null:
+    """``spec`` or null."""
+
+    def __init__(self, spec) -> None:
+        self.spec, self.expected = spec, f"{spec.expected} or null"
+
+    def check(self, value, path: str) -> None:
+        if value is not None:
+            try:
+                self.spec.check(value, path)
+            except _Damaged as err:
+                if err.path == path:  # the value itself, not one inside it
+                    raise _Damaged(path, self.expected, value) from None
+                raise
+
+
+class _ListOf:
+    """An array whose items are ``spec``."""
+
+    def __init__(self, spec, *, length: int | None = None) -> None:
+        self.spec, self.length = spec, length
+        self.expected = (f"an array of {length}" if length else "an array") + (
+            f" ({spec.expected} each)" if isinstance(spec, _Kind) else "")
+
+    def check(self, value, path: str) -> None:
+        if not isinstance(value, (list, tuple)) or (
+                self.length is not None and len(value) not in (0, self.length)):
+            raise _Damaged(path, self.expected, value)
+        for i, item in enumerate(value):
+            self.spec.check(item, f"{path}[{i}]")
+
+
+class _MapOf:
+    """An object whose values are ``spec`` (its keys are names or ids)."""
+
+    def __init__(self, spec, *, nonempty: bool = False) -> None:
+        self.spec, self.nonempty = spec, nonempty
+        self.expected = "a non-empty object" if nonempty else "an object"
+
+    def check(self, value, path: str) -> None:
+        if not isinstance(value, Mapping) or (self.nonempty and not value):
+            raise _Damaged(path, self.expected, value)
+        for key, item in value.items():
+            self.spec.check(item, f"{path}.{key}")
+
+
+class _Obj:
+    """An object with these fields; ``required`` must be present, the others may be
+    missing; fields not named are not read by the renderers and not checked."""
+
+    expected = "an object"
+
+    def __init__(self, fields: dict, required: tuple = (), rest=None, rest_prefix="") -> None:
+        self.fields, self.required, self.rest = fields, required, rest
+        self.rest_prefix = rest_prefix  # the unnamed fields that ``rest`` checks
+
+    def check(self, value, path: str) -> None:
+        if not isinstance(value, Mapping):
+            raise _Damaged(path, self.expected, value)
+        prefix = f"{path}." if path else ""
+        for key in self.required:
+            if key not in value:
+                raise _Damaged(f"{prefix}{key}", "present", None)
+        for key, item in value.items():
+            spec = self.fields.get(key, self.rest if str(key).startswith(self.rest_prefix)
+                                   else None)
+            if spec is not None:
+                spec.check(item, f"{prefix}{key}")
+
+
+class _OneOf:
+    """One of several shapes (an older writer's and the current one's)."""
+
+    def __init__(self, *specs) -> None:
+        self.specs, self.expected = specs, " or ".join(s.expected for s in specs)
+
+    def check(self, value, path: str) -> None:
+        errors = []
+        for spec in self.specs:
+            try:
+                return spec.check(value, path)
+            except _Damaged as err:
+                errors.append(err)
+        deeper = [e for e in errors if e.path != path]  # the shape fits, a field does not
+        raise deeper[0] if deeper else _Damaged(path, self.expected, value)
+
+
+class _Matrix:
+    """A square array of arrays of numbers (a confusion matrix; empty: none)."""
+
+    expected = "a square array of arrays of numbers"
+
+    def check(self, value, path: str) -> None:
+        _ListOf(_ListOf(_NUM)).check(value, path)
+        if any(len(row) != len(value) for row in value):
+            raise _Damaged(path, self.expected, value)
+
+
+_METRIC_VALUES = _MapOf(_NUM)  # metric -> value (or chance level)
+_STAT = _Obj({"mean": _NUM, "std": _NUM, "n": _NUM, "chance": _NUM},
+             required=("mean", "std", "n"))
+_HEADLINE = _Obj({"metric": _OPT_STR, "label": _OPT_STR, "mean": _NUM, "std": _NUM,
+                  "n": _NUM, "chance": _NUM, "chance_rule": _STR, "p_value": _NUM,
+                  "null": _STR}, required=("metric", "mean", "std", "n"))
+_FOLD = _Obj({"fold": _NUM_OR_NAME, "train": _LIST, "val": _LIST, "test": _LIST,
+              "metrics": _MapOf(_METRIC_VALUES), "chance": _MapOf(_Null(_METRIC_VALUES)),
+              "chance_source": _STR, "n_windows": _DICT, "one_class_windows": _NUM},
+             required=("fold", "metrics"))
+_P_VALUE = _Obj({"metric": _STR, "value": _NUM, "p_value": _NUM, "permutations": _NUM,
+                 "null_mean": _NUM, "null_q95": _NUM, "null_name": _STR, "null": _STR},
+                required=("metric", "permutations"))
+_POINTS = _Null(_ListOf(_NUM))  # one value per evaluated step
+_HELD_OUT = _Obj({"cells": _STR, "step": _POINTS, "loss": _POINTS,
+                  "collapsed": _Null(_METRIC_VALUES), "random_encoder": _Null(_METRIC_VALUES),
+                  "chance": _Null(_METRIC_VALUES)}, rest=_POINTS, rest_prefix="retrieval_")
+_PRETRAIN_RUN = _Obj({"step": _ListOf(_NUM), "loss": _ListOf(_NUM), "collapsed": _NUM,
+                      "held_out": _Null(_HELD_OUT)})
+_FINETUNE_RUN = _Obj({"epoch": _ListOf(_NUM), "train_loss": _ListOf(_NUM),
+                      "val_loss": _ListOf(_NUM)})
+_PART = _Obj({
+    "headline": _HEADLINE,
+    "folds": _ListOf(_FOLD),
+    "per_subject": _MapOf(_Obj({"chance": _Null(_METRIC_VALUES)}, rest=_NUM)),
+    "summary": _MapOf(_STAT),
+    "one_class": _Obj({"windows": _NUM, "of_windows": _NUM, "units": _NUM,
+                       "subjects": _ListOf(_SCALAR), "folds": _ListOf(_SCALAR),
+                       "summary_without": _Null(_MapOf(_STAT))}),
+    "confusion": _MapOf(_Null(_Matrix())),
+    "curves": _Obj({"pretrain": _Null(_OneOf(_MapOf(_ListOf(_PRETRAIN_RUN)),
+                                             _ListOf(_PRETRAIN_RUN))),
+                    "finetune": _Null(_ListOf(_FINETUNE_RUN))}),
+    "channel_importance": _Null(_OneOf(
+        _Obj({"channels": _ListOf(_SCALAR), "values": _ListOf(_NUM), "method": _OPT_STR}),
+        _LIST)),
+    "p_value": _P_VALUE, "p_values": _MapOf(_P_VALUE), "p_value_note": _STR,
+    "refit_null": _Obj({"metric": _STR, "observed": _NUM, "null": _ListOf(_NUM),
+                        "p_value": _NUM, "n": _NUM, "definition": _STR}),
+    "model": _Obj({"text": _OPT_STR}),
+    "model_selection": _Obj({"chosen": _ListOf(_Obj({"params": _DICT, "count": _NUM},
+                                                    required=("params", "count"))),
+                             "fits": _NUM, "how": _MapOf(_NUM)}),
+}, required=("headline", "folds", "summary"))
+_PAIRED_TEST = _Null(_Obj({"p_value": _NUM, "min_p": _NUM}))
+_COMPARISON = _Obj({
+    "pipeline": _STR, "baseline": _STR, "metric": _STR, "level": _STR, "pairing": _STR,
+    "differences": _MapOf(_NUM), "mean": _NUM, "std": _NUM, "n": _NUM,
+    "ci95": _Null(_ListOf(_NUM, length=2)), "cohens_dz": _NUM, "primary_test": _OPT_STR,
+    "test": _OPT_STR, "p_value": _NUM, "min_p": _NUM, "sign_flip": _PAIRED_TEST,
+    "corrected_t": _PAIRED_TEST, "p_value_holm": _NUM, "holm_family": _OPT_STR,
+    "warning": _OPT_STR}, required=("pipeline", "baseline", "metric", "n", "mean"))
+_LABEL_EFFICIENCY = _Obj({
+    "budgets": _ListOf(_SCALAR), "labelled": _MapOf(_NUM), "metric": _STR, "label": _STR,
+    "auc_definition": _STR,
+    "curves": _MapOf(_ListOf(_Obj({"mean": _NUM, "chance": _NUM,
+                                   "ci95": _Null(_ListOf(_NUM, length=2))}))),
+    "auc": _MapOf(_Obj({"value": _NUM})),
+    "comparisons": _ListOf(_Obj({"baseline": _STR, "mean": _NUM, "p_value": _NUM,
+                                 "ci95": _Null(_ListOf(_NUM, length=2)), "test": _OPT_STR,
+                                 "level": _OPT_STR}))})
+_REPORT = _Obj({
+    "protocol": _STR, "target": _STR, "leaky": _BOOL, "warning": _OPT_STR,
+    "caveat": _OPT_STR, "n_classes": _Null(_Kind("a whole number", lambda v: _is_number(v)
+                                                 and float(v).is_integer() and v > 0)),
+    "class_names": _ListOf(_SCALAR), "primary": _OPT_STR, "config": _DICT,
+    "data": _Null(_DICT), "headline": _HEADLINE, "pipelines": _MapOf(_PART, nonempty=True),
+    "comparisons": _ListOf(_COMPARISON), "label_efficiency": _Null(_LABEL_EFFICIENCY),
+}, required=("protocol", "target", "pipelines"))
+
+
+def validate_report(report, *, where="the report") -> Report:
+    """Check the type of every field of a migrated report that the renderers read.
+
+    The boundary between a ``report.json`` and its renderers
+    (:mod:`physiosync.reporting`): a report that passes is indexed directly, without
+    defensive reads. Optional parts (comparisons, the permutation nulls, curves,
+    channel importance, label efficiency, ...) may be missing or, where the schema
+    allows it, null; what is present must have its documented type.
+
+    Parameters
+    ----------
+    report : dict
+        A report at :data:`REPORT_VERSION` (see :func:`migrate_report`).
+    where : str | Path
+        The file it was read from, named in the error.
+
+    Returns
+    -------
+    report : dict
+        *report* itself.
+
+    Raises
+    ------
+    DataFormatError
+        In one line naming *where*, the field's path (e.g.
+        ``pipelines.physiosync.headline.mean``) and what was expected.
+    """
+    try:
+        _REPORT.check(report, "")
+        if report.get("primary") is not None and report["primary"] not in report["pipelines"]:
+            raise _Damaged("primary", "the name of one of its pipelines", report["primary"])
+    except _Damaged as err:
+        found = "missing" if err.expected == "present" else _json_type(err.value)
+        expected = "" if err.expected == "present" else f" (expected {err.expected})"
+        raise DataFormatError(
+            f"{where} is a damaged report: {err.path or 'the document'} is {found}"
+            f"{expected}; rerun the run to write it again, or restore the file.") from None
+    return report

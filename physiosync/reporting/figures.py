@@ -31,8 +31,9 @@ def fmt_count(x) -> str:
 
 
 def floats(values) -> np.ndarray:
-    """A float array with None and non-numbers as NaN."""
-    out = [_num(v) for v in (values if isinstance(values, (list, tuple)) else [])]
+    """A float array of a validated report's values (None: empty), None and
+    infinities as NaN."""
+    out = [_num(v) for v in values or []]
     return np.array([np.nan if v is None else v for v in out], dtype=float)
 
 
@@ -189,11 +190,6 @@ def confusion_figure(mats: list, class_names):
     fig.colorbar(im, ax=list(axes[:len(mats)]), shrink=0.8, label="fraction of true class")
     return fig
 
-def _get(entry: Mapping, key: str) -> Mapping:
-    value = entry.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
 def _draw_held_out(ax_loss, ax_acc, held: list) -> None:
     """Held-out loss (with its collapsed and random-encoder levels) and retrieval
     accuracies (with chance), one colour per run label, one line per fold."""
@@ -203,8 +199,8 @@ def _draw_held_out(ax_loss, ax_acc, held: list) -> None:
         c = colours[label]
         _plot_line(ax_loss, series(h, "step", "loss"), color=c, linewidth=0.9, alpha=0.8,
                    label=label if label not in seen else "_nolegend_")
-        for level, style in ((_num(_get(h, "collapsed").get("loss")), "--"),
-                             (_num(_get(h, "random_encoder").get("loss")), ":")):
+        for level, style in ((_num((h.get("collapsed") or {}).get("loss")), "--"),
+                             (_num((h.get("random_encoder") or {}).get("loss")), ":")):
             if level is not None:
                 ax_loss.axhline(level, color=c, linestyle=style, linewidth=0.8, alpha=0.6)
         terms = sorted(k for k in h if str(k).startswith("retrieval_"))
@@ -214,7 +210,7 @@ def _draw_held_out(ax_loss, ax_acc, held: list) -> None:
                 _plot_line(ax_acc, xy, color=c, linestyle=styles[j % 3], linewidth=0.9,
                            alpha=0.8, label=(f"{label} {key[len('retrieval_'):]}"
                                              if label not in seen else "_nolegend_"))
-        for level in {v for v in map(_num, _get(h, "chance").values()) if v is not None}:
+        for level in {v for v in map(_num, (h.get("chance") or {}).values()) if v is not None}:
             ax_acc.axhline(level, color="0.35", linestyle="--", linewidth=0.8)
         seen.add(label)
     ax_loss.set_title("(c) pre-training, held-out cells")

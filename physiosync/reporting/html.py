@@ -60,14 +60,6 @@ _LEVEL_ORDER = {"subject": 0, "window": 1, "trial": 2}
 _MAX_GROUPED_BARS = 3
 
 
-def _dict(x) -> dict:
-    return x if isinstance(x, Mapping) else {}
-
-
-def _list(x) -> list:
-    return x if isinstance(x, (list, tuple)) else []
-
-
 def _subject_key(key):
     """Sort key: integer-like subjects numerically, then the others by name."""
     try:
@@ -77,8 +69,8 @@ def _subject_key(key):
 
 
 def _pipelines(report: Mapping) -> dict:
-    """``{name: pipeline dict}``, empty for a report without ``pipelines``."""
-    return {str(k): _dict(v) for k, v in _dict(report.get("pipelines")).items()}
+    """``{name: pipeline dict}`` (a validated report holds at least one)."""
+    return {str(k): v for k, v in report["pipelines"].items()}
 
 
 def _primary(report: Mapping, pipes: dict) -> str | None:
@@ -90,11 +82,11 @@ def _primary(report: Mapping, pipes: dict) -> str | None:
 
 def _per_subject(pipe: Mapping) -> dict:
     """The pipeline's per-subject metrics with the subject keys as strings."""
-    return {str(k): _dict(v) for k, v in _dict(pipe.get("per_subject")).items()}
+    return {str(k): v for k, v in (pipe.get("per_subject") or {}).items()}
 
 
 def _class_names(report: Mapping, k: int) -> list:
-    names = _list(report.get("class_names"))
+    names = report.get("class_names") or []
     if len(names) == k:
         return [str(n) for n in names]
     return [str(i) for i in range(k)]
@@ -152,13 +144,13 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
         box = [f"<p><strong>Headline ({_esc(primary)}):</strong> "
                f"{_esc(_headline_sentence(pipe))}.</p>"]
         nulls = []
-        pv, rn = _dict(pipe.get("p_value")), _dict(pipe.get("refit_null"))
-        if isinstance(pv.get("null"), str) and str(pv.get("metric", "")).startswith("subject."):
+        pv, rn = pipe.get("p_value") or {}, pipe.get("refit_null") or {}
+        if "null" in pv and pv.get("metric", "").startswith("subject."):
             nulls.append(f"Permutation null ({_null_name(pv)}, primary): {pv['null']}.")
-            for name, q in _dict(pipe.get("p_values")).items():
-                if name != _null_name(pv) and isinstance(_dict(q).get("null"), str):
+            for name, q in (pipe.get("p_values") or {}).items():
+                if name != _null_name(pv) and "null" in q:
                     nulls.append(f"Also reported, {name} null: {q['null']}.")
-        if isinstance(rn.get("definition"), str):
+        if "definition" in rn:
             nulls.append(f"Refit null: {rn['definition']}.")
         if nulls:
             box.append(f'<p class="null">{_esc(" ".join(nulls))}</p>')
@@ -174,8 +166,6 @@ def _header(report: Mapping, pipes: dict, primary: str | None) -> str:
 def _pipelines_section(report: Mapping, pipes: dict) -> str:
     """One row per pipeline: headline, chance, p-value, paired difference to the primary."""
     title = "Pipelines side by side"
-    if not pipes:
-        return _section("sec-pipelines", title, _skip("The report holds no pipeline."))
     rows = pipeline_table({**report, "pipelines": pipes})
     refit = any(r["refit_p"] is not None for r in rows)
     table = _table(_table_header(rows, refit=refit) + ["model"],
@@ -186,17 +176,15 @@ def _pipelines_section(report: Mapping, pipes: dict) -> str:
 
 
 def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
-    if not pipes:
-        return _section("sec-summary", "Summary", _skip("The report holds no pipeline."))
     blocks = []
     for name, pipe in pipes.items():
         title = f"{name} (primary)" if name == primary else name
         blocks.append(f"<h3>{_esc(title)}</h3>")
-        summary = _dict(pipe.get("summary"))
+        summary = pipe.get("summary") or {}
         if not summary:
             blocks.append(_skip("No summary for this pipeline."))
             continue
-        model = _dict(pipe.get("model"))
+        model = pipe.get("model") or {}
         if model.get("text"):
             blocks.append(f"<p>Model: {_esc(model['text'])}.</p>")
         chosen = model_selection_sentence(pipe)
@@ -209,22 +197,21 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
         keys = sorted(summary, key=lambda k: _LEVEL_ORDER.get(str(k).split(".")[0], 3))
         rows = []
         for key in keys:
-            s = _dict(summary[key])
+            s = summary[key]
             unit = "subjects" if str(key).startswith("subject.") else "folds"
             n = _fmt_count(s.get("n"))
             if n != "n/a":
                 n = f"{n} {unit if n != '1' else unit[:-1]}"
             rows.append([metric_label(key), key, _mean_std(s.get("mean"), s.get("std")),
                          _fmt(s.get("chance")), n])
-        pv = _dict(pipe.get("p_value"))
-        for name_of, q in (_dict(pipe.get("p_values")) or ({_null_name(pv): pv} if pv
-                                                           else {})).items():
-            q = _dict(q)
+        pv = pipe.get("p_value") or {}
+        for name_of, q in (pipe.get("p_values") or ({_null_name(pv): pv} if pv
+                                                    else {})).items():
             p = q.get("p_value", q.get("value"))
             rows.append([f"{name_of} permutation p ({_fmt_count(q.get('permutations'))} "
                          "permutations)", str(q.get("metric", "n/a")), _fmt_p(p),
                          f"null mean {_fmt(q.get('null_mean'))}", ""])
-        rn = _dict(pipe.get("refit_null"))
+        rn = pipe.get("refit_null") or {}
         if rn:
             null = _floats(rn.get("null"))
             null = null[np.isfinite(null)]
@@ -237,8 +224,8 @@ def _summary_section(pipes: dict, primary: str | None, n_classes: int = 2) -> st
 
 
 def _chance_value(chance, metric: str):
-    """The chance level of *metric* in *chance* (metric -> chance level), or None."""
-    return _num(_dict(chance).get(metric))
+    """The chance level of *metric* in *chance* (metric -> chance level, or None), or None."""
+    return _num((chance or {}).get(metric))
 
 
 def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
@@ -260,7 +247,7 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
                         _skip("No per-subject scores in this report."))
     subjects = sorted({s for n in names for s in per_subject[n]}, key=_subject_key)
     order = ([primary] if primary in per_subject else []) + list(per_subject)
-    flagged = {name: {str(s) for s in _list(_dict(pipes[name].get("one_class")).get("subjects"))}
+    flagged = {name: {str(s) for s in (pipes[name].get("one_class") or {}).get("subjects", [])}
                for name in names}
 
     values = np.array([_floats([per_subject[name].get(s, {}).get(metric) for s in subjects])
@@ -302,16 +289,10 @@ def _per_subject_section(pipes: dict, primary: str | None, n_classes: int = 2) -
 
 
 def _confusion_matrix(pipe: Mapping) -> np.ndarray | None:
-    m = _dict(pipe.get("confusion")).get("window")
-    if not isinstance(m, (list, tuple)) or not m:
+    m = (pipe.get("confusion") or {}).get("window")
+    if not m:
         return None
-    try:
-        arr = np.array([_floats(row) for row in m], dtype=float)
-    except ValueError:  # ragged rows
-        return None
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.size == 0:
-        return None
-    return arr
+    return np.array([_floats(row) for row in m], dtype=float)  # validated: square
 
 
 def _confusion_section(report: Mapping, pipes: dict) -> str:
@@ -334,19 +315,17 @@ def _collect_curves(pipes: dict):
     """Pre-training ``[(label, [(x, y)])]`` and fine-tuning ``[(name, [(x, y_tr, y_va)])]``."""
     pre, fine = [], []
     for name, pipe in pipes.items():
-        curves = _dict(pipe.get("curves"))
+        curves = pipe.get("curves") or {}
         pretrain = curves.get("pretrain")
+        # by encoder kind; early reports recorded one list of runs
         groups = (pretrain.items() if isinstance(pretrain, Mapping)
-                  else [("", pretrain)] if isinstance(pretrain, (list, tuple)) else [])
+                  else [("", pretrain)] if pretrain is not None else [])
         for kind, entries in groups:
-            lines = [s for e in _list(entries) if isinstance(e, Mapping)
-                     and (s := _series(e, "step", "loss")) is not None]
+            lines = [s for e in entries if (s := _series(e, "step", "loss")) is not None]
             if lines:
                 pre.append((f"{name} ({kind})" if kind else name, lines))
         lines = []
-        for e in _list(curves.get("finetune")):
-            if not isinstance(e, Mapping):
-                continue
+        for e in curves.get("finetune") or []:
             tr, va = _series(e, "epoch", "train_loss"), _series(e, "epoch", "val_loss")
             if tr is not None or va is not None:
                 lines.append((tr, va))
@@ -355,17 +334,23 @@ def _collect_curves(pipes: dict):
     return pre, fine
 
 
+def _pretrain_by_kind(pipe: Mapping) -> Mapping:
+    """The pipeline's pre-training runs by encoder kind (none in an early report's list)."""
+    pretrain = (pipe.get("curves") or {}).get("pretrain")
+    return pretrain if isinstance(pretrain, Mapping) else {}
+
+
 def _collect_held_out(pipes: dict):
     """``(measured, notes)``: ``[(label, held_out entry)]`` of the pre-training runs whose
     held-out diagnostic has points, and the distinct ``cells`` texts of those without."""
     measured, notes = [], []
     for name, pipe in pipes.items():
-        for kind, entries in _dict(_dict(pipe.get("curves")).get("pretrain")).items():
-            for e in _list(entries):
-                held = _dict(_dict(e).get("held_out"))
+        for kind, entries in _pretrain_by_kind(pipe).items():
+            for e in entries:
+                held = e.get("held_out") or {}
                 if _series(held, "step", "loss") is not None:
                     measured.append((f"{name} ({kind})", held))
-                elif isinstance(held.get("cells"), str) and held["cells"] not in notes:
+                elif "cells" in held and held["cells"] not in notes:
                     notes.append(held["cells"])
     return measured, notes
 
@@ -375,9 +360,8 @@ def _curves_section(pipes: dict) -> str:
     # Loss of a collapsed encoder (every embedding the same) recorded with the
     # pre-training curves: one reference line per distinct value.
     collapsed = sorted({round(v, 6) for pipe in pipes.values()
-                        for entries in _dict(_dict(pipe.get("curves")).get("pretrain")).values()
-                        for e in _list(entries) if isinstance(e, Mapping)
-                        and (v := _num(e.get("collapsed"))) is not None})
+                        for entries in _pretrain_by_kind(pipe).values()
+                        for e in entries if (v := _num(e.get("collapsed"))) is not None})
     held, held_notes = _collect_held_out(pipes)
     title = "Training curves"
     if not pre and not fine:
@@ -416,8 +400,10 @@ def _curves_section(pipes: dict) -> str:
 
 def _importance(pipe: Mapping):
     """``(channels, values, method)`` with finite values and unique names, or None."""
-    ci = _dict(pipe.get("channel_importance"))
-    channels, values = _list(ci.get("channels")), _list(ci.get("values"))
+    ci = pipe.get("channel_importance")
+    if not isinstance(ci, Mapping):  # none, or the bare list of an early report
+        return None
+    channels, values = ci.get("channels") or [], ci.get("values") or []
     if not channels or len(channels) != len(values):
         return None
     chans, vals, seen = [], [], set()
@@ -451,17 +437,17 @@ def _topomap_section(pipes: dict) -> str:
 
 
 def _comparisons_section(report: Mapping) -> str:
-    comps = [c for c in _list(report.get("comparisons")) if isinstance(c, Mapping)]
+    comps = report.get("comparisons") or []
     title = "Paired comparisons"
     if not comps:
         return _section("sec-comparisons", title,
                         _skip("No paired comparisons in this report."))
     rows = []
     for c in comps:
-        ci = _list(c.get("ci95")) or [None, None]
-        diff = _fmt(c.get("mean")) if _num(c.get("mean")) is None or len(ci) != 2 else (
+        ci = c.get("ci95") or [None, None]
+        diff = _fmt(c.get("mean")) if _num(c.get("mean")) is None else (
             f"{_fmt(c.get('mean'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]")
-        flip = _dict(c.get("sign_flip")) or {"p_value": c.get("p_value"),
+        flip = c.get("sign_flip") or {"p_value": c.get("p_value"),
                                              "min_p": c.get("min_p")}
         rows.append([f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}",
                      str(c.get("metric", "n/a")), str(c.get("level", "n/a")),
@@ -470,7 +456,7 @@ def _comparisons_section(report: Mapping) -> str:
                      f"{_fmt_p(c.get('p_value'))} ({c.get('primary_test') or 'sign-flip'})",
                      _fmt_p(_real(c.get("p_value_holm"))),
                      _fmt_p(flip.get("p_value")), _fmt_p(flip.get("min_p")),
-                     _fmt_p(_dict(c.get("corrected_t")).get("p_value")),
+                     _fmt_p((c.get("corrected_t") or {}).get("p_value")),
                      str(c.get("test") or "n/a")])
     body = [_table(["pipeline − baseline", "metric", "paired by", "n",
                     "mean difference [95 % CI]", "std", "d_z", "p (primary test)", "Holm p",
@@ -496,14 +482,14 @@ def _comparisons_section(report: Mapping) -> str:
 
     strips = []
     for c in comps:
-        diffs = _dict(c.get("differences"))
+        diffs = c.get("differences") or {}
         values = [v for _, v in sorted(((k, _num(d)) for k, d in diffs.items()),
                                        key=lambda kv: _subject_key(kv[0]))
                   if v is not None]
         if values:
             label = (f"{c.get('pipeline', '?')} − {c.get('baseline', '?')}\n"
                      f"{c.get('metric', '')} ({c.get('level', '')})")
-            ci = [_num(x) for x in _list(c.get("ci95"))]
+            ci = [_num(x) for x in c.get("ci95") or []]
             strips.append((label, np.asarray(values),
                            ci if len(ci) == 2 and None not in ci else None))
 
@@ -522,10 +508,9 @@ def _comparisons_section(report: Mapping) -> str:
 
 def _label_efficiency_section(report: Mapping) -> str:
     """The label-efficiency curves (headline against budget) and the areas' table."""
-    sec = _dict(report.get("label_efficiency"))
-    curves = {name: [p for p in _list(points) if isinstance(p, Mapping)]
-              for name, points in _dict(sec.get("curves")).items()}
-    budgets = [str(b) for b in _list(sec.get("budgets"))]
+    sec = report["label_efficiency"]
+    curves = sec.get("curves") or {}
+    budgets = [str(b) for b in sec.get("budgets") or []]
     t = label_efficiency_table(sec)
     body = [f"<p>{_esc(t['intro'])}</p>", _table(t["header"], t["rows"], "label-efficiency")]
     body += [f"<p>{_esc(note)}</p>" for note in t["notes"]]
@@ -533,7 +518,7 @@ def _label_efficiency_section(report: Mapping) -> str:
 
     mean_ci = {name: (np.array([_num(p.get("mean")) or np.nan for p in points], dtype=float),
                       np.array([[(_num(c) if _num(c) is not None else np.nan)
-                                 for c in (_list(p.get("ci95")) + [None, None])[:2]]
+                                 for c in ([*(p.get("ci95") or [])] + [None, None])[:2]]
                                 for p in points], dtype=float))
                for name, points in curves.items()}
     chance = [_num(p.get("chance")) for pts in curves.values() for p in pts]
@@ -549,27 +534,27 @@ def _label_efficiency_section(report: Mapping) -> str:
 
 def _folds_section(pipes: dict, primary: str | None, n_classes: int = 2) -> str:
     title = f"Folds of {primary}" if primary else "Folds"
-    folds = [f for f in _list(_dict(pipes.get(primary)).get("folds")) if isinstance(f, Mapping)]
+    folds = pipes[primary]["folds"]
     if not folds:
         return _section("sec-folds", title, _skip("No per-fold results in this report."))
     metric = "balanced_accuracy" if n_classes == 2 else "macro_f1"
     label = _METRIC_LABELS[metric]
 
     def size(units) -> str:
-        return str(len(units)) if isinstance(units, (list, tuple)) else "n/a"
+        return "n/a" if units is None else str(len(units))
 
     rows = []
     for i, f in enumerate(folds):
-        metrics = _dict(f.get("metrics"))
+        metrics, chance = f["metrics"], f.get("chance") or {}
         fold = f.get("fold", i)
         rows.append([_fmt_count(fold) if _num(fold) is not None else str(fold),
                      size(f.get("train")), size(f.get("val")), size(f.get("test")),
-                     _fmt(_dict(metrics.get("subject")).get(metric)),
-                     _fmt(_chance_value(_dict(f.get("chance")).get("subject"), metric)),
-                     _fmt(_dict(metrics.get("window")).get(metric)),
-                     _fmt(_chance_value(_dict(f.get("chance")).get("window"), metric)),
-                     _fmt(_dict(metrics.get("trial")).get("accuracy")),
-                     _fmt(_chance_value(_dict(f.get("chance")).get("trial"), "accuracy")),
+                     _fmt((metrics.get("subject") or {}).get(metric)),
+                     _fmt(_chance_value(chance.get("subject"), metric)),
+                     _fmt((metrics.get("window") or {}).get(metric)),
+                     _fmt(_chance_value(chance.get("window"), metric)),
+                     _fmt((metrics.get("trial") or {}).get("accuracy")),
+                     _fmt(_chance_value(chance.get("trial"), "accuracy")),
                      _fmt_count(f.get("one_class_windows"))])
     header = ["fold", "n train", "n val", "n test", f"per-subject {label}", "chance",
               f"pooled window {label}", "chance", "pooled trial accuracy", "chance",
@@ -598,7 +583,7 @@ def _plain(x):
 def _config_section(report: Mapping) -> str:
     import yaml
 
-    text = yaml.safe_dump(_plain(_dict(report.get("config"))), sort_keys=False,
+    text = yaml.safe_dump(_plain(report.get("config") or {}), sort_keys=False,
                           allow_unicode=True, default_flow_style=False)
     return _section("sec-config", "Configuration",
                     f"<details><summary>Resolved configuration (YAML)</summary>"
@@ -614,8 +599,9 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     ----------
     report : Mapping
         The report dictionary of :func:`physiosync.evaluation.summary.build_report` (or its JSON
-        round trip, where subject keys are strings). Optional parts (``pipelines``,
-        ``confusion``, ``curves``, ``channel_importance``, ``comparisons``) may be
+        round trip, where subject keys are strings), migrated and validated
+        (:func:`~physiosync.evaluation.schema.validate_report`). Optional parts
+        (``confusion``, ``curves``, ``channel_importance``, ``comparisons``, ...) may be
         missing; their sections then say so in one sentence. NaN and None values
         show as ``n/a``.
     %(verbose)s
@@ -641,6 +627,9 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     ------
     TypeError
         If ``report`` is not a mapping.
+    DataFormatError
+        If a field has the wrong type, or a required one is missing (one line naming
+        the field's path), or the report is of a later schema version.
     """
     if not isinstance(report, Mapping):
         raise TypeError(f"report must be a dict, not {type(report).__name__}")
@@ -660,7 +649,7 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
         _topomap_section(pipes),
         _comparisons_section(report),
         *([_label_efficiency_section(report)]
-          if isinstance(report.get("label_efficiency"), Mapping) else []),
+          if report.get("label_efficiency") is not None else []),
         _folds_section(pipes, primary, n_classes),
         _config_section(report),
         f"<footer><p>{_esc(FOOTNOTE)}</p></footer>",

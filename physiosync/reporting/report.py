@@ -22,7 +22,7 @@ import pandas as pd
 from .._logging import verbose
 from .._utils import atomic_write
 from ..evaluation.metrics import headline_metric
-from ..evaluation.schema import migrate_report
+from ..evaluation.schema import migrate_report, validate_report
 from ..evaluation.summary import METRIC_LABELS, RESULT_COLUMNS, fold_rows
 from .text import (CHANCE_NOTE, _fmt, _fmt_p, _headline_sentence, _null_name,
                    _one_class_sentence, _pairing_sentence, _table_cells, _table_header,
@@ -39,7 +39,7 @@ def _subject_rows(name: str, target: str, per_subject: dict) -> pd.DataFrame:
     behind the headline): ``fold`` empty, ``level`` ``"per_subject"``."""
     rows = []
     for subject, entry in (per_subject or {}).items():
-        chance = entry.get("chance") if isinstance(entry.get("chance"), dict) else {}
+        chance = entry.get("chance") or {}
         for metric, value in entry.items():
             if metric != "chance":
                 rows.append((name, None, target, "per_subject", metric, value,
@@ -52,8 +52,6 @@ def _subject_rows(name: str, target: str, per_subject: dict) -> pd.DataFrame:
 _EXPECTED_REPORT = "expected a run folder or the report.json that `physiosync cv` writes"
 #: The keys every report holds (:func:`physiosync.evaluation.summary.build_report`).
 _REPORT_KEYS = ("protocol", "target", "pipelines", "folds")
-#: What reading a report of the wrong shape raises.
-_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def check_report(report, source) -> None:
@@ -71,8 +69,8 @@ def check_report(report, source) -> None:
     DataFormatError
         Naming *source* and what was expected: *report* is not a JSON object, is a fold
         file, lacks a key of every report, was written by a later physiosync (its
-        ``schema_version``), or cannot be rendered (``results.csv`` and
-        ``report.md`` are rendered in memory to find out).
+        ``schema_version``), or holds a field of the wrong type
+        (:func:`~physiosync.evaluation.schema.validate_report`, which names the field).
     """
     from ..exceptions import DataFormatError
 
@@ -85,17 +83,8 @@ def check_report(report, source) -> None:
     if missing:
         raise DataFormatError(f"{source} is not a physiosync report (it has no "
                               f"{', '.join(missing)}); {_EXPECTED_REPORT}.")
-    migrate_report(report, source=source)  # a later schema version is refused in one line
-    try:
-        if not isinstance(report["pipelines"], dict) or not report["pipelines"]:
-            raise ValueError("'pipelines' is not a non-empty object")
-        report_rows(report)
-        report_markdown(report)
-    except _SHAPE_ERRORS as err:
-        what = f"{type(err).__name__}: {err}" if isinstance(err, KeyError) else str(err)
-        raise DataFormatError(f"{source} is a damaged report ({what[:200]}); "
-                              f"{_EXPECTED_REPORT}, or rerun the run to write it "
-                              "again.") from None
+    # a later schema version, or a field of the wrong type, is refused in one line
+    validate_report(migrate_report(report, source=source), where=source)
 
 
 def _finite_or_none(obj):
@@ -185,7 +174,7 @@ def report_markdown(report: dict) -> str:
     lines += [""] + _table_notes(rows, legacy=bool(report.get("leaky"))) + [""]
     for name, part in pipes.items():
         lines += [f"## {name}", ""]
-        if isinstance(part.get("model"), dict) and part["model"].get("text"):
+        if (part.get("model") or {}).get("text"):
             lines += [f"Model: {part['model']['text']}.", ""]
         chosen = model_selection_sentence(part)
         if chosen:
@@ -204,8 +193,7 @@ def report_markdown(report: dict) -> str:
             lines.append(f"| {metric_label(key)} (`{key}`) | {_fmt(s['mean'])} ± "
                          f"{_fmt(s['std'])} | {_fmt(s.get('chance'))} | {s['n']} {unit} |")
         pv = part.get("p_value")
-        nulls_of = part.get("p_values") or ({_null_name(pv): pv} if isinstance(pv, dict)
-                                            else {})
+        nulls_of = part.get("p_values") or ({_null_name(pv): pv} if pv is not None else {})
         for name_of, q in nulls_of.items():
             primary_null = (" (primary)" if len(nulls_of) > 1 and name_of == _null_name(pv)
                             else "")
@@ -215,17 +203,17 @@ def report_markdown(report: dict) -> str:
                          f"{_fmt(q.get('null_mean'))}, 95th percentile "
                          f"{_fmt(q.get('null_q95'))} | |")
         rn = part.get("refit_null")
-        if isinstance(rn, dict):
+        if rn is not None:
             null = [v for v in (rn.get("null") or []) if v is not None]
             lines.append(f"| refit null p of `{rn.get('metric')}` ({rn.get('n')} refits), "
                          f"observed {_fmt(rn.get('observed'))} | {_fmt_p(rn.get('p_value'))} | "
                          f"null mean {_fmt(float(np.mean(null)) if null else None)} | |")
         lines.append("")
         nulls = [f"{name_of} permutation null: {q['null']}."
-                 for name_of, q in nulls_of.items() if isinstance(q.get("null"), str)]
+                 for name_of, q in nulls_of.items() if "null" in q]
         if part.get("p_value_note"):
             nulls.append(f"{part['p_value_note']}.")
-        if isinstance(rn, dict) and isinstance(rn.get("definition"), str):
+        if rn is not None and "definition" in rn:
             nulls.append(f"refit null: {rn['definition']}.")
         if nulls:
             lines += ["Null hypotheses: " + " ".join(nulls), ""]
@@ -264,7 +252,7 @@ def report_markdown(report: dict) -> str:
                   "Intervals: " + "; ".join(sorted({str(c.get("ci_method", "bootstrap"))
                                                     for c in comps}))
                   + ". Cohen's d_z = mean / std of the differences.", ""]
-    if isinstance(report.get("label_efficiency"), dict):
+    if report.get("label_efficiency") is not None:
         lines += label_efficiency_lines(report["label_efficiency"], markdown=True)
     lines += [CHANCE_NOTE,
               "Per-subject (`subject.*`): each subject's test windows pooled over folds, "
@@ -324,7 +312,7 @@ def report_text(report: dict) -> str:
 
     def ms(s):
         return "n/a" if not s or s.get("mean") is None or not np.isfinite(s["mean"]) \
-            else f"{s['mean']:.3f} ± {s['std']:.3f}"
+            else f"{s['mean']:.3f} ± " + ("n/a" if s["std"] is None else f"{s['std']:.3f}")
 
     pooled = []
     for name, part in pipes.items():
@@ -360,7 +348,7 @@ def report_text(report: dict) -> str:
                   f"{extra}{holm}", f"  {_pairing_sentence(c)}"]
         if c.get("warning"):
             lines.append(f"  warning: {c['warning']}")
-    if isinstance(report.get("label_efficiency"), dict):
+    if report.get("label_efficiency") is not None:
         lines += [""] + label_efficiency_lines(report["label_efficiency"], markdown=False)
     return "\n".join(lines)
 

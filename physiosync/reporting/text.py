@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._utils.docs import fill_doc
-from ..evaluation.schema import migrate_report
+from ..evaluation.schema import migrate_report, validate_report
 from ..evaluation.statistics import real_or_none as _real
 from ..evaluation.summary import LEGACY_P_NOTE
 from ..evaluation.summary import METRIC_LABELS as _METRIC_LABELS
@@ -61,7 +61,9 @@ def displayable(report: dict) -> dict:
 
     Every renderer reads a report through this function. A report of an earlier schema
     version is first migrated (:func:`~physiosync.evaluation.schema.migrate_report`;
-    one of a later version is refused). Under a leaky protocol (``legacy-segment``)
+    one of a later version is refused), then validated
+    (:func:`~physiosync.evaluation.schema.validate_report`: a field of the wrong type
+    is refused in one line, so the renderers index the report directly). Under a leaky protocol (``legacy-segment``)
     every pipeline's permutation p-value is dropped (reports written before this rule
     held one) and replaced by ``p_value_note``
     (:data:`~physiosync.evaluation.summary.LEGACY_P_NOTE`), and the paired comparisons
@@ -69,28 +71,26 @@ def displayable(report: dict) -> dict:
     :data:`LEGACY_COMPARISON_NOTE`, also added to their ``warning``); other reports are
     returned as migrated.
     """
-    report = migrate_report(report)
+    report = validate_report(migrate_report(report))
     if not report.get("leaky"):
         return report
     pipes = {}
-    for name, part in (report.get("pipelines") or {}).items():
-        if isinstance(part, dict):
-            part = {k: v for k, v in part.items() if k not in ("p_value", "p_values")}
-            part["p_value_note"] = LEGACY_P_NOTE
-            if isinstance(part.get("headline"), dict):
-                part["headline"] = {**part["headline"], "p_value": None}
+    for name, part in report["pipelines"].items():
+        part = {k: v for k, v in part.items() if k not in ("p_value", "p_values")}
+        part["p_value_note"] = LEGACY_P_NOTE
+        part["headline"] = {**part["headline"], "p_value": None}
         pipes[name] = part
     out = {**report, "pipelines": pipes}
-    if isinstance(out.get("headline"), dict):
+    if out.get("headline") is not None:
         out["headline"] = {**out["headline"], "p_value": None}
     comps = []
     for c in out.get("comparisons") or []:
-        if isinstance(c, dict):  # the differences stay; no test of leaky scores is shown
-            c = {**c, "p_value": None, "p_value_holm": None, "min_p": None, "sign_flip": None,
-                 "corrected_t": None, "p_value_note": LEGACY_COMPARISON_NOTE,
-                 "warning": " ".join(filter(None, (c.get("warning"),
-                                                   LEGACY_COMPARISON_NOTE + ".")))}
-        comps.append(c)
+        # the differences stay; no test of leaky scores is shown
+        comps.append({**c, "p_value": None, "p_value_holm": None, "min_p": None,
+                      "sign_flip": None, "corrected_t": None,
+                      "p_value_note": LEGACY_COMPARISON_NOTE,
+                      "warning": " ".join(filter(None, (c.get("warning"),
+                                                        LEGACY_COMPARISON_NOTE + ".")))})
     if comps:
         out["comparisons"] = comps
     return out
@@ -105,7 +105,7 @@ def data_sentence(report: dict) -> str | None:
     read from their configuration (dataset and root only).
     """
     data = report.get("data")
-    if isinstance(data, dict) and data.get("dataset"):
+    if data and data.get("dataset"):
         text = f"{data['dataset']}"
         if data.get("format"):
             text += f" ({data['format']})"
@@ -126,7 +126,7 @@ def data_sentence(report: dict) -> str | None:
         if data.get("origin"):
             text += f"; {data['origin']}"
         return text
-    cfg = report.get("config") if isinstance(report.get("config"), dict) else {}
+    cfg = report.get("config") or {}
     section = cfg.get("data") if isinstance(cfg.get("data"), dict) else cfg.get("dataset")
     if isinstance(section, dict) and (section.get("name") or section.get("root")):
         return (f"{section.get('name') or 'dataset'} at {section.get('root') or 'n/a'} "
@@ -161,17 +161,17 @@ def _headline_sentence(part: dict) -> str:
     text = (f"{metric_label(h['metric'])} {_fmt(h['mean'])} ± {_fmt(h['std'])} over "
             f"{h['n']} subjects (chance {_fmt(h.get('chance'))})")
     pv = part.get("p_value")
-    if isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject."):
+    if pv is not None and pv.get("metric", "").startswith("subject."):
         text += (f"; {_null_name(pv)} permutation p = {_fmt_p(pv.get('p_value'))} "
                  f"({pv.get('permutations')} permutations)")
         other = {k: v for k, v in (part.get("p_values") or {}).items()
-                 if k != _null_name(pv) and isinstance(v, dict)}
+                 if k != _null_name(pv)}
         for name, v in other.items():
             text += f"; {name} permutation p = {_fmt_p(v.get('p_value'))}"
     elif part.get("p_value_note"):
         text += f"; {part['p_value_note']}"
     rn = part.get("refit_null")
-    if isinstance(rn, dict):
+    if rn is not None:
         text += (f"; refit null p = {_fmt_p(rn.get('p_value'))} ({rn.get('n')} refits on "
                  "permuted training labels)")
     return text
@@ -232,11 +232,11 @@ def held_out_sentence(part: dict) -> str | None:
     None when the pipeline recorded no held-out curve (older fold files, or no
     pre-training). Runs without held-out cells give their reason instead.
     """
-    runs = ((part.get("curves") or {}).get("pretrain") or {})
+    runs = (part.get("curves") or {}).get("pretrain")
+    runs = runs if isinstance(runs, dict) else {}  # none, or an early report's list
     texts, notes = [], []
     for kind, entries in runs.items():
-        held = [e["held_out"] for e in entries if isinstance(e, dict)
-                and isinstance(e.get("held_out"), dict)]
+        held = [e["held_out"] for e in entries if e.get("held_out") is not None]
         measured = [h for h in held if h.get("loss")]
         if not measured:
             for h in held:  # one note per reason, not one per fold and encoder
@@ -264,7 +264,7 @@ def held_out_sentence(part: dict) -> str | None:
                 for k in accs))
     if texts:
         cells = next(h.get("cells") for e in runs.values() for h in
-                     (x.get("held_out") for x in e if isinstance(x, dict)) if h and h.get("loss"))
+                     (x.get("held_out") for x in e) if h and h.get("loss"))
         return (f"on held-out cells never trained on ({cells}), last evaluation, mean over "
                 f"folds: " + "; ".join(texts) + ".")
     return ("no held-out diagnostic: " + "; ".join(notes) + ".") if notes else None
@@ -302,35 +302,30 @@ def pipeline_table(report: dict) -> list:
         None when the report holds no such comparison).
     """
     report = displayable(report)
-    pipes = report.get("pipelines") or {}
+    pipes = report["pipelines"]
     primary = report.get("primary")
     if primary not in pipes:
         primary = next(iter(pipes), None)
-    comparisons = {c.get("baseline"): c for c in report.get("comparisons") or []
-                   if isinstance(c, dict) and c.get("pipeline") == primary}
+    comparisons = {c["baseline"]: c for c in report.get("comparisons") or []
+                   if c["pipeline"] == primary}
 
     rows = []
-    if primary is not None and not isinstance(pipes[primary], dict):
-        pipes = {**pipes, primary: {}}
     for name, part in pipes.items():
-        part = part if isinstance(part, dict) else {}
         h = _headline_of(part)
         pv, rn = part.get("p_value"), part.get("refit_null")
-        subject_p = isinstance(pv, dict) and str(pv.get("metric", "")).startswith("subject.")
-        model = part.get("model")
+        subject_p = pv is not None and pv.get("metric", "").startswith("subject.")
         row = {"pipeline": name, "primary": name == primary,
-               "model": model.get("text") if isinstance(model, dict) else None,
+               "model": (part.get("model") or {}).get("text"),
                "metric": h.get("metric"), "mean": _real(h.get("mean")),
                "std": _real(h.get("std")), "n": h.get("n"), "chance": _real(h.get("chance")),
                "p_value": _real(pv.get("p_value")) if subject_p else None,
                "permutations": pv.get("permutations") if subject_p else None,
                "null": _null_name(pv) if subject_p else None,
-               "refit_p": _real(rn.get("p_value")) if isinstance(rn, dict) else None,
+               "refit_p": _real(rn.get("p_value")) if rn is not None else None,
                "difference": None}
         if name != primary:
             c = comparisons.get(name) or {}
-            ci = c.get("ci95") if isinstance(c.get("ci95"), (list, tuple)) else []
-            ci = [_real(v) for v in ci] if len(ci) == 2 else [None, None]
+            ci = [_real(v) for v in c["ci95"]] if c.get("ci95") else [None, None]
             ha, hb = _real(_headline_of(pipes[primary]).get("mean")), row["mean"]
             row["difference"] = {"headline": None if ha is None or hb is None else ha - hb,
                                  "mean": _real(c.get("mean")), "ci95": ci,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from physiosync import __version__
+from physiosync.exceptions import DataFormatError
 from physiosync.reporting.html import FOOTNOTE, render_html, write_html_report
 
 DEAP_CHANNELS = ("Fp1 AF3 F3 F7 FC5 FC1 C3 T7 CP5 CP1 P3 P7 PO3 O1 Oz Pz "
@@ -362,14 +363,29 @@ def test_html_escaping():
     assert "a&amp;b &lt;x&gt;" in page and "a&b <x>" not in page
 
 
-def test_report_without_pipelines_key():
-    # Every report holds ``pipelines``; the top-level copies of the primary pipeline's
-    # folds / per_subject / summary are not read on their own.
-    rep = _make_report()
-    del rep["pipelines"], rep["comparisons"]
-    page = render_html(rep)
-    assert _figure_ids(page) == set()
-    assert "The report holds no pipeline." in page
+@pytest.mark.parametrize("edit, path, expected", [
+    (lambda r: r.pop("pipelines"), "pipelines", "is missing"),
+    (lambda r: r["pipelines"].clear(), "pipelines", "an empty object (expected a non-empty"),
+    (lambda r: r["pipelines"]["physiosync"]["headline"].update(mean="0.61"),
+     "pipelines.physiosync.headline.mean", "the string '0.61' (expected a number or null)"),
+    (lambda r: r["pipelines"]["bandpower"].update(confusion={"window": [[1, 2], "x"]}),
+     "pipelines.bandpower.confusion.window[1]", "expected an array"),
+    (lambda r: r["pipelines"]["physiosync"]["folds"][1].update(metrics=[0.5]),
+     "pipelines.physiosync.folds[1].metrics", "an array of 1 (expected an object)"),
+    (lambda r: r.update(comparisons={"physiosync": 1}), "comparisons", "expected an array"),
+    (lambda r: r["comparisons"][0].update(ci95=[0.1]), "comparisons[0].ci95",
+     "expected an array of 2"),
+])
+def test_a_hand_edited_report_is_refused_in_one_line_naming_the_field(edit, path, expected):
+    # Damage that an earlier version rendered partially (sections skipped) is refused:
+    # the renderers index a validated report (evaluation.schema.validate_report).
+    rep = json.loads(json.dumps(_make_report()))
+    edit(rep)
+    with pytest.raises(DataFormatError) as err:
+        render_html(rep)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"the report is a damaged report: {path} ")
+    assert expected in msg
 
 
 def test_atomic_overwrite_and_errors(tmp_path):
@@ -403,7 +419,9 @@ def test_rendering_needs_neither_the_report_module_nor_the_dataset_readers():
             "from physiosync.reporting.html import render_html\n"
             "ci = {'channels': ['Fp1', 'Fp2', 'Cz', 'Pz'], 'values': [1.0, 2.0, 3.0, 4.0],"
             " 'method': 'm'}\n"
-            "page = render_html({'pipelines': {'p': {'channel_importance': ci}}})\n"
+            "page = render_html({'protocol': 'loso', 'target': 'valence', 'pipelines': {'p': {"
+            "'headline': {'metric': None, 'mean': None, 'std': None, 'n': 0}, 'folds': [],"
+            " 'summary': {}, 'channel_importance': ci}}})\n"
             "print('id=\"fig-topomap\"' in page, 'mne' in sys.modules,\n"
             "      'physiosync.reporting.report' in sys.modules,\n"
             "      any(m.startswith('physiosync.datasets') for m in sys.modules))")

@@ -166,3 +166,71 @@ def test_a_fold_file_of_a_later_version_is_refused_not_overwritten(tmp_path):
         reusable_fold(path, doc["key"], doc["data_key"])
     assert str(err.value).startswith(f"fold file {path} was written by")
     assert json.loads(path.read_text()) == doc
+
+
+# --------------------------------------------------------------------------- validation
+_ODD = (None, "x", "", -1, 2.5, float("nan"), True, [], [1, "x"], {}, {"a": "b"})
+
+
+def _paths(doc, prefix=()):
+    """Every (container path, key) of a JSON document."""
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc)
+    for key, value in items:
+        yield prefix, key
+        if isinstance(value, (dict, list)):
+            yield from _paths(value, (*prefix, key))
+
+
+def test_a_hand_edited_report_renders_whole_or_is_refused_in_one_line_naming_the_field():
+    # 300 seeded edits of the version 1 report (a field replaced by an odd value, or
+    # deleted): each either passes validation and renders all its files without an
+    # error, or is refused by check_report with one line naming the file and a field.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    original = _v1_report()
+    paths = list(_paths(original))
+    refused = rendered = 0
+    for _ in range(300):
+        report = copy.deepcopy(original)
+        prefix, key = paths[rng.integers(len(paths))]
+        parent = report
+        for step in prefix:
+            parent = parent[step]
+        if isinstance(parent, dict) and rng.random() < 0.2:
+            del parent[key]
+        else:
+            parent[key] = copy.deepcopy(_ODD[rng.integers(len(_ODD))])
+        try:
+            check_report(report, "run/report.json")
+        except DataFormatError as err:
+            msg = str(err)
+            assert "\n" not in msg and msg.startswith("run/report.json "), msg
+            refused += 1
+            continue
+        report = migrate_report(report)  # as write_report renders it
+        report_rows(report), report_markdown(report), report_text(report)
+        rendered += 1
+        if rendered <= 3:  # the page too (figures are slow)
+            assert render_html(report).startswith("<!DOCTYPE html>")
+    assert refused > 100 and rendered > 30, (refused, rendered)
+
+
+def test_validation_names_the_field_and_what_was_expected():
+    report = migrate_report(_v1_report())
+    report["pipelines"]["physiosync"]["headline"]["mean"] = "0.61"
+    with pytest.raises(DataFormatError) as err:
+        schema.validate_report(report, where="run/report.json")
+    assert str(err.value) == (
+        "run/report.json is a damaged report: pipelines.physiosync.headline.mean is the "
+        "string '0.61' (expected a number or null); rerun the run to write it again, or "
+        "restore the file.")
+    report = migrate_report(_v1_report())
+    report["primary"] = "nope"
+    with pytest.raises(DataFormatError, match="primary is the string 'nope' .expected the "
+                                              "name of one of its pipelines."):
+        schema.validate_report(report, where="run/report.json")
+    for optional in ("comparisons", "label_efficiency", "caveat", "data", "class_names"):
+        report = migrate_report(_v1_report())
+        report.pop(optional, None)
+        assert schema.validate_report(report) is report
