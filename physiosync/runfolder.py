@@ -61,7 +61,8 @@ from ._version import __version__
 from .exceptions import RunFolderError
 
 __all__ = ["MARKER", "LOCK", "MANIFEST", "RUN_FILES", "IGNORED_KEYS", "RunFolder",
-           "FolderLock", "run_fingerprint", "fingerprint_of", "recording"]
+           "FolderLock", "run_fingerprint", "fingerprint_of", "reports_fingerprint",
+           "report_owner", "recording"]
 
 #: Name of the file that records the runs a folder holds.
 MARKER = ".physiosync-run.json"
@@ -219,6 +220,59 @@ def fingerprint_of(content: dict) -> dict:
     # not part of the digest: lets a refusal name the keys that differ
     out["settings"] = _settings(content)
     return out
+
+
+def reports_fingerprint(reports, names) -> dict:
+    """The fingerprint of a report folder made from *reports* (``physiosync report``).
+
+    Parameters
+    ----------
+    reports : list of dict
+        The ``report.json`` contents rendered (or merged) into the folder.
+    names : list of str
+        The name given to each report (its run folder's name), in order.
+
+    Returns
+    -------
+    fingerprint : dict
+        :func:`fingerprint_of` the SHA-256 of each report's JSON (sorted keys) and the
+        names: the same reports under the same names give the same fingerprint.
+    """
+    digests = [hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()
+               for r in reports]
+    return fingerprint_of({"reports": digests, "names": list(names)})
+
+
+def report_owner(folder) -> str | None:
+    """The kind of run (``"cv"`` or ``"report"``) whose report files *folder* holds, or None.
+
+    Only a folder whose marker records such a run, and whose list of written files names
+    every report file present, may have its report re-rendered in place; anything else
+    goes through the run-folder rules (a user's own ``report.json`` is never replaced).
+
+    Parameters
+    ----------
+    folder : str | Path
+        A folder that may be a run folder.
+
+    Returns
+    -------
+    kind : str | None
+        ``"cv"`` or ``"report"``; None when the folder is no such run folder, its marker
+        is unreadable, or a report file in it was written by something else.
+    """
+    try:
+        runs = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))["runs"]
+        listed = read_manifest(folder)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    kind = next((k for k in ("cv", "report") if isinstance(runs, dict) and k in runs), None)
+    if kind is None:
+        return None
+    if listed is None:  # a run folder of an older physiosync, which kept no list
+        return kind
+    present = [n for n in RUN_FILES["report"] if (Path(folder) / n).exists()]
+    return kind if all(listed.get(n) == kind for n in present) else None
 
 
 _pid_alive = pid_alive

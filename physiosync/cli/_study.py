@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from .._version import __version__
 from .. import params
 from ..exceptions import PhysioSyncError
-from ..runfolder import FolderLock, RunFolder
+from ..runfolder import FolderLock, RunFolder, report_owner, reports_fingerprint
 from ._common import load_run_config, print_cost, print_result, start_lines
 
 
@@ -158,7 +157,7 @@ def cmd_report(args) -> int:
                               "written by `physiosync cv`.") from None
     first = runs[0] if runs[0].is_dir() else runs[0].parent
     out = Path(args.out) if args.out else first
-    own = _report_owner(out) if len(runs) == 1 and out.resolve() == first.resolve() else None
+    own = report_owner(out) if len(runs) == 1 and out.resolve() == first.resolve() else None
     if own is not None:
         from .._utils.manifest import recording
 
@@ -166,11 +165,7 @@ def cmd_report(args) -> int:
         with FolderLock(out), recording(out, own):
             paths = write_report(report, out)
     else:
-        from ..runfolder import fingerprint_of
-
-        digests = [hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()
-                   for r in reports]
-        fingerprint = fingerprint_of({"reports": digests, "names": [r.name for r in runs]})
+        fingerprint = reports_fingerprint(reports, [r.name for r in runs])
         with RunFolder(out, "report", fingerprint, overwrite=args.overwrite,
                        description="report of " + ", ".join(str(r) for r in runs)) as folder:
             folder.claim(sources=[str(r.resolve()) for r in runs])
@@ -178,26 +173,3 @@ def cmd_report(args) -> int:
     print(f"report: {paths['html']}")
     return 0
 
-
-def _report_owner(folder):
-    """The kind of run (``"cv"`` or ``"report"``) whose report files *folder* holds, or None.
-
-    Only a folder whose marker records such a run, and whose list of written files names
-    every report file present, is re-rendered in place; anything else goes through the
-    run-folder rules (a user's own ``report.json`` is never replaced).
-    """
-    from ..runfolder import MARKER, RUN_FILES
-    from .._utils.manifest import read_manifest
-
-    try:
-        runs = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))["runs"]
-        listed = read_manifest(folder)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    kind = next((k for k in ("cv", "report") if isinstance(runs, dict) and k in runs), None)
-    if kind is None:
-        return None
-    if listed is None:  # a run folder of an older physiosync, which kept no list
-        return kind
-    present = [n for n in RUN_FILES["report"] if (Path(folder) / n).exists()]
-    return kind if all(listed.get(n) == kind for n in present) else None

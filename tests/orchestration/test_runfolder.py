@@ -259,3 +259,29 @@ def test_racing_takeovers_of_a_stale_lock_let_exactly_one_process_in(tmp_path):
     assert all(line == "got" or "in use by process" in line for line in lines), lines
     assert not (folder / LOCK).exists()
     assert not list(folder.iterdir())  # no stale copies or temporary files left
+
+
+def test_reports_fingerprint_depends_on_report_content_and_names_not_key_order():
+    from physiosync.runfolder import reports_fingerprint
+
+    a = reports_fingerprint([{"x": 1, "y": [2, 3]}], ["run"])
+    assert a["sha256"] == reports_fingerprint([{"y": [2, 3], "x": 1}], ["run"])["sha256"]
+    assert a["sha256"] != reports_fingerprint([{"x": 1, "y": [2, 3]}], ["other"])["sha256"]
+    assert a["sha256"] != reports_fingerprint([{"x": 2, "y": [2, 3]}], ["run"])["sha256"]
+
+
+def test_report_owner_names_only_a_run_that_wrote_every_report_file(tmp_path):
+    from physiosync._utils import atomic_write
+    from physiosync.runfolder import report_owner
+
+    out = tmp_path / "rep"
+    assert report_owner(out) is None  # no folder
+    with RunFolder(out, "report", fingerprint_of({"reports": []})) as folder:
+        folder.claim(sources=[])
+        atomic_write(out / "report.json", "{}")
+    assert report_owner(out) == "report"
+    (out / "report.md").write_text("the user's own notes")  # not written by the run
+    assert report_owner(out) is None
+    (out / "report.md").unlink()
+    (out / MARKER).write_text("not json")
+    assert report_owner(out) is None
