@@ -169,7 +169,7 @@ def _size_text(data: str) -> str:
 
 def header(path: Path, data: str, estimate, gpu: dict, load: tuple) -> list:
     """The header lines of a configuration's YAML file."""
-    from physiosync.experiment.estimate import _duration
+    from physiosync.experiment.estimate import format_duration
 
     t = estimate.table
     parts = []
@@ -180,17 +180,17 @@ def header(path: Path, data: str, estimate, gpu: dict, load: tuple) -> list:
                         f"{row['pretrain_steps_long']} + {row['pretrain_steps_short']} steps")
         if row["finetune_epochs"]:
             what.append(f"{row['finetune_epochs']} epochs, {row['finetune_steps']} steps")
-        parts.append(f"{name} {_duration(row['seconds'])} ({', '.join(what)})")
+        parts.append(f"{name} {format_duration(row['seconds'])} ({', '.join(what)})")
     over = f", layered over {LAYERED[path.name]}" if path.name in LAYERED else ""
     today = datetime.date.today().isoformat()
     return [
-        f"{MARK} on a 2-core CPU: about {_duration(estimate.seconds)} per run (estimated by "
+        f"{MARK} on a 2-core CPU: about {format_duration(estimate.seconds)} per run (estimated by "
         f"`physiosync cv --dry-run` on {_size_text(data)}{over}; "
         f"benchmarks/config_costs.py, {today}, {estimate.threads} torch "
         f"thread{'s' if estimate.threads != 1 else ''}, load average "
         f"{min(load):.1f}-{max(load):.1f} while timing)",
         f"{MARK} per pipeline: " + "; ".join(parts),
-        f"{MARK} on one GPU: about {_duration(sum(gpu.values()))} per run (derived, not "
+        f"{MARK} on one GPU: about {format_duration(sum(gpu.values()))} per run (derived, not "
         f"measured: {GPU_FIXED_S * 1e3:.0f} ms + FLOP / {GPU_FLOPS / 1e12:.0f} TFLOP/s per "
         "training step, fitted to the H200 step times in docs/scaling.md; estimators at "
         "their CPU time)",

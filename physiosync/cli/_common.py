@@ -87,11 +87,3 @@ def print_cost(estimate, args) -> None:
         print(f"    (the units run on the {args.executor} executor: in parallel, the wall "
               "time is shorter, by up to the number of workers)")
     sys.stdout.flush()
-
-
-def torch_threads() -> str:
-    """``"2 torch threads"``: the threads the steps are timed with."""
-    import torch
-
-    n = torch.get_num_threads()
-    return f"{n} torch thread{'s' if n != 1 else ''}"

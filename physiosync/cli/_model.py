@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from .._logging import log_to_file, logger
-from ..exceptions import PhysioSyncError, TrainingDivergedError
+from ..exceptions import PhysioSyncError
 from ..runfolder import RunFolder
-from ._common import load_run_config, note_if_busy, torch_threads
+from ._common import load_run_config, note_if_busy
 
 
 def _parse_resume_with(items) -> dict:
@@ -72,29 +72,12 @@ def cmd_pretrain(args) -> int:
             dist.destroy_process_group()
 
 
-def _pretrain_cost(data, cfg, name: str, objective: str, args) -> str:
-    """``"N steps, about T here (...)"``: the steps of a pre-training run and their time."""
-    from ..experiment.estimate import _duration
-    from ..training.pretrain import make_sampler, run_steps, time_pretrain
-
-    sub, pc = (1, cfg.pretrain_long) if name == "long" else (cfg.data.n_sub, cfg.pretrain_short)
-    n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub, objective=objective))
-    if args.no_estimate:
-        return f"{n} steps"
-    try:
-        steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
-                              device=cfg.device, objective=objective)["step"]
-    except TrainingDivergedError:  # the run itself says so, with its checkpoint
-        return f"{n} steps; not timed: the timed steps diverged"
-    return (f"{n} steps, about {_duration(n * sorted(steps)[len(steps) // 2])} here with "
-            f"{torch_threads()}, from 1 warm-up + {len(steps)} timed steps")
-
-
 def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
     import contextlib
 
     from ..evaluation.fit import pretrain_physiosync
     from ..experiment import load_experiment_data
+    from ..experiment.estimate import pretrain_run_cost
 
     main_rank = ddp is None or ddp.is_main
     if main_rank:
@@ -116,7 +99,9 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
         def start(name):  # each run announced on stdout as it starts, and summed up
             line = f"pre-training the {name} encoders -> {out / f'pretrain_{name}.pt'}"
             if main_rank and ddp is None:
-                line += f" ({_pretrain_cost(data, cfg, name, args.objective, args)})"
+                cost = pretrain_run_cost(data, cfg, name, objective=args.objective,
+                                         timed=not args.no_estimate)
+                line += f" ({cost})"
             if main_rank:
                 print(line)
                 logger.info(line)
@@ -164,34 +149,11 @@ def cmd_finetune(args) -> int:
         return _finetune(args, cfg, folder)
 
 
-def _finetune_cost(data, cfg, train, val, test, pre: dict, args) -> str:
-    """``"E epochs of S steps, about T here (...)"``: a fine-tuning and its time."""
-    from ..experiment.estimate import _duration
-    from ..training.finetune import steps_per_epoch, time_finetune
-
-    ft = cfg.finetune
-    per_epoch = steps_per_epoch(len(train), ft.batch_size)
-    text = f"{ft.epochs} epochs of {per_epoch} steps"
-    if args.no_estimate:
-        return text
-    try:
-        t = time_finetune(data.slots, train, config=ft, pretrained=pre or None,
-                          n_sub=cfg.data.n_sub, n_classes=data.n_classes,
-                          long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
-                          device=cfg.device, importance=False)
-    except TrainingDivergedError:  # the run itself says so
-        return f"{text}; not timed: the timed steps diverged"
-    step = sorted(t["step"])[len(t["step"]) // 2]
-    seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
-                            + len(val) * t["predict_window"]) + len(test) * t["predict_window"])
-    return (f"{text}, about {_duration(seconds)} here with {torch_threads()}, "
-            f"from 1 warm-up + {len(t['step'])} timed steps")
-
-
 def _finetune(args, cfg, folder) -> int:
     from ..evaluation.fit import fit_physiosync, holdout_split, load_pretrained
     from ..evaluation.metrics import classification_metrics
     from ..experiment import load_experiment_data
+    from ..experiment.estimate import finetune_run_cost
 
     data = load_experiment_data(cfg)
     out = Path(args.out)
@@ -208,8 +170,9 @@ def _finetune(args, cfg, folder) -> int:
     path = out / "finetune.pt"
     with log_to_file(out / "finetune.log"):
         logger.info("fine-tuning on %d trials -> %s", len(split.fit_units), path)
-        print(f"fine-tuning on {len(split.fit_units)} trials -> {path} "
-              f"({_finetune_cost(data, cfg, train, val, test, pre, args)})")
+        cost = finetune_run_cost(data, cfg, train, val, test, pretrained=pre,
+                                 timed=not args.no_estimate)
+        print(f"fine-tuning on {len(split.fit_units)} trials -> {path} ({cost})")
         fit = fit_physiosync(data.slots, train, val, test if split.test_trials else None,
                              n_classes=n_classes, pretrained=pre, device=cfg.device,
                              checkpoint=path, resume=not args.no_resume, **encoders)

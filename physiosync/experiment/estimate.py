@@ -14,14 +14,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._logging import logger, verbose
+from .._utils.docs import fill_doc
 from ..config import RunConfig
 from .planning import _common, _label_budgets, _plans, plan_experiment
 
-__all__ = ["CostEstimate", "estimate_cost"]
+__all__ = ["CostEstimate", "estimate_cost", "format_duration", "pretrain_run_cost",
+           "finetune_run_cost"]
 
 
-def _duration(seconds: float) -> str:
-    """*seconds* in words: ``"40 s"``, ``"12 min"``, ``"3.5 h"``."""
+def format_duration(seconds: float) -> str:
+    """*seconds* in words: ``"40 s"``, ``"12 min"``, ``"3.5 h"`` (``"?"`` if not finite).
+
+    Parameters
+    ----------
+    seconds : float
+        A duration.
+
+    Returns
+    -------
+    text : str
+        Two significant digits under 10 s, whole seconds under 90 s, minutes under 90 min,
+        hours above.
+    """
     if not np.isfinite(seconds):
         return "?"
     if seconds < 90:
@@ -81,23 +95,24 @@ class CostEstimate:
                 "finetune epochs": [e if e else "-" for e in t["finetune_epochs"]],
                 "finetune steps": [n if n else "-" for n in t["finetune_steps"]]}
         if self.timed:
-            rows["estimate"] = [_duration(x) for x in t["seconds"]]
+            rows["estimate"] = [format_duration(x) for x in t["seconds"]]
         import pandas as pd
 
         lines = ["cost per pipeline (models fitted; pre-training runs and their steps, long "
                  "and short encoders; fine-tuning epochs per model and steps in all):",
                  pd.DataFrame(rows, index=t.index).to_string()]
         if self.timed:
-            low, high = _duration(float(t["low"].sum())), _duration(float(t["high"].sum()))
+            low = format_duration(float(t["low"].sum()))
+            high = format_duration(float(t["high"].sum()))
             spread = (f"{low} to {high} from the fastest and slowest timed step"
                       if low != high else "the fastest and slowest timed step agree")
             lines.append(
-                f"estimated time: about {_duration(self.seconds)} here ({spread}), one unit "
-                f"after another on {self.device} with {self.threads} torch "
+                f"estimated time: about {format_duration(self.seconds)} here ({spread}), one "
+                f"unit after another on {self.device} with {self.threads} torch "
                 f"thread{'s' if self.threads != 1 else ''}; estimated from "
                 f"{self.warmup} warm-up + {self.steps} timed steps of each network on these "
                 "folds' windows and one timed fit of each other estimator, multiplied out "
-                f"(timing took {_duration(self.measured_in)})")
+                f"(timing took {format_duration(self.measured_in)})")
         else:
             lines.append("estimated time: not measured (--no-estimate)")
         return "\n".join(lines)
@@ -180,3 +195,105 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
     logger.info("estimated %.1f s (%.1f to %.1f s)", estimate.seconds, table["low"].sum(),
                 table["high"].sum())
     return estimate
+
+
+def _threads_text() -> str:
+    """``"2 torch threads"``: the threads the steps are timed with."""
+    import torch
+
+    n = torch.get_num_threads()
+    return f"{n} torch thread{'s' if n != 1 else ''}"
+
+
+def _median(values) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+@fill_doc
+def pretrain_run_cost(data, cfg: RunConfig, name: str, *, objective: str = "ls-tcl",
+                      timed: bool = True) -> str:
+    """The steps of one pre-training run and, timed here, its time (``physiosync pretrain``).
+
+    Parameters
+    ----------
+    data : ExperimentData
+        The data the encoders are pre-trained on (:func:`load_experiment_data`).
+    %(run_config)s
+    name : str
+        ``"long"`` (the long encoders, pooled subjects) or ``"short"`` (per subject).
+    objective : str
+        The pre-training objective (``"ls-tcl"`` or ``"simclr"``).
+    timed : bool
+        Time a warm-up and a few steps; False gives the step count only.
+
+    Returns
+    -------
+    text : str
+        ``"N steps, about T here with K torch threads, from 1 warm-up + S timed steps"``
+        (the median timed step times N), or ``"N steps"`` when not timed, or a note that
+        the timed steps diverged (the run itself reports that, with its checkpoint).
+    """
+    from ..exceptions import TrainingDivergedError
+    from ..training.pretrain import make_sampler, run_steps, time_pretrain
+
+    sub, pc = (1, cfg.pretrain_long) if name == "long" else (cfg.data.n_sub, cfg.pretrain_short)
+    n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub, objective=objective))
+    if not timed:
+        return f"{n} steps"
+    try:
+        steps = time_pretrain(data.slots, pc, n_sub=sub, modalities=cfg.finetune.modalities,
+                              device=cfg.device, objective=objective)["step"]
+    except TrainingDivergedError:
+        return f"{n} steps; not timed: the timed steps diverged"
+    return (f"{n} steps, about {format_duration(n * _median(steps))} here with "
+            f"{_threads_text()}, from 1 warm-up + {len(steps)} timed steps")
+
+
+@fill_doc
+def finetune_run_cost(data, cfg: RunConfig, train, val, test, *, pretrained: dict | None = None,
+                      timed: bool = True) -> str:
+    """The epochs of one fine-tuning and, timed here, its time (``physiosync finetune``).
+
+    The time is ``epochs * (training windows * median step / batch + validation windows
+    * prediction per window) + test windows * prediction per window``.
+
+    Parameters
+    ----------
+    data : ExperimentData
+        The data fine-tuned on (:func:`load_experiment_data`).
+    %(run_config)s
+    train, val, test : ndarray of shape (n, 2)
+        ``(subject, window)`` slots of the training, validation and test windows
+        (:func:`~physiosync.evaluation.fit.holdout_split`).
+    pretrained : dict | None
+        Pre-trained encoders (:func:`~physiosync.evaluation.fit.load_pretrained`).
+    timed : bool
+        Time a warm-up and a few steps; False gives the epoch count only.
+
+    Returns
+    -------
+    text : str
+        ``"E epochs of S steps, about T here with K torch threads, from 1 warm-up + N
+        timed steps"``, or without the time when not timed, or a note that the timed steps
+        diverged (the run itself reports that).
+    """
+    from ..exceptions import TrainingDivergedError
+    from ..training.finetune import steps_per_epoch, time_finetune
+
+    ft = cfg.finetune
+    per_epoch = steps_per_epoch(len(train), ft.batch_size)
+    text = f"{ft.epochs} epochs of {per_epoch} steps"
+    if not timed:
+        return text
+    try:
+        t = time_finetune(data.slots, train, config=ft, pretrained=pretrained or None,
+                          n_sub=cfg.data.n_sub, n_classes=data.n_classes,
+                          long_config=cfg.pretrain_long, short_config=cfg.pretrain_short,
+                          device=cfg.device, importance=False)
+    except TrainingDivergedError:
+        return f"{text}; not timed: the timed steps diverged"
+    step = _median(t["step"])
+    seconds = (ft.epochs * (min(per_epoch * t["batch"], len(train)) * step / t["batch"]
+                            + len(val) * t["predict_window"]) + len(test) * t["predict_window"])
+    return (f"{text}, about {format_duration(seconds)} here with {_threads_text()}, "
+            f"from 1 warm-up + {len(t['step'])} timed steps")

@@ -151,3 +151,38 @@ def test_every_pipeline_kind_names_the_fold_runner_that_trains_its_models(study_
         spec = {"name": name, **PIPELINES[name]}
         model = kind.fold_runner(pipeline_config(cfg, spec), data)
         assert isinstance(model, FoldRunner), kind.name
+
+
+@pytest.mark.parametrize("seconds, text", [(4.25, "4.2 s"), (40.4, "40 s"), (150, "2.5 min"),
+                                           (1800, "30 min"), (3 * 3600, "3.0 h"),
+                                           (float("nan"), "?")])
+def test_format_duration_words(seconds, text):
+    from physiosync.experiment.estimate import format_duration
+
+    assert format_duration(seconds) == text
+
+
+def test_run_costs_count_the_steps_a_run_takes_and_time_them(study_root, tmp_path):
+    from physiosync.evaluation.fit import holdout_split
+    from physiosync.experiment import load_experiment_data
+    from physiosync.experiment.estimate import finetune_run_cost, pretrain_run_cost
+    from physiosync.training.finetune import steps_per_epoch
+    from physiosync.training.pretrain import make_sampler, run_steps
+
+    cfg = load_config("tiny", [f"data.root={study_root}", f"data.cache_dir={tmp_path / 'c'}"])
+    data = load_experiment_data(cfg, verbose=False)
+    for name, pc, sub in (("long", cfg.pretrain_long, 1),
+                          ("short", cfg.pretrain_short, cfg.data.n_sub)):
+        n = run_steps(pc, make_sampler(data.slots.valid, pc, n_sub=sub))
+        assert pretrain_run_cost(data, cfg, name, timed=False) == f"{n} steps"
+    assert re.fullmatch(r"\d+ steps, about \S+ (s|min|h) here with \d+ torch threads?, from 1 "
+                        r"warm-up \+ \d+ timed steps",
+                        pretrain_run_cost(data, cfg, "long"))
+    split = holdout_split(data.slots, data.units, data.labels, test_trials=[0],
+                          val_size=cfg.protocol.val_size, seed=cfg.seed)
+    epochs = (f"{cfg.finetune.epochs} epochs of "
+              f"{steps_per_epoch(len(split.train), cfg.finetune.batch_size)} steps")
+    assert finetune_run_cost(data, cfg, split.train, split.val, split.test,
+                             timed=False) == epochs
+    timed = finetune_run_cost(data, cfg, split.train, split.val, split.test)
+    assert timed.startswith(epochs + ", about ") and "timed steps" in timed
