@@ -150,8 +150,8 @@ def cmd_finetune(args) -> int:
 
 
 def _finetune(args, cfg, folder) -> int:
-    from ..evaluation.fit import fit_physiosync, holdout_split, load_pretrained
-    from ..evaluation.metrics import classification_metrics
+    from ..evaluation.fit import (fit_physiosync, held_out_scores, holdout_split,
+                                  load_pretrained)
     from ..experiment import load_experiment_data
     from ..experiment.estimate import finetune_run_cost
 
@@ -164,7 +164,7 @@ def _finetune(args, cfg, folder) -> int:
                           test_trials=_trial_ids(args.test_trials),
                           val_size=cfg.protocol.val_size, seed=cfg.seed)
     train, val, test = split.train, split.val, split.test
-    n_classes = max(int(data.labels.max()) + 1, 2)
+    n_classes = data.n_classes
     folder.claim(data_source=data.source)
     note_if_busy(cfg)
     path = out / "finetune.pt"
@@ -179,10 +179,10 @@ def _finetune(args, cfg, folder) -> int:
         logger.info("fine-tuned %d epochs", len(fit.history))
     print(f"fine-tuned {len(fit.history)} epochs on {len(split.fit_units)} trials -> {path}")
     if split.test_trials:
-        y = data.slots.labels[test[:, 0], test[:, 1]]
-        m = classification_metrics(y, fit.proba.argmax(1), n_classes=n_classes)
-        print(_held_out_line(split.test_trials, m, y,
-                             data.slots.labels[train[:, 0], train[:, 1]], n_classes))
+        labels = data.slots.labels
+        scores = held_out_scores(labels[test[:, 0], test[:, 1]], fit.proba.argmax(1),
+                                 labels[train[:, 0], train[:, 1]], n_classes=n_classes)
+        print(_held_out_line(split.test_trials, scores))
     return 0
 
 
@@ -196,28 +196,25 @@ def _trial_ids(text) -> list:
                               "numbers, e.g. --test-trials 4,5.") from None
 
 
-def _held_out_line(trials, m: dict, y_test, y_train, n_classes: int) -> str:
-    """The held-out scores of ``finetune --test-trials``, each with its chance level.
+def _held_out_line(trials, scores) -> str:
+    """The held-out line of ``finetune --test-trials``: each score with its chance level.
 
-    A test set of one class gets a warning on stderr: its accuracy only says how often
-    that class was predicted, and balanced accuracy is undefined (it is reported as such).
+    *scores* is a :class:`~physiosync.evaluation.fit.HeldOutScores`. A test set of one
+    class gets a warning on stderr: its accuracy only says how often that class was
+    predicted, and balanced accuracy is undefined (it is reported as such).
     """
-    import numpy as np
-
-    from ..evaluation.metrics import chance_levels
-
-    chance = chance_levels(y_test, y_train, n_classes=n_classes)
-    present = np.unique(np.asarray(y_test))
+    m, chance = scores.metrics, scores.chance
     acc = f"accuracy {m['accuracy']:.3f} (chance {chance['accuracy']:.3f})"
-    if len(present) < 2:
+    if scores.one_class:
+        present = scores.classes
         # printed, not logged: the console shows no log records without -v
         print(f"physiosync: warning: the held-out trials {trials} hold one class only "
-              f"(class {int(present[0]) if len(present) else '-'}, {len(y_test)} windows): "
-              "accuracy is the share of windows predicted as that class and balanced "
-              "accuracy is undefined; choose --test-trials that hold both classes for a "
-              "meaningful score.", file=sys.stderr)
+              f"(class {int(present[0]) if len(present) else '-'}, {scores.n_windows} "
+              "windows): accuracy is the share of windows predicted as that class and "
+              "balanced accuracy is undefined; choose --test-trials that hold both classes "
+              "for a meaningful score.", file=sys.stderr)
         bal = "balanced accuracy undefined (one class)"
     else:
         bal = (f"balanced accuracy {m['balanced_accuracy']:.3f} "
                f"(chance {chance['balanced_accuracy']:.3f})")
-    return f"held-out trials {trials}: {acc}, {bal} ({len(y_test)} windows)"
+    return f"held-out trials {trials}: {acc}, {bal} ({scores.n_windows} windows)"

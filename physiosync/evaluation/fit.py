@@ -32,7 +32,7 @@ from .._utils.docs import fill_doc
 from .protocols import split_validation
 
 __all__ = ["PhysioSyncFit", "encoders_used", "pretrain_physiosync", "fit_physiosync",
-           "holdout_split", "load_pretrained"]
+           "holdout_split", "load_pretrained", "HeldOutScores", "held_out_scores"]
 
 #: The checkpoint file of each pre-trained encoder length in a ``pretrain`` folder.
 PRETRAIN_FILES = {"long": "pretrain_long.pt", "short": "pretrain_short.pt"}
@@ -227,6 +227,66 @@ class HoldoutSplit:
     test: np.ndarray
     fit_units: np.ndarray
     test_trials: list
+
+
+@dataclass
+class HeldOutScores:
+    """Scores of a fit on its held-out windows, each with its chance level.
+
+    Attributes
+    ----------
+    metrics : dict
+        :func:`~physiosync.evaluation.metrics.classification_metrics` of the predictions.
+    chance : dict
+        :func:`~physiosync.evaluation.metrics.chance_levels` of each metric, from the
+        test and training labels.
+    classes : ndarray of int
+        The classes present in the held-out labels.
+    n_windows : int
+        Held-out windows scored.
+    """
+
+    metrics: dict
+    chance: dict
+    classes: np.ndarray
+    n_windows: int
+
+    @property
+    def one_class(self) -> bool:
+        """Whether the held-out windows hold fewer than two classes.
+
+        Accuracy then only says how often that class was predicted, and balanced
+        accuracy is undefined.
+        """
+        return len(self.classes) < 2
+
+
+@fill_doc
+def held_out_scores(y_test, y_pred, y_train, *, n_classes: int) -> HeldOutScores:
+    """Score predictions of held-out windows against the chance level of each metric.
+
+    Parameters
+    ----------
+    y_test : array of int, shape (n_windows,)
+        Labels of the held-out windows.
+    y_pred : array of int, shape (n_windows,)
+        Their predicted classes (e.g. ``PhysioSyncFit.proba.argmax(1)``).
+    y_train : array of int
+        Labels of the training windows (the chance level of accuracy predicts their
+        majority class).
+    %(n_classes)s
+
+    Returns
+    -------
+    scores : HeldOutScores
+        The metrics, their chance levels and the classes present.
+    """
+    from .metrics import chance_levels, classification_metrics
+
+    y_test = np.asarray(y_test)
+    return HeldOutScores(classification_metrics(y_test, y_pred, n_classes=n_classes),
+                         chance_levels(y_test, y_train, n_classes=n_classes),
+                         np.unique(y_test), len(y_test))
 
 
 @fill_doc

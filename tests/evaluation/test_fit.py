@@ -138,3 +138,20 @@ def test_holdout_split_keeps_test_trials_out_of_training_and_validation():
     assert len(split.val) > 0
     with pytest.raises(PhysioSyncError, match=r"--test-trials \[9\] are not trials"):
         holdout_split(data, units, labels, test_trials=[9], val_size=0.25, seed=0)
+
+
+def test_held_out_scores_give_each_metric_with_its_chance_level():
+    from physiosync.evaluation.fit import held_out_scores
+    from physiosync.evaluation.metrics import chance_levels, classification_metrics
+
+    y_test, y_pred, y_train = [0, 0, 1, 1], [0, 1, 1, 1], [0, 1, 1]
+    s = held_out_scores(y_test, y_pred, y_train, n_classes=2)
+    want = classification_metrics(np.array(y_test), y_pred, n_classes=2)
+    assert s.metrics.keys() == want.keys()  # roc_auc is NaN without probabilities
+    np.testing.assert_equal(list(s.metrics.values()), list(want.values()))
+    assert s.metrics["accuracy"] == 0.75 and s.n_windows == 4 and not s.one_class
+    assert s.chance == chance_levels(y_test, y_train, n_classes=2)
+    assert s.chance["accuracy"] == 0.5  # the training majority (1) on two of four windows
+    one = held_out_scores([0, 0, 0], [1, 1, 1], [1, 1, 0], n_classes=2)
+    assert one.one_class and one.classes.tolist() == [0]
+    assert one.metrics["accuracy"] == 0.0 and one.chance["accuracy"] == 0.0

@@ -143,16 +143,21 @@ def test_pretrain_command_offers_the_eeg_only_simclr_objective(tmp_path, capsys)
 
 
 def test_finetune_held_out_line_gives_chance_levels_and_warns_on_one_class(capsys):
-    from physiosync.cli._model import _held_out_line
+    import numpy as np
 
-    both = _held_out_line([4, 5], {"accuracy": 0.75, "balanced_accuracy": 0.7},
-                          [0, 0, 1, 1], [0, 1, 1], 2)
+    from physiosync.cli._model import _held_out_line
+    from physiosync.evaluation.fit import HeldOutScores
+
+    chance = {"accuracy": 0.5, "balanced_accuracy": 0.5}
+    both = _held_out_line([4, 5], HeldOutScores({"accuracy": 0.75, "balanced_accuracy": 0.7},
+                                                chance, np.array([0, 1]), 4))
     assert both == ("held-out trials [4, 5]: accuracy 0.750 (chance 0.500), balanced "
                     "accuracy 0.700 (chance 0.500) (4 windows)")
     assert capsys.readouterr().err == ""
     # one class in the test set: the training majority (1) scores 0, balanced accuracy undefined
-    one = _held_out_line([3], {"accuracy": 0.0, "balanced_accuracy": 0.0}, [0, 0, 0],
-                         [1, 1, 0], 2)
+    one = _held_out_line([3], HeldOutScores({"accuracy": 0.0, "balanced_accuracy": 0.0},
+                                            {"accuracy": 0.0, "balanced_accuracy": 1.0},
+                                            np.array([0]), 3))
     assert one == ("held-out trials [3]: accuracy 0.000 (chance 0.000), balanced accuracy "
                    "undefined (one class) (3 windows)")
     err = capsys.readouterr().err
