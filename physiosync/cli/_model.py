@@ -45,31 +45,21 @@ def cmd_pretrain(args) -> int:
     resume_with = _parse_resume_with(args.resume_with)
     cfg = load_run_config(args)
     from ..execution import thread_limit
-    from ..training.distributed import init_from_environment
+    from ..training.distributed import process_group
 
     objective = args.objective
     # the default objective leaves the fingerprint of earlier pre-training folders as it was
     extra = {} if objective == "ls-tcl" else {"objective": objective}
     what = f"{cfg.data.name} data, seed {cfg.seed}" + ("" if not extra else f", {objective}")
-    ddp = init_from_environment(cfg.device)  # under torchrun: one rank of K
-    try:
+    with process_group(cfg.device) as ddp:  # under torchrun: one rank of K
         if ddp is not None:  # refused on every rank before any work
-            from .._utils.device import resolve_device
-            from ..training.pretrain import check_distributed_compile
-
-            for pc in (cfg.pretrain_long, cfg.pretrain_short):
-                ddp.check_batch(pc.batch_slots)
-            check_distributed_compile(cfg.pretrain_compile, resolve_device(cfg.device))
+            ddp.check_pretraining((cfg.pretrain_long, cfg.pretrain_short),
+                                  compile=cfg.pretrain_compile, device=cfg.device)
         with thread_limit(cfg.threads):
             if ddp is not None and not ddp.is_main:  # rank 0 owns the folder, lock and logs
                 return _pretrain(args, cfg, None, resume_with, ddp)
             with _run_folder(args, "pretrain", cfg, what, **extra) as folder:
                 return _pretrain(args, cfg, folder, resume_with, ddp)
-    finally:
-        if ddp is not None:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
@@ -78,18 +68,16 @@ def _pretrain(args, cfg, folder, resume_with, ddp=None) -> int:
     from ..evaluation.fit import pretrain_physiosync
     from ..experiment import load_experiment_data
     from ..experiment.estimate import pretrain_run_cost
+    from ..training.distributed import main_rank_first
 
-    main_rank = ddp is None or ddp.is_main
-    if main_rank:
-        data = load_experiment_data(cfg)  # prepares the cache once, for every rank
-        folder.claim(data_source=data.source)
-        note_if_busy(cfg)
-    if ddp is not None:
-        import torch.distributed as dist
-
-        dist.barrier()  # the other ranks wait for the checked folder and the cache
-    if not main_rank:
-        data = load_experiment_data(cfg, verbose=False)
+    # rank 0 prepares the cache once, for every rank, and checks the folder first
+    with main_rank_first(ddp) as main_rank:
+        if main_rank:
+            data = load_experiment_data(cfg)
+            folder.claim(data_source=data.source)
+            note_if_busy(cfg)
+        else:
+            data = load_experiment_data(cfg, verbose=False)
     out = Path(args.out)
     # its own log name: a pre-training and a fine-tuning may share one folder
     with (log_to_file(out / "pretrain.log") if main_rank else contextlib.nullcontext()):

@@ -24,6 +24,7 @@ What differs from one process, and why:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ import torch
 from ..exceptions import PhysioSyncError
 
 __all__ = ["DistributedContext", "distributed_context", "init_from_environment",
-           "CPUSyncBatchNorm", "synchronise_batch_norm"]
+           "process_group", "main_rank_first", "CPUSyncBatchNorm", "synchronise_batch_norm"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,32 @@ class DistributedContext:
                 f"pretrain.batch_slots = {batch_slots} stimulus slots cannot be shared by "
                 f"{self.world_size} processes; use a multiple of {self.world_size} (the global "
                 "batch is the same for any number of processes), or another --nproc-per-node.")
+
+    def check_pretraining(self, configs, *, compile: str | None, device) -> None:
+        """Refuse, on every rank and before any work, a pre-training the ranks cannot run.
+
+        Parameters
+        ----------
+        configs : iterable of PretrainConfig
+            The pre-training runs (e.g. the long and the short encoders'): each global
+            batch must be shared equally (:meth:`check_batch`).
+        compile : str | None
+            The ``pretrain.compile`` mode: a compiled step on CUDA is refused
+            (:func:`~physiosync.training.engine.check_distributed_compile`).
+        device : str | torch.device | None
+            The run's configured device.
+
+        Raises
+        ------
+        PhysioSyncError
+            The first check that fails, in one line naming the setting.
+        """
+        from .._utils.device import resolve_device
+        from .engine import check_distributed_compile
+
+        for config in configs:
+            self.check_batch(config.batch_slots)
+        check_distributed_compile(compile, resolve_device(device))
 
     def shard(self, batch):
         """This rank's contiguous part of a global :class:`SlotBatch`, by slot.
@@ -146,6 +173,61 @@ def init_from_environment(device: str | None = None) -> DistributedContext | Non
             raise PhysioSyncError(f"cannot join the process group of rank {rank} of {world}: "
                                   f"{' '.join(str(err).split())}") from None
     return distributed_context()
+
+
+@contextlib.contextmanager
+def process_group(device: str | None = None):
+    """The process group of :func:`init_from_environment`, left when the block ends.
+
+    Parameters
+    ----------
+    device : str | None
+        The run's device (see :func:`init_from_environment`).
+
+    Yields
+    ------
+    context : DistributedContext | None
+        None in a plain, single-process run.
+    """
+    context = init_from_environment(device)
+    try:
+        yield context
+    finally:
+        if context is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def main_rank_first(context: DistributedContext | None):
+    """Run the block on rank 0 first, then on the other ranks (a barrier between).
+
+    Rank 0 does what the others depend on (checking the run folder, preparing the
+    data cache) before they start the same block, which then finds it done. If rank 0's
+    block raises, the barrier is never reached and the error ends the run.
+
+    Parameters
+    ----------
+    context : DistributedContext | None
+        This process's rank, or None for a single process (no barrier).
+
+    Yields
+    ------
+    main : bool
+        Whether this process is rank 0 (or the only process).
+    """
+    if context is None:
+        yield True
+        return
+    import torch.distributed as dist
+
+    if context.is_main:
+        yield True
+        dist.barrier()
+    else:
+        dist.barrier()
+        yield False
 
 
 class CPUSyncBatchNorm(torch.nn.BatchNorm1d):

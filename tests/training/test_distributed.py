@@ -182,3 +182,30 @@ def test_pretrain_refuses_a_compiled_step_under_torchrun_on_cuda_before_any_work
     monkeypatch.setattr(pretrain_module, "resolve_device", lambda d: torch.device("cuda"))
     with pytest.raises(PhysioSyncError, match="under torchrun on CUDA is not tested"):
         pretrain_module.pretrain(tiny_slots(), tiny_pretrain(), compile="default")
+
+
+def test_one_process_has_no_group_and_goes_first(monkeypatch):
+    from physiosync.training.distributed import main_rank_first, process_group
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with process_group("cpu") as context, main_rank_first(context) as main_rank:
+        assert context is None and main_rank is True
+
+
+@pytest.mark.parametrize("batch, device, compile, match", [
+    (5, "cpu", None, "batch_slots = 5 stimulus slots cannot be shared by 2 processes"),
+    (4, "cuda", "default", "pretrain.compile: none"),
+])
+def test_check_pretraining_refuses_what_the_ranks_cannot_run(batch, device, compile, match,
+                                                            monkeypatch):
+    import physiosync._utils.device as device_module
+    from physiosync import PhysioSyncError
+    from physiosync.training.distributed import DistributedContext
+    from _tiny import tiny_pretrain
+
+    monkeypatch.setattr(device_module, "resolve_device", lambda d: torch.device(d))
+    context = DistributedContext(rank=1, world_size=2, local_rank=1)
+    configs = (tiny_pretrain(batch_slots=4), tiny_pretrain(batch_slots=batch))
+    with pytest.raises(PhysioSyncError, match=match):
+        context.check_pretraining(configs, compile=compile, device=device)
+    context.check_pretraining(configs[:1], compile=None, device="cpu")  # shareable: passes
