@@ -64,6 +64,25 @@ control : {"none", "static-affect", "shuffled"}
     Whether ``None`` is also accepted.""",
     "error_class": """error : type of Exception
     The class of the error raised.""",
+    "device_auto": """device : str | torch.device | None
+    ``None`` picks CUDA, then MPS, then the CPU.""",
+    "pretrain_config": """config : PretrainConfig
+    The run's configuration.""",
+    "allowed_cells": """allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows)
+    Cells that may be drawn (e.g. ``data.valid`` restricted to training data).""",
+    "sampler_seed": """seed : int
+    Seed of the sampler.""",
+    "max_fraction": """max_fraction : float
+    Largest share of the device's free memory the copy may take.""",
+    "unit_ids": """units : array-like of int, shape (K, 2)
+    Subject and trial ids.""",
+    "training_windows": """X : dict of str -> ndarray | ndarray
+    Training windows, modality -> ``(n_windows, n_channels, n_times)`` (or
+    one such array).
+y : array, shape (n_windows,)
+    Their labels.""",
+    "named_source": """source : str | Path
+    The file, named in the error.""",
     "timed_steps": """steps : int
     Steps timed.
 warmup : int

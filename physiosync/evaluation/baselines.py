@@ -285,16 +285,13 @@ class DEClassifier(_ChannelShares, ClassifierMixin, BaseEstimator):
             clf = SVC(C=params["C"], gamma=params["gamma"] / n_features, kernel="rbf")
         return make_pipeline(StandardScaler(), clf)
 
+    @fill_doc
     def fit(self, X, y, X_val=None, y_val=None, window_ids=None, window_ids_val=None):
         """Fit on training windows, choosing hyper-parameters on validation windows.
 
         Parameters
         ----------
-        X : dict of str -> ndarray | ndarray
-            Training windows, modality -> ``(n_windows, n_channels, n_times)`` (or
-            one such array).
-        y : array, shape (n_windows,)
-            Their labels.
+        %(training_windows)s
         X_val, y_val : same types | None
             Validation windows and labels, used only to choose among *param_grid*.
         window_ids, window_ids_val : ndarray, shape (n_windows, k) | None

@@ -31,6 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._utils.docs import fill_doc
 from ..exceptions import PhysioSyncError
 from .pipelines import EstimatorKind
 
@@ -140,16 +141,13 @@ class TangentSpaceClassifier(ClassifierMixin, BaseEstimator):
         return make_pipeline(TangentSpace(metric=self.metric),
                              LogisticRegression(C=C, max_iter=2000))
 
+    @fill_doc
     def fit(self, X, y, X_val=None, y_val=None):
         """Fit on training windows, choosing ``C`` on validation windows.
 
         Parameters
         ----------
-        X : dict of str -> ndarray | ndarray
-            Training windows, modality -> ``(n_windows, n_channels, n_times)`` (or
-            one such array).
-        y : array, shape (n_windows,)
-            Their labels.
+        %(training_windows)s
         X_val, y_val : same types | None
             Validation windows and labels, used only to choose ``C``.
 

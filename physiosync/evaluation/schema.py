@@ -42,6 +42,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
+from .._utils.docs import fill_doc
 from ..exceptions import DataFormatError
 
 __all__ = ["FOLD_VERSION", "REPORT_VERSION", "METRIC_LABELS", "migrate_fold", "migrate_report",
@@ -333,6 +334,7 @@ _FOLD_STEPS = {1: _fold_1_to_2}
 _REPORT_STEPS = {1: _report_1_to_2}
 
 
+@fill_doc
 def migrate_fold(record: dict, *, source="a fold file") -> FoldRecord:
     """A fold record of any version this physiosync reads, at :data:`FOLD_VERSION`.
 
@@ -340,8 +342,7 @@ def migrate_fold(record: dict, *, source="a fold file") -> FoldRecord:
     ----------
     record : dict
         As read from a fold file (JSON types). It is not modified.
-    source : str | Path
-        The file, named in the error.
+    %(named_source)s
 
     Returns
     -------
@@ -356,6 +357,7 @@ def migrate_fold(record: dict, *, source="a fold file") -> FoldRecord:
     return _migrate(record, _FOLD_STEPS, str(source), FOLD_VERSION)
 
 
+@fill_doc
 def migrate_report(report: dict, *, source="the report") -> Report:
     """A report of any version this physiosync reads, at :data:`REPORT_VERSION`.
 
@@ -363,8 +365,7 @@ def migrate_report(report: dict, *, source="the report") -> Report:
     ----------
     report : dict
         As read from ``report.json`` (or built in memory). It is not modified.
-    source : str | Path
-        The file, named in the error.
+    %(named_source)s
 
     Returns
     -------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._utils.docs import fill_doc
 from .metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
 from .protocols import PROTOCOLS
@@ -225,6 +226,7 @@ def permutation_nulls(protocol: str) -> tuple:
     return ("within-subject",)
 
 
+@fill_doc
 def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: int = 2,
                        name: str = "physiosync", permutations: int = 0,
                        seed: int = 0) -> dict:
@@ -236,10 +238,8 @@ def summarize_pipeline(results: list, *, protocol: str, target: str, n_classes: 
         Fold records of :func:`physiosync.evaluation.runner.cross_validate` (fold files written before
         training labels were recorded work too; their chance levels then come from the
         test labels and ``chance_source`` says so).
-    protocol, target : str
-        As run.
-    n_classes : int
-        2 or 4.
+    %(protocol_target)s
+    %(n_classes)s
     name : str
         Pipeline name.
     permutations : int
@@ -537,6 +537,7 @@ def _infer_per_subject_models(protocol: str, leaky: bool) -> bool:
     return bool(spec is not None and spec.per_subject_models and not leaky)
 
 
+@fill_doc
 def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
                  config: dict | None = None, channels=None, permutations: int = 0,
                  seed: int = 0, per_subject_models: bool | None = None,
@@ -549,10 +550,8 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
     results : list of dict | dict of str -> list of dict
         One pipeline's fold results, or ``{pipeline: results}`` for a comparison
         (the first pipeline is the primary one).
-    protocol, target : str
-        As run.
-    n_classes : int
-        2 or 4.
+    %(protocol_target)s
+    %(n_classes)s
     config : dict | None
         Resolved configuration (with versions and data source) stored in the report.
     channels : list of str | None

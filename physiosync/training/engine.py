@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from .._utils import check_option, derive_seed, fingerprint
+from .._utils.docs import fill_doc
 from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..models.losses import nt_xent, pretrain_loss_parts
 from ..models.physiosync import PretrainModel
@@ -662,6 +663,7 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
+@fill_doc
 class DeviceRows:
     """Row batches of host arrays, served on a device.
 
@@ -676,8 +678,7 @@ class DeviceRows:
         Arrays of the same length (e.g. windows and their labels).
     device : torch.device
         Where the batches are used.
-    max_fraction : float
-        Largest share of the device's free memory the copy may take.
+    %(max_fraction)s
     """
 
     def __init__(self, arrays, device: torch.device, *, max_fraction: float = 0.5):

@@ -158,8 +158,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     pretrained : dict | None
         ``{"long": PretrainModel, "short": PretrainModel}`` to start from; ``None``
         trains from scratch (the "no pre-training" ablation).
-    n_sub : int
-        Short windows per long window.
+    %(n_sub)s
     n_classes : int | None
         Number of classes (default: from the training labels).
     long_config, short_config : PretrainConfig | None

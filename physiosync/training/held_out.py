@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .._utils import derive_seed
+from .._utils.docs import fill_doc
 from ..exceptions import PhysioSyncError
 from ..models.losses import pretrain_loss_parts, retrieval_parts
 from ..models.physiosync import PretrainModel
@@ -39,6 +40,7 @@ def held_out_steps(n_steps: int, every: int | None = None) -> set:
     return set(range(0, n_steps, every)) | ({n_steps - 1} if n_steps else set())
 
 
+@fill_doc
 def held_out_sampler(held_out, config: PretrainConfig, *, n_sub: int = 1):
     """The synchrony sampler of a run's held-out cells, or None if they cannot fill it.
 
@@ -53,10 +55,8 @@ def held_out_sampler(held_out, config: PretrainConfig, *, n_sub: int = 1):
     ----------
     held_out : ndarray of bool, shape (n_subjects, n_trials, n_windows)
         The held-out cells.
-    config : PretrainConfig
-        The run's configuration.
-    n_sub : int
-        Sub-windows per window.
+    %(pretrain_config)s
+    %(n_sub)s
 
     Returns
     -------

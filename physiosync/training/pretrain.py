@@ -67,6 +67,7 @@ def _check_resume_with(resume_with) -> dict:
     return resume_with
 
 
+@fill_doc
 def make_sampler(allowed, config: PretrainConfig, *, n_sub: int = 1,
                  objective: str = "ls-tcl"):
     """The batch sampler of a pre-training run.
@@ -77,8 +78,7 @@ def make_sampler(allowed, config: PretrainConfig, *, n_sub: int = 1,
         Cells the run may draw.
     config : PretrainConfig
         Its ``batch_slots``, ``group_size`` and ``seed`` size and seed the sampler.
-    n_sub : int
-        Sub-windows per window.
+    %(n_sub)s
     objective : {"ls-tcl", "simclr"}
         ``"ls-tcl"``: a :class:`~physiosync.training.sampling.SynchronySampler` (slots
         seen by two groups of ``group_size`` subjects). ``"simclr"``: a
@@ -154,6 +154,7 @@ class _ProgressLines:
                     duration_text(pace * (self.n_steps - step - 1)))
 
 
+@fill_doc
 def initial_model(data: SlotData, config: PretrainConfig, *, n_sub: int = 1,
                   modalities=None) -> PretrainModel:
     """The model :func:`pretrain` starts from: a *random encoder* of the same architecture.
@@ -168,8 +169,7 @@ def initial_model(data: SlotData, config: PretrainConfig, *, n_sub: int = 1,
         Windows whose shapes size the encoders.
     config : PretrainConfig
         Architecture and seed.
-    n_sub : int
-        Sub-windows per window (5 for the 1 s encoders of 5 s windows).
+    %(n_sub)s
     modalities : sequence of str | None
         As in :func:`pretrain` (LS-TCL): default all of *data*'s.
 
@@ -211,8 +211,7 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
     modalities : sequence of str | None
         EEG first, then at most one peripheral modality; default all of *data*'s
         (for ``objective="simclr"``: EEG alone, the first of *data*'s).
-    device : str | torch.device | None
-        ``None`` picks CUDA, then MPS, then the CPU.
+    %(device_auto)s
     checkpoint : str | Path | None
         File to checkpoint to (atomically, every ``config.checkpoint_every`` steps and
         at the end). A checkpoint is written only once the weights it holds, and
@@ -464,16 +463,14 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     long_config, short_config : PretrainConfig | None
         Hyper-parameters of the two runs (defaults: ``PretrainConfig()``; *short_config*
         defaults to *long_config*).
-    n_sub : int
-        Short windows per long window (5 for 5 s / 1 s).
+    %(n_sub)s
     which : sequence of {"long", "short"}
         The encoders to pre-train (fine-tuning ablations use only one).
     allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows) | None
         Cells pre-training may use (see :func:`pretrain`): never held-out data.
     modalities : sequence of str | None
         EEG first, then at most one peripheral modality; default all of *data*'s.
-    device : str | torch.device | None
-        ``None`` picks CUDA, then MPS, then the CPU.
+    %(device_auto)s
     checkpoint_dir : str | Path | None
         Folder for ``pretrain_long.pt`` and ``pretrain_short.pt`` (none without it).
     resume, resume_with
@@ -546,13 +543,13 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     return out
 
 
+@fill_doc
 def run_steps(config: PretrainConfig, sampler) -> int:
     """Steps of a pre-training run: ``config.steps``, else ``epochs`` passes of *sampler*.
 
     Parameters
     ----------
-    config : PretrainConfig
-        The run's configuration.
+    %(pretrain_config)s
     sampler : SynchronySampler | WindowSampler
         Its batch sampler (:func:`make_sampler`).
 

@@ -125,13 +125,13 @@ class SlotData:
             frame["label"] = self.labels[s, t]
         return frame
 
+    @fill_doc
     def locate(self, units) -> np.ndarray:
         """Grid positions of ``(subject, trial)`` units.
 
         Parameters
         ----------
-        units : array-like of int, shape (K, 2)
-            Subject and trial ids.
+        %(unit_ids)s
 
         Returns
         -------
@@ -151,13 +151,13 @@ class SlotData:
                 f"{self.subjects}, trials {self.trials}); the units were made for other data.")
         return np.column_stack([s, t]).astype(np.int64)
 
+    @fill_doc
     def cells(self, units, *, order: str = "grid") -> np.ndarray:
         """Valid ``(s, t, w)`` grid cells of ``(subject, trial)`` units.
 
         Parameters
         ----------
-        units : array-like of int, shape (K, 2)
-            Subject and trial ids.
+        %(unit_ids)s
         order : {"grid", "units"}
             ``"grid"``: every cell once, sorted by ``(s, t, w)`` (whatever the order of
             *units*). ``"units"``: unit by unit in the order of *units*, windows in
@@ -374,8 +374,7 @@ class SlotData:
             Where a training loop runs.
         modalities : sequence of str | None
             The modalities needed (default: all).
-        max_fraction : float
-            Largest share of the device's free memory the copy may take.
+        %(max_fraction)s
         verbose : bool | str | int | None
             Level of the log for this call (``None``: the package's level). A copy
             that does not fit is said at ``"info"``.
@@ -472,16 +471,14 @@ class SynchronySampler:
 
     Parameters
     ----------
-    allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows)
-        Cells that may be drawn (e.g. ``data.valid`` restricted to training data).
+    %(allowed_cells)s
     batch_slots : int
         Slots per batch (the reference uses 8).
     group_size : int
         Subjects per group, N (the reference uses 2).
     n_sub : int
         Sub-windows per window (e.g. 5 to draw 1 s slots from 5 s windows); 1 = whole.
-    seed : int
-        Seed of the sampler.
+    %(sampler_seed)s
     %(verbose)s
         Slots too sparse to use are counted at ``"info"``.
     """
@@ -540,6 +537,7 @@ class SynchronySampler:
         return SlotBatch(t, w, sub, groups, aug)
 
 
+@fill_doc
 class WindowSampler:
     """Batches of single windows, each given twice: the two views of SimCLR.
 
@@ -560,14 +558,12 @@ class WindowSampler:
 
     Parameters
     ----------
-    allowed : ndarray of bool, shape (n_subjects, n_trials, n_windows)
-        Cells that may be drawn (e.g. ``data.valid`` restricted to training data).
+    %(allowed_cells)s
     batch_size : int
         Windows per batch, B (>= 2: the other windows are the negatives).
     n_sub : int
         Sub-windows per window (e.g. 5 to draw 1 s windows from 5 s ones); 1 = whole.
-    seed : int
-        Seed of the sampler.
+    %(sampler_seed)s
     """
 
     def __init__(self, allowed, *, batch_size: int = 8, n_sub: int = 1, seed: int = 0):

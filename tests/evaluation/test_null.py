@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import kstest
+from _numerics import above_chance
 
 import physiosync.evaluation.runner as cv
 import physiosync.evaluation.subject_level as subject_level
@@ -272,7 +273,9 @@ def test_loso_report_does_not_call_the_stimulus_prior_significant(tmp_path):
     out = tmp_path / "run"
     report = run_experiment(cfg, out, verbose=False, html=False)["report"]
     part = report["pipelines"]["stimulus-prior"]
-    assert part["headline"]["mean"] > 0.6  # the stimulus alone scores above chance
+    # The stimulus alone scores above chance (measured 0.75): one-sided 5 % bound from
+    # the binomial error of the 8 subjects x 12 test trials (tests/_numerics.py), 0.58.
+    assert part["headline"]["mean"] > above_chance(8 * 12)
     assert part["p_value"]["null_name"] == "subject-stimulus-margins"
     assert part["p_value"]["p_value"] > 0.05 and report["headline"]["p_value"] > 0.05
     assert set(part["p_values"]) == {"subject-stimulus-margins", "within-subject"}
@@ -428,7 +431,13 @@ def test_refit_null_of_the_band_power_baseline_end_to_end_and_resumed(tmp_path, 
     assert "shuffled within that subject" in null["definition"]
     # Strong effect: the true labels beat every refit on permuted labels.
     assert null["observed"] > max(null["null"]) and null["p_value"] == pytest.approx(1 / 6)
-    assert np.mean(null["null"]) < 0.75
+    # The refits sit at chance. Their unit is the refit, not the trial: one permutation
+    # moves every training label of a refit together (measured: 0.33-0.71 for 5 refits,
+    # sd 0.17, far above the 0.06 of 64 independent trials; mean 0.55, observed 0.91).
+    # A score in [0, 1] with mean 1/2 has sd at most 1/2, so the mean of 5 independent
+    # refits exceeds 0.5 + 1.64 * 0.5 / sqrt(5) = 0.87 with probability at most 5 %
+    # (normal approximation; chance_sd(5) is that 0.5 / sqrt(5)).
+    assert np.mean(null["null"]) < above_chance(5), null["null"]
     # Same folds, true test labels.
     main = {p.name: json.loads(p.read_text()) for p in (out / "folds" / "bandpower").glob(
         "fold_*.json")}
