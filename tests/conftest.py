@@ -103,6 +103,20 @@ def _a_quiet_machine(monkeypatch):
     monkeypatch.setattr(cpus, "other_load", lambda interval=0.25: 0.0)
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Each test starts with the thread count the one before it found: a test that sets
+    torch's threads (``torch.set_num_threads``) does not change the numbers of the tests
+    after it, whatever their order (training results depend on the thread count through
+    the order of float reductions)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def one_line_error(capsys) -> str:
     """The one line a refused command printed on stderr (checked to be exactly that: no
     traceback, no "this is a bug" line)."""
