@@ -48,7 +48,10 @@ def _config(args, root: Path, cache: Path, seed: int):
 
     demo = PRESETS["demo"]
     sizes = {"pretrain": demo["pretrain"], "finetune": demo["finetune"]}
-    overrides = {"seed": seed, "protocol": {"n_splits": args.folds}}
+    # threads in the config too: the run sets torch's and the BLAS pools' threads from it
+    # (default: the CPUs this process may use, OMP_NUM_THREADS included), which would
+    # override --threads
+    overrides = {"seed": seed, "threads": args.threads, "protocol": {"n_splits": args.folds}}
     if args.quick:  # every stage, minimal sizes: a smoke test of the script only
         overrides["pretrain"] = {"steps": 5, "batch_slots": 4, "group_size": 1}
         overrides["finetune"] = {"epochs": 2}
