@@ -111,24 +111,28 @@ def test_riemann_lr_refuses_modalities_of_two_window_lengths(dreamer_mat, tmp_pa
         run_experiment(cfg, tmp_path / "run", verbose=False, html=False)
 
 
-def _covariance_slots(n_subjects=3, n_trials=12, n_windows=4, seed=0):
-    """SlotData whose classes differ only in the coupling of two EEG channels."""
+def _covariance_slots(n_subjects=3, n_trials=12, n_windows=4, seed=0, effect=True):
+    """SlotData whose classes differ only in the coupling of two EEG channels.
+
+    ``effect=False`` draws the same noise and labels and leaves the coupling out, so
+    the negative control differs from the effect in nothing else."""
     from physiosync.training.sampling import SlotData
 
     rng = np.random.default_rng(seed)
     labels = np.tile(np.arange(n_trials) % 2, (n_subjects, 1)).astype(np.int64)
     x = rng.standard_normal((n_subjects, n_trials, n_windows, 4, 128)).astype(np.float32)
-    hi = labels.astype(bool)
-    x[hi, :, 1] = (x[hi, :, 0] + x[hi, :, 1]) / np.sqrt(2)
+    if effect:
+        hi = labels.astype(bool)
+        x[hi, :, 1] = (x[hi, :, 0] + x[hi, :, 1]) / np.sqrt(2)
     valid = np.ones((n_subjects, n_trials, n_windows), dtype=bool)
     return SlotData({"eeg": x}, valid, range(1, n_subjects + 1), range(n_trials), labels=labels)
 
 
-def test_the_riemann_lr_kind_beats_chance_where_the_effect_is_in_the_covariance():
+def _kind_balanced_accuracy(data):
+    """Balanced accuracy of the riemann-lr kind over 3 within-trial folds of ``data``."""
     from conftest import kind_fold_kwargs
     from physiosync.evaluation.protocols import make_folds
 
-    data = _covariance_slots()
     units = np.array([(s, t) for s in data.subjects for t in data.trials])
     kw = kind_fold_kwargs("riemann-lr", {"eeg": 128.0})
     y, pred = [], []
@@ -139,9 +143,25 @@ def test_the_riemann_lr_kind_beats_chance_where_the_effect_is_in_the_covariance(
         assert [d["selection"] for d in details["model_selection"]] == ["validation"] * 3
         y += frame["y"].tolist()
         pred += (frame["p1"] > frame["p0"]).astype(int).tolist()
+    assert len(y) == 144
+    return balanced_accuracy_score(y, pred)
+
+
+def test_the_riemann_lr_kind_beats_chance_where_the_effect_is_in_the_covariance():
     # 144 test windows; chance is 0.5 with a binomial standard error of at most
     # 0.5 / sqrt(144) = 0.042: 0.75 is 6 standard errors above it
-    assert balanced_accuracy_score(y, pred) > 0.75
+    assert _kind_balanced_accuracy(_covariance_slots()) > 0.75
+
+
+def test_the_riemann_lr_kind_stays_at_chance_when_the_covariance_effect_is_off():
+    """Negative control: the same noise, labels and folds without the coupling. Every
+    window's noise is drawn on its own, so without the effect the 144 test windows are
+    independent units; the band's upper end sits below the effect test's threshold."""
+    from _numerics import chance_band
+
+    low, high = chance_band(144)
+    assert high < 0.75
+    assert low < _kind_balanced_accuracy(_covariance_slots(effect=False)) < high
 
 
 def test_riemann_lr_runs_a_study_on_synthetic_deap(tmp_path):
