@@ -28,14 +28,9 @@ def _mutations(data: bytes, n: int, seed: int):
 
     The generator of the fuzzing benchmark (``benchmarks/fuzz.py``), shared with it.
     """
-    import importlib.util
-    from pathlib import Path
+    from _benchmarks import load_benchmark
 
-    spec = importlib.util.spec_from_file_location(
-        "physiosync_bench_fuzz", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py")
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
-    return fuzz.mutations(data, n, seed)
+    return load_benchmark("fuzz").mutations(data, n, seed)
 
 
 # ------------------------------------------------------------------- DEAP .dat pickles

@@ -7,14 +7,13 @@ protocol family: within-subject, ``loso``, ``subject-kfold``,
 ``subject-stimulus-kfold`` and ``legacy-segment``, and for the paired tests.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import kstest
+from _benchmarks import load_benchmark
 from _numerics import above_chance
 
 import physiosync.evaluation.runner as cv
@@ -30,11 +29,7 @@ from physiosync.evaluation.statistics import sign_flip_test
 from physiosync.evaluation.summary import build_report, permutation_nulls
 from physiosync.reporting.report import report_markdown, report_text
 
-_SPEC = importlib.util.spec_from_file_location(
-    "inference_calibration",
-    Path(__file__).resolve().parents[2] / "benchmarks" / "inference_calibration.py")
-calib = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(calib)
+calib = load_benchmark("inference_calibration")
 rejection_bound, coverage_bounds = calib.rejection_bound, calib.coverage_bounds
 
 N_SEEDS = 300

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from _benchmarks import load_benchmark
 from physiosync.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,11 +16,7 @@ assert CONFIG_FILES, "the shipped presets moved: update CONFIG_FILES"
 
 @pytest.fixture(scope="module")
 def costs():
-    spec = importlib.util.spec_from_file_location("config_costs",
-                                                  ROOT / "benchmarks" / "config_costs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("config_costs")
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)

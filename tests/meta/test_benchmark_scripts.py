@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from _benchmarks import load_benchmark
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,10 +35,7 @@ def test_gpu_check_script_is_valid_shell():
 
 
 def test_timm_stand_in_of_the_authors_harness(monkeypatch):
-    spec = importlib.util.spec_from_file_location("authors_step",
-                                                  ROOT / "benchmarks" / "authors_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("authors_step")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     for name in ("timm", "timm.models", "timm.models.layers"):
         monkeypatch.delitem(sys.modules, name, raising=False)
@@ -85,14 +83,6 @@ def test_label_efficiency_benchmark_runs_resumes_and_tabulates(tmp_path):
     assert "| dynamics | bandpower |" in table and "### within-trial-kfold" in table
 
 
-def _benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}",
-                                                  ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _gone(pid: int) -> bool:
     """Whether process *pid* has ended (a zombie left to a parent that does not reap it
     counts as ended)."""
@@ -103,7 +93,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_threads_benchmark_stops_its_hogs_however_it_ends():
-    bench = _benchmark("threads")
+    bench = load_benchmark("threads")
     with pytest.raises(KeyboardInterrupt):
         with bench.hogs(2) as procs:
             assert len(procs) == 2 and all(p.poll() is None for p in procs)
@@ -127,7 +117,7 @@ def test_threads_benchmark_stops_its_hogs_however_it_ends():
 
 
 def test_threads_benchmark_options_and_table(capsys):
-    bench = _benchmark("threads")
+    bench = load_benchmark("threads")
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--repeats", "0"])
     assert exit_.value.code == 2
@@ -163,7 +153,7 @@ def test_threads_benchmark_runs_end_to_end(tmp_path):
 def test_estimator_benchmark_measures_the_readme_configurations():
     import ast
 
-    module = _benchmark("estimator")
+    module = load_benchmark("estimator")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     calls = {}
     for block in readme.split("```python\n")[1:]:

@@ -3,7 +3,6 @@ are known to work before GPU minutes are spent on them; their figures come from 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,17 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from _benchmarks import load_benchmark
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 
 @pytest.fixture(scope="module")
 def probes():
-    spec = importlib.util.spec_from_file_location("gpu_probes",
-                                                  ROOT / "benchmarks" / "gpu_probes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_probes")
 
 
 def _line(capsys) -> dict:

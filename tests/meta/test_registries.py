@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier
 
 import physiosync.evaluation.runner as cv
 from physiosync import config as config_module
-from physiosync import datasets, params, pipeline_specs
+from physiosync import params, pipeline_specs
 from physiosync.dataset_specs import DATASET_SPECS, DatasetSpec, synthetic_writer
 from physiosync.datasets import DATASETS, DEAP, BaseDataset, Recording, open_dataset
 from physiosync.evaluation import pipelines, protocols

@@ -7,19 +7,15 @@ per-input time bound and under the worker's address-space cap.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _benchmarks import load_benchmark
 from conftest import refusal_in_child
 
-_SPEC = importlib.util.spec_from_file_location(
-    "physiosync_bench_fuzz", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py")
-fuzz = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(fuzz)
+fuzz = load_benchmark("fuzz")
 
 PER_READER = 40
 

@@ -4,21 +4,16 @@ The harness is ``benchmarks/kills.py``; this runs a short version of it (one or 
 kills per command) and, under ``slow``, the full campaign of 20 kills per command.
 """
 
-import importlib.util
 import random
-from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "kills.py"
+from _benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def kills():
-    spec = importlib.util.spec_from_file_location("physiosync_kills_benchmark", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("kills")
 
 
 @pytest.fixture(scope="module")

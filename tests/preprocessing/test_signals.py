@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import importlib.util
+from _benchmarks import load_benchmark
 
 import _signal_helpers as helpers
 from physiosync import cli
@@ -25,11 +25,7 @@ from physiosync.runfolder import LOCK, FolderLock, lock_holds
 
 # The /proc helpers of the SIGTERM campaign (benchmarks/kills.py): which processes live
 # below a pid, and in which state.
-_SPEC = importlib.util.spec_from_file_location(
-    "physiosync_kills_for_signals", Path(__file__).resolve().parents[2] / "benchmarks"
-    / "kills.py")
-_kills = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_kills)
+_kills = load_benchmark("kills")
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 

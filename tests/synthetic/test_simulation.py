@@ -406,7 +406,6 @@ def test_pretraining_beats_a_random_encoder_on_held_out_subjects_only_with_synch
 
 
 # ------------------------------------------------------------ affect as shared dynamics
-from physiosync.datasets._channels import DEAP_DAT_SLICES  # noqa: E402
 from physiosync.synthetic import _dynamics  # noqa: E402
 from physiosync.synthetic._dynamics import AffectDynamics, DynamicSubject  # noqa: E402
 from physiosync.synthetic._ratings import rating_parts  # noqa: E402
