@@ -23,11 +23,20 @@ from .exceptions import ConfigError, PhysioSyncError
 
 __all__ = ["DatasetSpec", "DATASET_SPECS", "DatasetNames", "dataset_spec", "DatasetTable",
            "synthetic_kinds", "synthetic_writer", "SINGLE_SESSION", "TARGETS",
-           "DatasetOption"]
+           "DatasetOption", "RATING_TARGETS", "CATEGORICAL_TARGETS", "QUADRANTS"]
 
-#: Every target a dataset may offer: a rating scale (binary, high/low at the dataset's
-#: threshold) or ``"four"``, the valence-arousal quadrants.
-TARGETS = ("valence", "arousal", "dominance", "liking", "four")
+#: Targets that are one rating scale, binarised high/low at the dataset's threshold.
+RATING_TARGETS = ("valence", "arousal", "dominance", "liking", "familiarity",
+                  "predictability")
+#: Targets whose classes the dataset gives as integer codes 0..K-1 in a column of that
+#: name (SEED's three emotions, SEED-IV's four); their names are declared per dataset
+#: (:attr:`DatasetSpec.classes`).
+CATEGORICAL_TARGETS = ("emotion",)
+#: Every target a dataset may offer: a rating scale, ``"four"`` (the valence-arousal
+#: quadrants, from two ratings) or a categorical one.
+TARGETS = RATING_TARGETS + ("four",) + CATEGORICAL_TARGETS
+#: The classes of ``"four"``, in label order (high/low arousal, high/low valence).
+QUADRANTS = ("HA-HV", "HA-LV", "LA-HV", "LA-LV")
 
 #: The session of every trial of a single-session dataset (MOABB's and braindecode's
 #: ``session`` of a dataset recorded once).
@@ -66,13 +75,16 @@ class DatasetSpec:
         Every modality a recording holds, EEG first.
     default_modalities : tuple of str
         Modalities prepared when none are named: EEG, then one peripheral signal.
-    rating_scale : tuple of (float, float)
-        Lowest and highest rating of the self-assessment scales, e.g. ``(1, 9)``.
-    threshold : float
-        Rating at or above which a trial is "high" for the binary targets.
+    rating_scale : tuple of (float, float) | None
+        Lowest and highest rating of the self-assessment scales, e.g. ``(1, 9)``;
+        ``None`` for a dataset without ratings (its targets are categorical).
+    threshold : float | None
+        Rating at or above which a trial is "high" for the binary targets; ``None``
+        with ``rating_scale``.
     targets : tuple of str
-        Targets (:data:`physiosync.params.TARGETS`) the ratings allow: each rated scale,
-        and ``"four"`` (the valence-arousal quadrants) when both are rated.
+        Targets (:data:`physiosync.params.TARGETS`) the data allow: each rated scale,
+        ``"four"`` (the valence-arousal quadrants) when both are rated, and the
+        categorical targets of :attr:`classes`.
     root_description : str
         What the data root must be, in a few words, for error messages.
     layout : str
@@ -89,6 +101,10 @@ class DatasetSpec:
         ``data`` keys that only this dataset reads besides the common ones
         (``"ratings_csv"``, ``"bdf_preprocessing"``); any other dataset refuses a given
         ``ratings_csv`` and ignores ``bdf_preprocessing``.
+    classes : dict of str -> tuple of str
+        For each categorical target (:data:`CATEGORICAL_TARGETS`) among *targets*, the
+        names of its classes in code order: ``{"emotion": ("negative", "neutral",
+        "positive")}`` means codes 0, 1, 2.
     """
 
     name: str
@@ -104,12 +120,15 @@ class DatasetSpec:
     synthetic: dict = field(default_factory=dict)
     sessions: tuple = (SINGLE_SESSION,)
     data_options: tuple = ()
+    classes: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for key in ("modalities", "default_modalities", "rating_scale", "targets",
-                    "sessions", "data_options"):
+        for key in ("modalities", "default_modalities", "targets", "sessions",
+                    "data_options"):
             object.__setattr__(self, key, tuple(getattr(self, key)))
         object.__setattr__(self, "synthetic", dict(self.synthetic))
+        object.__setattr__(self, "classes",
+                           {k: tuple(str(c) for c in v) for k, v in self.classes.items()})
         where = f"dataset spec {self.name!r}"
         if not self.name or self.name != self.name.lower() or not self.display_name:
             raise PhysioSyncError(f"{where}: name must be lower case and display_name set.")
@@ -121,14 +140,27 @@ class DatasetSpec:
             raise PhysioSyncError(f"{where}: default_modalities must start with 'eeg' and "
                                   f"be among {self.modalities!r}, got "
                                   f"{self.default_modalities!r}.")
-        low, high = (float(v) for v in self.rating_scale)
-        if not low < float(self.threshold) <= high:
-            raise PhysioSyncError(f"{where}: threshold {self.threshold!r} must lie in the "
-                                  f"rating scale ({low:g}, {high:g}].")
         unknown = [t for t in self.targets if t not in TARGETS]
         if not self.targets or unknown:
             raise PhysioSyncError(f"{where}: targets must be among {TARGETS!r}, got "
                                   f"{self.targets!r}.")
+        rated = [t for t in self.targets if t not in CATEGORICAL_TARGETS]
+        if self.rating_scale is None or self.threshold is None:
+            if rated or self.rating_scale is not None or self.threshold is not None:
+                raise PhysioSyncError(f"{where}: rating_scale and threshold are needed "
+                                      f"together, by the rated targets {rated!r}.")
+        else:
+            object.__setattr__(self, "rating_scale", tuple(self.rating_scale))
+            low, high = (float(v) for v in self.rating_scale)
+            if not low < float(self.threshold) <= high:
+                raise PhysioSyncError(f"{where}: threshold {self.threshold!r} must lie in "
+                                      f"the rating scale ({low:g}, {high:g}].")
+        categorical = {t for t in self.targets if t in CATEGORICAL_TARGETS}
+        if set(self.classes) != categorical or any(
+                len(v) < 2 or len(set(v)) != len(v) for v in self.classes.values()):
+            raise PhysioSyncError(f"{where}: classes must name two or more distinct classes "
+                                  f"for each categorical target ({sorted(categorical)}), "
+                                  f"got {self.classes!r}.")
         if not self.sessions or len(set(self.sessions)) != len(self.sessions):
             raise PhysioSyncError(f"{where}: sessions must be distinct names, got "
                                   f"{self.sessions!r}.")
@@ -139,6 +171,15 @@ class DatasetSpec:
     def load_reader(self):
         """The reader class (imported now)."""
         return _import(self.reader, f"dataset {self.name!r}: reader")
+
+    def class_names(self, target: str) -> tuple:
+        """Names of the classes of *target*, in label order: ``("low", "high")`` for a
+        rating, :data:`QUADRANTS` for ``"four"``, the declared ones for a categorical
+        target."""
+        self.check_target(target)
+        if target in self.classes:
+            return self.classes[target]
+        return QUADRANTS if target == "four" else ("low", "high")
 
     def check_target(self, target: str) -> None:
         """Raise :class:`~physiosync.exceptions.ConfigError` if *target* is not rated here."""

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .._utils.docs import fill_doc
+from ..dataset_specs import QUADRANTS
+from ..exceptions import PhysioSyncError
 from .metrics import (classification_metrics, headline_metric, model_chance_levels,
                       subject_permutation_test, subject_scores, trial_vote)
 from .protocols import PROTOCOLS
@@ -524,10 +526,20 @@ def paired_comparison(report_parts: dict, pipeline: str, baseline: str, *,
             "sign_flip": sign_flip, "corrected_t": corrected, "warning": warning}
 
 
-def class_names(target: str, n_classes: int) -> list:
-    """Display names of the classes of a target."""
+def class_names(target: str, n_classes: int, dataset: str | None = None) -> list:
+    """Display names of the classes of a target (the dataset's declared names when
+    *dataset* is given and declares *n_classes* of them)."""
+    if dataset is not None:
+        from ..dataset_specs import dataset_spec
+
+        try:
+            names = list(dataset_spec(dataset).class_names(target))
+        except PhysioSyncError:  # a report of an unknown dataset or target
+            names = []
+        if len(names) == n_classes:
+            return names
     if target == "four" or n_classes == 4:
-        return ["HA-HV", "HA-LV", "LA-HV", "LA-LV"]
+        return list(QUADRANTS)
     return ["low", "high"][:n_classes] if n_classes <= 2 else [str(c) for c in range(n_classes)]
 
 
@@ -610,7 +622,9 @@ def build_report(results, *, protocol: str, target: str, n_classes: int = 2,
             "leaky": leaky,
             "warning": LEAKAGE_WARNING if leaky else None,
             "caveat": spec.caveat if spec else None,
-            "n_classes": n_classes, "class_names": class_names(target, n_classes),
+            "n_classes": n_classes,
+            "class_names": class_names(target, n_classes,
+                                       ((config or {}).get("data") or {}).get("name")),
             "primary": primary, "per_subject_models": bool(per_subject_models),
             "config": config or {}, "data": data, "headline": parts[primary]["headline"],
             "folds": parts[primary]["folds"], "per_subject": parts[primary]["per_subject"],

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import check_option
+from ..dataset_specs import CATEGORICAL_TARGETS
 from ..exceptions import PhysioSyncError
 from ..params import (BASELINE_METHODS, BDF_PREPROCESSING, NORM_METHODS, RELEASE_BAND,
                       RELEASE_SFREQ, TARGETS, THRESHOLDS, PrepareParams)
@@ -153,27 +154,44 @@ def normalize(x: np.ndarray, method: str, baseline: np.ndarray | None = None) ->
     return x
 
 
-def make_labels(ratings: pd.DataFrame, target: str, threshold: float) -> np.ndarray:
-    """Class labels of trials from their ratings.
+def make_labels(ratings: pd.DataFrame, target: str, threshold: float | None) -> np.ndarray:
+    """Class labels of trials from their ratings (or their declared classes).
 
     Parameters
     ----------
     ratings : DataFrame
-        One row per trial with ``valence``, ``arousal`` (and ``dominance``, ``liking``).
-    target : {"valence", "arousal", "dominance", "liking", "four"}
-        A binary target is ``1`` (high) when the rating is ``>= threshold``. ``"four"``
-        gives the quadrants 0 = HA-HV, 1 = HA-LV, 2 = LA-HV, 3 = LA-LV, with "low"
-        meaning strictly below the threshold on both axes (the reference's ``<= 5``
-        bug is not reproduced).
-    threshold : float
+        One row per trial with the rating columns (``valence``, ``arousal``, ...) and,
+        for a categorical target, a column of that name holding class codes.
+    target : str
+        One of :data:`TARGETS`. A rating target is ``1`` (high) when the rating is
+        ``>= threshold``. ``"four"`` gives the quadrants 0 = HA-HV, 1 = HA-LV,
+        2 = LA-HV, 3 = LA-LV, with "low" meaning strictly below the threshold on both
+        axes (the reference's ``<= 5`` bug is not reproduced). A categorical target
+        (``"emotion"``: SEED's three classes, SEED-IV's four) is its column's integer
+        codes, which the reader numbered 0..K-1.
+    threshold : float | None
         For example :data:`THRESHOLDS` ``["deap"]`` = 5 or ``["dreamer"]`` = 3 (the
-        display names ``"DEAP"``, ``"DREAMER"`` find the same entries).
+        display names ``"DEAP"``, ``"DREAMER"`` find the same entries); unused by a
+        categorical target (a dataset without ratings has ``None``).
 
     Returns
     -------
     labels : ndarray of int64, shape (n_trials,)
     """
     check_option("target", target, TARGETS)
+    if target in CATEGORICAL_TARGETS:
+        if target not in ratings:
+            raise PhysioSyncError(f"This dataset has no {target!r} classes; available: "
+                                  f"{', '.join(ratings.columns)}.")
+        codes = ratings[target].to_numpy()
+        if not (np.isfinite(codes.astype(float)).all() and (codes >= 0).all()
+                and (codes == np.round(codes)).all()):
+            raise PhysioSyncError(f"target {target!r}: class codes must be integers 0, 1, ...;"
+                                  f" got {sorted(set(codes.tolist()))[:8]}.")
+        return codes.astype(np.int64)
+    if threshold is None:
+        raise PhysioSyncError(f"target {target!r} is a rating, but this dataset has no "
+                              "rating threshold (it has no ratings).")
     if target == "four":
         for col in ("valence", "arousal"):
             if col not in ratings:

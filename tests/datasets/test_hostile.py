@@ -357,7 +357,8 @@ def _matrix_element(n_doubles: int) -> bytes:
 
 
 def test_dreamer_bomb_declaring_too_much_is_refused_before_inflating(tmp_path):
-    from physiosync.datasets.dreamer import DREAMER, MAX_INFLATION
+    from physiosync.datasets._matfile import MAX_INFLATION
+    from physiosync.datasets.dreamer import DREAMER
 
     path = _mat_with_element(tmp_path / "DREAMER.mat", _matrix_element(4_000_000))  # 32 MB
     assert path.stat().st_size * MAX_INFLATION < 32_000_000
