@@ -29,3 +29,11 @@ def threads_unit(folder: str, unit) -> str:
     path = Path(folder) / f"threads_{unit.fold}"
     path.write_text(str(torch.get_num_threads()))
     return str(path)
+
+
+def exit_unit(folder: str, exit_fold: int, status: int, unit) -> str:
+    """Like :func:`touch_unit`, but the worker of fold *exit_fold* leaves with *status*,
+    as an idle worker does on a signal (128 + its number)."""
+    if unit.fold == exit_fold:
+        os._exit(status)
+    return touch_unit(folder, -1, unit)

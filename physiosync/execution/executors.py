@@ -215,11 +215,13 @@ class ProcessExecutor(Executor):
                                    initargs=(self.threads, os.getpid(), _RUN_LOCK.get()))
         try:
             futures = {pool.submit(_worker_unit, function, args, unit): unit for unit in units}
+            workers = list((pool._processes or {}).values())  # all started by the submits
             for future in as_completed(futures):
                 unit = futures[future]
                 try:
                     future.result()
                 except BrokenProcessPool:
+                    _raise_if_interrupted(workers)
                     failures.append(UnitFailure(
                         unit, "its worker process died (killed, out of memory, or unable to "
                               "start: a script that runs a study in processes must guard its "
@@ -233,6 +235,31 @@ class ProcessExecutor(Executor):
             raise
         pool.shutdown(wait=True)
         return sorted(failures, key=lambda f: f.unit)
+
+
+def _raise_if_interrupted(workers) -> None:
+    """Raise the interrupt that stopped a worker of a broken pool, if one did.
+
+    Ctrl-C reaches every process of the terminal's process group (so does the SIGHUP of
+    a closed terminal). A worker between two units leaves at once with exit status
+    128 + the signal (``workers._leave``), which breaks the pool; the main process may
+    see the broken pool before its own ``KeyboardInterrupt`` is raised (the signal can
+    land on another of its threads, which leaves the main thread waiting until the
+    futures fail). The run is then interrupted, not failed: raise as the main process
+    would have. SIGTERM is not read so: the pool itself sends it to the other workers
+    once one has died.
+    """
+    import signal
+
+    from .._signals import Terminated
+
+    group_signals = {signal.SIGINT} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+    for process in workers:
+        process.join(1.0)  # dead already when the pool broke; this reads its status
+        code = process.exitcode
+        signum = None if code is None else (code - 128 if code > 128 else -code)
+        if signum in group_signals:
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
 class RayExecutor(Executor):

@@ -88,6 +88,24 @@ def test_process_executor_names_units_whose_worker_died(tmp_path):
     assert (tmp_path / "a_0").exists()  # finished before the crash, kept
 
 
+def test_a_worker_stopped_by_ctrl_c_interrupts_the_run_instead_of_failing_it(tmp_path):
+    """Ctrl-C reaches the workers too; one that left on it (status 130) while the main
+    process had not yet raised must read as the interrupt, not as a dead worker (which
+    exit status 3 still is, in the test above). SIGHUP too; SIGTERM is the pool's own."""
+    from physiosync._signals import Terminated
+
+    units = [Unit("a", k) for k in range(3)]
+    with pytest.raises(KeyboardInterrupt) as err:
+        ProcessExecutor(1).run(helpers.exit_unit, (str(tmp_path), 1, 130), units)
+    assert type(err.value) is KeyboardInterrupt
+    assert (tmp_path / "a_0").exists()  # finished before the interrupt, kept
+    with pytest.raises(Terminated) as err:
+        ProcessExecutor(1).run(helpers.exit_unit, (str(tmp_path), 1, 129), units)
+    assert err.value.name == "SIGHUP"
+    failures = ProcessExecutor(1).run(helpers.exit_unit, (str(tmp_path), 1, 143), units)
+    assert [f.unit for f in failures] == [Unit("a", 1), Unit("a", 2)]
+
+
 def test_serial_executor_lets_errors_through(tmp_path):
     with pytest.raises(ValueError, match="fold 1 refuses"):
         SerialExecutor().run(helpers.touch_unit, (str(tmp_path), 1), [Unit("a", 0),
