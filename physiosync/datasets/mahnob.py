@@ -130,7 +130,8 @@ def read_session(folder) -> tuple[str, Session | None]:
         is not a trial: ``"no session.xml"``, ``"unrated"`` (no ``feltVlnc`` or
         ``feltArsl``: the neutral-clip and implicit-tagging sessions), ``"subject id
         not a whole number"``, ``"incomplete ratings"`` (no ``feltCtrl`` or
-        ``feltPred``), ``"no mediaFile"``.
+        ``feltPred``), ``"no mediaFile"``, ``"not an emotion-elicitation session"``
+        (its BDF files are all of another kind, such as the implicit-tagging experiment's).
     session : Session | None
         Its ``bdf`` is None when the folder holds no ``Part_<p>_S_Trial<k>_emotion.bdf``
         (or more than one).
@@ -169,9 +170,12 @@ def read_session(folder) -> tuple[str, Session | None]:
     if not media:
         return "no mediaFile", None
     felt = _number(xml, attrs, "feltEmo", low=0, high=99)  # keyword codes 0-12
-    bdfs = sorted((p for p in folder.iterdir() if _BDF_NAME.match(p.name)
-                   and _BDF_NAME.match(p.name).group(2).upper() == "S" and p.is_file()),
-                  key=lambda p: p.name)
+    any_bdf = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".bdf" and p.is_file())
+    if any_bdf and not any(_BDF_NAME.match(p.name) for p in any_bdf):
+        # e.g. Part_<p>_Trial<k>_taggingVideos.bdf: its mediaFile is no clip of this part
+        return "not an emotion-elicitation session", None
+    bdfs = [p for p in any_bdf if _BDF_NAME.match(p.name)
+            and _BDF_NAME.match(p.name).group(2).upper() == "S"]
     bdf = bdfs[0] if len(bdfs) == 1 else None
     position = int(_BDF_NAME.match(bdf.name).group(3)) if bdf is not None else None
     return "ok", Session(folder, folder.name, int(text), media, tuple(float(r) for r in ratings),

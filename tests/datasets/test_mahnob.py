@@ -321,6 +321,17 @@ def test_session_variants_are_skipped_and_listed(download, tmp_path, edit, reaso
     assert ds.load_subject(1).n_trials == N_TRIALS - 1
 
 
+def test_a_rated_session_of_another_experiment_is_no_trial(download, tmp_path):
+    root = _copy(download, tmp_path)
+    folder = root / "Sessions" / str(session_id(4, 1))
+    (folder / "Part_4_S_Trial1_emotion.bdf").rename(folder / "Part_4_Trial1_taggingVideos.bdf")
+    _edit_xml(folder, 'mediaFile="', 'mediaFile="tagging_')
+    ds = MAHNOB(root, verbose=False)
+    assert ds.skipped["not an emotion-elicitation session"] == [folder.name]
+    assert len(ds.stimuli) == N_TRIALS and not any("tagging" in m for m in ds.stimuli)
+    assert ds.load_subject(4).n_trials == N_TRIALS - 1
+
+
 def test_same_clip_twice_for_one_subject_is_refused_on_load(download, tmp_path):
     root = _copy(download, tmp_path)
     sessions = root / "Sessions"
