@@ -112,6 +112,28 @@ def test_writer_is_deterministic(tmp_path):
     assert not [f for f in files if f.name.startswith(".physiosync-tmp-")]
 
 
+def test_writer_ratings_are_the_simulation_s_for_each_clip(recordings):
+    """Trial t of every subject carries the simulated ratings of clip t, the clip whose
+    state drove the signals (the writer's video index, whatever the presentation order)."""
+    from physiosync.synthetic._dynamics import Simulation
+    from physiosync.synthetic._simulate import check_simulation_options
+
+    sim = Simulation(SEED, check_simulation_options(1.0, 0.0), 2.0, max(IDS), N_TRIALS,
+                     CLIP_S.astype(float), low=1, high=9, integer=True, n_scales=4)
+    for s, rec in recordings.items():
+        got = rec.ratings[["valence", "arousal", "dominance", "predictability"]].to_numpy()
+        np.testing.assert_array_equal(got, sim.reported[s - 1, rec.trials])
+
+
+def test_writer_in_the_dynamics_mode(tmp_path):
+    out = make_mahnob(tmp_path, n_subjects=2, n_trials=2, seconds=2.0, seed=1,
+                      rest_seconds=30.0, affect="dynamics", quirks=False)
+    ds = MAHNOB(out, verbose=False)
+    assert ds.subjects == [1, 2] and not ds.skipped
+    rec = ds.load_subject(2)
+    assert rec.n_trials == 2 and rec.baseline("eeg", 0).shape == (32, 30 * SFREQ)
+
+
 def test_writer_never_writes_over_real_sessions(tmp_path):
     real = tmp_path / "Sessions" / "2"
     real.mkdir(parents=True)
