@@ -209,6 +209,15 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         root_description="DREAMER.mat file",
         layout="DREAMER.mat (MATLAB v5), or a folder holding it",
         synthetic={"dreamer": "physiosync.synthetic.dreamer:make_dreamer"}),
+    DatasetSpec(
+        "mahnob", "MAHNOB-HCI", "physiosync.datasets.mahnob:MAHNOB",
+        modalities=("eeg", "ecg", "gsr", "resp", "temp"), default_modalities=("eeg", "gsr"),
+        rating_scale=(1.0, 9.0), threshold=5.0,
+        targets=("valence", "arousal", "dominance", "predictability", "four"),
+        root_description="MAHNOB-HCI Sessions folder (or the download folder holding it)",
+        layout="Sessions/<id>/session.xml and Part_<p>_S_Trial<k>_emotion.bdf, one folder "
+               "per session (the emotion-elicitation part of the HCI-Tagging download)",
+        synthetic={"mahnob": "physiosync.synthetic.mahnob:make_mahnob"}),
 )}
 
 

@@ -17,9 +17,10 @@ from ..exceptions import ConfigError, DataNotFoundError
 from .base import BaseDataset, ModalityInfo, Recording
 from .deap import DEAP
 from .dreamer import DREAMER
+from .mahnob import MAHNOB
 
-__all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Recording",
-           "open_dataset"]
+__all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "MAHNOB", "ModalityInfo",
+           "Recording", "open_dataset"]
 
 class _Readers(Mapping):
     """Configuration name -> reader class, read from the dataset specifications."""

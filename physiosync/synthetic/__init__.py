@@ -1,4 +1,4 @@
-"""Format-faithful synthetic DEAP and DREAMER datasets.
+"""Format-faithful synthetic DEAP, DREAMER and MAHNOB-HCI datasets.
 
 The files written here are the real formats, with their quirks, so that every reader
 (physiosync's, Python's own latin1 unpickling, ``mne.io.read_raw_bdf``,
@@ -9,6 +9,8 @@ The files written here are the real formats, with their quirks, so that every re
 * :func:`make_deap_bdf` -- ``data_original/sXX.bdf``: BioSemi BDF with 48 or 49
   channels, Status-channel quirks, presentation order, plus ``participant_ratings.csv``.
 * :func:`make_dreamer` -- ``DREAMER.mat``: a MATLAB v5 struct with the real layout.
+* :func:`make_mahnob` -- MAHNOB-HCI's ``Sessions/<id>/`` folders: ``session.xml`` and
+  47-channel BioSemi BDF files, with unrated neutral-clip sessions and missing trials.
 
 Signals carry a tunable emotion effect (see :class:`SubjectSimulator`); ``effect=0``
 makes the labels independent of the signals. Defaults are small, so tests run in
@@ -48,5 +50,6 @@ Every writer also takes two options of the simulation:
 from ._simulate import SubjectSimulator
 from .deap import make_deap, make_deap_bdf
 from .dreamer import make_dreamer
+from .mahnob import make_mahnob
 
-__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "SubjectSimulator"]
+__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "make_mahnob", "SubjectSimulator"]

@@ -456,3 +456,45 @@ def test_checkpoint_with_a_value_beyond_todays_bounds_names_key_and_file(pretrai
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{path}: ")
     assert "embed_dim must be <= 4096, got 5000" in message
+
+
+# ------------------------------------------------------------ MAHNOB-HCI session.xml
+def _billion_laughs(levels: int = 10) -> str:
+    lines = ['<?xml version="1.0"?>', "<!DOCTYPE session [", '<!ENTITY l0 "lol">']
+    lines += [f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels)]
+    return "\n".join(lines + ["]>", f'<session feltVlnc="&l{levels - 1};" feltArsl="5">'
+                              '<subject id="1"/></session>'])
+
+
+def test_mahnob_entity_bomb_is_refused_before_expanding(tmp_path):
+    # 10**9 "lol"s once expanded; run in a child so a regression cannot take pytest down
+    folder = tmp_path / "Sessions" / "2"
+    folder.mkdir(parents=True)
+    (folder / "session.xml").write_text(_billion_laughs())
+    t0 = time.monotonic()
+    out = refusal_in_child("physiosync.datasets", "MAHNOB", tmp_path)
+    assert out.startswith("REFUSED"), out
+    assert str(folder / "session.xml") in out and "document type declaration" in out
+    assert time.monotonic() - t0 < 60
+
+
+def test_mahnob_session_xml_fuzz_every_outcome_is_success_or_data_format_error(tmp_path):
+    from physiosync.datasets.mahnob import read_session
+
+    seed = (b'<?xml version="1.0" encoding="utf-8"?>\n<session sessionId="2" isStim="1" '
+            b'cutNr="2" cutLenSec="60.0" mediaFile="53.avi" feltEmo="4" feltArsl="6" '
+            b'feltVlnc="7" feltCtrl="5" feltPred="5">\n  <subject id="1"/>\n  <track '
+            b'type="Physiological" filename="Part_1_S_Trial1_emotion.bdf"/>\n</session>\n')
+    folder = tmp_path / "2"
+    folder.mkdir()
+    refused = 0
+    for i, data in enumerate(_mutations(seed, 300, seed=11)):
+        (folder / "session.xml").write_bytes(data)
+        t0 = time.monotonic()
+        try:
+            read_session(folder)
+        except DataFormatError as err:
+            assert str(folder / "session.xml") in str(err) and "\n" not in str(err), i
+            refused += 1
+        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+    assert refused > 100  # the mutations really do damage the files

@@ -207,3 +207,15 @@ def test_integrity_families_find_nothing_on_one_case_each(tmp_path):
                 for name, f in result["families"].items() for c in f["findings"]]
     assert result["findings"] == 0, findings
     assert all(f["cases"] == 1 for f in result["families"].values())
+
+
+def test_xml_structured_mutations_reach_every_kind():
+    data = (b'<?xml version="1.0"?>\n<session feltVlnc="5" feltArsl="5" mediaFile="1.avi">'
+            b'<subject id="1"/></session>')
+    rng = np.random.default_rng(0)
+    out = [fuzz.xml_structured(data, rng) for _ in range(60)]
+    assert any(b"<!ENTITY c" in o and b'feltVlnc="&c;' in o for o in out)  # entity bomb
+    assert any(b'SYSTEM "file:' in o for o in out)  # external entity
+    assert any(b"<a>" * 100 in o for o in out)  # deep nesting
+    assert any(len(o) > 1 << 20 for o in out)  # past the size bound
+    assert any(o != data and len(o) < 200 and b"<!" not in o for o in out)  # extreme values
