@@ -17,9 +17,11 @@ from ..exceptions import ConfigError, DataNotFoundError
 from .base import BaseDataset, ModalityInfo, Recording
 from .deap import DEAP
 from .dreamer import DREAMER
+from .seed import SEED
+from .seed_iv import SEEDIV
 
 __all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Recording",
-           "open_dataset"]
+           "SEED", "SEEDIV", "open_dataset"]
 
 class _Readers(Mapping):
     """Configuration name -> reader class, read from the dataset specifications."""

@@ -9,6 +9,9 @@ The files written here are the real formats, with their quirks, so that every re
 * :func:`make_deap_bdf` -- ``data_original/sXX.bdf``: BioSemi BDF with 48 or 49
   channels, Status-channel quirks, presentation order, plus ``participant_ratings.csv``.
 * :func:`make_dreamer` -- ``DREAMER.mat``: a MATLAB v5 struct with the real layout.
+* :func:`make_seed` -- SEED's ``Preprocessed_EEG/<subject>_<date>.mat`` and ``label.mat``.
+* :func:`make_seed_iv` -- SEED-IV's ``eeg_raw_data/<session>/<subject>_<date>.mat``,
+  ``eeg_feature_smooth/`` and ``ReadMe.txt``.
 
 Signals carry a tunable emotion effect (see :class:`SubjectSimulator`); ``effect=0``
 makes the labels independent of the signals. Defaults are small, so tests run in
@@ -48,5 +51,7 @@ Every writer also takes two options of the simulation:
 from ._simulate import SubjectSimulator
 from .deap import make_deap, make_deap_bdf
 from .dreamer import make_dreamer
+from .seed import make_seed, make_seed_iv
 
-__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "SubjectSimulator"]
+__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "make_seed", "make_seed_iv",
+           "SubjectSimulator"]
