@@ -11,6 +11,7 @@ import scipy.io
 
 from physiosync import DataFormatError, DataNotFoundError, PhysioSyncError, UnknownSubjectError
 from physiosync.cli import main
+from _tiny import emotion_cv
 from physiosync.datasets import SEED
 from physiosync.datasets._seed import SEED_EEG, SEED_EEG_RELEASE, canonical_channel
 from physiosync.datasets.seed import SEED_DATES, SEED_LABELS
@@ -331,11 +332,8 @@ def test_prepare_needs_baseline_none(ds):
 
 
 def test_cv_within_trial_kfold_on_emotion(seed_root, tmp_path):
-    out = tmp_path / "run"
-    assert main(["cv", "--dataset", "seed", "--data-root", str(seed_root), "--config", "tiny",
-                 "--target", "emotion", "--protocol", "within-trial-kfold", "--folds", "2",
-                 "--pipelines", "bandpower", "--out", str(out), "-q",
-                 "--set", "data.baseline=none", "--set", "data.long_seconds=2",
-                 "--set", "protocol.one_class=constant",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
-    assert any(out.rglob("*.json"))
+    report = emotion_cv("seed", seed_root, tmp_path)
+    assert (report["target"], report["protocol"]) == ("emotion", "within-trial-kfold")
+    assert tuple(report["class_names"]) == ("negative", "neutral", "positive")
+    headline = report["headline"]
+    assert headline["metric"] == "subject.macro_f1" and headline["mean"] > headline["chance"]

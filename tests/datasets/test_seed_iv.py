@@ -11,6 +11,7 @@ import scipy.io
 
 from physiosync import DataFormatError, DataNotFoundError, PhysioSyncError
 from physiosync.cli import main
+from _tiny import emotion_cv
 from physiosync.datasets import SEEDIV
 from physiosync.datasets import seed_iv as seed_iv_module
 from physiosync.datasets.seed_iv import SEED_IV_LABELS, parse_readme
@@ -194,11 +195,8 @@ def test_info_and_cli(ds, root, tmp_path, capsys):
 
 
 def test_cv_within_trial_kfold_on_emotion(root, tmp_path):
-    out = tmp_path / "run"
-    assert main(["cv", "--dataset", "seed-iv", "--data-root", str(root), "--config", "tiny",
-                 "--target", "emotion", "--protocol", "within-trial-kfold", "--folds", "2",
-                 "--pipelines", "bandpower", "--out", str(out), "-q",
-                 "--set", "data.baseline=none", "--set", "data.long_seconds=2",
-                 "--set", "protocol.one_class=constant",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
-    assert any(out.rglob("*.json"))
+    report = emotion_cv("seed-iv", root, tmp_path)
+    assert (report["target"], report["protocol"]) == ("emotion", "within-trial-kfold")
+    assert tuple(report["class_names"]) == ("neutral", "sad", "fear", "happy")
+    headline = report["headline"]
+    assert headline["metric"] == "subject.macro_f1" and headline["mean"] > headline["chance"]
