@@ -142,7 +142,9 @@ def normalize(x: np.ndarray, method: str, baseline: np.ndarray | None = None) ->
     if method == "none":
         return x
     if method == "subject":
-        if baseline is None or np.shape(baseline)[-1] == 0:
+        if baseline is None:
+            raise PhysioSyncError("norm='subject' needs the subject's baselines.")
+        if np.shape(baseline)[-1] == 0:
             raise PhysioSyncError(
                 "norm='subject' scales by the SD of the pre-stimulus baselines, and this "
                 "recording has none (SEED and SEED-IV hold the clips only); use 'channel', "
