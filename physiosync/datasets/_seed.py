@@ -271,7 +271,8 @@ class SessionDataset(BaseDataset):
         """
         s = self._check(subject)
         stimulus, trial_ids, sessions, emotion, clips = [], [], [], [], []
-        for index, (session, path) in enumerate(self._files[s].items()):
+        for session, path in self._files[s].items():
+            first = self.sessions.index(session) * self.n_clips
             trials, naming = read_session(path, self.n_clips, self.release)
             logger.debug("%s: clips named %s", path, naming)
             absent = sorted(set(range(1, self.n_clips + 1)) - set(trials))
@@ -280,8 +281,8 @@ class SessionDataset(BaseDataset):
                                ranges(absent), len(trials))
             codes = self._labels[session]
             for k, arr in trials.items():
-                stimulus.append(self._trim(arr, path))
-                trial_ids.append(index_of(self.sessions, session) * self.n_clips + k - 1)
+                stimulus.append(self._trim(arr))
+                trial_ids.append(first + k - 1)
                 sessions.append(session)
                 emotion.append(int(codes[k - 1]))
                 clips.append(k - 1)
@@ -294,7 +295,7 @@ class SessionDataset(BaseDataset):
                          modalities={"eeg": info}, baseline={"eeg": [empty] * len(stimulus)},
                          stimulus={"eeg": stimulus}, ratings=ratings, sessions=sessions)
 
-    def _trim(self, arr: np.ndarray, path: Path) -> np.ndarray:
+    def _trim(self, arr: np.ndarray) -> np.ndarray:
         """Drop the extra last sample of a ``sfreq * d + 1``-sample clip (a view)."""
         rate = int(round(self.sfreq))
         if self.trim_extra_sample and arr.shape[1] > rate and arr.shape[1] % rate == 1:
@@ -305,8 +306,3 @@ class SessionDataset(BaseDataset):
         n_sessions = sum(len(v) for v in self._files.values())
         return (f"<{self.name} at {self.root}: {len(self)} subjects, {n_sessions} sessions x "
                 f"{self.n_clips} clips | eeg {len(SEED_EEG)} ch @ {self.sfreq:g} Hz>")
-
-
-def index_of(sessions, session: str) -> int:
-    """Position of *session* among the declared *sessions*."""
-    return list(sessions).index(session)
