@@ -7,13 +7,17 @@ The integrity families (``--integrity N``: data changed in place, edited fold fi
 cache metadata, writers pointed at folders of a user's files) are described in
 ``benchmarks/_integrity.py``.
 
-Five readers are fuzzed with mutations of valid files that the synthetic writers produce:
+Nine readers are fuzzed with mutations of valid files that the synthetic writers produce:
 
 * ``dat``: a DEAP ``sXX.dat`` read through :class:`physiosync.datasets.DEAP` (the restricted
   pickle reader);
 * ``bdf``: a DEAP ``sXX.bdf`` in a ``data_original`` folder, read the same way;
 * ``dreamer``: ``DREAMER.mat`` through :class:`physiosync.datasets.DREAMER`, one subject
   loaded;
+* ``seed``: a SEED session file ``Preprocessed_EEG/1_20131027.mat`` through
+  :class:`physiosync.datasets.SEED`, its subject loaded;
+* ``seed-iv``: a SEED-IV session file ``eeg_raw_data/1/1_20160518.mat`` through
+  :class:`physiosync.datasets.SEEDIV` (whose rate check reads its variable list first);
 * ``checkpoint``: a tiny pre-training checkpoint through :func:`physiosync.load_checkpoint`;
 * ``config``: the shipped configurations (``physiosync/configs/*.yaml``) through :func:`physiosync.config.load_config`;
 * ``mahnob``: a MAHNOB-HCI ``Sessions`` folder through :class:`physiosync.datasets.MAHNOB`,
@@ -58,11 +62,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _integrity  # noqa: E402  (beside this script)
 
-READERS = ("dat", "bdf", "dreamer", "checkpoint", "config", "mahnob")
+READERS = ("dat", "bdf", "dreamer", "seed", "seed-iv", "checkpoint", "config", "mahnob")
 # Share of the inputs per reader (even: every reader takes well under a minute per
 # 2,000 inputs on one core).
-WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "checkpoint": 1.0, "config": 1.0,
-           "mahnob": 1.0}
+WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "seed": 1.0, "seed-iv": 1.0,
+           "checkpoint": 1.0, "config": 1.0, "mahnob": 1.0}
 REPO = Path(__file__).resolve().parents[1]
 
 EXTREME_INTS = (0, 1, -1, 2**31 - 1, 2**31, 2**32 - 1, 2**63 - 1, 10**12, 99_999_999)
@@ -410,6 +414,55 @@ class DreamerTarget(Target):
             ds.load_subject(subject)
 
 
+class SeedTarget(Target):
+    name, suffix = "seed", ".mat"
+
+    def seeds(self):
+        import shutil
+
+        from physiosync.synthetic import make_seed
+
+        src = make_seed(self.work / "seed", n_subjects=1, n_trials=2, seconds=1.0)
+        self.folder = self.work / "in" / "Preprocessed_EEG"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "label.mat", self.folder)
+        self.path = self.folder / "1_20131027.mat"
+        return [(src / self.path.name).read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import SEED
+
+        SEED(self.folder).load_subject(1)
+
+
+class SeedIVTarget(Target):
+    name, suffix = "seed-iv", ".mat"
+
+    def seeds(self):
+        import shutil
+
+        from physiosync.synthetic import make_seed_iv
+
+        src = make_seed_iv(self.work / "seed", n_subjects=1, n_trials=2, seconds=4.0,
+                           missing_sessions={1: ["2", "3"]}, features=False)
+        self.root = self.work / "in"
+        (self.root / "eeg_raw_data" / "1").mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "ReadMe.txt", self.root)
+        self.path = self.root / "eeg_raw_data" / "1" / "1_20160518.mat"
+        return [(src / "eeg_raw_data" / "1" / self.path.name).read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import SEEDIV
+
+        SEEDIV(self.root).load_subject(1)
+
+
 class CheckpointTarget(Target):
     name, suffix = "checkpoint", ".pt"
 
@@ -501,8 +554,8 @@ class MahnobTarget(Target):
             type(err).__name__ == "DataNotFoundError" and str(self.sessions) in str(err))
 
 
-TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, CheckpointTarget,
-                               ConfigTarget, MahnobTarget)}
+TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, SeedTarget, SeedIVTarget,
+                               CheckpointTarget, ConfigTarget, MahnobTarget)}
 
 
 # ------------------------------------------------------------------------ campaign

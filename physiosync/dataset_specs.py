@@ -218,6 +218,24 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         layout="Sessions/<id>/session.xml and Part_<p>_S_Trial<k>_emotion.bdf, one folder "
                "per session (the emotion-elicitation part of the HCI-Tagging download)",
         synthetic={"mahnob": "physiosync.synthetic.mahnob:make_mahnob"}),
+    DatasetSpec(
+        "seed", "SEED", "physiosync.datasets.seed:SEED",
+        modalities=("eeg",), default_modalities=("eeg",), rating_scale=None, threshold=None,
+        targets=("emotion",), classes={"emotion": ("negative", "neutral", "positive")},
+        root_description="SEED Preprocessed_EEG folder (or SEED_EEG/ above it)",
+        layout="Preprocessed_EEG/<subject>_<YYYYMMDD>.mat (3 sessions x 15 subjects, "
+               "15 clips each) and label.mat",
+        synthetic={"seed": "physiosync.synthetic.seed:make_seed"},
+        sessions=("1", "2", "3")),
+    DatasetSpec(
+        "seed-iv", "SEED-IV", "physiosync.datasets.seed_iv:SEEDIV",
+        modalities=("eeg",), default_modalities=("eeg",), rating_scale=None, threshold=None,
+        targets=("emotion",), classes={"emotion": ("neutral", "sad", "fear", "happy")},
+        root_description="SEED-IV folder (holding eeg_raw_data/ and ReadMe.txt)",
+        layout="eeg_raw_data/{1,2,3}/<subject>_<YYYYMMDD>.mat (24 clips each), ReadMe.txt "
+               "with the session labels, optionally eeg_feature_smooth/",
+        synthetic={"seed-iv": "physiosync.synthetic.seed:make_seed_iv"},
+        sessions=("1", "2", "3")),
 )}
 
 

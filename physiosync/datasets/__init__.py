@@ -18,9 +18,11 @@ from .base import BaseDataset, ModalityInfo, Recording
 from .deap import DEAP
 from .dreamer import DREAMER
 from .mahnob import MAHNOB
+from .seed import SEED
+from .seed_iv import SEEDIV
 
 __all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "MAHNOB", "ModalityInfo",
-           "Recording", "open_dataset"]
+           "Recording", "SEED", "SEEDIV", "open_dataset"]
 
 class _Readers(Mapping):
     """Configuration name -> reader class, read from the dataset specifications."""

@@ -11,6 +11,9 @@ The files written here are the real formats, with their quirks, so that every re
 * :func:`make_dreamer` -- ``DREAMER.mat``: a MATLAB v5 struct with the real layout.
 * :func:`make_mahnob` -- MAHNOB-HCI's ``Sessions/<id>/`` folders: ``session.xml`` and
   47-channel BioSemi BDF files, with unrated neutral-clip sessions and missing trials.
+* :func:`make_seed` -- SEED's ``Preprocessed_EEG/<subject>_<date>.mat`` and ``label.mat``.
+* :func:`make_seed_iv` -- SEED-IV's ``eeg_raw_data/<session>/<subject>_<date>.mat``,
+  ``eeg_feature_smooth/`` and ``ReadMe.txt``.
 
 Signals carry a tunable emotion effect (see :class:`SubjectSimulator`); ``effect=0``
 makes the labels independent of the signals. Defaults are small, so tests run in
@@ -51,5 +54,7 @@ from ._simulate import SubjectSimulator
 from .deap import make_deap, make_deap_bdf
 from .dreamer import make_dreamer
 from .mahnob import make_mahnob
+from .seed import make_seed, make_seed_iv
 
-__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "make_mahnob", "SubjectSimulator"]
+__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "make_mahnob", "make_seed",
+           "make_seed_iv", "SubjectSimulator"]

@@ -384,6 +384,52 @@ def test_dreamer_reader_still_reads_the_synthetic_release(dreamer_mat):
     assert len(ds) >= 1 and ds.load_subject(ds.subjects[0]).n_trials > 0
 
 
+# ------------------------------------------------------------ SEED and SEED-IV session files
+def _named_zeros_element(name: str, shape) -> bytes:
+    """The uncompressed miMATRIX element of a zero matrix *name* of *shape*."""
+    import io
+
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {name: np.zeros(shape)}, do_compression=False)
+    return buf.getvalue()[128:]
+
+
+def test_seed_bomb_is_refused_before_inflating(tmp_path):
+    from physiosync.datasets import SEED
+
+    folder = tmp_path / "Preprocessed_EEG"
+    folder.mkdir()
+    path = _mat_with_element(folder / "1_20131027.mat",
+                             _named_zeros_element("djc_eeg1", (62, 70_000)))  # 35 MB of zeros
+    ds = SEED(folder)  # the session files are read when a subject is loaded
+    with pytest.raises(DataFormatError, match=r"1_20131027\.mat: .* declares \d+ bytes from "
+                                              r"\d+ compressed bytes .*exhaust memory"):
+        ds.load_subject(1)
+    assert str(path) in str(ds.source_files()[0])
+
+
+def test_seed_iv_bomb_is_refused_when_the_rate_is_checked(tmp_path):
+    from physiosync.datasets import SEEDIV
+
+    folder = tmp_path / "eeg_raw_data" / "1"
+    folder.mkdir(parents=True)
+    _mat_with_element(folder / "1_20160518.mat", _named_zeros_element("cz_eeg1", (62, 70_000)))
+    with pytest.raises(DataFormatError, match=r"1_20160518\.mat: .*exhaust memory"):
+        SEEDIV(tmp_path)
+
+
+def test_seed_iv_readme_is_read_within_a_bound(tmp_path):
+    from physiosync.datasets import seed_iv
+
+    path = tmp_path / "ReadMe.txt"
+    line = "session1_label = [" + ",".join(["1"] * 24) + "];\n"
+    path.write_bytes(line.encode() + b"x" * (3 * seed_iv._MAX_README_BYTES)
+                     + b"session2_label = [0];\n")
+    assert seed_iv.parse_readme(path) == {"1": (1,) * 24}  # the tail is never read
+
+
 def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_path):
     # A stride-0 view saves one number but claims any shape: a 1 KB file could then
     # describe (and make us allocate) a model of many GB.

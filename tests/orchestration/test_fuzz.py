@@ -1,6 +1,6 @@
 """A short seeded run of the reader fuzzer (``benchmarks/fuzz.py``; the long run is a benchmark).
 
-Every mutated DEAP ``.dat``, BDF, DREAMER.mat, checkpoint and YAML configuration must end in
+Every mutated DEAP ``.dat``, BDF, DREAMER.mat, SEED and SEED-IV session file, checkpoint and YAML configuration must end in
 success or a PhysioSyncError naming the file (ConfigError for configurations), within the
 per-input time bound and under the worker's address-space cap.
 """
