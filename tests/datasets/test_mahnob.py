@@ -12,7 +12,7 @@ import numpy as np
 import pyedflib
 import pytest
 
-from physiosync.datasets import MAHNOB, Recording, open_dataset
+from physiosync.datasets import MAHNOB, open_dataset
 from physiosync.datasets._channels import MAHNOB_BDF_EXTRA, MAHNOB_EEG, MAHNOB_FELT_EMOTIONS
 from physiosync.datasets.mahnob import natural_key, read_session, read_session_bdf
 from physiosync.exceptions import DataFormatError, DataNotFoundError, UnknownSubjectError
