@@ -233,12 +233,15 @@ def unit_facts(units, sessions=None, stimuli=None) -> tuple:
     return sessions, stimuli.astype(np.int64)
 
 
-def _lookups(units, sessions, stimuli, *, default_stimuli: bool, one_session: bool):
-    """``stimulus_of`` and ``session_of`` of :class:`Fold` (None where the default holds),
-    so that folds of data with one session and stimulus = trial stay as they were."""
+def _unit_lookups(units, sessions, stimuli, *, by_session: bool = False) -> tuple:
+    """:func:`unit_facts`, and the ``stimulus_of`` and ``session_of`` of the folds (None
+    where not given or not held out, so that folds of data with one session and stimulus
+    = trial stay as they were)."""
+    unit_sessions, unit_stimuli = unit_facts(units, sessions, stimuli)
     keys = list(map(tuple, units.tolist()))
-    return (None if default_stimuli else dict(zip(keys, stimuli.tolist())),
-            None if one_session else dict(zip(keys, sessions.tolist())))
+    return (unit_sessions, unit_stimuli,
+            None if stimuli is None else dict(zip(keys, unit_stimuli.tolist())),
+            dict(zip(keys, unit_sessions.tolist())) if by_session else None)
 
 
 def split_validation(units, groups, labels, val_size: float, seed: int, *,
@@ -390,9 +393,7 @@ def _group_folds(units, *, n_splits, labels, val_size, seed, n_windows,
                                          StratifiedGroupKFold)
 
     protocol, within, leave_one_out = traits.name, traits.within_subject, traits.leave_one_out
-    unit_sessions, trials = unit_facts(units, sessions, stimuli)
-    stimulus_of, _ = _lookups(units, unit_sessions, trials, default_stimuli=stimuli is None,
-                              one_session=True)
+    _, trials, stimulus_of, _ = _unit_lookups(units, sessions, stimuli)
     subjects = units[:, 0]
     groups = trials if within else subjects
     n_groups = len(np.unique(groups))
@@ -439,9 +440,7 @@ def _subject_stimulus_folds(units, *, n_splits, labels, val_size, seed, n_window
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     name = traits.name
-    unit_sessions, trials = unit_facts(units, sessions, stimuli)
-    stimulus_of, _ = _lookups(units, unit_sessions, trials, default_stimuli=stimuli is None,
-                              one_session=True)
+    _, trials, stimulus_of, _ = _unit_lookups(units, sessions, stimuli)
     subjects = units[:, 0]
     for what, groups in (("subjects", subjects), ("stimuli (trials)", trials)):
         n_groups = len(np.unique(groups))
@@ -493,15 +492,14 @@ def _session_folds(units, *, n_splits, labels, val_size, seed, n_windows=None,
     order); training, validation and pre-training use the other sessions."""
     from sklearn.model_selection import LeaveOneGroupOut
 
-    unit_sessions, unit_stimuli = unit_facts(units, sessions, stimuli)
+    unit_sessions, unit_stimuli, stimulus_of, session_of = _unit_lookups(
+        units, sessions, stimuli, by_session=True)
     names = np.unique(unit_sessions.astype(str))
     if len(names) < 2:
         raise PhysioSyncError(
             f"{traits.name} needs data recorded in two or more sessions; these data have one "
             f"({names[0] if len(names) else 'none'}). Use within-trial-kfold or "
             "session-split.")
-    stimulus_of, session_of = _lookups(units, unit_sessions, unit_stimuli,
-                                       default_stimuli=stimuli is None, one_session=False)
     folds = []
     y = labels if labels is not None else np.zeros(len(units), dtype=int)
     groups = unit_sessions.astype(str)
@@ -527,9 +525,7 @@ def _first_trials_folds(units, *, n_splits, labels, val_size, seed, n_windows=No
     if train_trials is None:
         raise PhysioSyncError(f"{name} needs the number of training trials per session "
                               "(protocol.train_trials); this dataset declares no default.")
-    unit_sessions, unit_stimuli = unit_facts(units, sessions, stimuli)
-    stimulus_of, _ = _lookups(units, unit_sessions, unit_stimuli,
-                              default_stimuli=stimuli is None, one_session=True)
+    unit_sessions, unit_stimuli, stimulus_of, _ = _unit_lookups(units, sessions, stimuli)
     is_train = np.zeros(len(units), dtype=bool)
     keys = np.array([f"{s}\x00{v}" for s, v in zip(units[:, 0], unit_sessions)])
     for key in np.unique(keys):

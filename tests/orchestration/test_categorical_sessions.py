@@ -9,31 +9,23 @@ import yaml
 
 from physiosync.config import ConfigError, load_config
 from physiosync.dataset_specs import DATASET_SPECS, DatasetSpec
-from physiosync.datasets import DEAP, BaseDataset, Recording
+from physiosync.datasets import DEAP, Recording
 from physiosync.synthetic import make_deap
 
 N_CLIPS, N_SESSIONS = 3, 3
 CLASSES = ("negative", "neutral", "positive")
 
 
-class ToySeed(BaseDataset):
+class ToySeed(DEAP):
     """The EEG of a small synthetic DEAP folder, as a SEED-like study: trial ``t`` is clip
     ``t % 3`` of session ``t // 3 + 1``, and its class is the clip's (as on SEED)."""
 
     name = "TOYSEED"
     modalities = ("eeg",)
-    format = "dat"
     root_description = "toy folder"
 
-    def __init__(self, root):
-        self._deap = DEAP(root)
-
-    @property
-    def subjects(self):
-        return self._deap.subjects
-
     def load_subject(self, subject):
-        rec = self._deap.load_subject(subject)
+        rec = super().load_subject(subject)
         trials = rec.ratings.index.to_numpy()
         ratings = pd.DataFrame({"emotion": trials % N_CLIPS, "stimulus": trials % N_CLIPS},
                                index=rec.ratings.index)
@@ -42,12 +34,6 @@ class ToySeed(BaseDataset):
                          baseline={"eeg": rec.baseline_array("eeg")},
                          stimulus={"eeg": rec.stimulus_array("eeg")}, ratings=ratings,
                          sessions=[str(1 + t // N_CLIPS) for t in trials])
-
-    def subject_file(self, subject):
-        return self._deap.subject_file(subject)
-
-    def source_files(self, subjects=None):
-        return self._deap.source_files(subjects or self.subjects)
 
 
 TOY_SEED = DatasetSpec(
