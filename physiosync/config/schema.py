@@ -445,9 +445,8 @@ def _check_dataset_rules(data_cfg: DataConfig, protocol_cfg: ProtocolConfig,
                       ("finetune.modalities", finetune_cfg.modalities)):
         missing = [m for m in mods or () if m not in spec.modalities]
         if missing:
-            raise ConfigError(f"config key {key!r} asks for {', '.join(missing)}, which "
-                              f"{spec.display_name} does not record; it has "
-                              f"{', '.join(spec.modalities)}.")
+            raise ConfigError(f"config key {key!r}: {spec.display_name} has no "
+                              f"{', '.join(missing)}; it has {', '.join(spec.modalities)}.")
     traits = PROTOCOL_TRAITS[protocol_cfg.name]
     if traits.needs_sessions and len(spec.sessions) < 2:
         raise ConfigError(f"protocol {protocol_cfg.name!r} tests on held-out sessions, but "

@@ -118,10 +118,10 @@ def test_the_declared_classes_count_even_when_absent_and_the_seed_split(toy_seed
 def test_configurations_the_dataset_cannot_run_are_refused_in_one_line(toy_seed, root,
                                                                        tmp_path):
     for extra, said in (
-            (["data.modalities=[eeg, gsr]"], "config key 'data.modalities' asks for gsr, which "
-                                             "TOYSEED does not record; it has eeg."),
-            (["finetune.modalities=[eeg, ecg]"], "config key 'finetune.modalities' asks for "
-                                                 "ecg"),
+            (["data.modalities=[eeg, gsr]"], "config key 'data.modalities': TOYSEED has no gsr; "
+                                             "it has eeg."),
+            (["finetune.modalities=[eeg, ecg]"], "config key 'finetune.modalities': TOYSEED has "
+                                                 "no ecg"),
             (["data.target=valence"], "target 'valence' does not exist in TOYSEED; it has "
                                       "emotion")):
         with pytest.raises(ConfigError, match=said.replace("(", r"\(").replace(")", r"\)")):
