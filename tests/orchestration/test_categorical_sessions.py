@@ -65,7 +65,7 @@ def test_a_categorical_study_on_sessions_runs_every_pipeline_kind(toy_seed, root
     from physiosync.experiment import run_experiment
 
     cfg = _config(root, tmp_path, "protocol.name=cross-session", "protocol.permutations=20",
-                  "pipelines=[physiosync, bandpower, de-lr, stimulus-prior]")
+                  "pipelines=[physiosync, simclr, bandpower, de-lr, de-svm, stimulus-prior]")
     out = run_experiment(cfg, tmp_path / "run", verbose=False, html=False)
     report = out["report"]
     assert report["n_classes"] == 3 and report["class_names"] == list(CLASSES)
