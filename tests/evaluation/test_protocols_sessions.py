@@ -177,3 +177,16 @@ def test_single_session_folds_are_those_of_before(protocol, size):
                           **kwargs)
     assert _digest(explicit) == _digest(folds)
     assert all(f.stimulus_of is None and f.session_of is None for f in folds)
+
+
+def test_the_declarations_the_session_protocols_read_are_checked():
+    from physiosync.dataset_specs import DatasetSpec
+    from physiosync.params import ProtocolTraits
+
+    with pytest.raises(PhysioSyncError, match="session_train_trials must be a positive integer"):
+        DatasetSpec("x", "X", "m:X", ("eeg",), ("eeg",), (1, 9), 5.0, ("valence",), "x",
+                    session_train_trials=0)
+    with pytest.raises(PhysioSyncError, match="first_trials holds out trials"):
+        ProtocolTraits("x", ("session",), first_trials=True)
+    with pytest.raises(PhysioSyncError, match="need one entry per unit"):
+        make_folds(np.array([[1, 0], [1, 1]]), "cross-session", sessions=["a"])
