@@ -105,6 +105,11 @@ class DatasetSpec:
         For each categorical target (:data:`CATEGORICAL_TARGETS`) among *targets*, the
         names of its classes in code order: ``{"emotion": ("negative", "neutral",
         "positive")}`` means codes 0, 1, 2.
+    session_train_trials : int | None
+        Default ``protocol.train_trials`` of the ``session-split`` protocol: the trials
+        of each session, in presentation order, that train (the literature's split; SEED:
+        the first 9 of 15). ``None``: no customary split; ``session-split`` then needs
+        ``protocol.train_trials``.
     """
 
     name: str
@@ -121,6 +126,7 @@ class DatasetSpec:
     sessions: tuple = (SINGLE_SESSION,)
     data_options: tuple = ()
     classes: dict = field(default_factory=dict)
+    session_train_trials: int | None = None
 
     def __post_init__(self):
         for key in ("modalities", "default_modalities", "targets", "sessions",
@@ -164,9 +170,26 @@ class DatasetSpec:
         if not self.sessions or len(set(self.sessions)) != len(self.sessions):
             raise PhysioSyncError(f"{where}: sessions must be distinct names, got "
                                   f"{self.sessions!r}.")
+        n = self.session_train_trials
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise PhysioSyncError(f"{where}: session_train_trials must be a positive integer "
+                                  f"or None, got {n!r}.")
         bad = [o for o in self.data_options if o not in ("ratings_csv", "bdf_preprocessing")]
         if bad:
             raise PhysioSyncError(f"{where}: unknown data_options {bad!r}.")
+
+    @property
+    def eeg_only(self) -> bool:
+        """True if the dataset records EEG alone (SEED): PhysioSync then pre-trains with
+        the temporal contrast on EEG only, without CM-CA, which needs a peripheral
+        signal (:meth:`eeg_only_note`)."""
+        return self.modalities == ("eeg",)
+
+    def eeg_only_note(self) -> str:
+        """The line that configurations and reports print for an :attr:`eeg_only`
+        dataset."""
+        return (f"{self.display_name} records EEG only: PhysioSync pre-trains LS-TCL on "
+                "the EEG alone, without CM-CA (the eeg-only ablation's objective)")
 
     def load_reader(self):
         """The reader class (imported now)."""

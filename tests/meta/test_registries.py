@@ -239,7 +239,7 @@ def test_a_reader_must_implement_the_interface():
 # ---- protocols --------------------------------------------------------------------------
 def test_protocol_objects_know_what_they_hold_out():
     within = {n for n, p in PROTOCOLS.items() if p.within_subject}
-    assert within == {"within-trial-kfold", "within-loto"}
+    assert within == {"within-trial-kfold", "within-loto", "cross-session", "session-split"}
     assert [n for n, p in PROTOCOLS.items() if p.leaky] == ["legacy-segment"]
     assert get_protocol("legacy-segment").splits_windows
     assert not get_protocol("legacy-segment").per_subject_models
