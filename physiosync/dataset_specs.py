@@ -249,7 +249,7 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         layout="Preprocessed_EEG/<subject>_<YYYYMMDD>.mat (3 sessions x 15 subjects, "
                "15 clips each) and label.mat",
         synthetic={"seed": "physiosync.synthetic.seed:make_seed"},
-        sessions=("1", "2", "3")),
+        sessions=("1", "2", "3"), session_train_trials=9),
     DatasetSpec(
         "seed-iv", "SEED-IV", "physiosync.datasets.seed_iv:SEEDIV",
         modalities=("eeg",), default_modalities=("eeg",), rating_scale=None, threshold=None,
@@ -258,7 +258,9 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         layout="eeg_raw_data/{1,2,3}/<subject>_<YYYYMMDD>.mat (24 clips each), ReadMe.txt "
                "with the session labels, optionally eeg_feature_smooth/",
         synthetic={"seed-iv": "physiosync.synthetic.seed:make_seed_iv"},
-        sessions=("1", "2", "3")),
+        # 16 of 24: the literature's usual split of a SEED-IV session, not confirmed by
+        # the release's documentation (docs/evaluation.md)
+        sessions=("1", "2", "3"), session_train_trials=16),
 )}
 
 
