@@ -7,13 +7,15 @@ The integrity families (``--integrity N``: data changed in place, edited fold fi
 cache metadata, writers pointed at folders of a user's files) are described in
 ``benchmarks/_integrity.py``.
 
-Five readers are fuzzed with mutations of valid files that the synthetic writers produce:
+Six readers are fuzzed with mutations of valid files that the synthetic writers produce:
 
 * ``dat``: a DEAP ``sXX.dat`` read through :class:`physiosync.datasets.DEAP` (the restricted
   pickle reader);
 * ``bdf``: a DEAP ``sXX.bdf`` in a ``data_original`` folder, read the same way;
 * ``dreamer``: ``DREAMER.mat`` through :class:`physiosync.datasets.DREAMER`, one subject
   loaded;
+* ``amigos``: an AMIGOS ``Data_Preprocessed_P01.mat`` through
+  :class:`physiosync.datasets.AMIGOS`, the participant loaded;
 * ``checkpoint``: a tiny pre-training checkpoint through :func:`physiosync.load_checkpoint`;
 * ``config``: the shipped configurations (``physiosync/configs/*.yaml``) through :func:`physiosync.config.load_config`.
 
@@ -55,10 +57,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _integrity  # noqa: E402  (beside this script)
 
-READERS = ("dat", "bdf", "dreamer", "checkpoint", "config")
+READERS = ("dat", "bdf", "dreamer", "amigos", "checkpoint", "config")
 # Share of the inputs per reader (even: every reader takes well under a minute per
 # 2,000 inputs on one core).
-WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "checkpoint": 1.0, "config": 1.0}
+WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "amigos": 1.0, "checkpoint": 1.0,
+           "config": 1.0}
 REPO = Path(__file__).resolve().parents[1]
 
 EXTREME_INTS = (0, 1, -1, 2**31 - 1, 2**31, 2**32 - 1, 2**63 - 1, 10**12, 99_999_999)
@@ -375,6 +378,28 @@ class DreamerTarget(Target):
             ds.load_subject(subject)
 
 
+class AmigosTarget(Target):
+    name, suffix = "amigos", ".mat"
+
+    def seeds(self):
+        from physiosync.synthetic import make_amigos
+
+        root = make_amigos(self.work / "seed", n_subjects=1, n_trials=3, seconds=1.0,
+                           layout="flat", nan_trials=(), empty_trials=((1, 1),))
+        self.folder = self.work / "in"
+        self.folder.mkdir(exist_ok=True)
+        self.path = self.folder / "Data_Preprocessed_P01.mat"
+        return [(root / "Data_Preprocessed_P01.mat").read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import AMIGOS
+
+        AMIGOS(self.folder).load_subject(1)
+
+
 class CheckpointTarget(Target):
     name, suffix = "checkpoint", ".pt"
 
@@ -426,8 +451,8 @@ class ConfigTarget(Target):
         return isinstance(err, ConfigError)
 
 
-TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, CheckpointTarget,
-                               ConfigTarget)}
+TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, AmigosTarget,
+                               CheckpointTarget, ConfigTarget)}
 
 
 # ------------------------------------------------------------------------ campaign

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from ..dataset_specs import DATASET_SPECS
 from ..exceptions import ConfigError, DataNotFoundError
+from .amigos import AMIGOS
 from .base import BaseDataset, ModalityInfo, Recording
 from .deap import DEAP
 from .dreamer import DREAMER
 
-__all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Recording",
+__all__ = ["DATASETS", "AMIGOS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Recording",
            "open_dataset"]
 
 class _Readers(Mapping):

@@ -9,6 +9,8 @@ The files written here are the real formats, with their quirks, so that every re
 * :func:`make_deap_bdf` -- ``data_original/sXX.bdf``: BioSemi BDF with 48 or 49
   channels, Status-channel quirks, presentation order, plus ``participant_ratings.csv``.
 * :func:`make_dreamer` -- ``DREAMER.mat``: a MATLAB v5 struct with the real layout.
+* :func:`make_amigos` -- ``Data_Preprocessed_PXX.mat`` (MATLAB v5), one per participant,
+  nested or flat, with participants without long videos, an empty and a NaN trial.
 
 Signals carry a tunable emotion effect (see :class:`SubjectSimulator`); ``effect=0``
 makes the labels independent of the signals. Defaults are small, so tests run in
@@ -46,7 +48,8 @@ Every writer also takes two options of the simulation:
 """
 
 from ._simulate import SubjectSimulator
+from .amigos import make_amigos
 from .deap import make_deap, make_deap_bdf
 from .dreamer import make_dreamer
 
-__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "SubjectSimulator"]
+__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "make_amigos", "SubjectSimulator"]

@@ -384,6 +384,30 @@ def test_dreamer_reader_still_reads_the_synthetic_release(dreamer_mat):
     assert len(ds) >= 1 and ds.load_subject(ds.subjects[0]).n_trials > 0
 
 
+# ------------------------------------------------------------- AMIGOS decompression bombs
+def test_amigos_bomb_declaring_too_much_is_refused_before_inflating(tmp_path):
+    from physiosync.datasets import AMIGOS
+
+    (tmp_path / "bomb").mkdir()
+    _mat_with_element(tmp_path / "bomb" / "Data_Preprocessed_P01.mat",
+                      _matrix_element(4_000_000))
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: .* declares "
+                                              r"32000\d+ bytes from \d+ compressed bytes"):
+        AMIGOS(tmp_path / "bomb").load_subject(1)
+
+
+def test_amigos_stream_inflating_past_its_declared_size_is_refused(tmp_path):
+    from physiosync.datasets import AMIGOS
+
+    inner = _matrix_element(10)
+    (tmp_path / "bomb").mkdir()
+    path = _mat_with_element(tmp_path / "bomb" / "Data_Preprocessed_P01.mat",
+                             inner + bytes(4 << 20))
+    with pytest.raises(DataFormatError, match=rf"{path.name}: .* inflates beyond the "
+                                              rf"{len(inner)} bytes it declares"):
+        AMIGOS(tmp_path / "bomb").load_subject(1)
+
+
 def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_path):
     # A stride-0 view saves one number but claims any shape: a 1 KB file could then
     # describe (and make us allocate) a model of many GB.

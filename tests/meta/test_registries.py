@@ -99,7 +99,7 @@ def test_every_declared_dataset_agrees_with_its_reader_and_writers():
         for kind in spec.synthetic:
             assert callable(synthetic_writer(kind))
     # one key form (the configuration name); the display name finds the same entry
-    assert dict(params.THRESHOLDS) == {"deap": 5.0, "dreamer": 3.0}
+    assert dict(params.THRESHOLDS) == {"deap": 5.0, "dreamer": 3.0, "amigos": 5.0}
     assert params.DATASET_TARGETS["DREAMER"] == ("valence", "arousal", "dominance", "four")
     with pytest.raises(KeyError, match="Unknown dataset 'DEEP'.*Did you mean 'deap'"):
         params.THRESHOLDS["DEEP"]

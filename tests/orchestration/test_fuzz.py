@@ -1,8 +1,8 @@
 """A short seeded run of the reader fuzzer (``benchmarks/fuzz.py``; the long run is a benchmark).
 
-Every mutated DEAP ``.dat``, BDF, DREAMER.mat, checkpoint and YAML configuration must end in
-success or a PhysioSyncError naming the file (ConfigError for configurations), within the
-per-input time bound and under the worker's address-space cap.
+Every mutated DEAP ``.dat``, BDF, DREAMER.mat, AMIGOS ``.mat``, checkpoint and YAML
+configuration must end in success or a PhysioSyncError naming the file (ConfigError for
+configurations), within the per-input time bound and under the worker's address-space cap.
 """
 
 from __future__ import annotations
@@ -140,6 +140,31 @@ def test_dreamer_unknown_data_type_is_refused_instead_of_crashing_scipy(tmp_path
     out = refusal_in_child("physiosync.datasets", "DREAMER", path)
     assert out.startswith("REFUSED") and "unknown data type 208" in out
     assert str(path) in out
+
+
+def test_amigos_cell_declaring_millions_of_elements_is_refused_before_allocating(tmp_path):
+    import struct
+    import zlib
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import AMIGOS
+    from physiosync.synthetic import make_amigos
+
+    src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
+                      layout="flat") / "Data_Preprocessed_P01.mat"
+    data = src.read_bytes()
+    mtype, nbytes = struct.unpack_from("<II", data, 128)  # VideoIDs, a 1 x 2 cell
+    inner = bytearray(zlib.decompress(data[136:136 + nbytes]))
+    assert mtype == 15 and struct.unpack_from("<ii", inner, 32) == (1, 2)
+    struct.pack_into("<i", inner, 36, 30_000_000)
+    body = zlib.compress(bytes(inner))
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / src.name
+    path.write_bytes(data[:128] + struct.pack("<II", 15, len(body)) + body
+                     + data[136 + nbytes:])
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: an array .* "
+                                              r"declares 30000000 elements in \d+ bytes"):
+        AMIGOS(tmp_path / "in").load_subject(1)
 
 
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
