@@ -192,6 +192,8 @@ class _Inflated:
 #: The MAT-file data types; scipy indexes a table with the type and crashes on others.
 _MI_TYPES = frozenset((1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 17, 18))
 _MX_CELL, _MX_STRUCT, _MX_OBJECT = 1, 2, 3
+_MX_CHAR, _MX_SPARSE, _MX_UINT64 = 4, 5, 15
+_MX_COMPLEX = 0x800
 _MAX_MAT_DEPTH = 64
 
 
@@ -242,8 +244,19 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         return
     if mclass not in (_MX_CELL, _MX_STRUCT):
         if mclass != _MX_OBJECT:
+            found = 0
             while stream.pos < end and element(False) is not None:
-                pass
+                found += 1
+            # scipy reads an array's data elements wherever they are, past the end the
+            # array declares: the next array's tag read as data of unknown type crashed it
+            complex_ = bool(struct.unpack(endian + "I", flags[1][:4])[0] & _MX_COMPLEX)
+            need = ((3 if mclass == _MX_SPARSE else 1) + complex_
+                    if _MX_CHAR <= mclass <= _MX_UINT64 else 0)
+            if found < need:
+                raise DataFormatError(
+                    f"{path}: an array (at inflated byte {start} of the compressed data "
+                    f"element at byte {pos}) ends before its data ({found} of {need} data "
+                    "element(s)); the file is corrupt.")
         return
     n_fields = 1
     if mclass == _MX_STRUCT:

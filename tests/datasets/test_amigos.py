@@ -134,7 +134,7 @@ def test_signals_look_like_the_release(nested):
     assert 0.5 < np.median(gsr) < 50  # skin conductance in µS
     r = rec.ratings
     assert ((r[list(FILE_SCALES)] >= 1) & (r[list(FILE_SCALES)] <= 9)).all().all()
-    assert set(np.unique(r[list(BOXES)])) <= {0.0, 1.0} and (r[list(BOXES)].sum(1) >= 1).all()
+    assert set(np.unique(r[list(BOXES)])) <= {0.0, 1.0} and (r[list(BOXES)].sum(axis=1) >= 1).all()
     epochs = rec.to_epochs("gsr")
     assert epochs.get_data().shape[0] == rec.n_trials and epochs.tmin == pytest.approx(-5.0)
 

@@ -167,6 +167,47 @@ def test_amigos_cell_declaring_millions_of_elements_is_refused_before_allocating
         AMIGOS(tmp_path / "in").load_subject(1)
 
 
+def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing(tmp_path):
+    # A 1 x 0 rating whose name was made one byte long pushed its data tag past the end
+    # of the array: scipy then read the next cell's tag as data of unknown type 74 and
+    # crashed the interpreter (campaign seed 11, input 343). Run in a child.
+    import struct
+    import subprocess
+    import sys
+    import zlib
+
+    from physiosync.synthetic import make_amigos
+
+    src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
+                      layout="flat", empty_trials=((1, 0),)) / "Data_Preprocessed_P01.mat"
+    data = src.read_bytes()
+    pos, elements = 128, []
+    while pos + 8 <= len(data):
+        elements.append((pos, *struct.unpack_from("<II", data, pos)))
+        pos += 8 + elements[-1][2]
+    start, mtype, nbytes = elements[-1]  # labels_selfassessment, the last variable
+    inner = bytearray(zlib.decompress(data[start + 8:start + 8 + nbytes]))
+    empty = struct.pack("<8I", 5, 8, 1, 0, 1, 0, 9, 0)  # dims 1 x 0, no name, no data
+    at = bytes(inner).index(empty)
+    struct.pack_into("<I", inner, at + 20, 1)  # a one-byte name over the data tag
+    body = zlib.compress(bytes(inner))
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / src.name
+    path.write_bytes(data[:start] + struct.pack("<II", 15, len(body)) + body
+                     + data[start + 8 + nbytes:])
+    code = ("from physiosync import DataFormatError\n"
+            "from physiosync.datasets import AMIGOS\n"
+            "try:\n"
+            f"    AMIGOS({str(path.parent)!r}).load_subject(1)\n"
+            "except DataFormatError as err:\n"
+            "    print('REFUSED', err)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("REFUSED") and str(path) in proc.stdout
+    assert "ends before its data (0 of 1 data element(s))" in proc.stdout
+
+
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
 def test_bdf_record_duration_must_be_a_positive_number(tmp_path, duration):
     # "nan" gave a raw ValueError deep in the trial segmentation.
