@@ -230,8 +230,16 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
     if depth > _MAX_MAT_DEPTH:
         return
     start = stream.pos
-    flags, dims = element(True), element(True)
-    if flags is None or dims is None or len(flags[1]) < 4 or element(False) is None:
+    flags = element(True)
+    if flags is None:
+        return
+    if flags[0] != 6 or len(flags[1]) != 8:  # scipy reads two uint32, whatever is declared
+        raise DataFormatError(
+            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"byte {pos}) has {len(flags[1])} bytes of flags of data type {flags[0]}; "
+            "expected two uint32. The file is corrupt.")
+    dims = element(True)
+    if dims is None or element(False) is None:
         return
     if dims[0] != 5 or len(dims[1]) < 8 or len(dims[1]) % 4:  # scipy crashes on these
         raise DataFormatError(

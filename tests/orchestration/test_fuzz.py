@@ -172,8 +172,6 @@ def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing
     # of the array: scipy then read the next cell's tag as data of unknown type 74 and
     # crashed the interpreter (campaign seed 11, input 343). Run in a child.
     import struct
-    import subprocess
-    import sys
     import zlib
 
     from physiosync.synthetic import make_amigos
@@ -195,6 +193,46 @@ def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing
     path = tmp_path / "in" / src.name
     path.write_bytes(data[:start] + struct.pack("<II", 15, len(body)) + body
                      + data[start + 8 + nbytes:])
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "ends before its data (0 of 1 data element(s))" in out
+
+
+def test_amigos_array_flags_of_another_size_are_refused_instead_of_crashing(tmp_path):
+    # A video id whose flags declared 196 bytes: scipy reads two uint32 whatever is
+    # declared, so it went on to a data tag of unknown type 107 and crashed (campaign
+    # seed 21, input 786); the walk skipped the declared bytes and never saw that tag.
+    import struct
+    import zlib
+
+    from physiosync.synthetic import make_amigos
+
+    src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
+                      layout="flat") / "Data_Preprocessed_P01.mat"
+    data = src.read_bytes()
+    mtype, nbytes = struct.unpack_from("<II", data, 128)  # VideoIDs, a 1 x 2 cell
+    inner = bytearray(zlib.decompress(data[136:136 + nbytes]))
+    char = struct.pack("<4I", 6, 8, 4, 0)  # the flags of a char array: the first video id
+    at = bytes(inner).index(char)
+    struct.pack_into("<I", inner, at + 4, 196)
+    assert inner[at + 40] == 16  # its one-character text, a small miUTF8 element
+    inner[at + 40] = 107
+    body = zlib.compress(bytes(inner))
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / src.name
+    path.write_bytes(data[:128] + struct.pack("<II", 15, len(body)) + body
+                     + data[136 + nbytes:])
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "bytes of flags of data type 6; expected two uint32" in out
+
+
+def _amigos_in_child(path) -> str:
+    """``AMIGOS(folder).load_subject(1)`` in a child interpreter (a crash fails the test
+    instead of killing pytest); what it printed (``REFUSED <message>`` on refusal)."""
+    import subprocess
+    import sys
+
     code = ("from physiosync import DataFormatError\n"
             "from physiosync.datasets import AMIGOS\n"
             "try:\n"
@@ -204,8 +242,7 @@ def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("REFUSED") and str(path) in proc.stdout
-    assert "ends before its data (0 of 1 data element(s))" in proc.stdout
+    return proc.stdout
 
 
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
