@@ -142,89 +142,31 @@ def test_dreamer_unknown_data_type_is_refused_instead_of_crashing_scipy(tmp_path
     assert str(path) in out
 
 
-def test_amigos_cell_declaring_millions_of_elements_is_refused_before_allocating(tmp_path):
-    import struct
-    import zlib
-
-    from physiosync import DataFormatError
-    from physiosync.datasets import AMIGOS
-    from physiosync.synthetic import make_amigos
-
-    src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
-                      layout="flat") / "Data_Preprocessed_P01.mat"
-    data = src.read_bytes()
-    mtype, nbytes = struct.unpack_from("<II", data, 128)  # VideoIDs, a 1 x 2 cell
-    inner = bytearray(zlib.decompress(data[136:136 + nbytes]))
-    assert mtype == 15 and struct.unpack_from("<ii", inner, 32) == (1, 2)
-    struct.pack_into("<i", inner, 36, 30_000_000)
-    body = zlib.compress(bytes(inner))
-    (tmp_path / "in").mkdir()
-    path = tmp_path / "in" / src.name
-    path.write_bytes(data[:128] + struct.pack("<II", 15, len(body)) + body
-                     + data[136 + nbytes:])
-    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: an array .* "
-                                              r"declares 30000000 elements in \d+ bytes"):
-        AMIGOS(tmp_path / "in").load_subject(1)
-
-
-def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing(tmp_path):
-    # A 1 x 0 rating whose name was made one byte long pushed its data tag past the end
-    # of the array: scipy then read the next cell's tag as data of unknown type 74 and
-    # crashed the interpreter (campaign seed 11, input 343). Run in a child.
+def _amigos_with_inner_change(tmp_path, change, variable: int = 0, **kwargs):
+    """A synthetic AMIGOS participant file (2 short videos, flat) whose compressed element
+    of *variable* (0: VideoIDs, a 1 x 2 cell; 3: labels_selfassessment) is edited inflated."""
     import struct
     import zlib
 
     from physiosync.synthetic import make_amigos
 
     src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
-                      layout="flat", empty_trials=((1, 0),)) / "Data_Preprocessed_P01.mat"
+                      layout="flat", **kwargs) / "Data_Preprocessed_P01.mat"
     data = src.read_bytes()
     pos, elements = 128, []
     while pos + 8 <= len(data):
         elements.append((pos, *struct.unpack_from("<II", data, pos)))
         pos += 8 + elements[-1][2]
-    start, mtype, nbytes = elements[-1]  # labels_selfassessment, the last variable
+    start, mtype, nbytes = elements[variable]
+    assert mtype == 15
     inner = bytearray(zlib.decompress(data[start + 8:start + 8 + nbytes]))
-    empty = struct.pack("<8I", 5, 8, 1, 0, 1, 0, 9, 0)  # dims 1 x 0, no name, no data
-    at = bytes(inner).index(empty)
-    struct.pack_into("<I", inner, at + 20, 1)  # a one-byte name over the data tag
+    change(inner)
     body = zlib.compress(bytes(inner))
     (tmp_path / "in").mkdir()
     path = tmp_path / "in" / src.name
     path.write_bytes(data[:start] + struct.pack("<II", 15, len(body)) + body
                      + data[start + 8 + nbytes:])
-    out = _amigos_in_child(path)
-    assert out.startswith("REFUSED") and str(path) in out
-    assert "ends before its data (0 of 1 data element(s))" in out
-
-
-def test_amigos_array_flags_of_another_size_are_refused_instead_of_crashing(tmp_path):
-    # A video id whose flags declared 196 bytes: scipy reads two uint32 whatever is
-    # declared, so it went on to a data tag of unknown type 107 and crashed (campaign
-    # seed 21, input 786); the walk skipped the declared bytes and never saw that tag.
-    import struct
-    import zlib
-
-    from physiosync.synthetic import make_amigos
-
-    src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
-                      layout="flat") / "Data_Preprocessed_P01.mat"
-    data = src.read_bytes()
-    mtype, nbytes = struct.unpack_from("<II", data, 128)  # VideoIDs, a 1 x 2 cell
-    inner = bytearray(zlib.decompress(data[136:136 + nbytes]))
-    char = struct.pack("<4I", 6, 8, 4, 0)  # the flags of a char array: the first video id
-    at = bytes(inner).index(char)
-    struct.pack_into("<I", inner, at + 4, 196)
-    assert inner[at + 40] == 16  # its one-character text, a small miUTF8 element
-    inner[at + 40] = 107
-    body = zlib.compress(bytes(inner))
-    (tmp_path / "in").mkdir()
-    path = tmp_path / "in" / src.name
-    path.write_bytes(data[:128] + struct.pack("<II", 15, len(body)) + body
-                     + data[136 + nbytes:])
-    out = _amigos_in_child(path)
-    assert out.startswith("REFUSED") and str(path) in out
-    assert "bytes of flags of data type 6; expected two uint32" in out
+    return path
 
 
 def _amigos_in_child(path) -> str:
@@ -243,6 +185,56 @@ def _amigos_in_child(path) -> str:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+def test_amigos_cell_declaring_millions_of_elements_is_refused_before_allocating(tmp_path):
+    import struct
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import AMIGOS
+
+    def huge_dims(inner):  # the 1 x 2 VideoIDs cell: dims at inflated bytes 32-39
+        assert struct.unpack_from("<ii", inner, 32) == (1, 2)
+        struct.pack_into("<i", inner, 36, 30_000_000)
+
+    path = _amigos_with_inner_change(tmp_path, huge_dims)
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: an array .* "
+                                              r"declares 30000000 elements in \d+ bytes"):
+        AMIGOS(path.parent).load_subject(1)
+
+
+def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing(tmp_path):
+    # A 1 x 0 rating whose name was made one byte long pushed its data tag past the end
+    # of the array: scipy then read the next cell's tag as data of unknown type 74 and
+    # crashed the interpreter (campaign seed 11, input 343). Run in a child.
+    import struct
+
+    def long_name(inner):
+        empty = struct.pack("<8I", 5, 8, 1, 0, 1, 0, 9, 0)  # dims 1 x 0, no name, no data
+        struct.pack_into("<I", inner, bytes(inner).index(empty) + 20, 1)  # a 1-byte name
+
+    path = _amigos_with_inner_change(tmp_path, long_name, 3, empty_trials=((1, 0),))
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "ends before its data (0 of 1 data element(s))" in out
+
+
+def test_amigos_array_flags_of_another_size_are_refused_instead_of_crashing(tmp_path):
+    # A video id whose flags declared 196 bytes: scipy reads two uint32 whatever is
+    # declared, so it went on to a data tag of unknown type 107 and crashed (campaign
+    # seed 21, input 786); the walk skipped the declared bytes and never saw that tag.
+    import struct
+
+    def long_flags(inner):
+        at = bytes(inner).index(struct.pack("<4I", 6, 8, 4, 0))  # the first video id's flags
+        struct.pack_into("<I", inner, at + 4, 196)
+        assert inner[at + 40] == 16  # its one-character text, a small miUTF8 element
+        inner[at + 40] = 107
+
+    path = _amigos_with_inner_change(tmp_path, long_flags)
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "bytes of flags of data type 6; expected two uint32" in out
 
 
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
