@@ -253,7 +253,15 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
     if mclass not in (_MX_CELL, _MX_STRUCT):
         if mclass != _MX_OBJECT:
             found = 0
-            while stream.pos < end and element(False) is not None:
+            while stream.pos < end:
+                data = element(False)
+                if data is None:
+                    break
+                if data[0] in (_MI_MATRIX, _MI_COMPRESSED):  # scipy crashes on these too
+                    raise DataFormatError(
+                        f"{path}: an array (at inflated byte {start} of the compressed data "
+                        f"element at byte {pos}) holds data of type {data[0]} (an array, not "
+                        "numbers); the file is corrupt.")
                 found += 1
             # scipy reads an array's data elements wherever they are, past the end the
             # array declares: the next array's tag read as data of unknown type crashed it
@@ -290,6 +298,11 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         if mdtype != _MI_MATRIX:
             return
         child_end = stream.pos + n
+        if child_end > end:
+            raise DataFormatError(
+                f"{path}: an element of the array at inflated byte {start} of the compressed "
+                f"data element at byte {pos} declares {n} bytes, beyond the end of that "
+                "array; the file is corrupt.")
         if n:
             _walk_matrix(stream, child_end, depth + 1, endian, path, pos)
         if stream.pos > child_end:

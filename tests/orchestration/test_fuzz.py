@@ -143,15 +143,17 @@ def test_dreamer_unknown_data_type_is_refused_instead_of_crashing_scipy(tmp_path
 
 
 def _amigos_with_inner_change(tmp_path, change, variable: int = 0, **kwargs):
-    """A synthetic AMIGOS participant file (2 short videos, flat) whose compressed element
-    of *variable* (0: VideoIDs, a 1 x 2 cell; 3: labels_selfassessment) is edited inflated."""
+    """A synthetic AMIGOS participant file (flat; 2 short videos unless *kwargs* say
+    otherwise) whose compressed element of *variable* (0: VideoIDs, a 1 x n cell; 3:
+    labels_selfassessment) is edited inflated."""
     import struct
     import zlib
 
     from physiosync.synthetic import make_amigos
 
-    src = make_amigos(tmp_path / "seed", n_subjects=1, n_trials=2, seconds=1.0,
-                      layout="flat", **kwargs) / "Data_Preprocessed_P01.mat"
+    kwargs = {"n_trials": 2, **kwargs}
+    src = make_amigos(tmp_path / "seed", n_subjects=1, seconds=1.0, layout="flat",
+                      **kwargs) / "Data_Preprocessed_P01.mat"
     data = src.read_bytes()
     pos, elements = 128, []
     while pos + 8 <= len(data):
@@ -235,6 +237,23 @@ def test_amigos_array_flags_of_another_size_are_refused_instead_of_crashing(tmp_
     out = _amigos_in_child(path)
     assert out.startswith("REFUSED") and str(path) in out
     assert "bytes of flags of data type 6; expected two uint32" in out
+
+
+def test_amigos_cell_element_declaring_more_than_its_cell_is_refused(tmp_path):
+    # The second video id declared 181 bytes (past the end of its cell) and a one-byte
+    # name: scipy read the next cell's array tag as its text and crashed (campaign seed
+    # 31, input 655); the walk had taken that tag for the second id's data.
+    import struct
+
+    def overlong(inner):  # VideoIDs: cells at inflated bytes 56, 112 and 168
+        assert struct.unpack_from("<II", inner, 112) == (14, 48)
+        struct.pack_into("<I", inner, 116, 181)
+        struct.pack_into("<I", inner, 156, 1)
+
+    path = _amigos_with_inner_change(tmp_path, overlong, n_trials=3)
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "declares 181 bytes, beyond the end of that array" in out
 
 
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
