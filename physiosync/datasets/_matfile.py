@@ -219,6 +219,11 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
                 f"is corrupt. Download {path.name} again.")
         if small:
             return mdtype, tag[4:4 + small]
+        if stream.pos + n > end:  # scipy allocates the declared size before reading
+            raise DataFormatError(
+                f"{path}: a sub-element (at inflated byte {stream.pos - 8} of the compressed "
+                f"data element at byte {pos}) declares {n} bytes, beyond the end of its "
+                "array; the file is corrupt or crafted to exhaust memory.")
         if keep:
             data = stream.read(n)
         else:

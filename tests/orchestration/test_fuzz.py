@@ -221,10 +221,12 @@ def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing
     assert "ends before its data (0 of 1 data element(s))" in out
 
 
-def test_amigos_array_flags_of_another_size_are_refused_instead_of_crashing(tmp_path):
+def test_amigos_array_flags_declaring_more_than_the_array_are_refused(tmp_path):
     # A video id whose flags declared 196 bytes: scipy reads two uint32 whatever is
     # declared, so it went on to a data tag of unknown type 107 and crashed (campaign
     # seed 21, input 786); the walk skipped the declared bytes and never saw that tag.
+    # Now no sub-element may declare more than its array holds, nor flags other than
+    # two uint32.
     import struct
 
     def long_flags(inner):
@@ -236,7 +238,7 @@ def test_amigos_array_flags_of_another_size_are_refused_instead_of_crashing(tmp_
     path = _amigos_with_inner_change(tmp_path, long_flags)
     out = _amigos_in_child(path)
     assert out.startswith("REFUSED") and str(path) in out
-    assert "bytes of flags of data type 6; expected two uint32" in out
+    assert "declares 196 bytes, beyond the end of its array" in out
 
 
 def test_amigos_cell_element_declaring_more_than_its_cell_is_refused(tmp_path):
@@ -254,6 +256,24 @@ def test_amigos_cell_element_declaring_more_than_its_cell_is_refused(tmp_path):
     out = _amigos_in_child(path)
     assert out.startswith("REFUSED") and str(path) in out
     assert "declares 181 bytes, beyond the end of that array" in out
+
+
+def test_amigos_data_declaring_more_than_the_array_are_refused_before_allocating(tmp_path):
+    # A rating whose data declared 4294967295 bytes: scipy allocated them before reading
+    # (MemoryError under the campaign's 4 GiB cap; seed 31, input 697).
+    import struct
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import AMIGOS
+
+    def huge(inner):  # the first 1 x 12 rating's data: miDOUBLE, 96 bytes
+        at = bytes(inner).index(struct.pack("<6I", 1, 12, 1, 0, 9, 96))  # dims, name, data
+        struct.pack_into("<I", inner, at + 20, 2**32 - 1)
+
+    path = _amigos_with_inner_change(tmp_path, huge, 3)
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: a sub-element .* "
+                                              r"declares 4294967295 bytes, beyond the end"):
+        AMIGOS(path.parent).load_subject(1)
 
 
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
