@@ -135,6 +135,12 @@ def test_signals_look_like_the_release(nested):
     r = rec.ratings
     assert ((r[list(FILE_SCALES)] >= 1) & (r[list(FILE_SCALES)] <= 9)).all().all()
     assert set(np.unique(r[list(BOXES)])) <= {0.0, 1.0} and (r[list(BOXES)].sum(axis=1) >= 1).all()
+    from mne.io.constants import FIFF
+
+    raw = rec.to_raw("gsr")  # conductance in siemens, typed gsr
+    assert raw.info["chs"][0]["unit"] == FIFF.FIFF_UNIT_S and raw.get_channel_types() == ["gsr"]
+    np.testing.assert_allclose(raw.get_data()[0, 640:640 + gsr.shape[1]], gsr[0] * 1e-6)
+    assert rec.to_raw("eeg").info["custom_ref_applied"] and rec.info("eeg").lowpass == 45.0
     epochs = rec.to_epochs("gsr")
     assert epochs.get_data().shape[0] == rec.n_trials and epochs.tmin == pytest.approx(-5.0)
 
