@@ -254,7 +254,9 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
     mclass = struct.unpack(endian + "I", flags[1][:4])[0] & 0xFF
     shape = struct.unpack(f"{endian}{len(dims[1]) // 4}i", dims[1][:len(dims[1]) // 4 * 4])
     if any(d < 0 for d in shape):
-        return
+        raise DataFormatError(
+            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"byte {pos}) has negative dimensions {shape}; the file is corrupt.")
     if mclass not in (_MX_CELL, _MX_STRUCT):
         if mclass != _MX_OBJECT:
             found = 0

@@ -276,6 +276,23 @@ def test_amigos_data_declaring_more_than_the_array_are_refused_before_allocating
         AMIGOS(path.parent).load_subject(1)
 
 
+def test_amigos_negative_dimensions_are_refused_instead_of_crashing(tmp_path):
+    # An external annotation of -1 x 3 with a data tag of type 0: the walk stopped at the
+    # negative dimension and scipy crashed on the data type (campaign seed 21, input 2607).
+    import struct
+
+    def negative(inner):  # the first annotation, 1 x 3 (one 20 s segment)
+        at = bytes(inner).index(struct.pack("<6I", 5, 8, 1, 3, 1, 0))  # dims, empty name
+        struct.pack_into("<i", inner, at + 12, -1)
+        assert struct.unpack_from("<I", inner, at + 24)[0] == 9
+        struct.pack_into("<I", inner, at + 24, 0)
+
+    path = _amigos_with_inner_change(tmp_path, negative, 2)
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "has negative dimensions (1, -1)" in out
+
+
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
 def test_bdf_record_duration_must_be_a_positive_number(tmp_path, duration):
     # "nan" gave a raw ValueError deep in the trial segmentation.
