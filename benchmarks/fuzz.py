@@ -14,6 +14,8 @@ Nine readers are fuzzed with mutations of valid files that the synthetic writers
 * ``bdf``: a DEAP ``sXX.bdf`` in a ``data_original`` folder, read the same way;
 * ``dreamer``: ``DREAMER.mat`` through :class:`physiosync.datasets.DREAMER`, one subject
   loaded;
+* ``amigos``: an AMIGOS ``Data_Preprocessed_P01.mat`` through
+  :class:`physiosync.datasets.AMIGOS`, the participant loaded;
 * ``seed``: a SEED session file ``Preprocessed_EEG/1_20131027.mat`` through
   :class:`physiosync.datasets.SEED`, its subject loaded;
 * ``seed-iv``: a SEED-IV session file ``eeg_raw_data/1/1_20160518.mat`` through
@@ -62,10 +64,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _integrity  # noqa: E402  (beside this script)
 
-READERS = ("dat", "bdf", "dreamer", "seed", "seed-iv", "checkpoint", "config", "mahnob")
+READERS = ("dat", "bdf", "dreamer", "amigos", "seed", "seed-iv", "checkpoint", "config",
+           "mahnob")
 # Share of the inputs per reader (even: every reader takes well under a minute per
 # 2,000 inputs on one core).
-WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "seed": 1.0, "seed-iv": 1.0,
+WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "amigos": 1.0, "seed": 1.0, "seed-iv": 1.0,
            "checkpoint": 1.0, "config": 1.0, "mahnob": 1.0}
 REPO = Path(__file__).resolve().parents[1]
 
@@ -463,6 +466,28 @@ class SeedIVTarget(Target):
         SEEDIV(self.root).load_subject(1)
 
 
+class AmigosTarget(Target):
+    name, suffix = "amigos", ".mat"
+
+    def seeds(self):
+        from physiosync.synthetic import make_amigos
+
+        root = make_amigos(self.work / "seed", n_subjects=1, n_trials=3, seconds=1.0,
+                           layout="flat", nan_trials=(), empty_trials=((1, 1),))
+        self.folder = self.work / "in"
+        self.folder.mkdir(exist_ok=True)
+        self.path = self.folder / "Data_Preprocessed_P01.mat"
+        return [(root / "Data_Preprocessed_P01.mat").read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import AMIGOS
+
+        AMIGOS(self.folder).load_subject(1)
+
+
 class CheckpointTarget(Target):
     name, suffix = "checkpoint", ".pt"
 
@@ -554,8 +579,8 @@ class MahnobTarget(Target):
             type(err).__name__ == "DataNotFoundError" and str(self.sessions) in str(err))
 
 
-TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, SeedTarget, SeedIVTarget,
-                               CheckpointTarget, ConfigTarget, MahnobTarget)}
+TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, AmigosTarget, SeedTarget,
+                               SeedIVTarget, CheckpointTarget, ConfigTarget, MahnobTarget)}
 
 
 # ------------------------------------------------------------------------ campaign

@@ -232,6 +232,18 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         root_description="DREAMER.mat file",
         layout="DREAMER.mat (MATLAB v5), or a folder holding it",
         synthetic={"dreamer": "physiosync.synthetic.dreamer:make_dreamer"}),
+    # AMIGOS: GSR by default, as for DEAP (the peripheral signal of the method's
+    # EEG-GSR pairing); its two ECG leads are the alternative (modalities eeg,ecg).
+    DatasetSpec(
+        "amigos", "AMIGOS", "physiosync.datasets.amigos:AMIGOS",
+        modalities=("eeg", "ecg", "gsr"), default_modalities=("eeg", "gsr"),
+        rating_scale=(1.0, 9.0), threshold=5.0,
+        targets=("valence", "arousal", "dominance", "liking", "familiarity", "four"),
+        root_description="AMIGOS folder (Data_Preprocessed_PXX.mat files)",
+        layout="Data_Preprocessed_P01/Data_Preprocessed_P01.mat .. P40 (one folder per "
+               "participant, as the release's zip files unpack) or the "
+               "Data_Preprocessed_PXX.mat files flat in one folder (MATLAB v5)",
+        synthetic={"amigos": "physiosync.synthetic.amigos:make_amigos"}),
     DatasetSpec(
         "mahnob", "MAHNOB-HCI", "physiosync.datasets.mahnob:MAHNOB",
         modalities=("eeg", "ecg", "gsr", "resp", "temp"), default_modalities=("eeg", "gsr"),

@@ -430,6 +430,30 @@ def test_seed_iv_readme_is_read_within_a_bound(tmp_path):
     assert seed_iv.parse_readme(path) == {"1": (1,) * 24}  # the tail is never read
 
 
+# ------------------------------------------------------------- AMIGOS decompression bombs
+def test_amigos_bomb_declaring_too_much_is_refused_before_inflating(tmp_path):
+    from physiosync.datasets import AMIGOS
+
+    (tmp_path / "bomb").mkdir()
+    _mat_with_element(tmp_path / "bomb" / "Data_Preprocessed_P01.mat",
+                      _matrix_element(4_000_000))
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: .* declares "
+                                              r"32000\d+ bytes from \d+ compressed bytes"):
+        AMIGOS(tmp_path / "bomb").load_subject(1)
+
+
+def test_amigos_stream_inflating_past_its_declared_size_is_refused(tmp_path):
+    from physiosync.datasets import AMIGOS
+
+    inner = _matrix_element(10)
+    (tmp_path / "bomb").mkdir()
+    path = _mat_with_element(tmp_path / "bomb" / "Data_Preprocessed_P01.mat",
+                             inner + bytes(4 << 20))
+    with pytest.raises(DataFormatError, match=rf"{path.name}: .* inflates beyond the "
+                                              rf"{len(inner)} bytes it declares"):
+        AMIGOS(tmp_path / "bomb").load_subject(1)
+
+
 def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_path):
     # A stride-0 view saves one number but claims any shape: a 1 KB file could then
     # describe (and make us allocate) a model of many GB.
