@@ -390,12 +390,20 @@ class AMIGOS(BaseDataset):
         texts = [_text(c) if isinstance(c, np.ndarray) and c.size else "" for c in cells]
         return pd.Series(texts, index=pd.Index(ids, name="trial"), name="video").sort_index()
 
-    def external_annotations(self, subject: int) -> pd.DataFrame:
+    @verbose
+    def external_annotations(self, subject: int, *,
+                             verbose: bool | str | int | None = None) -> pd.DataFrame:
         """The external annotators' valence and arousal of each 20 s segment of *subject*.
 
         The release gives, per trial, one row per 20 s segment: the segment number and
         the annotators' valence and arousal (centred on 0; the first segment covers the
         5 s baseline and the first 15 s of the clip).
+
+        Parameters
+        ----------
+        subject : int
+            The participant.
+        %(verbose)s
 
         Returns
         -------

@@ -476,13 +476,16 @@ def _gsr_to_conductance(values: np.ndarray, unit: str, path: Path) -> tuple[np.n
     return 1e6 / ohm, f"{found}, converted to conductance in µS"
 
 
-def read_session_bdf(path) -> SessionBDF:
+@fill_doc
+@verbose
+def read_session_bdf(path, *, verbose: bool | str | int | None = None) -> SessionBDF:
     """Read one ``Part_<p>_S_Trial<k>_emotion.bdf``: baseline and stimulus per modality.
 
     Parameters
     ----------
     path : str | Path
         The BDF file.
+    %(verbose)s
 
     Returns
     -------
