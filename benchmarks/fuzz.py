@@ -7,21 +7,30 @@ The integrity families (``--integrity N``: data changed in place, edited fold fi
 cache metadata, writers pointed at folders of a user's files) are described in
 ``benchmarks/_integrity.py``.
 
-Five readers are fuzzed with mutations of valid files that the synthetic writers produce:
+Nine readers are fuzzed with mutations of valid files that the synthetic writers produce:
 
 * ``dat``: a DEAP ``sXX.dat`` read through :class:`physiosync.datasets.DEAP` (the restricted
   pickle reader);
 * ``bdf``: a DEAP ``sXX.bdf`` in a ``data_original`` folder, read the same way;
 * ``dreamer``: ``DREAMER.mat`` through :class:`physiosync.datasets.DREAMER`, one subject
   loaded;
+* ``amigos``: an AMIGOS ``Data_Preprocessed_P01.mat`` through
+  :class:`physiosync.datasets.AMIGOS`, the participant loaded;
+* ``seed``: a SEED session file ``Preprocessed_EEG/1_20131027.mat`` through
+  :class:`physiosync.datasets.SEED`, its subject loaded;
+* ``seed-iv``: a SEED-IV session file ``eeg_raw_data/1/1_20160518.mat`` through
+  :class:`physiosync.datasets.SEEDIV` (whose rate check reads its variable list first);
 * ``checkpoint``: a tiny pre-training checkpoint through :func:`physiosync.load_checkpoint`;
-* ``config``: the shipped configurations (``physiosync/configs/*.yaml``) through :func:`physiosync.config.load_config`.
+* ``config``: the shipped configurations (``physiosync/configs/*.yaml``) through :func:`physiosync.config.load_config`;
+* ``mahnob``: a MAHNOB-HCI ``Sessions`` folder through :class:`physiosync.datasets.MAHNOB`,
+  one subject loaded, with either its ``session.xml`` or its BDF file mutated.
 
 Mutations: truncation, byte flips, random splices and insertions, random bytes, and per
 format extreme header fields (BDF record and sample counts, channel counts, physical and
 digital ranges; MAT element sizes inside and outside the compressed streams; pickle
 length fields and deep nesting; checkpoint configuration values and tensor shapes; YAML
-deep nesting, alias bombs, huge numbers and non-UTF-8 bytes).
+deep nesting, alias bombs, huge numbers and non-UTF-8 bytes; XML entity bombs, external
+entities, deep nesting and extreme attribute values).
 
 The outcome rule: success, or a :class:`~physiosync.PhysioSyncError` whose message names
 the file (for configurations a :class:`~physiosync.config.ConfigError`), each input within
@@ -55,10 +64,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _integrity  # noqa: E402  (beside this script)
 
-READERS = ("dat", "bdf", "dreamer", "checkpoint", "config")
+READERS = ("dat", "bdf", "dreamer", "amigos", "seed", "seed-iv", "checkpoint", "config",
+           "mahnob")
 # Share of the inputs per reader (even: every reader takes well under a minute per
 # 2,000 inputs on one core).
-WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "checkpoint": 1.0, "config": 1.0}
+WEIGHTS = {"dat": 1.0, "bdf": 1.0, "dreamer": 1.0, "amigos": 1.0, "seed": 1.0, "seed-iv": 1.0,
+           "checkpoint": 1.0, "config": 1.0, "mahnob": 1.0}
 REPO = Path(__file__).resolve().parents[1]
 
 EXTREME_INTS = (0, 1, -1, 2**31 - 1, 2**31, 2**32 - 1, 2**63 - 1, 10**12, 99_999_999)
@@ -271,6 +282,37 @@ def config_structured(text: bytes, rng) -> bytes:
     return bytes(buf)
 
 
+# XML (MAHNOB-HCI session.xml)
+_XML_BOMB = (b'<?xml version="1.0"?>\n<!DOCTYPE session [<!ENTITY a "aaaaaaaaaa">'
+             b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+             b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>\n')
+
+
+def xml_structured(data: bytes, rng) -> bytes:
+    """An entity bomb or external entity, deep nesting, or an extreme attribute value."""
+    kind = int(rng.integers(0, 4))
+    body = data.split(b"?>", 1)[-1]
+    if kind == 0:  # an entity-expansion bomb or an external entity before the root
+        if rng.random() < 0.5:
+            return _XML_BOMB + body.replace(b'feltVlnc="', b'feltVlnc="&c;', 1)
+        return b'<!DOCTYPE session SYSTEM "file:///etc/passwd">' + body
+    if kind == 1:  # deep nesting inside the root
+        depth = int(rng.choice([10, 100, 10_000]))
+        pos = body.find(b">") + 1
+        return body[:pos] + b"<a>" * depth + b"</a>" * depth + body[pos:]
+    if kind == 2:  # an attribute (rating, subject, clip) set to an extreme value
+        names = (b"feltVlnc", b"feltArsl", b"feltCtrl", b"feltPred", b"feltEmo", b"id",
+                 b"mediaFile")
+        name = names[int(rng.integers(len(names)))]
+        value = EXTREME_TEXT[int(rng.integers(len(EXTREME_TEXT)))]
+        start = data.find(name + b'="')
+        if start < 0:
+            return data
+        start += len(name) + 2
+        return data[:start] + value + data[data.find(b'"', start):]
+    return data + b" " * int(rng.choice([10, 1 << 20]))  # padding, past the size bound
+
+
 # ------------------------------------------------------------------------- targets
 class Target:
     """One reader: valid seed files, how to mutate them and how to read a mutant."""
@@ -375,6 +417,77 @@ class DreamerTarget(Target):
             ds.load_subject(subject)
 
 
+class SeedTarget(Target):
+    name, suffix = "seed", ".mat"
+
+    def seeds(self):
+        import shutil
+
+        from physiosync.synthetic import make_seed
+
+        src = make_seed(self.work / "seed", n_subjects=1, n_trials=2, seconds=1.0)
+        self.folder = self.work / "in" / "Preprocessed_EEG"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "label.mat", self.folder)
+        self.path = self.folder / "1_20131027.mat"
+        return [(src / self.path.name).read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import SEED
+
+        SEED(self.folder).load_subject(1)
+
+
+class SeedIVTarget(Target):
+    name, suffix = "seed-iv", ".mat"
+
+    def seeds(self):
+        import shutil
+
+        from physiosync.synthetic import make_seed_iv
+
+        src = make_seed_iv(self.work / "seed", n_subjects=1, n_trials=2, seconds=4.0,
+                           missing_sessions={1: ["2", "3"]}, features=False)
+        self.root = self.work / "in"
+        (self.root / "eeg_raw_data" / "1").mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "ReadMe.txt", self.root)
+        self.path = self.root / "eeg_raw_data" / "1" / "1_20160518.mat"
+        return [(src / "eeg_raw_data" / "1" / self.path.name).read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import SEEDIV
+
+        SEEDIV(self.root).load_subject(1)
+
+
+class AmigosTarget(Target):
+    name, suffix = "amigos", ".mat"
+
+    def seeds(self):
+        from physiosync.synthetic import make_amigos
+
+        root = make_amigos(self.work / "seed", n_subjects=1, n_trials=3, seconds=1.0,
+                           layout="flat", nan_trials=(), empty_trials=((1, 1),))
+        self.folder = self.work / "in"
+        self.folder.mkdir(exist_ok=True)
+        self.path = self.folder / "Data_Preprocessed_P01.mat"
+        return [(root / "Data_Preprocessed_P01.mat").read_bytes()]
+
+    def structured(self, data, rng):
+        return mat_structured(data, rng)
+
+    def load(self, path):
+        from physiosync.datasets import AMIGOS
+
+        AMIGOS(self.folder).load_subject(1)
+
+
 class CheckpointTarget(Target):
     name, suffix = "checkpoint", ".pt"
 
@@ -426,8 +539,48 @@ class ConfigTarget(Target):
         return isinstance(err, ConfigError)
 
 
-TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, CheckpointTarget,
-                               ConfigTarget)}
+class MahnobTarget(Target):
+    name, suffix = "mahnob", ".bdf"
+
+    def seeds(self):
+        import shutil
+
+        from physiosync.synthetic import make_mahnob
+
+        root = make_mahnob(self.work / "seed", n_subjects=1, n_trials=1, seconds=1.0,
+                           quirks=False, rest_seconds=1.0)
+        self.sessions = self.work / "in" / "Sessions"
+        shutil.copytree(root / "Sessions", self.sessions, dirs_exist_ok=True)
+        folder = next(p for p in self.sessions.iterdir() if p.is_dir())
+        self.files = [folder / "session.xml", next(folder.glob("*.bdf"))]
+        return [f.read_bytes() for f in self.files]
+
+    def make_input(self, rng, seeds):
+        which = int(rng.integers(2))
+        for f, data in zip(self.files, seeds):  # the other file as written
+            f.write_bytes(data)
+        self.path, self.suffix = self.files[which], self.files[which].suffix
+        structured = xml_structured if which == 0 else bdf_structured
+        data = (structured(seeds[which], rng) if rng.random() < 0.4
+                else generic_mutation(seeds[which], rng))
+        return self.write(data)
+
+    def load(self, path):
+        from physiosync.datasets import MAHNOB
+
+        ds = MAHNOB(self.sessions)
+        for subject in ds.subjects[:1]:
+            ds.load_subject(subject)
+
+    def accepts(self, err, path):
+        # a session.xml that no longer holds a rated session leaves no subject: that
+        # refusal names the Sessions folder it found empty
+        return super().accepts(err, path) or (
+            type(err).__name__ == "DataNotFoundError" and str(self.sessions) in str(err))
+
+
+TARGETS = {t.name: t for t in (DatTarget, BdfTarget, DreamerTarget, AmigosTarget, SeedTarget,
+                               SeedIVTarget, CheckpointTarget, ConfigTarget, MahnobTarget)}
 
 
 # ------------------------------------------------------------------------ campaign

@@ -105,6 +105,11 @@ class DatasetSpec:
         For each categorical target (:data:`CATEGORICAL_TARGETS`) among *targets*, the
         names of its classes in code order: ``{"emotion": ("negative", "neutral",
         "positive")}`` means codes 0, 1, 2.
+    session_train_trials : int | None
+        Default ``protocol.train_trials`` of the ``session-split`` protocol: the trials
+        of each session, in presentation order, that train (the literature's split; SEED:
+        the first 9 of 15). ``None``: no customary split; ``session-split`` then needs
+        ``protocol.train_trials``.
     """
 
     name: str
@@ -121,6 +126,7 @@ class DatasetSpec:
     sessions: tuple = (SINGLE_SESSION,)
     data_options: tuple = ()
     classes: dict = field(default_factory=dict)
+    session_train_trials: int | None = None
 
     def __post_init__(self):
         for key in ("modalities", "default_modalities", "targets", "sessions",
@@ -164,9 +170,26 @@ class DatasetSpec:
         if not self.sessions or len(set(self.sessions)) != len(self.sessions):
             raise PhysioSyncError(f"{where}: sessions must be distinct names, got "
                                   f"{self.sessions!r}.")
+        n = self.session_train_trials
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise PhysioSyncError(f"{where}: session_train_trials must be a positive integer "
+                                  f"or None, got {n!r}.")
         bad = [o for o in self.data_options if o not in ("ratings_csv", "bdf_preprocessing")]
         if bad:
             raise PhysioSyncError(f"{where}: unknown data_options {bad!r}.")
+
+    @property
+    def eeg_only(self) -> bool:
+        """True if the dataset records EEG alone (SEED): PhysioSync then pre-trains with
+        the temporal contrast on EEG only, without CM-CA, which needs a peripheral
+        signal (:meth:`eeg_only_note`)."""
+        return self.modalities == ("eeg",)
+
+    def eeg_only_note(self) -> str:
+        """The line that configurations and reports print for an :attr:`eeg_only`
+        dataset."""
+        return (f"{self.display_name} records EEG only: PhysioSync pre-trains LS-TCL on "
+                "the EEG alone, without CM-CA (the eeg-only ablation's objective)")
 
     def load_reader(self):
         """The reader class (imported now)."""
@@ -209,6 +232,47 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         root_description="DREAMER.mat file",
         layout="DREAMER.mat (MATLAB v5), or a folder holding it",
         synthetic={"dreamer": "physiosync.synthetic.dreamer:make_dreamer"}),
+    # AMIGOS: GSR by default, as for DEAP (the peripheral signal of the method's
+    # EEG-GSR pairing); its two ECG leads are the alternative (modalities eeg,ecg).
+    DatasetSpec(
+        "amigos", "AMIGOS", "physiosync.datasets.amigos:AMIGOS",
+        modalities=("eeg", "ecg", "gsr"), default_modalities=("eeg", "gsr"),
+        rating_scale=(1.0, 9.0), threshold=5.0,
+        targets=("valence", "arousal", "dominance", "liking", "familiarity", "four"),
+        root_description="AMIGOS folder (Data_Preprocessed_PXX.mat files)",
+        layout="Data_Preprocessed_P01/Data_Preprocessed_P01.mat .. P40 (one folder per "
+               "participant, as the release's zip files unpack) or the "
+               "Data_Preprocessed_PXX.mat files flat in one folder (MATLAB v5)",
+        synthetic={"amigos": "physiosync.synthetic.amigos:make_amigos"}),
+    DatasetSpec(
+        "mahnob", "MAHNOB-HCI", "physiosync.datasets.mahnob:MAHNOB",
+        modalities=("eeg", "ecg", "gsr", "resp", "temp"), default_modalities=("eeg", "gsr"),
+        rating_scale=(1.0, 9.0), threshold=5.0,
+        targets=("valence", "arousal", "dominance", "predictability", "four"),
+        root_description="MAHNOB-HCI Sessions folder (or the download folder holding it)",
+        layout="Sessions/<id>/session.xml and Part_<p>_S_Trial<k>_emotion.bdf, one folder "
+               "per session (the emotion-elicitation part of the HCI-Tagging download)",
+        synthetic={"mahnob": "physiosync.synthetic.mahnob:make_mahnob"}),
+    DatasetSpec(
+        "seed", "SEED", "physiosync.datasets.seed:SEED",
+        modalities=("eeg",), default_modalities=("eeg",), rating_scale=None, threshold=None,
+        targets=("emotion",), classes={"emotion": ("negative", "neutral", "positive")},
+        root_description="SEED Preprocessed_EEG folder (or SEED_EEG/ above it)",
+        layout="Preprocessed_EEG/<subject>_<YYYYMMDD>.mat (3 sessions x 15 subjects, "
+               "15 clips each) and label.mat",
+        synthetic={"seed": "physiosync.synthetic.seed:make_seed"},
+        sessions=("1", "2", "3"), session_train_trials=9),
+    DatasetSpec(
+        "seed-iv", "SEED-IV", "physiosync.datasets.seed_iv:SEEDIV",
+        modalities=("eeg",), default_modalities=("eeg",), rating_scale=None, threshold=None,
+        targets=("emotion",), classes={"emotion": ("neutral", "sad", "fear", "happy")},
+        root_description="SEED-IV folder (holding eeg_raw_data/ and ReadMe.txt)",
+        layout="eeg_raw_data/{1,2,3}/<subject>_<YYYYMMDD>.mat (24 clips each), ReadMe.txt "
+               "with the session labels, optionally eeg_feature_smooth/",
+        synthetic={"seed-iv": "physiosync.synthetic.seed:make_seed_iv"},
+        # 16 of 24: the literature's usual split of a SEED-IV session, not confirmed by
+        # the release's documentation (docs/evaluation.md)
+        sessions=("1", "2", "3"), session_train_trials=16),
 )}
 
 

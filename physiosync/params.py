@@ -92,31 +92,48 @@ class ProtocolTraits:
     ----------
     name : str
         The name in configurations (``protocol.name``) and reports.
-    held_out : tuple of {"subject", "trial"}
+    held_out : tuple of {"subject", "trial", "session"}
         Unit columns that a fold holds out whole: ``("trial",)`` (stimuli, within
-        subjects), ``("subject",)``, ``("subject", "trial")`` (both together), or
-        ``()`` for a protocol that splits windows, not units.
+        subjects), ``("session",)`` (recording sessions, within subjects),
+        ``("subject",)``, ``("subject", "trial")`` (both together), or ``()`` for a
+        protocol that splits windows, not units. A held-out ``"trial"`` is a held-out
+        *stimulus*: a clip shown in several sessions is held out in all of them.
     leave_one_out : bool
         One fold per held-out group (``n_splits`` unused).
     description : str
         What a fold tests, in a few words.
+    first_trials : bool
+        One fold, within subjects and sessions: the first ``protocol.train_trials``
+        trials of each session (in presentation order) train, the others test (the
+        common SEED split). ``held_out`` must then be ``("trial",)``.
     """
 
     name: str
     held_out: tuple = ("trial",)
     leave_one_out: bool = False
     description: str = ""
+    first_trials: bool = False
 
     def __post_init__(self):
-        if tuple(self.held_out) not in ((), ("trial",), ("subject",), ("subject", "trial")):
+        if tuple(self.held_out) not in ((), ("trial",), ("subject",), ("subject", "trial"),
+                                        ("session",)):
             raise PhysioSyncError(
-                f"protocol {self.name!r}: held_out must be (), ('trial',), ('subject',) or "
-                f"('subject', 'trial'), got {self.held_out!r}.")
+                f"protocol {self.name!r}: held_out must be (), ('trial',), ('subject',), "
+                f"('subject', 'trial') or ('session',), got {self.held_out!r}.")
+        if self.first_trials and (tuple(self.held_out) != ("trial",) or self.leave_one_out):
+            raise PhysioSyncError(f"protocol {self.name!r}: first_trials holds out trials "
+                                  "(held_out ('trial',)) in one fold, not leave-one-out.")
 
     @property
     def within_subject(self) -> bool:
-        """True if folds hold out stimuli and every subject is in training and test."""
-        return self.held_out == ("trial",)
+        """True if every subject is in training and test: folds hold out stimuli or
+        sessions of each subject."""
+        return tuple(self.held_out) in (("trial",), ("session",))
+
+    @property
+    def needs_sessions(self) -> bool:
+        """True if the protocol holds out sessions (data from two or more are needed)."""
+        return "session" in self.held_out
 
     @property
     def splits_windows(self) -> bool:
@@ -130,8 +147,9 @@ class ProtocolTraits:
 
     @property
     def uses_n_splits(self) -> bool:
-        """False for the leave-one-group-out protocols, which ignore ``n_splits``."""
-        return not self.leave_one_out
+        """False for the leave-one-group-out protocols and the fixed split, which ignore
+        ``n_splits``."""
+        return not (self.leave_one_out or self.first_trials)
 
     @property
     def per_subject_models(self) -> bool:
@@ -152,6 +170,10 @@ PROTOCOL_TRAITS: dict[str, ProtocolTraits] = {t.name: t for t in (
     ProtocolTraits("subject-stimulus-kfold", ("subject", "trial"),
                    description="a set of subjects on a set of stimuli"),
     ProtocolTraits("legacy-segment", (), description="random windows, pooled (authors' protocol)"),
+    ProtocolTraits("cross-session", ("session",), leave_one_out=True,
+                   description="one session, for every subject (trained on the others)"),
+    ProtocolTraits("session-split", ("trial",), first_trials=True,
+                   description="the last trials of each session, for every subject"),
 )}
 #: Names of the evaluation protocols.
 PROTOCOLS = tuple(PROTOCOL_TRAITS)
@@ -605,6 +627,11 @@ class ProtocolConfig:
         headline subject-level metric. Costs *N* extra cross-validations per
         pipeline (pre-training is shared by the refits of a fold). Not available
         with ``legacy-segment``, whose test windows share trials with training.
+    train_trials : int | None
+        ``session-split`` only: trials of each session, in presentation order, that
+        train (the rest test). ``None``: the dataset's
+        :attr:`~physiosync.dataset_specs.DatasetSpec.session_train_trials` (SEED: 9 of
+        15).
     labelled_trials : list of (int | "all") | None
         A label-efficiency study: every pipeline is fine-tuned, on the same folds,
         with each of these numbers of labelled training trials per subject (``"all"``:
@@ -626,6 +653,7 @@ class ProtocolConfig:
     permutations: int = 0
     permutation_refit: int = 0
     labelled_trials: list | None = None
+    train_trials: int | None = None
 
     _parameter_constraints: typing.ClassVar[dict] = {
         "name": Options(PROTOCOLS),
@@ -639,6 +667,7 @@ class ProtocolConfig:
         "labelled_trials": ListOf(object, AnyOf(Interval(int, 1, 100_000, closed="both"),
                                                 Options((LABEL_BUDGET_ALL,))),
                                   1, 32, allow_none=True),
+        "train_trials": Interval(int, 1, 100_000, closed="both", allow_none=True),
     }
 
     def __post_init__(self):

@@ -30,3 +30,20 @@ def tiny_study(root, cache, *extra, n_splits: int = 2):
                                 "pipelines=[physiosync, bandpower]",
                                 f"protocol.n_splits={n_splits}",
                                 "protocol.one_class=constant", "device=cpu", *extra])
+
+
+def emotion_cv(dataset: str, root, tmp_path) -> dict:
+    """``physiosync cv`` of band power on the categorical ``emotion`` target of an EEG-only
+    dataset without baselines (SEED, SEED-IV), within-trial 2-fold; its ``report.json``."""
+    import json
+
+    from physiosync.cli import main
+
+    out = tmp_path / "run"
+    assert main(["cv", "--dataset", dataset, "--data-root", str(root), "--config", "tiny",
+                 "--target", "emotion", "--protocol", "within-trial-kfold", "--folds", "2",
+                 "--pipelines", "bandpower", "--out", str(out), "-q",
+                 "--set", "data.baseline=none", "--set", "data.long_seconds=2",
+                 "--set", "protocol.one_class=constant",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    return json.loads((out / "report.json").read_text())

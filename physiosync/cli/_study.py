@@ -91,8 +91,11 @@ def _folds_text(protocol) -> str:
     traits = params.PROTOCOL_TRAITS[protocol.name]
     if traits.uses_n_splits:
         return f"{protocol.n_splits} folds"
-    # Leave-one-out protocols ignore n_splits: one fold per held-out subject or stimulus.
-    groups = {"subject": "subject", "trial": "stimulus"}
+    if traits.first_trials:
+        return "one fold (the first trials of each session train, the others test)"
+    # Leave-one-out protocols ignore n_splits: one fold per held-out subject, stimulus or
+    # session.
+    groups = {"subject": "subject", "trial": "stimulus", "session": "session"}
     return "one fold per " + " and ".join(groups[g] for g in traits.held_out)
 
 

@@ -40,7 +40,7 @@ presets, overrides, :func:`load_config`) and :mod:`~physiosync.config.provenance
 
 from ..exceptions import ConfigError
 from ..params import DataConfig, ProtocolConfig
-from .provenance import absolute_root, dump_config, ignored_keys, used_config
+from .provenance import absolute_root, dump_config, ignored_keys, run_notes, used_config
 from .reading import PRESETS, load_config, parse_overrides
 from .schema import (PIPELINE_KIND_READS, PIPELINES, RunConfig, pipeline_config,
                      validate_config)
@@ -48,4 +48,4 @@ from .schema import (PIPELINE_KIND_READS, PIPELINES, RunConfig, pipeline_config,
 __all__ = ["ConfigError", "DataConfig", "ProtocolConfig", "RunConfig", "PIPELINES",
            "PIPELINE_KIND_READS", "PRESETS", "load_config", "parse_overrides", "validate_config",
            "dump_config", "absolute_root", "ignored_keys", "used_config",
-           "pipeline_config"]
+           "pipeline_config", "run_notes"]

@@ -19,7 +19,7 @@ from ..dataset_specs import dataset_spec
 from ..params import PROTOCOL_TRAITS
 from .schema import PIPELINE_KIND_READS, RunConfig, pipeline_config
 
-__all__ = ["ignored_keys", "used_config", "dump_config", "absolute_root"]
+__all__ = ["ignored_keys", "used_config", "dump_config", "absolute_root", "run_notes"]
 
 #: The sections of :data:`PIPELINE_KIND_READS`, in ``config.yaml`` order, and whether one
 #: that no pipeline reads is left out whole (``pretrain``, with its ``long``/``short``
@@ -72,6 +72,8 @@ def ignored_keys(cfg: RunConfig) -> list:
       ``loso``: one fold per stimulus or subject);
     - ``protocol.pooled`` under the protocols that always fit one pooled model (the
       cross-subject ones and ``legacy-segment``);
+    - a given ``protocol.train_trials`` under every protocol but ``session-split`` (left
+      unset, it is not in the resolved configuration);
     - keys of ``pretrain``, ``finetune`` and ``baselines`` that no pipeline's kind reads
       (:data:`PIPELINE_KIND_READS`): ``pretrain`` without a PhysioSync pipeline,
       ``finetune`` but its ``modalities`` with the band-power baseline alone,
@@ -103,6 +105,8 @@ def ignored_keys(cfg: RunConfig) -> list:
         out.append("protocol.n_splits")
     if not protocol.per_subject_models:
         out.append("protocol.pooled")
+    if not protocol.first_trials and cfg.protocol.train_trials is not None:
+        out.append("protocol.train_trials")
     reads = {spec["name"]: _kind_reads(spec["kind"]) for spec in cfg.pipelines}
     every = set().union(*reads.values())
     for section, whole in _OPTIONAL_SECTIONS.items():
@@ -158,11 +162,31 @@ def absolute_root(root) -> str | None:
     return os.path.abspath(os.path.expanduser(str(root)))
 
 
+def run_notes(cfg: RunConfig) -> list:
+    """What the configuration does that its keys do not say, one line each.
+
+    Today one: on a dataset that records EEG alone (SEED), a pre-training PhysioSync
+    pipeline runs LS-TCL on the EEG without CM-CA, the ``eeg-only`` ablation's
+    objective (:meth:`~physiosync.dataset_specs.DatasetSpec.eeg_only_note`).
+
+    Returns
+    -------
+    notes : list of str
+    """
+    spec = dataset_spec(cfg.data.name)
+    if spec.eeg_only and any(
+            p["kind"] == "physiosync" and pipeline_config(cfg, p).pretrain_enabled
+            for p in cfg.pipelines):
+        return [spec.eeg_only_note() + "."]
+    return []
+
+
 def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     """The configuration a run used, as YAML (written atomically to *path* if given).
 
     Only what the run uses is written (:func:`used_config`); ``run.ignored`` lists the
-    keys left out (:func:`ignored_keys`), and *extra* (e.g. versions and the data
+    keys left out (:func:`ignored_keys`), ``run.notes`` what the run does that its keys
+    do not say (:func:`run_notes`), and *extra* (e.g. versions and the data
     source) goes under ``run:`` too. The file loads back (``--config``) to the same run.
     A relative ``data.root`` or ``data.ratings_csv`` is written as an absolute path.
     """
@@ -174,6 +198,9 @@ def dump_config(cfg: RunConfig, path=None, *, extra: dict | None = None) -> str:
     ignored = ignored_keys(cfg)
     if ignored:
         run["ignored"] = ignored
+    notes = run_notes(cfg)
+    if notes:
+        run["notes"] = notes
     if run:
         tree["run"] = run
     text = yaml.safe_dump(tree, sort_keys=False)

@@ -431,14 +431,32 @@ def _check_protocol_rules(protocol_cfg: ProtocolConfig) -> None:
                               "as a study of its own.")
 
 
-def _check_dataset_rules(data_cfg: DataConfig) -> None:
-    """Keys of ``data`` that the named dataset offers (its options and targets)."""
+def _check_dataset_rules(data_cfg: DataConfig, protocol_cfg: ProtocolConfig,
+                         finetune_cfg: FinetuneConfig) -> None:
+    """Keys of ``data`` that the named dataset offers (its options, targets and
+    modalities), and the protocols its sessions allow."""
     spec = dataset_spec(data_cfg.name)
     if data_cfg.ratings_csv is not None and "ratings_csv" not in spec.data_options:
         raise ConfigError(f"config key 'data.ratings_csv' (--ratings-csv) is DEAP's "
                           f"participant_ratings.csv for its .bdf recordings; "
                           f"{spec.display_name} holds its ratings in its own files. Remove it.")
     spec.check_target(data_cfg.target)
+    for key, mods in (("data.modalities", data_cfg.modalities),
+                      ("finetune.modalities", finetune_cfg.modalities)):
+        missing = [m for m in mods or () if m not in spec.modalities]
+        if missing:
+            raise ConfigError(f"config key {key!r}: {spec.display_name} has no "
+                              f"{', '.join(missing)}; it has {', '.join(spec.modalities)}.")
+    traits = PROTOCOL_TRAITS[protocol_cfg.name]
+    if traits.needs_sessions and len(spec.sessions) < 2:
+        raise ConfigError(f"protocol {protocol_cfg.name!r} tests on held-out sessions, but "
+                          f"{spec.display_name} was recorded in one session; use "
+                          "within-trial-kfold.")
+    if (traits.first_trials and protocol_cfg.train_trials is None
+            and spec.session_train_trials is None):
+        raise ConfigError(f"protocol {protocol_cfg.name!r} needs protocol.train_trials (trials "
+                          f"of each session that train); {spec.display_name} declares no "
+                          "customary number.")
 
 
 def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
@@ -477,8 +495,12 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     finetune_cfg = _build(FinetuneConfig, ft, "finetune")
     data_cfg = _build(DataConfig, data, "data")
     protocol_cfg = _build(ProtocolConfig, protocol, "protocol")
+    if protocol["train_trials"] is None and not PROTOCOL_TRAITS[protocol_cfg.name].first_trials:
+        # unread and unset: left out of the resolved tree, so that the configurations,
+        # fingerprints and reports of the other protocols stay as they were before it
+        del protocol["train_trials"]
     _check_protocol_rules(protocol_cfg)
-    _check_dataset_rules(data_cfg)
+    _check_dataset_rules(data_cfg, protocol_cfg, finetune_cfg)
     pipelines = _resolve_pipelines(merged["pipelines"])
     resolved = {"seed": merged["seed"], "device": merged["device"], "threads": threads,
                 "data": data,

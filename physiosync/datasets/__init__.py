@@ -14,12 +14,17 @@ from pathlib import Path
 
 from ..dataset_specs import DATASET_SPECS
 from ..exceptions import ConfigError, DataNotFoundError
+from .amigos import AMIGOS
 from .base import BaseDataset, ModalityInfo, Recording
 from .deap import DEAP
 from .dreamer import DREAMER
+from .mahnob import MAHNOB
+from .seed import SEED
+from .seed_iv import SEEDIV
 
-__all__ = ["DATASETS", "BaseDataset", "DEAP", "DREAMER", "ModalityInfo", "Recording",
-           "open_dataset"]
+__all__ = ["DATASETS", "AMIGOS", "BaseDataset", "DEAP", "DREAMER", "MAHNOB", "ModalityInfo",
+           "Recording", "SEED", "SEEDIV", "open_dataset"]
+
 
 class _Readers(Mapping):
     """Configuration name -> reader class, read from the dataset specifications."""

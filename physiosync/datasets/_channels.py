@@ -1,4 +1,4 @@
-"""Channel layouts of DEAP and DREAMER (see ``docs/data.md`` for the sources)."""
+"""Channel layouts of DEAP, DREAMER and MAHNOB-HCI (see ``docs/data.md`` for the sources)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,26 @@ DREAMER_EEG = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC
 DREAMER_ECG = ("ECG_left", "ECG_right")
 DREAMER_SFREQ = {"eeg": 128.0, "ecg": 256.0}
 DREAMER_BASELINE_S = 61.0
+
+# ---- MAHNOB-HCI --------------------------------------------------------------------
+#: The 32 EEG channels of the MAHNOB-HCI BDF files: BioSemi's 32-channel order, the same
+#: as DEAP's Geneva order.
+MAHNOB_EEG = DEAP_EEG_GENEVA
+#: The labels after the EEG in the 47-channel files (Status last, not listed).
+MAHNOB_BDF_EXTRA = ("EXG1", "EXG2", "EXG3", "EXG4", "EXG5", "EXG6", "EXG7", "EXG8",
+                    "GSR1", "GSR2", "Erg1", "Erg2", "Resp", "Temp")
+#: The three ECG leads: upper right chest, upper left chest, left abdomen.
+MAHNOB_ECG = ("EXG1", "EXG2", "EXG3")
+#: Channels the database's documentation says hold no meaningful data: not read.
+MAHNOB_UNUSED = ("EXG4", "EXG5", "EXG6", "EXG7", "EXG8", "GSR2", "Erg1", "Erg2")
+MAHNOB_SFREQ = 256.0
+#: The recording starts this long before the stimulus onset (and runs as long after it).
+MAHNOB_BASELINE_S = 30.0
+#: The self-assessment scale (integers 1-9), declared in the dataset's specification.
+MAHNOB_RATING_SCALE = DATASET_SPECS["mahnob"].rating_scale
+#: ``feltEmo`` codes of ``session.xml`` and their keywords.
+MAHNOB_FELT_EMOTIONS = {0: "Neutral", 1: "Anger", 2: "Disgust", 3: "Fear", 4: "Joy",
+                        5: "Sadness", 6: "Surprise", 11: "Amusement", 12: "Anxiety"}
 
 # ---- per-modality MNE channel type, release unit and scale to SI ------------------
 #: modality -> (MNE channel type, unit of the release, factor from release unit to SI)

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger
-from ..exceptions import DataFormatError, DataNotFoundError, PhysioSyncError
+from ..exceptions import DataFormatError, DataNotFoundError
 from ._channels import (DEAP_BASELINE_S, DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_CHANNELS,
                         DEAP_DAT_SLICES, DEAP_EEG_GENEVA, DEAP_RATING_SCALE as RATING_SCALE,
                         DEAP_SFREQ_BDF, DEAP_STIMULUS_S, DEAP_TRIAL_ONSET_CODE)
+from ._bdf import (bdf_header_check as _bdf_header_check, get_data as _get_data,
+                   open_bdf as _open_bdf, output_scale as _output_scale)
 from .base import ModalityInfo, Recording, check_finite, first_off_scale
 
 __all__ = ["read_participant_ratings", "read_deap_bdf"]
@@ -38,8 +40,6 @@ _STIM_END_CODE = 5
 _MIN_ONSET_S = 0.05
 #: Tolerance when aligning onsets with ``Start_time`` (trials are ~70 s apart).
 _ALIGN_TOL_S = 3.0
-#: Scale that MNE applied to a channel of this header unit (it returns SI volts).
-_MNE_UNIT_SCALE = {"uV": 1e-6, "\u00b5V": 1e-6, "\u03bcV": 1e-6, "\x83\xcaV": 1e-6, "mV": 1e-3}
 #: Where each non-EEG output channel comes from: one BDF label, or a bipolar pair.
 _PERIPHERAL_SOURCES = {
     **DEAP_BDF_BIPOLAR, "GSR": ("GSR1",), "Resp": ("Resp",), "Plet": ("Plet",), "Temp": ("Temp",),
@@ -151,96 +151,6 @@ def _subject_trials(table: pd.DataFrame, subject: int, path: Path) -> pd.DataFra
 
 
 # =================================================================== BDF reading
-def _bdf_header_check(path: Path) -> int:
-    """Check the BDF signature and that the file holds every data record it declares.
-
-    MNE reads a truncated file without complaint (or fails deep inside), so the
-    declared size is checked here first, from the fixed-width EDF header fields.
-    Returns the declared number of data records (-1: unknown, the recorder did not
-    close the file; then the file must at least end on a whole record).
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(256)
-        if len(head) < 256 or head[:8] != b"\xffBIOSEMI":
-            raise DataFormatError(
-                f"{path}: not a BioSemi BDF file (starts with {head[:8]!r}, {size} bytes); "
-                "expected the 256-byte header that begins with b'\\xffBIOSEMI'.")
-        try:
-            n_header = int(head[184:192].decode("ascii").strip())
-            n_records = int(head[236:244].decode("ascii").strip())
-            n_signals = int(head[252:256].decode("ascii").strip())
-        except ValueError:
-            raise DataFormatError(
-                f"{path}: corrupt BDF header (header size, record count or signal count is "
-                "not an integer); expected a valid BioSemi header.") from None
-        try:
-            duration = float(head[244:252].decode("ascii").strip())
-        except ValueError:
-            duration = float("nan")
-        if not 0 < duration < 1e6:  # the sampling rate is samples / duration
-            raise DataFormatError(
-                f"{path}: corrupt BDF header (record duration {head[244:252]!r}); expected a "
-                "positive number of seconds (DEAP: 1).")
-        if n_signals < 1 or n_header != 256 * (n_signals + 1) or size < n_header:
-            raise DataFormatError(
-                f"{path}: corrupt or truncated BDF header ({n_signals} signals, {n_header} "
-                f"header bytes declared, {size} bytes in the file); expected "
-                "256 * (signals + 1) header bytes.")
-        f.seek(256 + 216 * n_signals)
-        try:
-            per_record = sum(int(f.read(8).decode("ascii").strip()) for _ in range(n_signals))
-        except ValueError:
-            raise DataFormatError(f"{path}: corrupt BDF header (samples per record is not an "
-                                  "integer).") from None
-    record_bytes = 3 * per_record
-    if n_records < -1 or per_record < 1:
-        raise DataFormatError(
-            f"{path}: corrupt BDF header ({n_records} data records of {per_record} samples "
-            "declared); expected a record count >= -1 and samples in every record.")
-    if n_records >= 0:
-        expected = n_header + record_bytes * n_records
-        if size < expected:
-            raise DataFormatError(
-                f"{path}: truncated BDF file, {size} bytes but its header declares "
-                f"{n_records} data records ({expected} bytes); expected the complete file.")
-    else:
-        # -1: "unknown" (recording not closed). MNE takes every whole record there is,
-        # so a file that was cut short would lose its last trials without a word.
-        whole, extra = divmod(size - n_header, record_bytes)
-        if extra:
-            raise DataFormatError(
-                f"{path}: truncated BDF file: its header declares -1 (unknown) data records "
-                f"and the file ends {extra} bytes into record {whole + 1} ({record_bytes} "
-                "bytes each); expected whole records. The file was cut short.")
-    return n_records
-
-
-def _open_bdf(path: Path, stim_channel):
-    import mne
-
-    try:
-        return mne.io.read_raw_bdf(path, preload=False, stim_channel=stim_channel,
-                                   verbose="error")
-    except (PhysioSyncError, MemoryError):
-        raise
-    except Exception as err:  # MNE raises many kinds on corrupt files
-        raise DataFormatError(
-            f"{path}: MNE could not read it as BDF ({type(err).__name__}: {err}); expected a "
-            "valid BioSemi BDF file.") from None
-
-
-def _get_data(raw, path: Path, picks, start=0, stop=None) -> np.ndarray:
-    try:
-        return raw.get_data(picks=picks, start=start, stop=stop)
-    except (PhysioSyncError, MemoryError):
-        raise
-    except Exception as err:
-        raise DataFormatError(
-            f"{path}: reading samples {start}-{stop} failed ({type(err).__name__}: {err}); "
-            "the BDF file is corrupt.") from None
-
-
 def _stim_candidates(ch_names) -> list[int]:
     """Indices of possible Status channels, most likely first.
 
@@ -323,27 +233,6 @@ def _presentation_positions(onsets: np.ndarray, trials: pd.DataFrame, sfreq: flo
         f"{path}: {n_on} trial onsets (Status code 4) but only {n_rated} rated trials in "
         f"{trials.attrs.get('source', 'participant_ratings.csv')}, and Start_time does not "
         "tell which onsets they are; expected at most one onset per rated trial.")
-
-
-def _output_scale(raw, ch_names, voltage, path: Path) -> np.ndarray:
-    """Factors from what MNE returns to the units the Recording reports.
-
-    MNE converts channels whose header unit is µV or mV to volts and leaves the others
-    as they are. Voltage channels (EEG, EXG) are reported in µV; the others in the
-    header's own unit, i.e. with MNE's scaling undone.
-    """
-    units = getattr(raw, "_orig_units", {}) or {}
-    out = np.empty(len(ch_names))
-    for k, (name, is_volt) in enumerate(zip(ch_names, voltage)):
-        unit = str(units.get(name, "")).strip()
-        if is_volt and (unit in _MNE_UNIT_SCALE or unit == "V"):
-            out[k] = 1e6
-        else:
-            if is_volt:
-                logger.warning("%s: channel %s has unit %r, not a voltage; kept as stored",
-                               path.name, name, unit)
-            out[k] = 1.0 / _MNE_UNIT_SCALE.get(unit, 1.0)
-    return out
 
 
 def read_deap_bdf(path, subject: int, ratings_table: pd.DataFrame) -> Recording:

@@ -192,6 +192,8 @@ class _Inflated:
 #: The MAT-file data types; scipy indexes a table with the type and crashes on others.
 _MI_TYPES = frozenset((1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 17, 18))
 _MX_CELL, _MX_STRUCT, _MX_OBJECT = 1, 2, 3
+_MX_CHAR, _MX_SPARSE, _MX_UINT64 = 4, 5, 15
+_MX_COMPLEX = 0x800
 _MAX_MAT_DEPTH = 64
 
 
@@ -217,6 +219,11 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
                 f"is corrupt. Download {path.name} again.")
         if small:
             return mdtype, tag[4:4 + small]
+        if stream.pos + n > end:  # scipy allocates the declared size before reading
+            raise DataFormatError(
+                f"{path}: a sub-element (at inflated byte {stream.pos - 8} of the compressed "
+                f"data element at byte {pos}) declares {n} bytes, beyond the end of its "
+                "array; the file is corrupt or crafted to exhaust memory.")
         if keep:
             data = stream.read(n)
         else:
@@ -228,8 +235,16 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
     if depth > _MAX_MAT_DEPTH:
         return
     start = stream.pos
-    flags, dims = element(True), element(True)
-    if flags is None or dims is None or len(flags[1]) < 4 or element(False) is None:
+    flags = element(True)
+    if flags is None:
+        return
+    if flags[0] != 6 or len(flags[1]) != 8:  # scipy reads two uint32, whatever is declared
+        raise DataFormatError(
+            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"byte {pos}) has {len(flags[1])} bytes of flags of data type {flags[0]}; "
+            "expected two uint32. The file is corrupt.")
+    dims = element(True)
+    if dims is None or element(False) is None:
         return
     if dims[0] != 5 or len(dims[1]) < 8 or len(dims[1]) % 4:  # scipy crashes on these
         raise DataFormatError(
@@ -239,11 +254,32 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
     mclass = struct.unpack(endian + "I", flags[1][:4])[0] & 0xFF
     shape = struct.unpack(f"{endian}{len(dims[1]) // 4}i", dims[1][:len(dims[1]) // 4 * 4])
     if any(d < 0 for d in shape):
-        return
+        raise DataFormatError(
+            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"byte {pos}) has negative dimensions {shape}; the file is corrupt.")
     if mclass not in (_MX_CELL, _MX_STRUCT):
         if mclass != _MX_OBJECT:
-            while stream.pos < end and element(False) is not None:
-                pass
+            found = 0
+            while stream.pos < end:
+                data = element(False)
+                if data is None:
+                    break
+                if data[0] in (_MI_MATRIX, _MI_COMPRESSED):  # scipy crashes on these too
+                    raise DataFormatError(
+                        f"{path}: an array (at inflated byte {start} of the compressed data "
+                        f"element at byte {pos}) holds data of type {data[0]} (an array, not "
+                        "numbers); the file is corrupt.")
+                found += 1
+            # scipy reads an array's data elements wherever they are, past the end the
+            # array declares: the next array's tag read as data of unknown type crashed it
+            complex_ = bool(struct.unpack(endian + "I", flags[1][:4])[0] & _MX_COMPLEX)
+            need = ((3 if mclass == _MX_SPARSE else 1) + complex_
+                    if _MX_CHAR <= mclass <= _MX_UINT64 else 0)
+            if found < need:
+                raise DataFormatError(
+                    f"{path}: an array (at inflated byte {start} of the compressed data "
+                    f"element at byte {pos}) ends before its data ({found} of {need} data "
+                    "element(s)); the file is corrupt.")
         return
     n_fields = 1
     if mclass == _MX_STRUCT:
@@ -269,6 +305,11 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         if mdtype != _MI_MATRIX:
             return
         child_end = stream.pos + n
+        if child_end > end:
+            raise DataFormatError(
+                f"{path}: an element of the array at inflated byte {start} of the compressed "
+                f"data element at byte {pos} declares {n} bytes, beyond the end of that "
+                "array; the file is corrupt.")
         if n:
             _walk_matrix(stream, child_end, depth + 1, endian, path, pos)
         if stream.pos > child_end:

@@ -222,7 +222,7 @@ def _time_physiosync(slots, model: PhysioSyncRunner, runs: list, models: list, t
            model.n_sub, model.do_pretrain, model.importance, str(model.device))
     if key not in timings:
         biggest = max(models, key=lambda m: len(m[1]))
-        n_classes = int(max(slots.labels.max() + 1, 2))
+        n_classes = slots.n_classes
         timings[key] = time_finetune(
             slots, biggest[1], config=ft, pretrained=pretrained if model.do_pretrain else None,
             n_sub=model.n_sub, n_classes=n_classes, long_config=model.long_config,
@@ -284,7 +284,7 @@ def _time_deep(slots, model: EstimatorRunner, deep, models: list, timings: dict,
 def _time_estimator(slots, model: EstimatorRunner, models: list, timings: dict) -> np.ndarray:
     """Seconds (estimate, low, high) of an estimator's fits, scaled to their windows."""
     key = ("estimator", _shapes(slots), repr(model.hyperparameters()))
-    n_classes = int(max(slots.labels.max() + 1, 2))
+    n_classes = slots.n_classes
 
     def windows(m):
         return len(m[1]) + len(m[2]) + len(m[3])

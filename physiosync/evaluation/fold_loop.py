@@ -208,7 +208,7 @@ def run_fold_with(data: SlotData, fold: Fold, *, model: FoldRunner, per_subject:
                               val_size=val_size, seed=seed)
     train, val, test = fold_cells(data, fold, val_size=val_size, seed=seed)
     model.prepare_fold(data, fold)
-    n_classes = int(max(data.labels.max() + 1, 2))
+    n_classes = data.n_classes
     frames = []
     for g in _groups(test, per_subject):
         te = _pick(test, g)
@@ -276,7 +276,7 @@ def train_label_counts(data: SlotData, fold: Fold, *, per_subject: bool = True,
     """
     train, val, _ = fold_cells(data, fold, val_size=val_size, seed=seed)
     cells = np.concatenate([train, val])
-    n_classes = int(max(data.labels.max() + 1, 2))
+    n_classes = data.n_classes
     labels = data.labels[cells[:, 0], cells[:, 1]]
     subjects = data.units_of(cells)[:, 0]
 

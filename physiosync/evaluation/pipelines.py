@@ -35,6 +35,7 @@ from typing import Callable
 
 from .._logging import logger, verbose
 from .._utils.docs import fill_doc
+from ..dataset_specs import dataset_spec
 from ..exceptions import PhysioSyncError, TrainingDivergedError
 from ..pipeline_specs import PIPELINE_KIND_SPECS
 from . import runner
@@ -187,6 +188,10 @@ class PhysioSyncKind(PipelineKind):
         else:
             what = ", ".join(f"{scales[k]}: {v} embedding" for k, v in emb.items())
         state = "pre-trained" if cfg.pretrain_enabled else "no pre-training"
+        spec = dataset_spec(d.name)
+        if cfg.pretrain_enabled and self.objective == "ls-tcl" and spec.eeg_only:
+            state += (f" (on EEG alone, without CM-CA: {spec.display_name} has no "
+                      "peripheral signal)")
         if ft.freeze_encoders:
             state += ", encoders frozen"
         return {"embedding": emb, "pretrained": bool(cfg.pretrain_enabled),

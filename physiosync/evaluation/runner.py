@@ -87,7 +87,7 @@ def cross_validate(data: SlotData, folds: list, out_dir, *, settings: dict | Non
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_classes = int(max(data.labels.max() + 1, 2))
+    n_classes = data.n_classes
     split = {k: run_kwargs[k] for k in ("per_subject", "val_size", "seed") if k in run_kwargs}
     results = []
     for fold in progress(folds, desc=str((settings or {}).get("pipeline", "cv"))):

@@ -368,8 +368,11 @@ class EstimatorRunner(FoldRunner):
     inputs : {"windows", "units"}
         ``"windows"``: ``X`` is a dict modality -> ndarray ``(n_windows, n_channels,
         n_times)`` and ``y`` the windows' labels. ``"units"``: ``X`` is an int array of
-        ``(subject, trial)`` pairs, one row per training unit (each unit counts once)
-        and one per test window, for estimators that read no signal.
+        ``(subject, stimulus)`` pairs, one row per training unit (each unit counts once)
+        and one per test window, for estimators that read no signal; the stimulus is
+        the trial id unless the data give one (:attr:`SlotData.stimuli
+        <physiosync.training.sampling.SlotData.stimuli>`: a SEED clip shown in each
+        session).
     validation : {"ignore", "train", "fit"}
         What becomes of the group's validation cells: left out (``"ignore"``, so that
         the estimator learns from the same windows as a pipeline that selects its
@@ -441,7 +444,10 @@ class EstimatorRunner(FoldRunner):
     def _X(self, data: SlotData, cells: np.ndarray, *, per_unit: bool = False):
         if self.inputs == "units":
             rows = np.unique(cells[:, :2], axis=0) if per_unit else cells[:, :2]
-            return data.units_of(rows), rows
+            units = data.units_of(rows)
+            if data.stimuli is not None:
+                units[:, 1] = data.stimuli[rows[:, 0], rows[:, 1]]
+            return units, rows
         idx = torch.from_numpy(cells)
         return {m: data.gather(m, idx[:, 0], idx[:, 1], idx[:, 2]).numpy()
                 for m in self.modalities or data.modalities}, cells

@@ -45,6 +45,16 @@ class ExperimentData:
     synthetic : bool | None
         Whether physiosync's synthetic writers wrote every source file
         (:meth:`~physiosync.datasets.BaseDataset.synthetic`); None: not checked.
+    classes : tuple of str
+        Names of the target's classes in label order, as the dataset declares them
+        (:meth:`~physiosync.dataset_specs.DatasetSpec.class_names`); empty: unknown.
+    sessions : ndarray of str, shape (n,) | None
+        Session of each unit (None: one session).
+    stimuli : ndarray of int, shape (n,) | None
+        Stimulus (clip) of each unit where the dataset gives one other than the trial
+        id (the ratings' ``stimulus`` column); None: the trial id.
+    session_train_trials : int | None
+        The dataset's default ``protocol.train_trials`` of ``session-split``.
     """
 
     slots: object
@@ -55,10 +65,18 @@ class ExperimentData:
     source: dict
     content_key: str | None = None
     synthetic: bool | None = None
+    classes: tuple = ()
+    sessions: np.ndarray | None = None
+    stimuli: np.ndarray | None = None
+    session_train_trials: int | None = None
 
     @property
     def n_classes(self) -> int:
-        """2 for high/low targets, 4 for quadrants."""
+        """Classes of the target as the dataset declares them (2 for high/low targets, 4
+        for quadrants, K for a categorical target), whichever are present; without
+        declared classes, ``max(labels) + 1`` (at least 2)."""
+        if self.classes:
+            return len(self.classes)
         return int(max(self.labels.max() + 1, 2))
 
 
@@ -87,7 +105,7 @@ def load_experiment_data(cfg: RunConfig, *,
         Labelled long windows, units, labels and a description of the source.
     """
     from ..preprocessing.cache import data_content_key, prepare
-    from ..params import PrepareParams, default_modalities
+    from ..params import PrepareParams, dataset_spec, default_modalities
     from ..training.sampling import SlotData
     from ..preprocessing.windows import make_windows
 
@@ -114,19 +132,30 @@ def load_experiment_data(cfg: RunConfig, *,
         if abs(n - round(n)) > 1e-6 or round(n) % d.n_sub:
             raise ConfigError(f"data.n_sub = {d.n_sub} does not divide the {n:g} samples of a "
                               f"{d.long_seconds:g} s {m} window.")
+    spec = dataset_spec(d.name)
+    classes = spec.class_names(d.target)
     windows = make_windows(prepared, lengths=(d.long_seconds,))
-    slots = SlotData.from_windows(windows, d.long_seconds, target=d.target)
+    slots = SlotData.from_windows(windows, d.long_seconds, target=d.target,
+                                  n_classes=len(classes))
     units_table = slots.description
     units = units_table[["subject", "trial"]].to_numpy()
     labels = units_table["label"].to_numpy()
+    if len(labels) and labels.max() >= len(classes):
+        raise ConfigError(f"target {d.target!r}: the data hold class code {labels.max()}, but "
+                          f"{ds.name} declares {len(classes)} classes "
+                          f"({', '.join(classes)}).")
     source = {"dataset": ds.name, "root": str(Path(d.root).expanduser().resolve()),
               "format": ds.format, "subjects": [int(s) for s in prepared],
               "n_units": int(len(units)), "n_windows": int(slots.valid.sum())}
     # the source files were hashed for the cache keys just now: this reuses those hashes
     content_key = data_content_key(ds, list(prepared))
-    return ExperimentData(slots, units.astype(np.int64), labels.astype(np.int64),
-                          dict(first.sfreq), {m: list(first.ch_names[m]) for m in modalities},
-                          source, content_key, synthetic=ds.synthetic(list(prepared)))
+    return ExperimentData(
+        slots, units.astype(np.int64), labels.astype(np.int64), dict(first.sfreq),
+        {m: list(first.ch_names[m]) for m in modalities}, source, content_key,
+        synthetic=ds.synthetic(list(prepared)), classes=classes,
+        sessions=(units_table["session"].to_numpy() if slots.sessions is not None else None),
+        stimuli=(units_table["stimulus"].to_numpy() if "stimulus" in units_table else None),
+        session_train_trials=spec.session_train_trials)
 
 
 def describe_data(cfg: RunConfig, data: ExperimentData) -> dict:

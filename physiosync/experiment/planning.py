@@ -29,8 +29,14 @@ def plan_folds(cfg: RunConfig, data: ExperimentData) -> list:
     if get_protocol(p.name).splits_windows:
         s, t = data.slots.locate(data.units).T
         n_windows = data.slots.valid[s, t].sum(axis=1)
+    facts = {}
+    if getattr(data, "sessions", None) is not None or getattr(data, "stimuli", None) is not None:
+        facts.update(sessions=data.sessions, stimuli=data.stimuli)
+    if get_protocol(p.name).traits.first_trials:
+        facts["train_trials"] = (p.train_trials if p.train_trials is not None
+                                 else getattr(data, "session_train_trials", None))
     return make_folds(data.units, p.name, n_splits=p.n_splits, labels=data.labels,
-                      val_size=p.val_size, seed=cfg.seed, n_windows=n_windows)
+                      val_size=p.val_size, seed=cfg.seed, n_windows=n_windows, **facts)
 
 
 def _per_subject(cfg: RunConfig) -> bool:

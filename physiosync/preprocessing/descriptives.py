@@ -1,7 +1,8 @@
 """Quick per-subject summaries of a dataset, as ``physiosync info`` prints them.
 
-Trial counts, stimulus lengths, sampling rates, label balance, and a check that the EEG
-carries valence (frontal alpha asymmetry against the valence ratings).
+Trial counts, stimulus lengths, sampling rates, label balance (high ratings, or the
+share of each class of a categorical target), and a check that the EEG carries valence
+(frontal alpha asymmetry against the valence ratings).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pandas as pd
 from scipy.signal import welch
 from scipy.stats import spearmanr
 
-from .transforms import THRESHOLDS
+from ..dataset_specs import dataset_spec
 
 __all__ = ["subject_summary", "frontal_alpha_asymmetry"]
 
@@ -50,13 +51,17 @@ def frontal_alpha_asymmetry(rec, pair=("F3", "F4"), band=(8.0, 13.0)) -> np.ndar
 def subject_summary(dataset, subjects=None) -> pd.DataFrame:
     """One row per subject: trials, stimulus length, label balance, and effect checks.
 
-    The ``faa~valence`` column is the Spearman correlation between frontal alpha
-    asymmetry and valence ratings across the subject's trials; a visible positive
-    value means the signals carry valence information.
+    For a rated dataset (DEAP, DREAMER) the label balance is the share of trials rated
+    high on valence and arousal, and the ``faa~valence`` column is the Spearman
+    correlation between frontal alpha asymmetry and valence ratings across the
+    subject's trials; a visible positive value means the signals carry valence
+    information. For a categorical target (SEED's and SEED-IV's ``emotion``) it is the
+    share of trials of each class (``<class>_%``). A dataset recorded in several
+    sessions gets a ``sessions`` column (those present).
 
     Parameters
     ----------
-    dataset : DEAP | DREAMER
+    dataset : BaseDataset
         An opened dataset.
     subjects : list of int | None
         Subjects to summarise; all by default. Each one is loaded.
@@ -65,10 +70,11 @@ def subject_summary(dataset, subjects=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by subject. ``faa~valence`` is NaN (or absent, if no subject has it)
-        for subjects with fewer than three trials or without F3 and F4.
+        for subjects with fewer than three trials, without F3 and F4, or without
+        valence ratings.
     """
     rows = []
-    threshold = THRESHOLDS[dataset.name]
+    spec = dataset_spec(dataset.name)
     for s in subjects or dataset.subjects:
         rec = dataset.load_subject(s)
         lengths = rec.stimulus_lengths("eeg") / rec.sfreq("eeg")
@@ -79,10 +85,17 @@ def subject_summary(dataset, subjects=None) -> pd.DataFrame:
             else f"{lengths.min():g}-{lengths.max():g}",
             "rates_hz": ", ".join(f"{m} {rec.sfreq(m):g}" for m in rec.modalities
                                   if m in ("eeg", "gsr", "ecg")),
-            "high_valence_%": 100.0 * np.mean(rec.ratings["valence"] >= threshold),
-            "high_arousal_%": 100.0 * np.mean(rec.ratings["arousal"] >= threshold),
         }
-        if rec.n_trials >= 3 and {"F3", "F4"} <= set(rec.ch_names("eeg")):
+        if len(spec.sessions) > 1:
+            row["sessions"] = ",".join(dict.fromkeys(rec.sessions))
+        for scale in ("valence", "arousal"):
+            if spec.threshold is not None and scale in rec.ratings:
+                row[f"high_{scale}_%"] = 100.0 * np.mean(rec.ratings[scale] >= spec.threshold)
+        for target, names in spec.classes.items():
+            for code, name in enumerate(names):
+                row[f"{name}_%"] = 100.0 * np.mean(rec.ratings[target] == code)
+        if (rec.n_trials >= 3 and {"F3", "F4"} <= set(rec.ch_names("eeg"))
+                and "valence" in rec.ratings):
             faa = frontal_alpha_asymmetry(rec)
             row["faa~valence"] = spearmanr(faa, rec.ratings["valence"]).statistic
         rows.append(row)

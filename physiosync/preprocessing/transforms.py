@@ -89,6 +89,11 @@ def remove_baseline(stimulus: np.ndarray, baseline: np.ndarray, sfreq: float,
         out[...] = stimulus
     if method == "none":
         return out
+    if baseline.shape[-1] == 0:
+        raise PhysioSyncError(
+            f"baseline={method!r} needs a pre-stimulus baseline, and this recording has none "
+            "(SEED and SEED-IV hold the clips only); set baseline='none' (data.baseline: "
+            "none in a configuration).")
     if method == "mean":
         out -= baseline.mean(axis=-1, keepdims=True, dtype=np.float64).astype(out.dtype)
         return out
@@ -139,6 +144,11 @@ def normalize(x: np.ndarray, method: str, baseline: np.ndarray | None = None) ->
     if method == "subject":
         if baseline is None:
             raise PhysioSyncError("norm='subject' needs the subject's baselines.")
+        if np.shape(baseline)[-1] == 0:
+            raise PhysioSyncError(
+                "norm='subject' scales by the SD of the pre-stimulus baselines, and this "
+                "recording has none (SEED and SEED-IV hold the clips only); use 'channel', "
+                "'spatial' or 'none'.")
         scale = np.asarray(baseline, dtype=np.float64).std(axis=(0, 2))[None, :, None]
         x /= np.maximum(scale, _EPS).astype(x.dtype)
         return x

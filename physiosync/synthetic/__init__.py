@@ -1,4 +1,4 @@
-"""Format-faithful synthetic DEAP and DREAMER datasets.
+"""Format-faithful synthetic DEAP, DREAMER and MAHNOB-HCI datasets.
 
 The files written here are the real formats, with their quirks, so that every reader
 (physiosync's, Python's own latin1 unpickling, ``mne.io.read_raw_bdf``,
@@ -9,6 +9,13 @@ The files written here are the real formats, with their quirks, so that every re
 * :func:`make_deap_bdf` -- ``data_original/sXX.bdf``: BioSemi BDF with 48 or 49
   channels, Status-channel quirks, presentation order, plus ``participant_ratings.csv``.
 * :func:`make_dreamer` -- ``DREAMER.mat``: a MATLAB v5 struct with the real layout.
+* :func:`make_amigos` -- ``Data_Preprocessed_PXX.mat`` (MATLAB v5), one per participant,
+  nested or flat, with participants without long videos, an empty and a NaN trial.
+* :func:`make_mahnob` -- MAHNOB-HCI's ``Sessions/<id>/`` folders: ``session.xml`` and
+  47-channel BioSemi BDF files, with unrated neutral-clip sessions and missing trials.
+* :func:`make_seed` -- SEED's ``Preprocessed_EEG/<subject>_<date>.mat`` and ``label.mat``.
+* :func:`make_seed_iv` -- SEED-IV's ``eeg_raw_data/<session>/<subject>_<date>.mat``,
+  ``eeg_feature_smooth/`` and ``ReadMe.txt``.
 
 Signals carry a tunable emotion effect (see :class:`SubjectSimulator`); ``effect=0``
 makes the labels independent of the signals. Defaults are small, so tests run in
@@ -46,7 +53,11 @@ Every writer also takes two options of the simulation:
 """
 
 from ._simulate import SubjectSimulator
+from .amigos import make_amigos
 from .deap import make_deap, make_deap_bdf
 from .dreamer import make_dreamer
+from .mahnob import make_mahnob
+from .seed import make_seed, make_seed_iv
 
-__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "SubjectSimulator"]
+__all__ = ["make_deap", "make_deap_bdf", "make_dreamer", "make_amigos", "make_mahnob",
+           "make_seed", "make_seed_iv", "SubjectSimulator"]

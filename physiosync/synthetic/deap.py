@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger, progress, verbose
-from .._utils import atomic_path, atomic_write
+from .._utils import atomic_write
 from ..datasets._channels import (DEAP_BDF_BIPOLAR, DEAP_BDF_EXTRA, DEAP_DAT_SLICES,
                                   DEAP_EEG_GENEVA, DEAP_EEG_TWENTE, DEAP_SFREQ_BDF,
                                   DEAP_SFREQ_DAT, DEAP_TRIAL_ONSET_CODE, DEAP_TWENTE_SUBJECTS)
 from ..datasets._deap_bdf import RATINGS_OPTIONAL, RATINGS_REQUIRED
+from ._bdf import bdf_stream
 from ._guard import DEAP_FILES, check_folder, recording_synth
 from ._py2_pickle import write_py2_pickle
 from ..exceptions import PhysioSyncError
@@ -117,8 +118,6 @@ _SYSTEM_BITS = 0x1A0000      # idle Status value of s24-s32
 _ONSET_SYSTEM_BITS = 0x190000  # their code-4 onsets read 0x190004
 _SHOWCASE_IDS = (1, 25, 30, 28, 23, 26, 31)
 _NO_FAMILIARITY = (2, 15, 23)
-_VOLT = dict(dimension="uV", physical_min=-262144, physical_max=262143,
-             digital_min=-8388608, digital_max=8388607, prefilter="HP: DC; LP: 104 Hz")
 
 
 def _default_ids(n_subjects: int, quirks: bool) -> list[int]:
@@ -141,56 +140,9 @@ def _file_layout(subject: int, quirks: bool):
     return labels, (_SYSTEM_BITS if quirks and subject >= 24 else 0)
 
 
-def _signal_headers(labels) -> list[dict]:
-    headers = []
-    for i, label in enumerate(labels):
-        h = dict(_VOLT, label=label, sample_frequency=int(DEAP_SFREQ_BDF),
-                 transducer="Active Electrode")
-        if label in ("GSR1", "GSR2"):
-            h.update(dimension="Ohm", physical_min=0, physical_max=10000000,
-                     transducer="Skin resistance")
-        elif label == "Temp":
-            h.update(dimension="degC", physical_min=-50, physical_max=100,
-                     transducer="Thermistor")
-        elif label in ("Resp", "Plet", "Erg1", "Erg2"):
-            h.update(transducer="Analog input")
-        if i == len(labels) - 1:  # the Status channel: integers written as they are
-            h.update(dimension="Boolean", physical_min=-8388608, physical_max=8388607,
-                     transducer="Triggers and Status", prefilter="No filtering")
-        headers.append(h)
-    return headers
-
-
-class _RecordStream:
-    """Feeds ``(n_channels, n)`` blocks to an EdfWriter as whole 1-s data records."""
-
-    def __init__(self, writer, headers, record: int):
-        self.writer, self.record = writer, record
-        self.lo = np.array([h["physical_min"] for h in headers], float)[:, None]
-        self.hi = np.array([h["physical_max"] for h in headers], float)[:, None]
-        self.pending = np.empty((len(headers), 0))
-        self.n_written = 0
-
-    def add(self, block: np.ndarray) -> None:
-        data = np.concatenate([self.pending, np.clip(block, self.lo, self.hi)], axis=1)
-        n_full = data.shape[1] // self.record
-        for k in range(n_full):
-            chunk = np.ascontiguousarray(data[:, k * self.record:(k + 1) * self.record])
-            if self.writer.blockWritePhysicalSamples(chunk.ravel()) < 0:
-                raise PhysioSyncError("pyedflib failed to write a BDF data record")
-        self.n_written += n_full * self.record
-        self.pending = data[:, n_full * self.record:]
-
-    def close(self) -> None:
-        if self.pending.shape[1]:  # hold the last values up to the end of the record
-            self.add(np.repeat(self.pending[:, -1:], self.record - self.pending.shape[1], axis=1))
-
-
 def _write_subject(path: Path, subject: int, presentation, simulation: Simulation,
                    seconds: float, seed: int, quirks: bool, n_missing: int):
     """Write one session; return the Start_time (µs) of each presentation trial."""
-    import pyedflib
-
     rng = subject_rng(seed, subject)
     sim = simulation.subject(subject, rng)
     n_segments = [0]  # the index of each segment of the session (the noise streams' key)
@@ -237,33 +189,23 @@ def _write_subject(path: Path, subject: int, presentation, simulation: Simulatio
         return block
 
     start_us = []
-    with atomic_path(path) as tmp:
-        writer = pyedflib.EdfWriter(str(tmp), len(labels), file_type=pyedflib.FILETYPE_BDF)
-        try:
-            headers = _signal_headers(labels)
-            writer.setSignalHeaders(headers)
-            writer.setStartdatetime(datetime(2011, 1, 1, 9, 0, 0))  # fixed: same seed, same bytes
-            writer.setEquipment("BioSemi_ActiveTwo")
-            writer.setPatientCode(f"s{subject:02d}")
-            stream = _RecordStream(writer, headers, sfreq)
-            stream.add(segment(0, 1.0))
-            first_code1 = stream.n_written + stream.pending.shape[1]
-            # start (1), a short rest baseline (1; 120 s in DEAP), video sync (2)
-            for code, secs in ((1, 1.0), (0, 0.5), (1, 2.0), (2, 1.0)):
-                stream.add(segment(code, secs))
-            for k, video in enumerate(presentation):
-                start_us.append(int(round(
-                    (stream.n_written + stream.pending.shape[1] - first_code1) / sfreq * 1e6)))
-                stream.add(segment(3, 5.0))
-                # a dropped onset: BioSemi keeps holding the fixation code through the video
-                stream.add(segment(3 if k in dropped else 4, seconds, video=int(video)))
-                stream.add(segment(5, 3.0))
-                stream.add(segment(1, float(rng.uniform(1.5, 4.0))))  # rating screen
-            for code, secs in ((2, 1.0), (7, 1.0)):
-                stream.add(segment(code, secs))
-            stream.close()
-        finally:
-            writer.close()
+    # fixed start time: same seed, same bytes
+    with bdf_stream(path, labels, sfreq, patient=f"s{subject:02d}",
+                    start=datetime(2011, 1, 1, 9, 0, 0)) as stream:
+        stream.add(segment(0, 1.0))
+        first_code1 = stream.position
+        # start (1), a short rest baseline (1; 120 s in DEAP), video sync (2)
+        for code, secs in ((1, 1.0), (0, 0.5), (1, 2.0), (2, 1.0)):
+            stream.add(segment(code, secs))
+        for k, video in enumerate(presentation):
+            start_us.append(int(round((stream.position - first_code1) / sfreq * 1e6)))
+            stream.add(segment(3, 5.0))
+            # a dropped onset: BioSemi keeps holding the fixation code through the video
+            stream.add(segment(3 if k in dropped else 4, seconds, video=int(video)))
+            stream.add(segment(5, 3.0))
+            stream.add(segment(1, float(rng.uniform(1.5, 4.0))))  # rating screen
+        for code, secs in ((2, 1.0), (7, 1.0)):
+            stream.add(segment(code, secs))
     return start_us
 
 

@@ -48,7 +48,14 @@ class SlotData:
     sessions : ndarray of str, shape (n_subjects, n_trials) | None
         The recording session of each unit (a subject may see a trial in one session
         only); None: one session, ``"0"``, for every unit (DEAP, DREAMER). It
-        describes the units (:attr:`description`); sampling and folds use ids only.
+        describes the units (:attr:`description`); sampling uses ids only.
+    stimuli : ndarray of int, shape (n_subjects, n_trials) | None
+        The stimulus (clip) of each unit where it is not the trial id (SEED shows the
+        same clips in each session; -1 where a subject lacks the trial); None: the
+        trial id is the stimulus.
+    n_classes : int | None
+        Classes of the target (its declared classes, present in the data or not);
+        None: ``max(labels) + 1``, at least 2.
 
     See Also
     --------
@@ -63,7 +70,8 @@ class SlotData:
     :meth:`locate`, :meth:`cells` and :meth:`units_of` convert between the two.
     """
 
-    def __init__(self, x: dict, valid, subjects, trials, labels=None, sessions=None):
+    def __init__(self, x: dict, valid, subjects, trials, labels=None, sessions=None,
+                 stimuli=None, n_classes=None):
         self.x = {m: torch.as_tensor(v) for m, v in x.items()}
         self.valid = np.asarray(valid, dtype=bool)
         self.subjects = [int(s) for s in subjects]
@@ -84,6 +92,19 @@ class SlotData:
             raise PhysioSyncError(
                 f"sessions has shape {self.sessions.shape}; expected ({len(self.subjects)} "
                 f"subjects, {len(self.trials)} trials).")
+        self.stimuli = None if stimuli is None else np.asarray(stimuli, dtype=np.int64)
+        if self.stimuli is not None and self.stimuli.shape != shape[:2]:
+            raise PhysioSyncError(
+                f"stimuli has shape {self.stimuli.shape}; expected ({len(self.subjects)} "
+                f"subjects, {len(self.trials)} trials).")
+        self._n_classes = None if n_classes is None else int(n_classes)
+
+    @property
+    def n_classes(self) -> int:
+        """Classes of the target: as given, else ``max(labels) + 1`` (at least 2)."""
+        if self._n_classes is not None:
+            return self._n_classes
+        return int(max(self.labels.max() + 1, 2))
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -107,9 +128,10 @@ class SlotData:
         description : DataFrame
             Columns ``subject``, ``session`` and ``trial`` (ids; the session as a
             string, ``"0"`` for single-session data), ``s`` and ``t`` (grid row and
-            column), ``n_windows`` (valid windows of the unit) and, for labelled data,
-            ``label``. Built from :attr:`valid` and :attr:`labels` on each access, so it
-            follows a copy whose labels were replaced.
+            column), ``n_windows`` (valid windows of the unit), ``stimulus`` where
+            :attr:`stimuli` is set and, for labelled data, ``label``. Built from
+            :attr:`valid` and :attr:`labels` on each access, so it follows a copy whose
+            labels were replaced.
         """
         import pandas as pd
 
@@ -121,6 +143,8 @@ class SlotData:
             "trial": np.asarray(self.trials, dtype=np.int64)[t],
             "s": s.astype(np.int64), "t": t.astype(np.int64),
             "n_windows": self.valid[s, t].sum(axis=1).astype(np.int64)})
+        if self.stimuli is not None:
+            frame["stimulus"] = self.stimuli[s, t]
         if self.labels is not None:
             frame["label"] = self.labels[s, t]
         return frame
@@ -208,7 +232,8 @@ class SlotData:
         return int(self.x[modality].shape[4])
 
     @classmethod
-    def from_windows(cls, windows, length: float, modalities=None, target=None):
+    def from_windows(cls, windows, length: float, modalities=None, target=None,
+                     n_classes=None):
         """Build from a :class:`~physiosync.preprocessing.windows.WindowSet`.
 
         The windows are copied once, from the prepared arrays (which may be read-only
@@ -225,6 +250,8 @@ class SlotData:
             Modalities to keep (default: all).
         target : str | None
             If given, per-trial labels of this target are attached.
+        n_classes : int | None
+            Classes of *target* (see :class:`SlotData`).
 
         Returns
         -------
@@ -238,6 +265,7 @@ class SlotData:
         valid = np.zeros((len(subjects), len(trials), n_win), dtype=bool)
         labels = np.full((len(subjects), len(trials)), -1, dtype=np.int64)
         sessions = np.full((len(subjects), len(trials)), SINGLE_SESSION, dtype=object)
+        stimuli = np.full((len(subjects), len(trials)), -1, dtype=np.int64)
         x = {}
         for m in modalities:
             first = windows.windows(subjects[0], m, length)
@@ -250,6 +278,8 @@ class SlotData:
             k = windows.n_windows(length, s)
             valid[i, rows, :k] = True
             sessions[i, rows] = np.asarray(p.sessions, dtype=object)
+            stimuli[i, rows] = (p.ratings["stimulus"].to_numpy() if "stimulus" in p.ratings
+                                else np.asarray(p.trials))
             if target is not None:
                 labels[i, rows] = p.labels(target)
             for m in modalities:
@@ -257,8 +287,9 @@ class SlotData:
                 # no intermediate copy of the subject's windows.
                 x[m].numpy()[i, rows, :k] = windows.windows(s, m, length)
         multi = bool((sessions != SINGLE_SESSION).any())
+        own = any("stimulus" in windows.prepared[s].ratings for s in subjects)
         return cls(x, valid, subjects, trials, labels if target is not None else None,
-                   sessions if multi else None)
+                   sessions if multi else None, stimuli if own else None, n_classes)
 
     @classmethod
     def from_arrays(cls, arrays: dict, subject=None, trial=None, window=None):
@@ -405,7 +436,7 @@ class SlotData:
             else:
                 cache[key] = SlotData({m: self.x[m].to(device) for m in modalities},
                                       self.valid, self.subjects, self.trials, self.labels,
-                                      self.sessions)
+                                      self.sessions, self.stimuli, self._n_classes)
         return cache[key]
 
 

@@ -384,6 +384,76 @@ def test_dreamer_reader_still_reads_the_synthetic_release(dreamer_mat):
     assert len(ds) >= 1 and ds.load_subject(ds.subjects[0]).n_trials > 0
 
 
+# ------------------------------------------------------------ SEED and SEED-IV session files
+def _named_zeros_element(name: str, shape) -> bytes:
+    """The uncompressed miMATRIX element of a zero matrix *name* of *shape*."""
+    import io
+
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {name: np.zeros(shape)}, do_compression=False)
+    return buf.getvalue()[128:]
+
+
+def test_seed_bomb_is_refused_before_inflating(tmp_path):
+    from physiosync.datasets import SEED
+
+    folder = tmp_path / "Preprocessed_EEG"
+    folder.mkdir()
+    path = _mat_with_element(folder / "1_20131027.mat",
+                             _named_zeros_element("djc_eeg1", (62, 70_000)))  # 35 MB of zeros
+    ds = SEED(folder)  # the session files are read when a subject is loaded
+    with pytest.raises(DataFormatError, match=r"1_20131027\.mat: .* declares \d+ bytes from "
+                                              r"\d+ compressed bytes .*exhaust memory"):
+        ds.load_subject(1)
+    assert str(path) in str(ds.source_files()[0])
+
+
+def test_seed_iv_bomb_is_refused_when_the_rate_is_checked(tmp_path):
+    from physiosync.datasets import SEEDIV
+
+    folder = tmp_path / "eeg_raw_data" / "1"
+    folder.mkdir(parents=True)
+    _mat_with_element(folder / "1_20160518.mat", _named_zeros_element("cz_eeg1", (62, 70_000)))
+    with pytest.raises(DataFormatError, match=r"1_20160518\.mat: .*exhaust memory"):
+        SEEDIV(tmp_path)
+
+
+def test_seed_iv_readme_is_read_within_a_bound(tmp_path):
+    from physiosync.datasets import seed_iv
+
+    path = tmp_path / "ReadMe.txt"
+    line = "session1_label = [" + ",".join(["1"] * 24) + "];\n"
+    path.write_bytes(line.encode() + b"x" * (3 * seed_iv._MAX_README_BYTES)
+                     + b"session2_label = [0];\n")
+    assert seed_iv.parse_readme(path) == {"1": (1,) * 24}  # the tail is never read
+
+
+# ------------------------------------------------------------- AMIGOS decompression bombs
+def test_amigos_bomb_declaring_too_much_is_refused_before_inflating(tmp_path):
+    from physiosync.datasets import AMIGOS
+
+    (tmp_path / "bomb").mkdir()
+    _mat_with_element(tmp_path / "bomb" / "Data_Preprocessed_P01.mat",
+                      _matrix_element(4_000_000))
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: .* declares "
+                                              r"32000\d+ bytes from \d+ compressed bytes"):
+        AMIGOS(tmp_path / "bomb").load_subject(1)
+
+
+def test_amigos_stream_inflating_past_its_declared_size_is_refused(tmp_path):
+    from physiosync.datasets import AMIGOS
+
+    inner = _matrix_element(10)
+    (tmp_path / "bomb").mkdir()
+    path = _mat_with_element(tmp_path / "bomb" / "Data_Preprocessed_P01.mat",
+                             inner + bytes(4 << 20))
+    with pytest.raises(DataFormatError, match=rf"{path.name}: .* inflates beyond the "
+                                              rf"{len(inner)} bytes it declares"):
+        AMIGOS(tmp_path / "bomb").load_subject(1)
+
+
 def test_checkpoint_with_expanded_views_cannot_demand_memory(pretrain_ckpt, tmp_path):
     # A stride-0 view saves one number but claims any shape: a 1 KB file could then
     # describe (and make us allocate) a model of many GB.
@@ -456,3 +526,45 @@ def test_checkpoint_with_a_value_beyond_todays_bounds_names_key_and_file(pretrai
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{path}: ")
     assert "embed_dim must be <= 4096, got 5000" in message
+
+
+# ------------------------------------------------------------ MAHNOB-HCI session.xml
+def _billion_laughs(levels: int = 10) -> str:
+    lines = ['<?xml version="1.0"?>', "<!DOCTYPE session [", '<!ENTITY l0 "lol">']
+    lines += [f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels)]
+    return "\n".join(lines + ["]>", f'<session feltVlnc="&l{levels - 1};" feltArsl="5">'
+                              '<subject id="1"/></session>'])
+
+
+def test_mahnob_entity_bomb_is_refused_before_expanding(tmp_path):
+    # 10**9 "lol"s once expanded; run in a child so a regression cannot take pytest down
+    folder = tmp_path / "Sessions" / "2"
+    folder.mkdir(parents=True)
+    (folder / "session.xml").write_text(_billion_laughs())
+    t0 = time.monotonic()
+    out = refusal_in_child("physiosync.datasets", "MAHNOB", tmp_path)
+    assert out.startswith("REFUSED"), out
+    assert str(folder / "session.xml") in out and "document type declaration" in out
+    assert time.monotonic() - t0 < 60
+
+
+def test_mahnob_session_xml_fuzz_every_outcome_is_success_or_data_format_error(tmp_path):
+    from physiosync.datasets.mahnob import read_session
+
+    seed = (b'<?xml version="1.0" encoding="utf-8"?>\n<session sessionId="2" isStim="1" '
+            b'cutNr="2" cutLenSec="60.0" mediaFile="53.avi" feltEmo="4" feltArsl="6" '
+            b'feltVlnc="7" feltCtrl="5" feltPred="5">\n  <subject id="1"/>\n  <track '
+            b'type="Physiological" filename="Part_1_S_Trial1_emotion.bdf"/>\n</session>\n')
+    folder = tmp_path / "2"
+    folder.mkdir()
+    refused = 0
+    for i, data in enumerate(_mutations(seed, 300, seed=11)):
+        (folder / "session.xml").write_bytes(data)
+        t0 = time.monotonic()
+        try:
+            read_session(folder)
+        except DataFormatError as err:
+            assert str(folder / "session.xml") in str(err) and "\n" not in str(err), i
+            refused += 1
+        assert time.monotonic() - t0 < FUZZ_SECONDS_PER_INPUT, i
+    assert refused > 100  # the mutations really do damage the files

@@ -16,11 +16,25 @@ def _labels(units):
     return (units[:, 1] % 3 == 0).astype(int)
 
 
-@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS
-                                      if p not in ("legacy-segment", "subject-stimulus-kfold")])
+def _facts(protocol, units):
+    """What the session protocols need: the trials split into two sessions, and the
+    number of training trials per session of session-split."""
+    if protocol not in ("cross-session", "session-split"):
+        return {}
+    half = units[:, 1].max() // 2 + 1
+    sessions = np.where(units[:, 1] < half, "a", "b")
+    return {"sessions": sessions, **({"train_trials": 3} if protocol == "session-split"
+                                     else {})}
+
+
+# session-split tests only the last trials of each session (its own tests are in
+# test_protocols_sessions.py)
+@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if p not in (
+    "legacy-segment", "subject-stimulus-kfold", "session-split")])
 def test_partitions_are_disjoint_and_cover_the_data(protocol):
     units = _units()
-    folds = make_folds(units, protocol, n_splits=5, labels=_labels(units), seed=1)
+    folds = make_folds(units, protocol, n_splits=5, labels=_labels(units), seed=1,
+                       **_facts(protocol, units))
     tested = np.concatenate([f.test for f in folds])
     # Every unit is tested exactly once.
     assert len(tested) == len(units)
@@ -195,7 +209,8 @@ def test_caveats_name_the_stimulus_shortcut_of_cross_subject_protocols():
 @pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if p != "legacy-segment"])
 def test_every_protocols_pretrain_split_passes_and_never_holds_a_test_unit(protocol):
     units = _units(6, 9)
-    folds = make_folds(units, protocol, n_splits=3, labels=_labels(units), seed=2)
+    folds = make_folds(units, protocol, n_splits=3, labels=_labels(units), seed=2,
+                       **_facts(protocol, units))
     for f in folds:
         check_disjoint(f)
         test = {tuple(u) for u in f.test.tolist()}

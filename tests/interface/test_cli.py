@@ -64,6 +64,8 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_path(tmp_path, capsy
     ("subject-stimulus-kfold", "3 folds"), ("legacy-segment", "3 folds"),
     # leave-one-out protocols ignore n_splits
     ("loso", "one fold per subject"), ("within-loto", "one fold per stimulus"),
+    ("cross-session", "one fold per session"),
+    ("session-split", "one fold (the first trials of each session train, the others test)"),
 ])
 def test_demo_says_how_many_folds_the_protocol_makes(protocol, said):
     from physiosync.cli._study import _folds_text

@@ -264,9 +264,11 @@ def test_protocol_registry_reads_the_traits_in_params():
         assert protocol.traits is params.PROTOCOL_TRAITS[name]
         assert protocol.name == name
     traits = params.PROTOCOL_TRAITS
-    assert [n for n, t in traits.items() if t.per_subject_models] == ["within-trial-kfold",
-                                                                      "within-loto"]
-    assert [n for n, t in traits.items() if not t.uses_n_splits] == ["within-loto", "loso"]
+    assert [n for n, t in traits.items() if t.per_subject_models] == [
+        "within-trial-kfold", "within-loto", "cross-session", "session-split"]
+    assert [n for n, t in traits.items() if not t.uses_n_splits] == [
+        "within-loto", "loso", "cross-session", "session-split"]
+    assert [n for n, t in traits.items() if t.needs_sessions] == ["cross-session"]
     assert [n for n, t in traits.items() if t.leaky] == ["legacy-segment"]
     assert traits["legacy-segment"].splits_windows and not traits["loso"].splits_windows
 

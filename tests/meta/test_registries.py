@@ -99,7 +99,8 @@ def test_every_declared_dataset_agrees_with_its_reader_and_writers():
         for kind in spec.synthetic:
             assert callable(synthetic_writer(kind))
     # one key form (the configuration name); the display name finds the same entry
-    assert dict(params.THRESHOLDS) == {"deap": 5.0, "dreamer": 3.0}
+    assert dict(params.THRESHOLDS) == {n: s.threshold for n, s in DATASET_SPECS.items()}
+    assert (params.THRESHOLDS["deap"], params.THRESHOLDS["dreamer"]) == (5.0, 3.0)
     assert params.DATASET_TARGETS["DREAMER"] == ("valence", "arousal", "dominance", "four")
     with pytest.raises(KeyError, match="Unknown dataset 'DEEP'.*Did you mean 'deap'"):
         params.THRESHOLDS["DEEP"]
@@ -238,7 +239,7 @@ def test_a_reader_must_implement_the_interface():
 # ---- protocols --------------------------------------------------------------------------
 def test_protocol_objects_know_what_they_hold_out():
     within = {n for n, p in PROTOCOLS.items() if p.within_subject}
-    assert within == {"within-trial-kfold", "within-loto"}
+    assert within == {"within-trial-kfold", "within-loto", "cross-session", "session-split"}
     assert [n for n, p in PROTOCOLS.items() if p.leaky] == ["legacy-segment"]
     assert get_protocol("legacy-segment").splits_windows
     assert not get_protocol("legacy-segment").per_subject_models

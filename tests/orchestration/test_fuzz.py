@@ -1,8 +1,11 @@
 """A short seeded run of the reader fuzzer (``benchmarks/fuzz.py``; the long run is a benchmark).
 
-Every mutated DEAP ``.dat``, BDF, DREAMER.mat, checkpoint and YAML configuration must end in
+Every mutated DEAP ``.dat``, BDF, DREAMER.mat, SEED and SEED-IV session file, checkpoint and YAML configuration must end in
 success or a PhysioSyncError naming the file (ConfigError for configurations), within the
 per-input time bound and under the worker's address-space cap.
+Every mutated DEAP ``.dat``, BDF, DREAMER.mat, AMIGOS ``.mat``, checkpoint and YAML
+configuration must end in success or a PhysioSyncError naming the file (ConfigError for
+configurations), within the per-input time bound and under the worker's address-space cap.
 """
 
 from __future__ import annotations
@@ -142,6 +145,157 @@ def test_dreamer_unknown_data_type_is_refused_instead_of_crashing_scipy(tmp_path
     assert str(path) in out
 
 
+def _amigos_with_inner_change(tmp_path, change, variable: int = 0, **kwargs):
+    """A synthetic AMIGOS participant file (flat; 2 short videos unless *kwargs* say
+    otherwise) whose compressed element of *variable* (0: VideoIDs, a 1 x n cell; 3:
+    labels_selfassessment) is edited inflated."""
+    import struct
+    import zlib
+
+    from physiosync.synthetic import make_amigos
+
+    kwargs = {"n_trials": 2, **kwargs}
+    src = make_amigos(tmp_path / "seed", n_subjects=1, seconds=1.0, layout="flat",
+                      **kwargs) / "Data_Preprocessed_P01.mat"
+    data = src.read_bytes()
+    pos, elements = 128, []
+    while pos + 8 <= len(data):
+        elements.append((pos, *struct.unpack_from("<II", data, pos)))
+        pos += 8 + elements[-1][2]
+    start, mtype, nbytes = elements[variable]
+    assert mtype == 15
+    inner = bytearray(zlib.decompress(data[start + 8:start + 8 + nbytes]))
+    change(inner)
+    body = zlib.compress(bytes(inner))
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / src.name
+    path.write_bytes(data[:start] + struct.pack("<II", 15, len(body)) + body
+                     + data[start + 8 + nbytes:])
+    return path
+
+
+def _amigos_in_child(path) -> str:
+    """``AMIGOS(folder).load_subject(1)`` in a child interpreter (a crash fails the test
+    instead of killing pytest); what it printed (``REFUSED <message>`` on refusal)."""
+    import subprocess
+    import sys
+
+    code = ("from physiosync import DataFormatError\n"
+            "from physiosync.datasets import AMIGOS\n"
+            "try:\n"
+            f"    AMIGOS({str(path.parent)!r}).load_subject(1)\n"
+            "except DataFormatError as err:\n"
+            "    print('REFUSED', err)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_amigos_cell_declaring_millions_of_elements_is_refused_before_allocating(tmp_path):
+    import struct
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import AMIGOS
+
+    def huge_dims(inner):  # the 1 x 2 VideoIDs cell: dims at inflated bytes 32-39
+        assert struct.unpack_from("<ii", inner, 32) == (1, 2)
+        struct.pack_into("<i", inner, 36, 30_000_000)
+
+    path = _amigos_with_inner_change(tmp_path, huge_dims)
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: an array .* "
+                                              r"declares 30000000 elements in \d+ bytes"):
+        AMIGOS(path.parent).load_subject(1)
+
+
+def test_amigos_array_whose_data_lie_past_its_end_is_refused_instead_of_crashing(tmp_path):
+    # A 1 x 0 rating whose name was made one byte long pushed its data tag past the end
+    # of the array: scipy then read the next cell's tag as data of unknown type 74 and
+    # crashed the interpreter (campaign seed 11, input 343). Run in a child.
+    import struct
+
+    def long_name(inner):
+        empty = struct.pack("<8I", 5, 8, 1, 0, 1, 0, 9, 0)  # dims 1 x 0, no name, no data
+        struct.pack_into("<I", inner, bytes(inner).index(empty) + 20, 1)  # a 1-byte name
+
+    path = _amigos_with_inner_change(tmp_path, long_name, 3, empty_trials=((1, 0),))
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "ends before its data (0 of 1 data element(s))" in out
+
+
+def test_amigos_array_flags_declaring_more_than_the_array_are_refused(tmp_path):
+    # A video id whose flags declared 196 bytes: scipy reads two uint32 whatever is
+    # declared, so it went on to a data tag of unknown type 107 and crashed (campaign
+    # seed 21, input 786); the walk skipped the declared bytes and never saw that tag.
+    # Now no sub-element may declare more than its array holds, nor flags other than
+    # two uint32.
+    import struct
+
+    def long_flags(inner):
+        at = bytes(inner).index(struct.pack("<4I", 6, 8, 4, 0))  # the first video id's flags
+        struct.pack_into("<I", inner, at + 4, 196)
+        assert inner[at + 40] == 16  # its one-character text, a small miUTF8 element
+        inner[at + 40] = 107
+
+    path = _amigos_with_inner_change(tmp_path, long_flags)
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "declares 196 bytes, beyond the end of its array" in out
+
+
+def test_amigos_cell_element_declaring_more_than_its_cell_is_refused(tmp_path):
+    # The second video id declared 181 bytes (past the end of its cell) and a one-byte
+    # name: scipy read the next cell's array tag as its text and crashed (campaign seed
+    # 31, input 655); the walk had taken that tag for the second id's data.
+    import struct
+
+    def overlong(inner):  # VideoIDs: cells at inflated bytes 56, 112 and 168
+        assert struct.unpack_from("<II", inner, 112) == (14, 48)
+        struct.pack_into("<I", inner, 116, 181)
+        struct.pack_into("<I", inner, 156, 1)
+
+    path = _amigos_with_inner_change(tmp_path, overlong, n_trials=3)
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "declares 181 bytes, beyond the end of that array" in out
+
+
+def test_amigos_data_declaring_more_than_the_array_are_refused_before_allocating(tmp_path):
+    # A rating whose data declared 4294967295 bytes: scipy allocated them before reading
+    # (MemoryError under the campaign's 4 GiB cap; seed 31, input 697).
+    import struct
+
+    from physiosync import DataFormatError
+    from physiosync.datasets import AMIGOS
+
+    def huge(inner):  # the first 1 x 12 rating's data: miDOUBLE, 96 bytes
+        at = bytes(inner).index(struct.pack("<6I", 1, 12, 1, 0, 9, 96))  # dims, name, data
+        struct.pack_into("<I", inner, at + 20, 2**32 - 1)
+
+    path = _amigos_with_inner_change(tmp_path, huge, 3)
+    with pytest.raises(DataFormatError, match=r"Data_Preprocessed_P01\.mat: a sub-element .* "
+                                              r"declares 4294967295 bytes, beyond the end"):
+        AMIGOS(path.parent).load_subject(1)
+
+
+def test_amigos_negative_dimensions_are_refused_instead_of_crashing(tmp_path):
+    # An external annotation of -1 x 3 with a data tag of type 0: the walk stopped at the
+    # negative dimension and scipy crashed on the data type (campaign seed 21, input 2607).
+    import struct
+
+    def negative(inner):  # the first annotation, 1 x 3 (one 20 s segment)
+        at = bytes(inner).index(struct.pack("<6I", 5, 8, 1, 3, 1, 0))  # dims, empty name
+        struct.pack_into("<i", inner, at + 12, -1)
+        assert struct.unpack_from("<I", inner, at + 24)[0] == 9
+        struct.pack_into("<I", inner, at + 24, 0)
+
+    path = _amigos_with_inner_change(tmp_path, negative, 2)
+    out = _amigos_in_child(path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "has negative dimensions (1, -1)" in out
+
+
 @pytest.mark.parametrize("duration", [b"nan     ", b"0       ", b"-1      ", b"x       "])
 def test_bdf_record_duration_must_be_a_positive_number(tmp_path, duration):
     # "nan" gave a raw ValueError deep in the trial segmentation.
@@ -207,3 +361,15 @@ def test_integrity_families_find_nothing_on_one_case_each(tmp_path):
                 for name, f in result["families"].items() for c in f["findings"]]
     assert result["findings"] == 0, findings
     assert all(f["cases"] == 1 for f in result["families"].values())
+
+
+def test_xml_structured_mutations_reach_every_kind():
+    data = (b'<?xml version="1.0"?>\n<session feltVlnc="5" feltArsl="5" mediaFile="1.avi">'
+            b'<subject id="1"/></session>')
+    rng = np.random.default_rng(0)
+    out = [fuzz.xml_structured(data, rng) for _ in range(60)]
+    assert any(b"<!ENTITY c" in o and b'feltVlnc="&c;' in o for o in out)  # entity bomb
+    assert any(b'SYSTEM "file:' in o for o in out)  # external entity
+    assert any(b"<a>" * 100 in o for o in out)  # deep nesting
+    assert any(len(o) > 1 << 20 for o in out)  # past the size bound
+    assert any(o != data and len(o) < 200 and b"<!" not in o for o in out)  # extreme values
