@@ -77,6 +77,8 @@ def _check_elements(f, path: Path, endian: str) -> None:
 
     scipy stops decompressing as soon as it has the bytes it needs, so a file cut in
     the last few bytes of a compressed element (the zlib checksum) would otherwise load.
+    The array headers of every element, compressed or not, are checked
+    (:func:`_walk_matrix`).
     """
     size = f.seek(0, os.SEEK_END)
     pos = 128
@@ -94,6 +96,11 @@ def _check_elements(f, path: Path, endian: str) -> None:
                 f"Download {path.name} again.")
         if mdtype == _MI_COMPRESSED:
             _check_inflation(f, path, pos, nbytes, endian)
+        elif mdtype == _MI_MATRIX:
+            # uncompressed (scipy's default when writing): the same header checks, for
+            # scipy allocates what a header declares here too (a cell of 2**31 elements
+            # in a 200-byte file)
+            _walk_matrix(_Plain(f, pos, nbytes), 8 + nbytes, 0, endian, path, pos)
         pos = end
 
 
@@ -149,6 +156,8 @@ class _Inflated:
     :class:`_Overflow`.
     """
 
+    label, unit = "compressed data element", "inflated byte"
+
     def __init__(self, f, nbytes: int):
         self.f, self.remaining = f, nbytes
         self.inflater = zlib.decompressobj()
@@ -189,6 +198,27 @@ class _Inflated:
             self.pos += k
 
 
+class _Plain:
+    """The bytes of one uncompressed element of the file, with :class:`_Inflated`'s
+    reading interface (``pos`` counts from the element's tag, as there)."""
+
+    label, unit = "data element", "byte offset"
+
+    def __init__(self, f, start: int, nbytes: int):
+        self.f, self.start, self.size, self.pos = f, start, nbytes + 8, 8
+        self.limit = None
+
+    def read(self, n: int) -> bytes:
+        n = max(0, min(n, self.size - self.pos))
+        self.f.seek(self.start + self.pos)
+        out = self.f.read(n)
+        self.pos += len(out)
+        return out
+
+    def skip(self, n: int) -> None:
+        self.pos = min(self.size, self.pos + max(0, n))
+
+
 #: The MAT-file data types; scipy indexes a table with the type and crashes on others.
 _MI_TYPES = frozenset((1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 17, 18))
 _MX_CELL, _MX_STRUCT, _MX_OBJECT = 1, 2, 3
@@ -214,14 +244,14 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         mdtype &= 0xFFFF
         if mdtype not in _MI_TYPES:
             raise DataFormatError(
-                f"{path}: the compressed data element at byte {pos} holds a sub-element of "
-                f"unknown data type {mdtype} (at inflated byte {stream.pos - 8}); the file "
+                f"{path}: the {stream.label} at byte {pos} holds a sub-element of "
+                f"unknown data type {mdtype} (at {stream.unit} {stream.pos - 8}); the file "
                 f"is corrupt. Download {path.name} again.")
         if small:
             return mdtype, tag[4:4 + small]
         if stream.pos + n > end:  # scipy allocates the declared size before reading
             raise DataFormatError(
-                f"{path}: a sub-element (at inflated byte {stream.pos - 8} of the compressed "
+                f"{path}: a sub-element (at {stream.unit} {stream.pos - 8} of the compressed "
                 f"data element at byte {pos}) declares {n} bytes, beyond the end of its "
                 "array; the file is corrupt or crafted to exhaust memory.")
         if keep:
@@ -240,7 +270,7 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         return
     if flags[0] != 6 or len(flags[1]) != 8:  # scipy reads two uint32, whatever is declared
         raise DataFormatError(
-            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"{path}: an array (at {stream.unit} {start} of the {stream.label} at "
             f"byte {pos}) has {len(flags[1])} bytes of flags of data type {flags[0]}; "
             "expected two uint32. The file is corrupt.")
     dims = element(True)
@@ -248,14 +278,14 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         return
     if dims[0] != 5 or len(dims[1]) < 8 or len(dims[1]) % 4:  # scipy crashes on these
         raise DataFormatError(
-            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"{path}: an array (at {stream.unit} {start} of the {stream.label} at "
             f"byte {pos}) has {len(dims[1])} bytes of dimensions of data type {dims[0]}; "
             "expected at least two int32 dimensions. The file is corrupt.")
     mclass = struct.unpack(endian + "I", flags[1][:4])[0] & 0xFF
     shape = struct.unpack(f"{endian}{len(dims[1]) // 4}i", dims[1][:len(dims[1]) // 4 * 4])
     if any(d < 0 for d in shape):
         raise DataFormatError(
-            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"{path}: an array (at {stream.unit} {start} of the {stream.label} at "
             f"byte {pos}) has negative dimensions {shape}; the file is corrupt.")
     if mclass not in (_MX_CELL, _MX_STRUCT):
         if mclass != _MX_OBJECT:
@@ -266,7 +296,7 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
                     break
                 if data[0] in (_MI_MATRIX, _MI_COMPRESSED):  # scipy crashes on these too
                     raise DataFormatError(
-                        f"{path}: an array (at inflated byte {start} of the compressed data "
+                        f"{path}: an array (at {stream.unit} {start} of the compressed data "
                         f"element at byte {pos}) holds data of type {data[0]} (an array, not "
                         "numbers); the file is corrupt.")
                 found += 1
@@ -277,7 +307,7 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
                     if _MX_CHAR <= mclass <= _MX_UINT64 else 0)
             if found < need:
                 raise DataFormatError(
-                    f"{path}: an array (at inflated byte {start} of the compressed data "
+                    f"{path}: an array (at {stream.unit} {start} of the compressed data "
                     f"element at byte {pos}) ends before its data ({found} of {need} data "
                     "element(s)); the file is corrupt.")
         return
@@ -294,7 +324,7 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
     room = end - stream.pos
     if count * 8 > room:
         raise DataFormatError(
-            f"{path}: an array (at inflated byte {start} of the compressed data element at "
+            f"{path}: an array (at {stream.unit} {start} of the {stream.label} at "
             f"byte {pos}) declares {count} elements in {max(room, 0)} bytes; the file is "
             "corrupt or crafted to exhaust memory.")
     for _ in range(count):
@@ -307,7 +337,7 @@ def _walk_matrix(stream: _Inflated, end: int, depth: int, endian: str, path: Pat
         child_end = stream.pos + n
         if child_end > end:
             raise DataFormatError(
-                f"{path}: an element of the array at inflated byte {start} of the compressed "
+                f"{path}: an element of the array at {stream.unit} {start} of the compressed "
                 f"data element at byte {pos} declares {n} bytes, beyond the end of that "
                 "array; the file is corrupt.")
         if n:

@@ -131,6 +131,34 @@ def test_dreamer_struct_declaring_millions_of_elements_is_refused_before_allocat
         DREAMER(path)
 
 
+def test_an_uncompressed_cell_declaring_millions_of_elements_is_refused(tmp_path):
+    # scipy writes uncompressed elements by default, and allocates what their headers
+    # declare too: a 200-byte file declaring a 1 x 200,000,000 cell took 1.6 GB before
+    # failing (2**31 elements: 17 GB). The header checks cover uncompressed elements.
+    import io
+    import struct
+
+    import scipy.io
+
+    cell = np.empty((1, 2), dtype=object)
+    cell[0, 0], cell[0, 1] = np.zeros(3), np.ones(2)
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"DREAMER": cell}, do_compression=False)
+    data = bytearray(buf.getvalue())
+    # the element at byte 128: its tag (8 bytes), the array flags (16), then the dims
+    assert struct.unpack_from("<II", data, 128) == (14, len(data) - 136)
+    assert struct.unpack_from("<ii", data, 160) == (1, 2)
+    struct.pack_into("<i", data, 164, 200_000_000)
+    path = tmp_path / "DREAMER.mat"
+    path.write_bytes(bytes(data))
+    out = refusal_in_child("physiosync.datasets", "DREAMER", path)
+    assert out.startswith("REFUSED") and str(path) in out
+    assert "declares 200000000 elements in" in out and "of the data element at byte 128" in out
+    # the same file as written, uncompressed, still reads (and fails only on its contents)
+    path.write_bytes(buf.getvalue())
+    assert "declares" not in refusal_in_child("physiosync.datasets", "DREAMER", path)
+
+
 def test_dreamer_unknown_data_type_is_refused_instead_of_crashing_scipy(tmp_path):
     # An unknown sub-element type made scipy.io.loadmat crash the interpreter (SIGSEGV);
     # run it in a child so that a regression fails this test instead of killing pytest.
