@@ -110,6 +110,10 @@ class DatasetSpec:
         of each session, in presentation order, that train (the literature's split; SEED:
         the first 9 of 15). ``None``: no customary split; ``session-split`` then needs
         ``protocol.train_trials``.
+    has_baseline : bool
+        Whether each trial holds a pre-stimulus baseline (DEAP's 3 s, AMIGOS's 5 s,
+        MAHNOB-HCI's 30 s). Where it does not (SEED, SEED-IV: the clips only), an unset
+        ``data.baseline`` means ``"none"``.
     """
 
     name: str
@@ -127,6 +131,7 @@ class DatasetSpec:
     data_options: tuple = ()
     classes: dict = field(default_factory=dict)
     session_train_trials: int | None = None
+    has_baseline: bool = True
 
     def __post_init__(self):
         for key in ("modalities", "default_modalities", "targets", "sessions",
@@ -190,6 +195,12 @@ class DatasetSpec:
         dataset."""
         return (f"{self.display_name} records EEG only: PhysioSync pre-trains LS-TCL on "
                 "the EEG alone, without CM-CA (the eeg-only ablation's objective)")
+
+    @property
+    def default_target(self) -> str:
+        """The target of a configuration that sets none: ``valence`` where the dataset
+        rates it, else its first declared target (SEED, SEED-IV: ``emotion``)."""
+        return "valence" if "valence" in self.targets else self.targets[0]
 
     def load_reader(self):
         """The reader class (imported now)."""
@@ -261,7 +272,7 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         layout="Preprocessed_EEG/<subject>_<YYYYMMDD>.mat (3 sessions x 15 subjects, "
                "15 clips each) and label.mat",
         synthetic={"seed": "physiosync.synthetic.seed:make_seed"},
-        sessions=("1", "2", "3"), session_train_trials=9),
+        sessions=("1", "2", "3"), session_train_trials=9, has_baseline=False),
     DatasetSpec(
         "seed-iv", "SEED-IV", "physiosync.datasets.seed_iv:SEEDIV",
         modalities=("eeg",), default_modalities=("eeg",), rating_scale=None, threshold=None,
@@ -272,7 +283,7 @@ DATASET_SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         synthetic={"seed-iv": "physiosync.synthetic.seed:make_seed_iv"},
         # 16 of 24: the literature's usual split of a SEED-IV session, not confirmed by
         # the release's documentation (docs/evaluation.md)
-        sessions=("1", "2", "3"), session_train_trials=16),
+        sessions=("1", "2", "3"), session_train_trials=16, has_baseline=False),
 )}
 
 

@@ -527,18 +527,25 @@ class DataConfig:
     Parameters
     ----------
     name : str
-        Dataset: a name of :data:`DATASET_SPECS` (``"deap"``, ``"dreamer"``).
+        Dataset: a name of :data:`DATASET_SPECS` (``"deap"``, ``"dreamer"``,
+        ``"amigos"``, ``"mahnob"``, ``"seed"``, ``"seed-iv"``).
     root : str | None
-        DEAP folder (``.dat`` or ``.bdf`` release) or ``DREAMER.mat``.
+        The release's folder or file, as the dataset's ``root_description`` says (a DEAP
+        folder of ``.dat`` or ``.bdf`` files, ``DREAMER.mat``, ...).
     modalities : tuple of str | None
-        EEG first, then one peripheral modality. ``None``: ``eeg, gsr`` on DEAP,
-        ``eeg, ecg`` on DREAMER.
-    target : {"valence", "arousal", "dominance", "liking", "four"}
+        EEG first, then one peripheral modality. ``None``: the dataset's
+        ``default_modalities`` (``eeg, gsr`` on DEAP, AMIGOS and MAHNOB-HCI, ``eeg, ecg``
+        on DREAMER, ``eeg`` on SEED and SEED-IV).
+    target : str
         Rating to classify (high/low at the dataset's threshold), or the four
-        valence-arousal quadrants; the dataset's specification lists those it offers
-        (``liking`` exists on DEAP only).
+        valence-arousal quadrants, or a categorical target (SEED's ``emotion``); the
+        dataset's specification lists those it offers. In a configuration that leaves it
+        unset: ``valence``, or the dataset's first target where it has no valence rating
+        (:attr:`~physiosync.dataset_specs.DatasetSpec.default_target`).
     baseline : {"deviation", "mean", "none"}
         Baseline removal (:class:`~physiosync.preprocessing.transforms.PrepareParams`).
+        In a configuration that leaves it unset: ``"none"`` on a dataset whose trials hold
+        no pre-stimulus baseline (SEED, SEED-IV), else ``"deviation"``.
     norm : dict of str -> str
         Per-modality normalisation (``spatial``, ``channel`` or ``none``).
     stimulus_seconds : float | None

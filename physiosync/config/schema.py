@@ -380,6 +380,22 @@ def _merge_over_defaults(raw: dict) -> tuple:
     return _deep_merge(defaults, raw), raw
 
 
+def _dataset_defaults(merged: dict, raw: dict) -> None:
+    """The ``data`` defaults that depend on the dataset, for keys the configuration leaves
+    unset: the target (``valence``, else the dataset's first target: SEED's ``emotion``)
+    and the baseline removal (``none`` where trials hold no baseline)."""
+    from ..dataset_specs import DATASET_SPECS
+
+    given, data = raw.get("data") or {}, merged["data"]
+    spec = DATASET_SPECS.get(data["name"]) if isinstance(data["name"], str) else None
+    if spec is None:  # an unknown name is reported by the data section's check
+        return
+    if "target" not in given:
+        data["target"] = spec.default_target
+    if "baseline" not in given and not spec.has_baseline:
+        data["baseline"] = "none"
+
+
 def _check_globals(merged: dict) -> None:
     """``seed``, ``device`` and ``threads``."""
     if merged["seed"] is None or isinstance(merged["seed"], bool) or not isinstance(
@@ -470,6 +486,7 @@ def validate_config(raw: dict, *, _check_pipelines: bool = True) -> RunConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"a configuration is a mapping, got {type(raw).__name__}.")
     merged, raw = _merge_over_defaults(raw)
+    _dataset_defaults(merged, raw)
     _check_globals(merged)
     threads = merged["threads"]
     # Section seeds follow the global seed unless set explicitly.

@@ -12,8 +12,8 @@ names (sorted as strings, ``10_...`` comes before ``2_...``).
 
 Neither release holds a pre-stimulus baseline: the ``.mat`` trials are the clips only.
 A :class:`~physiosync.datasets.Recording` of either has a zero-length baseline per
-trial, and preparation refuses a baseline removal or ``norm="subject"`` on it (set
-``data.baseline: none``).
+trial, and preparation refuses a baseline removal or ``norm="subject"`` on it
+(``baseline="none"``; a configuration that leaves ``data.baseline`` unset gets it).
 """
 
 from __future__ import annotations

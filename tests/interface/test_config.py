@@ -237,3 +237,26 @@ def test_ignored_keys_follow_what_each_pipeline_kind_reads(monkeypatch):
                                  + [f"finetune.{k}" for k in cfg.raw["finetune"]]
                                  + [f"baselines.{k}" for k in cfg.raw["baselines"]
                                     if k != "bandpower"])
+
+
+@pytest.mark.parametrize("name, target, baseline", [
+    ("deap", "valence", "deviation"), ("dreamer", "valence", "deviation"),
+    ("amigos", "valence", "deviation"), ("mahnob", "valence", "deviation"),
+    ("seed", "emotion", "none"), ("seed-iv", "emotion", "none")])
+def test_unset_target_and_baseline_follow_the_dataset(name, target, baseline):
+    cfg = load_config(None, [f"data.name={name}"])
+    assert (cfg.data.target, cfg.data.baseline) == (target, baseline)
+    # the resolved values are written down, and a pipeline's re-validation keeps them
+    assert (cfg.raw["data"]["target"], cfg.raw["data"]["baseline"]) == (target, baseline)
+    again = load_config(None, [f"data.name={name}", "pipelines=[physiosync, bandpower]"])
+    assert again.raw["data"] == cfg.raw["data"]
+
+
+def test_an_explicit_target_or_baseline_is_kept_and_checked_against_the_dataset():
+    assert load_config(None, ["data.name=seed", "data.baseline=mean"]).data.baseline == "mean"
+    with pytest.raises(ConfigError, match="target 'valence' does not exist in SEED; it has "
+                                          "emotion"):
+        load_config(None, ["data.name=seed", "data.target=valence"])
+    # a preset that sets valence keeps it on another dataset, where it is checked
+    with pytest.raises(ConfigError, match="target 'valence' does not exist in SEED"):
+        load_config([CONFIGS / "deap_within.yaml"], ["data.name=seed"])
