@@ -2,6 +2,8 @@
 # EXTRA_ARGS (a bash array set by the recipe from "$@") is appended to every command,
 # so that e.g. `--config tiny --folds 2` turns a recipe into a smoke test.
 set -euo pipefail
+# TARGETS: the targets of every command; unset, each dataset's own (targets_for).
+TARGETS_GIVEN=${TARGETS:-}
 TARGETS=${TARGETS:-"valence arousal"}
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PHYSIOSYNC_CMD=()
@@ -79,4 +81,21 @@ cv_on_both() {
         run cv "${configs[@]}" --dataset "$dataset" --data-root "$root" --target "$target" \
             --out "$OUT/${dataset}_${tag}_$target" "${EXTRA_ARGS[@]}"
     done
+}
+
+# targets_for DATASET: $TARGETS when the user set it, else "valence arousal", or "emotion" on
+# the datasets rated by clip class only (SEED, SEED-IV).
+targets_for() {
+    if [[ -n "$TARGETS_GIVEN" ]]; then
+        echo "$TARGETS_GIVEN"
+    elif [[ $1 == seed || $1 == seed-iv ]]; then
+        echo emotion
+    else
+        echo "valence arousal"
+    fi
+}
+
+# preset_name DATASET SETTING: the preset of DATASET's SETTING (seed-iv, within -> seed_iv_within).
+preset_name() {
+    echo "${1//-/_}_$2"
 }

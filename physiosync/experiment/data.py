@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .._logging import verbose
 from ..config import ConfigError, RunConfig
@@ -175,9 +176,11 @@ def describe_data(cfg: RunConfig, data: ExperimentData) -> dict:
         ``subjects`` (ids), ``n_subjects``, ``trials_per_subject`` (a number, or
         ``[min, max]`` when subjects differ), ``n_units`` ((subject, trial) units),
         ``n_windows``, ``synthetic`` (bool, or None when not checked) and ``origin``
-        (the same in words).
+        (the same in words); for data recorded in several sessions (SEED), ``sessions``
+        (the session names present, in order); ``notes``, what the configuration does
+        that its keys do not say (:func:`~physiosync.config.run_notes`), when there is any.
     """
-    from ..config import absolute_root
+    from ..config import absolute_root, run_notes
 
     src = data.source
     counts = np.unique(data.units[:, 0], return_counts=True)[1] if len(data.units) else []
@@ -186,8 +189,14 @@ def describe_data(cfg: RunConfig, data: ExperimentData) -> dict:
     origin = {True: "synthetic (written by physiosync's synthetic writer)",
               False: "not written by physiosync's synthetic writers (real data)",
               None: "origin not checked"}[data.synthetic]
-    return {"dataset": src["dataset"], "root": absolute_root(cfg.data.root),
-            "format": src.get("format"), "subjects": list(src["subjects"]),
-            "n_subjects": len(src["subjects"]), "trials_per_subject": trials,
-            "n_units": src.get("n_units"), "n_windows": src.get("n_windows"),
-            "synthetic": data.synthetic, "origin": origin}
+    out = {"dataset": src["dataset"], "root": absolute_root(cfg.data.root),
+           "format": src.get("format"), "subjects": list(src["subjects"]),
+           "n_subjects": len(src["subjects"]), "trials_per_subject": trials,
+           "n_units": src.get("n_units"), "n_windows": src.get("n_windows"),
+           "synthetic": data.synthetic, "origin": origin}
+    if data.sessions is not None:  # only then: older reports keep their exact keys
+        out["sessions"] = [str(v) for v in pd.unique(data.sessions)]
+    notes = run_notes(cfg)
+    if notes:
+        out["notes"] = notes
+    return out

@@ -118,6 +118,9 @@ def data_sentence(report: dict) -> str | None:
             text += f": {data['n_subjects']} subjects"
             if trials is not None:
                 text += f" x {trials} trials"
+            sessions = data.get("sessions")
+            if sessions and len(sessions) > 1:
+                text += f" in {len(sessions)} sessions ({', '.join(map(str, sessions))})"
             extra = [f"{data[k]} {w}" for k, w in (("n_units", "units"),
                                                     ("n_windows", "windows"))
                      if data.get(k) is not None]
@@ -125,6 +128,9 @@ def data_sentence(report: dict) -> str | None:
                 text += f" ({', '.join(extra)})"
         if data.get("origin"):
             text += f"; {data['origin']}"
+        notes = data.get("notes") or []
+        if notes:
+            text += ". " + " ".join(str(n) for n in notes)
         return text
     cfg = report.get("config") or {}
     section = cfg.get("data") if isinstance(cfg.get("data"), dict) else cfg.get("dataset")

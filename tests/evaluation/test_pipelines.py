@@ -19,6 +19,7 @@ RECIPES = {
     "ablations.sh": ["DEAP", "OUT"],
     "baselines.sh": ["DEAP", "OUT"],
     "label_efficiency.sh": ["DEAP", "DREAMER.mat", "OUT"],
+    "more_datasets.sh": ["AMIGOS", "Sessions", "Preprocessed_EEG", "SEED_IV", "OUT"],
 }
 
 
@@ -40,13 +41,15 @@ def _physiosync_args(cmd):
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_recipe_commands_parse_and_their_configs_validate(recipe):
-    commands = _dry_run(recipe, RECIPES[recipe], TARGETS="valence arousal")
+    targets = {} if recipe == "more_datasets.sh" else {"TARGETS": "valence arousal"}
+    commands = _dry_run(recipe, RECIPES[recipe], **targets)
     assert commands
     for cmd in commands:
         args = build_parser().parse_args(cmd)
         cfg = load_config(args.config, args.set, data={"name": args.dataset,
                                                        "target": args.target})
-        assert cfg.data.target in ("valence", "arousal")
+        assert cfg.data.target in (("emotion",) if cfg.data.name.startswith("seed")
+                                   else ("valence", "arousal"))
         if recipe == "reproduce_authors.sh":
             assert cfg.protocol.name == "legacy-segment"
         else:
@@ -64,6 +67,15 @@ def test_recipe_commands_parse_and_their_configs_validate(recipe):
             assert c.protocol.labelled_trials[-1] == "all"
             assert [p["name"] for p in c.pipelines][:2] == ["physiosync", "no-pretrain"]
             assert c.finetune.select == "last"
+    if recipe == "more_datasets.sh":  # 2 rated datasets x 2 settings x 2 targets + SEED's
+        # 4 settings and SEED-IV's 3 on the emotion target
+        runs = [(c.data.name, c.protocol.name, c.data.target) for c in
+                (load_config(build_parser().parse_args(c).config) for c in commands)]
+        assert len(runs) == 8 + 4 + 3 and len(set(runs)) == len(runs) - 4  # targets differ
+        assert ("seed", "cross-session", "emotion") in runs
+        assert ("seed", "session-split", "emotion") in runs
+        assert ("seed-iv", "cross-session", "emotion") in runs
+        assert {n for n, _, _ in runs} == {"amigos", "mahnob", "seed", "seed-iv"}
     if recipe == "ablations.sh":
         names = [p["name"] for p in load_config(args.config).pipelines]
         assert {"no-cmca", "short-only", "eeg-only", "no-pretrain"} <= set(names)
@@ -92,8 +104,29 @@ def test_baselines_recipe_picks_the_dataset_from_its_data_argument():
         assert [p["name"] for p in cfg.pipelines][0] == "physiosync"
     proc = subprocess.run(["bash", str(ROOT / "pipelines" / "baselines.sh"), "D", "OUT"],
                           capture_output=True, text=True,
-                          env={**os.environ, "DRY_RUN": "1", "DATASET": "seed"})
-    assert proc.returncode == 2 and "DATASET must be deap or dreamer" in proc.stderr
+                          env={**os.environ, "DRY_RUN": "1", "DATASET": "seed-v"})
+    assert proc.returncode == 2 and "DATASET must be one of deap, dreamer" in proc.stderr
+
+
+@pytest.mark.parametrize("dataset, preset, targets", [
+    ("amigos", "amigos_baselines", ["valence", "arousal"]),
+    ("mahnob", "mahnob_baselines", ["valence", "arousal"]),
+    ("seed", "seed_baselines", ["emotion"]), ("seed-iv", "seed_iv_baselines", ["emotion"])])
+def test_baselines_recipe_runs_the_suite_of_every_dataset_on_its_own_targets(dataset, preset,
+                                                                              targets):
+    env = {k: v for k, v in os.environ.items() if k != "TARGETS"}
+    commands = _dry_run("baselines.sh", ["DATA", "OUT"], DATASET=dataset, **env)
+    assert [c[c.index("--target") + 1] for c in commands] == targets
+    for cmd in commands:
+        args = build_parser().parse_args(cmd)
+        cfg = load_config(args.config, args.set, data={"name": args.dataset,
+                                                       "target": args.target})
+        assert args.config[0] == preset and cfg.data.name == dataset
+        names = [p["name"] for p in cfg.pipelines]
+        assert names[0] == "physiosync" and {"bandpower", "de-lr", "de-svm", "eegnet",
+                                             "shallow-fbcsp", "simclr", "no-pretrain",
+                                             "stimulus-prior", "riemann-lr"} <= set(names)
+        assert cfg.protocol.name == "within-trial-kfold" and cfg.protocol.permutations > 0
 
 
 def test_recipe_without_arguments_prints_usage():

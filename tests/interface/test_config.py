@@ -104,7 +104,7 @@ def test_unknown_preset_is_one_line_listing_the_presets(capsys):
         assert all(p in line for p in PRESETS)
     assert main(["configs", "deap_withn"]) == 2
     line = one_line_error(capsys)
-    assert "no preset 'deap_withn'. Did you mean 'deap_within'? Presets: deap_ablations" in line
+    assert "no preset 'deap_withn'. Did you mean 'deap_within'? Presets: amigos_baselines" in line
 
 
 def test_configs_command_lists_prints_and_writes_a_copy_never_over_a_file(tmp_path, capsys,
