@@ -200,9 +200,9 @@ def _synthetic_root(entry, scratch: Path) -> Path:
 
 
 def bench_de(args) -> dict:
-    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
     from _full_size import FULL_SIZE
 
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
     root = args.root or _synthetic_root(FULL_SIZE["deap"].shrunk(subjects=args.subjects),
                                         scratch)
     cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
@@ -225,6 +225,7 @@ def prepare_budget(size, seconds: float, peak_rss_mb: float) -> dict:
     """DEAP's preparation budget scaled to data of *size* (a :class:`_full_size.Size`),
     and whether *seconds* and *peak_rss_mb* keep to it (see the module docstring)."""
     from _full_size import FULL_SIZE
+
     deap = FULL_SIZE["deap"].size()
     time_scale = size.values / deap.values
     memory_scale = size.unit_values / deap.unit_values
