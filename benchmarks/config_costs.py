@@ -5,9 +5,11 @@
 For each configuration (default: every shipped preset, ``physiosync/configs/*.yaml``) it
 runs the estimate of
 ``physiosync cv --dry-run`` (:func:`physiosync.experiment.estimate_cost`) on synthetic
-data of the real dataset's size, written once into ``--scratch`` (untimed): DEAP 32
-subjects x 40 videos x 60 s, DREAMER 23 subjects x 18 clips of 199 s +/- 30 % (the
-release's mean clip length); the demo preset on the demo's own data (6 x 12 x 30 s).
+data of the real dataset's size, written once into ``--scratch`` (untimed), as
+``benchmarks/_full_size.py`` declares it for every dataset with a synthetic writer: DEAP
+32 subjects x 40 videos x 60 s, DREAMER 23 subjects x 18 clips of 199 s +/- 30 % (the
+release's mean clip length), AMIGOS, MAHNOB-HCI, SEED and SEED-IV as their releases; the
+demo preset on the demo's own data (6 x 12 x 30 s).
 ``tiny.yaml`` sets sizes only and is estimated layered over ``deap_within.yaml``, and
 ``deap_ablations.yaml`` over ``deap_within.yaml``, as their headers say to use them.
 
@@ -38,6 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _full_size import FULL_SIZE  # noqa: E402  (beside this script)
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "physiosync" / "configs"
 #: Configurations that are layered over another one, as their headers say.
@@ -46,28 +51,24 @@ LAYERED = {"tiny.yaml": "deap_within.yaml", "deap_ablations.yaml": "deap_within.
 GPU_FIXED_S, GPU_FLOPS = 0.025, 11e12
 #: Every header line this script writes starts with this.
 MARK = "# cost"
-DEAP_SIZE = dict(n_subjects=32, n_trials=40, seconds=60.0)
-DREAMER_SIZE = dict(n_subjects=23, n_trials=18, seconds=199.0)
 
 
 def _data(scratch: Path, name: str) -> Path:
-    """The synthetic data of *name* (``deap``, ``dreamer``, ``demo``), written once."""
+    """The synthetic data of *name* (a dataset of :data:`FULL_SIZE`, or ``demo``), written
+    once into *scratch*."""
     from physiosync.cli._study import DEMO_DATA
-    from physiosync.synthetic import make_deap, make_dreamer
+    from physiosync.synthetic import make_deap
 
+    if name in FULL_SIZE:
+        return FULL_SIZE[name].write(scratch / name)
     root = scratch / name
     done = root / "complete"
     if not done.exists():
-        if name == "dreamer":
-            make_dreamer(root, seed=0, **DREAMER_SIZE)
-        elif name == "deap":
-            make_deap(root, seed=0, **DEAP_SIZE)
-        else:
-            demo = {k: v for k, v in DEMO_DATA.items() if k not in ("subjects", "trials")}
-            make_deap(root, n_subjects=DEMO_DATA["subjects"], n_trials=DEMO_DATA["trials"],
-                      seed=0, **demo)
+        demo = {k: v for k, v in DEMO_DATA.items() if k not in ("subjects", "trials")}
+        make_deap(root, n_subjects=DEMO_DATA["subjects"], n_trials=DEMO_DATA["trials"],
+                  seed=0, **demo)
         done.write_text("")
-    return root / "DREAMER.mat" if name == "dreamer" else root
+    return root
 
 
 def _config(path: Path, scratch: Path):
@@ -158,12 +159,10 @@ def _tensor(a):
 
 
 def _size_text(data: str) -> str:
-    if data == "deap":
-        return ("synthetic DEAP of the real size, {n_subjects} subjects x {n_trials} videos x "
-                "{seconds:g} s").format(**DEAP_SIZE)
-    if data == "dreamer":
-        return ("synthetic DREAMER of the real size, {n_subjects} subjects x {n_trials} clips "
-                "of {seconds:g} s +/- 30 %").format(**DREAMER_SIZE)
+    if data in FULL_SIZE:
+        entry = FULL_SIZE[data]
+        what = " of the real size" if entry.full else ""
+        return f"synthetic {entry.spec.display_name}{what}, {entry.text()}"
     return "the demo's synthetic DEAP, 6 subjects x 12 videos x 30 s"
 
 

@@ -1,6 +1,7 @@
 """Benchmarks of physiosync. Each prints one JSON line.
 
-    python benchmarks/run.py prepare [--root DIR] [--subjects N] [--scratch DIR]
+    python benchmarks/run.py prepare [--dataset deap] [--root DIR] [--scratch DIR]
+                                     [--subjects N --trials N --seconds S]
     python benchmarks/run.py pretrain --window {1,5} [--batch-slots 8 --group-size 2]
     python benchmarks/run.py finetune --batch 256
     python benchmarks/run.py demo
@@ -8,11 +9,35 @@
     python benchmarks/run.py deep --model {eegnet,shallow,deep4} [--subjects 32 --batch 64]
     python benchmarks/run.py study [--config demo --subjects 6 --executor processes --n-jobs 2]
 
-``prepare`` loads, baseline-corrects, normalises and windows (1 s and 5 s, EEG and
-GSR) a DEAP folder, cold: a fresh cache folder every time, in a fresh process, so
-``peak_rss_mb`` is the peak of the measured work alone. Without ``--root`` it first
-writes a full-size synthetic DEAP (32 subjects x 40 trials x 63 s, ~3.3 GB of
-Python-2 pickles) to a scratch folder; that step is not timed.
+``prepare`` opens, baseline-corrects (where the dataset's trials hold a baseline,
+``DatasetSpec.has_baseline``), normalises and windows (1 s and 5 s where the trials are
+that long; the dataset's default modalities: EEG and GSR for DEAP) one dataset
+(``--dataset``, default ``deap``), cold: a fresh cache folder every time, in a fresh
+process, so ``peak_rss_mb`` is the peak of the measured work alone. Without ``--root`` it
+first writes the dataset's full-size synthetic copy (``benchmarks/_full_size.py``: for
+DEAP 32 subjects x 40 trials x 63 s, ~3.3 GB of Python-2 pickles) into ``--scratch``,
+once (kept there for the next run); that step is not timed. ``--subjects``, ``--trials``
+and ``--seconds`` shrink the copy for a quick check.
+
+Besides the seconds and the peak RSS it reports the budget they are held to: DEAP's
+(at most 15 s and 500 MB for full-size DEAP's 32 subjects, issue 2) scaled by the size
+of the data, and ``within_budget``. ``size`` counts the values (channels x samples,
+baselines included) stored in the files the reader reads, from the writer's arguments
+(with ``--root``: the full-size copy's, taken as the release's size):
+
+* the time budget is ``15 s x values / values of full-size DEAP`` (412,876,800 = 32
+  subjects x 40 trials x 40 channels x 8,064 samples): reading, baseline removal,
+  normalisation and windowing each touch every value a bounded number of times, so the
+  work grows with the number of values, whatever their width on disk (MAHNOB-HCI's
+  24-bit BDF, the float64 MAT files);
+* the memory budget is ``500 MB x unit values / 12,902,400`` (one DEAP subject): the
+  preparation holds one subject at a time (each prepared subject is written to the cache
+  and served as a memory map, :func:`physiosync.preprocessing.cache.prepare`), so its
+  peak follows what the reader holds of one subject: the largest subject's values, or for
+  DREAMER the whole file's, since its reader loads ``DREAMER.mat`` at once. The scaling is
+  proportional: it also scales the fixed part of DEAP's peak (the interpreter and the
+  imports), so above DEAP's size the budget is looser than the data alone would need, and
+  below it (a shrunk copy) tighter.
 
 ``de`` computes the differential entropy (5 bands) of every 5 s EEG window of a DEAP
 folder, each time in a fresh process: ``cold`` prepares into an empty cache first,
@@ -45,34 +70,46 @@ import tempfile
 import time
 from pathlib import Path
 
+# benchmarks/_full_size.py, beside this script; imported where needed, not by the
+# workers (it imports the synthetic writers)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def _prepare_worker(root: str, cache_dir: str) -> dict:
+#: DEAP's preparation budget at full size (issue 2), scaled for the other datasets.
+DEAP_BUDGET_S, DEAP_BUDGET_MB = 15.0, 500.0
+
+
+def _prepare_worker(name: str, root: str, cache_dir: str) -> dict:
     import numpy as np
 
-    from physiosync.datasets import DEAP
+    from physiosync.dataset_specs import DATASET_SPECS
+    from physiosync.datasets import open_dataset
     from physiosync.preprocessing.cache import prepare
     from physiosync.params import PrepareParams
     from physiosync.preprocessing.windows import make_windows
 
+    spec = DATASET_SPECS[name]
+    params = PrepareParams(modalities=spec.default_modalities,
+                           **({} if spec.has_baseline else {"baseline": "none"}))
     t0 = time.perf_counter()
-    ds = DEAP(root)
-    prepared = prepare(ds, params=PrepareParams(modalities=("eeg", "gsr")), cache_dir=cache_dir)
-    windows = make_windows(prepared, lengths=(1.0, 5.0))
+    ds = open_dataset(name, root)
+    prepared = prepare(ds, params=params, cache_dir=cache_dir)
+    shortest = min(p.seconds for p in prepared.values())
+    windows = make_windows(prepared, lengths=[w for w in (1.0, 5.0) if w <= shortest])
     counts = {}
     for length in windows.lengths:
-        for m in ("eeg", "gsr"):
+        for m in spec.default_modalities:
             views = [windows.windows(s, m, length) for s in windows.subjects]
             counts[f"{m}_{length:g}s"] = [int(sum(v.shape[0] * v.shape[1] for v in views))]
             counts[f"{m}_{length:g}s"].append(list(views[0].shape[2:]))
     seconds = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     source_bytes = sum(p.stat().st_size for p in ds.source_files())
     cache_bytes = sum(p.stat().st_size for p in Path(cache_dir).rglob("*.npy"))
     return {
-        "benchmark": "prepare", "seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+        "benchmark": "prepare", "seconds": round(seconds, 2), "peak_rss_mb": _own_peak_rss_mb(),
         "subjects": len(ds.subjects), "source_gb": round(source_bytes / 1e9, 2),
         "cache_gb": round(cache_bytes / 1e9, 2), "windows": counts,
-        "numpy": np.__version__,
+        "numpy": np.__version__, "dataset": name,
+        "trials": int(sum(len(p.ratings) for p in prepared.values())),
     }
 
 
@@ -124,25 +161,50 @@ def _de_worker(root: str, cache_dir: str, method: str) -> dict:
         del prepared, windows, view, de
     return {"load_s": round(load, 2), "de_s": round(de_wall, 2), "de_cpu_s": round(de_cpu, 2),
             "total_s": round(time.perf_counter() - t0, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": _own_peak_rss_mb(),
             "windows": n_windows, "window_shape": shape}
 
 
-def _synthetic_root(args, scratch: Path) -> Path:
-    from physiosync.synthetic import make_deap
+def _own_peak_rss_mb() -> float:
+    """Peak RSS (MB) of this process's own program: ``VmHWM`` where Linux gives it.
 
-    root = scratch / "deap"
-    if not (root / f"s{args.subjects:02d}.dat").exists():
-        t = time.perf_counter()
-        make_deap(root, n_subjects=args.subjects, n_trials=40, seconds=60.0, seed=0)
-        print(f"# wrote synthetic DEAP in {time.perf_counter() - t:.0f} s (untimed)",
-              file=sys.stderr)
+    A worker started by ``subprocess`` inherits in ``ru_maxrss`` the RSS its parent had
+    when it started it (Linux keeps the larger across ``exec``: a parent holding 300 MB
+    gives a child of 9 MB a ``ru_maxrss`` of 311 MB), so a worker started after the
+    parent wrote synthetic data would report the parent's memory; ``VmHWM`` is the high
+    mark of the worker's own memory map.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:  # not Linux
+        pass
+    return _peak_rss_mb()
+
+
+def _synthetic_root(entry, scratch: Path) -> Path:
+    """The synthetic copy *entry* (:mod:`_full_size`) in *scratch*, written once."""
+    from physiosync.exceptions import PhysioSyncError
+
+    t = time.perf_counter()
+    try:
+        root = entry.write(scratch / entry.folder)
+    except PhysioSyncError as err:
+        raise SystemExit(f"{entry.dataset}: {err}") from None
+    if time.perf_counter() - t > 1:
+        print(f"# wrote synthetic {entry.spec.display_name} in {time.perf_counter() - t:.0f} s "
+              "(untimed)", file=sys.stderr)
     return root
 
 
 def bench_de(args) -> dict:
+    from _full_size import FULL_SIZE
+
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
-    root = args.root or _synthetic_root(args, scratch)
+    root = args.root or _synthetic_root(FULL_SIZE["deap"].shrunk(subjects=args.subjects),
+                                        scratch)
     cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
     try:
         result = {"benchmark": "de", "method": args.method}
@@ -159,20 +221,51 @@ def bench_de(args) -> dict:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def prepare_budget(size, seconds: float, peak_rss_mb: float) -> dict:
+    """DEAP's preparation budget scaled to data of *size* (a :class:`_full_size.Size`),
+    and whether *seconds* and *peak_rss_mb* keep to it (see the module docstring)."""
+    from _full_size import FULL_SIZE
+
+    deap = FULL_SIZE["deap"].size()
+    time_scale = size.values / deap.values
+    memory_scale = size.unit_values / deap.unit_values
+    budget = {"seconds": round(DEAP_BUDGET_S * time_scale, 2),
+              "peak_rss_mb": round(DEAP_BUDGET_MB * memory_scale, 1),
+              "time_scale": round(time_scale, 4), "memory_scale": round(memory_scale, 4)}
+    return {"budget": budget, "within_budget": bool(seconds <= budget["seconds"]
+                                                    and peak_rss_mb <= budget["peak_rss_mb"])}
+
+
 def bench_prepare(args) -> dict:
+    from _full_size import FULL_SIZE
+
+    entry = FULL_SIZE[args.dataset]
+    if not args.root:
+        try:
+            entry = entry.shrunk(args.subjects, args.trials, args.seconds)
+        except ValueError as err:
+            raise SystemExit(f"prepare: {err}") from None
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="physiosync-bench-"))
-    root = args.root or _synthetic_root(args, scratch)
-    cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
+    cache_dir = None
     try:
+        root = args.root or _synthetic_root(entry, scratch)
+        cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
         out = subprocess.run(
-            [sys.executable, __file__, "_prepare_worker", str(root), str(cache_dir)],
-            check=True, capture_output=True, text=True)
+            [sys.executable, __file__, "_prepare_worker", args.dataset, str(root),
+             str(cache_dir)], capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"prepare {args.dataset} failed:\n{out.stderr[-4000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        size = entry.size()
+        result["size"] = {**size.as_dict(), "of": "the full-size synthetic copy (--root)"
+                          if args.root else "the synthetic copy prepared"}
+        result.update(prepare_budget(size, result["seconds"], result["peak_rss_mb"]))
         if args.compare:
             result.update(_baselines(str(root)))
         return result
     finally:
-        shutil.rmtree(cache_dir, ignore_errors=True)
+        if cache_dir is not None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
         if args.scratch is None and not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -455,6 +548,20 @@ def _add_model_options(p) -> None:
                    help="autocast: off (float32), bf16 (any device), fp16 (CUDA)")
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def _amp(args):
     return {"off": False, "bf16": "bf16", "fp16": True}[args.amp]
 
@@ -462,21 +569,34 @@ def _amp(args):
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_prepare_worker":
-        print(json.dumps(_prepare_worker(argv[1], argv[2])))
+        print(json.dumps(_prepare_worker(argv[1], argv[2], argv[3])))
         return
     if argv and argv[0] == "_de_worker":
         print(json.dumps(_de_worker(argv[1], argv[2], argv[3])))
         return
+    from _full_size import FULL_SIZE
+
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="benchmark", required=True)
-    p = sub.add_parser("prepare", help="cold prepare of a DEAP folder")
-    p.add_argument("--root", help="DEAP folder; default: write a full-size synthetic one")
-    p.add_argument("--subjects", type=int, default=32, help="synthetic subjects (default 32)")
+    p = sub.add_parser("prepare", help="cold prepare of a dataset (default DEAP), against "
+                                       "DEAP's budget scaled by the data's size")
+    p.add_argument("--dataset", choices=list(FULL_SIZE), default="deap",
+                   help="dataset (default deap)")
+    p.add_argument("--root", help="the dataset's data root; default: write a full-size "
+                                  "synthetic copy")
+    p.add_argument("--subjects", type=positive_int,
+                   help="shrink the synthetic copy to its first N subjects (quick check)")
+    p.add_argument("--trials", type=positive_int,
+                   help="shrink the synthetic copy to N clips per session (quick check)")
+    p.add_argument("--seconds", type=positive_float,
+                   help="typical clip length of the synthetic copy, seconds (quick check; "
+                        "longer clips scale alike, baselines and rests are kept)")
     p.add_argument("--scratch", help="scratch folder to keep the synthetic data between runs")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     p.add_argument("--compare", action="store_true",
-                   help="also time a raw read and a bare latin1 pickle.load of the same files")
+                   help="DEAP: also time a raw read and a bare latin1 pickle.load of the "
+                        "same files")
 
     p = sub.add_parser("pretrain", help="pre-training steps on DEAP shapes")
     p.add_argument("--window", type=int, choices=[1, 5], default=1)
@@ -530,6 +650,12 @@ def main(argv=None) -> None:
     p.add_argument("--scratch", help="folder to keep the synthetic data and cache in")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
+    if args.benchmark == "prepare":
+        if args.compare and args.dataset != "deap":
+            parser.error("prepare: --compare times DEAP's pickles; it needs --dataset deap.")
+        if args.root and (args.subjects or args.trials or args.seconds):
+            parser.error("prepare: --subjects, --trials and --seconds shrink the synthetic "
+                         "copy; they do not apply with --root.")
     run = {"prepare": bench_prepare, "pretrain": bench_pretrain, "finetune": bench_finetune,
            "demo": bench_demo, "de": bench_de, "deep": bench_deep, "study": bench_study}
     print(json.dumps(run[args.benchmark](args)))
