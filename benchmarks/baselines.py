@@ -1,15 +1,19 @@
-"""The whole baseline suite on synchrony-enabled synthetic DEAP, over several seeds.
+"""The whole baseline suite on synchrony-enabled synthetic data, over several seeds.
 
     python benchmarks/baselines.py --out results/baselines.md [--seeds 3] [--quick]
+    python benchmarks/baselines.py --dataset seed --out results/seed.md [--seeds 1]
 
-For every seed the script writes a synthetic DEAP set with stimulus-locked synchrony
-(:func:`physiosync.synthetic.make_deap`; the seed also seeds the run, as ``--set seed=N``
-would) and runs the preset ``deap_baselines`` on it: every pipeline of the suite on the
-same held-out-stimulus folds (``within-trial-kfold``, one model per subject), with a
+For every seed the script writes a synthetic copy of ``--dataset`` (default DEAP) with
+stimulus-locked synchrony, in the dataset's real format by its own writer
+(:func:`physiosync.synthetic.make_deap`, ``make_seed``, ...; the seed also seeds the run,
+as ``--set seed=N`` would) and runs the dataset's preset ``<dataset>_baselines`` on it
+(``deap_baselines``, ``seed_baselines``, ...): every pipeline of the suite on the same
+held-out-stimulus folds (``within-trial-kfold``, one model per subject), with a
 within-subject permutation p-value per pipeline and paired differences to PhysioSync.
 The model sizes are the demo's (``--config demo``: the spectral embedding, 300
 pre-training steps), because the authors' sizes in the config are far too large for the
 synthetic data; the protocol, the pipelines and the permutations are the config's.
+``--trials`` is the writer's ``n_trials`` (SEED, SEED-IV: clips per session).
 
 It prints, and writes to ``--out``, a Markdown table with one row per pipeline: the
 headline (``subject.balanced_accuracy``) as mean ± SD over seeds and per seed, its chance
@@ -38,8 +42,12 @@ import numpy as np
 
 from _study import seed_study_parser  # benchmarks/_study.py, beside this script
 
-CONFIG = "deap_baselines"  # the shipped preset (physiosync/configs/deap_baselines.yaml)
 HEADLINE = "subject.balanced_accuracy"
+
+
+def _preset(dataset: str) -> str:
+    """The shipped baseline-suite preset of *dataset* (``physiosync/configs/``)."""
+    return f"{dataset.replace('-', '_')}_baselines"
 
 
 def _config(args, root: Path, cache: Path, seed: int):
@@ -58,7 +66,7 @@ def _config(args, root: Path, cache: Path, seed: int):
         overrides["protocol"]["permutations"] = 99
     if args.pipelines:
         overrides["pipelines"] = args.pipelines.split(",")
-    return load_config([CONFIG, sizes, overrides], args.set or None,
+    return load_config([_preset(args.dataset), sizes, overrides], args.set or None,
                        data={"root": str(root), "cache_dir": str(cache)})
 
 
@@ -81,16 +89,31 @@ def _pipeline_seconds(log: Path, names: list, end: float) -> dict:
     return out
 
 
+def _write_data(args, folder: Path, seed: int) -> Path:
+    """The synthetic copy of ``args.dataset`` for *seed*, by the dataset's own writer
+    (DEAP: ``folder/data_preprocessed_python``); returns its data root."""
+    from physiosync.dataset_specs import dataset_spec
+    from physiosync.synthetic import make_deap
+
+    if args.dataset == "deap":
+        return make_deap(folder / "data_preprocessed_python", n_subjects=args.subjects,
+                         n_trials=args.trials, seconds=args.seconds, effect=args.effect,
+                         seed=seed, synchrony=args.synchrony, verbose=False)
+    spec = dataset_spec(args.dataset)
+    module, _, name = next(iter(spec.synthetic.values())).partition(":")
+    writer = getattr(__import__(module, fromlist=[name]), name)
+    return writer(folder / args.dataset, n_subjects=args.subjects, n_trials=args.trials,
+                  seconds=args.seconds, effect=args.effect, seed=seed,
+                  synchrony=args.synchrony, verbose=False)
+
+
 def run_one(args, seed: int, scratch: Path) -> dict:
     """Write one synthetic set, run the suite on it, return the numbers."""
     from physiosync import run_experiment
-    from physiosync.synthetic import make_deap
 
     tag = f"seed{seed}"
     t0 = time.perf_counter()
-    root = make_deap(scratch / tag / "data_preprocessed_python", n_subjects=args.subjects,
-                     n_trials=args.trials, seconds=args.seconds, effect=args.effect,
-                     seed=seed, synchrony=args.synchrony, verbose=False)
+    root = _write_data(args, scratch / tag, seed)
     cfg = _config(args, root, scratch / tag / "cache", seed)
     write_seconds = time.perf_counter() - t0
     run_dir = scratch / tag / "run"
@@ -141,6 +164,14 @@ def _p(v) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.3g}"
 
 
+def _headline_text(runs: list) -> str:
+    metric = next((p.get("metric") for r in runs for p in r["pipelines"].values()
+                   if p.get("metric")), HEADLINE)
+    words = {"subject.balanced_accuracy": "per-subject balanced accuracy",
+             "subject.macro_f1": "per-subject macro F1"}
+    return f"{words.get(metric, metric)}, mean over subjects"
+
+
 def markdown(runs: list, args) -> str:
     """The result table: one row per pipeline, seeds side by side."""
     seeds = [r["seed"] for r in runs]
@@ -164,16 +195,21 @@ def markdown(runs: list, args) -> str:
             f"{_each([p.get('seconds') for p in parts], lambda v: f'{v:.0f}')} |")
     total = sum(r["seconds"] for r in runs)
     writing = sum(r["write_seconds"] for r in runs)
+    from physiosync.dataset_specs import dataset_spec
+
     lines += [
         "",
-        f"Synthetic DEAP with stimulus-locked synchrony {args.synchrony:g}, emotion effect "
-        f"{args.effect:g}: {args.subjects} subjects x {args.trials} videos x {args.seconds:g} s; "
-        f"the `deap_baselines` preset (within-trial-kfold, {args.folds} folds, one model "
-        f"per subject, held-out videos; comparisons paired by {level}) with the demo's model "
+        f"Synthetic {dataset_spec(args.dataset).display_name} with stimulus-locked synchrony "
+        f"{args.synchrony:g}, emotion effect "
+        f"{args.effect:g}: {args.subjects} subjects x {args.trials} "
+        f"{'videos' if args.dataset == 'deap' else 'clips'} x {args.seconds:g} s; "
+        f"the `{_preset(args.dataset)}` preset (within-trial-kfold, {args.folds} folds, one "
+        f"model per subject, held-out stimuli; comparisons paired by {level}) with the demo's "
+        "model "
         f"sizes; seeds {', '.join(map(str, seeds))}"
         f"{' (--quick: smoke-test sizes, numbers meaningless)' if args.quick else ''}"
         f"{'; overrides ' + ', '.join(f'`{o}`' for o in args.set) if args.set else ''}. "
-        f"Headline: per-subject balanced accuracy, mean over subjects. Wall time: "
+        f"Headline: {_headline_text(runs)}. Wall time: "
         f"{total:.0f} s of cross-validation ({total / 60:.1f} min) and {writing:.0f} s of "
         f"writing data, {args.threads} torch threads.",
         "",
@@ -183,6 +219,9 @@ def markdown(runs: list, args) -> str:
 
 def main(argv=None) -> int:
     parser = seed_study_parser(__doc__)
+    parser.add_argument("--dataset", default="deap",
+                        help="dataset whose synthetic copy and `<dataset>_baselines` preset "
+                             "are used (default deap)")
     parser.add_argument("--subjects", type=int, default=10, help="subjects (default 10)")
     parser.add_argument("--trials", type=int, default=24, help="videos per subject (24)")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per video (15)")
@@ -232,7 +271,7 @@ def main(argv=None) -> int:
     out.write_text(table)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     out.with_suffix(".json").write_text(json.dumps(
-        {"settings": settings, "config": CONFIG, "runs": runs},
+        {"settings": settings, "config": _preset(args.dataset), "runs": runs},
         indent=2))
     print(table)
     return 0
