@@ -52,7 +52,7 @@ DREAMER_SIZE = dict(n_subjects=23, n_trials=18, seconds=199.0)
 
 def _data(scratch: Path, name: str) -> Path:
     """The synthetic data of *name* (``deap``, ``dreamer``, ``demo``), written once."""
-    from physiosync.cli._study import DEMO_DATA
+    from physiosync.cli._demo import DEMO_DATA
     from physiosync.synthetic import make_deap, make_dreamer
 
     root = scratch / name
@@ -63,9 +63,10 @@ def _data(scratch: Path, name: str) -> Path:
         elif name == "deap":
             make_deap(root, seed=0, **DEAP_SIZE)
         else:
-            demo = {k: v for k, v in DEMO_DATA.items() if k not in ("subjects", "trials")}
-            make_deap(root, n_subjects=DEMO_DATA["subjects"], n_trials=DEMO_DATA["trials"],
-                      seed=0, **demo)
+            demo = DEMO_DATA["deap"]
+            make_deap(root, n_subjects=demo.subjects, n_trials=demo.trials,
+                      seconds=demo.seconds, effect=demo.effect, synchrony=demo.synchrony,
+                      seed=0, **demo.writer_args)
         done.write_text("")
     return root / "DREAMER.mat" if name == "dreamer" else root
 
