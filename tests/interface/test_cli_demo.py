@@ -24,25 +24,27 @@ def _bdf(path) -> bool:
     return path.read_bytes()[:8] == b"\xffBIOSEMI"
 
 
-# dataset, its smallest demo (every stage runs: the tiny model's LS-TCL batch needs four
-# clips seen by two subjects), the files of the real format it must write (under --out)
+# 2 s windows (1 s short ones) keep the clips short: the tiny model's LS-TCL batch needs
+# four (clip, window) slots seen by two subjects of a fold's training units
+WINDOWS = ["--set", "data.long_seconds=2", "--set", "data.n_sub=2"]
+# dataset, its smallest demo (every stage runs), the files of the real format it must write
+# (under --out)
 SMALL = {
-    "dreamer": (["--subjects", "2", "--trials", "4", "--seconds", "6"],
+    "dreamer": (["--subjects", "3", "--trials", "6", "--seconds", "8"],
                 {"DREAMER.mat": _mat_v5}),
-    "amigos": (["--subjects", "2", "--trials", "5", "--seconds", "6"],
+    # P01 holds a NaN trial, P02 an empty one (the release's quirks, skipped by the reader)
+    "amigos": (["--subjects", "3", "--trials", "8", "--seconds", "8"],
                {"AMIGOS/Data_Preprocessed_P01/Data_Preprocessed_P01.mat": _mat_v5,
-                "AMIGOS/Data_Preprocessed_P02/Data_Preprocessed_P02.mat": _mat_v5}),
-    # subject 2 misses one of its 4 trials (the release's quirk); a short rest keeps it quick
-    "mahnob": (["--subjects", "2", "--trials", "4", "--seconds", "6"],
+                "AMIGOS/Data_Preprocessed_P03/Data_Preprocessed_P03.mat": _mat_v5}),
+    # subject 2 misses one of its trials, subject 4 has no usable session (the quirks)
+    "mahnob": (["--subjects", "3", "--trials", "6", "--seconds", "8"],
                {"MAHNOB-HCI/Sessions/2/session.xml": lambda p: "<session" in p.read_text(),
                 "MAHNOB-HCI/Sessions/2/Part_1_S_Trial1_emotion.bdf": _bdf}),
     # every clip of every session (the reader warns about files that lack some)
     "seed": (["--subjects", "2", "--seconds", "6"],
              {"SEED_EEG/Preprocessed_EEG/1_20131027.mat": _mat_v5,
               "SEED_EEG/Preprocessed_EEG/label.mat": _mat_v5}),
-    # 2 s windows: the shortest SEED-IV clip is 4 s at this size
-    "seed-iv": (["--subjects", "2", "--seconds", "6", "--set", "data.long_seconds=2",
-                 "--set", "data.n_sub=2"],
+    "seed-iv": (["--subjects", "2", "--seconds", "6"],
                 {"SEED_IV/eeg_raw_data/1/1_20160518.mat": _mat_v5,
                  "SEED_IV/eeg_raw_data/3/2_20151012.mat": _mat_v5,
                  "SEED_IV/ReadMe.txt": lambda p: "session3_label" in p.read_text()}),
@@ -66,12 +68,13 @@ def test_demo_of_each_dataset_runs_end_to_end_on_its_real_format(name, tmp_path,
     spec = DATASET_SPECS[name]
     out = tmp_path / "demo"
     assert main(["demo", "--dataset", name, "--out", str(out), *options, "--config", "tiny",
-                 "--set", "protocol.n_splits=2", "--no-estimate", "-q"]) == 0
+                 "--set", "protocol.n_splits=2", *WINDOWS, "--no-estimate", "-q"]) == 0
     text = capsys.readouterr().out
     for path, real_format in files.items():
         assert (out / path).is_file() and real_format(out / path), path
     said = text.splitlines()[1]
-    assert said.startswith(f"1/3 writing a synthetic {spec.display_name} set (2 subjects x ")
+    assert said.startswith(f"1/3 writing a synthetic {spec.display_name} set ({options[1]} "
+                           "subjects x ")
     assert (" x 3 sessions x " in said) == (len(spec.sessions) > 1)
     target = spec.default_target
     classes = spec.classes.get(target)
