@@ -126,11 +126,16 @@ def demo_datasets() -> tuple:
     return tuple(n for n, s in DATASET_SPECS.items() if n in s.synthetic and n in DEMO_DATA)
 
 
-def _check_affect(args, spec, synchrony: float) -> None:
-    """Refuse, in one line and before anything is written, simulation options the
-    dataset's writer cannot take."""
+def _check_options(args, spec, sizes, synchrony: float) -> None:
+    """Refuse, in one line and before anything is printed or written, sizes that are not
+    positive and simulation options the dataset's writer cannot take (the writer checks
+    its own maxima)."""
     from ..synthetic._simulate import check_simulation_options
 
+    subjects, trials, seconds = sizes
+    if subjects < 1 or trials < 1 or not seconds > 0:
+        raise PhysioSyncError(f"--subjects, --trials and --seconds must be positive, got "
+                              f"{subjects}, {trials} and {seconds:g}.")
     if spec.rating_scale is None and args.affect != "static":
         raise PhysioSyncError(
             f"--affect {args.affect} needs rated trials, and {spec.display_name} has "
@@ -164,7 +169,7 @@ def cmd_demo(args) -> int:
     effect = demo.effect if args.effect is None else args.effect
     synchrony = demo.synchrony if args.synchrony is None else args.synchrony
     affect = args.affect
-    _check_affect(args, spec, synchrony)
+    _check_options(args, spec, (subjects, trials, seconds), synchrony)
     out = Path(args.out)
     data_dir = out / demo.path
     print(f"physiosync {__version__} demo")

@@ -126,7 +126,8 @@ def test_default_demo_resolves_the_configuration_and_data_it_did_before(monkeypa
     ("seed", ["--affect", "dynamics"], "--affect dynamics needs rated trials, and SEED has "
                                        "emotion classes only"),
     ("seed-iv", ["--affect", "dynamics"], "SEED-IV has emotion classes only"),
-    ("amigos", ["--affect-share", "0.3"], "affect"),
+    ("amigos", ["--affect-share", "0.3"], "apply to affect='dynamics' only"),
+    ("dreamer", ["--trials", "0"], "--trials and --seconds must be positive, got 6, 0 and 30"),
 ])
 def test_an_option_the_writer_cannot_take_is_one_line_before_anything_is_written(
         name, options, said, tmp_path, capsys):
