@@ -56,7 +56,7 @@ MARK = "# cost"
 def _data(scratch: Path, name: str) -> Path:
     """The synthetic data of *name* (a dataset of :data:`FULL_SIZE`, or ``demo``), written
     once into *scratch*."""
-    from physiosync.cli._study import DEMO_DATA
+    from physiosync.cli._demo import DEMO_DATA
     from physiosync.synthetic import make_deap
 
     if name in FULL_SIZE:
@@ -64,9 +64,10 @@ def _data(scratch: Path, name: str) -> Path:
     root = scratch / name
     done = root / "complete"
     if not done.exists():
-        demo = {k: v for k, v in DEMO_DATA.items() if k not in ("subjects", "trials")}
-        make_deap(root, n_subjects=DEMO_DATA["subjects"], n_trials=DEMO_DATA["trials"],
-                  seed=0, **demo)
+        demo = DEMO_DATA["deap"]
+        make_deap(root, n_subjects=demo.subjects, n_trials=demo.trials,
+                  seconds=demo.seconds, effect=demo.effect, synchrony=demo.synchrony,
+                  seed=0, **demo.writer_args)
         done.write_text("")
     return root
 

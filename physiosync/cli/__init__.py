@@ -6,7 +6,8 @@
 * ``_parser``: the subcommands and their options;
 * ``_data``: ``synth``, ``info``, ``prepare``;
 * ``_model``: ``pretrain``, ``finetune``;
-* ``_study``: ``cv``, ``demo``, ``report``, ``configs``;
+* ``_study``: ``cv``, ``report``, ``configs``;
+* ``_demo``: ``demo`` and the synthetic copy it writes of each dataset;
 * ``_common``: the run configuration from the options, and the console output the
   commands share;
 * ``_errors``: exit codes and the one error line of each failure.

@@ -16,7 +16,8 @@ from .. import params
 from ..dataset_specs import synthetic_kinds
 from ._data import cmd_info, cmd_prepare, cmd_synth
 from ._model import cmd_finetune, cmd_pretrain
-from ._study import DEMO_DATA, cmd_configs, cmd_cv, cmd_demo, cmd_report
+from ._demo import DEMO_DATA, cmd_demo, demo_datasets
+from ._study import cmd_configs, cmd_cv, cmd_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,16 +169,36 @@ def _add_report(sub) -> None:
 
 
 def _add_demo(sub) -> None:
-    """``demo``: the whole pipeline on synthetic DEAP data."""
-    p = sub.add_parser("demo", help="the whole pipeline on synthetic DEAP data (< 3 min)")
+    """``demo``: the whole pipeline on a synthetic copy of a dataset."""
+    names = demo_datasets()
+    p = sub.add_parser("demo", help="the whole pipeline on synthetic data in a dataset's real "
+                       f"format ({', '.join(names)}; < 3 min)")
+    p.add_argument("--dataset", choices=names, default="deap",
+                   help="dataset whose synthetic copy the demo writes and studies, in its "
+                        "real format (default: %(default)s)")
     p.add_argument("--out", default="physiosync_demo", help="output folder")
-    p.add_argument("--subjects", type=int, default=DEMO_DATA["subjects"])
-    p.add_argument("--trials", type=int, default=DEMO_DATA["trials"])
-    p.add_argument("--seconds", type=float, default=DEMO_DATA["seconds"])
-    p.add_argument("--effect", type=float, default=DEMO_DATA["effect"])
-    p.add_argument("--synchrony", type=float, default=DEMO_DATA["synchrony"],
-                   help="stimulus-locked synchrony of the synthetic data (0 = none)")
-    _add_affect(p, DEMO_DATA["affect"])
+
+    def per_dataset(key, what):
+        values = [getattr(DEMO_DATA[n], key) for n in names]
+        if len(set(values)) == 1:
+            return f"{what} (default {values[0]:g})"
+        return (f"{what} (default per dataset: "
+                f"{', '.join(f'{n} {v:g}' for n, v in zip(names, values))})")
+
+    p.add_argument("--subjects", type=int, help=per_dataset("subjects", "subjects"))
+    p.add_argument("--trials", type=int,
+                   help=per_dataset("trials", "videos or clips per subject (per session on "
+                                    "SEED and SEED-IV)"))
+    p.add_argument("--seconds", type=float,
+                   help=per_dataset("seconds", "stimulus length in seconds (in DEAP each "
+                                    "video's; elsewhere the clips are spread around it, as the "
+                                    "writer does)"))
+    p.add_argument("--effect", type=float,
+                   help=per_dataset("effect", "emotion effect strength (0 = none)"))
+    p.add_argument("--synchrony", type=float,
+                   help=per_dataset("synchrony", "stimulus-locked synchrony of the synthetic "
+                                    "data (0 = none)"))
+    _add_affect(p, "static")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", action="append",
                    help="YAML file or preset layered over the demo preset (repeatable)")

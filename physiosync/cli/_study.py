@@ -1,4 +1,4 @@
-"""The study commands: ``cv`` (cross-validate and report), ``demo``, ``report``, ``configs``."""
+"""The study commands: ``cv`` (cross-validate and report), ``report``, ``configs``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-from .._version import __version__
 from .. import params
 from ..exceptions import PhysioSyncError
 from ..runfolder import FolderLock, RunFolder, report_owner, reports_fingerprint
@@ -39,11 +38,6 @@ def cmd_configs(args) -> int:
                               "a file: choose another --out or remove it first.") from None
     print(f"wrote the preset {args.name} to {args.out}; use it with --config {args.out}")
     return 0
-
-
-#: Size of the demo's synthetic DEAP set (see ``docs/benchmarks.md`` for its run time).
-DEMO_DATA = {"subjects": 6, "trials": 12, "seconds": 30.0, "effect": 3.0, "synchrony": 1.0,
-             "affect": "static"}
 
 
 def cmd_cv(args) -> int:
@@ -97,41 +91,6 @@ def _folds_text(protocol) -> str:
     # session.
     groups = {"subject": "subject", "trial": "stimulus", "session": "session"}
     return "one fold per " + " and ".join(groups[g] for g in traits.held_out)
-
-
-def cmd_demo(args) -> int:
-    from ..synthetic import make_deap
-    from ..experiment import run_experiment
-
-    out = Path(args.out)
-    data_dir = out / "data_preprocessed_python"
-    print(f"physiosync {__version__} demo")
-    print(f"1/3 writing a synthetic DEAP set ({args.subjects} subjects x {args.trials} videos x "
-          f"{args.seconds:g} s, effect {args.effect:g}, synchrony {args.synchrony:g}, affect "
-          f"{args.affect}) to {data_dir}")
-    make_deap(data_dir, n_subjects=args.subjects, n_trials=args.trials, seconds=args.seconds,
-              effect=args.effect, seed=args.seed, synchrony=args.synchrony, affect=args.affect,
-              affect_share=args.affect_share, control=args.control)
-    args.config = ["demo"] + (args.config or [])
-    args.data_root = str(data_dir)
-    args.dataset = "deap"
-    args.cache_dir = str(out / "cache")
-    cfg = load_run_config(args)
-    print(f"2/3 cross-validating {', '.join(p['name'] for p in cfg.pipelines)} "
-          f"({cfg.protocol.name}, {_folds_text(cfg.protocol)}, target {cfg.data.target}): "
-          "prepare, pre-train, fine-tune, predict")
-    emb = sorted({cfg.pretrain_long.embedding, cfg.pretrain_short.embedding})
-    print(f"    model: a small PhysioSync with the {' and '.join(emb)} embedding"
-          + (" (per-channel log band energy; not the authors' multi-view embedding, which "
-             "does not learn the effect at this size)" if emb == ["spectral"] else ""))
-    result = run_experiment(cfg, out / "run", resume=not args.no_resume,
-                            overwrite=args.overwrite, on_start=start_lines(cfg),
-                            on_cost=lambda c: print_cost(c, args),
-                            time_cost=not args.no_estimate)
-    print(f"3/3 report written in {result['seconds']:.0f} s")
-    print()
-    print_result(result, significance="--folds, --subjects")
-    return 0
 
 
 def cmd_report(args) -> int:

@@ -26,7 +26,7 @@ from ._ratings import latent
 from ._simulate import check_simulation_options, check_sizes
 from .dreamer import _cell_of, synthetic_clip_seconds
 
-__all__ = ["make_amigos"]
+__all__ = ["make_amigos", "amigos_clip_seconds"]
 
 #: Length of the external annotators' segments.
 SEGMENT_S = 20.0
@@ -34,6 +34,36 @@ SEGMENT_S = 20.0
 #: valence, arousal) in the file's ``labels_selfassessment`` order.
 _SIM_SCALES = ("valence", "arousal", "dominance", "liking", "familiarity")
 _TO_FILE = [_SIM_SCALES.index(c) for c in SCALE_COLUMNS]
+
+
+def amigos_clip_seconds(n_trials: int, seconds: float, seed: int,
+                        long_seconds: float | None = None) -> np.ndarray:
+    """Lengths (whole seconds) of the clips :func:`make_amigos` writes: the first 16
+    (short videos) spread around *seconds*, any beyond them around *long_seconds*
+    (``None``: ``4 * seconds``), as :func:`~physiosync.synthetic.dreamer.synthetic_clip_seconds`
+    spreads them.
+
+    Parameters
+    ----------
+    n_trials : int
+        Videos per participant.
+    seconds : float
+        Typical short-clip length.
+    seed : int
+        The writer's seed.
+    long_seconds : float | None
+        Typical long-clip length.
+
+    Returns
+    -------
+    lengths : ndarray of int, shape (n_trials,)
+    """
+    long_seconds = 4.0 * float(seconds) if long_seconds is None else long_seconds
+    n_short = min(n_trials, N_SHORT)
+    return np.concatenate([
+        synthetic_clip_seconds(n_short, seconds, seed),
+        synthetic_clip_seconds(n_trials - n_short, long_seconds, seed + 1)
+        if n_trials > n_short else np.zeros(0, int)]).astype(int)
 
 
 def _pairs(value, what: str) -> set:
@@ -161,11 +191,7 @@ def make_amigos(out, n_subjects: int = 3, n_trials: int = N_TRIALS, seconds: flo
     out.mkdir(parents=True, exist_ok=True)
 
     sfreq = AMIGOS_SFREQ
-    n_short = min(n_trials, N_SHORT)
-    clip_s = np.concatenate([
-        synthetic_clip_seconds(n_short, seconds, seed),
-        synthetic_clip_seconds(n_trials - n_short, long_seconds, seed + 1)
-        if n_trials > n_short else np.zeros(0, int)]).astype(float)
+    clip_s = amigos_clip_seconds(n_trials, seconds, seed, long_seconds).astype(float)
     simulation = Simulation(seed, options, effect, n_subjects, n_trials, clip_s, low=1.0,
                             high=9.0, integer=False, n_scales=len(_SIM_SCALES))
     n_base = int(round(AMIGOS_BASELINE_S * sfreq))
