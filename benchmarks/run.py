@@ -90,6 +90,7 @@ def _prepare_worker(name: str, root: str, cache_dir: str) -> dict:
     spec = DATASET_SPECS[name]
     params = PrepareParams(modalities=spec.default_modalities,
                            **({} if spec.has_baseline else {"baseline": "none"}))
+    anon = _AnonPeak().start()
     t0 = time.perf_counter()
     ds = open_dataset(name, root)
     prepared = prepare(ds, params=params, cache_dir=cache_dir)
@@ -106,6 +107,7 @@ def _prepare_worker(name: str, root: str, cache_dir: str) -> dict:
     cache_bytes = sum(p.stat().st_size for p in Path(cache_dir).rglob("*.npy"))
     return {
         "benchmark": "prepare", "seconds": round(seconds, 2), "peak_rss_mb": _own_peak_rss_mb(),
+        "peak_anon_mb": anon.stop(),
         "subjects": len(ds.subjects), "source_gb": round(source_bytes / 1e9, 2),
         "cache_gb": round(cache_bytes / 1e9, 2), "windows": counts,
         "numpy": np.__version__, "dataset": name,
@@ -163,6 +165,52 @@ def _de_worker(root: str, cache_dir: str, method: str) -> dict:
             "total_s": round(time.perf_counter() - t0, 2),
             "peak_rss_mb": _own_peak_rss_mb(),
             "windows": n_windows, "window_shape": shape}
+
+
+class _AnonPeak:
+    """The peak of this process's anonymous memory (``RssAnon``: its own arrays and
+    objects), sampled every 10 ms by a thread.
+
+    ``VmHWM`` also counts the file pages the process maps: the prepared cache is read
+    through memory maps, and the cache check reads every page once, so after preparing a
+    dataset its whole cache sits in the RSS as page cache, which the kernel can reclaim
+    at any time. The anonymous peak is the memory the process itself needs; a spike
+    shorter than the sampling interval can be missed.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        import threading
+
+        self.interval, self.peak_kb = interval, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _anon_kb() -> int:
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        return int(line.split()[1])
+        except OSError:  # not Linux
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.peak_kb = max(self.peak_kb, self._anon_kb())
+            self._done.wait(self.interval)
+
+    def start(self) -> "_AnonPeak":
+        self._thread.start()
+        return self
+
+    def stop(self) -> float | None:
+        """Stop sampling; the peak in MB (None where Linux's RssAnon is not available)."""
+        self._done.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, self._anon_kb())
+        return round(self.peak_kb / 1024, 1) if self.peak_kb else None
 
 
 def _own_peak_rss_mb() -> float:
@@ -223,7 +271,10 @@ def bench_de(args) -> dict:
 
 def prepare_budget(size, seconds: float, peak_rss_mb: float) -> dict:
     """DEAP's preparation budget scaled to data of *size* (a :class:`_full_size.Size`),
-    and whether *seconds* and *peak_rss_mb* keep to it (see the module docstring)."""
+    and whether *seconds* and *peak_rss_mb* keep to it (see the module docstring).
+    :func:`bench_prepare` passes the anonymous peak (:class:`_AnonPeak`) as
+    *peak_rss_mb* where Linux gives it: the process's own memory, without the pages of the
+    memory-mapped cache, which are page cache."""
     from _full_size import FULL_SIZE
 
     deap = FULL_SIZE["deap"].size()
@@ -259,7 +310,10 @@ def bench_prepare(args) -> dict:
         size = entry.size()
         result["size"] = {**size.as_dict(), "of": "the full-size synthetic copy (--root)"
                           if args.root else "the synthetic copy prepared"}
-        result.update(prepare_budget(size, result["seconds"], result["peak_rss_mb"]))
+        memory = result.get("peak_anon_mb") or result["peak_rss_mb"]
+        result.update(prepare_budget(size, result["seconds"], memory))
+        result["budget"]["memory_judged_on"] = ("peak_anon_mb" if result.get("peak_anon_mb")
+                                                else "peak_rss_mb")
         if args.compare:
             result.update(_baselines(str(root)))
         return result

@@ -139,3 +139,18 @@ def test_smoothing_refuses_bad_inputs():
         smooth_within_trials(f, [0, 0, 0], [0, 1, 1], 2)
     with pytest.raises(PhysioSyncError, match="one row per window"):
         smooth_within_trials(f, [0, 0], [0, 1], 2)
+
+
+def test_band_powers_are_the_same_whatever_the_block_size(monkeypatch):
+    """The windows are transformed a block at a time to bound the memory (the windows of
+    14 full-size SEED subjects, transformed at once, took more than 23 GB); a window's
+    features must not depend on its block, bit for bit."""
+    from physiosync.preprocessing import features
+
+    x = np.random.default_rng(3).standard_normal((37, 5, 256)).astype(np.float32)
+    whole = features.band_powers(x, 128.0)  # one block: 37 x 5 x 256 < _BLOCK_SAMPLES
+    monkeypatch.setattr(features, "_BLOCK_SAMPLES", 5 * 256 * 4)  # blocks of 4 windows
+    assert np.array_equal(features.band_powers(x, 128.0), whole)
+    monkeypatch.setattr(features, "_BLOCK_SAMPLES", 1)  # one window per block
+    assert np.array_equal(features.band_powers(x, 128.0), whole)
+    assert whole.shape == (37, 5 * len(features.BANDS)) and np.isfinite(whole).all()
