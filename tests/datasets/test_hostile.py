@@ -377,6 +377,50 @@ def test_dreamer_stream_inflating_past_its_declared_size_is_refused(tmp_path):
         DREAMER(path)
 
 
+def test_mat_stream_shorter_than_its_declared_size_is_refused(tmp_path):
+    # the uncompressed copy handed to scipy must never be padded with zeros
+    from physiosync.datasets._matfile import load_mat
+
+    inner = _matrix_element(1000)
+    path = _mat_with_element(tmp_path / "DREAMER.mat", inner[:-400])
+    with pytest.raises(DataFormatError, match=rf"DREAMER\.mat: .* inflates to {len(inner) - 400} "
+                                              rf"bytes, fewer than the {len(inner)} it declares"):
+        load_mat(path, ["DREAMER"], release="r", resave="s")
+
+
+def test_mat_bytes_written_past_an_element_are_tolerated(tmp_path):
+    # MATLAB sometimes writes a few bytes past what a compressed element declares
+    from physiosync.datasets._matfile import load_mat
+
+    path = _mat_with_element(tmp_path / "DREAMER.mat", _matrix_element(10) + bytes(16))
+    np.testing.assert_array_equal(load_mat(path, ["DREAMER"], release="r", resave="s")["DREAMER"],
+                                  np.zeros((1, 10)))
+
+
+def test_mat_checked_copy_reads_as_scipy_reads_the_file(tmp_path):
+    # load_mat hands scipy the checked, inflated copy: same variables, values and order
+    import scipy.io
+
+    from physiosync.datasets._matfile import load_mat
+
+    rng = np.random.default_rng(0)
+    variables = {"b_eeg2": rng.normal(size=(3, 50)), "a_eeg1": rng.normal(size=(3, 40)),
+                 "cells": np.array([np.arange(3.0), np.ones((2, 2))], dtype=object),
+                 "rec": {"x": np.arange(4), "name": "clip"}}
+    for compress in (True, False):
+        path = tmp_path / f"v{compress}.mat"
+        scipy.io.savemat(path, variables, do_compression=compress)
+        ours = load_mat(path, release="r", resave="s")
+        theirs = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+        assert list(ours) == list(theirs) == list(variables)
+        for name in ("b_eeg2", "a_eeg1"):
+            np.testing.assert_array_equal(ours[name], theirs[name])
+        assert [c.shape for c in ours["cells"].ravel()] == [(1, 3), (2, 2)]
+        assert ours["rec"]["name"][0, 0][0] == "clip"
+        only = load_mat(path, ["a_eeg1"], release="r", resave="s")
+        assert list(only) == ["a_eeg1"]
+
+
 def test_dreamer_reader_still_reads_the_synthetic_release(dreamer_mat):
     from physiosync.datasets.dreamer import DREAMER
 
