@@ -163,20 +163,28 @@ def prepare_recording(rec, params: PrepareParams) -> PreparedSubject:
         sf = rates[m]
         n = int(round(seconds * sf))
         sl = slice(0, n) if params.stimulus_align == "start" else None
-        if len(set(rec.stimulus_lengths(m))) == 1:
-            full = rec.stimulus_array(m)
-            stim = full[..., :n] if sl else full[..., full.shape[-1] - n:]
-        else:
-            segs = [rec.stimulus(m, t) for t in rec.trials]
-            stim = np.stack([s[:, :n] if sl else s[:, s.shape[-1] - n:] for s in segs])
         bases = [rec.baseline(m, t) for t in rec.trials]
         n_base = min(b.shape[-1] for b in bases)
         base = rec.baseline_array(m) if len({b.shape[-1] for b in bases}) == 1 else np.stack(
             [b[:, b.shape[-1] - n_base:] for b in bases])
         # Values beyond the float32 range become inf here; they are reported below.
         with np.errstate(over="ignore", invalid="ignore"):
-            out = remove_baseline(stim, base, sf, params.baseline,
-                                  out=np.empty(stim.shape, dtype=params.dtype))
+            if len(set(rec.stimulus_lengths(m))) == 1:
+                full = rec.stimulus_array(m)
+                stim = full[..., :n] if sl else full[..., full.shape[-1] - n:]
+                out = np.empty(stim.shape, dtype=params.dtype)
+                out[...] = stim
+            else:
+                # clips of unequal length (SEED): each is cropped straight into the
+                # output, never stacked at its source precision (a GB per SEED subject)
+                stim = [s[:, :n] if sl else s[:, s.shape[-1] - n:]
+                        for s in (rec.stimulus(m, t) for t in rec.trials)]
+                out = np.empty((len(stim),) + stim[0].shape, dtype=params.dtype)
+                for i, s in enumerate(stim):
+                    out[i] = s
+            # remove_baseline casts to out's dtype first, then works on out alone: the
+            # same bits whether it copies the stimulus itself or finds it copied
+            remove_baseline(out, base, sf, params.baseline, out=out)
             normalize(out, params.norm_for(m), base)
         _check_finite_after_cast(out, stim, base, rec, m)
         out.flags.writeable = False
@@ -223,7 +231,7 @@ def _release_recording(rec, modalities):
                      sessions=rec.sessions)
 
 
-def _check_finite_after_cast(out: np.ndarray, stim: np.ndarray, base: np.ndarray, rec,
+def _check_finite_after_cast(out: np.ndarray, stim, base: np.ndarray, rec,
                              modality: str) -> None:
     """Raise :class:`DataFormatError` if the prepared (float32) *out* holds NaN or inf.
 
@@ -239,10 +247,11 @@ def _check_finite_after_cast(out: np.ndarray, stim: np.ndarray, base: np.ndarray
     # over the trial); failing that, the first channel that is not finite.
     limit = float(np.finfo(out.dtype).max)
     with np.errstate(all="ignore"):
-        too_big = (np.abs(stim) > limit).any(axis=-1) | (np.abs(base) > limit).any(axis=-1)
+        too_big = (np.array([(np.abs(s) > limit).any(axis=-1) for s in stim])
+                   | (np.abs(base) > limit).any(axis=-1))
     if too_big.any():
         trial_i, chan_i = (int(i) for i in np.argwhere(too_big)[0])
-        largest = max(float(np.max(np.abs(stim[trial_i, chan_i]))),
+        largest = max(float(np.max(np.abs(stim[trial_i][chan_i]))),
                       float(np.max(np.abs(base[trial_i, chan_i]))))
         cause = f"it holds {largest:.3g}, beyond the {out.dtype} range (+-{limit:.3g})"
     else:

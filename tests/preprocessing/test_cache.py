@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,52 @@ def test_what_the_reader_warned_is_said_again_on_every_cache_hit(deap_copy, tmp_
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == ["s02.bdf lost 1 of 4 rated trials: the file was cut short. (said when "
                     "DEAP subject 2 was prepared; served from the cache)"]
+
+
+def _unequal_recording(big=None):
+    """A recording whose three trials have stimuli of unequal length (as SEED's clips)."""
+    import pandas as pd
+
+    from physiosync.datasets.base import ModalityInfo, Recording
+
+    rng = np.random.default_rng(3)
+    lengths = (700, 512, 900)
+    stim = [rng.normal(5.0, 40.0, size=(4, n)) for n in lengths]
+    base = [rng.normal(5.0, 40.0, size=(4, 3 * 128)) for _ in lengths]
+    if big is not None:
+        stim[big[0]][big[1], 7] = 1e39
+    info = ModalityInfo.standard("eeg", 128.0, ["Fp1", "Fp2", "O1", "O2"])
+    rec = Recording(1, dataset="deap", source=Path("unequal.dat"), modalities={"eeg": info},
+                    baseline={"eeg": base}, stimulus={"eeg": stim},
+                    ratings=pd.DataFrame({"valence": [1.0, 5.0, 9.0]}))
+    return rec, stim, base
+
+
+@pytest.mark.parametrize("align", ["start", "end"])
+def test_unequal_trials_are_cropped_into_the_output_bit_for_bit(align):
+    # the crop goes straight into the float32 output; the result is that of cropping,
+    # stacking at float64 and casting, as before
+    from physiosync.preprocessing.cache import prepare_recording
+    from physiosync.preprocessing.transforms import normalize, remove_baseline
+
+    rec, stim, base = _unequal_recording()
+    params = PrepareParams(modalities=("eeg",), baseline="deviation", norm={"eeg": "channel"},
+                           stimulus_align=align)
+    got = prepare_recording(rec, params).data["eeg"]
+    n = 512
+    crop = np.stack([s[:, :n] if align == "start" else s[:, s.shape[-1] - n:] for s in stim])
+    want = remove_baseline(crop, np.stack(base), 128.0, "deviation",
+                           out=np.empty(crop.shape, dtype=np.float32))
+    normalize(want, "channel")
+    assert got.dtype == np.float32 and got.shape == (3, 4, n)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_unequal_trials_beyond_float32_name_trial_and_channel():
+    from physiosync.preprocessing.cache import prepare_recording
+
+    rec, _, _ = _unequal_recording(big=(2, 1))
+    params = PrepareParams(modalities=("eeg",), baseline="deviation", norm={"eeg": "none"})
+    with pytest.raises(DataFormatError, match=r"unequal\.dat: eeg channel 'Fp2' of trial 2 .*"
+                                              r"holds 1e\+39, beyond the float32 range"):
+        prepare_recording(rec, params)
