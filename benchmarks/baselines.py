@@ -15,6 +15,15 @@ pre-training steps), because the authors' sizes in the config are far too large 
 synthetic data; the protocol, the pipelines and the permutations are the config's.
 ``--trials`` is the writer's ``n_trials`` (SEED, SEED-IV: clips per session).
 
+``--full-size`` runs instead on the copy of the real release's size
+(``benchmarks/_full_size.py``: 40 AMIGOS participants, 27 MAHNOB-HCI subjects, 15 SEED
+subjects x 3 sessions, ...; written once into ``--scratch``, data seed 0). Fine-tuning then
+keeps the preset's schedule (its epochs and batch size; the demo's 12 epochs of batch 32
+are meant for a few hundred windows, not tens of thousands), and ``--deep-epochs`` sets the
+braindecode baselines' epochs (default: the preset's). One seed only: the copy is one data
+set. ``--keep`` keeps the run folder too, and a run cut short resumes from its finished
+folds when ``--scratch`` is kept.
+
 It prints, and writes to ``--out``, a Markdown table with one row per pipeline: the
 headline (``subject.balanced_accuracy``) as mean ± SD over seeds and per seed, its chance
 level, the permutation p-value per seed, the paired difference to the first pipeline
@@ -29,6 +38,7 @@ every pipeline). Data writing and preparation are timed apart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -55,7 +65,13 @@ def _config(args, root: Path, cache: Path, seed: int):
     from physiosync.config import PRESETS
 
     demo = PRESETS["demo"]
-    sizes = {"pretrain": demo["pretrain"], "finetune": demo["finetune"]}
+    sizes = {"pretrain": demo["pretrain"], "finetune": dict(demo["finetune"])}
+    if args.full_size:  # the preset's schedule over the demo's model (module docstring)
+        schedule = PRESETS[_preset(args.dataset)]["finetune"]
+        sizes["finetune"].update({k: schedule[k] for k in ("epochs", "batch_size")
+                                  if k in schedule})
+        if args.deep_epochs is not None:
+            sizes["baselines"] = {"deep": {"epochs": args.deep_epochs}}
     # threads in the config too: the run sets torch's and the BLAS pools' threads from it
     # (default: the CPUs this process may use, OMP_NUM_THREADS included), which would
     # override --threads
@@ -95,6 +111,10 @@ def _write_data(args, folder: Path, seed: int) -> Path:
     from physiosync.dataset_specs import dataset_spec
     from physiosync.synthetic import make_deap
 
+    if args.full_size:
+        entry = _full_size_entry(args.dataset)
+        # one copy for every run in --scratch, written once ("complete" marks it)
+        return entry.write(folder.parent / entry.folder)
     if args.dataset == "deap":
         return make_deap(folder / "data_preprocessed_python", n_subjects=args.subjects,
                          n_trials=args.trials, seconds=args.seconds, effect=args.effect,
@@ -105,6 +125,12 @@ def _write_data(args, folder: Path, seed: int) -> Path:
     return writer(folder / args.dataset, n_subjects=args.subjects, n_trials=args.trials,
                   seconds=args.seconds, effect=args.effect, seed=seed,
                   synchrony=args.synchrony, verbose=False)
+
+
+def _full_size_entry(dataset: str):
+    from _full_size import FULL_SIZE  # benchmarks/_full_size.py, beside this script
+
+    return FULL_SIZE[dataset]
 
 
 def run_one(args, seed: int, scratch: Path) -> dict:
@@ -197,16 +223,27 @@ def markdown(runs: list, args) -> str:
     writing = sum(r["write_seconds"] for r in runs)
     from physiosync.dataset_specs import dataset_spec
 
+    if args.full_size:
+        entry = _full_size_entry(args.dataset)
+        kw = entry.arguments()
+        data = (f"Synthetic {dataset_spec(args.dataset).display_name} of the real release's "
+                f"size ({entry.text()}; {entry.size().bytes / 1e9:.2f} GB), stimulus-locked "
+                f"synchrony {kw['synchrony']:g}, emotion effect {kw['effect']:g}; ")
+        sizes = ("the demo's model sizes with the preset's fine-tuning schedule"
+                 + (f" and {args.deep_epochs} epochs for the braindecode baselines"
+                    if args.deep_epochs is not None else ""))
+    else:
+        data = (f"Synthetic {dataset_spec(args.dataset).display_name} with stimulus-locked "
+                f"synchrony {args.synchrony:g}, emotion effect "
+                f"{args.effect:g}: {args.subjects} subjects x {args.trials} "
+                f"{'videos' if args.dataset == 'deap' else 'clips'} x {args.seconds:g} s; ")
+        sizes = "the demo's model sizes"
     lines += [
         "",
-        f"Synthetic {dataset_spec(args.dataset).display_name} with stimulus-locked synchrony "
-        f"{args.synchrony:g}, emotion effect "
-        f"{args.effect:g}: {args.subjects} subjects x {args.trials} "
-        f"{'videos' if args.dataset == 'deap' else 'clips'} x {args.seconds:g} s; "
+        data +
         f"the `{_preset(args.dataset)}` preset (within-trial-kfold, {args.folds} folds, one "
-        f"model per subject, held-out stimuli; comparisons paired by {level}) with the demo's "
-        "model "
-        f"sizes; seeds {', '.join(map(str, seeds))}"
+        f"model per subject, held-out stimuli; comparisons paired by {level}) with {sizes}; "
+        f"seeds {', '.join(map(str, seeds))}"
         f"{' (--quick: smoke-test sizes, numbers meaningless)' if args.quick else ''}"
         f"{'; overrides ' + ', '.join(f'`{o}`' for o in args.set) if args.set else ''}. "
         f"Headline: {_headline_text(runs)}. Wall time: "
@@ -239,7 +276,17 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", help="folder to keep each seed's report.md/report.json in")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny data and 5 pre-training steps")
+    parser.add_argument("--full-size", action="store_true",
+                        help="the copy of the real release's size (benchmarks/_full_size.py) "
+                             "instead of --subjects/--trials/--seconds; one seed")
+    parser.add_argument("--deep-epochs", type=int,
+                        help="with --full-size: epochs of eegnet, shallow-fbcsp and deep4 "
+                             "(default: the preset's)")
     args = parser.parse_args(argv)
+    if args.full_size and (args.quick or args.seeds != 1):
+        parser.error("--full-size runs one seed (--seeds 1) and not --quick")
+    if args.deep_epochs is not None and not args.full_size:
+        parser.error("--deep-epochs goes with --full-size")
     if args.quick:
         args.subjects, args.trials, args.seconds, args.folds = 3, 8, 10.0, 2
     if args.seeds < 1:
@@ -259,9 +306,13 @@ def main(argv=None) -> int:
     runs = []
     if args.scratch:
         Path(args.scratch).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
+    with contextlib.ExitStack() as stack:
+        # --full-size with --scratch: the copy (GBs) and the run folder are kept there, so
+        # that a second run reuses the copy and a run cut short resumes
+        tmp = (Path(args.scratch) if args.full_size and args.scratch
+               else Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.scratch))))
         for seed in range(args.seeds):
-            runs.append(run_one(args, seed, Path(tmp)))
+            runs.append(run_one(args, seed, tmp))
             heads = ", ".join(f"{n} {p['value']:.3f} ({p['seconds']} s)"
                               if _num(p["value"]) is not None else f"{n} n/a"
                               for n, p in runs[-1]["pipelines"].items())

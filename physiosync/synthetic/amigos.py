@@ -22,6 +22,7 @@ from ..exceptions import PhysioSyncError
 from ..preprocessing.transforms import release_preprocess
 from ._dynamics import Simulation
 from ._guard import check_folder, recording_synth
+from ._matwrite import write_mat
 from ._ratings import latent
 from ._simulate import check_simulation_options, check_sizes
 from .dreamer import _cell_of, synthetic_clip_seconds
@@ -160,8 +161,6 @@ def make_amigos(out, n_subjects: int = 3, n_trials: int = N_TRIALS, seconds: flo
         The folder written. Each file is written to a temporary name and renamed, so it
         is either complete or absent.
     """
-    import scipy.io
-
     check_sizes(n_subjects, n_trials, seconds, N_SUBJECTS, N_TRIALS)
     options = check_simulation_options(synchrony, rating_bias, affect=affect,
                                        affect_share=affect_share, control=control)
@@ -234,7 +233,7 @@ def make_amigos(out, n_subjects: int = 3, n_trials: int = N_TRIALS, seconds: flo
         path = targets[s]
         path.parent.mkdir(parents=True, exist_ok=True)
         with recording_synth(path.parent), atomic_open(path, "wb") as f:
-            scipy.io.savemat(f, variables, do_compression=True)
+            write_mat(f, variables, oned_as="row")
     logger.info("wrote %d synthetic AMIGOS participants (%d videos, %s layout) to %s",
                 n_subjects, n_trials, layout, out)
     return out

@@ -9,6 +9,7 @@ import numpy as np
 from .._logging import logger, progress, verbose
 from .._utils import atomic_open
 from ._guard import check_folder, recording_synth
+from ._matwrite import write_mat
 from ..datasets._channels import DREAMER_BASELINE_S, DREAMER_ECG, DREAMER_EEG, DREAMER_SFREQ
 from ..datasets.dreamer import (FILE_NAME, MODALITY_FIELDS, N_SUBJECTS, N_TRIALS, SCORE_FIELDS,
                                 SIGNAL_FIELDS)
@@ -104,8 +105,6 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
         The file written. It is written to a temporary name and renamed, so it is
         either complete or absent.
     """
-    import scipy.io
-
     check_sizes(n_subjects, n_trials, seconds, N_SUBJECTS, N_TRIALS)
     options = check_simulation_options(synchrony, rating_bias, affect=affect,
                                        affect_share=affect_share, control=control)
@@ -161,7 +160,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
         "Acknowledgement": "Layout of the DREAMER database (Katsigiannis & Ramzan, 2018).",
     }
     with recording_synth(path.parent), atomic_open(path, "wb") as f:
-        scipy.io.savemat(f, {"DREAMER": dreamer}, do_compression=True, oned_as="column")
+        write_mat(f, {"DREAMER": dreamer}, oned_as="column")
     logger.info("wrote synthetic DREAMER (%d subjects x %d clips) to %s", n_subjects,
                 n_trials, path)
     return path

@@ -32,6 +32,7 @@ from ..dataset_specs import DATASET_SPECS
 from ..exceptions import PhysioSyncError
 from ._generators import StimulusCourses
 from ._guard import check_folder, recording_synth
+from ._matwrite import write_mat
 from ._simulate import SubjectSimulator, check_simulation_options, check_sizes, subject_rng
 
 __all__ = ["make_seed", "make_seed_iv", "EMOTION_AFFECT", "seed_clip_seconds",
@@ -140,11 +141,9 @@ class _ClassSubject:
 def _write_mat(path: Path, variables: dict, compress: bool = True) -> None:
     """One MATLAB v5 file (zlib-compressed, as MATLAB's default ``-v7`` save, unless
     *compress* is False), written atomically and listed as synth's in its folder."""
-    import scipy.io
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with recording_synth(path.parent), atomic_open(path, "wb") as f:
-        scipy.io.savemat(f, variables, do_compression=compress, oned_as="row")
+        write_mat(f, variables, compress=compress, oned_as="row")
 
 
 def _simulate_sessions(ids, missing, sessions, n_trials, clip_s, labels, classes, rate,
