@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+DOCS = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")])
 
 # ``physiosync.a.b``, optionally ending in a wildcard (``physiosync.synthetic.make_*``); not
 # part of a path or of a longer name (``.physiosync.lock``, ``physiosync/params.py``).

@@ -1,0 +1,91 @@
+"""Sphinx configuration of physiosync's documentation site.
+
+Build it (no network needed: the intersphinx inventories are stored in ``doc/_inv``)::
+
+    pip install -e '.[docs]'
+    sphinx-build -W -n -b html doc doc/_build/html
+
+The user guide is the Markdown in ``docs/`` (``doc/guide`` links to it), read by MyST.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import physiosync  # noqa: E402
+
+project = "physiosync"
+author = "the physiosync developers"
+copyright = "2026, the physiosync developers"
+release = physiosync.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "generated/*.examples"]
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+
+# --- API reference: one page per public name (autosummary), numpydoc sections
+autosummary_generate = True
+autodoc_typehints = "none"  # the numpydoc Parameters sections say the types
+autodoc_default_options = {"inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = False
+numpydoc_xref_param_type = True
+numpydoc_xref_ignore = {"of", "or", "optional", "default", "shape", "like", "array-like",
+                        "path-like", "int,", "str,", "->", "dict", "list", "tuple"}
+numpydoc_xref_aliases = {
+    "ndarray": "numpy.ndarray",
+    "DataFrame": "pandas.DataFrame",
+    "Path": "pathlib.Path",
+    "Raw": "mne.io.Raw",
+    "Epochs": "mne.Epochs",
+    "Info": "mne.Info",
+    "Module": "torch.nn.Module",
+    "Tensor": "torch.Tensor",
+    "RunConfig": "physiosync.config.RunConfig",
+    "Recording": "physiosync.datasets.Recording",
+}
+
+# --- cross-links to the libraries physiosync builds on, from stored inventories
+_INV = HERE / "_inv"
+intersphinx_mapping = {
+    name: (url, str(_INV / f"{name}.inv") if (_INV / f"{name}.inv").is_file() else None)
+    for name, url in {
+        "python": "https://docs.python.org/3",
+        "numpy": "https://numpy.org/doc/stable",
+        "scipy": "https://docs.scipy.org/doc/scipy",
+        "pandas": "https://pandas.pydata.org/docs",
+        "mne": "https://mne.tools/stable",
+        "sklearn": "https://scikit-learn.org/stable",
+        "torch": "https://docs.pytorch.org/docs/stable",
+        "braindecode": "https://braindecode.org/stable",
+    }.items()
+}
+intersphinx_timeout = 1  # no network in the build: a missing inventory is skipped fast
+
+# --- the user guide (docs/*.md) through MyST
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"physiosync {release}"
+html_theme_options = {"navigation_depth": 2, "show_toc_level": 2}
+
+nitpicky = os.environ.get("PHYSIOSYNC_DOC_NITPICKY", "1") == "1"
