@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import subprocess
@@ -165,3 +166,33 @@ def test_estimator_benchmark_measures_the_readme_configurations():
     for name, settings in module.CONFIGS.items():
         shown = {k: v for k, v in calls[name].items() if k not in ("n_eeg_channels", "verbose")}
         assert shown == settings, f"README's {name} is not the one benchmarks/estimator.py times"
+
+
+def test_full_size_baselines_keep_the_presets_schedule_over_the_demos_model(tmp_path,
+                                                                           monkeypatch,
+                                                                           capsys):
+    # benchmarks/baselines.py --full-size: the demo's model sizes, the preset's fine-tuning
+    # epochs and batch size, --deep-epochs for braindecode; one seed, never --quick
+    from physiosync.config import PRESETS
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    bench = load_benchmark("baselines")
+    args = argparse.Namespace(
+        dataset="amigos", threads=1, folds=5, quick=False, pipelines=None, set=None,
+        full_size=True, deep_epochs=3)
+    cfg = bench._config(args, tmp_path / "data", tmp_path / "cache", 0)
+    schedule, demo = PRESETS["amigos_baselines"]["finetune"], PRESETS["demo"]["finetune"]
+    assert cfg.finetune.epochs == schedule["epochs"] != demo["epochs"]
+    assert cfg.finetune.batch_size == schedule["batch_size"]
+    assert tuple(cfg.finetune.hidden) == tuple(demo["hidden"])
+    assert cfg.pretrain_long.steps == PRESETS["demo"]["pretrain"]["steps"]
+    assert cfg.baselines["deep"]["epochs"] == 3
+    assert cfg.protocol.name == "within-trial-kfold" and cfg.protocol.n_splits == 5
+    for bad in (["--seeds", "2"], ["--seeds", "1", "--quick"]):
+        with pytest.raises(SystemExit):
+            bench.main(["--out", str(tmp_path / "t.md"), "--dataset", "amigos",
+                        "--full-size", *bad])
+        assert "--full-size runs one seed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--out", str(tmp_path / "t.md"), "--deep-epochs", "2"])
+    assert "--deep-epochs goes with --full-size" in capsys.readouterr().err
