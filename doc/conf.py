@@ -5,7 +5,7 @@ Build it (no network needed: the intersphinx inventories are stored in ``doc/_in
     pip install -e '.[docs]'
     sphinx-build -W -n -b html doc doc/_build/html
 
-The user guide is the Markdown in ``docs/`` (``doc/guide`` links to it), read by MyST.
+The user guide is the Markdown in ``docs/`` (copied to ``doc/guide/``), read by MyST.
 """
 
 from __future__ import annotations
@@ -18,6 +18,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import physiosync  # noqa: E402
+
+# The user guide is docs/*.md, copied here at each build (doc/guide/ is not tracked): a
+# symbolic link made MyST resolve the guides' links between each other from docs/, outside
+# the source tree.
+GUIDE = HERE / "guide"
+GUIDE.mkdir(exist_ok=True)
+for _page in sorted((HERE.parent / "docs").glob("*.md")):
+    _copy = GUIDE / _page.name
+    if not _copy.is_file() or _copy.read_bytes() != _page.read_bytes():
+        _copy.write_bytes(_page.read_bytes())
+import physiosync.exceptions  # noqa: E402
 
 project = "physiosync"
 author = "the physiosync developers"
@@ -48,8 +59,9 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = False
 numpydoc_xref_param_type = True
-numpydoc_xref_ignore = {"of", "or", "optional", "default", "shape", "like", "array-like",
-                        "path-like", "int,", "str,", "->", "dict", "list", "tuple"}
+# only the names below (and numpydoc's built-in aliases: int, str, None, ...) become links;
+# every other word of a type ("shape (n_windows, n_channels)", "optional") stays text
+numpydoc_xref_ignore = "all"
 numpydoc_xref_aliases = {
     "ndarray": "numpy.ndarray",
     "DataFrame": "pandas.DataFrame",
@@ -61,6 +73,20 @@ numpydoc_xref_aliases = {
     "Tensor": "torch.Tensor",
     "RunConfig": "physiosync.config.RunConfig",
     "Recording": "physiosync.datasets.Recording",
+    "BaseDataset": "physiosync.datasets.BaseDataset",
+    "WindowSet": "physiosync.preprocessing.windows.WindowSet",
+    "PrepareParams": "physiosync.preprocessing.transforms.PrepareParams",
+    "Executor": "physiosync.execution.Executor",
+    "Unit": "physiosync.execution.Unit",
+    "UnitFailure": "physiosync.execution.UnitFailure",
+    "ExperimentData": "physiosync.experiment.ExperimentData",
+    "PreparedSubject": "physiosync.preprocessing.cache.PreparedSubject",
+    "Fold": "physiosync.evaluation.protocols.Fold",
+    "PretrainConfig": "physiosync.params.PretrainConfig",
+    "FinetuneConfig": "physiosync.params.FinetuneConfig",
+    "Generator": "numpy.random.Generator",
+    "callable": "callable",
+    **{name: f"physiosync.exceptions.{name}" for name in physiosync.exceptions.__all__},
 }
 
 # --- cross-links to the libraries physiosync builds on, from stored inventories
