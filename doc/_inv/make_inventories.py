@@ -51,6 +51,7 @@ INVENTORIES = {
         ("numpy.random.default_rng", "py:function", "reference/random/generator.html#$",
          "-"),
         ("array_like", "std:term", "glossary.html#term-array_like", "-"),
+        ("numpy", "py:module", "reference/index.html#module-numpy", "-"),
     ]),
     "pandas": ("pandas", "stable", [
         ("pandas.DataFrame", "py:class", "reference/api/$.html", "-"),
@@ -59,6 +60,7 @@ INVENTORIES = {
     "scipy": ("SciPy", "stable", [
         ("scipy.io.loadmat", "py:function", "reference/generated/$.html", "-"),
         ("scipy.signal.welch", "py:function", "reference/generated/$.html", "-"),
+        ("scipy.signal.sosfiltfilt", "py:function", "reference/generated/$.html", "-"),
     ]),
     "sklearn": ("scikit-learn", "stable", [
         ("sklearn.set_config", "py:function", "modules/generated/$.html", "-"),
@@ -67,6 +69,9 @@ INVENTORIES = {
         ("sklearn.model_selection.cross_val_score", "py:function",
          "modules/generated/$.html", "-"),
         ("sklearn.model_selection.GroupKFold", "py:class", "modules/generated/$.html", "-"),
+        ("sklearn.model_selection.PredefinedSplit", "py:class", "modules/generated/$.html",
+         "-"),
+        ("sklearn.metrics.f1_score", "py:function", "modules/generated/$.html", "-"),
         ("sklearn.base.BaseEstimator", "py:class", "modules/generated/$.html", "-"),
         ("sklearn.base.ClassifierMixin", "py:class", "modules/generated/$.html", "-"),
         ("sklearn.pipeline.Pipeline", "py:class", "modules/generated/$.html", "-"),
@@ -81,6 +86,9 @@ INVENTORIES = {
         ("mne.Info", "py:class", "generated/$.html", "-"),
         ("mne.channels.DigMontage", "py:class", "generated/$.html", "-"),
         ("mne.io.read_raw_bdf", "py:function", "generated/$.html", "-"),
+        ("mne.set_eeg_reference", "py:function", "generated/$.html", "-"),
+        ("mne.filter.filter_data", "py:function", "generated/$.html", "-"),
+        ("mne.filter.resample", "py:function", "generated/$.html", "-"),
     ]),
     "torch": ("PyTorch", "stable", [
         ("torch.Tensor", "py:class", "tensors.html#$", "-"),
