@@ -19,6 +19,12 @@ sys.path.insert(0, str(HERE.parent))
 
 import physiosync  # noqa: E402
 
+# The API reference is written from the public modules' __all__ (doc/_api.py).
+sys.path.insert(0, str(HERE))
+import _api  # noqa: E402
+
+_api.write(HERE / "api.rst")
+
 # The user guide is docs/*.md, copied here at each build (doc/guide/ is not tracked): a
 # symbolic link made MyST resolve the guides' links between each other from docs/, outside
 # the source tree.
@@ -115,3 +121,7 @@ html_title = f"physiosync {release}"
 html_theme_options = {"navigation_depth": 2, "show_toc_level": 2}
 
 nitpicky = os.environ.get("PHYSIOSYNC_DOC_NITPICKY", "1") == "1"
+
+
+def setup(app):
+    app.connect("missing-reference", _api.resolve_reexport)
