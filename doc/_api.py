@@ -9,6 +9,7 @@ so the reference cannot fall behind the code; ``api.rst`` is not tracked.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from pathlib import Path
@@ -81,11 +82,11 @@ defines it.
 
 
 def _identity(obj):
-    """A key for objects that can be told apart by identity (not ints or strings)."""
-    if inspect.isclass(obj) or inspect.isroutine(obj) or isinstance(
-            obj, (dict, list, tuple, set, frozenset)):
-        return id(obj)
-    return None
+    """A key for objects that can be told apart by identity (not numbers, strings or
+    None, which the interpreter may share between unrelated names)."""
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        return None
+    return id(obj)
 
 
 def sections() -> list[tuple[str, str, str, list[str]]]:
@@ -99,7 +100,8 @@ def sections() -> list[tuple[str, str, str, list[str]]]:
             key = _identity(obj)
             if key is None:
                 continue
-            defined = getattr(obj, "__module__", None)
+            defined = (getattr(obj, "__module__", None)
+                       if inspect.isclass(obj) or inspect.isroutine(obj) else None)
             if defined in listed and defined != module_name:
                 continue
             home.setdefault(key, module_name)
@@ -134,6 +136,7 @@ def write(path: Path) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
 def documented_names() -> dict[int, str]:
     """``id(object) -> documented dotted name`` of every object with a page."""
     out = {}
@@ -178,7 +181,7 @@ def resolve_reexport(app, env, node, contnode):
             candidates.insert(0, f"{scope}.{target}")
     if node.get("py:module") and node.get("py:class"):
         candidates.insert(0, f"{node['py:module']}.{node['py:class']}.{target}")
-    documented = app.env.temp_data.setdefault("physiosync_documented", documented_names())
+    documented = documented_names()
     for candidate in candidates:
         key = _identity(_lookup(candidate))
         name = documented.get(key) if key is not None else None

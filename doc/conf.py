@@ -60,10 +60,9 @@ html_static_path = ["_static"]
 # --- API reference: one page per public name (autosummary), numpydoc sections
 autosummary_generate = True
 autodoc_typehints = "none"  # the numpydoc Parameters sections say the types
-autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-numpydoc_attributes_as_param_list = False
+numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = True
 # only the names below (and numpydoc's built-in aliases: int, str, None, ...) become links;
 # every other word of a type ("shape (n_windows, n_channels)", "optional") stays text
@@ -108,6 +107,7 @@ intersphinx_mapping = {
         "sklearn": "https://scikit-learn.org/stable",
         "torch": "https://docs.pytorch.org/docs/stable",
         "braindecode": "https://braindecode.org/stable",
+        "pyriemann": "https://pyriemann.readthedocs.io/en/latest",
     }.items()
 }
 intersphinx_timeout = 1  # no network in the build: a missing inventory is skipped fast

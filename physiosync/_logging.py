@@ -29,7 +29,7 @@ logger = logging.getLogger("physiosync")
 logger.addHandler(logging.NullHandler())
 logger.propagate = True
 
-#: While :func:`log_to_file` is active: the level every destination other than the log
+#: While ``log_to_file()`` is active: the level every destination other than the log
 #: files follows (the logger itself is lowered to the files' level). None otherwise.
 _console_level = None
 
@@ -113,7 +113,7 @@ def use_log_level(level: bool | str | int | None):
     The previous level comes back however the block ends (an exception included).
     If nothing displays the package's log records yet (no :func:`set_log_level`, no
     handler on the root logger), a console handler on standard error is attached for
-    the duration of the block. A log file that :func:`log_to_file` is writing keeps
+    the duration of the block. A log file that ``log_to_file()`` is writing keeps
     receiving its records whatever the level. Like the logger itself, the level is
     shared by all threads.
 

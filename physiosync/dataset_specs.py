@@ -30,7 +30,7 @@ RATING_TARGETS = ("valence", "arousal", "dominance", "liking", "familiarity",
                   "predictability")
 #: Targets whose classes the dataset gives as integer codes 0..K-1 in a column of that
 #: name (SEED's three emotions, SEED-IV's four); their names are declared per dataset
-#: (:attr:`DatasetSpec.classes`).
+#: (``DatasetSpec.classes``).
 CATEGORICAL_TARGETS = ("emotion",)
 #: Every target a dataset may offer: a rating scale, ``"four"`` (the valence-arousal
 #: quadrants, from two ratings) or a categorical one.
@@ -64,8 +64,7 @@ class DatasetSpec:
         Configuration name (``data.name``, the command line's ``--dataset``), lower case:
         ``"deap"``.
     display_name : str
-        The name the reader reports (:attr:`BaseDataset.name
-        <physiosync.datasets.BaseDataset.name>`), which names cache entries, recordings
+        The name the reader reports (``BaseDataset.name``), which names cache entries, recordings
         and reports: ``"DEAP"``. Either name finds the specification
         (:func:`dataset_spec`).
     reader : str
@@ -84,7 +83,7 @@ class DatasetSpec:
     targets : tuple of str
         Targets (:data:`physiosync.params.TARGETS`) the data allow: each rated scale,
         ``"four"`` (the valence-arousal quadrants) when both are rated, and the
-        categorical targets of :attr:`classes`.
+        categorical targets of ``classes``.
     root_description : str
         What the data root must be, in a few words, for error messages.
     layout : str
@@ -95,8 +94,7 @@ class DatasetSpec:
         arguments); empty if the dataset has no synthetic writer.
     sessions : tuple of str
         Names of the sessions each subject was recorded in (a subject's trials are
-        numbered across sessions; :attr:`Recording.sessions
-        <physiosync.datasets.Recording.sessions>` gives each trial's).
+        numbered across sessions; ``Recording.sessions`` gives each trial's).
     data_options : tuple of str
         ``data`` keys that only this dataset reads besides the common ones
         (``"ratings_csv"``, ``"bdf_preprocessing"``); any other dataset refuses a given
@@ -361,17 +359,17 @@ class DatasetOption(Options):
 
 
 class DatasetTable(Mapping):
-    """A read-only table of one field of every :class:`DatasetSpec`, keyed by name.
+    """A read-only table of one field of every dataset's declaration, keyed by name.
 
     Keys are the configuration names (``"deap"``); a lookup by display name
     (``"DEAP"``) finds the same entry, and an unknown name raises a :class:`KeyError`
     whose message lists the known ones (``get`` returns its default). The table
-    follows :data:`DATASET_SPECS`.
+    follows :data:`~physiosync.dataset_specs.DATASET_SPECS`.
 
     Parameters
     ----------
     field : str
-        The :class:`DatasetSpec` attribute each entry is.
+        The :class:`~physiosync.dataset_specs.DatasetSpec` attribute each entry is.
     """
 
     def __init__(self, field: str):

@@ -43,8 +43,8 @@ class InvalidParameterError(PhysioSyncError, ValueError):
     """A parameter's value is not one its rule allows (a :class:`ValueError`, as in
     scikit-learn and MNE-Python).
 
-    Raised by :func:`~physiosync._utils.checks.check_option`,
-    :func:`~physiosync._utils.checks.validate_params` and the constraints of
+    Raised by ``check_option()``,
+    ``validate_params()`` and the constraints of
     :mod:`physiosync.params`; the message names the parameter and what it allows.
     """
 

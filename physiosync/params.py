@@ -275,7 +275,7 @@ class PrepareParams:
         (default) reproduces the preprocessed ``.dat`` release, for which the
         configurations are tuned: every modality is resampled to 128 Hz (with MNE's
         anti-alias low-pass), and EEG is band-passed 4-45 Hz and re-referenced to the
-        common average (see :func:`release_preprocess`). Each trial (its baseline and
+        common average (see ``release_preprocess()``). Each trial (its baseline and
         stimulus, contiguous in the file) is filtered on its own, so the first and last
         tenths of a second see the filter's edge padding. The release also removed
         EOG artefacts; that is not reproduced. ``"none"``: the signals at 512 Hz, as
@@ -637,7 +637,7 @@ class ProtocolConfig:
     train_trials : int | None
         ``session-split`` only: trials of each session, in presentation order, that
         train (the rest test). ``None``: the dataset's
-        :attr:`~physiosync.dataset_specs.DatasetSpec.session_train_trials` (SEED: 9 of
+        ``session_train_trials`` (SEED: 9 of
         15).
     labelled_trials : list of (int | "all") | None
         A label-efficiency study: every pipeline is fine-tuned, on the same folds,

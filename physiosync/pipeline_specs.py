@@ -4,7 +4,7 @@ One :class:`PipelineKindSpec` per pipeline kind (:data:`PIPELINE_KIND_SPECS`) sa
 its implementation lives, which configuration keys it reads, its ``baselines`` section
 and the pipelines it names. Configuration validation (:mod:`physiosync.config`), the
 command line and the registry of implementations
-(:data:`physiosync.evaluation.pipelines.PIPELINE_KINDS`) all read these declarations.
+(``physiosync.evaluation.pipelines.PIPELINE_KINDS``) all read these declarations.
 The options of each baseline section are a dataclass here (:class:`BandPowerParams`,
 :class:`DEParams`, :class:`DeepParams`, :class:`RiemannParams`) with its
 ``_parameter_constraints``, as the stages' parameters are in :mod:`physiosync.params`.
@@ -136,7 +136,7 @@ class RiemannParams:
     """Options of the Riemannian baseline (``baselines.riemann`` of a configuration).
 
     Read by the ``riemann-lr`` pipeline only
-    (:class:`~physiosync.evaluation.riemann.TangentSpaceClassifier`).
+    (``TangentSpaceClassifier``).
 
     Parameters
     ----------
@@ -180,14 +180,14 @@ class PipelineKindSpec:
     Configuration validation (:mod:`physiosync.config`: its ``baselines`` section, the
     pipeline names ``pipelines:`` may list, the keys a run ignores), the command line
     and the registry of implementations
-    (:data:`physiosync.evaluation.pipelines.PIPELINE_KINDS`) all read this declaration.
+    (``physiosync.evaluation.pipelines.PIPELINE_KINDS``) all read this declaration.
 
     Parameters
     ----------
     name : str
         The kind.
     implementation : str
-        ``"module:attribute"`` of its :class:`~physiosync.evaluation.pipelines.PipelineKind`,
+        ``"module:attribute"`` of its ``PipelineKind``,
         imported only when a run needs it.
     description : str
         One line saying what its default pipeline is (``--help``, docs).
@@ -228,7 +228,7 @@ class PipelineKindSpec:
 
     @property
     def keys_read(self) -> tuple | None:
-        """:attr:`reads` and its ``baselines.<section>`` (None: everything)."""
+        """``reads`` and its ``baselines.<section>`` (None: everything)."""
         if self.reads is None:
             return None
         return tuple(self.reads) + ((f"baselines.{self.section}",) if self.section else ())

@@ -47,7 +47,7 @@ control : {"none", "static-affect", "shuffled"}
     "sfreq_modalities": """sfreq : float | dict of str -> float
     Sampling rate in Hz (per modality for dict input).""",
     "report": """report : dict
-    From :func:`physiosync.evaluation.summary.build_report`.""",
+    From ``physiosync.evaluation.summary.build_report()``.""",
     "protocol_target": """protocol, target : str
     As run.""",
     "run_config": """cfg : RunConfig

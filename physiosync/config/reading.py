@@ -1,6 +1,6 @@
 """Reading a run configuration: hardened YAML, the presets, ``--set`` overrides.
 
-:func:`load_config` merges the defaults, YAML files or presets (:data:`PRESETS`, the
+:func:`load_config` merges the defaults, YAML files or presets (``PRESETS``, the
 shipped ``physiosync/configs/*.yaml``), further sections and ``key=value`` overrides
 (:func:`parse_overrides`), then validates the result
 (:func:`~physiosync.config.schema.validate_config`). Every YAML document read here, a file,
@@ -281,7 +281,7 @@ def load_config(config=None, overrides=None, **sections) -> RunConfig:
     Parameters
     ----------
     config : str | Path | dict | list | None
-        A YAML file, the name of a shipped configuration (:data:`PRESETS`, e.g.
+        A YAML file, the name of a shipped configuration (``PRESETS``, e.g.
         ``"deap_within"``; ``physiosync configs`` lists them), a mapping, a list of
         those (merged in order, later ones win), or ``None`` for the defaults. A bare
         preset name always means the preset, even where a file of that name exists

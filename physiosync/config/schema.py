@@ -136,7 +136,7 @@ class RunConfig:
         Resolved configurations of the long and short encoders.
     pretrain_batch_folds : int
         ``pretrain.batch_folds``: folds whose encoders pre-train together, K per step
-        (:func:`~physiosync.training.fold_batch.pretrain_folds`); 1 runs them one by one.
+        (``pretrain_folds()``); 1 runs them one by one.
     pretrain_compile : str | None
         ``pretrain.compile``: the :func:`torch.compile` mode of a pre-training step.
     pretrain_held_out : {"val", "unused", "none"}

@@ -251,7 +251,7 @@ class SessionDataset(BaseDataset):
         Parameters
         ----------
         subject : int
-            One of :attr:`subjects`.
+            One of ``subjects``.
 
         Returns
         -------
@@ -260,7 +260,7 @@ class SessionDataset(BaseDataset):
             the sessions, session-major: trial ``(i - 1) * n_clips + k - 1`` is clip
             ``k`` of session ``i``, whichever sessions are present. Baselines have zero
             length (the release holds none). Ratings column ``emotion`` (class codes,
-            :attr:`classes`), and for SEED ``stimulus`` (the clip, 0-based).
+            ``classes``), and for SEED ``stimulus`` (the clip, 0-based).
 
         Raises
         ------

@@ -298,7 +298,7 @@ class AMIGOS(BaseDataset):
             Modalities ``eeg`` (14 channels), ``ecg`` (right, left) and ``gsr``, all at
             128 Hz, as ``(n_channels, n_samples)`` views of the file's arrays: EEG and
             ECG in µV, GSR as skin conductance in µS (the units are not stated by the
-            release; see docs/data.md). Ratings columns :data:`RATING_COLUMNS`, index =
+            release; see docs/data.md). Ratings columns ``RATING_COLUMNS``, index =
             trial id (0..19).
 
         Raises

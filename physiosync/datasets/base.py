@@ -246,7 +246,7 @@ class Recording(RatedTrials):
         Parameters
         ----------
         modality : str
-            One of :attr:`modalities`.
+            One of ``modalities``.
         trial : int
             0-based trial index in video order.
         """
@@ -380,7 +380,7 @@ class Recording(RatedTrials):
         Parameters
         ----------
         modality : str
-            One of :attr:`modalities`.
+            One of ``modalities``.
         tmax : float | None
             Stimulus seconds to keep. ``None`` keeps the shortest stimulus length, so that
             trials of different lengths (DREAMER clips) fit in one array.
@@ -476,7 +476,7 @@ class BaseDataset(ABC):
         Returns
         -------
         recording : Recording
-            Every modality of :attr:`modalities`, cut into trials, with ratings.
+            Every modality of ``modalities``, cut into trials, with ratings.
         """
 
     @abstractmethod
@@ -508,7 +508,7 @@ class BaseDataset(ABC):
         """Whether physiosync's synthetic writers wrote every source file of *subjects*.
 
         A writer of :mod:`physiosync.synthetic` lists each file it writes as ``"synth"``
-        in its folder's ``.physiosync-files`` (:mod:`physiosync._utils.manifest`); a
+        in its folder's ``.physiosync-files`` (``physiosync._utils.manifest``); a
         file not listed there, or a list that cannot be read, counts as data from
         elsewhere (real data, or files physiosync did not write).
 

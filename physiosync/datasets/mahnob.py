@@ -238,9 +238,9 @@ class MAHNOB(BaseDataset):
         One row per trial read: ``subject, trial, position`` (the BDF's trial number
         ``k``, the presentation position), ``session_id`` (the folder), ``media_file``,
         the ratings and ``felt_emotion`` (keyword code, -1 when absent; see
-        :data:`FELT_EMOTIONS`).
+        ``FELT_EMOTIONS``).
     skipped : dict of str -> list of str
-        Session folders that are not trials, by reason (see :func:`read_session`, and
+        Session folders that are not trials, by reason (see ``read_session()``, and
         ``"no stimulus BDF"``: rated, but the folder holds no single
         ``Part_<p>_S_Trial<k>_emotion.bdf``).
 
@@ -346,7 +346,7 @@ class MAHNOB(BaseDataset):
                 for p in (ses.folder / SESSION_XML, ses.bdf)]
 
     def cache_identity(self) -> dict:
-        """The dataset, the format and :attr:`stimuli`: the trial ids depend on the clips
+        """The dataset, the format and ``stimuli``: the trial ids depend on the clips
         of the whole folder, not only on a subject's files."""
         return {"dataset": self.name, "format": self.format, "stimuli": list(self.stimuli)}
 
@@ -383,7 +383,7 @@ class MAHNOB(BaseDataset):
             Modalities ``eeg`` (32 channels), ``ecg`` (``EXG1``-``EXG3``), both in µV;
             ``gsr`` (skin conductance in µS, from ``GSR1``); ``resp`` and ``temp`` in
             the units of the BDF header; all at 256 Hz. Trials are indexed by stimulus
-            (:attr:`stimuli`); ratings columns ``valence, arousal, dominance,
+            (``stimuli``); ratings columns ``valence, arousal, dominance,
             predictability`` (1-9), ``felt_emotion`` (``feltEmo``, -1 when absent),
             ``position`` (presentation position, the BDF's trial number) and
             ``session_id``.

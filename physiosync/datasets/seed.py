@@ -164,7 +164,7 @@ class SEED(SessionDataset):
       drop the first instead, a 5 ms difference.
     * There is no baseline: prepare with ``baseline="none"`` (``data.baseline:
       none``); the other methods and ``norm="subject"`` refuse a recording without one.
-    * Without ``label.mat`` the release's labels (:data:`SEED_LABELS`) are used, and
+    * Without ``label.mat`` the release's labels (``SEED_LABELS``) are used, and
       a log line says so.
     """
 

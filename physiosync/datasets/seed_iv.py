@@ -159,7 +159,7 @@ class SEEDIV(SessionDataset):
     classes : tuple of str
         ``("neutral", "sad", "fear", "happy")``: the ``emotion`` codes 0..3.
     labels : dict of str -> tuple of int
-        Each session's clip codes (``ReadMe.txt``, else :data:`SEED_IV_LABELS`).
+        Each session's clip codes (``ReadMe.txt``, else ``SEED_IV_LABELS``).
     sfreq : float
         The sampling rate used (200 Hz in the release).
     rate_check : str

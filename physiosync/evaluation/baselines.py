@@ -180,7 +180,7 @@ class DEClassifier(_ChannelShares, ClassifierMixin, BaseEstimator):
     model that used the validation windows only to choose its epoch. Without
     validation windows, or with validation windows of one class (on which balanced
     accuracy would favour whatever predicts that class), *C* and *gamma* are used and
-    :attr:`selection_` says so. Nothing but the windows given to :meth:`fit` is seen
+    ``selection_`` says so. Nothing but the windows given to :meth:`fit` is seen
     before prediction.
 
     Parameters

@@ -118,7 +118,7 @@ class FoldRunner:
     training labels hold one class the constant prediction, and builds the prediction
     frame. A runner only says what happens once per fold (:meth:`prepare_fold`, e.g.
     pre-training), how one group's model is fitted and applied (:meth:`fit_predict`)
-    and what it recorded (:meth:`fold_details`).
+    and what it recorded (``fold_details()``).
 
     Attributes
     ----------
@@ -134,7 +134,7 @@ class FoldRunner:
         return {}
 
     def prepare_fold(self, data: SlotData, fold: Fold) -> None:
-        """Start a fold: reset what :meth:`fold_details` reports, do per-fold work."""
+        """Start a fold: reset what ``fold_details()`` reports, do per-fold work."""
         self._importance = []
         self._curves = {}
 

@@ -3,7 +3,7 @@
 A label-efficiency study (``protocol.labelled_trials``) cross-validates every
 pipeline on the same folds once per budget of labelled training trials per subject
 (:mod:`physiosync.evaluation.label_budget`). :func:`label_efficiency_section` turns
-the reports of the budgets (one :func:`~physiosync.evaluation.summary.build_report`
+the reports of the budgets (one ``build_report()``
 each) into the ``label_efficiency`` part of the study's report::
 
     "label_efficiency": {
@@ -24,7 +24,7 @@ steps: a mean of the curve in score units (0.5 for a pipeline at chance everywhe
 on a balanced binary target), comparable between pipelines of one study. A unit
 counts only if it has a value at every budget. The areas are compared exactly as
 the headlines are, at the level at which the pipelines' models are independent
-(:func:`~physiosync.evaluation.summary.paired_comparison`).
+(``paired_comparison()``).
 """
 
 from __future__ import annotations
@@ -115,14 +115,14 @@ def label_efficiency_section(reports: dict, *, per_subject: bool, n_classes: int
     ----------
     reports : dict of str -> dict
         ``{budget label: report}`` in increasing budget order (``"all"`` last), each
-        from :func:`~physiosync.evaluation.summary.build_report` on that budget's fold
+        from ``build_report()`` on that budget's fold
         results, with the same pipelines in the same order (the first is primary).
     per_subject : bool
         Whether the protocol gives every subject its own model (the report's
         ``per_subject_models``). The areas are then paired, and the intervals taken,
         as the headlines' are: by subject only where neither pipeline shares anything
         between the subjects of a fold, else by fold
-        (:func:`~physiosync.evaluation.summary.paired_comparison`).
+        (``paired_comparison()``).
     %(n_classes)s
     seed : int
         Seed of the intervals and of the paired tests.

@@ -47,7 +47,7 @@ def _held_out_curve(hist: list, cfg: PretrainConfig, variant: str, what: str, n_
     """The ``held_out`` curve of a run: its held-out points and their reference levels.
 
     ``collapsed``: per term ``2 log(candidates)`` (``-2 log(chance)``), and the weighted
-    total of :func:`~physiosync.models.losses.collapsed_loss` for ``loss``;
+    total of ``collapsed_loss()`` for ``loss``;
     ``random_encoder``: the step-0 point (the initial weights), when the history has it;
     ``chance``: ``1 / candidates`` per retrieval accuracy.
     """
@@ -171,9 +171,9 @@ class PhysioSyncRunner(FoldRunner):
         return mask
 
     def pretrain_folds(self, data: SlotData, folds: list) -> None:
-        """Pre-train the encoders of several folds together, into :attr:`pretrain_cache`.
+        """Pre-train the encoders of several folds together, into ``pretrain_cache``.
 
-        The folds' runs are batched (:func:`~physiosync.training.fold_batch.pretrain_folds`)
+        The folds' runs are batched (``pretrain_folds()``)
         and stored under the keys each fold's :meth:`prepare_fold` looks up, so the
         folds then run as usual and find their encoders trained. Needs a
         ``pretrain_cache``; does nothing without pre-training.
@@ -284,7 +284,7 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     do_pretrain : bool
         ``False`` is the "no pre-training" ablation.
     one_class : {"error", "constant"}
-        See :func:`~.fold_loop.run_fold_with`.
+        See :func:`~physiosync.evaluation.runner.run_fold_with`.
     val_size, seed : float, int
         ``legacy-segment`` only: share of training windows held out for epoch selection.
     importance : bool
@@ -323,14 +323,14 @@ def run_fold(data: SlotData, fold: Fold, *, n_sub: int = 5, per_subject: bool = 
     Returns
     -------
     predictions : DataFrame
-        As in :func:`~.fold_loop.run_fold_with`.
+        As in :func:`~physiosync.evaluation.runner.run_fold_with`.
     details : dict
         ``curves`` and ``channel_importance`` (EEG, summing to 1, or None).
         ``curves["pretrain"]`` holds, per encoder (``"long"``, ``"short"``):
 
         - ``step``, ``loss``: the **training** loss of every step, on the batches the
           encoder trains on, and ``collapsed``, the loss of a collapsed encoder
-          (:func:`~physiosync.models.losses.collapsed_loss`). A training loss below it
+          (``collapsed_loss()``). A training loss below it
           is no evidence of learning: an encoder can memorise its windows;
         - ``held_out``: the diagnostic on cells the encoder never trains on (see
           *held_out*). ``cells`` (what was held out, or why nothing was) and ``units``
@@ -370,8 +370,7 @@ class EstimatorRunner(FoldRunner):
         n_times)`` and ``y`` the windows' labels. ``"units"``: ``X`` is an int array of
         ``(subject, stimulus)`` pairs, one row per training unit (each unit counts once)
         and one per test window, for estimators that read no signal; the stimulus is
-        the trial id unless the data give one (:attr:`SlotData.stimuli
-        <physiosync.training.sampling.SlotData.stimuli>`: a SEED clip shown in each
+        the trial id unless the data give one (``SlotData.stimuli``: a SEED clip shown in each
         session).
     validation : {"ignore", "train", "fit"}
         What becomes of the group's validation cells: left out (``"ignore"``, so that
@@ -395,7 +394,7 @@ class EstimatorRunner(FoldRunner):
     -----
     An estimator that chooses its hyper-parameters in ``fit`` and exposes them as
     ``best_params_`` (and how, as ``selection_``) has them recorded per model under
-    ``model_selection`` in :meth:`fold_details`.
+    ``model_selection`` in ``fold_details()``.
     """
 
     def __init__(self, factory, *, modalities=None, inputs: str = "windows",

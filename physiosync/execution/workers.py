@@ -34,8 +34,8 @@ _RUN_LOCK = contextvars.ContextVar("physiosync_run_lock", default=None)
 def run_lock(folder):
     """Context in which the executors' workers write into *folder* only under its lock.
 
-    *folder* must be locked by this process (:class:`~physiosync.runfolder.FolderLock`,
-    as :class:`~physiosync.runfolder.RunFolder` does). The process and Ray executors
+    *folder* must be locked by this process (``FolderLock``,
+    as ``RunFolder`` does). The process and Ray executors
     give its lock token to their workers, which check before replacing any file under
     *folder* that the lock still holds that token: a worker that outlived the run
     (killed with SIGKILL, its lock since taken over by a resume) writes nothing there.

@@ -53,7 +53,7 @@ class CostEstimate:
     ----------
     table : pandas.DataFrame
         One row per pipeline (index ``pipeline``), columns
-        :data:`~physiosync.evaluation.cost.COST_COLUMNS`: ``models`` (networks or
+        ``COST_COLUMNS``: ``models`` (networks or
         estimators fitted, over every fold, label budget and refit), ``pretrain_runs``,
         ``pretrain_steps_long`` and ``pretrain_steps_short`` (steps of all pre-training
         runs of the long and the short encoders), ``finetune_epochs`` (per model) and
@@ -129,7 +129,7 @@ def estimate_cost(cfg: RunConfig, plan: dict | None = None, *, timed: bool = Tru
     label budgets, refits of the permutation null, pre-training shared by a fold's
     budgets). The time comes from a few steps of each distinct network actually run
     on the study's windows, with the current torch threads and the configured
-    device, multiplied out (:func:`physiosync.evaluation.cost.pipeline_cost`); each
+    device, multiplied out (``physiosync.evaluation.cost.pipeline_cost()``); each
     other estimator (band power, DE, stimulus prior) is timed on one fit. Finished
     folds that a resumed run reuses are counted as if to be computed.
 

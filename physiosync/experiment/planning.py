@@ -1,7 +1,7 @@
 """Planning a study before any training: its folds, its pipelines and its checks.
 
 :func:`plan_folds` makes the protocol's folds; each pipeline of the configuration is
-resolved once into a :class:`~physiosync.evaluation.pipelines.PipelinePlan` (its
+resolved once into a ``PipelinePlan`` (its
 configuration, its kind, its folds) that the rest of the run takes; :func:`preflight` runs
 every check that must pass before training; :func:`plan_experiment` does all of it on the
 prepared data and tabulates each fold's partitions. :func:`describe_pipeline` says what a
@@ -45,7 +45,7 @@ def _per_subject(cfg: RunConfig) -> bool:
 
 def _plans(cfg: RunConfig, folds: list) -> list:
     """Each pipeline of *cfg* resolved once into its
-    :class:`~physiosync.evaluation.pipelines.PipelinePlan`."""
+    ``PipelinePlan``."""
     from ..evaluation.pipelines import plan_pipeline
 
     return [plan_pipeline(cfg, spec, folds) for spec in cfg.pipelines]
@@ -57,7 +57,7 @@ def preflight(cfg: RunConfig, data: ExperimentData, folds: list, *,
 
     Two classes in the data and in every model's training split, the modalities each
     pipeline uses, and enough pre-training subjects per stimulus slot in every fold.
-    *plans* are the run's :class:`~physiosync.evaluation.pipelines.PipelinePlan`
+    *plans* are the run's ``PipelinePlan``
     (resolved here when None).
     """
     from ..evaluation.runner import one_class_models
@@ -102,7 +102,7 @@ def plan_experiment(cfg: RunConfig, *, verbose: bool | str | int | None = None) 
     -------
     plan : dict
         ``data`` (:class:`ExperimentData`), ``folds``, ``pipelines`` (one
-        :class:`~physiosync.evaluation.pipelines.PipelinePlan` per pipeline, in
+        ``PipelinePlan`` per pipeline, in
         ``cfg.pipelines`` order) and ``table``, a DataFrame with the number of subjects,
         units and windows of each partition per fold.
     """
@@ -152,7 +152,7 @@ def describe_pipeline(cfg: RunConfig, spec: dict, data: ExperimentData | None = 
         ``kind``; ``embedding`` (``{"long": ..., "short": ...}`` for the encoders the
         pipeline fine-tunes, None for the baselines); ``pretrained``; ``modalities``;
         ``shared_across_subjects`` (what the subjects' models of a fold share, or None:
-        :meth:`~physiosync.evaluation.pipelines.PipelineKind.shared_across_subjects`);
+        ``shared_across_subjects()``);
         and ``text``, one line such as ``"PhysioSync, spectral embedding (long 5 s,
         short 1 s), pre-trained; eeg + gsr"``.
     """

@@ -89,7 +89,7 @@ def run_experiment(cfg: RunConfig, out_dir, *, resume: bool = True, html: bool =
         units, else none. The CLI prints them with its own notes; each line is logged
         at INFO (``run.log``) either way.
     on_cost : callable | None
-        Called with the study's :class:`CostEstimate` (:func:`estimate_cost`) after
+        Called with the study's ``CostEstimate`` (``estimate_cost()``) after
         every check and before any training, e.g. ``lambda c: print(c.text())``; the
         estimate is also logged (``run.log``). None: no estimate is made.
     time_cost : bool

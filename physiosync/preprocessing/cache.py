@@ -83,8 +83,7 @@ class PreparedSubject(RatedTrials):
         BDF file cut short that lost trials); kept with a cache entry and said again
         whenever it is served.
     sessions : ndarray of str
-        The session of each trial, in trial order (:attr:`Recording.sessions
-        <physiosync.datasets.Recording.sessions>`); empty when built: ``"0"`` for every
+        The session of each trial, in trial order (``Recording.sessions``); empty when built: ``"0"`` for every
         trial.
     """
 
@@ -311,7 +310,7 @@ _MEMO_SETTLED_NS = 3_000_000_000
 
 
 def content_hash(path, st: os.stat_result | None = None) -> str:
-    """SHA-256 of a file's content as the cache keys it (:func:`_content_sample_hash`).
+    """SHA-256 of a file's content as the cache keys it (``_content_sample_hash()``).
 
     A hash taken earlier in this process is reused when the file's device, inode,
     size, modification and status-change times are unchanged and its status had
@@ -360,7 +359,7 @@ def _file_identity(path: Path) -> list:
 def data_content_key(dataset, subjects) -> str:
     """The content key of the data *subjects* of *dataset* are read from.
 
-    SHA-256 of the dataset's :meth:`~physiosync.datasets.base.BaseDataset.cache_identity`
+    SHA-256 of the dataset's ``cache_identity()``
     and, per subject, the size and content hash (:func:`content_hash`, the hash the
     cache keys its entries on, reused when already taken) of every source file. Paths
     and time stamps are left out: the same bytes elsewhere have the same key.

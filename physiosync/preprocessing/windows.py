@@ -263,7 +263,7 @@ class WindowSet:
         Parameters
         ----------
         length : float
-            Window length in seconds (one of :attr:`lengths`), e.g. ``5.0``.
+            Window length in seconds (one of ``lengths``), e.g. ``5.0``.
         target : str
             Label of each window, as in :meth:`labels`: ``"valence"``, ``"arousal"``,
             ``"dominance"``, ``"liking"`` (binary: 1 when the rating is at or above the

@@ -598,7 +598,7 @@ def render_html(report: Mapping, *, verbose: bool | str | int | None = None) -> 
     Parameters
     ----------
     report : Mapping
-        The report dictionary of :func:`physiosync.evaluation.summary.build_report` (or its JSON
+        The report dictionary of ``physiosync.evaluation.summary.build_report()`` (or its JSON
         round trip, where subject keys are strings), migrated and validated
         (:func:`~physiosync.evaluation.schema.validate_report`). Optional parts
         (``confusion``, ``curves``, ``channel_importance``, ``comparisons``, ...) may be

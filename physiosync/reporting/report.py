@@ -1,8 +1,8 @@
 """Cross-validation report files: ``report.json``, ``results.csv``, ``report.md``, ``report.html``.
 
 This module renders; it computes nothing. The report dictionary comes from
-:func:`physiosync.evaluation.summary.build_report` (or
-:func:`~physiosync.evaluation.summary.merge_reports`); its keys are documented in
+``physiosync.evaluation.summary.build_report()`` (or
+``merge_reports()``); its keys are documented in
 ``docs/evaluation.md`` and typed in :mod:`physiosync.evaluation.schema`.
 :func:`write_report` writes the four files atomically; :func:`report_markdown` and
 :func:`report_text` are the Markdown file and the summary printed by the CLI;
@@ -50,7 +50,7 @@ def _subject_rows(name: str, target: str, per_subject: dict) -> pd.DataFrame:
 
 #: What :func:`check_report` expects, in its messages.
 _EXPECTED_REPORT = "expected a run folder or the report.json that `physiosync cv` writes"
-#: The keys every report holds (:func:`physiosync.evaluation.summary.build_report`).
+#: The keys every report holds (``physiosync.evaluation.summary.build_report()``).
 _REPORT_KEYS = ("protocol", "target", "pipelines", "folds")
 
 
@@ -70,7 +70,7 @@ def check_report(report, source) -> None:
         Naming *source* and what was expected: *report* is not a JSON object, is a fold
         file, lacks a key of every report, was written by a later physiosync (its
         ``schema_version``), or holds a field of the wrong type
-        (:func:`~physiosync.evaluation.schema.validate_report`, which names the field).
+        (``validate_report()``, which names the field).
     """
     from ..exceptions import DataFormatError
 
@@ -104,7 +104,7 @@ def report_rows(report: dict) -> pd.DataFrame:
     """``results.csv``: the per-fold rows, then the per-subject rows behind the headline.
 
     Columns ``pipeline, fold, target, level, metric, value, chance, row, subject``
-    (:data:`RESULT_COLUMNS`). ``row`` says which kind of row it is:
+    (``RESULT_COLUMNS``). ``row`` says which kind of row it is:
 
     - ``"fold"``: one row per pipeline x fold x level x metric, ``subject`` empty;
       ``level`` is ``subject`` (the mean over the fold's test subjects of the
@@ -363,12 +363,12 @@ def write_report(report: dict, out_dir, *, html: bool = True,
     Parameters
     ----------
     report : dict
-        From :func:`physiosync.evaluation.summary.build_report` (or
-        :func:`~physiosync.evaluation.summary.merge_reports`).
+        From ``physiosync.evaluation.summary.build_report()`` (or
+        ``merge_reports()``).
     out_dir : str | Path
         Folder to write into; created if needed.
     html : bool
-        Also write ``report.html`` (:func:`physiosync.reporting.html.write_html_report`).
+        Also write ``report.html`` (``physiosync.reporting.html.write_html_report()``).
     %(verbose)s
         A figure of ``report.html`` that cannot be drawn is logged as a warning
         (``"error"`` hides it).

@@ -84,7 +84,7 @@ def make_dreamer(out, n_subjects: int = 3, n_trials: int = 4, seconds: float = 1
         Film clips per participant, 1..18 (18 in the release).
     seconds : float
         Typical clip length; each clip gets ``seconds`` +/- up to 30 % in whole seconds,
-        the same for every participant (see :func:`synthetic_clip_seconds`).
+        the same for every participant (see ``synthetic_clip_seconds()``).
     %(effect)s
     seed : int
         Seed; the same seed writes the same data.

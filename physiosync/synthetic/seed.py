@@ -186,7 +186,7 @@ def make_seed(out, n_subjects: int = 3, n_trials: int = 15, seconds: float = 4.0
         Clips per session, 1..15 (15 in the release; fewer writes clips 1..n only).
     seconds : float
         Mean clip length; the clips keep the release's proportions in whole seconds
-        (:func:`seed_clip_seconds`), each ``200 d + 1`` samples as in the release.
+        (``seed_clip_seconds()``), each ``200 d + 1`` samples as in the release.
     %(effect)s
     seed : int
         Seed; the same seed writes the same data.
@@ -254,7 +254,7 @@ def make_seed_iv(out, n_subjects: int = 3, n_trials: int = 24, seconds: float = 
         Clips per session, 1..24 (24 in the release).
     seconds : float
         Mean clip length; the clips of session 1 keep the release's proportions, in
-        whole seconds and at least 4 s (:func:`seed_iv_clip_seconds`).
+        whole seconds and at least 4 s (``seed_iv_clip_seconds()``).
     %(effect)s
     seed : int
         Seed; the same seed writes the same data.

@@ -1,6 +1,6 @@
 """Fine-tuning: the hierarchical fusion classifier over long and short encoders.
 
-:class:`PhysioSyncNet` feeds each long (5 s) window to the long encoder of every
+``PhysioSyncNet`` feeds each long (5 s) window to the long encoder of every
 modality and each of its equal sub-windows (five 1 s windows) to the short encoder,
 scales every feature by the confidence of a shared linear probe, concatenates and
 classifies. Toggles give the usual ablations: EEG only, long or
@@ -138,7 +138,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
              long_config=None, short_config=None, device=None, checkpoint=None,
              resume: bool = True, init_cache: dict | None = None,
              log_every: int | None = None, verbose: bool | str | int | None = None):
-    """Fine-tune a :class:`PhysioSyncNet` on labelled windows.
+    """Fine-tune a ``PhysioSyncNet`` on labelled windows.
 
     Parameters
     ----------
@@ -195,7 +195,7 @@ def finetune(data: SlotData, train_cells, *, train_labels=None, val_cells=None, 
     Notes
     -----
     The losses of an epoch's steps stay on the device and are read on the host once, at
-    the end of the epoch (:class:`~physiosync.training.engine.EpochLosses`), before its
+    the end of the epoch (``EpochLosses``), before its
     validation, selection and checkpoint: on a GPU the host never waits for a step.
     """
     cfg = config or FinetuneConfig()
@@ -338,7 +338,7 @@ def _train_epoch(model: PhysioSyncNet, data: SlotData, mods: tuple, cfg: Finetun
     """One epoch of steps over the training windows; their losses, read once at the end.
 
     *train* holds the training cells and labels on *dev*. The losses stay on the device
-    until the epoch ends (:class:`~physiosync.training.engine.EpochLosses`); a non-finite
+    until the epoch ends (``EpochLosses``); a non-finite
     one then raises, naming the epoch.
     """
     cells, labels = train

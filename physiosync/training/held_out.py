@@ -33,7 +33,7 @@ HELD_OUT_BATCHES = 8
 def held_out_steps(n_steps: int, every: int | None = None) -> set:
     """The steps of a run of *n_steps* at which its held-out diagnostic is evaluated.
 
-    Every *every* steps from step 0 (default: :data:`HELD_OUT_POINTS` evenly spaced
+    Every *every* steps from step 0 (default: ``HELD_OUT_POINTS`` evenly spaced
     points) and the last step.
     """
     every = int(every) if every else max(n_steps // HELD_OUT_POINTS, 1)
@@ -45,7 +45,7 @@ def held_out_sampler(held_out, config: PretrainConfig, *, n_sub: int = 1):
     """The synchrony sampler of a run's held-out cells, or None if they cannot fill it.
 
     It draws ``config.batch_slots`` slots per batch, as the run does, so that the
-    collapsed level (:func:`~physiosync.models.losses.collapsed_loss`) and the chance
+    collapsed level (``collapsed_loss()``) and the chance
     level of retrieval are the run's; with too few held-out subjects per slot its
     ``group_size`` is lowered, down to 1 (``sampler.group_size`` says which). Its seed
     is ``derive_seed(config.seed, "held-out")``: a stream of its own, so that no

@@ -1,17 +1,17 @@
 """Contrastive pre-training: inter-subject temporal contrast plus CM-CA.
 
-One :class:`PretrainModel` holds, for one window length, an encoder and a projector
+One ``PretrainModel`` holds, for one window length, an encoder and a projector
 per modality (EEG first, then one peripheral signal) and the shared CM-CA head.
 :func:`pretrain` trains it with
 
     L = w_eeg * L_T(EEG) + w_pps * L_T(PPS) + w_cmca * L_CMCA
 
-on batches from the :class:`~physiosync.training.sampling.SynchronySampler`. LS-TCL is two such
+on batches from the ``SynchronySampler``. LS-TCL is two such
 runs, one on 1 s and one on 5 s windows (:func:`pretrain_encoders`).
 
 ``objective="simclr"`` is the EEG-only SimCLR baseline with the same encoders, projector,
 augmentations and loop: batches of single EEG windows from the
-:class:`~physiosync.training.sampling.WindowSampler`, each augmented twice independently,
+``WindowSampler``, each augmented twice independently,
 with NT-Xent between the two views (no peripheral signal, no other subject).
 
 Everything random in a step (the batch, the augmentation, dropout) is seeded from
@@ -80,9 +80,9 @@ def make_sampler(allowed, config: PretrainConfig, *, n_sub: int = 1,
         Its ``batch_slots``, ``group_size`` and ``seed`` size and seed the sampler.
     %(n_sub)s
     objective : {"ls-tcl", "simclr"}
-        ``"ls-tcl"``: a :class:`~physiosync.training.sampling.SynchronySampler` (slots
+        ``"ls-tcl"``: a ``SynchronySampler`` (slots
         seen by two groups of ``group_size`` subjects). ``"simclr"``: a
-        :class:`~physiosync.training.sampling.WindowSampler` of ``batch_slots`` single
+        ``WindowSampler`` of ``batch_slots`` single
         windows (``group_size`` unused).
 
     Returns
@@ -263,13 +263,13 @@ def pretrain(data: SlotData, config: PretrainConfig | None = None, *, allowed=No
         weighted total), its unweighted terms (``temporal_eeg``, ``temporal_pps``,
         ``cmca``: those configured, whatever the objective) and ``retrieval_<term>``,
         the top-1 accuracy of the true partner among the term's candidates
-        (:func:`~physiosync.models.losses.retrieval_parts`); training terms and
+        (``retrieval_parts()``); training terms and
         ``loss`` are those of the training batch, as without it.
 
     Notes
     -----
     On a GPU the windows are copied to the device once, when they fit in half its
-    free memory (:meth:`SlotData.resident`); the batches of 256 steps are drawn on
+    free memory (``SlotData.resident()``); the batches of 256 steps are drawn on
     the host together and copied in one transfer, and the augmentation is drawn on
     the device. The loss is read back every 32 steps (and before every checkpoint)
     rather than at every step, so the host queues steps ahead of the device; a
@@ -500,7 +500,7 @@ def pretrain_encoders(data: SlotData, long_config: PretrainConfig | None = None,
     -------
     encoders : dict
         ``{"long": (model, history), "short": (model, history)}`` (the runs in
-        *which*, in that order): the :class:`PretrainModel` in eval mode on *device*
+        *which*, in that order): the ``PretrainModel`` in eval mode on *device*
         and its per-step history (see :func:`pretrain`).
 
     Raises
@@ -585,7 +585,7 @@ def time_pretrain(data: SlotData, config: PretrainConfig, *, allowed=None, n_sub
         ``step``: seconds of each timed step; ``setup``: seconds of the run outside its
         steps (building the model, the optimiser and the sampler); ``held_out_batch``:
         seconds of one held-out batch (None without *held_out*, or when it cannot fill
-        a batch); ``model``: the briefly trained :class:`PretrainModel`.
+        a batch); ``model``: the briefly trained ``PretrainModel``.
     """
     cfg = replace(config, steps=warmup + steps)
     t0 = time.perf_counter()
