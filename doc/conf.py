@@ -49,11 +49,14 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
+    "sphinx_gallery.gen_gallery",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "generated/*.examples"]
+exclude_patterns = ["_build", "generated/*.examples", "auto_examples/*.ipynb",
+                    "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.json",
+                    "auto_examples/*.md5", "auto_examples/*.codeobj.json"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 
@@ -111,6 +114,19 @@ intersphinx_mapping = {
     }.items()
 }
 intersphinx_timeout = 1  # no network in the build: a missing inventory is skipped fast
+
+# --- the example gallery (examples/*.py), executed at build time on synthetic data.
+# `-D plot_gallery=0` builds its pages without running the examples (the CI build does).
+sphinx_gallery_conf = {
+    "examples_dirs": str(HERE.parent / "examples"),
+    "gallery_dirs": str(HERE / "auto_examples"),
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "matplotlib_animations": False,
+}
 
 # --- the user guide (docs/*.md) through MyST
 myst_enable_extensions = ["colon_fence", "deflist"]
