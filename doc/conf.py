@@ -58,7 +58,6 @@ exclude_patterns = ["_build", "generated/*.examples", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.json",
                     "auto_examples/*.md5", "auto_examples/*.codeobj.json"]
 templates_path = ["_templates"]
-html_static_path = ["_static"]
 
 # --- API reference: one page per public name (autosummary), numpydoc sections
 autosummary_generate = True
