@@ -557,9 +557,13 @@ def test_frozen_encoders_read_arousal_and_pretraining_changes_little_at_this_siz
     shuffled      random      0.71 0.53 0.58       0.85 0.80 0.65
     ============  ==========  ===================  ===================  ==============
 
-    At this size the expectation does not hold: the gain is within the noise of 12
-    held-out trials and no larger in dynamics than in the control (the strict expected
-    failure below). What holds, and is asserted: heads on frozen encoders read *arousal*
+    At this size the expectation cannot be tested: the gain is within the noise of 12
+    held-out trials, and its sign follows the numerical stack. On 2026-12-08's packages
+    (numpy 2.4.6, scipy 1.17.1, scikit-learn 1.9.1, torch 2.13.0) the same seeds gave
+    +0.08 in dynamics and +0.02 in shuffled, so the strict expected failure that stood here
+    passed; a test that flips with a dependency's rounding tests nothing, and was removed.
+    The claim is tested where it can be, on more data with its controls: the
+    label-efficiency study (docs/model.md). What holds here, and is asserted: heads on frozen encoders read *arousal*
     on held-out trials (mean >= 0.7 in both conditions, for both kinds of encoder;
     valence stays near chance), and pre-training changes the mean balanced accuracy by
     less than 0.15 either way. A model that memorises its training trials, or a
@@ -572,26 +576,6 @@ def test_frozen_encoders_read_arousal_and_pretraining_changes_little_at_this_siz
             assert np.mean(s[condition, kind, "arousal"]) > above_chance(12), (condition,
                                                                                 kind, s)
         assert abs(_gain(s, condition)) <= 0.15, (condition, s)
-
-
-@pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="measured: at 4 subjects x 12 trials x 10 s and 100 "
-                   "steps the gain of frozen pre-trained over frozen random encoders is "
-                   "+0.04 in dynamics and +0.07 in shuffled (noise); it holds at 8 x 24 x "
-                   "20 s and 300 steps (benchmarks/frozen_encoders.py, docs/model.md). "
-                   "Strict, so the day it holds here the suite says so")
-def test_pretraining_helps_frozen_encoders_only_where_viewers_share_the_emotion(
-        frozen_encoder_scores):
-    """The method's claim on the dynamics simulator, against its paired control.
-
-    Frozen pre-trained encoders beat the frozen random ones by at least 0.05 (mean over
-    seeds 0-2 and both targets) in ``dynamics``, and by at least 0.05 more than in
-    ``shuffled``. The table is in the test above; at the benchmark's size (8 subjects x
-    24 videos x 20 s, 300 steps) the gains are +0.15 and +0.00.
-    """
-    s = frozen_encoder_scores
-    assert _gain(s, "dynamics") >= 0.05, s
-    assert _gain(s, "dynamics") - _gain(s, "shuffled") >= 0.05, s
 
 
 def test_finished_checkpoint_loads_the_selected_model(split, tmp_path):
